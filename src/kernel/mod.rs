@@ -1,0 +1,473 @@
+//! The only door to the kernel. Nothing else in nslab imports rtnetlink, netlink-* or the
+//! namespace parts of nix.
+//!
+//! [`Kernel`] offers typed, blocking operations; the async runtime that drives netlink is an
+//! implementation detail kept inside. Each namespace gets one netlink connection, opened on a
+//! short-lived thread that entered it (see [`netns::in_netns`]).
+
+mod netns;
+mod ping;
+mod procs;
+pub mod sandbox;
+mod snapshot;
+mod watch;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::link::{InfoData, InfoVeth};
+
+use crate::lesson::{Cidr, Ns};
+pub use ping::PingOutcome;
+pub use procs::NetnsInfo;
+pub use snapshot::{Addr, Link, Peer, Route, Snapshot};
+pub use watch::Watcher;
+
+/// What went wrong in the kernel, in words an iproute2 user knows.
+#[derive(Debug)]
+pub enum KernelError {
+    NoSuchNetns(String),
+    NoSuchLink { name: String, ns: Ns },
+    Exists(String),
+    /// The kernel refused: errno, and what was being done.
+    Os { context: String, err: std::io::Error },
+    Other(String),
+}
+
+impl KernelError {
+    pub fn io(context: impl Into<String>, err: std::io::Error) -> Self {
+        KernelError::Os {
+            context: context.into(),
+            err,
+        }
+    }
+
+    fn netlink(context: impl Into<String>, e: rtnetlink::Error) -> Self {
+        match e {
+            rtnetlink::Error::NetlinkError(m) => KernelError::Os {
+                context: context.into(),
+                err: m.to_io(),
+            },
+            other => KernelError::Other(format!("{}: {other}", context.into())),
+        }
+    }
+
+    /// No privilege: the caller should say "run as root, or in the sandbox".
+    pub fn is_permission(&self) -> bool {
+        matches!(self, KernelError::Os { err, .. } if err.raw_os_error() == Some(1) || err.raw_os_error() == Some(13))
+    }
+}
+
+impl fmt::Display for KernelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KernelError::NoSuchNetns(n) => write!(f, "namespace \"{n}\" does not exist"),
+            KernelError::NoSuchLink { name, ns } => write!(f, "Cannot find device \"{name}\" in {ns}"),
+            KernelError::Exists(what) => write!(f, "{what} already exists"),
+            KernelError::Os { context, err } => write!(f, "{context}: {err}"),
+            KernelError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+pub type Result<T> = std::result::Result<T, KernelError>;
+
+struct Conn {
+    handle: Handle,
+    /// The inode of the namespace the connection lives in: a namespace deleted and made again
+    /// under the same name is a different namespace and needs a new connection.
+    inode: u64,
+}
+
+/// The live kernel, as seen from the namespace nslab started in (its "root" namespace).
+pub struct Kernel {
+    rt: tokio::runtime::Runtime,
+    root: OwnedFd,
+    conns: RefCell<HashMap<Ns, Conn>>,
+}
+
+impl Kernel {
+    pub fn new() -> Result<Kernel> {
+        // /proc/thread-self: this thread's namespace, which is the process's at start-up.
+        let root: OwnedFd = File::open("/proc/thread-self/ns/net")
+            .map_err(|e| KernelError::io("open /proc/thread-self/ns/net", e))?
+            .into();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| KernelError::io("start the netlink runtime", e))?;
+        Ok(Kernel {
+            rt,
+            root,
+            conns: RefCell::new(HashMap::new()),
+        })
+    }
+
+    fn ns_fd(&self, ns: &Ns) -> Result<OwnedFd> {
+        match ns {
+            Ns::Root => self.root.try_clone().map_err(|e| KernelError::io("dup", e)),
+            Ns::Named(n) => netns::open(n),
+        }
+    }
+
+    fn ns_inode(&self, ns: &Ns) -> Option<u64> {
+        match ns {
+            Ns::Root => Some(0),
+            Ns::Named(n) => netns::inode_of(&netns::path_of(n)),
+        }
+    }
+
+    /// The netlink handle for a namespace, opened inside it on first use.
+    fn handle(&self, ns: &Ns) -> Result<Handle> {
+        let inode = self.ns_inode(ns).ok_or_else(|| KernelError::NoSuchNetns(ns.name().to_string()))?;
+        if let Some(c) = self.conns.borrow().get(ns) {
+            if c.inode == inode {
+                return Ok(c.handle.clone());
+            }
+        }
+        let fd = self.ns_fd(ns)?;
+        let rt = self.rt.handle().clone();
+        let (conn, handle) = netns::in_netns(&fd, move || {
+            // The socket registers with the runtime's reactor: enter it first.
+            let _guard = rt.enter();
+            let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| KernelError::io("open a netlink socket", e))?;
+            Ok((conn, handle))
+        })?;
+        self.rt.spawn(conn);
+        self.conns.borrow_mut().insert(ns.clone(), Conn { handle: handle.clone(), inode });
+        Ok(handle)
+    }
+
+    fn forget(&self, ns: &Ns) {
+        // Dropping the handle closes the socket, which would otherwise keep the namespace alive.
+        self.conns.borrow_mut().remove(ns);
+    }
+
+    // ---- namespaces ----
+
+    pub fn netns_add(&self, name: &str) -> Result<()> {
+        netns::add(name)
+    }
+
+    pub fn netns_del(&self, name: &str) -> Result<()> {
+        self.forget(&Ns::Named(name.to_string()));
+        netns::del(name)
+    }
+
+    /// The entries of /run/netns, as `ip netns list` shows them.
+    pub fn netns_list(&self) -> Vec<String> {
+        netns::list()
+    }
+
+    /// A named namespace exists: /run/netns/NAME holds a live namespace.
+    pub fn netns_exists(&self, name: &str) -> bool {
+        netns::is_mounted(name)
+    }
+
+    /// Every network namespace on the machine, as `lsns -t net` lists them, plus the ones only
+    /// a bind mount in /run/netns holds.
+    pub fn net_namespaces(&self) -> Vec<NetnsInfo> {
+        procs::net_namespaces()
+    }
+
+    /// The inode of a process's network namespace.
+    pub fn netns_inode_of_pid(&self, pid: u32) -> Option<u64> {
+        procs::netns_inode_of_pid(pid)
+    }
+
+    /// The inode of a namespace as lessons name it.
+    pub fn netns_inode(&self, ns: &Ns) -> Option<u64> {
+        match ns {
+            Ns::Root => procs::inode_of_fd(&self.root),
+            Ns::Named(n) => netns::is_mounted(n).then(|| netns::inode_of(&netns::path_of(n))).flatten(),
+        }
+    }
+
+    /// Names of processes whose network namespace is not the root one.
+    pub fn isolated_processes(&self) -> Vec<(u32, String)> {
+        let root = self.netns_inode(&Ns::Root).unwrap_or(0);
+        procs::processes_outside(root)
+    }
+
+    // ---- links ----
+
+    async fn index_of(handle: &Handle, name: &str, ns: &Ns) -> Result<u32> {
+        let mut links = handle.link().get().match_name(name.to_string()).execute();
+        match links.try_next().await {
+            Ok(Some(l)) => Ok(l.header.index),
+            Ok(None) => Err(KernelError::NoSuchLink { name: name.to_string(), ns: ns.clone() }),
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == 19 => {
+                Err(KernelError::NoSuchLink { name: name.to_string(), ns: ns.clone() })
+            }
+            Err(e) => Err(KernelError::netlink(format!("find {name}"), e)),
+        }
+    }
+
+    pub fn link_index(&self, ns: &Ns, name: &str) -> Result<u32> {
+        let h = self.handle(ns)?;
+        self.rt.block_on(Self::index_of(&h, name, ns))
+    }
+
+    /// `ip link add NAME type veth peer name PEER [netns PEER_NS]`.
+    pub fn veth_add(&self, ns: &Ns, name: &str, peer: &str, peer_ns: Option<&Ns>) -> Result<()> {
+        let h = self.handle(ns)?;
+        let mut msg = LinkVeth::new(name, peer);
+        // Keep the fd open until the request is done: the kernel reads it during the call.
+        let peer_fd = match peer_ns {
+            Some(p) if p != ns => Some(self.ns_fd(p)?),
+            _ => None,
+        };
+        if let Some(fd) = &peer_fd {
+            let peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(fd.as_raw_fd()).build();
+            msg = msg.set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
+        }
+        let req = h.link().add(msg.build());
+        self.rt
+            .block_on(req.execute())
+            .map_err(|e| exists_or(e, format!("device \"{name}\" or \"{peer}\""), "create veth pair"))
+    }
+
+    /// `ip link add NAME type bridge`. The bridge starts down, as with iproute2.
+    pub fn bridge_add(&self, ns: &Ns, name: &str) -> Result<()> {
+        let h = self.handle(ns)?;
+        // LinkBridge::new sets the bridge up; iproute2 does not, and lessons bring it up.
+        let msg = LinkMessageBuilder::<LinkBridge>::new(name).build();
+        self.rt
+            .block_on(h.link().add(msg).execute())
+            .map_err(|e| exists_or(e, format!("device \"{name}\""), "create bridge"))
+    }
+
+    pub fn link_set_up(&self, ns: &Ns, name: &str, up: bool) -> Result<()> {
+        let h = self.handle(ns)?;
+        self.rt.block_on(async {
+            let idx = Self::index_of(&h, name, ns).await?;
+            let b = LinkUnspec::new_with_index(idx);
+            let msg = if up { b.up() } else { b.down() }.build();
+            h.link().set(msg).execute().await.map_err(|e| KernelError::netlink(format!("set {name} {}", if up { "up" } else { "down" }), e))
+        })
+    }
+
+    pub fn link_set_netns(&self, ns: &Ns, name: &str, to: &Ns) -> Result<()> {
+        let h = self.handle(ns)?;
+        let fd = self.ns_fd(to)?;
+        self.rt.block_on(async {
+            let idx = Self::index_of(&h, name, ns).await?;
+            let msg = LinkUnspec::new_with_index(idx).setns_by_fd(fd.as_raw_fd()).build();
+            h.link().set(msg).execute().await.map_err(|e| {
+                exists_or(e, format!("device \"{name}\" in {to}"), &format!("move {name} to {to}"))
+            })
+        })
+    }
+
+    /// `ip link set NAME master BR` (Some) or `nomaster` (None).
+    pub fn link_set_master(&self, ns: &Ns, name: &str, master: Option<&str>) -> Result<()> {
+        let h = self.handle(ns)?;
+        self.rt.block_on(async {
+            let idx = Self::index_of(&h, name, ns).await?;
+            let b = LinkUnspec::new_with_index(idx);
+            let msg = match master {
+                Some(m) => b.controller(Self::index_of(&h, m, ns).await?),
+                None => b.nocontroller(),
+            }
+            .build();
+            h.link().set(msg).execute().await.map_err(|e| KernelError::netlink(format!("set the master of {name}"), e))
+        })
+    }
+
+    pub fn link_del(&self, ns: &Ns, name: &str) -> Result<()> {
+        let h = self.handle(ns)?;
+        self.rt.block_on(async {
+            let idx = Self::index_of(&h, name, ns).await?;
+            h.link().del(idx).execute().await.map_err(|e| KernelError::netlink(format!("delete {name}"), e))
+        })
+    }
+
+    // ---- addresses and routes ----
+
+    pub fn addr_add(&self, ns: &Ns, dev: &str, cidr: Cidr) -> Result<()> {
+        let h = self.handle(ns)?;
+        self.rt.block_on(async {
+            let idx = Self::index_of(&h, dev, ns).await?;
+            h.address()
+                .add(idx, cidr.addr.into(), cidr.prefix)
+                .execute()
+                .await
+                .map_err(|e| exists_or(e, format!("address {cidr} on {dev}"), &format!("add {cidr} to {dev}")))
+        })
+    }
+
+    pub fn addr_del(&self, ns: &Ns, dev: &str, cidr: Cidr) -> Result<()> {
+        let h = self.handle(ns)?;
+        self.rt.block_on(async {
+            let idx = Self::index_of(&h, dev, ns).await?;
+            let mut addrs = h.address().get().set_link_index_filter(idx).execute();
+            while let Some(msg) = addrs.try_next().await.map_err(|e| KernelError::netlink("list addresses", e))? {
+                if snapshot::addr_of(&msg) == Some(cidr) {
+                    return h.address().del(msg).execute().await.map_err(|e| KernelError::netlink(format!("delete {cidr}"), e));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn route_message(&self, h: &Handle, ns: &Ns, dest: Option<Cidr>, via: Ipv4Addr, dev: Option<&str>) -> Result<rtnetlink::packet_route::route::RouteMessage> {
+        let mut b = RouteMessageBuilder::<Ipv4Addr>::new().gateway(via);
+        if let Some(d) = dest {
+            b = b.destination_prefix(d.addr, d.prefix);
+        }
+        if let Some(dev) = dev {
+            let idx = self.rt.block_on(Self::index_of(h, dev, ns))?;
+            b = b.output_interface(idx);
+        }
+        Ok(b.build())
+    }
+
+    pub fn route_add(&self, ns: &Ns, dest: Option<Cidr>, via: Ipv4Addr, dev: Option<&str>) -> Result<()> {
+        let h = self.handle(ns)?;
+        let msg = self.route_message(&h, ns, dest, via, dev)?;
+        let what = dest.map_or("default".to_string(), |d| d.to_string());
+        self.rt.block_on(h.route().add(msg).execute()).map_err(|e| match e {
+            rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == 101 => KernelError::Other(format!(
+                "add route {what} via {via}: Nexthop has invalid gateway ({via} is not on any subnet of {ns})"
+            )),
+            e => exists_or(e, format!("route {what}"), &format!("add route {what} via {via}")),
+        })
+    }
+
+    pub fn route_del(&self, ns: &Ns, dest: Option<Cidr>, via: Ipv4Addr, dev: Option<&str>) -> Result<()> {
+        let h = self.handle(ns)?;
+        let msg = self.route_message(&h, ns, dest, via, dev)?;
+        self.rt.block_on(h.route().del(msg).execute()).map_err(|e| KernelError::netlink("delete route", e))
+    }
+
+    // ---- sysctl ----
+
+    fn sysctl_path(key: &str) -> Result<String> {
+        if !key.starts_with("net.") || key.contains("..") || key.contains('/') {
+            return Err(KernelError::Other(format!("sysctl: '{key}' is not a network sysctl")));
+        }
+        Ok(format!("/proc/sys/{}", key.replace('.', "/")))
+    }
+
+    /// Reads a sysctl inside a namespace: /proc/sys/net shows the namespace of the thread that
+    /// opens it.
+    pub fn sysctl_read(&self, ns: &Ns, key: &str) -> Result<String> {
+        let path = Self::sysctl_path(key)?;
+        let key = key.to_string();
+        netns::in_netns(&self.ns_fd(ns)?, move || {
+            std::fs::read_to_string(&path)
+                .map(|v| v.trim().to_string())
+                .map_err(|e| KernelError::io(format!("sysctl: cannot read {key}"), e))
+        })
+    }
+
+    pub fn sysctl_write(&self, ns: &Ns, key: &str, value: &str) -> Result<()> {
+        let path = Self::sysctl_path(key)?;
+        let (key, value) = (key.to_string(), value.to_string());
+        netns::in_netns(&self.ns_fd(ns)?, move || {
+            std::fs::write(&path, format!("{value}\n")).map_err(|e| KernelError::io(format!("sysctl: setting key \"{key}\""), e))
+        })
+    }
+
+    // ---- state ----
+
+    /// Links, addresses and main-table IPv4 routes of one namespace, veth peers resolved.
+    pub fn snapshot(&self, ns: &Ns) -> Result<Snapshot> {
+        let h = self.handle(ns)?;
+        let mut snap = self.rt.block_on(snapshot::dump(&h, ns))?;
+        self.resolve_peers(&h, &mut snap)?;
+        Ok(snap)
+    }
+
+    /// A veth whose peer is in another namespace reports the peer's ifindex and an nsid local to
+    /// this namespace; find which namespace that nsid is, then the peer's name there.
+    fn resolve_peers(&self, h: &Handle, snap: &mut Snapshot) -> Result<()> {
+        let wanted: Vec<(usize, i32, u32)> = snap
+            .links
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.peer_nsid.and_then(|id| l.peer.as_ref().map(|p| (i, id, p.index))))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let mut candidates = vec![Ns::Root];
+        candidates.extend(netns::list().into_iter().filter(|n| netns::is_mounted(n)).map(Ns::Named));
+        let mut by_nsid: HashMap<i32, Ns> = HashMap::new();
+        for c in candidates {
+            if c == snap.ns {
+                continue;
+            }
+            let Ok(fd) = self.ns_fd(&c) else { continue };
+            if let Some(id) = self.rt.block_on(snapshot::nsid_of(h, &fd))? {
+                by_nsid.insert(id, c);
+            }
+        }
+        for (i, nsid, index) in wanted {
+            let Some(peer_ns) = by_nsid.get(&nsid) else { continue };
+            let ph = self.handle(peer_ns)?;
+            let name = self.rt.block_on(snapshot::link_name(&ph, index))?;
+            if let Some(p) = snap.links[i].peer.as_mut() {
+                p.ns = Some(peer_ns.clone());
+                p.name = name;
+            }
+        }
+        Ok(())
+    }
+
+    /// One ICMP echo from inside `ns`.
+    pub fn ping(&self, ns: &Ns, addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
+        let fd = self.ns_fd(ns)?;
+        netns::in_netns(&fd, move || ping::echo(addr, timeout))
+    }
+
+    /// Runs a command line through `/bin/sh -c` inside `ns`. The child is spawned from a thread
+    /// inside the namespace and inherits it.
+    pub fn shell(&self, ns: &Ns, line: &str, timeout: Duration) -> Result<ShellOutput> {
+        let fd = self.ns_fd(ns)?;
+        let line = line.to_string();
+        netns::in_netns(&fd, move || procs::run_shell(&line, timeout))
+    }
+
+    /// A watcher of link, address and route events in the given namespaces, and of /run/netns.
+    pub fn watch(&self, namespaces: &[Ns]) -> Result<Watcher> {
+        let mut fds = Vec::new();
+        for ns in namespaces {
+            if let Ok(fd) = self.ns_fd(ns) {
+                fds.push(fd);
+            }
+        }
+        Watcher::new(fds)
+    }
+}
+
+/// The output of a shell line.
+#[derive(Debug, Clone)]
+pub struct ShellOutput {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+}
+
+impl ShellOutput {
+    pub fn success(&self) -> bool {
+        self.status == Some(0) && !self.timed_out
+    }
+}
+
+fn exists_or(e: rtnetlink::Error, what: String, context: &str) -> KernelError {
+    match &e {
+        rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == 17 => KernelError::Exists(what),
+        _ => KernelError::netlink(context, e),
+    }
+}

@@ -1,0 +1,144 @@
+//! Processes and the namespaces they hold: the view `lsns -t net` gives, and running a shell
+//! line.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use serde::Serialize;
+
+use super::netns;
+use super::{KernelError, Result, ShellOutput};
+
+/// One network namespace, as `lsns -t net` shows it, with its name where /run/netns holds it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NetnsInfo {
+    pub inode: u64,
+    pub nprocs: usize,
+    /// The lowest pid inside, if a process holds it.
+    pub pid: Option<u32>,
+    pub command: Option<String>,
+    /// Names in /run/netns bound to it.
+    pub names: Vec<String>,
+}
+
+pub fn netns_inode_of_pid(pid: u32) -> Option<u64> {
+    std::fs::metadata(format!("/proc/{pid}/ns/net")).ok().map(|m| m.ino())
+}
+
+pub fn inode_of_fd(fd: &OwnedFd) -> Option<u64> {
+    let f = File::from(fd.try_clone().ok()?);
+    f.metadata().ok().map(|m| m.ino())
+}
+
+fn pids() -> Vec<u32> {
+    let mut v: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    v.sort_unstable();
+    v
+}
+
+fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim().to_string())
+}
+
+pub fn net_namespaces() -> Vec<NetnsInfo> {
+    let mut by_inode: BTreeMap<u64, NetnsInfo> = BTreeMap::new();
+    for pid in pids() {
+        let Some(ino) = netns_inode_of_pid(pid) else { continue };
+        let e = by_inode.entry(ino).or_insert_with(|| NetnsInfo {
+            inode: ino,
+            nprocs: 0,
+            pid: None,
+            command: None,
+            names: Vec::new(),
+        });
+        e.nprocs += 1;
+        if e.pid.is_none() {
+            e.pid = Some(pid);
+            e.command = comm(pid);
+        }
+    }
+    for name in netns::list() {
+        if !netns::is_mounted(&name) {
+            continue;
+        }
+        let Some(ino) = netns::inode_of(&netns::path_of(&name)) else { continue };
+        by_inode
+            .entry(ino)
+            .or_insert_with(|| NetnsInfo {
+                inode: ino,
+                nprocs: 0,
+                pid: None,
+                command: None,
+                names: Vec::new(),
+            })
+            .names
+            .push(name);
+    }
+    by_inode.into_values().collect()
+}
+
+/// Processes (pid, command name) whose network namespace is not `root_inode`.
+pub fn processes_outside(root_inode: u64) -> Vec<(u32, String)> {
+    pids()
+        .into_iter()
+        .filter(|p| netns_inode_of_pid(*p).is_some_and(|i| i != root_inode))
+        .filter_map(|p| Some((p, comm(p)?)))
+        .collect()
+}
+
+fn capture_file(name: &str) -> Result<File> {
+    // A memory file rather than a pipe: a command that leaves a background child holding its
+    // output (`./prog &`) must not keep nslab waiting for the pipe to close.
+    let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC).map_err(|e| KernelError::io("memfd_create", e.into()))?;
+    Ok(File::from(fd))
+}
+
+fn read_back(mut f: File) -> String {
+    let mut s = String::new();
+    let _ = f.seek(SeekFrom::Start(0));
+    let _ = f.read_to_string(&mut s);
+    s
+}
+
+pub fn run_shell(line: &str, timeout: Duration) -> Result<ShellOutput> {
+    let out = capture_file("nslab-stdout")?;
+    let err = capture_file("nslab-stderr")?;
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(line)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().map_err(|e| KernelError::io("dup", e))?)
+        .stderr(err.try_clone().map_err(|e| KernelError::io("dup", e))?)
+        .spawn()
+        .map_err(|e| KernelError::io("run /bin/sh", e))?;
+    let start = Instant::now();
+    let mut nap = Duration::from_micros(50);
+    let status = loop {
+        match child.try_wait().map_err(|e| KernelError::io("wait for /bin/sh", e))? {
+            Some(s) => break Some(s),
+            None if start.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => {
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(Duration::from_millis(5));
+            }
+        }
+    };
+    Ok(ShellOutput {
+        status: status.and_then(|s| s.code()),
+        stdout: read_back(out),
+        stderr: read_back(err),
+        timed_out: status.is_none(),
+    })
+}

@@ -1,0 +1,75 @@
+//! The sandbox: a private network and mount namespace (and, without root, a user namespace)
+//! with its own /run/netns and /sys. Everything made inside vanishes with the process,
+//! SIGKILL included, and the host never sees it.
+
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use nix::unistd::{Gid, Uid};
+
+use super::{KernelError, Result};
+
+/// What to tell a user whose kernel refuses the sandbox.
+pub const SANDBOX_HELP: &str = "\
+nslab could not create its sandbox (a private network and mount namespace).
+  - Run it as root: sudo nslab ...
+  - Or allow unprivileged user namespaces. On Debian and Ubuntu:
+      sudo sysctl -w kernel.unprivileged_userns_clone=1
+    and on Ubuntu 24.04 and later also:
+      sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0
+  - Inside a container, the container must allow CLONE_NEWNET and mounts (e.g. --privileged).";
+
+fn threads() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().parse().unwrap_or(1))))
+        .unwrap_or(1)
+}
+
+fn refuse(what: &str, e: nix::errno::Errno) -> KernelError {
+    KernelError::Other(format!("{what}: {}\n{SANDBOX_HELP}", std::io::Error::from(e)))
+}
+
+/// Enters a fresh sandbox. Must run before any other thread exists: `unshare` moves only the
+/// calling thread, and a runtime thread started earlier would stay on the host.
+pub fn enter() -> Result<()> {
+    if threads() != 1 {
+        return Err(KernelError::Other("internal error: the sandbox must be entered before any thread starts".into()));
+    }
+    let uid = Uid::effective();
+    let gid = Gid::effective();
+    if !uid.is_root() {
+        unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| refuse("unshare(CLONE_NEWUSER)", e))?;
+        // Map ourselves to root inside, as `unshare -r` does; setgroups must be denied first.
+        let write = |path: &str, what: String| {
+            std::fs::write(path, what).map_err(|e| KernelError::Other(format!("write {path}: {e}\n{SANDBOX_HELP}")))
+        };
+        write("/proc/self/setgroups", "deny".into())?;
+        write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+        write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+    }
+    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET).map_err(|e| refuse("unshare(CLONE_NEWNS | CLONE_NEWNET)", e))?;
+    // Private first: the host's /run/netns is usually a shared mount, and a tmpfs mounted onto
+    // it with propagation unchanged would appear on the host.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(|e| refuse("make / private", e))?;
+    let tmpfs = |target: &str| {
+        mount(Some("tmpfs"), target, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
+            .map_err(|e| refuse(&format!("mount a tmpfs on {target}"), e))
+    };
+    if std::path::Path::new("/run/netns").is_dir() {
+        tmpfs("/run/netns")?;
+    } else {
+        // Creating /run/netns from in here would write to the host's /run: cover /run instead.
+        tmpfs("/run")?;
+        std::fs::create_dir("/run/netns").map_err(|e| KernelError::io("mkdir /run/netns in the sandbox", e))?;
+    }
+    // A fresh sysfs, else /sys/class/net would still list the host's devices.
+    mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None::<&str>)
+        .map_err(|e| refuse("mount sysfs", e))?;
+    Ok(())
+}
+
+/// Dies with the parent: a sandboxed child of `nslab verify` must not outlive it.
+pub fn die_with_parent() {
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+}

@@ -1,0 +1,151 @@
+//! Waking up when the kernel changes: netlink multicast (links, IPv4 addresses and routes) in
+//! each watched namespace, and inotify on /run/netns for namespaces coming and going.
+//!
+//! Each source runs on its own thread and only says "something changed"; the caller takes a
+//! fresh snapshot. The threads poll a stop flag every 50 ms and close their sockets when the
+//! watcher is dropped: an open socket keeps its namespace alive, and a namespace the student
+//! deletes must really die (its veth pair with it).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use rtnetlink::constants::{RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_LINK, RTMGRP_NEIGH};
+use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+use super::netns::{self, NETNS_RUN_DIR};
+use super::{KernelError, Result};
+
+pub struct Watcher {
+    rx: Receiver<()>,
+    stop: Arc<AtomicBool>,
+}
+
+const TICK: u16 = 50;
+
+fn wait_readable(fd: impl AsFd, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(TICK)) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+impl Watcher {
+    pub(super) fn new(namespaces: Vec<OwnedFd>) -> Result<Watcher> {
+        let (tx, rx) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        for fd in namespaces {
+            let (tx, stop) = (tx.clone(), stop.clone());
+            let (ready_tx, ready_rx) = channel::<Result<()>>();
+            std::thread::spawn(move || {
+                if let Err(e) = nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET) {
+                    let _ = ready_tx.send(Err(KernelError::io("setns", e.into())));
+                    return;
+                }
+                drop(fd);
+                let sock = Socket::new(NETLINK_ROUTE).and_then(|mut s| {
+                    s.bind(&SocketAddr::new(0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_NEIGH))?;
+                    s.set_non_blocking(true)?;
+                    Ok(s)
+                });
+                let sock = match sock {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(KernelError::io("open a netlink event socket", e)));
+                        return;
+                    }
+                };
+                // Subscribed before the caller's first snapshot: nothing is missed in between.
+                let _ = ready_tx.send(Ok(()));
+                pump_netlink(sock, tx, stop);
+            });
+            ready_rx.recv().map_err(|_| KernelError::Other("watcher thread ended".into()))??;
+        }
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).map_err(|e| KernelError::io("inotify_init", e.into()))?;
+        std::fs::create_dir_all(NETNS_RUN_DIR).ok();
+        inotify
+            .add_watch(NETNS_RUN_DIR, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_ATTRIB)
+            .map_err(|e| KernelError::io("watch /run/netns", e.into()))?;
+        let (tx2, stop2) = (tx, stop.clone());
+        std::thread::spawn(move || pump_inotify(inotify, tx2, stop2));
+        Ok(Watcher { rx, stop })
+    }
+
+    /// Waits up to `timeout` for a change. True when something changed.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        match self.rx.recv_timeout(timeout) {
+            Ok(()) => {
+                // Coalesce a burst of events into one wake-up.
+                while self.rx.try_recv().is_ok() {}
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn pump_netlink(sock: Socket, tx: Sender<()>, stop: Arc<AtomicBool>) {
+    let mut buf = vec![0u8; 65536];
+    while wait_readable(&sock, &stop) {
+        // Drain: one wake-up per burst. ENOBUFS (an overrun) also means "changed, dump again".
+        loop {
+            match sock.recv(&mut &mut buf[..], 0) {
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => break,
+            }
+        }
+        if tx.send(()).is_err() {
+            return;
+        }
+    }
+}
+
+fn pump_inotify(inotify: Inotify, tx: Sender<()>, stop: Arc<AtomicBool>) {
+    while wait_readable(&inotify, &stop) {
+        let mut created = Vec::new();
+        while let Ok(events) = inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            for e in events {
+                if e.mask.contains(AddWatchFlags::IN_CREATE) {
+                    if let Some(n) = e.name {
+                        created.push(n.to_string_lossy().into_owned());
+                    }
+                }
+            }
+        }
+        // `ip netns add` creates the file before it mounts the namespace on it: wait for the
+        // mount (under a millisecond here), so that the snapshot that follows sees it.
+        for name in created {
+            for _ in 0..50 {
+                if netns::is_mounted(&name) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        if tx.send(()).is_err() {
+            return;
+        }
+    }
+}

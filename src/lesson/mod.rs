@@ -1,0 +1,215 @@
+//! The lesson model: pure data parsed from Markdown, with a span on everything.
+//!
+//! Nothing in this module touches the kernel or the terminal. See docs/lesson-format.md.
+
+pub mod builtin;
+pub mod check;
+pub mod command;
+pub mod lint;
+pub mod parse;
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use crate::diag::Source;
+pub use check::{Check, LinkPred};
+pub use command::{Command, Op};
+
+/// The lesson format version this nslab reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A network namespace as lessons name it: the root one (where nslab started), or a named one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Ns {
+    Root,
+    Named(String),
+}
+
+impl Ns {
+    /// `root` is the root namespace; any other word is a named namespace.
+    pub fn from_name(name: &str) -> Ns {
+        if name == "root" {
+            Ns::Root
+        } else {
+            Ns::Named(name.to_string())
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Ns::Root => "root",
+            Ns::Named(n) => n,
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        matches!(self, Ns::Root)
+    }
+}
+
+impl fmt::Display for Ns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ns::Root => f.write_str("the root namespace"),
+            Ns::Named(n) => write!(f, "netns {n}"),
+        }
+    }
+}
+
+/// An IPv4 address with its prefix length, as in `10.1.0.2/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cidr {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// The network this address belongs to (host bits cleared).
+    pub fn network(&self) -> Cidr {
+        let mask = if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        };
+        Cidr {
+            addr: Ipv4Addr::from(u32::from(self.addr) & mask),
+            prefix: self.prefix,
+        }
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        Cidr { addr: ip, prefix: self.prefix }.network() == self.network()
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| "the prefix length is missing (write it as /24)".to_string())?;
+        let addr = a
+            .parse::<Ipv4Addr>()
+            .map_err(|_| format!("'{a}' is not an IPv4 address"))?;
+        let prefix = p
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| format!("'{p}' is not a prefix length from 0 to 32"))?;
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// One parsed lesson.
+#[derive(Debug, Clone)]
+pub struct Lesson {
+    pub source: Source,
+    pub id: String,
+    pub title: String,
+    pub summary: Option<String>,
+    pub minutes: Option<u32>,
+    /// Markdown of the introduction (text before the first step).
+    pub intro: String,
+    pub steps: Vec<Step>,
+}
+
+/// One step: a level-2 heading and everything up to the next one.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// 1-based.
+    pub index: usize,
+    pub title: String,
+    /// Byte offset of the heading.
+    pub offset: usize,
+    /// Markdown of the step's body, for rendering (code blocks of commands and checks included).
+    pub body: String,
+    pub commands: Vec<CommandLine>,
+    pub checks: Vec<CheckLine>,
+    pub hints: Vec<String>,
+    /// A question whose answer nslab computes from the live kernel (learn mode asks it).
+    pub question: Option<Question>,
+}
+
+impl Step {
+    /// A step whose commands only look (ping, `ip link show`, lsns) changes nothing: its checks
+    /// must hold, but they may already hold before it.
+    pub fn observes_only(&self) -> bool {
+        !self.commands.is_empty() && self.commands.iter().all(|c| c.observe)
+    }
+}
+
+/// One command a step asks for, continuation lines joined.
+#[derive(Debug, Clone)]
+pub struct CommandLine {
+    /// The line as the student types it.
+    pub text: String,
+    pub offset: usize,
+    /// 1-based line of the source, for reports.
+    pub line: usize,
+    pub command: Command,
+    /// Observation: running it changes nothing (derived, or marked `# observe`).
+    pub observe: bool,
+    /// Marked `# [fails]`: the command is meant to fail (a ping that cannot get through yet).
+    pub expect_failure: bool,
+}
+
+/// Where a check came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Written in a `check` block.
+    Written,
+    /// Derived from a command nslab understands, in a step without a `check` block.
+    Derived,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckLine {
+    pub check: Check,
+    pub offset: usize,
+    pub origin: Origin,
+    /// Exempt from the before-rule: marked `# observe`, or derived from an observation command.
+    pub observe: bool,
+}
+
+/// A question for the student; the answer is the live value of `answer`.
+#[derive(Debug, Clone)]
+pub struct Question {
+    pub prompt: String,
+    pub answer: Answer,
+    pub offset: usize,
+}
+
+/// What nslab computes to know the right answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// How many network namespaces exist (held by a process or a bind mount).
+    NetnsCount,
+    /// The inode number of the root network namespace.
+    RootNetnsInode,
+    /// The inode number of a named namespace.
+    NetnsInode(String),
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::NetnsCount => f.write_str("netns count"),
+            Answer::RootNetnsInode => f.write_str("inode of netns root"),
+            Answer::NetnsInode(n) => write!(f, "inode of netns {n}"),
+        }
+    }
+}
+
+impl Lesson {
+    /// 1-based line of a byte offset.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.source.position(offset).0
+    }
+}

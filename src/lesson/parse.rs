@@ -1,0 +1,567 @@
+//! Markdown -> lesson model. Pure: no kernel, no terminal.
+
+use std::collections::BTreeMap;
+
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+use super::check;
+use super::command;
+use super::{Answer, CheckLine, CommandLine, FORMAT_VERSION, Lesson, Origin, Question, Step};
+use crate::diag::{Diagnostic, Source, did_you_mean};
+
+/// The front matter keys a lesson may set.
+const KEYS: &[&str] = &["id", "title", "format", "summary", "minutes"];
+
+/// Code block info strings with a meaning to nslab; any other is only displayed.
+const BLOCKS: &[&str] = &["sh", "check", "question", "hint", "output"];
+
+/// The one place that chooses pulldown-cmark's options, for parsing and rendering alike.
+pub fn markdown_options() -> Options {
+    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH
+}
+
+/// Parses a lesson. Returns the lesson when there is no error, and every diagnostic found
+/// (warnings come back with a lesson, errors without one).
+pub fn parse(source: &Source) -> (Option<Lesson>, Vec<Diagnostic>) {
+    let mut p = LessonParser {
+        src: source,
+        diags: Vec::new(),
+    };
+    let lesson = p.lesson();
+    let has_error = p.diags.iter().any(Diagnostic::is_error);
+    (if has_error { None } else { lesson }, p.diags)
+}
+
+struct LessonParser<'a> {
+    src: &'a Source,
+    diags: Vec<Diagnostic>,
+}
+
+struct FrontMatter {
+    id: String,
+    title: String,
+    summary: Option<String>,
+    minutes: Option<u32>,
+}
+
+/// A step being assembled while the Markdown events stream by.
+struct StepDraft {
+    title: String,
+    offset: usize,
+    body_start: usize,
+    commands: Vec<CommandLine>,
+    checks: Option<Vec<CheckLine>>,
+    hints: Vec<String>,
+    question: Option<Question>,
+}
+
+impl LessonParser<'_> {
+    fn text(&self) -> &str {
+        &self.src.text
+    }
+
+    fn lesson(&mut self) -> Option<Lesson> {
+        let (fm, body_start) = self.front_matter()?;
+        let text = self.src.text.clone();
+        let body = &text[body_start..];
+
+        let mut steps: Vec<StepDraft> = Vec::new();
+        let mut intro_end = text.len();
+        let mut heading: Option<(usize, String)> = None;
+        let mut quote: Option<(usize, String)> = None;
+
+        for (event, range) in Parser::new_ext(body, markdown_options()).into_offset_iter() {
+            let start = range.start + body_start;
+            let end = range.end + body_start;
+            match event {
+                Event::Start(Tag::Heading {
+                    level: HeadingLevel::H2,
+                    ..
+                }) => heading = Some((start, String::new())),
+                Event::End(TagEnd::Heading(HeadingLevel::H2)) => {
+                    let Some((offset, title)) = heading.take() else {
+                        continue;
+                    };
+                    if steps.is_empty() {
+                        intro_end = offset;
+                    }
+                    let title = title.trim().to_string();
+                    if title.is_empty() {
+                        self.diags.push(self.src.error(offset, 2, "a step needs a title after '##'"));
+                    }
+                    steps.push(StepDraft {
+                        title,
+                        offset,
+                        body_start: end,
+                        commands: Vec::new(),
+                        checks: None,
+                        hints: Vec::new(),
+                        question: None,
+                    });
+                }
+                Event::Start(Tag::BlockQuote(_)) => quote = Some((start, String::new())),
+                Event::End(TagEnd::BlockQuote(_)) => {
+                    if let Some((offset, q)) = quote.take() {
+                        let q = q.trim();
+                        if let Some(hint) = q.strip_prefix("Hint:") {
+                            match steps.last_mut() {
+                                Some(s) => s.hints.push(hint.trim().to_string()),
+                                None => self.diags.push(self.src.warning(offset, 1, "a hint before the first step belongs to no step")),
+                            }
+                        }
+                    }
+                }
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+                    self.code_block(&info, start, end, steps.last_mut());
+                }
+                Event::Text(t) | Event::Code(t) => {
+                    if let Some((_, h)) = heading.as_mut() {
+                        h.push_str(&t);
+                    } else if let Some((_, q)) = quote.as_mut() {
+                        q.push_str(&t);
+                    }
+                }
+                Event::SoftBreak | Event::HardBreak => {
+                    if let Some((_, q)) = quote.as_mut() {
+                        q.push(' ');
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        if steps.is_empty() {
+            self.diags.push(self.src.warning(body_start, 1, "the lesson has no steps: start each one with a '## ' heading"));
+        }
+
+        let mut titles: BTreeMap<String, usize> = BTreeMap::new();
+        let mut out = Vec::new();
+        let count = steps.len();
+        for i in 0..count {
+            let body_end = steps.get(i + 1).map_or(text.len(), |s| s.offset);
+            let d = &mut steps[i];
+            if !d.title.is_empty() {
+                if let Some(first) = titles.insert(d.title.clone(), d.offset) {
+                    let line = self.src.position(first).0;
+                    self.diags.push(self.src.warning(d.offset, 2, format!("another step is also called '{}' (line {line})", d.title)));
+                }
+            }
+            let checks = match d.checks.take() {
+                Some(c) => c,
+                None => d
+                    .commands
+                    .iter()
+                    .flat_map(|c| {
+                        c.command.derived_checks().into_iter().map(|check| CheckLine {
+                            check,
+                            offset: c.offset,
+                            origin: Origin::Derived,
+                            observe: c.observe,
+                        })
+                    })
+                    .collect(),
+            };
+            out.push(Step {
+                index: i + 1,
+                title: d.title.clone(),
+                offset: d.offset,
+                body: text[d.body_start.min(body_end)..body_end].to_string(),
+                commands: std::mem::take(&mut d.commands),
+                checks,
+                hints: std::mem::take(&mut d.hints),
+                question: d.question.take(),
+            });
+        }
+
+        Some(Lesson {
+            source: self.src.clone(),
+            id: fm.id,
+            title: fm.title,
+            summary: fm.summary,
+            minutes: fm.minutes,
+            intro: text[body_start..intro_end.max(body_start)].to_string(),
+            steps: out,
+        })
+    }
+
+    /// Reads the TOML between the `+++` lines. Returns it and where the body starts.
+    fn front_matter(&mut self) -> Option<(FrontMatter, usize)> {
+        let text = self.text().to_string();
+        let first = text.lines().next().unwrap_or("");
+        if first.trim_end() != "+++" {
+            self.diags.push(self.src.error(
+                0,
+                first.chars().count(),
+                "a lesson starts with front matter: a '+++' line, then id, title and format, then '+++'",
+            ));
+            return None;
+        }
+        let open_end = text.find('\n').map_or(text.len(), |i| i + 1);
+        let mut pos = open_end;
+        let mut close = None;
+        for line in text[open_end..].split_inclusive('\n') {
+            if line.trim_end() == "+++" {
+                close = Some((pos, pos + line.len()));
+                break;
+            }
+            pos += line.len();
+        }
+        let Some((close_start, body_start)) = close else {
+            self.diags.push(self.src.error(0, 3, "the front matter opened here is never closed with a '+++' line"));
+            return None;
+        };
+        let toml_text = &text[open_end..close_start];
+        let table: BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>> = match toml::from_str(toml_text) {
+            Ok(t) => t,
+            Err(e) => {
+                let (off, len) = e.span().map_or((0, 1), |r| (r.start, r.len()));
+                let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
+                self.diags.push(self.src.error(open_end + off, len, format!("front matter: {msg}")));
+                return None;
+            }
+        };
+        let mut fm = FrontMatter {
+            id: String::new(),
+            title: String::new(),
+            summary: None,
+            minutes: None,
+        };
+        let mut seen = Vec::new();
+        for (key, value) in &table {
+            let koff = open_end + key.span().start;
+            let voff = open_end + value.span().start;
+            let vlen = value.span().len();
+            let name = key.get_ref().as_str();
+            seen.push(name.to_string());
+            let as_str = |this: &mut Self| match value.get_ref().as_str() {
+                Some(s) => Some(s.to_string()),
+                None => {
+                    this.diags.push(this.src.error(voff, vlen, format!("'{name}' must be a string")));
+                    None
+                }
+            };
+            match name {
+                "id" => {
+                    if let Some(id) = as_str(self) {
+                        if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                            self.diags.push(self.src.error(voff, vlen, format!("id '{id}' may hold only lowercase letters, digits and '-'")));
+                        }
+                        fm.id = id;
+                    }
+                }
+                "title" => fm.title = as_str(self).unwrap_or_default(),
+                "summary" => fm.summary = as_str(self),
+                "minutes" => match value.get_ref().as_integer() {
+                    Some(m) if (1..=600).contains(&m) => fm.minutes = Some(m as u32),
+                    _ => self.diags.push(self.src.error(voff, vlen, "'minutes' must be a whole number of minutes")),
+                },
+                "format" => match value.get_ref().as_integer() {
+                    Some(v) if v == i64::from(FORMAT_VERSION) => {}
+                    Some(v) => self.diags.push(self.src.error(
+                        voff,
+                        vlen,
+                        format!("format {v} is not one this nslab reads (it reads format {FORMAT_VERSION})"),
+                    )),
+                    None => self.diags.push(self.src.error(voff, vlen, "'format' must be a number, such as 1")),
+                },
+                _ => self.diags.push(self.src.error(
+                    koff,
+                    name.chars().count(),
+                    format!("unknown front matter key '{name}'{}", did_you_mean(name, KEYS)),
+                )),
+            }
+        }
+        for required in ["id", "title", "format"] {
+            if !seen.iter().any(|s| s == required) {
+                self.diags.push(self.src.error(0, 3, format!("the front matter lacks '{required}'")));
+            }
+        }
+        Some((fm, body_start))
+    }
+
+    fn code_block(&mut self, info: &str, start: usize, end: usize, step: Option<&mut StepDraft>) {
+        let text = self.src.text.clone();
+        let block = &text[start..end];
+        let mut lines = block.split_inclusive('\n');
+        let fence_line = lines.next().unwrap_or("");
+        let indent = fence_line.len() - fence_line.trim_start().len();
+        let fence_body = fence_line.trim_start();
+        let fence_char = fence_body.chars().next().unwrap_or('`');
+        let fence_len = fence_body.chars().take_while(|c| *c == fence_char).count();
+
+        // The content lines with their absolute offsets; stop at the closing fence.
+        let mut content: Vec<(usize, String)> = Vec::new();
+        let mut pos = start + fence_line.len();
+        let mut closed = false;
+        for line in lines {
+            let trimmed = line.trim();
+            if trimmed.chars().take_while(|c| *c == fence_char).count() >= fence_len
+                && trimmed.chars().all(|c| c == fence_char)
+            {
+                closed = true;
+                break;
+            }
+            let strip = line.len() - line.trim_start().len();
+            let strip = strip.min(indent);
+            content.push((pos + strip, line[strip..].trim_end_matches(['\n', '\r']).to_string()));
+            pos += line.len();
+        }
+
+        let mut words = info.split_whitespace();
+        let kind = words.next().unwrap_or("");
+        let attrs: Vec<&str> = words.collect();
+        if !closed && BLOCKS.contains(&kind) {
+            self.diags.push(self.src.error(
+                start + indent,
+                fence_len + kind.len(),
+                format!("this '{kind}' block is never closed: end it with a line of {fence_len} '{fence_char}'"),
+            ));
+            return;
+        }
+        if !BLOCKS.contains(&kind) {
+            let hint = did_you_mean(kind, BLOCKS);
+            if !hint.is_empty() && !kind.is_empty() {
+                self.diags.push(self.src.warning(
+                    start + indent + fence_len,
+                    kind.len(),
+                    format!("a '{kind}' block is only displayed{hint}"),
+                ));
+            }
+            return;
+        }
+        let Some(step) = step else {
+            if kind != "output" && kind != "hint" {
+                self.diags.push(self.src.error(
+                    start + indent,
+                    fence_len + kind.len(),
+                    format!("a '{kind}' block before the first '## ' heading belongs to no step"),
+                ));
+            }
+            return;
+        };
+        let block_observe = attrs.contains(&"observe");
+        for a in &attrs {
+            if *a != "observe" {
+                self.diags.push(self.src.error(start + indent + fence_len + kind.len() + 1, a.len(), format!("unknown block attribute '{a}' (nslab knows 'observe')")));
+            }
+        }
+        match kind {
+            "sh" => self.commands(&content, block_observe, step),
+            "check" => {
+                let checks = self.checks(&content, block_observe);
+                step.checks.get_or_insert_with(Vec::new).extend(checks);
+            }
+            "hint" => {
+                let hint: Vec<&str> = content.iter().map(|(_, l)| l.as_str()).collect();
+                step.hints.push(hint.join("\n").trim().to_string());
+            }
+            "question" => self.question(&content, start, step),
+            _ => {}
+        }
+    }
+
+    fn commands(&mut self, content: &[(usize, String)], block_observe: bool, step: &mut StepDraft) {
+        let mut pending: Option<(usize, String)> = None;
+        for (off, raw) in content {
+            let (code, tags) = split_comment(raw);
+            if code.trim().is_empty() && pending.is_none() {
+                continue;
+            }
+            let (start, mut joined) = pending.take().unwrap_or((*off + (raw.len() - raw.trim_start().len()), String::new()));
+            let piece = code.trim();
+            if let Some(cont) = piece.strip_suffix('\\') {
+                joined.push_str(cont.trim_end());
+                joined.push(' ');
+                pending = Some((start, joined));
+                continue;
+            }
+            joined.push_str(piece);
+            let line = joined.trim().to_string();
+            for t in tags.iter().filter(|t| !["observe", "fails"].contains(&t.as_str())) {
+                let col = raw.find(&format!("[{t}]")).unwrap_or(0);
+                self.diags.push(self.src.error(off + col, t.len() + 2, format!("unknown command tag '[{t}]' (nslab knows [observe] and [fails])")));
+            }
+            match command::parse(&line) {
+                Ok(cmd) => {
+                    let observe = block_observe || tags.iter().any(|t| t == "observe") || cmd.observes();
+                    step.commands.push(CommandLine {
+                        line: self.src.position(start).0,
+                        text: line,
+                        offset: start,
+                        command: cmd,
+                        observe,
+                        expect_failure: tags.iter().any(|t| t == "fails"),
+                    });
+                }
+                Err(e) => {
+                    // The offset is in the joined line; for a one-line command it is exact.
+                    let off = if joined.len() == raw.trim().len() { start + e.offset } else { start };
+                    self.diags.push(self.src.error(off, e.len, e.message));
+                }
+            }
+        }
+        if let Some((start, _)) = pending {
+            self.diags.push(self.src.error(start, 1, "the last command ends with '\\' but no line follows it"));
+        }
+    }
+
+    fn checks(&mut self, content: &[(usize, String)], block_observe: bool) -> Vec<CheckLine> {
+        let mut out = Vec::new();
+        for (off, raw) in content {
+            let lead = raw.len() - raw.trim_start().len();
+            let mut line = raw.trim().to_string();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut observe = block_observe;
+            if let Some(stripped) = line.strip_suffix("# [observe]") {
+                observe = true;
+                line = stripped.trim_end().to_string();
+            }
+            match check::parse(&line) {
+                Ok((check, _refs)) => out.push(CheckLine {
+                    check,
+                    offset: off + lead,
+                    origin: Origin::Written,
+                    observe,
+                }),
+                Err(e) => self.diags.push(self.src.error(off + lead + e.offset, e.len, e.message)),
+            }
+        }
+        out
+    }
+
+    fn question(&mut self, content: &[(usize, String)], start: usize, step: &mut StepDraft) {
+        let mut prompt = Vec::new();
+        let mut answer = None;
+        for (off, raw) in content {
+            let line = raw.trim();
+            if let Some(a) = line.strip_prefix("answer:") {
+                let a = a.trim();
+                let col = raw.find(a).unwrap_or(0);
+                answer = match a.split_whitespace().collect::<Vec<_>>().as_slice() {
+                    ["netns", "count"] => Some(Answer::NetnsCount),
+                    ["inode", "of", "netns", "root"] => Some(Answer::RootNetnsInode),
+                    ["inode", "of", "netns", name] => Some(Answer::NetnsInode(name.to_string())),
+                    _ => {
+                        self.diags.push(self.src.error(
+                            off + col,
+                            a.chars().count(),
+                            format!("unknown answer '{a}' (nslab knows 'netns count', 'inode of netns root', 'inode of netns NAME')"),
+                        ));
+                        None
+                    }
+                };
+            } else if !line.is_empty() {
+                prompt.push(line);
+            }
+        }
+        match answer {
+            Some(answer) => {
+                step.question = Some(Question {
+                    prompt: prompt.join(" "),
+                    answer,
+                    offset: start,
+                });
+            }
+            None if !self.diags.iter().any(|d| d.is_error()) => {
+                self.diags.push(self.src.error(start, 3, "a question block needs an 'answer:' line"));
+            }
+            None => {}
+        }
+    }
+}
+
+/// Splits a command line into its code and the tags of its trailing comment (`# [observe]`).
+/// A `#` starts a comment only at the start of a word and outside quotes, as in the shell.
+fn split_comment(line: &str) -> (&str, Vec<String>) {
+    let mut quote = None;
+    let mut prev_space = true;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '#') if prev_space => {
+                let comment = &line[i + 1..];
+                let tags = comment
+                    .split_whitespace()
+                    .filter_map(|w| w.strip_prefix('[').and_then(|w| w.strip_suffix(']')))
+                    .map(str::to_string)
+                    .collect();
+                return (&line[..i], tags);
+            }
+            _ => {}
+        }
+        prev_space = c.is_whitespace();
+    }
+    (line, Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diags(text: &str) -> Vec<String> {
+        parse(&Source::new("t.md", text)).1.iter().map(|d| d.to_string()).collect()
+    }
+
+    const HEAD: &str = "+++\nid = \"t\"\ntitle = \"T\"\nformat = 1\n+++\n";
+
+    #[test]
+    fn a_good_lesson_parses_into_steps() {
+        let text = format!(
+            "{HEAD}Intro.\n\n## Make blue\n\n```sh\nip netns add blue  # [observe]\nip netns exec blue \\\n  ip link set lo up\n```\n\n> Hint: use ip netns.\n\n## Look\n\n```sh\nip -br a\n```\n\n```check\nnetns blue exists\n```\n"
+        );
+        let (lesson, d) = parse(&Source::new("t.md", text));
+        assert!(d.is_empty(), "{d:?}");
+        let l = lesson.unwrap();
+        assert_eq!(l.intro.trim(), "Intro.");
+        assert_eq!(l.steps.len(), 2);
+        let s = &l.steps[0];
+        assert_eq!(s.title, "Make blue");
+        assert_eq!(s.commands.len(), 2);
+        assert!(s.commands[0].observe);
+        assert_eq!(s.commands[1].text, "ip netns exec blue ip link set lo up");
+        assert_eq!(s.commands[1].line, 12);
+        assert_eq!(s.hints, vec!["use ip netns."]);
+        // No check block: derived from the commands.
+        let checks: Vec<String> = s.checks.iter().map(|c| c.check.to_string()).collect();
+        assert_eq!(checks, vec!["netns blue exists", "link lo in blue is up"]);
+        assert_eq!(l.steps[1].checks[0].origin, Origin::Written);
+        assert!(l.steps[1].observes_only());
+    }
+
+    #[test]
+    fn front_matter_errors_are_located() {
+        assert_eq!(diags("# no front matter\n"), vec!["t.md:1:1: error: a lesson starts with front matter: a '+++' line, then id, title and format, then '+++'"]);
+        assert_eq!(diags("+++\nid = \"x\"\n"), vec!["t.md:1:1: error: the front matter opened here is never closed with a '+++' line"]);
+        assert_eq!(
+            diags("+++\nid = \"x\"\ntitel = \"T\"\ntitle = \"T\"\nformat = 1\n+++\n## S\n"),
+            vec!["t.md:3:1: error: unknown front matter key 'titel', did you mean 'title'?"]
+        );
+        assert_eq!(diags("+++\nid = \"x\"\ntitle = \"T\"\nformat = 7\n+++\n## S\n"), vec!["t.md:4:10: error: format 7 is not one this nslab reads (it reads format 1)"]);
+        assert_eq!(diags("+++\nid = \"X y\"\ntitle = \"T\"\nformat = 1\n+++\n## S\n"), vec!["t.md:2:6: error: id 'X y' may hold only lowercase letters, digits and '-'"]);
+        assert_eq!(diags("+++\nid = \"x\"\nformat = 1\n+++\n## S\n"), vec!["t.md:1:1: error: the front matter lacks 'title'"]);
+        assert_eq!(diags("+++\nid = \"x\nformat = 1\n+++\n## S\n")[0].split(": error").next(), Some("t.md:2:8"));
+    }
+
+    #[test]
+    fn block_errors_are_located() {
+        assert_eq!(diags(&format!("{HEAD}## S\n\n```check\nadress 10.0.0.1/24 on veth0\n```\n")), vec!["t.md:9:1: error: unknown check 'adress', did you mean 'address'?"]);
+        assert_eq!(diags(&format!("{HEAD}## S\n\n```check\n  link veth0 is sideways\n```\n")), vec!["t.md:9:17: error: unknown link property 'sideways'"]);
+        assert_eq!(diags(&format!("{HEAD}## S\n\n```sh\nip link add veth0 type veth\n```\n"))[0].split(": error").next(), Some("t.md:9:24"));
+        assert_eq!(diags(&format!("{HEAD}## S\n\n```sh\nip netns add blue\n")), vec!["t.md:8:1: error: this 'sh' block is never closed: end it with a line of 3 '`'"]);
+        assert_eq!(diags(&format!("{HEAD}```check\nnetns blue exists\n```\n## S\n")), vec!["t.md:6:1: error: a 'check' block before the first '## ' heading belongs to no step"]);
+        assert_eq!(diags(&format!("{HEAD}## S\n\n```chek\nnetns blue exists\n```\n")), vec!["t.md:8:4: warning: a 'chek' block is only displayed, did you mean 'check'?"]);
+        assert_eq!(diags(&format!("{HEAD}## S\n\n```sh\nip netns add a \\\n```\n")), vec!["t.md:9:1: error: the last command ends with '\\' but no line follows it"]);
+        assert_eq!(diags(&format!("{HEAD}## S\n\n```sh\nip netns add a # [bogus]\n```\n")), vec!["t.md:9:18: error: unknown command tag '[bogus]' (nslab knows [observe] and [fails])"]);
+        assert_eq!(diags(&format!("{HEAD}## S\n\n```question\nHow many?\nanswer: netns total\n```\n")), vec!["t.md:10:9: error: unknown answer 'netns total' (nslab knows 'netns count', 'inode of netns root', 'inode of netns NAME')"]);
+        assert_eq!(diags(&format!("{HEAD}##\n")), vec!["t.md:6:1: error: a step needs a title after '##'"]);
+    }
+
+    #[test]
+    fn comments_respect_quotes() {
+        assert_eq!(split_comment("echo '#x' # [observe]"), ("echo '#x' ", vec!["observe".to_string()]));
+        assert_eq!(split_comment("echo a#b").0, "echo a#b");
+    }
+}

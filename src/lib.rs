@@ -1,0 +1,12 @@
+//! nslab: guided Linux-networking workshops from Markdown lessons.
+//!
+//! The flow runs one way: Markdown -> [`lesson`] model -> [`engine`] (a policy per mode) ->
+//! [`kernel`], the only door to netlink and namespaces.
+
+pub mod cli;
+pub mod diag;
+pub mod engine;
+pub mod exit;
+pub mod kernel;
+pub mod lesson;
+pub mod verify;
