@@ -27,6 +27,39 @@ pub enum Cmd {
         #[arg(long)]
         commands: bool,
     },
+    /// Verify lessons non-interactively, each in a fresh sandbox: every check must be false
+    /// before its step and true after.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Verify {
+        /// Lesson files or folders (default: the built-in lessons, or $NSLAB_LESSONS).
+        paths: Vec<PathBuf>,
+        /// Report format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: crate::verify::Format,
+        /// Write the report to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Verify this many lessons at once, each in its own sandbox.
+        #[arg(long, short = 'j', default_value_t = 1)]
+        jobs: usize,
+        /// Verify only step N (earlier steps are performed, not verified).
+        #[arg(long, value_name = "N")]
+        step: Option<usize>,
+        /// Verify steps 1 to N only.
+        #[arg(long, value_name = "N")]
+        until: Option<usize>,
+        /// Mutation testing: remove each command line in turn and require the lesson to fail
+        /// at or before that line's step.
+        #[arg(long)]
+        mutate: bool,
+        /// Run on the host instead of in a sandbox (needs root; undoes what it made afterwards).
+        #[arg(long)]
+        no_sandbox: bool,
+        #[arg(long, hide = true)]
+        child: Option<usize>,
+        #[arg(long, hide = true)]
+        skip_line: Option<usize>,
+    },
     /// List the lessons and their numbered steps.
     #[command(after_help = EXIT_CODES_HELP)]
     List {
@@ -40,7 +73,11 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { Code::Usage as i32 } else { 0 };
+            return if e.use_stderr() {
+                Code::Usage as i32
+            } else {
+                0
+            };
         }
     };
     match run(cli) {
@@ -58,6 +95,41 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
     match cli.command {
         Cmd::Lint { paths, commands } => lint(&paths, commands),
         Cmd::List { paths } => list(&paths),
+        Cmd::Verify {
+            paths,
+            format,
+            output,
+            jobs,
+            step,
+            until,
+            mutate,
+            no_sandbox,
+            child,
+            skip_line,
+        } => {
+            let scope = crate::verify::Scope {
+                step,
+                until,
+                skip_line,
+            };
+            if let Some(index) = child {
+                return crate::verify::child(&paths, index, scope, !no_sandbox);
+            }
+            let lessons = load_clean(&paths)?;
+            if jobs == 0 {
+                return Err(Failure::usage("--jobs must be at least 1"));
+            }
+            let opts = crate::verify::Options {
+                paths,
+                format,
+                output,
+                jobs,
+                scope,
+                mutate,
+                sandbox: !no_sandbox,
+            };
+            crate::verify::verify(opts, &lessons)
+        }
     }
 }
 
@@ -67,7 +139,11 @@ pub fn print_diagnostics(diags: &[Diagnostic]) {
     for d in diags {
         let head = d.to_string();
         if tty {
-            let style = if d.is_error() { console::style(head).red().bold() } else { console::style(head).yellow().bold() };
+            let style = if d.is_error() {
+                console::style(head).red().bold()
+            } else {
+                console::style(head).yellow().bold()
+            };
             eprintln!("{style}");
             eprintln!("{}", d.render_excerpt());
         } else {
@@ -96,7 +172,9 @@ pub fn load_clean(paths: &[PathBuf]) -> Result<Vec<Lesson>, Failure> {
     if diags.iter().any(Diagnostic::is_error) {
         print_diagnostics(&diags);
         let n = diags.iter().filter(|d| d.is_error()).count();
-        return Err(Failure::usage(format!("{n} error(s) in the lessons; nothing was performed (run `nslab lint` for details)")));
+        return Err(Failure::usage(format!(
+            "{n} error(s) in the lessons; nothing was performed (run `nslab lint` for details)"
+        )));
     }
     Ok(lessons)
 }
@@ -108,7 +186,11 @@ fn lint(paths: &[PathBuf], commands: bool) -> Result<Code, Failure> {
         for l in &lessons {
             for s in &l.steps {
                 for c in &s.commands {
-                    let how = if c.command.is_native() { "native" } else { "shell " };
+                    let how = if c.command.is_native() {
+                        "native"
+                    } else {
+                        "shell "
+                    };
                     println!("{}:{}: {how} {}", l.source.name, c.line, c.text);
                 }
             }
@@ -116,8 +198,15 @@ fn lint(paths: &[PathBuf], commands: bool) -> Result<Code, Failure> {
     }
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
-    eprintln!("{} lesson(s) checked: {errors} error(s), {warnings} warning(s)", lessons.len());
-    Ok(if errors > 0 { Code::Usage } else { Code::Success })
+    eprintln!(
+        "{} lesson(s) checked: {errors} error(s), {warnings} warning(s)",
+        lessons.len()
+    );
+    Ok(if errors > 0 {
+        Code::Usage
+    } else {
+        Code::Success
+    })
 }
 
 fn list(paths: &[PathBuf]) -> Result<Code, Failure> {

@@ -195,7 +195,10 @@ mod tests {
 
     #[test]
     fn suggestions_catch_typos_only() {
-        assert_eq!(suggest("adress", &["addr", "address", "link"]), Some("address"));
+        assert_eq!(
+            suggest("adress", &["addr", "address", "link"]),
+            Some("address")
+        );
         assert_eq!(suggest("lnk", &["addr", "link"]), Some("link"));
         assert_eq!(suggest("banana", &["addr", "link"]), None);
     }

@@ -21,8 +21,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use rtnetlink::packet_route::link::{InfoData, InfoVeth};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 use crate::lesson::{Cidr, Ns};
 pub use ping::PingOutcome;
@@ -34,10 +36,16 @@ pub use watch::Watcher;
 #[derive(Debug)]
 pub enum KernelError {
     NoSuchNetns(String),
-    NoSuchLink { name: String, ns: Ns },
+    NoSuchLink {
+        name: String,
+        ns: Ns,
+    },
     Exists(String),
     /// The kernel refused: errno, and what was being done.
-    Os { context: String, err: std::io::Error },
+    Os {
+        context: String,
+        err: std::io::Error,
+    },
     Other(String),
 }
 
@@ -69,7 +77,9 @@ impl fmt::Display for KernelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KernelError::NoSuchNetns(n) => write!(f, "namespace \"{n}\" does not exist"),
-            KernelError::NoSuchLink { name, ns } => write!(f, "Cannot find device \"{name}\" in {ns}"),
+            KernelError::NoSuchLink { name, ns } => {
+                write!(f, "Cannot find device \"{name}\" in {ns}")
+            }
             KernelError::Exists(what) => write!(f, "{what} already exists"),
             KernelError::Os { context, err } => write!(f, "{context}: {err}"),
             KernelError::Other(m) => f.write_str(m),
@@ -128,7 +138,9 @@ impl Kernel {
 
     /// The netlink handle for a namespace, opened inside it on first use.
     fn handle(&self, ns: &Ns) -> Result<Handle> {
-        let inode = self.ns_inode(ns).ok_or_else(|| KernelError::NoSuchNetns(ns.name().to_string()))?;
+        let inode = self
+            .ns_inode(ns)
+            .ok_or_else(|| KernelError::NoSuchNetns(ns.name().to_string()))?;
         if let Some(c) = self.conns.borrow().get(ns) {
             if c.inode == inode {
                 return Ok(c.handle.clone());
@@ -139,12 +151,27 @@ impl Kernel {
         let (conn, handle) = netns::in_netns(&fd, move || {
             // The socket registers with the runtime's reactor: enter it first.
             let _guard = rt.enter();
-            let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| KernelError::io("open a netlink socket", e))?;
+            let (conn, handle, _) = rtnetlink::new_connection()
+                .map_err(|e| KernelError::io("open a netlink socket", e))?;
             Ok((conn, handle))
         })?;
         self.rt.spawn(conn);
-        self.conns.borrow_mut().insert(ns.clone(), Conn { handle: handle.clone(), inode });
+        self.conns.borrow_mut().insert(
+            ns.clone(),
+            Conn {
+                handle: handle.clone(),
+                inode,
+            },
+        );
         Ok(handle)
+    }
+
+    /// Closes connections into namespaces that are gone or were replaced: an open socket would
+    /// keep a deleted namespace (and the veth ends inside it) alive.
+    pub fn prune(&self) {
+        self.conns
+            .borrow_mut()
+            .retain(|ns, c| self.ns_inode(ns) == Some(c.inode));
     }
 
     fn forget(&self, ns: &Ns) {
@@ -188,7 +215,9 @@ impl Kernel {
     pub fn netns_inode(&self, ns: &Ns) -> Option<u64> {
         match ns {
             Ns::Root => procs::inode_of_fd(&self.root),
-            Ns::Named(n) => netns::is_mounted(n).then(|| netns::inode_of(&netns::path_of(n))).flatten(),
+            Ns::Named(n) => netns::is_mounted(n)
+                .then(|| netns::inode_of(&netns::path_of(n)))
+                .flatten(),
         }
     }
 
@@ -204,9 +233,15 @@ impl Kernel {
         let mut links = handle.link().get().match_name(name.to_string()).execute();
         match links.try_next().await {
             Ok(Some(l)) => Ok(l.header.index),
-            Ok(None) => Err(KernelError::NoSuchLink { name: name.to_string(), ns: ns.clone() }),
+            Ok(None) => Err(KernelError::NoSuchLink {
+                name: name.to_string(),
+                ns: ns.clone(),
+            }),
             Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == 19 => {
-                Err(KernelError::NoSuchLink { name: name.to_string(), ns: ns.clone() })
+                Err(KernelError::NoSuchLink {
+                    name: name.to_string(),
+                    ns: ns.clone(),
+                })
             }
             Err(e) => Err(KernelError::netlink(format!("find {name}"), e)),
         }
@@ -227,13 +262,19 @@ impl Kernel {
             _ => None,
         };
         if let Some(fd) = &peer_fd {
-            let peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(fd.as_raw_fd()).build();
+            let peer_msg = LinkUnspec::new_with_name(peer)
+                .setns_by_fd(fd.as_raw_fd())
+                .build();
             msg = msg.set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
         }
         let req = h.link().add(msg.build());
-        self.rt
-            .block_on(req.execute())
-            .map_err(|e| exists_or(e, format!("device \"{name}\" or \"{peer}\""), "create veth pair"))
+        self.rt.block_on(req.execute()).map_err(|e| {
+            exists_or(
+                e,
+                format!("device \"{name}\" or \"{peer}\""),
+                "create veth pair",
+            )
+        })
     }
 
     /// `ip link add NAME type bridge`. The bridge starts down, as with iproute2.
@@ -252,7 +293,9 @@ impl Kernel {
             let idx = Self::index_of(&h, name, ns).await?;
             let b = LinkUnspec::new_with_index(idx);
             let msg = if up { b.up() } else { b.down() }.build();
-            h.link().set(msg).execute().await.map_err(|e| KernelError::netlink(format!("set {name} {}", if up { "up" } else { "down" }), e))
+            h.link().set(msg).execute().await.map_err(|e| {
+                KernelError::netlink(format!("set {name} {}", if up { "up" } else { "down" }), e)
+            })
         })
     }
 
@@ -261,9 +304,15 @@ impl Kernel {
         let fd = self.ns_fd(to)?;
         self.rt.block_on(async {
             let idx = Self::index_of(&h, name, ns).await?;
-            let msg = LinkUnspec::new_with_index(idx).setns_by_fd(fd.as_raw_fd()).build();
+            let msg = LinkUnspec::new_with_index(idx)
+                .setns_by_fd(fd.as_raw_fd())
+                .build();
             h.link().set(msg).execute().await.map_err(|e| {
-                exists_or(e, format!("device \"{name}\" in {to}"), &format!("move {name} to {to}"))
+                exists_or(
+                    e,
+                    format!("device \"{name}\" in {to}"),
+                    &format!("move {name} to {to}"),
+                )
             })
         })
     }
@@ -279,7 +328,11 @@ impl Kernel {
                 None => b.nocontroller(),
             }
             .build();
-            h.link().set(msg).execute().await.map_err(|e| KernelError::netlink(format!("set the master of {name}"), e))
+            h.link()
+                .set(msg)
+                .execute()
+                .await
+                .map_err(|e| KernelError::netlink(format!("set the master of {name}"), e))
         })
     }
 
@@ -287,7 +340,11 @@ impl Kernel {
         let h = self.handle(ns)?;
         self.rt.block_on(async {
             let idx = Self::index_of(&h, name, ns).await?;
-            h.link().del(idx).execute().await.map_err(|e| KernelError::netlink(format!("delete {name}"), e))
+            h.link()
+                .del(idx)
+                .execute()
+                .await
+                .map_err(|e| KernelError::netlink(format!("delete {name}"), e))
         })
     }
 
@@ -301,7 +358,13 @@ impl Kernel {
                 .add(idx, cidr.addr.into(), cidr.prefix)
                 .execute()
                 .await
-                .map_err(|e| exists_or(e, format!("address {cidr} on {dev}"), &format!("add {cidr} to {dev}")))
+                .map_err(|e| {
+                    exists_or(
+                        e,
+                        format!("address {cidr} on {dev}"),
+                        &format!("add {cidr} to {dev}"),
+                    )
+                })
         })
     }
 
@@ -310,16 +373,32 @@ impl Kernel {
         self.rt.block_on(async {
             let idx = Self::index_of(&h, dev, ns).await?;
             let mut addrs = h.address().get().set_link_index_filter(idx).execute();
-            while let Some(msg) = addrs.try_next().await.map_err(|e| KernelError::netlink("list addresses", e))? {
+            while let Some(msg) = addrs
+                .try_next()
+                .await
+                .map_err(|e| KernelError::netlink("list addresses", e))?
+            {
                 if snapshot::addr_of(&msg) == Some(cidr) {
-                    return h.address().del(msg).execute().await.map_err(|e| KernelError::netlink(format!("delete {cidr}"), e));
+                    return h
+                        .address()
+                        .del(msg)
+                        .execute()
+                        .await
+                        .map_err(|e| KernelError::netlink(format!("delete {cidr}"), e));
                 }
             }
             Ok(())
         })
     }
 
-    fn route_message(&self, h: &Handle, ns: &Ns, dest: Option<Cidr>, via: Ipv4Addr, dev: Option<&str>) -> Result<rtnetlink::packet_route::route::RouteMessage> {
+    fn route_message(
+        &self,
+        h: &Handle,
+        ns: &Ns,
+        dest: Option<Cidr>,
+        via: Ipv4Addr,
+        dev: Option<&str>,
+    ) -> Result<rtnetlink::packet_route::route::RouteMessage> {
         let mut b = RouteMessageBuilder::<Ipv4Addr>::new().gateway(via);
         if let Some(d) = dest {
             b = b.destination_prefix(d.addr, d.prefix);
@@ -331,7 +410,13 @@ impl Kernel {
         Ok(b.build())
     }
 
-    pub fn route_add(&self, ns: &Ns, dest: Option<Cidr>, via: Ipv4Addr, dev: Option<&str>) -> Result<()> {
+    pub fn route_add(
+        &self,
+        ns: &Ns,
+        dest: Option<Cidr>,
+        via: Ipv4Addr,
+        dev: Option<&str>,
+    ) -> Result<()> {
         let h = self.handle(ns)?;
         let msg = self.route_message(&h, ns, dest, via, dev)?;
         let what = dest.map_or("default".to_string(), |d| d.to_string());
@@ -343,17 +428,27 @@ impl Kernel {
         })
     }
 
-    pub fn route_del(&self, ns: &Ns, dest: Option<Cidr>, via: Ipv4Addr, dev: Option<&str>) -> Result<()> {
+    pub fn route_del(
+        &self,
+        ns: &Ns,
+        dest: Option<Cidr>,
+        via: Ipv4Addr,
+        dev: Option<&str>,
+    ) -> Result<()> {
         let h = self.handle(ns)?;
         let msg = self.route_message(&h, ns, dest, via, dev)?;
-        self.rt.block_on(h.route().del(msg).execute()).map_err(|e| KernelError::netlink("delete route", e))
+        self.rt
+            .block_on(h.route().del(msg).execute())
+            .map_err(|e| KernelError::netlink("delete route", e))
     }
 
     // ---- sysctl ----
 
     fn sysctl_path(key: &str) -> Result<String> {
         if !key.starts_with("net.") || key.contains("..") || key.contains('/') {
-            return Err(KernelError::Other(format!("sysctl: '{key}' is not a network sysctl")));
+            return Err(KernelError::Other(format!(
+                "sysctl: '{key}' is not a network sysctl"
+            )));
         }
         Ok(format!("/proc/sys/{}", key.replace('.', "/")))
     }
@@ -374,7 +469,8 @@ impl Kernel {
         let path = Self::sysctl_path(key)?;
         let (key, value) = (key.to_string(), value.to_string());
         netns::in_netns(&self.ns_fd(ns)?, move || {
-            std::fs::write(&path, format!("{value}\n")).map_err(|e| KernelError::io(format!("sysctl: setting key \"{key}\""), e))
+            std::fs::write(&path, format!("{value}\n"))
+                .map_err(|e| KernelError::io(format!("sysctl: setting key \"{key}\""), e))
         })
     }
 
@@ -395,13 +491,21 @@ impl Kernel {
             .links
             .iter()
             .enumerate()
-            .filter_map(|(i, l)| l.peer_nsid.and_then(|id| l.peer.as_ref().map(|p| (i, id, p.index))))
+            .filter_map(|(i, l)| {
+                l.peer_nsid
+                    .and_then(|id| l.peer.as_ref().map(|p| (i, id, p.index)))
+            })
             .collect();
         if wanted.is_empty() {
             return Ok(());
         }
         let mut candidates = vec![Ns::Root];
-        candidates.extend(netns::list().into_iter().filter(|n| netns::is_mounted(n)).map(Ns::Named));
+        candidates.extend(
+            netns::list()
+                .into_iter()
+                .filter(|n| netns::is_mounted(n))
+                .map(Ns::Named),
+        );
         let mut by_nsid: HashMap<i32, Ns> = HashMap::new();
         for c in candidates {
             if c == snap.ns {
@@ -413,7 +517,9 @@ impl Kernel {
             }
         }
         for (i, nsid, index) in wanted {
-            let Some(peer_ns) = by_nsid.get(&nsid) else { continue };
+            let Some(peer_ns) = by_nsid.get(&nsid) else {
+                continue;
+            };
             let ph = self.handle(peer_ns)?;
             let name = self.rt.block_on(snapshot::link_name(&ph, index))?;
             if let Some(p) = snap.links[i].peer.as_mut() {

@@ -27,9 +27,12 @@ pub fn in_netns<T: Send + 'static>(
     fd: &OwnedFd,
     f: impl FnOnce() -> Result<T, KernelError> + Send + 'static,
 ) -> Result<T, KernelError> {
-    let fd = fd.try_clone().map_err(|e| KernelError::io("duplicate a namespace fd", e))?;
+    let fd = fd
+        .try_clone()
+        .map_err(|e| KernelError::io("duplicate a namespace fd", e))?;
     std::thread::spawn(move || {
-        setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| KernelError::io("setns", e.into()))?;
+        setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
+            .map_err(|e| KernelError::io("setns", e.into()))?;
         f()
     })
     .join()
@@ -54,14 +57,23 @@ pub fn open(name: &str) -> Result<OwnedFd, KernelError> {
     match File::open(path_of(name)) {
         Ok(f) if is_mounted(name) => Ok(f.into()),
         Ok(_) => Err(KernelError::NoSuchNetns(name.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(KernelError::NoSuchNetns(name.to_string())),
-        Err(e) => Err(KernelError::io(format!("open {}", path_of(name).display()), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(KernelError::NoSuchNetns(name.to_string()))
+        }
+        Err(e) => Err(KernelError::io(
+            format!("open {}", path_of(name).display()),
+            e,
+        )),
     }
 }
 
 pub fn list() -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(NETNS_RUN_DIR)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -73,16 +85,35 @@ fn prepare_run_dir() -> Result<Flock<File>, KernelError> {
     fs::create_dir_all(NETNS_RUN_DIR).map_err(|e| KernelError::io("mkdir /run/netns", e))?;
     let dir = File::open(NETNS_RUN_DIR).map_err(|e| KernelError::io("open /run/netns", e))?;
     // The same lock iproute2 takes, so that two tools never race on the first mount.
-    let lock = Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, e)| KernelError::io("flock /run/netns", e.into()))?;
+    let lock = Flock::lock(dir, FlockArg::LockExclusive)
+        .map_err(|(_, e)| KernelError::io("flock /run/netns", e.into()))?;
     let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
-    match mount(None::<&str>, NETNS_RUN_DIR, Some("none"), shared, None::<&str>) {
+    match mount(
+        None::<&str>,
+        NETNS_RUN_DIR,
+        Some("none"),
+        shared,
+        None::<&str>,
+    ) {
         Ok(()) => {}
         Err(nix::errno::Errno::EINVAL) => {
             // Not a mount point yet: bind it onto itself, then make it shared.
-            mount(Some(NETNS_RUN_DIR), NETNS_RUN_DIR, Some("none"), MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| KernelError::io("bind-mount /run/netns", e.into()))?;
-            mount(None::<&str>, NETNS_RUN_DIR, Some("none"), shared, None::<&str>)
-                .map_err(|e| KernelError::io("make /run/netns shared", e.into()))?;
+            mount(
+                Some(NETNS_RUN_DIR),
+                NETNS_RUN_DIR,
+                Some("none"),
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| KernelError::io("bind-mount /run/netns", e.into()))?;
+            mount(
+                None::<&str>,
+                NETNS_RUN_DIR,
+                Some("none"),
+                shared,
+                None::<&str>,
+            )
+            .map_err(|e| KernelError::io("make /run/netns shared", e.into()))?;
         }
         Err(e) => return Err(KernelError::io("make /run/netns shared", e.into())),
     }
@@ -107,10 +138,17 @@ pub fn add(name: &str) -> Result<(), KernelError> {
     // unshare on a thread of its own: only that thread moves into the new namespace, and it
     // dies afterwards, so nothing needs to setns back.
     let made = std::thread::spawn(move || -> Result<(), KernelError> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| KernelError::io("unshare(CLONE_NEWNET)", e.into()))?;
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| KernelError::io("unshare(CLONE_NEWNET)", e.into()))?;
         // /proc/self/ns/net would be the main thread's namespace, not this one's.
-        mount(Some("/proc/thread-self/ns/net"), &target, Some("none"), MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| KernelError::io(format!("bind-mount onto {}", target.display()), e.into()))
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            Some("none"),
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| KernelError::io(format!("bind-mount onto {}", target.display()), e.into()))
     })
     .join()
     .map_err(|_| KernelError::Other("the namespace thread panicked".into()))?;

@@ -37,7 +37,8 @@ fn checksum(data: &[u8]) -> u16 {
 }
 
 pub fn echo(addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
-    let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).map_err(|e| KernelError::io("ping: open a raw ICMP socket", e))?;
+    let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
+        .map_err(|e| KernelError::io("ping: open a raw ICMP socket", e))?;
     let id = (std::process::id() as u16) ^ 0x6e73;
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let mut pkt = vec![8u8, 0, 0, 0];
@@ -63,10 +64,16 @@ pub fn echo(addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
         if left.is_zero() {
             return Ok(PingOutcome::NoReply);
         }
-        sock.set_read_timeout(Some(left)).map_err(|e| KernelError::io("ping: set timeout", e))?;
+        sock.set_read_timeout(Some(left))
+            .map_err(|e| KernelError::io("ping: set timeout", e))?;
         let n = match sock.read(&mut buf) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Ok(PingOutcome::NoReply);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -79,7 +86,11 @@ pub fn echo(addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
         }
         let icmp = &buf[ihl..n];
         let from = Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15]);
-        let (kind, rid, rseq) = (icmp[0], u16::from_be_bytes([icmp[4], icmp[5]]), u16::from_be_bytes([icmp[6], icmp[7]]));
+        let (kind, rid, rseq) = (
+            icmp[0],
+            u16::from_be_bytes([icmp[4], icmp[5]]),
+            u16::from_be_bytes([icmp[6], icmp[7]]),
+        );
         if kind == 0 && rid == id && rseq == seq && from == addr {
             return Ok(PingOutcome::Reply(start.elapsed()));
         }
@@ -87,8 +98,12 @@ pub fn echo(addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
         if kind == 3 && icmp.len() >= 8 + 20 + 8 {
             let inner = &icmp[8..];
             let iihl = usize::from(inner[0] & 0x0f) * 4;
-            if inner.len() >= iihl + 8 && u16::from_be_bytes([inner[iihl + 4], inner[iihl + 5]]) == id {
-                return Ok(PingOutcome::Unreachable(format!("destination unreachable (reported by {from})")));
+            if inner.len() >= iihl + 8
+                && u16::from_be_bytes([inner[iihl + 4], inner[iihl + 5]]) == id
+            {
+                return Ok(PingOutcome::Unreachable(format!(
+                    "destination unreachable (reported by {from})"
+                )));
             }
         }
     }

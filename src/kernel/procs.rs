@@ -28,7 +28,9 @@ pub struct NetnsInfo {
 }
 
 pub fn netns_inode_of_pid(pid: u32) -> Option<u64> {
-    std::fs::metadata(format!("/proc/{pid}/ns/net")).ok().map(|m| m.ino())
+    std::fs::metadata(format!("/proc/{pid}/ns/net"))
+        .ok()
+        .map(|m| m.ino())
 }
 
 pub fn inode_of_fd(fd: &OwnedFd) -> Option<u64> {
@@ -38,20 +40,27 @@ pub fn inode_of_fd(fd: &OwnedFd) -> Option<u64> {
 
 fn pids() -> Vec<u32> {
     let mut v: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort_unstable();
     v
 }
 
 fn comm(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 pub fn net_namespaces() -> Vec<NetnsInfo> {
     let mut by_inode: BTreeMap<u64, NetnsInfo> = BTreeMap::new();
     for pid in pids() {
-        let Some(ino) = netns_inode_of_pid(pid) else { continue };
+        let Some(ino) = netns_inode_of_pid(pid) else {
+            continue;
+        };
         let e = by_inode.entry(ino).or_insert_with(|| NetnsInfo {
             inode: ino,
             nprocs: 0,
@@ -69,7 +78,9 @@ pub fn net_namespaces() -> Vec<NetnsInfo> {
         if !netns::is_mounted(&name) {
             continue;
         }
-        let Some(ino) = netns::inode_of(&netns::path_of(&name)) else { continue };
+        let Some(ino) = netns::inode_of(&netns::path_of(&name)) else {
+            continue;
+        };
         by_inode
             .entry(ino)
             .or_insert_with(|| NetnsInfo {
@@ -97,7 +108,8 @@ pub fn processes_outside(root_inode: u64) -> Vec<(u32, String)> {
 fn capture_file(name: &str) -> Result<File> {
     // A memory file rather than a pipe: a command that leaves a background child holding its
     // output (`./prog &`) must not keep nslab waiting for the pipe to close.
-    let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC).map_err(|e| KernelError::io("memfd_create", e.into()))?;
+    let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| KernelError::io("memfd_create", e.into()))?;
     Ok(File::from(fd))
 }
 
@@ -122,7 +134,10 @@ pub fn run_shell(line: &str, timeout: Duration) -> Result<ShellOutput> {
     let start = Instant::now();
     let mut nap = Duration::from_micros(50);
     let status = loop {
-        match child.try_wait().map_err(|e| KernelError::io("wait for /bin/sh", e))? {
+        match child
+            .try_wait()
+            .map_err(|e| KernelError::io("wait for /bin/sh", e))?
+        {
             Some(s) => break Some(s),
             None if start.elapsed() >= timeout => {
                 let _ = child.kill();

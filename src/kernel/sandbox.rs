@@ -21,19 +21,29 @@ nslab could not create its sandbox (a private network and mount namespace).
 fn threads() -> usize {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().parse().unwrap_or(1))))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Threads:")
+                    .map(|v| v.trim().parse().unwrap_or(1))
+            })
+        })
         .unwrap_or(1)
 }
 
 fn refuse(what: &str, e: nix::errno::Errno) -> KernelError {
-    KernelError::Other(format!("{what}: {}\n{SANDBOX_HELP}", std::io::Error::from(e)))
+    KernelError::Other(format!(
+        "{what}: {}\n{SANDBOX_HELP}",
+        std::io::Error::from(e)
+    ))
 }
 
 /// Enters a fresh sandbox. Must run before any other thread exists: `unshare` moves only the
 /// calling thread, and a runtime thread started earlier would stay on the host.
 pub fn enter() -> Result<()> {
     if threads() != 1 {
-        return Err(KernelError::Other("internal error: the sandbox must be entered before any thread starts".into()));
+        return Err(KernelError::Other(
+            "internal error: the sandbox must be entered before any thread starts".into(),
+        ));
     }
     let uid = Uid::effective();
     let gid = Gid::effective();
@@ -41,31 +51,52 @@ pub fn enter() -> Result<()> {
         unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| refuse("unshare(CLONE_NEWUSER)", e))?;
         // Map ourselves to root inside, as `unshare -r` does; setgroups must be denied first.
         let write = |path: &str, what: String| {
-            std::fs::write(path, what).map_err(|e| KernelError::Other(format!("write {path}: {e}\n{SANDBOX_HELP}")))
+            std::fs::write(path, what)
+                .map_err(|e| KernelError::Other(format!("write {path}: {e}\n{SANDBOX_HELP}")))
         };
         write("/proc/self/setgroups", "deny".into())?;
         write("/proc/self/uid_map", format!("0 {uid} 1"))?;
         write("/proc/self/gid_map", format!("0 {gid} 1"))?;
     }
-    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET).map_err(|e| refuse("unshare(CLONE_NEWNS | CLONE_NEWNET)", e))?;
+    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET)
+        .map_err(|e| refuse("unshare(CLONE_NEWNS | CLONE_NEWNET)", e))?;
     // Private first: the host's /run/netns is usually a shared mount, and a tmpfs mounted onto
     // it with propagation unchanged would appear on the host.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| refuse("make / private", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| refuse("make / private", e))?;
     let tmpfs = |target: &str| {
-        mount(Some("tmpfs"), target, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
-            .map_err(|e| refuse(&format!("mount a tmpfs on {target}"), e))
+        mount(
+            Some("tmpfs"),
+            target,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=0755"),
+        )
+        .map_err(|e| refuse(&format!("mount a tmpfs on {target}"), e))
     };
     if std::path::Path::new("/run/netns").is_dir() {
         tmpfs("/run/netns")?;
     } else {
         // Creating /run/netns from in here would write to the host's /run: cover /run instead.
         tmpfs("/run")?;
-        std::fs::create_dir("/run/netns").map_err(|e| KernelError::io("mkdir /run/netns in the sandbox", e))?;
+        std::fs::create_dir("/run/netns")
+            .map_err(|e| KernelError::io("mkdir /run/netns in the sandbox", e))?;
     }
     // A fresh sysfs, else /sys/class/net would still list the host's devices.
-    mount(Some("sysfs"), "/sys", Some("sysfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None::<&str>)
-        .map_err(|e| refuse("mount sysfs", e))?;
+    mount(
+        Some("sysfs"),
+        "/sys",
+        Some("sysfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| refuse("mount sysfs", e))?;
     Ok(())
 }
 

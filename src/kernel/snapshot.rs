@@ -8,7 +8,9 @@ use rtnetlink::Handle;
 use rtnetlink::packet_core::{NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage, State};
+use rtnetlink::packet_route::link::{
+    InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage, State,
+};
 use rtnetlink::packet_route::nsid::{NsidAttribute, NsidMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use serde::Serialize;
@@ -88,7 +90,10 @@ pub struct Route {
     pub dev: Option<String>,
 }
 
-fn ser_opt_cidr<S: serde::Serializer>(c: &Option<Cidr>, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn ser_opt_cidr<S: serde::Serializer>(
+    c: &Option<Cidr>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match c {
         Some(c) => s.serialize_str(&c.to_string()),
         None => s.serialize_str("default"),
@@ -146,7 +151,12 @@ fn link_of(msg: &LinkMessage) -> Link {
         match a {
             LinkAttribute::IfName(n) => l.name = n.clone(),
             LinkAttribute::Address(m) if m.len() == 6 => {
-                l.mac = Some(m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"));
+                l.mac = Some(
+                    m.iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                );
             }
             LinkAttribute::OperState(s) => l.oper = oper_name(s),
             LinkAttribute::Controller(i) => l.master_index = Some(*i),
@@ -194,11 +204,22 @@ fn oper_name(s: &State) -> String {
 
 pub(super) async fn dump(h: &Handle, ns: &Ns) -> Result<Snapshot> {
     let ctx = |what: &str| format!("dump {what} of {ns}");
-    let link_msgs: Vec<LinkMessage> = h.link().get().execute().try_collect().await.map_err(|e| KernelError::netlink(ctx("links"), e))?;
+    let link_msgs: Vec<LinkMessage> = h
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| KernelError::netlink(ctx("links"), e))?;
     let mut links: Vec<Link> = link_msgs.iter().map(link_of).collect();
     // Peers in this same namespace have no nsid: resolve them here.
     let names: Vec<(u32, String)> = links.iter().map(|l| (l.index, l.name.clone())).collect();
-    let name_of = |i: u32| names.iter().find(|(idx, _)| *idx == i).map(|(_, n)| n.clone());
+    let name_of = |i: u32| {
+        names
+            .iter()
+            .find(|(idx, _)| *idx == i)
+            .map(|(_, n)| n.clone())
+    };
     for l in &mut links {
         l.master = l.master_index.and_then(name_of);
         if l.peer_nsid.is_none() {
@@ -208,7 +229,13 @@ pub(super) async fn dump(h: &Handle, ns: &Ns) -> Result<Snapshot> {
             }
         }
     }
-    let addr_msgs: Vec<AddressMessage> = h.address().get().execute().try_collect().await.map_err(|e| KernelError::netlink(ctx("addresses"), e))?;
+    let addr_msgs: Vec<AddressMessage> = h
+        .address()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| KernelError::netlink(ctx("addresses"), e))?;
     let addrs = addr_msgs
         .iter()
         .filter_map(|m| {
@@ -221,8 +248,17 @@ pub(super) async fn dump(h: &Handle, ns: &Ns) -> Result<Snapshot> {
         })
         .collect();
     let req = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new().build();
-    let route_msgs: Vec<RouteMessage> = h.route().get(req).execute().try_collect().await.map_err(|e| KernelError::netlink(ctx("routes"), e))?;
-    let routes = route_msgs.iter().filter_map(|m| route_of(m, &name_of)).collect();
+    let route_msgs: Vec<RouteMessage> = h
+        .route()
+        .get(req)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| KernelError::netlink(ctx("routes"), e))?;
+    let routes = route_msgs
+        .iter()
+        .filter_map(|m| route_of(m, &name_of))
+        .collect();
     Ok(Snapshot {
         ns: ns.clone(),
         links,
@@ -251,7 +287,10 @@ fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Optio
     }
     let dest = match (dest, m.header.destination_prefix_length) {
         (_, 0) => None,
-        (Some(ip), p) => Some(Cidr { addr: ip, prefix: p }),
+        (Some(ip), p) => Some(Cidr {
+            addr: ip,
+            prefix: p,
+        }),
         (None, _) => None,
     };
     Some(Route { dest, via, dev })
@@ -264,7 +303,9 @@ pub(super) async fn nsid_of(h: &Handle, fd: &OwnedFd) -> Result<Option<i32>> {
     let mut req = NetlinkMessage::from(RouteNetlinkMessage::GetNsId(msg));
     req.header.flags = NLM_F_REQUEST;
     let mut h = h.clone();
-    let mut resp = h.request(req).map_err(|e| KernelError::netlink("get nsid", e))?;
+    let mut resp = h
+        .request(req)
+        .map_err(|e| KernelError::netlink("get nsid", e))?;
     while let Some(m) = resp.next().await {
         match m.payload {
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNsId(n)) => {

@@ -50,20 +50,25 @@ impl Watcher {
             let (tx, stop) = (tx.clone(), stop.clone());
             let (ready_tx, ready_rx) = channel::<Result<()>>();
             std::thread::spawn(move || {
-                if let Err(e) = nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET) {
+                if let Err(e) = nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                {
                     let _ = ready_tx.send(Err(KernelError::io("setns", e.into())));
                     return;
                 }
                 drop(fd);
                 let sock = Socket::new(NETLINK_ROUTE).and_then(|mut s| {
-                    s.bind(&SocketAddr::new(0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_NEIGH))?;
+                    s.bind(&SocketAddr::new(
+                        0,
+                        RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_NEIGH,
+                    ))?;
                     s.set_non_blocking(true)?;
                     Ok(s)
                 });
                 let sock = match sock {
                     Ok(s) => s,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(KernelError::io("open a netlink event socket", e)));
+                        let _ =
+                            ready_tx.send(Err(KernelError::io("open a netlink event socket", e)));
                         return;
                     }
                 };
@@ -71,12 +76,18 @@ impl Watcher {
                 let _ = ready_tx.send(Ok(()));
                 pump_netlink(sock, tx, stop);
             });
-            ready_rx.recv().map_err(|_| KernelError::Other("watcher thread ended".into()))??;
+            ready_rx
+                .recv()
+                .map_err(|_| KernelError::Other("watcher thread ended".into()))??;
         }
-        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).map_err(|e| KernelError::io("inotify_init", e.into()))?;
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .map_err(|e| KernelError::io("inotify_init", e.into()))?;
         std::fs::create_dir_all(NETNS_RUN_DIR).ok();
         inotify
-            .add_watch(NETNS_RUN_DIR, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_ATTRIB)
+            .add_watch(
+                NETNS_RUN_DIR,
+                AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_ATTRIB,
+            )
             .map_err(|e| KernelError::io("watch /run/netns", e.into()))?;
         let (tx2, stop2) = (tx, stop.clone());
         std::thread::spawn(move || pump_inotify(inotify, tx2, stop2));

@@ -6,7 +6,10 @@ use crate::diag::Source;
 
 /// The shipped lessons, in teaching order. A test checks that this lists every file in lessons/.
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("01-namespaces.md", include_str!("../../lessons/01-namespaces.md")),
+    (
+        "01-namespaces.md",
+        include_str!("../../lessons/01-namespaces.md"),
+    ),
     ("02-veth.md", include_str!("../../lessons/02-veth.md")),
     ("03-bridges.md", include_str!("../../lessons/03-bridges.md")),
     ("04-routing.md", include_str!("../../lessons/04-routing.md")),
@@ -46,7 +49,10 @@ fn read_paths(paths: &[PathBuf]) -> Result<Vec<Source>, String> {
                 .collect();
             files.sort();
             if files.is_empty() {
-                return Err(format!("{}: the folder holds no lesson (*.md)", p.display()));
+                return Err(format!(
+                    "{}: the folder holds no lesson (*.md)",
+                    p.display()
+                ));
             }
             for f in files {
                 out.push(read_file(&f)?);
@@ -59,9 +65,14 @@ fn read_paths(paths: &[PathBuf]) -> Result<Vec<Source>, String> {
 }
 
 fn read_file(p: &Path) -> Result<Source, String> {
-    let bytes = std::fs::read(p).map_err(|e| format!("{}: cannot read the lesson: {e}", p.display()))?;
+    let bytes =
+        std::fs::read(p).map_err(|e| format!("{}: cannot read the lesson: {e}", p.display()))?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        format!("{}: the lesson is not UTF-8 text (bad byte at offset {})", p.display(), e.utf8_error().valid_up_to())
+        format!(
+            "{}: the lesson is not UTF-8 text (bad byte at offset {})",
+            p.display(),
+            e.utf8_error().valid_up_to()
+        )
     })?;
     Ok(Source::new(p.display().to_string(), text))
 }

@@ -29,17 +29,48 @@ pub const KEYWORDS: &[&str] = &[
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
-    Netns { name: String, exists: bool },
-    NetnsCount { op: Cmp, count: usize },
-    Link { name: String, ns: Ns, pred: LinkPred },
-    Addr { cidr: Cidr, dev: String, ns: Ns },
-    Route { dest: Option<Cidr>, via: Ipv4Addr, dev: Option<String>, ns: Ns },
-    Ping { addr: Ipv4Addr, from: Ns },
-    Sysctl { key: String, value: String, ns: Ns },
+    Netns {
+        name: String,
+        exists: bool,
+    },
+    NetnsCount {
+        op: Cmp,
+        count: usize,
+    },
+    Link {
+        name: String,
+        ns: Ns,
+        pred: LinkPred,
+    },
+    Addr {
+        cidr: Cidr,
+        dev: String,
+        ns: Ns,
+    },
+    Route {
+        dest: Option<Cidr>,
+        via: Ipv4Addr,
+        dev: Option<String>,
+        ns: Ns,
+    },
+    Ping {
+        addr: Ipv4Addr,
+        from: Ns,
+    },
+    Sysctl {
+        key: String,
+        value: String,
+        ns: Ns,
+    },
     /// A process with this command name lives in a network namespace other than the root one.
-    ProcessIsolated { name: String },
+    ProcessIsolated {
+        name: String,
+    },
     /// The escape hatch: a shell command that must exit 0.
-    Shell { command: String, ns: Ns },
+    Shell {
+        command: String,
+        ns: Ns,
+    },
     Not(Box<Check>),
 }
 
@@ -126,7 +157,11 @@ impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Check::Netns { name, exists } => {
-                write!(f, "netns {name} {}", if *exists { "exists" } else { "absent" })
+                write!(
+                    f,
+                    "netns {name} {}",
+                    if *exists { "exists" } else { "absent" }
+                )
             }
             Check::NetnsCount { op, count } => write!(f, "netns count {op} {count}"),
             Check::Link { name, ns, pred } => {
@@ -253,7 +288,11 @@ impl<'a> Words<'a> {
     fn done(&self) -> Result<(), CheckError> {
         match self.words.get(self.pos) {
             None => Ok(()),
-            Some((off, w)) => Err(err(*off, w, format!("unexpected '{w}' at the end of the check"))),
+            Some((off, w)) => Err(err(
+                *off,
+                w,
+                format!("unexpected '{w}' at the end of the check"),
+            )),
         }
     }
 
@@ -283,8 +322,13 @@ fn err(offset: usize, word: &str, message: String) -> CheckError {
 }
 
 fn parse_cidr(off: usize, w: &str) -> Result<Cidr, CheckError> {
-    w.parse::<Cidr>()
-        .map_err(|e| err(off, w, format!("'{w}' is not an IPv4 address with a prefix: {e}")))
+    w.parse::<Cidr>().map_err(|e| {
+        err(
+            off,
+            w,
+            format!("'{w}' is not an IPv4 address with a prefix: {e}"),
+        )
+    })
 }
 
 fn parse_ip(off: usize, w: &str) -> Result<Ipv4Addr, CheckError> {
@@ -313,7 +357,13 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
                     "<=" => Cmp::Le,
                     ">" => Cmp::Gt,
                     "<" => Cmp::Lt,
-                    _ => return Err(err(coff, op, format!("expected =, >=, <=, > or <, found '{op}'"))),
+                    _ => {
+                        return Err(err(
+                            coff,
+                            op,
+                            format!("expected =, >=, <=, > or <, found '{op}'"),
+                        ));
+                    }
                 };
                 let (noff, n) = w.next("a number")?;
                 let count = n
@@ -364,7 +414,13 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
                 "kind" => {
                     let (koff, k) = w.next("a link kind (veth, bridge)")?;
                     if !["veth", "bridge", "loopback"].contains(&k) {
-                        return Err(err(koff, k, format!("unknown link kind '{k}' (nslab knows veth, bridge and loopback)")));
+                        return Err(err(
+                            koff,
+                            k,
+                            format!(
+                                "unknown link kind '{k}' (nslab knows veth, bridge and loopback)"
+                            ),
+                        ));
                     }
                     LinkPred::Kind(k.to_string())
                 }
@@ -399,7 +455,10 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
                             "unknown link property '{p}'{}",
                             crate::diag::did_you_mean(
                                 p,
-                                &["exists", "absent", "up", "down", "kind", "peer", "master", "nomaster"]
+                                &[
+                                    "exists", "absent", "up", "down", "kind", "peer", "master",
+                                    "nomaster"
+                                ]
                             )
                         ),
                     ));
@@ -464,7 +523,11 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
         "sysctl" => {
             let (koff, key) = w.next("a sysctl key such as net.ipv4.ip_forward")?;
             if !key.starts_with("net.") {
-                return Err(err(koff, key, format!("'{key}' is not a network sysctl (they start with 'net.')")));
+                return Err(err(
+                    koff,
+                    key,
+                    format!("'{key}' is not a network sysctl (they start with 'net.')"),
+                ));
             }
             w.expect("=")?;
             let (_, value) = w.next("a value")?;
@@ -490,7 +553,11 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
                 w.expect("in")?;
                 let (noff, name) = w.next("a namespace name")?;
                 let name = name.strip_suffix(':').ok_or_else(|| {
-                    err(noff, name, "write 'sh in NS: COMMAND' (the namespace ends with a colon)".into())
+                    err(
+                        noff,
+                        name,
+                        "write 'sh in NS: COMMAND' (the namespace ends with a colon)".into(),
+                    )
                 })?;
                 ns = Ns::from_name(name);
                 if let Ns::Named(n) = &ns {
@@ -518,7 +585,10 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
             return Err(err(
                 off,
                 head,
-                format!("unknown check '{head}'{}", crate::diag::did_you_mean(head, KEYWORDS)),
+                format!(
+                    "unknown check '{head}'{}",
+                    crate::diag::did_you_mean(head, KEYWORDS)
+                ),
             ));
         }
     };
@@ -587,7 +657,14 @@ mod tests {
     #[test]
     fn refs_locate_names() {
         let (_, refs) = parse("link veth0 in blue peer veth1 in red").unwrap();
-        assert!(refs.contains(&Ref::Netns { name: "blue".into(), offset: 14 }));
-        assert!(refs.contains(&Ref::Link { name: "veth1".into(), ns: Ns::Named("red".into()), offset: 24 }));
+        assert!(refs.contains(&Ref::Netns {
+            name: "blue".into(),
+            offset: 14
+        }));
+        assert!(refs.contains(&Ref::Link {
+            name: "veth1".into(),
+            ns: Ns::Named("red".into()),
+            offset: 24
+        }));
     }
 }

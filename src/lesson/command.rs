@@ -23,18 +23,43 @@ pub enum Op {
     NetnsAdd(String),
     NetnsDel(String),
     NetnsList,
-    VethAdd { name: String, peer: String, peer_ns: Option<Ns> },
+    VethAdd {
+        name: String,
+        peer: String,
+        peer_ns: Option<Ns>,
+    },
     BridgeAdd(String),
     LinkUp(String),
     LinkDown(String),
-    LinkSetNetns { dev: String, to: Ns },
-    LinkSetMaster { dev: String, master: String },
+    LinkSetNetns {
+        dev: String,
+        to: Ns,
+    },
+    LinkSetMaster {
+        dev: String,
+        master: String,
+    },
     LinkNoMaster(String),
     LinkDel(String),
-    AddrAdd { cidr: Cidr, dev: String },
-    RouteAdd { dest: Option<Cidr>, via: Ipv4Addr, dev: Option<String> },
-    Ping { addr: Ipv4Addr, count: u32, timeout_ms: Option<u64>, interval_ms: Option<u64> },
-    SysctlWrite { key: String, value: String },
+    AddrAdd {
+        cidr: Cidr,
+        dev: String,
+    },
+    RouteAdd {
+        dest: Option<Cidr>,
+        via: Ipv4Addr,
+        dev: Option<String>,
+    },
+    Ping {
+        addr: Ipv4Addr,
+        count: u32,
+        timeout_ms: Option<u64>,
+        interval_ms: Option<u64>,
+    },
+    SysctlWrite {
+        key: String,
+        value: String,
+    },
 }
 
 /// A command line that looks like one nslab understands but is malformed.
@@ -76,10 +101,20 @@ impl Command {
             pred,
         };
         match op {
-            Op::NetnsAdd(n) => vec![Check::Netns { name: n.clone(), exists: true }],
-            Op::NetnsDel(n) => vec![Check::Netns { name: n.clone(), exists: false }],
+            Op::NetnsAdd(n) => vec![Check::Netns {
+                name: n.clone(),
+                exists: true,
+            }],
+            Op::NetnsDel(n) => vec![Check::Netns {
+                name: n.clone(),
+                exists: false,
+            }],
             Op::NetnsList => vec![],
-            Op::VethAdd { name, peer, peer_ns } => vec![link(
+            Op::VethAdd {
+                name,
+                peer,
+                peer_ns,
+            } => vec![link(
                 name,
                 ns,
                 LinkPred::Peer {
@@ -91,7 +126,9 @@ impl Command {
             Op::LinkUp(d) => vec![link(d, ns, LinkPred::Up)],
             Op::LinkDown(d) => vec![link(d, ns, LinkPred::Down)],
             Op::LinkSetNetns { dev, to } => vec![link(dev, to, LinkPred::Exists)],
-            Op::LinkSetMaster { dev, master } => vec![link(dev, ns, LinkPred::Master(master.clone()))],
+            Op::LinkSetMaster { dev, master } => {
+                vec![link(dev, ns, LinkPred::Master(master.clone()))]
+            }
             Op::LinkNoMaster(d) => vec![link(d, ns, LinkPred::NoMaster)],
             Op::LinkDel(d) => vec![link(d, ns, LinkPred::Absent)],
             Op::AddrAdd { cidr, dev } => vec![Check::Addr {
@@ -135,9 +172,13 @@ fn shell_line_observes(line: &str) -> bool {
     }
     match first {
         // `ip` observes only when it shows or lists.
-        "ip" | "bridge" => words.iter().skip(1).any(|(_, w)| {
-            ["show", "list", "ls", "lst"].contains(&w.as_str())
-        }) || is_bare_ip_listing(&words),
+        "ip" | "bridge" => {
+            words
+                .iter()
+                .skip(1)
+                .any(|(_, w)| ["show", "list", "ls", "lst"].contains(&w.as_str()))
+                || is_bare_ip_listing(&words)
+        }
         // `mount` with arguments changes the mount table; alone it lists it.
         "mount" => words.len() == 1,
         "nsenter" => false,
@@ -153,10 +194,32 @@ fn is_bare_ip_listing(words: &[(usize, String)]) -> bool {
         .map(|(_, w)| w.as_str())
         .filter(|w| !w.starts_with('-'))
         .collect();
-    let objects = ["address", "link", "route", "neighbour", "neighbor", "fdb", "netns"];
-    match words.iter().skip(1).position(|(_, w)| w == "-n" || w == "-netns") {
-        Some(_) => rest.len() == 2 && objects.iter().any(|o| !rest[1].is_empty() && o.starts_with(rest[1])),
-        None => rest.len() == 1 && objects.iter().any(|o| !rest[0].is_empty() && o.starts_with(rest[0])),
+    let objects = [
+        "address",
+        "link",
+        "route",
+        "neighbour",
+        "neighbor",
+        "fdb",
+        "netns",
+    ];
+    match words
+        .iter()
+        .skip(1)
+        .position(|(_, w)| w == "-n" || w == "-netns")
+    {
+        Some(_) => {
+            rest.len() == 2
+                && objects
+                    .iter()
+                    .any(|o| !rest[1].is_empty() && o.starts_with(rest[1]))
+        }
+        None => {
+            rest.len() == 1
+                && objects
+                    .iter()
+                    .any(|o| !rest[0].is_empty() && o.starts_with(rest[0]))
+        }
     }
 }
 
@@ -200,7 +263,8 @@ pub fn split_words(line: &str) -> Option<Vec<(usize, String)>> {
                     None => return None,
                 }
             }
-            '|' | '&' | ';' | '<' | '>' | '$' | '`' | '(' | ')' | '*' | '?' | '[' | '{' | '}' | '~' | '#' => {
+            '|' | '&' | ';' | '<' | '>' | '$' | '`' | '(' | ')' | '*' | '?' | '[' | '{' | '}'
+            | '~' | '#' => {
                 return None;
             }
             _ => {
@@ -213,7 +277,10 @@ pub fn split_words(line: &str) -> Option<Vec<(usize, String)>> {
         words.push((s, cur));
     }
     // `VAR=value cmd` is an environment assignment: leave it to the shell.
-    if words.first().is_some_and(|(_, w)| w.contains('=') && !w.starts_with('-')) {
+    if words
+        .first()
+        .is_some_and(|(_, w)| w.contains('=') && !w.starts_with('-'))
+    {
         return None;
     }
     Some(words)
@@ -276,7 +343,9 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
 fn parse_words(line: &str, words: &[(usize, String)], ns: Ns) -> Result<Command, CommandError> {
     let shell = |ns: Ns, from: usize| Command::Shell {
         ns,
-        line: line[words.get(from).map_or(line.len(), |w| w.0)..].trim().to_string(),
+        line: line[words.get(from).map_or(line.len(), |w| w.0)..]
+            .trim()
+            .to_string(),
     };
     let Some((_, first)) = words.first() else {
         return Ok(shell(ns, 0));
@@ -300,7 +369,10 @@ fn parse_words(line: &str, words: &[(usize, String)], ns: Ns) -> Result<Command,
                         let (voff, v) = a.need(&format!("the value of {w}"))?;
                         let bad = || a.error(voff, v, format!("invalid argument '{v}' to {w}"));
                         match w {
-                            "-c" => count = Some(v.parse::<u32>().ok().filter(|c| *c > 0).ok_or_else(bad)?),
+                            "-c" => {
+                                count =
+                                    Some(v.parse::<u32>().ok().filter(|c| *c > 0).ok_or_else(bad)?)
+                            }
                             "-W" => timeout_ms = Some(secs_to_ms(v).ok_or_else(bad)?),
                             _ => interval_ms = Some(secs_to_ms(v).ok_or_else(bad)?),
                         }
@@ -321,7 +393,13 @@ fn parse_words(line: &str, words: &[(usize, String)], ns: Ns) -> Result<Command,
             }
             let addr = match addr {
                 Some(a) => a,
-                None => return Err(a.error(line.len(), " ", "usage error: destination address required".into())),
+                None => {
+                    return Err(a.error(
+                        line.len(),
+                        " ",
+                        "usage error: destination address required".into(),
+                    ));
+                }
             };
             Ok(Command::Native {
                 ns,
@@ -372,7 +450,12 @@ fn secs_to_ms(v: &str) -> Option<u64> {
     (s.is_finite() && s >= 0.0).then(|| (s * 1000.0).round() as u64)
 }
 
-fn parse_ip(line: &str, words: &[(usize, String)], mut ns: Ns, mut a: Args<'_>) -> Result<Command, CommandError> {
+fn parse_ip(
+    line: &str,
+    words: &[(usize, String)],
+    mut ns: Ns,
+    mut a: Args<'_>,
+) -> Result<Command, CommandError> {
     let shell = |ns: Ns| Command::Shell {
         ns,
         line: line[words[0].0..].trim().to_string(),
@@ -403,7 +486,8 @@ fn parse_ip(line: &str, words: &[(usize, String)], mut ns: Ns, mut a: Args<'_>) 
         a.next();
         let (coff, c) = a.need("the address")?;
         let cidr = if c.contains('/') {
-            c.parse::<Cidr>().map_err(|e| a.error(coff, c, format!("invalid address \"{c}\": {e}")))?
+            c.parse::<Cidr>()
+                .map_err(|e| a.error(coff, c, format!("invalid address \"{c}\": {e}")))?
         } else {
             let addr = c
                 .parse::<Ipv4Addr>()
@@ -421,7 +505,13 @@ fn parse_ip(line: &str, words: &[(usize, String)], mut ns: Ns, mut a: Args<'_>) 
                 _ => return Ok(shell(ns)),
             }
         }
-        let dev = dev.ok_or_else(|| a.error(line.len(), " ", "Not enough information: \"dev\" argument is required.".into()))?;
+        let dev = dev.ok_or_else(|| {
+            a.error(
+                line.len(),
+                " ",
+                "Not enough information: \"dev\" argument is required.".into(),
+            )
+        })?;
         return Ok(Command::Native {
             ns,
             op: Op::AddrAdd { cidr, dev },
@@ -449,10 +539,15 @@ fn parse_ip(line: &str, words: &[(usize, String)], mut ns: Ns, mut a: Args<'_>) 
             match w {
                 "via" => {
                     let (voff, v) = a.need("the gateway after via")?;
-                    via = Some(v.parse::<Ipv4Addr>().map_err(|_| a.error(voff, v, format!("invalid gateway \"{v}\"")))?);
+                    via = Some(
+                        v.parse::<Ipv4Addr>()
+                            .map_err(|_| a.error(voff, v, format!("invalid gateway \"{v}\"")))?,
+                    );
                 }
                 "dev" => dev = Some(a.need("the device after dev")?.1.to_string()),
-                w if ["metric", "proto", "scope", "table", "src", "onlink"].contains(&w) => return Ok(shell(ns)),
+                w if ["metric", "proto", "scope", "table", "src", "onlink"].contains(&w) => {
+                    return Ok(shell(ns));
+                }
                 _ => return Err(a.error(off, w, format!("unexpected '{w}'"))),
             }
         }
@@ -472,10 +567,16 @@ fn parse_ip(line: &str, words: &[(usize, String)], mut ns: Ns, mut a: Args<'_>) 
     if object.len() >= 3 && matches(object, "netns") {
         a.context = "ip netns".into();
         let Some((voff, v)) = a.next() else {
-            return Ok(Command::Native { ns, op: Op::NetnsList });
+            return Ok(Command::Native {
+                ns,
+                op: Op::NetnsList,
+            });
         };
         if matches(v, "list") || v == "show" {
-            return Ok(Command::Native { ns, op: Op::NetnsList });
+            return Ok(Command::Native {
+                ns,
+                op: Op::NetnsList,
+            });
         }
         if v == "add" || matches(v, "delete") {
             let (noff, name) = a.need("the namespace name")?;
@@ -512,7 +613,11 @@ fn check_netns_name(a: &Args<'_>, off: usize, name: &str) -> Result<(), CommandE
     Ok(())
 }
 
-fn parse_link(a: &mut Args<'_>, ns: Ns, shell: impl Fn(Ns) -> Command) -> Result<Command, CommandError> {
+fn parse_link(
+    a: &mut Args<'_>,
+    ns: Ns,
+    shell: impl Fn(Ns) -> Command,
+) -> Result<Command, CommandError> {
     let Some((voff, verb)) = a.next() else {
         return Ok(shell(ns));
     };
@@ -533,12 +638,28 @@ fn parse_link(a: &mut Args<'_>, ns: Ns, shell: impl Fn(Ns) -> Command) -> Result
                                 a.next();
                                 while let Some((poff, pw)) = a.next() {
                                     match pw {
-                                        "name" => peer = Some(a.need("the peer name")?.1.to_string()),
-                                        "netns" => peer_ns = Some(Ns::Named(a.need("the peer namespace")?.1.to_string())),
-                                        _ if peer.is_none() && !pw.starts_with('-') && pw != "address" && pw != "mtu" => {
+                                        "name" => {
+                                            peer = Some(a.need("the peer name")?.1.to_string())
+                                        }
+                                        "netns" => {
+                                            peer_ns = Some(Ns::Named(
+                                                a.need("the peer namespace")?.1.to_string(),
+                                            ))
+                                        }
+                                        _ if peer.is_none()
+                                            && !pw.starts_with('-')
+                                            && pw != "address"
+                                            && pw != "mtu" =>
+                                        {
                                             peer = Some(pw.to_string())
                                         }
-                                        _ => return Err(a.error(poff, pw, format!("unexpected '{pw}' in the peer's options"))),
+                                        _ => {
+                                            return Err(a.error(
+                                                poff,
+                                                pw,
+                                                format!("unexpected '{pw}' in the peer's options"),
+                                            ));
+                                        }
                                     }
                                 }
                             }
@@ -553,19 +674,34 @@ fn parse_link(a: &mut Args<'_>, ns: Ns, shell: impl Fn(Ns) -> Command) -> Result
         }
         let name = name.ok_or_else(|| a.error(voff, verb, "the new link needs a name".into()))?;
         let Some((koff, kind)) = kind else {
-            return Err(a.error(voff, verb, "Not enough information: \"type\" argument is required".into()));
+            return Err(a.error(
+                voff,
+                verb,
+                "Not enough information: \"type\" argument is required".into(),
+            ));
         };
         return match kind {
             "veth" => {
                 let peer = peer.ok_or_else(|| {
-                    a.error(koff, kind, "a veth pair needs its other end: add 'peer name NAME'".into())
+                    a.error(
+                        koff,
+                        kind,
+                        "a veth pair needs its other end: add 'peer name NAME'".into(),
+                    )
                 })?;
                 Ok(Command::Native {
                     ns,
-                    op: Op::VethAdd { name, peer, peer_ns },
+                    op: Op::VethAdd {
+                        name,
+                        peer,
+                        peer_ns,
+                    },
                 })
             }
-            "bridge" => Ok(Command::Native { ns, op: Op::BridgeAdd(name) }),
+            "bridge" => Ok(Command::Native {
+                ns,
+                op: Op::BridgeAdd(name),
+            }),
             _ => Ok(shell(ns)),
         };
     }
@@ -578,8 +714,12 @@ fn parse_link(a: &mut Args<'_>, ns: Ns, shell: impl Fn(Ns) -> Command) -> Result
                 _ => return Err(a.error(off, w, format!("unexpected '{w}'"))),
             }
         }
-        let dev = dev.ok_or_else(|| a.error(voff, verb, "which link? (write: ip link del NAME)".into()))?;
-        return Ok(Command::Native { ns, op: Op::LinkDel(dev) });
+        let dev =
+            dev.ok_or_else(|| a.error(voff, verb, "which link? (write: ip link del NAME)".into()))?;
+        return Ok(Command::Native {
+            ns,
+            op: Op::LinkDel(dev),
+        });
     }
     if verb == "set" {
         let (mut doff, mut dev) = a.need("the device")?;
@@ -589,14 +729,22 @@ fn parse_link(a: &mut Args<'_>, ns: Ns, shell: impl Fn(Ns) -> Command) -> Result
         let _ = doff;
         let dev = dev.to_string();
         let Some((aoff, action)) = a.next() else {
-            return Err(a.error(a.line_len, " ", format!("what to set on {dev}? (up, down, netns NS, master BR, nomaster)")));
+            return Err(a.error(
+                a.line_len,
+                " ",
+                format!("what to set on {dev}? (up, down, netns NS, master BR, nomaster)"),
+            ));
         };
         let op = match action {
             "up" => Op::LinkUp(dev),
             "down" => Op::LinkDown(dev),
             "netns" => {
                 let (_, to) = a.need("the namespace after netns")?;
-                let to = if to == "1" { Ns::Root } else { Ns::Named(to.to_string()) };
+                let to = if to == "1" {
+                    Ns::Root
+                } else {
+                    Ns::Named(to.to_string())
+                };
                 Op::LinkSetNetns { dev, to }
             }
             "master" => Op::LinkSetMaster {
@@ -633,47 +781,109 @@ mod tests {
 
     #[test]
     fn workshop_commands_are_native() {
-        assert_eq!(native("ip netns add blue"), (Ns::Root, Op::NetnsAdd("blue".into())));
+        assert_eq!(
+            native("ip netns add blue"),
+            (Ns::Root, Op::NetnsAdd("blue".into()))
+        );
         assert_eq!(native("ip netns del blue").1, Op::NetnsDel("blue".into()));
-        assert_eq!(native("ip netns delete blue").1, Op::NetnsDel("blue".into()));
+        assert_eq!(
+            native("ip netns delete blue").1,
+            Op::NetnsDel("blue".into())
+        );
         assert_eq!(
             native("ip link add veth0 type veth peer name veth1").1,
-            Op::VethAdd { name: "veth0".into(), peer: "veth1".into(), peer_ns: None }
+            Op::VethAdd {
+                name: "veth0".into(),
+                peer: "veth1".into(),
+                peer_ns: None
+            }
         );
         assert_eq!(
             native("ip link add name blue0 type veth peer name blue1 netns blue").1,
-            Op::VethAdd { name: "blue0".into(), peer: "blue1".into(), peer_ns: Some(blue()) }
+            Op::VethAdd {
+                name: "blue0".into(),
+                peer: "blue1".into(),
+                peer_ns: Some(blue())
+            }
         );
         assert_eq!(
             native("ip link set dev veth0 netns blue").1,
-            Op::LinkSetNetns { dev: "veth0".into(), to: blue() }
+            Op::LinkSetNetns {
+                dev: "veth0".into(),
+                to: blue()
+            }
         );
-        assert_eq!(native("ip netns exec blue ip link set lo up"), (blue(), Op::LinkUp("lo".into())));
-        assert_eq!(native("ip -n blue link set veth0 down"), (blue(), Op::LinkDown("veth0".into())));
+        assert_eq!(
+            native("ip netns exec blue ip link set lo up"),
+            (blue(), Op::LinkUp("lo".into()))
+        );
+        assert_eq!(
+            native("ip -n blue link set veth0 down"),
+            (blue(), Op::LinkDown("veth0".into()))
+        );
         assert_eq!(
             native("ip netns exec blue ip address add 10.1.0.2/24 dev veth0"),
-            (blue(), Op::AddrAdd { cidr: "10.1.0.2/24".parse().unwrap(), dev: "veth0".into() })
+            (
+                blue(),
+                Op::AddrAdd {
+                    cidr: "10.1.0.2/24".parse().unwrap(),
+                    dev: "veth0".into()
+                }
+            )
         );
         assert_eq!(
             native("ip netns exec blue ping -c 5 10.1.0.3"),
-            (blue(), Op::Ping { addr: "10.1.0.3".parse().unwrap(), count: 5, timeout_ms: None, interval_ms: None })
+            (
+                blue(),
+                Op::Ping {
+                    addr: "10.1.0.3".parse().unwrap(),
+                    count: 5,
+                    timeout_ms: None,
+                    interval_ms: None
+                }
+            )
         );
     }
 
     #[test]
     fn abbreviations_match_iproute2() {
-        assert!(matches!(native("ip a add 10.0.0.1/24 dev x").1, Op::AddrAdd { .. }));
-        assert!(matches!(native("ip addr add 10.0.0.1/24 dev x").1, Op::AddrAdd { .. }));
+        assert!(matches!(
+            native("ip a add 10.0.0.1/24 dev x").1,
+            Op::AddrAdd { .. }
+        ));
+        assert!(matches!(
+            native("ip addr add 10.0.0.1/24 dev x").1,
+            Op::AddrAdd { .. }
+        ));
         assert!(matches!(native("ip l set x up").1, Op::LinkUp(_)));
         assert!(matches!(native("ip l del x").1, Op::LinkDel(_)));
-        assert!(matches!(native("ip r add default via 10.0.0.1").1, Op::RouteAdd { dest: None, .. }));
-        assert!(matches!(native("ip link add br0 type bridge").1, Op::BridgeAdd(_)));
-        assert!(matches!(native("ip link set blue0 master bridge0").1, Op::LinkSetMaster { .. }));
-        assert!(matches!(native("ip link set blue0 nomaster").1, Op::LinkNoMaster(_)));
-        assert!(matches!(native("sysctl -w net.ipv4.ip_forward=1").1, Op::SysctlWrite { .. }));
+        assert!(matches!(
+            native("ip r add default via 10.0.0.1").1,
+            Op::RouteAdd { dest: None, .. }
+        ));
+        assert!(matches!(
+            native("ip link add br0 type bridge").1,
+            Op::BridgeAdd(_)
+        ));
+        assert!(matches!(
+            native("ip link set blue0 master bridge0").1,
+            Op::LinkSetMaster { .. }
+        ));
+        assert!(matches!(
+            native("ip link set blue0 nomaster").1,
+            Op::LinkNoMaster(_)
+        ));
+        assert!(matches!(
+            native("sysctl -w net.ipv4.ip_forward=1").1,
+            Op::SysctlWrite { .. }
+        ));
         assert!(matches!(
             native("ip route add 10.0.2.0/24 via 10.0.1.1 dev left0").1,
-            Op::RouteAdd { dest: Some(_), dev: Some(_), .. }
+            Op::RouteAdd {
+                dest: Some(_),
+                dev: Some(_),
+                ..
+            }
         ));
     }
 
@@ -692,16 +902,32 @@ mod tests {
         }
         assert_eq!(
             parse("ip netns exec blue ip -br link"),
-            Ok(Command::Shell { ns: blue(), line: "ip -br link".into() })
+            Ok(Command::Shell {
+                ns: blue(),
+                line: "ip -br link".into()
+            })
         );
     }
 
     #[test]
     fn observation_is_recognised() {
-        for line in ["ip link show", "ip -n blue a", "ip a", "lsns -t net", "ip netns list", "ping -c 1 10.0.0.1", "bridge fdb show br bridge0"] {
+        for line in [
+            "ip link show",
+            "ip -n blue a",
+            "ip a",
+            "lsns -t net",
+            "ip netns list",
+            "ping -c 1 10.0.0.1",
+            "bridge fdb show br bridge0",
+        ] {
             assert!(parse(line).unwrap().observes(), "{line}");
         }
-        for line in ["ip link set x up", "ip netns add x", "iptables -A INPUT -j DROP", "echo 1 > /proc/sys/net/ipv4/ip_forward"] {
+        for line in [
+            "ip link set x up",
+            "ip netns add x",
+            "iptables -A INPUT -j DROP",
+            "echo 1 > /proc/sys/net/ipv4/ip_forward",
+        ] {
             assert!(!parse(line).unwrap().observes(), "{line}");
         }
     }
@@ -710,10 +936,18 @@ mod tests {
     fn errors_read_like_iproute2_and_point_at_the_word() {
         let e = parse("ip link add veth0 type veth").unwrap_err();
         assert_eq!(e.offset, 23);
-        assert!(e.message.starts_with("ip link: a veth pair needs its other end"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("ip link: a veth pair needs its other end"),
+            "{}",
+            e.message
+        );
         let e = parse("ip addr add 10.1.0.300/24 dev veth0").unwrap_err();
         assert_eq!(e.offset, 12);
-        assert_eq!(e.message, "ip address: invalid address \"10.1.0.300/24\": '10.1.0.300' is not an IPv4 address");
+        assert_eq!(
+            e.message,
+            "ip address: invalid address \"10.1.0.300/24\": '10.1.0.300' is not an IPv4 address"
+        );
         let e = parse("ip addr add 10.1.0.2/24").unwrap_err();
         assert!(e.message.contains("\"dev\" argument is required"));
         let e = parse("ip netns exec blue").unwrap_err();
@@ -725,9 +959,15 @@ mod tests {
     #[test]
     fn derived_checks_follow_the_commands() {
         let c = parse("ip netns exec blue ip link set veth0 up").unwrap();
-        assert_eq!(c.derived_checks()[0].to_string(), "link veth0 in blue is up");
+        assert_eq!(
+            c.derived_checks()[0].to_string(),
+            "link veth0 in blue is up"
+        );
         let c = parse("ip link add veth0 type veth peer name veth1").unwrap();
-        assert_eq!(c.derived_checks()[0].to_string(), "link veth0 peer veth1 in root");
+        assert_eq!(
+            c.derived_checks()[0].to_string(),
+            "link veth0 peer veth1 in root"
+        );
         let c = parse("ip netns add blue").unwrap();
         assert_eq!(c.derived_checks()[0].to_string(), "netns blue exists");
     }

@@ -24,9 +24,14 @@ impl Creations {
                     Op::NetnsAdd(n) => {
                         c.netns.insert(n.clone());
                     }
-                    Op::VethAdd { name, peer, peer_ns } => {
+                    Op::VethAdd {
+                        name,
+                        peer,
+                        peer_ns,
+                    } => {
                         c.links.insert((ns.clone(), name.clone()));
-                        c.links.insert((peer_ns.clone().unwrap_or_else(|| ns.clone()), peer.clone()));
+                        c.links
+                            .insert((peer_ns.clone().unwrap_or_else(|| ns.clone()), peer.clone()));
                     }
                     Op::BridgeAdd(b) => {
                         c.links.insert((ns.clone(), b.clone()));
@@ -40,7 +45,10 @@ impl Creations {
                 Command::Shell { line, .. } => {
                     for part in line.split_whitespace() {
                         if let Some(name) = part.strip_prefix("/run/netns/") {
-                            let name: String = name.chars().take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_').collect();
+                            let name: String = name
+                                .chars()
+                                .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                                .collect();
                             if !name.is_empty() {
                                 c.netns.insert(name);
                             }
@@ -69,7 +77,10 @@ pub fn lint(lessons: &[Lesson]) -> Vec<Diagnostic> {
             out.push(lesson.source.error(
                 off,
                 lesson.id.len() + 2,
-                format!("lesson id '{}' is already used by {}", lesson.id, first.source.name),
+                format!(
+                    "lesson id '{}' is already used by {}",
+                    lesson.id, first.source.name
+                ),
             ));
         }
     }
@@ -78,7 +89,9 @@ pub fn lint(lessons: &[Lesson]) -> Vec<Diagnostic> {
 
 fn id_offset(lesson: &Lesson) -> usize {
     let text = &lesson.source.text;
-    text.find("\nid").and_then(|i| text[i..].find('"').map(|j| i + j)).unwrap_or(0)
+    text.find("\nid")
+        .and_then(|i| text[i..].find('"').map(|j| i + j))
+        .unwrap_or(0)
 }
 
 fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
@@ -86,7 +99,11 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
     let made = Creations::of(lesson);
     let src = &lesson.source;
     for step in &lesson.steps {
-        for c in step.checks.iter().filter(|c| c.origin == super::Origin::Written) {
+        for c in step
+            .checks
+            .iter()
+            .filter(|c| c.origin == super::Origin::Written)
+        {
             let line = src.text[c.offset..].lines().next().unwrap_or("");
             let line = line.strip_suffix("# [observe]").unwrap_or(line).trim_end();
             let Ok((_, refs)) = check::parse(line) else {
@@ -143,7 +160,9 @@ mod tests {
 
     #[test]
     fn names_no_command_creates_are_errors() {
-        let d = lint_text(&format!("{HEAD}## S\n\n```sh\nip netns add blue\n```\n\n```check\nnetns red exists\nlink veth0 in blue is up\nlink lo in blue is up\nlink eth0 is up\n```\n"));
+        let d = lint_text(&format!(
+            "{HEAD}## S\n\n```sh\nip netns add blue\n```\n\n```check\nnetns red exists\nlink veth0 in blue is up\nlink lo in blue is up\nlink eth0 is up\n```\n"
+        ));
         assert_eq!(
             d,
             vec![
@@ -163,15 +182,29 @@ mod tests {
 
     #[test]
     fn unverified_steps_warn() {
-        let d = lint_text(&format!("{HEAD}## Filter\n\n```sh\niptables -A FORWARD -j DROP\n```\n\n## Look\n\n```sh\nip -br link\n```\n"));
-        assert_eq!(d, vec!["t.md:6:1: warning: nothing verifies step 1 'Filter': add a check block (its commands are not ones nslab can derive checks from)"]);
+        let d = lint_text(&format!(
+            "{HEAD}## Filter\n\n```sh\niptables -A FORWARD -j DROP\n```\n\n## Look\n\n```sh\nip -br link\n```\n"
+        ));
+        assert_eq!(
+            d,
+            vec![
+                "t.md:6:1: warning: nothing verifies step 1 'Filter': add a check block (its commands are not ones nslab can derive checks from)"
+            ]
+        );
     }
 
     #[test]
     fn duplicate_ids_are_errors() {
-        let a = parse(&Source::new("a.md", format!("{HEAD}## S\n"))).0.unwrap();
-        let b = parse(&Source::new("b.md", format!("{HEAD}## S\n"))).0.unwrap();
+        let a = parse(&Source::new("a.md", format!("{HEAD}## S\n")))
+            .0
+            .unwrap();
+        let b = parse(&Source::new("b.md", format!("{HEAD}## S\n")))
+            .0
+            .unwrap();
         let d: Vec<String> = lint(&[a, b]).iter().map(|d| d.to_string()).collect();
-        assert_eq!(d, vec!["b.md:2:6: error: lesson id 't' is already used by a.md"]);
+        assert_eq!(
+            d,
+            vec!["b.md:2:6: error: lesson id 't' is already used by a.md"]
+        );
     }
 }

@@ -79,7 +79,12 @@ impl Cidr {
     }
 
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        Cidr { addr: ip, prefix: self.prefix }.network() == self.network()
+        Cidr {
+            addr: ip,
+            prefix: self.prefix,
+        }
+        .network()
+            == self.network()
     }
 }
 

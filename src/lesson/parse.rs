@@ -87,7 +87,11 @@ impl LessonParser<'_> {
                     }
                     let title = title.trim().to_string();
                     if title.is_empty() {
-                        self.diags.push(self.src.error(offset, 2, "a step needs a title after '##'"));
+                        self.diags.push(self.src.error(
+                            offset,
+                            2,
+                            "a step needs a title after '##'",
+                        ));
                     }
                     steps.push(StepDraft {
                         title,
@@ -106,7 +110,11 @@ impl LessonParser<'_> {
                         if let Some(hint) = q.strip_prefix("Hint:") {
                             match steps.last_mut() {
                                 Some(s) => s.hints.push(hint.trim().to_string()),
-                                None => self.diags.push(self.src.warning(offset, 1, "a hint before the first step belongs to no step")),
+                                None => self.diags.push(self.src.warning(
+                                    offset,
+                                    1,
+                                    "a hint before the first step belongs to no step",
+                                )),
                             }
                         }
                     }
@@ -131,7 +139,11 @@ impl LessonParser<'_> {
         }
 
         if steps.is_empty() {
-            self.diags.push(self.src.warning(body_start, 1, "the lesson has no steps: start each one with a '## ' heading"));
+            self.diags.push(self.src.warning(
+                body_start,
+                1,
+                "the lesson has no steps: start each one with a '## ' heading",
+            ));
         }
 
         let mut titles: BTreeMap<String, usize> = BTreeMap::new();
@@ -143,7 +155,11 @@ impl LessonParser<'_> {
             if !d.title.is_empty() {
                 if let Some(first) = titles.insert(d.title.clone(), d.offset) {
                     let line = self.src.position(first).0;
-                    self.diags.push(self.src.warning(d.offset, 2, format!("another step is also called '{}' (line {line})", d.title)));
+                    self.diags.push(self.src.warning(
+                        d.offset,
+                        2,
+                        format!("another step is also called '{}' (line {line})", d.title),
+                    ));
                 }
             }
             let checks = match d.checks.take() {
@@ -152,12 +168,15 @@ impl LessonParser<'_> {
                     .commands
                     .iter()
                     .flat_map(|c| {
-                        c.command.derived_checks().into_iter().map(|check| CheckLine {
-                            check,
-                            offset: c.offset,
-                            origin: Origin::Derived,
-                            observe: c.observe,
-                        })
+                        c.command
+                            .derived_checks()
+                            .into_iter()
+                            .map(|check| CheckLine {
+                                check,
+                                offset: c.offset,
+                                origin: Origin::Derived,
+                                observe: c.observe,
+                            })
                     })
                     .collect(),
             };
@@ -207,19 +226,33 @@ impl LessonParser<'_> {
             pos += line.len();
         }
         let Some((close_start, body_start)) = close else {
-            self.diags.push(self.src.error(0, 3, "the front matter opened here is never closed with a '+++' line"));
+            self.diags.push(self.src.error(
+                0,
+                3,
+                "the front matter opened here is never closed with a '+++' line",
+            ));
             return None;
         };
         let toml_text = &text[open_end..close_start];
-        let table: BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>> = match toml::from_str(toml_text) {
-            Ok(t) => t,
-            Err(e) => {
-                let (off, len) = e.span().map_or((0, 1), |r| (r.start, r.len()));
-                let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
-                self.diags.push(self.src.error(open_end + off, len, format!("front matter: {msg}")));
-                return None;
-            }
-        };
+        let table: BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>> =
+            match toml::from_str(toml_text) {
+                Ok(t) => t,
+                Err(e) => {
+                    let (off, len) = e.span().map_or((0, 1), |r| (r.start, r.len()));
+                    let msg = e
+                        .message()
+                        .lines()
+                        .next()
+                        .unwrap_or("invalid TOML")
+                        .to_string();
+                    self.diags.push(self.src.error(
+                        open_end + off,
+                        len,
+                        format!("front matter: {msg}"),
+                    ));
+                    return None;
+                }
+            };
         let mut fm = FrontMatter {
             id: String::new(),
             title: String::new(),
@@ -236,7 +269,11 @@ impl LessonParser<'_> {
             let as_str = |this: &mut Self| match value.get_ref().as_str() {
                 Some(s) => Some(s.to_string()),
                 None => {
-                    this.diags.push(this.src.error(voff, vlen, format!("'{name}' must be a string")));
+                    this.diags.push(this.src.error(
+                        voff,
+                        vlen,
+                        format!("'{name}' must be a string"),
+                    ));
                     None
                 }
             };
@@ -273,7 +310,11 @@ impl LessonParser<'_> {
         }
         for required in ["id", "title", "format"] {
             if !seen.iter().any(|s| s == required) {
-                self.diags.push(self.src.error(0, 3, format!("the front matter lacks '{required}'")));
+                self.diags.push(self.src.error(
+                    0,
+                    3,
+                    format!("the front matter lacks '{required}'"),
+                ));
             }
         }
         Some((fm, body_start))
@@ -303,7 +344,10 @@ impl LessonParser<'_> {
             }
             let strip = line.len() - line.trim_start().len();
             let strip = strip.min(indent);
-            content.push((pos + strip, line[strip..].trim_end_matches(['\n', '\r']).to_string()));
+            content.push((
+                pos + strip,
+                line[strip..].trim_end_matches(['\n', '\r']).to_string(),
+            ));
             pos += line.len();
         }
 
@@ -342,7 +386,11 @@ impl LessonParser<'_> {
         let block_observe = attrs.contains(&"observe");
         for a in &attrs {
             if *a != "observe" {
-                self.diags.push(self.src.error(start + indent + fence_len + kind.len() + 1, a.len(), format!("unknown block attribute '{a}' (nslab knows 'observe')")));
+                self.diags.push(self.src.error(
+                    start + indent + fence_len + kind.len() + 1,
+                    a.len(),
+                    format!("unknown block attribute '{a}' (nslab knows 'observe')"),
+                ));
             }
         }
         match kind {
@@ -367,7 +415,9 @@ impl LessonParser<'_> {
             if code.trim().is_empty() && pending.is_none() {
                 continue;
             }
-            let (start, mut joined) = pending.take().unwrap_or((*off + (raw.len() - raw.trim_start().len()), String::new()));
+            let (start, mut joined) = pending
+                .take()
+                .unwrap_or((*off + (raw.len() - raw.trim_start().len()), String::new()));
             let piece = code.trim();
             if let Some(cont) = piece.strip_suffix('\\') {
                 joined.push_str(cont.trim_end());
@@ -377,13 +427,21 @@ impl LessonParser<'_> {
             }
             joined.push_str(piece);
             let line = joined.trim().to_string();
-            for t in tags.iter().filter(|t| !["observe", "fails"].contains(&t.as_str())) {
+            for t in tags
+                .iter()
+                .filter(|t| !["observe", "fails"].contains(&t.as_str()))
+            {
                 let col = raw.find(&format!("[{t}]")).unwrap_or(0);
-                self.diags.push(self.src.error(off + col, t.len() + 2, format!("unknown command tag '[{t}]' (nslab knows [observe] and [fails])")));
+                self.diags.push(self.src.error(
+                    off + col,
+                    t.len() + 2,
+                    format!("unknown command tag '[{t}]' (nslab knows [observe] and [fails])"),
+                ));
             }
             match command::parse(&line) {
                 Ok(cmd) => {
-                    let observe = block_observe || tags.iter().any(|t| t == "observe") || cmd.observes();
+                    let observe =
+                        block_observe || tags.iter().any(|t| t == "observe") || cmd.observes();
                     step.commands.push(CommandLine {
                         line: self.src.position(start).0,
                         text: line,
@@ -395,13 +453,21 @@ impl LessonParser<'_> {
                 }
                 Err(e) => {
                     // The offset is in the joined line; for a one-line command it is exact.
-                    let off = if joined.len() == raw.trim().len() { start + e.offset } else { start };
+                    let off = if joined.len() == raw.trim().len() {
+                        start + e.offset
+                    } else {
+                        start
+                    };
                     self.diags.push(self.src.error(off, e.len, e.message));
                 }
             }
         }
         if let Some((start, _)) = pending {
-            self.diags.push(self.src.error(start, 1, "the last command ends with '\\' but no line follows it"));
+            self.diags.push(self.src.error(
+                start,
+                1,
+                "the last command ends with '\\' but no line follows it",
+            ));
         }
     }
 
@@ -425,7 +491,9 @@ impl LessonParser<'_> {
                     origin: Origin::Written,
                     observe,
                 }),
-                Err(e) => self.diags.push(self.src.error(off + lead + e.offset, e.len, e.message)),
+                Err(e) => self
+                    .diags
+                    .push(self.src.error(off + lead + e.offset, e.len, e.message)),
             }
         }
         out
@@ -465,7 +533,11 @@ impl LessonParser<'_> {
                 });
             }
             None if !self.diags.iter().any(|d| d.is_error()) => {
-                self.diags.push(self.src.error(start, 3, "a question block needs an 'answer:' line"));
+                self.diags.push(self.src.error(
+                    start,
+                    3,
+                    "a question block needs an 'answer:' line",
+                ));
             }
             None => {}
         }
@@ -502,7 +574,11 @@ mod tests {
     use super::*;
 
     fn diags(text: &str) -> Vec<String> {
-        parse(&Source::new("t.md", text)).1.iter().map(|d| d.to_string()).collect()
+        parse(&Source::new("t.md", text))
+            .1
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
     }
 
     const HEAD: &str = "+++\nid = \"t\"\ntitle = \"T\"\nformat = 1\n+++\n";
@@ -533,35 +609,108 @@ mod tests {
 
     #[test]
     fn front_matter_errors_are_located() {
-        assert_eq!(diags("# no front matter\n"), vec!["t.md:1:1: error: a lesson starts with front matter: a '+++' line, then id, title and format, then '+++'"]);
-        assert_eq!(diags("+++\nid = \"x\"\n"), vec!["t.md:1:1: error: the front matter opened here is never closed with a '+++' line"]);
+        assert_eq!(
+            diags("# no front matter\n"),
+            vec![
+                "t.md:1:1: error: a lesson starts with front matter: a '+++' line, then id, title and format, then '+++'"
+            ]
+        );
+        assert_eq!(
+            diags("+++\nid = \"x\"\n"),
+            vec!["t.md:1:1: error: the front matter opened here is never closed with a '+++' line"]
+        );
         assert_eq!(
             diags("+++\nid = \"x\"\ntitel = \"T\"\ntitle = \"T\"\nformat = 1\n+++\n## S\n"),
             vec!["t.md:3:1: error: unknown front matter key 'titel', did you mean 'title'?"]
         );
-        assert_eq!(diags("+++\nid = \"x\"\ntitle = \"T\"\nformat = 7\n+++\n## S\n"), vec!["t.md:4:10: error: format 7 is not one this nslab reads (it reads format 1)"]);
-        assert_eq!(diags("+++\nid = \"X y\"\ntitle = \"T\"\nformat = 1\n+++\n## S\n"), vec!["t.md:2:6: error: id 'X y' may hold only lowercase letters, digits and '-'"]);
-        assert_eq!(diags("+++\nid = \"x\"\nformat = 1\n+++\n## S\n"), vec!["t.md:1:1: error: the front matter lacks 'title'"]);
-        assert_eq!(diags("+++\nid = \"x\nformat = 1\n+++\n## S\n")[0].split(": error").next(), Some("t.md:2:8"));
+        assert_eq!(
+            diags("+++\nid = \"x\"\ntitle = \"T\"\nformat = 7\n+++\n## S\n"),
+            vec!["t.md:4:10: error: format 7 is not one this nslab reads (it reads format 1)"]
+        );
+        assert_eq!(
+            diags("+++\nid = \"X y\"\ntitle = \"T\"\nformat = 1\n+++\n## S\n"),
+            vec!["t.md:2:6: error: id 'X y' may hold only lowercase letters, digits and '-'"]
+        );
+        assert_eq!(
+            diags("+++\nid = \"x\"\nformat = 1\n+++\n## S\n"),
+            vec!["t.md:1:1: error: the front matter lacks 'title'"]
+        );
+        assert_eq!(
+            diags("+++\nid = \"x\nformat = 1\n+++\n## S\n")[0]
+                .split(": error")
+                .next(),
+            Some("t.md:2:8")
+        );
     }
 
     #[test]
     fn block_errors_are_located() {
-        assert_eq!(diags(&format!("{HEAD}## S\n\n```check\nadress 10.0.0.1/24 on veth0\n```\n")), vec!["t.md:9:1: error: unknown check 'adress', did you mean 'address'?"]);
-        assert_eq!(diags(&format!("{HEAD}## S\n\n```check\n  link veth0 is sideways\n```\n")), vec!["t.md:9:17: error: unknown link property 'sideways'"]);
-        assert_eq!(diags(&format!("{HEAD}## S\n\n```sh\nip link add veth0 type veth\n```\n"))[0].split(": error").next(), Some("t.md:9:24"));
-        assert_eq!(diags(&format!("{HEAD}## S\n\n```sh\nip netns add blue\n")), vec!["t.md:8:1: error: this 'sh' block is never closed: end it with a line of 3 '`'"]);
-        assert_eq!(diags(&format!("{HEAD}```check\nnetns blue exists\n```\n## S\n")), vec!["t.md:6:1: error: a 'check' block before the first '## ' heading belongs to no step"]);
-        assert_eq!(diags(&format!("{HEAD}## S\n\n```chek\nnetns blue exists\n```\n")), vec!["t.md:8:4: warning: a 'chek' block is only displayed, did you mean 'check'?"]);
-        assert_eq!(diags(&format!("{HEAD}## S\n\n```sh\nip netns add a \\\n```\n")), vec!["t.md:9:1: error: the last command ends with '\\' but no line follows it"]);
-        assert_eq!(diags(&format!("{HEAD}## S\n\n```sh\nip netns add a # [bogus]\n```\n")), vec!["t.md:9:18: error: unknown command tag '[bogus]' (nslab knows [observe] and [fails])"]);
-        assert_eq!(diags(&format!("{HEAD}## S\n\n```question\nHow many?\nanswer: netns total\n```\n")), vec!["t.md:10:9: error: unknown answer 'netns total' (nslab knows 'netns count', 'inode of netns root', 'inode of netns NAME')"]);
-        assert_eq!(diags(&format!("{HEAD}##\n")), vec!["t.md:6:1: error: a step needs a title after '##'"]);
+        assert_eq!(
+            diags(&format!(
+                "{HEAD}## S\n\n```check\nadress 10.0.0.1/24 on veth0\n```\n"
+            )),
+            vec!["t.md:9:1: error: unknown check 'adress', did you mean 'address'?"]
+        );
+        assert_eq!(
+            diags(&format!(
+                "{HEAD}## S\n\n```check\n  link veth0 is sideways\n```\n"
+            )),
+            vec!["t.md:9:17: error: unknown link property 'sideways'"]
+        );
+        assert_eq!(
+            diags(&format!(
+                "{HEAD}## S\n\n```sh\nip link add veth0 type veth\n```\n"
+            ))[0]
+                .split(": error")
+                .next(),
+            Some("t.md:9:24")
+        );
+        assert_eq!(
+            diags(&format!("{HEAD}## S\n\n```sh\nip netns add blue\n")),
+            vec!["t.md:8:1: error: this 'sh' block is never closed: end it with a line of 3 '`'"]
+        );
+        assert_eq!(
+            diags(&format!("{HEAD}```check\nnetns blue exists\n```\n## S\n")),
+            vec![
+                "t.md:6:1: error: a 'check' block before the first '## ' heading belongs to no step"
+            ]
+        );
+        assert_eq!(
+            diags(&format!("{HEAD}## S\n\n```chek\nnetns blue exists\n```\n")),
+            vec!["t.md:8:4: warning: a 'chek' block is only displayed, did you mean 'check'?"]
+        );
+        assert_eq!(
+            diags(&format!("{HEAD}## S\n\n```sh\nip netns add a \\\n```\n")),
+            vec!["t.md:9:1: error: the last command ends with '\\' but no line follows it"]
+        );
+        assert_eq!(
+            diags(&format!(
+                "{HEAD}## S\n\n```sh\nip netns add a # [bogus]\n```\n"
+            )),
+            vec![
+                "t.md:9:18: error: unknown command tag '[bogus]' (nslab knows [observe] and [fails])"
+            ]
+        );
+        assert_eq!(
+            diags(&format!(
+                "{HEAD}## S\n\n```question\nHow many?\nanswer: netns total\n```\n"
+            )),
+            vec![
+                "t.md:10:9: error: unknown answer 'netns total' (nslab knows 'netns count', 'inode of netns root', 'inode of netns NAME')"
+            ]
+        );
+        assert_eq!(
+            diags(&format!("{HEAD}##\n")),
+            vec!["t.md:6:1: error: a step needs a title after '##'"]
+        );
     }
 
     #[test]
     fn comments_respect_quotes() {
-        assert_eq!(split_comment("echo '#x' # [observe]"), ("echo '#x' ", vec!["observe".to_string()]));
+        assert_eq!(
+            split_comment("echo '#x' # [observe]"),
+            ("echo '#x' ", vec!["observe".to_string()])
+        );
         assert_eq!(split_comment("echo a#b").0, "echo a#b");
     }
 }

@@ -1,1 +1,349 @@
+//! `nslab verify`: every lesson in a fresh sandbox, each check proven false before its step and
+//! true after, reported for humans, JSON or JUnit; and mutation testing of the checks.
+//!
+//! Each lesson runs in a child process (`nslab verify --child N`) that enters its sandbox before
+//! any thread exists and streams one JSON line per step back. A killed parent takes its children
+//! with it (PR_SET_PDEATHSIG), and a killed child takes its sandbox with it.
 
+mod report;
+pub mod run;
+
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, Pace};
+use crate::exit::{Code, Failure};
+use crate::kernel::{Kernel, sandbox};
+use crate::lesson::{Lesson, Ns};
+pub use run::{CheckReport, LessonReport, Scope, StepReport};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub paths: Vec<PathBuf>,
+    pub format: Format,
+    pub output: Option<PathBuf>,
+    pub jobs: usize,
+    pub scope: Scope,
+    pub mutate: bool,
+    pub sandbox: bool,
+}
+
+/// One line from a child to its parent.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Event {
+    Step(StepReport),
+    Done(LessonReport),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub passed: bool,
+    pub lessons: Vec<LessonReport>,
+}
+
+/// The child: verify lesson `index` of the loaded set, inside a fresh sandbox.
+pub fn child(
+    paths: &[PathBuf],
+    index: usize,
+    scope: Scope,
+    use_sandbox: bool,
+) -> Result<Code, Failure> {
+    sandbox::die_with_parent();
+    let lessons = crate::cli::load_clean(paths)?;
+    let lesson = lessons
+        .get(index)
+        .ok_or_else(|| Failure::usage(format!("no lesson number {index}")))?;
+    if use_sandbox {
+        sandbox::enter().map_err(|e| Failure::env(e.to_string()))?;
+    }
+    let kernel = Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
+    if use_sandbox {
+        // The sandbox's own loopback starts down; the host's is up.
+        kernel
+            .link_set_up(&Ns::Root, "lo", true)
+            .map_err(|e| Failure::env(e.to_string()))?;
+    }
+    let mut engine = Engine::new(kernel, Pace::Fast);
+    let out = std::io::stdout();
+    let report = run::verify_lesson(&mut engine, lesson, scope, |s| {
+        let mut o = out.lock();
+        let _ = serde_json::to_writer(&mut o, &Event::Step(s.clone()));
+        let _ = writeln!(o);
+        let _ = o.flush();
+    });
+    let mut o = out.lock();
+    let _ = serde_json::to_writer(&mut o, &Event::Done(report));
+    let _ = writeln!(o);
+    Ok(Code::Success)
+}
+
+/// Runs one lesson in a child process; `on_step` sees each step as it ends.
+fn spawn_child(
+    opts: &Options,
+    index: usize,
+    scope: Scope,
+    on_step: &mut dyn FnMut(&StepReport),
+) -> Result<LessonReport, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::env(format!("cannot find my own binary: {e}")))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("verify").arg("--child").arg(index.to_string());
+    if let Some(s) = scope.step {
+        cmd.arg("--step").arg(s.to_string());
+    }
+    if let Some(u) = scope.until {
+        cmd.arg("--until").arg(u.to_string());
+    }
+    if let Some(l) = scope.skip_line {
+        cmd.arg("--skip-line").arg(l.to_string());
+    }
+    if !opts.sandbox {
+        cmd.arg("--no-sandbox");
+    }
+    cmd.args(&opts.paths)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Failure::env(format!("cannot start a verify worker: {e}")))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| Failure::env("worker without stdout"))?;
+    let mut done = None;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        match serde_json::from_str::<Event>(&line) {
+            Ok(Event::Step(s)) => on_step(&s),
+            Ok(Event::Done(r)) => done = Some(r),
+            Err(_) => {}
+        }
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Failure::env(format!("worker: {e}")))?;
+    match (done, status.code()) {
+        (Some(r), _) => Ok(r),
+        (None, Some(3)) => Err(Failure::env(
+            err.trim().trim_start_matches("nslab: ").to_string(),
+        )),
+        (None, Some(2)) => Err(Failure::usage(
+            err.trim().trim_start_matches("nslab: ").to_string(),
+        )),
+        (None, code) => Err(Failure::new(
+            Code::Failed,
+            format!(
+                "the verify worker ended without a report (status {code:?}): {}",
+                err.trim()
+            ),
+        )),
+    }
+}
+
+/// Runs `work` over `items` on up to `jobs` threads, keeping the input order in the output.
+fn parallel<T: Send, R: Send>(items: Vec<T>, jobs: usize, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let n = items.len();
+    let queue = Mutex::new(
+        items
+            .into_iter()
+            .enumerate()
+            .collect::<Vec<_>>()
+            .into_iter(),
+    );
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1).min(n.max(1)) {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                    let Some((i, item)) = next else { break };
+                    let r = work(item);
+                    if let Ok(mut res) = results.lock() {
+                        res[i] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
+    if opts.mutate {
+        return mutate(&opts, lessons);
+    }
+    let human = opts.format == Format::Human;
+    let progress = report::Progress::new(lessons, human && opts.output.is_none());
+    let progress = Arc::new(progress);
+    let start = Instant::now();
+    let results = parallel((0..lessons.len()).collect(), opts.jobs, |i| {
+        let p = progress.clone();
+        let r = spawn_child(&opts, i, opts.scope, &mut |s| p.step(i, s));
+        if let Ok(rep) = &r {
+            p.done(i, rep);
+        }
+        r
+    });
+    let mut reports = Vec::new();
+    for r in results {
+        reports.push(r?);
+    }
+    let report = Report {
+        passed: reports.iter().all(|r| r.passed),
+        lessons: reports,
+    };
+    let text = match opts.format {
+        Format::Human => report::human(&report, start.elapsed()),
+        Format::Json => {
+            serde_json::to_string_pretty(&report).map_err(|e| Failure::env(e.to_string()))? + "\n"
+        }
+        Format::Junit => report::junit(&report),
+    };
+    emit(&opts, &text)?;
+    Ok(if report.passed {
+        Code::Success
+    } else {
+        Code::Failed
+    })
+}
+
+fn emit(opts: &Options, text: &str) -> Result<(), Failure> {
+    match &opts.output {
+        Some(p) => std::fs::write(p, text)
+            .map_err(|e| Failure::env(format!("cannot write {}: {e}", p.display()))),
+        None => {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(text.as_bytes());
+            Ok(())
+        }
+    }
+}
+
+/// A mutant: lesson `lesson`, with the command on source line `line` (in step `step`) removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mutant {
+    pub lesson: String,
+    pub file: String,
+    pub line: usize,
+    pub step: usize,
+    pub command: String,
+    pub killed: bool,
+    /// The step at which the mutated lesson failed, if it did.
+    pub failed_at: Option<usize>,
+}
+
+fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
+    let mut plan = Vec::new();
+    for (i, l) in lessons.iter().enumerate() {
+        for s in &l.steps {
+            for c in s.commands.iter().filter(|c| !c.observe) {
+                plan.push((i, s.index, c.line, c.text.clone()));
+            }
+        }
+    }
+    let tty = std::io::stderr().is_terminal() && opts.format == Format::Human;
+    let total = plan.len();
+    let counter = Mutex::new(0usize);
+    let results = parallel(plan, opts.jobs, |(i, step, line, text)| {
+        let scope = Scope {
+            skip_line: Some(line),
+            ..opts.scope
+        };
+        let r = spawn_child(opts, i, scope, &mut |_| {});
+        if let Ok(mut n) = counter.lock() {
+            *n += 1;
+            if tty {
+                eprint!("\rmutants: {}/{total}", *n);
+            }
+        }
+        r.map(|rep| {
+            let failed_at = rep
+                .steps
+                .iter()
+                .find(|s| s.status == "failed" || s.status == "defect")
+                .map(|s| s.index);
+            Mutant {
+                lesson: lessons[i].id.clone(),
+                file: lessons[i].source.name.clone(),
+                line,
+                step,
+                command: text,
+                killed: failed_at.is_some_and(|f| f <= step),
+                failed_at,
+            }
+        })
+    });
+    if tty {
+        eprintln!();
+    }
+    let mut mutants = Vec::new();
+    for r in results {
+        mutants.push(r?);
+    }
+    let killed = mutants.iter().filter(|m| m.killed).count();
+    let score = if mutants.is_empty() {
+        100.0
+    } else {
+        100.0 * killed as f64 / mutants.len() as f64
+    };
+    let text = match opts.format {
+        Format::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({
+                "score": score,
+                "killed": killed,
+                "total": mutants.len(),
+                "mutants": mutants,
+            }))
+            .map_err(|e| Failure::env(e.to_string()))?
+                + "\n"
+        }
+        _ => {
+            let mut t = String::new();
+            for m in mutants.iter().filter(|m| !m.killed) {
+                let when = m
+                    .failed_at
+                    .map_or("the lesson still passed".to_string(), |f| {
+                        format!("it failed only at step {f}")
+                    });
+                t.push_str(&format!(
+                    "{}:{}: surviving mutant: without `{}` (step {}), {when}: no check of step {} or before notices\n",
+                    m.file, m.line, m.command, m.step, m.step
+                ));
+            }
+            t.push_str(&format!(
+                "mutation score: {score:.1}% ({killed} of {} mutants killed)\n",
+                mutants.len()
+            ));
+            t
+        }
+    };
+    emit(opts, &text)?;
+    Ok(if killed == mutants.len() {
+        Code::Success
+    } else {
+        Code::Failed
+    })
+}

@@ -1,0 +1,188 @@
+//! How verify reports: progress while it runs, then a summary, JSON or JUnit.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{LessonReport, Report, StepReport};
+use crate::lesson::Lesson;
+
+/// One progress line per lesson on a terminal; plain lines (no spinner, no colour) otherwise.
+pub struct Progress {
+    bars: Option<(MultiProgress, Vec<ProgressBar>)>,
+    ids: Vec<String>,
+    totals: Vec<usize>,
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn new(lessons: &[Lesson], enabled: bool) -> Progress {
+        let ids: Vec<String> = lessons.iter().map(|l| l.id.clone()).collect();
+        let totals: Vec<usize> = lessons.iter().map(|l| l.steps.len()).collect();
+        let tty = std::io::stderr().is_terminal() && enabled;
+        let bars = tty.then(|| {
+            let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let style =
+                ProgressStyle::with_template("{spinner} {prefix:<22} [{bar:20}] {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
+            let bars = lessons
+                .iter()
+                .map(|l| {
+                    let b = mp.add(ProgressBar::new(l.steps.len() as u64));
+                    b.set_style(style.clone());
+                    b.set_prefix(l.id.clone());
+                    b.enable_steady_tick(Duration::from_millis(100));
+                    b
+                })
+                .collect();
+            (mp, bars)
+        });
+        Progress {
+            bars,
+            ids,
+            totals,
+            enabled,
+        }
+    }
+
+    pub fn step(&self, lesson: usize, s: &StepReport) {
+        if !self.enabled {
+            return;
+        }
+        match &self.bars {
+            Some((_, bars)) => {
+                bars[lesson].set_position(s.index as u64);
+                bars[lesson].set_message(format!("{} {}", s.status, s.title));
+            }
+            None => eprintln!(
+                "{}: step {}/{} {}: {} ({:.1} ms)",
+                self.ids[lesson], s.index, self.totals[lesson], s.title, s.status, s.duration_ms
+            ),
+        }
+    }
+
+    pub fn done(&self, lesson: usize, r: &LessonReport) {
+        if let Some((_, bars)) = &self.bars {
+            let verdict = if r.passed {
+                console::style("passed").green()
+            } else {
+                console::style("FAILED").red()
+            };
+            bars[lesson].finish_with_message(verdict.to_string());
+        }
+    }
+}
+
+/// The closing summary: each lesson's verdict, and every failure explained.
+pub fn human(report: &Report, took: Duration) -> String {
+    let mut t = String::new();
+    for l in &report.lessons {
+        let done = l.steps.iter().filter(|s| s.status == "passed").count();
+        let verdict = if l.passed { "passed" } else { "FAILED" };
+        t.push_str(&format!(
+            "{verdict}  {} ({}): {done}/{} steps verified\n",
+            l.id,
+            l.file,
+            l.steps.len()
+        ));
+        for s in l
+            .steps
+            .iter()
+            .filter(|s| s.status == "failed" || s.status == "defect")
+        {
+            t.push_str(&format!("  step {} '{}': {}\n", s.index, s.title, s.status));
+            if let Some(f) = &s.failure {
+                t.push_str(&format!("    {f}\n"));
+            }
+            for c in s
+                .checks
+                .iter()
+                .filter(|c| c.status == "failed" || c.status == "defect")
+            {
+                t.push_str(&format!("    {} {}: {}\n", c.status, c.check, c.message));
+            }
+        }
+    }
+    let passed = report.lessons.iter().filter(|l| l.passed).count();
+    t.push_str(&format!(
+        "{passed} of {} lesson(s) passed in {:.2} s\n",
+        report.lessons.len(),
+        took.as_secs_f64()
+    ));
+    t
+}
+
+fn xml(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '&' => "&amp;".into(),
+            '<' => "&lt;".into(),
+            '>' => "&gt;".into(),
+            '"' => "&quot;".into(),
+            '\'' => "&apos;".into(),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => " ".into(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// JUnit XML: a suite per lesson, a test case per step.
+pub fn junit(report: &Report) -> String {
+    let mut t = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let tests: usize = report.lessons.iter().map(|l| l.steps.len()).sum();
+    let failures: usize = report
+        .lessons
+        .iter()
+        .flat_map(|l| &l.steps)
+        .filter(|s| s.status == "failed" || s.status == "defect")
+        .count();
+    t.push_str(&format!(
+        "<testsuites name=\"nslab verify\" tests=\"{tests}\" failures=\"{failures}\">\n"
+    ));
+    for l in &report.lessons {
+        let f = l
+            .steps
+            .iter()
+            .filter(|s| s.status == "failed" || s.status == "defect")
+            .count();
+        let sk = l.steps.iter().filter(|s| s.status == "skipped").count();
+        let time: f64 = l.steps.iter().map(|s| s.duration_ms).sum::<f64>() / 1000.0;
+        t.push_str(&format!(
+            "  <testsuite name=\"{}\" file=\"{}\" tests=\"{}\" failures=\"{f}\" skipped=\"{sk}\" time=\"{time:.6}\">\n",
+            xml(&l.id),
+            xml(&l.file),
+            l.steps.len()
+        ));
+        for s in &l.steps {
+            t.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}. {}\" time=\"{:.6}\"",
+                xml(&l.id),
+                s.index,
+                xml(&s.title),
+                s.duration_ms / 1000.0
+            ));
+            match s.status.as_str() {
+                "passed" => t.push_str("/>\n"),
+                "skipped" => t.push_str(">\n      <skipped/>\n    </testcase>\n"),
+                st => {
+                    let msg = s.failure.clone().unwrap_or_else(|| st.to_string());
+                    let body: Vec<String> = s
+                        .checks
+                        .iter()
+                        .map(|c| format!("{}: {}: {}", c.status, c.check, c.message))
+                        .collect();
+                    t.push_str(&format!(
+                        ">\n      <failure type=\"{st}\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                        xml(&msg),
+                        xml(&body.join("\n"))
+                    ));
+                }
+            }
+        }
+        t.push_str("  </testsuite>\n");
+    }
+    t.push_str("</testsuites>\n");
+    t
+}

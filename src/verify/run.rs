@@ -1,0 +1,255 @@
+//! Verifying one lesson, inside whatever sandbox the caller set up: the verify policy over the
+//! shared engine.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, Round};
+use crate::lesson::{Lesson, Step};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckReport {
+    pub check: String,
+    /// "passed" | "failed" | "defect" (already true before its step) | "skipped"
+    pub status: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommandReport {
+    pub command: String,
+    pub line: usize,
+    /// "passed" | "failed" | "skipped" (removed by --mutate)
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepReport {
+    pub index: usize,
+    pub title: String,
+    /// "passed" | "failed" | "defect" | "skipped"
+    pub status: String,
+    pub duration_ms: f64,
+    pub checks: Vec<CheckReport>,
+    pub commands: Vec<CommandReport>,
+    /// Why the step failed, in one sentence, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LessonReport {
+    pub id: String,
+    pub file: String,
+    pub passed: bool,
+    pub steps: Vec<StepReport>,
+}
+
+/// Which steps to verify, and which command line (by source line) to leave out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope {
+    /// Verify only this step (earlier ones are performed, not verified).
+    pub step: Option<usize>,
+    /// Verify up to this step and stop.
+    pub until: Option<usize>,
+    /// Mutation: perform every command but the one on this line.
+    pub skip_line: Option<usize>,
+}
+
+impl Scope {
+    fn verifies(&self, i: usize) -> bool {
+        self.step.is_none_or(|s| s == i) && self.until.is_none_or(|u| i <= u)
+    }
+
+    fn last(&self) -> Option<usize> {
+        match (self.step, self.until) {
+            (Some(s), _) => Some(s),
+            (None, u) => u,
+        }
+    }
+}
+
+fn status(pass: bool) -> String {
+    if pass { "passed" } else { "failed" }.to_string()
+}
+
+/// Runs a lesson step by step, calling `on_step` as each step ends.
+pub fn verify_lesson(
+    engine: &mut Engine,
+    lesson: &Lesson,
+    scope: Scope,
+    mut on_step: impl FnMut(&StepReport),
+) -> LessonReport {
+    let mut steps = Vec::new();
+    let mut stopped = false;
+    for step in &lesson.steps {
+        let last = scope.last().is_some_and(|l| step.index > l);
+        let report = if stopped || last {
+            skipped(step, "not verified")
+        } else if !scope.verifies(step.index) {
+            // Bring the kernel to this step's state without judging it.
+            let r = perform_all(engine, step, scope);
+            let mut rep = skipped(step, "performed, not verified");
+            rep.commands = r;
+            rep
+        } else {
+            verify_step(engine, step, scope)
+        };
+        if report.status == "failed" || report.status == "defect" {
+            stopped = true;
+        }
+        on_step(&report);
+        steps.push(report);
+    }
+    // Outside a sandbox, take back what the lesson made.
+    engine.ledger.undo(&engine.kernel);
+    LessonReport {
+        id: lesson.id.clone(),
+        file: lesson.source.name.clone(),
+        passed: !stopped,
+        steps,
+    }
+}
+
+fn skipped(step: &Step, why: &str) -> StepReport {
+    StepReport {
+        index: step.index,
+        title: step.title.clone(),
+        status: "skipped".into(),
+        duration_ms: 0.0,
+        checks: step
+            .checks
+            .iter()
+            .map(|c| CheckReport {
+                check: c.check.to_string(),
+                status: "skipped".into(),
+                message: why.into(),
+            })
+            .collect(),
+        commands: Vec::new(),
+        failure: None,
+    }
+}
+
+fn perform_all(engine: &mut Engine, step: &Step, scope: Scope) -> Vec<CommandReport> {
+    let mut out = Vec::new();
+    for c in &step.commands {
+        if scope.skip_line == Some(c.line) {
+            out.push(CommandReport {
+                command: c.text.clone(),
+                line: c.line,
+                status: "skipped".into(),
+                error: Some("left out by --mutate".into()),
+            });
+            continue;
+        }
+        let p = engine.perform(c);
+        // A line marked [fails] is meant to fail: its failure is the expected outcome.
+        let ok = p.ok != c.expect_failure;
+        let error = match (ok, c.expect_failure) {
+            (true, _) => None,
+            (false, true) => Some(format!("{}: expected to fail, but it succeeded", c.text)),
+            (false, false) => p.error.clone(),
+        };
+        out.push(CommandReport {
+            command: c.text.clone(),
+            line: c.line,
+            status: status(ok),
+            error,
+        });
+        if !ok {
+            break;
+        }
+    }
+    out
+}
+
+/// Some changes land a moment after the command returns: a deleted namespace is torn down by a
+/// kernel worker (about 14 ms here), and its veth pair with it. Give failing checks that long.
+fn settle(engine: &Engine, step: &Step) {
+    let deadline = Instant::now() + std::time::Duration::from_millis(300);
+    while Instant::now() < deadline {
+        if engine.evaluate(&step.checks).iter().all(|o| o.pass) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
+    let start = Instant::now();
+    let exempt_step = step.observes_only() || step.commands.is_empty();
+    let before = engine.evaluate(&step.checks);
+    let commands = perform_all(engine, step, scope);
+    settle(engine, step);
+    let mut round = Round::new(&engine.kernel);
+    let mut checks = Vec::new();
+    let mut failure = None;
+    let mut defect = false;
+    let command_failed = commands
+        .iter()
+        .find(|c| c.status == "failed")
+        .and_then(|c| c.error.clone());
+    for (c, b) in step.checks.iter().zip(&before) {
+        let after = round.eval(&c.check);
+        let exempt = exempt_step || c.observe;
+        let (st, msg) = if !after.pass {
+            failure.get_or_insert_with(|| format!("check failed: {}: {}", c.check, after.message));
+            ("failed", after.message)
+        } else if b.pass && !exempt {
+            defect = true;
+            failure.get_or_insert_with(|| {
+                format!("lesson defect: the check '{}' was already true before the step ran, so it proves nothing (make it specific to this step, or mark it '# [observe]')", c.check)
+            });
+            (
+                "defect",
+                format!("already true before the step: {}", b.message),
+            )
+        } else {
+            ("passed", after.message)
+        };
+        checks.push(CheckReport {
+            check: c.check.to_string(),
+            status: st.into(),
+            message: msg,
+        });
+    }
+    if let Some(q) = &step.question {
+        let ans = round.answer(&q.answer);
+        let pass = ans.is_some();
+        if !pass {
+            failure.get_or_insert_with(|| {
+                format!("the question's answer ({}) cannot be computed", q.answer)
+            });
+        }
+        checks.push(CheckReport {
+            check: format!("question: {}", q.answer),
+            status: status(pass),
+            message: ans.map_or("no answer".into(), |a| format!("the answer now is {a}")),
+        });
+    }
+    if let Some(e) = command_failed {
+        failure = Some(format!("command failed: {e}"));
+    }
+    let failed =
+        failure.is_some() && !defect || (defect && checks.iter().any(|c| c.status == "failed"));
+    let status = if failed || commands.iter().any(|c| c.status == "failed") {
+        "failed"
+    } else if defect {
+        "defect"
+    } else {
+        "passed"
+    };
+    StepReport {
+        index: step.index,
+        title: step.title.clone(),
+        status: status.into(),
+        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        checks,
+        commands,
+        failure,
+    }
+}
