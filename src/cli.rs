@@ -59,6 +59,13 @@ pub enum Cmd {
         child: Option<usize>,
         #[arg(long, hide = true)]
         skip_line: Option<usize>,
+        #[arg(long, hide = true)]
+        inner: bool,
+    },
+    /// Print an example program that a lesson uses (for instance: netns-demo).
+    Example {
+        /// The example's name; without it, the list of examples.
+        name: Option<String>,
     },
     /// List the lessons and their numbered steps.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -95,6 +102,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
     match cli.command {
         Cmd::Lint { paths, commands } => lint(&paths, commands),
         Cmd::List { paths } => list(&paths),
+        Cmd::Example { name } => example(name.as_deref()),
         Cmd::Verify {
             paths,
             format,
@@ -106,6 +114,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
             no_sandbox,
             child,
             skip_line,
+            inner,
         } => {
             let scope = crate::verify::Scope {
                 step,
@@ -113,7 +122,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
                 skip_line,
             };
             if let Some(index) = child {
-                return crate::verify::child(&paths, index, scope, !no_sandbox);
+                return crate::verify::child(&paths, index, scope, !no_sandbox, inner);
             }
             let lessons = load_clean(&paths)?;
             if jobs == 0 {
@@ -219,4 +228,33 @@ fn list(paths: &[PathBuf]) -> Result<Code, Failure> {
         }
     }
     Ok(Code::Success)
+}
+
+/// Example programs that lessons compile, carried in the binary so that nslab needs nothing
+/// beside it.
+pub const EXAMPLES: &[(&str, &str)] = &[("netns-demo", include_str!("../examples/netns-demo.c"))];
+
+fn example(name: Option<&str>) -> Result<Code, Failure> {
+    match name {
+        None => {
+            for (n, _) in EXAMPLES {
+                println!("{n}");
+            }
+            Ok(Code::Success)
+        }
+        Some(n) => match EXAMPLES.iter().find(|(e, _)| *e == n) {
+            Some((_, src)) => {
+                print!("{src}");
+                Ok(Code::Success)
+            }
+            None => {
+                let names: Vec<&str> = EXAMPLES.iter().map(|(e, _)| *e).collect();
+                Err(Failure::usage(format!(
+                    "no example called '{n}'{} (there are: {})",
+                    crate::diag::did_you_mean(n, &names),
+                    names.join(", ")
+                )))
+            }
+        },
+    }
 }

@@ -88,6 +88,8 @@ pub fn enter() -> Result<()> {
         std::fs::create_dir("/run/netns")
             .map_err(|e| KernelError::io("mkdir /run/netns in the sandbox", e))?;
     }
+    // A private /tmp: lessons compile and run example programs there.
+    tmpfs("/tmp")?;
     // A fresh sysfs, else /sys/class/net would still list the host's devices.
     mount(
         Some("sysfs"),
@@ -98,6 +100,18 @@ pub fn enter() -> Result<()> {
     )
     .map_err(|e| refuse("mount sysfs", e))?;
     Ok(())
+}
+
+/// Run by pid 1 of the sandbox: a /proc that shows only the sandbox's processes.
+pub fn mount_proc() -> Result<()> {
+    mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| refuse("mount /proc", e))
 }
 
 /// Dies with the parent: a sandboxed child of `nslab verify` must not outlive it.

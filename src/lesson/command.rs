@@ -158,14 +158,18 @@ impl Command {
 /// Programs whose runs only look at the system.
 const OBSERVERS: &[&str] = &[
     "ls", "cat", "lsns", "ps", "readlink", "stat", "echo", "true", "ip", "bridge", "nsenter",
-    "grep", "head", "tail", "which", "findmnt", "mount", "pgrep",
+    "grep", "head", "tail", "which", "findmnt", "mount", "pgrep", "sysctl",
 ];
 
 fn shell_line_observes(line: &str) -> bool {
-    let words = match split_words(line) {
-        Some(w) if !w.is_empty() => w,
-        _ => return false,
-    };
+    // Lines with `$VAR` or `$(...)` are not split by split_words; plain words do here.
+    let words: Vec<(usize, String)> = line
+        .split_whitespace()
+        .map(|w| (0, w.to_string()))
+        .collect();
+    if words.is_empty() || line.contains(['|', ';', '&']) {
+        return false;
+    }
     let first = words[0].1.as_str();
     if !OBSERVERS.contains(&first) || line.contains('>') {
         return false;
@@ -181,6 +185,8 @@ fn shell_line_observes(line: &str) -> bool {
         }
         // `mount` with arguments changes the mount table; alone it lists it.
         "mount" => words.len() == 1,
+        // sysctl reads unless it is given KEY=VALUE.
+        "sysctl" => !words.iter().any(|(_, w)| w.contains('=') || w == "-w"),
         "nsenter" => false,
         _ => true,
     }

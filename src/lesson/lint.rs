@@ -41,8 +41,15 @@ impl Creations {
                     }
                     _ => {}
                 },
-                // A shell line that names /run/netns/NAME (a bind mount, `touch`) makes NAME.
+                // A shell line that names /run/netns/NAME (a bind mount, `touch`), or that runs
+                // `ip netns add NAME` under another program (strace), makes NAME.
                 Command::Shell { line, .. } => {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    for w in words.windows(3) {
+                        if w[0] == "netns" && w[1] == "add" {
+                            c.netns.insert(w[2].to_string());
+                        }
+                    }
                     for part in line.split_whitespace() {
                         if let Some(name) = part.strip_prefix("/run/netns/") {
                             let name: String = name
@@ -130,7 +137,7 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
             }
         }
         let changes = step.commands.iter().any(|c| !c.observe);
-        if changes && step.checks.is_empty() {
+        if changes && step.checks.is_empty() && step.question.is_none() {
             out.push(src.warning(
                 step.offset,
                 2 + step.title.chars().count() + 1,

@@ -55,19 +55,42 @@ pub struct Report {
 }
 
 /// The child: verify lesson `index` of the loaded set, inside a fresh sandbox.
+///
+/// With a sandbox, this runs twice: the first process enters the sandbox's namespaces and
+/// starts itself again with `--inner`; that second process is pid 1 of the sandbox's pid
+/// namespace and does the work. The first only waits and passes on the exit code.
 pub fn child(
     paths: &[PathBuf],
     index: usize,
     scope: Scope,
     use_sandbox: bool,
+    inner: bool,
 ) -> Result<Code, Failure> {
     sandbox::die_with_parent();
     let lessons = crate::cli::load_clean(paths)?;
     let lesson = lessons
         .get(index)
         .ok_or_else(|| Failure::usage(format!("no lesson number {index}")))?;
-    if use_sandbox {
+    if use_sandbox && !inner {
         sandbox::enter().map_err(|e| Failure::env(e.to_string()))?;
+        let exe = std::env::current_exe().map_err(|e| Failure::env(e.to_string()))?;
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        let status = Command::new(exe)
+            .args(args)
+            .arg("--inner")
+            .status()
+            .map_err(|e| Failure::env(format!("cannot start the sandboxed worker: {e}")))?;
+        return match status.code() {
+            Some(0) => Ok(Code::Success),
+            Some(2) => Err(Failure::usage("")),
+            Some(3) => Err(Failure::env("")),
+            _ => Err(Failure::new(Code::Failed, "")),
+        };
+    }
+    if inner {
+        // Without root, some kernels refuse a fresh /proc (a masked path in the host's /proc);
+        // the sandbox still works, only process checks then also see the host's processes.
+        let _ = sandbox::mount_proc();
     }
     let kernel = Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
     if use_sandbox {
@@ -99,7 +122,17 @@ fn spawn_child(
 ) -> Result<LessonReport, Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::env(format!("cannot find my own binary: {e}")))?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(&exe);
+    // Lessons call `nslab` itself (nslab example ...): the running binary comes first on PATH.
+    if let Some(dir) = exe.parent() {
+        let mut dirs = vec![dir.to_path_buf()];
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        if let Ok(p) = std::env::join_paths(dirs) {
+            cmd.env("PATH", p);
+        }
+    }
     cmd.arg("verify").arg("--child").arg(index.to_string());
     if let Some(s) = scope.step {
         cmd.arg("--step").arg(s.to_string());
