@@ -68,11 +68,10 @@ fn read_file(p: &Path) -> Result<Source, String> {
     let bytes =
         std::fs::read(p).map_err(|e| format!("{}: cannot read the lesson: {e}", p.display()))?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "{}: the lesson is not UTF-8 text (bad byte at offset {})",
-            p.display(),
-            e.utf8_error().valid_up_to()
-        )
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let col = good.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        format!("{}:{line}:{col}: error: the lesson is not UTF-8 text", p.display())
     })?;
     Ok(Source::new(p.display().to_string(), text))
 }
