@@ -58,8 +58,11 @@ pub fn enter() -> Result<()> {
         write("/proc/self/uid_map", format!("0 {uid} 1"))?;
         write("/proc/self/gid_map", format!("0 {gid} 1"))?;
     }
-    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET)
-        .map_err(|e| refuse("unshare(CLONE_NEWNS | CLONE_NEWNET)", e))?;
+    // CLONE_NEWPID applies to the children this process starts next: the caller re-executes
+    // itself (see `verify::child`), and that child is pid 1 of the sandbox. When it ends, the
+    // kernel kills every process left in the sandbox, so no lesson process outlives a run.
+    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWPID)
+        .map_err(|e| refuse("unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID)", e))?;
     // Private first: the host's /run/netns is usually a shared mount, and a tmpfs mounted onto
     // it with propagation unchanged would appear on the host.
     mount(

@@ -71,7 +71,10 @@ fn read_file(p: &Path) -> Result<Source, String> {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = good.iter().filter(|b| **b == b'\n').count() + 1;
         let col = good.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-        format!("{}:{line}:{col}: error: the lesson is not UTF-8 text", p.display())
+        format!(
+            "{}:{line}:{col}: error: the lesson is not UTF-8 text",
+            p.display()
+        )
     })?;
     Ok(Source::new(p.display().to_string(), text))
 }

@@ -67,19 +67,50 @@ pub fn child(
     inner: bool,
 ) -> Result<Code, Failure> {
     sandbox::die_with_parent();
-    let lessons = crate::cli::load_clean(paths)?;
-    let lesson = lessons
-        .get(index)
-        .ok_or_else(|| Failure::usage(format!("no lesson number {index}")))?;
+    // The lesson is read before the sandbox hides the host's /tmp; the inner worker gets its
+    // text on standard input.
+    let lesson = if inner {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| Failure::env(e.to_string()))?;
+        let src: crate::diag::Source = match serde_json::from_str::<(String, String)>(&text) {
+            Ok((name, text)) => crate::diag::Source::new(name, text),
+            Err(e) => return Err(Failure::env(format!("worker input: {e}"))),
+        };
+        match crate::lesson::parse::parse(&src) {
+            (Some(l), _) => l,
+            (None, _) => {
+                return Err(Failure::usage(
+                    "the lesson changed while it was being verified",
+                ));
+            }
+        }
+    } else {
+        let lessons = crate::cli::load_clean(paths)?;
+        lessons
+            .into_iter()
+            .nth(index)
+            .ok_or_else(|| Failure::usage(format!("no lesson number {index}")))?
+    };
+    let lesson = &lesson;
     if use_sandbox && !inner {
         sandbox::enter().map_err(|e| Failure::env(e.to_string()))?;
         let exe = std::env::current_exe().map_err(|e| Failure::env(e.to_string()))?;
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        let status = Command::new(exe)
+        let mut worker = Command::new(exe)
             .args(args)
             .arg("--inner")
-            .status()
+            .stdin(Stdio::piped())
+            .spawn()
             .map_err(|e| Failure::env(format!("cannot start the sandboxed worker: {e}")))?;
+        if let Some(mut stdin) = worker.stdin.take() {
+            let input = serde_json::to_string(&(&lesson.source.name, &lesson.source.text))
+                .unwrap_or_default();
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        let status = worker
+            .wait()
+            .map_err(|e| Failure::env(format!("sandboxed worker: {e}")))?;
         return match status.code() {
             Some(0) => Ok(Code::Success),
             Some(2) => Err(Failure::usage("")),
@@ -90,7 +121,12 @@ pub fn child(
     if inner {
         // Without root, some kernels refuse a fresh /proc (a masked path in the host's /proc);
         // the sandbox still works, only process checks then also see the host's processes.
-        let _ = sandbox::mount_proc();
+        if let Err(e) = sandbox::mount_proc() {
+            eprintln!(
+                "nslab: warning: {}",
+                e.to_string().lines().next().unwrap_or("")
+            );
+        }
     }
     let kernel = Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
     if use_sandbox {

@@ -1,0 +1,251 @@
+//! `nslab verify` end to end through the built binary, in its sandbox, against fixture lessons.
+//! Each test also proves that the host was not touched.
+
+use std::process::{Command, Output};
+
+fn nslab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nslab"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// What the host holds that a run could leak: named namespaces, links, mounts.
+fn host_state() -> (Vec<String>, String, usize) {
+    let netns = std::fs::read_dir("/run/netns")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let links = Command::new("ip")
+        .args(["-j", "link", "show"])
+        .output()
+        .unwrap();
+    let links: serde_json::Value = serde_json::from_slice(&links.stdout).unwrap();
+    let mut names: Vec<String> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["ifname"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
+    (netns, names.join(","), mounts)
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn a_good_lesson_passes_and_reports_every_field() {
+    let before = host_state();
+    let out = nslab(&["verify", "--format", "json", "tests/fixtures/pass.md"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["passed"], true);
+    let l = &r["lessons"][0];
+    assert_eq!(l["id"], "fixture-pass");
+    assert_eq!(l["file"], "tests/fixtures/pass.md");
+    assert_eq!(l["passed"], true);
+    let steps = l["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 4);
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s["index"], i + 1);
+        assert_eq!(s["status"], "passed", "{s}");
+        assert!(s["duration_ms"].as_f64().unwrap() >= 0.0);
+        assert!(s["title"].is_string());
+        for c in s["checks"].as_array().unwrap() {
+            assert_eq!(c["status"], "passed");
+            assert!(c["check"].is_string() && c["message"].is_string());
+        }
+    }
+    // Derived checks: step 1 had no check block.
+    assert_eq!(steps[0]["checks"][0]["check"], "netns a exists");
+    assert_eq!(steps[3]["checks"][0]["check"], "ping 10.9.0.2 from a");
+    assert_eq!(host_state(), before, "the host changed");
+}
+
+#[test]
+fn a_missing_command_fails_at_its_step_and_says_why() {
+    let before = host_state();
+    let out = nslab(&[
+        "verify",
+        "--format",
+        "json",
+        "tests/fixtures/missing-command.md",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    assert_eq!(r["passed"], false);
+    let steps = r["lessons"][0]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["status"], "passed");
+    assert_eq!(steps[1]["status"], "failed");
+    assert_eq!(steps[2]["status"], "skipped");
+    let failed: Vec<&serde_json::Value> = steps[1]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["check"], "addr 10.9.0.1/8 on lo in a");
+    let msg = failed[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("lo has 127.0.0.1/8")
+            && msg.contains("Try: ip -n a address add 10.9.0.1/8 dev lo"),
+        "{msg}"
+    );
+    assert_eq!(host_state(), before, "the host changed");
+}
+
+#[test]
+fn a_check_true_before_its_step_is_a_defect() {
+    let out = nslab(&["verify", "--format", "json", "tests/fixtures/defect.md"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    let step = &r["lessons"][0]["steps"][0];
+    assert_eq!(step["status"], "defect");
+    let checks = step["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["status"], "passed");
+    assert_eq!(checks[1]["check"], "link lo is up");
+    assert_eq!(checks[1]["status"], "defect");
+    assert!(
+        step["failure"]
+            .as_str()
+            .unwrap()
+            .contains("'link lo is up' was already true before the step")
+    );
+}
+
+#[test]
+fn a_malformed_lesson_exits_2_and_performs_nothing() {
+    let before = host_state();
+    let out = nslab(&["verify", "tests/malformed/12-veth-without-peer.md"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("12-veth-without-peer.md:9:24: error:"));
+    assert_eq!(host_state(), before);
+}
+
+#[test]
+fn junit_has_a_test_case_per_step() {
+    let dir = std::env::temp_dir().join(format!("nslab-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("report.xml");
+    let out = nslab(&[
+        "verify",
+        "--format",
+        "junit",
+        "--output",
+        file.to_str().unwrap(),
+        "tests/fixtures/pass.md",
+        "tests/fixtures/missing-command.md",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(xml.starts_with("<?xml"));
+    assert_eq!(xml.matches("<testsuite ").count(), 2);
+    assert_eq!(xml.matches("<testcase ").count(), 4 + 3);
+    assert_eq!(xml.matches("<failure ").count(), 1);
+    assert_eq!(xml.matches("<skipped/>").count(), 1);
+    assert!(xml.contains("name=\"2. Give it an address\""));
+    assert!(xml.contains("<testsuites name=\"nslab verify\" tests=\"7\" failures=\"1\">"));
+}
+
+#[test]
+fn step_and_until_verify_part_of_a_lesson() {
+    let out = nslab(&[
+        "verify",
+        "--format",
+        "json",
+        "--step",
+        "3",
+        "tests/fixtures/pass.md",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let r = json(&out);
+    let st: Vec<&str> = r["lessons"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(st, ["skipped", "skipped", "passed", "skipped"]);
+    let out = nslab(&[
+        "verify",
+        "--format",
+        "json",
+        "--until",
+        "2",
+        "tests/fixtures/pass.md",
+    ]);
+    let r = json(&out);
+    let st: Vec<&str> = r["lessons"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(st, ["passed", "passed", "skipped", "skipped"]);
+}
+
+#[test]
+fn mutation_testing_finds_a_command_nothing_checks() {
+    // In pass.md every line is checked (derived or written) but the ping (an observation).
+    let out = nslab(&["verify", "--mutate", "tests/fixtures/pass.md"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("mutation score: 100.0% (8 of 8 mutants killed)"),
+        "{text}"
+    );
+    // A lesson whose check ignores one of its commands.
+    let dir = std::env::temp_dir().join(format!("nslab-mut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lesson = dir.join("weak.md");
+    std::fs::write(&lesson, "+++\nid = \"weak\"\ntitle = \"W\"\nformat = 1\n+++\n## S\n\n```sh\nip netns add a\nip -n a link set lo up\n```\n\n```check\nnetns a exists\n```\n").unwrap();
+    let out = nslab(&["verify", "--mutate", lesson.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text.contains("weak.md:10: surviving mutant: without `ip -n a link set lo up` (step 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mutation score: 50.0% (1 of 2 mutants killed)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn shipped_lessons_verify_and_score_100_percent() {
+    let before = host_state();
+    let out = nslab(&["verify", "--jobs", "2", "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(json(&out)["lessons"].as_array().unwrap().len(), 4);
+    let out = nslab(&["verify", "--jobs", "2", "--mutate"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("mutation score: 100.0%"), "{text}");
+    assert_eq!(host_state(), before, "the host changed");
+}
