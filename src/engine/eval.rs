@@ -190,12 +190,12 @@ impl<'k> Round<'k> {
                 }
             }
             Check::Ping { addr, from } => {
-                if let Ns::Named(n) = from {
-                    if !self.k.netns_exists(n) {
-                        return Outcome::fail(format!(
-                            "expected {addr} to answer a ping from {n}; netns {n} does not exist"
-                        ));
-                    }
+                if let Ns::Named(n) = from
+                    && !self.k.netns_exists(n)
+                {
+                    return Outcome::fail(format!(
+                        "expected {addr} to answer a ping from {n}; netns {n} does not exist"
+                    ));
                 }
                 match self.k.ping(from, *addr, PING_CHECK_TIMEOUT) {
                     Ok(PingOutcome::Reply(rtt)) => Outcome::pass(format!(

@@ -122,13 +122,13 @@ impl Ledger {
                     }
                 }
                 Entry::Addr { ns, dev, cidr } => {
-                    if let (false, Ok(c)) = (gone_with_ns(&ns), cidr.parse::<Cidr>()) {
-                        if k.addr_del(&Ns::from_name(&ns), &dev, c).is_ok() {
-                            said.push(format!(
-                                "removed {cidr} from {dev} in {}",
-                                Ns::from_name(&ns)
-                            ));
-                        }
+                    if let (false, Ok(c)) = (gone_with_ns(&ns), cidr.parse::<Cidr>())
+                        && k.addr_del(&Ns::from_name(&ns), &dev, c).is_ok()
+                    {
+                        said.push(format!(
+                            "removed {cidr} from {dev} in {}",
+                            Ns::from_name(&ns)
+                        ));
                     }
                 }
                 Entry::Route { ns, dest, via, dev } => {

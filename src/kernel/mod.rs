@@ -141,10 +141,10 @@ impl Kernel {
         let inode = self
             .ns_inode(ns)
             .ok_or_else(|| KernelError::NoSuchNetns(ns.name().to_string()))?;
-        if let Some(c) = self.conns.borrow().get(ns) {
-            if c.inode == inode {
-                return Ok(c.handle.clone());
-            }
+        if let Some(c) = self.conns.borrow().get(ns)
+            && c.inode == inode
+        {
+            return Ok(c.handle.clone());
         }
         let fd = self.ns_fd(ns)?;
         let rt = self.rt.handle().clone();
@@ -169,14 +169,30 @@ impl Kernel {
     /// Closes connections into namespaces that are gone or were replaced: an open socket would
     /// keep a deleted namespace (and the veth ends inside it) alive.
     pub fn prune(&self) {
+        let before = self.conns.borrow().len();
         self.conns
             .borrow_mut()
             .retain(|ns, c| self.ns_inode(ns) == Some(c.inode));
+        if self.conns.borrow().len() != before {
+            self.drain();
+        }
+    }
+
+    /// Lets the runtime run the connection tasks whose handles were dropped, so that they end
+    /// and close their sockets now (the runtime runs only inside `block_on`).
+    fn drain(&self) {
+        self.rt.block_on(async {
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+        });
     }
 
     fn forget(&self, ns: &Ns) {
         // Dropping the handle closes the socket, which would otherwise keep the namespace alive.
-        self.conns.borrow_mut().remove(ns);
+        if self.conns.borrow_mut().remove(ns).is_some() {
+            self.drain();
+        }
     }
 
     // ---- namespaces ----

@@ -39,7 +39,10 @@ fn refuse(what: &str, e: nix::errno::Errno) -> KernelError {
 
 /// Enters a fresh sandbox. Must run before any other thread exists: `unshare` moves only the
 /// calling thread, and a runtime thread started earlier would stay on the host.
-pub fn enter() -> Result<()> {
+///
+/// With `new_pid`, the process's next children start in a new pid namespace; this process then
+/// may not start threads (the kernel refuses CLONE_THREAD), so it must only spawn a worker.
+pub fn enter(new_pid: bool) -> Result<()> {
     if threads() != 1 {
         return Err(KernelError::Other(
             "internal error: the sandbox must be entered before any thread starts".into(),
@@ -61,8 +64,11 @@ pub fn enter() -> Result<()> {
     // CLONE_NEWPID applies to the children this process starts next: the caller re-executes
     // itself (see `verify::child`), and that child is pid 1 of the sandbox. When it ends, the
     // kernel kills every process left in the sandbox, so no lesson process outlives a run.
-    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWPID)
-        .map_err(|e| refuse("unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID)", e))?;
+    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET;
+    if new_pid {
+        flags |= CloneFlags::CLONE_NEWPID;
+    }
+    unshare(flags).map_err(|e| refuse("unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID)", e))?;
     // Private first: the host's /run/netns is usually a shared mount, and a tmpfs mounted onto
     // it with propagation unchanged would appear on the host.
     mount(

@@ -172,14 +172,14 @@ fn link_of(msg: &LinkMessage) -> Link {
             _ => {}
         }
     }
-    if l.kind.as_deref() == Some("veth") {
-        if let Some(idx) = link_attr {
-            l.peer = Some(Peer {
-                index: idx,
-                name: None,
-                ns: None,
-            });
-        }
+    if l.kind.as_deref() == Some("veth")
+        && let Some(idx) = link_attr
+    {
+        l.peer = Some(Peer {
+            index: idx,
+            name: None,
+            ns: None,
+        });
     }
     l
 }
@@ -222,11 +222,11 @@ pub(super) async fn dump(h: &Handle, ns: &Ns) -> Result<Snapshot> {
     };
     for l in &mut links {
         l.master = l.master_index.and_then(name_of);
-        if l.peer_nsid.is_none() {
-            if let Some(p) = l.peer.as_mut() {
-                p.name = name_of(p.index);
-                p.ns = Some(ns.clone());
-            }
+        if l.peer_nsid.is_none()
+            && let Some(p) = l.peer.as_mut()
+        {
+            p.name = name_of(p.index);
+            p.ns = Some(ns.clone());
         }
     }
     let addr_msgs: Vec<AddressMessage> = h

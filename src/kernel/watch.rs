@@ -138,10 +138,10 @@ fn pump_inotify(inotify: Inotify, tx: Sender<()>, stop: Arc<AtomicBool>) {
                 break;
             }
             for e in events {
-                if e.mask.contains(AddWatchFlags::IN_CREATE) {
-                    if let Some(n) = e.name {
-                        created.push(n.to_string_lossy().into_owned());
-                    }
+                if e.mask.contains(AddWatchFlags::IN_CREATE)
+                    && let Some(n) = e.name
+                {
+                    created.push(n.to_string_lossy().into_owned());
                 }
             }
         }

@@ -638,35 +638,31 @@ fn parse_link(
                 "type" => {
                     let (koff, k) = a.need("the link type")?;
                     kind = Some((koff, k));
-                    if k == "veth" {
-                        if let Some(p) = a.peek() {
-                            if p == "peer" {
-                                a.next();
-                                while let Some((poff, pw)) = a.next() {
-                                    match pw {
-                                        "name" => {
-                                            peer = Some(a.need("the peer name")?.1.to_string())
-                                        }
-                                        "netns" => {
-                                            peer_ns = Some(Ns::Named(
-                                                a.need("the peer namespace")?.1.to_string(),
-                                            ))
-                                        }
-                                        _ if peer.is_none()
-                                            && !pw.starts_with('-')
-                                            && pw != "address"
-                                            && pw != "mtu" =>
-                                        {
-                                            peer = Some(pw.to_string())
-                                        }
-                                        _ => {
-                                            return Err(a.error(
-                                                poff,
-                                                pw,
-                                                format!("unexpected '{pw}' in the peer's options"),
-                                            ));
-                                        }
-                                    }
+                    if k == "veth"
+                        && let Some(p) = a.peek()
+                        && p == "peer"
+                    {
+                        a.next();
+                        while let Some((poff, pw)) = a.next() {
+                            match pw {
+                                "name" => peer = Some(a.need("the peer name")?.1.to_string()),
+                                "netns" => {
+                                    peer_ns =
+                                        Some(Ns::Named(a.need("the peer namespace")?.1.to_string()))
+                                }
+                                _ if peer.is_none()
+                                    && !pw.starts_with('-')
+                                    && pw != "address"
+                                    && pw != "mtu" =>
+                                {
+                                    peer = Some(pw.to_string())
+                                }
+                                _ => {
+                                    return Err(a.error(
+                                        poff,
+                                        pw,
+                                        format!("unexpected '{pw}' in the peer's options"),
+                                    ));
                                 }
                             }
                         }

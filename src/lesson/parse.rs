@@ -152,15 +152,15 @@ impl LessonParser<'_> {
         for i in 0..count {
             let body_end = steps.get(i + 1).map_or(text.len(), |s| s.offset);
             let d = &mut steps[i];
-            if !d.title.is_empty() {
-                if let Some(first) = titles.insert(d.title.clone(), d.offset) {
-                    let line = self.src.position(first).0;
-                    self.diags.push(self.src.warning(
-                        d.offset,
-                        2,
-                        format!("another step is also called '{}' (line {line})", d.title),
-                    ));
-                }
+            if !d.title.is_empty()
+                && let Some(first) = titles.insert(d.title.clone(), d.offset)
+            {
+                let line = self.src.position(first).0;
+                self.diags.push(self.src.warning(
+                    d.offset,
+                    2,
+                    format!("another step is also called '{}' (line {line})", d.title),
+                ));
             }
             let checks = match d.checks.take() {
                 Some(c) => c,

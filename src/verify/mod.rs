@@ -94,7 +94,7 @@ pub fn child(
     };
     let lesson = &lesson;
     if use_sandbox && !inner {
-        sandbox::enter().map_err(|e| Failure::env(e.to_string()))?;
+        sandbox::enter(true).map_err(|e| Failure::env(e.to_string()))?;
         let exe = std::env::current_exe().map_err(|e| Failure::env(e.to_string()))?;
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
         let mut worker = Command::new(exe)

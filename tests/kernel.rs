@@ -1,0 +1,322 @@
+//! The kernel layer against the real kernel, inside a sandbox, with iproute2's `ip -j` as an
+//! independent oracle. Runs without libtest: the sandbox must be entered before any thread.
+
+use std::process::Command;
+use std::time::Duration;
+
+use nslab::kernel::{Kernel, PingOutcome, sandbox};
+use nslab::lesson::{Cidr, Ns};
+use serde_json::Value;
+
+fn ip(args: &[&str]) -> Value {
+    let out = Command::new("ip")
+        .arg("-j")
+        .args(args)
+        .output()
+        .expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn link<'a>(links: &'a Value, name: &str) -> Option<&'a Value> {
+    links.as_array()?.iter().find(|l| l["ifname"] == name)
+}
+
+fn named(n: &str) -> Ns {
+    Ns::Named(n.into())
+}
+
+type Test = (&'static str, fn(&Kernel));
+
+fn namespaces_are_iproute2_compatible(k: &Kernel) {
+    k.netns_add("t-blue").unwrap();
+    let listed = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("t-blue"));
+    // ip netns exec enters nslab's namespace, and sees only lo there.
+    let links = ip(&["-n", "t-blue", "link", "show"]);
+    assert_eq!(links.as_array().unwrap().len(), 1);
+    // nslab sees iproute2's namespaces.
+    assert!(
+        Command::new("ip")
+            .args(["netns", "add", "t-red"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(k.netns_exists("t-red"));
+    assert!(k.netns_list().contains(&"t-red".to_string()));
+    assert!(matches!(k.netns_add("t-blue"), Err(e) if e.to_string().contains("already exists")));
+    k.netns_del("t-red").unwrap();
+    k.netns_del("t-blue").unwrap();
+    assert!(!k.netns_exists("t-blue"));
+    let listed = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(
+        listed.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&listed.stdout)
+    );
+}
+
+fn links_addresses_routes_match_ip(k: &Kernel) {
+    k.netns_add("k-a").unwrap();
+    k.netns_add("k-b").unwrap();
+    // A peer created directly in another namespace.
+    k.veth_add(&named("k-a"), "va", "vb", Some(&named("k-b")))
+        .unwrap();
+    let a = ip(&["-n", "k-a", "link", "show", "va"]);
+    assert_eq!(a[0]["link_type"], "ether");
+    assert!(link(&ip(&["-n", "k-b", "link"]), "vb").is_some());
+    k.link_set_up(&named("k-a"), "va", true).unwrap();
+    k.link_set_up(&named("k-b"), "vb", true).unwrap();
+    k.addr_add(&named("k-a"), "va", "10.77.0.1/24".parse().unwrap())
+        .unwrap();
+    k.addr_add(&named("k-b"), "vb", "10.77.0.2/24".parse().unwrap())
+        .unwrap();
+    k.route_add(&named("k-a"), None, "10.77.0.2".parse().unwrap(), None)
+        .unwrap();
+    k.route_add(
+        &named("k-a"),
+        Some("10.88.0.0/16".parse().unwrap()),
+        "10.77.0.2".parse().unwrap(),
+        Some("va"),
+    )
+    .unwrap();
+
+    let snap = k.snapshot(&named("k-a")).unwrap();
+    let oracle_links = ip(&["-n", "k-a", "link"]);
+    for l in &snap.links {
+        let o =
+            link(&oracle_links, &l.name).unwrap_or_else(|| panic!("ip does not know {}", l.name));
+        assert_eq!(o["ifindex"], l.index);
+        assert_eq!(
+            o["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+            l.up,
+            "{}",
+            l.name
+        );
+        if let Some(mac) = &l.mac {
+            assert_eq!(o["address"], mac.as_str());
+        }
+    }
+    let va = snap.link("va").unwrap();
+    assert_eq!(va.kind.as_deref(), Some("veth"));
+    let peer = va.peer.as_ref().unwrap();
+    assert_eq!(peer.name.as_deref(), Some("vb"));
+    assert_eq!(peer.ns, Some(named("k-b")));
+    // The oracle's view of the peer: same ifindex.
+    let vb = link(&ip(&["-n", "k-b", "link"]), "vb").unwrap().clone();
+    assert_eq!(vb["ifindex"], peer.index);
+
+    let oracle_addrs = ip(&["-n", "k-a", "-4", "addr", "show", "va"]);
+    let info = &oracle_addrs[0]["addr_info"][0];
+    let ours: Vec<Cidr> = snap.addrs_of("va").map(|a| a.cidr).collect();
+    assert_eq!(
+        ours,
+        vec![
+            format!("{}/{}", info["local"].as_str().unwrap(), info["prefixlen"])
+                .parse::<Cidr>()
+                .unwrap()
+        ]
+    );
+
+    let oracle_routes = ip(&["-n", "k-a", "-4", "route", "show", "table", "main"]);
+    assert_eq!(snap.routes.len(), oracle_routes.as_array().unwrap().len());
+    let default = oracle_routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["dst"] == "default")
+        .unwrap();
+    let ours = snap.routes.iter().find(|r| r.dest.is_none()).unwrap();
+    assert_eq!(default["gateway"], ours.via.unwrap().to_string());
+    assert!(
+        snap.routes
+            .iter()
+            .any(|r| r.dest == Some("10.88.0.0/16".parse().unwrap())
+                && r.dev.as_deref() == Some("va"))
+    );
+
+    // Ping: a reply in well under a millisecond on a veth; a missing host fails fast.
+    let got = k
+        .ping(
+            &named("k-a"),
+            "10.77.0.2".parse().unwrap(),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+    assert!(matches!(got, PingOutcome::Reply(_)), "{got:?}");
+    let start = std::time::Instant::now();
+    let got = k
+        .ping(
+            &named("k-a"),
+            "10.77.0.99".parse().unwrap(),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+    assert_eq!(got, PingOutcome::NoReply);
+    assert!(start.elapsed() < Duration::from_secs(1));
+    let got = k
+        .ping(
+            &named("k-b"),
+            "10.99.0.1".parse().unwrap(),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+    assert!(matches!(got, PingOutcome::Unreachable(_)), "{got:?}");
+
+    // Move, bridge, master, nomaster, delete.
+    k.bridge_add(&named("k-b"), "br0").unwrap();
+    assert_eq!(
+        ip(&["-n", "k-b", "-d", "link", "show", "br0"])[0]["linkinfo"]["info_kind"],
+        "bridge"
+    );
+    k.link_set_master(&named("k-b"), "vb", Some("br0")).unwrap();
+    assert_eq!(ip(&["-n", "k-b", "link", "show", "vb"])[0]["master"], "br0");
+    assert_eq!(
+        k.snapshot(&named("k-b"))
+            .unwrap()
+            .link("vb")
+            .unwrap()
+            .master
+            .as_deref(),
+        Some("br0")
+    );
+    k.link_set_master(&named("k-b"), "vb", None).unwrap();
+    assert!(
+        ip(&["-n", "k-b", "link", "show", "vb"])[0]
+            .get("master")
+            .is_none()
+    );
+    k.link_del(&named("k-b"), "br0").unwrap();
+    assert!(link(&ip(&["-n", "k-b", "link"]), "br0").is_none());
+    // Both ends in one namespace: the peer resolves there.
+    k.link_set_netns(&named("k-b"), "vb", &named("k-a"))
+        .unwrap();
+    assert!(link(&ip(&["-n", "k-a", "link"]), "vb").is_some());
+    let p = k
+        .snapshot(&named("k-a"))
+        .unwrap()
+        .link("va")
+        .unwrap()
+        .peer
+        .clone()
+        .unwrap();
+    assert_eq!((p.name.as_deref(), p.ns), (Some("vb"), Some(named("k-a"))));
+    k.link_set_netns(&named("k-a"), "vb", &named("k-b"))
+        .unwrap();
+    let e = k
+        .link_set_netns(&named("k-a"), "va", &named("nope"))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "namespace \"nope\" does not exist");
+
+    // sysctl inside one namespace only.
+    k.sysctl_write(&named("k-a"), "net.ipv4.ip_forward", "1")
+        .unwrap();
+    assert_eq!(
+        k.sysctl_read(&named("k-a"), "net.ipv4.ip_forward").unwrap(),
+        "1"
+    );
+    assert_eq!(
+        k.sysctl_read(&named("k-b"), "net.ipv4.ip_forward").unwrap(),
+        "0"
+    );
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "k-a",
+            "sysctl",
+            "-n",
+            "net.ipv4.ip_forward",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+
+    // Deleting a namespace destroys the veth end inside it, and its peer.
+    k.netns_del("k-a").unwrap();
+    let mut gone = false;
+    for _ in 0..100 {
+        if link(&ip(&["-n", "k-b", "link"]), "vb").is_none() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(gone, "vb survived the deletion of k-a");
+    k.netns_del("k-b").unwrap();
+}
+
+fn lsns_view_matches(k: &Kernel) {
+    k.netns_add("l-x").unwrap();
+    let all = k.net_namespaces();
+    let x = all
+        .iter()
+        .find(|n| n.names.contains(&"l-x".to_string()))
+        .unwrap();
+    let st = std::fs::metadata("/run/netns/l-x").unwrap();
+    assert_eq!(x.inode, std::os::unix::fs::MetadataExt::ino(&st));
+    let me = k.netns_inode_of_pid(std::process::id()).unwrap();
+    assert!(all.iter().any(|n| n.inode == me && n.nprocs >= 1));
+    assert_eq!(k.netns_inode(&Ns::Root), Some(me));
+    k.netns_del("l-x").unwrap();
+}
+
+fn shell_runs_in_the_namespace(k: &Kernel) {
+    k.netns_add("s-x").unwrap();
+    let out = k
+        .shell(
+            &named("s-x"),
+            "readlink /proc/self/ns/net",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    let ino = k.netns_inode(&named("s-x")).unwrap();
+    assert_eq!(out.stdout.trim(), format!("net:[{ino}]"));
+    let out = k
+        .shell(&Ns::Root, "exit 3", Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(out.status, Some(3));
+    k.netns_del("s-x").unwrap();
+}
+
+fn main() {
+    let tests: &[Test] = &[
+        (
+            "namespaces_are_iproute2_compatible",
+            namespaces_are_iproute2_compatible,
+        ),
+        (
+            "links_addresses_routes_match_ip",
+            links_addresses_routes_match_ip,
+        ),
+        ("lsns_view_matches", lsns_view_matches),
+        ("shell_runs_in_the_namespace", shell_runs_in_the_namespace),
+    ];
+    if let Err(e) = sandbox::enter(false) {
+        eprintln!("cannot enter the sandbox: {e}");
+        std::process::exit(1);
+    }
+    let k = Kernel::new().unwrap();
+    k.link_set_up(&Ns::Root, "lo", true).unwrap();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, f) in tests {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&k)));
+        match r {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok");
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
