@@ -126,6 +126,16 @@ pub enum Ref {
     Link { name: String, ns: Ns, offset: usize },
 }
 
+impl Ref {
+    /// The same reference with its offset moved from line-relative to absolute.
+    pub fn shifted(self, by: usize) -> Ref {
+        match self {
+            Ref::Netns { name, offset } => Ref::Netns { name, offset: offset + by },
+            Ref::Link { name, ns, offset } => Ref::Link { name, ns, offset: offset + by },
+        }
+    }
+}
+
 /// A check that failed to parse: the byte range (relative to the line) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckError {

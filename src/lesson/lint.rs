@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::check::{self, Ref};
+use super::check::Ref;
 use super::{Command, Lesson, Ns, Op};
 use crate::diag::Diagnostic;
 
@@ -80,7 +80,7 @@ pub fn lint(lessons: &[Lesson]) -> Vec<Diagnostic> {
     for lesson in lessons {
         out.extend(lint_one(lesson));
         if let Some(first) = ids.insert(&lesson.id, lesson) {
-            let off = id_offset(lesson);
+            let off = lesson.id_offset;
             out.push(lesson.source.error(
                 off,
                 lesson.id.len() + 2,
@@ -94,40 +94,24 @@ pub fn lint(lessons: &[Lesson]) -> Vec<Diagnostic> {
     out
 }
 
-fn id_offset(lesson: &Lesson) -> usize {
-    let text = &lesson.source.text;
-    text.find("\nid")
-        .and_then(|i| text[i..].find('"').map(|j| i + j))
-        .unwrap_or(0)
-}
-
 fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let made = Creations::of(lesson);
     let src = &lesson.source;
     for step in &lesson.steps {
-        for c in step
-            .checks
-            .iter()
-            .filter(|c| c.origin == super::Origin::Written)
-        {
-            let line = src.text[c.offset..].lines().next().unwrap_or("");
-            let line = line.strip_suffix("# [observe]").unwrap_or(line).trim_end();
-            let Ok((_, refs)) = check::parse(line) else {
-                continue;
-            };
-            for r in refs {
+        for c in &step.checks {
+            for r in &c.refs {
                 match r {
-                    Ref::Netns { name, offset } if !made.netns.contains(&name) => {
+                    Ref::Netns { name, offset } if !made.netns.contains(name) => {
                         out.push(src.error(
-                            c.offset + offset,
+                            *offset,
                             name.chars().count(),
                             format!("the check names netns '{name}', which no command of this lesson creates"),
                         ));
                     }
-                    Ref::Link { name, ns, offset } if !made.knows_link(&ns, &name) => {
+                    Ref::Link { name, ns, offset } if !made.knows_link(ns, name) => {
                         out.push(src.error(
-                            c.offset + offset,
+                            *offset,
                             name.chars().count(),
                             format!("the check names link '{name}' in {ns}, which no command of this lesson creates or moves there"),
                         ));

@@ -77,15 +77,6 @@ impl Cidr {
             prefix: self.prefix,
         }
     }
-
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        Cidr {
-            addr: ip,
-            prefix: self.prefix,
-        }
-        .network()
-            == self.network()
-    }
 }
 
 impl FromStr for Cidr {
@@ -117,6 +108,8 @@ impl fmt::Display for Cidr {
 pub struct Lesson {
     pub source: Source,
     pub id: String,
+    /// Byte offset of the id's value in the front matter, for diagnostics about it.
+    pub id_offset: usize,
     pub title: String,
     pub summary: Option<String>,
     pub minutes: Option<u32>,
@@ -179,8 +172,10 @@ pub struct CheckLine {
     pub check: Check,
     pub offset: usize,
     pub origin: Origin,
-    /// Exempt from the before-rule: marked `# observe`, or derived from an observation command.
+    /// Exempt from the before-rule: marked `# [observe]`, or derived from an observation command.
     pub observe: bool,
+    /// The namespaces and links a written check names, with absolute offsets (for lint).
+    pub refs: Vec<check::Ref>,
 }
 
 /// A question for the student; the answer is the live value of `answer`.
@@ -209,12 +204,5 @@ impl fmt::Display for Answer {
             Answer::RootNetnsInode => f.write_str("inode of netns root"),
             Answer::NetnsInode(n) => write!(f, "inode of netns {n}"),
         }
-    }
-}
-
-impl Lesson {
-    /// 1-based line of a byte offset.
-    pub fn line_of(&self, offset: usize) -> usize {
-        self.source.position(offset).0
     }
 }

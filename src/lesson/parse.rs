@@ -39,6 +39,7 @@ struct LessonParser<'a> {
 
 struct FrontMatter {
     id: String,
+    id_offset: usize,
     title: String,
     summary: Option<String>,
     minutes: Option<u32>,
@@ -176,6 +177,7 @@ impl LessonParser<'_> {
                                 offset: c.offset,
                                 origin: Origin::Derived,
                                 observe: c.observe,
+                                refs: Vec::new(),
                             })
                     })
                     .collect(),
@@ -195,6 +197,7 @@ impl LessonParser<'_> {
         Some(Lesson {
             source: self.src.clone(),
             id: fm.id,
+            id_offset: fm.id_offset,
             title: fm.title,
             summary: fm.summary,
             minutes: fm.minutes,
@@ -255,6 +258,7 @@ impl LessonParser<'_> {
             };
         let mut fm = FrontMatter {
             id: String::new(),
+            id_offset: 0,
             title: String::new(),
             summary: None,
             minutes: None,
@@ -284,6 +288,7 @@ impl LessonParser<'_> {
                             self.diags.push(self.src.error(voff, vlen, format!("id '{id}' may hold only lowercase letters, digits and '-'")));
                         }
                         fm.id = id;
+                        fm.id_offset = voff;
                     }
                 }
                 "title" => fm.title = as_str(self).unwrap_or_default(),
@@ -485,11 +490,12 @@ impl LessonParser<'_> {
                 line = stripped.trim_end().to_string();
             }
             match check::parse(&line) {
-                Ok((check, _refs)) => out.push(CheckLine {
+                Ok((check, refs)) => out.push(CheckLine {
                     check,
                     offset: off + lead,
                     origin: Origin::Written,
                     observe,
+                    refs: refs.into_iter().map(|r| r.shifted(off + lead)).collect(),
                 }),
                 Err(e) => self
                     .diags
