@@ -130,8 +130,15 @@ impl Ref {
     /// The same reference with its offset moved from line-relative to absolute.
     pub fn shifted(self, by: usize) -> Ref {
         match self {
-            Ref::Netns { name, offset } => Ref::Netns { name, offset: offset + by },
-            Ref::Link { name, ns, offset } => Ref::Link { name, ns, offset: offset + by },
+            Ref::Netns { name, offset } => Ref::Netns {
+                name,
+                offset: offset + by,
+            },
+            Ref::Link { name, ns, offset } => Ref::Link {
+                name,
+                ns,
+                offset: offset + by,
+            },
         }
     }
 }

@@ -143,6 +143,10 @@ pub fn child(
         let _ = writeln!(o);
         let _ = o.flush();
     });
+    if !use_sandbox {
+        // On the host, take back what the lesson made; a sandbox takes it all with it.
+        engine.ledger.undo(&engine.kernel);
+    }
     let mut o = out.lock();
     let _ = serde_json::to_writer(&mut o, &Event::Done(report));
     let _ = writeln!(o);

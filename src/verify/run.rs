@@ -1,11 +1,11 @@
 //! Verifying one lesson, inside whatever sandbox the caller set up: the verify policy over the
 //! shared engine.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Engine, Round};
+use crate::engine::{Engine, Outcome, Round};
 use crate::lesson::{Lesson, Step};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -104,8 +104,6 @@ pub fn verify_lesson(
         on_step(&report);
         steps.push(report);
     }
-    // Outside a sandbox, take back what the lesson made.
-    engine.ledger.undo(&engine.kernel);
     LessonReport {
         id: lesson.id.clone(),
         file: lesson.source.name.clone(),
@@ -168,80 +166,75 @@ fn perform_all(engine: &mut Engine, step: &Step, scope: Scope) -> Vec<CommandRep
 }
 
 /// Some changes land a moment after the command returns: a deleted namespace is torn down by a
-/// kernel worker (about 14 ms here), and its veth pair with it. Give failing checks that long.
-fn settle(engine: &Engine, step: &Step) {
-    let deadline = Instant::now() + std::time::Duration::from_millis(300);
-    while Instant::now() < deadline {
-        if engine.evaluate(&step.checks).iter().all(|o| o.pass) {
-            return;
+/// kernel worker (about 14 ms here), and its veth pair with it. Failing checks get that long;
+/// the last evaluation is the step's verdict.
+fn settle(engine: &Engine, step: &Step) -> Vec<Outcome> {
+    let deadline = Instant::now() + Duration::from_millis(300);
+    loop {
+        let outcomes = engine.evaluate(&step.checks);
+        if outcomes.iter().all(|o| o.pass) || Instant::now() >= deadline {
+            return outcomes;
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+const DEFECT: &str = "was already true before the step ran, so it proves nothing (make it specific to this step, or mark it '# [observe]')";
 
 fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
     let start = Instant::now();
     let exempt_step = step.observes_only() || step.commands.is_empty();
     let before = engine.evaluate(&step.checks);
     let commands = perform_all(engine, step, scope);
-    settle(engine, step);
-    let mut round = Round::new(&engine.kernel);
+    let after = settle(engine, step);
+
     let mut checks = Vec::new();
-    let mut failure = None;
-    let mut defect = false;
-    let command_failed = commands
-        .iter()
-        .find(|c| c.status == "failed")
-        .and_then(|c| c.error.clone());
-    for (c, b) in step.checks.iter().zip(&before) {
-        let after = round.eval(&c.check);
-        let exempt = exempt_step || c.observe;
-        let (st, msg) = if !after.pass {
-            failure.get_or_insert_with(|| format!("check failed: {}: {}", c.check, after.message));
-            ("failed", after.message)
-        } else if b.pass && !exempt {
-            defect = true;
-            failure.get_or_insert_with(|| {
-                format!("lesson defect: the check '{}' was already true before the step ran, so it proves nothing (make it specific to this step, or mark it '# [observe]')", c.check)
-            });
+    let mut failed_check = None;
+    let mut defect = None;
+    for ((c, b), a) in step.checks.iter().zip(before).zip(after) {
+        let (st, message) = if !a.pass {
+            failed_check.get_or_insert_with(|| format!("check failed: {}: {}", c.check, a.message));
+            ("failed", a.message)
+        } else if b.pass && !(exempt_step || c.observe) {
+            defect
+                .get_or_insert_with(|| format!("lesson defect: the check '{}' {DEFECT}", c.check));
             (
                 "defect",
                 format!("already true before the step: {}", b.message),
             )
         } else {
-            ("passed", after.message)
+            ("passed", a.message)
         };
         checks.push(CheckReport {
             check: c.check.to_string(),
             status: st.into(),
-            message: msg,
+            message,
         });
     }
     if let Some(q) = &step.question {
-        let ans = round.answer(&q.answer);
-        let pass = ans.is_some();
-        if !pass {
-            failure.get_or_insert_with(|| {
+        let ans = Round::new(&engine.kernel).answer(&q.answer);
+        if ans.is_none() {
+            failed_check.get_or_insert_with(|| {
                 format!("the question's answer ({}) cannot be computed", q.answer)
             });
         }
         checks.push(CheckReport {
             check: format!("question: {}", q.answer),
-            status: status(pass),
+            status: status(ans.is_some()),
             message: ans.map_or("no answer".into(), |a| format!("the answer now is {a}")),
         });
     }
-    if let Some(e) = command_failed {
-        failure = Some(format!("command failed: {e}"));
-    }
-    let failed =
-        failure.is_some() && !defect || (defect && checks.iter().any(|c| c.status == "failed"));
-    let status = if failed || commands.iter().any(|c| c.status == "failed") {
-        "failed"
-    } else if defect {
-        "defect"
-    } else {
-        "passed"
+    let failed_command = commands.iter().find(|c| c.status == "failed").map(|c| {
+        format!(
+            "command failed: {}",
+            c.error.clone().unwrap_or_else(|| c.command.clone())
+        )
+    });
+    // A failure outranks a defect: the step did not even do its job.
+    let (status, failure) = match (failed_command.or(failed_check), defect) {
+        (Some(f), _) => ("failed", Some(f)),
+        (None, Some(d)) => ("defect", Some(d)),
+        (None, None) => ("passed", None),
     };
     StepReport {
         index: step.index,
