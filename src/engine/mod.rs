@@ -138,7 +138,7 @@ impl Engine {
             }
             Op::LinkUp(dev) | Op::LinkDown(dev) => {
                 let up = matches!(op, Op::LinkUp(_));
-                let was_up = k.snapshot(ns).ok().and_then(|s| s.link(dev).map(|l| l.up));
+                let was_up = k.link(ns, dev).ok().map(|l| l.up);
                 k.link_set_up(ns, dev, up)?;
                 if let Some(was_up) = was_up {
                     self.ledger.record(Entry::LinkState {

@@ -67,10 +67,6 @@ impl KernelError {
         }
     }
 
-    /// No privilege: the caller should say "run as root, or in the sandbox".
-    pub fn is_permission(&self) -> bool {
-        matches!(self, KernelError::Os { err, .. } if err.raw_os_error() == Some(1) || err.raw_os_error() == Some(13))
-    }
 }
 
 impl fmt::Display for KernelError {
@@ -246,9 +242,20 @@ impl Kernel {
     // ---- links ----
 
     async fn index_of(handle: &Handle, name: &str, ns: &Ns) -> Result<u32> {
+        Self::get_link(handle, name, ns)
+            .await
+            .map(|l| l.header.index)
+    }
+
+    /// One link by name: a single RTM_GETLINK, not a dump.
+    async fn get_link(
+        handle: &Handle,
+        name: &str,
+        ns: &Ns,
+    ) -> Result<rtnetlink::packet_route::link::LinkMessage> {
         let mut links = handle.link().get().match_name(name.to_string()).execute();
         match links.try_next().await {
-            Ok(Some(l)) => Ok(l.header.index),
+            Ok(Some(l)) => Ok(l),
             Ok(None) => Err(KernelError::NoSuchLink {
                 name: name.to_string(),
                 ns: ns.clone(),
@@ -263,9 +270,12 @@ impl Kernel {
         }
     }
 
-    pub fn link_index(&self, ns: &Ns, name: &str) -> Result<u32> {
+    /// One link's state, without the cost of a snapshot. Its veth peer, if any, is left
+    /// unresolved (index only); [`Kernel::snapshot`] resolves peers.
+    pub fn link(&self, ns: &Ns, name: &str) -> Result<Link> {
         let h = self.handle(ns)?;
-        self.rt.block_on(Self::index_of(&h, name, ns))
+        let msg = self.rt.block_on(Self::get_link(&h, name, ns))?;
+        Ok(snapshot::link_of(&msg))
     }
 
     /// `ip link add NAME type veth peer name PEER [netns PEER_NS]`.

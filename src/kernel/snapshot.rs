@@ -130,7 +130,7 @@ pub(super) fn addr_of(msg: &AddressMessage) -> Option<Cidr> {
     })
 }
 
-fn link_of(msg: &LinkMessage) -> Link {
+pub(super) fn link_of(msg: &LinkMessage) -> Link {
     let mut l = Link {
         index: msg.header.index,
         name: String::new(),
