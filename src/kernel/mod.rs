@@ -66,7 +66,6 @@ impl KernelError {
             other => KernelError::Other(format!("{}: {other}", context.into())),
         }
     }
-
 }
 
 impl fmt::Display for KernelError {

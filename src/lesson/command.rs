@@ -162,45 +162,34 @@ const OBSERVERS: &[&str] = &[
 ];
 
 fn shell_line_observes(line: &str) -> bool {
-    // Lines with `$VAR` or `$(...)` are not split by split_words; plain words do here.
-    let words: Vec<(usize, String)> = line
-        .split_whitespace()
-        .map(|w| (0, w.to_string()))
-        .collect();
-    if words.is_empty() || line.contains(['|', ';', '&']) {
+    // Plain words: lines with `$VAR` or `$(...)` are not split by split_words, and need not be.
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some(&first) = words.first() else {
         return false;
-    }
-    let first = words[0].1.as_str();
-    if !OBSERVERS.contains(&first) || line.contains('>') {
+    };
+    if !OBSERVERS.contains(&first) || line.contains(['|', ';', '&', '>']) {
         return false;
     }
     match first {
         // `ip` observes only when it shows or lists.
         "ip" | "bridge" => {
-            words
+            words[1..]
                 .iter()
-                .skip(1)
-                .any(|(_, w)| ["show", "list", "ls", "lst"].contains(&w.as_str()))
-                || is_bare_ip_listing(&words)
+                .any(|w| ["show", "list", "ls", "lst"].contains(w))
+                || is_bare_listing(&words[1..])
         }
         // `mount` with arguments changes the mount table; alone it lists it.
         "mount" => words.len() == 1,
         // sysctl reads unless it is given KEY=VALUE.
-        "sysctl" => !words.iter().any(|(_, w)| w.contains('=') || w == "-w"),
+        "sysctl" => !words.iter().any(|w| w.contains('=') || *w == "-w"),
         "nsenter" => false,
         _ => true,
     }
 }
 
-/// `ip a`, `ip -n blue l`, `ip -br addr`: an object with no verb lists it.
-fn is_bare_ip_listing(words: &[(usize, String)]) -> bool {
-    let rest: Vec<&str> = words
-        .iter()
-        .skip(1)
-        .map(|(_, w)| w.as_str())
-        .filter(|w| !w.starts_with('-'))
-        .collect();
-    let objects = [
+/// `ip a`, `ip -n blue l`, `ip -br addr`: an object with no verb lists it. `args` follows `ip`.
+fn is_bare_listing(args: &[&str]) -> bool {
+    const OBJECTS: &[&str] = &[
         "address",
         "link",
         "route",
@@ -209,24 +198,16 @@ fn is_bare_ip_listing(words: &[(usize, String)]) -> bool {
         "fdb",
         "netns",
     ];
-    match words
+    let mut rest: Vec<&str> = args
         .iter()
-        .skip(1)
-        .position(|(_, w)| w == "-n" || w == "-netns")
-    {
-        Some(_) => {
-            rest.len() == 2
-                && objects
-                    .iter()
-                    .any(|o| !rest[1].is_empty() && o.starts_with(rest[1]))
-        }
-        None => {
-            rest.len() == 1
-                && objects
-                    .iter()
-                    .any(|o| !rest[0].is_empty() && o.starts_with(rest[0]))
-        }
+        .copied()
+        .filter(|w| !w.starts_with('-'))
+        .collect();
+    // The namespace after -n is not the object.
+    if args.iter().any(|w| *w == "-n" || *w == "-netns") && !rest.is_empty() {
+        rest.remove(0);
     }
+    matches!(rest.as_slice(), [object] if OBJECTS.iter().any(|o| matches(object, o)))
 }
 
 /// Splits a command line into words with their byte offsets, honouring quotes and backslashes.
@@ -479,7 +460,7 @@ fn parse_ip(
             break;
         }
     }
-    let Some((ooff, object)) = a.next() else {
+    let Some((_, object)) = a.next() else {
         return Ok(shell(ns));
     };
     let verb = a.peek().unwrap_or("");
@@ -572,7 +553,7 @@ fn parse_ip(
     }
     if object.len() >= 3 && matches(object, "netns") {
         a.context = "ip netns".into();
-        let Some((voff, v)) = a.next() else {
+        let Some((_, v)) = a.next() else {
             return Ok(Command::Native {
                 ns,
                 op: Op::NetnsList,
@@ -605,10 +586,8 @@ fn parse_ip(
             }
             return parse_words(line, &words[a.pos..], Ns::Named(name.to_string()));
         }
-        let _ = voff;
         return Ok(shell(ns));
     }
-    let _ = ooff;
     Ok(shell(ns))
 }
 
@@ -724,13 +703,12 @@ fn parse_link(
         });
     }
     if verb == "set" {
-        let (mut doff, mut dev) = a.need("the device")?;
+        let (_, mut dev) = a.need("the device")?;
         if dev == "dev" {
-            (doff, dev) = a.need("the device after dev")?;
+            dev = a.need("the device after dev")?.1;
         }
-        let _ = doff;
         let dev = dev.to_string();
-        let Some((aoff, action)) = a.next() else {
+        let Some((_, action)) = a.next() else {
             return Err(a.error(
                 a.line_len,
                 " ",
@@ -756,9 +734,8 @@ fn parse_link(
             "nomaster" => Op::LinkNoMaster(dev),
             _ => return Ok(shell(ns)),
         };
-        if let Some((off, w)) = a.next() {
+        if a.peek().is_some() {
             // `ip link set veth0 up mtu 1400`: more than one change, the real ip does it.
-            let _ = (off, w, aoff);
             return Ok(shell(ns));
         }
         return Ok(Command::Native { ns, op });
