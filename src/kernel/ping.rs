@@ -58,7 +58,6 @@ pub fn echo(addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
         };
     }
     let mut buf = [0u8; 1500];
-    let mut sock = sock;
     loop {
         let left = timeout.saturating_sub(start.elapsed());
         if left.is_zero() {
@@ -66,7 +65,7 @@ pub fn echo(addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
         }
         sock.set_read_timeout(Some(left))
             .map_err(|e| KernelError::io("ping: set timeout", e))?;
-        let n = match sock.read(&mut buf) {
+        let n = match (&sock).read(&mut buf) {
             Ok(n) => n,
             Err(e)
                 if matches!(

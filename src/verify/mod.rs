@@ -197,6 +197,16 @@ fn spawn_child(
         .stdout
         .take()
         .ok_or_else(|| Failure::env("worker without stdout"))?;
+    // Drain stderr on its own thread: a worker that fills the stderr pipe while the parent
+    // reads stdout would otherwise block forever.
+    let stderr = child.stderr.take();
+    let err_reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        if let Some(mut e) = stderr {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        err
+    });
     let mut done = None;
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
@@ -206,10 +216,7 @@ fn spawn_child(
             Err(_) => {}
         }
     }
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut err);
-    }
+    let err = err_reader.join().unwrap_or_default();
     let status = child
         .wait()
         .map_err(|e| Failure::env(format!("worker: {e}")))?;
