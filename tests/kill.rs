@@ -1,31 +1,11 @@
 //! SIGKILL or SIGINT at any moment of a verify run leaves nothing on the host.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
-fn host_state() -> (Vec<String>, String, usize) {
-    let netns = std::fs::read_dir("/run/netns")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    let links = Command::new("ip")
-        .args(["-o", "link", "show"])
-        .output()
-        .unwrap();
-    let mut names: Vec<String> = String::from_utf8_lossy(&links.stdout)
-        .lines()
-        .filter_map(|l| l.split(':').nth(1).map(|s| s.trim().to_string()))
-        .collect();
-    names.sort();
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count();
-    (netns, names.join(","), mounts)
-}
+use std::process::{Command, Stdio};
+
+use common::host_state;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[test]
 fn killed_runs_leave_nothing_behind() {

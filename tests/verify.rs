@@ -1,43 +1,11 @@
 //! `nslab verify` end to end through the built binary, in its sandbox, against fixture lessons.
 //! Each test also proves that the host was not touched.
 
-use std::process::{Command, Output};
+mod common;
 
-fn nslab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nslab"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use std::process::Output;
 
-/// What the host holds that a run could leak: named namespaces, links, mounts.
-fn host_state() -> (Vec<String>, String, usize) {
-    let netns = std::fs::read_dir("/run/netns")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    let links = Command::new("ip")
-        .args(["-j", "link", "show"])
-        .output()
-        .unwrap();
-    let links: serde_json::Value = serde_json::from_slice(&links.stdout).unwrap();
-    let mut names: Vec<String> = links
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["ifname"].as_str().unwrap().to_string())
-        .collect();
-    names.sort();
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count();
-    (netns, names.join(","), mounts)
-}
+use common::{host_state, nslab, step_statuses};
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
@@ -177,14 +145,10 @@ fn step_and_until_verify_part_of_a_lesson() {
         "tests/fixtures/pass.md",
     ]);
     assert_eq!(out.status.code(), Some(0));
-    let r = json(&out);
-    let st: Vec<&str> = r["lessons"][0]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(st, ["skipped", "skipped", "passed", "skipped"]);
+    assert_eq!(
+        step_statuses(&json(&out)),
+        ["skipped", "skipped", "passed", "skipped"]
+    );
     let out = nslab(&[
         "verify",
         "--format",
@@ -193,14 +157,10 @@ fn step_and_until_verify_part_of_a_lesson() {
         "2",
         "tests/fixtures/pass.md",
     ]);
-    let r = json(&out);
-    let st: Vec<&str> = r["lessons"][0]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(st, ["passed", "passed", "skipped", "skipped"]);
+    assert_eq!(
+        step_statuses(&json(&out)),
+        ["passed", "passed", "skipped", "skipped"]
+    );
 }
 
 #[test]
