@@ -209,3 +209,41 @@ fn shipped_lessons_verify_and_score_100_percent() {
     assert!(text.contains("mutation score: 100.0%"), "{text}");
     assert_eq!(host_state(), before, "the host changed");
 }
+
+#[test]
+fn without_a_sandbox_verify_takes_back_what_it_made() {
+    // --no-sandbox acts on the namespace it runs in; run it in one made for this test, and look
+    // at what is left there afterwards.
+    let script = format!(
+        "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; ip link set lo up; \
+         {} verify --no-sandbox --format json tests/fixtures/pass.md; \
+         echo '#LEFT'; ls -A /run/netns; ip -o link show | cut -d: -f2",
+        env!("CARGO_BIN_EXE_nslab")
+    );
+    let mut args = vec!["--mount", "--net", "--pid", "--fork"];
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root {
+        args.push("--map-root-user");
+    }
+    let out = std::process::Command::new("unshare")
+        .args(&args)
+        .args(["sh", "-c", &script])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (report, left) = text.split_once("#LEFT").unwrap();
+    let report: serde_json::Value = serde_json::from_str(report).unwrap();
+    assert_eq!(report["passed"], true);
+    let left: Vec<&str> = left.split_whitespace().collect();
+    // Namespaces a and b, and the veth pair in them, are gone; only loopback remains.
+    assert_eq!(left, ["lo"], "left behind: {left:?}");
+}
