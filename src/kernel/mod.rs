@@ -524,20 +524,24 @@ impl Kernel {
         if wanted.is_empty() {
             return Ok(());
         }
-        let mut candidates = vec![Ns::Root];
-        candidates.extend(
-            netns::list()
-                .into_iter()
-                .filter(|n| netns::is_mounted(n))
-                .map(Ns::Named),
-        );
+        // Ask about one candidate namespace at a time, and stop as soon as every nsid is known:
+        // most peers sit in the root namespace, which is asked first.
+        let mut missing: std::collections::HashSet<i32> = wanted.iter().map(|w| w.1).collect();
         let mut by_nsid: HashMap<i32, Ns> = HashMap::new();
-        for c in candidates {
+        let named = netns::list()
+            .into_iter()
+            .filter(|n| netns::is_mounted(n))
+            .map(Ns::Named);
+        for c in std::iter::once(Ns::Root).chain(named) {
+            if missing.is_empty() {
+                break;
+            }
             if c == snap.ns {
                 continue;
             }
             let Ok(fd) = self.ns_fd(&c) else { continue };
             if let Some(id) = self.rt.block_on(snapshot::nsid_of(h, &fd))? {
+                missing.remove(&id);
                 by_nsid.insert(id, c);
             }
         }
