@@ -106,6 +106,14 @@ impl Kernel {
         let root: OwnedFd = File::open("/proc/thread-self/ns/net")
             .map_err(|e| KernelError::io("open /proc/thread-self/ns/net", e))?
             .into();
+        // One netlink socket per namespace in use: a lesson or benchmark with a thousand
+        // namespaces needs more descriptors than the usual soft limit of 1024.
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+            && soft < hard
+        {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
