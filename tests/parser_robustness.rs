@@ -29,10 +29,10 @@ fn corpus() -> Vec<String> {
     for dir in ["lessons", "tests/malformed", "tests/fixtures"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap() {
             let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "md") {
-                if let Ok(t) = std::fs::read_to_string(&p) {
-                    texts.push(t);
-                }
+            if p.extension().is_some_and(|x| x == "md")
+                && let Ok(t) = std::fs::read_to_string(&p)
+            {
+                texts.push(t);
             }
         }
     }
