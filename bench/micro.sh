@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Lessons and scripts for the kernel layer's micro-benchmarks:
+#   micro.sh netns-lesson N   a lesson that creates N namespaces (nslab verify checks each)
+#   micro.sh netns-loop N     the same with `ip netns add` in a bash loop
+#   micro.sh ping-lesson N    a veth pair, then one step with N ping checks
+# shellcheck disable=SC2016
+set -euo pipefail
+n=$2
+case $1 in
+netns-lesson)
+  printf '+++\nid = "netns-%s"\ntitle = "N namespaces"\nformat = 1\n+++\n\n## Create\n\n```sh\n' "$n"
+  for i in $(seq 1 "$n"); do echo "ip netns add ns$i"; done
+  printf '```\n'
+  ;;
+netns-loop)
+  for i in $(seq 1 "$n"); do ip netns add "ns$i"; done
+  ;;
+ping-lesson)
+  printf '+++\nid = "ping-%s"\ntitle = "N pings"\nformat = 1\n+++\n\n## Wire\n\n```sh\n' "$n"
+  printf 'ip netns add a\nip netns add b\nip link add va type veth peer name vb netns b\nip link set va netns a\n'
+  printf 'ip -n a link set va up\nip -n b link set vb up\nip -n a address add 10.3.0.1/24 dev va\nip -n b address add 10.3.0.2/24 dev vb\n```\n'
+  printf '\n## Ping\n\n```sh\nip netns exec a ping -c 1 10.3.0.2\n```\n\n```check\n'
+  for _ in $(seq 1 "$n"); do echo "ping 10.3.0.2 from a"; done
+  printf '```\n'
+  ;;
+*)
+  echo "usage: micro.sh netns-lesson|netns-loop|ping-lesson N" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every benchmark with hyperfine and writes bench/RESULTS.md. Needs root (or unprivileged
+# user namespaces), hyperfine, iproute2 and iputils-ping. Everything runs in sandboxes: nslab in
+# its own, the shell peers in bench/sandbox.sh. Takes a few minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+nslab=$PWD/target/release/nslab
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+runs=${RUNS:-10}
+
+# hyperfine NAME RUNS CMD... : writes $work/NAME.json
+bench() {
+  local name=$1 n=$2
+  shift 2
+  hyperfine --shell=none --warmup 1 --runs "$n" --export-json "$work/$name.json" "$@" >&2
+}
+
+# (a) the veth lab under nslab verify (checks before and after every step) against the script.
+bench veth "$runs" "$nslab verify lessons/02-veth.md" "bench/sandbox.sh bash bench/veth-lab.sh"
+
+# (b) the star of N namespaces on a bridge: nslab verify of a generated lesson, a bash loop of
+# ip commands, ip -batch. With pings up to 200; without pings up to 1000 (see star.sh).
+for n in 50 200; do
+  bench/star.sh lesson "$n" >"$work/star-$n.md"
+  bench "star-$n" 3 "$nslab verify $work/star-$n.md" "bench/sandbox.sh bench/star.sh loop $n" "bench/sandbox.sh bench/star.sh batch $n"
+done
+for n in 50 200 1000; do
+  bench/star.sh lesson "$n" noping >"$work/star-$n-noping.md"
+  r=3
+  [ "$n" -ge 1000 ] && r=1
+  bench "star-$n-noping" "$r" "$nslab verify $work/star-$n-noping.md" "bench/sandbox.sh bench/star.sh loop $n noping" "bench/sandbox.sh bench/star.sh batch $n noping"
+done
+
+# The kernel layer: 200 namespaces created (and checked) by nslab against 200 `ip netns add`;
+# 1000 ping checks on a veth, whose step time divided by 1000 is one check.
+bench/micro.sh netns-lesson 200 >"$work/netns.md"
+bench netns "$runs" "$nslab verify $work/netns.md" "bench/sandbox.sh bench/micro.sh netns-loop 200"
+bench/micro.sh ping-lesson 1000 >"$work/ping.md"
+"$nslab" verify --format json "$work/ping.md" >"$work/ping-report.json"
+
+python3 bench/results.py "$work" >bench/RESULTS.md
+cat bench/RESULTS.md
