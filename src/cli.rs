@@ -59,8 +59,6 @@ pub enum Cmd {
         child: Option<usize>,
         #[arg(long, hide = true)]
         skip_line: Option<usize>,
-        #[arg(long, hide = true)]
-        inner: bool,
     },
     /// Print an example program that a lesson uses (for instance: netns-demo).
     Example {
@@ -114,7 +112,6 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
             no_sandbox,
             child,
             skip_line,
-            inner,
         } => {
             let scope = crate::verify::Scope {
                 step,
@@ -122,7 +119,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
                 skip_line,
             };
             if let Some(index) = child {
-                return crate::verify::child(&paths, index, scope, !no_sandbox, inner);
+                return crate::verify::child(&paths, index, scope, !no_sandbox);
             }
             let lessons = load_clean(&paths)?;
             if jobs == 0 {

@@ -9,4 +9,5 @@ pub mod engine;
 pub mod exit;
 pub mod kernel;
 pub mod lesson;
+pub mod render;
 pub mod verify;

@@ -112,7 +112,7 @@ pub fn enter(new_pid: bool) -> Result<()> {
 }
 
 /// Run by pid 1 of the sandbox: a /proc that shows only the sandbox's processes.
-pub fn mount_proc() -> Result<()> {
+fn mount_proc() -> Result<()> {
     mount(
         Some("proc"),
         "/proc",
@@ -121,6 +121,53 @@ pub fn mount_proc() -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| refuse("mount /proc", e))
+}
+
+/// Set in the environment of the process that runs inside the sandbox.
+const INNER_ENV: &str = "NSLAB_SANDBOX_INNER";
+
+/// Whether this process is the one a [`respawn_inside`] started.
+pub fn is_inner() -> bool {
+    std::env::var_os(INNER_ENV).is_some_and(|v| v == "1")
+}
+
+/// Enters a fresh sandbox (with a pid namespace) and runs this program again inside it, with the
+/// same arguments, as pid 1 of the sandbox. `input` is written to its standard input; without
+/// it, standard input is inherited (the terminal, for learn and demo). Returns its exit code.
+///
+/// This process stays single-threaded (it may not start threads once it has a new pid
+/// namespace for its children) and only waits: when it dies, the inner process dies with it,
+/// and with pid 1 gone the kernel ends every process of the sandbox.
+pub fn respawn_inside(input: Option<&[u8]>) -> Result<i32> {
+    enter(true)?;
+    let exe = std::env::current_exe().map_err(|e| KernelError::io("find my own binary", e))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1)).env(INNER_ENV, "1");
+    if input.is_some() {
+        cmd.stdin(std::process::Stdio::piped());
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| KernelError::io("start the sandboxed process", e))?;
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        let _ = stdin.write_all(data);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| KernelError::io("wait for the sandboxed process", e))?;
+    Ok(status.code().unwrap_or(130))
+}
+
+/// What the process inside the sandbox does first: die with the process that waits for it, and
+/// mount a /proc of its own pid namespace. Returns a warning when /proc could not be mounted:
+/// without root, some kernels refuse (a masked path in the host's /proc); the sandbox still
+/// works, only process checks then also see the host's processes.
+pub fn inside() -> Option<String> {
+    die_with_parent();
+    mount_proc()
+        .err()
+        .map(|e| e.to_string().lines().next().unwrap_or("").to_string())
 }
 
 /// Dies with the parent: a sandboxed child of `nslab verify` must not outlive it.

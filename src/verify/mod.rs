@@ -56,28 +56,25 @@ pub struct Report {
 
 /// The child: verify lesson `index` of the loaded set, inside a fresh sandbox.
 ///
-/// With a sandbox, this runs twice: the first process enters the sandbox's namespaces and
-/// starts itself again with `--inner`; that second process is pid 1 of the sandbox's pid
-/// namespace and does the work. The first only waits and passes on the exit code.
+/// With a sandbox, this runs twice: the first process reads the lesson, enters the sandbox and
+/// starts itself again (see [`sandbox::respawn_inside`]), handing over the lesson's text on
+/// standard input: the sandbox hides the host's /tmp, where a lesson may live. The second is pid
+/// 1 of the sandbox and does the work.
 pub fn child(
     paths: &[PathBuf],
     index: usize,
     scope: Scope,
     use_sandbox: bool,
-    inner: bool,
 ) -> Result<Code, Failure> {
     sandbox::die_with_parent();
-    // The lesson is read before the sandbox hides the host's /tmp; the inner worker gets its
-    // text on standard input.
+    let inner = sandbox::is_inner();
     let lesson = if inner {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
             .map_err(|e| Failure::env(e.to_string()))?;
-        let src: crate::diag::Source = match serde_json::from_str::<(String, String)>(&text) {
-            Ok((name, text)) => crate::diag::Source::new(name, text),
-            Err(e) => return Err(Failure::env(format!("worker input: {e}"))),
-        };
-        match crate::lesson::parse::parse(&src) {
+        let (name, text): (String, String) =
+            serde_json::from_str(&text).map_err(|e| Failure::env(format!("worker input: {e}")))?;
+        match crate::lesson::parse::parse(&crate::diag::Source::new(name, text)) {
             (Some(l), _) => l,
             (None, _) => {
                 return Err(Failure::usage(
@@ -94,39 +91,19 @@ pub fn child(
     };
     let lesson = &lesson;
     if use_sandbox && !inner {
-        sandbox::enter(true).map_err(|e| Failure::env(e.to_string()))?;
-        let exe = std::env::current_exe().map_err(|e| Failure::env(e.to_string()))?;
-        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        let mut worker = Command::new(exe)
-            .args(args)
-            .arg("--inner")
-            .stdin(Stdio::piped())
-            .spawn()
-            .map_err(|e| Failure::env(format!("cannot start the sandboxed worker: {e}")))?;
-        if let Some(mut stdin) = worker.stdin.take() {
-            let input = serde_json::to_string(&(&lesson.source.name, &lesson.source.text))
-                .unwrap_or_default();
-            let _ = stdin.write_all(input.as_bytes());
-        }
-        let status = worker
-            .wait()
-            .map_err(|e| Failure::env(format!("sandboxed worker: {e}")))?;
-        return match status.code() {
-            Some(0) => Ok(Code::Success),
-            Some(2) => Err(Failure::usage("")),
-            Some(3) => Err(Failure::env("")),
+        let input =
+            serde_json::to_string(&(&lesson.source.name, &lesson.source.text)).unwrap_or_default();
+        let code = sandbox::respawn_inside(Some(input.as_bytes()))
+            .map_err(|e| Failure::env(e.to_string()))?;
+        return match code {
+            0 => Ok(Code::Success),
+            2 => Err(Failure::usage("")),
+            3 => Err(Failure::env("")),
             _ => Err(Failure::new(Code::Failed, "")),
         };
     }
-    if inner {
-        // Without root, some kernels refuse a fresh /proc (a masked path in the host's /proc);
-        // the sandbox still works, only process checks then also see the host's processes.
-        if let Err(e) = sandbox::mount_proc() {
-            eprintln!(
-                "nslab: warning: {}",
-                e.to_string().lines().next().unwrap_or("")
-            );
-        }
+    if inner && let Some(warning) = sandbox::inside() {
+        eprintln!("nslab: warning: {warning}");
     }
     let kernel = Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
     if use_sandbox {
