@@ -231,22 +231,15 @@ impl Renderer {
             }
             Event::Start(Tag::CodeBlock(kind)) => {
                 self.flush();
-                let info = match &kind {
-                    CodeBlockKind::Fenced(i) => i.to_string(),
-                    CodeBlockKind::Indented => String::new(),
+                // A `None` style hides the block (checks, questions, hints).
+                let style = match &kind {
+                    CodeBlockKind::Fenced(info) => block_style(info),
+                    CodeBlockKind::Indented => Some(Style::new().dim()),
                 };
-                self.code = Some((block_style(&info).or(None), String::new()));
-                if block_style(&info).is_none() && matches!(kind, CodeBlockKind::Fenced(_)) {
-                    // Hidden block: mark it so its text is dropped.
-                    self.code = Some((None, String::from("\u{0}")));
-                }
+                self.code = Some((style, String::new()));
             }
             Event::End(TagEnd::CodeBlock) => {
-                if let Some((style, buf)) = self.code.take() {
-                    if buf.starts_with('\u{0}') {
-                        return;
-                    }
-                    let style = style.unwrap_or_default();
+                if let Some((Some(style), buf)) = self.code.take() {
                     let p = self.prefix.concat();
                     for l in buf.trim_end_matches('\n').lines() {
                         self.out.push(format!("{p}  {}", style.apply_to(l)));
@@ -280,10 +273,11 @@ impl Renderer {
             }
             Event::Start(Tag::TableCell) => self.cell = Some(String::new()),
             Event::End(TagEnd::TableCell) => {
-                if let (Some(c), Some(t)) = (self.cell.take(), self.table.as_mut()) {
-                    if let Some(row) = t.last_mut() {
-                        row.push(c.trim().to_string());
-                    }
+                if let (Some(c), Some(row)) = (
+                    self.cell.take(),
+                    self.table.as_mut().and_then(|t| t.last_mut()),
+                ) {
+                    row.push(c.trim().to_string());
                 }
             }
             Event::End(TagEnd::Table) => {
