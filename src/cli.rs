@@ -60,6 +60,57 @@ pub enum Cmd {
         #[arg(long, hide = true)]
         skip_line: Option<usize>,
     },
+    /// Take a lesson at your own pace: nslab shows each step and ticks its checks the moment
+    /// your commands (typed in your own shell) land in the kernel.
+    #[command(after_help = LEARN_HELP)]
+    Learn {
+        /// The lesson: its id, its number in `nslab list`, or a lesson file (default: where you
+        /// left off).
+        lesson: Option<String>,
+        /// Start at step N (the earlier steps' state is made first, if the kernel lacks it).
+        #[arg(long, value_name = "N")]
+        step: Option<usize>,
+        /// Wait for Enter after each verified step instead of moving on at once.
+        #[arg(long)]
+        pause: bool,
+    },
+    /// Present a lesson on a projector: each command typed out and performed, the checks shown
+    /// passing, and the topology after each step.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Demo {
+        /// The lesson: its id, its number in `nslab list`, or a lesson file.
+        lesson: Option<String>,
+        /// Start at step N.
+        #[arg(long, value_name = "N")]
+        step: Option<usize>,
+        /// Go on to the next step by itself after SECONDS.
+        #[arg(long, value_name = "SECONDS")]
+        auto: Option<f64>,
+    },
+    /// Remove what a lesson's commands create (all lessons when none is named), and nothing else.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Reset {
+        /// The lesson: its id, its number in `nslab list`, or a lesson file.
+        lesson: Option<String>,
+    },
+    /// Draw the network namespaces, their interfaces, addresses and the wires between them.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Show {
+        /// Only these namespaces ("root" for the root one).
+        #[arg(long, value_name = "NAME")]
+        netns: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ShowFormat,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Draw again whenever the kernel changes (until Ctrl-C).
+        #[arg(long)]
+        watch: bool,
+        /// Plain ASCII instead of box-drawing characters.
+        #[arg(long)]
+        ascii: bool,
+    },
     /// Print an example program that a lesson uses (for instance: netns-demo).
     Example {
         /// The example's name; without it, the list of examples.
@@ -101,6 +152,20 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
         Cmd::Lint { paths, commands } => lint(&paths, commands),
         Cmd::List { paths } => list(&paths),
         Cmd::Example { name } => example(name.as_deref()),
+        Cmd::Learn {
+            lesson,
+            step,
+            pause,
+        } => learn(lesson.as_deref(), step, pause),
+        Cmd::Demo { lesson, step, auto } => demo(lesson.as_deref(), step, auto),
+        Cmd::Reset { lesson } => reset(lesson.as_deref()),
+        Cmd::Show {
+            netns,
+            format,
+            output,
+            watch,
+            ascii,
+        } => show(netns, format, output, watch, ascii),
         Cmd::Verify {
             paths,
             format,
@@ -217,9 +282,20 @@ fn lint(paths: &[PathBuf], commands: bool) -> Result<Code, Failure> {
 
 fn list(paths: &[PathBuf]) -> Result<Code, Failure> {
     let lessons = load_clean(paths)?;
-    for l in &lessons {
+    let progress = crate::progress::Progress::load();
+    for (n, l) in lessons.iter().enumerate() {
         let minutes = l.minutes.map(|m| format!(" ({m} min)")).unwrap_or_default();
-        println!("{}  {}{minutes}", console::style(&l.id).bold(), l.title);
+        let done = progress
+            .get(&l.id)
+            .map(|p| format!("  [{}]", p.summary(l.steps.len())))
+            .unwrap_or_default();
+        println!(
+            "{}. {}  {}{minutes}{}",
+            n + 1,
+            console::style(&l.id).bold(),
+            l.title,
+            console::style(done).green()
+        );
         for s in &l.steps {
             println!("  {:>2}. {}", s.index, s.title);
         }
@@ -254,4 +330,180 @@ fn example(name: Option<&str>) -> Result<Code, Failure> {
             }
         },
     }
+}
+
+const LEARN_HELP: &str = "\
+Keys while you learn:
+  h  hint (press again for more: the failing check explained, then the commands)
+  s  show the step's commands      d  do it for me (nslab performs the step)
+  n  skip the step                 b  back to the previous step
+  t  open a shell (type exit to come back)
+  g  draw the topology             r  reset the lesson
+  q  quit (Ctrl-C too); your progress is kept
+
+Exit codes:
+  0    success
+  1    a step or check failed
+  2    a lesson or usage error (nothing was performed)
+  3    the environment cannot run it (no terminal, no privilege for namespaces)
+  130  interrupted (you quit; `nslab learn` resumes where you left)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Svg,
+    Dot,
+    Json,
+}
+
+/// Finds the lesson a mode is asked for: a lesson file, or an id or number among the lessons.
+fn pick(which: Option<&str>) -> Result<Lesson, Failure> {
+    let progress = crate::progress::Progress::load();
+    match which {
+        Some(w) if std::path::Path::new(w).is_file() => {
+            crate::modes::select(load_clean(&[PathBuf::from(w)])?, None, &progress)
+        }
+        _ => crate::modes::select(load_clean(&[])?, which, &progress),
+    }
+}
+
+fn learn(which: Option<&str>, step: Option<usize>, pause: bool) -> Result<Code, Failure> {
+    crate::modes::require_terminal("learn")?;
+    let lesson = pick(which)?;
+    let place = crate::modes::place()?;
+    if let crate::modes::Place::Done(code) = place {
+        return Ok(code);
+    }
+    let mut engine = crate::modes::engine(&place, crate::engine::Pace::Fast)?;
+    crate::modes::learn::learn(
+        &lesson,
+        &mut engine,
+        &place,
+        crate::modes::learn::Options { step, pause },
+    )
+}
+
+fn demo(which: Option<&str>, step: Option<usize>, auto: Option<f64>) -> Result<Code, Failure> {
+    crate::modes::require_terminal("demo")?;
+    if auto.is_some_and(|a| !a.is_finite() || a < 0.0) {
+        return Err(Failure::usage("--auto takes a number of seconds"));
+    }
+    let lesson = pick(which)?;
+    let place = crate::modes::place()?;
+    if let crate::modes::Place::Done(code) = place {
+        return Ok(code);
+    }
+    let mut engine = crate::modes::engine(&place, crate::engine::Pace::Real)?;
+    crate::modes::demo::demo(
+        &lesson,
+        &mut engine,
+        &place,
+        crate::modes::demo::Options { step, auto },
+    )
+}
+
+fn reset(which: Option<&str>) -> Result<Code, Failure> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Err(Failure::env(
+            "nslab reset changes this machine's network and needs root: sudo nslab reset. (Without root, learn and demo run in a sandbox that vanishes by itself.)",
+        ));
+    }
+    let lessons = match which {
+        Some(_) => vec![pick(which)?],
+        None => load_clean(&[])?,
+    };
+    let kernel = crate::kernel::Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
+    let mut progress = crate::progress::Progress::load();
+    for l in &lessons {
+        let said = crate::modes::reset::reset(&kernel, l, progress.get(&l.id));
+        if said.is_empty() {
+            println!("{}: nothing to remove", l.id);
+        }
+        for s in said {
+            println!("{}: {s}", l.id);
+        }
+        let p = progress.lesson(&l.id);
+        *p = crate::progress::LessonProgress {
+            step: 1,
+            ..Default::default()
+        };
+    }
+    let _ = progress.save();
+    Ok(Code::Success)
+}
+
+fn show(
+    netns: Vec<String>,
+    format: ShowFormat,
+    output: Option<PathBuf>,
+    watch: bool,
+    ascii: bool,
+) -> Result<Code, Failure> {
+    let kernel = crate::kernel::Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
+    if !nix::unistd::Uid::effective().is_root() && !kernel.netns_list().is_empty() {
+        eprintln!(
+            "nslab: note: without root, nslab cannot enter named namespaces; only what it can see is drawn"
+        );
+    }
+    let opts = crate::show::Options { netns, ascii };
+    let draw = |k: &crate::kernel::Kernel| -> Result<String, Failure> {
+        let t = crate::show::gather(k, &opts);
+        Ok(match format {
+            ShowFormat::Text => crate::show::render_text(
+                &t,
+                crate::term::width(),
+                opts.ascii || !crate::show::utf8_terminal(),
+            ),
+            ShowFormat::Svg => crate::show::svg(&t),
+            ShowFormat::Dot => crate::show::dot(&t),
+            ShowFormat::Json => {
+                serde_json::to_string_pretty(&t).map_err(|e| Failure::env(e.to_string()))? + "\n"
+            }
+        })
+    };
+    let emit = |text: &str, clear: bool| -> Result<(), Failure> {
+        match &output {
+            Some(p) => std::fs::write(p, text)
+                .map_err(|e| Failure::env(format!("cannot write {}: {e}", p.display()))),
+            None => {
+                if clear {
+                    let _ = console::Term::stdout().clear_screen();
+                }
+                print!("{text}");
+                Ok(())
+            }
+        }
+    };
+    emit(&draw(&kernel)?, false)?;
+    if !watch {
+        return Ok(Code::Success);
+    }
+    let mut watched = kernel.netns_list();
+    let mut watcher = kernel
+        .watch(&namespaces_to_watch(&kernel, &watched))
+        .map_err(|e| Failure::env(e.to_string()))?;
+    loop {
+        if !watcher.wait(std::time::Duration::from_secs(1)) {
+            continue;
+        }
+        let now = kernel.netns_list();
+        if now != watched {
+            watched = now;
+            watcher = kernel
+                .watch(&namespaces_to_watch(&kernel, &watched))
+                .map_err(|e| Failure::env(e.to_string()))?;
+        }
+        emit(&draw(&kernel)?, format == ShowFormat::Text)?;
+    }
+}
+
+fn namespaces_to_watch(k: &crate::kernel::Kernel, named: &[String]) -> Vec<crate::lesson::Ns> {
+    let mut v = vec![crate::lesson::Ns::Root];
+    v.extend(
+        named
+            .iter()
+            .filter(|n| k.netns_exists(n))
+            .map(|n| crate::lesson::Ns::Named(n.clone())),
+    );
+    v
 }

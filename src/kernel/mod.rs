@@ -149,16 +149,7 @@ impl Kernel {
         {
             return Ok(c.handle.clone());
         }
-        let fd = self.ns_fd(ns)?;
-        let rt = self.rt.handle().clone();
-        let (conn, handle) = netns::in_netns(&fd, move || {
-            // The socket registers with the runtime's reactor: enter it first.
-            let _guard = rt.enter();
-            let (conn, handle, _) = rtnetlink::new_connection()
-                .map_err(|e| KernelError::io("open a netlink socket", e))?;
-            Ok((conn, handle))
-        })?;
-        self.rt.spawn(conn);
+        let handle = self.connect(&self.ns_fd(ns)?)?;
         self.conns.borrow_mut().insert(
             ns.clone(),
             Conn {
@@ -166,6 +157,20 @@ impl Kernel {
                 inode,
             },
         );
+        Ok(handle)
+    }
+
+    /// Opens a netlink connection inside the namespace `fd`, driven by this runtime.
+    fn connect(&self, fd: &OwnedFd) -> Result<Handle> {
+        let rt = self.rt.handle().clone();
+        let (conn, handle) = netns::in_netns(fd, move || {
+            // The socket registers with the runtime's reactor: enter it first.
+            let _guard = rt.enter();
+            let (conn, handle, _) = rtnetlink::new_connection()
+                .map_err(|e| KernelError::io("open a netlink socket", e))?;
+            Ok((conn, handle))
+        })?;
+        self.rt.spawn(conn);
         Ok(handle)
     }
 
@@ -514,6 +519,21 @@ impl Kernel {
         let h = self.handle(ns)?;
         let mut snap = self.rt.block_on(snapshot::dump(&h, ns))?;
         self.resolve_peers(&h, &mut snap)?;
+        Ok(snap)
+    }
+
+    /// The state of a namespace that no name holds, only a process (`lsns` shows it). It is
+    /// labelled `pid PID`; the connection is closed afterwards so as not to keep it alive.
+    pub fn snapshot_of_pid(&self, pid: u32) -> Result<Snapshot> {
+        let fd: OwnedFd = File::open(format!("/proc/{pid}/ns/net"))
+            .map_err(|e| KernelError::io(format!("open /proc/{pid}/ns/net"), e))?
+            .into();
+        let h = self.connect(&fd)?;
+        let label = Ns::Named(format!("pid {pid}"));
+        let mut snap = self.rt.block_on(snapshot::dump(&h, &label))?;
+        self.resolve_peers(&h, &mut snap)?;
+        drop(h);
+        self.drain();
         Ok(snap)
     }
 

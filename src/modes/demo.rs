@@ -1,0 +1,185 @@
+//! `nslab demo`: for the instructor on a projector. Each step is shown large, each command typed
+//! out and performed natively, observation output shown, the checks shown passing, then the
+//! live topology. The demo policy over the shared engine: perform, then evaluate.
+
+use std::time::{Duration, Instant};
+
+use console::style;
+
+use super::{Place, put};
+use crate::engine::Engine;
+use crate::exit::{Code, Failure};
+use crate::lesson::{Lesson, Step};
+use crate::render::render;
+use crate::term::{Key, Keys, width};
+
+pub struct Options {
+    pub step: Option<usize>,
+    /// Go on by itself after this many seconds.
+    pub auto: Option<f64>,
+}
+
+/// Milliseconds per typed character (NSLAB_TYPING_MS overrides; 0 prints at once).
+fn typing_delay() -> Duration {
+    let ms = std::env::var("NSLAB_TYPING_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(18);
+    Duration::from_millis(ms)
+}
+
+pub fn demo(
+    lesson: &Lesson,
+    engine: &mut Engine,
+    place: &Place,
+    opts: Options,
+) -> Result<Code, Failure> {
+    let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
+    let n = lesson.steps.len();
+    let start = match opts.step {
+        None => 1,
+        Some(s) if (1..=n).contains(&s) => s,
+        Some(s) => {
+            return Err(Failure::usage(format!(
+                "lesson {} has steps 1 to {n}, not {s}",
+                lesson.id
+            )));
+        }
+    };
+    // Something the lesson makes is already there: say so now rather than fail midway.
+    let found = super::reset::leftovers(&engine.kernel, lesson);
+    if !found.is_empty() && start == 1 {
+        put(&format!(
+            "{} {} already exist{}. Reset the lesson first? [y/N] ",
+            style("Note:").yellow().bold(),
+            found.join(", "),
+            if found.len() == 1 { "s" } else { "" }
+        ));
+        let yes = matches!(wait_key(&keys, None), Some(Key::Char('y' | 'Y')));
+        put("\n");
+        if yes {
+            let said = super::reset::reset(&engine.kernel, lesson, None);
+            put(&format!("Reset: {}\n", said.join(", ")));
+        }
+    }
+    if start > 1 {
+        super::prepare(engine, lesson, start);
+    }
+    if matches!(place, Place::Sandbox) {
+        put(&format!(
+            "{}\n",
+            style("(not root: the demo runs in a private sandbox)").dim()
+        ));
+    }
+    let mut idx = start - 1;
+    while idx < n {
+        let step = &lesson.steps[idx];
+        let _ = console::Term::stdout().clear_screen();
+        if idx == 0 {
+            put(&format!(
+                "{}\n\n{}\n",
+                style(&lesson.title).bold().underlined(),
+                render(&lesson.intro, width())
+            ));
+        }
+        show_step(engine, step, n);
+        let footer = match opts.auto {
+            Some(s) => format!("next in {s} s · [space] next · [b] back · [q] quit"),
+            None => "[space/enter] next · [b] back · [q] quit".to_string(),
+        };
+        put(&format!("\n{}\n", style(footer).dim()));
+        match wait_key(&keys, opts.auto.map(Duration::from_secs_f64)) {
+            Some(Key::Quit | Key::Char('q')) => return Ok(Code::Interrupted),
+            Some(Key::Char('b')) => idx = idx.saturating_sub(1),
+            _ => idx += 1,
+        }
+    }
+    put(&format!(
+        "\n{}\n",
+        style(format!("End of the lesson: {}", lesson.title)).bold()
+    ));
+    Ok(Code::Success)
+}
+
+/// Waits for a key; `None` after `timeout` (forever without one).
+fn wait_key(keys: &Keys, timeout: Option<Duration>) -> Option<Key> {
+    let start = Instant::now();
+    loop {
+        if let Some(k) = keys.next(Duration::from_millis(50)) {
+            return Some(k);
+        }
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            return None;
+        }
+    }
+}
+
+fn show_step(engine: &mut Engine, step: &Step, n: usize) {
+    let w = width();
+    let bar = "━".repeat(w.min(72));
+    put(&format!(
+        "{}\n{}\n{}\n\n",
+        style(&bar).cyan(),
+        style(format!("  Step {} of {n}   {}", step.index, step.title))
+            .bold()
+            .cyan(),
+        style(&bar).cyan()
+    ));
+    put(&render(&step.body, w));
+    put("\n");
+    let delay = typing_delay();
+    for c in &step.commands {
+        put(&format!("{} ", style("$").green().bold()));
+        for ch in c.text.chars() {
+            put(&style(ch.to_string()).bold().to_string());
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+        }
+        put("\n");
+        let p = engine.perform(c);
+        if c.observe && !p.output.is_empty() {
+            put(&p.output);
+            if !p.output.ends_with('\n') {
+                put("\n");
+            }
+        }
+        match (&p.error, c.expect_failure) {
+            (Some(e), false) => put(&format!("{}\n", style(e).red())),
+            (Some(_), true) => put(&format!("{}\n", style("(it fails, as expected)").yellow())),
+            (None, true) => put(&format!(
+                "{}\n",
+                style("expected this to fail, but it succeeded").red()
+            )),
+            (None, false) => {}
+        }
+    }
+    if !step.checks.is_empty() {
+        put("\n");
+        // The kernel finishes some changes a moment later (a namespace's teardown).
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let outcomes = loop {
+            let o = engine.evaluate(&step.checks);
+            if o.iter().all(|o| o.pass) || Instant::now() >= deadline {
+                break o;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        for (c, o) in step.checks.iter().zip(&outcomes) {
+            let mark = if o.pass {
+                style("✓").green().bold()
+            } else {
+                style("✗").red().bold()
+            };
+            put(&format!("  {mark} {}\n", c.check));
+            if !o.pass {
+                put(&format!("      {}\n", style(&o.message).red()));
+            }
+        }
+    }
+    put("\n");
+    put(&crate::show::text(
+        &engine.kernel,
+        &crate::show::Options::default(),
+    ));
+}

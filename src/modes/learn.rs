@@ -1,0 +1,506 @@
+//! `nslab learn`: the student works in their own shell; nslab watches the kernel and ticks each
+//! check the moment it becomes true. The learn policy over the shared engine: evaluate on every
+//! kernel event, perform only when the student asks (`d`).
+
+use std::time::{Duration, Instant};
+
+use console::style;
+
+use super::{Place, put};
+use crate::engine::{Engine, Outcome, Round};
+use crate::exit::{Code, Failure};
+use crate::kernel::Watcher;
+use crate::lesson::{Command, Lesson, Ns, Op, Step};
+use crate::progress::Progress;
+use crate::render::render;
+use crate::term::{Key, Keys, width};
+
+pub struct Options {
+    /// Start at this step (1-based), first bringing the kernel to the state it needs.
+    pub step: Option<usize>,
+    /// Wait for Enter after each verified step instead of moving on at once.
+    pub pause: bool,
+}
+
+const KEYS_HELP: &str = "[h] hint  [s] show commands  [d] do it for me  [n] skip  [b] back  [t] shell  [g] topology  [r] reset  [q] quit";
+
+/// How often checks without a kernel event (pings, processes) are looked at again.
+const SLOW_POLL: Duration = Duration::from_millis(1000);
+
+/// The part of the screen that is redrawn: the checklist, the question, messages.
+struct Status {
+    lines: usize,
+}
+
+impl Status {
+    fn clear(&mut self) {
+        if self.lines > 0 {
+            let _ = console::Term::stdout().clear_last_lines(self.lines);
+            self.lines = 0;
+        }
+    }
+
+    fn draw(&mut self, lines: &[String]) {
+        self.clear();
+        let w = width();
+        let mut s = String::new();
+        for l in lines {
+            // A line wider than the terminal would wrap and spoil the count of lines to clear.
+            s.push_str(&console::truncate_str(l, w.saturating_sub(1), "…"));
+            s.push('\n');
+        }
+        put(&s);
+        self.lines = lines.len();
+    }
+
+    /// Prints text that stays (above the status area).
+    fn print(&mut self, text: &str) {
+        self.clear();
+        put(text);
+        if !text.ends_with('\n') {
+            put("\n");
+        }
+    }
+}
+
+/// Appends "TIME tick STEP CHECK" to the file named by NSLAB_TRACE when a check turns true on
+/// screen: the latency benchmark reads it.
+fn trace(step: usize, check: &str) {
+    if let Some(path) = std::env::var_os("NSLAB_TRACE") {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let line = format!("{} tick {step} {check}\n", now.as_nanos());
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    }
+}
+
+struct Learn<'a> {
+    lesson: &'a Lesson,
+    engine: &'a mut Engine,
+    progress: Progress,
+    keys: Keys,
+    status: Status,
+    place: &'a Place,
+    opts: Options,
+}
+
+/// What the student chose to do after a step.
+enum Next {
+    Forward,
+    Back,
+    Restart,
+    Quit,
+}
+
+pub fn learn(
+    lesson: &Lesson,
+    engine: &mut Engine,
+    place: &Place,
+    opts: Options,
+) -> Result<Code, Failure> {
+    let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
+    let mut l = Learn {
+        lesson,
+        engine,
+        progress: Progress::load(),
+        keys,
+        status: Status { lines: 0 },
+        place,
+        opts,
+    };
+    l.run()
+}
+
+impl Learn<'_> {
+    fn run(&mut self) -> Result<Code, Failure> {
+        let n = self.lesson.steps.len();
+        self.remember_sysctls();
+        let mut idx = match self.opts.step {
+            Some(s) if (1..=n).contains(&s) => {
+                super::prepare(self.engine, self.lesson, s);
+                s - 1
+            }
+            Some(s) => {
+                return Err(Failure::usage(format!(
+                    "lesson {} has steps 1 to {n}, not {s}",
+                    self.lesson.id
+                )));
+            }
+            None => {
+                let p = self.progress.lesson(&self.lesson.id);
+                if p.done {
+                    0
+                } else {
+                    p.step.clamp(1, n.max(1)) - 1
+                }
+            }
+        };
+        self.header(idx);
+        while idx < n {
+            match self.step(&self.lesson.steps[idx]) {
+                Next::Forward => idx += 1,
+                Next::Back => idx = idx.saturating_sub(1),
+                Next::Restart => idx = 0,
+                Next::Quit => {
+                    self.save(idx + 1, false);
+                    self.status.clear();
+                    put(&format!(
+                        "Your progress is saved: `nslab learn {}` resumes at step {}.\n",
+                        self.lesson.id,
+                        idx + 1
+                    ));
+                    return Ok(Code::Interrupted);
+                }
+            }
+            self.save(idx + 1, idx >= n);
+        }
+        let p = self.progress.lesson(&self.lesson.id);
+        let (v, s) = (p.verified.len(), p.skipped.len());
+        put(&format!(
+            "\n{} {}: {v} of {n} steps verified{}.\n",
+            style("Lesson complete").green().bold(),
+            self.lesson.title,
+            if s > 0 {
+                format!(", {s} skipped")
+            } else {
+                String::new()
+            }
+        ));
+        Ok(Code::Success)
+    }
+
+    fn save(&mut self, step: usize, done: bool) {
+        let p = self.progress.lesson(&self.lesson.id);
+        p.step = step;
+        p.done = done;
+        let _ = self.progress.save();
+    }
+
+    /// Sysctls the lesson will change in the root namespace, as they are before it: reset sets
+    /// them back.
+    fn remember_sysctls(&mut self) {
+        let keys: Vec<String> = self
+            .lesson
+            .steps
+            .iter()
+            .flat_map(|s| &s.commands)
+            .filter_map(|c| match &c.command {
+                Command::Native {
+                    ns: Ns::Root,
+                    op: Op::SysctlWrite { key, .. },
+                } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        let values: Vec<(String, String)> = keys
+            .iter()
+            .filter_map(|k| {
+                Some((
+                    k.clone(),
+                    self.engine.kernel.sysctl_read(&Ns::Root, k).ok()?,
+                ))
+            })
+            .collect();
+        let p = self.progress.lesson(&self.lesson.id);
+        for (k, v) in values {
+            p.sysctls.entry(format!("root {k}")).or_insert(v);
+        }
+        let _ = self.progress.save();
+    }
+
+    fn header(&mut self, idx: usize) {
+        let mut s = format!("\n{}\n\n", style(&self.lesson.title).bold().underlined());
+        if idx == 0 {
+            s.push_str(&render(&self.lesson.intro, width()));
+        }
+        if matches!(self.place, Place::Sandbox) {
+            s.push_str(&format!(
+                "\n{}\n",
+                style("You are not root, so this lesson runs in a private sandbox. Press t to open a shell inside it; type your commands there.").yellow()
+            ));
+        }
+        self.status.print(&s);
+    }
+
+    fn step(&mut self, step: &Step) -> Next {
+        let n = self.lesson.steps.len();
+        let title = format!("Step {} of {n}: {}", step.index, step.title);
+        self.status.print(&format!(
+            "\n{}\n\n{}",
+            style(title).bold().cyan(),
+            render(&step.body, width())
+        ));
+        let observe = step.observes_only() || step.commands.is_empty();
+        let mut outcomes = self.engine.evaluate(&step.checks);
+        let mut shown: Vec<bool> = vec![false; outcomes.len()];
+        let mut answer = String::new();
+        let mut answered = step.question.is_none();
+        let mut hint_level = 0usize;
+        let mut message: Vec<String> = Vec::new();
+        let mut watched = self.engine.kernel.netns_list();
+        let mut watcher = self.watch(&watched);
+        let mut last_eval = Instant::now();
+        let needs_poll = step.checks.iter().any(|c| c.check.needs_polling());
+        loop {
+            for (i, o) in outcomes.iter().enumerate() {
+                if o.pass && !shown[i] {
+                    trace(step.index, &step.checks[i].check.to_string());
+                }
+                shown[i] = o.pass;
+            }
+            let complete = outcomes.iter().all(|o| o.pass) && answered;
+            let has_something = !step.checks.is_empty() || step.question.is_some();
+            self.status.draw(&self.screen(
+                step,
+                &outcomes,
+                &answer,
+                answered,
+                &message,
+                complete && has_something,
+            ));
+            if complete && has_something && !observe && !self.opts.pause {
+                self.finish(step, true);
+                return Next::Forward;
+            }
+            // Wait for the kernel or a key.
+            let changed = match &watcher {
+                Some(w) => w.wait(Duration::from_millis(15)),
+                None => {
+                    std::thread::sleep(Duration::from_millis(15));
+                    false
+                }
+            };
+            let poll_due = (needs_poll || !complete) && last_eval.elapsed() >= SLOW_POLL;
+            if changed || poll_due {
+                let now = self.engine.kernel.netns_list();
+                if now != watched {
+                    watched = now;
+                    watcher = self.watch(&watched);
+                }
+                outcomes = self.engine.evaluate(&step.checks);
+                last_eval = Instant::now();
+            }
+            let Some(key) = self.keys.next(Duration::from_millis(1)) else {
+                continue;
+            };
+            message.clear();
+            match key {
+                Key::Quit | Key::Char('q') => return Next::Quit,
+                Key::Enter if complete => {
+                    self.finish(step, has_something);
+                    return Next::Forward;
+                }
+                Key::Enter if !answered => {
+                    let right = step
+                        .question
+                        .as_ref()
+                        .and_then(|q| Round::new(&self.engine.kernel).answer(&q.answer));
+                    if right.as_deref() == Some(answer.trim()) {
+                        answered = true;
+                        message.push(format!(
+                            "{} {} is right.",
+                            style("✓").green(),
+                            answer.trim()
+                        ));
+                    } else {
+                        message.push(format!(
+                            "{} {} is not it. Look again, and try once more.",
+                            style("✗").red(),
+                            answer.trim()
+                        ));
+                        answer.clear();
+                    }
+                }
+                Key::Enter => message
+                    .push("Not yet: the checks above are still open. Press h for a hint.".into()),
+                // Answers are numbers (inodes, counts): digits go to the answer, letters are keys.
+                Key::Char(c) if !answered && c.is_ascii_digit() => answer.push(c),
+                Key::Backspace => {
+                    answer.pop();
+                }
+                Key::Char('h') => {
+                    hint_level += 1;
+                    message = self.hint(step, &outcomes, hint_level);
+                }
+                Key::Char('s') => message = commands_text(step),
+                Key::Char('d') => {
+                    self.perform(step);
+                    outcomes = self.engine.evaluate(&step.checks);
+                }
+                Key::Char('n') => {
+                    self.finish(step, false);
+                    return Next::Forward;
+                }
+                Key::Char('b') => return Next::Back,
+                Key::Char('t') => {
+                    drop(watcher.take());
+                    self.shell();
+                    watched = self.engine.kernel.netns_list();
+                    watcher = self.watch(&watched);
+                    outcomes = self.engine.evaluate(&step.checks);
+                }
+                Key::Char('g') => {
+                    let pic =
+                        crate::show::text(&self.engine.kernel, &crate::show::Options::default());
+                    self.status.print(&pic);
+                }
+                Key::Char('r') => {
+                    drop(watcher.take());
+                    let p = self.progress.get(&self.lesson.id).cloned();
+                    let said = super::reset::reset(&self.engine.kernel, self.lesson, p.as_ref());
+                    let p = self.progress.lesson(&self.lesson.id);
+                    p.verified.clear();
+                    p.skipped.clear();
+                    self.status.print(&format!(
+                        "Reset: {}\n",
+                        if said.is_empty() {
+                            "nothing to remove".to_string()
+                        } else {
+                            said.join(", ")
+                        }
+                    ));
+                    return Next::Restart;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn watch(&self, named: &[String]) -> Option<Watcher> {
+        let mut ns = vec![Ns::Root];
+        ns.extend(
+            named
+                .iter()
+                .filter(|n| self.engine.kernel.netns_exists(n))
+                .map(|n| Ns::Named(n.clone())),
+        );
+        self.engine.kernel.watch(&ns).ok()
+    }
+
+    fn screen(
+        &self,
+        step: &Step,
+        outcomes: &[Outcome],
+        answer: &str,
+        answered: bool,
+        message: &[String],
+        complete: bool,
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (c, o) in step.checks.iter().zip(outcomes) {
+            let mark = if o.pass {
+                style("✓").green().bold().to_string()
+            } else {
+                style("·").dim().to_string()
+            };
+            lines.push(format!("  {mark} {}", c.check));
+        }
+        if let Some(q) = &step.question {
+            let mark = if answered {
+                style("✓").green().bold().to_string()
+            } else {
+                style("?").yellow().bold().to_string()
+            };
+            lines.push(format!("  {mark} {}", q.prompt));
+            if !answered {
+                lines.push(format!(
+                    "    your answer: {answer}_   (type it, then Enter)"
+                ));
+            }
+        }
+        for m in message {
+            for l in m.lines() {
+                lines.push(format!("  {l}"));
+            }
+        }
+        if complete {
+            lines.push(format!(
+                "  {} Press Enter to go on.",
+                style("Done.").green().bold()
+            ));
+        }
+        lines.push(style(KEYS_HELP).dim().to_string());
+        lines
+    }
+
+    fn hint(&self, step: &Step, outcomes: &[Outcome], level: usize) -> Vec<String> {
+        let written = if step.hints.is_empty() {
+            vec!["This step has no written hint.".to_string()]
+        } else {
+            step.hints.iter().map(|h| format!("Hint: {h}")).collect()
+        };
+        let failing: Vec<String> = step
+            .checks
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| !o.pass)
+            .take(1)
+            .map(|(c, o)| format!("{}: {}", c.check, o.message))
+            .collect();
+        match level {
+            1 => written,
+            2 if !failing.is_empty() => failing,
+            _ => commands_text(step),
+        }
+    }
+
+    fn perform(&mut self, step: &Step) {
+        let mut text = String::new();
+        for c in &step.commands {
+            text.push_str(&format!("{} {}\n", style("$").dim(), style(&c.text).cyan()));
+            let p = self.engine.perform(c);
+            if !p.output.is_empty() {
+                text.push_str(&p.output);
+                if !p.output.ends_with('\n') {
+                    text.push('\n');
+                }
+            }
+            if let Some(e) = p.error.filter(|_| !c.expect_failure) {
+                text.push_str(&format!("{}\n", style(e).red()));
+            }
+        }
+        self.status.print(&text);
+    }
+
+    fn shell(&mut self) {
+        self.status.clear();
+        let sh = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
+        put(&format!(
+            "\n{}\n",
+            style("A shell for this lesson. Type your commands here; type `exit` to come back to the lesson.").yellow()
+        ));
+        let _ = self.keys.suspended(|| {
+            std::process::Command::new(&sh)
+                .env("NSLAB_SHELL", "1")
+                .status()
+        });
+        put(&format!("{}\n", style("Back in the lesson.").yellow()));
+    }
+
+    fn finish(&mut self, step: &Step, verified: bool) {
+        self.progress
+            .lesson(&self.lesson.id)
+            .mark(step.index, verified);
+        let what = if verified {
+            style("✓ verified").green().bold()
+        } else {
+            style("skipped").yellow()
+        };
+        self.status
+            .print(&format!("  Step {} {what}: {}\n", step.index, step.title));
+    }
+}
+
+fn commands_text(step: &Step) -> Vec<String> {
+    if step.commands.is_empty() {
+        return vec!["This step has no commands.".into()];
+    }
+    let mut v = vec!["The commands of this step:".to_string()];
+    v.extend(step.commands.iter().map(|c| format!("    {}", c.text)));
+    v
+}

@@ -1,0 +1,137 @@
+//! The interactive modes, learn and demo, and reset: policies over the shared engine.
+
+pub mod demo;
+pub mod learn;
+pub mod reset;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::engine::{Engine, Pace};
+use crate::exit::{Code, Failure};
+use crate::kernel::{Kernel, sandbox};
+use crate::lesson::{Lesson, Ns};
+use crate::progress::Progress;
+
+/// Picks a lesson by id, by file name, or by number in the list (1-based); `None` is the first
+/// lesson not yet done.
+pub fn select(
+    lessons: Vec<Lesson>,
+    which: Option<&str>,
+    progress: &Progress,
+) -> Result<Lesson, Failure> {
+    let ids: Vec<String> = lessons.iter().map(|l| l.id.clone()).collect();
+    let pos = match which {
+        None => lessons
+            .iter()
+            .position(|l| !progress.get(&l.id).is_some_and(|p| p.done))
+            .unwrap_or(0),
+        Some(w) => lessons
+            .iter()
+            .position(|l| l.id == w || l.source.name.ends_with(w))
+            .or_else(|| {
+                w.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=lessons.len()).contains(n))
+                    .map(|n| n - 1)
+            })
+            .ok_or_else(|| {
+                let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+                Failure::usage(format!(
+                    "no lesson '{w}'{} (nslab list shows them)",
+                    crate::diag::did_you_mean(w, &refs)
+                ))
+            })?,
+    };
+    lessons
+        .into_iter()
+        .nth(pos)
+        .ok_or_else(|| Failure::usage("there is no lesson to run"))
+}
+
+/// Where an interactive mode acts. As root, on the machine itself, where the student's own shell
+/// sees the same kernel. Without root, in a sandbox: this process is re-run inside it and the
+/// student gets a shell there (the `t` key).
+pub enum Place {
+    Host,
+    Sandbox,
+    /// This process only waited for the one in the sandbox; here is its exit code.
+    Done(Code),
+}
+
+pub fn place() -> Result<Place, Failure> {
+    if sandbox::is_inner() {
+        if let Some(w) = sandbox::inside() {
+            eprintln!("nslab: warning: {w}");
+        }
+        return Ok(Place::Sandbox);
+    }
+    if nix::unistd::Uid::effective().is_root() {
+        return Ok(Place::Host);
+    }
+    let code = sandbox::respawn_inside(None).map_err(|e| Failure::env(e.to_string()))?;
+    Ok(Place::Done(match code {
+        0 => Code::Success,
+        1 => Code::Failed,
+        2 => Code::Usage,
+        3 => Code::Environment,
+        _ => Code::Interrupted,
+    }))
+}
+
+pub fn engine(place: &Place, pace: Pace) -> Result<Engine, Failure> {
+    let kernel = Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
+    if matches!(place, Place::Sandbox) {
+        kernel
+            .link_set_up(&Ns::Root, "lo", true)
+            .map_err(|e| Failure::env(e.to_string()))?;
+    }
+    Ok(Engine::new(kernel, pace))
+}
+
+/// Interactive modes need a terminal; in CI, verify does the job.
+pub fn require_terminal(mode: &str) -> Result<(), Failure> {
+    if crate::term::interactive() {
+        Ok(())
+    } else {
+        Err(Failure::env(format!(
+            "nslab {mode} is interactive and needs a terminal. To check lessons without one (in CI, in a script), use: nslab verify"
+        )))
+    }
+}
+
+/// The lessons, from the paths given or the built-in ones (lesson errors refuse to start).
+pub fn lessons(paths: &[PathBuf]) -> Result<Vec<Lesson>, Failure> {
+    crate::cli::load_clean(paths)
+}
+
+/// Prints and flushes (the terminal is in key-at-a-time mode, so nothing is line-buffered).
+pub fn put(s: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes());
+    let _ = o.flush();
+}
+
+/// Brings the kernel to the state step `s` (1-based) starts from: finds the latest earlier step
+/// whose checks all hold now, and performs the steps after it. Says what it performs.
+pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) {
+    let steps = &lesson.steps[..s.saturating_sub(1).min(lesson.steps.len())];
+    let from = steps
+        .iter()
+        .rposition(|st| !st.checks.is_empty() && engine.evaluate(&st.checks).iter().all(|o| o.pass))
+        .map_or(0, |i| i + 1);
+    for st in &steps[from..] {
+        put(&format!(
+            "{} step {}: {}\n",
+            console::style("performing").dim(),
+            st.index,
+            st.title
+        ));
+        for c in &st.commands {
+            let p = engine.perform(c);
+            if let Some(e) = p.error.filter(|_| !c.expect_failure) {
+                put(&format!("  {}\n", console::style(e).red()));
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The interactive terminal: keys without echo, and the promise to leave the terminal as it was
+//! found, whatever way the program ends (a key, Ctrl-C, an error).
+
+use std::io::{IsTerminal, Read, Write};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
+
+/// A key the modes understand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Enter,
+    Backspace,
+    /// Ctrl-C or Ctrl-D: leave.
+    Quit,
+    Other,
+}
+
+/// Whether interactive modes can run: both ends must be a terminal.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// Keys are read one at a time without echo while this lives; dropping it restores the
+/// terminal. Ctrl-C arrives as a key (ISIG off), so it too goes through the restoring path.
+pub struct Keys {
+    saved: Termios,
+}
+
+impl Keys {
+    pub fn new() -> std::io::Result<Keys> {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd())?;
+        let keys = Keys { saved };
+        keys.raw()?;
+        Ok(keys)
+    }
+
+    fn raw(&self) -> std::io::Result<()> {
+        let mut t = self.saved.clone();
+        t.local_flags
+            .remove(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG);
+        t.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+        t.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+        termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &t)?;
+        Ok(())
+    }
+
+    fn restore(&self) {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+        let mut out = std::io::stdout();
+        // Show the cursor again, in case a progress line hid it.
+        let _ = out.write_all(b"\x1b[?25h");
+        let _ = out.flush();
+    }
+
+    /// Runs `f` with the terminal as it was found (for a subshell), then takes keys again.
+    pub fn suspended<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.restore();
+        let r = f();
+        let _ = self.raw();
+        r
+    }
+
+    /// The next key, if one comes within `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<Key> {
+        let stdin = std::io::stdin();
+        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) if n > 0 => {}
+            _ => return None,
+        }
+        let mut buf = [0u8; 8];
+        let n = stdin.lock().read(&mut buf).ok()?;
+        if n == 0 {
+            return Some(Key::Quit);
+        }
+        Some(decode(&buf[..n]))
+    }
+}
+
+fn decode(bytes: &[u8]) -> Key {
+    match bytes {
+        [3] | [4] => Key::Quit,
+        [b'\r'] | [b'\n'] => Key::Enter,
+        [127] | [8] => Key::Backspace,
+        [0x1b, ..] => Key::Other,
+        _ => match std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.chars().next())
+        {
+            Some(c) if !c.is_control() => Key::Char(c),
+            _ => Key::Other,
+        },
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
+/// The terminal's width in columns (80 when unknown).
+pub fn width() -> usize {
+    let (_, cols) = console::Term::stdout().size();
+    usize::from(cols).clamp(20, 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_decode() {
+        assert_eq!(decode(b"h"), Key::Char('h'));
+        assert_eq!(decode(&[3]), Key::Quit);
+        assert_eq!(decode(b"\r"), Key::Enter);
+        assert_eq!(decode(&[127]), Key::Backspace);
+        assert_eq!(decode(b"\x1b[A"), Key::Other);
+        assert_eq!(decode("é".as_bytes()), Key::Char('é'));
+    }
+}
