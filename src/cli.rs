@@ -478,32 +478,18 @@ fn show(
     if !watch {
         return Ok(Code::Success);
     }
-    let mut watched = kernel.netns_list();
-    let mut watcher = kernel
-        .watch(&namespaces_to_watch(&kernel, &watched))
+    let (mut watcher, mut watched) = kernel
+        .watch_all()
         .map_err(|e| Failure::env(e.to_string()))?;
     loop {
         if !watcher.wait(std::time::Duration::from_secs(1)) {
             continue;
         }
-        let now = kernel.netns_list();
-        if now != watched {
-            watched = now;
-            watcher = kernel
-                .watch(&namespaces_to_watch(&kernel, &watched))
+        if kernel.watched_changed(&watched) {
+            (watcher, watched) = kernel
+                .watch_all()
                 .map_err(|e| Failure::env(e.to_string()))?;
         }
         emit(&draw(&kernel)?, format == ShowFormat::Text)?;
     }
-}
-
-fn namespaces_to_watch(k: &crate::kernel::Kernel, named: &[String]) -> Vec<crate::lesson::Ns> {
-    let mut v = vec![crate::lesson::Ns::Root];
-    v.extend(
-        named
-            .iter()
-            .filter(|n| k.netns_exists(n))
-            .map(|n| crate::lesson::Ns::Named(n.clone())),
-    );
-    v
 }

@@ -25,6 +25,9 @@ pub struct LessonProgress {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Progress {
+    /// The lesson the student worked on last: `nslab learn` resumes it.
+    #[serde(default)]
+    pub current: Option<String>,
     #[serde(default)]
     pub lessons: BTreeMap<String, LessonProgress>,
     #[serde(skip)]

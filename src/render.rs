@@ -361,6 +361,29 @@ impl Renderer {
     }
 }
 
+/// Wraps one line of (possibly styled) text to `width` columns at spaces. Continuation lines
+/// keep the line's indentation, plus two.
+pub fn wrap(line: &str, width: usize) -> Vec<String> {
+    if measure_text_width(line) <= width {
+        return vec![line.to_string()];
+    }
+    let indent = line.len() - line.trim_start().len();
+    let cont = " ".repeat(indent + 2);
+    let mut out = Vec::new();
+    let mut cur = line[..indent].to_string();
+    for w in line.split_whitespace() {
+        let fresh = cur.trim().is_empty();
+        if !fresh && measure_text_width(&cur) + 1 + measure_text_width(w) > width {
+            out.push(std::mem::replace(&mut cur, cont.clone()));
+        } else if !fresh {
+            cur.push(' ');
+        }
+        cur.push_str(w);
+    }
+    out.push(cur);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +391,15 @@ mod tests {
     fn plain(md: &str, width: usize) -> String {
         console::set_colors_enabled(false);
         render(md, width)
+    }
+
+    #[test]
+    fn lines_wrap_with_their_indent() {
+        assert_eq!(
+            wrap("  one two three four", 12),
+            vec!["  one two", "    three", "    four"]
+        );
+        assert_eq!(wrap("short", 12), vec!["short"]);
     }
 
     #[test]

@@ -28,13 +28,18 @@ pub fn interactive() -> bool {
 /// terminal. Ctrl-C arrives as a key (ISIG off), so it too goes through the restoring path.
 pub struct Keys {
     saved: Termios,
+    /// Keys read but not yet handed out: one read can bring several ("123" and Enter, pasted).
+    pending: std::cell::RefCell<std::collections::VecDeque<Key>>,
 }
 
 impl Keys {
     pub fn new() -> std::io::Result<Keys> {
         let stdin = std::io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd())?;
-        let keys = Keys { saved };
+        let keys = Keys {
+            saved,
+            pending: Default::default(),
+        };
         keys.raw()?;
         Ok(keys)
     }
@@ -67,6 +72,9 @@ impl Keys {
 
     /// The next key, if one comes within `timeout`.
     pub fn next(&self, timeout: Duration) -> Option<Key> {
+        if let Some(k) = self.pending.borrow_mut().pop_front() {
+            return Some(k);
+        }
         let stdin = std::io::stdin();
         let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
         let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
@@ -74,29 +82,44 @@ impl Keys {
             Ok(n) if n > 0 => {}
             _ => return None,
         }
-        let mut buf = [0u8; 8];
+        let mut buf = [0u8; 256];
         let n = stdin.lock().read(&mut buf).ok()?;
         if n == 0 {
             return Some(Key::Quit);
         }
-        Some(decode(&buf[..n]))
+        let mut pending = self.pending.borrow_mut();
+        pending.extend(decode(&buf[..n]));
+        pending.pop_front()
     }
 }
 
-fn decode(bytes: &[u8]) -> Key {
-    match bytes {
-        [3] | [4] => Key::Quit,
-        [b'\r'] | [b'\n'] => Key::Enter,
-        [127] | [8] => Key::Backspace,
-        [0x1b, ..] => Key::Other,
-        _ => match std::str::from_utf8(bytes)
-            .ok()
-            .and_then(|s| s.chars().next())
-        {
-            Some(c) if !c.is_control() => Key::Char(c),
-            _ => Key::Other,
-        },
+/// The keys in a chunk of terminal input. An escape sequence (an arrow key) is one key.
+fn decode(bytes: &[u8]) -> Vec<Key> {
+    let mut keys = Vec::new();
+    let text = String::from_utf8_lossy(bytes);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        keys.push(match c {
+            '\u{3}' | '\u{4}' => Key::Quit,
+            '\r' | '\n' => Key::Enter,
+            '\u{7f}' | '\u{8}' => Key::Backspace,
+            '\u{1b}' => {
+                // CSI or SS3: ESC, '[' or 'O', parameters, then a final letter or '~'.
+                if matches!(chars.peek(), Some('[' | 'O')) {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if c.is_ascii_alphabetic() || c == '~' {
+                            break;
+                        }
+                    }
+                }
+                Key::Other
+            }
+            c if c.is_control() => Key::Other,
+            c => Key::Char(c),
+        });
     }
+    keys
 }
 
 impl Drop for Keys {
@@ -117,11 +140,20 @@ mod tests {
 
     #[test]
     fn keys_decode() {
-        assert_eq!(decode(b"h"), Key::Char('h'));
-        assert_eq!(decode(&[3]), Key::Quit);
-        assert_eq!(decode(b"\r"), Key::Enter);
-        assert_eq!(decode(&[127]), Key::Backspace);
-        assert_eq!(decode(b"\x1b[A"), Key::Other);
-        assert_eq!(decode("é".as_bytes()), Key::Char('é'));
+        assert_eq!(decode(b"h"), vec![Key::Char('h')]);
+        assert_eq!(decode(&[3]), vec![Key::Quit]);
+        assert_eq!(decode(&[127]), vec![Key::Backspace]);
+        assert_eq!(decode("é".as_bytes()), vec![Key::Char('é')]);
+        // Several keys in one read, an arrow key among them.
+        assert_eq!(
+            decode(b"12\x1b[A3\r"),
+            vec![
+                Key::Char('1'),
+                Key::Char('2'),
+                Key::Other,
+                Key::Char('3'),
+                Key::Enter
+            ]
+        );
     }
 }

@@ -601,6 +601,27 @@ impl Kernel {
         netns::in_netns(&fd, move || procs::run_shell(&line, timeout))
     }
 
+    /// A watcher of the root namespace, every named namespace there is, and /run/netns; with the
+    /// names it covers, so that the caller can tell when the set changed and watch again.
+    pub fn watch_all(&self) -> Result<(Watcher, Vec<String>)> {
+        let named = self.live_netns();
+        let mut ns = vec![Ns::Root];
+        ns.extend(named.iter().map(|n| Ns::Named(n.clone())));
+        Ok((self.watch(&ns)?, named))
+    }
+
+    /// Whether the named namespaces differ from `watched` (from [`Kernel::watch_all`]).
+    pub fn watched_changed(&self, watched: &[String]) -> bool {
+        self.live_netns() != watched
+    }
+
+    fn live_netns(&self) -> Vec<String> {
+        self.netns_list()
+            .into_iter()
+            .filter(|n| self.netns_exists(n))
+            .collect()
+    }
+
     /// A watcher of link, address and route events in the given namespaces, and of /run/netns.
     pub fn watch(&self, namespaces: &[Ns]) -> Result<Watcher> {
         let mut fds = Vec::new();

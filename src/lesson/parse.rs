@@ -54,6 +54,8 @@ struct StepDraft {
     checks: Option<Vec<CheckLine>>,
     hints: Vec<String>,
     question: Option<Question>,
+    /// Byte ranges of hint quotes: learn shows them on `h`, not in the step's text.
+    hidden: Vec<(usize, usize)>,
 }
 
 impl LessonParser<'_> {
@@ -69,7 +71,7 @@ impl LessonParser<'_> {
         let mut steps: Vec<StepDraft> = Vec::new();
         let mut intro_end = text.len();
         let mut heading: Option<(usize, String)> = None;
-        let mut quote: Option<(usize, String)> = None;
+        let mut quote: Option<(usize, usize, String)> = None;
 
         for (event, range) in Parser::new_ext(body, markdown_options()).into_offset_iter() {
             let start = range.start + body_start;
@@ -102,15 +104,19 @@ impl LessonParser<'_> {
                         checks: None,
                         hints: Vec::new(),
                         question: None,
+                        hidden: Vec::new(),
                     });
                 }
-                Event::Start(Tag::BlockQuote(_)) => quote = Some((start, String::new())),
+                Event::Start(Tag::BlockQuote(_)) => quote = Some((start, end, String::new())),
                 Event::End(TagEnd::BlockQuote(_)) => {
-                    if let Some((offset, q)) = quote.take() {
+                    if let Some((offset, quote_end, q)) = quote.take() {
                         let q = q.trim();
                         if let Some(hint) = q.strip_prefix("Hint:") {
                             match steps.last_mut() {
-                                Some(s) => s.hints.push(hint.trim().to_string()),
+                                Some(s) => {
+                                    s.hints.push(hint.trim().to_string());
+                                    s.hidden.push((offset, quote_end));
+                                }
                                 None => self.diags.push(self.src.warning(
                                     offset,
                                     1,
@@ -126,12 +132,12 @@ impl LessonParser<'_> {
                 Event::Text(t) | Event::Code(t) => {
                     if let Some((_, h)) = heading.as_mut() {
                         h.push_str(&t);
-                    } else if let Some((_, q)) = quote.as_mut() {
+                    } else if let Some((_, _, q)) = quote.as_mut() {
                         q.push_str(&t);
                     }
                 }
                 Event::SoftBreak | Event::HardBreak => {
-                    if let Some((_, q)) = quote.as_mut() {
+                    if let Some((_, _, q)) = quote.as_mut() {
                         q.push(' ');
                     }
                 }
@@ -186,7 +192,7 @@ impl LessonParser<'_> {
                 index: i + 1,
                 title: d.title.clone(),
                 offset: d.offset,
-                body: text[d.body_start.min(body_end)..body_end].to_string(),
+                body: without(&text, d.body_start.min(body_end), body_end, &d.hidden),
                 commands: std::mem::take(&mut d.commands),
                 checks,
                 hints: std::mem::take(&mut d.hints),
@@ -606,6 +612,9 @@ mod tests {
         assert_eq!(s.commands[1].text, "ip netns exec blue ip link set lo up");
         assert_eq!(s.commands[1].line, 12);
         assert_eq!(s.hints, vec!["use ip netns."]);
+        // The hint is kept for the `h` key, out of the step's text.
+        assert!(!s.body.contains("Hint:"), "{}", s.body);
+        assert!(s.body.contains("ip netns add blue"));
         // No check block: derived from the commands.
         let checks: Vec<String> = s.checks.iter().map(|c| c.check.to_string()).collect();
         assert_eq!(checks, vec!["netns blue exists", "link lo in blue is up"]);
@@ -719,4 +728,16 @@ mod tests {
         );
         assert_eq!(split_comment("echo a#b").0, "echo a#b");
     }
+}
+
+/// The text from `start` to `end`, less the `hidden` ranges inside it.
+fn without(text: &str, start: usize, end: usize, hidden: &[(usize, usize)]) -> String {
+    let mut out = String::new();
+    let mut at = start;
+    for &(a, b) in hidden.iter().filter(|(a, b)| *a >= start && *b <= end) {
+        out.push_str(&text[at..a.max(at)]);
+        at = b.max(at);
+    }
+    out.push_str(&text[at..end]);
+    out
 }

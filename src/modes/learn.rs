@@ -42,15 +42,15 @@ impl Status {
 
     fn draw(&mut self, lines: &[String]) {
         self.clear();
-        let w = width();
-        let mut s = String::new();
-        for l in lines {
-            // A line wider than the terminal would wrap and spoil the count of lines to clear.
-            s.push_str(&console::truncate_str(l, w.saturating_sub(1), "…"));
-            s.push('\n');
-        }
+        // Wrapped here, not by the terminal, so that the count of lines to clear is right.
+        let wrapped: Vec<String> = lines
+            .iter()
+            .flat_map(|l| crate::render::wrap(l, width().saturating_sub(1)))
+            .collect();
+        let mut s = wrapped.join("\n");
+        s.push('\n');
         put(&s);
-        self.lines = lines.len();
+        self.lines = wrapped.len();
     }
 
     /// Prints text that stays (above the status area).
@@ -119,6 +119,7 @@ pub fn learn(
 impl Learn<'_> {
     fn run(&mut self) -> Result<Code, Failure> {
         let n = self.lesson.steps.len();
+        self.progress.current = Some(self.lesson.id.clone());
         self.remember_sysctls();
         let mut idx = match self.opts.step {
             Some(s) if (1..=n).contains(&s) => {
@@ -242,8 +243,7 @@ impl Learn<'_> {
         let mut answered = step.question.is_none();
         let mut hint_level = 0usize;
         let mut message: Vec<String> = Vec::new();
-        let mut watched = self.engine.kernel.netns_list();
-        let mut watcher = self.watch(&watched);
+        let (mut watcher, mut watched) = self.watch();
         let mut last_eval = Instant::now();
         let needs_poll = step.checks.iter().any(|c| c.check.needs_polling());
         loop {
@@ -277,10 +277,10 @@ impl Learn<'_> {
             };
             let poll_due = (needs_poll || !complete) && last_eval.elapsed() >= SLOW_POLL;
             if changed || poll_due {
-                let now = self.engine.kernel.netns_list();
-                if now != watched {
-                    watched = now;
-                    watcher = self.watch(&watched);
+                // A namespace came or went: watch the new set (and let go of a deleted one, which
+                // an open socket would keep alive).
+                if self.engine.kernel.watched_changed(&watched) {
+                    (watcher, watched) = self.watch();
                 }
                 outcomes = self.engine.evaluate(&step.checks);
                 last_eval = Instant::now();
@@ -340,8 +340,7 @@ impl Learn<'_> {
                 Key::Char('t') => {
                     drop(watcher.take());
                     self.shell();
-                    watched = self.engine.kernel.netns_list();
-                    watcher = self.watch(&watched);
+                    (watcher, watched) = self.watch();
                     outcomes = self.engine.evaluate(&step.checks);
                 }
                 Key::Char('g') => {
@@ -371,15 +370,12 @@ impl Learn<'_> {
         }
     }
 
-    fn watch(&self, named: &[String]) -> Option<Watcher> {
-        let mut ns = vec![Ns::Root];
-        ns.extend(
-            named
-                .iter()
-                .filter(|n| self.engine.kernel.netns_exists(n))
-                .map(|n| Ns::Named(n.clone())),
-        );
-        self.engine.kernel.watch(&ns).ok()
+    /// Watches everything there is now; without a watcher, learn still polls.
+    fn watch(&self) -> (Option<Watcher>, Vec<String>) {
+        match self.engine.kernel.watch_all() {
+            Ok((w, named)) => (Some(w), named),
+            Err(_) => (None, self.engine.kernel.netns_list()),
+        }
     }
 
     fn screen(

@@ -22,10 +22,15 @@ pub fn select(
 ) -> Result<Lesson, Failure> {
     let ids: Vec<String> = lessons.iter().map(|l| l.id.clone()).collect();
     let pos = match which {
-        None => lessons
-            .iter()
-            .position(|l| !progress.get(&l.id).is_some_and(|p| p.done))
-            .unwrap_or(0),
+        None => {
+            let not_done = |l: &Lesson| !progress.get(&l.id).is_some_and(|p| p.done);
+            let current = progress.current.as_deref();
+            lessons
+                .iter()
+                .position(|l| Some(l.id.as_str()) == current && not_done(l))
+                .or_else(|| lessons.iter().position(not_done))
+                .unwrap_or(0)
+        }
         Some(w) => lessons
             .iter()
             .position(|l| l.id == w || l.source.name.ends_with(w))
