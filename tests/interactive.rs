@@ -1,0 +1,299 @@
+//! learn, demo and reset end to end: the binary runs in a tmux pane inside a sandbox (its own
+//! network, mount and pid namespaces), and a second pane types the student's commands.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::nslab;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// `unshare` into a fresh sandbox and run a shell script there.
+fn sandboxed(script: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--net", "--mount", "--pid", "--fork", "--mount-proc"]);
+    if !is_root() {
+        c.arg("--map-root-user");
+    }
+    let setup = "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; ip link set lo up; ";
+    c.args(["bash", "-c", &format!("{setup}{script}")]);
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+struct Tmux {
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Tmux {
+    /// Pane 0 runs `cmd` (then prints EXIT=code), pane 1 is a shell for the student.
+    fn start(name: &str, cmd: &str) -> Tmux {
+        let dir = std::env::temp_dir().join(format!("nslab-tmux-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("home")).unwrap();
+        let sock = dir.join("sock");
+        let nslab = env!("CARGO_BIN_EXE_nslab");
+        let script = format!(
+            "export HOME={home} LANG=C.UTF-8 NSLAB_TYPING_MS=0 PATH={bin}:$PATH; \
+             tmux -S {sock} -f /dev/null new-session -d -x 120 -y 50 -s t '{cmd}; echo EXIT=$?; sleep 600'; \
+             tmux -S {sock} split-window -t t -h 'bash --norc'; \
+             while tmux -S {sock} has-session 2>/dev/null; do sleep 0.1; done",
+            home = dir.join("home").display(),
+            bin = PathBuf::from(nslab).parent().unwrap().display(),
+            sock = sock.display(),
+            cmd = cmd.replace("nslab ", &format!("{nslab} ")),
+        );
+        let child = sandboxed(&script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Tmux { dir, child };
+        t.wait_for(0, "", Duration::from_secs(10));
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(self.dir.join("sock"))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self, pane: u8) -> String {
+        self.tmux(&[
+            "capture-pane",
+            "-p",
+            "-J",
+            "-S",
+            "-2000",
+            "-t",
+            &format!("t:0.{pane}"),
+        ])
+    }
+
+    fn keys(&self, pane: u8, keys: &[&str]) {
+        let target = format!("t:0.{pane}");
+        let mut args = vec!["send-keys", "-t", target.as_str()];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// Types a command line in the student's shell and waits until it has run.
+    fn type_line(&self, line: &str) {
+        let marker = format!("done-{}", line.len());
+        self.keys(1, &[&format!("{line}; echo {marker}"), "Enter"]);
+        self.wait_for(1, &format!("\n{marker}"), Duration::from_secs(20));
+        self.keys(1, &["clear", "Enter"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    fn wait_for(&self, pane: u8, text: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen(pane);
+            if (!s.trim().is_empty() || text.is_empty())
+                && s.contains(text)
+                && (!text.is_empty() || self.dir.join("sock").exists())
+            {
+                return s;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "waited {timeout:?} for {text:?}; the screen shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The veth lab's steps, from the lesson itself.
+fn veth_lab() -> nslab::lesson::Lesson {
+    let src = nslab::lesson::builtin::builtin()
+        .into_iter()
+        .find(|s| s.name.ends_with("02-veth.md"))
+        .unwrap();
+    nslab::lesson::parse::parse(&src).0.unwrap()
+}
+
+#[test]
+fn learn_ticks_every_step_as_the_student_types() {
+    let t = Tmux::start("learn", "nslab learn veth-lab");
+    let lesson = veth_lab();
+    for step in &lesson.steps {
+        t.wait_for(
+            0,
+            &format!("Step {} of 8: {}", step.index, step.title),
+            Duration::from_secs(10),
+        );
+        for c in &step.commands {
+            t.type_line(&c.text);
+        }
+        if step.observes_only() {
+            // Observation steps wait for the student to have looked: Enter goes on.
+            t.wait_for(0, "Press Enter to go on", Duration::from_secs(10));
+            t.keys(0, &["Enter"]);
+        }
+        t.wait_for(
+            0,
+            &format!("Step {} ✓ verified", step.index),
+            Duration::from_secs(10),
+        );
+    }
+    let s = t.wait_for(0, "Lesson complete", Duration::from_secs(10));
+    assert!(s.contains("8 of 8 steps verified"), "{s}");
+    assert!(
+        t.wait_for(0, "EXIT=", Duration::from_secs(5))
+            .contains("EXIT=0")
+    );
+}
+
+#[test]
+fn learn_keys_hint_do_skip_quit_and_resume() {
+    let t = Tmux::start("keys", "nslab learn veth-lab");
+    t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+    t.keys(0, &["Enter"]);
+    t.wait_for(0, "Step 2 of 8", Duration::from_secs(10));
+    // h escalates: the written hint, then the failing check explained, then the commands.
+    t.keys(0, &["h"]);
+    t.wait_for(0, "Hint: the command is", Duration::from_secs(5));
+    t.keys(0, &["h"]);
+    t.wait_for(0, "expected netns blue to exist", Duration::from_secs(5));
+    t.keys(0, &["h"]);
+    t.wait_for(0, "The commands of this step:", Duration::from_secs(5));
+    // d performs the step, and its checks tick.
+    t.keys(0, &["d"]);
+    t.wait_for(0, "Step 2 ✓ verified", Duration::from_secs(10));
+    t.wait_for(0, "Step 3 of 8", Duration::from_secs(5));
+    // n skips.
+    t.keys(0, &["n"]);
+    t.wait_for(0, "Step 3 skipped", Duration::from_secs(5));
+    t.wait_for(0, "Step 4 of 8", Duration::from_secs(5));
+    // q leaves, keeping the progress, and the terminal as it was (echo back on).
+    t.keys(0, &["q"]);
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert!(s.contains("resumes at step 4"), "{s}");
+    assert!(s.contains("EXIT=130"), "{s}");
+    // Resume: learn starts where the student left.
+    t.tmux(&[
+        "respawn-pane",
+        "-k",
+        "-t",
+        "t:0.0",
+        &format!(
+            "HOME={} {} learn; sleep 600",
+            t.dir.join("home").display(),
+            env!("CARGO_BIN_EXE_nslab")
+        ),
+    ]);
+    t.wait_for(
+        0,
+        "Step 4 of 8: Move one end into each namespace",
+        Duration::from_secs(10),
+    );
+    let progress =
+        std::fs::read_to_string(t.dir.join("home/.local/state/nslab/progress.json")).unwrap();
+    let p: serde_json::Value = serde_json::from_str(&progress).unwrap();
+    assert_eq!(p["current"], "veth-lab");
+    assert_eq!(
+        p["lessons"]["veth-lab"]["verified"],
+        serde_json::json!([1, 2])
+    );
+    assert_eq!(p["lessons"]["veth-lab"]["skipped"], serde_json::json!([3]));
+}
+
+#[test]
+fn demo_performs_every_step_and_shows_it_passing() {
+    let t = Tmux::start("demo", "nslab demo veth-lab --auto 0");
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(60));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(s.contains("End of the lesson"), "{s}");
+    assert!(
+        s.contains("$ ip link add veth0 type veth peer name veth1"),
+        "{s}"
+    );
+    assert!(s.contains("✓ link veth0 in blue peer veth1 in red"), "{s}");
+    assert!(!s.contains('✗'), "a check failed:\n{s}");
+    // The topology after the addresses: both ends joined by a wire, with their addresses.
+    assert!(
+        s.contains("10.1.0.2/24") && s.contains("⇄ red:veth1"),
+        "{s}"
+    );
+}
+
+#[test]
+fn reset_removes_the_lesson_and_keeps_the_rest() {
+    let nslab = env!("CARGO_BIN_EXE_nslab");
+    let script = format!(
+        "ip netns add blue; ip netns add red; ip link add veth0 type veth peer name veth1; \
+         ip netns add mine; ip link add keep0 type veth peer name keep1; \
+         {nslab} reset veth-lab; echo '#AFTER'; ls /run/netns; ip -o link show | cut -d: -f2"
+    );
+    let out = sandboxed(&script)
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !is_root() {
+        // Without root, reset refuses: it would act on the real machine.
+        assert!(!out.status.success());
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (said, after) = text.split_once("#AFTER").unwrap();
+    assert!(
+        said.contains("veth-lab: deleted netns blue")
+            && said.contains("veth-lab: deleted netns red"),
+        "{said}"
+    );
+    assert!(said.contains("veth-lab: deleted link veth0"), "{said}");
+    let after: Vec<&str> = after.split_whitespace().collect();
+    assert!(
+        after.contains(&"mine") && after.contains(&"keep0@keep1") && after.contains(&"keep1@keep0"),
+        "{after:?}"
+    );
+    assert!(
+        !after
+            .iter()
+            .any(|w| w.starts_with("blue") || w.starts_with("red") || w.starts_with("veth")),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn interactive_modes_refuse_without_a_terminal() {
+    for mode in ["learn", "demo"] {
+        let out = nslab(&[mode, "veth-lab"]);
+        assert_eq!(out.status.code(), Some(3), "{mode}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("nslab verify"),
+            "{mode}"
+        );
+    }
+}
