@@ -125,7 +125,13 @@ impl Drop for Tmux {
         self.tmux(&["kill-server"]);
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // The sandbox's processes die with it, a moment later; the server's socket goes then.
+        for _ in 0..40 {
+            if std::fs::remove_dir_all(&self.dir).is_ok() || !self.dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
