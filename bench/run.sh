@@ -40,5 +40,8 @@ bench netns "$runs" "$nslab verify $work/netns.md" "bench/sandbox.sh bench/micro
 bench/micro.sh ping-lesson 1000 >"$work/ping.md"
 "$nslab" verify --format json "$work/ping.md" >"$work/ping-report.json"
 
+# learn: from the student's command finishing to its check ticking on screen.
+bench/sandbox.sh bench/learn-latency.sh "$nslab" "${LATENCY_ROUNDS:-10}" lessons/02-veth.md lessons/03-bridges.md lessons/04-routing.md >"$work/latency.txt"
+
 python3 bench/results.py "$work" >bench/RESULTS.md
 cat bench/RESULTS.md
