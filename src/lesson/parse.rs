@@ -581,6 +581,18 @@ fn split_comment(line: &str) -> (&str, Vec<String>) {
     (line, Vec::new())
 }
 
+/// The text from `start` to `end`, less the `hidden` ranges inside it.
+fn without(text: &str, start: usize, end: usize, hidden: &[(usize, usize)]) -> String {
+    let mut out = String::new();
+    let mut at = start;
+    for &(a, b) in hidden.iter().filter(|(a, b)| *a >= start && *b <= end) {
+        out.push_str(&text[at..a.max(at)]);
+        at = b.max(at);
+    }
+    out.push_str(&text[at..end]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -728,16 +740,4 @@ mod tests {
         );
         assert_eq!(split_comment("echo a#b").0, "echo a#b");
     }
-}
-
-/// The text from `start` to `end`, less the `hidden` ranges inside it.
-fn without(text: &str, start: usize, end: usize, hidden: &[(usize, usize)]) -> String {
-    let mut out = String::new();
-    let mut at = start;
-    for &(a, b) in hidden.iter().filter(|(a, b)| *a >= start && *b <= end) {
-        out.push_str(&text[at..a.max(at)]);
-        at = b.max(at);
-    }
-    out.push_str(&text[at..end]);
-    out
 }
