@@ -16,9 +16,9 @@ netns-loop)
   for i in $(seq 1 "$n"); do ip netns add "ns$i"; done
   ;;
 ping-lesson)
-  printf '+++\nid = "ping-%s"\ntitle = "N pings"\nformat = 1\n+++\n\n## Wire\n\n```sh\n' "$n"
-  printf 'ip netns add a\nip netns add b\nip link add va type veth peer name vb netns b\nip link set va netns a\n'
-  printf 'ip -n a link set va up\nip -n b link set vb up\nip -n a address add 10.3.0.1/24 dev va\nip -n b address add 10.3.0.2/24 dev vb\n```\n'
+  printf '+++\nid = "ping-%s"\ntitle = "N pings"\nformat = 1\n+++\n\n## Namespaces\n\n```sh\nip netns add a\nip netns add b\n```\n' "$n"
+  printf '\n## Cable\n\n```sh\nip -n a link add va type veth peer name vb netns b\n```\n'
+  printf '\n## Addresses\n\n```sh\nip -n a link set va up\nip -n b link set vb up\nip -n a address add 10.3.0.1/24 dev va\nip -n b address add 10.3.0.2/24 dev vb\n```\n'
   printf '\n## Ping\n\n```sh\nip netns exec a ping -c 1 10.3.0.2\n```\n\n```check\n'
   for _ in $(seq 1 "$n"); do echo "ping 10.3.0.2 from a"; done
   printf '```\n'

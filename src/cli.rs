@@ -111,6 +111,13 @@ pub enum Cmd {
         #[arg(long)]
         ascii: bool,
     },
+    /// Print shell completions for bash, zsh or fish.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from nslab's own command line.
+    Man,
     /// Print an example program that a lesson uses (for instance: netns-demo).
     Example {
         /// The example's name; without it, the list of examples.
@@ -152,6 +159,15 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
         Cmd::Lint { paths, commands } => lint(&paths, commands),
         Cmd::List { paths } => list(&paths),
         Cmd::Example { name } => example(name.as_deref()),
+        Cmd::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "nslab", &mut std::io::stdout());
+            Ok(Code::Success)
+        }
+        Cmd::Man => {
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            page.render(&mut std::io::stdout()).map_err(|e| Failure::env(e.to_string()))?;
+            Ok(Code::Success)
+        }
         Cmd::Learn {
             lesson,
             step,
