@@ -62,10 +62,11 @@ put "$prefix/bin/nslab" 0755 <"$target/release/nslab"
 nslab=$prefix/bin/nslab
 
 # 4. Shell completions and the man page, generated from nslab's own command line.
-"$nslab" completions bash | put /usr/share/bash-completion/completions/nslab 0644
-"$nslab" completions zsh | put /usr/share/zsh/vendor-completions/_nslab 0644
-"$nslab" completions fish | put /usr/share/fish/vendor_completions.d/nslab.fish 0644
-"$nslab" man | put "$prefix/share/man/man1/nslab.1" 0644
+# (Process substitution, not a pipe: `put` must run in this shell to record a change.)
+put /usr/share/bash-completion/completions/nslab 0644 < <("$nslab" completions bash)
+put /usr/share/zsh/vendor-completions/_nslab 0644 < <("$nslab" completions zsh)
+put /usr/share/fish/vendor_completions.d/nslab.fish 0644 < <("$nslab" completions fish)
+put "$prefix/share/man/man1/nslab.1" 0644 < <("$nslab" man)
 
 # 5. The student's login: a tmux session with the lesson and a root shell (VM only).
 if [ "${NSLAB_NO_LOGIN:-0}" != 1 ]; then
