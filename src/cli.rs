@@ -160,12 +160,18 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
         Cmd::List { paths } => list(&paths),
         Cmd::Example { name } => example(name.as_deref()),
         Cmd::Completions { shell } => {
-            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "nslab", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "nslab",
+                &mut std::io::stdout(),
+            );
             Ok(Code::Success)
         }
         Cmd::Man => {
             let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
-            page.render(&mut std::io::stdout()).map_err(|e| Failure::env(e.to_string()))?;
+            page.render(&mut std::io::stdout())
+                .map_err(|e| Failure::env(e.to_string()))?;
             Ok(Code::Success)
         }
         Cmd::Learn {

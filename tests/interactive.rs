@@ -41,15 +41,19 @@ impl Tmux {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("home")).unwrap();
         let sock = dir.join("sock");
+        // After the program: the terminal's echo, line editing and signal flags, as stty shows them.
+        let tty = dir.join("tty.sh");
+        std::fs::write(&tty, "echo TTY $(stty -a | tr ' ' '\\n' | grep -x -e '-*echo' -e '-*icanon' -e '-*isig' | tr '\\n' ' ')\n").unwrap();
         let nslab = env!("CARGO_BIN_EXE_nslab");
         let script = format!(
             "export HOME={home} LANG=C.UTF-8 NSLAB_TYPING_MS=0 PATH={bin}:$PATH; \
-             tmux -S {sock} -f /dev/null new-session -d -x 120 -y 50 -s t '{cmd}; echo EXIT=$?; sleep 600'; \
+             tmux -S {sock} -f /dev/null new-session -d -x 120 -y 50 -s t '{cmd}; echo EXIT=$?; sh {tty}; sleep 600'; \
              tmux -S {sock} split-window -t t -h 'bash --norc'; \
              while tmux -S {sock} has-session 2>/dev/null; do sleep 0.1; done",
             home = dir.join("home").display(),
             bin = PathBuf::from(nslab).parent().unwrap().display(),
             sock = sock.display(),
+            tty = tty.display(),
             cmd = cmd.replace("nslab ", &format!("{nslab} ")),
         );
         let child = sandboxed(&script)
@@ -193,6 +197,9 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
     t.keys(0, &["d"]);
     t.wait_for(0, "Step 2 ✓ verified", Duration::from_secs(10));
     t.wait_for(0, "Step 3 of 8", Duration::from_secs(5));
+    // g draws the topology: the two namespaces the step made.
+    t.keys(0, &["g"]);
+    t.wait_for(0, "─ blue ─", Duration::from_secs(5));
     // n skips.
     t.keys(0, &["n"]);
     t.wait_for(0, "Step 3 skipped", Duration::from_secs(5));
@@ -202,6 +209,13 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
     let s = t.wait_for(0, "EXIT=", Duration::from_secs(5));
     assert!(s.contains("resumes at step 4"), "{s}");
     assert!(s.contains("EXIT=130"), "{s}");
+    // The terminal is as it was: echo, line editing and signals back on.
+    assert!(
+        t.wait_for(0, "TTY", Duration::from_secs(5))
+            .contains("TTY isig icanon echo"),
+        "{}",
+        t.screen(0)
+    );
     // Resume: learn starts where the student left.
     t.tmux(&[
         "respawn-pane",
@@ -228,6 +242,16 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
         serde_json::json!([1, 2])
     );
     assert_eq!(p["lessons"]["veth-lab"]["skipped"], serde_json::json!([3]));
+}
+
+#[test]
+fn ctrl_c_leaves_the_terminal_as_it_found_it() {
+    let t = Tmux::start("ctrlc", "nslab learn routing");
+    t.wait_for(0, "Step 1 of", Duration::from_secs(10));
+    t.keys(0, &["C-c"]);
+    let s = t.wait_for(0, "TTY", Duration::from_secs(5));
+    assert!(s.contains("EXIT=130"), "{s}");
+    assert!(s.contains("TTY isig icanon echo"), "{s}");
 }
 
 #[test]
@@ -302,4 +326,26 @@ fn interactive_modes_refuse_without_a_terminal() {
             "{mode}"
         );
     }
+}
+
+#[test]
+fn show_watch_redraws_when_the_kernel_changes() {
+    let nslab = env!("CARGO_BIN_EXE_nslab");
+    let script = format!(
+        "{nslab} show --watch --format json --output /run/picture.json & \
+         for i in $(seq 50); do [ -s /run/picture.json ] && break; sleep 0.05; done; \
+         grep -c '\"name\": \"blue\"' /run/picture.json || true; \
+         ip netns add blue; \
+         for i in $(seq 100); do grep -q '\"name\": \"blue\"' /run/picture.json && break; sleep 0.05; done; \
+         grep -c '\"name\": \"blue\"' /run/picture.json; kill %1"
+    );
+    let out = sandboxed(&script).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Before: no blue in the picture; after `ip netns add blue`: blue, redrawn by itself.
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1"],
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
