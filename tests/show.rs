@@ -21,8 +21,10 @@ fn sh(script: &str) {
     );
 }
 
+/// Relative to the package root, cargo's working directory for tests: the sandbox covers /tmp
+/// with a tmpfs, and a checkout under /tmp stays reachable only through the working directory.
 fn snapshots() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/show")
+    PathBuf::from("tests/snapshots/show")
 }
 
 fn update() -> bool {

@@ -97,8 +97,28 @@ pub fn enter(new_pid: bool) -> Result<()> {
         std::fs::create_dir("/run/netns")
             .map_err(|e| KernelError::io("mkdir /run/netns in the sandbox", e))?;
     }
-    // A private /tmp: lessons compile and run example programs there.
+    // A private /tmp: lessons compile and run example programs there. It hides whatever lived
+    // under /tmp, this very binary too when it was built there (a checkout in /tmp): then a copy
+    // goes into the sandbox's /tmp, read through a descriptor opened before the tmpfs covers it.
+    // (A bind mount cannot do it: the binary's mount belongs to the host's mount namespace.)
+    let exe = std::env::current_exe().map_err(|e| KernelError::io("find my own binary", e))?;
+    let hidden = exe
+        .starts_with("/tmp")
+        .then(|| std::fs::File::open(&exe))
+        .transpose()
+        .map_err(|e| KernelError::io("open my own binary", e))?;
     tmpfs("/tmp")?;
+    if let Some(mut from) = hidden {
+        let own = own_binary();
+        std::fs::create_dir_all(OWN_BIN_DIR)
+            .map_err(|e| KernelError::io(format!("mkdir {OWN_BIN_DIR}"), e))?;
+        let mut to = std::fs::File::create(&own)
+            .map_err(|e| KernelError::io(format!("create {}", own.display()), e))?;
+        std::io::copy(&mut from, &mut to)
+            .map_err(|e| KernelError::io("copy nslab into the sandbox", e))?;
+        std::fs::set_permissions(&own, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(|e| KernelError::io("chmod", e))?;
+    }
     // A fresh sysfs, else /sys/class/net would still list the host's devices.
     mount(
         Some("sysfs"),
@@ -123,6 +143,18 @@ fn mount_proc() -> Result<()> {
     .map_err(|e| refuse("mount /proc", e))
 }
 
+/// Where the sandbox keeps a copy of the running binary when its own lives under /tmp.
+const OWN_BIN_DIR: &str = "/tmp/.nslab/bin";
+
+/// The running binary's path inside the sandbox: where it is, or its copy (see [`enter`]).
+pub fn own_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "nslab".into());
+    if !exe.starts_with("/tmp") || exe.starts_with(OWN_BIN_DIR) {
+        return exe;
+    }
+    std::path::Path::new(OWN_BIN_DIR).join(exe.file_name().unwrap_or_else(|| "nslab".as_ref()))
+}
+
 /// Set in the environment of the process that runs inside the sandbox.
 const INNER_ENV: &str = "NSLAB_SANDBOX_INNER";
 
@@ -140,8 +172,16 @@ pub fn is_inner() -> bool {
 /// and with pid 1 gone the kernel ends every process of the sandbox.
 pub fn respawn_inside(input: Option<&[u8]>) -> Result<i32> {
     enter(true)?;
-    let exe = std::env::current_exe().map_err(|e| KernelError::io("find my own binary", e))?;
-    let mut cmd = std::process::Command::new(exe);
+    let own = own_binary();
+    let mut cmd = std::process::Command::new(&own);
+    // Commands of lessons call `nslab` itself (nslab example ...): it comes first on PATH.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<std::path::PathBuf> =
+        own.parent().map(|d| d.to_path_buf()).into_iter().collect();
+    dirs.extend(std::env::split_paths(&path));
+    if let Ok(p) = std::env::join_paths(dirs) {
+        cmd.env("PATH", p);
+    }
     cmd.args(std::env::args_os().skip(1)).env(INNER_ENV, "1");
     if input.is_some() {
         cmd.stdin(std::process::Stdio::piped());

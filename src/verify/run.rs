@@ -165,11 +165,14 @@ fn perform_all(engine: &mut Engine, step: &Step, scope: Scope) -> Vec<CommandRep
     out
 }
 
-/// Some changes land a moment after the command returns: a deleted namespace is torn down by a
-/// kernel worker (about 14 ms here), and its veth pair with it. Failing checks get that long;
-/// the last evaluation is the step's verdict.
+/// How long checks may take to come true after the commands: a deleted namespace is torn down by
+/// a kernel worker, and its veth pair with it (about 14 ms on a quiet machine, several hundred on a
+/// busy one).
+pub const SETTLE: Duration = Duration::from_millis(1000);
+
+/// Waits up to [`SETTLE`] for failing checks to come true; the last evaluation is the verdict.
 fn settle(engine: &Engine, step: &Step) -> Vec<Outcome> {
-    let deadline = Instant::now() + Duration::from_millis(300);
+    let deadline = Instant::now() + SETTLE;
     loop {
         let outcomes = engine.evaluate(&step.checks);
         if outcomes.iter().all(|o| o.pass) || Instant::now() >= deadline {
