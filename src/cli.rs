@@ -389,39 +389,48 @@ fn pick(which: Option<&str>) -> Result<Lesson, Failure> {
     }
 }
 
-fn learn(which: Option<&str>, step: Option<usize>, pause: bool) -> Result<Code, Failure> {
-    crate::modes::require_terminal("learn")?;
+/// What learn and demo need before they start: a terminal, the lesson, where to act (on the
+/// machine, or in a sandbox this process re-runs itself in), and the engine.
+fn interactive(
+    mode: &str,
+    which: Option<&str>,
+    pace: crate::engine::Pace,
+) -> Result<Result<(Lesson, crate::modes::Place, crate::engine::Engine), Code>, Failure> {
+    crate::modes::require_terminal(mode)?;
     let lesson = pick(which)?;
     let place = crate::modes::place()?;
     if let crate::modes::Place::Done(code) = place {
-        return Ok(code);
+        return Ok(Err(code));
     }
-    let mut engine = crate::modes::engine(&place, crate::engine::Pace::Fast)?;
-    crate::modes::learn::learn(
-        &lesson,
-        &mut engine,
-        &place,
-        crate::modes::learn::Options { step, pause },
-    )
+    let engine = crate::modes::engine(&place, pace)?;
+    Ok(Ok((lesson, place, engine)))
+}
+
+fn learn(which: Option<&str>, step: Option<usize>, pause: bool) -> Result<Code, Failure> {
+    match interactive("learn", which, crate::engine::Pace::Fast)? {
+        Ok((lesson, place, mut engine)) => crate::modes::learn::learn(
+            &lesson,
+            &mut engine,
+            &place,
+            crate::modes::learn::Options { step, pause },
+        ),
+        Err(code) => Ok(code),
+    }
 }
 
 fn demo(which: Option<&str>, step: Option<usize>, auto: Option<f64>) -> Result<Code, Failure> {
-    crate::modes::require_terminal("demo")?;
     if auto.is_some_and(|a| !a.is_finite() || a < 0.0) {
         return Err(Failure::usage("--auto takes a number of seconds"));
     }
-    let lesson = pick(which)?;
-    let place = crate::modes::place()?;
-    if let crate::modes::Place::Done(code) = place {
-        return Ok(code);
+    match interactive("demo", which, crate::engine::Pace::Real)? {
+        Ok((lesson, place, mut engine)) => crate::modes::demo::demo(
+            &lesson,
+            &mut engine,
+            &place,
+            crate::modes::demo::Options { step, auto },
+        ),
+        Err(code) => Ok(code),
     }
-    let mut engine = crate::modes::engine(&place, crate::engine::Pace::Real)?;
-    crate::modes::demo::demo(
-        &lesson,
-        &mut engine,
-        &place,
-        crate::modes::demo::Options { step, auto },
-    )
 }
 
 fn reset(which: Option<&str>) -> Result<Code, Failure> {

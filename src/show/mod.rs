@@ -46,6 +46,21 @@ pub struct NsView {
     pub default_route: Option<DefaultRoute>,
 }
 
+impl NsView {
+    /// How pictures name the namespace: `root namespace`, its name, or `pid N cmd (unnamed)`.
+    pub fn title(&self) -> String {
+        match self.kind.as_str() {
+            "root" => "root namespace".into(),
+            "unnamed" => format!(
+                "{} {} (unnamed)",
+                self.name,
+                self.command.as_deref().unwrap_or("")
+            ),
+            _ => self.name.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Iface {
     pub name: String,

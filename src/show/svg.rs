@@ -58,18 +58,6 @@ fn box_height(ns: &NsView) -> f64 {
         }
 }
 
-fn title(ns: &NsView) -> String {
-    match ns.kind.as_str() {
-        "root" => "root namespace".into(),
-        "unnamed" => format!(
-            "{} {} (unnamed)",
-            ns.name,
-            ns.command.as_deref().unwrap_or("")
-        ),
-        _ => format!("netns {}", ns.name),
-    }
-}
-
 pub fn svg(t: &Topology) -> String {
     // Place the boxes, then the interfaces inside them.
     let mut places: HashMap<End, (f64, f64, f64)> = HashMap::new();
@@ -121,7 +109,11 @@ pub fn svg(t: &Topology) -> String {
             r#"<text x="{}" y="{}" font-size="17" font-weight="bold" fill="{c}">{}</text>"#,
             x + 16.0,
             y + 28.0,
-            esc(&title(ns))
+            esc(&if ns.kind == "named" {
+                format!("netns {}", ns.name)
+            } else {
+                ns.title()
+            })
         );
         for iface in &ns.interfaces {
             let end = End {

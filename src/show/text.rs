@@ -53,18 +53,6 @@ struct Boxed {
     rows: Vec<(String, usize)>,
 }
 
-fn title(ns: &NsView) -> String {
-    match ns.kind.as_str() {
-        "root" => "root namespace".into(),
-        "unnamed" => format!(
-            "{} {} (unnamed)",
-            ns.name,
-            ns.command.as_deref().unwrap_or("")
-        ),
-        _ => ns.name.clone(),
-    }
-}
-
 fn iface_lines(i: &Iface, g: &Glyphs) -> Vec<String> {
     let dot = if i.up {
         style(g.up).green().bold().to_string()
@@ -107,7 +95,7 @@ fn iface_lines(i: &Iface, g: &Glyphs) -> Vec<String> {
 }
 
 fn boxed(ns: &NsView, g: &Glyphs) -> Boxed {
-    let t = format!("{} {} ", g.h, style(title(ns)).bold());
+    let t = format!("{} {} ", g.h, style(ns.title()).bold());
     let fill = (INNER + 1).saturating_sub(measure_text_width(&t));
     let mut lines = vec![format!("{}{t}{}{}", g.tl, g.h.repeat(fill), g.tr)];
     let mut rows = Vec::new();
