@@ -32,6 +32,8 @@ fn sandboxed(script: &str) -> Command {
 struct Tmux {
     dir: PathBuf,
     child: Child,
+    /// Numbers the "command done" markers typed after each line.
+    typed: std::cell::Cell<u32>,
 }
 
 impl Tmux {
@@ -62,7 +64,11 @@ impl Tmux {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let t = Tmux { dir, child };
+        let t = Tmux {
+            dir,
+            child,
+            typed: std::cell::Cell::new(0),
+        };
         t.wait_for(0, "", Duration::from_secs(10));
         t
     }
@@ -98,11 +104,24 @@ impl Tmux {
 
     /// Types a command line in the student's shell and waits until it has run.
     fn type_line(&self, line: &str) {
-        let marker = format!("done-{}", line.len());
-        self.keys(1, &[&format!("{line}; echo {marker}"), "Enter"]);
-        self.wait_for(1, &format!("\n{marker}"), Duration::from_secs(20));
+        let n = self.typed.get() + 1;
+        self.typed.set(n);
         self.keys(1, &["clear", "Enter"]);
-        std::thread::sleep(Duration::from_millis(100));
+        // The marker is on a line of its own (`cmd &; echo` would not parse), and computed by the
+        // shell, so that the typed line itself never matches it.
+        self.keys(
+            1,
+            &[line, "Enter", &format!("echo typed-$((1000+{n}))"), "Enter"],
+        );
+        self.wait_for(1, &format!("\ntyped-{}", 1000 + n), Duration::from_secs(20));
+    }
+
+    /// Runs a command in the student's shell and returns what it wrote to a file.
+    fn answer(&self, command: &str) -> String {
+        let file = self.dir.join("answer");
+        let _ = std::fs::remove_file(&file);
+        self.type_line(&format!("{command} > {}", file.display()));
+        std::fs::read_to_string(&file).unwrap().trim().to_string()
     }
 
     fn wait_for(&self, pane: u8, text: &str, timeout: Duration) -> String {
@@ -139,30 +158,41 @@ impl Drop for Tmux {
     }
 }
 
-/// The veth lab's steps, from the lesson itself.
-fn veth_lab() -> nslab::lesson::Lesson {
+fn lesson(file: &str) -> nslab::lesson::Lesson {
     let src = nslab::lesson::builtin::builtin()
         .into_iter()
-        .find(|s| s.name.ends_with("02-veth.md"))
+        .find(|s| s.name.ends_with(file))
         .unwrap();
     nslab::lesson::parse::parse(&src).0.unwrap()
 }
 
-#[test]
-fn learn_ticks_every_step_as_the_student_types() {
-    let t = Tmux::start("learn", "nslab learn veth-lab");
-    let lesson = veth_lab();
+/// A student takes a whole lesson: each step's commands typed in their own shell, each question
+/// answered from what their shell shows, Enter where a step only asks them to look.
+fn take(file: &str) {
+    use nslab::lesson::Answer;
+    let lesson = lesson(file);
+    let t = Tmux::start(&lesson.id, &format!("nslab learn {}", lesson.id));
+    let n = lesson.steps.len();
     for step in &lesson.steps {
         t.wait_for(
             0,
-            &format!("Step {} of 8: {}", step.index, step.title),
+            &format!("Step {} of {n}: {}", step.index, step.title),
             Duration::from_secs(10),
         );
         for c in &step.commands {
             t.type_line(&c.text);
         }
-        if step.observes_only() {
-            // Observation steps wait for the student to have looked: Enter goes on.
+        if let Some(q) = &step.question {
+            let answer = match &q.answer {
+                Answer::RootNetnsInode => t.answer("readlink /proc/$$/ns/net | tr -dc 0-9"),
+                Answer::NetnsCount => t.answer("lsns -t net -n -o NS | sort -u | wc -l"),
+                Answer::NetnsInode(name) => t.answer(&format!("stat -L -c %i /run/netns/{name}")),
+            };
+            t.keys(0, &[&answer, "Enter"]);
+            t.wait_for(0, &format!("{answer} is right"), Duration::from_secs(5));
+        }
+        if step.observes_only() || step.commands.is_empty() {
+            // A step that only looks waits for the student to have looked: Enter goes on.
             t.wait_for(0, "Press Enter to go on", Duration::from_secs(10));
             t.keys(0, &["Enter"]);
         }
@@ -173,11 +203,31 @@ fn learn_ticks_every_step_as_the_student_types() {
         );
     }
     let s = t.wait_for(0, "Lesson complete", Duration::from_secs(10));
-    assert!(s.contains("8 of 8 steps verified"), "{s}");
+    assert!(s.contains(&format!("{n} of {n} steps verified")), "{s}");
     assert!(
         t.wait_for(0, "EXIT=", Duration::from_secs(5))
             .contains("EXIT=0")
     );
+}
+
+#[test]
+fn learn_namespaces_lesson() {
+    take("01-namespaces.md");
+}
+
+#[test]
+fn learn_veth_lab() {
+    take("02-veth.md");
+}
+
+#[test]
+fn learn_bridges_lesson() {
+    take("03-bridges.md");
+}
+
+#[test]
+fn learn_routing_lesson() {
+    take("04-routing.md");
 }
 
 #[test]

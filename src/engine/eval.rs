@@ -54,6 +54,9 @@ fn where_(ns: &Ns) -> String {
 pub struct Round<'k> {
     k: &'k Kernel,
     snaps: HashMap<Ns, Option<Snapshot>>,
+    ping_timeout: Duration,
+    /// Pings sent ahead, all at once, by [`Round::prefetch`].
+    pings: HashMap<(Ns, std::net::Ipv4Addr), Result<PingOutcome, String>>,
 }
 
 impl<'k> Round<'k> {
@@ -62,6 +65,39 @@ impl<'k> Round<'k> {
         Round {
             k,
             snaps: HashMap::new(),
+            ping_timeout: PING_CHECK_TIMEOUT,
+            pings: HashMap::new(),
+        }
+    }
+
+    /// How long a ping check waits for its reply (learn polls with a shorter wait).
+    pub fn ping_timeout(mut self, t: Duration) -> Self {
+        self.ping_timeout = t;
+        self
+    }
+
+    /// Sends the echoes of every ping check among `checks` at once.
+    pub fn prefetch<'c>(&mut self, checks: impl IntoIterator<Item = &'c Check>) {
+        fn collect(c: &Check, out: &mut Vec<(Ns, std::net::Ipv4Addr)>) {
+            match c {
+                Check::Ping { addr, from } if !out.contains(&(from.clone(), *addr)) => {
+                    out.push((from.clone(), *addr))
+                }
+                Check::Not(inner) => collect(inner, out),
+                _ => {}
+            }
+        }
+        let mut targets = Vec::new();
+        for c in checks {
+            collect(c, &mut targets);
+        }
+        targets.retain(|(ns, _)| match ns {
+            Ns::Named(n) => self.k.netns_exists(n),
+            Ns::Root => true,
+        });
+        let results = self.k.ping_many(&targets, self.ping_timeout);
+        for (t, r) in targets.into_iter().zip(results) {
+            self.pings.insert(t, r.map_err(|e| e.to_string()));
         }
     }
 
@@ -197,7 +233,14 @@ impl<'k> Round<'k> {
                         "expected {addr} to answer a ping from {n}; netns {n} does not exist"
                     ));
                 }
-                match self.k.ping(from, *addr, PING_CHECK_TIMEOUT) {
+                let got = match self.pings.get(&(from.clone(), *addr)) {
+                    Some(r) => r.clone(),
+                    None => self
+                        .k
+                        .ping(from, *addr, self.ping_timeout)
+                        .map_err(|e| e.to_string()),
+                };
+                match got {
                     Ok(PingOutcome::Reply(rtt)) => Outcome::pass(format!(
                         "{addr} answered from {} in {:.3} ms",
                         from.name(),
@@ -206,7 +249,7 @@ impl<'k> Round<'k> {
                     Ok(PingOutcome::NoReply) => Outcome::fail(format!(
                         "expected {addr} to answer a ping from {}; no reply within {} ms. Are both ends up, with addresses in one subnet (or a route, and forwarding on the router)?",
                         from.name(),
-                        PING_CHECK_TIMEOUT.as_millis()
+                        self.ping_timeout.as_millis()
                     )),
                     Ok(PingOutcome::Unreachable(why)) => Outcome::fail(format!(
                         "expected {addr} to answer a ping from {}; {why}: {} has no route to {addr}. Try: {} route",

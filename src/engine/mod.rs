@@ -49,7 +49,14 @@ impl Engine {
 
     /// Evaluates checks in one round (each namespace dumped at most once).
     pub fn evaluate(&self, checks: &[CheckLine]) -> Vec<Outcome> {
-        let mut round = Round::new(&self.kernel);
+        self.evaluate_with(checks, eval::PING_CHECK_TIMEOUT)
+    }
+
+    /// The same, with pings waiting at most `ping_timeout` (learn polls with a short wait: a
+    /// veth answers in well under a millisecond). The round's pings go out all at once.
+    pub fn evaluate_with(&self, checks: &[CheckLine], ping_timeout: Duration) -> Vec<Outcome> {
+        let mut round = Round::new(&self.kernel).ping_timeout(ping_timeout);
+        round.prefetch(checks.iter().map(|c| &c.check));
         checks.iter().map(|c| round.eval(&c.check)).collect()
     }
 

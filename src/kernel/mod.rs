@@ -593,6 +593,37 @@ impl Kernel {
         netns::in_netns(&fd, move || ping::echo(addr, timeout))
     }
 
+    /// Several echoes at once, each from its own namespace: a round of checks waits for the
+    /// slowest ping, not for the sum of them.
+    pub fn ping_many(
+        &self,
+        targets: &[(Ns, Ipv4Addr)],
+        timeout: Duration,
+    ) -> Vec<Result<PingOutcome>> {
+        let fds: Vec<Result<OwnedFd>> = targets.iter().map(|(ns, _)| self.ns_fd(ns)).collect();
+        std::thread::scope(|s| {
+            let running: Vec<_> = fds
+                .iter()
+                .zip(targets)
+                .map(|(fd, (_, addr))| {
+                    let addr = *addr;
+                    s.spawn(move || match fd {
+                        Ok(fd) => netns::in_netns(fd, move || ping::echo(addr, timeout)),
+                        Err(e) => Err(KernelError::Other(e.to_string())),
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(KernelError::Other("a ping thread panicked".into()))
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// Runs a command line through `/bin/sh -c` inside `ns`. The child is spawned from a thread
     /// inside the namespace and inherits it.
     pub fn shell(&self, ns: &Ns, line: &str, timeout: Duration) -> Result<ShellOutput> {

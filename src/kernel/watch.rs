@@ -27,6 +27,10 @@ pub struct Watcher {
 
 const TICK: u16 = 50;
 
+/// RTNLGRP_IPV4_NETCONF (24) as a bind mask: the kernel reports a change of IPv4 forwarding
+/// there, so a `sysctl -w net.ipv4.ip_forward=1` ticks at once, without polling.
+const RTMGRP_IPV4_NETCONF: u32 = 1 << (24 - 1);
+
 fn wait_readable(fd: impl AsFd, stop: &AtomicBool) -> bool {
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -59,7 +63,11 @@ impl Watcher {
                 let sock = Socket::new(NETLINK_ROUTE).and_then(|mut s| {
                     s.bind(&SocketAddr::new(
                         0,
-                        RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_NEIGH,
+                        RTMGRP_LINK
+                            | RTMGRP_IPV4_IFADDR
+                            | RTMGRP_IPV4_ROUTE
+                            | RTMGRP_NEIGH
+                            | RTMGRP_IPV4_NETCONF,
                     ))?;
                     s.set_non_blocking(true)?;
                     Ok(s)

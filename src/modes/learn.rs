@@ -24,8 +24,11 @@ pub struct Options {
 
 const KEYS_HELP: &str = "[h] hint  [s] show commands  [d] do it for me  [n] skip  [b] back  [t] shell  [g] topology  [r] reset  [q] quit";
 
-/// How often checks without a kernel event (pings, processes) are looked at again.
-const SLOW_POLL: Duration = Duration::from_millis(1000);
+/// How often checks without a kernel event (pings, processes, shell commands) are looked at
+/// again; pings then wait at most LEARN_PING for their reply (a veth answers in well under a
+/// millisecond), all at once, so that a round of failing pings stays short.
+const SLOW_POLL: Duration = Duration::from_millis(100);
+const LEARN_PING: Duration = Duration::from_millis(50);
 
 /// The part of the screen that is redrawn: the checklist, the question, messages.
 struct Status {
@@ -237,7 +240,7 @@ impl Learn<'_> {
             render(&step.body, width())
         ));
         let observe = step.observes_only() || step.commands.is_empty();
-        let mut outcomes = self.engine.evaluate(&step.checks);
+        let mut outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
         let mut shown: Vec<bool> = vec![false; outcomes.len()];
         let mut answer = String::new();
         let mut answered = step.question.is_none();
@@ -282,7 +285,7 @@ impl Learn<'_> {
                 if self.engine.kernel.watched_changed(&watched) {
                     (watcher, watched) = self.watch();
                 }
-                outcomes = self.engine.evaluate(&step.checks);
+                outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
                 last_eval = Instant::now();
             }
             let Some(key) = self.keys.next(Duration::from_millis(1)) else {
@@ -330,7 +333,7 @@ impl Learn<'_> {
                 Key::Char('s') => message = commands_text(step),
                 Key::Char('d') => {
                     self.perform(step);
-                    outcomes = self.engine.evaluate(&step.checks);
+                    outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
                 }
                 Key::Char('n') => {
                     self.finish(step, false);
@@ -341,7 +344,7 @@ impl Learn<'_> {
                     drop(watcher.take());
                     self.shell();
                     (watcher, watched) = self.watch();
-                    outcomes = self.engine.evaluate(&step.checks);
+                    outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
                 }
                 Key::Char('g') => {
                     let pic =

@@ -189,11 +189,13 @@ fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
     let exempt_step = step.observes_only() || step.commands.is_empty();
     // Only checks held to the before-rule are evaluated before the step: an exempt ping that
     // cannot answer yet would cost its full timeout for nothing.
+    let held = |c: &&crate::lesson::CheckLine| !(exempt_step || c.observe);
     let mut round = Round::new(&engine.kernel);
+    round.prefetch(step.checks.iter().filter(held).map(|c| &c.check));
     let before: Vec<Option<Outcome>> = step
         .checks
         .iter()
-        .map(|c| (!(exempt_step || c.observe)).then(|| round.eval(&c.check)))
+        .map(|c| held(&c).then(|| round.eval(&c.check)))
         .collect();
     drop(round);
     let commands = perform_all(engine, step, scope);
