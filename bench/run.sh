@@ -17,8 +17,10 @@ bench() {
   hyperfine --shell=none --warmup 1 --runs "$n" --export-json "$work/$name.json" "$@" >&2
 }
 
-# (a) the veth lab under nslab verify (checks before and after every step) against the script.
+# (a) the veth lab under nslab verify (checks before and after every step) against the script,
+# and what the kernel alone takes for its slowest operations.
 bench veth "$runs" "$nslab verify lessons/02-veth.md" "bench/sandbox.sh bash bench/veth-lab.sh"
+bench/sandbox.sh bench/kernel-costs.sh >"$work/kernel-costs.txt"
 
 # (b) the star of N namespaces on a bridge: nslab verify of a generated lesson, a bash loop of
 # ip commands, ip -batch. With pings up to 200; without pings up to 1000 (see star.sh).
