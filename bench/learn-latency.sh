@@ -3,7 +3,7 @@
 # step's commands as a student would. For every command it records when it started and ended
 # (bash's $EPOCHREALTIME, no fork), and nslab records when each check turned true on screen
 # (NSLAB_TRACE). Run inside bench/sandbox.sh; prints one line per command:
-#   START END TICK   (seconds; TICK is "-" when no check ticked for it)
+#   START END TICK COMMAND   (seconds; TICK is "-" when no check ticked for it)
 # Usage: learn-latency.sh NSLAB ROUNDS LESSON...
 set -euo pipefail
 nslab=$1
@@ -22,6 +22,7 @@ log=$work/log
 n=0
 run_line() { # types one command in the student's pane and waits until it has run
   n=$((n + 1))
+  printf '%s\n' "$1" >>"$work/commands"
   t send-keys -t b:0.1 "printf 'S %s\\n' \$EPOCHREALTIME >>$log; $1; printf 'D %s\\n' \$EPOCHREALTIME >>$log; echo ok-$n" Enter
   until t capture-pane -p -t b:0.1 | grep -q "^ok-$n\$"; do sleep 0.02; done
   t send-keys -t b:0.1 clear Enter
@@ -53,9 +54,10 @@ for _ in $(seq 1 "$rounds"); do
   done
 done
 t kill-server
-python3 - "$log" "$work/trace" <<'PY'
+python3 - "$log" "$work/trace" "$work/commands" <<'PY'
 import sys
 log = [l.split() for l in open(sys.argv[1])]
+commands = [l.rstrip("\n") for l in open(sys.argv[3])]
 ticks = sorted(int(l.split()[0]) / 1e9 for l in open(sys.argv[2])) if len(sys.argv) > 2 else []
 cmds = []
 for k, v in log:
@@ -66,5 +68,5 @@ for k, v in log:
 for i, (s, e) in enumerate(cmds):
     nxt = cmds[i + 1][0] if i + 1 < len(cmds) else float("inf")
     mine = [x for x in ticks if s <= x < nxt]
-    print(s, e, mine[0] if mine else "-")
+    print(s, e, mine[0] if mine else "-", commands[i] if i < len(commands) else "?")
 PY

@@ -95,17 +95,21 @@ p(f"| `nslab verify` of 200 `ip netns add` lines (each checked before and after)
 p(f"| a bash loop of 200 `ip netns add` | {ms(m[1])} | {m[1] / 200 * 1000:.2f} ms | 1 |")
 p("")
 rep = json.load(open(os.path.join(work, "ping-report.json")))
-step = rep["lessons"][0]["steps"][-1]
-passed = sum(1 for c in step["checks"] if c["status"] == "passed")
-p(f"Ping checks: one step with 1000 `ping` checks on a veth ({passed} passed) took {step['duration_ms']:.1f} ms, which is")
-p(f"**{step['duration_ms'] / 1000:.3f} ms per check**, including the step's one ping command (goal: under 2 ms a check).")
+pings = sorted(st["duration_ms"] for st in rep["lessons"][0]["steps"] if st["title"].startswith("Ping"))
+ok = all(st["status"] == "passed" for st in rep["lessons"][0]["steps"])
+p(f"Ping checks: {len(pings)} steps of one `ping` check each on a veth ({'all passed' if ok else 'SOME FAILED'}). A step's time,")
+p(f"which is one check's: median **{pings[len(pings) // 2]:.3f} ms**, 95th percentile {pings[int(len(pings) * 0.95)]:.3f} ms, first {rep['lessons'][0]['steps'][3]['duration_ms']:.3f} ms")
+p("(the first echo on a fresh veth includes ARP). Goal: under 2 ms a check.")
 
 lat = []
+worst = (0.0, "")
 for line in open(os.path.join(work, "latency.txt")):
-    start, end, tick = line.split()
+    start, end, tick, command = line.rstrip("\n").split(" ", 3)
     if tick != "-":
         # A check can tick before the command has even returned (the kernel's event comes first).
-        lat.append(max(0.0, float(tick) - float(end)) * 1000)
+        ms_ = max(0.0, float(tick) - float(end)) * 1000
+        lat.append(ms_)
+        worst = max(worst, (ms_, command))
 lat.sort()
 
 
@@ -124,6 +128,8 @@ if lat:
     p(f"| commands | median | 95th percentile | worst |")
     p("|---|---|---|---|")
     p(f"| {len(lat)} | **{pct(0.5):.1f} ms** | **{pct(0.95):.1f} ms** | {lat[-1]:.1f} ms |")
+    p("")
+    p(f"The slowest: `{worst[1]}`.")
     p("")
     p("Goal: median at most 50 ms, 95th percentile at most 200 ms. A hosted lab platform that verifies only")
     p("when the student presses a Check button has no such number: its latency is the student's.")

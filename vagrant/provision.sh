@@ -31,7 +31,7 @@ put() {
 }
 
 # 1. Debian packages, installed only when one is missing.
-packages=(iproute2 iputils-ping tmux strace gcc iptables procps util-linux ca-certificates curl bash-completion man-db)
+packages=(iproute2 iputils-ping tmux strace gcc iptables procps util-linux ca-certificates curl bash-completion man-db sudo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,6 +42,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
   changed+=("packages: ${missing[*]}")
+fi
+
+# Compiling nslab's dependencies wants more than the VM's 1 GiB: lend it swap, once.
+if [ "$(awk '/MemTotal/ {print $2}' /proc/meminfo)" -lt 2000000 ] && [ ! -e /swapfile ]; then
+  say "adding 2 GiB of swap for the build"
+  fallocate -l 2G /swapfile
+  chmod 600 /swapfile
+  mkswap /swapfile >/dev/null
+  echo '/swapfile none swap sw 0 0' >>/etc/fstab
+  changed+=(/swapfile)
+fi
+if [ -e /swapfile ] && ! swapon --show=NAME --noheadings | grep -qx /swapfile; then
+  swapon /swapfile
 fi
 
 # 2. A Rust toolchain: the one already there, else rustup's (the VM has the internet).
@@ -74,16 +87,7 @@ if [ "${NSLAB_NO_LOGIN:-0}" != 1 ]; then
 This is your root shell: type the lesson's commands here. The lesson is in the left pane
 (Ctrl-b then arrow keys moves between panes). Lost the session? Run: nslab-session
 BANNER
-  put "$prefix/bin/nslab-session" 0755 <<'SESSION'
-#!/usr/bin/env bash
-# Opens (or goes back to) the nslab tmux session: the lesson on the left, a root shell on the right.
-set -euo pipefail
-if ! tmux has-session -t nslab 2>/dev/null; then
-  tmux new-session -d -s nslab "sudo nslab learn; exec bash"
-  tmux split-window -h -t nslab "sudo bash -c 'cat /etc/nslab/banner; exec bash -i'"
-fi
-exec tmux attach -t nslab
-SESSION
+  put "$prefix/bin/nslab-session" 0755 <"$src/vagrant/nslab-session"
   user=${SUDO_USER:-vagrant}
   home=$(getent passwd "$user" | cut -d: -f6 || true)
   if [ -n "$home" ] && [ -d "$home" ]; then
