@@ -4,15 +4,21 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BIN := target/release/nslab
 
-.PHONY: build install uninstall static
+.PHONY: build install uninstall static static-musl
 
 build:
 	cargo build --release --locked
 
-# A static binary for x86-64 Linux, for handing out without a VM (needs the musl target:
-# rustup target add x86_64-unknown-linux-musl).
+# A static binary, for handing out without a VM: it runs on any x86-64 Linux. `static` needs
+# nothing beyond the usual toolchain (glibc, linked statically; nslab uses no NSS lookups);
+# `static-musl` needs the musl target (rustup target add x86_64-unknown-linux-musl).
 static:
+	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target x86_64-unknown-linux-gnu
+	@echo "built target/x86_64-unknown-linux-gnu/release/nslab"
+
+static-musl:
 	cargo build --release --locked --target x86_64-unknown-linux-musl
+	@echo "built target/x86_64-unknown-linux-musl/release/nslab"
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nslab
