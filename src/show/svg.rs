@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::{End, NsView, Topology};
 
-const PER_ROW: usize = 3;
+const PER_ROW: usize = 4;
 const BOX_W: f64 = 300.0;
 const GAP_X: f64 = 90.0;
 const GAP_Y: f64 = 50.0;
@@ -60,11 +60,20 @@ fn box_height(ns: &NsView) -> f64 {
 
 pub fn svg(t: &Topology) -> String {
     // Place the boxes, then the interfaces inside them.
-    let mut places: HashMap<End, (f64, f64, f64)> = HashMap::new();
+    let mut places: HashMap<End, Spot> = HashMap::new();
     let mut boxes = Vec::new();
     let mut y = MARGIN;
-    for row in t.namespaces.chunks(PER_ROW) {
-        let h = row.iter().map(box_height).fold(0.0, f64::max);
+    // The root namespace on a row of its own, the others beneath it: wires from the root run
+    // down into the gaps, and two namespaces joined by a veth pair sit side by side.
+    let (root, rest): (Vec<&NsView>, Vec<&NsView>) =
+        t.namespaces.iter().partition(|ns| ns.kind == "root");
+    let rows: Vec<Vec<&NsView>> = root
+        .into_iter()
+        .map(|r| vec![r])
+        .chain(rest.chunks(PER_ROW).map(<[&NsView]>::to_vec))
+        .collect();
+    for row in &rows {
+        let h = row.iter().map(|ns| box_height(ns)).fold(0.0, f64::max);
         for (c, ns) in row.iter().enumerate() {
             let x = MARGIN + c as f64 * (BOX_W + GAP_X);
             let mut iy = y + HEAD;
@@ -74,7 +83,12 @@ pub fn svg(t: &Topology) -> String {
                         namespace: ns.name.clone(),
                         interface: i.name.clone(),
                     },
-                    (x + 16.0, iy, x),
+                    Spot {
+                        x: x + 16.0,
+                        y: iy,
+                        box_x: x,
+                        box_y: y,
+                    },
                 );
                 iy += iface_height(i.addresses.len());
             }
@@ -82,7 +96,7 @@ pub fn svg(t: &Topology) -> String {
         }
         y += h + GAP_Y;
     }
-    let cols = t.namespaces.len().clamp(1, PER_ROW) as f64;
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(1).max(1) as f64;
     let width = MARGIN * 2.0 + cols * BOX_W + (cols - 1.0) * GAP_X;
     let height = (y - GAP_Y + MARGIN).max(MARGIN * 2.0);
 
@@ -120,7 +134,7 @@ pub fn svg(t: &Topology) -> String {
                 namespace: ns.name.clone(),
                 interface: iface.name.clone(),
             };
-            let (ix, iy, _) = places[&end];
+            let Spot { x: ix, y: iy, .. } = places[&end];
             let dot = if iface.up { "#2e9e44" } else { "#c0392b" };
             let _ = writeln!(
                 s,
@@ -144,10 +158,14 @@ pub fn svg(t: &Topology) -> String {
             // A bridge port hangs from its bridge: a dashed line on the box's left side.
             if let Some(m) = &iface.master {
                 let me = places[&end];
-                if let Some(br) = places.get(&End {
-                    namespace: ns.name.clone(),
-                    interface: m.clone(),
-                }) {
+                let me = (me.x, me.y);
+                if let Some(br) = places
+                    .get(&End {
+                        namespace: ns.name.clone(),
+                        interface: m.clone(),
+                    })
+                    .map(|p| (p.x, p.y))
+                {
                     let _ = writeln!(
                         s,
                         r##"<path class="port" d="M {} {} C {} {}, {} {}, {} {}" fill="none" stroke="#33383f" stroke-width="1.5" stroke-dasharray="4 3"/>"##,
@@ -179,14 +197,17 @@ pub fn svg(t: &Topology) -> String {
         }
         let _ = writeln!(s, "</g>");
     }
-    for w in &t.wires {
+    let lanes = t.wires.len() as f64;
+    for (k, w) in t.wires.iter().enumerate() {
+        // Lanes 8 px apart, centred in the gaps.
+        let lane = (k as f64 - (lanes - 1.0) / 2.0) * 8.0;
         let (Some(&a), Some(&b)) = (places.get(&w.a), places.get(&w.b)) else {
             continue;
         };
         let _ = writeln!(
             s,
             r##"<path class="wire" d="{}" fill="none" stroke="#1d2127" stroke-width="3" stroke-linecap="round" stroke-linejoin="round"><title>{}:{} - {}:{}</title></path>"##,
-            wire_path(a, b),
+            wire_path(a, b, lane),
             esc(&w.a.namespace),
             esc(&w.a.interface),
             esc(&w.b.namespace),
@@ -197,41 +218,58 @@ pub fn svg(t: &Topology) -> String {
     s
 }
 
-/// A wire between two interfaces, each given as (x, y, x of its box). It never crosses the
-/// address text beside an interface: from a box on the left it runs under the interface's row
-/// to the box's right border; into a box on the right it enters from the left border; ends in
-/// one column (or one box) meet around the left side.
-fn wire_path(a: (f64, f64, f64), b: (f64, f64, f64)) -> String {
-    let mid = |p: (f64, f64, f64)| p.1 + IF_H / 2.0;
-    if (a.2 - b.2).abs() < 1.0 {
-        let out = a.2 - 40.0;
+/// Where an interface is drawn: its corner, and its box's corner.
+#[derive(Debug, Clone, Copy)]
+struct Spot {
+    x: f64,
+    y: f64,
+    box_x: f64,
+    box_y: f64,
+}
+
+/// A wire between two interfaces. It runs only through the gaps between boxes, never across a
+/// box or the addresses beside an interface: out of the left box under the interface's row, down
+/// the gap to its right, along the gap above the other box's row, down the gap to the other
+/// box's left, and in. Ends in one column (or one box) meet around the left side. `lane` shifts
+/// the wire's runs through the gaps, so that wires sharing a gap run side by side.
+fn wire_path(a: Spot, b: Spot, lane: f64) -> String {
+    let mid = |p: Spot| p.y + IF_H / 2.0;
+    if (a.box_x - b.box_x).abs() < 1.0 {
+        let out = a.box_x - 30.0 - lane.abs();
         return format!(
             "M {} {} L {} {} C {out} {}, {out} {}, {} {} L {} {}",
-            a.0,
+            a.x,
             mid(a),
-            a.2,
+            a.box_x,
             mid(a),
             mid(a),
             mid(b),
-            b.2,
+            b.box_x,
             mid(b),
-            b.0,
+            b.x,
             mid(b)
         );
     }
-    let (l, r) = if a.2 < b.2 { (a, b) } else { (b, a) };
-    let rail = l.1 + IF_H + 6.0;
-    let border = l.2 + BOX_W;
-    let gap_mid = (border + r.2) / 2.0;
-    format!(
-        "M {} {} L {} {rail} L {border} {rail} C {gap_mid} {rail}, {gap_mid} {}, {} {} L {} {}",
-        l.0 + IF_W - 10.0,
-        l.1 + IF_H,
-        l.0 + IF_W,
-        mid(r),
-        r.2,
-        mid(r),
-        r.0,
-        mid(r)
-    )
+    let (l, r) = if a.box_x < b.box_x { (a, b) } else { (b, a) };
+    let rail = l.y + IF_H + 6.0;
+    let sx = l.box_x + BOX_W + GAP_X / 2.0 + lane;
+    let tx = r.box_x - GAP_X / 2.0 + lane;
+    let mut d = format!(
+        "M {} {} L {} {rail} L {sx} {rail}",
+        l.x + IF_W - 10.0,
+        l.y + IF_H,
+        l.x + IF_W
+    );
+    if (sx - tx).abs() < 1.0 {
+        // Neighbours: straight across the gap between them.
+        d.push_str(&format!(" L {sx} {}", mid(r)));
+    } else {
+        let corridor = r.box_y - GAP_Y / 2.0 + lane;
+        d.push_str(&format!(
+            " L {sx} {corridor} L {tx} {corridor} L {tx} {}",
+            mid(r)
+        ));
+    }
+    d.push_str(&format!(" L {} {}", r.x, mid(r)));
+    d
 }
