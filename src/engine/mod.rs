@@ -11,6 +11,11 @@ use crate::lesson::{CheckLine, Command, CommandLine, Ns, Op};
 pub use eval::{Outcome, Round};
 use ledger::{Entry, Ledger, ns_ref};
 
+/// How long checks may take to come true after the commands: a deleted namespace is torn down by
+/// a kernel worker, and its veth pair with it (about 14 ms on a quiet machine, several hundred on a
+/// busy one).
+pub const SETTLE: Duration = Duration::from_millis(1000);
+
 /// How long a shell line may run before nslab gives up on it.
 pub const SHELL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -58,6 +63,19 @@ impl Engine {
         let mut round = Round::new(&self.kernel).ping_timeout(ping_timeout);
         round.prefetch(checks.iter().map(|c| &c.check));
         checks.iter().map(|c| round.eval(&c.check)).collect()
+    }
+
+    /// Evaluates checks after a step's commands, waiting up to [`SETTLE`] for failing ones to
+    /// come true; the last evaluation is the verdict.
+    pub fn settle(&self, checks: &[CheckLine]) -> Vec<Outcome> {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let outcomes = self.evaluate(checks);
+            if outcomes.iter().all(|o| o.pass) || Instant::now() >= deadline {
+                return outcomes;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Performs one command line: natively where nslab understands it, else through /bin/sh.

@@ -12,7 +12,6 @@ use crate::exit::{Code, Failure};
 use crate::lesson::{Lesson, Step};
 use crate::render::render;
 use crate::term::{Key, Keys, width};
-use crate::verify::run::SETTLE;
 
 pub struct Options {
     pub step: Option<usize>,
@@ -157,15 +156,7 @@ fn show_step(engine: &mut Engine, step: &Step, n: usize) {
     }
     if !step.checks.is_empty() {
         put("\n");
-        // The kernel finishes some changes a moment later (a namespace's teardown).
-        let deadline = Instant::now() + SETTLE;
-        let outcomes = loop {
-            let o = engine.evaluate(&step.checks);
-            if o.iter().all(|o| o.pass) || Instant::now() >= deadline {
-                break o;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let outcomes = engine.settle(&step.checks);
         for (c, o) in step.checks.iter().zip(&outcomes) {
             let mark = if o.pass {
                 style("✓").green().bold()

@@ -1,7 +1,7 @@
 //! Verifying one lesson, inside whatever sandbox the caller set up: the verify policy over the
 //! shared engine.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -165,23 +165,6 @@ fn perform_all(engine: &mut Engine, step: &Step, scope: Scope) -> Vec<CommandRep
     out
 }
 
-/// How long checks may take to come true after the commands: a deleted namespace is torn down by
-/// a kernel worker, and its veth pair with it (about 14 ms on a quiet machine, several hundred on a
-/// busy one).
-pub const SETTLE: Duration = Duration::from_millis(1000);
-
-/// Waits up to [`SETTLE`] for failing checks to come true; the last evaluation is the verdict.
-fn settle(engine: &Engine, step: &Step) -> Vec<Outcome> {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let outcomes = engine.evaluate(&step.checks);
-        if outcomes.iter().all(|o| o.pass) || Instant::now() >= deadline {
-            return outcomes;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 const DEFECT: &str = "was already true before the step ran, so it proves nothing (make it specific to this step, or mark it '# [observe]')";
 
 fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
@@ -199,7 +182,7 @@ fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
         .collect();
     drop(round);
     let commands = perform_all(engine, step, scope);
-    let after = settle(engine, step);
+    let after = engine.settle(&step.checks);
 
     let mut checks = Vec::new();
     let mut failed_check = None;
