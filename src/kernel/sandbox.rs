@@ -182,7 +182,10 @@ pub fn respawn_inside(input: Option<&[u8]>) -> Result<i32> {
     if let Ok(p) = std::env::join_paths(dirs) {
         cmd.env("PATH", p);
     }
-    cmd.args(std::env::args_os().skip(1)).env(INNER_ENV, "1");
+    let (k, v) = parent_env();
+    cmd.args(std::env::args_os().skip(1))
+        .env(INNER_ENV, "1")
+        .env(k, v);
     if input.is_some() {
         cmd.stdin(std::process::Stdio::piped());
     }
@@ -211,6 +214,26 @@ pub fn inside() -> Option<String> {
 }
 
 /// Dies with the parent: a sandboxed child of `nslab verify` must not outlive it.
+///
+/// The parent may die before this runs: then the death signal never comes. So the parent names
+/// itself in [`PARENT_ENV`] (see [`parent_env`]), and a child whose parent is no longer that one
+/// leaves at once.
 pub fn die_with_parent() {
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let expected = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok());
+    let parent = nix::unistd::getppid().as_raw();
+    // Pid 1 of a new pid namespace sees its parent as 0: there, the death signal has to do.
+    if parent != 0 && expected.is_some_and(|p| p != parent) {
+        std::process::exit(130);
+    }
+}
+
+/// Set by a parent in a worker's environment: its own pid.
+const PARENT_ENV: &str = "NSLAB_PARENT_PID";
+
+/// The environment entry a parent gives a child that calls [`die_with_parent`].
+pub fn parent_env() -> (&'static str, String) {
+    (PARENT_ENV, std::process::id().to_string())
 }

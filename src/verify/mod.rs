@@ -150,6 +150,8 @@ fn spawn_child(
             cmd.env("PATH", p);
         }
     }
+    let (k, v) = sandbox::parent_env();
+    cmd.env(k, v);
     cmd.arg("verify").arg("--child").arg(index.to_string());
     if let Some(s) = scope.step {
         cmd.arg("--step").arg(s.to_string());
