@@ -33,16 +33,22 @@ for _ in $(seq 1 "$rounds"); do
   for lesson in "$@"; do
     t respawn-pane -k -t b:0.0 "$nslab learn $lesson; sleep 100000"
     sleep 0.8
-    # The lesson's steps and commands, one step per line: STEP<tab>OBSERVES<tab>CMD...
+    # Each command with the number of its step (the "## " headings above its line).
     "$nslab" lint --commands "$lesson" 2>/dev/null | while IFS= read -r line; do
+      at=${line#*:}
+      at=${at%%:*}
+      step=$(head -n "$at" "$lesson" | grep -c '^## ')
       cmd=${line#*: }
       cmd=${cmd#* }
       cmd=${cmd# }
-      # An observation step waits for Enter before the next step's checks are watched.
-      if t capture-pane -p -t b:0.0 | grep -q "Press Enter to go on"; then
-        t send-keys -t b:0.0 Enter
-        sleep 0.2
-      fi
+      # Type it only once learn shows its step: a step that only asks the student to look
+      # waits for Enter first.
+      for _ in $(seq 1 100); do
+        screen=$(t capture-pane -p -t b:0.0)
+        grep -q "Step $step of" <<<"$screen" && break
+        grep -q "Press Enter to go on" <<<"$screen" && t send-keys -t b:0.0 Enter
+        sleep 0.05
+      done
       run_line "$cmd"
     done
     # Observation steps wait for Enter: press it until the lesson says it is complete.

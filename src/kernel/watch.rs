@@ -15,7 +15,7 @@ use std::time::Duration;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use rtnetlink::constants::{RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_LINK, RTMGRP_NEIGH};
-use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use rtnetlink::sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER, protocols::NETLINK_ROUTE};
 
 use super::netns::{self, NETNS_RUN_DIR};
 use super::{KernelError, Result};
@@ -30,6 +30,9 @@ const TICK: u16 = 50;
 /// RTNLGRP_IPV4_NETCONF (24) as a bind mask: the kernel reports a change of IPv4 forwarding
 /// there, so a `sysctl -w net.ipv4.ip_forward=1` ticks at once, without polling.
 const RTMGRP_IPV4_NETCONF: u32 = 1 << (24 - 1);
+
+/// NFNLGRP_NFTABLES (7) as a bind mask on a NETLINK_NETFILTER socket.
+const NFNLGRP_NFTABLES_MASK: u32 = 1 << (7 - 1);
 
 fn wait_readable(fd: impl AsFd, stop: &AtomicBool) -> bool {
     loop {
@@ -80,8 +83,19 @@ impl Watcher {
                         return;
                     }
                 };
+                // Firewall rules (iptables on nf_tables) change through nfnetlink: a rule a lesson
+                // asks for ticks at once. Where nf_tables is missing, rules are polled instead.
+                let nft = Socket::new(NETLINK_NETFILTER).and_then(|mut s| {
+                    s.bind(&SocketAddr::new(0, NFNLGRP_NFTABLES_MASK))?;
+                    s.set_non_blocking(true)?;
+                    Ok(s)
+                });
                 // Subscribed before the caller's first snapshot: nothing is missed in between.
                 let _ = ready_tx.send(Ok(()));
+                if let Ok(nft) = nft {
+                    let (tx, stop) = (tx.clone(), stop.clone());
+                    std::thread::spawn(move || pump_netlink(nft, tx, stop));
+                }
                 pump_netlink(sock, tx, stop);
             });
             ready_rx
