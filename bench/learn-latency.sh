@@ -44,9 +44,10 @@ for _ in $(seq 1 "$rounds"); do
       # Type it only once learn shows its step: a step that only asks the student to look
       # waits for Enter first.
       for _ in $(seq 1 100); do
-        screen=$(t capture-pane -p -t b:0.0)
-        grep -q "Step $step of" <<<"$screen" && break
-        grep -q "Press Enter to go on" <<<"$screen" && t send-keys -t b:0.0 Enter
+        screen=$(t capture-pane -p -J -S -1000 -t b:0.0)
+        shown=$(grep -o "Step [0-9]* of" <<<"$screen" | tail -n 1 | tr -dc 0-9)
+        [ "${shown:-0}" -ge "$step" ] && break
+        tail -n 5 <<<"$screen" | grep -q "Press Enter to go on" && t send-keys -t b:0.0 Enter
         sleep 0.05
       done
       run_line "$cmd"
