@@ -31,6 +31,9 @@ run_line() { # types one command in the student's pane and waits until it has ru
 
 for _ in $(seq 1 "$rounds"); do
   for lesson in "$@"; do
+    # Each round starts from a clean machine: what the previous round made would make checks
+    # true before their commands, and their ticks meaningless.
+    "$nslab" reset "$lesson" >/dev/null
     t respawn-pane -k -t b:0.0 "$nslab learn $lesson; sleep 100000"
     sleep 0.8
     # Each command with the number of its step (the "## " headings above its line).
