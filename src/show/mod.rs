@@ -97,6 +97,20 @@ pub struct DefaultRoute {
     pub dev: Option<String>,
 }
 
+impl std::fmt::Display for DefaultRoute {
+    /// `default via 10.1.0.1 dev blue1`, as `ip route` says it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("default")?;
+        if let Some(v) = &self.via {
+            write!(f, " via {v}")?;
+        }
+        if let Some(d) = &self.dev {
+            write!(f, " dev {d}")?;
+        }
+        Ok(())
+    }
+}
+
 fn view(name: String, kind: &str, inode: Option<u64>, snap: &Snapshot) -> NsView {
     let mut interfaces: Vec<Iface> = snap
         .links

@@ -182,17 +182,12 @@ pub fn svg(t: &Topology) -> String {
             }
         }
         if let Some(d) = &ns.default_route {
-            let via = d
-                .via
-                .as_deref()
-                .map(|v| format!(" via {v}"))
-                .unwrap_or_default();
             let _ = writeln!(
                 s,
-                r##"<text x="{}" y="{}" font-size="12" fill="#4a5059">default{}</text>"##,
+                r##"<text x="{}" y="{}" font-size="12" fill="#4a5059">{}</text>"##,
                 x + 16.0,
                 y + h - 10.0,
-                esc(&via)
+                esc(&d.to_string())
             );
         }
         let _ = writeln!(s, "</g>");

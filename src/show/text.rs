@@ -114,17 +114,7 @@ fn boxed(ns: &NsView, g: &Glyphs) -> Boxed {
         }
     }
     if let Some(d) = &ns.default_route {
-        let via = d
-            .via
-            .as_deref()
-            .map(|v| format!(" via {v}"))
-            .unwrap_or_default();
-        let dev = d
-            .dev
-            .as_deref()
-            .map(|v| format!(" dev {v}"))
-            .unwrap_or_default();
-        lines.push(row(&format!("default{via}{dev}")));
+        lines.push(row(&d.to_string()));
     }
     lines.push(format!("{}{}{}", g.bl, g.h.repeat(INNER + 1), g.br));
     Boxed { lines, rows }
