@@ -336,11 +336,6 @@ fn reset_removes_the_lesson_and_keeps_the_rest() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    if !is_root() {
-        // Without root, reset refuses: it would act on the real machine.
-        assert!(!out.status.success());
-        return;
-    }
     assert!(
         out.status.success(),
         "{text}{}",
