@@ -4,6 +4,7 @@
 //! problem is reported (the way mdBook and just do it).
 
 use std::fmt;
+use std::sync::OnceLock;
 
 /// A lesson file's name and text. Every span in the lesson model is a byte offset into `text`.
 #[derive(Debug, Clone)]
@@ -11,6 +12,9 @@ pub struct Source {
     /// What diagnostics call the file: a path, or `builtin:NAME` for lessons inside the binary.
     pub name: String,
     pub text: String,
+    /// Where each line starts, found on first use: the parser asks for a position per command
+    /// line, and rescanning the text each time made parsing quadratic in the lesson's length.
+    line_starts: OnceLock<Vec<usize>>,
 }
 
 impl Source {
@@ -18,22 +22,38 @@ impl Source {
         Source {
             name: name.into(),
             text: text.into(),
+            line_starts: OnceLock::new(),
         }
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn position(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = self.text[line_start..offset].chars().count() + 1;
+        let starts = self.line_starts();
+        // The line is the number of line starts at or before the offset (the first is 0).
+        let line = starts.partition_point(|&s| s <= offset);
+        let col = self.text[starts[line - 1]..offset].chars().count() + 1;
         (line, col)
     }
 
     /// The text of a 1-based line, without its newline.
     pub fn line_text(&self, line: usize) -> &str {
-        self.text.lines().nth(line.saturating_sub(1)).unwrap_or("")
+        let starts = self.line_starts();
+        let i = line.saturating_sub(1);
+        let Some(&start) = starts.get(i) else {
+            return "";
+        };
+        let end = starts.get(i + 1).map_or(self.text.len(), |&next| next - 1);
+        let text = &self.text[start..end];
+        text.strip_suffix('\r').unwrap_or(text)
     }
 
     pub fn error(&self, offset: usize, len: usize, message: impl Into<String>) -> Diagnostic {
@@ -183,6 +203,25 @@ mod tests {
         assert_eq!(src.position(3), (2, 1));
         // 'é' is two bytes but one column.
         assert_eq!(src.position(8), (2, 5));
+    }
+
+    #[test]
+    fn positions_agree_with_a_scan_from_the_start() {
+        for text in ["", "x", "\n\n", "ab\r\ncdé\n\nlast", "é\nü\n"] {
+            let src = Source::new("x.md", text);
+            for offset in 0..=text.len() + 2 {
+                let o = floor_char_boundary(text, offset.min(text.len()));
+                let before = &text[..o];
+                let line = before.matches('\n').count() + 1;
+                let start = before.rfind('\n').map_or(0, |i| i + 1);
+                let col = text[start..o].chars().count() + 1;
+                assert_eq!(src.position(offset), (line, col), "{text:?} at {offset}");
+            }
+            for line in 0..text.lines().count() + 3 {
+                let want = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+                assert_eq!(src.line_text(line), want, "{text:?} line {line}");
+            }
+        }
     }
 
     #[test]
