@@ -553,17 +553,19 @@ impl Kernel {
             return Ok(());
         }
         // Ask about one candidate namespace at a time, and stop as soon as every nsid is known:
-        // most peers sit in the root namespace, which is asked first.
+        // most peers sit in the root namespace, which is asked first, and /run/netns is read
+        // only when the root namespace was not the answer (a star of a thousand namespaces
+        // would otherwise read the folder once per namespace dumped).
         let mut missing: std::collections::HashSet<i32> = wanted.iter().map(|w| w.1).collect();
         let mut by_nsid: HashMap<i32, Ns> = HashMap::new();
-        let named = netns::list()
-            .into_iter()
+        let named = std::iter::once_with(netns::list)
+            .flatten()
             .filter(|n| netns::is_mounted(n))
             .map(Ns::Named);
-        for c in std::iter::once(Ns::Root).chain(named) {
-            if missing.is_empty() {
-                break;
-            }
+        let mut candidates = std::iter::once(Ns::Root).chain(named);
+        // (Test before taking the next candidate: taking it is what reads the folder.)
+        while !missing.is_empty() {
+            let Some(c) = candidates.next() else { break };
             if c == snap.ns {
                 continue;
             }

@@ -1,5 +1,6 @@
 //! Typed state of one namespace, read with netlink dumps.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -25,6 +26,9 @@ pub struct Snapshot {
     pub links: Vec<Link>,
     pub addrs: Vec<Addr>,
     pub routes: Vec<Route>,
+    /// Where each link sits in `links`, by name: checks look links up one at a time.
+    #[serde(skip)]
+    by_name: HashMap<String, usize>,
 }
 
 fn ser_ns<S: serde::Serializer>(ns: &Ns, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -102,7 +106,7 @@ fn ser_opt_cidr<S: serde::Serializer>(
 
 impl Snapshot {
     pub fn link(&self, name: &str) -> Option<&Link> {
-        self.links.iter().find(|l| l.name == name)
+        self.by_name.get(name).map(|&i| &self.links[i])
     }
 
     pub fn addrs_of(&self, link: &str) -> impl Iterator<Item = &Addr> {
@@ -212,14 +216,10 @@ pub(super) async fn dump(h: &Handle, ns: &Ns) -> Result<Snapshot> {
         .await
         .map_err(|e| KernelError::netlink(ctx("links"), e))?;
     let mut links: Vec<Link> = link_msgs.iter().map(link_of).collect();
-    // Peers in this same namespace have no nsid: resolve them here.
-    let names: Vec<(u32, String)> = links.iter().map(|l| (l.index, l.name.clone())).collect();
-    let name_of = |i: u32| {
-        names
-            .iter()
-            .find(|(idx, _)| *idx == i)
-            .map(|(_, n)| n.clone())
-    };
+    // Peers in this same namespace have no nsid: resolve them here. (A map: a bridge with
+    // a thousand ports asks a thousand times.)
+    let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
+    let name_of = |i: u32| names.get(&i).cloned();
     for l in &mut links {
         l.master = l.master_index.and_then(name_of);
         if l.peer_nsid.is_none()
@@ -259,11 +259,17 @@ pub(super) async fn dump(h: &Handle, ns: &Ns) -> Result<Snapshot> {
         .iter()
         .filter_map(|m| route_of(m, &name_of))
         .collect();
+    let by_name = links
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.clone(), i))
+        .collect();
     Ok(Snapshot {
         ns: ns.clone(),
         links,
         addrs,
         routes,
+        by_name,
     })
 }
 
