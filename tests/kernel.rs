@@ -4,7 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
+use nslab::engine::Round;
 use nslab::kernel::{Kernel, PingOutcome, sandbox};
+use nslab::lesson::check;
 use nslab::lesson::{Cidr, Ns};
 use serde_json::Value;
 
@@ -285,8 +287,50 @@ fn shell_runs_in_the_namespace(k: &Kernel) {
     k.netns_del("s-x").unwrap();
 }
 
+/// A failing link check says where the link really is, and lists a crowded namespace's links
+/// briefly. The oracle for both is `ip -j`.
+fn failed_checks_point_to_the_link(k: &Kernel) {
+    k.netns_add("h-a").unwrap();
+    k.netns_add("h-b").unwrap();
+    k.veth_add(&named("h-a"), "hx0", "hx1", None).unwrap();
+    for i in 0..12 {
+        k.bridge_add(&named("h-b"), &format!("hbr{i}")).unwrap();
+    }
+    let eval = |line: &str| {
+        let (check, _) = check::parse(line).unwrap();
+        Round::new(k).eval(&check)
+    };
+    assert!(link(&ip(&["-n", "h-a", "link", "show"]), "hx0").is_some());
+    let o = eval("link hx0 in h-b exists");
+    assert!(!o.pass);
+    assert!(
+        o.message
+            .contains("hx0 is in h-a. Try: ip -n h-a link set hx0 netns h-b"),
+        "{}",
+        o.message
+    );
+    assert!(eval("link hx0 in h-a exists").pass);
+
+    let in_b = ip(&["-n", "h-b", "link", "show"]).as_array().unwrap().len();
+    assert_eq!(in_b, 13, "lo and twelve bridges");
+    let o = eval("link nowhere in h-b exists");
+    assert!(!o.pass);
+    assert!(
+        o.message.contains(&format!("and {} more)", in_b - 8)),
+        "{}",
+        o.message
+    );
+    assert!(o.message.contains("h-b has no nowhere (it has lo, hbr"));
+    k.netns_del("h-a").unwrap();
+    k.netns_del("h-b").unwrap();
+}
+
 fn main() {
     let tests: &[Test] = &[
+        (
+            "failed_checks_point_to_the_link",
+            failed_checks_point_to_the_link,
+        ),
         (
             "namespaces_are_iproute2_compatible",
             namespaces_are_iproute2_compatible,

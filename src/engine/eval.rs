@@ -43,6 +43,21 @@ fn ip(ns: &Ns) -> String {
     }
 }
 
+/// "a, b, c" for a short list; the first few and a count for a long one (a bridge's thousand
+/// ports would drown the message).
+fn some_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 8;
+    let names: Vec<&str> = names.collect();
+    if names.len() <= SHOWN {
+        return names.join(", ");
+    }
+    format!(
+        "{}, and {} more",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
+    )
+}
+
 fn where_(ns: &Ns) -> String {
     match ns {
         Ns::Root => "in the root namespace".into(),
@@ -57,6 +72,8 @@ pub struct Round<'k> {
     ping_timeout: Duration,
     /// Pings sent ahead, all at once, by [`Round::prefetch`].
     pings: HashMap<(Ns, std::net::Ipv4Addr), Result<PingOutcome, String>>,
+    /// Link name -> the namespaces that have a link of that name, built by [`Round::locate`].
+    links_at: Option<HashMap<String, Vec<Ns>>>,
 }
 
 impl<'k> Round<'k> {
@@ -67,6 +84,7 @@ impl<'k> Round<'k> {
             snaps: HashMap::new(),
             ping_timeout: PING_CHECK_TIMEOUT,
             pings: HashMap::new(),
+            links_at: None,
         }
     }
 
@@ -80,9 +98,7 @@ impl<'k> Round<'k> {
     pub fn prefetch<'c>(&mut self, checks: impl IntoIterator<Item = &'c Check>) {
         fn collect(c: &Check, out: &mut Vec<(Ns, std::net::Ipv4Addr)>) {
             match c {
-                Check::Ping { addr, from } if !out.contains(&(from.clone(), *addr)) => {
-                    out.push((from.clone(), *addr))
-                }
+                Check::Ping { addr, from } => out.push((from.clone(), *addr)),
                 Check::Not(inner) => collect(inner, out),
                 _ => {}
             }
@@ -91,6 +107,8 @@ impl<'k> Round<'k> {
         for c in checks {
             collect(c, &mut targets);
         }
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|t| seen.insert(t.clone()));
         targets.retain(|(ns, _)| match ns {
             Ns::Named(n) => self.k.netns_exists(n),
             Ns::Root => true,
@@ -112,13 +130,25 @@ impl<'k> Round<'k> {
         self.snaps.get(ns).and_then(|s| s.as_ref())
     }
 
-    /// Where a link of this name is, for "it is in red" hints.
+    /// Where a link of this name is, for "it is in red" hints: the root namespace first, then
+    /// the named ones in order. The first call of a round indexes every namespace once, so
+    /// that a thousand failing checks cost one pass, not a thousand.
     fn locate(&mut self, name: &str, not_in: &Ns) -> Option<Ns> {
-        let mut all = vec![Ns::Root];
-        all.extend(self.k.netns_list().into_iter().map(Ns::Named));
-        all.into_iter()
-            .filter(|ns| ns != not_in)
-            .find(|ns| self.snap(ns).is_some_and(|s| s.link(name).is_some()))
+        if self.links_at.is_none() {
+            let mut all = vec![Ns::Root];
+            all.extend(self.k.netns_list().into_iter().map(Ns::Named));
+            let mut at: HashMap<String, Vec<Ns>> = HashMap::new();
+            for ns in all {
+                if let Some(s) = self.snap(&ns) {
+                    for l in &s.links {
+                        at.entry(l.name.clone()).or_default().push(ns.clone());
+                    }
+                }
+            }
+            self.links_at = Some(at);
+        }
+        let at = self.links_at.as_ref()?.get(name)?;
+        at.iter().find(|ns| *ns != not_in).cloned()
     }
 
     pub fn eval(&mut self, check: &Check) -> Outcome {
@@ -328,15 +358,15 @@ impl<'k> Round<'k> {
             };
         };
         let link = s.link(name).cloned();
-        let others: Vec<String> = s.links.iter().map(|l| l.name.clone()).collect();
         let Some(l) = link else {
             if *pred == LinkPred::Absent {
                 return Outcome::pass(format!("{name} is gone from {}", ns.name()));
             }
+            let others = some_names(s.links.iter().map(|l| l.name.as_str()));
             let elsewhere = self.locate(name, ns);
             let found = match &elsewhere {
                 Some(e) => format!("{name} is {}", where_(e)),
-                None => format!("{} has no {name} (it has {})", ns.name(), others.join(", ")),
+                None => format!("{} has no {name} (it has {others})", ns.name()),
             };
             let hint = match (&elsewhere, ns) {
                 (Some(e), Ns::Named(target)) => {
