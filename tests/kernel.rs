@@ -284,6 +284,18 @@ fn shell_runs_in_the_namespace(k: &Kernel) {
         .shell(&Ns::Root, "exit 3", Duration::from_secs(5))
         .unwrap();
     assert_eq!(out.status, Some(3));
+    assert!(!out.timed_out);
+    // A line that outlives its time is killed, and says so.
+    let out = k
+        .shell(
+            &Ns::Root,
+            "echo started; exec sleep 30",
+            Duration::from_millis(300),
+        )
+        .unwrap();
+    assert!(out.timed_out);
+    assert_eq!(out.status, None);
+    assert_eq!(out.stdout, "started\n");
     k.netns_del("s-x").unwrap();
 }
 

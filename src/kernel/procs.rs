@@ -6,10 +6,13 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
+use nix::unistd::Pid;
 use serde::Serialize;
 
 use super::netns;
@@ -120,6 +123,36 @@ fn read_back(mut f: File) -> String {
     s
 }
 
+/// Waits for `child` to end, at most `timeout`; on timeout kills it and returns `None`.
+///
+/// A helper thread blocks in `waitid(WNOWAIT)`, which wakes the moment the child ends without
+/// reaping it: until it is reaped here, its pid cannot be reused, so killing it on timeout can
+/// never hit another process. (Polling instead noticed an exit up to 5 ms late, on every
+/// command a lesson runs through the shell.)
+fn wait_at_most(child: &mut Child, timeout: Duration) -> std::io::Result<Option<ExitStatus>> {
+    let pid = Pid::from_raw(child.id() as i32);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        let ended = loop {
+            match waitid(Id::Pid(pid), flags) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break r.is_ok(),
+            }
+        };
+        let _ = tx.send(ended);
+    });
+    match rx.recv_timeout(timeout) {
+        // Ended (or waitid failed, and wait() below reports why).
+        Ok(_) | Err(RecvTimeoutError::Disconnected) => child.wait().map(Some),
+        Err(RecvTimeoutError::Timeout) => {
+            let _ = child.kill();
+            child.wait()?;
+            Ok(None)
+        }
+    }
+}
+
 pub fn run_shell(line: &str, timeout: Duration) -> Result<ShellOutput> {
     let out = capture_file("nslab-stdout")?;
     let err = capture_file("nslab-stderr")?;
@@ -131,25 +164,8 @@ pub fn run_shell(line: &str, timeout: Duration) -> Result<ShellOutput> {
         .stderr(err.try_clone().map_err(|e| KernelError::io("dup", e))?)
         .spawn()
         .map_err(|e| KernelError::io("run /bin/sh", e))?;
-    let start = Instant::now();
-    let mut nap = Duration::from_micros(50);
-    let status = loop {
-        match child
-            .try_wait()
-            .map_err(|e| KernelError::io("wait for /bin/sh", e))?
-        {
-            Some(s) => break Some(s),
-            None if start.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => {
-                std::thread::sleep(nap);
-                nap = (nap * 2).min(Duration::from_millis(5));
-            }
-        }
-    };
+    let status =
+        wait_at_most(&mut child, timeout).map_err(|e| KernelError::io("wait for /bin/sh", e))?;
     Ok(ShellOutput {
         status: status.and_then(|s| s.code()),
         stdout: read_back(out),
