@@ -380,13 +380,23 @@ pub enum ShowFormat {
 
 /// Finds the lesson a mode is asked for: a lesson file, or an id or number among the lessons.
 fn pick(which: Option<&str>) -> Result<Lesson, Failure> {
+    Ok(pick_from(which)?.0)
+}
+
+/// The same, with the names of the lessons it was chosen from: a sandbox must still show those
+/// that are files under /tmp to the same choice made again inside it.
+fn pick_from(which: Option<&str>) -> Result<(Lesson, Vec<PathBuf>), Failure> {
     let progress = crate::progress::Progress::load();
-    match which {
-        Some(w) if std::path::Path::new(w).is_file() => {
-            crate::modes::select(load_clean(&[PathBuf::from(w)])?, None, &progress)
-        }
-        _ => crate::modes::select(load_clean(&[])?, which, &progress),
-    }
+    let lessons = match which {
+        Some(w) if std::path::Path::new(w).is_file() => load_clean(&[PathBuf::from(w)])?,
+        _ => load_clean(&[])?,
+    };
+    let files = lessons
+        .iter()
+        .map(|l| PathBuf::from(&l.source.name))
+        .collect();
+    let which = which.filter(|w| !std::path::Path::new(w).is_file());
+    Ok((crate::modes::select(lessons, which, &progress)?, files))
 }
 
 /// What learn and demo need before they start: a terminal, the lesson, where to act (on the
@@ -397,8 +407,8 @@ fn interactive(
     pace: crate::engine::Pace,
 ) -> Result<Result<(Lesson, crate::modes::Place, crate::engine::Engine), Code>, Failure> {
     crate::modes::require_terminal(mode)?;
-    let lesson = pick(which)?;
-    let place = crate::modes::place()?;
+    let (lesson, files) = pick_from(which)?;
+    let place = crate::modes::place(&files)?;
     if let crate::modes::Place::Done(code) = place {
         return Ok(Err(code));
     }

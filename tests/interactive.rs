@@ -394,3 +394,53 @@ fn show_watch_redraws_when_the_kernel_changes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Without root, learn runs in a sandbox with a /tmp of its own. A lesson file named by its path
+/// under the host's /tmp, and a binary that lives there too, must still be found inside it.
+#[test]
+fn learn_without_root_finds_a_lesson_under_tmp() {
+    let dir = std::env::temp_dir().join(format!("nslab-carry-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    let open = |p: &std::path::Path, mode| {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap()
+    };
+    open(&dir, 0o755);
+    open(&dir.join("state"), 0o777);
+    let lesson = dir.join("carried.md");
+    std::fs::write(
+        &lesson,
+        "+++\nid = \"carried\"\ntitle = \"Carried over\"\nformat = 1\n+++\n\n\
+         ## Make one\n\n```sh\nip netns add carried\n```\n\n```check\nnetns carried exists\n```\n",
+    )
+    .unwrap();
+    open(&lesson, 0o644);
+    let bin = dir.join("nslab-copy");
+    std::fs::copy(env!("CARGO_BIN_EXE_nslab"), &bin).unwrap();
+    open(&bin, 0o755);
+    // As root, become nobody; a test run without root already is somebody else.
+    let user = if is_root() {
+        "setpriv --reuid=65534 --regid=65534 --clear-groups "
+    } else {
+        ""
+    };
+    let t = Tmux::start(
+        "carry",
+        &format!(
+            "{user}env XDG_STATE_HOME={state} {bin} learn {lesson}",
+            state = dir.join("state").display(),
+            bin = bin.display(),
+            lesson = lesson.display()
+        ),
+    );
+    t.wait_for(0, "Step 1 of 1: Make one", Duration::from_secs(10));
+    t.keys(0, &["d"]);
+    t.wait_for(0, "Step 1 ✓ verified", Duration::from_secs(10));
+    t.wait_for(0, "Lesson complete", Duration::from_secs(10));
+    assert!(
+        t.wait_for(0, "EXIT=", Duration::from_secs(5))
+            .contains("EXIT=0")
+    );
+    drop(t);
+    let _ = std::fs::remove_dir_all(&dir);
+}

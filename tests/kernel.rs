@@ -354,7 +354,7 @@ fn main() {
         ("lsns_view_matches", lsns_view_matches),
         ("shell_runs_in_the_namespace", shell_runs_in_the_namespace),
     ];
-    if let Err(e) = sandbox::enter(false) {
+    if let Err(e) = sandbox::enter(false, &[]) {
         eprintln!("cannot enter the sandbox: {e}");
         std::process::exit(1);
     }

@@ -89,7 +89,7 @@ fn main() {
     // Run again as pid 1 of a sandbox with its own /proc: the host's processes (and the
     // namespaces they hold) must not show in the pictures.
     if !sandbox::is_inner() {
-        match sandbox::respawn_inside(None) {
+        match sandbox::respawn_inside(None, &[]) {
             Ok(code) => std::process::exit(code),
             Err(e) => {
                 eprintln!("cannot enter the sandbox: {e}");

@@ -2,6 +2,8 @@
 //! with its own /run/netns and /sys. Everything made inside vanishes with the process,
 //! SIGKILL included, and the host never sees it.
 
+use std::path::Path;
+
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{Gid, Uid};
@@ -42,7 +44,8 @@ fn refuse(what: &str, e: nix::errno::Errno) -> KernelError {
 ///
 /// With `new_pid`, the process's next children start in a new pid namespace; this process then
 /// may not start threads (the kernel refuses CLONE_THREAD), so it must only spawn a worker.
-pub fn enter(new_pid: bool) -> Result<()> {
+/// Files in `keep` that lie under /tmp stay readable at their paths inside (see below).
+pub fn enter(new_pid: bool, keep: &[&Path]) -> Result<()> {
     if threads() != 1 {
         return Err(KernelError::Other(
             "internal error: the sandbox must be entered before any thread starts".into(),
@@ -98,26 +101,32 @@ pub fn enter(new_pid: bool) -> Result<()> {
             .map_err(|e| KernelError::io("mkdir /run/netns in the sandbox", e))?;
     }
     // A private /tmp: lessons compile and run example programs there. It hides whatever lived
-    // under /tmp, this very binary too when it was built there (a checkout in /tmp): then a copy
-    // goes into the sandbox's /tmp, read through a descriptor opened before the tmpfs covers it.
-    // (A bind mount cannot do it: the binary's mount belongs to the host's mount namespace.)
+    // under /tmp: this very binary when it was built there (a checkout in /tmp), a lesson file
+    // named by its absolute path there. Those are carried over: copied into the sandbox's /tmp,
+    // read through descriptors opened before the tmpfs covers them. (A bind mount cannot do it:
+    // their mounts belong to the host's mount namespace.)
     let exe = std::env::current_exe().map_err(|e| KernelError::io("find my own binary", e))?;
-    let hidden = exe
-        .starts_with("/tmp")
-        .then(|| std::fs::File::open(&exe))
-        .transpose()
-        .map_err(|e| KernelError::io("open my own binary", e))?;
+    let mut carried = Vec::new();
+    for (from, to) in std::iter::once((exe, own_binary()))
+        .chain(keep.iter().map(|p| (p.to_path_buf(), p.to_path_buf())))
+        .filter(|(from, to)| from.starts_with("/tmp") && to.is_absolute() && from.is_file())
+    {
+        let file = std::fs::File::open(&from)
+            .map_err(|e| KernelError::io(format!("open {}", from.display()), e))?;
+        carried.push((file, to));
+    }
     tmpfs("/tmp")?;
-    if let Some(mut from) = hidden {
-        let own = own_binary();
-        std::fs::create_dir_all(OWN_BIN_DIR)
-            .map_err(|e| KernelError::io(format!("mkdir {OWN_BIN_DIR}"), e))?;
-        let mut to = std::fs::File::create(&own)
-            .map_err(|e| KernelError::io(format!("create {}", own.display()), e))?;
-        std::io::copy(&mut from, &mut to)
-            .map_err(|e| KernelError::io("copy nslab into the sandbox", e))?;
-        std::fs::set_permissions(&own, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .map_err(|e| KernelError::io("chmod", e))?;
+    for (mut from, to) in carried {
+        let copy = |e: std::io::Error| {
+            KernelError::io(format!("carry {} into the sandbox", to.display()), e)
+        };
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).map_err(copy)?;
+        }
+        let mut file = std::fs::File::create(&to).map_err(copy)?;
+        std::io::copy(&mut from, &mut file).map_err(copy)?;
+        let mode = from.metadata().map_err(copy)?.permissions();
+        std::fs::set_permissions(&to, mode).map_err(copy)?;
     }
     // A fresh sysfs, else /sys/class/net would still list the host's devices.
     mount(
@@ -165,13 +174,14 @@ pub fn is_inner() -> bool {
 
 /// Enters a fresh sandbox (with a pid namespace) and runs this program again inside it, with the
 /// same arguments, as pid 1 of the sandbox. `input` is written to its standard input; without
-/// it, standard input is inherited (the terminal, for learn and demo). Returns its exit code.
+/// it, standard input is inherited (the terminal, for learn and demo). Files in `keep` (a lesson
+/// the arguments name) stay readable inside. Returns its exit code.
 ///
 /// This process stays single-threaded (it may not start threads once it has a new pid
 /// namespace for its children) and only waits: when it dies, the inner process dies with it,
 /// and with pid 1 gone the kernel ends every process of the sandbox.
-pub fn respawn_inside(input: Option<&[u8]>) -> Result<i32> {
-    enter(true)?;
+pub fn respawn_inside(input: Option<&[u8]>, keep: &[&Path]) -> Result<i32> {
+    enter(true, keep)?;
     let own = own_binary();
     let mut cmd = std::process::Command::new(&own);
     // Commands of lessons call `nslab` itself (nslab example ...): it comes first on PATH.

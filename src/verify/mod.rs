@@ -93,7 +93,7 @@ pub fn child(
     if use_sandbox && !inner {
         let input =
             serde_json::to_string(&(&lesson.source.name, &lesson.source.text)).unwrap_or_default();
-        let code = sandbox::respawn_inside(Some(input.as_bytes()))
+        let code = sandbox::respawn_inside(Some(input.as_bytes()), &[])
             .map_err(|e| Failure::env(e.to_string()))?;
         return match code {
             0 => Ok(Code::Success),
