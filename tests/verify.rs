@@ -161,6 +161,64 @@ fn step_and_until_verify_part_of_a_lesson() {
         step_statuses(&json(&out)),
         ["passed", "passed", "skipped", "skipped"]
     );
+    // A step the lesson does not have is refused before anything runs: verifying none of its
+    // steps must not pass.
+    for (flag, n) in [("--step", "5"), ("--until", "0"), ("--step", "0")] {
+        let out = nslab(&["verify", flag, n, "tests/fixtures/pass.md"]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {n}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{flag} {n}: lesson fixture-pass has steps 1 to 4")),
+            "{err}"
+        );
+        assert!(!err.contains("step 1/4"), "it ran: {err}");
+    }
+}
+
+#[test]
+fn a_report_that_cannot_be_written_is_refused_before_the_work() {
+    // The lesson's command leaves a mark outside the sandbox's /tmp: proof that it ran.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-refused");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mark = dir.join("ran");
+    let lesson = dir.join("mark.md");
+    std::fs::write(
+        &lesson,
+        format!(
+            "+++\nid = \"mark\"\ntitle = \"Mark\"\nformat = 1\n+++\n\n## Mark\n\n```sh\n\
+             ip netns add m\ntouch {}\n```\n",
+            mark.display()
+        ),
+    )
+    .unwrap();
+    let lesson = lesson.to_str().unwrap();
+    let out = nslab(&["verify", "--output", "/nonexistent-dir/report.json", lesson]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write /nonexistent-dir/report.json"),
+        "{err}"
+    );
+    assert!(
+        !mark.exists(),
+        "the lesson ran before the report was refused"
+    );
+    // The same run with a report it can write leaves the mark.
+    let report = dir.join("report.txt");
+    let out = nslab(&["verify", "--output", report.to_str().unwrap(), lesson]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(mark.exists());
+    assert!(
+        std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("1 of 1 lesson(s) passed")
+    );
 }
 
 #[test]

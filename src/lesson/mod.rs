@@ -118,6 +118,19 @@ pub struct Lesson {
     pub steps: Vec<Step>,
 }
 
+impl Lesson {
+    /// A step number given on the command line (`--step`, `--until`), checked against the lesson:
+    /// the message says which numbers it has.
+    pub fn step_number(&self, flag: &str, s: usize) -> Result<usize, String> {
+        let n = self.steps.len();
+        if (1..=n).contains(&s) {
+            Ok(s)
+        } else {
+            Err(format!("{flag} {s}: lesson {} has steps 1 to {n}", self.id))
+        }
+    }
+}
+
 /// One step: a level-2 heading and everything up to the next one.
 #[derive(Debug, Clone)]
 pub struct Step {

@@ -38,13 +38,7 @@ pub fn demo(
     let n = lesson.steps.len();
     let start = match opts.step {
         None => 1,
-        Some(s) if (1..=n).contains(&s) => s,
-        Some(s) => {
-            return Err(Failure::usage(format!(
-                "lesson {} has steps 1 to {n}, not {s}",
-                lesson.id
-            )));
-        }
+        Some(s) => lesson.step_number("--step", s).map_err(Failure::usage)?,
     };
     // Something the lesson makes is already there: say so now rather than fail midway.
     let found = super::reset::leftovers(&engine.kernel, lesson);

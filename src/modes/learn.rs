@@ -125,15 +125,13 @@ impl Learn<'_> {
         self.progress.current = Some(self.lesson.id.clone());
         self.remember_sysctls();
         let mut idx = match self.opts.step {
-            Some(s) if (1..=n).contains(&s) => {
+            Some(s) => {
+                let s = self
+                    .lesson
+                    .step_number("--step", s)
+                    .map_err(Failure::usage)?;
                 super::prepare(self.engine, self.lesson, s);
                 s - 1
-            }
-            Some(s) => {
-                return Err(Failure::usage(format!(
-                    "lesson {} has steps 1 to {n}, not {s}",
-                    self.lesson.id
-                )));
             }
             None => {
                 let p = self.progress.lesson(&self.lesson.id);

@@ -251,6 +251,20 @@ fn parallel<T: Send, R: Send>(items: Vec<T>, jobs: usize, work: impl Fn(T) -> R 
 }
 
 pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
+    // Refuse a step a lesson does not have before anything runs: verifying none of its steps
+    // would pass.
+    for l in lessons {
+        for (flag, s) in [("--step", opts.scope.step), ("--until", opts.scope.until)] {
+            if let Some(s) = s {
+                l.step_number(flag, s).map_err(Failure::usage)?;
+            }
+        }
+    }
+    // Likewise a report that could not be written: find out before the work, not after it.
+    if let Some(p) = &opts.output {
+        std::fs::File::create(p)
+            .map_err(|e| Failure::env(format!("cannot write {}: {e}", p.display())))?;
+    }
     if opts.mutate {
         return mutate(&opts, lessons);
     }
