@@ -99,6 +99,32 @@ fn a_check_true_before_its_step_is_a_defect() {
 }
 
 #[test]
+fn the_human_summary_explains_each_failure_once() {
+    let out = nslab(&[
+        "verify",
+        "tests/fixtures/missing-command.md",
+        "tests/fixtures/defect.md",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let count = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
+    // The failed check: the check, what was expected, what the kernel had, what to try.
+    assert_eq!(count("addr 10.9.0.1/8 on lo in a"), 1, "{text}");
+    assert!(text.contains(
+        "check failed: addr 10.9.0.1/8 on lo in a: expected 10.9.0.1/8 on lo in a; lo has 127.0.0.1/8."
+    ));
+    // The defect: named once, then what the kernel had before the step.
+    assert_eq!(count("'link lo is up'"), 1, "{text}");
+    assert_eq!(
+        count("already true before the step: lo in the root namespace is up"),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("0 of 2 lesson(s) passed"));
+}
+
+#[test]
 fn a_malformed_lesson_exits_2_and_performs_nothing() {
     let before = host_state();
     let out = nslab(&["verify", "tests/malformed/12-veth-without-peer.md"]);

@@ -93,15 +93,25 @@ pub fn human(report: &Report, took: Duration) -> String {
             .filter(|s| s.status == "failed" || s.status == "defect")
         {
             t.push_str(&format!("  step {} '{}': {}\n", s.index, s.title, s.status));
-            if let Some(f) = &s.failure {
-                t.push_str(&format!("    {f}\n"));
+            let failure = s.failure.as_deref().unwrap_or("");
+            if !failure.is_empty() {
+                t.push_str(&format!("    {failure}\n"));
             }
+            // The other checks that did not hold; the one the sentence above names only adds
+            // what the kernel had, if the sentence did not say it already.
             for c in s
                 .checks
                 .iter()
                 .filter(|c| c.status == "failed" || c.status == "defect")
             {
-                t.push_str(&format!("    {} {}: {}\n", c.status, c.check, c.message));
+                if failure.contains(&format!("{}: {}", c.check, c.message)) {
+                    continue;
+                }
+                if failure.contains(&format!("'{}'", c.check)) {
+                    t.push_str(&format!("    {}\n", c.message));
+                } else {
+                    t.push_str(&format!("    {} {}: {}\n", c.status, c.check, c.message));
+                }
             }
         }
     }
