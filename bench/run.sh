@@ -21,6 +21,8 @@ bench() {
 # and what the kernel alone takes for its slowest operations.
 bench veth "$runs" "$nslab verify lessons/02-veth.md" "bench/sandbox.sh bash bench/veth-lab.sh"
 bench/sandbox.sh bench/kernel-costs.sh >"$work/kernel-costs.txt"
+# Where a move waits, from the kernel's own stacks (needs tracefs; optional).
+bench/sandbox.sh bench/trace-move.sh >"$work/trace-move.txt" 2>&1 || echo "(tracefs unavailable)" >"$work/trace-move.txt"
 
 # (b) the star of N namespaces on a bridge: nslab verify of a generated lesson, a bash loop of
 # ip commands, ip -batch. With pings up to 200; without pings up to 1000 (see star.sh).
