@@ -203,11 +203,13 @@ fn step_and_until_verify_part_of_a_lesson() {
 
 #[test]
 fn a_report_that_cannot_be_written_is_refused_before_the_work() {
-    // The lesson's command leaves a mark outside the sandbox's /tmp: proof that it ran.
+    // The lesson's command leaves a mark where the sandbox does not hide it (it has a /tmp of
+    // its own, and a checkout may live under /tmp): proof that it ran.
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-refused");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mark = dir.join("ran");
+    let mark = std::path::PathBuf::from(format!("/dev/shm/nslab-test-ran-{}", std::process::id()));
+    let _ = std::fs::remove_file(&mark);
     let lesson = dir.join("mark.md");
     std::fs::write(
         &lesson,
@@ -240,6 +242,7 @@ fn a_report_that_cannot_be_written_is_refused_before_the_work() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(mark.exists());
+    std::fs::remove_file(&mark).unwrap();
     assert!(
         std::fs::read_to_string(&report)
             .unwrap()
