@@ -19,7 +19,7 @@ bench() {
 
 # (a) the veth lab under nslab verify (checks before and after every step) against the script,
 # and what the kernel alone takes for its slowest operations.
-bench veth "$runs" "$nslab verify lessons/02-veth.md" "bench/sandbox.sh bash bench/veth-lab.sh"
+bench veth "$runs" "$nslab verify lessons/02-veth.md" "bench/sandbox.sh --light bash bench/veth-lab.sh"
 bench/sandbox.sh bench/kernel-costs.sh >"$work/kernel-costs.txt"
 # Where a move waits, from the kernel's own stacks (needs tracefs; optional).
 bench/sandbox.sh bench/trace-move.sh >"$work/trace-move.txt" 2>&1 || echo "(tracefs unavailable)" >"$work/trace-move.txt"
