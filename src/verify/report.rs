@@ -97,18 +97,18 @@ pub fn human(report: &Report, took: Duration) -> String {
             if !failure.is_empty() {
                 t.push_str(&format!("    {failure}\n"));
             }
-            // The other checks that did not hold; the one the sentence above names only adds
-            // what the kernel had, if the sentence did not say it already.
+            // The other checks that did not hold. The one the sentence above is about adds only
+            // what the kernel had before the step, for a defect (a failure's sentence says it).
+            let culprit = s.culprit();
             for c in s
                 .checks
                 .iter()
                 .filter(|c| c.status == "failed" || c.status == "defect")
             {
-                if failure.contains(&format!("{}: {}", c.check, c.message)) {
-                    continue;
-                }
-                if failure.contains(&format!("'{}'", c.check)) {
-                    t.push_str(&format!("    {}\n", c.message));
+                if culprit.is_some_and(|k| std::ptr::eq(k, c)) {
+                    if c.status == "defect" {
+                        t.push_str(&format!("    {}\n", c.message));
+                    }
                 } else {
                     t.push_str(&format!("    {} {}: {}\n", c.status, c.check, c.message));
                 }

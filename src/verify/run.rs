@@ -40,6 +40,24 @@ pub struct StepReport {
     pub failure: Option<String>,
 }
 
+impl StepReport {
+    /// The check that the step's `failure` sentence is about (see [`culprit`]).
+    pub fn culprit(&self) -> Option<&CheckReport> {
+        culprit(&self.commands, &self.checks)
+    }
+}
+
+/// What a step's verdict rests on, when it is a check: none when a command failed (the verdict
+/// names the command); else the first check that failed; else the first one that was already
+/// true before the step. A failure outranks a defect: the step did not even do its job.
+fn culprit<'a>(commands: &[CommandReport], checks: &'a [CheckReport]) -> Option<&'a CheckReport> {
+    if commands.iter().any(|c| c.status == "failed") {
+        return None;
+    }
+    let first = |st: &str| checks.iter().find(|c| c.status == st);
+    first("failed").or_else(|| first("defect"))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LessonReport {
     pub id: String,
@@ -185,15 +203,10 @@ fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
     let after = engine.settle(&step.checks);
 
     let mut checks = Vec::new();
-    let mut failed_check = None;
-    let mut defect = None;
     for ((c, b), a) in step.checks.iter().zip(before).zip(after) {
         let (st, message) = if !a.pass {
-            failed_check.get_or_insert_with(|| format!("check failed: {}: {}", c.check, a.message));
             ("failed", a.message)
         } else if let Some(b) = b.filter(|b| b.pass) {
-            defect
-                .get_or_insert_with(|| format!("lesson defect: the check '{}' {DEFECT}", c.check));
             (
                 "defect",
                 format!("already true before the step: {}", b.message),
@@ -209,27 +222,31 @@ fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
     }
     if let Some(q) = &step.question {
         let ans = Round::new(&engine.kernel).answer(&q.answer);
-        if ans.is_none() {
-            failed_check.get_or_insert_with(|| {
-                format!("the question's answer ({}) cannot be computed", q.answer)
-            });
-        }
         checks.push(CheckReport {
             check: format!("question: {}", q.answer),
             status: status(ans.is_some()),
-            message: ans.map_or("no answer".into(), |a| format!("the answer now is {a}")),
+            message: ans.map_or("its answer cannot be computed".into(), |a| {
+                format!("the answer now is {a}")
+            }),
         });
     }
-    let failed_command = commands.iter().find(|c| c.status == "failed").map(|c| {
-        format!(
-            "command failed: {}",
-            c.error.clone().unwrap_or_else(|| c.command.clone())
-        )
-    });
-    // A failure outranks a defect: the step did not even do its job.
-    let (status, failure) = match (failed_command.or(failed_check), defect) {
-        (Some(f), _) => ("failed", Some(f)),
-        (None, Some(d)) => ("defect", Some(d)),
+    let failed_command = commands.iter().find(|c| c.status == "failed");
+    let (status, failure) = match (failed_command, culprit(&commands, &checks)) {
+        (Some(c), _) => (
+            "failed",
+            Some(format!(
+                "command failed: {}",
+                c.error.clone().unwrap_or_else(|| c.command.clone())
+            )),
+        ),
+        (None, Some(c)) if c.status == "failed" => (
+            "failed",
+            Some(format!("check failed: {}: {}", c.check, c.message)),
+        ),
+        (None, Some(c)) => (
+            "defect",
+            Some(format!("lesson defect: the check '{}' {DEFECT}", c.check)),
+        ),
         (None, None) => ("passed", None),
     };
     StepReport {
@@ -240,5 +257,46 @@ fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
         checks,
         commands,
         failure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, status: &str) -> CheckReport {
+        CheckReport {
+            check: name.into(),
+            status: status.into(),
+            message: String::new(),
+        }
+    }
+
+    fn command(status: &str) -> CommandReport {
+        CommandReport {
+            command: "ip netns add a".into(),
+            line: 1,
+            status: status.into(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_culprit_is_the_first_failure_then_the_first_defect() {
+        let checks = [
+            check("a", "passed"),
+            check("b", "defect"),
+            check("c", "failed"),
+            check("d", "failed"),
+        ];
+        let ok = [command("passed")];
+        assert_eq!(culprit(&ok, &checks).map(|c| c.check.as_str()), Some("c"));
+        assert_eq!(
+            culprit(&ok, &checks[..2]).map(|c| c.check.as_str()),
+            Some("b")
+        );
+        assert_eq!(culprit(&ok, &checks[..1]), None);
+        // A failed command is the verdict itself: no check is.
+        assert_eq!(culprit(&[command("failed")], &checks), None);
     }
 }
