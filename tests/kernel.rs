@@ -333,6 +333,17 @@ fn failed_checks_point_to_the_link(k: &Kernel) {
         o.message
     );
     assert!(o.message.contains("h-b has no nowhere (it has lo, hbr"));
+    // In one round: a link found nowhere makes the round index every namespace, and the next
+    // failing check is answered from that index.
+    let mut round = Round::new(k);
+    for line in ["link nowhere in h-b exists", "link hx0 in h-b exists"] {
+        let (c, _) = check::parse(line).unwrap();
+        let o = round.eval(&c);
+        assert!(!o.pass);
+        if line.contains("hx0") {
+            assert!(o.message.contains("hx0 is in h-a."), "{}", o.message);
+        }
+    }
     k.netns_del("h-a").unwrap();
     k.netns_del("h-b").unwrap();
 }

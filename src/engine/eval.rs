@@ -72,6 +72,8 @@ pub struct Round<'k> {
     ping_timeout: Duration,
     /// Pings sent ahead, all at once, by [`Round::prefetch`].
     pings: HashMap<(Ns, std::net::Ipv4Addr), Result<PingOutcome, String>>,
+    /// The root namespace and the named ones, listed once a round by [`Round::locate`].
+    namespaces: Option<Vec<Ns>>,
     /// Link name -> the namespaces that have a link of that name, built by [`Round::locate`].
     links_at: Option<HashMap<String, Vec<Ns>>>,
 }
@@ -84,6 +86,7 @@ impl<'k> Round<'k> {
             snaps: HashMap::new(),
             ping_timeout: PING_CHECK_TIMEOUT,
             pings: HashMap::new(),
+            namespaces: None,
             links_at: None,
         }
     }
@@ -131,15 +134,27 @@ impl<'k> Round<'k> {
     }
 
     /// Where a link of this name is, for "it is in red" hints: the root namespace first, then
-    /// the named ones in order. The first call of a round indexes every namespace once, so
-    /// that a thousand failing checks cost one pass, not a thousand.
+    /// the named ones in order. The search stops at the first namespace that has it; a search
+    /// that had to dump every namespace indexes them all, so that the round's next failing
+    /// checks (a thousand, in a big lesson) each cost a lookup, not another pass.
     fn locate(&mut self, name: &str, not_in: &Ns) -> Option<Ns> {
-        if self.links_at.is_none() {
-            let mut all = vec![Ns::Root];
-            all.extend(self.k.netns_list().into_iter().map(Ns::Named));
+        if let Some(at) = &self.links_at {
+            return at.get(name)?.iter().find(|ns| *ns != not_in).cloned();
+        }
+        // Taken out of the round while `snap` borrows it, and put back.
+        let all = self.namespaces.take().unwrap_or_else(|| {
+            std::iter::once(Ns::Root)
+                .chain(self.k.netns_list().into_iter().map(Ns::Named))
+                .collect()
+        });
+        let hit = all
+            .iter()
+            .find(|ns| *ns != not_in && self.snap(ns).is_some_and(|s| s.link(name).is_some()))
+            .cloned();
+        if hit.is_none() {
             let mut at: HashMap<String, Vec<Ns>> = HashMap::new();
-            for ns in all {
-                if let Some(s) = self.snap(&ns) {
+            for ns in &all {
+                if let Some(s) = self.snap(ns) {
                     for l in &s.links {
                         at.entry(l.name.clone()).or_default().push(ns.clone());
                     }
@@ -147,8 +162,8 @@ impl<'k> Round<'k> {
             }
             self.links_at = Some(at);
         }
-        let at = self.links_at.as_ref()?.get(name)?;
-        at.iter().find(|ns| *ns != not_in).cloned()
+        self.namespaces = Some(all);
+        hit
     }
 
     pub fn eval(&mut self, check: &Check) -> Outcome {
