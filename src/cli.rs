@@ -387,16 +387,14 @@ fn pick(which: Option<&str>) -> Result<Lesson, Failure> {
 /// that are files under /tmp to the same choice made again inside it.
 fn pick_from(which: Option<&str>) -> Result<(Lesson, Vec<PathBuf>), Failure> {
     let progress = crate::progress::Progress::load();
-    let lessons = match which {
-        Some(w) if std::path::Path::new(w).is_file() => load_clean(&[PathBuf::from(w)])?,
-        _ => load_clean(&[])?,
-    };
+    let file = which.filter(|w| std::path::Path::new(w).is_file());
+    let lessons = load_clean(&file.map(PathBuf::from).into_iter().collect::<Vec<_>>())?;
     let files = lessons
         .iter()
         .map(|l| PathBuf::from(&l.source.name))
         .collect();
-    let which = which.filter(|w| !std::path::Path::new(w).is_file());
-    Ok((crate::modes::select(lessons, which, &progress)?, files))
+    let id = which.filter(|_| file.is_none());
+    Ok((crate::modes::select(lessons, id, &progress)?, files))
 }
 
 /// What learn and demo need before they start: a terminal, the lesson, where to act (on the
