@@ -92,6 +92,10 @@ pub enum Cmd {
     Reset {
         /// The lesson: its id, its number in `nslab list`, or a lesson file.
         lesson: Option<String>,
+        /// Also forget the progress of finished lessons, without asking (for scripts; without
+        /// a terminal and without --yes, a finished lesson's progress is kept).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Draw the network namespaces, their interfaces, addresses and the wires between them.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -180,7 +184,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
             pause,
         } => learn(lesson.as_deref(), step, pause),
         Cmd::Demo { lesson, step, auto } => demo(lesson.as_deref(), step, auto),
-        Cmd::Reset { lesson } => reset(lesson.as_deref()),
+        Cmd::Reset { lesson, yes } => reset(lesson.as_deref(), yes),
         Cmd::Show {
             netns,
             format,
@@ -304,12 +308,28 @@ fn lint(paths: &[PathBuf], commands: bool) -> Result<Code, Failure> {
 
 fn list(paths: &[PathBuf]) -> Result<Code, Failure> {
     let lessons = load_clean(paths)?;
-    let progress = crate::progress::Progress::load();
+    let store = crate::progress::Store::default();
+    let loaded = store.read()?;
+    if let Some(path) = store.path() {
+        crate::progress::print_warnings(path, &loaded.warnings);
+    }
     for (n, l) in lessons.iter().enumerate() {
         let minutes = l.minutes.map(|m| format!(" ({m} min)")).unwrap_or_default();
-        let done = progress
+        let done = loaded
+            .progress
             .get(&l.id)
-            .map(|p| format!("  [{}]", p.summary(l.steps.len())))
+            .map(|p| {
+                let v = p.count(crate::progress::StepState::Verified);
+                let steps = l.steps.len();
+                if p.done() {
+                    format!("  [done ({v} of {steps} verified)]")
+                } else {
+                    format!(
+                        "  [at step {} of {steps} ({v} verified)]",
+                        p.step.min(steps.max(1))
+                    )
+                }
+            })
             .unwrap_or_default();
         println!(
             "{}. {}  {}{minutes}{}",
@@ -386,7 +406,7 @@ fn pick(which: Option<&str>) -> Result<Lesson, Failure> {
 /// The same, with the names of the lessons it was chosen from: a sandbox must still show those
 /// that are files under /tmp to the same choice made again inside it.
 fn pick_from(which: Option<&str>) -> Result<(Lesson, Vec<PathBuf>), Failure> {
-    let progress = crate::progress::Progress::load();
+    let progress = crate::progress::Store::default().read()?.progress;
     let file = which.filter(|w| std::path::Path::new(w).is_file());
     let lessons = load_clean(&file.map(PathBuf::from).into_iter().collect::<Vec<_>>())?;
     let files = lessons
@@ -441,7 +461,7 @@ fn demo(which: Option<&str>, step: Option<usize>, auto: Option<f64>) -> Result<C
     }
 }
 
-fn reset(which: Option<&str>) -> Result<Code, Failure> {
+fn reset(which: Option<&str>, yes: bool) -> Result<Code, Failure> {
     if !nix::unistd::Uid::effective().is_root() {
         return Err(Failure::env(
             "nslab reset changes this machine's network and needs root: sudo nslab reset. (Without root, learn and demo run in a sandbox that vanishes by itself.)",
@@ -451,24 +471,46 @@ fn reset(which: Option<&str>) -> Result<Code, Failure> {
         Some(_) => vec![pick(which)?],
         None => load_clean(&[])?,
     };
+    // Read before the kernel is touched: a progress file nslab cannot use stops reset here.
+    let store = crate::progress::Store::default();
+    let before = store.read()?.progress;
+    let finished: Vec<&str> = lessons
+        .iter()
+        .filter(|l| before.get(&l.id).is_some_and(|p| p.done()))
+        .map(|l| l.id.as_str())
+        .collect();
+    let forget_finished = yes || (!finished.is_empty() && ask_forget(&finished));
     let kernel = crate::kernel::Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
-    let mut progress = crate::progress::Progress::load();
     for l in &lessons {
-        let said = crate::modes::reset::reset(&kernel, l, progress.get(&l.id));
+        let said = crate::modes::reset::reset(&kernel, l, before.get(&l.id));
         if said.is_empty() {
             println!("{}: nothing to remove", l.id);
         }
         for s in said {
             println!("{}: {s}", l.id);
         }
-        let p = progress.lesson(&l.id);
-        *p = crate::progress::LessonProgress {
-            step: 1,
-            ..Default::default()
-        };
     }
-    let _ = progress.save();
+    let ids: Vec<&str> = lessons.iter().map(|l| l.id.as_str()).collect();
+    let kept = store.update(|p| p.forget_reset(&ids, forget_finished))?;
+    for id in kept {
+        println!("{id}: finished; its progress is kept (nslab reset --yes {id} forgets it)");
+    }
     Ok(Code::Success)
+}
+
+/// On a terminal, asks whether to forget the progress of finished lessons too; without one, no.
+fn ask_forget(finished: &[&str]) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    print!(
+        "You finished {}. Forget that as well? [y/N] ",
+        finished.join(", ")
+    );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
 }
 
 fn show(
