@@ -127,12 +127,41 @@ pub enum Cmd {
         /// The example's name; without it, the list of examples.
         name: Option<String>,
     },
-    /// List the lessons and their numbered steps.
+    /// List the lessons, their numbered steps, and your progress in each.
     #[command(after_help = EXIT_CODES_HELP)]
     List {
         /// Lesson files or folders (default: the built-in lessons, or $NSLAB_LESSONS).
         paths: Vec<PathBuf>,
+        /// `json` is what an instructor collects from each machine (see docs/list-json.md).
+        #[arg(long, value_enum, default_value = "text")]
+        format: TextOrJson,
     },
+    /// For instructors: the progress of a whole class.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Class {
+        #[command(subcommand)]
+        command: ClassCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClassCmd {
+    /// One table from the `nslab list --format json` of every student's machine: who is at
+    /// which step, and who has been stuck longest. Exits 1 if a file could not be read.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Report {
+        /// The JSON files, or folders of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: TextOrJson,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
 }
 
 pub fn main() -> i32 {
@@ -161,7 +190,10 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> Result<Code, Failure> {
     match cli.command {
         Cmd::Lint { paths, commands } => lint(&paths, commands),
-        Cmd::List { paths } => list(&paths),
+        Cmd::List { paths, format } => list(&paths, format),
+        Cmd::Class {
+            command: ClassCmd::Report { files, format },
+        } => class_report(&files, format),
         Cmd::Example { name } => example(name.as_deref()),
         Cmd::Completions { shell } => {
             clap_complete::generate(
@@ -306,43 +338,49 @@ fn lint(paths: &[PathBuf], commands: bool) -> Result<Code, Failure> {
     })
 }
 
-fn list(paths: &[PathBuf]) -> Result<Code, Failure> {
+fn list(paths: &[PathBuf], format: TextOrJson) -> Result<Code, Failure> {
     let lessons = load_clean(paths)?;
     let store = crate::progress::Store::default();
     let loaded = store.read()?;
     if let Some(path) = store.path() {
         crate::progress::print_warnings(path, &loaded.warnings);
     }
-    for (n, l) in lessons.iter().enumerate() {
-        let minutes = l.minutes.map(|m| format!(" ({m} min)")).unwrap_or_default();
-        let done = loaded
-            .progress
-            .get(&l.id)
-            .map(|p| {
-                let v = p.count(crate::progress::StepState::Verified);
-                let steps = l.steps.len();
-                if p.done() {
-                    format!("  [done ({v} of {steps} verified)]")
-                } else {
-                    format!(
-                        "  [at step {} of {steps} ({v} verified)]",
-                        p.step.min(steps.max(1))
-                    )
-                }
-            })
-            .unwrap_or_default();
-        println!(
-            "{}. {}  {}{minutes}{}",
-            n + 1,
-            console::style(&l.id).bold(),
-            l.title,
-            console::style(done).green()
-        );
-        for s in &l.steps {
-            println!("  {:>2}. {}", s.index, s.title);
-        }
+    let mut machine = crate::class::Machine::collect(
+        &lessons,
+        &loaded.progress,
+        crate::class::this_machine(),
+        crate::progress::now(),
+    );
+    machine.progress_file = store.path().map(|p| p.display().to_string());
+    machine.warnings = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    match format {
+        TextOrJson::Text => print!("{}", machine.render_list(!crate::show::utf8_terminal())),
+        TextOrJson::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&machine).map_err(|e| Failure::env(e.to_string()))?
+        ),
     }
     Ok(Code::Success)
+}
+
+/// `nslab class report`: bad files are named on standard error and left out; exit 1 if any.
+fn class_report(files: &[PathBuf], format: TextOrJson) -> Result<Code, Failure> {
+    let report = crate::class::Report::new(crate::class::read_inputs(files));
+    for b in &report.bad_files {
+        eprintln!("nslab: {}: {}; left out", b.file, b.error);
+    }
+    match format {
+        TextOrJson::Text => print!("{}", report.render()),
+        TextOrJson::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Failure::env(e.to_string()))?
+        ),
+    }
+    Ok(if report.bad_files.is_empty() {
+        Code::Success
+    } else {
+        Code::Failed
+    })
 }
 
 /// Example programs that lessons compile, carried in the binary so that nslab needs nothing
