@@ -92,6 +92,10 @@ pub enum Cmd {
     Reset {
         /// The lesson: its id, its number in `nslab list`, or a lesson file.
         lesson: Option<String>,
+        /// Also forget the progress of finished lessons, without asking (for scripts; without
+        /// a terminal and without --yes, a finished lesson's progress is kept).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Draw the network namespaces, their interfaces, addresses and the wires between them.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -123,12 +127,41 @@ pub enum Cmd {
         /// The example's name; without it, the list of examples.
         name: Option<String>,
     },
-    /// List the lessons and their numbered steps.
+    /// List the lessons, their numbered steps, and your progress in each.
     #[command(after_help = EXIT_CODES_HELP)]
     List {
         /// Lesson files or folders (default: the built-in lessons, or $NSLAB_LESSONS).
         paths: Vec<PathBuf>,
+        /// `json` is what an instructor collects from each machine (see docs/list-json.md).
+        #[arg(long, value_enum, default_value = "text")]
+        format: TextOrJson,
     },
+    /// For instructors: the progress of a whole class.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Class {
+        #[command(subcommand)]
+        command: ClassCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClassCmd {
+    /// One table from the `nslab list --format json` of every student's machine: who is at
+    /// which step, and who has been stuck longest. Exits 1 if a file could not be read.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Report {
+        /// The JSON files, or folders of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: TextOrJson,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
 }
 
 pub fn main() -> i32 {
@@ -157,7 +190,10 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> Result<Code, Failure> {
     match cli.command {
         Cmd::Lint { paths, commands } => lint(&paths, commands),
-        Cmd::List { paths } => list(&paths),
+        Cmd::List { paths, format } => list(&paths, format),
+        Cmd::Class {
+            command: ClassCmd::Report { files, format },
+        } => class_report(&files, format),
         Cmd::Example { name } => example(name.as_deref()),
         Cmd::Completions { shell } => {
             clap_complete::generate(
@@ -180,7 +216,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
             pause,
         } => learn(lesson.as_deref(), step, pause),
         Cmd::Demo { lesson, step, auto } => demo(lesson.as_deref(), step, auto),
-        Cmd::Reset { lesson } => reset(lesson.as_deref()),
+        Cmd::Reset { lesson, yes } => reset(lesson.as_deref(), yes),
         Cmd::Show {
             netns,
             format,
@@ -302,27 +338,49 @@ fn lint(paths: &[PathBuf], commands: bool) -> Result<Code, Failure> {
     })
 }
 
-fn list(paths: &[PathBuf]) -> Result<Code, Failure> {
+fn list(paths: &[PathBuf], format: TextOrJson) -> Result<Code, Failure> {
     let lessons = load_clean(paths)?;
-    let progress = crate::progress::Progress::load();
-    for (n, l) in lessons.iter().enumerate() {
-        let minutes = l.minutes.map(|m| format!(" ({m} min)")).unwrap_or_default();
-        let done = progress
-            .get(&l.id)
-            .map(|p| format!("  [{}]", p.summary(l.steps.len())))
-            .unwrap_or_default();
-        println!(
-            "{}. {}  {}{minutes}{}",
-            n + 1,
-            console::style(&l.id).bold(),
-            l.title,
-            console::style(done).green()
-        );
-        for s in &l.steps {
-            println!("  {:>2}. {}", s.index, s.title);
-        }
+    let store = crate::progress::Store::default();
+    let loaded = store.read()?;
+    if let Some(path) = store.path() {
+        crate::progress::print_warnings(path, &loaded.warnings);
+    }
+    let mut machine = crate::class::Machine::collect(
+        &lessons,
+        &loaded.progress,
+        crate::class::this_machine(),
+        crate::progress::now(),
+    );
+    machine.progress_file = store.path().map(|p| p.display().to_string());
+    machine.warnings = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    match format {
+        TextOrJson::Text => print!("{}", machine.render_list(!crate::show::utf8_terminal())),
+        TextOrJson::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&machine).map_err(|e| Failure::env(e.to_string()))?
+        ),
     }
     Ok(Code::Success)
+}
+
+/// `nslab class report`: bad files are named on standard error and left out; exit 1 if any.
+fn class_report(files: &[PathBuf], format: TextOrJson) -> Result<Code, Failure> {
+    let report = crate::class::Report::new(crate::class::read_inputs(files));
+    for b in &report.bad_files {
+        eprintln!("nslab: {}: {}; left out", b.file, b.error);
+    }
+    match format {
+        TextOrJson::Text => print!("{}", report.render()),
+        TextOrJson::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Failure::env(e.to_string()))?
+        ),
+    }
+    Ok(if report.bad_files.is_empty() {
+        Code::Success
+    } else {
+        Code::Failed
+    })
 }
 
 /// Example programs that lessons compile, carried in the binary so that nslab needs nothing
@@ -386,7 +444,7 @@ fn pick(which: Option<&str>) -> Result<Lesson, Failure> {
 /// The same, with the names of the lessons it was chosen from: a sandbox must still show those
 /// that are files under /tmp to the same choice made again inside it.
 fn pick_from(which: Option<&str>) -> Result<(Lesson, Vec<PathBuf>), Failure> {
-    let progress = crate::progress::Progress::load();
+    let progress = crate::progress::Store::default().read()?.progress;
     let file = which.filter(|w| std::path::Path::new(w).is_file());
     let lessons = load_clean(&file.map(PathBuf::from).into_iter().collect::<Vec<_>>())?;
     let files = lessons
@@ -441,7 +499,7 @@ fn demo(which: Option<&str>, step: Option<usize>, auto: Option<f64>) -> Result<C
     }
 }
 
-fn reset(which: Option<&str>) -> Result<Code, Failure> {
+fn reset(which: Option<&str>, yes: bool) -> Result<Code, Failure> {
     if !nix::unistd::Uid::effective().is_root() {
         return Err(Failure::env(
             "nslab reset changes this machine's network and needs root: sudo nslab reset. (Without root, learn and demo run in a sandbox that vanishes by itself.)",
@@ -451,24 +509,46 @@ fn reset(which: Option<&str>) -> Result<Code, Failure> {
         Some(_) => vec![pick(which)?],
         None => load_clean(&[])?,
     };
+    // Read before the kernel is touched: a progress file nslab cannot use stops reset here.
+    let store = crate::progress::Store::default();
+    let before = store.read()?.progress;
+    let finished: Vec<&str> = lessons
+        .iter()
+        .filter(|l| before.get(&l.id).is_some_and(|p| p.done()))
+        .map(|l| l.id.as_str())
+        .collect();
+    let forget_finished = yes || (!finished.is_empty() && ask_forget(&finished));
     let kernel = crate::kernel::Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
-    let mut progress = crate::progress::Progress::load();
     for l in &lessons {
-        let said = crate::modes::reset::reset(&kernel, l, progress.get(&l.id));
+        let said = crate::modes::reset::reset(&kernel, l, before.get(&l.id));
         if said.is_empty() {
             println!("{}: nothing to remove", l.id);
         }
         for s in said {
             println!("{}: {s}", l.id);
         }
-        let p = progress.lesson(&l.id);
-        *p = crate::progress::LessonProgress {
-            step: 1,
-            ..Default::default()
-        };
     }
-    let _ = progress.save();
+    let ids: Vec<&str> = lessons.iter().map(|l| l.id.as_str()).collect();
+    let kept = store.update(|p| p.forget_reset(&ids, forget_finished))?;
+    for id in kept {
+        println!("{id}: finished; its progress is kept (nslab reset --yes {id} forgets it)");
+    }
     Ok(Code::Success)
+}
+
+/// On a terminal, asks whether to forget the progress of finished lessons too; without one, no.
+fn ask_forget(finished: &[&str]) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    print!(
+        "You finished {}. Forget that as well? [y/N] ",
+        finished.join(", ")
+    );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
 }
 
 fn show(

@@ -3,6 +3,7 @@
 //! The flow runs one way: Markdown -> [`lesson`] model -> [`engine`] (a policy per mode) ->
 //! [`kernel`], the only door to netlink and namespaces.
 
+pub mod class;
 pub mod cli;
 pub mod diag;
 pub mod engine;

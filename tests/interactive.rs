@@ -243,16 +243,16 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
     t.wait_for(0, "expected netns blue to exist", Duration::from_secs(5));
     t.keys(0, &["h"]);
     t.wait_for(0, "The commands of this step:", Duration::from_secs(5));
-    // d performs the step, and its checks tick.
+    // d performs the step, and its checks tick; the step counts as performed, not verified.
     t.keys(0, &["d"]);
-    t.wait_for(0, "Step 2 ✓ verified", Duration::from_secs(10));
+    t.wait_for(0, "Step 2 ▶ performed by nslab", Duration::from_secs(10));
     t.wait_for(0, "Step 3 of 8", Duration::from_secs(5));
     // g draws the topology: the two namespaces the step made.
     t.keys(0, &["g"]);
     t.wait_for(0, "─ blue ─", Duration::from_secs(5));
     // n skips.
     t.keys(0, &["n"]);
-    t.wait_for(0, "Step 3 skipped", Duration::from_secs(5));
+    t.wait_for(0, "Step 3 ↷ skipped", Duration::from_secs(5));
     t.wait_for(0, "Step 4 of 8", Duration::from_secs(5));
     // q leaves, keeping the progress, and the terminal as it was (echo back on).
     t.keys(0, &["q"]);
@@ -286,12 +286,13 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
     let progress =
         std::fs::read_to_string(t.dir.join("home/.local/state/nslab/progress.json")).unwrap();
     let p: serde_json::Value = serde_json::from_str(&progress).unwrap();
+    assert_eq!(p["version"], 2);
     assert_eq!(p["current"], "veth-lab");
     assert_eq!(
-        p["lessons"]["veth-lab"]["verified"],
-        serde_json::json!([1, 2])
+        p["lessons"]["veth-lab"]["steps"],
+        serde_json::json!({"1": "verified", "2": "performed", "3": "skipped"})
     );
-    assert_eq!(p["lessons"]["veth-lab"]["skipped"], serde_json::json!([3]));
+    assert_eq!(p["lessons"]["veth-lab"]["step"], 4);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::engine::{Engine, Outcome, Round};
 use crate::exit::{Code, Failure};
 use crate::kernel::Watcher;
 use crate::lesson::{Command, Lesson, Ns, Op, Step};
-use crate::progress::Progress;
+use crate::progress::{self, Progress, StepState, Store};
 use crate::render::render;
 use crate::term::{Key, Keys, width};
 
@@ -85,7 +85,7 @@ fn trace(step: usize, check: &str) {
 struct Learn<'a> {
     lesson: &'a Lesson,
     engine: &'a mut Engine,
-    progress: Progress,
+    progress: Store,
     keys: Keys,
     status: Status,
     place: &'a Place,
@@ -106,11 +106,14 @@ pub fn learn(
     place: &Place,
     opts: Options,
 ) -> Result<Code, Failure> {
+    // Before the terminal is taken: a progress file nslab cannot use stops here, with its message.
+    let progress = Store::default();
+    progress.update(|p| p.current = Some(lesson.id.clone()))?;
     let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
     let mut l = Learn {
         lesson,
         engine,
-        progress: Progress::load(),
+        progress,
         keys,
         status: Status { lines: 0 },
         place,
@@ -122,7 +125,6 @@ pub fn learn(
 impl Learn<'_> {
     fn run(&mut self) -> Result<Code, Failure> {
         let n = self.lesson.steps.len();
-        self.progress.current = Some(self.lesson.id.clone());
         self.remember_sysctls();
         let mut idx = match self.opts.step {
             Some(s) => {
@@ -134,12 +136,8 @@ impl Learn<'_> {
                 s - 1
             }
             None => {
-                let p = self.progress.lesson(&self.lesson.id);
-                if p.done {
-                    0
-                } else {
-                    p.step.clamp(1, n.max(1)) - 1
-                }
+                let p = self.snapshot();
+                if p.step > n { 0 } else { p.step.max(1) - 1 }
             }
         };
         self.header(idx);
@@ -161,12 +159,21 @@ impl Learn<'_> {
             }
             self.save(idx + 1, idx >= n);
         }
-        let p = self.progress.lesson(&self.lesson.id);
-        let (v, s) = (p.verified.len(), p.skipped.len());
+        let p = self.snapshot();
+        let (v, d, s) = (
+            p.count(StepState::Verified),
+            p.count(StepState::Performed),
+            p.count(StepState::Skipped),
+        );
         put(&format!(
-            "\n{} {}: {v} of {n} steps verified{}.\n",
+            "\n{} {}: {v} of {n} steps verified{}{}.\n",
             style("Lesson complete").green().bold(),
             self.lesson.title,
+            if d > 0 {
+                format!(", {d} performed by nslab")
+            } else {
+                String::new()
+            },
             if s > 0 {
                 format!(", {s} skipped")
             } else {
@@ -177,10 +184,36 @@ impl Learn<'_> {
     }
 
     fn save(&mut self, step: usize, done: bool) {
-        let p = self.progress.lesson(&self.lesson.id);
-        p.step = step;
-        p.done = done;
-        let _ = self.progress.save();
+        let id = &self.lesson.id;
+        let now = progress::now();
+        self.record(|p| {
+            let l = p.lesson(id);
+            l.reach(step, now);
+            if done {
+                l.finish(now);
+            }
+        });
+    }
+
+    /// Writes one change through to the progress file. A failure is shown and the lesson goes on.
+    fn record<T>(&mut self, change: impl FnOnce(&mut Progress) -> T) -> Option<T> {
+        match self.progress.update(change) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.status
+                    .print(&style(format!("Progress not saved: {e}")).red().to_string());
+                None
+            }
+        }
+    }
+
+    /// This lesson's progress as the file has it now.
+    fn snapshot(&self) -> crate::progress::LessonProgress {
+        self.progress
+            .read()
+            .ok()
+            .and_then(|l| l.progress.lessons.get(&self.lesson.id).cloned())
+            .unwrap_or_default()
     }
 
     /// Sysctls the lesson will change in the root namespace, as they are before it: reset sets
@@ -208,11 +241,13 @@ impl Learn<'_> {
                 ))
             })
             .collect();
-        let p = self.progress.lesson(&self.lesson.id);
-        for (k, v) in values {
-            p.sysctls.entry(format!("root {k}")).or_insert(v);
-        }
-        let _ = self.progress.save();
+        let id = &self.lesson.id;
+        self.record(|p| {
+            let l = p.lesson(id);
+            for (k, v) in values {
+                l.sysctls.entry(format!("root {k}")).or_insert(v);
+            }
+        });
     }
 
     fn header(&mut self, idx: usize) {
@@ -243,6 +278,21 @@ impl Learn<'_> {
         let mut answer = String::new();
         let mut answered = step.question.is_none();
         let mut hint_level = 0usize;
+        // `d` was pressed: the step counts as performed by nslab, not verified. Checks that hold
+        // already when a passed step is shown again (after `b`) prove nothing new: it keeps its
+        // state.
+        let mut performed = false;
+        let earlier = self
+            .snapshot()
+            .state(step.index)
+            .filter(|_| outcomes.iter().all(|o| o.pass));
+        let passed = |performed: bool| {
+            if performed {
+                StepState::Performed
+            } else {
+                earlier.unwrap_or(StepState::Verified)
+            }
+        };
         let mut message: Vec<String> = Vec::new();
         let (mut watcher, mut watched) = self.watch();
         let mut last_eval = Instant::now();
@@ -265,7 +315,7 @@ impl Learn<'_> {
                 complete && has_something,
             ));
             if complete && has_something && !observe && !self.opts.pause {
-                self.finish(step, true);
+                self.finish(step, passed(performed));
                 return Next::Forward;
             }
             // Wait for the kernel or a key.
@@ -293,7 +343,12 @@ impl Learn<'_> {
             match key {
                 Key::Quit | Key::Char('q') => return Next::Quit,
                 Key::Enter if complete => {
-                    self.finish(step, has_something);
+                    let how = if has_something {
+                        passed(performed)
+                    } else {
+                        StepState::Skipped
+                    };
+                    self.finish(step, how);
                     return Next::Forward;
                 }
                 Key::Enter if !answered => {
@@ -330,11 +385,12 @@ impl Learn<'_> {
                 }
                 Key::Char('s') => message = commands_text(step),
                 Key::Char('d') => {
+                    performed = true;
                     self.perform(step);
                     outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
                 }
                 Key::Char('n') => {
-                    self.finish(step, false);
+                    self.finish(step, StepState::Skipped);
                     return Next::Forward;
                 }
                 Key::Char('b') => return Next::Back,
@@ -351,11 +407,10 @@ impl Learn<'_> {
                 }
                 Key::Char('r') => {
                     drop(watcher.take());
-                    let p = self.progress.get(&self.lesson.id).cloned();
-                    let said = super::reset::reset(&self.engine.kernel, self.lesson, p.as_ref());
-                    let p = self.progress.lesson(&self.lesson.id);
-                    p.verified.clear();
-                    p.skipped.clear();
+                    let p = self.snapshot();
+                    let said = super::reset::reset(&self.engine.kernel, self.lesson, Some(&p));
+                    let id = &self.lesson.id;
+                    self.record(|p| p.lesson(id).forget_steps());
                     self.status.print(&format!(
                         "Reset: {}\n",
                         if said.is_empty() {
@@ -479,14 +534,16 @@ impl Learn<'_> {
         put(&format!("{}\n", style("Back in the lesson.").yellow()));
     }
 
-    fn finish(&mut self, step: &Step, verified: bool) {
-        self.progress
-            .lesson(&self.lesson.id)
-            .mark(step.index, verified);
-        let what = if verified {
-            style("✓ verified").green().bold()
-        } else {
-            style("skipped").yellow()
+    fn finish(&mut self, step: &Step, how: StepState) {
+        let id = &self.lesson.id;
+        // A step only moves up: skipping a step verified earlier leaves it verified.
+        let now = self
+            .record(|p| p.lesson(id).mark(step.index, how))
+            .unwrap_or(how);
+        let what = match now {
+            StepState::Verified => style("✓ verified").green().bold(),
+            StepState::Performed => style("▶ performed by nslab").cyan(),
+            StepState::Skipped => style("↷ skipped").yellow(),
         };
         self.status
             .print(&format!("  Step {} {what}: {}\n", step.index, step.title));

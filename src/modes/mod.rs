@@ -23,7 +23,7 @@ pub fn select(
     let ids: Vec<String> = lessons.iter().map(|l| l.id.clone()).collect();
     let pos = match which {
         None => {
-            let not_done = |l: &Lesson| !progress.get(&l.id).is_some_and(|p| p.done);
+            let not_done = |l: &Lesson| !progress.get(&l.id).is_some_and(|p| p.done());
             let current = progress.current.as_deref();
             lessons
                 .iter()
