@@ -145,8 +145,8 @@ impl Renderer {
         }
         let ink = self.ink();
         let mut first = true;
-        let starts_with_space = t.starts_with(char::is_whitespace);
-        for w in t.split_whitespace() {
+        let starts_with_space = t.starts_with(text::breaks);
+        for w in t.split(text::breaks).filter(|w| !w.is_empty()) {
             let join = first && self.glue && !starts_with_space;
             match (join, self.words.last_mut()) {
                 (true, Some(Tok::Word(spans))) => match spans.last_mut() {
@@ -157,7 +157,7 @@ impl Renderer {
             }
             first = false;
         }
-        self.glue = !t.ends_with(char::is_whitespace);
+        self.glue = !t.ends_with(text::breaks);
     }
 
     /// The prefixes of a block's first line and of its other lines, and their width. Nesting
@@ -601,6 +601,15 @@ mod tests {
         assert_eq!(
             plain(md, 24),
             "  reply from ↪\n  192.168.50.2: ↪\n  icmp_seq=1 ↪\n  time=0.055 ms\n"
+        );
+    }
+
+    #[test]
+    fn a_no_break_space_keeps_words_together() {
+        assert_eq!(
+            // A plain space would leave "200" at the end of the first line.
+            plain("the answer takes 200\u{a0}ms here\n", 20),
+            "the answer takes\n200\u{a0}ms here\n"
         );
     }
 

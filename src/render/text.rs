@@ -155,6 +155,12 @@ pub fn expand_tabs(line: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether a line may break at a character: at white space, but not at a no-break space,
+/// which an author writes to keep two words together (`10 ms`).
+pub fn breaks(c: char) -> bool {
+    c.is_whitespace() && !matches!(c, '\u{a0}' | '\u{2007}' | '\u{202f}')
+}
+
 /// Whether a character takes no column of its own (a combining mark, a joiner, a variation
 /// selector): it stays with the character before it.
 fn clings(c: char) -> bool {
@@ -358,7 +364,7 @@ pub fn wrap(line: &str, width: usize) -> Vec<String> {
             continue;
         }
         for c in clean(part).chars() {
-            if c.is_whitespace() {
+            if breaks(c) {
                 if leading {
                     indent += 1;
                 }
