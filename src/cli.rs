@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::diag::{Diagnostic, Source};
+use crate::diag::Diagnostic;
 use crate::exit::{Code, EXIT_CODES_HELP, Failure};
 use crate::lesson::{self, Lesson};
 
@@ -39,9 +39,10 @@ pub enum Cmd {
         /// Write the report to FILE instead of standard output.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Verify this many lessons at once, each in its own sandbox.
-        #[arg(long, short = 'j', default_value_t = 1)]
-        jobs: usize,
+        /// Verify this many lessons (or mutants) at once, each in its own sandbox (default: one
+        /// per core).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
         /// Verify only step N (earlier steps are performed, not verified).
         #[arg(long, value_name = "N")]
         step: Option<usize>,
@@ -52,13 +53,16 @@ pub enum Cmd {
         /// at or before that line's step.
         #[arg(long)]
         mutate: bool,
+        /// Verify only part I of N of the lessons (sorted by id and dealt round-robin), so that
+        /// a CI matrix of N jobs shares the work.
+        #[arg(long, value_name = "I/N", value_parser = crate::verify::parse_shard)]
+        shard: Option<(usize, usize)>,
         /// Run on the host instead of in a sandbox (needs root; undoes what it made afterwards).
         #[arg(long)]
         no_sandbox: bool,
+        /// Internal: a verify worker, reading its lesson on standard input.
         #[arg(long, hide = true)]
-        child: Option<usize>,
-        #[arg(long, hide = true)]
-        skip_line: Option<usize>,
+        worker: bool,
     },
     /// Take a lesson at your own pace: nslab shows each step and ticks its checks the moment
     /// your commands (typed in your own shell) land in the kernel.
@@ -232,74 +236,47 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
             step,
             until,
             mutate,
+            shard,
             no_sandbox,
-            child,
-            skip_line,
+            worker,
         } => {
-            let scope = crate::verify::Scope {
-                step,
-                until,
-                skip_line,
-            };
-            if let Some(index) = child {
-                return crate::verify::child(&paths, index, scope, !no_sandbox);
+            if worker {
+                return crate::verify::worker();
             }
             let lessons = load_clean(&paths)?;
-            if jobs == 0 {
+            if jobs == Some(0) {
                 return Err(Failure::usage("--jobs must be at least 1"));
             }
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let opts = crate::verify::Options {
                 paths,
                 format,
                 output,
-                jobs,
-                scope,
+                jobs: jobs.unwrap_or(cores),
+                scope: crate::verify::Scope {
+                    step,
+                    until,
+                    skip_line: None,
+                },
                 mutate,
                 sandbox: !no_sandbox,
+                shard,
             };
             crate::verify::verify(opts, &lessons)
         }
     }
 }
 
-/// Prints diagnostics: one line each, and on a terminal the excerpt with a caret.
-pub fn print_diagnostics(diags: &[Diagnostic]) {
-    let tty = std::io::stderr().is_terminal();
-    for d in diags {
-        let head = d.to_string();
-        if tty {
-            let style = if d.is_error() {
-                console::style(head).red().bold()
-            } else {
-                console::style(head).yellow().bold()
-            };
-            eprintln!("{style}");
-            eprintln!("{}", d.render_excerpt());
-        } else {
-            eprintln!("{head}");
-        }
-    }
-}
-
-/// Reads, parses and lints lessons. Lesson errors (or a bad path) come back as exit code 2.
+/// Reads, parses and lints lessons. A path that names no lesson is a usage error (exit 2).
 pub fn load_lessons(paths: &[PathBuf]) -> Result<(Vec<Lesson>, Vec<Diagnostic>), Failure> {
-    let sources: Vec<Source> = lesson::builtin::load(paths).map_err(Failure::usage)?;
-    let mut lessons = Vec::new();
-    let mut diags = Vec::new();
-    for s in &sources {
-        let (l, d) = lesson::parse::parse(s);
-        diags.extend(d);
-        lessons.extend(l);
-    }
-    diags.extend(lesson::lint::lint(&lessons));
-    Ok((lessons, diags))
+    lesson::load::lessons(paths).map_err(Failure::usage)
 }
 
 /// Loads lessons and refuses to go on if any has an error (the diagnostics are printed).
 pub fn load_clean(paths: &[PathBuf]) -> Result<Vec<Lesson>, Failure> {
     let (lessons, diags) = load_lessons(paths)?;
     if diags.iter().any(Diagnostic::is_error) {
-        print_diagnostics(&diags);
+        crate::diag::print(&diags);
         let n = diags.iter().filter(|d| d.is_error()).count();
         return Err(Failure::usage(format!(
             "{n} error(s) in the lessons; nothing was performed (run `nslab lint` for details)"
@@ -309,28 +286,39 @@ pub fn load_clean(paths: &[PathBuf]) -> Result<Vec<Lesson>, Failure> {
 }
 
 fn lint(paths: &[PathBuf], commands: bool) -> Result<Code, Failure> {
-    let (lessons, diags) = load_lessons(paths)?;
-    print_diagnostics(&diags);
+    let (sources, read_errors) = lesson::load::sources(paths).map_err(Failure::usage)?;
+    let mut lessons = Vec::new();
+    // Every file counts as checked, those nslab could not read as text too.
+    let checked = sources.len() + read_errors.len();
+    let mut diags = read_errors;
+    for src in &sources {
+        let (l, d) = lesson::parse::parse(src);
+        diags.extend(d);
+        lessons.extend(l);
+    }
+    diags.extend(lesson::lint::lint(&lessons));
+    crate::diag::print(&diags);
     if commands {
         for l in &lessons {
             for s in &l.steps {
                 for c in &s.commands {
-                    let how = if c.command.is_native() {
-                        "native"
-                    } else {
-                        "shell "
+                    let how = match &c.command.run {
+                        lesson::grammar::Run::Native => "native".to_string(),
+                        lesson::grammar::Run::Real { why } => format!("real   ({why})"),
                     };
-                    println!("{}:{}: {how} {}", l.source.name, c.line, c.text);
+                    println!(
+                        "{}:{}: {how}: {}",
+                        l.source.name,
+                        c.line,
+                        crate::term::printable(&c.text)
+                    );
                 }
             }
         }
     }
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
-    eprintln!(
-        "{} lesson(s) checked: {errors} error(s), {warnings} warning(s)",
-        lessons.len()
-    );
+    eprintln!("{checked} lesson(s) checked: {errors} error(s), {warnings} warning(s)");
     Ok(if errors > 0 {
         Code::Usage
     } else {

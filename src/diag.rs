@@ -125,6 +125,25 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
+    /// An error at a line and column of a file whose text nslab does not hold (it could not be
+    /// read as text).
+    pub fn at(file: &str, line: usize, col: usize, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            file: file.to_string(),
+            line,
+            col,
+            width: 1,
+            message: message.into(),
+            excerpt: String::new(),
+        }
+    }
+
+    /// An error about a whole file (it is not a file, it is too large).
+    pub fn file_error(file: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(file, 1, 1, message)
+    }
+
     /// The excerpt and a caret under the culprit, as shown on a terminal.
     pub fn render_excerpt(&self) -> String {
         let gutter = self.line.to_string();
@@ -152,6 +171,29 @@ impl fmt::Display for Diagnostic {
             "{}:{}:{}: {}: {}",
             self.file, self.line, self.col, self.severity, self.message
         )
+    }
+}
+
+/// Prints diagnostics on standard error: one line each, and on a terminal the excerpt with a
+/// caret under the culprit.
+pub fn print(diags: &[Diagnostic]) {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    for d in diags {
+        let head = crate::term::printable(&d.to_string());
+        if tty {
+            let style = if d.is_error() {
+                console::style(head).red().bold()
+            } else {
+                console::style(head).yellow().bold()
+            };
+            eprintln!("{style}");
+            if !d.excerpt.is_empty() {
+                eprintln!("{}", crate::term::printable(&d.render_excerpt()));
+            }
+        } else {
+            eprintln!("{head}");
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod exit;
 pub mod kernel;
 pub mod lesson;
 pub mod modes;
+pub mod net;
 pub mod progress;
 pub mod render;
 pub mod show;

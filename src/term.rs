@@ -157,3 +157,30 @@ mod tests {
         );
     }
 }
+
+/// Text made safe to print on a terminal: control characters (an escape sequence in an
+/// interface name, say) are shown escaped (`\x1b`), line breaks and tabs kept.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod printable_tests {
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(super::printable("x\u{1b}[2Jy"), "x\\x1b[2Jy");
+        assert_eq!(super::printable("a\tb\nc"), "a\tb\nc");
+        assert_eq!(super::printable("\u{9b}"), "\\x9b");
+    }
+}

@@ -240,7 +240,7 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
     t.keys(0, &["h"]);
     t.wait_for(0, "Hint: the command is", Duration::from_secs(5));
     t.keys(0, &["h"]);
-    t.wait_for(0, "expected netns blue to exist", Duration::from_secs(5));
+    t.wait_for(0, "there is no namespace blue", Duration::from_secs(5));
     t.keys(0, &["h"]);
     t.wait_for(0, "The commands of this step:", Duration::from_secs(5));
     // d performs the step, and its checks tick; the step counts as performed, not verified.
@@ -315,7 +315,7 @@ fn demo_performs_every_step_and_shows_it_passing() {
         s.contains("$ ip link add veth0 type veth peer name veth1"),
         "{s}"
     );
-    assert!(s.contains("✓ link veth0 in blue peer veth1 in red"), "{s}");
+    assert!(s.contains("✓ veth0 in blue is wired to veth1 in red"), "{s}");
     assert!(!s.contains('✗'), "a check failed:\n{s}");
     // The topology after the addresses: both ends joined by a wire, with their addresses.
     assert!(
@@ -436,7 +436,7 @@ fn learn_without_root_finds_a_lesson_under_tmp() {
     );
     t.wait_for(0, "Step 1 of 1: Make one", Duration::from_secs(10));
     t.keys(0, &["d"]);
-    t.wait_for(0, "Step 1 ✓ verified", Duration::from_secs(10));
+    t.wait_for(0, "Step 1 ▶ performed by nslab", Duration::from_secs(10));
     t.wait_for(0, "Lesson complete", Duration::from_secs(10));
     assert!(
         t.wait_for(0, "EXIT=", Duration::from_secs(5))

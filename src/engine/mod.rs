@@ -1,20 +1,27 @@
-//! The engine every mode shares: perform a step's commands, evaluate its checks, keep the
-//! ledger. Verify, demo and learn are policies over it (when to evaluate, who performs).
+//! The engine every mode shares: perform a step's commands, judge its checks, keep the ledger
+//! of what nslab made. Verify, demo and learn are policies over it (see [`runner`]): when to
+//! judge, who performs, what to show.
 
-pub mod eval;
+pub mod facts;
+pub mod judge;
 pub mod ledger;
+pub mod native;
+pub mod runner;
+pub mod settle;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::kernel::{Kernel, KernelError, PingOutcome};
-use crate::lesson::{CheckLine, Command, CommandLine, Ns, Op};
-pub use eval::{Outcome, Round};
+use crate::kernel::pingwatch::{EchoSeen, PingLog, PingWatch};
+use crate::kernel::{Kernel, KernelError};
+use crate::lesson::check::Check;
+use crate::lesson::effect::Creations;
+use crate::lesson::grammar::{Op, Ping};
+use crate::lesson::{CheckLine, CommandLine, Lesson, Step};
+use crate::net::Ns;
+pub use facts::{PING_CHECK_TIMEOUT, Round, RunInfo};
+pub use judge::{Facts, Verdict, judge};
 use ledger::{Entry, Ledger, ns_ref};
-
-/// How long checks may take to come true after the commands: a deleted namespace is torn down by
-/// a kernel worker, and its veth pair with it (about 14 ms on a quiet machine, several hundred on a
-/// busy one).
-pub const SETTLE: Duration = Duration::from_millis(1000);
 
 /// How long a shell line may run before nslab gives up on it.
 pub const SHELL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,7 +39,7 @@ pub struct Performed {
     pub ok: bool,
     /// What the command printed (ping's replies, a shell line's output).
     pub output: String,
-    /// On failure, the error in iproute2's voice: `ip link set dev veth0 netns blue: ...`.
+    /// On failure, the error in the program's voice: `ip link set dev veth0 netns blue: ...`.
     pub error: Option<String>,
     pub duration: Duration,
 }
@@ -41,80 +48,122 @@ pub struct Engine {
     pub kernel: Kernel,
     pub ledger: Ledger,
     pub pace: Pace,
+    run: RunInfo,
+    watch: Option<PingWatch>,
 }
 
 impl Engine {
     pub fn new(kernel: Kernel, pace: Pace) -> Self {
+        let since_ticks = kernel.start_ticks();
         Engine {
             kernel,
             ledger: Ledger::default(),
             pace,
+            run: RunInfo {
+                lesson_ns: Arc::new(Vec::new()),
+                since_ticks,
+                uid: nix::unistd::getuid().as_raw(),
+                pings: Arc::new(Mutex::new(PingLog::default())),
+                step_began: Instant::now(),
+            },
+            watch: None,
         }
     }
 
-    /// Evaluates checks in one round (each namespace dumped at most once).
-    pub fn evaluate(&self, checks: &[CheckLine]) -> Vec<Outcome> {
-        self.evaluate_with(checks, eval::PING_CHECK_TIMEOUT)
-    }
-
-    /// The same, with pings waiting at most `ping_timeout` (learn polls with a short wait: a
-    /// veth answers in well under a millisecond). The round's pings go out all at once.
-    pub fn evaluate_with(&self, checks: &[CheckLine], ping_timeout: Duration) -> Vec<Outcome> {
-        let mut round = Round::new(&self.kernel).ping_timeout(ping_timeout);
-        round.prefetch(checks.iter().map(|c| &c.check));
-        checks.iter().map(|c| round.eval(&c.check)).collect()
-    }
-
-    /// Evaluates checks after a step's commands, waiting up to [`SETTLE`] for failing ones to
-    /// come true; the last evaluation is the verdict.
-    pub fn settle(&self, checks: &[CheckLine]) -> Vec<Outcome> {
-        let deadline = Instant::now() + SETTLE;
-        loop {
-            let outcomes = self.evaluate(checks);
-            if outcomes.iter().all(|o| o.pass) || Instant::now() >= deadline {
-                return outcomes;
+    /// The lesson the engine works for: its namespaces are where checks and pictures look.
+    pub fn set_lesson(&mut self, lesson: &Lesson) {
+        let mut names: Vec<String> = Creations::of(lesson).netns.into_iter().collect();
+        for step in &lesson.steps {
+            for c in &step.checks {
+                for ns in c.check.namespaces() {
+                    if let Ns::Named(n) = ns
+                        && !names.contains(n)
+                    {
+                        names.push(n.clone());
+                    }
+                }
             }
-            std::thread::sleep(Duration::from_millis(5));
         }
+        self.run.lesson_ns = Arc::new(names);
     }
 
-    /// Performs one command line: natively where nslab understands it, else through /bin/sh.
+    /// The lesson's named namespaces.
+    pub fn lesson_namespaces(&self) -> &[String] {
+        &self.run.lesson_ns
+    }
+
+    /// A step begins: action checks count from now, and the student's pings are watched in
+    /// the namespaces its checks name.
+    pub fn begin_step(&mut self, step: &Step) {
+        self.run.step_began = Instant::now();
+        self.watch_pings(step);
+    }
+
+    /// (Re)starts the ping watch for a step's action checks, in the namespaces that exist now.
+    pub fn watch_pings(&mut self, step: &Step) {
+        fn from_of(c: &Check, out: &mut Vec<Ns>) {
+            match c {
+                Check::Pinged { from, .. } => out.push(from.clone()),
+                Check::Not(inner) => from_of(inner, out),
+                _ => {}
+            }
+        }
+        let mut wanted = Vec::new();
+        for c in &step.checks {
+            from_of(&c.check, &mut wanted);
+        }
+        wanted.dedup();
+        wanted.retain(|ns| match ns {
+            Ns::Root => true,
+            Ns::Named(n) => self.kernel.netns_exists(n),
+        });
+        if wanted.is_empty() {
+            self.watch = None;
+            return;
+        }
+        if self
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.watched() == wanted.as_slice())
+        {
+            return;
+        }
+        self.watch = self
+            .kernel
+            .watch_pings(&wanted, self.run.pings.clone())
+            .ok();
+    }
+
+    /// A round of evaluation over the live kernel.
+    pub fn round(&self) -> Round<'_> {
+        Round::new(&self.kernel, self.run.clone())
+    }
+
+    /// Judges checks in one round (each namespace dumped at most once).
+    pub fn evaluate(&self, checks: &[CheckLine]) -> Vec<Verdict> {
+        self.evaluate_with(checks, PING_CHECK_TIMEOUT)
+    }
+
+    /// The same, with probes waiting at most `ping_timeout` (learn polls with a short wait).
+    pub fn evaluate_with(&self, checks: &[CheckLine], ping_timeout: Duration) -> Vec<Verdict> {
+        let mut round = self.round().ping_timeout(ping_timeout);
+        round.prefetch(checks.iter().map(|c| &c.check));
+        checks.iter().map(|c| judge(&c.check, &mut round)).collect()
+    }
+
+    /// Performs one command line: natively where nslab performs it exactly as the real program
+    /// would, else the real program runs it as typed.
     pub fn perform(&mut self, line: &CommandLine) -> Performed {
         let start = Instant::now();
-        let (ok, output, error) = match &line.command {
-            Command::Native { ns, op } => match self.native(ns, op) {
-                Ok((ok, out)) => (ok, out, None),
-                Err(e) => (false, String::new(), Some(format!("{}: {e}", line.text))),
-            },
-            Command::Shell { ns, line: sh } => match self.kernel.shell(ns, sh, SHELL_TIMEOUT) {
-                Ok(o) => {
-                    let mut out = o.stdout.clone();
-                    out.push_str(&o.stderr);
-                    let err = (!o.success()).then(|| {
-                        if o.timed_out {
-                            format!(
-                                "{}: still running after {} s; nslab stopped it",
-                                line.text,
-                                SHELL_TIMEOUT.as_secs()
-                            )
-                        } else {
-                            let why = o.stderr.lines().last().unwrap_or("").trim();
-                            format!(
-                                "{}: exited with status {}{}",
-                                line.text,
-                                o.status.unwrap_or(-1),
-                                if why.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(": {why}")
-                                }
-                            )
-                        }
-                    });
-                    (o.success(), out, err)
+        let (ok, output, error) = match line.command.native() {
+            Some((ns, op)) => {
+                let (ns, op) = (ns.clone(), op.clone());
+                match self.native(&ns, &op) {
+                    Ok((ok, out, err)) => (ok, out, err.map(|e| format!("{}: {e}", line.text))),
+                    Err(e) => (false, String::new(), Some(format!("{}: {e}", line.text))),
                 }
-                Err(e) => (false, String::new(), Some(format!("{}: {e}", line.text))),
-            },
+            }
+            None => self.real(&line.text),
         };
         Performed {
             ok,
@@ -128,8 +177,40 @@ impl Engine {
         }
     }
 
-    /// Performs a native operation and records what it made. Returns (success, output).
-    fn native(&mut self, ns: &Ns, op: &Op) -> Result<(bool, String), KernelError> {
+    /// The real program, through /bin/sh in the root namespace: `ip -n` and `ip netns exec`
+    /// in the line take it where it goes, as in the student's own shell.
+    fn real(&mut self, text: &str) -> (bool, String, Option<String>) {
+        match self.kernel.shell(&Ns::Root, text, SHELL_TIMEOUT) {
+            Ok(o) => {
+                let mut out = o.stdout.clone();
+                out.push_str(&o.stderr);
+                let err = (!o.success()).then(|| {
+                    if o.timed_out {
+                        format!(
+                            "{text}: still running after {} s; nslab stopped it",
+                            SHELL_TIMEOUT.as_secs()
+                        )
+                    } else {
+                        let why = o.stderr.lines().last().unwrap_or("").trim();
+                        format!(
+                            "{text}: exited with status {}{}",
+                            o.status.unwrap_or(-1),
+                            if why.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {why}")
+                            }
+                        )
+                    }
+                });
+                (o.success(), out, err)
+            }
+            Err(e) => (false, String::new(), Some(format!("{text}: {e}"))),
+        }
+    }
+
+    /// Performs a native operation and records what it made. Returns (success, output, error).
+    fn native(&mut self, ns: &Ns, op: &Op) -> Result<(bool, String, Option<String>), KernelError> {
         let k = &self.kernel;
         match op {
             Op::NetnsAdd(name) => {
@@ -142,129 +223,201 @@ impl Engine {
                 }
             }
             Op::NetnsDel(name) => k.netns_del(name)?,
-            Op::NetnsList => return Ok((true, k.netns_list().join("\n") + "\n")),
-            Op::VethAdd {
-                name,
-                peer,
-                peer_ns,
-            } => {
-                k.veth_add(ns, name, peer, peer_ns.as_ref())?;
-                self.ledger.record(Entry::Link {
-                    ns: ns_ref(ns),
-                    name: name.clone(),
-                });
-            }
-            Op::BridgeAdd(name) => {
-                k.bridge_add(ns, name)?;
-                self.ledger.record(Entry::Link {
-                    ns: ns_ref(ns),
-                    name: name.clone(),
-                });
-            }
-            Op::LinkUp(dev) | Op::LinkDown(dev) => {
-                let up = matches!(op, Op::LinkUp(_));
-                let was_up = k.link(ns, dev).ok().map(|l| l.up);
-                k.link_set_up(ns, dev, up)?;
-                if let Some(was_up) = was_up {
-                    self.ledger.record(Entry::LinkState {
-                        ns: ns_ref(ns),
-                        name: dev.clone(),
-                        was_up,
+            Op::LinkAdd(add) => {
+                let req = native::new_link(add);
+                k.link_add(ns, &req)?;
+                let at = add
+                    .attrs
+                    .netns
+                    .as_ref()
+                    .and_then(|n| n.ns())
+                    .unwrap_or_else(|| ns.clone());
+                if let Some(name) = add.attrs.link_name() {
+                    self.ledger.record(Entry::Link {
+                        ns: ns_ref(&at),
+                        name: name.to_string(),
                     });
                 }
             }
-            Op::LinkSetNetns { dev, to } => {
-                k.link_set_netns(ns, dev, to)?;
-                self.ledger.moved(dev, ns, to);
+            Op::LinkSet(set) => {
+                let dev = set.dev().to_string();
+                let before = k.link(ns, &dev).ok();
+                let req = native::link_attrs(&set.attrs, false);
+                k.link_set(ns, &dev, &req)?;
+                if let (Some(up), Some(b)) = (set.attrs.up, &before)
+                    && up != b.up
+                {
+                    self.ledger.record(Entry::LinkState {
+                        ns: ns_ref(ns),
+                        name: dev.clone(),
+                        was_up: b.up,
+                    });
+                }
+                if let Some(Some(_)) = &set.attrs.master {
+                    self.ledger.record(Entry::Master {
+                        ns: ns_ref(ns),
+                        name: dev.clone(),
+                    });
+                }
+                if let Some(new) = set.attrs.rename() {
+                    self.ledger.renamed(&dev, new, ns);
+                }
+                let name = set.attrs.rename().unwrap_or(&dev).to_string();
+                if let Some(to) = set.attrs.netns.as_ref().and_then(|n| n.ns()) {
+                    self.ledger.moved(&name, ns, &to);
+                }
             }
-            Op::LinkSetMaster { dev, master } => {
-                k.link_set_master(ns, dev, Some(master))?;
-                self.ledger.record(Entry::Master {
-                    ns: ns_ref(ns),
-                    name: dev.clone(),
-                });
+            Op::LinkDel(d) => k.link_delete(ns, &d.dev, d.kind.as_deref())?,
+            Op::Addr(a) => {
+                let (change, req) = native::addr_change(a);
+                k.addr_change(ns, &a.dev, change, &req)?;
+                if change != crate::kernel::Change::Del
+                    && let Some(c) = a.cidr()
+                {
+                    self.ledger.record(Entry::Addr {
+                        ns: ns_ref(ns),
+                        dev: a.dev.clone(),
+                        cidr: c.to_string(),
+                    });
+                }
             }
-            Op::LinkNoMaster(dev) => k.link_set_master(ns, dev, None)?,
-            Op::LinkDel(dev) => k.link_del(ns, dev)?,
-            Op::AddrAdd { cidr, dev } => {
-                k.addr_add(ns, dev, *cidr)?;
-                self.ledger.record(Entry::Addr {
-                    ns: ns_ref(ns),
-                    dev: dev.clone(),
-                    cidr: cidr.to_string(),
-                });
+            Op::Route(r) => {
+                let (change, req) = native::route_change(r);
+                k.route_change(ns, change, r.dev.as_deref(), &req)?;
+                if change != crate::kernel::Change::Del {
+                    self.ledger.record(Entry::Route {
+                        ns: ns_ref(ns),
+                        req,
+                        dev: r.dev.clone(),
+                    });
+                }
             }
-            Op::RouteAdd { dest, via, dev } => {
-                k.route_add(ns, *dest, *via, dev.as_deref())?;
-                self.ledger.record(Entry::Route {
-                    ns: ns_ref(ns),
-                    dest: dest.map(|d| d.to_string()),
-                    via: *via,
-                    dev: dev.clone(),
-                });
+            Op::Sysctl(kv) => {
+                for (key, value) in kv {
+                    let old = k.sysctl_read(ns, key)?;
+                    k.sysctl_write(ns, key, value)?;
+                    self.ledger.record(Entry::Sysctl {
+                        ns: ns_ref(ns),
+                        key: key.clone(),
+                        old,
+                    });
+                }
             }
-            Op::SysctlWrite { key, value } => {
-                let old = k.sysctl_read(ns, key)?;
-                k.sysctl_write(ns, key, value)?;
-                self.ledger.record(Entry::Sysctl {
-                    ns: ns_ref(ns),
-                    key: key.clone(),
-                    old,
-                });
-            }
-            Op::Ping {
-                addr,
-                count,
-                timeout_ms,
-                interval_ms,
-            } => {
-                return self.ping(ns, *addr, *count, *timeout_ms, *interval_ms);
+            Op::Ping(p) => return self.ping(ns, p),
+            other => {
+                return Err(KernelError::Other(format!(
+                    "internal error: nslab does not perform {other:?} itself"
+                )));
             }
         }
-        Ok((true, String::new()))
+        Ok((true, String::new(), None))
     }
 
-    /// ping's own output, close to iputils'. Fails (like ping's exit 1) when no reply came.
-    fn ping(
-        &self,
-        ns: &Ns,
-        addr: std::net::Ipv4Addr,
-        count: u32,
-        timeout_ms: Option<u64>,
-        interval_ms: Option<u64>,
-    ) -> Result<(bool, String), KernelError> {
-        let timeout = Duration::from_millis(
-            timeout_ms
-                .unwrap_or(eval::PING_CHECK_TIMEOUT.as_millis() as u64)
-                .max(1),
-        );
-        let gap = match self.pace {
-            Pace::Fast => Duration::ZERO,
-            Pace::Real => Duration::from_millis(interval_ms.unwrap_or(1000).min(1000)),
+    /// A lesson's ping, performed: the echoes iputils would send, and its output. In verify
+    /// (fast pace) the echoes go out at once and wait at most [`PING_CHECK_TIMEOUT`] (or -W if
+    /// shorter): an expected failure costs that bound, no more. Every ping is bounded by the
+    /// line time limit.
+    fn ping(&mut self, ns: &Ns, p: &Ping) -> Result<(bool, String, Option<String>), KernelError> {
+        let std::net::IpAddr::V4(addr) = p.addr else {
+            return Err(KernelError::Other("nslab pings IPv4 addresses only".into()));
         };
-        let mut out = format!("PING {addr} from {}\n", ns.name());
-        let mut received = 0;
-        for seq in 1..=count {
-            if seq > 1 {
-                std::thread::sleep(gap);
+        let count = p.count.unwrap_or(1).min(u64::from(u32::MAX)) as u32;
+        let wait = Duration::from_millis(p.timeout_ms.unwrap_or(10_000).max(1));
+        let (timeout, gap, deadline) = match self.pace {
+            Pace::Fast => (
+                wait.min(PING_CHECK_TIMEOUT),
+                Duration::ZERO,
+                Some(SHELL_TIMEOUT),
+            ),
+            Pace::Real => (
+                wait.min(Duration::from_secs(2)),
+                Duration::from_millis(p.interval_ms.unwrap_or(1000).min(1000)),
+                Some(
+                    p.deadline_ms
+                        .map(Duration::from_millis)
+                        .unwrap_or(SHELL_TIMEOUT)
+                        .min(SHELL_TIMEOUT),
+                ),
+            ),
+        };
+        let started = Instant::now();
+        let b = self
+            .kernel
+            .ping_burst(ns, addr, count, timeout, gap, deadline)?;
+        // nslab's own pings are the student's actions too: an action check sees them even
+        // where no watch runs.
+        if let Ok(mut log) = self.run.pings.lock() {
+            let src = std::net::Ipv4Addr::UNSPECIFIED;
+            for seq in &b.seqs {
+                log.record(EchoSeen {
+                    ns: ns.clone(),
+                    at: Instant::now(),
+                    request: true,
+                    src,
+                    dst: addr,
+                    id: b.id,
+                    seq: *seq,
+                });
             }
-            match self.kernel.ping(ns, addr, timeout)? {
-                PingOutcome::Reply(rtt) => {
-                    received += 1;
-                    out.push_str(&format!(
-                        "reply from {addr}: icmp_seq={seq} time={:.3} ms\n",
-                        rtt.as_secs_f64() * 1000.0
-                    ));
-                }
-                PingOutcome::NoReply => out.push_str(&format!(
-                    "no reply from {addr}: icmp_seq={seq} (waited {} ms)\n",
-                    timeout.as_millis()
-                )),
-                PingOutcome::Unreachable(why) => out.push_str(&format!("ping: connect: {why}\n")),
+            for r in &b.replies {
+                log.record(EchoSeen {
+                    ns: ns.clone(),
+                    at: Instant::now(),
+                    request: false,
+                    src: addr,
+                    dst: src,
+                    id: b.id,
+                    seq: r.seq,
+                });
             }
         }
-        let loss = 100 * (count - received) / count.max(1);
-        out.push_str(&format!("--- {addr} ping statistics ---\n{count} packets transmitted, {received} received, {loss}% packet loss\n"));
-        Ok((received > 0, out))
+        Ok(ping_output(addr, &b, started.elapsed()))
     }
+}
+
+/// What iputils' ping prints for a burst.
+fn ping_output(
+    addr: std::net::Ipv4Addr,
+    b: &crate::kernel::Burst,
+    took: Duration,
+) -> (bool, String, Option<String>) {
+    let mut out = format!("PING {addr} ({addr}) 56(84) bytes of data.\n");
+    for (i, r) in b.replies.iter().enumerate() {
+        out.push_str(&format!(
+            "{} bytes from {addr}: icmp_seq={} ttl={} time={:.3} ms\n",
+            r.bytes,
+            i + 1,
+            r.ttl,
+            r.rtt.as_secs_f64() * 1000.0
+        ));
+    }
+    if let Some(why) = &b.unreachable {
+        out.push_str(&format!("ping: connect: {why}\n"));
+    }
+    let received = b.replies.len() as u32;
+    let loss = (100 * (b.sent - received))
+        .checked_div(b.sent)
+        .unwrap_or(100);
+    out.push_str(&format!(
+        "\n--- {addr} ping statistics ---\n{} packets transmitted, {received} received, {loss}% packet loss, time {}ms\n",
+        b.sent,
+        took.as_millis()
+    ));
+    if received > 0 {
+        let ms: Vec<f64> = b
+            .replies
+            .iter()
+            .map(|r| r.rtt.as_secs_f64() * 1000.0)
+            .collect();
+        let min = ms.iter().cloned().fold(f64::MAX, f64::min);
+        let max = ms.iter().cloned().fold(0.0, f64::max);
+        let avg = ms.iter().sum::<f64>() / ms.len() as f64;
+        let mdev = (ms.iter().map(|m| (m - avg).powi(2)).sum::<f64>() / ms.len() as f64).sqrt();
+        out.push_str(&format!(
+            "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms\n"
+        ));
+    }
+    let ok = received > 0;
+    let err = (!ok).then(|| format!("no reply from {addr} ({} sent)", b.sent));
+    (ok, out, err)
 }

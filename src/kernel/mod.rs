@@ -6,7 +6,9 @@
 //! short-lived thread that entered it (see [`netns::in_netns`]).
 
 mod netns;
+pub mod ops;
 mod ping;
+pub mod pingwatch;
 mod procs;
 pub mod sandbox;
 mod snapshot;
@@ -21,15 +23,14 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::link::{InfoData, InfoVeth};
-use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
-};
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::{Handle, LinkUnspec};
 
-use crate::lesson::{Cidr, Ns};
-pub use ping::PingOutcome;
+use crate::net::{Cidr, Ns};
+pub use ops::{AddrReq, Change, LinkAttrs, NewLink, RouteReq};
+pub use ping::{Burst, EchoReply, PROBE_MARK, PingOutcome};
 pub use procs::NetnsInfo;
-pub use snapshot::{Addr, Link, Peer, Route, Snapshot};
+pub use snapshot::{Addr, FdbEntry, Link, Neigh, Peer, Route, Snapshot};
 pub use watch::Watcher;
 
 /// What went wrong in the kernel, in words an iproute2 user knows.
@@ -245,6 +246,17 @@ impl Kernel {
         }
     }
 
+    /// Processes named `name`, of user `uid`, started at or after `since` (clock ticks since
+    /// boot), with the inode of their network namespace.
+    pub fn processes_named(&self, name: &str, uid: u32, since: u64) -> Vec<(u32, u64)> {
+        procs::processes_named(name, uid, since)
+    }
+
+    /// When this process started, in clock ticks since boot: the run's processes are younger.
+    pub fn start_ticks(&self) -> u64 {
+        procs::own_start_ticks()
+    }
+
     /// Names of processes whose network namespace is not the root one.
     pub fn isolated_processes(&self) -> Vec<(u32, String)> {
         let root = self.netns_inode(&Ns::Root).unwrap_or(0);
@@ -272,7 +284,9 @@ impl Kernel {
                 name: name.to_string(),
                 ns: ns.clone(),
             }),
-            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == 19 => {
+            Err(rtnetlink::Error::NetlinkError(m))
+                if m.raw_code().abs() == nix::errno::Errno::ENODEV as i32 =>
+            {
                 Err(KernelError::NoSuchLink {
                     name: name.to_string(),
                     ns: ns.clone(),
@@ -290,39 +304,38 @@ impl Kernel {
         Ok(snapshot::link_of(&msg))
     }
 
-    /// `ip link add NAME type veth peer name PEER [netns PEER_NS]`.
+    /// `ip link add NAME type veth peer name PEER [netns PEER_NS]`, for tests and tools.
     pub fn veth_add(&self, ns: &Ns, name: &str, peer: &str, peer_ns: Option<&Ns>) -> Result<()> {
-        let h = self.handle(ns)?;
-        let mut msg = LinkVeth::new(name, peer);
-        // Keep the fd open until the request is done: the kernel reads it during the call.
-        let peer_fd = match peer_ns {
-            Some(p) if p != ns => Some(self.ns_fd(p)?),
-            _ => None,
-        };
-        if let Some(fd) = &peer_fd {
-            let peer_msg = LinkUnspec::new_with_name(peer)
-                .setns_by_fd(fd.as_raw_fd())
-                .build();
-            msg = msg.set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
-        }
-        let req = h.link().add(msg.build());
-        self.rt.block_on(req.execute()).map_err(|e| {
-            exists_or(
-                e,
-                format!("device \"{name}\" or \"{peer}\""),
-                "create veth pair",
-            )
-        })
+        self.link_add(
+            ns,
+            &NewLink {
+                link: LinkAttrs {
+                    name: Some(name.to_string()),
+                    ..LinkAttrs::default()
+                },
+                kind: "veth".into(),
+                peer: Some(LinkAttrs {
+                    name: Some(peer.to_string()),
+                    netns: peer_ns.filter(|p| *p != ns).map(|p| p.name().to_string()),
+                    ..LinkAttrs::default()
+                }),
+            },
+        )
     }
 
     /// `ip link add NAME type bridge`. The bridge starts down, as with iproute2.
     pub fn bridge_add(&self, ns: &Ns, name: &str) -> Result<()> {
-        let h = self.handle(ns)?;
-        // LinkBridge::new sets the bridge up; iproute2 does not, and lessons bring it up.
-        let msg = LinkMessageBuilder::<LinkBridge>::new(name).build();
-        self.rt
-            .block_on(h.link().add(msg).execute())
-            .map_err(|e| exists_or(e, format!("device \"{name}\""), "create bridge"))
+        self.link_add(
+            ns,
+            &NewLink {
+                link: LinkAttrs {
+                    name: Some(name.to_string()),
+                    ..LinkAttrs::default()
+                },
+                kind: "bridge".into(),
+                peer: None,
+            },
+        )
     }
 
     pub fn link_set_up(&self, ns: &Ns, name: &str, up: bool) -> Result<()> {
@@ -386,6 +399,173 @@ impl Kernel {
         })
     }
 
+    /// Resolves a `netns X` value as iproute2's netns_get_fd, then get_integer: a path, a name
+    /// in /run/netns, else a pid.
+    fn netns_target(&self, value: &str) -> Result<ops::NetnsTarget> {
+        let path = if value.contains('/') {
+            std::path::PathBuf::from(value)
+        } else {
+            netns::path_of(value)
+        };
+        if let Ok(f) = File::open(&path) {
+            return Ok(ops::NetnsTarget::Fd(f.into()));
+        }
+        match value.parse::<u32>() {
+            Ok(pid) => Ok(ops::NetnsTarget::Pid(pid)),
+            Err(_) => Err(KernelError::Other(format!(
+                "Error: argument \"{value}\" is wrong: Invalid \"netns\" value"
+            ))),
+        }
+    }
+
+    /// The index of `master X`, refused as iproute2 refuses an unknown one.
+    async fn master_index(h: &Handle, attrs: &LinkAttrs, ns: &Ns) -> Result<Option<u32>> {
+        match &attrs.master {
+            Some(Some(m)) => match Self::index_of(h, m, ns).await {
+                Ok(i) => Ok(Some(i)),
+                Err(KernelError::NoSuchLink { .. }) => Err(KernelError::Other(format!(
+                    "Error: argument \"{m}\" is wrong: Device does not exist"
+                ))),
+                Err(e) => Err(e),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// `ip link add`, as iproute2 sends it.
+    pub fn link_add(&self, ns: &Ns, new: &NewLink) -> Result<()> {
+        let h = self.handle(ns)?;
+        // The namespace fds stay open until the request is done: the kernel reads them then.
+        let target = new
+            .link
+            .netns
+            .as_deref()
+            .map(|v| self.netns_target(v))
+            .transpose()?;
+        let peer_target = new
+            .peer
+            .as_ref()
+            .and_then(|p| p.netns.as_deref())
+            .map(|v| self.netns_target(v))
+            .transpose()?;
+        let what = new.link.name.clone().unwrap_or_default();
+        self.rt.block_on(async {
+            let master = Self::master_index(&h, &new.link, ns).await?;
+            let msg = ops::new_link_message(new, target.as_ref(), peer_target.as_ref(), master);
+            ops::talk(&h, RouteNetlinkMessage::NewLink(msg), Change::Add)
+                .await
+                .map_err(|e| exists_or(e, format!("device \"{what}\""), &format!("create {what}")))
+        })
+    }
+
+    /// `ip link set DEV ...`: every change in one message, as iproute2 sends it.
+    pub fn link_set(&self, ns: &Ns, dev: &str, attrs: &LinkAttrs) -> Result<()> {
+        let h = self.handle(ns)?;
+        let target = attrs
+            .netns
+            .as_deref()
+            .map(|v| self.netns_target(v))
+            .transpose()?;
+        self.rt.block_on(async {
+            let idx = Self::index_of(&h, dev, ns).await?;
+            let master = Self::master_index(&h, attrs, ns).await?;
+            let msg = ops::link_message(idx, attrs, target.as_ref(), master);
+            ops::talk(&h, RouteNetlinkMessage::NewLink(msg), Change::Set)
+                .await
+                .map_err(|e| {
+                    exists_or(
+                        e,
+                        format!("device \"{}\"", attrs.name.as_deref().unwrap_or(dev)),
+                        &format!("change {dev}"),
+                    )
+                })
+        })
+    }
+
+    /// `ip link del DEV [type T]`.
+    pub fn link_delete(&self, ns: &Ns, dev: &str, kind: Option<&str>) -> Result<()> {
+        let h = self.handle(ns)?;
+        self.rt.block_on(async {
+            let idx = Self::index_of(&h, dev, ns).await?;
+            let mut msg = ops::link_message(idx, &LinkAttrs::default(), None, None);
+            if let Some(k) = kind {
+                msg.attributes
+                    .push(rtnetlink::packet_route::link::LinkAttribute::LinkInfo(
+                        vec![rtnetlink::packet_route::link::LinkInfo::Kind(
+                            rtnetlink::packet_route::link::InfoKind::from(k),
+                        )],
+                    ));
+            }
+            ops::talk(&h, RouteNetlinkMessage::DelLink(msg), Change::Del)
+                .await
+                .map_err(|e| KernelError::netlink(format!("delete {dev}"), e))
+        })
+    }
+
+    /// `ip address add|change|replace|del ... dev DEV`, as iproute2 sends it.
+    pub fn addr_change(&self, ns: &Ns, dev: &str, change: Change, req: &AddrReq) -> Result<()> {
+        let h = self.handle(ns)?;
+        let what = match req.local {
+            Some(l) => format!("{l}/{}", req.prefix_len),
+            None => "the address".into(),
+        };
+        self.rt.block_on(async {
+            let idx = Self::index_of(&h, dev, ns).await?;
+            let msg = ops::addr_message(idx, req);
+            let m = if change == Change::Del {
+                RouteNetlinkMessage::DelAddress(msg)
+            } else {
+                RouteNetlinkMessage::NewAddress(msg)
+            };
+            ops::talk(&h, m, change).await.map_err(|e| {
+                exists_or(
+                    e,
+                    format!("address {what} on {dev}"),
+                    &format!("address {what} on {dev}"),
+                )
+            })
+        })
+    }
+
+    /// `ip route add|change|replace|append|prepend|del ...`, as iproute2 sends it.
+    pub fn route_change(
+        &self,
+        ns: &Ns,
+        change: Change,
+        dev: Option<&str>,
+        req: &RouteReq,
+    ) -> Result<()> {
+        let h = self.handle(ns)?;
+        let what = match req.dest {
+            Some(d) => format!("{d}/{}", req.dst_len),
+            None if req.dst_len == 0 => "default".into(),
+            None => "route".into(),
+        };
+        self.rt.block_on(async {
+            let mut req = req.clone();
+            if let Some(d) = dev {
+                req.oif = Some(Self::index_of(&h, d, ns).await?);
+            }
+            let msg = ops::route_message(&req);
+            let m = if change == Change::Del {
+                RouteNetlinkMessage::DelRoute(msg)
+            } else {
+                RouteNetlinkMessage::NewRoute(msg)
+            };
+            ops::talk(&h, m, change).await.map_err(|e| match e {
+                rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == nix::errno::Errno::ENETUNREACH as i32 => {
+                    KernelError::Other(format!(
+                        "route {what}: Nexthop has invalid gateway (the gateway is not on any subnet of {ns})"
+                    ))
+                }
+                rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == nix::errno::Errno::ESRCH as i32 => {
+                    KernelError::Other(format!("route {what}: No such process (there is no such route)"))
+                }
+                e => exists_or(e, format!("route {what}"), &format!("route {what}")),
+            })
+        })
+    }
+
     // ---- addresses and routes ----
 
     pub fn addr_add(&self, ns: &Ns, dev: &str, cidr: Cidr) -> Result<()> {
@@ -393,7 +573,7 @@ impl Kernel {
         self.rt.block_on(async {
             let idx = Self::index_of(&h, dev, ns).await?;
             h.address()
-                .add(idx, cidr.addr.into(), cidr.prefix)
+                .add(idx, cidr.addr, cidr.prefix)
                 .execute()
                 .await
                 .map_err(|e| {
@@ -427,57 +607,6 @@ impl Kernel {
             }
             Ok(())
         })
-    }
-
-    fn route_message(
-        &self,
-        h: &Handle,
-        ns: &Ns,
-        dest: Option<Cidr>,
-        via: Ipv4Addr,
-        dev: Option<&str>,
-    ) -> Result<rtnetlink::packet_route::route::RouteMessage> {
-        let mut b = RouteMessageBuilder::<Ipv4Addr>::new().gateway(via);
-        if let Some(d) = dest {
-            b = b.destination_prefix(d.addr, d.prefix);
-        }
-        if let Some(dev) = dev {
-            let idx = self.rt.block_on(Self::index_of(h, dev, ns))?;
-            b = b.output_interface(idx);
-        }
-        Ok(b.build())
-    }
-
-    pub fn route_add(
-        &self,
-        ns: &Ns,
-        dest: Option<Cidr>,
-        via: Ipv4Addr,
-        dev: Option<&str>,
-    ) -> Result<()> {
-        let h = self.handle(ns)?;
-        let msg = self.route_message(&h, ns, dest, via, dev)?;
-        let what = dest.map_or("default".to_string(), |d| d.to_string());
-        self.rt.block_on(h.route().add(msg).execute()).map_err(|e| match e {
-            rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == 101 => KernelError::Other(format!(
-                "add route {what} via {via}: Nexthop has invalid gateway ({via} is not on any subnet of {ns})"
-            )),
-            e => exists_or(e, format!("route {what}"), &format!("add route {what} via {via}")),
-        })
-    }
-
-    pub fn route_del(
-        &self,
-        ns: &Ns,
-        dest: Option<Cidr>,
-        via: Ipv4Addr,
-        dev: Option<&str>,
-    ) -> Result<()> {
-        let h = self.handle(ns)?;
-        let msg = self.route_message(&h, ns, dest, via, dev)?;
-        self.rt
-            .block_on(h.route().del(msg).execute())
-            .map_err(|e| KernelError::netlink("delete route", e))
     }
 
     // ---- sysctl ----
@@ -520,6 +649,27 @@ impl Kernel {
         let mut snap = self.rt.block_on(snapshot::dump(&h, ns))?;
         self.resolve_peers(&h, &mut snap)?;
         Ok(snap)
+    }
+
+    /// The IPv6 routes of a namespace (the snapshot holds the IPv4 ones), every table.
+    pub fn routes6(&self, snap: &Snapshot) -> Result<Vec<Route>> {
+        let h = self.handle(&snap.ns)?;
+        self.rt
+            .block_on(snapshot::routes(&h, &snap.ns, true, &|i| snap.name_of(i)))
+    }
+
+    /// The neighbour (ARP and NDP) entries of a namespace.
+    pub fn neighbours(&self, snap: &Snapshot) -> Result<Vec<Neigh>> {
+        let h = self.handle(&snap.ns)?;
+        self.rt
+            .block_on(snapshot::neighbours(&h, &snap.ns, &|i| snap.name_of(i)))
+    }
+
+    /// The bridge forwarding entries of a namespace.
+    pub fn fdb(&self, snap: &Snapshot) -> Result<Vec<FdbEntry>> {
+        let h = self.handle(&snap.ns)?;
+        self.rt
+            .block_on(snapshot::fdb(&h, &snap.ns, &|i| snap.name_of(i)))
     }
 
     /// The state of a namespace that no name holds, only a process (`lsns` shows it). It is
@@ -589,13 +739,29 @@ impl Kernel {
         Ok(())
     }
 
-    /// One ICMP echo from inside `ns`.
+    /// One probe (a marked ICMP echo) from inside `ns`.
     pub fn ping(&self, ns: &Ns, addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
         let fd = self.ns_fd(ns)?;
         netns::in_netns(&fd, move || ping::echo(addr, timeout))
     }
 
-    /// Several echoes at once, each from its own namespace: a round of checks waits for the
+    /// A lesson's ping, performed: `count` echoes as iputils sends them (see [`ping::burst`]).
+    pub fn ping_burst(
+        &self,
+        ns: &Ns,
+        addr: Ipv4Addr,
+        count: u32,
+        timeout: Duration,
+        gap: Duration,
+        deadline: Option<Duration>,
+    ) -> Result<Burst> {
+        let fd = self.ns_fd(ns)?;
+        netns::in_netns(&fd, move || {
+            ping::burst(addr, count, timeout, gap, deadline, false)
+        })
+    }
+
+    /// Several probes at once, each from its own namespace: a round of checks waits for the
     /// slowest ping, not for the sum of them.
     pub fn ping_many(
         &self,
@@ -624,6 +790,62 @@ impl Kernel {
                 })
                 .collect()
         })
+    }
+
+    /// Removes a neighbour entry (what a probe created).
+    pub fn neigh_del(&self, snap: &Snapshot, n: &Neigh) -> Result<()> {
+        use rtnetlink::packet_route::neighbour::{
+            NeighbourAddress, NeighbourAttribute, NeighbourMessage,
+        };
+        let h = self.handle(&snap.ns)?;
+        let Some(index) = snap.link(&n.dev).map(|l| l.index) else {
+            return Ok(());
+        };
+        let mut m = NeighbourMessage::default();
+        m.header.ifindex = index;
+        m.header.family = if n.addr.is_ipv4() {
+            rtnetlink::packet_route::AddressFamily::Inet
+        } else {
+            rtnetlink::packet_route::AddressFamily::Inet6
+        };
+        m.attributes
+            .push(NeighbourAttribute::Destination(match n.addr {
+                std::net::IpAddr::V4(a) => NeighbourAddress::Inet(a),
+                std::net::IpAddr::V6(a) => NeighbourAddress::Inet6(a),
+            }));
+        self.rt
+            .block_on(ops::talk(
+                &h,
+                RouteNetlinkMessage::DelNeighbour(m),
+                Change::Del,
+            ))
+            .map_err(|e| {
+                KernelError::netlink(format!("delete the neighbour entry of {}", n.addr), e)
+            })
+    }
+
+    /// Removes a bridge forwarding entry the bridge learned (what a probe taught it).
+    pub fn fdb_del(&self, snap: &Snapshot, e: &FdbEntry) -> Result<()> {
+        use rtnetlink::packet_route::neighbour::{
+            NeighbourAttribute, NeighbourFlags, NeighbourMessage,
+        };
+        let h = self.handle(&snap.ns)?;
+        let Some(index) = snap.link(&e.dev).map(|l| l.index) else {
+            return Ok(());
+        };
+        let mut m = NeighbourMessage::default();
+        m.header.ifindex = index;
+        m.header.family = rtnetlink::packet_route::AddressFamily::Bridge;
+        m.header.flags = NeighbourFlags::Controller;
+        m.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(e.mac.0.to_vec()));
+        self.rt
+            .block_on(ops::talk(
+                &h,
+                RouteNetlinkMessage::DelNeighbour(m),
+                Change::Del,
+            ))
+            .map_err(|er| KernelError::netlink(format!("forget {} on {}", e.mac, e.dev), er))
     }
 
     /// Runs a command line through `/bin/sh -c` inside `ns`. The child is spawned from a thread
@@ -655,6 +877,20 @@ impl Kernel {
             .collect()
     }
 
+    /// Starts watching the echo requests and replies of these namespaces (those that exist),
+    /// into `log`.
+    pub fn watch_pings(
+        &self,
+        namespaces: &[Ns],
+        log: std::sync::Arc<std::sync::Mutex<pingwatch::PingLog>>,
+    ) -> Result<pingwatch::PingWatch> {
+        let fds = namespaces
+            .iter()
+            .filter_map(|ns| self.ns_fd(ns).ok().map(|fd| (ns.clone(), fd)))
+            .collect();
+        pingwatch::PingWatch::start(fds, log)
+    }
+
     /// A watcher of link, address and route events in the given namespaces, and of /run/netns.
     pub fn watch(&self, namespaces: &[Ns]) -> Result<Watcher> {
         let mut fds = Vec::new();
@@ -684,7 +920,11 @@ impl ShellOutput {
 
 fn exists_or(e: rtnetlink::Error, what: String, context: &str) -> KernelError {
     match &e {
-        rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == 17 => KernelError::Exists(what),
+        rtnetlink::Error::NetlinkError(m)
+            if m.raw_code().abs() == nix::errno::Errno::EEXIST as i32 =>
+        {
+            KernelError::Exists(what)
+        }
         _ => KernelError::netlink(context, e),
     }
 }

@@ -3,17 +3,26 @@
 //! A raw socket needs CAP_NET_RAW (root, or the sandbox's user namespace). The unprivileged
 //! ICMP datagram socket would not do: `net.ipv4.ping_group_range` starts at "1 0" in every new
 //! namespace, which refuses it even to uid 0.
+//!
+//! Two kinds of echo leave here. A *probe* proves reachability for a check: its payload says
+//! so ([`PROBE_MARK`]), so that the watch on the student's pings never counts it. A *ping* is
+//! a lesson's `ping` line performed by nslab: it carries what iputils' ping carries (56 bytes:
+//! a timestamp, then 0x10, 0x11, ...), so that the student sees and counts it as a ping.
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use nix::errno::Errno;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::{KernelError, Result};
 
 static SEQ: AtomicU16 = AtomicU16::new(1);
+
+/// The payload that marks nslab's own probes.
+pub const PROBE_MARK: &[u8] = b"nslab-probe-echo";
 
 /// What one echo request got.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +30,29 @@ pub enum PingOutcome {
     Reply(Duration),
     /// No reply within the time allowed.
     NoReply,
-    /// The kernel refused to send: no route, unreachable network.
+    /// The kernel refused to send, or a router said so: no route, unreachable network.
     Unreachable(String),
+}
+
+/// One reply of a burst.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchoReply {
+    pub seq: u16,
+    pub rtt: Duration,
+    pub ttl: u8,
+    pub bytes: usize,
+}
+
+/// What a burst of echoes got.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Burst {
+    /// The ICMP id and the sequence numbers of the requests that went out.
+    pub id: u16,
+    pub seqs: Vec<u16>,
+    pub sent: u32,
+    pub replies: Vec<EchoReply>,
+    /// The kernel refused to send, or a router reported the destination unreachable.
+    pub unreachable: Option<String>,
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -36,76 +66,228 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-pub fn echo(addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
-    let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
-        .map_err(|e| KernelError::io("ping: open a raw ICMP socket", e))?;
-    let id = (std::process::id() as u16) ^ 0x6e73;
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+fn ident() -> u16 {
+    (std::process::id() as u16) ^ 0x6e73
+}
+
+fn packet(id: u16, seq: u16, probe: bool) -> Vec<u8> {
     let mut pkt = vec![8u8, 0, 0, 0];
     pkt.extend_from_slice(&id.to_be_bytes());
     pkt.extend_from_slice(&seq.to_be_bytes());
-    pkt.extend_from_slice(b"nslab-echo-probe");
+    if probe {
+        pkt.extend_from_slice(PROBE_MARK);
+    } else {
+        // iputils: a timeval, then the bytes 0x10, 0x11, ... up to 56 bytes in all.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        pkt.extend_from_slice(&now.as_secs().to_le_bytes());
+        pkt.extend((0x10u8..).take(48));
+    }
     let sum = checksum(&pkt);
     pkt[2..4].copy_from_slice(&sum.to_be_bytes());
+    pkt
+}
 
+fn open() -> Result<Socket> {
+    Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
+        .map_err(|e| KernelError::io("ping: open a raw ICMP socket", e))
+}
+
+/// An error from `sendto` that means "no way there" rather than "nslab failed".
+fn unreachable(e: &std::io::Error) -> bool {
+    e.raw_os_error().is_some_and(|c| {
+        [Errno::ENETUNREACH, Errno::EHOSTUNREACH, Errno::EINVAL]
+            .iter()
+            .any(|n| *n as i32 == c)
+    })
+}
+
+/// What arrived on the socket: (ICMP type, id, seq, from, ttl, length), and for a
+/// destination-unreachable, the id of the request it quotes.
+fn read_one(sock: &Socket, buf: &mut [u8], left: Duration) -> std::io::Result<Option<Received>> {
+    sock.set_read_timeout(Some(left.max(Duration::from_micros(1))))?;
+    let n = match (&*sock).read(buf) {
+        Ok(n) => n,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(Some(Received::Other)),
+        Err(e) => return Err(e),
+    };
+    // A raw socket delivers the IP header too.
+    let ihl = usize::from(buf[0] & 0x0f) * 4;
+    if n < ihl + 8 {
+        return Ok(Some(Received::Other));
+    }
+    let ttl = buf[8];
+    let from = Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15]);
+    let icmp = &buf[ihl..n];
+    let (kind, id, seq) = (
+        icmp[0],
+        u16::from_be_bytes([icmp[4], icmp[5]]),
+        u16::from_be_bytes([icmp[6], icmp[7]]),
+    );
+    if kind == 0 {
+        return Ok(Some(Received::Reply {
+            id,
+            seq,
+            from,
+            ttl,
+            len: icmp.len(),
+        }));
+    }
+    // Destination unreachable (3) quoting one of our requests.
+    if kind == 3 && icmp.len() >= 8 + 20 + 8 {
+        let inner = &icmp[8..];
+        let iihl = usize::from(inner[0] & 0x0f) * 4;
+        if inner.len() >= iihl + 8 {
+            return Ok(Some(Received::Unreachable {
+                id: u16::from_be_bytes([inner[iihl + 4], inner[iihl + 5]]),
+                from,
+            }));
+        }
+    }
+    Ok(Some(Received::Other))
+}
+
+enum Received {
+    Reply {
+        id: u16,
+        seq: u16,
+        from: Ipv4Addr,
+        ttl: u8,
+        len: usize,
+    },
+    Unreachable {
+        id: u16,
+        from: Ipv4Addr,
+    },
+    Other,
+}
+
+/// One probe: proves that `addr` answers, for a check.
+pub fn echo(addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
+    let b = burst(addr, 1, timeout, Duration::ZERO, None, true)?;
+    Ok(match (b.replies.first(), b.unreachable) {
+        (Some(r), _) => PingOutcome::Reply(r.rtt),
+        (None, Some(why)) => PingOutcome::Unreachable(why),
+        (None, None) => PingOutcome::NoReply,
+    })
+}
+
+/// `count` echoes to `addr`, `gap` apart, each waiting at most `timeout` for its reply; all of
+/// it within `deadline` when given. With no gap, every request goes out at once and the burst
+/// waits `timeout` for all the replies: an expected failure costs one timeout, not `count`.
+pub fn burst(
+    addr: Ipv4Addr,
+    count: u32,
+    timeout: Duration,
+    gap: Duration,
+    deadline: Option<Duration>,
+    probe: bool,
+) -> Result<Burst> {
+    let sock = open()?;
+    let id = ident();
     let start = Instant::now();
+    let end_all = deadline.map(|d| start + d);
     let dest = SockAddr::from(SocketAddrV4::new(addr, 0));
-    if let Err(e) = sock.send_to(&pkt, &dest) {
-        return match e.raw_os_error() {
-            // ENETUNREACH, EHOSTUNREACH, EINVAL (no route at all on some kernels)
-            Some(101) | Some(113) | Some(22) => Ok(PingOutcome::Unreachable(e.to_string())),
-            _ => Err(KernelError::io(format!("ping {addr}"), e)),
-        };
-    }
+    let mut out = Burst {
+        id,
+        ..Burst::default()
+    };
+    let mut sent_at: Vec<(u16, Instant)> = Vec::new();
     let mut buf = [0u8; 1500];
-    loop {
-        let left = timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return Ok(PingOutcome::NoReply);
-        }
-        sock.set_read_timeout(Some(left))
-            .map_err(|e| KernelError::io("ping: set timeout", e))?;
-        let n = match (&sock).read(&mut buf) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Ok(PingOutcome::NoReply);
+    let mut pending = 0u32;
+    let wait_for = |sock: &Socket,
+                    until: Instant,
+                    sent_at: &[(u16, Instant)],
+                    out: &mut Burst,
+                    pending: &mut u32,
+                    buf: &mut [u8]|
+     -> Result<()> {
+        while *pending > 0 {
+            let now = Instant::now();
+            if now >= until {
+                break;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            match read_one(sock, buf, until - now)
+                .map_err(|e| KernelError::io(format!("ping {addr}"), e))?
+            {
+                None => break,
+                Some(Received::Reply {
+                    id: rid,
+                    seq,
+                    from,
+                    ttl,
+                    len,
+                }) if rid == id && from == addr => {
+                    if let Some((_, t)) = sent_at.iter().find(|(s, _)| *s == seq)
+                        && !out.replies.iter().any(|r| r.seq == seq)
+                    {
+                        out.replies.push(EchoReply {
+                            seq,
+                            rtt: t.elapsed(),
+                            ttl,
+                            bytes: len,
+                        });
+                        *pending -= 1;
+                    }
+                }
+                Some(Received::Unreachable { id: rid, from }) if rid == id => {
+                    out.unreachable = Some(format!("destination unreachable (reported by {from})"));
+                    *pending -= 1;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    };
+    for i in 0..count {
+        if end_all.is_some_and(|e| Instant::now() >= e) {
+            break;
+        }
+        if i > 0 && !gap.is_zero() {
+            // Wait for the previous reply while the gap runs.
+            let until = Instant::now() + gap;
+            wait_for(&sock, until, &sent_at, &mut out, &mut pending, &mut buf)?;
+            let now = Instant::now();
+            if now < until {
+                std::thread::sleep(until - now);
+            }
+            // What did not answer in time is lost, as with ping.
+            pending = 0;
+        }
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        match sock.send_to(&packet(id, seq, probe), &dest) {
+            Ok(_) => {
+                out.sent += 1;
+                out.seqs.push(seq);
+                pending += 1;
+                sent_at.push((seq, Instant::now()));
+            }
+            Err(e) if unreachable(&e) => {
+                out.sent += 1;
+                out.unreachable = Some(e.to_string());
+                if gap.is_zero() {
+                    break;
+                }
+            }
             Err(e) => return Err(KernelError::io(format!("ping {addr}"), e)),
-        };
-        // A raw socket delivers the IP header too.
-        let ihl = usize::from(buf[0] & 0x0f) * 4;
-        if n < ihl + 8 {
-            continue;
-        }
-        let icmp = &buf[ihl..n];
-        let from = Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15]);
-        let (kind, rid, rseq) = (
-            icmp[0],
-            u16::from_be_bytes([icmp[4], icmp[5]]),
-            u16::from_be_bytes([icmp[6], icmp[7]]),
-        );
-        if kind == 0 && rid == id && rseq == seq && from == addr {
-            return Ok(PingOutcome::Reply(start.elapsed()));
-        }
-        // Destination unreachable (3) quoting our request: the answer is no.
-        if kind == 3 && icmp.len() >= 8 + 20 + 8 {
-            let inner = &icmp[8..];
-            let iihl = usize::from(inner[0] & 0x0f) * 4;
-            if inner.len() >= iihl + 8
-                && u16::from_be_bytes([inner[iihl + 4], inner[iihl + 5]]) == id
-            {
-                return Ok(PingOutcome::Unreachable(format!(
-                    "destination unreachable (reported by {from})"
-                )));
-            }
         }
     }
+    let mut until = Instant::now() + timeout;
+    if let Some(e) = end_all {
+        until = until.min(e);
+    }
+    wait_for(&sock, until, &sent_at, &mut out, &mut pending, &mut buf)?;
+    out.replies.sort_by_key(|r| r.seq);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -114,5 +296,16 @@ mod tests {
     fn checksum_of_a_known_packet() {
         // An echo request with id 1, seq 1 and no payload sums to 0xf7fd.
         assert_eq!(super::checksum(&[8, 0, 0, 0, 0, 1, 0, 1]), 0xf7fd);
+    }
+
+    #[test]
+    fn pings_look_like_iputils_and_probes_are_marked() {
+        let p = super::packet(7, 1, false);
+        assert_eq!(p.len(), 64);
+        assert_eq!(p[16], 0x10);
+        let q = super::packet(7, 1, true);
+        assert!(q.ends_with(super::PROBE_MARK));
+        // A valid checksum sums to zero.
+        assert_eq!(super::checksum(&p), 0);
     }
 }

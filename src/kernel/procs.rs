@@ -173,3 +173,38 @@ pub fn run_shell(line: &str, timeout: Duration) -> Result<ShellOutput> {
         timed_out: status.is_none(),
     })
 }
+
+/// Clock ticks since boot when a process started (field 22 of /proc/PID/stat).
+fn start_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: count fields after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// When this process started, in clock ticks since boot.
+pub fn own_start_ticks() -> u64 {
+    start_ticks("self").unwrap_or(0)
+}
+
+/// The real uid of a process.
+fn uid_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Processes named `name` (their command), of user `uid`, started at or after `since` (clock
+/// ticks since boot), with the inode of their network namespace.
+pub fn processes_named(name: &str, uid: u32, since: u64) -> Vec<(u32, u64)> {
+    pids()
+        .into_iter()
+        .filter(|p| comm(*p).as_deref() == Some(name))
+        .filter(|p| uid_of(*p) == Some(uid))
+        .filter(|p| start_ticks(&p.to_string()).is_some_and(|t| t >= since))
+        .filter_map(|p| Some((p, netns_inode_of_pid(p)?)))
+        .collect()
+}

@@ -17,7 +17,7 @@ use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage}
 use serde::Serialize;
 
 use super::{KernelError, Result};
-use crate::lesson::{Cidr, Ns};
+use crate::net::{Cidr, Mac, Ns};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
@@ -46,6 +46,7 @@ fn ser_opt_ns<S: serde::Serializer>(ns: &Option<Ns>, s: S) -> std::result::Resul
 pub struct Link {
     pub index: u32,
     pub name: String,
+    pub mtu: Option<u32>,
     /// "veth", "bridge", "loopback", or another kind the kernel names.
     pub kind: Option<String>,
     /// Administratively up (IFF_UP), what `ip link set up` changes.
@@ -60,6 +61,25 @@ pub struct Link {
     pub(super) peer_nsid: Option<i32>,
     #[serde(skip)]
     pub(super) master_index: Option<u32>,
+}
+
+impl Link {
+    /// A link of this kind, down, with nothing else set (for tests).
+    pub fn bare(index: u32, name: &str, kind: &str) -> Link {
+        Link {
+            index,
+            name: name.to_string(),
+            mtu: Some(1500),
+            kind: Some(kind.to_string()),
+            up: false,
+            oper: "down".into(),
+            mac: None,
+            master: None,
+            peer: None,
+            peer_nsid: None,
+            master_index: None,
+        }
+    }
 }
 
 /// The other end of a veth pair.
@@ -79,6 +99,19 @@ pub struct Addr {
     pub index: u32,
     #[serde(serialize_with = "ser_cidr")]
     pub cidr: Cidr,
+    /// IFA_ADDRESS when it differs from the local address (a point-to-point peer).
+    #[serde(skip)]
+    pub peer: Option<IpAddr>,
+    #[serde(skip)]
+    pub brd: Option<IpAddr>,
+    #[serde(skip)]
+    pub label: Option<String>,
+    /// The address scope (253 is link, as IPv6 link-local addresses have).
+    #[serde(skip)]
+    pub scope: u8,
+    /// IPv6 duplicate address detection is still running (IFA_F_TENTATIVE).
+    #[serde(skip)]
+    pub tentative: bool,
 }
 
 fn ser_cidr<S: serde::Serializer>(c: &Cidr, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -90,8 +123,46 @@ pub struct Route {
     /// `None` is the default route.
     #[serde(serialize_with = "ser_opt_cidr")]
     pub dest: Option<Cidr>,
-    pub via: Option<Ipv4Addr>,
+    pub via: Option<IpAddr>,
     pub dev: Option<String>,
+    #[serde(skip)]
+    pub table: u32,
+    /// The RTN_ type (1 unicast, 6 blackhole, 7 unreachable, 8 prohibit, 9 throw...).
+    #[serde(skip)]
+    pub kind: u8,
+    #[serde(skip)]
+    pub metric: Option<u32>,
+    #[serde(skip)]
+    pub v6: bool,
+}
+
+impl Route {
+    /// In the main table: what `ip route` shows.
+    pub fn is_main(&self) -> bool {
+        self.table == 254
+    }
+}
+
+/// A neighbour (ARP/NDP) entry, as `ip neigh` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neigh {
+    pub addr: IpAddr,
+    pub dev: String,
+    pub lladdr: Option<Mac>,
+    /// The state as `ip neigh` names it: reachable, stale, permanent, failed...
+    pub state: String,
+}
+
+/// A bridge forwarding entry, as `bridge fdb` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdbEntry {
+    pub mac: Mac,
+    /// The port (or the bridge itself, for its own entries).
+    pub dev: String,
+    /// The bridge the entry belongs to (NTF_MASTER entries).
+    pub master: Option<String>,
+    /// Learned from traffic, not added by hand or by the kernel for its own ports.
+    pub learned: bool,
 }
 
 fn ser_opt_cidr<S: serde::Serializer>(
@@ -105,6 +176,30 @@ fn ser_opt_cidr<S: serde::Serializer>(
 }
 
 impl Snapshot {
+    /// A snapshot put together by hand (for tests of what judges it).
+    pub fn from_parts(ns: Ns, links: Vec<Link>, addrs: Vec<Addr>, routes: Vec<Route>) -> Snapshot {
+        let by_name = links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.name.clone(), i))
+            .collect();
+        Snapshot {
+            ns,
+            links,
+            addrs,
+            routes,
+            by_name,
+        }
+    }
+
+    /// A link's name by its index (for dumps that name links by index).
+    pub fn name_of(&self, index: u32) -> Option<String> {
+        self.links
+            .iter()
+            .find(|l| l.index == index)
+            .map(|l| l.name.clone())
+    }
+
     pub fn link(&self, name: &str) -> Option<&Link> {
         self.by_name.get(name).map(|&i| &self.links[i])
     }
@@ -119,12 +214,12 @@ pub(super) fn addr_of(msg: &AddressMessage) -> Option<Cidr> {
         .attributes
         .iter()
         .find_map(|a| match a {
-            AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
+            AddressAttribute::Local(ip) => Some(*ip),
             _ => None,
         })
         .or_else(|| {
             msg.attributes.iter().find_map(|a| match a {
-                AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
+                AddressAttribute::Address(ip) => Some(*ip),
                 _ => None,
             })
         })?;
@@ -134,10 +229,40 @@ pub(super) fn addr_of(msg: &AddressMessage) -> Option<Cidr> {
     })
 }
 
+fn addr_fact(m: &AddressMessage, link: String) -> Option<Addr> {
+    let cidr = addr_of(m)?;
+    let mut a = Addr {
+        link,
+        index: m.header.index,
+        cidr,
+        peer: None,
+        brd: None,
+        label: None,
+        scope: u8::from(m.header.scope),
+        tentative: m
+            .header
+            .flags
+            .contains(rtnetlink::packet_route::address::AddressHeaderFlags::Tentative),
+    };
+    for at in &m.attributes {
+        match at {
+            AddressAttribute::Address(ip) if *ip != cidr.addr => a.peer = Some(*ip),
+            AddressAttribute::Broadcast(b) => a.brd = Some(IpAddr::V4(*b)),
+            AddressAttribute::Label(l) => a.label = Some(l.clone()),
+            AddressAttribute::Flags(f) => {
+                a.tentative |= f.contains(rtnetlink::packet_route::address::AddressFlags::Tentative)
+            }
+            _ => {}
+        }
+    }
+    Some(a)
+}
+
 pub(super) fn link_of(msg: &LinkMessage) -> Link {
     let mut l = Link {
         index: msg.header.index,
         name: String::new(),
+        mtu: None,
         kind: None,
         up: msg.header.flags.contains(LinkFlags::Up),
         oper: "unknown".into(),
@@ -154,6 +279,7 @@ pub(super) fn link_of(msg: &LinkMessage) -> Link {
     for a in &msg.attributes {
         match a {
             LinkAttribute::IfName(n) => l.name = n.clone(),
+            LinkAttribute::Mtu(m) => l.mtu = Some(*m),
             LinkAttribute::Address(m) if m.len() == 6 => {
                 l.mac = Some(
                     m.iter()
@@ -238,27 +364,9 @@ pub(super) async fn dump(h: &Handle, ns: &Ns) -> Result<Snapshot> {
         .map_err(|e| KernelError::netlink(ctx("addresses"), e))?;
     let addrs = addr_msgs
         .iter()
-        .filter_map(|m| {
-            let cidr = addr_of(m)?;
-            Some(Addr {
-                link: name_of(m.header.index).unwrap_or_default(),
-                index: m.header.index,
-                cidr,
-            })
-        })
+        .filter_map(|m| addr_fact(m, name_of(m.header.index).unwrap_or_default()))
         .collect();
-    let req = rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new().build();
-    let route_msgs: Vec<RouteMessage> = h
-        .route()
-        .get(req)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| KernelError::netlink(ctx("routes"), e))?;
-    let routes = route_msgs
-        .iter()
-        .filter_map(|m| route_of(m, &name_of))
-        .collect();
+    let routes = routes(h, ns, false, &name_of).await?;
     let by_name = links
         .iter()
         .enumerate()
@@ -273,24 +381,56 @@ pub(super) async fn dump(h: &Handle, ns: &Ns) -> Result<Snapshot> {
     })
 }
 
-/// Main-table IPv4 unicast routes only: a dump without strict checking returns every table.
+/// The routes of every table, of one family (IPv4 unless `v6`). The dump of all tables is
+/// what checks need (a route in table 10); `ip route` shows the main table.
+pub(super) async fn routes(
+    h: &Handle,
+    ns: &Ns,
+    v6: bool,
+    name_of: &impl Fn(u32) -> Option<String>,
+) -> Result<Vec<Route>> {
+    let req = if v6 {
+        rtnetlink::RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
+    } else {
+        rtnetlink::RouteMessageBuilder::<Ipv4Addr>::new().build()
+    };
+    let route_msgs: Vec<RouteMessage> = h
+        .route()
+        .get(req)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| KernelError::netlink(format!("dump routes of {ns}"), e))?;
+    Ok(route_msgs
+        .iter()
+        .filter_map(|m| route_of(m, name_of))
+        .collect())
+}
+
 fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Option<Route> {
     let mut table = u32::from(m.header.table);
     let mut dest = None;
     let mut via = None;
     let mut dev = None;
+    let mut metric = None;
     for a in &m.attributes {
         match a {
             RouteAttribute::Table(t) => table = *t,
-            RouteAttribute::Destination(RouteAddress::Inet(ip)) => dest = Some(*ip),
-            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => via = Some(*ip),
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => dest = Some(IpAddr::V4(*ip)),
+            RouteAttribute::Destination(RouteAddress::Inet6(ip)) => dest = Some(IpAddr::V6(*ip)),
+            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => via = Some(IpAddr::V4(*ip)),
+            RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => via = Some(IpAddr::V6(*ip)),
             RouteAttribute::Oif(i) => dev = name_of(*i),
+            RouteAttribute::Priority(p) => metric = Some(*p),
             _ => {}
         }
     }
-    if table != 254 || m.header.kind != rtnetlink::packet_route::route::RouteType::Unicast {
+    let kind = u8::from(m.header.kind);
+    // Local and broadcast routes are the kernel's own bookkeeping.
+    if kind == 2 || kind == 3 || kind == 5 {
         return None;
     }
+    let v6 = m.header.address_family == rtnetlink::packet_route::AddressFamily::Inet6;
     let dest = match (dest, m.header.destination_prefix_length) {
         (_, 0) => None,
         (Some(ip), p) => Some(Cidr {
@@ -299,7 +439,101 @@ fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Optio
         }),
         (None, _) => None,
     };
-    Some(Route { dest, via, dev })
+    Some(Route {
+        dest,
+        via,
+        dev,
+        table,
+        kind,
+        metric,
+        v6,
+    })
+}
+
+/// The neighbour entries of a namespace (IPv4 and IPv6).
+pub(super) async fn neighbours(
+    h: &Handle,
+    ns: &Ns,
+    name_of: &impl Fn(u32) -> Option<String>,
+) -> Result<Vec<Neigh>> {
+    use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
+    let msgs: Vec<_> = h
+        .neighbours()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| KernelError::netlink(format!("dump neighbours of {ns}"), e))?;
+    Ok(msgs
+        .iter()
+        .filter_map(|m| {
+            let mut addr = None;
+            let mut lladdr = None;
+            for a in &m.attributes {
+                match a {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => {
+                        addr = Some(IpAddr::V4(*ip))
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => {
+                        addr = Some(IpAddr::V6(*ip))
+                    }
+                    NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
+                        lladdr = b.as_slice().try_into().ok().map(Mac)
+                    }
+                    _ => {}
+                }
+            }
+            Some(Neigh {
+                addr: addr?,
+                dev: name_of(m.header.ifindex).unwrap_or_default(),
+                lladdr,
+                state: format!("{:?}", m.header.state).to_lowercase(),
+            })
+        })
+        .collect())
+}
+
+/// The bridge forwarding entries of a namespace (`bridge fdb show`).
+pub(super) async fn fdb(
+    h: &Handle,
+    ns: &Ns,
+    name_of: &impl Fn(u32) -> Option<String>,
+) -> Result<Vec<FdbEntry>> {
+    use rtnetlink::packet_route::neighbour::{NeighbourAttribute, NeighbourState};
+    let msgs: Vec<_> = h
+        .neighbours()
+        .get()
+        .set_address_family(rtnetlink::packet_route::AddressFamily::Bridge)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| KernelError::netlink(format!("dump the bridge FDB of {ns}"), e))?;
+    Ok(msgs
+        .iter()
+        .filter_map(|m| {
+            let mut mac = None;
+            let mut master = None;
+            for a in &m.attributes {
+                match a {
+                    NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
+                        mac = b.as_slice().try_into().ok().map(Mac)
+                    }
+                    NeighbourAttribute::Controller(i) => master = name_of(*i),
+                    _ => {}
+                }
+            }
+            let learned = !matches!(
+                m.header.state,
+                NeighbourState::Permanent | NeighbourState::Noarp
+            ) && master.is_some();
+            Some(FdbEntry {
+                mac: mac?,
+                dev: name_of(m.header.ifindex).unwrap_or_default(),
+                master,
+                learned,
+            })
+        })
+        .collect())
 }
 
 /// The nsid that the namespace of `h` uses for the namespace `fd` (RTM_GETNSID by fd).

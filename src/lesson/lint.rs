@@ -1,77 +1,12 @@
 //! Checks on parsed lessons that need the whole lesson (or all lessons) in view.
 //! No root and no kernel: everything here is read from the lessons themselves.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use super::check::Ref;
-use super::{Command, Lesson, Ns, Op};
+use super::check::{Check, Ref};
+use super::effect::{Creations, Known};
+use super::{Lesson, Op};
 use crate::diag::Diagnostic;
-
-/// What a lesson's commands bring into being, as far as reading them can tell.
-#[derive(Debug, Default)]
-pub struct Creations {
-    pub netns: BTreeSet<String>,
-    /// Links by namespace, including the namespaces a link is moved into.
-    pub links: BTreeSet<(Ns, String)>,
-}
-
-impl Creations {
-    pub fn of(lesson: &Lesson) -> Creations {
-        let mut c = Creations::default();
-        for cmd in lesson.steps.iter().flat_map(|s| &s.commands) {
-            match &cmd.command {
-                Command::Native { ns, op } => match op {
-                    Op::NetnsAdd(n) => {
-                        c.netns.insert(n.clone());
-                    }
-                    Op::VethAdd {
-                        name,
-                        peer,
-                        peer_ns,
-                    } => {
-                        c.links.insert((ns.clone(), name.clone()));
-                        c.links
-                            .insert((peer_ns.clone().unwrap_or_else(|| ns.clone()), peer.clone()));
-                    }
-                    Op::BridgeAdd(b) => {
-                        c.links.insert((ns.clone(), b.clone()));
-                    }
-                    Op::LinkSetNetns { dev, to } => {
-                        c.links.insert((to.clone(), dev.clone()));
-                    }
-                    _ => {}
-                },
-                // A shell line that names /run/netns/NAME (a bind mount, `touch`), or that runs
-                // `ip netns add NAME` under another program (strace), makes NAME.
-                Command::Shell { line, .. } => {
-                    let words: Vec<&str> = line.split_whitespace().collect();
-                    for w in words.windows(3) {
-                        if w[0] == "netns" && w[1] == "add" {
-                            c.netns.insert(w[2].to_string());
-                        }
-                    }
-                    for part in line.split_whitespace() {
-                        if let Some(name) = part.strip_prefix("/run/netns/") {
-                            let name: String = name
-                                .chars()
-                                .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
-                                .collect();
-                            if !name.is_empty() {
-                                c.netns.insert(name);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        c
-    }
-
-    fn knows_link(&self, ns: &Ns, name: &str) -> bool {
-        // Every namespace has its loopback; the root namespace has links nslab cannot know of.
-        name == "lo" || ns.is_root() || self.links.contains(&(ns.clone(), name.to_string()))
-    }
-}
 
 /// Lints a set of lessons: each on its own, and the ids across them.
 pub fn lint(lessons: &[Lesson]) -> Vec<Diagnostic> {
@@ -102,21 +37,65 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
         for c in &step.checks {
             for r in &c.refs {
                 match r {
-                    Ref::Netns { name, offset } if !made.netns.contains(name) => {
-                        out.push(src.error(
+                    Ref::Netns { name, offset } => match made.netns(name) {
+                        Known::Yes => {}
+                        Known::Maybe(why) => out.push(src.warning(
+                            *offset,
+                            name.chars().count(),
+                            format!("no line nslab can read creates netns '{name}' ({why} might: verify will tell)"),
+                        )),
+                        Known::No => out.push(src.error(
                             *offset,
                             name.chars().count(),
                             format!("the check names netns '{name}', which no command of this lesson creates"),
-                        ));
-                    }
-                    Ref::Link { name, ns, offset } if !made.knows_link(ns, name) => {
-                        out.push(src.error(
+                        )),
+                    },
+                    Ref::Link { name, ns, offset } => match made.link(ns, name) {
+                        Known::Yes => {}
+                        Known::Maybe(why) => out.push(src.warning(
+                            *offset,
+                            name.chars().count(),
+                            format!("no line nslab can read creates link '{name}' in {ns} ({why} might: verify will tell)"),
+                        )),
+                        Known::No => out.push(src.error(
                             *offset,
                             name.chars().count(),
                             format!("the check names link '{name}' in {ns}, which no command of this lesson creates or moves there"),
-                        ));
-                    }
-                    _ => {}
+                        )),
+                    },
+                }
+            }
+            if let Check::Shell {
+                says: None,
+                command,
+                ..
+            } = &c.check
+                && c.origin == super::Origin::Written
+            {
+                out.push(src.warning(
+                    c.offset,
+                    command.chars().count().min(40) + 3,
+                    "say in words what this check proves, for the student: sh (WHAT IT PROVES): COMMAND",
+                ));
+            }
+            if let Check::Pinged { addr, from, .. } = &c.check {
+                let pings = step
+                    .commands
+                    .iter()
+                    .flat_map(|l| &l.command.parts)
+                    .any(|p| {
+                        matches!(&p.op, Op::Ping(pg) if pg.addr == *addr) && p.ns == *from
+                            || matches!(&p.op, Op::Unknown { .. })
+                    });
+                if !pings {
+                    out.push(src.warning(
+                        c.offset,
+                        1,
+                        format!(
+                            "the check waits for a ping to {addr} from {}, but no command of this step sends one (verify performs the commands)",
+                            from.name()
+                        ),
+                    ));
                 }
             }
         }
@@ -174,7 +153,7 @@ mod tests {
     #[test]
     fn unverified_steps_warn() {
         let d = lint_text(&format!(
-            "{HEAD}## Filter\n\n```sh\niptables -A FORWARD -j DROP\n```\n\n## Look\n\n```sh\nip -br link\n```\n"
+            "{HEAD}## Filter\n\n```sh\n./firewall.sh\n```\n\n## Look\n\n```sh\nip -br link\n```\n"
         ));
         assert_eq!(
             d,

@@ -4,104 +4,22 @@
 
 pub mod builtin;
 pub mod check;
-pub mod command;
+pub mod effect;
+pub mod grammar;
+pub mod lex;
 pub mod lint;
+pub mod load;
 pub mod parse;
 
 use std::fmt;
-use std::net::Ipv4Addr;
-use std::str::FromStr;
 
 use crate::diag::Source;
+pub use crate::net::{Cidr, Ns};
 pub use check::{Check, LinkPred};
-pub use command::{Command, Op};
+pub use grammar::{Command, Op};
 
 /// The lesson format version this nslab reads.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// A network namespace as lessons name it: the root one (where nslab started), or a named one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Ns {
-    Root,
-    Named(String),
-}
-
-impl Ns {
-    /// `root` is the root namespace; any other word is a named namespace.
-    pub fn from_name(name: &str) -> Ns {
-        if name == "root" {
-            Ns::Root
-        } else {
-            Ns::Named(name.to_string())
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        match self {
-            Ns::Root => "root",
-            Ns::Named(n) => n,
-        }
-    }
-
-    pub fn is_root(&self) -> bool {
-        matches!(self, Ns::Root)
-    }
-}
-
-impl fmt::Display for Ns {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ns::Root => f.write_str("the root namespace"),
-            Ns::Named(n) => write!(f, "netns {n}"),
-        }
-    }
-}
-
-/// An IPv4 address with its prefix length, as in `10.1.0.2/24`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Cidr {
-    pub addr: Ipv4Addr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    /// The network this address belongs to (host bits cleared).
-    pub fn network(&self) -> Cidr {
-        let mask = if self.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - self.prefix)
-        };
-        Cidr {
-            addr: Ipv4Addr::from(u32::from(self.addr) & mask),
-            prefix: self.prefix,
-        }
-    }
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, p) = s
-            .split_once('/')
-            .ok_or_else(|| "the prefix length is missing (write it as /24)".to_string())?;
-        let addr = a
-            .parse::<Ipv4Addr>()
-            .map_err(|_| format!("'{a}' is not an IPv4 address"))?;
-        let prefix = p
-            .parse::<u8>()
-            .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(|| format!("'{p}' is not a prefix length from 0 to 32"))?;
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
 
 /// One parsed lesson.
 #[derive(Debug, Clone)]
@@ -146,6 +64,8 @@ pub struct Step {
     pub hints: Vec<String>,
     /// A question whose answer nslab computes from the live kernel (learn mode asks it).
     pub question: Option<Question>,
+    /// The step has a `check` block (else its checks are derived from its commands).
+    pub has_check_block: bool,
 }
 
 impl Step {

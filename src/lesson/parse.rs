@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use super::check;
-use super::command;
+use super::effect;
+use super::grammar;
 use super::{Answer, CheckLine, CommandLine, FORMAT_VERSION, Lesson, Origin, Question, Step};
 use crate::diag::{Diagnostic, Source, did_you_mean};
 
@@ -169,25 +170,8 @@ impl LessonParser<'_> {
                     format!("another step is also called '{}' (line {line})", d.title),
                 ));
             }
-            let checks = match d.checks.take() {
-                Some(c) => c,
-                None => d
-                    .commands
-                    .iter()
-                    .flat_map(|c| {
-                        c.command
-                            .derived_checks()
-                            .into_iter()
-                            .map(|check| CheckLine {
-                                check,
-                                offset: c.offset,
-                                origin: Origin::Derived,
-                                observe: c.observe,
-                                refs: Vec::new(),
-                            })
-                    })
-                    .collect(),
-            };
+            let has_check_block = d.checks.is_some();
+            let checks = d.checks.take().unwrap_or_default();
             out.push(Step {
                 index: i + 1,
                 title: d.title.clone(),
@@ -197,8 +181,11 @@ impl LessonParser<'_> {
                 checks,
                 hints: std::mem::take(&mut d.hints),
                 question: d.question.take(),
+                has_check_block,
             });
         }
+        // Steps without a check block get the checks of their net effect.
+        effect::derive_checks(&mut out);
 
         Some(Lesson {
             source: self.src.clone(),
@@ -449,7 +436,7 @@ impl LessonParser<'_> {
                     format!("unknown command tag '[{t}]' (nslab knows [observe] and [fails])"),
                 ));
             }
-            match command::parse(&line) {
+            match grammar::parse(&line) {
                 Ok(cmd) => {
                     let observe =
                         block_observe || tags.iter().any(|t| t == "observe") || cmd.observes();
@@ -469,7 +456,7 @@ impl LessonParser<'_> {
                     } else {
                         start
                     };
-                    self.diags.push(self.src.error(off, e.len, e.message));
+                    self.diags.push(self.src.error(off, e.len, refusal(&line, &e.message)));
                 }
             }
         }
@@ -554,6 +541,20 @@ impl LessonParser<'_> {
             None => {}
         }
     }
+}
+
+/// A program's refusal of a line, said as such, in the program's own words.
+fn refusal(line: &str, message: &str) -> String {
+    let prog = match message.split_once(": ") {
+        Some((p, _)) if ["ping", "ping6"].contains(&p) => p,
+        _ if line.trim_start().starts_with("bridge") => "bridge",
+        _ => "ip",
+    };
+    let words = message
+        .strip_prefix(&format!("{prog}: "))
+        .unwrap_or(message);
+    let words = words.strip_prefix("Error: ").unwrap_or(words).trim_end();
+    format!("{prog} refuses this line: {words}")
 }
 
 /// Splits a command line into its code and the tags of its trailing comment (`# [observe]`).
@@ -685,12 +686,10 @@ mod tests {
             vec!["t.md:9:17: error: unknown link property 'sideways'"]
         );
         assert_eq!(
-            diags(&format!(
-                "{HEAD}## S\n\n```sh\nip link add veth0 type veth\n```\n"
-            ))[0]
+            diags(&format!("{HEAD}## S\n\n```sh\nip link add veth0\n```\n"))[0]
                 .split(": error")
                 .next(),
-            Some("t.md:9:24")
+            Some("t.md:9:9")
         );
         assert_eq!(
             diags(&format!("{HEAD}## S\n\n```sh\nip netns add blue\n")),

@@ -8,7 +8,9 @@ use console::style;
 
 use super::{Place, put};
 use crate::engine::Engine;
+use crate::engine::runner::{self, CommandRun, Policy, Show};
 use crate::exit::{Code, Failure};
+use crate::lesson::CommandLine;
 use crate::lesson::{Lesson, Step};
 use crate::render::render;
 use crate::term::{Key, Keys, width};
@@ -35,6 +37,7 @@ pub fn demo(
     opts: Options,
 ) -> Result<Code, Failure> {
     let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
+    engine.set_lesson(lesson);
     let n = lesson.steps.len();
     let start = match opts.step {
         None => 1,
@@ -121,45 +124,25 @@ fn show_step(engine: &mut Engine, step: &Step, n: usize) {
     ));
     put(&render(&step.body, w));
     put("\n");
-    let delay = typing_delay();
-    for c in &step.commands {
-        put(&format!("{} ", style("$").green().bold()));
-        for ch in c.text.chars() {
-            put(&style(ch.to_string()).bold().to_string());
-            if !delay.is_zero() {
-                std::thread::sleep(delay);
-            }
-        }
-        put("\n");
-        let p = engine.perform(c);
-        if c.observe && !p.output.is_empty() {
-            put(&p.output);
-            if !p.output.ends_with('\n') {
-                put("\n");
-            }
-        }
-        match (&p.error, c.expect_failure) {
-            (Some(e), false) => put(&format!("{}\n", style(e).red())),
-            (Some(_), true) => put(&format!("{}\n", style("(it fails, as expected)").yellow())),
-            (None, true) => put(&format!(
-                "{}\n",
-                style("expected this to fail, but it succeeded").red()
-            )),
-            (None, false) => {}
-        }
-    }
+    let mut show = Typing {
+        delay: typing_delay(),
+    };
+    let policy = Policy {
+        judge_after: !step.checks.is_empty(),
+        ..Policy::default()
+    };
+    let run = runner::run_step(engine, step, &policy, &mut show);
     if !step.checks.is_empty() {
         put("\n");
-        let outcomes = engine.settle(&step.checks);
-        for (c, o) in step.checks.iter().zip(&outcomes) {
-            let mark = if o.pass {
+        for (c, v) in step.checks.iter().zip(&run.after) {
+            let mark = if v.pass {
                 style("✓").green().bold()
             } else {
                 style("✗").red().bold()
             };
-            put(&format!("  {mark} {}\n", c.check));
-            if !o.pass {
-                put(&format!("      {}\n", style(&o.message).red()));
+            put(&format!("  {mark} {}\n", c.check.describe()));
+            if !v.pass {
+                put(&format!("      {}\n", style(v.message()).red()));
             }
         }
     }
@@ -168,4 +151,36 @@ fn show_step(engine: &mut Engine, step: &Step, n: usize) {
         &engine.kernel,
         &crate::show::Options::default(),
     ));
+}
+
+/// Demo's view of a step running: each command typed out, then what it printed.
+struct Typing {
+    delay: Duration,
+}
+
+impl Show for Typing {
+    fn command(&mut self, c: &CommandLine) {
+        put(&format!("{} ", style("$").green().bold()));
+        for ch in c.text.chars() {
+            put(&style(ch.to_string()).bold().to_string());
+            if !self.delay.is_zero() {
+                std::thread::sleep(self.delay);
+            }
+        }
+        put("\n");
+    }
+
+    fn performed(&mut self, c: &CommandLine, r: &CommandRun) {
+        if !r.output.is_empty() {
+            put(&crate::term::printable(&r.output));
+            if !r.output.ends_with('\n') {
+                put("\n");
+            }
+        }
+        match (&r.error, c.expect_failure) {
+            (Some(e), _) => put(&format!("{}\n", style(e).red())),
+            (None, true) => put(&format!("{}\n", style("(it fails, as expected)").yellow())),
+            (None, false) => {}
+        }
+    }
 }

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 use console::style;
 
 use super::{Place, put};
-use crate::engine::{Engine, Outcome, Round};
+use crate::engine::runner::{self, CommandRun, Policy, Show};
+use crate::engine::{Engine, Verdict};
 use crate::exit::{Code, Failure};
 use crate::kernel::Watcher;
-use crate::lesson::{Command, Lesson, Ns, Op, Step};
+use crate::lesson::{CommandLine, Lesson, Ns, Op, Step};
 use crate::progress::{self, Progress, StepState, Store};
 use crate::render::render;
 use crate::term::{Key, Keys, width};
@@ -109,6 +110,7 @@ pub fn learn(
     // Before the terminal is taken: a progress file nslab cannot use stops here, with its message.
     let progress = Store::default();
     progress.update(|p| p.current = Some(lesson.id.clone()))?;
+    engine.set_lesson(lesson);
     let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
     let mut l = Learn {
         lesson,
@@ -224,13 +226,13 @@ impl Learn<'_> {
             .steps
             .iter()
             .flat_map(|s| &s.commands)
-            .filter_map(|c| match &c.command {
-                Command::Native {
-                    ns: Ns::Root,
-                    op: Op::SysctlWrite { key, .. },
-                } => Some(key.clone()),
+            .flat_map(|c| &c.command.parts)
+            .filter(|p| p.ns.is_root())
+            .filter_map(|p| match &p.op {
+                Op::Sysctl(kv) => Some(kv.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()),
                 _ => None,
             })
+            .flatten()
             .collect();
         let values: Vec<(String, String)> = keys
             .iter()
@@ -265,6 +267,7 @@ impl Learn<'_> {
     }
 
     fn step(&mut self, step: &Step) -> Next {
+        self.engine.begin_step(step);
         let n = self.lesson.steps.len();
         let title = format!("Step {} of {n}: {}", step.index, step.title);
         self.status.print(&format!(
@@ -355,7 +358,7 @@ impl Learn<'_> {
                     let right = step
                         .question
                         .as_ref()
-                        .and_then(|q| Round::new(&self.engine.kernel).answer(&q.answer));
+                        .and_then(|q| self.engine.round().answer(&q.answer));
                     if right.as_deref() == Some(answer.trim()) {
                         answered = true;
                         message.push(format!(
@@ -437,7 +440,7 @@ impl Learn<'_> {
     fn screen(
         &self,
         step: &Step,
-        outcomes: &[Outcome],
+        outcomes: &[Verdict],
         answer: &str,
         answered: bool,
         message: &[String],
@@ -450,7 +453,7 @@ impl Learn<'_> {
             } else {
                 style("·").dim().to_string()
             };
-            lines.push(format!("  {mark} {}", c.check));
+            lines.push(format!("  {mark} {}", c.check.describe()));
         }
         if let Some(q) = &step.question {
             let mark = if answered {
@@ -480,7 +483,7 @@ impl Learn<'_> {
         lines
     }
 
-    fn hint(&self, step: &Step, outcomes: &[Outcome], level: usize) -> Vec<String> {
+    fn hint(&self, step: &Step, outcomes: &[Verdict], level: usize) -> Vec<String> {
         let written = if step.hints.is_empty() {
             vec!["This step has no written hint.".to_string()]
         } else {
@@ -492,7 +495,7 @@ impl Learn<'_> {
             .zip(outcomes)
             .filter(|(_, o)| !o.pass)
             .take(1)
-            .map(|(c, o)| format!("{}: {}", c.check, o.message))
+            .map(|(c, o)| format!("{}: {}", c.check.describe(), o.message()))
             .collect();
         match level {
             1 => written,
@@ -502,21 +505,9 @@ impl Learn<'_> {
     }
 
     fn perform(&mut self, step: &Step) {
-        let mut text = String::new();
-        for c in &step.commands {
-            text.push_str(&format!("{} {}\n", style("$").dim(), style(&c.text).cyan()));
-            let p = self.engine.perform(c);
-            if !p.output.is_empty() {
-                text.push_str(&p.output);
-                if !p.output.ends_with('\n') {
-                    text.push('\n');
-                }
-            }
-            if let Some(e) = p.error.filter(|_| !c.expect_failure) {
-                text.push_str(&format!("{}\n", style(e).red()));
-            }
-        }
-        self.status.print(&text);
+        let mut shown = Collect::default();
+        runner::run_step(self.engine, step, &Policy::default(), &mut shown);
+        self.status.print(&shown.text);
     }
 
     fn shell(&mut self) {
@@ -557,4 +548,29 @@ fn commands_text(step: &Step) -> Vec<String> {
     let mut v = vec!["The commands of this step:".to_string()];
     v.extend(step.commands.iter().map(|c| format!("    {}", c.text)));
     v
+}
+
+/// Learn's view of a step nslab performs (`d`): each command and what it printed.
+#[derive(Default)]
+struct Collect {
+    text: String,
+}
+
+impl Show for Collect {
+    fn command(&mut self, c: &CommandLine) {
+        self.text
+            .push_str(&format!("{} {}\n", style("$").dim(), style(&c.text).cyan()));
+    }
+
+    fn performed(&mut self, _c: &CommandLine, r: &CommandRun) {
+        if !r.output.is_empty() {
+            self.text.push_str(&crate::term::printable(&r.output));
+            if !r.output.ends_with('\n') {
+                self.text.push('\n');
+            }
+        }
+        if let Some(e) = &r.error {
+            self.text.push_str(&format!("{}\n", style(e).red()));
+        }
+    }
 }

@@ -135,9 +135,14 @@ pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) {
             st.index,
             st.title
         ));
-        for c in &st.commands {
-            let p = engine.perform(c);
-            if let Some(e) = p.error.filter(|_| !c.expect_failure) {
+        let run = crate::engine::runner::run_step(
+            engine,
+            st,
+            &crate::engine::runner::Policy::default(),
+            &mut crate::engine::runner::Quiet,
+        );
+        for c in &run.commands {
+            if let Some(e) = &c.error {
                 put(&format!("  {}\n", console::style(e).red()));
             }
         }

@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use crate::kernel::Kernel;
-use crate::lesson::lint::Creations;
-use crate::lesson::{Command, Lesson, Ns, Op};
+use crate::lesson::effect::{Creations, World};
+use crate::lesson::grammar::{Op, Run};
+use crate::lesson::{Lesson, Ns};
 use crate::progress::LessonProgress;
 
 /// What exists now of what the lesson creates: namespaces, and links in the root namespace.
@@ -34,34 +35,68 @@ pub fn leftovers(k: &Kernel, lesson: &Lesson) -> Vec<String> {
 pub fn reset(k: &Kernel, lesson: &Lesson, progress: Option<&LessonProgress>) -> Vec<String> {
     let made = Creations::of(lesson);
     let mut said = Vec::new();
-    let commands: Vec<&Command> = lesson
+    // Root-namespace state first, in reverse order, while the links it hangs on still exist.
+    let mut world = World::new();
+    for step in &lesson.steps {
+        world.run_step(step);
+    }
+    let _ = world;
+    let parts: Vec<(&Ns, &Op, &str, bool)> = lesson
         .steps
         .iter()
         .flat_map(|s| &s.commands)
-        .map(|c| &c.command)
+        .flat_map(|c| {
+            c.command.parts.iter().map(move |p| {
+                (
+                    &p.ns,
+                    &p.op,
+                    c.text.as_str(),
+                    matches!(c.command.run, Run::Real { .. }),
+                )
+            })
+        })
         .collect();
-    // Root-namespace state first, in reverse order, while the links it hangs on still exist.
-    for cmd in commands.iter().rev() {
-        match cmd {
-            Command::Native { ns: Ns::Root, op } => match op {
-                Op::RouteAdd { dest, via, dev }
-                    if k.route_del(&Ns::Root, *dest, *via, dev.as_deref()).is_ok() =>
+    for (ns, op, text, _) in parts.iter().rev() {
+        if !ns.is_root() {
+            continue;
+        }
+        match op {
+            Op::Route(r) if r.verb != crate::lesson::grammar::ip::RouteVerb::Del => {
+                let (_, req) = crate::engine::native::route_change(r);
+                let del = crate::kernel::RouteReq {
+                    protocol: 0,
+                    scope: 255,
+                    ..req
+                };
+                if k.route_change(
+                    &Ns::Root,
+                    crate::kernel::Change::Del,
+                    r.dev.as_deref(),
+                    &del,
+                )
+                .is_ok()
                 {
                     said.push(format!(
-                        "removed route {} via {via}",
-                        dest.map_or("default".into(), |d| d.to_string())
+                        "removed route {}",
+                        r.dest
+                            .addr
+                            .map_or("default".into(), |a| format!("{a}/{}", r.dest.len))
                     ));
                 }
-                // An address on a link the lesson did not create (lo, eth0): take it off.
-                Op::AddrAdd { cidr, dev } if !made.links.contains(&(Ns::Root, dev.clone())) => {
+            }
+            // An address on a link the lesson did not create (lo, eth0): take it off.
+            Op::Addr(a) if !made.links.contains(&(Ns::Root, a.dev.clone())) => {
+                if let Some(cidr) = a.cidr() {
                     let has = k
                         .snapshot(&Ns::Root)
-                        .is_ok_and(|s| s.addrs_of(dev).any(|a| a.cidr == *cidr));
-                    if has && k.addr_del(&Ns::Root, dev, *cidr).is_ok() {
-                        said.push(format!("removed {cidr} from {dev}"));
+                        .is_ok_and(|s| s.addrs_of(&a.dev).any(|x| x.cidr == cidr));
+                    if has && k.addr_del(&Ns::Root, &a.dev, cidr).is_ok() {
+                        said.push(format!("removed {cidr} from {}", a.dev));
                     }
                 }
-                Op::SysctlWrite { key, value } => {
+            }
+            Op::Sysctl(kv) => {
+                for (key, value) in kv {
                     let original = progress.and_then(|p| p.sysctls.get(&format!("root {key}")));
                     match (k.sysctl_read(&Ns::Root, key), original) {
                         (Ok(now), Some(was))
@@ -77,17 +112,16 @@ pub fn reset(k: &Kernel, lesson: &Lesson, progress: Option<&LessonProgress>) -> 
                         _ => {}
                     }
                 }
-                _ => {}
-            },
+            }
             // `iptables ... -A CHAIN RULE` has an exact inverse: `-D CHAIN RULE`, when `-C` finds it.
-            Command::Shell { ns: Ns::Root, line } => {
-                if let Some((check, delete)) = iptables_inverse(line)
+            Op::Iptables(_) => {
+                if let Some((check, delete)) = iptables_inverse(text)
                     && k.shell(&Ns::Root, &check, Duration::from_secs(10))
                         .is_ok_and(|o| o.success())
                     && k.shell(&Ns::Root, &delete, Duration::from_secs(10))
                         .is_ok_and(|o| o.success())
                 {
-                    said.push(format!("removed the rule: {line}"));
+                    said.push(format!("removed the rule: {text}"));
                 }
             }
             _ => {}

@@ -38,9 +38,38 @@ pub struct Options {
     pub scope: Scope,
     pub mutate: bool,
     pub sandbox: bool,
+    /// `--shard I/N`: only the I-th of N parts of the lessons (1-based).
+    pub shard: Option<(usize, usize)>,
 }
 
-/// One line from a child to its parent.
+/// The I-th of N parts of the lessons (1-based): the lessons sorted by id, dealt round-robin,
+/// so that every part is the same on every machine and the parts together are all of them.
+pub fn shard(lessons: &[Lesson], i: usize, n: usize) -> Vec<Lesson> {
+    let mut sorted: Vec<&Lesson> = lessons.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    sorted
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| k % n == i - 1)
+        .map(|(_, l)| l.clone())
+        .collect()
+}
+
+/// Reads `I/N` for `--shard`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--shard {s}: write it as I/N, with 1 <= I <= N (for example 2/4)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// One line from a worker to its parent.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Event {
@@ -54,47 +83,36 @@ pub struct Report {
     pub lessons: Vec<LessonReport>,
 }
 
-/// The child: verify lesson `index` of the loaded set, inside a fresh sandbox.
-///
-/// With a sandbox, this runs twice: the first process reads the lesson, enters the sandbox and
-/// starts itself again (see [`sandbox::respawn_inside`]), handing over the lesson's text on
-/// standard input: the sandbox hides the host's /tmp, where a lesson may live. The second is pid
-/// 1 of the sandbox and does the work.
-pub fn child(
-    paths: &[PathBuf],
-    index: usize,
+/// What a worker is handed on its standard input: the lesson's text, never a path to read
+/// again (a path may not be there, or not hold the same thing, by the time the worker runs).
+#[derive(Debug, Serialize, Deserialize)]
+struct Job {
+    name: String,
+    text: String,
     scope: Scope,
-    use_sandbox: bool,
-) -> Result<Code, Failure> {
+    sandbox: bool,
+}
+
+/// The worker: verifies the lesson on its standard input, inside a fresh sandbox, streaming
+/// one JSON line per step.
+///
+/// With a sandbox, this runs twice: the first process reads the job, enters the sandbox and
+/// starts itself again (see [`sandbox::respawn_inside`]), handing the job on; the second is pid
+/// 1 of the sandbox and does the work.
+pub fn worker() -> Result<Code, Failure> {
     sandbox::die_with_parent();
+    let mut input = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::io::stdin(), crate::lesson::load::MAX_LESSON_BYTES * 2),
+        &mut input,
+    )
+    .map_err(|e| Failure::env(format!("worker input: {e}")))?;
+    let job: Job =
+        serde_json::from_slice(&input).map_err(|e| Failure::env(format!("worker input: {e}")))?;
     let inner = sandbox::is_inner();
-    let lesson = if inner {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| Failure::env(e.to_string()))?;
-        let (name, text): (String, String) =
-            serde_json::from_str(&text).map_err(|e| Failure::env(format!("worker input: {e}")))?;
-        match crate::lesson::parse::parse(&crate::diag::Source::new(name, text)) {
-            (Some(l), _) => l,
-            (None, _) => {
-                return Err(Failure::usage(
-                    "the lesson changed while it was being verified",
-                ));
-            }
-        }
-    } else {
-        let lessons = crate::cli::load_clean(paths)?;
-        lessons
-            .into_iter()
-            .nth(index)
-            .ok_or_else(|| Failure::usage(format!("no lesson number {index}")))?
-    };
-    let lesson = &lesson;
-    if use_sandbox && !inner {
-        let input =
-            serde_json::to_string(&(&lesson.source.name, &lesson.source.text)).unwrap_or_default();
-        let code = sandbox::respawn_inside(Some(input.as_bytes()), &[])
-            .map_err(|e| Failure::env(e.to_string()))?;
+    if job.sandbox && !inner {
+        let code =
+            sandbox::respawn_inside(Some(&input), &[]).map_err(|e| Failure::env(e.to_string()))?;
         return match code {
             0 => Ok(Code::Success),
             2 => Err(Failure::usage("")),
@@ -102,11 +120,15 @@ pub fn child(
             _ => Err(Failure::new(Code::Failed, "")),
         };
     }
+    let lesson = match crate::lesson::parse::parse(&crate::diag::Source::new(job.name, job.text)) {
+        (Some(l), _) => l,
+        (None, _) => return Err(Failure::usage("the lesson does not parse")),
+    };
     if inner && let Some(warning) = sandbox::inside() {
         eprintln!("nslab: warning: {warning}");
     }
     let kernel = Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
-    if use_sandbox {
+    if job.sandbox {
         // The sandbox's own loopback starts down; the host's is up.
         kernel
             .link_set_up(&Ns::Root, "lo", true)
@@ -114,15 +136,18 @@ pub fn child(
     }
     let mut engine = Engine::new(kernel, Pace::Fast);
     let out = std::io::stdout();
-    let report = run::verify_lesson(&mut engine, lesson, scope, |s| {
+    let report = run::verify_lesson(&mut engine, &lesson, job.scope, |s| {
         let mut o = out.lock();
         let _ = serde_json::to_writer(&mut o, &Event::Step(s.clone()));
         let _ = writeln!(o);
         let _ = o.flush();
     });
-    if !use_sandbox {
+    if !job.sandbox {
         // On the host, take back what the lesson made; a sandbox takes it all with it.
-        engine.ledger.undo(&engine.kernel);
+        let undone = engine.ledger.undo(&engine.kernel);
+        for f in &undone.failed {
+            eprintln!("nslab: warning: could not take back {f}");
+        }
     }
     let mut o = out.lock();
     let _ = serde_json::to_writer(&mut o, &Event::Done(report));
@@ -130,10 +155,11 @@ pub fn child(
     Ok(Code::Success)
 }
 
-/// Runs one lesson in a child process; `on_step` sees each step as it ends.
-fn spawn_child(
+/// Runs one lesson in a worker process; `on_step` sees each step as it ends. A worker that
+/// dies is reported as its lesson's failure, named, with what it said.
+fn spawn_worker(
     opts: &Options,
-    index: usize,
+    lesson: &Lesson,
     scope: Scope,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<LessonReport, Failure> {
@@ -152,45 +178,48 @@ fn spawn_child(
     }
     let (k, v) = sandbox::parent_env();
     cmd.env(k, v);
-    cmd.arg("verify").arg("--child").arg(index.to_string());
-    if let Some(s) = scope.step {
-        cmd.arg("--step").arg(s.to_string());
-    }
-    if let Some(u) = scope.until {
-        cmd.arg("--until").arg(u.to_string());
-    }
-    if let Some(l) = scope.skip_line {
-        cmd.arg("--skip-line").arg(l.to_string());
-    }
-    if !opts.sandbox {
-        cmd.arg("--no-sandbox");
-    }
-    cmd.args(&opts.paths)
-        .stdin(Stdio::null())
+    cmd.arg("verify")
+        .arg("--worker")
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .map_err(|e| Failure::env(format!("cannot start a verify worker: {e}")))?;
+    let job = Job {
+        name: lesson.source.name.clone(),
+        text: lesson.source.text.clone(),
+        scope,
+        sandbox: opts.sandbox,
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let bytes = serde_json::to_vec(&job).map_err(|e| Failure::env(e.to_string()))?;
+        // A worker that died at once closes its input: its status says why, below.
+        let _ = stdin.write_all(&bytes);
+    }
     let stdout = child
         .stdout
         .take()
         .ok_or_else(|| Failure::env("worker without stdout"))?;
     // Drain stderr on its own thread: a worker that fills the stderr pipe while the parent
-    // reads stdout would otherwise block forever.
+    // reads stdout would otherwise block forever. What it says is kept within bounds.
     let stderr = child.stderr.take();
     let err_reader = std::thread::spawn(move || {
-        let mut err = String::new();
-        if let Some(mut e) = stderr {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        let mut err = Vec::new();
+        if let Some(e) = stderr {
+            let _ = std::io::Read::read_to_end(&mut std::io::Read::take(e, 64 * 1024), &mut err);
         }
-        err
+        String::from_utf8_lossy(&err).into_owned()
     });
     let mut done = None;
+    let mut steps = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
         match serde_json::from_str::<Event>(&line) {
-            Ok(Event::Step(s)) => on_step(&s),
+            Ok(Event::Step(s)) => {
+                on_step(&s);
+                steps.push(s);
+            }
             Ok(Event::Done(r)) => done = Some(r),
             Err(_) => {}
         }
@@ -199,21 +228,33 @@ fn spawn_child(
     let status = child
         .wait()
         .map_err(|e| Failure::env(format!("worker: {e}")))?;
+    let said = err.trim().trim_start_matches("nslab: ").to_string();
     match (done, status.code()) {
         (Some(r), _) => Ok(r),
-        (None, Some(3)) => Err(Failure::env(
-            err.trim().trim_start_matches("nslab: ").to_string(),
-        )),
-        (None, Some(2)) => Err(Failure::usage(
-            err.trim().trim_start_matches("nslab: ").to_string(),
-        )),
-        (None, code) => Err(Failure::new(
-            Code::Failed,
-            format!(
-                "the verify worker ended without a report (status {code:?}): {}",
-                err.trim()
-            ),
-        )),
+        (None, Some(3)) => Err(Failure::env(said)),
+        (None, Some(2)) => Err(Failure::usage(format!("{}: {said}", lesson.source.name))),
+        (None, code) => {
+            let how = match code {
+                Some(c) => format!("exit status {c}"),
+                None => "killed by a signal".to_string(),
+            };
+            let failure = format!(
+                "the verify worker of {} ended without a report ({how}){}",
+                lesson.id,
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {said}")
+                }
+            );
+            Ok(LessonReport {
+                id: lesson.id.clone(),
+                file: lesson.source.name.clone(),
+                passed: false,
+                steps,
+                error: Some(failure),
+            })
+        }
     }
 }
 
@@ -260,6 +301,32 @@ pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             }
         }
     }
+    if let (Some(s), Some(u)) = (opts.scope.step, opts.scope.until)
+        && u < s
+    {
+        return Err(Failure::usage(format!(
+            "--step {s} --until {u}: step {s} comes after step {u}, so nothing would be verified"
+        )));
+    }
+    if !opts.sandbox && !nix::unistd::Uid::effective().is_root() {
+        return Err(Failure::env(
+            "verify --no-sandbox changes this machine's network and needs root (without --no-sandbox, verify runs in a sandbox and needs no root)",
+        ));
+    }
+    let mut opts = opts;
+    if !opts.sandbox && opts.jobs > 1 {
+        // On the host, lessons would make the same names at the same time.
+        eprintln!("nslab: note: --no-sandbox verifies one lesson at a time");
+        opts.jobs = 1;
+    }
+    let selected: Vec<Lesson>;
+    let lessons = match opts.shard {
+        Some((i, n)) => {
+            selected = shard(lessons, i, n);
+            selected.as_slice()
+        }
+        None => lessons,
+    };
     // Likewise a report that could not be written: find out before the work, not after it.
     if let Some(p) = &opts.output {
         std::fs::File::create(p)
@@ -274,7 +341,7 @@ pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     let start = Instant::now();
     let results = parallel((0..lessons.len()).collect(), opts.jobs, |i| {
         let p = progress.clone();
-        let r = spawn_child(&opts, i, opts.scope, &mut |s| p.step(i, s));
+        let r = spawn_worker(&opts, &lessons[i], opts.scope, &mut |s| p.step(i, s));
         if let Ok(rep) = &r {
             p.done(i, rep);
         }
@@ -326,26 +393,57 @@ pub struct Mutant {
     pub killed: bool,
     /// The step at which the mutated lesson failed, if it did.
     pub failed_at: Option<usize>,
+    /// How the step that killed it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub how: Option<String>,
 }
 
+/// Mutation testing. Each mutant leaves one command line out; it is killed when the lesson
+/// then fails at that line's step or before. Only that step can kill it (the earlier ones are
+/// the unmutated lesson's, which passes), so a mutant's worker performs the earlier steps
+/// without judging them and verifies that one step: mutants of step k share the cost of
+/// steps 1..k-1 being cheap, not judged. The mutants run on every core.
 fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
+    // A lesson that fails as it is cannot say anything about its mutants.
+    let plain = parallel((0..lessons.len()).collect(), opts.jobs, |i| {
+        spawn_worker(opts, &lessons[i], opts.scope, &mut |_| {})
+    });
+    let mut broken = Vec::new();
+    for (i, r) in plain.into_iter().enumerate() {
+        let r = r?;
+        if !r.passed {
+            broken.push(format!(
+                "{}: the lesson fails as it is, so its mutants prove nothing: run `nslab verify {}` first",
+                lessons[i].source.name, lessons[i].source.name
+            ));
+        }
+    }
+    if !broken.is_empty() {
+        return Err(Failure::new(Code::Failed, broken.join("\n")));
+    }
     let mut plan = Vec::new();
     for (i, l) in lessons.iter().enumerate() {
         for s in &l.steps {
+            if !opts.scope.verifies_step(s.index) {
+                continue;
+            }
             for c in s.commands.iter().filter(|c| !c.observe) {
                 plan.push((i, s.index, c.line, c.text.clone()));
             }
         }
     }
-    let tty = std::io::stderr().is_terminal() && opts.format == Format::Human;
+    let tty =
+        std::io::stderr().is_terminal() && opts.format == Format::Human && opts.output.is_none();
     let total = plan.len();
     let counter = Mutex::new(0usize);
+    let start = Instant::now();
     let results = parallel(plan, opts.jobs, |(i, step, line, text)| {
         let scope = Scope {
+            step: Some(step),
+            until: None,
             skip_line: Some(line),
-            ..opts.scope
         };
-        let r = spawn_child(opts, i, scope, &mut |_| {});
+        let r = spawn_worker(opts, &lessons[i], scope, &mut |_| {});
         if let Ok(mut n) = counter.lock() {
             *n += 1;
             if tty {
@@ -353,19 +451,17 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             }
         }
         r.map(|rep| {
-            let failed_at = rep
-                .steps
-                .iter()
-                .find(|s| s.status == "failed" || s.status == "defect")
-                .map(|s| s.index);
+            let failed = rep.steps.iter().find(|s| s.status.is_bad());
+            let failed_at = failed.map(|s| s.index);
             Mutant {
                 lesson: lessons[i].id.clone(),
                 file: lessons[i].source.name.clone(),
                 line,
                 step,
                 command: text,
-                killed: failed_at.is_some_and(|f| f <= step),
+                killed: failed_at.is_some_and(|f| f <= step) || rep.error.is_some(),
                 failed_at,
+                how: failed.and_then(|s| s.failure.clone()).or(rep.error),
             }
         })
     });
@@ -393,7 +489,8 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             .map_err(|e| Failure::env(e.to_string()))?
                 + "\n"
         }
-        _ => {
+        Format::Junit => report::junit_mutants(&mutants, start.elapsed()),
+        Format::Human => {
             let mut t = String::new();
             for m in mutants.iter().filter(|m| !m.killed) {
                 let when = m
@@ -407,8 +504,9 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 ));
             }
             t.push_str(&format!(
-                "mutation score: {score:.1}% ({killed} of {} mutants killed)\n",
-                mutants.len()
+                "mutation score: {score:.1}% ({killed} of {} mutants killed) in {:.2} s\n",
+                mutants.len(),
+                start.elapsed().as_secs_f64()
             ));
             t
         }

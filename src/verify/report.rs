@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{LessonReport, Report, StepReport};
+use super::run::Status;
+use super::{LessonReport, Mutant, Report, StepReport};
 use crate::lesson::Lesson;
 
 /// One progress line per lesson on a terminal; plain lines (no spinner, no colour) otherwise.
@@ -54,11 +55,16 @@ impl Progress {
         match &self.bars {
             Some((_, bars)) => {
                 bars[lesson].set_position(s.index as u64);
-                bars[lesson].set_message(format!("{} {}", s.status, s.title));
+                bars[lesson].set_message(format!("{} {}", s.status.as_str(), s.title));
             }
             None => eprintln!(
                 "{}: step {}/{} {}: {} ({:.1} ms)",
-                self.ids[lesson], s.index, self.totals[lesson], s.title, s.status, s.duration_ms
+                self.ids[lesson],
+                s.index,
+                self.totals[lesson],
+                s.title,
+                s.status.as_str(),
+                s.duration_ms
             ),
         }
     }
@@ -79,7 +85,11 @@ impl Progress {
 pub fn human(report: &Report, took: Duration) -> String {
     let mut t = String::new();
     for l in &report.lessons {
-        let done = l.steps.iter().filter(|s| s.status == "passed").count();
+        let done = l
+            .steps
+            .iter()
+            .filter(|s| s.status == Status::Passed)
+            .count();
         let verdict = if l.passed { "passed" } else { "FAILED" };
         t.push_str(&format!(
             "{verdict}  {} ({}): {done}/{} steps verified\n",
@@ -87,12 +97,16 @@ pub fn human(report: &Report, took: Duration) -> String {
             l.file,
             l.steps.len()
         ));
-        for s in l
-            .steps
-            .iter()
-            .filter(|s| s.status == "failed" || s.status == "defect")
-        {
-            t.push_str(&format!("  step {} '{}': {}\n", s.index, s.title, s.status));
+        if let Some(e) = &l.error {
+            t.push_str(&format!("  {e}\n"));
+        }
+        for s in l.steps.iter().filter(|s| s.status.is_bad()) {
+            t.push_str(&format!(
+                "  step {} '{}': {}\n",
+                s.index,
+                s.title,
+                s.status.as_str()
+            ));
             let failure = s.failure.as_deref().unwrap_or("");
             if !failure.is_empty() {
                 t.push_str(&format!("    {failure}\n"));
@@ -100,17 +114,18 @@ pub fn human(report: &Report, took: Duration) -> String {
             // The other checks that did not hold. The one the sentence above is about adds only
             // what the kernel had before the step, for a defect (a failure's sentence says it).
             let culprit = s.culprit();
-            for c in s
-                .checks
-                .iter()
-                .filter(|c| c.status == "failed" || c.status == "defect")
-            {
+            for c in s.checks.iter().filter(|c| c.status.is_bad()) {
                 if culprit.is_some_and(|k| std::ptr::eq(k, c)) {
-                    if c.status == "defect" {
+                    if c.status == Status::Defect {
                         t.push_str(&format!("    {}\n", c.message));
                     }
                 } else {
-                    t.push_str(&format!("    {} {}: {}\n", c.status, c.check, c.message));
+                    t.push_str(&format!(
+                        "    {} {}: {}\n",
+                        c.status.as_str(),
+                        c.check,
+                        c.message
+                    ));
                 }
             }
         }
@@ -132,7 +147,10 @@ fn xml(s: &str) -> String {
             '>' => "&gt;".into(),
             '"' => "&quot;".into(),
             '\'' => "&apos;".into(),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => " ".into(),
+            // Characters XML 1.0 does not allow, even escaped: a control character, or the
+            // non-characters U+FFFE and U+FFFF.
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => "\u{FFFD}".into(),
+            '\u{FFFE}' | '\u{FFFF}' => "\u{FFFD}".into(),
             c => c.to_string(),
         })
         .collect()
@@ -146,18 +164,19 @@ pub fn junit(report: &Report) -> String {
         .lessons
         .iter()
         .flat_map(|l| &l.steps)
-        .filter(|s| s.status == "failed" || s.status == "defect")
-        .count();
+        .filter(|s| s.status.is_bad())
+        .count()
+        + report.lessons.iter().filter(|l| l.error.is_some()).count();
     t.push_str(&format!(
         "<testsuites name=\"nslab verify\" tests=\"{tests}\" failures=\"{failures}\">\n"
     ));
     for l in &report.lessons {
-        let f = l
+        let f = l.steps.iter().filter(|s| s.status.is_bad()).count();
+        let sk = l
             .steps
             .iter()
-            .filter(|s| s.status == "failed" || s.status == "defect")
+            .filter(|s| s.status == Status::Skipped)
             .count();
-        let sk = l.steps.iter().filter(|s| s.status == "skipped").count();
         let time: f64 = l.steps.iter().map(|s| s.duration_ms).sum::<f64>() / 1000.0;
         t.push_str(&format!(
             "  <testsuite name=\"{}\" file=\"{}\" tests=\"{}\" failures=\"{f}\" skipped=\"{sk}\" time=\"{time:.6}\">\n",
@@ -165,6 +184,13 @@ pub fn junit(report: &Report) -> String {
             xml(&l.file),
             l.steps.len()
         ));
+        if let Some(e) = &l.error {
+            t.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"the lesson's worker\" time=\"0\">\n      <failure type=\"error\" message=\"{}\"/>\n    </testcase>\n",
+                xml(&l.id),
+                xml(e)
+            ));
+        }
         for s in &l.steps {
             t.push_str(&format!(
                 "    <testcase classname=\"{}\" name=\"{}. {}\" time=\"{:.6}\"",
@@ -173,15 +199,16 @@ pub fn junit(report: &Report) -> String {
                 xml(&s.title),
                 s.duration_ms / 1000.0
             ));
-            match s.status.as_str() {
-                "passed" => t.push_str("/>\n"),
-                "skipped" => t.push_str(">\n      <skipped/>\n    </testcase>\n"),
+            match s.status {
+                Status::Passed => t.push_str("/>\n"),
+                Status::Skipped => t.push_str(">\n      <skipped/>\n    </testcase>\n"),
                 st => {
+                    let st = st.as_str();
                     let msg = s.failure.clone().unwrap_or_else(|| st.to_string());
                     let body: Vec<String> = s
                         .checks
                         .iter()
-                        .map(|c| format!("{}: {}: {}", c.status, c.check, c.message))
+                        .map(|c| format!("{}: {}: {}", c.status.as_str(), c.check, c.message))
                         .collect();
                     t.push_str(&format!(
                         ">\n      <failure type=\"{st}\" message=\"{}\">{}</failure>\n    </testcase>\n",
@@ -189,6 +216,57 @@ pub fn junit(report: &Report) -> String {
                         xml(&body.join("\n"))
                     ));
                 }
+            }
+        }
+        t.push_str("  </testsuite>\n");
+    }
+    t.push_str("</testsuites>\n");
+    t
+}
+
+/// JUnit XML for mutation testing: a suite per lesson, a test case per mutant (a surviving
+/// mutant is a failure: no check notices the line is missing).
+pub fn junit_mutants(mutants: &[Mutant], took: Duration) -> String {
+    let mut t = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let failures = mutants.iter().filter(|m| !m.killed).count();
+    t.push_str(&format!(
+        "<testsuites name=\"nslab verify --mutate\" tests=\"{}\" failures=\"{failures}\" time=\"{:.6}\">\n",
+        mutants.len(),
+        took.as_secs_f64()
+    ));
+    let mut lessons: Vec<&str> = mutants.iter().map(|m| m.lesson.as_str()).collect();
+    lessons.dedup();
+    for l in lessons {
+        let ms: Vec<&Mutant> = mutants.iter().filter(|m| m.lesson == l).collect();
+        let f = ms.iter().filter(|m| !m.killed).count();
+        t.push_str(&format!(
+            "  <testsuite name=\"{}\" file=\"{}\" tests=\"{}\" failures=\"{f}\">\n",
+            xml(l),
+            xml(&ms[0].file),
+            ms.len()
+        ));
+        for m in ms {
+            t.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"without line {}: {}\"",
+                xml(l),
+                m.line,
+                xml(&m.command)
+            ));
+            if m.killed {
+                t.push_str("/>\n");
+            } else {
+                let when = m
+                    .failed_at
+                    .map_or("the lesson still passed".to_string(), |f| {
+                        format!("it failed only at step {f}")
+                    });
+                t.push_str(&format!(
+                    ">\n      <failure type=\"surviving mutant\" message=\"{}\"/>\n    </testcase>\n",
+                    xml(&format!(
+                        "without `{}` (step {}), {when}: no check of step {} or before notices",
+                        m.command, m.step, m.step
+                    ))
+                ));
             }
         }
         t.push_str("  </testsuite>\n");

@@ -1,27 +1,61 @@
 //! Verifying one lesson, inside whatever sandbox the caller set up: the verify policy over the
-//! shared engine.
-
-use std::time::Instant;
+//! shared engine's step runner.
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Engine, Outcome, Round};
+use crate::engine::Engine;
+use crate::engine::runner::{self, CommandStatus, Policy, Quiet};
 use crate::lesson::{Lesson, Step};
+
+/// A step's or a check's verdict in a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Failed,
+    /// The check was already true before its step: it proves nothing (a lesson defect).
+    Defect,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Defect => "defect",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// Failed or defect: the step did not prove what it should.
+    pub fn is_bad(self) -> bool {
+        matches!(self, Status::Failed | Status::Defect)
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CheckReport {
     pub check: String,
-    /// "passed" | "failed" | "defect" (already true before its step) | "skipped"
-    pub status: String,
+    pub status: Status,
     pub message: String,
+    /// The check in words, as the student reads it.
+    #[serde(default)]
+    pub says: String,
+    /// What the check wants, what the kernel had, and a command that works from there.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub found: Option<String>,
+    #[serde(rename = "try", skip_serializing_if = "Option::is_none", default)]
+    pub fix: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CommandReport {
     pub command: String,
     pub line: usize,
-    /// "passed" | "failed" | "skipped" (removed by --mutate)
-    pub status: String,
+    pub status: CommandStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -30,8 +64,7 @@ pub struct CommandReport {
 pub struct StepReport {
     pub index: usize,
     pub title: String,
-    /// "passed" | "failed" | "defect" | "skipped"
-    pub status: String,
+    pub status: Status,
     pub duration_ms: f64,
     pub checks: Vec<CheckReport>,
     pub commands: Vec<CommandReport>,
@@ -51,11 +84,11 @@ impl StepReport {
 /// names the command); else the first check that failed; else the first one that was already
 /// true before the step. A failure outranks a defect: the step did not even do its job.
 fn culprit<'a>(commands: &[CommandReport], checks: &'a [CheckReport]) -> Option<&'a CheckReport> {
-    if commands.iter().any(|c| c.status == "failed") {
+    if commands.iter().any(|c| c.status == CommandStatus::Failed) {
         return None;
     }
-    let first = |st: &str| checks.iter().find(|c| c.status == st);
-    first("failed").or_else(|| first("defect"))
+    let first = |st: Status| checks.iter().find(|c| c.status == st);
+    first(Status::Failed).or_else(|| first(Status::Defect))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -64,10 +97,13 @@ pub struct LessonReport {
     pub file: String,
     pub passed: bool,
     pub steps: Vec<StepReport>,
+    /// The lesson could not be verified to the end (its worker died): why.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
 }
 
 /// Which steps to verify, and which command line (by source line) to leave out.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Scope {
     /// Verify only this step (earlier ones are performed, not verified).
     pub step: Option<usize>,
@@ -78,6 +114,11 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// Whether step `i` is verified (and its lines mutated).
+    pub fn verifies_step(&self, i: usize) -> bool {
+        self.verifies(i)
+    }
+
     fn verifies(&self, i: usize) -> bool {
         self.step.is_none_or(|s| s == i) && self.until.is_none_or(|u| i <= u)
     }
@@ -90,10 +131,6 @@ impl Scope {
     }
 }
 
-fn status(pass: bool) -> String {
-    if pass { "passed" } else { "failed" }.to_string()
-}
-
 /// Runs a lesson step by step, calling `on_step` as each step ends.
 pub fn verify_lesson(
     engine: &mut Engine,
@@ -101,6 +138,7 @@ pub fn verify_lesson(
     scope: Scope,
     mut on_step: impl FnMut(&StepReport),
 ) -> LessonReport {
+    engine.set_lesson(lesson);
     let mut steps = Vec::new();
     let mut stopped = false;
     for step in &lesson.steps {
@@ -109,14 +147,19 @@ pub fn verify_lesson(
             skipped(step, "not verified")
         } else if !scope.verifies(step.index) {
             // Bring the kernel to this step's state without judging it.
-            let r = perform_all(engine, step, scope);
+            let policy = Policy {
+                stop_on_failure: true,
+                skip_line: scope.skip_line,
+                ..Policy::default()
+            };
+            let run = runner::run_step(engine, step, &policy, &mut Quiet);
             let mut rep = skipped(step, "performed, not verified");
-            rep.commands = r;
+            rep.commands = commands(&run);
             rep
         } else {
             verify_step(engine, step, scope)
         };
-        if report.status == "failed" || report.status == "defect" {
+        if report.status.is_bad() {
             stopped = true;
         }
         on_step(&report);
@@ -127,6 +170,7 @@ pub fn verify_lesson(
         file: lesson.source.name.clone(),
         passed: !stopped,
         steps,
+        error: None,
     }
 }
 
@@ -134,126 +178,124 @@ fn skipped(step: &Step, why: &str) -> StepReport {
     StepReport {
         index: step.index,
         title: step.title.clone(),
-        status: "skipped".into(),
+        status: Status::Skipped,
         duration_ms: 0.0,
         checks: step
             .checks
             .iter()
             .map(|c| CheckReport {
                 check: c.check.to_string(),
-                status: "skipped".into(),
+                status: Status::Skipped,
                 message: why.into(),
+                says: c.check.describe(),
+                expected: None,
+                found: None,
+                fix: None,
             })
             .collect(),
-        commands: Vec::new(),
+        commands: step
+            .commands
+            .iter()
+            .map(|c| CommandReport {
+                command: c.text.clone(),
+                line: c.line,
+                status: CommandStatus::Skipped,
+                error: Some(why.into()),
+            })
+            .collect(),
         failure: None,
     }
 }
 
-fn perform_all(engine: &mut Engine, step: &Step, scope: Scope) -> Vec<CommandReport> {
-    let mut out = Vec::new();
-    for c in &step.commands {
-        if scope.skip_line == Some(c.line) {
-            out.push(CommandReport {
-                command: c.text.clone(),
-                line: c.line,
-                status: "skipped".into(),
-                error: Some("left out by --mutate".into()),
-            });
-            continue;
-        }
-        let p = engine.perform(c);
-        // A line marked [fails] is meant to fail: its failure is the expected outcome.
-        let ok = p.ok != c.expect_failure;
-        let error = match (ok, c.expect_failure) {
-            (true, _) => None,
-            (false, true) => Some(format!("{}: expected to fail, but it succeeded", c.text)),
-            (false, false) => p.error.clone(),
-        };
-        out.push(CommandReport {
+fn commands(run: &runner::StepRun) -> Vec<CommandReport> {
+    run.commands
+        .iter()
+        .map(|c| CommandReport {
             command: c.text.clone(),
             line: c.line,
-            status: status(ok),
-            error,
-        });
-        if !ok {
-            break;
-        }
-    }
-    out
+            status: c.status,
+            error: c.error.clone(),
+        })
+        .collect()
 }
 
 const DEFECT: &str = "was already true before the step ran, so it proves nothing (make it specific to this step, or mark it '# [observe]')";
 
 fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
-    let start = Instant::now();
-    let exempt_step = step.observes_only() || step.commands.is_empty();
-    // Only checks held to the before-rule are evaluated before the step: an exempt ping that
-    // cannot answer yet would cost its full timeout for nothing.
-    let held = |c: &&crate::lesson::CheckLine| !(exempt_step || c.observe);
-    let mut round = Round::new(&engine.kernel);
-    round.prefetch(step.checks.iter().filter(held).map(|c| &c.check));
-    let before: Vec<Option<Outcome>> = step
-        .checks
-        .iter()
-        .map(|c| held(&c).then(|| round.eval(&c.check)))
-        .collect();
-    drop(round);
-    let commands = perform_all(engine, step, scope);
-    let after = engine.settle(&step.checks);
-
+    let policy = Policy {
+        judge_before: true,
+        stop_on_failure: true,
+        judge_after: true,
+        skip_line: scope.skip_line,
+    };
+    let run = runner::run_step(engine, step, &policy, &mut Quiet);
     let mut checks = Vec::new();
-    for ((c, b), a) in step.checks.iter().zip(before).zip(after) {
+    for ((c, b), a) in step.checks.iter().zip(&run.before).zip(&run.after) {
         let (st, message) = if !a.pass {
-            ("failed", a.message)
-        } else if let Some(b) = b.filter(|b| b.pass) {
+            (Status::Failed, a.message())
+        } else if let Some(b) = b.as_ref().filter(|b| b.pass) {
             (
-                "defect",
-                format!("already true before the step: {}", b.message),
+                Status::Defect,
+                format!("already true before the step: {}", b.message()),
             )
         } else {
-            ("passed", a.message)
+            (Status::Passed, a.message())
         };
         checks.push(CheckReport {
             check: c.check.to_string(),
-            status: st.into(),
+            status: st,
             message,
+            says: c.check.describe(),
+            expected: (!a.pass).then(|| a.expected.clone()),
+            found: (!a.pass).then(|| a.found.clone()),
+            fix: a.fix.clone().filter(|_| !a.pass),
         });
     }
     if let Some(q) = &step.question {
-        let ans = Round::new(&engine.kernel).answer(&q.answer);
+        let ans = engine.round().answer(&q.answer);
         checks.push(CheckReport {
             check: format!("question: {}", q.answer),
-            status: status(ans.is_some()),
-            message: ans.map_or("its answer cannot be computed".into(), |a| {
-                format!("the answer now is {a}")
-            }),
+            status: if ans.is_some() {
+                Status::Passed
+            } else {
+                Status::Failed
+            },
+            message: ans
+                .as_ref()
+                .map_or("its answer cannot be computed".into(), |a| {
+                    format!("the answer now is {a}")
+                }),
+            says: q.prompt.clone(),
+            expected: None,
+            found: None,
+            fix: None,
         });
     }
-    let failed_command = commands.iter().find(|c| c.status == "failed");
+    let commands = commands(&run);
+    let failed_command = commands.iter().find(|c| c.status == CommandStatus::Failed);
     let (status, failure) = match (failed_command, culprit(&commands, &checks)) {
         (Some(c), _) => (
-            "failed",
+            Status::Failed,
             Some(format!(
                 "command failed: {}",
                 c.error.clone().unwrap_or_else(|| c.command.clone())
             )),
         ),
-        (None, Some(c)) if c.status == "failed" => (
-            "failed",
+        (None, Some(c)) if c.status == Status::Failed => (
+            Status::Failed,
             Some(format!("check failed: {}: {}", c.check, c.message)),
         ),
         (None, Some(c)) => (
-            "defect",
+            Status::Defect,
             Some(format!("lesson defect: the check '{}' {DEFECT}", c.check)),
         ),
-        (None, None) => ("passed", None),
+        (None, None) => (Status::Passed, None),
     };
     StepReport {
         index: step.index,
         title: step.title.clone(),
-        status: status.into(),
-        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        status,
+        duration_ms: run.duration.as_secs_f64() * 1000.0,
         checks,
         commands,
         failure,
@@ -264,19 +306,23 @@ fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
 mod tests {
     use super::*;
 
-    fn check(name: &str, status: &str) -> CheckReport {
+    fn check(name: &str, status: Status) -> CheckReport {
         CheckReport {
             check: name.into(),
-            status: status.into(),
+            status,
             message: String::new(),
+            says: String::new(),
+            expected: None,
+            found: None,
+            fix: None,
         }
     }
 
-    fn command(status: &str) -> CommandReport {
+    fn command(status: CommandStatus) -> CommandReport {
         CommandReport {
             command: "ip netns add a".into(),
             line: 1,
-            status: status.into(),
+            status,
             error: None,
         }
     }
@@ -284,12 +330,12 @@ mod tests {
     #[test]
     fn the_culprit_is_the_first_failure_then_the_first_defect() {
         let checks = [
-            check("a", "passed"),
-            check("b", "defect"),
-            check("c", "failed"),
-            check("d", "failed"),
+            check("a", Status::Passed),
+            check("b", Status::Defect),
+            check("c", Status::Failed),
+            check("d", Status::Failed),
         ];
-        let ok = [command("passed")];
+        let ok = [command(CommandStatus::Passed)];
         assert_eq!(culprit(&ok, &checks).map(|c| c.check.as_str()), Some("c"));
         assert_eq!(
             culprit(&ok, &checks[..2]).map(|c| c.check.as_str()),
@@ -297,6 +343,18 @@ mod tests {
         );
         assert_eq!(culprit(&ok, &checks[..1]), None);
         // A failed command is the verdict itself: no check is.
-        assert_eq!(culprit(&[command("failed")], &checks), None);
+        assert_eq!(culprit(&[command(CommandStatus::Failed)], &checks), None);
+    }
+
+    #[test]
+    fn statuses_keep_their_json_words() {
+        assert_eq!(
+            serde_json::to_string(&Status::Defect).unwrap(),
+            "\"defect\""
+        );
+        assert_eq!(
+            serde_json::to_string(&CommandStatus::Skipped).unwrap(),
+            "\"skipped\""
+        );
     }
 }

@@ -1,0 +1,384 @@
+//! Fetching facts from the kernel for the judge: one round of evaluation dumps each
+//! namespace at most once, however many checks ask, and sends all its probes at once.
+//!
+//! Observation without disturbance: a probe that proves reachability would leave neighbour
+//! entries, learned FDB entries and conntrack entries behind; the round notes what was there
+//! before its probes and removes what they added, so that `ip neigh` and `bridge fdb` show the
+//! student only what their own commands made.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::judge::Facts;
+use crate::kernel::pingwatch::PingLog;
+use crate::kernel::{FdbEntry, Kernel, Neigh, PingOutcome, Route, Snapshot};
+use crate::lesson::check::Check;
+use crate::net::Ns;
+
+/// How long a probe waits for its reply: a veth answers in well under a millisecond, and a
+/// host that is not there is known after this long.
+pub const PING_CHECK_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// What a round knows of the run it belongs to.
+#[derive(Clone)]
+pub struct RunInfo {
+    /// The lesson's named namespaces: where "it is in red" hints and exactness look.
+    pub lesson_ns: Arc<Vec<String>>,
+    /// Processes older than this (boot-relative clock ticks) are not the student's.
+    pub since_ticks: u64,
+    /// The user whose processes count (the student's session).
+    pub uid: u32,
+    /// The student's pings, as seen by the watch.
+    pub pings: Arc<Mutex<PingLog>>,
+    /// When the current step began (for action checks).
+    pub step_began: Instant,
+}
+
+impl RunInfo {
+    /// A run that began now, for a lesson with these named namespaces.
+    pub fn new(k: &Kernel, lesson_ns: Vec<String>) -> RunInfo {
+        RunInfo {
+            lesson_ns: Arc::new(lesson_ns),
+            since_ticks: k.start_ticks(),
+            uid: nix::unistd::getuid().as_raw(),
+            pings: Arc::new(Mutex::new(PingLog::default())),
+            step_began: Instant::now(),
+        }
+    }
+}
+
+/// One round of evaluation over the live kernel.
+pub struct Round<'k> {
+    k: &'k Kernel,
+    run: RunInfo,
+    ping_timeout: Duration,
+    snaps: HashMap<Ns, Option<Rc<Snapshot>>>,
+    routes6: HashMap<Ns, Rc<Vec<Route>>>,
+    neighs: HashMap<Ns, Rc<Vec<Neigh>>>,
+    fdbs: HashMap<Ns, Rc<Vec<FdbEntry>>>,
+    pings: HashMap<(Ns, Ipv4Addr), Result<PingOutcome, String>>,
+    names: Option<Vec<String>>,
+    scope: Option<Vec<Ns>>,
+    procs: HashMap<String, Vec<(u32, u64)>>,
+}
+
+impl<'k> Round<'k> {
+    pub fn new(k: &'k Kernel, run: RunInfo) -> Self {
+        k.prune();
+        Round {
+            k,
+            run,
+            ping_timeout: PING_CHECK_TIMEOUT,
+            snaps: HashMap::new(),
+            routes6: HashMap::new(),
+            neighs: HashMap::new(),
+            fdbs: HashMap::new(),
+            pings: HashMap::new(),
+            names: None,
+            scope: None,
+            procs: HashMap::new(),
+        }
+    }
+
+    /// How long probes wait for their replies (learn polls with a shorter wait).
+    pub fn ping_timeout(mut self, t: Duration) -> Self {
+        self.ping_timeout = t;
+        self
+    }
+
+    /// Sends the probes of every reachability check among `checks` at once, and removes the
+    /// traces they leave.
+    pub fn prefetch<'c>(&mut self, checks: impl IntoIterator<Item = &'c Check>) {
+        fn collect(c: &Check, out: &mut Vec<(Ns, Ipv4Addr)>) {
+            match c {
+                Check::Ping {
+                    addr: IpAddr::V4(a),
+                    from,
+                } => out.push((from.clone(), *a)),
+                Check::Not(inner) => collect(inner, out),
+                _ => {}
+            }
+        }
+        let mut targets = Vec::new();
+        for c in checks {
+            collect(c, &mut targets);
+        }
+        let mut seen = HashSet::new();
+        targets.retain(|t| seen.insert(t.clone()));
+        targets.retain(|(ns, a)| {
+            // A namespace that is not there, or an address of its own, needs no probe (the
+            // judge says why without one).
+            self.snapshot(ns)
+                .is_some_and(|s| !s.addrs.iter().any(|x| x.cidr.addr == IpAddr::V4(*a)))
+        });
+        if targets.is_empty() {
+            return;
+        }
+        // Where a probe can leave traces: the namespaces on its path. Those that own a target
+        // address, the pinging ones, and those that route or bridge.
+        let mut candidates: Vec<Ns> = targets.iter().map(|(ns, _)| ns.clone()).collect();
+        for ns in self.scope_list() {
+            if candidates.contains(&ns) {
+                continue;
+            }
+            if let Some(s) = self.snapshot(&ns) {
+                let owns = targets
+                    .iter()
+                    .any(|(_, a)| s.addrs.iter().any(|x| x.cidr.addr == IpAddr::V4(*a)));
+                let bridges = s.links.iter().any(|l| l.kind.as_deref() == Some("bridge"));
+                let routes = s
+                    .links
+                    .iter()
+                    .filter(|l| l.name != "lo" && s.addrs_of(&l.name).any(|a| a.cidr.is_v4()))
+                    .count()
+                    > 1;
+                if owns || bridges || routes {
+                    candidates.push(ns);
+                }
+            }
+        }
+        let before: Vec<(Ns, Vec<Neigh>, Vec<FdbEntry>)> = candidates
+            .iter()
+            .filter_map(|ns| {
+                let s = self.snapshot(ns)?;
+                Some((
+                    ns.clone(),
+                    self.k.neighbours(&s).unwrap_or_default(),
+                    self.k.fdb(&s).unwrap_or_default(),
+                ))
+            })
+            .collect();
+        let results = self.k.ping_many(&targets, self.ping_timeout);
+        for (t, r) in targets.iter().zip(results) {
+            self.pings.insert(t.clone(), r.map_err(|e| e.to_string()));
+        }
+        // The addresses and MACs a probe involves: only their new entries are the probe's (an
+        // entry the student made meanwhile is left alone).
+        let probe_addrs: HashSet<IpAddr> = targets.iter().map(|(_, a)| IpAddr::V4(*a)).collect();
+        let mut involved: HashSet<IpAddr> = probe_addrs.clone();
+        let mut macs: HashSet<String> = HashSet::new();
+        for ns in &candidates {
+            if let Some(s) = self.snapshot(ns) {
+                involved.extend(s.addrs.iter().map(|a| a.cidr.addr));
+                involved.extend(s.routes.iter().filter_map(|r| r.via));
+                macs.extend(s.links.iter().filter_map(|l| l.mac.clone()));
+            }
+        }
+        for (ns, old_n, old_f) in before {
+            let Some(s) = self.snapshot(&ns) else {
+                continue;
+            };
+            for n in self.k.neighbours(&s).unwrap_or_default() {
+                let had = old_n.iter().any(|o| o.addr == n.addr && o.dev == n.dev);
+                if !had && n.addr.is_ipv4() && involved.contains(&n.addr) {
+                    let _ = self.k.neigh_del(&s, &n);
+                }
+            }
+            for e in self.k.fdb(&s).unwrap_or_default() {
+                let had = old_f.iter().any(|o| o.mac == e.mac && o.dev == e.dev);
+                if !had && e.learned && macs.contains(&e.mac.to_string()) {
+                    let _ = self.k.fdb_del(&s, &e);
+                }
+            }
+        }
+        self.neighs.clear();
+        self.fdbs.clear();
+    }
+
+    fn scope_list(&mut self) -> Vec<Ns> {
+        if let Some(s) = &self.scope {
+            return s.clone();
+        }
+        let mut v = vec![Ns::Root];
+        for n in self.run.lesson_ns.iter() {
+            if self.k.netns_exists(n) {
+                v.push(Ns::Named(n.clone()));
+            }
+        }
+        self.scope = Some(v.clone());
+        v
+    }
+
+    /// The live answer to a lesson's question.
+    pub fn answer(&mut self, a: &crate::lesson::Answer) -> Option<String> {
+        use crate::lesson::Answer;
+        match a {
+            Answer::NetnsCount => Some(self.k.net_namespaces().len().to_string()),
+            Answer::RootNetnsInode => self.k.netns_inode(&Ns::Root).map(|i| i.to_string()),
+            Answer::NetnsInode(n) => self
+                .k
+                .netns_inode(&Ns::Named(n.clone()))
+                .map(|i| i.to_string()),
+        }
+    }
+}
+
+impl Facts for Round<'_> {
+    fn scope(&mut self) -> Vec<Ns> {
+        self.scope_list()
+    }
+
+    fn netns_names(&mut self) -> Vec<String> {
+        if self.names.is_none() {
+            let names = self
+                .k
+                .netns_list()
+                .into_iter()
+                .filter(|n| self.k.netns_exists(n))
+                .collect();
+            self.names = Some(names);
+        }
+        self.names.clone().unwrap_or_default()
+    }
+
+    fn netns_exists(&mut self, name: &str) -> bool {
+        self.k.netns_exists(name)
+    }
+
+    fn netns_inode(&mut self, name: &str) -> Option<u64> {
+        self.k.netns_inode(&Ns::Named(name.to_string()))
+    }
+
+    fn netns_count(&mut self) -> usize {
+        self.k.net_namespaces().len()
+    }
+
+    fn snapshot(&mut self, ns: &Ns) -> Option<Rc<Snapshot>> {
+        if !self.snaps.contains_key(ns) {
+            let s = match ns {
+                Ns::Named(n) if !self.k.netns_exists(n) => None,
+                _ => self.k.snapshot(ns).ok().map(Rc::new),
+            };
+            self.snaps.insert(ns.clone(), s);
+        }
+        self.snaps.get(ns).cloned().flatten()
+    }
+
+    fn routes6(&mut self, ns: &Ns) -> Rc<Vec<Route>> {
+        if let Some(r) = self.routes6.get(ns) {
+            return r.clone();
+        }
+        let r = Rc::new(
+            self.snapshot(ns)
+                .and_then(|s| self.k.routes6(&s).ok())
+                .unwrap_or_default(),
+        );
+        self.routes6.insert(ns.clone(), r.clone());
+        r
+    }
+
+    fn neighbours(&mut self, ns: &Ns) -> Rc<Vec<Neigh>> {
+        if let Some(r) = self.neighs.get(ns) {
+            return r.clone();
+        }
+        let r = Rc::new(
+            self.snapshot(ns)
+                .and_then(|s| self.k.neighbours(&s).ok())
+                .unwrap_or_default(),
+        );
+        self.neighs.insert(ns.clone(), r.clone());
+        r
+    }
+
+    fn fdb(&mut self, ns: &Ns) -> Rc<Vec<FdbEntry>> {
+        if let Some(r) = self.fdbs.get(ns) {
+            return r.clone();
+        }
+        let r = Rc::new(
+            self.snapshot(ns)
+                .and_then(|s| self.k.fdb(&s).ok())
+                .unwrap_or_default(),
+        );
+        self.fdbs.insert(ns.clone(), r.clone());
+        r
+    }
+
+    fn ping(&mut self, from: &Ns, addr: IpAddr) -> Result<PingOutcome, String> {
+        let IpAddr::V4(a) = addr else {
+            return Err("nslab proves IPv6 reachability with the student's own ping6 (use a `pinged` check)".into());
+        };
+        if !self.pings.contains_key(&(from.clone(), a)) {
+            self.prefetch([&Check::Ping {
+                addr,
+                from: from.clone(),
+            }]);
+        }
+        self.pings
+            .get(&(from.clone(), a))
+            .cloned()
+            .unwrap_or_else(|| Err("the probe did not run".into()))
+    }
+
+    fn pinged(&mut self, from: &Ns, addr: IpAddr) -> (u32, u32) {
+        let IpAddr::V4(a) = addr else { return (0, 0) };
+        let own: Vec<Ipv4Addr> = self
+            .snapshot(from)
+            .map(|s| {
+                s.addrs
+                    .iter()
+                    .filter_map(|x| match x.cidr.addr {
+                        IpAddr::V4(v) => Some(v),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.run
+            .pings
+            .lock()
+            .map(|l| l.count(from, a, &own, self.run.step_began))
+            .unwrap_or((0, 0))
+    }
+
+    fn sysctl(&mut self, ns: &Ns, key: &str) -> Result<String, String> {
+        if let Ns::Named(n) = ns
+            && !self.k.netns_exists(n)
+        {
+            return Err(format!("netns {n} does not exist"));
+        }
+        self.k.sysctl_read(ns, key).map_err(|e| e.to_string())
+    }
+
+    fn processes(&mut self, name: &str) -> Vec<(u32, u64)> {
+        if let Some(p) = self.procs.get(name) {
+            return p.clone();
+        }
+        let p = self
+            .k
+            .processes_named(name, self.run.uid, self.run.since_ticks);
+        self.procs.insert(name.to_string(), p.clone());
+        p
+    }
+
+    fn root_inode(&mut self) -> Option<u64> {
+        self.k.netns_inode(&Ns::Root)
+    }
+
+    fn shell(&mut self, ns: &Ns, command: &str) -> Result<(), String> {
+        if let Ns::Named(n) = ns
+            && !self.k.netns_exists(n)
+        {
+            return Err(format!("cannot run: netns {n} does not exist"));
+        }
+        match self.k.shell(ns, command, Duration::from_secs(30)) {
+            Ok(o) if o.success() => Ok(()),
+            Ok(o) => {
+                let why = o
+                    .stderr
+                    .lines()
+                    .next()
+                    .map(|l| format!(": {l}"))
+                    .unwrap_or_default();
+                if o.timed_out {
+                    Err(format!("timed out{why}"))
+                } else {
+                    Err(format!("exited with {}{why}", o.status.unwrap_or(-1)))
+                }
+            }
+            Err(e) => Err(format!("could not run: {e}")),
+        }
+    }
+}

@@ -1,0 +1,794 @@
+//! Judging a check against facts: pure. The facts come from the kernel through [`Facts`]
+//! (see `facts.rs`); tests give hand-built ones. A verdict says what was expected, what was
+//! found, a likely cause when the state is a near miss (a typo, swapped ends, an address on
+//! the other end), and a command that works from the state as it is.
+
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::{FdbEntry, Neigh, PingOutcome, Route, Snapshot};
+use crate::lesson::check::{Check, FdbWhat, LinkPred, RouteSpec};
+use crate::lesson::grammar::ip::rtn;
+use crate::net::{Cidr, Ns};
+
+/// A check's verdict, in parts, so that every reader (learn's checklist, the JSON report, the
+/// `h` key) can word it as it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub pass: bool,
+    /// What the check wants, in words.
+    pub expected: String,
+    /// What the kernel has, in words.
+    pub found: String,
+    /// A likely cause, when the state is a near miss.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cause: Option<String>,
+    /// A command that works from the state as it is.
+    #[serde(rename = "try", skip_serializing_if = "Option::is_none", default)]
+    pub fix: Option<String>,
+}
+
+impl Verdict {
+    fn pass(expected: String, found: impl Into<String>) -> Verdict {
+        Verdict {
+            pass: true,
+            expected,
+            found: found.into(),
+            cause: None,
+            fix: None,
+        }
+    }
+
+    fn fail(expected: String, found: impl Into<String>) -> Verdict {
+        Verdict {
+            pass: false,
+            expected,
+            found: found.into(),
+            cause: None,
+            fix: None,
+        }
+    }
+
+    fn fix(mut self, f: impl Into<String>) -> Verdict {
+        self.fix = Some(f.into());
+        self
+    }
+
+    fn cause(mut self, c: impl Into<String>) -> Verdict {
+        self.cause = Some(c.into());
+        self
+    }
+
+    /// One sentence: on success what was found, on failure expected, found, cause and fix.
+    pub fn message(&self) -> String {
+        if self.pass {
+            return self.found.clone();
+        }
+        let mut s = format!("expected {}; {}", self.expected, self.found);
+        if let Some(c) = &self.cause {
+            s.push_str(&format!(". {c}"));
+        }
+        if let Some(f) = &self.fix {
+            s.push_str(&format!(". Try: {f}"));
+        }
+        s
+    }
+}
+
+/// What the judge asks the kernel. Each answer is fetched at most once a round.
+pub trait Facts {
+    /// The root namespace and the lesson's named ones that exist: where the judge looks for
+    /// something that is not where the check wants it.
+    fn scope(&mut self) -> Vec<Ns>;
+    /// Every named namespace (in /run/netns) that holds a live namespace.
+    fn netns_names(&mut self) -> Vec<String>;
+    fn netns_exists(&mut self, name: &str) -> bool;
+    fn netns_inode(&mut self, name: &str) -> Option<u64>;
+    fn netns_count(&mut self) -> usize;
+    /// `None` when the namespace does not exist.
+    fn snapshot(&mut self, ns: &Ns) -> Option<Rc<Snapshot>>;
+    fn routes6(&mut self, ns: &Ns) -> Rc<Vec<Route>>;
+    fn neighbours(&mut self, ns: &Ns) -> Rc<Vec<Neigh>>;
+    fn fdb(&mut self, ns: &Ns) -> Rc<Vec<FdbEntry>>;
+    /// A probe of reachability that leaves no trace.
+    fn ping(&mut self, from: &Ns, addr: IpAddr) -> Result<PingOutcome, String>;
+    /// Echo requests sent from `from` to `addr`, and replies received, since the step began.
+    fn pinged(&mut self, from: &Ns, addr: IpAddr) -> (u32, u32);
+    fn sysctl(&mut self, ns: &Ns, key: &str) -> Result<String, String>;
+    /// Processes of this name started in this run by the student's session, with the inode of
+    /// their network namespace.
+    fn processes(&mut self, name: &str) -> Vec<(u32, u64)>;
+    fn root_inode(&mut self) -> Option<u64>;
+    /// Runs a shell command; `Ok(())` when it exits 0, else what it said.
+    fn shell(&mut self, ns: &Ns, command: &str) -> Result<(), String>;
+}
+
+fn where_(ns: &Ns) -> String {
+    ns.where_()
+}
+
+/// Judges one check.
+pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
+    let expected = check.describe();
+    match check {
+        Check::Not(inner) => {
+            let v = judge(inner, f);
+            if v.pass {
+                Verdict::fail(expected, format!("but {}", v.found))
+            } else {
+                Verdict::pass(expected, format!("as expected: {}", v.found))
+            }
+        }
+        Check::Netns { name, exists } => {
+            let has = f.netns_exists(name);
+            match (exists, has) {
+                (true, true) => Verdict::pass(expected, format!("namespace {name} exists")),
+                (false, false) => Verdict::pass(expected, format!("there is no namespace {name}")),
+                (true, false) => {
+                    let v = Verdict::fail(expected, format!("there is no namespace {name}"))
+                        .fix(format!("ip netns add {name}"));
+                    match similar(name, &f.netns_names()) {
+                        Some(s) => v.cause(format!(
+                            "A namespace called '{s}' exists: a typo? (ip netns del {s})"
+                        )),
+                        None => v,
+                    }
+                }
+                (false, true) => Verdict::fail(expected, format!("namespace {name} still exists"))
+                    .fix(format!("ip netns del {name}")),
+            }
+        }
+        Check::NetnsSameAs { name, process } => {
+            let Some(inode) = f.netns_inode(name) else {
+                return Verdict::fail(expected, format!("there is no namespace {name}"));
+            };
+            let procs = f.processes(process);
+            if procs.is_empty() {
+                return Verdict::fail(expected, format!("no {process} of yours is running"));
+            }
+            if procs.iter().any(|(_, i)| *i == inode) {
+                Verdict::pass(
+                    expected,
+                    format!("{name} is {process}'s namespace (inode {inode})"),
+                )
+            } else {
+                Verdict::fail(
+                    expected,
+                    format!(
+                        "{name} is namespace {inode}; {process} runs in {}",
+                        procs.iter().map(|(_, i)| i.to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .cause(format!(
+                    "{name} is another namespace: `ip netns add` makes a new one; a bind mount of /proc/PID/ns/net names the process's"
+                ))
+            }
+        }
+        Check::NetnsCount { op, count } => {
+            let n = f.netns_count();
+            if op.holds(n, *count) {
+                Verdict::pass(expected, format!("there are {n} network namespaces"))
+            } else {
+                Verdict::fail(
+                    expected,
+                    format!("there are {n} network namespaces (see lsns -t net and /run/netns)"),
+                )
+            }
+        }
+        Check::Link { name, ns, pred } => link(expected, name, ns, pred, f),
+        Check::Addr {
+            cidr,
+            dev,
+            ns,
+            only,
+            brd,
+            label,
+        } => addr(expected, *cidr, dev, ns, *only, *brd, label.as_deref(), f),
+        Check::Route { ns, route } => self::route(expected, ns, route, f),
+        Check::Neigh {
+            ns,
+            addr,
+            dev,
+            lladdr,
+            state,
+        } => {
+            if f.snapshot(ns).is_none() {
+                return Verdict::fail(expected, format!("netns {} does not exist", ns.name()));
+            }
+            let all = f.neighbours(ns);
+            let found: Vec<&Neigh> = all
+                .iter()
+                .filter(|n| n.addr == *addr && dev.as_ref().is_none_or(|d| &n.dev == d))
+                .collect();
+            let ok = found.iter().any(|n| {
+                lladdr.is_none_or(|l| n.lladdr == Some(l))
+                    && state.as_ref().is_none_or(|s| &n.state == s)
+                    && (state.is_some() || !["failed", "incomplete"].contains(&n.state.as_str()))
+            });
+            if ok {
+                let n = found[0];
+                Verdict::pass(
+                    expected,
+                    format!(
+                        "{addr} is at {} ({})",
+                        n.lladdr.map_or("no address".into(), |l| l.to_string()),
+                        n.state
+                    ),
+                )
+            } else if let Some(n) = found.first() {
+                Verdict::fail(
+                    expected,
+                    format!(
+                        "the entry for {addr} says {} ({})",
+                        n.lladdr.map_or("no address".into(), |l| l.to_string()),
+                        n.state
+                    ),
+                )
+            } else {
+                Verdict::fail(
+                    expected,
+                    format!("{} has no neighbour entry for {addr}", ns.name()),
+                )
+            }
+        }
+        Check::Fdb { ns, port, what } => fdb(expected, ns, port, what, f),
+        Check::Ping { addr, from } => ping(expected, *addr, from, f),
+        Check::Pinged {
+            addr,
+            from,
+            answered,
+        } => {
+            if let Ns::Named(n) = from
+                && !f.netns_exists(n)
+            {
+                return Verdict::fail(expected, format!("netns {n} does not exist"));
+            }
+            let (sent, replies) = f.pinged(from, *addr);
+            let how = format!(
+                "{sent} echo request{} to {addr} from {}, {replies} repl{} since the step began",
+                if sent == 1 { "" } else { "s" },
+                from.name(),
+                if replies == 1 { "y" } else { "ies" }
+            );
+            let run = match from {
+                Ns::Root => format!("ping -c 3 {addr}"),
+                Ns::Named(n) => format!("ip netns exec {n} ping -c 3 {addr}"),
+            };
+            match (answered, sent, replies) {
+                (_, 0, _) => Verdict::fail(expected, how).fix(run),
+                (true, _, r) if r > 0 => Verdict::pass(expected, how),
+                (true, _, _) => {
+                    Verdict::fail(expected, how).cause("the pings went out and no reply came back")
+                }
+                (false, _, 0) => Verdict::pass(expected, how),
+                (false, _, _) => Verdict::fail(expected, how)
+                    .cause("replies came back: this step expects the ping to fail"),
+            }
+        }
+        Check::Sysctl { key, value, ns } => match f.sysctl(ns, key) {
+            Ok(v) if v == *value => Verdict::pass(expected, format!("{key} is {v}")),
+            Ok(v) => {
+                let run = match ns {
+                    Ns::Root => String::new(),
+                    Ns::Named(n) => format!("ip netns exec {n} "),
+                };
+                Verdict::fail(expected, format!("it is {v}"))
+                    .fix(format!("{run}sysctl -w {key}={value}"))
+            }
+            Err(e) => Verdict::fail(expected, e),
+        },
+        Check::ProcessIsolated { name } => {
+            let root = f.root_inode();
+            let procs = f.processes(name);
+            match procs.iter().find(|(_, ino)| Some(*ino) != root) {
+                Some((pid, ino)) => Verdict::pass(
+                    expected,
+                    format!("{name} (pid {pid}) lives in network namespace {ino}"),
+                ),
+                None if procs.is_empty() => Verdict::fail(
+                    expected,
+                    format!("no {name} started during this lesson is running"),
+                ),
+                None => Verdict::fail(
+                    expected,
+                    format!("{name} runs in the root network namespace"),
+                ),
+            }
+        }
+        Check::Shell { command, ns, .. } => match f.shell(ns, command) {
+            Ok(()) => Verdict::pass(expected, format!("`{command}` succeeded")),
+            Err(why) => Verdict::fail(expected, format!("`{command}` {why}")),
+        },
+    }
+}
+
+/// The closest of `names` to `name`, if it looks like a typo of it.
+fn similar(name: &str, names: &[String]) -> Option<String> {
+    let refs: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != name)
+        .collect();
+    crate::diag::suggest(name, &refs).map(str::to_string)
+}
+
+/// "a, b, c" for a short list; the first few and a count for a long one.
+fn some_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 8;
+    let names: Vec<&str> = names.collect();
+    if names.len() <= SHOWN {
+        return names.join(", ");
+    }
+    format!(
+        "{}, and {} more",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
+    )
+}
+
+/// Where else in the lesson's namespaces a link of this name is.
+fn locate(f: &mut dyn Facts, name: &str, not_in: &Ns) -> Option<Ns> {
+    let scope = f.scope();
+    scope
+        .into_iter()
+        .filter(|ns| ns != not_in)
+        .find(|ns| f.snapshot(ns).is_some_and(|s| s.link(name).is_some()))
+}
+
+fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Facts) -> Verdict {
+    let Some(s) = f.snapshot(ns) else {
+        return match pred {
+            LinkPred::Absent => Verdict::pass(
+                expected,
+                format!("netns {} is gone, and {name} with it", ns.name()),
+            ),
+            _ => {
+                let v = Verdict::fail(expected, format!("netns {} does not exist", ns.name()))
+                    .fix(format!("ip netns add {}", ns.name()));
+                match similar(ns.name(), &f.netns_names()) {
+                    Some(sim) => v.cause(format!("A namespace called '{sim}' exists: a typo?")),
+                    None => v,
+                }
+            }
+        };
+    };
+    let here = where_(ns);
+    let Some(l) = s.link(name).cloned() else {
+        if *pred == LinkPred::Absent {
+            return Verdict::pass(expected, format!("there is no {name} {here}"));
+        }
+        let others = some_names(s.links.iter().map(|l| l.name.as_str()));
+        let names: Vec<String> = s.links.iter().map(|l| l.name.clone()).collect();
+        if let Some(e) = locate(f, name, ns) {
+            let mut v = Verdict::fail(expected, format!("{name} is {}", where_(&e)));
+            if let Ns::Named(target) = ns {
+                v = v.fix(format!("{} link set {name} netns {target}", e.ip()));
+            }
+            return v.cause(format!("{name} is in the wrong namespace"));
+        }
+        let v = Verdict::fail(
+            expected,
+            format!("{} has no {name} (it has {others})", ns.name()),
+        );
+        return match similar(name, &names) {
+            Some(sim) => v.cause(format!("{} has a '{sim}': a typo?", ns.name())),
+            None => v,
+        };
+    };
+    let ip = ns.ip();
+    match pred {
+        LinkPred::Exists => Verdict::pass(expected, format!("{name} is {here}")),
+        LinkPred::Absent => Verdict::fail(expected, format!("{name} is still {here}"))
+            .fix(format!("{ip} link del {name}")),
+        LinkPred::Up | LinkPred::Down => {
+            let want_up = *pred == LinkPred::Up;
+            let is = if l.up { "up" } else { "down" };
+            if l.up == want_up {
+                Verdict::pass(expected, format!("{name} {here} is {is}"))
+            } else {
+                let w = if want_up { "up" } else { "down" };
+                Verdict::fail(expected, format!("{name} {here} is {is}"))
+                    .fix(format!("{ip} link set {name} {w}"))
+            }
+        }
+        LinkPred::Kind(k) => match &l.kind {
+            Some(have) if have == k => Verdict::pass(expected, format!("{name} is a {k}")),
+            have => Verdict::fail(
+                expected,
+                format!(
+                    "{name} is a {}",
+                    have.as_deref().unwrap_or("device of no kind")
+                ),
+            ),
+        },
+        LinkPred::Peer {
+            name: pname,
+            ns: pns,
+        } => {
+            let Some(p) = &l.peer else {
+                return Verdict::fail(expected, format!("{name} {here} is not a veth"));
+            };
+            let pn = p
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("ifindex {}", p.index));
+            let pwhere =
+                p.ns.as_ref()
+                    .map_or("in a namespace nslab cannot name".to_string(), where_);
+            if p.name.as_deref() == Some(pname.as_str()) && p.ns.as_ref() == Some(pns) {
+                return Verdict::pass(
+                    expected,
+                    format!("{name} {here} is paired with {pname} {pwhere}"),
+                );
+            }
+            let v = Verdict::fail(expected, format!("its peer is {pn} {pwhere}"));
+            // Swapped: the peer sits where this end should be, named as this end's peer.
+            if p.name.as_deref() == Some(pname.as_str())
+                && let Some(pwhere_ns) = &p.ns
+                && pwhere_ns != pns
+            {
+                return v
+                    .cause(format!(
+                        "{pname} is {}, not {}",
+                        where_(pwhere_ns),
+                        where_(pns)
+                    ))
+                    .fix(format!(
+                        "{} link set {pname} netns {}",
+                        pwhere_ns.ip(),
+                        pns.name()
+                    ));
+            }
+            v
+        }
+        LinkPred::Master(m) => match &l.master {
+            Some(have) if have == m => Verdict::pass(expected, format!("{name} is a port of {m}")),
+            Some(have) => Verdict::fail(expected, format!("its master is {have}"))
+                .fix(format!("{ip} link set {name} master {m}")),
+            None => Verdict::fail(expected, format!("{name} is a port of no bridge"))
+                .fix(format!("{ip} link set {name} master {m}")),
+        },
+        LinkPred::NoMaster => match &l.master {
+            None => Verdict::pass(expected, format!("{name} has no master")),
+            Some(have) => Verdict::fail(expected, format!("{name} is a port of {have}"))
+                .fix(format!("{ip} link set {name} nomaster")),
+        },
+        LinkPred::Mtu(m) => match l.mtu {
+            Some(have) if have == *m => Verdict::pass(expected, format!("{name} has MTU {m}")),
+            have => Verdict::fail(
+                expected,
+                format!(
+                    "{name} has MTU {}",
+                    have.map_or("?".into(), |h| h.to_string())
+                ),
+            )
+            .fix(format!("{ip} link set {name} mtu {m}")),
+        },
+        LinkPred::Address(a) => {
+            let want = a.to_string();
+            match &l.mac {
+                Some(have) if *have == want => {
+                    Verdict::pass(expected, format!("{name} has {want}"))
+                }
+                have => Verdict::fail(
+                    expected,
+                    format!("{name} has {}", have.as_deref().unwrap_or("no MAC address")),
+                )
+                .fix(format!("{ip} link set {name} address {want}")),
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn addr(
+    expected: String,
+    cidr: Cidr,
+    dev: &str,
+    ns: &Ns,
+    only: bool,
+    brd: Option<IpAddr>,
+    label: Option<&str>,
+    f: &mut dyn Facts,
+) -> Verdict {
+    let Some(s) = f.snapshot(ns) else {
+        return Verdict::fail(expected, format!("netns {} does not exist", ns.name()));
+    };
+    let here = where_(ns);
+    if s.link(dev).is_none() {
+        let v = Verdict::fail(expected, format!("there is no link {dev} {here}"));
+        return match locate(f, dev, ns) {
+            Some(e) => v.cause(format!("{dev} is {}", where_(&e))),
+            None => v,
+        };
+    }
+    let ip = ns.ip();
+    let family = if cidr.is_v4() { "IPv4" } else { "IPv6" };
+    let has: Vec<_> = s
+        .addrs_of(dev)
+        .filter(|a| a.cidr.is_v4() == cidr.is_v4() && a.scope != 253)
+        .collect();
+    let exact = has.iter().find(|a| a.cidr == cidr);
+    let Some(a) = exact else {
+        let found = if has.is_empty() {
+            format!("{dev} has no {family} address")
+        } else {
+            format!(
+                "{dev} has {}",
+                has.iter()
+                    .map(|a| a.cidr.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let v = Verdict::fail(expected, found);
+        // The same address with another prefix length, on this link.
+        if let Some(other) = has.iter().find(|a| a.cidr.addr == cidr.addr) {
+            return v
+                .cause(format!(
+                    "the prefix length is /{}, not /{}",
+                    other.cidr.prefix, cidr.prefix
+                ))
+                .fix(format!(
+                    "{ip} address del {} dev {dev} && {ip} address add {cidr} dev {dev}",
+                    other.cidr
+                ));
+        }
+        // The address on another link of the lesson (the other end of the cable, say).
+        for other_ns in f.scope() {
+            if let Some(os) = f.snapshot(&other_ns)
+                && let Some(oa) = os.addrs.iter().find(|a| a.cidr.addr == cidr.addr)
+            {
+                return v
+                    .cause(format!(
+                        "{} is on {} {}",
+                        oa.cidr,
+                        oa.link,
+                        where_(&other_ns)
+                    ))
+                    .fix(format!(
+                        "{} address del {} dev {} && {ip} address add {cidr} dev {dev}",
+                        other_ns.ip(),
+                        oa.cidr,
+                        oa.link
+                    ));
+            }
+        }
+        return v.fix(format!("{ip} address add {cidr} dev {dev}"));
+    };
+    if let Some(b) = brd
+        && a.brd != Some(b)
+    {
+        return Verdict::fail(
+            expected,
+            format!(
+                "its broadcast address is {}",
+                a.brd.map_or("not set".into(), |x| x.to_string())
+            ),
+        )
+        .fix(format!(
+            "{ip} address del {cidr} dev {dev} && {ip} address add {cidr} brd {b} dev {dev}"
+        ));
+    }
+    if let Some(l) = label
+        && a.label.as_deref() != Some(l)
+    {
+        return Verdict::fail(
+            expected,
+            format!("its label is {}", a.label.as_deref().unwrap_or("not set")),
+        );
+    }
+    if only {
+        // Exactness: the address must not also sit on another link of the lesson.
+        for other_ns in f.scope() {
+            if let Some(os) = f.snapshot(&other_ns)
+                && let Some(dup) = os
+                    .addrs
+                    .iter()
+                    .find(|x| x.cidr.addr == cidr.addr && !(other_ns == *ns && x.link == dev))
+            {
+                return Verdict::fail(
+                    expected,
+                    format!("{} is also on {} {}", dup.cidr, dup.link, where_(&other_ns)),
+                )
+                .cause("an address belongs on one interface only")
+                .fix(format!(
+                    "{} address del {} dev {}",
+                    other_ns.ip(),
+                    dup.cidr,
+                    dup.link
+                ));
+            }
+        }
+    }
+    Verdict::pass(expected, format!("{dev} has {cidr}"))
+}
+
+fn route_matches(r: &Route, want: &RouteSpec) -> bool {
+    r.dest == want.dest
+        && r.kind == want.kind
+        && r.table == want.table.unwrap_or(254)
+        && want.via.is_none_or(|v| r.via == Some(v))
+        && want.dev.as_ref().is_none_or(|d| r.dev.as_ref() == Some(d))
+        && want.metric.is_none_or(|m| r.metric.unwrap_or(0) == m)
+}
+
+fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verdict {
+    let Some(s) = f.snapshot(ns) else {
+        return Verdict::fail(expected, format!("netns {} does not exist", ns.name()));
+    };
+    let v6 = want
+        .dest
+        .map(|d| !d.is_v4())
+        .or(want.via.map(|v| v.is_ipv6()))
+        .unwrap_or(false);
+    let routes: Rc<Vec<Route>> = if v6 {
+        f.routes6(ns)
+    } else {
+        Rc::new(s.routes.clone())
+    };
+    let what = want.dest_text();
+    if routes.iter().any(|r| route_matches(r, want)) {
+        return Verdict::pass(expected, format!("route {what} is there"));
+    }
+    let same: Vec<&Route> = routes
+        .iter()
+        .filter(|r| r.dest == want.dest && r.table == want.table.unwrap_or(254))
+        .collect();
+    let found = match same.first() {
+        Some(r) => {
+            let how = match (r.kind, r.via, &r.dev) {
+                (k, _, _) if k != rtn::UNICAST => format!("is a {} route", rtn::name(k)),
+                (_, Some(v), _) => format!("goes via {v}"),
+                (_, None, Some(d)) => format!("goes out of {d}"),
+                _ => "goes nowhere".to_string(),
+            };
+            format!("its route {what} {how}")
+        }
+        None => format!("{} has no route {what}", ns.name()),
+    };
+    // `route add` fails with "File exists" when a route for the destination is in the way.
+    let verb = if same.is_empty() { "add" } else { "replace" };
+    let mut cmd = format!("{} route {verb} ", ns.ip());
+    if want.kind != rtn::UNICAST {
+        cmd.push_str(&format!("{} ", rtn::name(want.kind)));
+    }
+    cmd.push_str(&what);
+    if let Some(v) = want.via {
+        cmd.push_str(&format!(" via {v}"));
+    }
+    if let Some(d) = &want.dev {
+        cmd.push_str(&format!(" dev {d}"));
+    }
+    if let Some(m) = want.metric {
+        cmd.push_str(&format!(" metric {m}"));
+    }
+    if let Some(t) = want.table {
+        cmd.push_str(&format!(" table {t}"));
+    }
+    let v = Verdict::fail(expected, found).fix(cmd);
+    // A gateway that no address of the namespace reaches: the kernel will refuse it.
+    if let Some(gw) = want.via
+        && !s.addrs.iter().any(|a| a.cidr.contains(&gw))
+    {
+        return v.cause(format!(
+            "{gw} is on none of {}'s subnets: give {} an address in {gw}'s subnet first",
+            ns.name(),
+            ns.name()
+        ));
+    }
+    v
+}
+
+fn fdb(expected: String, ns: &Ns, port: &str, what: &FdbWhat, f: &mut dyn Facts) -> Verdict {
+    let Some(s) = f.snapshot(ns) else {
+        return Verdict::fail(expected, format!("netns {} does not exist", ns.name()));
+    };
+    if s.link(port).is_none() {
+        return Verdict::fail(expected, format!("there is no {port} {}", where_(ns)));
+    }
+    let entries = f.fdb(ns);
+    let on_port: Vec<&FdbEntry> = entries
+        .iter()
+        .filter(|e| e.dev == port && e.master.is_some())
+        .collect();
+    let learned: Vec<&&FdbEntry> = on_port.iter().filter(|e| e.learned).collect();
+    let want_mac = match what {
+        FdbWhat::Learned => None,
+        FdbWhat::Mac(m) => Some(*m),
+        FdbWhat::MacOf { link, ns: lns } => {
+            let mac = f
+                .snapshot(lns)
+                .and_then(|s| s.link(link).and_then(|l| l.mac.clone()))
+                .and_then(|m| m.parse().ok());
+            match mac {
+                Some(m) => Some(m),
+                None => {
+                    return Verdict::fail(expected, format!("there is no {link} {}", where_(lns)));
+                }
+            }
+        }
+    };
+    let listed = || {
+        if learned.is_empty() {
+            format!("the bridge has learned nothing on {port}")
+        } else {
+            format!(
+                "on {port} it has learned {}",
+                learned
+                    .iter()
+                    .map(|e| e.mac.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    };
+    match want_mac {
+        None if !learned.is_empty() => Verdict::pass(expected, listed()),
+        None => Verdict::fail(expected, listed()),
+        Some(m) if on_port.iter().any(|e| e.mac == m) => {
+            Verdict::pass(expected, format!("{m} is known on {port}"))
+        }
+        Some(m) => {
+            let elsewhere = entries.iter().find(|e| e.mac == m && e.master.is_some());
+            let v = Verdict::fail(expected, listed());
+            match elsewhere {
+                Some(e) => v.cause(format!("{m} is known on {}", e.dev)),
+                None => v,
+            }
+        }
+    }
+}
+
+fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict {
+    let Some(s) = f.snapshot(from) else {
+        return Verdict::fail(expected, format!("netns {} does not exist", from.name()));
+    };
+    // Exactness: an address of the pinging namespace itself answers without any network.
+    if let Some(own) = s.addrs.iter().find(|a| a.cidr.addr == addr) {
+        return Verdict::fail(
+            expected,
+            format!(
+                "{addr} is an address of {} itself (on {}): it answers its own ping without any network",
+                from.name(),
+                own.link
+            ),
+        )
+        .cause("the address belongs on the other end");
+    }
+    match f.ping(from, addr) {
+        Ok(PingOutcome::Reply(rtt)) => Verdict::pass(
+            expected,
+            format!(
+                "{addr} answered {} in {:.3} ms",
+                from.where_(),
+                rtt.as_secs_f64() * 1000.0
+            ),
+        ),
+        Ok(PingOutcome::NoReply) => {
+            let v = Verdict::fail(expected, format!("{addr} did not answer"));
+            // The usual suspects, in order: a link down, no route, no forwarding.
+            if let Some(l) = s
+                .links
+                .iter()
+                .find(|l| l.name != "lo" && !l.up && s.addrs_of(&l.name).next().is_some())
+            {
+                return v
+                    .cause(format!("{} {} is down", l.name, from.where_()))
+                    .fix(format!("{} link set {} up", from.ip(), l.name));
+            }
+            v.cause("are both ends up, with addresses in one subnet (or a route back, and forwarding on the router)?")
+        }
+        Ok(PingOutcome::Unreachable(why)) => Verdict::fail(
+            expected,
+            format!("{why}: {} has no route to {addr}", from.name()),
+        )
+        .fix(format!("{} route", from.ip())),
+        Err(e) => Verdict::fail(expected, format!("nslab could not ping: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

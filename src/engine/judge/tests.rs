@@ -1,0 +1,354 @@
+//! The judge on hand-built facts: no kernel.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::*;
+use crate::kernel::{Addr, Link, Peer};
+use crate::lesson::check;
+
+#[derive(Default)]
+struct Fake {
+    snaps: HashMap<Ns, Rc<Snapshot>>,
+    pings: HashMap<(Ns, IpAddr), PingOutcome>,
+    pinged: HashMap<(Ns, IpAddr), (u32, u32)>,
+    procs: HashMap<String, Vec<(u32, u64)>>,
+    neighs: HashMap<Ns, Rc<Vec<Neigh>>>,
+    fdbs: HashMap<Ns, Rc<Vec<FdbEntry>>>,
+}
+
+impl Facts for Fake {
+    fn scope(&mut self) -> Vec<Ns> {
+        let mut v: Vec<Ns> = self.snaps.keys().cloned().collect();
+        v.sort();
+        v
+    }
+    fn netns_names(&mut self) -> Vec<String> {
+        self.snaps
+            .keys()
+            .filter_map(|n| match n {
+                Ns::Named(n) => Some(n.clone()),
+                Ns::Root => None,
+            })
+            .collect()
+    }
+    fn netns_exists(&mut self, name: &str) -> bool {
+        self.snaps.contains_key(&Ns::Named(name.into()))
+    }
+    fn netns_inode(&mut self, name: &str) -> Option<u64> {
+        self.netns_exists(name).then_some(4026532001)
+    }
+    fn netns_count(&mut self) -> usize {
+        self.snaps.len()
+    }
+    fn snapshot(&mut self, ns: &Ns) -> Option<Rc<Snapshot>> {
+        self.snaps.get(ns).cloned()
+    }
+    fn routes6(&mut self, _ns: &Ns) -> Rc<Vec<Route>> {
+        Rc::new(vec![])
+    }
+    fn neighbours(&mut self, ns: &Ns) -> Rc<Vec<Neigh>> {
+        self.neighs.get(ns).cloned().unwrap_or_default()
+    }
+    fn fdb(&mut self, ns: &Ns) -> Rc<Vec<FdbEntry>> {
+        self.fdbs.get(ns).cloned().unwrap_or_default()
+    }
+    fn ping(&mut self, from: &Ns, addr: IpAddr) -> Result<PingOutcome, String> {
+        self.pings
+            .get(&(from.clone(), addr))
+            .cloned()
+            .ok_or_else(|| "no such probe".into())
+    }
+    fn pinged(&mut self, from: &Ns, addr: IpAddr) -> (u32, u32) {
+        self.pinged
+            .get(&(from.clone(), addr))
+            .copied()
+            .unwrap_or((0, 0))
+    }
+    fn sysctl(&mut self, _ns: &Ns, _key: &str) -> Result<String, String> {
+        Ok("0".into())
+    }
+    fn processes(&mut self, name: &str) -> Vec<(u32, u64)> {
+        self.procs.get(name).cloned().unwrap_or_default()
+    }
+    fn root_inode(&mut self) -> Option<u64> {
+        Some(4026531840)
+    }
+    fn shell(&mut self, _ns: &Ns, _command: &str) -> Result<(), String> {
+        Err("exited with 1".into())
+    }
+}
+
+fn blue() -> Ns {
+    Ns::Named("blue".into())
+}
+fn red() -> Ns {
+    Ns::Named("red".into())
+}
+
+fn veth(index: u32, name: &str, peer: &str, pns: &Ns, up: bool) -> Link {
+    let mut l = Link::bare(index, name, "veth");
+    l.up = up;
+    l.peer = Some(Peer {
+        index: 99,
+        name: Some(peer.into()),
+        ns: Some(pns.clone()),
+    });
+    l
+}
+
+fn addr(link: &str, cidr: &str) -> Addr {
+    Addr {
+        link: link.into(),
+        index: 2,
+        cidr: cidr.parse().unwrap(),
+        peer: None,
+        brd: None,
+        label: None,
+        scope: 0,
+        tentative: false,
+    }
+}
+
+/// The veth lab after its address step, with `blue_addrs` and `red_addrs`.
+fn lab(blue_addrs: &[&str], red_addrs: &[&str]) -> Fake {
+    let mut f = Fake::default();
+    f.snaps.insert(
+        Ns::Root,
+        Rc::new(Snapshot::from_parts(
+            Ns::Root,
+            vec![Link::bare(1, "lo", "loopback")],
+            vec![],
+            vec![],
+        )),
+    );
+    f.snaps.insert(
+        blue(),
+        Rc::new(Snapshot::from_parts(
+            blue(),
+            vec![
+                Link::bare(1, "lo", "loopback"),
+                veth(2, "veth0", "veth1", &red(), true),
+            ],
+            blue_addrs.iter().map(|a| addr("veth0", a)).collect(),
+            vec![],
+        )),
+    );
+    f.snaps.insert(
+        red(),
+        Rc::new(Snapshot::from_parts(
+            red(),
+            vec![
+                Link::bare(1, "lo", "loopback"),
+                veth(2, "veth1", "veth0", &blue(), true),
+            ],
+            red_addrs.iter().map(|a| addr("veth1", a)).collect(),
+            vec![],
+        )),
+    );
+    f
+}
+
+fn verdict(check: &str, f: &mut Fake) -> Verdict {
+    let (c, _) = check::parse(check).unwrap();
+    judge(&c, f)
+}
+
+#[test]
+fn a_wrong_network_does_not_pass() {
+    // Both addresses on both ends: every plain address check holds...
+    let mut f = lab(
+        &["10.1.0.2/24", "10.1.0.3/24"],
+        &["10.1.0.2/24", "10.1.0.3/24"],
+    );
+    assert!(verdict("addr 10.1.0.2/24 on veth0 in blue", &mut f).pass);
+    // ...but not the exact one, which says where the stray copy is and how to remove it.
+    let v = verdict("addr 10.1.0.2/24 only on veth0 in blue", &mut f);
+    assert!(!v.pass);
+    assert!(v.found.contains("also on veth1 in red"), "{}", v.found);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n red address del 10.1.0.2/24 dev veth1")
+    );
+    // And a ping to an address of the pinging namespace itself fails, saying why.
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert!(!v.pass);
+    assert!(v.found.contains("an address of blue itself"), "{}", v.found);
+}
+
+#[test]
+fn an_address_on_the_other_end_is_named() {
+    let mut f = lab(&[], &["10.1.0.2/24", "10.1.0.3/24"]);
+    let v = verdict("addr 10.1.0.2/24 on veth0 in blue", &mut f);
+    assert!(!v.pass);
+    assert_eq!(v.cause.as_deref(), Some("10.1.0.2/24 is on veth1 in red"));
+    assert_eq!(
+        v.fix.as_deref(),
+        Some(
+            "ip -n red address del 10.1.0.2/24 dev veth1 && ip -n blue address add 10.1.0.2/24 dev veth0"
+        )
+    );
+    let mut f = lab(&["10.1.0.2/16"], &[]);
+    let v = verdict("addr 10.1.0.2/24 on veth0 in blue", &mut f);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("the prefix length is /16, not /24")
+    );
+}
+
+#[test]
+fn near_misses_are_named() {
+    // A typo'd namespace.
+    let mut f = lab(&[], &[]);
+    let s = f.snaps.remove(&blue()).unwrap();
+    f.snaps.insert(Ns::Named("bleu".into()), s);
+    let v = verdict("netns blue exists", &mut f);
+    assert!(v.cause.as_deref().unwrap().contains("'bleu'"), "{v:?}");
+    // A link in the wrong namespace: the fix moves it.
+    let mut f = lab(&[], &[]);
+    let v = verdict("link veth1 in blue exists", &mut f);
+    assert_eq!(v.found, "veth1 is in red");
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n red link set veth1 netns blue")
+    );
+    // Swapped ends: veth0 sits in red, wired to veth1 in blue.
+    let mut f = Fake::default();
+    f.snaps.insert(
+        Ns::Root,
+        Rc::new(Snapshot::from_parts(Ns::Root, vec![], vec![], vec![])),
+    );
+    f.snaps.insert(
+        blue(),
+        Rc::new(Snapshot::from_parts(
+            blue(),
+            vec![veth(2, "veth1", "veth0", &red(), false)],
+            vec![],
+            vec![],
+        )),
+    );
+    f.snaps.insert(
+        red(),
+        Rc::new(Snapshot::from_parts(
+            red(),
+            vec![veth(2, "veth0", "veth1", &blue(), false)],
+            vec![],
+            vec![],
+        )),
+    );
+    let v = verdict("link veth0 in blue peer veth1 in red", &mut f);
+    assert!(!v.pass);
+    assert_eq!(v.found, "veth0 is in red");
+}
+
+#[test]
+fn a_try_line_works_from_the_state_as_it_is() {
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    let mut s = (*f.snaps[&red()]).clone();
+    s.routes.push(Route {
+        dest: None,
+        via: Some("10.1.0.9".parse().unwrap()),
+        dev: Some("veth1".into()),
+        table: 254,
+        kind: rtn::UNICAST,
+        metric: None,
+        v6: false,
+    });
+    f.snaps.insert(red(), Rc::new(s));
+    let v = verdict("route default via 10.1.0.2 in red", &mut f);
+    assert!(!v.pass);
+    // A default route is in the way: `add` would say File exists.
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n red route replace default via 10.1.0.2")
+    );
+    let v = verdict("route default via 10.1.0.2 in blue", &mut f);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n blue route add default via 10.1.0.2")
+    );
+    // A gateway on none of the namespace's subnets is named as the cause.
+    let v = verdict("route default via 10.9.0.1 in blue", &mut f);
+    assert!(
+        v.cause.as_deref().unwrap().contains("10.9.0.1 is on none"),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn action_checks_wait_for_the_action() {
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    let a: IpAddr = "10.1.0.3".parse().unwrap();
+    let v = verdict("pinged 10.1.0.3 from blue", &mut f);
+    assert!(!v.pass);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip netns exec blue ping -c 3 10.1.0.3")
+    );
+    f.pinged.insert((blue(), a), (3, 3));
+    assert!(verdict("pinged 10.1.0.3 from blue", &mut f).pass);
+    assert!(!verdict("pinged 10.1.0.3 from blue unanswered", &mut f).pass);
+    f.pinged.insert((blue(), a), (2, 0));
+    assert!(verdict("pinged 10.1.0.3 from blue unanswered", &mut f).pass);
+    // A probe is a state check: it holds whether or not the student pinged.
+    f.pings
+        .insert((blue(), a), PingOutcome::Reply(Duration::from_micros(40)));
+    assert!(verdict("ping 10.1.0.3 from blue", &mut f).pass);
+}
+
+#[test]
+fn a_process_check_sees_only_the_sessions_processes() {
+    let mut f = lab(&[], &[]);
+    assert!(!verdict("process netns-demo in another netns", &mut f).pass);
+    f.procs.insert("netns-demo".into(), vec![(42, 4026531840)]);
+    let v = verdict("process netns-demo in another netns", &mut f);
+    assert!(!v.pass);
+    assert!(v.found.contains("root network namespace"));
+    f.procs.insert("netns-demo".into(), vec![(42, 4026532001)]);
+    assert!(verdict("process netns-demo in another netns", &mut f).pass);
+    // The named namespace is the process's own (same inode).
+    assert!(verdict("netns blue same as process netns-demo", &mut f).pass);
+    f.procs.insert("netns-demo".into(), vec![(42, 4026532777)]);
+    assert!(!verdict("netns blue same as process netns-demo", &mut f).pass);
+}
+
+#[test]
+fn fdb_checks_read_learned_entries() {
+    let mut f = lab(&[], &[]);
+    let mut s = (*f.snaps[&Ns::Root]).clone();
+    s = Snapshot::from_parts(
+        Ns::Root,
+        {
+            let mut v = s.links.clone();
+            v.push(Link::bare(5, "bridge0", "bridge"));
+            v.push(Link::bare(6, "blue0", "veth"));
+            v
+        },
+        vec![],
+        vec![],
+    );
+    f.snaps.insert(Ns::Root, Rc::new(s));
+    let mac: crate::net::Mac = "02:00:00:00:00:01".parse().unwrap();
+    f.fdbs.insert(
+        Ns::Root,
+        Rc::new(vec![FdbEntry {
+            mac,
+            dev: "blue0".into(),
+            master: Some("bridge0".into()),
+            learned: false,
+        }]),
+    );
+    assert!(!verdict("fdb on blue0 learned", &mut f).pass);
+    assert!(verdict("not fdb on blue0 learned", &mut f).pass);
+    f.fdbs.insert(
+        Ns::Root,
+        Rc::new(vec![FdbEntry {
+            mac,
+            dev: "blue0".into(),
+            master: Some("bridge0".into()),
+            learned: true,
+        }]),
+    );
+    assert!(verdict("fdb on blue0 learned", &mut f).pass);
+    assert!(verdict("fdb on blue0 has 02:00:00:00:00:01", &mut f).pass);
+}

@@ -1,0 +1,169 @@
+//! The one step runner: every mode runs a step's commands through here. The mode's policy
+//! says whether checks are judged before the step (verify's before-rule), whether a failed
+//! command stops the step, whether the checks are judged after it; the mode's [`Show`] says
+//! what the audience sees. Nothing else differs between verify, demo, learn's `d` and the
+//! preparation of `--step`.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::settle::{self, Owed};
+use super::{Engine, Verdict, judge};
+use crate::lesson::{CommandLine, Step};
+
+/// How a mode runs a step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    /// Judge the checks held to the before-rule before the commands run.
+    pub judge_before: bool,
+    /// Stop at the first command that does not do what it should.
+    pub stop_on_failure: bool,
+    /// Judge every check after the commands, waiting for what the kernel still owes.
+    pub judge_after: bool,
+    /// Leave out the command on this source line (mutation testing).
+    pub skip_line: Option<usize>,
+}
+
+/// What became of one command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandStatus {
+    /// It did what it should (a `# [fails]` line: it failed).
+    Passed,
+    Failed,
+    /// Not run: left out by `--mutate`, or after a failure that stopped the step.
+    Skipped,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommandRun {
+    pub text: String,
+    pub line: usize,
+    pub status: CommandStatus,
+    /// Why it failed, or why it was not run.
+    pub error: Option<String>,
+    /// What it printed.
+    pub output: String,
+    pub expect_failure: bool,
+    pub duration: Duration,
+}
+
+/// What running a step gave.
+#[derive(Debug, Clone)]
+pub struct StepRun {
+    pub commands: Vec<CommandRun>,
+    /// The before-rule's verdicts, for the checks held to it (`None` for the others).
+    pub before: Vec<Option<Verdict>>,
+    /// Every check's verdict after the commands (empty when the policy does not judge).
+    pub after: Vec<Verdict>,
+    pub duration: Duration,
+}
+
+/// What a mode shows while a step runs.
+pub trait Show {
+    /// A command is about to run (demo types it out).
+    fn command(&mut self, _c: &CommandLine) {}
+    /// A command ran (demo and learn print its output and any error).
+    fn performed(&mut self, _c: &CommandLine, _r: &CommandRun) {}
+}
+
+/// Shows nothing (verify, `--step` preparation).
+pub struct Quiet;
+impl Show for Quiet {}
+
+/// Whether the before-rule holds a check of this step: not for a step that only looks, and
+/// not for a check marked `# [observe]`.
+pub fn held(step: &Step, i: usize) -> bool {
+    let exempt_step = step.observes_only() || step.commands.is_empty();
+    !exempt_step && !step.checks[i].observe
+}
+
+/// Runs one step under a policy.
+pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dyn Show) -> StepRun {
+    let start = Instant::now();
+    engine.begin_step(step);
+    let before: Vec<Option<Verdict>> = if policy.judge_before {
+        let mut round = engine.round();
+        // Only checks held to the before-rule are judged: an exempt ping that cannot answer
+        // yet would cost its full timeout for nothing.
+        round.prefetch(
+            step.checks
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| held(step, *i))
+                .map(|(_, c)| &c.check),
+        );
+        (0..step.checks.len())
+            .map(|i| held(step, i).then(|| judge(&step.checks[i].check, &mut round)))
+            .collect()
+    } else {
+        vec![None; step.checks.len()]
+    };
+    let owed = if policy.judge_after {
+        Owed::before(engine, step)
+    } else {
+        Owed::default()
+    };
+    let mut commands = Vec::new();
+    let mut stopped: Option<String> = None;
+    for c in &step.commands {
+        let skip = if policy.skip_line == Some(c.line) {
+            Some("left out by --mutate".to_string())
+        } else {
+            stopped.clone()
+        };
+        if let Some(why) = skip {
+            commands.push(CommandRun {
+                text: c.text.clone(),
+                line: c.line,
+                status: CommandStatus::Skipped,
+                error: Some(why),
+                output: String::new(),
+                expect_failure: c.expect_failure,
+                duration: Duration::ZERO,
+            });
+            continue;
+        }
+        show.command(c);
+        let p = engine.perform(c);
+        // A line marked [fails] is meant to fail: its failure is the expected outcome.
+        let ok = p.ok != c.expect_failure;
+        let error = match (ok, c.expect_failure) {
+            (true, _) => None,
+            (false, true) => Some(format!("{}: expected to fail, but it succeeded", c.text)),
+            (false, false) => p.error.clone(),
+        };
+        let run = CommandRun {
+            text: c.text.clone(),
+            line: c.line,
+            status: if ok {
+                CommandStatus::Passed
+            } else {
+                CommandStatus::Failed
+            },
+            error,
+            output: p.output,
+            expect_failure: c.expect_failure,
+            duration: p.duration,
+        };
+        show.performed(c, &run);
+        if !ok && policy.stop_on_failure {
+            stopped = Some(format!("not run: line {} failed before it", c.line));
+        }
+        commands.push(run);
+        // A namespace a line made may be one the step's pings are watched in.
+        engine.watch_pings(step);
+    }
+    let after = if policy.judge_after {
+        settle::settle(engine, step, &owed)
+    } else {
+        Vec::new()
+    };
+    StepRun {
+        commands,
+        before,
+        after,
+        duration: start.elapsed(),
+    }
+}

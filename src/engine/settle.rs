@@ -1,0 +1,217 @@
+//! Settling: after a step's commands, judging its checks once the kernel has done what it
+//! still owes, and not a moment longer.
+//!
+//! Most of what a line does is done when the line returns. What is not: a deleted namespace
+//! is torn down by the kernel's cleanup worker (and the veth peers of its links vanish from
+//! other namespaces then), a killed process exits when it next runs, IPv6 duplicate address
+//! detection takes its time, a program started in the background needs a moment to start. The
+//! step's effects say which of these it started; settle waits for those, with a generous bound
+//! for a busy machine. A check that is false with nothing pending fails at once.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::{Engine, Verdict};
+use crate::lesson::Step;
+use crate::lesson::check::Check;
+use crate::lesson::grammar::Op;
+use crate::net::Ns;
+
+/// The most settle waits for something that is really pending (a namespace teardown takes
+/// about 30 ms on a quiet machine, seconds on a loaded one).
+pub const SETTLE_MAX: Duration = Duration::from_secs(10);
+
+/// How long a program started in the background may take to be ready.
+const STARTUP: Duration = Duration::from_secs(3);
+
+/// What a step's commands may leave the kernel to finish.
+#[derive(Debug, Default)]
+pub struct Owed {
+    /// Veth ends in surviving namespaces whose peers are in namespaces the step deletes.
+    peers: Vec<(Ns, String)>,
+    /// Programs the step starts in the background.
+    starts: bool,
+    /// Names of processes the step kills.
+    kills: Vec<String>,
+    began: Option<Instant>,
+}
+
+impl Owed {
+    /// Looks, before the step's commands, at what they will leave pending.
+    pub fn before(engine: &Engine, step: &Step) -> Owed {
+        let mut owed = Owed {
+            began: Some(Instant::now()),
+            ..Owed::default()
+        };
+        for c in &step.commands {
+            for p in &c.command.parts {
+                match &p.op {
+                    Op::NetnsDel(n) => {
+                        let gone = Ns::Named(n.clone());
+                        if let Ok(s) = engine.kernel.snapshot(&gone) {
+                            for l in &s.links {
+                                if let Some(peer) = &l.peer
+                                    && let (Some(pns), Some(pname)) = (&peer.ns, &peer.name)
+                                    && *pns != gone
+                                {
+                                    owed.peers.push((pns.clone(), pname.clone()));
+                                }
+                            }
+                        }
+                    }
+                    Op::Start(_) => owed.starts = true,
+                    Op::Kill(name) => owed.kills.push(name.clone()),
+                    Op::Unknown { .. } if p.background => owed.starts = true,
+                    _ => {}
+                }
+            }
+        }
+        owed
+    }
+
+    /// What the kernel still owes that the failing checks may be waiting for.
+    fn pending(&self, engine: &Engine, failing: &[&Check]) -> Pending {
+        let peer_left = self.peers.iter().any(|(ns, name)| {
+            let there = match ns {
+                Ns::Root => true,
+                Ns::Named(n) => engine.kernel.netns_exists(n),
+            };
+            there && engine.kernel.link(ns, name).is_ok()
+        });
+        if peer_left || self.kills.iter().any(|k| dying(k)) {
+            return Pending::Kernel;
+        }
+        let young = self
+            .began
+            .is_some_and(|b| self.starts && b.elapsed() < STARTUP);
+        if young
+            && failing.iter().any(|c| {
+                matches!(
+                    strip(c),
+                    Check::Shell { .. }
+                        | Check::ProcessIsolated { .. }
+                        | Check::NetnsSameAs { .. }
+                        | Check::Ping { .. }
+                )
+            })
+        {
+            return Pending::Starting;
+        }
+        // IPv6 addresses still in duplicate address detection.
+        if failing.iter().any(|c| six(c)) && tentative(engine) {
+            return Pending::Kernel;
+        }
+        Pending::Nothing
+    }
+}
+
+/// What settle may wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Nothing,
+    /// Work the kernel does on its own, cheap to watch: wait until it is done, then judge.
+    Kernel,
+    /// A program the step started in the background is still young: judge again shortly.
+    Starting,
+}
+
+fn strip(c: &Check) -> &Check {
+    match c {
+        Check::Not(inner) => strip(inner),
+        other => other,
+    }
+}
+
+fn six(c: &Check) -> bool {
+    match strip(c) {
+        Check::Ping { addr, .. } | Check::Pinged { addr, .. } => addr.is_ipv6(),
+        Check::Addr { cidr, .. } => !cidr.is_v4(),
+        Check::Route { route, .. } => route.dest.is_some_and(|d| !d.is_v4()),
+        Check::Neigh { addr, .. } => addr.is_ipv6(),
+        _ => false,
+    }
+}
+
+/// Any address of the lesson's namespaces still tentative.
+fn tentative(engine: &Engine) -> bool {
+    std::iter::once(Ns::Root)
+        .chain(
+            engine
+                .lesson_namespaces()
+                .iter()
+                .map(|n| Ns::Named(n.clone())),
+        )
+        .filter_map(|ns| engine.kernel.snapshot(&ns).ok())
+        .any(|s| {
+            s.addrs
+                .iter()
+                .any(|a| a.tentative && matches!(a.cidr.addr, IpAddr::V6(_)))
+        })
+}
+
+/// A process of this name that has a fatal signal pending, or has exited and waits to be
+/// reaped: it is going, and a check about it should wait for it to be gone.
+fn dying(name: &str) -> bool {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    rd.filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .any(|e| {
+            let p = e.path();
+            let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+            if comm.trim() != name {
+                return false;
+            }
+            let status = std::fs::read_to_string(p.join("status")).unwrap_or_default();
+            let field = |k: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .map(|v| v.trim().to_string())
+                    .unwrap_or_default()
+            };
+            let zombie = field("State:").starts_with('Z');
+            // SIGKILL (9), SIGTERM (15), SIGINT (2), SIGHUP (1), SIGQUIT (3): bits 8, 14, 1, 0, 2.
+            let fatal = 0x4107u64;
+            let pending = ["SigPnd:", "ShdPnd:"]
+                .iter()
+                .any(|k| u64::from_str_radix(&field(k), 16).is_ok_and(|v| v & fatal != 0));
+            zombie || pending
+        })
+}
+
+/// Judges the step's checks after its commands: at once when they hold or nothing is pending,
+/// else when the kernel has done what it owed (or [`SETTLE_MAX`] has passed).
+pub fn settle(engine: &Engine, step: &Step, owed: &Owed) -> Vec<Verdict> {
+    let deadline = Instant::now() + SETTLE_MAX;
+    loop {
+        let verdicts = engine.evaluate(&step.checks);
+        let failing: Vec<&Check> = step
+            .checks
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, v)| !v.pass)
+            .map(|(c, _)| &c.check)
+            .collect();
+        if failing.is_empty() || Instant::now() >= deadline {
+            return verdicts;
+        }
+        match owed.pending(engine, &failing) {
+            Pending::Nothing => return verdicts,
+            // Wait for the work itself (cheap to look at), then judge again.
+            Pending::Kernel => {
+                while Instant::now() < deadline && owed.pending(engine, &failing) == Pending::Kernel
+                {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            Pending::Starting => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}

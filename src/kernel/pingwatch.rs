@@ -1,0 +1,227 @@
+//! Watching the student's pings: a packet socket in each watched namespace sees every IPv4
+//! packet its links send or receive; the echo requests and replies among them are logged, so
+//! that an action check can say "blue pinged 10.1.0.3 and got replies since the step began".
+//!
+//! It only reads (a packet socket changes nothing the student sees), and it ignores nslab's own
+//! probes, which carry [`PROBE_MARK`](super::PROBE_MARK).
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::ping::PROBE_MARK;
+use super::{KernelError, Result, netns};
+use crate::net::Ns;
+
+/// An echo request or reply seen in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchoSeen {
+    pub ns: Ns,
+    pub at: Instant,
+    pub request: bool,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub id: u16,
+    pub seq: u16,
+}
+
+/// The log the watchers (and nslab's own performed pings) write to.
+#[derive(Debug, Default)]
+pub struct PingLog {
+    events: Vec<EchoSeen>,
+    /// (ns, request?, id, seq, the far end): one packet seen twice (on lo, out and in, or
+    /// recorded by nslab and seen by the watch) counts once.
+    seen: HashSet<(Ns, bool, u16, u16, Ipv4Addr)>,
+}
+
+/// At most this many events are kept (a flood would otherwise grow it without bound).
+const MAX_EVENTS: usize = 100_000;
+
+impl PingLog {
+    pub fn record(&mut self, e: EchoSeen) {
+        let far = if e.request { e.dst } else { e.src };
+        let key = (e.ns.clone(), e.request, e.id, e.seq, far);
+        if !self.seen.insert(key) {
+            return;
+        }
+        if self.events.len() >= MAX_EVENTS {
+            self.events.drain(..MAX_EVENTS / 2);
+            self.seen.clear();
+        }
+        self.events.push(e);
+    }
+
+    /// Requests from `ns` to `addr` (with a source among `own`), and replies from `addr` to
+    /// `ns`, seen since `since`. An unspecified address (0.0.0.0) is one of `ns`'s own: nslab
+    /// records its performed pings so.
+    pub fn count(&self, ns: &Ns, addr: Ipv4Addr, own: &[Ipv4Addr], since: Instant) -> (u32, u32) {
+        let mut req = 0;
+        let mut rep = 0;
+        for e in self.events.iter().filter(|e| e.ns == *ns && e.at >= since) {
+            let mine = |a: &Ipv4Addr| own.is_empty() || a.is_unspecified() || own.contains(a);
+            if e.request && e.dst == addr && mine(&e.src) {
+                req += 1;
+            } else if !e.request && e.src == addr && mine(&e.dst) {
+                rep += 1;
+            }
+        }
+        (req, rep)
+    }
+}
+
+/// Packet sockets in some namespaces, read by one thread.
+pub struct PingWatch {
+    pub log: Arc<Mutex<PingLog>>,
+    stop: Arc<AtomicBool>,
+    watched: Vec<Ns>,
+}
+
+impl Drop for PingWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A packet socket for IPv4 (cooked: no link-layer header, whatever the link), opened inside
+/// the namespace `fd`.
+fn open_in(fd: &OwnedFd) -> Result<Socket> {
+    netns::in_netns(fd, || {
+        // ETH_P_IP in network byte order.
+        Socket::new(Domain::PACKET, Type::DGRAM, Some(Protocol::from(0x0008)))
+            .map_err(|e| KernelError::io("open a packet socket", e))
+    })
+}
+
+/// Parses an IPv4 packet: an ICMP echo request or reply that is not one of nslab's probes.
+fn echo_of(p: &[u8], ns: &Ns) -> Option<EchoSeen> {
+    if p.len() < 20 || p[0] >> 4 != 4 || p[9] != 1 {
+        return None;
+    }
+    let ihl = usize::from(p[0] & 0x0f) * 4;
+    let icmp = p.get(ihl..)?;
+    if icmp.len() < 8 || !(icmp[0] == 8 || icmp[0] == 0) {
+        return None;
+    }
+    if icmp[8..].starts_with(PROBE_MARK) {
+        return None;
+    }
+    Some(EchoSeen {
+        ns: ns.clone(),
+        at: Instant::now(),
+        request: icmp[0] == 8,
+        src: Ipv4Addr::new(p[12], p[13], p[14], p[15]),
+        dst: Ipv4Addr::new(p[16], p[17], p[18], p[19]),
+        id: u16::from_be_bytes([icmp[4], icmp[5]]),
+        seq: u16::from_be_bytes([icmp[6], icmp[7]]),
+    })
+}
+
+impl PingWatch {
+    /// Starts watching the namespaces (each given with an fd into it).
+    pub(super) fn start(
+        namespaces: Vec<(Ns, OwnedFd)>,
+        log: Arc<Mutex<PingLog>>,
+    ) -> Result<PingWatch> {
+        let mut socks = Vec::new();
+        let mut watched = Vec::new();
+        for (ns, fd) in namespaces {
+            let s = open_in(&fd)?;
+            s.set_nonblocking(true)
+                .map_err(|e| KernelError::io("packet socket", e))?;
+            watched.push(ns.clone());
+            socks.push((ns, s));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stop2, log2) = (stop.clone(), log.clone());
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 2048];
+            while !stop2.load(Ordering::Relaxed) {
+                let mut fds: Vec<PollFd> = socks
+                    .iter()
+                    .map(|(_, s)| PollFd::new(s.as_fd(), PollFlags::POLLIN))
+                    .collect();
+                match poll(&mut fds, PollTimeout::from(50u16)) {
+                    Ok(0) => continue,
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return,
+                }
+                let ready: Vec<usize> = fds
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
+                    .map(|(i, _)| i)
+                    .collect();
+                drop(fds);
+                for i in ready {
+                    let (ns, s) = &socks[i];
+                    while let Ok(n) = std::io::Read::read(&mut &*s, &mut buf) {
+                        if let Some(e) = echo_of(&buf[..n], ns)
+                            && let Ok(mut l) = log2.lock()
+                        {
+                            l.record(e);
+                        }
+                    }
+                }
+            }
+        });
+        Ok(PingWatch { log, stop, watched })
+    }
+
+    /// The namespaces this watch covers.
+    pub fn watched(&self) -> &[Ns] {
+        &self.watched
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip_echo(kind: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&[kind, 0, 0, 0, 0, 7, 0, 1]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn echoes_are_seen_and_probes_are_not() {
+        let ns = Ns::Named("blue".into());
+        let start = Instant::now();
+        let e = echo_of(&ip_echo(8, [10, 1, 0, 2], [10, 1, 0, 3], &[0x10; 8]), &ns).unwrap();
+        assert!(e.request);
+        assert_eq!((e.id, e.seq), (7, 1));
+        assert!(echo_of(&ip_echo(8, [10, 1, 0, 2], [10, 1, 0, 3], PROBE_MARK), &ns).is_none());
+        let mut log = PingLog::default();
+        log.record(e.clone());
+        // The same packet seen again (lo shows it out and in) counts once.
+        log.record(EchoSeen {
+            at: Instant::now(),
+            ..e
+        });
+        let rep = echo_of(&ip_echo(0, [10, 1, 0, 3], [10, 1, 0, 2], &[0x10; 8]), &ns).unwrap();
+        log.record(rep);
+        let own = ["10.1.0.2".parse().unwrap()];
+        assert_eq!(
+            log.count(&ns, "10.1.0.3".parse().unwrap(), &own, start),
+            (1, 1)
+        );
+        assert_eq!(
+            log.count(&ns, "10.1.0.9".parse().unwrap(), &own, start),
+            (0, 0)
+        );
+        assert_eq!(
+            log.count(&ns, "10.1.0.3".parse().unwrap(), &own, Instant::now()),
+            (0, 0)
+        );
+    }
+}

@@ -1,0 +1,808 @@
+//! The effect model: what command lines do to the kernel, played forward on a model of it.
+//!
+//! One place says what a line does (creates, moves, renames and deletes links and
+//! namespaces; adds addresses, routes and neighbours; sets sysctls and firewall rules). From
+//! it come the checks derived for a step without a `check` block (the net effect of the whole
+//! step: a link created and moved is checked where it ends up, a renamed link under its new
+//! name), what lint accepts that a lesson names, and what reset may remove.
+//!
+//! A line nslab cannot read has unknown effects: the model remembers where it acted and what
+//! names it mentions, so that lint can say "maybe" rather than "never".
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::check::{Check, LinkPred, RouteSpec};
+use super::grammar::ip::{AddrVerb, Brd, RouteVerb};
+use super::grammar::{Op, Part};
+use super::{CheckLine, Lesson, Origin, Step};
+use crate::net::{Cidr, Mac, Ns};
+
+/// What the model knows of one link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkFact {
+    pub kind: String,
+    pub up: bool,
+    pub peer: Option<(Ns, String)>,
+    pub master: Option<String>,
+    pub mtu: Option<u32>,
+    pub mac: Option<Mac>,
+    /// The end named first when a veth pair was made (derived checks speak of the pair once).
+    pub main_end: bool,
+}
+
+/// An address on a link, with what the line set besides it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AddrFact {
+    pub brd: Option<IpAddr>,
+    pub label: Option<String>,
+}
+
+/// A neighbour entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighFact {
+    pub lladdr: Option<Mac>,
+    pub state: String,
+}
+
+/// Something the model cannot follow: where it acted (`None`: anywhere), and the words it
+/// mentions (empty: it may touch any name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unknown {
+    pub ns: Option<Ns>,
+    pub names: Vec<String>,
+    pub why: String,
+}
+
+impl Unknown {
+    /// Whether it could have made or changed something called `name` in `ns`.
+    pub fn could_touch(&self, ns: Option<&Ns>, name: &str) -> bool {
+        let here = match (&self.ns, ns) {
+            (None, _) | (_, None) => true,
+            (Some(a), Some(b)) => a == b,
+        };
+        here && (self.names.is_empty() || self.names.iter().any(|n| n == name || n.contains(name)))
+    }
+}
+
+/// The model of the kernel a lesson acts on, as far as its lines say.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub netns: BTreeSet<String>,
+    pub links: BTreeMap<(Ns, String), LinkFact>,
+    pub addrs: BTreeMap<(Ns, String, Cidr), AddrFact>,
+    pub routes: BTreeMap<(Ns, RouteKey), ()>,
+    pub sysctls: BTreeMap<(Ns, String), String>,
+    pub neighs: BTreeMap<(Ns, String, IpAddr), NeighFact>,
+    pub rules: Vec<(Ns, super::grammar::Iptables)>,
+    pub procs: BTreeSet<String>,
+    pub unknowns: Vec<Unknown>,
+}
+
+/// A route as the model keys it (what `ip route del` must name to remove it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteKey {
+    pub table: u32,
+    pub kind: u8,
+    pub dest: Option<Cidr>,
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub metric: Option<u32>,
+}
+
+impl RouteKey {
+    pub fn spec(&self) -> RouteSpec {
+        RouteSpec {
+            kind: self.kind,
+            dest: self.dest,
+            via: self.via,
+            dev: self.dev.clone(),
+            metric: self.metric,
+            table: (self.table != 254).then_some(self.table),
+        }
+    }
+}
+
+fn mac_of(bytes: &Option<Vec<u8>>) -> Option<Mac> {
+    let b = bytes.as_ref()?;
+    let a: [u8; 6] = b.as_slice().try_into().ok()?;
+    Some(Mac(a))
+}
+
+impl World {
+    /// The world before a lesson: the root namespace with its loopback, and whatever else the
+    /// machine has (which the model does not know).
+    pub fn new() -> World {
+        let mut w = World::default();
+        w.links.insert(
+            (Ns::Root, "lo".into()),
+            LinkFact {
+                kind: "loopback".into(),
+                up: true,
+                peer: None,
+                master: None,
+                mtu: None,
+                mac: None,
+                main_end: true,
+            },
+        );
+        w
+    }
+
+    fn ns_exists(&self, ns: &Ns) -> bool {
+        match ns {
+            Ns::Root => true,
+            Ns::Named(n) => self.netns.contains(n),
+        }
+    }
+
+    /// Plays one step's lines forward.
+    pub fn run_step(&mut self, step: &Step) {
+        for c in &step.commands {
+            for p in &c.command.parts {
+                self.apply(p);
+            }
+        }
+    }
+
+    fn unknown(&mut self, ns: Option<Ns>, names: Vec<String>, why: &str) {
+        self.unknowns.push(Unknown {
+            ns,
+            names,
+            why: why.to_string(),
+        });
+    }
+
+    fn remove_link(&mut self, ns: &Ns, name: &str) {
+        let Some(l) = self.links.remove(&(ns.clone(), name.to_string())) else {
+            return;
+        };
+        self.addrs.retain(|(n, d, _), _| !(n == ns && d == name));
+        self.routes
+            .retain(|(n, r), _| !(n == ns && r.dev.as_deref() == Some(name)));
+        self.neighs.retain(|(n, d, _), _| !(n == ns && d == name));
+        // A bridge's ports are set free.
+        for ((pns, _), f) in self.links.iter_mut() {
+            if pns == ns && f.master.as_deref() == Some(name) {
+                f.master = None;
+            }
+        }
+        // A veth end never lives alone.
+        if let Some((pns, pname)) = l.peer {
+            self.links.remove(&(pns.clone(), pname.clone()));
+            self.addrs
+                .retain(|(n, d, _), _| !(*n == pns && *d == pname));
+            self.routes
+                .retain(|(n, r), _| !(*n == pns && r.dev.as_deref() == Some(pname.as_str())));
+        }
+    }
+
+    /// What one simple command does to the model.
+    pub fn apply(&mut self, p: &Part) {
+        let ns = p.ns.clone();
+        match &p.op {
+            Op::NetnsAdd(n) => {
+                if self.netns.insert(n.clone()) {
+                    self.links.insert(
+                        (Ns::Named(n.clone()), "lo".into()),
+                        LinkFact {
+                            kind: "loopback".into(),
+                            up: false,
+                            peer: None,
+                            master: None,
+                            mtu: None,
+                            mac: None,
+                            main_end: true,
+                        },
+                    );
+                }
+            }
+            Op::NetnsDel(n) => {
+                let gone = Ns::Named(n.clone());
+                if !self.netns.remove(n) {
+                    return;
+                }
+                let names: Vec<String> = self
+                    .links
+                    .keys()
+                    .filter(|(lns, _)| *lns == gone)
+                    .map(|(_, l)| l.clone())
+                    .collect();
+                for l in names {
+                    self.remove_link(&gone, &l);
+                }
+                self.addrs.retain(|(a, _, _), _| *a != gone);
+                self.routes.retain(|(a, _), _| *a != gone);
+                self.sysctls.retain(|(a, _), _| *a != gone);
+                self.neighs.retain(|(a, _, _), _| *a != gone);
+                self.rules.retain(|(a, _)| *a != gone);
+            }
+            Op::NetnsAttach(n) | Op::BindNetns(n) => {
+                // A name for a namespace someone else made: its contents are unknown.
+                self.netns.insert(n.clone());
+                self.unknown(
+                    Some(Ns::Named(n.clone())),
+                    vec![],
+                    "a namespace made elsewhere and given a name",
+                );
+            }
+            Op::UnbindNetns(n) => {
+                self.netns.remove(n);
+            }
+            Op::LinkAdd(add) => {
+                let at = add
+                    .attrs
+                    .netns
+                    .as_ref()
+                    .map_or(Some(ns.clone()), |n| n.ns());
+                let Some(name) = add.attrs.link_name().map(str::to_string) else {
+                    self.unknown(at, vec![], "a link the kernel names");
+                    return;
+                };
+                let Some(at) = at else {
+                    self.unknown(
+                        None,
+                        vec![name],
+                        "a link made in a namespace nslab cannot name",
+                    );
+                    return;
+                };
+                let peer = add.peer.as_ref().map(|pa| {
+                    let pns = pa.netns.as_ref().map_or(Some(ns.clone()), |n| n.ns());
+                    (pns, pa.link_name().map(str::to_string))
+                });
+                let peer_key = match &peer {
+                    Some((Some(pns), Some(pname))) => Some((pns.clone(), pname.clone())),
+                    Some(_) => {
+                        self.unknown(None, vec![], "a veth peer the kernel names");
+                        None
+                    }
+                    None if add.kind == "veth" => {
+                        self.unknown(Some(ns.clone()), vec![], "a veth peer the kernel names");
+                        None
+                    }
+                    None => None,
+                };
+                self.links.insert(
+                    (at.clone(), name.clone()),
+                    LinkFact {
+                        kind: add.kind.clone(),
+                        up: add.attrs.up == Some(true),
+                        peer: peer_key.clone(),
+                        master: add.attrs.master.clone().flatten(),
+                        mtu: add.attrs.mtu,
+                        mac: mac_of(&add.attrs.address),
+                        main_end: true,
+                    },
+                );
+                if let (Some((pns, pname)), Some(pa)) = (peer_key, &add.peer) {
+                    self.links.insert(
+                        (pns, pname),
+                        LinkFact {
+                            kind: "veth".into(),
+                            up: pa.up == Some(true),
+                            peer: Some((at, name)),
+                            master: pa.master.clone().flatten(),
+                            mtu: pa.mtu,
+                            mac: mac_of(&pa.address),
+                            main_end: false,
+                        },
+                    );
+                }
+            }
+            Op::LinkSet(set) => {
+                let dev = set.dev().to_string();
+                let key = (ns.clone(), dev.clone());
+                let Some(mut fact) = self.links.get(&key).cloned() else {
+                    // A link the model does not know (made by an unknown line, or the machine's
+                    // own in the root namespace): record what it can.
+                    self.unknown(
+                        Some(ns.clone()),
+                        vec![dev],
+                        "a change to a link the model does not know",
+                    );
+                    return;
+                };
+                let mut here = ns.clone();
+                let mut name = dev.clone();
+                // The kernel applies a move first: the link arrives down, without its
+                // addresses, routes and master.
+                if let Some(to) = &set.attrs.netns {
+                    match to.ns() {
+                        Some(to) if to != here => {
+                            self.links.remove(&key);
+                            self.addrs
+                                .retain(|(n, d, _), _| !(*n == here && *d == name));
+                            self.routes.retain(|(n, r), _| {
+                                !(*n == here && r.dev.as_deref() == Some(name.as_str()))
+                            });
+                            fact.up = false;
+                            fact.master = None;
+                            here = to;
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.remove_link(&ns, &dev);
+                            return;
+                        }
+                    }
+                }
+                if let Some(m) = set.attrs.mtu {
+                    fact.mtu = Some(m);
+                }
+                if let Some(a) = mac_of(&set.attrs.address) {
+                    fact.mac = Some(a);
+                }
+                if let Some(new) = set.attrs.rename() {
+                    let old = (here.clone(), name.clone());
+                    self.links.remove(&old);
+                    let moved: Vec<_> = self
+                        .addrs
+                        .iter()
+                        .filter(|((n, d, _), _)| *n == here && *d == name)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    for ((n, _, c), v) in moved {
+                        self.addrs.remove(&(n.clone(), name.clone(), c));
+                        self.addrs.insert((n, new.to_string(), c), v);
+                    }
+                    name = new.to_string();
+                }
+                if let Some(up) = set.attrs.up {
+                    fact.up = up;
+                }
+                if let Some(m) = &set.attrs.master {
+                    fact.master = m.clone();
+                }
+                // The other end of a veth follows the rename or the move.
+                if let Some((pns, pname)) = &fact.peer
+                    && let Some(pf) = self.links.get_mut(&(pns.clone(), pname.clone()))
+                {
+                    pf.peer = Some((here.clone(), name.clone()));
+                }
+                self.links.remove(&key);
+                self.links.insert((here, name), fact);
+            }
+            Op::LinkDel(d) => self.remove_link(&ns, &d.dev),
+            Op::Addr(a) => {
+                let Some(cidr) = a.cidr() else {
+                    self.unknown(Some(ns.clone()), vec![a.dev.clone()], "an address change");
+                    return;
+                };
+                let key = (ns.clone(), a.dev.clone(), cidr);
+                match a.verb {
+                    AddrVerb::Del => {
+                        self.addrs.remove(&key);
+                    }
+                    _ => {
+                        let brd = match a.brd {
+                            Some(Brd::Addr(ip)) => Some(ip),
+                            Some(Brd::Plus) => broadcast_of(&cidr),
+                            _ => None,
+                        };
+                        self.addrs.insert(
+                            key,
+                            AddrFact {
+                                brd,
+                                label: a.label.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+            Op::AddrFlush(f) => {
+                self.addrs
+                    .retain(|(n, d, _), _| !(*n == ns && f.dev.as_ref().is_none_or(|fd| fd == d)));
+            }
+            Op::Route(r) => {
+                let dest = r.dest.addr.map(|a| Cidr::new(a, r.dest.len));
+                let key = RouteKey {
+                    table: r.stored_table(),
+                    kind: r.stored_kind(),
+                    dest,
+                    via: r.via,
+                    dev: r.dev.clone(),
+                    metric: r.metric,
+                };
+                match r.verb {
+                    RouteVerb::Del => {
+                        let before = self.routes.len();
+                        // `ip route del` matches on the fields it names.
+                        self.routes.retain(|(n, k), _| {
+                            !(*n == ns
+                                && k.dest == key.dest
+                                && r.via.is_none_or(|v| k.via == Some(v))
+                                && r.dev.as_ref().is_none_or(|d| k.dev.as_ref() == Some(d))
+                                && k.table == key.table)
+                        });
+                        if self.routes.len() == before {
+                            self.unknown(
+                                Some(ns.clone()),
+                                vec![],
+                                "a route removed that the model did not know",
+                            );
+                        }
+                    }
+                    RouteVerb::Replace | RouteVerb::Change => {
+                        self.routes.retain(|(n, k), _| {
+                            !(*n == ns && k.dest == key.dest && k.table == key.table)
+                        });
+                        self.routes.insert((ns.clone(), key), ());
+                    }
+                    _ => {
+                        self.routes.insert((ns.clone(), key), ());
+                    }
+                }
+            }
+            Op::Neigh(n) => {
+                let key = (ns.clone(), n.dev.clone(), n.addr);
+                if n.set {
+                    let lladdr = n.lladdr.as_deref().and_then(|l| l.parse::<Mac>().ok());
+                    self.neighs.insert(
+                        key,
+                        NeighFact {
+                            lladdr,
+                            state: n.nud.clone(),
+                        },
+                    );
+                } else {
+                    self.neighs.remove(&key);
+                }
+            }
+            Op::Fdb(_) | Op::BridgePort { .. } => {}
+            Op::Sysctl(kv) => {
+                for (k, v) in kv {
+                    self.sysctls.insert((ns.clone(), k.clone()), v.clone());
+                }
+            }
+            Op::Iptables(rule) => match rule.action {
+                'A' | 'I' => self.rules.push((ns.clone(), rule.clone())),
+                'D' => self.rules.retain(|(n, r)| {
+                    !(*n == ns
+                        && r.table == rule.table
+                        && r.chain == rule.chain
+                        && r.rule == rule.rule)
+                }),
+                _ => {}
+            },
+            Op::Start(name) => {
+                self.procs.insert(name.clone());
+            }
+            Op::Kill(name) => {
+                self.procs.remove(name);
+            }
+            Op::Unknown { why, names } => {
+                self.unknown(
+                    Some(ns.clone()).filter(|n| !n.is_root()),
+                    names.clone(),
+                    why,
+                );
+            }
+            Op::Ping(_) | Op::Observe => {}
+        }
+    }
+
+    /// The checks that state the difference from `before` to `self`.
+    pub fn changes_since(&self, before: &World) -> Vec<Check> {
+        let mut out = Vec::new();
+        for n in self.netns.difference(&before.netns) {
+            out.push(Check::Netns {
+                name: n.clone(),
+                exists: true,
+            });
+        }
+        for n in before.netns.difference(&self.netns) {
+            out.push(Check::Netns {
+                name: n.clone(),
+                exists: false,
+            });
+        }
+        let link = |name: &str, ns: &Ns, pred: LinkPred| Check::Link {
+            name: name.to_string(),
+            ns: ns.clone(),
+            pred,
+        };
+        for ((ns, name), f) in &self.links {
+            let old = before.links.get(&(ns.clone(), name.clone()));
+            let new_here = old.is_none();
+            // A new namespace's loopback comes with it: only its state is news.
+            if new_here && name == "lo" && f.kind == "loopback" {
+                if f.up {
+                    out.push(link(name, ns, LinkPred::Up));
+                }
+                continue;
+            }
+            if new_here {
+                match (&f.peer, f.kind.as_str()) {
+                    (Some((pns, pname)), _) => {
+                        // A pair is spoken of once, from the end named first, unless only this
+                        // end is new here.
+                        let peer_new = !before.links.contains_key(&(pns.clone(), pname.clone()));
+                        if f.main_end || !peer_new {
+                            out.push(link(
+                                name,
+                                ns,
+                                LinkPred::Peer {
+                                    name: pname.clone(),
+                                    ns: pns.clone(),
+                                },
+                            ));
+                        }
+                    }
+                    (None, "veth") => out.push(link(name, ns, LinkPred::Exists)),
+                    (None, k) => out.push(link(name, ns, LinkPred::Kind(k.to_string()))),
+                }
+                if f.up {
+                    out.push(link(name, ns, LinkPred::Up));
+                }
+                if let Some(m) = &f.master {
+                    out.push(link(name, ns, LinkPred::Master(m.clone())));
+                }
+            } else if let Some(o) = old {
+                if o.up != f.up {
+                    out.push(link(
+                        name,
+                        ns,
+                        if f.up { LinkPred::Up } else { LinkPred::Down },
+                    ));
+                }
+                if o.master != f.master {
+                    out.push(link(
+                        name,
+                        ns,
+                        f.master
+                            .clone()
+                            .map_or(LinkPred::NoMaster, LinkPred::Master),
+                    ));
+                }
+            }
+            if let Some(m) = f.mtu
+                && old.is_none_or(|o| o.mtu != Some(m))
+            {
+                out.push(link(name, ns, LinkPred::Mtu(m)));
+            }
+            if let Some(a) = f.mac
+                && old.is_none_or(|o| o.mac != Some(a))
+            {
+                out.push(link(name, ns, LinkPred::Address(a)));
+            }
+        }
+        for (ns, name) in before.links.keys() {
+            if !self.links.contains_key(&(ns.clone(), name.clone())) && self.ns_exists(ns) {
+                out.push(link(name, ns, LinkPred::Absent));
+            }
+        }
+        for ((ns, dev, cidr), a) in &self.addrs {
+            if !before.addrs.contains_key(&(ns.clone(), dev.clone(), *cidr)) {
+                out.push(Check::Addr {
+                    cidr: *cidr,
+                    dev: dev.clone(),
+                    ns: ns.clone(),
+                    only: false,
+                    brd: a.brd,
+                    label: a.label.clone(),
+                });
+            }
+        }
+        for (ns, dev, cidr) in before.addrs.keys() {
+            if !self.addrs.contains_key(&(ns.clone(), dev.clone(), *cidr))
+                && self.links.contains_key(&(ns.clone(), dev.clone()))
+            {
+                out.push(Check::Not(Box::new(Check::Addr {
+                    cidr: *cidr,
+                    dev: dev.clone(),
+                    ns: ns.clone(),
+                    only: false,
+                    brd: None,
+                    label: None,
+                })));
+            }
+        }
+        for (ns, key) in self.routes.keys() {
+            if !before.routes.contains_key(&(ns.clone(), key.clone())) {
+                out.push(Check::Route {
+                    ns: ns.clone(),
+                    route: key.spec(),
+                });
+            }
+        }
+        for (ns, key) in before.routes.keys() {
+            if !self.routes.contains_key(&(ns.clone(), key.clone())) && self.ns_exists(ns) {
+                out.push(Check::Not(Box::new(Check::Route {
+                    ns: ns.clone(),
+                    route: key.spec(),
+                })));
+            }
+        }
+        for ((ns, key), v) in &self.sysctls {
+            if before.sysctls.get(&(ns.clone(), key.clone())) != Some(v) {
+                out.push(Check::Sysctl {
+                    key: key.clone(),
+                    value: v.clone(),
+                    ns: ns.clone(),
+                });
+            }
+        }
+        for ((ns, dev, addr), n) in &self.neighs {
+            if before.neighs.get(&(ns.clone(), dev.clone(), *addr)) != Some(n) {
+                out.push(Check::Neigh {
+                    ns: ns.clone(),
+                    addr: *addr,
+                    dev: Some(dev.clone()),
+                    lladdr: n.lladdr,
+                    state: Some(n.state.clone()),
+                });
+            }
+        }
+        for (ns, dev, addr) in before.neighs.keys() {
+            if !self.neighs.contains_key(&(ns.clone(), dev.clone(), *addr))
+                && self.links.contains_key(&(ns.clone(), dev.clone()))
+            {
+                out.push(Check::Not(Box::new(Check::Neigh {
+                    ns: ns.clone(),
+                    addr: *addr,
+                    dev: Some(dev.clone()),
+                    lladdr: None,
+                    state: None,
+                })));
+            }
+        }
+        for (ns, r) in &self.rules {
+            if !before.rules.contains(&(ns.clone(), r.clone())) {
+                let mut line = vec![
+                    r.program.clone(),
+                    "-t".into(),
+                    r.table.clone(),
+                    "-C".into(),
+                    r.chain.clone(),
+                ];
+                line.extend(r.rule.iter().cloned());
+                out.push(Check::Shell {
+                    command: line.join(" "),
+                    ns: ns.clone(),
+                    says: Some(format!(
+                        "the {} rule is in {} {}",
+                        r.table,
+                        r.chain,
+                        r.rule.join(" ")
+                    )),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// `brd +`: the address with every host bit set.
+fn broadcast_of(c: &Cidr) -> Option<IpAddr> {
+    match c.addr {
+        IpAddr::V4(a) if c.prefix <= 30 => {
+            let host = u32::MAX.checked_shr(u32::from(c.prefix)).unwrap_or(0);
+            Some(IpAddr::V4((u32::from(a) | host).into()))
+        }
+        _ => None,
+    }
+}
+
+/// Derives the checks of each step that has no `check` block: the net effect of the whole
+/// step, and for each ping line, the ping itself (the student's action).
+pub fn derive_checks(steps: &mut [Step]) {
+    let mut world = World::new();
+    for step in steps.iter_mut() {
+        let before = world.clone();
+        world.run_step(step);
+        if step.has_check_block {
+            continue;
+        }
+        let offset = step.commands.first().map_or(step.offset, |c| c.offset);
+        let observe = step.observes_only();
+        let mut checks: Vec<CheckLine> = world
+            .changes_since(&before)
+            .into_iter()
+            .map(|check| CheckLine {
+                check,
+                offset,
+                origin: Origin::Derived,
+                observe,
+                refs: Vec::new(),
+            })
+            .collect();
+        for c in &step.commands {
+            for p in &c.command.parts {
+                if let Op::Ping(ping) = &p.op {
+                    checks.push(CheckLine {
+                        check: Check::Pinged {
+                            addr: ping.addr,
+                            from: p.ns.clone(),
+                            answered: !c.expect_failure,
+                        },
+                        offset: c.offset,
+                        origin: Origin::Derived,
+                        observe: false,
+                        refs: Vec::new(),
+                    });
+                }
+            }
+        }
+        step.checks = checks;
+    }
+}
+
+/// What a whole lesson brings into being, as far as its lines say, and what they leave
+/// unknown.
+#[derive(Debug, Default)]
+pub struct Creations {
+    pub netns: BTreeSet<String>,
+    /// Links by namespace, wherever they were at any point of the lesson.
+    pub links: BTreeSet<(Ns, String)>,
+    pub unknowns: Vec<Unknown>,
+    /// Firewall rules the lesson adds, and sysctls it sets (for reset).
+    pub rules: Vec<(Ns, super::grammar::Iptables)>,
+    pub sysctls: BTreeSet<(Ns, String)>,
+    pub procs: BTreeSet<String>,
+}
+
+/// Whether a lesson's lines make something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Known {
+    Yes,
+    /// A line nslab cannot read might: it says why.
+    Maybe(String),
+    No,
+}
+
+impl Creations {
+    pub fn of(lesson: &Lesson) -> Creations {
+        let mut world = World::new();
+        let mut c = Creations::default();
+        for step in &lesson.steps {
+            for cmd in &step.commands {
+                for p in &cmd.command.parts {
+                    world.apply(p);
+                    c.netns.extend(world.netns.iter().cloned());
+                    c.links.extend(world.links.keys().cloned());
+                    c.sysctls.extend(world.sysctls.keys().cloned());
+                    c.procs.extend(world.procs.iter().cloned());
+                    for r in &world.rules {
+                        if !c.rules.contains(r) {
+                            c.rules.push(r.clone());
+                        }
+                    }
+                }
+            }
+        }
+        // Loopbacks come with their namespaces; the lesson does not make them.
+        c.links.retain(|(_, name)| name != "lo");
+        c.unknowns = world.unknowns;
+        c
+    }
+
+    pub fn netns(&self, name: &str) -> Known {
+        if self.netns.contains(name) {
+            return Known::Yes;
+        }
+        match self.unknowns.iter().find(|u| u.could_touch(None, name)) {
+            Some(u) => Known::Maybe(u.why.clone()),
+            None => Known::No,
+        }
+    }
+
+    pub fn link(&self, ns: &Ns, name: &str) -> Known {
+        // Every namespace has its loopback; the root namespace has links of its own.
+        if name == "lo" || ns.is_root() || self.links.contains(&(ns.clone(), name.to_string())) {
+            return Known::Yes;
+        }
+        match self.unknowns.iter().find(|u| u.could_touch(Some(ns), name)) {
+            Some(u) => Known::Maybe(u.why.clone()),
+            None => Known::No,
+        }
+    }
+
+    /// Every named namespace the lesson makes or names.
+    pub fn namespaces(&self) -> impl Iterator<Item = &String> {
+        self.netns.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,138 @@
+//! The effect model on whole steps: derived checks are the net effect of a step.
+
+use super::*;
+use crate::diag::Source;
+use crate::lesson::parse::parse;
+
+const HEAD: &str = "+++\nid = \"t\"\ntitle = \"T\"\nformat = 1\n+++\n";
+
+fn lesson(steps: &[&str]) -> Lesson {
+    let mut text = HEAD.to_string();
+    for (i, s) in steps.iter().enumerate() {
+        text.push_str(&format!("## Step {i}\n\n```sh\n{s}\n```\n\n"));
+    }
+    let (l, d) = parse(&Source::new("t.md", text));
+    assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
+    l.unwrap()
+}
+
+fn derived(l: &Lesson, step: usize) -> Vec<String> {
+    l.steps[step]
+        .checks
+        .iter()
+        .map(|c| c.check.to_string())
+        .collect()
+}
+
+#[test]
+fn a_link_made_and_moved_in_one_step_is_checked_where_it_ends() {
+    let l = lesson(&[
+        "ip netns add app",
+        "ip link add host0 type veth peer name app0\nip link set app0 netns app\nip link set host0 up",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        vec!["link host0 peer app0 in app", "link host0 is up"]
+    );
+}
+
+#[test]
+fn a_renamed_link_is_checked_under_its_new_name() {
+    let l = lesson(&[
+        "ip netns add blue\nip netns add red\nip link add veth0 netns blue type veth peer name veth1 netns red",
+        "ip -n blue link set veth0 name eth0\nip -n blue link set eth0 up\nip -n blue addr add 10.0.0.1/24 dev eth0",
+    ]);
+    assert_eq!(
+        derived(&l, 0),
+        vec![
+            "netns blue exists",
+            "netns red exists",
+            "link veth0 in blue peer veth1 in red"
+        ]
+    );
+    assert_eq!(
+        derived(&l, 1),
+        vec![
+            "link eth0 in blue peer veth1 in red",
+            "link eth0 in blue is up",
+            "link veth0 in blue absent",
+            "addr 10.0.0.1/24 on eth0 in blue"
+        ]
+    );
+}
+
+#[test]
+fn deleting_a_namespace_takes_its_links_and_their_peers() {
+    let l = lesson(&[
+        "ip netns add blue\nip netns add red\nip link add veth0 type veth peer name veth1\nip link set veth0 netns blue\nip link set veth1 netns red",
+        "ip netns del blue",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        vec!["netns blue absent", "link veth1 in red absent"]
+    );
+}
+
+#[test]
+fn pings_derive_action_checks() {
+    let l = lesson(&[
+        "ip netns add a",
+        "ip netns exec a ping -c 1 10.0.0.2\nip netns exec a ping -c 1 -W 1 10.9.9.9   # [fails]",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        vec![
+            "pinged 10.0.0.2 from a",
+            "pinged 10.9.9.9 from a unanswered"
+        ]
+    );
+}
+
+#[test]
+fn routes_sysctls_and_rules_are_derived() {
+    let l = lesson(&[
+        "ip netns add r\nip -n r link add x type veth peer name y\nip -n r addr add 10.0.0.1/24 dev x",
+        "ip -n r route add blackhole 10.9.0.0/16\nip -n r route add default via 10.0.0.2\nip netns exec r sysctl -w net.ipv4.ip_forward=1\niptables -t nat -A POSTROUTING -s 10.0.0.0/24 -j MASQUERADE",
+    ]);
+    let d = derived(&l, 1);
+    assert!(
+        d.contains(&"route blackhole 10.9.0.0/16 in r".to_string()),
+        "{d:?}"
+    );
+    assert!(
+        d.contains(&"route default via 10.0.0.2 in r".to_string()),
+        "{d:?}"
+    );
+    assert!(
+        d.contains(&"sysctl net.ipv4.ip_forward = 1 in r".to_string()),
+        "{d:?}"
+    );
+    assert!(
+        d.iter()
+            .any(|c| c.contains("iptables -t nat -C POSTROUTING -s 10.0.0.0/24 -j MASQUERADE")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn what_a_lesson_makes_is_known_and_unknown_lines_make_maybes() {
+    let l = lesson(&[
+        "ip netns add blue\nip link add veth0 netns blue type veth peer name veth1",
+        "ip -n blue -batch /tmp/more",
+        "./setup.sh",
+    ]);
+    let c = Creations::of(&l);
+    assert_eq!(c.netns("blue"), Known::Yes);
+    assert_eq!(c.link(&Ns::Named("blue".into()), "veth0"), Known::Yes);
+    assert_eq!(c.link(&Ns::Root, "veth1"), Known::Yes);
+    // The batch file and the script could make anything: a maybe, not a no.
+    assert!(matches!(
+        c.link(&Ns::Named("blue".into()), "eth9"),
+        Known::Maybe(_)
+    ));
+    assert!(matches!(c.netns("green"), Known::Maybe(_)));
+    let plain = lesson(&["ip netns add blue"]);
+    let c = Creations::of(&plain);
+    assert_eq!(c.netns("green"), Known::No);
+    assert_eq!(c.link(&Ns::Named("blue".into()), "veth0"), Known::No);
+}

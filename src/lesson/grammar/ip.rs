@@ -1,0 +1,1650 @@
+//! `ip`, read as iproute2 6.1 reads it (ip/ip.c, iplink.c, link_veth.c, ipaddress.c,
+//! iproute.c, ipneigh.c, ipnetns.c): the same option and keyword prefixes, in the same order,
+//! the same defaults, the same refusals with the same words.
+//!
+//! Reading a line is separate from performing it: every form below is read (so that nslab
+//! knows what the line does), and [`LinkAdd::native`] and its siblings say which of them nslab
+//! performs itself. The others go to the real `ip`.
+
+use std::net::IpAddr;
+
+use super::ipaddr::{self, Family, Prefix};
+use super::lex::Word;
+use super::{CommandError, Op, Part, error_at, error_at_end, texts, unknown};
+use crate::net::Ns;
+
+/// iproute2's `matches(prefix, word)`: the word typed is a non-empty prefix of the keyword.
+pub fn matches(typed: &str, keyword: &str) -> bool {
+    !typed.is_empty() && keyword.starts_with(typed)
+}
+
+/// The objects of ip.c's command table, in its order: the first one a typed word is a
+/// prefix of wins (`ip a` is address, `ip r` is route, `ip n` is neighbour).
+const OBJECTS: &[&str] = &[
+    "address",
+    "addrlabel",
+    "maddress",
+    "route",
+    "rule",
+    "neighbor",
+    "neighbour",
+    "ntable",
+    "ntbl",
+    "link",
+    "l2tp",
+    "fou",
+    "ila",
+    "macsec",
+    "tunnel",
+    "tunl",
+    "tuntap",
+    "tap",
+    "token",
+    "tcpmetrics",
+    "tcp_metrics",
+    "monitor",
+    "xfrm",
+    "mroute",
+    "mrule",
+    "netns",
+    "netconf",
+    "vrf",
+    "sr",
+    "nexthop",
+    "mptcp",
+    "ioam",
+    "help",
+    "stats",
+];
+
+const INCOMPLETE: &str = "Command line is not complete. Try option \"help\"";
+
+/// A cursor over the words of an `ip` command, with iproute2's NEXT_ARG.
+struct Args<'a> {
+    line: &'a str,
+    words: &'a [Word],
+    pos: usize,
+}
+
+impl<'a> Args<'a> {
+    fn peek(&self) -> Option<&'a Word> {
+        self.words.get(self.pos)
+    }
+
+    fn next(&mut self) -> Option<&'a Word> {
+        let w = self.words.get(self.pos);
+        if w.is_some() {
+            self.pos += 1;
+        }
+        w
+    }
+
+    /// NEXT_ARG: the value that must follow a keyword.
+    fn need(&mut self) -> Result<&'a Word, CommandError> {
+        self.next()
+            .ok_or_else(|| error_at_end(self.line, INCOMPLETE))
+    }
+
+    fn rest(&self) -> &'a [Word] {
+        &self.words[self.pos.min(self.words.len())..]
+    }
+}
+
+/// What the global options of a line set.
+struct Globals {
+    ns: Ns,
+    batch: Option<String>,
+    all: bool,
+    family: Family,
+}
+
+/// Parses `ip [OPTIONS] OBJECT [COMMAND ...]`, `words[0]` being `ip`.
+pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandError> {
+    let mut a = Args {
+        line,
+        words,
+        pos: 1,
+    };
+    let mut g = Globals {
+        ns,
+        batch: None,
+        all: false,
+        family: Family::Any,
+    };
+    // ip.c: options until the first word that does not start with '-' (or `--`).
+    while let Some(w) = a.peek() {
+        let t = w.text.as_str();
+        if t == "--" {
+            a.next();
+            break;
+        }
+        if !t.starts_with('-') {
+            break;
+        }
+        a.next();
+        // `--json` is `-json`; every option matches by prefix, in ip.c's order.
+        let o = t
+            .strip_prefix("--")
+            .or_else(|| t.strip_prefix('-'))
+            .unwrap_or(t);
+        let m = |k: &str| matches(o, k);
+        let color = {
+            let (name, value) = o.split_once('=').unwrap_or((o, ""));
+            matches(name, "color") && ["", "always", "auto", "never"].contains(&value)
+        };
+        if m("loops") {
+            a.need()?;
+        } else if m("family") {
+            let f = a.need()?;
+            g.family = match f.text.as_str() {
+                "inet" => Family::V4,
+                "inet6" => Family::V6,
+                "link" | "bridge" | "mpls" | "packet" | "help" => Family::Any,
+                _ => {
+                    return Err(error_at(
+                        f,
+                        format!(
+                            "Error: argument \"{}\" is wrong: invalid protocol family",
+                            f.text
+                        ),
+                    ));
+                }
+            };
+        } else if o == "4" {
+            g.family = Family::V4;
+        } else if o == "6" {
+            g.family = Family::V6;
+        } else if ["0", "M", "B"].contains(&o)
+            || m("human")
+            || m("human-readable")
+            || m("iec")
+            || m("stats")
+            || m("statistics")
+            || m("details")
+            || m("resolve")
+            || m("oneline")
+            || m("timestamp")
+            || m("tshort")
+        {
+        } else if m("Version") {
+            return Ok(vec![observe(&g.ns)]);
+        } else if m("force") {
+        } else if m("batch") {
+            g.batch = Some(a.need()?.text.clone());
+        } else if m("brief") || m("json") || m("pretty") {
+        } else if m("rcvbuf") {
+            let v = a.need()?;
+            if ipaddr::unsigned(&v.text).is_none() {
+                return Err(error_at(v, format!("Invalid rcvbuf size '{}'", v.text)));
+            }
+        } else if color {
+        } else if m("help") {
+            return Ok(vec![observe(&g.ns)]);
+        } else if m("netns") {
+            let n = a.need()?;
+            if n.dynamic {
+                return Ok(vec![part(
+                    &g.ns,
+                    unknown(
+                        "the namespace is not known before the line runs",
+                        &texts(words),
+                    ),
+                )]);
+            }
+            g.ns = Ns::Named(n.text.clone());
+        } else if m("Numeric") {
+        } else if m("all") {
+            g.all = true;
+        } else if o == "echo" {
+        } else {
+            return Err(error_at(
+                w,
+                format!("Option \"{t}\" is unknown, try \"ip -help\"."),
+            ));
+        }
+    }
+    if let Some(file) = g.batch {
+        return Ok(vec![part(
+            &g.ns,
+            Op::Unknown {
+                why: format!("ip -batch {file}: the commands are in a file nslab does not read"),
+                names: vec![],
+            },
+        )]);
+    }
+    let Some(obj) = a.next() else {
+        // `ip` alone prints its usage and fails; nothing changes.
+        return Ok(vec![observe(&g.ns)]);
+    };
+    let Some(object) = OBJECTS.iter().find(|o| matches(&obj.text, o)) else {
+        return Err(error_at(
+            obj,
+            format!("Object \"{}\" is unknown, try \"ip help\".", obj.text),
+        ));
+    };
+    match *object {
+        "link" => link(&mut a, &g),
+        "address" => address(&mut a, &g),
+        "route" => route(&mut a, &g),
+        "neighbor" | "neighbour" => neigh(&mut a, &g),
+        "netns" => netns(&mut a, &g),
+        "help" | "monitor" | "ntable" | "ntbl" | "maddress" | "netconf" | "stats"
+        | "tcpmetrics" | "tcp_metrics" => Ok(vec![observe(&g.ns)]),
+        other => {
+            // rule, nexthop, tunnel, xfrm...: read-only forms observe, the rest is the real ip's.
+            let verb = a.peek().map(|w| w.text.as_str()).unwrap_or("");
+            if verb.is_empty()
+                || matches(verb, "show")
+                || matches(verb, "list")
+                || matches(verb, "lst")
+            {
+                Ok(vec![observe(&g.ns)])
+            } else {
+                Ok(vec![part(
+                    &g.ns,
+                    unknown(
+                        &format!("nslab does not read `ip {other}` lines"),
+                        &texts(words),
+                    ),
+                )])
+            }
+        }
+    }
+}
+
+fn part(ns: &Ns, op: Op) -> Part {
+    Part {
+        ns: ns.clone(),
+        op,
+        conditional: false,
+        background: false,
+        wrapped: false,
+    }
+}
+
+fn observe(ns: &Ns) -> Part {
+    part(ns, Op::Observe)
+}
+
+// ---------------------------------------------------------------------------------------------
+// ip link
+
+/// A namespace as `ip link set ... netns X` names it: a name in /run/netns, else a pid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetnsArg(pub String);
+
+impl NetnsArg {
+    /// The namespace as lessons name it: `1` (pid 1) is the root one; another number is a
+    /// process's namespace nslab cannot name.
+    pub fn ns(&self) -> Option<Ns> {
+        match ipaddr::integer(&self.0) {
+            Some(1) => Some(Ns::Root),
+            Some(_) => None,
+            None => Some(Ns::Named(self.0.clone())),
+        }
+    }
+}
+
+/// What `iplink_parse` reads: the attributes of one link (the main one, or a veth's peer).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LinkAttrs {
+    pub up: Option<bool>,
+    /// `name X`.
+    pub name: Option<String>,
+    /// `dev X` or the bare device word.
+    pub dev: Option<String>,
+    pub mtu: Option<u32>,
+    pub address: Option<Vec<u8>>,
+    pub txqlen: Option<u32>,
+    pub netns: Option<NetnsArg>,
+    /// `master BR` (Some(Some)), `nomaster` (Some(None)).
+    pub master: Option<Option<String>>,
+    /// Keywords nslab reads but does not perform itself.
+    pub other: Vec<String>,
+}
+
+impl LinkAttrs {
+    /// The link's name: `name X` if given, else the device word.
+    pub fn link_name(&self) -> Option<&str> {
+        self.name.as_deref().or(self.dev.as_deref())
+    }
+
+    /// For `set`: the new name, when `name` renames the device.
+    pub fn rename(&self) -> Option<&str> {
+        match (&self.name, &self.dev) {
+            (Some(n), Some(d)) if n != d => Some(n),
+            _ => None,
+        }
+    }
+
+    fn why_not_native(&self) -> Option<String> {
+        self.other
+            .first()
+            .map(|k| format!("nslab does not set '{k}' itself"))
+    }
+}
+
+/// `ip link add`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkAdd {
+    pub attrs: LinkAttrs,
+    pub kind: String,
+    /// A veth's `peer ...` options; `None` lets the kernel name the peer.
+    pub peer: Option<LinkAttrs>,
+    /// The words after `type KIND` that belong to the kind (bridge, macvlan, vxlan options).
+    pub kind_args: Vec<String>,
+    /// `replace` rather than `add`.
+    pub replace: bool,
+}
+
+impl LinkAdd {
+    pub fn native(&self) -> Result<(), String> {
+        if self.replace {
+            return Err("ip link replace is done by the real ip".into());
+        }
+        match self.kind.as_str() {
+            "veth" | "bridge" => {}
+            k => {
+                return Err(format!(
+                    "nslab creates veth and bridge links itself; a {k} is made by the real ip"
+                ));
+            }
+        }
+        if let Some(k) = self.kind_args.first() {
+            return Err(format!(
+                "nslab does not set the {} option '{k}' itself",
+                self.kind
+            ));
+        }
+        if self.attrs.master.is_some() {
+            return Err("nslab does not create a link with a master itself".into());
+        }
+        if let Some(why) = self.attrs.why_not_native() {
+            return Err(why);
+        }
+        if let Some(p) = &self.peer {
+            if p.master.is_some() || p.up.is_some() {
+                return Err("nslab does not set the peer's state itself".into());
+            }
+            if let Some(why) = p.why_not_native() {
+                return Err(why);
+            }
+        }
+        if self.attrs.link_name().is_none() {
+            return Err("a link the kernel names".into());
+        }
+        Ok(())
+    }
+}
+
+/// `ip link set` (and `change`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSet {
+    pub attrs: LinkAttrs,
+    /// `type bridge ...` / `type bridge_slave ...`: options of the link's kind.
+    pub kind: Option<String>,
+    pub kind_args: Vec<String>,
+}
+
+impl LinkSet {
+    pub fn dev(&self) -> &str {
+        self.attrs.dev.as_deref().unwrap_or("")
+    }
+
+    pub fn native(&self) -> Result<(), String> {
+        if let Some(k) = &self.kind {
+            return Err(format!("the options of a {k} are set by the real ip"));
+        }
+        if let Some(why) = self.attrs.why_not_native() {
+            return Err(why);
+        }
+        Ok(())
+    }
+}
+
+/// `ip link delete`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkDel {
+    pub dev: String,
+    pub kind: Option<String>,
+}
+
+/// The link commands of do_iplink.
+fn link(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
+    let Some(verb) = a.next() else {
+        return Ok(vec![observe(&g.ns)]);
+    };
+    let v = verb.text.as_str();
+    let (create, replace, set, del) = (
+        matches(v, "add"),
+        matches(v, "replace"),
+        matches(v, "set") || matches(v, "change"),
+        matches(v, "delete"),
+    );
+    if !(create || replace || set || del) {
+        if matches(v, "show")
+            || matches(v, "lst")
+            || matches(v, "list")
+            || matches(v, "xstats")
+            || matches(v, "afstats")
+            || matches(v, "help")
+        {
+            return Ok(vec![observe(&g.ns)]);
+        }
+        if matches(v, "property") {
+            return Ok(vec![part(&g.ns, unknown("ip link property", &[]))]);
+        }
+        return Err(error_at(
+            verb,
+            format!("Command \"{v}\" is unknown, try \"ip link help\"."),
+        ));
+    }
+    let creating = create || replace;
+    let (attrs, kind) = link_attrs(a, creating)?;
+    let kind_args: Vec<String> = a.rest().iter().map(|w| w.text.clone()).collect();
+    if let Some(k) = &kind
+        && k.is_empty()
+    {
+        return Err(error_at_end(a.line, INCOMPLETE));
+    }
+    if creating {
+        let Some(kind) = kind else {
+            return Err(error_at(
+                verb,
+                "Not enough information: \"type\" argument is required",
+            ));
+        };
+        let mut peer = None;
+        let mut extra = kind_args.clone();
+        if kind == "veth" && !a.rest().is_empty() {
+            let first = &a.rest()[0];
+            if first.text != "peer" {
+                return Err(error_at(
+                    first,
+                    "Usage: ip link <options> type veth [peer <options>]",
+                ));
+            }
+            a.next();
+            let (p, ptype) = link_attrs(a, true)?;
+            if let Some(t) = ptype {
+                let w = a.words[a.pos.saturating_sub(1)].clone();
+                return Err(error_at(
+                    &w,
+                    format!("Error: duplicate \"type\": \"{t}\" is the second value."),
+                ));
+            }
+            peer = Some(p);
+            extra.clear();
+        }
+        return Ok(vec![part(
+            &g.ns,
+            Op::LinkAdd(LinkAdd {
+                attrs,
+                kind,
+                peer,
+                kind_args: extra,
+                replace,
+            }),
+        )]);
+    }
+    if attrs.dev.is_none() {
+        if attrs.other.iter().any(|o| o == "group") {
+            return Ok(vec![part(
+                &g.ns,
+                unknown("a change to a group of links", &[]),
+            )]);
+        }
+        return Err(error_at(
+            verb,
+            "Not enough information: \"dev\" argument is required.",
+        ));
+    }
+    if del {
+        return Ok(vec![part(
+            &g.ns,
+            Op::LinkDel(LinkDel {
+                dev: attrs.dev.clone().unwrap_or_default(),
+                kind,
+            }),
+        )]);
+    }
+    Ok(vec![part(
+        &g.ns,
+        Op::LinkSet(LinkSet {
+            attrs,
+            kind,
+            kind_args,
+        }),
+    )])
+}
+
+/// iplink_parse: the attributes, up to `type KIND` (returned with it). `creating` is
+/// NLM_F_CREATE: `add` refuses both `name` and `dev`, `set` needs a device.
+fn link_attrs(
+    a: &mut Args<'_>,
+    creating: bool,
+) -> Result<(LinkAttrs, Option<String>), CommandError> {
+    let mut at = LinkAttrs::default();
+    let mut kind = None;
+    // `name` given before `dev`: dev follows name (iproute2 tracks them as pointers).
+    let mut dev_is_name = false;
+    let mut seen: Vec<&str> = Vec::new();
+    let dup = |seen: &Vec<&str>, key: &'static str, w: &Word| -> Result<(), CommandError> {
+        if seen.contains(&key) {
+            Err(error_at(
+                w,
+                format!(
+                    "Error: duplicate \"{key}\": \"{}\" is the second value.",
+                    w.text
+                ),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let invarg = |w: &Word, msg: &str| {
+        error_at(w, format!("Error: argument \"{}\" is wrong: {msg}", w.text))
+    };
+    while let Some(w) = a.next() {
+        let t = w.text.as_str();
+        if t == "up" {
+            at.up = Some(true);
+        } else if t == "down" {
+            at.up = Some(false);
+        } else if t == "name" {
+            let v = a.need()?;
+            dup(&seen, "name", v)?;
+            seen.push("name");
+            if !valid_ifname(&v.text) {
+                return Err(invarg(v, "\"name\" not a valid ifname"));
+            }
+            at.name = Some(v.text.clone());
+            if at.dev.is_none() {
+                at.dev = Some(v.text.clone());
+                dev_is_name = true;
+            }
+        } else if t == "index" {
+            let v = a.need()?;
+            if ipaddr::integer(&v.text).is_none_or(|i| i <= 0) {
+                return Err(invarg(v, "Invalid \"index\" value"));
+            }
+            at.other.push("index".into());
+        } else if matches(t, "link") {
+            a.need()?;
+            at.other.push("link".into());
+        } else if matches(t, "address") {
+            let v = a.need()?;
+            at.address = Some(ipaddr::lladdr(&v.text).map_err(|e| error_at(v, e))?);
+        } else if matches(t, "broadcast") || t == "brd" {
+            let v = a.need()?;
+            ipaddr::lladdr(&v.text).map_err(|e| error_at(v, e))?;
+            at.other.push("broadcast".into());
+        } else if matches(t, "txqueuelen") || t == "qlen" || matches(t, "txqlen") {
+            let v = a.need()?;
+            dup(&seen, "txqueuelen", v)?;
+            seen.push("txqueuelen");
+            at.txqlen = Some(
+                ipaddr::integer(&v.text)
+                    .and_then(|q| u32::try_from(q).ok())
+                    .ok_or_else(|| invarg(v, "Invalid \"txqueuelen\" value\n"))?,
+            );
+        } else if t == "mtu" {
+            let v = a.need()?;
+            dup(&seen, "mtu", v)?;
+            seen.push("mtu");
+            at.mtu = Some(
+                ipaddr::integer(&v.text)
+                    .and_then(|q| u32::try_from(q).ok())
+                    .ok_or_else(|| invarg(v, "Invalid \"mtu\" value\n"))?,
+            );
+        } else if ["xdpgeneric", "xdpdrv", "xdpoffload", "xdp"].contains(&t) {
+            // The rest of the line belongs to the XDP program's options.
+            at.other.push(t.into());
+            while a.next().is_some() {}
+        } else if t == "netns" {
+            let v = a.need()?;
+            dup(&seen, "netns", v)?;
+            seen.push("netns");
+            at.netns = Some(NetnsArg(v.text.clone()));
+        } else if ["multicast", "allmulticast", "promisc", "trailers", "arp"].contains(&t) {
+            let v = a.need()?;
+            if v.text != "on" && v.text != "off" {
+                return Err(error_at(
+                    v,
+                    format!(
+                        "Error: argument of \"{t}\" must be \"on\" or \"off\", not \"{}\"",
+                        v.text
+                    ),
+                ));
+            }
+            at.other.push(t.into());
+        } else if t == "carrier" || t == "protodown" {
+            a.need()?;
+            at.other.push(t.into());
+        } else if t == "vf" {
+            at.other.push(t.into());
+            while a.next().is_some() {}
+        } else if matches(t, "master") {
+            let v = a.need()?;
+            at.master = Some(Some(v.text.clone()));
+        } else if t == "vrf" {
+            a.need()?;
+            at.other.push("vrf".into());
+        } else if matches(t, "nomaster") {
+            at.master = Some(None);
+        } else if matches(t, "dynamic") {
+            a.need()?;
+            at.other.push("dynamic".into());
+        } else if matches(t, "type") {
+            let v = a.next().map(|w| w.text.clone()).unwrap_or_default();
+            kind = Some(v);
+            break;
+        } else if matches(t, "alias") {
+            a.need()?;
+            at.other.push("alias".into());
+        } else if t == "group"
+            || t == "mode"
+            || t == "state"
+            || matches(t, "numtxqueues")
+            || matches(t, "numrxqueues")
+            || matches(t, "addrgenmode")
+            || matches(t, "link-netns")
+            || matches(t, "link-netnsid")
+            || t == "gso_max_size"
+            || t == "gso_max_segs"
+            || t == "gro_max_size"
+            || t == "parentdev"
+        {
+            a.need()?;
+            at.other.push(t.into());
+        } else if t == "protodown_reason" {
+            a.need()?;
+            a.need()?;
+            at.other.push(t.into());
+        } else {
+            if matches(t, "help") {
+                return Ok((at, None));
+            }
+            let v = if t == "dev" { a.need()? } else { w };
+            // `dev` may be given once, unless it came from `name`.
+            if at.dev.is_some() && !dev_is_name {
+                return Err(error_at(
+                    v,
+                    format!(
+                        "Error: either \"dev\" is duplicate, or \"{}\" is a garbage.",
+                        v.text
+                    ),
+                ));
+            }
+            if v.text.is_empty() || v.text.contains('/') || v.text.contains(char::is_whitespace) {
+                return Err(invarg(v, "\"dev\" not a valid ifname"));
+            }
+            if dev_is_name && at.dev.as_deref() != Some(v.text.as_str()) && creating {
+                return Err(error_at(
+                    v,
+                    "both \"name\" and \"dev\" cannot be used when creating devices.",
+                ));
+            }
+            at.dev = Some(v.text.clone());
+            dev_is_name = false;
+        }
+    }
+    if creating {
+        if let (Some(n), Some(d)) = (&at.name, &at.dev)
+            && n != d
+        {
+            return Err(error_at_end(
+                a.line,
+                "both \"name\" and \"dev\" cannot be used when creating devices.",
+            ));
+        }
+        if at.name.is_none() {
+            at.name = at.dev.clone();
+        }
+    }
+    Ok((at, kind))
+}
+
+/// check_ifname: what iproute2 accepts after `name`.
+fn valid_ifname(s: &str) -> bool {
+    !s.is_empty() && s.len() < 16 && !s.contains('/') && !s.contains(char::is_whitespace)
+}
+
+// ---------------------------------------------------------------------------------------------
+// ip address
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrVerb {
+    Add,
+    Change,
+    Replace,
+    Del,
+}
+
+/// `brd +`, `brd -`, `brd ADDR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Brd {
+    Plus,
+    Minus,
+    Addr(IpAddr),
+}
+
+/// `ip address add|change|replace|del`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrChange {
+    pub verb: AddrVerb,
+    pub dev: String,
+    /// The local address; `None` only for a delete by `peer` alone.
+    pub local: Option<Prefix>,
+    pub peer: Option<Prefix>,
+    pub brd: Option<Brd>,
+    pub label: Option<String>,
+    pub scope: Option<u8>,
+    /// Flags that took effect (`nodad`, `noprefixroute`, ...).
+    pub flags: Vec<String>,
+    pub metric: Option<u32>,
+    /// Keywords nslab reads but does not perform itself.
+    pub other: Vec<String>,
+}
+
+impl AddrChange {
+    pub fn native(&self) -> Result<(), String> {
+        if self.local.is_none() {
+            return Err("an address given by its peer only".into());
+        }
+        if self.verb == AddrVerb::Del
+            && self
+                .local
+                .is_some_and(|l| l.family == Family::V4 && !l.len_given)
+        {
+            return Err("a delete without a prefix length (iproute2's wildcard delete)".into());
+        }
+        if let Some(o) = self.other.first() {
+            return Err(format!("nslab does not set '{o}' itself"));
+        }
+        if let Some(f) = self
+            .flags
+            .iter()
+            .find(|f| !["nodad", "noprefixroute"].contains(&f.as_str()))
+        {
+            return Err(format!("nslab does not set the flag '{f}' itself"));
+        }
+        Ok(())
+    }
+
+    /// The address as a prefix (local, with the prefix length the kernel will store).
+    pub fn cidr(&self) -> Option<crate::net::Cidr> {
+        let l = self.local?;
+        let len = self.peer.map_or(l.len, |p| p.len);
+        Some(crate::net::Cidr::new(l.addr?, len))
+    }
+}
+
+/// `ip address flush [dev X] [...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrFlush {
+    pub dev: Option<String>,
+}
+
+fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
+    let Some(verb) = a.next() else {
+        return Ok(vec![observe(&g.ns)]);
+    };
+    let v = verb.text.as_str();
+    let verb_kind = if matches(v, "add") {
+        AddrVerb::Add
+    } else if matches(v, "change") || v == "chg" {
+        AddrVerb::Change
+    } else if matches(v, "replace") {
+        AddrVerb::Replace
+    } else if matches(v, "delete") {
+        AddrVerb::Del
+    } else if matches(v, "list")
+        || matches(v, "show")
+        || matches(v, "lst")
+        || matches(v, "save")
+        || matches(v, "showdump")
+        || matches(v, "help")
+    {
+        return Ok(vec![observe(&g.ns)]);
+    } else if matches(v, "flush") {
+        if a.peek().is_none() {
+            return Err(error_at(verb, "Flush requires arguments."));
+        }
+        let mut dev = None;
+        let mut rest = a.rest().iter();
+        while let Some(w) = rest.next() {
+            if w.text == "dev" {
+                dev = rest.next().map(|d| d.text.clone());
+            } else if dev.is_none()
+                && ![
+                    "to",
+                    "scope",
+                    "label",
+                    "up",
+                    "permanent",
+                    "dynamic",
+                    "primary",
+                    "secondary",
+                    "temporary",
+                    "tentative",
+                    "deprecated",
+                    "dadfailed",
+                    "nodad",
+                    "optimistic",
+                    "home",
+                    "mngtmpaddr",
+                    "noprefixroute",
+                    "autojoin",
+                    "master",
+                    "type",
+                    "vrf",
+                    "nomaster",
+                ]
+                .contains(&w.text.as_str())
+            {
+                dev = Some(w.text.clone());
+            }
+        }
+        return Ok(vec![part(&g.ns, Op::AddrFlush(AddrFlush { dev }))]);
+    } else if matches(v, "restore") {
+        return Ok(vec![part(
+            &g.ns,
+            unknown("ip address restore reads its input", &[]),
+        )]);
+    } else {
+        return Err(error_at(
+            verb,
+            format!("Command \"{v}\" is unknown, try \"ip address help\"."),
+        ));
+    };
+    let mut family = g.family;
+    let mut c = AddrChange {
+        verb: verb_kind,
+        dev: String::new(),
+        local: None,
+        peer: None,
+        brd: None,
+        label: None,
+        scope: None,
+        flags: vec![],
+        metric: None,
+        other: vec![],
+    };
+    let mut dev = None;
+    let invarg = |w: &Word, msg: &str| {
+        error_at(w, format!("Error: argument \"{}\" is wrong: {msg}", w.text))
+    };
+    while let Some(w) = a.next() {
+        let t = w.text.as_str();
+        if t == "peer" || t == "remote" {
+            let v = a.need()?;
+            if c.peer.is_some() {
+                return Err(error_at(
+                    v,
+                    format!(
+                        "Error: duplicate \"peer\": \"{}\" is the second value.",
+                        v.text
+                    ),
+                ));
+            }
+            let p = ipaddr::prefix(&v.text, family).map_err(|e| error_at(v, e))?;
+            if family == Family::Any {
+                family = p.family;
+            }
+            c.peer = Some(p);
+        } else if matches(t, "broadcast") || t == "brd" {
+            let v = a.need()?;
+            if c.brd.is_some() {
+                return Err(error_at(
+                    v,
+                    format!(
+                        "Error: duplicate \"broadcast\": \"{}\" is the second value.",
+                        v.text
+                    ),
+                ));
+            }
+            c.brd = Some(match v.text.as_str() {
+                "+" => Brd::Plus,
+                "-" => Brd::Minus,
+                s => {
+                    let ad = ipaddr::addr(s, family).map_err(|e| error_at(v, e))?;
+                    match ad {
+                        Some(ip) => {
+                            if family == Family::Any {
+                                family = Family::of(&ip);
+                            }
+                            Brd::Addr(ip)
+                        }
+                        None => {
+                            c.other.push("broadcast".into());
+                            Brd::Minus
+                        }
+                    }
+                }
+            });
+        } else if t == "anycast" {
+            let v = a.need()?;
+            ipaddr::addr(&v.text, family).map_err(|e| error_at(v, e))?;
+            c.other.push("anycast".into());
+        } else if t == "scope" {
+            let v = a.need()?;
+            c.scope = Some(scope(&v.text).ok_or_else(|| invarg(v, "invalid scope value."))?);
+        } else if t == "dev" {
+            dev = Some(a.need()?.text.clone());
+        } else if t == "label" {
+            c.label = Some(a.need()?.text.clone());
+        } else if matches(t, "metric") || matches(t, "priority") || matches(t, "preference") {
+            let v = a.need()?;
+            c.metric = Some(
+                ipaddr::unsigned(&v.text)
+                    .ok_or_else(|| invarg(v, "\"metric\" value is invalid\n"))?,
+            );
+        } else if matches(t, "valid_lft") || matches(t, "preferred_lft") {
+            a.need()?;
+            c.other.push(t.into());
+        } else if let Some((v6only, readonly)) = addr_flag(t) {
+            // A flag only takes effect when the family is known to allow it at that point.
+            if !readonly && (!v6only || family == Family::V6) {
+                c.flags.push(t.into());
+            }
+        } else {
+            let v = if t == "local" { a.need()? } else { w };
+            if matches(&v.text, "help") {
+                return Ok(vec![observe(&g.ns)]);
+            }
+            if c.local.is_some() {
+                return Err(error_at(
+                    v,
+                    format!(
+                        "Error: either \"local\" is duplicate, or \"{}\" is a garbage.",
+                        v.text
+                    ),
+                ));
+            }
+            let p = ipaddr::prefix(&v.text, family).map_err(|e| error_at(v, e))?;
+            if family == Family::Any {
+                family = p.family;
+            }
+            c.local = Some(p);
+        }
+    }
+    let Some(dev) = dev else {
+        return Err(error_at(
+            verb,
+            "Not enough information: \"dev\" argument is required.",
+        ));
+    };
+    if matches!(c.brd, Some(Brd::Plus | Brd::Minus))
+        && verb_kind != AddrVerb::Del
+        && family != Family::V4
+    {
+        return Err(error_at(
+            verb,
+            "Broadcast can be set only for IPv4 addresses",
+        ));
+    }
+    c.dev = dev;
+    Ok(vec![part(&g.ns, Op::Addr(c))])
+}
+
+/// The address flags iproute2 knows: (IPv6 only, read-only).
+fn addr_flag(t: &str) -> Option<(bool, bool)> {
+    Some(match t {
+        "secondary" | "temporary" => (false, true),
+        "nodad" | "optimistic" | "home" | "mngtmpaddr" => (true, false),
+        "dadfailed" | "deprecated" | "tentative" | "permanent" | "stable-privacy" => (true, true),
+        "noprefixroute" | "autojoin" => (false, false),
+        _ => return None,
+    })
+}
+
+/// rtnl_rtscope_a2n: a scope name or number.
+pub fn scope(s: &str) -> Option<u8> {
+    Some(match s {
+        "global" | "universe" => 0,
+        "site" => 200,
+        "link" => 253,
+        "host" => 254,
+        "nowhere" => 255,
+        n => u8::try_from(ipaddr::strtoul(n)?).ok()?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// ip route
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteVerb {
+    Add,
+    Change,
+    Replace,
+    Prepend,
+    Append,
+    Del,
+}
+
+/// Route types (rtnl_rtntype_a2n), by their RTN_ numbers.
+pub mod rtn {
+    pub const UNSPEC: u8 = 0;
+    pub const UNICAST: u8 = 1;
+    pub const LOCAL: u8 = 2;
+    pub const BROADCAST: u8 = 3;
+    pub const ANYCAST: u8 = 4;
+    pub const MULTICAST: u8 = 5;
+    pub const BLACKHOLE: u8 = 6;
+    pub const UNREACHABLE: u8 = 7;
+    pub const PROHIBIT: u8 = 8;
+    pub const THROW: u8 = 9;
+    pub const NAT: u8 = 10;
+
+    /// The word `ip route` prints for a type.
+    pub fn name(t: u8) -> &'static str {
+        match t {
+            UNICAST => "unicast",
+            LOCAL => "local",
+            BROADCAST => "broadcast",
+            ANYCAST => "anycast",
+            MULTICAST => "multicast",
+            BLACKHOLE => "blackhole",
+            UNREACHABLE => "unreachable",
+            PROHIBIT => "prohibit",
+            THROW => "throw",
+            NAT => "nat",
+            _ => "unspec",
+        }
+    }
+}
+
+/// `ip route add|change|replace|prepend|append|del`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteChange {
+    pub verb: RouteVerb,
+    /// An RTN_ type; `None` when not written (unicast for add, unspecified for del).
+    pub kind: Option<u8>,
+    pub dest: Prefix,
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub metric: Option<u32>,
+    pub src: Option<IpAddr>,
+    pub table: Option<u32>,
+    pub proto: Option<u8>,
+    pub scope: Option<u8>,
+    pub onlink: bool,
+    /// The family the words showed (`-4`/`-6`, the destination, the gateway).
+    pub family: Family,
+    /// Keywords nslab reads but does not perform itself.
+    pub other: Vec<String>,
+}
+
+impl RouteChange {
+    pub fn native(&self) -> Result<(), String> {
+        if let Some(o) = self.other.first() {
+            return Err(format!("nslab does not set '{o}' itself"));
+        }
+        if let Some(k) = self.kind
+            && ![
+                rtn::UNICAST,
+                rtn::BLACKHOLE,
+                rtn::UNREACHABLE,
+                rtn::PROHIBIT,
+                rtn::THROW,
+            ]
+            .contains(&k)
+        {
+            return Err(format!("a {} route is made by the real ip", rtn::name(k)));
+        }
+        if matches!(self.verb, RouteVerb::Prepend) {
+            return Err("ip route prepend is done by the real ip".into());
+        }
+        Ok(())
+    }
+
+    /// The family of the route: as written, else IPv4 (iproute2's default).
+    pub fn is_v6(&self) -> bool {
+        self.family == Family::V6
+    }
+
+    /// The type the kernel will store: unicast unless written.
+    pub fn stored_kind(&self) -> u8 {
+        self.kind.unwrap_or(rtn::UNICAST)
+    }
+
+    /// The table the kernel will store it in.
+    pub fn stored_table(&self) -> u32 {
+        self.table.unwrap_or(match self.kind {
+            Some(rtn::LOCAL | rtn::BROADCAST | rtn::NAT | rtn::ANYCAST) => 255,
+            _ => 254,
+        })
+    }
+}
+
+/// rtnl_rttable_a2n.
+fn table(s: &str) -> Option<u32> {
+    Some(match s {
+        "main" => 254,
+        "local" => 255,
+        "default" => 253,
+        "unspec" => 0,
+        n => ipaddr::unsigned(n)?,
+    })
+}
+
+/// rtnl_rtprot_a2n.
+fn proto(s: &str) -> Option<u8> {
+    const NAMES: &[(&str, u8)] = &[
+        ("unspec", 0),
+        ("redirect", 1),
+        ("kernel", 2),
+        ("boot", 3),
+        ("static", 4),
+        ("gated", 8),
+        ("ra", 9),
+        ("mrt", 10),
+        ("zebra", 11),
+        ("bird", 12),
+        ("dnrouted", 13),
+        ("xorp", 14),
+        ("ntk", 15),
+        ("dhcp", 16),
+        ("keepalived", 18),
+        ("babel", 42),
+        ("bgp", 186),
+        ("isis", 187),
+        ("ospf", 188),
+        ("rip", 189),
+        ("eigrp", 192),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == s)
+        .map(|(_, v)| *v)
+        .or_else(|| u8::try_from(ipaddr::strtoul(s)?).ok())
+}
+
+/// rtnl_rtntype_a2n.
+fn route_type(s: &str) -> Option<u8> {
+    Some(match s {
+        "local" => rtn::LOCAL,
+        "nat" => rtn::NAT,
+        "brd" => rtn::BROADCAST,
+        "throw" => rtn::THROW,
+        _ if matches(s, "broadcast") => rtn::BROADCAST,
+        _ if matches(s, "anycast") => rtn::ANYCAST,
+        _ if matches(s, "multicast") => rtn::MULTICAST,
+        _ if matches(s, "prohibit") => rtn::PROHIBIT,
+        _ if matches(s, "unreachable") => rtn::UNREACHABLE,
+        _ if matches(s, "blackhole") => rtn::BLACKHOLE,
+        _ if matches(s, "xresolve") => 11,
+        _ if matches(s, "unicast") => rtn::UNICAST,
+        n => u8::try_from(ipaddr::strtoul(n)?).ok()?,
+    })
+}
+
+fn route(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
+    let Some(verb) = a.next() else {
+        return Ok(vec![observe(&g.ns)]);
+    };
+    let v = verb.text.as_str();
+    let rverb = if matches(v, "add") {
+        RouteVerb::Add
+    } else if matches(v, "change") || v == "chg" {
+        RouteVerb::Change
+    } else if matches(v, "replace") {
+        RouteVerb::Replace
+    } else if matches(v, "prepend") {
+        RouteVerb::Prepend
+    } else if matches(v, "append") {
+        RouteVerb::Append
+    } else if matches(v, "test") {
+        return Ok(vec![observe(&g.ns)]);
+    } else if matches(v, "delete") {
+        RouteVerb::Del
+    } else if matches(v, "list")
+        || matches(v, "show")
+        || matches(v, "lst")
+        || matches(v, "get")
+        || matches(v, "save")
+        || matches(v, "showdump")
+        || matches(v, "help")
+    {
+        return Ok(vec![observe(&g.ns)]);
+    } else if matches(v, "flush") || matches(v, "restore") {
+        return Ok(vec![part(
+            &g.ns,
+            unknown(
+                "ip route flush removes routes nslab cannot list in advance",
+                &[],
+            ),
+        )]);
+    } else {
+        return Err(error_at(
+            verb,
+            format!("Command \"{v}\" is unknown, try \"ip route help\"."),
+        ));
+    };
+    let mut family = g.family;
+    let mut r = RouteChange {
+        verb: rverb,
+        kind: None,
+        dest: Prefix {
+            addr: None,
+            len: 0,
+            family,
+            len_given: false,
+        },
+        via: None,
+        dev: None,
+        metric: None,
+        src: None,
+        table: None,
+        proto: None,
+        scope: None,
+        onlink: false,
+        family,
+        other: vec![],
+    };
+    let mut dst_ok = false;
+    let invarg = |w: &Word, msg: &str| {
+        error_at(w, format!("Error: argument \"{}\" is wrong: {msg}", w.text))
+    };
+    while let Some(w) = a.next() {
+        let t = w.text.as_str();
+        if t == "src" {
+            let v = a.need()?;
+            let ip = ipaddr::addr(&v.text, family).map_err(|e| error_at(v, e))?;
+            if let Some(ip) = ip
+                && family == Family::Any
+            {
+                family = Family::of(&ip);
+            }
+            r.src = ip;
+        } else if t == "as" {
+            let mut v = a.need()?;
+            if v.text == "to" {
+                v = a.need()?;
+            }
+            ipaddr::addr(&v.text, family).map_err(|e| error_at(v, e))?;
+            r.other.push("as".into());
+        } else if t == "via" {
+            if r.via.is_some() {
+                return Err(invarg(w, "use nexthop syntax to specify multiple via\n"));
+            }
+            let mut v = a.need()?;
+            let mut fam = family;
+            match v.text.as_str() {
+                "inet" => {
+                    fam = Family::V4;
+                    v = a.need()?;
+                }
+                "inet6" => {
+                    fam = Family::V6;
+                    v = a.need()?;
+                }
+                _ => {}
+            }
+            let ip = ipaddr::addr(&v.text, fam).map_err(|e| error_at(v, e))?;
+            match ip {
+                Some(ip) => {
+                    if family == Family::Any {
+                        family = Family::of(&ip);
+                    } else if Family::of(&ip) != family {
+                        r.other.push("via (another family)".into());
+                    }
+                    r.via = Some(ip);
+                }
+                None => r.other.push("via default".into()),
+            }
+        } else if t == "from" {
+            let v = a.need()?;
+            ipaddr::prefix(&v.text, family).map_err(|e| error_at(v, e))?;
+            r.other.push("from".into());
+        } else if t == "tos" || matches(t, "dsfield") {
+            a.need()?;
+            r.other.push("tos".into());
+        } else if t == "expires" {
+            let v = a.need()?;
+            ipaddr::unsigned(&v.text).ok_or_else(|| invarg(v, "\"expires\" value is invalid\n"))?;
+            r.other.push("expires".into());
+        } else if matches(t, "metric") || matches(t, "priority") || t == "preference" {
+            let v = a.need()?;
+            r.metric = Some(
+                ipaddr::unsigned(&v.text)
+                    .ok_or_else(|| invarg(v, "\"metric\" value is invalid\n"))?,
+            );
+        } else if t == "scope" {
+            let v = a.need()?;
+            r.scope = Some(scope(&v.text).ok_or_else(|| invarg(v, "invalid \"scope\" value\n"))?);
+        } else if ["mtu", "hoplimit", "advmss", "rtt", "rto_min"].contains(&t)
+            || matches(t, "reordering")
+            || matches(t, "window")
+            || matches(t, "cwnd")
+            || matches(t, "initcwnd")
+            || matches(t, "initrwnd")
+            || matches(t, "congctl")
+            || matches(t, "rttvar")
+            || matches(t, "ssthresh")
+        {
+            let mut v = a.need()?;
+            if v.text == "lock" && t != "rto_min" {
+                v = a.need()?;
+            }
+            let _ = v;
+            r.other.push(t.into());
+        } else if matches(t, "features") || matches(t, "quickack") || matches(t, "realms") {
+            a.need()?;
+            r.other.push(t.into());
+        } else if t == "onlink" {
+            r.onlink = true;
+        } else if t == "nexthop" {
+            r.other.push("nexthop".into());
+            while a.next().is_some() {}
+        } else if t == "nhid" {
+            a.need()?;
+            r.other.push("nhid".into());
+        } else if matches(t, "protocol") {
+            let v = a.need()?;
+            r.proto =
+                Some(proto(&v.text).ok_or_else(|| invarg(v, "\"protocol\" value is invalid\n"))?);
+        } else if matches(t, "table") {
+            let v = a.need()?;
+            r.table =
+                Some(table(&v.text).ok_or_else(|| invarg(v, "\"table\" value is invalid\n"))?);
+        } else if matches(t, "vrf") {
+            a.need()?;
+            r.other.push("vrf".into());
+        } else if t == "dev" || t == "oif" {
+            r.dev = Some(a.need()?.text.clone());
+        } else if matches(t, "pref") {
+            a.need()?;
+            r.other.push("pref".into());
+        } else if t == "encap" {
+            r.other.push("encap".into());
+            while a.next().is_some() {}
+        } else if t == "ttl-propagate" || matches(t, "fastopen_no_cookie") {
+            a.need()?;
+            r.other.push(t.into());
+        } else {
+            let mut v = w;
+            if v.text == "to" {
+                v = a.need()?;
+            }
+            if !v.text.starts_with(|c: char| c.is_ascii_digit())
+                && let Some(k) = route_type(&v.text)
+            {
+                r.kind = Some(k);
+                v = a.need()?;
+            }
+            if matches(&v.text, "help") {
+                return Ok(vec![observe(&g.ns)]);
+            }
+            if dst_ok {
+                return Err(error_at(
+                    v,
+                    format!(
+                        "Error: either \"to\" is duplicate, or \"{}\" is a garbage.",
+                        v.text
+                    ),
+                ));
+            }
+            let p = ipaddr::prefix(&v.text, family).map_err(|e| error_at(v, e))?;
+            if family == Family::Any && p.addr.is_some() {
+                family = p.family;
+            }
+            r.dest = p;
+            dst_ok = true;
+        }
+    }
+    if !dst_ok {
+        return Err(error_at(
+            verb,
+            "Usage: ip route { list | flush } SELECTOR (the destination is missing)",
+        ));
+    }
+    r.family = family;
+    Ok(vec![part(&g.ns, Op::Route(r))])
+}
+
+// ---------------------------------------------------------------------------------------------
+// ip neighbour
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighChange {
+    /// `add`, `change`, `replace` (true) or `delete` (false).
+    pub set: bool,
+    pub addr: IpAddr,
+    pub dev: String,
+    pub lladdr: Option<String>,
+    /// The state, by iproute2's name (`permanent` when not written).
+    pub nud: String,
+}
+
+fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
+    let Some(verb) = a.next() else {
+        return Ok(vec![observe(&g.ns)]);
+    };
+    let v = verb.text.as_str();
+    let set = if matches(v, "add") || matches(v, "change") || v == "chg" || matches(v, "replace") {
+        true
+    } else if matches(v, "delete") {
+        false
+    } else if matches(v, "get")
+        || matches(v, "show")
+        || matches(v, "lst")
+        || matches(v, "list")
+        || matches(v, "help")
+    {
+        return Ok(vec![observe(&g.ns)]);
+    } else if matches(v, "flush") {
+        return Ok(vec![part(&g.ns, unknown("ip neigh flush", &[]))]);
+    } else {
+        return Err(error_at(
+            verb,
+            format!("Command \"{v}\" is unknown, try \"ip neigh help\"."),
+        ));
+    };
+    let mut dst = None;
+    let mut dev = None;
+    let mut lladdr = None;
+    let mut nud = "permanent".to_string();
+    while let Some(w) = a.next() {
+        let t = w.text.as_str();
+        if matches(t, "lladdr") {
+            let v = a.need()?;
+            if lladdr.is_some() {
+                return Err(error_at(
+                    v,
+                    format!(
+                        "Error: duplicate \"lladdr\": \"{}\" is the second value.",
+                        v.text
+                    ),
+                ));
+            }
+            lladdr = Some(v.text.clone());
+        } else if t == "nud" {
+            let v = a.need()?;
+            const STATES: &[&str] = &[
+                "permanent",
+                "reachable",
+                "noarp",
+                "none",
+                "stale",
+                "incomplete",
+                "delay",
+                "probe",
+                "failed",
+            ];
+            if !STATES.contains(&v.text.as_str()) && ipaddr::unsigned(&v.text).is_none() {
+                return Err(error_at(
+                    v,
+                    format!("Error: argument \"{}\" is wrong: nud state is bad", v.text),
+                ));
+            }
+            nud = v.text.clone();
+        } else if matches(t, "proxy") {
+            let v = a.need()?;
+            dst = ipaddr::addr(&v.text, g.family).map_err(|e| error_at(v, e))?;
+            dev = Some(String::new());
+        } else if ["router", "use", "managed"].contains(&t) || matches(t, "extern_learn") {
+        } else if t == "dev" {
+            dev = Some(a.need()?.text.clone());
+        } else if matches(t, "protocol") {
+            a.need()?;
+        } else {
+            let mut v = w;
+            if v.text == "to" {
+                v = a.need()?;
+            }
+            if dst.is_some() {
+                return Err(error_at(
+                    v,
+                    format!(
+                        "Error: either \"to\" is duplicate, or \"{}\" is a garbage.",
+                        v.text
+                    ),
+                ));
+            }
+            dst = ipaddr::addr(&v.text, g.family).map_err(|e| error_at(v, e))?;
+        }
+    }
+    let (Some(addr), Some(dev)) = (dst, dev) else {
+        return Err(error_at(
+            verb,
+            "Device and destination are required arguments.",
+        ));
+    };
+    Ok(vec![part(
+        &g.ns,
+        Op::Neigh(NeighChange {
+            set,
+            addr,
+            dev,
+            lladdr,
+            nud,
+        }),
+    )])
+}
+
+// ---------------------------------------------------------------------------------------------
+// ip netns
+
+fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
+    let Some(verb) = a.next() else {
+        return Ok(vec![observe(&g.ns)]);
+    };
+    let v = verb.text.as_str();
+    // do_netns checks the name of every sub-command that has one.
+    if !g.all
+        && let Some(name) = a.peek()
+        && !name.dynamic
+        && (name.text.is_empty()
+            || name.text.len() > 255
+            || name.text.contains('/')
+            || name.text == "."
+            || name.text == "..")
+    {
+        return Err(error_at(
+            name,
+            format!("Invalid netns name \"{}\"", name.text),
+        ));
+    }
+    let name = |a: &mut Args<'_>, what: &str| -> Result<Option<String>, CommandError> {
+        match a.next() {
+            Some(w) if w.dynamic => Ok(None),
+            Some(w) => Ok(Some(w.text.clone())),
+            None => Err(error_at(verb, what.to_string())),
+        }
+    };
+    if matches(v, "list")
+        || matches(v, "show")
+        || matches(v, "lst")
+        || matches(v, "list-id")
+        || matches(v, "help")
+        || matches(v, "identify")
+        || matches(v, "pids")
+        || matches(v, "monitor")
+    {
+        return Ok(vec![observe(&g.ns)]);
+    }
+    if matches(v, "add") {
+        return Ok(vec![part(
+            &g.ns,
+            match name(a, "No netns name specified")? {
+                Some(n) if g.ns.is_root() => Op::NetnsAdd(n),
+                _ => unknown("a namespace nslab cannot name in advance", &[]),
+            },
+        )]);
+    }
+    if matches(v, "set") {
+        a.next();
+        a.next();
+        return Ok(vec![observe(&g.ns)]);
+    }
+    if matches(v, "delete") {
+        if g.all {
+            return Ok(vec![part(&g.ns, unknown("ip -all netns delete", &[]))]);
+        }
+        return Ok(vec![part(
+            &g.ns,
+            match name(a, "No netns name specified")? {
+                Some(n) => Op::NetnsDel(n),
+                None => unknown("a namespace nslab cannot name in advance", &[]),
+            },
+        )]);
+    }
+    if matches(v, "attach") {
+        let n = name(a, "No netns name and PID specified")?;
+        let pid = a
+            .next()
+            .ok_or_else(|| error_at(verb, "No netns name and PID specified"))?;
+        if !pid.dynamic && ipaddr::integer(&pid.text).is_none_or(|p| p == 0) {
+            return Err(error_at(pid, format!("Invalid PID: {}", pid.text)));
+        }
+        return Ok(vec![part(
+            &g.ns,
+            match n {
+                Some(n) => Op::NetnsAttach(n),
+                None => unknown("a namespace nslab cannot name in advance", &[]),
+            },
+        )]);
+    }
+    if matches(v, "exec") {
+        if g.all {
+            if a.peek().is_none() {
+                return Err(error_at(verb, "No command specified"));
+            }
+            return Ok(vec![part(
+                &g.ns,
+                unknown(
+                    "ip -all netns exec runs in every namespace",
+                    &texts(a.rest()),
+                ),
+            )]);
+        }
+        let n = a
+            .next()
+            .ok_or_else(|| error_at(verb, "No netns name specified"))?;
+        if a.peek().is_none() {
+            return Err(error_at_end(a.line, "No command specified"));
+        }
+        if n.dynamic {
+            return Ok(vec![part(
+                &g.ns,
+                unknown(
+                    "the namespace is not known before the line runs",
+                    &texts(a.rest()),
+                ),
+            )]);
+        }
+        let inner = super::Simple {
+            assigns: vec![],
+            words: a.rest().to_vec(),
+            redirects: vec![],
+        };
+        return super::parse_simple(a.line, &inner, Ns::Named(n.text.clone()));
+    }
+    Err(error_at(
+        verb,
+        format!("Command \"{v}\" is unknown, try \"ip netns help\"."),
+    ))
+}

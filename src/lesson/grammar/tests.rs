@@ -1,0 +1,352 @@
+//! The grammar against iproute2's own behaviour: what it reads each form to do, who performs
+//! it, and what it refuses with iproute2's words.
+
+use super::ip::{AddrVerb, Brd, RouteVerb, rtn};
+use super::*;
+
+fn one(line: &str) -> (Ns, Op) {
+    let c = parse(line).unwrap_or_else(|e| panic!("{line}: {}", e.message));
+    assert_eq!(c.parts.len(), 1, "{line}: {:?}", c.parts);
+    (c.parts[0].ns.clone(), c.parts[0].op.clone())
+}
+
+fn native(line: &str) -> (Ns, Op) {
+    let c = parse(line).unwrap_or_else(|e| panic!("{line}: {}", e.message));
+    assert_eq!(c.run, Run::Native, "{line}");
+    (c.parts[0].ns.clone(), c.parts[0].op.clone())
+}
+
+fn real(line: &str) -> Command {
+    let c = parse(line).unwrap_or_else(|e| panic!("{line}: {}", e.message));
+    assert!(matches!(c.run, Run::Real { .. }), "{line}: {:?}", c.run);
+    c
+}
+
+fn refused(line: &str) -> CommandError {
+    match parse(line) {
+        Err(e) => e,
+        Ok(c) => panic!("{line} was accepted: {c:?}"),
+    }
+}
+
+fn blue() -> Ns {
+    Ns::Named("blue".into())
+}
+
+#[test]
+fn the_workshop_forms_are_native() {
+    assert_eq!(
+        native("ip netns add blue"),
+        (Ns::Root, Op::NetnsAdd("blue".into()))
+    );
+    assert_eq!(native("ip netns del blue").1, Op::NetnsDel("blue".into()));
+    assert_eq!(
+        native("ip netns delete blue").1,
+        Op::NetnsDel("blue".into())
+    );
+    let Op::LinkAdd(l) = native("ip link add veth0 type veth peer name veth1").1 else {
+        panic!()
+    };
+    assert_eq!(
+        (l.attrs.link_name(), l.kind.as_str()),
+        (Some("veth0"), "veth")
+    );
+    assert_eq!(l.peer.unwrap().link_name(), Some("veth1"));
+    let (ns, Op::LinkSet(s)) = native("ip netns exec blue ip link set lo up") else {
+        panic!()
+    };
+    assert_eq!((ns, s.dev(), s.attrs.up), (blue(), "lo", Some(true)));
+    let (ns, Op::Addr(a)) = native("ip -n blue address add 10.1.0.2/24 dev veth0") else {
+        panic!()
+    };
+    assert_eq!(ns, blue());
+    assert_eq!(a.cidr().unwrap().to_string(), "10.1.0.2/24");
+    let (ns, Op::Ping(p)) = native("ip netns exec blue ping -c 5 10.1.0.3") else {
+        panic!()
+    };
+    assert_eq!((ns, p.count), (blue(), Some(5)));
+    assert!(matches!(
+        native("sysctl -w net.ipv4.ip_forward=1").1,
+        Op::Sysctl(_)
+    ));
+}
+
+#[test]
+fn abbreviations_match_iproute2_by_prefix() {
+    assert!(matches!(native("ip a a 10.0.0.1/24 dev x").1, Op::Addr(_)));
+    assert!(matches!(native("ip l s x up").1, Op::LinkSet(_)));
+    assert!(matches!(native("ip l del x").1, Op::LinkDel(_)));
+    assert!(matches!(
+        native("ip r a default via 10.0.0.1").1,
+        Op::Route(_)
+    ));
+    assert!(matches!(
+        native("ip ro add default via 10.0.0.1").1,
+        Op::Route(_)
+    ));
+    // `n` is neighbour (it comes before netns in ip's table), `net` is netns.
+    assert!(matches!(
+        one("ip n add 10.0.0.2 lladdr 02:00:00:00:00:01 dev x").1,
+        Op::Neigh(_)
+    ));
+    assert!(matches!(native("ip net add x").1, Op::NetnsAdd(_)));
+    assert!(matches!(
+        native("ip -netns blue link set x up").0,
+        Ns::Named(_)
+    ));
+    assert!(matches!(
+        native("ip --netns blue link set x up").0,
+        Ns::Named(_)
+    ));
+    // `m` is master (matched by prefix in iplink_parse).
+    let Op::LinkSet(s) = native("ip link set x m br0").1 else {
+        panic!()
+    };
+    assert_eq!(s.attrs.master, Some(Some("br0".into())));
+    let Op::LinkSet(s) = native("ip link set dev x nomaster").1 else {
+        panic!()
+    };
+    assert_eq!(s.attrs.master, Some(None));
+}
+
+#[test]
+fn every_form_of_a_link_is_read() {
+    // netns before type: the main end is made in blue, the peer in red.
+    let (ns, Op::LinkAdd(l)) =
+        one("ip link add veth0 netns blue type veth peer name veth1 netns red")
+    else {
+        panic!()
+    };
+    assert_eq!(ns, Ns::Root);
+    assert_eq!(l.attrs.netns.unwrap().ns(), Some(blue()));
+    assert_eq!(
+        l.peer.unwrap().netns.unwrap().ns(),
+        Some(Ns::Named("red".into()))
+    );
+    // A veth whose peer the kernel names: iproute2 accepts it.
+    let Op::LinkAdd(l) = one("ip link add veth0 type veth").1 else {
+        panic!()
+    };
+    assert!(l.peer.is_none());
+    let Op::LinkAdd(l) = one("ip link add veth0 type veth peer name veth1 mtu 1400").1 else {
+        panic!()
+    };
+    assert_eq!(l.peer.unwrap().mtu, Some(1400));
+    // Kinds nslab does not create itself go to the real ip, and are still read.
+    let c = real("ip -n a link add vx0 type vxlan id 42 remote 192.168.100.2 dstport 4789 dev ua");
+    assert!(matches!(&c.parts[0].op, Op::LinkAdd(l) if l.kind == "vxlan"));
+    let c = real("ip link add link br0 name mv0 type macvlan mode bridge");
+    assert!(
+        matches!(&c.parts[0].op, Op::LinkAdd(l) if l.kind == "macvlan" && l.attrs.link_name() == Some("mv0"))
+    );
+    real("ip link add br0 type bridge stp_state 1");
+    let Op::LinkDel(d) = native("ip link del br0 type bridge").1 else {
+        panic!()
+    };
+    assert_eq!(d.kind.as_deref(), Some("bridge"));
+    // Several changes in one line: one message, as iproute2 sends it.
+    let Op::LinkSet(s) = native("ip -n blue link set veth1 name eth0 mtu 1400 up").1 else {
+        panic!()
+    };
+    assert_eq!(
+        (s.attrs.rename(), s.attrs.mtu, s.attrs.up),
+        (Some("eth0"), Some(1400), Some(true))
+    );
+    // netns by pid: 1 is the root namespace.
+    let Op::LinkSet(s) = native("ip link set veth0 netns 1").1 else {
+        panic!()
+    };
+    assert_eq!(s.attrs.netns.unwrap().ns(), Some(Ns::Root));
+}
+
+#[test]
+fn every_form_of_an_address_is_read() {
+    let Op::Addr(a) = native("ip addr add 10.0.0.1/24 brd + dev veth0").1 else {
+        panic!()
+    };
+    assert_eq!(a.brd, Some(Brd::Plus));
+    let Op::Addr(a) =
+        native("ip addr add dev veth0 10.0.0.1/24 broadcast 10.0.0.255 label veth0:1").1
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (a.dev.as_str(), a.label.as_deref()),
+        ("veth0", Some("veth0:1"))
+    );
+    let Op::Addr(a) = native("ip addr add 10.0.0.1 peer 10.0.0.2/24 dev veth0").1 else {
+        panic!()
+    };
+    assert_eq!(a.cidr().unwrap().to_string(), "10.0.0.1/24");
+    let Op::Addr(a) = native("ip -6 addr add 2001:db8::1/64 dev veth0 nodad").1 else {
+        panic!()
+    };
+    assert_eq!(a.flags, vec!["nodad".to_string()]);
+    // nodad before the family is known is ignored, as iproute2 ignores it (with a warning).
+    let Op::Addr(a) = native("ip addr add nodad 2001:db8::1/64 dev veth0").1 else {
+        panic!()
+    };
+    assert!(a.flags.is_empty());
+    let Op::Addr(a) = native("ip addr del 10.0.0.1/24 dev veth0").1 else {
+        panic!()
+    };
+    assert_eq!(a.verb, AddrVerb::Del);
+    // The wildcard delete (no prefix length) is the real ip's.
+    real("ip addr del 10.0.0.1 dev veth0");
+    assert!(matches!(one("ip addr flush dev veth0").1, Op::AddrFlush(_)));
+}
+
+#[test]
+fn every_form_of_a_route_is_read() {
+    let Op::Route(r) = native("ip route add blackhole 10.9.0.0/16").1 else {
+        panic!()
+    };
+    assert_eq!(r.kind, Some(rtn::BLACKHOLE));
+    let Op::Route(r) = native("ip route add 10.0.0.5 via 10.0.0.1").1 else {
+        panic!()
+    };
+    assert_eq!(r.dest.len, 32);
+    let Op::Route(r) =
+        native("ip route replace default via 10.0.0.1 dev eth0 metric 100 table 10 proto static").1
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (r.verb, r.metric, r.table, r.proto),
+        (RouteVerb::Replace, Some(100), Some(10), Some(4))
+    );
+    let Op::Route(r) = native("ip route add 2001:db8:2::/64 via 2001:db8:1::1").1 else {
+        panic!()
+    };
+    assert!(r.is_v6());
+    native("ip route append 10.0.2.0/24 dev eth0 onlink");
+    native("ip route del 10.0.2.0/24");
+    real("ip route add 10.0.2.0/24 via 10.0.0.1 mtu lock 1400");
+    real("ip route add default nexthop via 10.0.0.1 weight 1");
+}
+
+#[test]
+fn the_real_program_runs_what_nslab_does_not_copy() {
+    for line in [
+        "ip -br a",
+        "ip link show",
+        "lsns -t net",
+        "ls -l /proc/$$/ns",
+        "iptables -t nat -A POSTROUTING -s 10.1.0.0/24 -j MASQUERADE",
+        "ip netns exec blue bash -c 'echo hi'",
+        "ping example.org",
+        "ip -n blue -batch /tmp/cmds",
+        "ip neigh add 10.0.0.2 lladdr 02:00:00:00:00:01 dev x",
+        "bridge fdb add 02:00:00:00:00:01 dev x master",
+        "ping -s 100 -c 1 10.0.0.1",
+        "ip netns exec blue ip link set lo up && echo ok",
+    ] {
+        real(line);
+    }
+}
+
+#[test]
+fn what_a_line_does_is_read_through_wrappers() {
+    let c = real("strace -e trace=unshare,mount,setns ip netns add demo");
+    assert_eq!(c.parts[0].op, Op::NetnsAdd("demo".into()));
+    let c = real("ip netns exec blue bash -c 'ip link set lo up; ip addr add 10.0.0.1/8 dev lo'");
+    assert_eq!(c.parts.len(), 2);
+    assert!(c.parts.iter().all(|p| p.ns == blue()));
+    let c = real("nsenter --net=/run/netns/blue ip link set lo up");
+    assert_eq!(c.parts[0].ns, blue());
+    let c = real("mount --bind /proc/$(pgrep -n netns-demo)/ns/net /run/netns/keep");
+    assert_eq!(c.parts[0].op, Op::BindNetns("keep".into()));
+    let c = real("/tmp/netns-demo 120 &");
+    assert_eq!(c.parts[0].op, Op::Start("netns-demo".into()));
+    let c = real("echo 1 > /proc/sys/net/ipv4/ip_forward");
+    assert_eq!(
+        c.parts[0].op,
+        Op::Sysctl(vec![("net.ipv4.ip_forward".into(), "1".into())])
+    );
+    let c = real("pkill -x netns-demo");
+    assert_eq!(c.parts[0].op, Op::Kill("netns-demo".into()));
+    assert!(matches!(
+        real("ip -n blue -batch /tmp/cmds").parts[0].op,
+        Op::Unknown { .. }
+    ));
+}
+
+#[test]
+fn observations_are_recognised() {
+    for line in [
+        "ip link show",
+        "ip -n blue a",
+        "ip a",
+        "lsns -t net",
+        "ip netns list",
+        "bridge fdb show br bridge0",
+        "ip route get 10.0.0.1",
+        "sysctl net.ipv4.ip_forward",
+    ] {
+        assert!(parse(line).unwrap().observes(), "{line}");
+    }
+    for line in [
+        "ip link set x up",
+        "ip netns add x",
+        "iptables -A INPUT -j DROP",
+        "echo 1 > /proc/sys/net/ipv4/ip_forward",
+        "ping -c 1 10.0.0.1",
+    ] {
+        assert!(!parse(line).unwrap().observes(), "{line}");
+    }
+}
+
+#[test]
+fn refusals_are_iproute2s_own_and_point_at_the_word() {
+    let e = refused("ip addr add 10.1.0.300/24 dev veth0");
+    assert_eq!(e.offset, 12);
+    assert_eq!(
+        e.message,
+        "Error: any valid prefix is expected rather than \"10.1.0.300/24\"."
+    );
+    let e = refused("ip addr add 10.1.0.2/24");
+    assert!(
+        e.message.contains("\"dev\" argument is required"),
+        "{}",
+        e.message
+    );
+    let e = refused("ip netns exec blue");
+    assert_eq!(e.message, "No command specified");
+    let e = refused("ip link add veth0");
+    assert_eq!(
+        e.message,
+        "Not enough information: \"type\" argument is required"
+    );
+    let e = refused("ip link set veth0 upp");
+    assert_eq!(
+        e.message,
+        "Error: either \"dev\" is duplicate, or \"upp\" is a garbage."
+    );
+    let e = refused("ip link set veth0 mtu big");
+    assert_eq!(
+        e.message,
+        "Error: argument \"big\" is wrong: Invalid \"mtu\" value\n"
+    );
+    let e = refused("ip lnik show");
+    assert_eq!(e.message, "Object \"lnik\" is unknown, try \"ip help\".");
+    let e = refused("ip -x link");
+    assert!(e.message.starts_with("Option \"-x\" is unknown"));
+    let e = refused("ip netns add a/b");
+    assert_eq!(e.message, "Invalid netns name \"a/b\"");
+    let e = refused("ping -c x 10.0.0.1");
+    assert_eq!(e.offset, 5);
+    assert_eq!(e.message, "ping: invalid argument: 'x'");
+    let e = refused("ip link add veth0 type veth nonsense");
+    assert!(e.message.starts_with("Usage: ip link"));
+    let e = refused("ip route add");
+    assert!(e.message.contains("destination"), "{}", e.message);
+    // What iproute2 accepts is never refused.
+    for ok in [
+        "ip netns add blue extra",
+        "ip link add veth0 type veth",
+        "ip route add 10.0.0.5/24 via 10.0.0.1",
+        "ping -W abc 10.0.0.1",
+    ] {
+        assert!(parse(ok).is_ok(), "{ok}");
+    }
+}

@@ -1,0 +1,397 @@
+//! The other programs lessons run, read as they read their own arguments: `ping` (iputils),
+//! `sysctl` (procps), `bridge` (iproute2), `iptables`, `mount`, `pkill`.
+
+use std::net::IpAddr;
+
+use super::ip::matches;
+use super::lex::Word;
+use super::{CommandError, Op, Ping, error_at, error_at_end, texts, unknown};
+use crate::net::Ns;
+
+/// iputils' ping: `ping [-c N] [-W S] [-i S] [-w S] [-q] [-n] [-4|-6] HOST`. Options nslab does
+/// not perform (-s, -I, -f, ...) are kept for the real ping.
+pub fn ping(line: &str, words: &[Word], six: bool) -> Result<Op, CommandError> {
+    let mut p = Ping {
+        addr: IpAddr::from([0, 0, 0, 0]),
+        count: None,
+        timeout_ms: None,
+        interval_ms: None,
+        deadline_ms: None,
+        native: true,
+    };
+    let mut dest: Option<&Word> = None;
+    let mut other = false;
+    let mut i = 1;
+    while let Some(w) = words.get(i) {
+        i += 1;
+        let t = w.text.as_str();
+        if t == "--" {
+            dest = words.get(i);
+            break;
+        }
+        if !t.starts_with('-') || t == "-" {
+            if dest.is_none() {
+                dest = Some(w);
+            } else {
+                // iputils takes the last word as the destination (older forms allowed hops).
+                other = true;
+                dest = Some(w);
+            }
+            continue;
+        }
+        // Clustered flags (`-qc 3`, `-c3`): getopt semantics.
+        for (ci, c) in t[1..].char_indices() {
+            let takes = "cWiwsItlpQmMSTFe".contains(c);
+            if !takes {
+                if !"46aAbBDdfhLnOqRrUvV".contains(c) {
+                    // An option iputils does not know: it prints its usage and exits 2.
+                    return Err(error_at(w, format!("ping: invalid option -- '{c}'")));
+                }
+                if !"qn46".contains(c) {
+                    other = true;
+                }
+                if c == '6' {
+                    other = true;
+                }
+                continue;
+            }
+            let attached = &t[1 + ci + c.len_utf8()..];
+            let value = if attached.is_empty() {
+                let v = words.get(i).ok_or_else(|| {
+                    error_at(w, format!("ping: option requires an argument -- '{c}'"))
+                })?;
+                i += 1;
+                v.text.clone()
+            } else {
+                attached.to_string()
+            };
+            match c {
+                'c' => {
+                    let n = value
+                        .parse::<u64>()
+                        .map_err(|_| error_at(w, format!("ping: invalid argument: '{value}'")))?;
+                    if n == 0 {
+                        return Err(error_at(
+                            w,
+                            format!(
+                                "ping: invalid argument: '{value}': out of range: 1 <= value <= 9223372036854775807"
+                            ),
+                        ));
+                    }
+                    p.count = Some(n);
+                }
+                // iputils warns about garbage in -W and goes on: so must nslab (the real one).
+                'W' => match secs_to_ms(&value) {
+                    Some(ms) => p.timeout_ms = Some(ms),
+                    None => other = true,
+                },
+                'i' => match secs_to_ms(&value) {
+                    Some(ms) => p.interval_ms = Some(ms),
+                    None => {
+                        return Err(error_at(
+                            w,
+                            format!("ping: option argument contains garbage: {value}"),
+                        ));
+                    }
+                },
+                'w' => match secs_to_ms(&value) {
+                    Some(ms) => p.deadline_ms = Some(ms),
+                    None => {
+                        return Err(error_at(w, format!("ping: invalid argument: '{value}'")));
+                    }
+                },
+                _ => other = true,
+            }
+            break;
+        }
+    }
+    let Some(dest) = dest else {
+        return Err(error_at_end(
+            line,
+            "ping: usage error: Destination address required",
+        ));
+    };
+    if dest.dynamic {
+        return Ok(unknown(
+            "ping to an address not known before the line runs",
+            &[],
+        ));
+    }
+    // A host name needs a resolver: that is the real ping's job, and nslab reads it as a ping
+    // to a name it cannot check.
+    let Ok(addr) = dest.text.parse::<IpAddr>() else {
+        return Ok(Op::Unknown {
+            why: format!(
+                "ping {}: a host name is resolved by the real ping",
+                dest.text
+            ),
+            names: vec![],
+        });
+    };
+    p.addr = addr;
+    // Options nslab does not copy: still a ping for checks, carried out by the real ping.
+    p.native = !other && !six && addr.is_ipv4();
+    Ok(Op::Ping(p))
+}
+
+fn secs_to_ms(v: &str) -> Option<u64> {
+    let s: f64 = v.parse().ok()?;
+    (0.0..1e9).contains(&s).then(|| (s * 1000.0).round() as u64)
+}
+
+/// procps' sysctl: `KEY=VALUE` pairs write (with or without -w); a bare key reads.
+pub fn sysctl(words: &[Word]) -> Op {
+    let mut writes = Vec::new();
+    let mut reads = false;
+    let mut i = 1;
+    while let Some(w) = words.get(i) {
+        i += 1;
+        let t = w.text.as_str();
+        match t {
+            "-p" | "--load" | "-f" | "--system" => {
+                return unknown("sysctl -p loads settings from a file", &[]);
+            }
+            "-e" | "-q" | "-w" | "-n" | "-N" | "-b" | "--write" | "--quiet" => {}
+            "-a" | "-A" | "-X" | "--all" => reads = true,
+            _ if t.starts_with('-') => {}
+            _ if w.dynamic => return unknown("a sysctl not known before the line runs", &[]),
+            _ => match t.split_once('=') {
+                Some((k, v)) if !k.is_empty() => {
+                    writes.push((k.trim().replace('/', "."), v.trim().to_string()));
+                }
+                _ => reads = true,
+            },
+        }
+    }
+    let _ = reads;
+    if writes.is_empty() {
+        Op::Observe
+    } else {
+        Op::Sysctl(writes)
+    }
+}
+
+/// `bridge fdb add|append|del|replace ...`: one forwarding entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdbChange {
+    pub add: bool,
+    pub mac: String,
+    pub dev: String,
+}
+
+/// iproute2's bridge tool: `fdb` and `link` change state; the rest observes or is unknown.
+pub fn bridge(line: &str, words: &[Word], ns: Ns) -> Result<Op, CommandError> {
+    let _ = ns;
+    let mut i = 1;
+    while let Some(w) = words.get(i) {
+        let t = w.text.as_str();
+        if !t.starts_with('-') {
+            break;
+        }
+        i += 1;
+        let o = t.trim_start_matches('-');
+        if matches(o, "netns") || matches(o, "batch") {
+            // `bridge -n NS` acts in NS: the caller sees the line as unknown there.
+            return Ok(unknown("bridge with -n or -batch", &texts(words)));
+        }
+    }
+    let Some(obj) = words.get(i) else {
+        return Ok(Op::Observe);
+    };
+    let verb = words.get(i + 1).map(|w| w.text.as_str()).unwrap_or("");
+    let rest = &words[(i + 2).min(words.len())..];
+    if matches(&obj.text, "fdb") {
+        let add = if matches(verb, "add") || matches(verb, "append") || matches(verb, "replace") {
+            true
+        } else if matches(verb, "delete") {
+            false
+        } else {
+            return Ok(Op::Observe);
+        };
+        let mut mac = None;
+        let mut dev = None;
+        let mut it = rest.iter();
+        while let Some(w) = it.next() {
+            match w.text.as_str() {
+                "dev" => dev = it.next().map(|d| d.text.clone()),
+                "dst" | "vlan" | "port" | "dst_port" | "vni" | "via" | "src_vni" | "nhid" => {
+                    it.next();
+                }
+                t if mac.is_none() && t.contains(':') => mac = Some(t.to_string()),
+                _ => {}
+            }
+        }
+        let (Some(mac), Some(dev)) = (mac, dev) else {
+            return Err(error_at_end(
+                line,
+                "Device and address are required arguments.",
+            ));
+        };
+        return Ok(Op::Fdb(FdbChange { add, mac, dev }));
+    }
+    if matches(&obj.text, "link") {
+        if matches(verb, "set") {
+            let mut it = rest.iter();
+            while let Some(w) = it.next() {
+                if w.text == "dev" {
+                    let Some(d) = it.next() else {
+                        return Err(error_at_end(
+                            line,
+                            "Command line is not complete. Try option \"help\"",
+                        ));
+                    };
+                    return Ok(Op::BridgePort {
+                        dev: d.text.clone(),
+                    });
+                }
+            }
+            return Err(error_at_end(line, "Device is a required argument."));
+        }
+        return Ok(Op::Observe);
+    }
+    if ["vlan", "mdb", "vni"].iter().any(|o| matches(&obj.text, o))
+        && (matches(verb, "add") || matches(verb, "delete") || matches(verb, "set"))
+    {
+        return Ok(unknown("bridge vlan/mdb changes", &texts(words)));
+    }
+    Ok(Op::Observe)
+}
+
+/// A firewall rule change: what `iptables -t T -A|-I|-D CHAIN RULE...` adds or removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iptables {
+    /// `iptables` or `ip6tables`.
+    pub program: String,
+    pub table: String,
+    /// `A` (append), `I` (insert), `D` (delete), `P` (policy), `N`/`X` (chains), `F` (flush).
+    pub action: char,
+    pub chain: String,
+    /// The rule's words (for -A/-I/-D), or the policy (for -P).
+    pub rule: Vec<String>,
+}
+
+pub fn iptables(words: &[Word]) -> Op {
+    if words.iter().any(|w| w.dynamic) {
+        return unknown("an iptables line not known before it runs", &[]);
+    }
+    let program = words[0]
+        .text
+        .rsplit('/')
+        .next()
+        .unwrap_or("iptables")
+        .to_string();
+    let mut table = "filter".to_string();
+    let mut action = None;
+    let mut chain = String::new();
+    let mut rule = Vec::new();
+    let mut i = 1;
+    while let Some(w) = words.get(i) {
+        i += 1;
+        let t = w.text.as_str();
+        match t {
+            "-t" | "--table" => {
+                if let Some(v) = words.get(i) {
+                    table = v.text.clone();
+                    i += 1;
+                }
+            }
+            "-A" | "--append" | "-I" | "--insert" | "-D" | "--delete" | "-P" | "--policy"
+            | "-N" | "--new-chain" | "-X" | "--delete-chain" | "-F" | "--flush" | "-Z" | "-R"
+            | "--replace"
+                if action.is_none() =>
+            {
+                action = Some(match t {
+                    "-A" | "--append" => 'A',
+                    "-I" | "--insert" => 'I',
+                    "-D" | "--delete" => 'D',
+                    "-P" | "--policy" => 'P',
+                    "-N" | "--new-chain" => 'N',
+                    "-X" | "--delete-chain" => 'X',
+                    "-F" | "--flush" => 'F',
+                    "-R" | "--replace" => 'R',
+                    _ => 'Z',
+                });
+                if let Some(v) = words.get(i)
+                    && !v.text.starts_with('-')
+                {
+                    chain = v.text.clone();
+                    i += 1;
+                }
+            }
+            "-L" | "--list" | "-S" | "--list-rules" | "-C" | "--check" | "-h" | "--help" | "-V"
+            | "--version" => return Op::Observe,
+            _ => rule.push(t.to_string()),
+        }
+    }
+    match action {
+        Some('Z') | None => Op::Observe,
+        Some(a) => Op::Iptables(Iptables {
+            program,
+            table,
+            action: a,
+            chain,
+            rule,
+        }),
+    }
+}
+
+/// `mount --bind SRC /run/netns/NAME` names a namespace; other mounts are unknown to checks.
+pub fn mount(words: &[Word]) -> Op {
+    if words.len() == 1 {
+        return Op::Observe;
+    }
+    let bind = words.iter().any(|w| {
+        w.text == "--bind"
+            || w.text == "-B"
+            || w.text == "--rbind"
+            || (w.text.starts_with("-o") && w.text.contains("bind"))
+    }) || words
+        .windows(2)
+        .any(|p| p[0].text == "-o" && p[1].text.contains("bind"));
+    let target = words.iter().rev().find(|w| !w.text.starts_with('-'));
+    match (bind, target) {
+        (true, Some(t)) if !t.dynamic => match netns_file(&t.text) {
+            Some(name) => Op::BindNetns(name),
+            None => unknown("a mount nslab's checks do not see", &[]),
+        },
+        _ => unknown("a mount nslab's checks do not see", &texts(words)),
+    }
+}
+
+pub fn umount(words: &[Word]) -> Op {
+    match words.iter().rev().find(|w| !w.text.starts_with('-')) {
+        Some(t) if !t.dynamic && words.len() > 1 => match netns_file(&t.text) {
+            Some(name) => Op::UnbindNetns(name),
+            None => unknown("an unmount nslab's checks do not see", &[]),
+        },
+        _ => unknown("an unmount", &[]),
+    }
+}
+
+fn netns_file(path: &str) -> Option<String> {
+    let name = path
+        .strip_prefix("/run/netns/")
+        .or_else(|| path.strip_prefix("/var/run/netns/"))?;
+    (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
+}
+
+/// `pkill [-x] [-SIGNAL] NAME`, `killall NAME`.
+pub fn pkill(words: &[Word]) -> Op {
+    let takes_value = [
+        "-u", "-U", "-g", "-G", "-P", "-s", "-t", "-F", "--signal", "--ns", "--nslist",
+    ];
+    let mut i = 1;
+    let mut name = None;
+    while let Some(w) = words.get(i) {
+        i += 1;
+        if takes_value.contains(&w.text.as_str()) {
+            i += 1;
+        } else if !w.text.starts_with('-') {
+            name = Some(w);
+        }
+    }
+    match name {
+        Some(n) if !n.dynamic => Op::Kill(n.text.clone()),
+        _ => unknown("a kill nslab cannot read", &[]),
+    }
+}

@@ -1,0 +1,235 @@
+//! Small network values that both the lesson model and the kernel layer speak: a namespace as
+//! lessons name it, an address with its prefix length, a MAC address.
+//!
+//! Pure data: no I/O. Living here, apart from both, keeps the kernel layer from importing the
+//! lesson model and the lesson model from importing the kernel layer.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// A network namespace as lessons name it: the root one (where nslab started), or a named one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Ns {
+    Root,
+    Named(String),
+}
+
+impl Ns {
+    /// `root` is the root namespace; any other word is a named namespace.
+    pub fn from_name(name: &str) -> Ns {
+        if name == "root" {
+            Ns::Root
+        } else {
+            Ns::Named(name.to_string())
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Ns::Root => "root",
+            Ns::Named(n) => n,
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        matches!(self, Ns::Root)
+    }
+
+    /// `ip` or `ip -n NS`: how a command line reaches this namespace.
+    pub fn ip(&self) -> String {
+        match self {
+            Ns::Root => "ip".into(),
+            Ns::Named(n) => format!("ip -n {n}"),
+        }
+    }
+
+    /// `in the root namespace`, `in blue`: where something is, in a sentence.
+    pub fn where_(&self) -> String {
+        match self {
+            Ns::Root => "in the root namespace".into(),
+            Ns::Named(n) => format!("in {n}"),
+        }
+    }
+}
+
+impl fmt::Display for Ns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ns::Root => f.write_str("the root namespace"),
+            Ns::Named(n) => write!(f, "netns {n}"),
+        }
+    }
+}
+
+/// An address with its prefix length, as in `10.1.0.2/24` or `2001:db8::1/64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn new(addr: IpAddr, prefix: u8) -> Cidr {
+        Cidr { addr, prefix }
+    }
+
+    /// The longest prefix of the address's family: 32 or 128.
+    pub fn max_prefix(addr: &IpAddr) -> u8 {
+        if addr.is_ipv4() { 32 } else { 128 }
+    }
+
+    /// A host address: /32 or /128.
+    pub fn host(addr: IpAddr) -> Cidr {
+        Cidr {
+            prefix: Cidr::max_prefix(&addr),
+            addr,
+        }
+    }
+
+    pub fn is_v4(&self) -> bool {
+        self.addr.is_ipv4()
+    }
+
+    /// The network this address belongs to (host bits cleared).
+    pub fn network(&self) -> Cidr {
+        let addr = match self.addr {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+            }
+        };
+        Cidr {
+            addr,
+            prefix: self.prefix,
+        }
+    }
+
+    /// Whether `ip` lies inside this prefix.
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        ip.is_ipv4() == self.addr.is_ipv4()
+            && Cidr::new(*ip, self.prefix).network() == self.network()
+    }
+
+    /// Whether the address has host bits set (the kernel refuses such a route destination).
+    pub fn has_host_bits(&self) -> bool {
+        self.network().addr != self.addr
+    }
+
+    /// Parses `ADDR` or `ADDR/LEN`; a bare address is a host address.
+    pub fn parse_maybe_host(s: &str) -> Result<Cidr, String> {
+        if s.contains('/') {
+            s.parse()
+        } else {
+            s.parse::<IpAddr>()
+                .map(Cidr::host)
+                .map_err(|_| format!("'{s}' is not an IP address"))
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| "the prefix length is missing (write it as /24)".to_string())?;
+        let addr = a
+            .parse::<IpAddr>()
+            .map_err(|_| format!("'{a}' is not an IP address"))?;
+        let max = Cidr::max_prefix(&addr);
+        let prefix = p
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("'{p}' is not a prefix length from 0 to {max}"))?;
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// A link-layer (Ethernet) address, kept in the lower-case colon form `ip` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mac(pub [u8; 6]);
+
+impl FromStr for Mac {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let bad = || format!("'{s}' is not a MAC address (write it as 02:00:00:00:00:01)");
+        if parts.len() != 6 {
+            return Err(bad());
+        }
+        let mut m = [0u8; 6];
+        for (i, p) in parts.iter().enumerate() {
+            if p.is_empty() || p.len() > 2 {
+                return Err(bad());
+            }
+            m[i] = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+        }
+        Ok(Mac(m))
+    }
+}
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_of_both_families() {
+        let c: Cidr = "10.1.0.2/24".parse().unwrap();
+        assert_eq!(c.network().to_string(), "10.1.0.0/24");
+        assert!(c.has_host_bits());
+        assert!(c.contains(&"10.1.0.200".parse().unwrap()));
+        assert!(!c.contains(&"10.1.1.1".parse().unwrap()));
+        let v6: Cidr = "2001:db8::1/64".parse().unwrap();
+        assert_eq!(v6.network().to_string(), "2001:db8::/64");
+        assert!(!v6.contains(&"10.1.0.2".parse().unwrap()));
+        assert_eq!(
+            "10.0.0.1/33".parse::<Cidr>().unwrap_err(),
+            "'33' is not a prefix length from 0 to 32"
+        );
+        assert_eq!(
+            Cidr::parse_maybe_host("10.0.0.9").unwrap().to_string(),
+            "10.0.0.9/32"
+        );
+        assert_eq!(
+            Cidr::parse_maybe_host("::1").unwrap().to_string(),
+            "::1/128"
+        );
+        let zero: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(zero.contains(&"192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn macs_print_as_ip_prints_them() {
+        let m: Mac = "02:AA:0:0:0:1".parse().unwrap();
+        assert_eq!(m.to_string(), "02:aa:00:00:00:01");
+        assert!("02:aa:00:00:00".parse::<Mac>().is_err());
+        assert!("02:aa:00:00:00:zz".parse::<Mac>().is_err());
+    }
+}
