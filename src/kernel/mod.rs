@@ -166,7 +166,7 @@ impl Kernel {
         let (conn, handle) = netns::in_netns(fd, move || {
             // The socket registers with the runtime's reactor: enter it first.
             let _guard = rt.enter();
-            let (conn, handle, _) = rtnetlink::new_connection()
+            let (conn, handle, _) = rtnetlink::new_connection_with_socket::<snapshot::LossyNames>()
                 .map_err(|e| KernelError::io("open a netlink socket", e))?;
             Ok((conn, handle))
         })?;
