@@ -113,6 +113,10 @@ fn draw(t: &Topology, name: &str, failures: &mut Vec<String>) {
     let s = svg(t);
     failures.extend(check(&format!("{name}.svg"), &s));
     let picture = png(&s);
+    if DOCS.contains(&name) {
+        failures.extend(check(&format!("{name}.dot"), &dot(t)));
+        failures.extend(check(&format!("{name}.mmd"), &mermaid(t)));
+    }
     if update() && DOCS.contains(&name) {
         std::fs::write(
             Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("docs/{name}.png")),
@@ -390,7 +394,7 @@ fn main() {
     }
     println!(
         "{} passed, {} failed",
-        10 * 3 - failures.len(),
+        10 * 3 + DOCS.len() * 2 + 1 - failures.len(),
         failures.len()
     );
     std::process::exit(if failures.is_empty() { 0 } else { 1 });

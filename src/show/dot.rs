@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::escape::xml;
-use super::layout::locate;
+use super::layout::{self, locate};
 use super::model::{Iface, Mark, NsKind, Topology};
 
 /// A label line in italics: the state of a link that is not up, or a diff's mark.
@@ -21,6 +21,9 @@ fn iface_label(i: &Iface) -> String {
     if i.is_bridge() {
         l.push_str(" (bridge)");
     }
+    if let Some(w) = Mark::word(i.mark) {
+        let _ = write!(l, " <I>{w}</I>");
+    }
     if i.mark != Some(Mark::Missing) {
         l.push_str(&note(i.link_state().word()));
     }
@@ -29,9 +32,6 @@ fn iface_label(i: &Iface) -> String {
         if let Some(w) = Mark::word(a.mark) {
             let _ = write!(l, " <I>{w}</I>");
         }
-    }
-    if let Some(w) = Mark::word(i.mark) {
-        l.push_str(&note(w));
     }
     l
 }
@@ -50,7 +50,9 @@ pub fn dot(t: &Topology) -> String {
         "graph nslab {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"DejaVu Sans\"];\n",
     );
     let id = |n: usize, i: usize| format!("n{n}_{i}");
-    for (n, ns) in t.namespaces.iter().enumerate() {
+    let plan = layout::plan(t);
+    for n in plan.order() {
+        let ns = &t.namespaces[n];
         let mut title = xml(&ns.title());
         if ns.forwarding == Some(true) {
             title.push_str(&note("forwarding on"));
@@ -92,13 +94,12 @@ pub fn dot(t: &Topology) -> String {
             .collect();
         for (k, i) in ns.interfaces.iter().enumerate() {
             if let Some(b) = i.master.as_deref().and_then(|m| index.get(m)) {
-                let _ = writeln!(
-                    s,
-                    "  {} -- {} [penwidth=1{}];",
-                    id(n, k),
-                    id(n, *b),
-                    edge_mark(i.master_mark)
-                );
+                let (x, y) = if plan.port_first(n, k) {
+                    (id(n, k), id(n, *b))
+                } else {
+                    (id(n, *b), id(n, k))
+                };
+                let _ = writeln!(s, "  {x} -- {y} [penwidth=1{}];", edge_mark(i.master_mark));
             }
         }
     }
@@ -118,7 +119,8 @@ pub fn dot(t: &Topology) -> String {
                 format!("stub{stubs}")
             }
         };
-        let (a, b) = (end(&w.a), end(&w.b));
+        let (first, second) = plan.flow(&at, &w.a, &w.b);
+        let (a, b) = (end(first), end(second));
         let _ = writeln!(s, "  {a} -- {b} [penwidth=3{}];", edge_mark(w.mark));
     }
     s.push_str("}\n");

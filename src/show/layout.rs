@@ -48,6 +48,28 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The wire's ends in reading order, the end in the lower column first: DOT and Mermaid
+    /// rank a flowchart by its edges' direction, so this keeps a router between its networks.
+    pub fn flow<'a>(
+        &self,
+        at: &HashMap<End, (usize, usize)>,
+        a: &'a End,
+        b: &'a End,
+    ) -> (&'a End, &'a End) {
+        let col = |e: &End| at.get(e).map(|&(n, _)| self.place[n].1);
+        match (col(a), col(b)) {
+            (Some(x), Some(y)) if x > y => (b, a),
+            _ => (a, b),
+        }
+    }
+
+    /// Whether a bridge port comes before its bridge in reading order: it faces left.
+    pub fn port_first(&self, ns: usize, iface: usize) -> bool {
+        self.sides[ns][iface] != Some(Side::Right)
+    }
+}
+
 /// Which namespace and interface an end names, if both are drawn.
 pub fn locate(t: &Topology) -> HashMap<End, (usize, usize)> {
     let mut m = HashMap::new();

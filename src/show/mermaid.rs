@@ -7,13 +7,16 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use super::escape::mermaid as esc;
-use super::layout::locate;
+use super::layout::{self, locate};
 use super::model::{End, Iface, Mark, NsKind, Topology};
 
 fn iface_label(i: &Iface) -> String {
     let mut l = esc(&i.name);
     if i.is_bridge() {
         l.push_str(" (bridge)");
+    }
+    if let Some(w) = Mark::word(i.mark) {
+        let _ = write!(l, " ({w})");
     }
     if i.mark != Some(Mark::Missing) {
         let _ = write!(l, "<br/>{}", i.link_state().word());
@@ -23,9 +26,6 @@ fn iface_label(i: &Iface) -> String {
         if let Some(w) = Mark::word(a.mark) {
             let _ = write!(l, " ({w})");
         }
-    }
-    if let Some(w) = Mark::word(i.mark) {
-        let _ = write!(l, "<br/>({w})");
     }
     l
 }
@@ -45,7 +45,9 @@ pub fn mermaid(t: &Topology) -> String {
     let mut s = String::from("flowchart LR\n");
     let id = |n: usize, i: usize| format!("n{n}_{i}");
     let mut styles = Vec::new();
-    for (n, ns) in t.namespaces.iter().enumerate() {
+    let plan = layout::plan(t);
+    for n in plan.order() {
+        let ns = &t.namespaces[n];
         let mut title = esc(&ns.title());
         if ns.forwarding == Some(true) {
             title.push_str(", forwarding on");
@@ -85,7 +87,12 @@ pub fn mermaid(t: &Topology) -> String {
             .collect();
         for (k, i) in ns.interfaces.iter().enumerate() {
             if let Some(b) = i.master.as_deref().and_then(|m| index.get(m)) {
-                let _ = writeln!(s, "{}", edge(&id(n, k), &id(n, *b), false, i.master_mark));
+                let (x, y) = if plan.port_first(n, k) {
+                    (id(n, k), id(n, *b))
+                } else {
+                    (id(n, *b), id(n, k))
+                };
+                let _ = writeln!(s, "{}", edge(&x, &y, false, i.master_mark));
             }
         }
     }
@@ -100,7 +107,8 @@ pub fn mermaid(t: &Topology) -> String {
                 format!("stub{stubs}")
             }
         };
-        let (a, b) = (end(&w.a), end(&w.b));
+        let (first, second) = plan.flow(&at, &w.a, &w.b);
+        let (a, b) = (end(first), end(second));
         let _ = writeln!(s, "{}", edge(&a, &b, true, w.mark));
     }
     if !styles.is_empty() {
@@ -143,7 +151,8 @@ mod tests {
             m.contains("n0_1[\"x\\x1b[2J<br/>DOWN<br/>10.1.0.2/24\"]"),
             "{m}"
         );
-        assert!(m.contains("  n0_1 --- n0_0\n"), "{m}");
+        // The port faces red, on the right: the bridge comes first.
+        assert!(m.contains("  n0_0 --- n0_1\n"), "{m}");
         assert!(m.contains("  n0_1 === n1_0\n"), "{m}");
         // Inside each quoted label, no quote: every label is one token.
         for line in m.lines() {

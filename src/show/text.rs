@@ -154,9 +154,6 @@ fn boxed(ns: &NsView, g: &Glyphs) -> Boxed {
             pad_str(s, room, Alignment::Left, Some("…"))
         )
     };
-    if ns.forwarding == Some(true) {
-        lines.push(row("forwarding on (ip_forward = 1)", ""));
-    }
     for i in &ns.interfaces {
         rows.push((i.name.clone(), lines.len()));
         for (l, t) in iface_lines(i, g) {
@@ -165,6 +162,11 @@ fn boxed(ns: &NsView, g: &Glyphs) -> Boxed {
     }
     if let Some(d) = &ns.default_route {
         lines.push(row(&visible(&d.to_string()), &tag(d.mark)));
+    }
+    // Below the interfaces, so that an interface starts on the same line as its peer in the
+    // box beside it more often.
+    if ns.forwarding == Some(true) {
+        lines.push(row("forwarding on (ip_forward = 1)", ""));
     }
     lines.push(format!("{}{}{}", g.bl, h.repeat(INNER + 1), g.br));
     Boxed { lines, rows }
