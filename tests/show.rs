@@ -312,7 +312,7 @@ fn main() {
     assert_eq!(d.namespaces[1].mark, Some(Mark::Missing));
     draw(&d, "diff", &mut failures);
     let text = render_text(&d, 80, true);
-    assert!(text.contains("netns red [missing]"), "{text}");
+    assert!(text.contains("+. red [missing] ."), "{text}");
     assert!(text.contains("10.9.0.2/24          [extra]"), "{text}");
     assert!(text.contains("- veth1          veth  [missing]"), "{text}");
     del_netns(&k, &["blue"], &["veth1"]);

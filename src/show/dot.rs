@@ -53,7 +53,7 @@ pub fn dot(t: &Topology) -> String {
     let plan = layout::plan(t);
     for n in plan.order() {
         let ns = &t.namespaces[n];
-        let mut title = xml(&ns.title());
+        let mut title = xml(&ns.label());
         if ns.forwarding == Some(true) {
             title.push_str(&note("forwarding on"));
         }

@@ -48,7 +48,7 @@ pub fn mermaid(t: &Topology) -> String {
     let plan = layout::plan(t);
     for n in plan.order() {
         let ns = &t.namespaces[n];
-        let mut title = esc(&ns.title());
+        let mut title = esc(&ns.label());
         if ns.forwarding == Some(true) {
             title.push_str(", forwarding on");
         }

@@ -392,7 +392,7 @@ impl NsView {
         self.interfaces.iter().find(|i| i.name == name)
     }
 
-    /// How pictures name the namespace: `root namespace`, `netns NAME`, or
+    /// How the text picture names the namespace: `root namespace`, its name, or
     /// `pid N cmd (unnamed)`; escaped for display.
     pub fn title(&self) -> String {
         use super::escape::visible;
@@ -403,7 +403,15 @@ impl NsView {
                 visible(&self.name),
                 visible(self.command.as_deref().unwrap_or(""))
             ),
-            NsKind::Named => format!("netns {}", visible(&self.name)),
+            NsKind::Named => visible(&self.name).into_owned(),
+        }
+    }
+
+    /// The same for a slide, where a bare name could be anything: `netns blue`.
+    pub fn label(&self) -> String {
+        match self.kind {
+            NsKind::Named => format!("netns {}", self.title()),
+            _ => self.title(),
         }
     }
 

@@ -381,8 +381,8 @@ struct Anchor {
 /// The title of a box, as displayed (escaped), with its mark.
 fn title(ns: &NsView) -> String {
     match Mark::word(ns.mark) {
-        Some(w) => format!("{} — {w}", ns.title()),
-        None => ns.title(),
+        Some(w) => format!("{} — {w}", ns.label()),
+        None => ns.label(),
     }
 }
 

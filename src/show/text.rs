@@ -286,6 +286,6 @@ mod tests {
         let s = render_text(&Topology::new(vec![blue, red]), 80, true);
         assert!(s.contains("[missing] |"), "{s}");
         assert!(s.contains("10.1.0.2/24          [extra] |"), "{s}");
-        assert!(s.contains("+. netns red [missing] ."), "{s}");
+        assert!(s.contains("+. red [missing] ."), "{s}");
     }
 }
