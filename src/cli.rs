@@ -104,9 +104,13 @@ pub enum Cmd {
     /// Draw the network namespaces, their interfaces, addresses and the wires between them.
     #[command(after_help = EXIT_CODES_HELP)]
     Show {
-        /// Only these namespaces ("root" for the root one).
+        /// Only these namespaces ("root" for the root one, "pid N" for process N's).
         #[arg(long, value_name = "NAME")]
         netns: Vec<String>,
+        /// Also the namespaces that only a process holds (other tools' sandboxes, browsers);
+        /// by default only the root namespace and the named ones (/run/netns).
+        #[arg(long, conflicts_with = "netns")]
+        all: bool,
         #[arg(long, value_enum, default_value = "text")]
         format: ShowFormat,
         /// Write to FILE instead of standard output.
@@ -223,11 +227,12 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
         Cmd::Reset { lesson, yes } => reset(lesson.as_deref(), yes),
         Cmd::Show {
             netns,
+            all,
             format,
             output,
             watch,
             ascii,
-        } => show(netns, format, output, watch, ascii),
+        } => show(netns, all, format, output, watch, ascii),
         Cmd::Verify {
             paths,
             format,
@@ -422,6 +427,8 @@ pub enum ShowFormat {
     Svg,
     Dot,
     Json,
+    /// A Mermaid flowchart, for Markdown on a forge.
+    Mermaid,
 }
 
 /// Finds the lesson a mode is asked for: a lesson file, or an id or number among the lessons.
@@ -541,30 +548,46 @@ fn ask_forget(finished: &[&str]) -> bool {
 
 fn show(
     netns: Vec<String>,
+    all: bool,
     format: ShowFormat,
     output: Option<PathBuf>,
     watch: bool,
     ascii: bool,
 ) -> Result<Code, Failure> {
+    use crate::show::{Options, Scope};
     let kernel = crate::kernel::Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
-    if !nix::unistd::Uid::effective().is_root() && !kernel.netns_list().is_empty() {
-        eprintln!(
-            "nslab: note: without root, nslab cannot enter named namespaces; only what it can see is drawn"
-        );
-    }
-    let opts = crate::show::Options { netns, ascii };
-    let draw = |k: &crate::kernel::Kernel| -> Result<String, Failure> {
-        let t = crate::show::gather(k, &opts);
+    let scope = match (netns.is_empty(), all) {
+        (false, _) => Scope::Only(netns.iter().map(|n| lesson::Ns::from_name(n)).collect()),
+        (true, true) => Scope::All,
+        (true, false) => Scope::Lab,
+    };
+    let opts = Options { scope, ascii };
+    // What could not be read is said once, not at every redraw of --watch.
+    let mut said: Vec<String> = Vec::new();
+    let mut draw = |k: &crate::kernel::Kernel| -> Result<String, Failure> {
+        let g = crate::show::gather(k, &opts).map_err(|e| Failure::usage(e.to_string()))?;
+        let notes = g.notes();
+        if notes != said {
+            for n in &notes {
+                eprintln!("nslab: {n}");
+            }
+            said = notes;
+        }
+        if g.topology.namespaces.is_empty() {
+            return Err(Failure::env(SHOW_NOTHING));
+        }
+        let t = &g.topology;
         Ok(match format {
             ShowFormat::Text => crate::show::render_text(
-                &t,
+                t,
                 crate::term::width(),
                 opts.ascii || !crate::show::utf8_terminal(),
             ),
-            ShowFormat::Svg => crate::show::svg(&t),
-            ShowFormat::Dot => crate::show::dot(&t),
+            ShowFormat::Svg => crate::show::svg(t),
+            ShowFormat::Dot => crate::show::dot(t),
+            ShowFormat::Mermaid => crate::show::mermaid(t),
             ShowFormat::Json => {
-                serde_json::to_string_pretty(&t).map_err(|e| Failure::env(e.to_string()))? + "\n"
+                serde_json::to_string_pretty(t).map_err(|e| Failure::env(e.to_string()))? + "\n"
             }
         })
     };
@@ -600,3 +623,6 @@ fn show(
         emit(&draw(&kernel)?, format == ShowFormat::Text)?;
     }
 }
+
+/// Why `show` exits 3 having drawn nothing (the lines before it say what it could not see).
+const SHOW_NOTHING: &str = "nothing to draw: none of the namespaces asked for could be read";

@@ -315,7 +315,10 @@ fn demo_performs_every_step_and_shows_it_passing() {
         s.contains("$ ip link add veth0 type veth peer name veth1"),
         "{s}"
     );
-    assert!(s.contains("✓ veth0 in blue is wired to veth1 in red"), "{s}");
+    assert!(
+        s.contains("✓ veth0 in blue is wired to veth1 in red"),
+        "{s}"
+    );
     assert!(!s.contains('✗'), "a check failed:\n{s}");
     // The topology after the addresses: both ends joined by a wire, with their addresses.
     assert!(

@@ -42,7 +42,8 @@ fn a_good_lesson_passes_and_reports_every_field() {
     }
     // Derived checks: step 1 had no check block.
     assert_eq!(steps[0]["checks"][0]["check"], "netns a exists");
-    assert_eq!(steps[3]["checks"][0]["check"], "ping 10.9.0.2 from a");
+    // A ping line derives an action check: the ping was sent, and answered.
+    assert_eq!(steps[3]["checks"][0]["check"], "pinged 10.9.0.2 from a");
     assert_eq!(host_state(), before, "the host changed");
 }
 
@@ -112,7 +113,7 @@ fn the_human_summary_explains_each_failure_once() {
     // The failed check: the check, what was expected, what the kernel had, what to try.
     assert_eq!(count("addr 10.9.0.1/8 on lo in a"), 1, "{text}");
     assert!(text.contains(
-        "check failed: addr 10.9.0.1/8 on lo in a: expected 10.9.0.1/8 on lo in a; lo has 127.0.0.1/8."
+        "check failed: addr 10.9.0.1/8 on lo in a: expected: 10.9.0.1/8 is on lo in a; found: lo has 127.0.0.1/8. Try: ip -n a address add 10.9.0.1/8 dev lo"
     ));
     // The defect: named once, then what the kernel had before the step.
     assert_eq!(count("'link lo is up'"), 1, "{text}");
@@ -127,10 +128,13 @@ fn the_human_summary_explains_each_failure_once() {
 #[test]
 fn a_malformed_lesson_exits_2_and_performs_nothing() {
     let before = host_state();
-    let out = nslab(&["verify", "tests/malformed/12-veth-without-peer.md"]);
+    let out = nslab(&["verify", "tests/malformed/12-veth-peer-without-keyword.md"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("12-veth-without-peer.md:9:24: error:"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("12-veth-peer-without-keyword.md:9:29: error: ip refuses this line")
+    );
     assert_eq!(host_state(), before);
 }
 
@@ -252,12 +256,13 @@ fn a_report_that_cannot_be_written_is_refused_before_the_work() {
 
 #[test]
 fn mutation_testing_finds_a_command_nothing_checks() {
-    // In pass.md every line is checked (derived or written) but the ping (an observation).
+    // In pass.md every line is checked (derived or written), the ping too: its action check
+    // waits for it.
     let out = nslab(&["verify", "--mutate", "tests/fixtures/pass.md"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("mutation score: 100.0% (8 of 8 mutants killed)"),
+        text.contains("mutation score: 100.0% (9 of 9 mutants killed)"),
         "{text}"
     );
     // A lesson whose check ignores one of its commands.

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::judge::Facts;
+use super::judge::{Facts, PingActivity};
 use crate::kernel::pingwatch::PingLog;
 use crate::kernel::{FdbEntry, Kernel, Neigh, PingOutcome, Route, Snapshot};
 use crate::lesson::check::Check;
@@ -21,6 +21,9 @@ use crate::net::Ns;
 /// How long a probe waits for its reply: a veth answers in well under a millisecond, and a
 /// host that is not there is known after this long.
 pub const PING_CHECK_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Probes sent lately: from where, to what, when, and what came back.
+pub type ProbeCache = HashMap<(Ns, Ipv4Addr), (Instant, Result<PingOutcome, String>)>;
 
 /// What a round knows of the run it belongs to.
 #[derive(Clone)]
@@ -35,6 +38,12 @@ pub struct RunInfo {
     pub pings: Arc<Mutex<PingLog>>,
     /// When the current step began (for action checks).
     pub step_began: Instant,
+    /// Each watched namespace's `Ip: OutNoRoutes` when the step began.
+    pub no_routes: Arc<Mutex<HashMap<Ns, u64>>>,
+    /// Probes younger than `probe_max_age` are not sent again: learn judges on every kernel
+    /// event, and a probe's own cleanup is one.
+    pub probes: Arc<Mutex<ProbeCache>>,
+    pub probe_max_age: Duration,
 }
 
 impl RunInfo {
@@ -46,6 +55,9 @@ impl RunInfo {
             uid: nix::unistd::getuid().as_raw(),
             pings: Arc::new(Mutex::new(PingLog::default())),
             step_began: Instant::now(),
+            no_routes: Arc::new(Mutex::new(HashMap::new())),
+            probes: Arc::new(Mutex::new(HashMap::new())),
+            probe_max_age: Duration::ZERO,
         }
     }
 }
@@ -108,6 +120,18 @@ impl<'k> Round<'k> {
         }
         let mut seen = HashSet::new();
         targets.retain(|t| seen.insert(t.clone()));
+        // Recent enough answers are reused.
+        if !self.run.probe_max_age.is_zero()
+            && let Ok(cache) = self.run.probes.lock()
+        {
+            targets.retain(|t| match cache.get(t) {
+                Some((at, r)) if at.elapsed() < self.run.probe_max_age => {
+                    self.pings.insert(t.clone(), r.clone());
+                    false
+                }
+                _ => true,
+            });
+        }
         targets.retain(|(ns, a)| {
             // A namespace that is not there, or an address of its own, needs no probe (the
             // judge says why without one).
@@ -152,9 +176,16 @@ impl<'k> Round<'k> {
             })
             .collect();
         let results = self.k.ping_many(&targets, self.ping_timeout);
+        let now = Instant::now();
+        let mut cache = self.run.probes.lock().ok();
         for (t, r) in targets.iter().zip(results) {
-            self.pings.insert(t.clone(), r.map_err(|e| e.to_string()));
+            let r = r.map_err(|e| e.to_string());
+            if let Some(c) = cache.as_mut() {
+                c.insert(t.clone(), (now, r.clone()));
+            }
+            self.pings.insert(t.clone(), r);
         }
+        drop(cache);
         // The addresses and MACs a probe involves: only their new entries are the probe's (an
         // entry the student made meanwhile is left alone).
         let probe_addrs: HashSet<IpAddr> = targets.iter().map(|(_, a)| IpAddr::V4(*a)).collect();
@@ -186,6 +217,18 @@ impl<'k> Round<'k> {
         }
         self.neighs.clear();
         self.fdbs.clear();
+    }
+
+    /// Whether `ns` has a route that covers `addr` (in its main table).
+    fn routable(&mut self, ns: &Ns, addr: IpAddr) -> bool {
+        let Some(s) = self.snapshot(ns) else {
+            return false;
+        };
+        let direct = s.addrs.iter().any(|a| a.cidr.contains(&addr));
+        direct
+            || s.routes
+                .iter()
+                .any(|r| r.is_main() && r.dest.is_none_or(|d| d.contains(&addr)) && r.kind == 1)
     }
 
     fn scope_list(&mut self) -> Vec<Ns> {
@@ -312,8 +355,10 @@ impl Facts for Round<'_> {
             .unwrap_or_else(|| Err("the probe did not run".into()))
     }
 
-    fn pinged(&mut self, from: &Ns, addr: IpAddr) -> (u32, u32) {
-        let IpAddr::V4(a) = addr else { return (0, 0) };
+    fn pinged(&mut self, from: &Ns, addr: IpAddr) -> PingActivity {
+        let IpAddr::V4(a) = addr else {
+            return PingActivity::default();
+        };
         let own: Vec<Ipv4Addr> = self
             .snapshot(from)
             .map(|s| {
@@ -326,11 +371,36 @@ impl Facts for Round<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        self.run
+        let since = self.run.step_began;
+        let (sent, replies, mut unroutable) = self
+            .run
             .pings
             .lock()
-            .map(|l| l.count(from, a, &own, self.run.step_began))
-            .unwrap_or((0, 0))
+            .map(|l| {
+                let (s, r) = l.count(from, a, &own, since);
+                (s, r, l.unroutable(from, a, since))
+            })
+            .unwrap_or((0, 0, 0));
+        // The student's own ping that found no route sent nothing to see; the namespace's
+        // OutNoRoutes counter shows the attempt (when the address has no route there).
+        let base = self
+            .run
+            .no_routes
+            .lock()
+            .ok()
+            .and_then(|m| m.get(from).copied());
+        if let Some(base) = base
+            && let Some(now) = self.k.out_no_routes(from)
+            && now > base
+            && !self.routable(from, addr)
+        {
+            unroutable = unroutable.max((now - base) as u32);
+        }
+        PingActivity {
+            sent,
+            replies,
+            unroutable,
+        }
     }
 
     fn sysctl(&mut self, ns: &Ns, key: &str) -> Result<String, String> {

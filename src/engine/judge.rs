@@ -66,7 +66,7 @@ impl Verdict {
         if self.pass {
             return self.found.clone();
         }
-        let mut s = format!("expected {}; {}", self.expected, self.found);
+        let mut s = format!("expected: {}; found: {}", self.expected, self.found);
         if let Some(c) = &self.cause {
             s.push_str(&format!(". {c}"));
         }
@@ -75,6 +75,16 @@ impl Verdict {
         }
         s
     }
+}
+
+/// Pings from a namespace to an address since a step began.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PingActivity {
+    /// Echo requests that went out.
+    pub sent: u32,
+    pub replies: u32,
+    /// Attempts that found no route (no packet left: "Network is unreachable").
+    pub unroutable: u32,
 }
 
 /// What the judge asks the kernel. Each answer is fetched at most once a round.
@@ -94,8 +104,8 @@ pub trait Facts {
     fn fdb(&mut self, ns: &Ns) -> Rc<Vec<FdbEntry>>;
     /// A probe of reachability that leaves no trace.
     fn ping(&mut self, from: &Ns, addr: IpAddr) -> Result<PingOutcome, String>;
-    /// Echo requests sent from `from` to `addr`, and replies received, since the step began.
-    fn pinged(&mut self, from: &Ns, addr: IpAddr) -> (u32, u32);
+    /// What pings from `from` to `addr` did since the step began.
+    fn pinged(&mut self, from: &Ns, addr: IpAddr) -> PingActivity;
     fn sysctl(&mut self, ns: &Ns, key: &str) -> Result<String, String>;
     /// Processes of this name started in this run by the student's session, with the inode of
     /// their network namespace.
@@ -245,25 +255,36 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
             {
                 return Verdict::fail(expected, format!("netns {n} does not exist"));
             }
-            let (sent, replies) = f.pinged(from, *addr);
-            let how = format!(
+            let act = f.pinged(from, *addr);
+            let (sent, replies) = (act.sent, act.replies);
+            let mut how = format!(
                 "{sent} echo request{} to {addr} from {}, {replies} repl{} since the step began",
                 if sent == 1 { "" } else { "s" },
                 from.name(),
                 if replies == 1 { "y" } else { "ies" }
             );
+            if act.unroutable > 0 {
+                how.push_str(&format!(
+                    ", and {} attempt{} that found no route",
+                    act.unroutable,
+                    if act.unroutable == 1 { "" } else { "s" }
+                ));
+            }
             let run = match from {
                 Ns::Root => format!("ping -c 3 {addr}"),
                 Ns::Named(n) => format!("ip netns exec {n} ping -c 3 {addr}"),
             };
-            match (answered, sent, replies) {
-                (_, 0, _) => Verdict::fail(expected, how).fix(run),
-                (true, _, r) if r > 0 => Verdict::pass(expected, how),
-                (true, _, _) => {
+            match (answered, sent, replies, act.unroutable) {
+                (true, _, r, _) if r > 0 => Verdict::pass(expected, how),
+                (false, s, 0, u) if s > 0 || u > 0 => Verdict::pass(expected, how),
+                (_, 0, _, 0) => Verdict::fail(expected, how).fix(run),
+                (true, 0, _, _) => Verdict::fail(expected, how).cause(
+                    "ping said \"Network is unreachable\": there is no route to that address",
+                ),
+                (true, _, _, _) => {
                     Verdict::fail(expected, how).cause("the pings went out and no reply came back")
                 }
-                (false, _, 0) => Verdict::pass(expected, how),
-                (false, _, _) => Verdict::fail(expected, how)
+                (false, _, _, _) => Verdict::fail(expected, how)
                     .cause("replies came back: this step expects the ping to fail"),
             }
         }

@@ -20,7 +20,7 @@ use crate::lesson::grammar::{Op, Ping};
 use crate::lesson::{CheckLine, CommandLine, Lesson, Step};
 use crate::net::Ns;
 pub use facts::{PING_CHECK_TIMEOUT, Round, RunInfo};
-pub use judge::{Facts, Verdict, judge};
+pub use judge::{Facts, PingActivity, Verdict, judge};
 use ledger::{Entry, Ledger, ns_ref};
 
 /// How long a shell line may run before nslab gives up on it.
@@ -65,6 +65,9 @@ impl Engine {
                 uid: nix::unistd::getuid().as_raw(),
                 pings: Arc::new(Mutex::new(PingLog::default())),
                 step_began: Instant::now(),
+                no_routes: Arc::new(Mutex::new(std::collections::HashMap::new())),
+                probes: Arc::new(Mutex::new(std::collections::HashMap::new())),
+                probe_max_age: Duration::ZERO,
             },
             watch: None,
         }
@@ -87,6 +90,12 @@ impl Engine {
         self.run.lesson_ns = Arc::new(names);
     }
 
+    /// Probes younger than this are not sent again (learn: its checks are judged on every
+    /// kernel event).
+    pub fn reuse_probes_for(&mut self, age: Duration) {
+        self.run.probe_max_age = age;
+    }
+
     /// The lesson's named namespaces.
     pub fn lesson_namespaces(&self) -> &[String] {
         &self.run.lesson_ns
@@ -96,6 +105,9 @@ impl Engine {
     /// the namespaces its checks name.
     pub fn begin_step(&mut self, step: &Step) {
         self.run.step_began = Instant::now();
+        if let Ok(mut m) = self.run.no_routes.lock() {
+            m.clear();
+        }
         self.watch_pings(step);
     }
 
@@ -120,6 +132,17 @@ impl Engine {
         if wanted.is_empty() {
             self.watch = None;
             return;
+        }
+        // The student's pings that find no route leave no packet: their namespace's counter
+        // of such attempts is read now, and compared later.
+        if let Ok(mut m) = self.run.no_routes.lock() {
+            for ns in &wanted {
+                if !m.contains_key(ns)
+                    && let Some(v) = self.kernel.out_no_routes(ns)
+                {
+                    m.insert(ns.clone(), v);
+                }
+            }
         }
         if self
             .watch
@@ -347,6 +370,9 @@ impl Engine {
         // nslab's own pings are the student's actions too: an action check sees them even
         // where no watch runs.
         if let Ok(mut log) = self.run.pings.lock() {
+            if b.unreachable.is_some() && b.replies.is_empty() {
+                log.record_unroutable(ns, addr);
+            }
             let src = std::net::Ipv4Addr::UNSPECIFIED;
             for seq in &b.seqs {
                 log.record(EchoSeen {

@@ -167,7 +167,7 @@ impl Kernel {
         let (conn, handle) = netns::in_netns(fd, move || {
             // The socket registers with the runtime's reactor: enter it first.
             let _guard = rt.enter();
-            let (conn, handle, _) = rtnetlink::new_connection()
+            let (conn, handle, _) = rtnetlink::new_connection_with_socket::<snapshot::LossyNames>()
                 .map_err(|e| KernelError::io("open a netlink socket", e))?;
             Ok((conn, handle))
         })?;
@@ -875,6 +875,27 @@ impl Kernel {
             .into_iter()
             .filter(|n| self.netns_exists(n))
             .collect()
+    }
+
+    /// `Ip: OutNoRoutes` of a namespace: how many times something there tried to send and
+    /// found no route (iputils' ping counts here when it says "Network is unreachable").
+    pub fn out_no_routes(&self, ns: &Ns) -> Option<u64> {
+        let fd = self.ns_fd(ns).ok()?;
+        netns::in_netns(&fd, || {
+            let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp")
+                .map_err(|e| KernelError::io("read /proc/net/snmp", e))?;
+            let mut lines = snmp.lines().filter(|l| l.starts_with("Ip:"));
+            let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+                return Err(KernelError::Other("no Ip: lines in /proc/net/snmp".into()));
+            };
+            names
+                .split_whitespace()
+                .zip(values.split_whitespace())
+                .find(|(n, _)| *n == "OutNoRoutes")
+                .and_then(|(_, v)| v.parse().ok())
+                .ok_or_else(|| KernelError::Other("no OutNoRoutes in /proc/net/snmp".into()))
+        })
+        .ok()
     }
 
     /// Starts watching the echo requests and replies of these namespaces (those that exist),

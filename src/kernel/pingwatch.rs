@@ -35,6 +35,8 @@ pub struct EchoSeen {
 #[derive(Debug, Default)]
 pub struct PingLog {
     events: Vec<EchoSeen>,
+    /// Pings nslab performed that found no route (no packet left: nothing to see on a link).
+    unroutable: Vec<(Ns, Instant, Ipv4Addr)>,
     /// (ns, request?, id, seq, the far end): one packet seen twice (on lo, out and in, or
     /// recorded by nslab and seen by the watch) counts once.
     seen: HashSet<(Ns, bool, u16, u16, Ipv4Addr)>,
@@ -55,6 +57,21 @@ impl PingLog {
             self.seen.clear();
         }
         self.events.push(e);
+    }
+
+    /// A ping nslab performed found no route to `addr`.
+    pub fn record_unroutable(&mut self, ns: &Ns, addr: Ipv4Addr) {
+        if self.unroutable.len() < MAX_EVENTS {
+            self.unroutable.push((ns.clone(), Instant::now(), addr));
+        }
+    }
+
+    /// Pings nslab performed from `ns` to `addr` since `since` that found no route.
+    pub fn unroutable(&self, ns: &Ns, addr: Ipv4Addr, since: Instant) -> u32 {
+        self.unroutable
+            .iter()
+            .filter(|(n, at, a)| n == ns && *at >= since && *a == addr)
+            .count() as u32
     }
 
     /// Requests from `ns` to `addr` (with a source among `own`), and replies from `addr` to
@@ -88,12 +105,13 @@ impl Drop for PingWatch {
     }
 }
 
-/// A packet socket for IPv4 (cooked: no link-layer header, whatever the link), opened inside
+/// A packet socket for every packet (cooked: no link-layer header, whatever the link), opened inside
 /// the namespace `fd`.
 fn open_in(fd: &OwnedFd) -> Result<Socket> {
     netns::in_netns(fd, || {
-        // ETH_P_IP in network byte order.
-        Socket::new(Domain::PACKET, Type::DGRAM, Some(Protocol::from(0x0008)))
+        // ETH_P_ALL in network byte order: a socket for one protocol (ETH_P_IP) sees only what
+        // arrives, not what the namespace sends.
+        Socket::new(Domain::PACKET, Type::DGRAM, Some(Protocol::from(0x0300)))
             .map_err(|e| KernelError::io("open a packet socket", e))
     })
 }

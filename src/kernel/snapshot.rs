@@ -53,6 +53,8 @@ pub struct Link {
     pub up: bool,
     /// The operational state: "up", "down", "lowerlayerdown", "unknown"...
     pub oper: String,
+    /// IFF_LOWER_UP: the link has a carrier (`ip link` prints NO-CARRIER when it is up without).
+    pub lower_up: bool,
     pub mac: Option<String>,
     /// The bridge this link is enslaved to, by name.
     pub master: Option<String>,
@@ -72,6 +74,7 @@ impl Link {
             mtu: Some(1500),
             kind: Some(kind.to_string()),
             up: false,
+            lower_up: false,
             oper: "down".into(),
             mac: None,
             master: None,
@@ -266,6 +269,7 @@ pub(super) fn link_of(msg: &LinkMessage) -> Link {
         kind: None,
         up: msg.header.flags.contains(LinkFlags::Up),
         oper: "unknown".into(),
+        lower_up: msg.header.flags.contains(LinkFlags::LowerUp),
         mac: None,
         master: None,
         peer: None,
@@ -567,5 +571,302 @@ pub(super) async fn link_name(h: &Handle, index: u32) -> Result<Option<String>> 
     match links.try_next().await {
         Ok(Some(m)) => Ok(Some(link_of(&m).name)),
         _ => Ok(None),
+    }
+}
+
+// ---- names that are not UTF-8 ----
+//
+// The kernel lets a link's name (and its alias, alternative names, an address's label) hold any
+// bytes. netlink-packet-route decodes them as `String`, and a message whose name is not UTF-8
+// fails to decode as a whole: netlink-proto logs and drops it. A dump then silently lacks the
+// link, and a request for that one link (`link_name`) never gets an answer and waits forever.
+// So the socket under every connection rewrites such a name, before decoding, into text: the
+// valid parts as they are, each invalid byte as `\xNN`.
+
+use std::task::{Context, Poll, ready};
+
+use rtnetlink::sys::{AsyncSocket, Socket, SocketAddr, TokioSocket};
+
+/// The netlink socket of every connection nslab opens: a Tokio socket whose datagrams have their
+/// names made valid UTF-8 (see above).
+pub(super) struct LossyNames(TokioSocket);
+
+impl AsyncSocket for LossyNames {
+    fn socket_ref(&self) -> &Socket {
+        self.0.socket_ref()
+    }
+
+    fn socket_mut(&mut self) -> &mut Socket {
+        self.0.socket_mut()
+    }
+
+    fn new(protocol: isize) -> std::io::Result<Self> {
+        TokioSocket::new(protocol).map(LossyNames)
+    }
+
+    fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.0.poll_send(cx, buf)
+    }
+
+    fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        addr: &SocketAddr,
+    ) -> Poll<std::io::Result<usize>> {
+        self.0.poll_send_to(cx, buf, addr)
+    }
+
+    fn poll_recv<B: bytes::BufMut>(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut B,
+    ) -> Poll<std::io::Result<()>> {
+        let (data, _) = ready!(self.poll_recv_from_full(cx))?;
+        Poll::Ready(put(buf, &data))
+    }
+
+    fn poll_recv_from<B: bytes::BufMut>(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut B,
+    ) -> Poll<std::io::Result<SocketAddr>> {
+        let (data, addr) = ready!(self.poll_recv_from_full(cx))?;
+        Poll::Ready(put(buf, &data).map(|()| addr))
+    }
+
+    fn poll_recv_from_full(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<(Vec<u8>, SocketAddr)>> {
+        let (data, addr) = ready!(self.0.poll_recv_from_full(cx))?;
+        Poll::Ready(Ok((valid_names(data), addr)))
+    }
+}
+
+fn put<B: bytes::BufMut>(buf: &mut B, data: &[u8]) -> std::io::Result<()> {
+    if buf.remaining_mut() < data.len() {
+        return Err(std::io::Error::other(format!(
+            "a netlink datagram of {} bytes does not fit in {} bytes",
+            data.len(),
+            buf.remaining_mut()
+        )));
+    }
+    buf.put_slice(data);
+    Ok(())
+}
+
+const NLMSG_HDRLEN: usize = 16;
+const RTM_NEWLINK: u16 = 16;
+const RTM_NEWADDR: u16 = 20;
+/// struct ifinfomsg and struct ifaddrmsg, before the attributes.
+const IFINFOMSG_LEN: usize = 16;
+const IFADDRMSG_LEN: usize = 8;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_QDISC: u16 = 6;
+const IFLA_IFALIAS: u16 = 20;
+const IFLA_PHYS_PORT_NAME: u16 = 38;
+const IFLA_PROP_LIST: u16 = 52;
+const IFLA_ALT_IFNAME: u16 = 53;
+const IFA_LABEL: u16 = 3;
+/// The attribute type without the NLA_F_NESTED and NLA_F_NET_BYTEORDER bits.
+const NLA_TYPE_MASK: u16 = 0x3fff;
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// `n\xff`: the bytes as text, each byte that is not part of valid UTF-8 written out.
+fn escape_bytes(b: &[u8]) -> String {
+    let mut s = String::new();
+    for chunk in b.utf8_chunks() {
+        s.push_str(chunk.valid());
+        for x in chunk.invalid() {
+            s.push_str(&format!("\\x{x:02x}"));
+        }
+    }
+    s
+}
+
+/// The datagram with every link and address message's names made valid UTF-8; the same
+/// datagram, untouched, when they all are (nearly always).
+fn valid_names(data: Vec<u8>) -> Vec<u8> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut off = 0;
+    while off + NLMSG_HDRLEN <= data.len() {
+        let len =
+            u32::from_ne_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]) as usize;
+        if len < NLMSG_HDRLEN || off + len > data.len() {
+            break; // Malformed: the decoder will say so.
+        }
+        let kind = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
+        let msg = &data[off..off + len];
+        let fixed = match kind {
+            RTM_NEWLINK => fix_message(msg, IFINFOMSG_LEN, link_strings),
+            RTM_NEWADDR => fix_message(msg, IFADDRMSG_LEN, addr_strings),
+            _ => None,
+        };
+        let next = align4(len).min(data.len() - off);
+        match (fixed, &mut out) {
+            (Some(m), _) => out.get_or_insert_with(|| data[..off].to_vec()).extend(m),
+            (None, Some(o)) => o.extend(&data[off..off + next]),
+            (None, None) => {}
+        }
+        off += next;
+    }
+    match out {
+        Some(mut o) => {
+            o.extend(&data[off.min(data.len())..]);
+            o
+        }
+        None => data,
+    }
+}
+
+/// What an attribute of a link message holds: a user-chosen string, a nest of them, or else.
+enum Holds {
+    Text,
+    Nest(fn(u16) -> Holds),
+    Other,
+}
+
+fn link_strings(t: u16) -> Holds {
+    match t {
+        IFLA_IFNAME | IFLA_QDISC | IFLA_IFALIAS | IFLA_PHYS_PORT_NAME => Holds::Text,
+        IFLA_PROP_LIST => Holds::Nest(|t| {
+            if t == IFLA_ALT_IFNAME {
+                Holds::Text
+            } else {
+                Holds::Other
+            }
+        }),
+        _ => Holds::Other,
+    }
+}
+
+fn addr_strings(t: u16) -> Holds {
+    if t == IFA_LABEL {
+        Holds::Text
+    } else {
+        Holds::Other
+    }
+}
+
+/// The message rebuilt with valid names, or `None` when it needs nothing.
+fn fix_message(msg: &[u8], fixed_len: usize, rule: fn(u16) -> Holds) -> Option<Vec<u8>> {
+    let start = NLMSG_HDRLEN + fixed_len;
+    if msg.len() < start {
+        return None;
+    }
+    let attrs = fix_attrs(&msg[start..], rule)?;
+    let mut m = msg[..start].to_vec();
+    m.extend(attrs);
+    let len = u32::try_from(m.len()).ok()?;
+    m[..4].copy_from_slice(&len.to_ne_bytes());
+    Some(m)
+}
+
+fn fix_attrs(mut buf: &[u8], rule: fn(u16) -> Holds) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(buf.len() + 16);
+    let mut changed = false;
+    while buf.len() >= 4 {
+        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
+        let kind = u16::from_ne_bytes([buf[2], buf[3]]);
+        if len < 4 || len > buf.len() {
+            break;
+        }
+        let payload = &buf[4..len];
+        let replaced = match rule(kind & NLA_TYPE_MASK) {
+            Holds::Text => {
+                let text = payload.strip_suffix(&[0]).unwrap_or(payload);
+                std::str::from_utf8(text).is_err().then(|| {
+                    let mut p = escape_bytes(text).into_bytes();
+                    p.push(0);
+                    p
+                })
+            }
+            Holds::Nest(inner) => fix_attrs(payload, inner),
+            Holds::Other => None,
+        };
+        let pad = align4(len).min(buf.len());
+        match replaced {
+            Some(p) => {
+                changed = true;
+                let new_len = u16::try_from(4 + p.len()).ok()?;
+                out.extend(new_len.to_ne_bytes());
+                out.extend(kind.to_ne_bytes());
+                out.extend(&p);
+                out.resize(align4(out.len()), 0);
+            }
+            None => {
+                out.extend(&buf[..pad]);
+                out.resize(align4(out.len()), 0);
+            }
+        }
+        buf = &buf[pad..];
+    }
+    out.extend(buf);
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtnetlink::packet_core::NetlinkMessage;
+
+    /// An RTM_NEWLINK message as the kernel sends it, with this name.
+    fn newlink(name: &[u8]) -> Vec<u8> {
+        let mut attr = Vec::new();
+        let nlen = 4 + name.len() + 1;
+        attr.extend((nlen as u16).to_ne_bytes());
+        attr.extend(IFLA_IFNAME.to_ne_bytes());
+        attr.extend(name);
+        attr.push(0);
+        attr.resize(align4(attr.len()), 0);
+        // IFLA_MTU, 1500: an attribute after the name keeps its place.
+        attr.extend(8u16.to_ne_bytes());
+        attr.extend(4u16.to_ne_bytes());
+        attr.extend(1500u32.to_ne_bytes());
+        let mut m = Vec::new();
+        let len = NLMSG_HDRLEN + IFINFOMSG_LEN + attr.len();
+        m.extend((len as u32).to_ne_bytes());
+        m.extend(RTM_NEWLINK.to_ne_bytes());
+        m.extend(2u16.to_ne_bytes()); // NLM_F_MULTI
+        m.extend([0u8; 8]); // seq, pid
+        m.extend([0u8; 4]); // family, pad, type
+        m.extend(7i32.to_ne_bytes()); // index
+        m.extend([0u8; 8]); // flags, change
+        m.extend(attr);
+        m
+    }
+
+    fn decode(data: &[u8]) -> Link {
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(data).expect("it decodes");
+        match msg.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => link_of(&l),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_is_carried_escaped() {
+        let raw = newlink(b"n\xff\xfe");
+        assert!(NetlinkMessage::<RouteNetlinkMessage>::deserialize(&raw).is_err());
+        let fixed = valid_names(raw);
+        let link = decode(&fixed);
+        assert_eq!(link.name, "n\\xff\\xfe");
+        assert_eq!(link.index, 7);
+    }
+
+    #[test]
+    fn valid_datagrams_pass_untouched_and_neighbours_keep_their_place() {
+        let good = newlink("veth0\u{1b}é".as_bytes());
+        assert_eq!(valid_names(good.clone()), good);
+        let mut two = newlink(b"bad\x80");
+        two.extend(newlink(b"good"));
+        let fixed = valid_names(two);
+        let first = u32::from_ne_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]) as usize;
+        assert_eq!(decode(&fixed[..first]).name, "bad\\x80");
+        assert_eq!(decode(&fixed[align4(first)..]).name, "good");
     }
 }

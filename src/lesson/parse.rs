@@ -456,7 +456,8 @@ impl LessonParser<'_> {
                     } else {
                         start
                     };
-                    self.diags.push(self.src.error(off, e.len, refusal(&line, &e.message)));
+                    self.diags
+                        .push(self.src.error(off, e.len, refusal(&line, &e.message)));
                 }
             }
         }

@@ -111,6 +111,7 @@ pub fn learn(
     let progress = Store::default();
     progress.update(|p| p.current = Some(lesson.id.clone()))?;
     engine.set_lesson(lesson);
+    engine.reuse_probes_for(SLOW_POLL);
     let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
     let mut l = Learn {
         lesson,

@@ -1,9 +1,14 @@
-//! The topology as text: a box per namespace, side by side as the width allows, a wire drawn
-//! between two boxes where a veth pair joins them, and every wire listed below.
+//! The topology as text: a box per namespace, side by side as the width allows (in the order
+//! of the picture's layout, so a router comes between its two networks), a wire drawn between
+//! two boxes where a veth pair joins them on the same line, and every wire listed below.
+//! Each interface says its state in words (UP, NO-CARRIER, DOWN), as `ip -br link` would;
+//! in a diff, missing and extra items say so.
 
 use console::{Alignment, measure_text_width, pad_str, style};
 
-use super::{Iface, NsView, Topology};
+use super::escape::visible;
+use super::layout;
+use super::model::{Iface, LinkKind, LinkState, Mark, NsKind, NsView, Topology};
 
 struct Glyphs {
     tl: &'static str,
@@ -12,7 +17,13 @@ struct Glyphs {
     br: &'static str,
     h: &'static str,
     v: &'static str,
+    /// The same, dashed: a missing namespace.
+    dh: &'static str,
+    dv: &'static str,
     up: &'static str,
+    no_carrier: &'static str,
+    /// An interface that is missing: it has no state.
+    missing: &'static str,
     down: &'static str,
     wire: &'static str,
     peer: &'static str,
@@ -25,7 +36,11 @@ const UTF8: Glyphs = Glyphs {
     br: "┘",
     h: "─",
     v: "│",
+    dh: "╌",
+    dv: "┆",
     up: "●",
+    no_carrier: "◐",
+    missing: "◌",
     down: "○",
     wire: "═",
     peer: "⇄",
@@ -37,7 +52,11 @@ const ASCII: Glyphs = Glyphs {
     br: "+",
     h: "-",
     v: "|",
+    dh: ".",
+    dv: ":",
     up: "*",
+    no_carrier: "~",
+    missing: "-",
     down: "o",
     wire: "=",
     peer: "<>",
@@ -53,70 +72,103 @@ struct Boxed {
     rows: Vec<(String, usize)>,
 }
 
-fn iface_lines(i: &Iface, g: &Glyphs) -> Vec<String> {
-    let dot = if i.up {
-        style(g.up).green().bold().to_string()
-    } else {
-        style(g.down).red().to_string()
+/// ` [missing]` or ` [extra]`, or nothing.
+fn tag(m: Option<Mark>) -> String {
+    Mark::word(m).map(|w| format!(" [{w}]")).unwrap_or_default()
+}
+
+fn iface_lines(i: &Iface, g: &Glyphs) -> Vec<(String, String)> {
+    let state = i.link_state();
+    let (dot, word) = match state {
+        _ if i.mark == Some(Mark::Missing) => (g.missing.to_string(), String::new()),
+        LinkState::Up => (
+            style(g.up).green().bold().to_string(),
+            style(state.word()).green().to_string(),
+        ),
+        LinkState::NoCarrier => (
+            style(g.no_carrier).yellow().bold().to_string(),
+            style(state.word()).yellow().to_string(),
+        ),
+        LinkState::Down => (
+            style(g.down).red().to_string(),
+            style(state.word()).red().to_string(),
+        ),
     };
-    let state = if i.up {
-        style("UP").green().to_string()
-    } else {
-        style("DOWN").red().to_string()
+    let kind = match &i.kind {
+        Some(LinkKind::Loopback) | None => String::new(),
+        Some(k) => visible(k.as_str()).into_owned(),
     };
-    let kind = i.kind.as_deref().filter(|k| *k != "loopback").unwrap_or("");
-    let mut v = vec![format!(
-        "{dot} {:<9} {} {kind}",
-        i.name,
-        pad_str(&state, 4, Alignment::Left, None)
+    let mut v = vec![(
+        format!(
+            "{dot} {:<9} {} {kind}",
+            visible(&i.name),
+            pad_str(&word, 4, Alignment::Left, None)
+        ),
+        tag(i.mark),
     )];
     for a in &i.addresses {
-        v.push(format!("    {}", style(a).cyan()));
+        v.push((format!("    {}", style(&a.cidr).cyan()), tag(a.mark)));
     }
     if let Some(p) = &i.peer {
-        v.push(format!("    {} {}:{}", g.peer, p.namespace, p.interface));
+        v.push((
+            format!("    {} {}", g.peer, visible(&p.to_string())),
+            String::new(),
+        ));
     }
     if let Some(m) = &i.master {
-        v.push(format!("    port of {m}"));
+        v.push((format!("    port of {}", visible(m)), tag(i.master_mark)));
     }
     // Ports wrap onto as many lines as they need.
     let mut line = String::from("    ports:");
     for p in &i.ports {
-        if line.len() + 1 + p.len() > INNER - 1 {
-            v.push(std::mem::replace(&mut line, "          ".to_string()));
+        let p = visible(p);
+        if measure_text_width(&line) + 1 + measure_text_width(&p) > INNER - 1 {
+            v.push((
+                std::mem::replace(&mut line, "          ".to_string()),
+                String::new(),
+            ));
         }
         line.push(' ');
-        line.push_str(p);
+        line.push_str(&p);
     }
     if !i.ports.is_empty() {
-        v.push(line);
+        v.push((line, String::new()));
     }
     v
 }
 
 fn boxed(ns: &NsView, g: &Glyphs) -> Boxed {
-    let t = format!("{} {} ", g.h, style(ns.title()).bold());
+    let missing = ns.mark == Some(Mark::Missing);
+    let (h, v) = if missing { (g.dh, g.dv) } else { (g.h, g.v) };
+    let title = format!("{}{}", ns.title(), tag(ns.mark));
+    let title = pad_str(&title, INNER - 2, Alignment::Left, Some("…"));
+    let t = format!("{h} {} ", style(title.trim_end()).bold());
     let fill = (INNER + 1).saturating_sub(measure_text_width(&t));
-    let mut lines = vec![format!("{}{t}{}{}", g.tl, g.h.repeat(fill), g.tr)];
+    let mut lines = vec![format!("{}{t}{}{}", g.tl, h.repeat(fill), g.tr)];
     let mut rows = Vec::new();
-    let row = |s: &str| {
+    // The tag (a diff's mark) is never cut off: the text before it is.
+    let row = |s: &str, tag: &str| {
+        let room = INNER - 1 - measure_text_width(tag);
         format!(
-            "{} {} {}",
-            g.v,
-            pad_str(s, INNER - 1, Alignment::Left, Some("…")),
-            g.v
+            "{v} {}{tag} {v}",
+            pad_str(s, room, Alignment::Left, Some("…"))
         )
     };
     for i in &ns.interfaces {
         rows.push((i.name.clone(), lines.len()));
-        for l in iface_lines(i, g) {
-            lines.push(row(&l));
+        for (l, t) in iface_lines(i, g) {
+            lines.push(row(&l, &t));
         }
     }
     if let Some(d) = &ns.default_route {
-        lines.push(row(&d.to_string()));
+        lines.push(row(&visible(&d.to_string()), &tag(d.mark)));
     }
-    lines.push(format!("{}{}{}", g.bl, g.h.repeat(INNER + 1), g.br));
+    // Below the interfaces, so that an interface starts on the same line as its peer in the
+    // box beside it more often.
+    if ns.forwarding == Some(true) {
+        lines.push(row("forwarding on (ip_forward = 1)", ""));
+    }
+    lines.push(format!("{}{}{}", g.bl, h.repeat(INNER + 1), g.br));
     Boxed { lines, rows }
 }
 
@@ -125,10 +177,12 @@ pub fn render_text(t: &Topology, width: usize, ascii: bool) -> String {
     let per_row = ((width + GAP) / (INNER + 3 + GAP)).max(1);
     let boxes: Vec<(&NsView, Boxed)> = t.namespaces.iter().map(|ns| (ns, boxed(ns, g))).collect();
     let blank = " ".repeat(INNER + 3);
-    // The root namespace gets a row of its own: the namespaces a lesson makes sit side by
-    // side beneath it, where a veth pair between two of them can be drawn as a wire.
-    let (root, rest): (Vec<usize>, Vec<usize>) =
-        (0..boxes.len()).partition(|i| boxes[*i].0.kind == "root");
+    // The root namespace gets a row of its own; the others follow in the picture's order, so
+    // that namespaces joined by a wire tend to sit side by side.
+    let (root, rest): (Vec<usize>, Vec<usize>) = layout::plan(t)
+        .order()
+        .into_iter()
+        .partition(|i| boxes[*i].0.kind == NsKind::Root);
     let rows: Vec<Vec<usize>> = root
         .into_iter()
         .map(|i| vec![i])
@@ -154,12 +208,11 @@ pub fn render_text(t: &Topology, width: usize, ascii: bool) -> String {
         out.push_str("wires:\n");
         for w in &t.wires {
             out.push_str(&format!(
-                "  {}:{} {} {}:{}\n",
-                w.a.namespace,
-                w.a.interface,
+                "  {} {} {}{}\n",
+                visible(&w.a.to_string()),
                 g.wire.repeat(4),
-                w.b.namespace,
-                w.b.interface
+                visible(&w.b.to_string()),
+                tag(w.mark)
             ));
         }
     }
@@ -189,5 +242,50 @@ fn gap(left: &NsView, lb: &Boxed, right: &NsView, rb: &Boxed, r: usize, g: &Glyp
         g.wire.repeat(GAP)
     } else {
         " ".repeat(GAP)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::show::model::{Iface, NsView};
+
+    #[test]
+    fn carrier_is_said_in_words() {
+        let t = Topology::new(vec![
+            NsView::named("blue").with(Iface::veth("veth0", "red", "veth1").up_no_carrier()),
+            NsView::named("red").with(Iface::veth("veth1", "blue", "veth0")),
+        ]);
+        let s = render_text(&t, 80, true);
+        assert!(s.contains("~ veth0     NO-CARRIER veth"), "{s}");
+        assert!(s.contains("o veth1     DOWN veth"), "{s}");
+        assert!(!s.contains(" UP "), "{s}");
+    }
+
+    #[test]
+    fn escape_sequences_in_names_are_written_out() {
+        let t = Topology::new(vec![
+            NsView::named("a\u{1b}]0;pwned\u{7}").with(Iface::veth("x\u{1b}[2J", "b", "y")),
+        ]);
+        for ascii in [true, false] {
+            let s = render_text(&t, 80, ascii);
+            assert!(!s.contains('\u{1b}') && !s.contains('\u{7}'), "{s:?}");
+            assert!(s.contains("x\\x1b[2J"), "{s}");
+            assert!(s.contains("a\\x1b]0;pwned\\x07"), "{s}");
+        }
+    }
+
+    #[test]
+    fn marks_are_words_that_are_never_cut() {
+        let mut blue = NsView::named("blue")
+            .with(Iface::veth("a-very-long-interface", "red", "veth1").address("10.1.0.2/24"));
+        blue.interfaces[0].mark = Some(Mark::Missing);
+        blue.interfaces[0].addresses[0].mark = Some(Mark::Extra);
+        let mut red = NsView::named("red");
+        red.mark = Some(Mark::Missing);
+        let s = render_text(&Topology::new(vec![blue, red]), 80, true);
+        assert!(s.contains("[missing] |"), "{s}");
+        assert!(s.contains("10.1.0.2/24          [extra] |"), "{s}");
+        assert!(s.contains("+. red [missing] ."), "{s}");
     }
 }

@@ -11,7 +11,7 @@ use crate::lesson::check;
 struct Fake {
     snaps: HashMap<Ns, Rc<Snapshot>>,
     pings: HashMap<(Ns, IpAddr), PingOutcome>,
-    pinged: HashMap<(Ns, IpAddr), (u32, u32)>,
+    pinged: HashMap<(Ns, IpAddr), PingActivity>,
     procs: HashMap<String, Vec<(u32, u64)>>,
     neighs: HashMap<Ns, Rc<Vec<Neigh>>>,
     fdbs: HashMap<Ns, Rc<Vec<FdbEntry>>>,
@@ -59,11 +59,11 @@ impl Facts for Fake {
             .cloned()
             .ok_or_else(|| "no such probe".into())
     }
-    fn pinged(&mut self, from: &Ns, addr: IpAddr) -> (u32, u32) {
+    fn pinged(&mut self, from: &Ns, addr: IpAddr) -> PingActivity {
         self.pinged
             .get(&(from.clone(), addr))
             .copied()
-            .unwrap_or((0, 0))
+            .unwrap_or_default()
     }
     fn sysctl(&mut self, _ns: &Ns, _key: &str) -> Result<String, String> {
         Ok("0".into())
@@ -285,11 +285,37 @@ fn action_checks_wait_for_the_action() {
         v.fix.as_deref(),
         Some("ip netns exec blue ping -c 3 10.1.0.3")
     );
-    f.pinged.insert((blue(), a), (3, 3));
+    f.pinged.insert(
+        (blue(), a),
+        PingActivity {
+            sent: 3,
+            replies: 3,
+            unroutable: 0,
+        },
+    );
     assert!(verdict("pinged 10.1.0.3 from blue", &mut f).pass);
     assert!(!verdict("pinged 10.1.0.3 from blue unanswered", &mut f).pass);
-    f.pinged.insert((blue(), a), (2, 0));
+    f.pinged.insert(
+        (blue(), a),
+        PingActivity {
+            sent: 2,
+            replies: 0,
+            unroutable: 0,
+        },
+    );
     assert!(verdict("pinged 10.1.0.3 from blue unanswered", &mut f).pass);
+    // "Network is unreachable": no packet left, but the student tried.
+    f.pinged.insert(
+        (blue(), a),
+        PingActivity {
+            sent: 0,
+            replies: 0,
+            unroutable: 1,
+        },
+    );
+    assert!(verdict("pinged 10.1.0.3 from blue unanswered", &mut f).pass);
+    let v = verdict("pinged 10.1.0.3 from blue", &mut f);
+    assert!(v.cause.as_deref().unwrap().contains("no route"), "{v:?}");
     // A probe is a state check: it holds whether or not the student pinged.
     f.pings
         .insert((blue(), a), PingOutcome::Reply(Duration::from_micros(40)));

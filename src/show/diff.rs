@@ -1,0 +1,293 @@
+//! Intended versus observed: one topology whose items are marked present, missing or extra, so
+//! that a picture shows a student what their commands have not built yet, or built besides.
+//!
+//! The intended side decides what is drawn: its namespaces, in its order. Inside a namespace it
+//! mentions, whatever the kernel has and the intention does not is extra; namespaces it does
+//! not mention are left out (the machine has others, none of the lesson's business). A present
+//! item shows the observed state (up, carrier, addresses); only presence is marked.
+
+use super::model::{Address, End, Iface, Mark, NsView, Topology, Wire};
+
+pub fn diff(intended: &Topology, observed: &Topology) -> Topology {
+    let namespaces: Vec<NsView> = intended
+        .namespaces
+        .iter()
+        .map(|i| match observed.namespace(&i.name) {
+            Some(o) => merge_ns(i, o),
+            None => missing_ns(i),
+        })
+        .collect();
+    let mentioned = |e: &End| intended.namespace(&e.namespace).is_some();
+    let mut wires: Vec<Wire> = intended
+        .wires
+        .iter()
+        .map(|w| {
+            let mut w = w.clone();
+            let there = observed.wires.iter().any(|o| o.a == w.a && o.b == w.b);
+            w.mark = Some(if there { Mark::Present } else { Mark::Missing });
+            w
+        })
+        .collect();
+    for o in &observed.wires {
+        let known = intended.wires.iter().any(|w| w.a == o.a && w.b == o.b);
+        if !known && (mentioned(&o.a) || mentioned(&o.b)) {
+            let mut w = o.clone();
+            w.mark = Some(Mark::Extra);
+            wires.push(w);
+        }
+    }
+    let mut t = Topology { namespaces, wires };
+    t.derive_ports();
+    t
+}
+
+fn mark_iface(i: &mut Iface, m: Mark) {
+    i.mark = Some(m);
+    for a in &mut i.addresses {
+        a.mark = Some(m);
+    }
+    if i.master.is_some() {
+        i.master_mark = Some(m);
+    }
+}
+
+fn missing_ns(i: &NsView) -> NsView {
+    let mut n = i.clone();
+    n.mark = Some(Mark::Missing);
+    for x in &mut n.interfaces {
+        mark_iface(x, Mark::Missing);
+    }
+    if let Some(d) = &mut n.default_route {
+        d.mark = Some(Mark::Missing);
+    }
+    n
+}
+
+fn merge_ns(i: &NsView, o: &NsView) -> NsView {
+    let mut interfaces: Vec<Iface> = Vec::new();
+    for ii in &i.interfaces {
+        interfaces.push(match o.iface(&ii.name) {
+            Some(oi) => merge_iface(ii, oi),
+            None => {
+                let mut x = ii.clone();
+                mark_iface(&mut x, Mark::Missing);
+                x
+            }
+        });
+    }
+    for oi in &o.interfaces {
+        if i.iface(&oi.name).is_none() {
+            let mut x = oi.clone();
+            mark_iface(&mut x, Mark::Extra);
+            interfaces.push(x);
+        }
+    }
+    // The order a gathered namespace has: loopback, bridges, then by name.
+    interfaces.sort_by_key(|x| (x.name != "lo", !x.is_bridge(), x.name.clone()));
+    let default_route = match (&i.default_route, &o.default_route) {
+        (Some(want), Some(have)) if want.via == have.via || want.via.is_none() => {
+            let mut d = have.clone();
+            d.mark = Some(Mark::Present);
+            Some(d)
+        }
+        (Some(want), _) => {
+            let mut d = want.clone();
+            d.mark = Some(Mark::Missing);
+            Some(d)
+        }
+        (None, Some(have)) => {
+            let mut d = have.clone();
+            d.mark = Some(Mark::Extra);
+            Some(d)
+        }
+        (None, None) => None,
+    };
+    NsView {
+        interfaces,
+        default_route,
+        mark: Some(Mark::Present),
+        ..o.clone()
+    }
+}
+
+/// The observed interface, with each intended address and the bridge it should be a port of
+/// marked; addresses the kernel has besides are extra.
+fn merge_iface(i: &Iface, o: &Iface) -> Iface {
+    let mut addresses: Vec<Address> = i
+        .addresses
+        .iter()
+        .map(|a| Address {
+            cidr: a.cidr.clone(),
+            mark: Some(if o.addresses.iter().any(|b| b.cidr == a.cidr) {
+                Mark::Present
+            } else {
+                Mark::Missing
+            }),
+        })
+        .collect();
+    for b in &o.addresses {
+        if !i.addresses.iter().any(|a| a.cidr == b.cidr) {
+            addresses.push(Address {
+                cidr: b.cidr.clone(),
+                mark: Some(Mark::Extra),
+            });
+        }
+    }
+    // One bridge per port: when the two sides disagree, the intended one is shown missing.
+    let (master, master_mark) = match (&i.master, &o.master) {
+        (Some(want), Some(have)) if want == have => (Some(want.clone()), Some(Mark::Present)),
+        (Some(want), _) => (Some(want.clone()), Some(Mark::Missing)),
+        (None, Some(have)) => (Some(have.clone()), Some(Mark::Extra)),
+        (None, None) => (None, None),
+    };
+    Iface {
+        addresses,
+        master,
+        master_mark,
+        peer: o.peer.clone().or_else(|| i.peer.clone()),
+        mark: Some(Mark::Present),
+        ..o.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::show::model::{Iface, NsView};
+
+    /// The veth lab as a lesson intends it after its address step.
+    fn intended() -> Topology {
+        Topology::new(vec![
+            NsView::named("blue").with(
+                Iface::veth("veth0", "red", "veth1")
+                    .up()
+                    .address("10.1.0.2/24"),
+            ),
+            NsView::named("red").with(
+                Iface::veth("veth1", "blue", "veth0")
+                    .up()
+                    .address("10.1.0.3/24"),
+            ),
+        ])
+    }
+
+    fn mark_of<'a>(t: &'a Topology, ns: &str, iface: &str) -> &'a Iface {
+        t.iface(&End::new(ns, iface)).unwrap()
+    }
+
+    #[test]
+    fn the_same_topology_is_all_present() {
+        let d = diff(&intended(), &intended());
+        assert!(d.namespaces.iter().all(|n| n.mark == Some(Mark::Present)));
+        assert!(
+            d.namespaces
+                .iter()
+                .flat_map(|n| &n.interfaces)
+                .all(|i| i.mark == Some(Mark::Present)
+                    && i.addresses.iter().all(|a| a.mark == Some(Mark::Present)))
+        );
+        assert_eq!(d.wires.len(), 1);
+        assert_eq!(d.wires[0].mark, Some(Mark::Present));
+    }
+
+    #[test]
+    fn what_is_not_built_yet_is_missing() {
+        // The student made blue and the pair, but red does not exist yet and veth0 has no
+        // address: the pair's other end is elsewhere (still in root, say).
+        let observed = Topology::new(vec![
+            NsView::root().with(Iface::veth("veth1", "blue", "veth0")),
+            NsView::named("blue").with(Iface::veth("veth0", "root", "veth1").up()),
+        ]);
+        let d = diff(&intended(), &observed);
+        let names: Vec<&str> = d.namespaces.iter().map(|n| n.name.as_str()).collect();
+        // Root is not the lesson's: left out.
+        assert_eq!(names, ["blue", "red"]);
+        assert_eq!(d.namespaces[0].mark, Some(Mark::Present));
+        assert_eq!(d.namespaces[1].mark, Some(Mark::Missing));
+        let veth0 = mark_of(&d, "blue", "veth0");
+        assert_eq!(veth0.mark, Some(Mark::Present));
+        assert_eq!(veth0.addresses[0].mark, Some(Mark::Missing));
+        // The observed state is drawn: up.
+        assert!(veth0.up);
+        let veth1 = mark_of(&d, "red", "veth1");
+        assert_eq!(veth1.mark, Some(Mark::Missing));
+        assert_eq!(veth1.addresses[0].mark, Some(Mark::Missing));
+        // The intended wire is missing; the observed one (blue to root) is extra: it touches
+        // blue, which the lesson mentions.
+        let marks: Vec<(String, Option<Mark>)> = d
+            .wires
+            .iter()
+            .map(|w| (format!("{} {}", w.a, w.b), w.mark))
+            .collect();
+        assert_eq!(
+            marks,
+            [
+                ("blue:veth0 red:veth1".to_string(), Some(Mark::Missing)),
+                ("blue:veth0 root:veth1".to_string(), Some(Mark::Extra)),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_the_lesson_does_not_ask_for_is_extra() {
+        let mut observed = intended();
+        observed.namespaces[0]
+            .interfaces
+            .push(Iface::veth("stray", "red", "stray1").address("192.0.2.1/24"));
+        observed.namespaces[0].interfaces[0]
+            .addresses
+            .push(Address::new("10.9.9.9/8"));
+        observed.namespaces[0] = observed.namespaces[0].clone().default_via("10.1.0.1");
+        observed.namespaces.push(NsView::named("green"));
+        observed.derive();
+        let d = diff(&intended(), &observed);
+        assert_eq!(d.namespaces.len(), 2, "green is not the lesson's");
+        let stray = mark_of(&d, "blue", "stray");
+        assert_eq!(stray.mark, Some(Mark::Extra));
+        assert_eq!(stray.addresses[0].mark, Some(Mark::Extra));
+        let veth0 = mark_of(&d, "blue", "veth0");
+        assert_eq!(
+            veth0
+                .addresses
+                .iter()
+                .map(|a| (a.cidr.as_str(), a.mark))
+                .collect::<Vec<_>>(),
+            [
+                ("10.1.0.2/24", Some(Mark::Present)),
+                ("10.9.9.9/8", Some(Mark::Extra))
+            ]
+        );
+        let blue = &d.namespaces[0];
+        assert_eq!(
+            blue.default_route.as_ref().and_then(|r| r.mark),
+            Some(Mark::Extra)
+        );
+        assert!(
+            d.wires
+                .iter()
+                .any(|w| w.mark == Some(Mark::Extra) && w.a == End::new("blue", "stray"))
+        );
+    }
+
+    #[test]
+    fn a_port_off_its_bridge_is_missing() {
+        let want = Topology::new(vec![
+            NsView::root()
+                .with(Iface::bridge("br0").up())
+                .with(Iface::veth("p0", "blue", "p1").master("br0")),
+        ]);
+        let have = Topology::new(vec![
+            NsView::root()
+                .with(Iface::bridge("br0").up())
+                .with(Iface::veth("p0", "blue", "p1")),
+        ]);
+        let d = diff(&want, &have);
+        let p0 = mark_of(&d, "root", "p0");
+        assert_eq!(
+            (p0.master.as_deref(), p0.master_mark),
+            (Some("br0"), Some(Mark::Missing))
+        );
+        // The bridge still lists it, so that the picture draws the missing port.
+        assert_eq!(mark_of(&d, "root", "br0").ports, ["p0"]);
+    }
+}
