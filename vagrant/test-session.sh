@@ -113,7 +113,7 @@ chmod 755 "$work/hook/nslab-session"
 login_as() {
   local out=$work/login-$1
   tmux -L "$sock" new-session -d -s "login-$1" \
-    "su $2 -s /bin/sh -c 'PATH=$work/hook:\$PATH exec sh -i -c \". $hook; echo hook passed\" $3' >$out 2>&1"
+    "env -u TMUX su $2 -s /bin/sh -c 'PATH=$work/hook:\$PATH exec sh -i -c \". $hook; echo hook passed\" $3' >$out 2>&1"
   for _ in $(seq 100); do
     if grep -q "session opened\|hook passed" "$out" 2>/dev/null; then break; fi
     sleep 0.1
