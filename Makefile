@@ -27,7 +27,12 @@ static-musl:
 	cargo build --release --locked --target x86_64-unknown-linux-musl
 	@echo "built target/x86_64-unknown-linux-musl/release/nslab"
 
-install: build
+# install takes the binary `make` built, and builds it only when there is none: so that
+# `make && sudo make install` works without cargo in root's PATH.
+$(BIN):
+	cargo build --release --locked
+
+install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nslab
 	mkdir -p $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d $(DESTDIR)$(PREFIX)/share/man/man1
