@@ -73,7 +73,8 @@ if command -v cloud-init >/dev/null 2>&1; then
 fi
 
 # 1. Debian packages (vagrant/packages.txt), installed only when one is missing.
-mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$src/vagrant/packages.txt")
+# (Carriage returns are dropped from the files Vagrant uploads: a Windows checkout may have them.)
+mapfile -t packages < <(sed -e 's/\r$//' -e 's/#.*//' -e '/^[[:space:]]*$/d' "$src/vagrant/packages.txt")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -193,9 +194,9 @@ put "$prefix/share/man/man1/nslab.1" 0644 < <("$nslab" man)
 # (nslab-session), through /etc/profile.d, which leaves the student's own ~/.profile alone.
 if [ "${NSLAB_NO_LOGIN:-0}" != 1 ]; then
   user=${NSLAB_STUDENT:-${SUDO_USER:-vagrant}}
-  put "$prefix/bin/nslab-session" 0755 <"$src/vagrant/nslab-session"
-  put /etc/nslab/banner 0644 <"$src/vagrant/banner"
-  put /etc/profile.d/nslab-login.sh 0644 <"$src/vagrant/nslab-login.sh"
+  put "$prefix/bin/nslab-session" 0755 < <(tr -d '\r' <"$src/vagrant/nslab-session")
+  put /etc/nslab/banner 0644 < <(tr -d '\r' <"$src/vagrant/banner")
+  put /etc/profile.d/nslab-login.sh 0644 < <(tr -d '\r' <"$src/vagrant/nslab-login.sh")
   if ! getent passwd "$user" >/dev/null; then
     say "no user $user: the session opens for no one (NSLAB_STUDENT=NAME names the student)"
   else
