@@ -129,6 +129,9 @@ pub enum Cmd {
         /// Lesson files or folders (default: the built-in lessons, or $NSLAB_LESSONS).
         paths: Vec<PathBuf>,
     },
+    /// Internal: runs a run's shell lines for nslab, as pid 1 of their pid namespace.
+    #[command(name = crate::kernel::sandbox::LINES_SUBCOMMAND, hide = true)]
+    Lines,
 }
 
 pub fn main() -> i32 {
@@ -143,6 +146,10 @@ pub fn main() -> i32 {
             };
         }
     };
+    // nslab's own helpers: their exit code is the one of what they ran.
+    if let Cmd::Lines = cli.command {
+        return crate::kernel::sandbox::serve_lines();
+    }
     match run(cli) {
         Ok(code) => code as i32,
         Err(f) => {
@@ -181,6 +188,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
         } => learn(lesson.as_deref(), step, pause),
         Cmd::Demo { lesson, step, auto } => demo(lesson.as_deref(), step, auto),
         Cmd::Reset { lesson } => reset(lesson.as_deref()),
+        Cmd::Lines => Err(Failure::usage("an internal command")),
         Cmd::Show {
             netns,
             format,

@@ -90,17 +90,25 @@ impl Engine {
                 Ok(o) => {
                     let mut out = o.stdout.clone();
                     out.push_str(&o.stderr);
+                    let dropped = o.dropped_note();
+                    if let Some(d) = &dropped {
+                        out.push_str(&format!("\n[{d}]\n"));
+                    }
                     let err = (!o.success()).then(|| {
+                        let d = dropped
+                            .as_ref()
+                            .map(|d| format!(" ({d})"))
+                            .unwrap_or_default();
                         if o.timed_out {
                             format!(
-                                "{}: still running after {} s; nslab stopped it",
+                                "{}: still running after {} s; nslab stopped it{d}",
                                 line.text,
-                                SHELL_TIMEOUT.as_secs()
+                                o.limit.as_secs_f64()
                             )
                         } else {
                             let why = o.stderr.lines().last().unwrap_or("").trim();
                             format!(
-                                "{}: exited with status {}{}",
+                                "{}: exited with status {}{}{d}",
                                 line.text,
                                 o.status.unwrap_or(-1),
                                 if why.is_empty() {

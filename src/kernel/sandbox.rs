@@ -1,6 +1,6 @@
 //! The sandbox: a private network and mount namespace (and, without root, a user namespace)
 //! with its own /run/netns and /sys. Everything made inside vanishes with the process,
-//! SIGKILL included, and the host never sees it.
+//! SIGKILL included, and the host never sees it. learn and demo without root use it.
 
 use std::path::Path;
 
@@ -9,6 +9,8 @@ use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{Gid, Uid};
 
 use super::{KernelError, Result};
+
+pub use super::lines::{SUBCOMMAND as LINES_SUBCOMMAND, serve as serve_lines};
 
 /// What to tell a user whose kernel refuses the sandbox.
 pub const SANDBOX_HELP: &str = "\
@@ -170,6 +172,18 @@ const INNER_ENV: &str = "NSLAB_SANDBOX_INNER";
 /// Whether this process is the one a [`respawn_inside`] started.
 pub fn is_inner() -> bool {
     std::env::var_os(INNER_ENV).is_some_and(|v| v == "1")
+}
+
+/// Variables nslab sets for its own processes only: never for a lesson's lines, nor for the
+/// student's shell (an `nslab verify` typed there would believe it is inside a sandbox).
+const INTERNAL_ENV: &[&str] = &[INNER_ENV, PARENT_ENV];
+
+/// Removes nslab's internal variables from what `cmd` will inherit.
+pub fn scrub(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for v in INTERNAL_ENV {
+        cmd.env_remove(v);
+    }
+    cmd
 }
 
 /// Enters a fresh sandbox (with a pid namespace) and runs this program again inside it, with the
