@@ -1,5 +1,6 @@
 //! The whole command-line surface, and dispatch to the modes.
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -27,7 +28,7 @@ pub enum Cmd {
         #[arg(long)]
         commands: bool,
     },
-    /// Verify lessons non-interactively, each in a fresh sandbox: every check must be false
+    /// Verify lessons non-interactively, each in a fresh jail: every check must be false
     /// before its step and true after.
     #[command(after_help = EXIT_CODES_HELP)]
     Verify {
@@ -52,7 +53,8 @@ pub enum Cmd {
         /// at or before that line's step.
         #[arg(long)]
         mutate: bool,
-        /// Run on the host instead of in a sandbox (needs root; undoes what it made afterwards).
+        /// Run on the host instead of in a jail: only for lessons you trust (needs root; undoes
+        /// what it made afterwards).
         #[arg(long)]
         no_sandbox: bool,
         #[arg(long, hide = true)]
@@ -129,6 +131,12 @@ pub enum Cmd {
         /// Lesson files or folders (default: the built-in lessons, or $NSLAB_LESSONS).
         paths: Vec<PathBuf>,
     },
+    /// Internal: builds the jail of `nslab verify` and runs nslab with ARGS inside it.
+    #[command(name = crate::kernel::sandbox::JAIL_SUBCOMMAND, hide = true)]
+    Jail {
+        #[arg(last = true)]
+        args: Vec<OsString>,
+    },
     /// Internal: runs a run's shell lines for nslab, as pid 1 of their pid namespace.
     #[command(name = crate::kernel::sandbox::LINES_SUBCOMMAND, hide = true)]
     Lines,
@@ -147,8 +155,10 @@ pub fn main() -> i32 {
         }
     };
     // nslab's own helpers: their exit code is the one of what they ran.
-    if let Cmd::Lines = cli.command {
-        return crate::kernel::sandbox::serve_lines();
+    match cli.command {
+        Cmd::Jail { args } => return crate::kernel::sandbox::build_jail(&args),
+        Cmd::Lines => return crate::kernel::sandbox::serve_lines(),
+        _ => {}
     }
     match run(cli) {
         Ok(code) => code as i32,
@@ -188,7 +198,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
         } => learn(lesson.as_deref(), step, pause),
         Cmd::Demo { lesson, step, auto } => demo(lesson.as_deref(), step, auto),
         Cmd::Reset { lesson } => reset(lesson.as_deref()),
-        Cmd::Lines => Err(Failure::usage("an internal command")),
+        Cmd::Jail { .. } | Cmd::Lines => Err(Failure::usage("an internal command")),
         Cmd::Show {
             netns,
             format,

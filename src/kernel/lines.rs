@@ -404,6 +404,7 @@ fn setup() -> std::result::Result<(SignalFd, OwnedFd), String> {
     // The socket is not for the lines: standard input becomes /dev/null.
     let null = File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
     nix::unistd::dup2_stdin(&null).map_err(|e| format!("dup2: {e}"))?;
+    sandbox::apply_line_limits().map_err(|e| e.to_string())?;
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigchld()), None)
         .map_err(|e| format!("block SIGCHLD: {e}"))?;
     let sigfd = SignalFd::with_flags(&sigchld(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)

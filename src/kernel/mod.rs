@@ -5,6 +5,7 @@
 //! implementation detail kept inside. Each namespace gets one netlink connection, opened on a
 //! short-lived thread that entered it (see [`netns::in_netns`]).
 
+mod jail;
 mod lines;
 mod netns;
 mod ping;

@@ -54,12 +54,12 @@ pub struct Report {
     pub lessons: Vec<LessonReport>,
 }
 
-/// The child: verify lesson `index` of the loaded set, inside a fresh sandbox.
+/// The child: verify lesson `index` of the loaded set, inside a fresh jail.
 ///
-/// With a sandbox, this runs twice: the first process reads the lesson, enters the sandbox and
-/// starts itself again (see [`sandbox::respawn_inside`]), handing over the lesson's text on
-/// standard input: the sandbox hides the host's /tmp, where a lesson may live. The second is pid
-/// 1 of the sandbox and does the work.
+/// With a jail, this runs twice: the first process reads the lesson and starts itself again in
+/// a jail (see [`sandbox::respawn_jailed`]), handing over the lesson's text on standard input:
+/// the jail shows nothing of the host's /tmp, where a lesson may live. The second is pid 1 of
+/// the jail and does the work.
 pub fn child(
     paths: &[PathBuf],
     index: usize,
@@ -93,7 +93,7 @@ pub fn child(
     if use_sandbox && !inner {
         let input =
             serde_json::to_string(&(&lesson.source.name, &lesson.source.text)).unwrap_or_default();
-        let code = sandbox::respawn_inside(Some(input.as_bytes()), &[])
+        let code = sandbox::respawn_jailed(input.as_bytes(), &sandbox::JailOptions::default())
             .map_err(|e| Failure::env(e.to_string()))?;
         return match code {
             0 => Ok(Code::Success),
@@ -102,8 +102,8 @@ pub fn child(
             _ => Err(Failure::new(Code::Failed, "")),
         };
     }
-    if inner && let Some(warning) = sandbox::inside() {
-        eprintln!("nslab: warning: {warning}");
+    if inner {
+        sandbox::finish_jail().map_err(|e| Failure::env(e.to_string()))?;
     }
     let kernel = Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
     if use_sandbox {
