@@ -16,17 +16,35 @@ fn is_root() -> bool {
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }
 
-/// `unshare` into a fresh sandbox and run a shell script there.
-fn sandboxed(script: &str) -> Command {
+/// `unshare` into a fresh sandbox and run a shell script there. The sandbox has its own /tmp and
+/// /var/tmp (the namespaces lesson compiles into /tmp; `reset` keeps its progress in a home
+/// there): nothing a test runs there writes the host's. The folders in `keep`, of the host's
+/// /tmp, stay visible inside at the same paths.
+fn sandboxed_keeping(script: &str, keep: &[&std::path::Path]) -> Command {
     let mut c = Command::new("unshare");
     c.args(["--net", "--mount", "--pid", "--fork", "--mount-proc"]);
     if !is_root() {
         c.arg("--map-root-user");
     }
-    let setup = "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; ip link set lo up; ";
+    let (mut carry, mut put_back) = (String::new(), String::new());
+    for (i, k) in keep.iter().enumerate() {
+        let k = k.display();
+        carry.push_str(&format!(
+            "mkdir /run/keep{i}; mount --bind {k} /run/keep{i}; "
+        ));
+        put_back.push_str(&format!("mkdir -p {k}; mount --move /run/keep{i} {k}; "));
+    }
+    let setup = format!(
+        "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; {carry}\
+         mount -t tmpfs none /tmp; mount -t tmpfs none /var/tmp; {put_back}ip link set lo up; "
+    );
     c.args(["bash", "-c", &format!("{setup}{script}")]);
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
     c
+}
+
+fn sandboxed(script: &str) -> Command {
+    sandboxed_keeping(script, &[])
 }
 
 struct Tmux {
@@ -39,6 +57,12 @@ struct Tmux {
 impl Tmux {
     /// Pane 0 runs `cmd` (then prints EXIT=code), pane 1 is a shell for the student.
     fn start(name: &str, cmd: &str) -> Tmux {
+        Tmux::start_keeping(name, cmd, &[])
+    }
+
+    /// The same, with folders of the host's /tmp that the sandbox must show (see
+    /// [`sandboxed_keeping`]).
+    fn start_keeping(name: &str, cmd: &str, keep: &[&std::path::Path]) -> Tmux {
         let dir = std::env::temp_dir().join(format!("nslab-tmux-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("home")).unwrap();
@@ -58,7 +82,9 @@ impl Tmux {
             tty = tty.display(),
             cmd = cmd.replace("nslab ", &format!("{nslab} ")),
         );
-        let child = sandboxed(&script)
+        let mut kept = vec![dir.as_path()];
+        kept.extend_from_slice(keep);
+        let child = sandboxed_keeping(&script, &kept)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -331,10 +357,8 @@ fn reset_removes_the_lesson_and_keeps_the_rest() {
          ip netns add mine; ip link add keep0 type veth peer name keep1; \
          {nslab} reset veth-lab; echo '#AFTER'; ls /run/netns; ip -o link show | cut -d: -f2"
     );
-    let out = sandboxed(&script)
-        .env("HOME", std::env::temp_dir())
-        .output()
-        .unwrap();
+    // HOME is in the sandbox's own /tmp: reset saves the progress there.
+    let out = sandboxed(&script).env("HOME", "/tmp").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -424,7 +448,7 @@ fn learn_without_root_finds_a_lesson_under_tmp() {
     } else {
         ""
     };
-    let t = Tmux::start(
+    let t = Tmux::start_keeping(
         "carry",
         &format!(
             "{user}env XDG_STATE_HOME={state} {bin} learn {lesson}",
@@ -432,6 +456,7 @@ fn learn_without_root_finds_a_lesson_under_tmp() {
             bin = bin.display(),
             lesson = lesson.display()
         ),
+        &[&dir],
     );
     t.wait_for(0, "Step 1 of 1: Make one", Duration::from_secs(10));
     t.keys(0, &["d"]);
