@@ -425,17 +425,15 @@ fn kill_all() {
         for pid in children_of(me) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
-        // Wait for one to end (blocking), then reap the others that did.
-        match waitpid(None::<Pid>, None) {
-            Err(Errno::ECHILD) => return,
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(_) => return,
-        }
-        while let Ok(s) = waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            if s == WaitStatus::StillAlive {
-                break;
+        loop {
+            match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Err(Errno::ECHILD) => return,
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(_) => return,
             }
         }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -467,6 +465,18 @@ fn serve_lines(stream: &UnixStream, sigfd: &SignalFd, root: &OwnedFd) -> i32 {
     let mut parked: Vec<PipeReader> = Vec::new();
     let mut buf = vec![0u8; 65536];
     loop {
+        // First, the answer of a line that is done: before waiting for anything else, since
+        // nothing else may come (its shell was reaped, its background children keep its pipes).
+        if let Some(r) = running.as_mut()
+            && r.done()
+        {
+            let reply = r.finish(&mut buf, &mut parked);
+            running = None;
+            if write_frame(stream, &reply).is_err() {
+                return 0;
+            }
+            continue;
+        }
         // Wake at the running line's deadline (its timeout, then the end of its grace).
         let timeout = match &running {
             Some(r) if !r.killed && (r.status.is_none() || r.termed) => {
@@ -538,28 +548,6 @@ fn serve_lines(stream: &UnixStream, sigfd: &SignalFd, root: &OwnedFd) -> i32 {
             }
             enforce_timeout(r);
         }
-        if let Some(r) = running.as_mut()
-            && let Some(status) = r.status
-            && (!r.termed || r.killed || group_gone(r.pid))
-        {
-            r.out.drain(&mut buf);
-            r.err.drain(&mut buf);
-            let reply = Reply {
-                status,
-                timed_out: r.termed,
-                stdout: r.out.text(),
-                stderr: r.err.text(),
-                dropped: r.out.dropped + r.err.dropped,
-                error: None,
-            };
-            parked.extend(r.out.pipe.take());
-            parked.extend(r.err.pipe.take());
-            running = None;
-            if write_frame(stream, &reply).is_err() {
-                return 0;
-            }
-            continue;
-        }
         if running.is_none() && !ready[0].is_empty() {
             match read_frame::<Request>(stream) {
                 Ok(Some(req)) => match start_line(&req, root) {
@@ -586,6 +574,30 @@ fn serve_lines(stream: &UnixStream, sigfd: &SignalFd, root: &OwnedFd) -> i32 {
                 // nslab ended the run (or died): the caller then ends every process of the run.
                 Ok(None) | Err(_) => return 0,
             }
+        }
+    }
+}
+
+impl Running {
+    /// The line's shell was reaped and, if it timed out, its process group is dead or was sent
+    /// SIGKILL.
+    fn done(&self) -> bool {
+        self.status.is_some() && (!self.termed || self.killed || group_gone(self.pid))
+    }
+
+    /// Its answer, with what is already in its pipes; pipes still held open go to `parked`.
+    fn finish(&mut self, buf: &mut [u8], parked: &mut Vec<PipeReader>) -> Reply {
+        self.out.drain(buf);
+        self.err.drain(buf);
+        parked.extend(self.out.pipe.take());
+        parked.extend(self.err.pipe.take());
+        Reply {
+            status: self.status.flatten(),
+            timed_out: self.termed,
+            stdout: self.out.text(),
+            stderr: self.err.text(),
+            dropped: self.out.dropped + self.err.dropped,
+            error: None,
         }
     }
 }
@@ -659,7 +671,13 @@ fn start_line(req: &Request, root: &OwnedFd) -> std::result::Result<Running, Str
     let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&sigchld()), None);
     let child = cmd.spawn();
     let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigchld()), None);
-    let child = child.map_err(|e| format!("run /bin/sh: {e}"))?;
+    let child = child.map_err(|e| match e.raw_os_error() {
+        // The limit on processes (a lesson that filled it, or a machine that is full).
+        Some(code) if code == Errno::EAGAIN as i32 => {
+            format!("run /bin/sh: {e}: too many processes")
+        }
+        _ => format!("run /bin/sh: {e}"),
+    })?;
     let pid = Pid::from_raw(child.id() as i32);
     // `cmd` held the write ends: dropped here, so that the pipes end when the line's processes
     // close them. The child is reaped by `reap`, not through `child`.
