@@ -312,8 +312,12 @@ fn build_and_run(args: &[OsString]) -> Result<i32> {
     );
     if Uid::effective().is_root() {
         // Root's supplementary groups would follow it into the jail (with their rights on the
-        // host's files): none.
-        nix::unistd::setgroups(&[]).map_err(|e| refuse("setgroups", e))?;
+        // host's files): none. (Inside a user namespace whose setgroups is denied, an nslab in
+        // learn's sandbox, the groups are fixed, and were already those of its creator.)
+        match nix::unistd::setgroups(&[]) {
+            Err(Errno::EPERM) if setgroups_denied() => {}
+            r => r.map_err(|e| refuse("setgroups", e))?,
+        }
     }
     unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| refuse("unshare(CLONE_NEWUSER)", e))?;
     (&control)
@@ -356,6 +360,11 @@ fn build_and_run(args: &[OsString]) -> Result<i32> {
         .status()
         .map_err(|e| KernelError::io("start the jail's inner worker", e))?;
     Ok(status.code().unwrap_or(130))
+}
+
+/// Whether this process's user namespace forbids setgroups (see user_namespaces(7)).
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 fn refuse(what: &str, e: Errno) -> KernelError {
