@@ -469,3 +469,57 @@ fn learn_without_root_finds_a_lesson_under_tmp() {
     drop(t);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The student's shell (the `t` key) gets none of nslab's internal variables: in learn's sandbox
+/// (without root), `nslab verify` works there.
+#[test]
+fn the_students_shell_is_clean_and_can_verify() {
+    let user = if is_root() {
+        "setpriv --reuid=65534 --regid=65534 --clear-groups "
+    } else {
+        ""
+    };
+    let t = Tmux::start(
+        "shell",
+        &format!("{user}env XDG_STATE_HOME=/tmp/state SHELL=/bin/sh nslab learn veth-lab"),
+    );
+    t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+    t.keys(0, &["t"]);
+    t.wait_for(0, "A shell for this lesson", Duration::from_secs(5));
+    t.keys(
+        0,
+        &[
+            "echo inner=${NSLAB_SANDBOX_INNER}parent=${NSLAB_PARENT_PID}end",
+            "Enter",
+        ],
+    );
+    t.wait_for(0, "inner=parent=end", Duration::from_secs(5));
+    t.keys(
+        0,
+        &[
+            "nslab verify lessons/02-veth.md > /dev/null 2>&1; echo verify-code=$?",
+            "Enter",
+        ],
+    );
+    t.wait_for(0, "verify-code=0", Duration::from_secs(60));
+    t.keys(0, &["exit", "Enter"]);
+    t.wait_for(0, "Back in the lesson", Duration::from_secs(5));
+}
+
+/// What a lesson's lines start in the background is visible to the student's shell while the
+/// lesson runs, and gone when learn ends.
+#[test]
+fn learn_leaves_no_daemon_behind() {
+    let t = Tmux::start("daemons", "nslab learn --pause tests/hostile/daemons.md");
+    t.wait_for(0, "Step 1 of 1", Duration::from_secs(10));
+    t.keys(0, &["d"]);
+    t.wait_for(0, "Press Enter to go on", Duration::from_secs(10));
+    let count = "pgrep -c -f 'sleep 100[1-4]'";
+    assert_eq!(t.answer(count), "4");
+    t.keys(0, &["Enter"]);
+    assert!(
+        t.wait_for(0, "EXIT=", Duration::from_secs(10))
+            .contains("EXIT=0")
+    );
+    assert_eq!(t.answer(count), "0");
+}
