@@ -131,18 +131,12 @@ pub enum Cmd {
         /// Lesson files or folders (default: the built-in lessons, or $NSLAB_LESSONS).
         paths: Vec<PathBuf>,
     },
-    /// Internal: builds the jail of `nslab verify` and runs nslab with ARGS inside it.
-    #[command(name = crate::kernel::sandbox::JAIL_SUBCOMMAND, hide = true)]
-    Jail {
-        #[arg(last = true)]
-        args: Vec<OsString>,
-    },
-    /// Internal: runs a run's shell lines for nslab, as pid 1 of their pid namespace.
-    #[command(name = crate::kernel::sandbox::LINES_SUBCOMMAND, hide = true)]
-    Lines,
 }
 
 pub fn main() -> i32 {
+    if let Some(code) = internal() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -154,12 +148,6 @@ pub fn main() -> i32 {
             };
         }
     };
-    // nslab's own helpers: their exit code is the one of what they ran.
-    match cli.command {
-        Cmd::Jail { args } => return crate::kernel::sandbox::build_jail(&args),
-        Cmd::Lines => return crate::kernel::sandbox::serve_lines(),
-        _ => {}
-    }
     match run(cli) {
         Ok(code) => code as i32,
         Err(f) => {
@@ -168,6 +156,24 @@ pub fn main() -> i32 {
             }
             f.code as i32
         }
+    }
+}
+
+/// nslab's own helpers, which nslab starts as `nslab __jail -- ARGS` (the builder of verify's
+/// jail) and `nslab __lines` (the helper that runs shell lines). They are no part of the command
+/// line a user sees (help, man page, completions): dispatched here, before clap. Returns their
+/// exit code, or none for any other command line.
+fn internal() -> Option<i32> {
+    use crate::kernel::sandbox;
+    let mut args = std::env::args_os().skip(1);
+    let first = args.next()?;
+    if first == sandbox::JAIL_SUBCOMMAND {
+        let rest: Vec<OsString> = args.skip_while(|a| a != "--").skip(1).collect();
+        Some(sandbox::build_jail(&rest))
+    } else if first == sandbox::LINES_SUBCOMMAND {
+        Some(sandbox::serve_lines())
+    } else {
+        None
     }
 }
 
@@ -198,7 +204,6 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
         } => learn(lesson.as_deref(), step, pause),
         Cmd::Demo { lesson, step, auto } => demo(lesson.as_deref(), step, auto),
         Cmd::Reset { lesson } => reset(lesson.as_deref()),
-        Cmd::Jail { .. } | Cmd::Lines => Err(Failure::usage("an internal command")),
         Cmd::Show {
             netns,
             format,
