@@ -455,6 +455,34 @@ fn the_terminal_is_out_of_reach_even_without_the_jail() {
     assert!(text.contains("#TERMINAL same"), "{text}");
 }
 
+/// A container's masked /proc (a file mounted over one of its files) makes the kernel refuse the
+/// jail a /proc of its own: verify says so and stops, and never uses the host's.
+#[test]
+fn a_proc_the_kernel_refuses_is_an_error_not_a_fallback() {
+    let script = format!(
+        "mount --make-rprivate / && mount -t tmpfs none /run && mkdir /run/netns && \
+         mount -t tmpfs none /tmp || exit 99; \
+         for f in /proc/kcore /proc/keys /proc/timer_list /proc/uptime; do [ -e $f ] && break; done; \
+         mount --bind /dev/null $f || exit 99; \
+         {nslab} verify tests/hostile/files.md; echo \"#CODE $?\"",
+        nslab = env!("CARGO_BIN_EXE_nslab")
+    );
+    let out = outer()
+        .args(["bash", "-c", &script])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("#CODE 3"), "{text}{err}");
+    assert!(
+        err.contains("cannot mount /proc in the jail")
+            && err.contains("will not fall back to the host's /proc"),
+        "{err}"
+    );
+    assert!(!text.contains("passed"), "the lesson ran: {text}");
+}
+
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }

@@ -192,14 +192,17 @@ fn map_ids(pid: u32) -> Result<()> {
 
 /// Whether `id` exists in this process's user namespace (`file` is uid_map or gid_map).
 fn id_mapped(file: &str, id: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/self/{file}")).is_ok_and(|m| {
-        m.lines().any(|l| {
-            let v: Vec<u64> = l
-                .split_whitespace()
-                .filter_map(|w| w.parse().ok())
-                .collect();
-            v.len() == 3 && v[0] <= u64::from(id) && u64::from(id) < v[0] + v[2]
-        })
+    std::fs::read_to_string(format!("/proc/self/{file}")).is_ok_and(|m| maps(&m, id))
+}
+
+/// Whether an id map (lines of `inside outside count`) has `id` inside.
+fn maps(map: &str, id: u32) -> bool {
+    map.lines().any(|l| {
+        let v: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        v.len() == 3 && v[0] <= u64::from(id) && u64::from(id) < v[0] + v[2]
     })
 }
 
@@ -319,7 +322,12 @@ fn build_and_run(args: &[OsString]) -> Result<i32> {
             r => r.map_err(|e| refuse("setgroups", e))?,
         }
     }
-    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| refuse("unshare(CLONE_NEWUSER)", e))?;
+    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
+        KernelError::Other(format!(
+            "cannot build the jail: unshare(CLONE_NEWUSER): {}\n{SANDBOX_HELP}",
+            std::io::Error::from(e)
+        ))
+    })?;
     (&control)
         .write_all(b"r")
         .map_err(|e| KernelError::io("the jail's control socket", e))?;
@@ -536,7 +544,13 @@ fn mount_sysfs(target: &Path) -> Result<()> {
                 )
             },
         )
-        .map_err(|e| refuse("mount sysfs", e))?;
+        .map_err(|e| {
+            KernelError::Other(format!(
+                "cannot build the jail: mount sysfs: {}. The kernel refuses a fresh /sys where \
+                 the host's has files mounted over it (a container's masked paths).",
+                std::io::Error::from(e)
+            ))
+        })?;
     mount(
         Some(target),
         target,
@@ -695,4 +709,40 @@ pub fn apply_line_limits() -> Result<()> {
         setrlimit(res, value, value).map_err(|e| refuse(&format!("setrlimit({what})"), e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_maps_are_read_as_the_kernel_writes_them() {
+        // The initial user namespace, an `unshare -r` one, and a range that ends before nobody.
+        assert!(maps("         0          0 4294967295\n", NOBODY));
+        assert!(!maps("         0       1000          1\n", NOBODY));
+        assert!(maps("0 0 1\n65534 65534 1\n", NOBODY));
+        assert!(!maps("0 100000 65534\n", NOBODY));
+        assert!(maps("0 100000 65535\n", NOBODY));
+        assert!(!maps("", 0));
+    }
+
+    #[test]
+    fn mountinfo_paths_lose_their_escapes() {
+        assert_eq!(unescape("/sys/fs/cgroup"), "/sys/fs/cgroup");
+        assert_eq!(unescape("/mnt/a\\040b"), "/mnt/a b");
+        assert_eq!(unescape("/x\\011y\\134z"), "/x\ty\\z");
+        // Not an escape: left as it is.
+        assert_eq!(unescape("/a\\9b\\04"), "/a\\9b\\04");
+    }
+
+    #[test]
+    fn default_limits_fit_together() {
+        let l = Limits::default();
+        // A lesson compiles into /tmp and runs what it built: /tmp holds far more than gcc needs,
+        // and the whole jail's memory covers its tmpfs.
+        assert!(l.tmp >= 64 * MIB);
+        assert!(l.tmp + l.var_tmp + l.run + l.home + l.shm < l.memory);
+        let back: Limits = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
+        assert_eq!(back, l);
+    }
 }

@@ -692,3 +692,67 @@ fn start_line(req: &Request, root: &OwnedFd) -> std::result::Result<Running, Str
         status: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capture_keeps_the_cap_and_counts_the_rest() {
+        let (r, mut w) = std::io::pipe().unwrap();
+        let mut c = Capture::new(r);
+        let mut buf = vec![0u8; 65536];
+        let extra = 12345;
+        // Written from a thread: the pipe holds less than the cap.
+        let writer = std::thread::spawn(move || {
+            w.write_all(&vec![b'y'; OUTPUT_CAP + extra]).unwrap();
+        });
+        while c.pipe.is_some() {
+            c.read_once(&mut buf);
+        }
+        writer.join().unwrap();
+        assert_eq!(c.kept.len(), OUTPUT_CAP);
+        assert_eq!(c.dropped, extra as u64);
+    }
+
+    #[test]
+    fn draining_takes_what_is_there_and_does_not_wait() {
+        let (r, mut w) = std::io::pipe().unwrap();
+        let mut c = Capture::new(r);
+        w.write_all(b"first\n").unwrap();
+        let mut buf = vec![0u8; 65536];
+        // The writer is still open: a blocking read would wait for ever.
+        c.drain(&mut buf);
+        assert_eq!(c.text(), "first\n");
+        assert!(c.pipe.is_some());
+        drop(w);
+        c.drain(&mut buf);
+        assert!(c.pipe.is_none());
+    }
+
+    #[test]
+    fn frames_go_both_ways_and_a_closed_stream_is_the_end() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let req = Request {
+            line: "echo hi".into(),
+            netns: Some("blue".into()),
+            timeout_ms: 1500,
+        };
+        write_frame(&a, &req).unwrap();
+        let got: Request = read_frame(&b).unwrap().unwrap();
+        assert_eq!(
+            (got.line.as_str(), got.netns.as_deref()),
+            ("echo hi", Some("blue"))
+        );
+        assert_eq!(got.timeout_ms, 1500);
+        drop(a);
+        assert!(read_frame::<Request>(&b).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_frame_that_claims_too_much_is_refused() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.write_all(&u32::MAX.to_le_bytes()).unwrap();
+        assert!(read_frame::<Reply>(&b).is_err());
+    }
+}
