@@ -77,9 +77,11 @@ fn sandboxed(script: &str) -> std::process::Output {
     if !is_root() {
         args.push("--map-root-user");
     }
+    // nslab runs from a copy under /tmp, as from a checkout there.
     let setup = "mount --make-rprivate / && mount -t tmpfs none /run && mkdir /run/netns && \
                  mount -t tmpfs none /tmp && mount -t tmpfs none /var/tmp && \
-                 ip link set lo up || exit 99; \
+                 ip link set lo up && mkdir /tmp/bin && cp \"$NSLAB\" /tmp/bin/nslab || exit 99; \
+                 NSLAB=/tmp/bin/nslab; \
                  alive() { pgrep -c -f 'sleep 100[1-4]'; }; \
                  gone() { for i in $(seq 100); do [ \"$(alive)\" = 0 ] && break; sleep 0.02; done; \
                  echo; echo \"#LEFT $(alive)\"; }; ";

@@ -651,7 +651,10 @@ impl Kernel {
             Some(r) if r.alive() => r,
             _ => {
                 *slot = None;
-                slot.insert(lines::Runner::start(&sandbox::own_binary(), &self.root)?)
+                // This very binary: inside a sandbox or a jail, it is the copy there.
+                let exe = std::env::current_exe()
+                    .map_err(|e| KernelError::io("find my own binary", e))?;
+                slot.insert(lines::Runner::start(&exe, &self.root)?)
             }
         };
         runner.run(line, netns, timeout)
