@@ -455,6 +455,29 @@ fn the_terminal_is_out_of_reach_even_without_the_jail() {
     assert!(text.contains("#TERMINAL same"), "{text}");
 }
 
+/// The shipped lessons verify in the jail as nobody too (the whole suite runs them as root).
+#[test]
+fn the_shipped_lessons_verify_as_nobody() {
+    if !is_root() {
+        eprintln!("skipped: the rest of the suite already verifies them as this user");
+        return;
+    }
+    let script = format!(
+        "mount --make-rprivate / && mount -t tmpfs none /run && mkdir /run/netns && \
+         mount -t tmpfs none /tmp && mkdir -m 755 /tmp/bin && cp {nslab} /tmp/bin/nslab || exit 99; \
+         setpriv --reuid=65534 --regid=65534 --clear-groups /tmp/bin/nslab verify --jobs 2; \
+         echo \"#CODE $?\"",
+        nslab = env!("CARGO_BIN_EXE_nslab")
+    );
+    let out = outer().args(["bash", "-c", &script]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("4 of 4 lesson(s) passed") && text.contains("#CODE 0"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A container's masked /proc (a file mounted over one of its files) makes the kernel refuse the
 /// jail a /proc of its own: verify says so and stops, and never uses the host's.
 #[test]
