@@ -73,8 +73,9 @@ pub fn timeout_override() -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
-/// Frames larger than this are refused (a reply holds at most two capped streams).
-const MAX_FRAME: usize = 4 * OUTPUT_CAP + 65536;
+/// Frames larger than this are refused. A reply holds two capped streams, and JSON writes a
+/// control byte as six (`\u0000`): a MiB of NULs is 6 MiB.
+const MAX_FRAME: usize = 2 * 6 * OUTPUT_CAP + (1 << 20);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
