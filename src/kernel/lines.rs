@@ -147,9 +147,9 @@ impl Runner {
     /// Starts the helper (the binary `exe`) in the network namespace `root`: lines that name no
     /// namespace run there.
     ///
-    /// A thread of its own starts it, and stays alive as long as the helper: PR_SET_PDEATHSIG
-    /// fires when the *thread* that started a process ends, not the process, and the thread that
-    /// asks for the first line may be a short-lived one.
+    /// A thread of its own starts it: that thread enters `root` (the caller's thread may be in
+    /// another namespace, and is not to be moved), then holds the helper as its child until the
+    /// runner is dropped, and reaps it.
     pub fn start(exe: &Path, root: &OwnedFd) -> Result<Runner> {
         let root = root
             .try_clone()
@@ -268,7 +268,8 @@ impl Runner {
     }
 
     fn end(&mut self) {
-        // EOF on its socket ends the helper; the thread then kills it anyway and reaps it.
+        // EOF on its socket ends the helper, once it has killed what the lines left; the thread
+        // waits for that and reaps it (and kills a helper that hangs).
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         self.stop.take();
         if let Some(k) = self.keeper.take() {
