@@ -60,6 +60,9 @@ const JAIL_HOME: &str = "/root";
 /// Who root inside the jail is outside, when nslab runs as root: nobody.
 const NOBODY: u32 = 65534;
 
+/// How many more tasks than `Limits::processes` the jail's cgroup allows.
+const PIDS_ROOM: u64 = 1024;
+
 /// The jail's limits, handed from the worker to the builder and to the line helper.
 pub const LIMITS_ENV: &str = "NSLAB_JAIL_LIMITS";
 
@@ -227,7 +230,9 @@ impl Cgroup {
         let cg = Cgroup { path };
         let set = |file: &str, value: String| std::fs::write(cg.path.join(file), value);
         let limited = set("memory.max", limits.memory.to_string())
-            .and_then(|()| set("pids.max", (limits.processes + 64).to_string()))
+            // Room above the lines' limit for nslab's own threads (a round of checks pings
+            // from one thread per namespace): they count here, but must never be refused.
+            .and_then(|()| set("pids.max", (limits.processes + PIDS_ROOM).to_string()))
             .and_then(|()| set("cgroup.procs", pid.to_string()));
         // No swap where the kernel offers the knob: a jail that swaps slows the whole host.
         let _ = set("memory.swap.max", "0".into());
