@@ -1,5 +1,6 @@
 //! The whole command-line surface, and dispatch to the modes.
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -27,7 +28,7 @@ pub enum Cmd {
         #[arg(long)]
         commands: bool,
     },
-    /// Verify lessons non-interactively, each in a fresh sandbox: every check must be false
+    /// Verify lessons non-interactively, each in a fresh jail: every check must be false
     /// before its step and true after.
     #[command(after_help = EXIT_CODES_HELP)]
     Verify {
@@ -57,7 +58,8 @@ pub enum Cmd {
         /// a CI matrix of N jobs shares the work.
         #[arg(long, value_name = "I/N", value_parser = crate::verify::parse_shard)]
         shard: Option<(usize, usize)>,
-        /// Run on the host instead of in a sandbox (needs root; undoes what it made afterwards).
+        /// Run on the host instead of in a jail: only for lessons you trust (needs root; undoes
+        /// what it made afterwards).
         #[arg(long)]
         no_sandbox: bool,
         /// Internal: a verify worker, reading its lesson on standard input.
@@ -173,6 +175,9 @@ pub enum TextOrJson {
 }
 
 pub fn main() -> i32 {
+    if let Some(code) = internal() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -192,6 +197,24 @@ pub fn main() -> i32 {
             }
             f.code as i32
         }
+    }
+}
+
+/// nslab's own helpers, which nslab starts as `nslab __jail -- ARGS` (the builder of verify's
+/// jail) and `nslab __lines` (the helper that runs shell lines). They are no part of the command
+/// line a user sees (help, man page, completions): dispatched here, before clap. Returns their
+/// exit code, or none for any other command line.
+fn internal() -> Option<i32> {
+    use crate::kernel::sandbox;
+    let mut args = std::env::args_os().skip(1);
+    let first = args.next()?;
+    if first == sandbox::JAIL_SUBCOMMAND {
+        let rest: Vec<OsString> = args.skip_while(|a| a != "--").skip(1).collect();
+        Some(sandbox::build_jail(&rest))
+    } else if first == sandbox::LINES_SUBCOMMAND {
+        Some(sandbox::serve_lines())
+    } else {
+        None
     }
 }
 

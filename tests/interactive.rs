@@ -16,17 +16,35 @@ fn is_root() -> bool {
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }
 
-/// `unshare` into a fresh sandbox and run a shell script there.
-fn sandboxed(script: &str) -> Command {
+/// `unshare` into a fresh sandbox and run a shell script there. The sandbox has its own /tmp and
+/// /var/tmp (the namespaces lesson compiles into /tmp; `reset` keeps its progress in a home
+/// there): nothing a test runs there writes the host's. The folders in `keep`, of the host's
+/// /tmp, stay visible inside at the same paths.
+fn sandboxed_keeping(script: &str, keep: &[&std::path::Path]) -> Command {
     let mut c = Command::new("unshare");
     c.args(["--net", "--mount", "--pid", "--fork", "--mount-proc"]);
     if !is_root() {
         c.arg("--map-root-user");
     }
-    let setup = "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; ip link set lo up; ";
+    let (mut carry, mut put_back) = (String::new(), String::new());
+    for (i, k) in keep.iter().enumerate() {
+        let k = k.display();
+        carry.push_str(&format!(
+            "mkdir /run/keep{i}; mount --bind {k} /run/keep{i}; "
+        ));
+        put_back.push_str(&format!("mkdir -p {k}; mount --move /run/keep{i} {k}; "));
+    }
+    let setup = format!(
+        "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; {carry}\
+         mount -t tmpfs none /tmp; mount -t tmpfs none /var/tmp; {put_back}ip link set lo up; "
+    );
     c.args(["bash", "-c", &format!("{setup}{script}")]);
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
     c
+}
+
+fn sandboxed(script: &str) -> Command {
+    sandboxed_keeping(script, &[])
 }
 
 struct Tmux {
@@ -39,6 +57,12 @@ struct Tmux {
 impl Tmux {
     /// Pane 0 runs `cmd` (then prints EXIT=code), pane 1 is a shell for the student.
     fn start(name: &str, cmd: &str) -> Tmux {
+        Tmux::start_keeping(name, cmd, &[])
+    }
+
+    /// The same, with folders of the host's /tmp that the sandbox must show (see
+    /// [`sandboxed_keeping`]).
+    fn start_keeping(name: &str, cmd: &str, keep: &[&std::path::Path]) -> Tmux {
         let dir = std::env::temp_dir().join(format!("nslab-tmux-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("home")).unwrap();
@@ -58,7 +82,9 @@ impl Tmux {
             tty = tty.display(),
             cmd = cmd.replace("nslab ", &format!("{nslab} ")),
         );
-        let child = sandboxed(&script)
+        let mut kept = vec![dir.as_path()];
+        kept.extend_from_slice(keep);
+        let child = sandboxed_keeping(&script, &kept)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -335,10 +361,8 @@ fn reset_removes_the_lesson_and_keeps_the_rest() {
          ip netns add mine; ip link add keep0 type veth peer name keep1; \
          {nslab} reset veth-lab; echo '#AFTER'; ls /run/netns; ip -o link show | cut -d: -f2"
     );
-    let out = sandboxed(&script)
-        .env("HOME", std::env::temp_dir())
-        .output()
-        .unwrap();
+    // HOME is in the sandbox's own /tmp: reset saves the progress there.
+    let out = sandboxed(&script).env("HOME", "/tmp").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -428,7 +452,7 @@ fn learn_without_root_finds_a_lesson_under_tmp() {
     } else {
         ""
     };
-    let t = Tmux::start(
+    let t = Tmux::start_keeping(
         "carry",
         &format!(
             "{user}env XDG_STATE_HOME={state} {bin} learn {lesson}",
@@ -436,6 +460,7 @@ fn learn_without_root_finds_a_lesson_under_tmp() {
             bin = bin.display(),
             lesson = lesson.display()
         ),
+        &[&dir],
     );
     t.wait_for(0, "Step 1 of 1: Make one", Duration::from_secs(10));
     t.keys(0, &["d"]);
@@ -447,4 +472,58 @@ fn learn_without_root_finds_a_lesson_under_tmp() {
     );
     drop(t);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The student's shell (the `t` key) gets none of nslab's internal variables: in learn's sandbox
+/// (without root), `nslab verify` works there.
+#[test]
+fn the_students_shell_is_clean_and_can_verify() {
+    let user = if is_root() {
+        "setpriv --reuid=65534 --regid=65534 --clear-groups "
+    } else {
+        ""
+    };
+    let t = Tmux::start(
+        "shell",
+        &format!("{user}env XDG_STATE_HOME=/tmp/state SHELL=/bin/sh nslab learn veth-lab"),
+    );
+    t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+    t.keys(0, &["t"]);
+    t.wait_for(0, "A shell for this lesson", Duration::from_secs(5));
+    t.keys(
+        0,
+        &[
+            "echo inner=${NSLAB_SANDBOX_INNER}parent=${NSLAB_PARENT_PID}end",
+            "Enter",
+        ],
+    );
+    t.wait_for(0, "inner=parent=end", Duration::from_secs(5));
+    t.keys(
+        0,
+        &[
+            "nslab verify lessons/02-veth.md > /dev/null 2>&1; echo verify-code=$?",
+            "Enter",
+        ],
+    );
+    t.wait_for(0, "verify-code=0", Duration::from_secs(60));
+    t.keys(0, &["exit", "Enter"]);
+    t.wait_for(0, "Back in the lesson", Duration::from_secs(5));
+}
+
+/// What a lesson's lines start in the background is visible to the student's shell while the
+/// lesson runs, and gone when learn ends.
+#[test]
+fn learn_leaves_no_daemon_behind() {
+    let t = Tmux::start("daemons", "nslab learn --pause tests/hostile/daemons.md");
+    t.wait_for(0, "Step 1 of 1", Duration::from_secs(10));
+    t.keys(0, &["d"]);
+    t.wait_for(0, "Press Enter to go on", Duration::from_secs(10));
+    let count = "pgrep -c -f 'sleep 100[1-4]'";
+    assert_eq!(t.answer(count), "4");
+    t.keys(0, &["Enter"]);
+    assert!(
+        t.wait_for(0, "EXIT=", Duration::from_secs(10))
+            .contains("EXIT=0")
+    );
+    assert_eq!(t.answer(count), "0");
 }

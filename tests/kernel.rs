@@ -373,6 +373,13 @@ fn main() {
         ("lsns_view_matches", lsns_view_matches),
         ("shell_runs_in_the_namespace", shell_runs_in_the_namespace),
     ];
+    // Kernel::shell starts nslab's line helper from the running binary: this one, here.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == sandbox::LINES_SUBCOMMAND)
+    {
+        std::process::exit(nslab::cli::main());
+    }
     if let Err(e) = sandbox::enter(false, &[]) {
         eprintln!("cannot enter the sandbox: {e}");
         std::process::exit(1);

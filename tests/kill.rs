@@ -61,3 +61,91 @@ fn killed_runs_leave_nothing_behind() {
         );
     }
 }
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// Runs a script in a sandbox of its own (network, mount and pid namespaces, and a user
+/// namespace without root), with its own /tmp, /var/tmp and /run: it stands in for the host of
+/// the modes that have no jail.
+fn sandboxed(script: &str) -> std::process::Output {
+    let mut args = vec!["--net", "--mount", "--pid", "--fork", "--mount-proc"];
+    if !is_root() {
+        args.push("--map-root-user");
+    }
+    // nslab runs from a copy under /tmp, as from a checkout there.
+    let setup = "mount --make-rprivate / && mount -t tmpfs none /run && mkdir /run/netns && \
+                 mount -t tmpfs none /tmp && mount -t tmpfs none /var/tmp && \
+                 ip link set lo up && mkdir /tmp/bin && cp \"$NSLAB\" /tmp/bin/nslab || exit 99; \
+                 NSLAB=/tmp/bin/nslab; \
+                 alive() { pgrep -c -f 'sleep 100[1-4]'; }; \
+                 gone() { for i in $(seq 100); do [ \"$(alive)\" = 0 ] && break; sleep 0.02; done; \
+                 echo; echo \"#LEFT $(alive)\"; }; ";
+    Command::new("unshare")
+        .args(&args)
+        .args(["bash", "-c", &format!("{setup}{script}")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NSLAB", env!("CARGO_BIN_EXE_nslab"))
+        .env("NSLAB_TYPING_MS", "0")
+        .env("HOME", "/tmp")
+        .output()
+        .unwrap()
+}
+
+fn left(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("#LEFT "))
+        .unwrap_or_else(|| panic!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+        .to_string()
+}
+
+/// Without a jail, what a lesson's lines leave running (`&`, setsid, nohup, a double fork) dies
+/// when the run ends: when it ends by itself, and when it is killed with SIGKILL.
+#[test]
+fn without_a_jail_daemons_die_with_the_run() {
+    let out = sandboxed(
+        "$NSLAB verify --no-sandbox tests/hostile/daemons.md > /dev/null; echo \"#CODE $?\"; gone",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("#CODE 0"),
+        "the daemons did not start: {text}"
+    );
+    assert_eq!(left(&out), "0", "daemons outlived verify --no-sandbox");
+    // Killed while its daemons live: the lesson waits after starting them.
+    let out = sandboxed(
+        "sed 's/^sleep 0.2$/sleep 30/' tests/hostile/daemons.md > /tmp/wait.md; \
+         $NSLAB verify --no-sandbox /tmp/wait.md > /dev/null 2>&1 & \
+         for i in $(seq 250); do [ \"$(alive)\" = 4 ] && break; sleep 0.02; done; \
+         echo \"#ALIVE $(alive)\"; kill -KILL $!; gone",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("#ALIVE 4"), "{text}");
+    assert_eq!(
+        left(&out),
+        "0",
+        "daemons outlived a killed verify --no-sandbox"
+    );
+}
+
+/// demo acts on the machine itself: its daemons die with it too.
+#[test]
+fn demo_leaves_no_daemon_behind() {
+    let out = sandboxed(
+        "script -qec \"$NSLAB demo tests/hostile/daemons.md --auto 0\" /dev/null \
+           < /dev/null; gone",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("sh: test \"$(pgrep -c -f 'sleep 100[1-4]')\" = 4")
+            && text.contains('✓')
+            && !text.contains('✗'),
+        "the daemons did not start: {text}"
+    );
+    assert_eq!(left(&out), "0", "daemons outlived demo");
+}

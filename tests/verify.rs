@@ -207,51 +207,68 @@ fn step_and_until_verify_part_of_a_lesson() {
 
 #[test]
 fn a_report_that_cannot_be_written_is_refused_before_the_work() {
-    // The lesson's command leaves a mark where the sandbox does not hide it (it has a /tmp of
-    // its own, and a checkout may live under /tmp): proof that it ran.
+    // The lesson's command leaves a mark: proof that it ran. The jail of `verify` lets nothing
+    // out, so both runs use --no-sandbox, in a sandbox made for this test, with a /tmp of its
+    // own where the mark goes.
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-refused");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mark = std::path::PathBuf::from(format!("/dev/shm/nslab-test-ran-{}", std::process::id()));
-    let _ = std::fs::remove_file(&mark);
     let lesson = dir.join("mark.md");
     std::fs::write(
         &lesson,
-        format!(
-            "+++\nid = \"mark\"\ntitle = \"Mark\"\nformat = 1\n+++\n\n## Mark\n\n```sh\n\
-             ip netns add m\ntouch {}\n```\n",
-            mark.display()
-        ),
+        "+++\nid = \"mark\"\ntitle = \"Mark\"\nformat = 1\n+++\n\n## Mark\n\n```sh\n\
+         ip netns add m\ntouch /tmp/mark\n```\n",
     )
     .unwrap();
-    let lesson = lesson.to_str().unwrap();
-    let out = nslab(&["verify", "--output", "/nonexistent-dir/report.json", lesson]);
-    assert_eq!(out.status.code(), Some(3));
+    let report = dir.join("report.txt");
+    let script = format!(
+        "mount --make-rprivate / && mount -t tmpfs none /run && mkdir /run/netns && \
+         mount -t tmpfs none /tmp && ip link set lo up || exit 99; \
+         {nslab} verify --no-sandbox --output /nonexistent-dir/report.json {lesson}; \
+         echo \"#REFUSED $? $(test -e /tmp/mark && echo ran)\"; \
+         {nslab} verify --no-sandbox --output {report} {lesson}; \
+         echo \"#WROTE $? $(test -e /tmp/mark && echo ran)\"",
+        nslab = env!("CARGO_BIN_EXE_nslab"),
+        lesson = lesson.display(),
+        report = report.display(),
+    );
+    let out = sandboxed(&script);
+    let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("cannot write /nonexistent-dir/report.json"),
         "{err}"
     );
     assert!(
-        !mark.exists(),
-        "the lesson ran before the report was refused"
+        text.contains("#REFUSED 3 \n"),
+        "the lesson ran before the report was refused, or the code is not 3: {text}{err}"
     );
     // The same run with a report it can write leaves the mark.
-    let report = dir.join("report.txt");
-    let out = nslab(&["verify", "--output", report.to_str().unwrap(), lesson]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(mark.exists());
-    std::fs::remove_file(&mark).unwrap();
+    assert!(text.contains("#WROTE 0 ran"), "{text}{err}");
     assert!(
         std::fs::read_to_string(&report)
             .unwrap()
             .contains("1 of 1 lesson(s) passed")
     );
+}
+
+/// Runs a shell script in a fresh network, mount and pid namespace (and a user namespace
+/// without root), from the repository root.
+fn sandboxed(script: &str) -> Output {
+    let mut args = vec!["--mount", "--net", "--pid", "--fork"];
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root {
+        args.push("--map-root-user");
+    }
+    std::process::Command::new("unshare")
+        .args(&args)
+        .args(["sh", "-c", script])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
 }
 
 #[test]

@@ -207,16 +207,24 @@ impl Engine {
             Ok(o) => {
                 let mut out = o.stdout.clone();
                 out.push_str(&o.stderr);
+                let dropped = o.dropped_note();
+                if let Some(d) = &dropped {
+                    out.push_str(&format!("\n[{d}]\n"));
+                }
                 let err = (!o.success()).then(|| {
+                    let d = dropped
+                        .as_ref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default();
                     if o.timed_out {
                         format!(
-                            "{text}: still running after {} s; nslab stopped it",
-                            SHELL_TIMEOUT.as_secs()
+                            "{text}: still running after {} s; nslab stopped it{d}",
+                            o.limit.as_secs_f64()
                         )
                     } else {
                         let why = o.stderr.lines().last().unwrap_or("").trim();
                         format!(
-                            "{text}: exited with status {}{}",
+                            "{text}: exited with status {}{}{d}",
                             o.status.unwrap_or(-1),
                             if why.is_empty() {
                                 String::new()

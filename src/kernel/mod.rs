@@ -5,6 +5,8 @@
 //! implementation detail kept inside. Each namespace gets one netlink connection, opened on a
 //! short-lived thread that entered it (see [`netns::in_netns`]).
 
+mod jail;
+mod lines;
 mod netns;
 pub mod ops;
 mod ping;
@@ -99,6 +101,9 @@ pub struct Kernel {
     rt: tokio::runtime::Runtime,
     root: OwnedFd,
     conns: RefCell<HashMap<Ns, Conn>>,
+    /// The helper that runs shell lines, started at the first one (see [`lines`]). Dropping the
+    /// kernel ends it, and every process the lines started.
+    lines: RefCell<Option<lines::Runner>>,
 }
 
 impl Kernel {
@@ -123,6 +128,7 @@ impl Kernel {
             rt,
             root,
             conns: RefCell::new(HashMap::new()),
+            lines: RefCell::new(None),
         })
     }
 
@@ -848,12 +854,32 @@ impl Kernel {
             .map_err(|er| KernelError::netlink(format!("forget {} on {}", e.mac, e.dev), er))
     }
 
-    /// Runs a command line through `/bin/sh -c` inside `ns`. The child is spawned from a thread
-    /// inside the namespace and inherits it.
+    /// Runs a command line through `/bin/sh -c` inside `ns`, at most `timeout` (or
+    /// `NSLAB_LINE_TIMEOUT` seconds, when that is set). The line runs in its own process group
+    /// without a terminal, and whatever it leaves running ends with this kernel's run (see
+    /// [`lines`]).
     pub fn shell(&self, ns: &Ns, line: &str, timeout: Duration) -> Result<ShellOutput> {
-        let fd = self.ns_fd(ns)?;
-        let line = line.to_string();
-        netns::in_netns(&fd, move || procs::run_shell(&line, timeout))
+        let netns = match ns {
+            Ns::Root => None,
+            Ns::Named(n) => {
+                // The same error as every other operation on a missing namespace.
+                netns::open(n)?;
+                Some(n.as_str())
+            }
+        };
+        let timeout = lines::timeout_override().unwrap_or(timeout);
+        let mut slot = self.lines.borrow_mut();
+        let runner = match slot.as_mut() {
+            Some(r) if r.alive() => r,
+            _ => {
+                *slot = None;
+                // This very binary: inside a sandbox or a jail, it is the copy there.
+                let exe = std::env::current_exe()
+                    .map_err(|e| KernelError::io("find my own binary", e))?;
+                slot.insert(lines::Runner::start(&exe, &self.root)?)
+            }
+        };
+        runner.run(line, netns, timeout)
     }
 
     /// A watcher of the root namespace, every named namespace there is, and /run/netns; with the
@@ -927,15 +953,31 @@ impl Kernel {
 /// The output of a shell line.
 #[derive(Debug, Clone)]
 pub struct ShellOutput {
+    /// The shell's exit code; none when a signal ended it.
     pub status: Option<i32>,
     pub stdout: String,
     pub stderr: String,
     pub timed_out: bool,
+    /// Bytes of output beyond the first [`lines::OUTPUT_CAP`] of each stream: counted, dropped.
+    pub dropped: u64,
+    /// How long the line was allowed to run.
+    pub limit: Duration,
 }
 
 impl ShellOutput {
     pub fn success(&self) -> bool {
         self.status == Some(0) && !self.timed_out
+    }
+
+    /// "N bytes of output dropped", when some were.
+    pub fn dropped_note(&self) -> Option<String> {
+        (self.dropped > 0).then(|| {
+            format!(
+                "{} bytes of output dropped (nslab keeps the first {} KiB of each stream)",
+                self.dropped,
+                lines::OUTPUT_CAP / 1024
+            )
+        })
     }
 }
 

@@ -1,22 +1,14 @@
-//! Processes and the namespaces they hold: the view `lsns -t net` gives, and running a shell
-//! line.
+//! Processes and the namespaces they hold: the view `lsns -t net` gives. (Shell lines run in
+//! [`super::lines`].)
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
 
-use nix::sys::memfd::{MFdFlags, memfd_create};
-use nix::sys::wait::{Id, WaitPidFlag, waitid};
-use nix::unistd::Pid;
 use serde::Serialize;
 
 use super::netns;
-use super::{KernelError, Result, ShellOutput};
 
 /// One network namespace, as `lsns -t net` shows it, with its name where /run/netns holds it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -107,73 +99,6 @@ pub fn processes_outside(root_inode: u64) -> Vec<(u32, String)> {
         .filter_map(|p| Some((p, comm(p)?)))
         .collect()
 }
-
-fn capture_file(name: &str) -> Result<File> {
-    // A memory file rather than a pipe: a command that leaves a background child holding its
-    // output (`./prog &`) must not keep nslab waiting for the pipe to close.
-    let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC)
-        .map_err(|e| KernelError::io("memfd_create", e.into()))?;
-    Ok(File::from(fd))
-}
-
-fn read_back(mut f: File) -> String {
-    let mut s = String::new();
-    let _ = f.seek(SeekFrom::Start(0));
-    let _ = f.read_to_string(&mut s);
-    s
-}
-
-/// Waits for `child` to end, at most `timeout`; on timeout kills it and returns `None`.
-///
-/// A helper thread blocks in `waitid(WNOWAIT)`, which wakes the moment the child ends without
-/// reaping it: until it is reaped here, its pid cannot be reused, so killing it on timeout can
-/// never hit another process. (Polling instead noticed an exit up to 5 ms late, on every
-/// command a lesson runs through the shell.)
-fn wait_at_most(child: &mut Child, timeout: Duration) -> std::io::Result<Option<ExitStatus>> {
-    let pid = Pid::from_raw(child.id() as i32);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
-        let ended = loop {
-            match waitid(Id::Pid(pid), flags) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => break r.is_ok(),
-            }
-        };
-        let _ = tx.send(ended);
-    });
-    match rx.recv_timeout(timeout) {
-        // Ended (or waitid failed, and wait() below reports why).
-        Ok(_) | Err(RecvTimeoutError::Disconnected) => child.wait().map(Some),
-        Err(RecvTimeoutError::Timeout) => {
-            let _ = child.kill();
-            child.wait()?;
-            Ok(None)
-        }
-    }
-}
-
-pub fn run_shell(line: &str, timeout: Duration) -> Result<ShellOutput> {
-    let out = capture_file("nslab-stdout")?;
-    let err = capture_file("nslab-stderr")?;
-    let mut child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(line)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().map_err(|e| KernelError::io("dup", e))?)
-        .stderr(err.try_clone().map_err(|e| KernelError::io("dup", e))?)
-        .spawn()
-        .map_err(|e| KernelError::io("run /bin/sh", e))?;
-    let status =
-        wait_at_most(&mut child, timeout).map_err(|e| KernelError::io("wait for /bin/sh", e))?;
-    Ok(ShellOutput {
-        status: status.and_then(|s| s.code()),
-        stdout: read_back(out),
-        stderr: read_back(err),
-        timed_out: status.is_none(),
-    })
-}
-
 /// Clock ticks since boot when a process started (field 22 of /proc/PID/stat).
 fn start_ticks(pid: &str) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -1,6 +1,9 @@
 //! The sandbox: a private network and mount namespace (and, without root, a user namespace)
 //! with its own /run/netns and /sys. Everything made inside vanishes with the process,
-//! SIGKILL included, and the host never sees it.
+//! SIGKILL included, and the host never sees it. learn and demo without root use it.
+//!
+//! It is not a jail: as root, a process inside can still reach the host. `nslab verify` runs
+//! lessons in the jail instead (see [`super::jail`], re-exported here).
 
 use std::path::Path;
 
@@ -9,6 +12,12 @@ use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{Gid, Uid};
 
 use super::{KernelError, Result};
+
+pub use super::jail::{
+    JailOptions, Limits, SUBCOMMAND as JAIL_SUBCOMMAND, apply_line_limits, build as build_jail,
+    finish_jail, respawn_jailed,
+};
+pub use super::lines::{SUBCOMMAND as LINES_SUBCOMMAND, serve as serve_lines};
 
 /// What to tell a user whose kernel refuses the sandbox.
 pub const SANDBOX_HELP: &str = "\
@@ -164,12 +173,33 @@ pub fn own_binary() -> std::path::PathBuf {
     std::path::Path::new(OWN_BIN_DIR).join(exe.file_name().unwrap_or_else(|| "nslab".as_ref()))
 }
 
-/// Set in the environment of the process that runs inside the sandbox.
-const INNER_ENV: &str = "NSLAB_SANDBOX_INNER";
+/// Set in the environment of the process that runs inside the sandbox ("1") or the jail
+/// ([`INNER_JAIL`]).
+pub(super) const INNER_ENV: &str = "NSLAB_SANDBOX_INNER";
 
-/// Whether this process is the one a [`respawn_inside`] started.
+/// The value of [`INNER_ENV`] inside the jail.
+pub(super) const INNER_JAIL: &str = "jail";
+
+/// Whether this process is the one a [`respawn_inside`] or a [`respawn_jailed`] started.
 pub fn is_inner() -> bool {
-    std::env::var_os(INNER_ENV).is_some_and(|v| v == "1")
+    std::env::var_os(INNER_ENV).is_some_and(|v| v == "1" || v == INNER_JAIL)
+}
+
+/// Whether this process is the inner worker of a jail (see [`respawn_jailed`]).
+pub fn is_jailed() -> bool {
+    std::env::var_os(INNER_ENV).is_some_and(|v| v == INNER_JAIL)
+}
+
+/// Variables nslab sets for its own processes only: never for a lesson's lines, nor for the
+/// student's shell (an `nslab verify` typed there would believe it is inside a sandbox).
+const INTERNAL_ENV: &[&str] = &[INNER_ENV, PARENT_ENV, super::jail::LIMITS_ENV];
+
+/// Removes nslab's internal variables from what `cmd` will inherit.
+pub fn scrub(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for v in INTERNAL_ENV {
+        cmd.env_remove(v);
+    }
+    cmd
 }
 
 /// Enters a fresh sandbox (with a pid namespace) and runs this program again inside it, with the

@@ -519,7 +519,7 @@ impl Learn<'_> {
             style("A shell for this lesson. Type your commands here; type `exit` to come back to the lesson.").yellow()
         ));
         let _ = self.keys.suspended(|| {
-            std::process::Command::new(&sh)
+            crate::kernel::sandbox::scrub(&mut std::process::Command::new(&sh))
                 .env("NSLAB_SHELL", "1")
                 .status()
         });

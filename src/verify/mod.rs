@@ -111,8 +111,8 @@ pub fn worker() -> Result<Code, Failure> {
         serde_json::from_slice(&input).map_err(|e| Failure::env(format!("worker input: {e}")))?;
     let inner = sandbox::is_inner();
     if job.sandbox && !inner {
-        let code =
-            sandbox::respawn_inside(Some(&input), &[]).map_err(|e| Failure::env(e.to_string()))?;
+        let code = sandbox::respawn_jailed(&input, &sandbox::JailOptions::default())
+            .map_err(|e| Failure::env(e.to_string()))?;
         return match code {
             0 => Ok(Code::Success),
             2 => Err(Failure::usage("")),
@@ -124,8 +124,8 @@ pub fn worker() -> Result<Code, Failure> {
         (Some(l), _) => l,
         (None, _) => return Err(Failure::usage("the lesson does not parse")),
     };
-    if inner && let Some(warning) = sandbox::inside() {
-        eprintln!("nslab: warning: {warning}");
+    if inner {
+        sandbox::finish_jail().map_err(|e| Failure::env(e.to_string()))?;
     }
     let kernel = Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
     if job.sandbox {
@@ -202,20 +202,24 @@ fn spawn_worker(
         .take()
         .ok_or_else(|| Failure::env("worker without stdout"))?;
     // Drain stderr on its own thread: a worker that fills the stderr pipe while the parent
-    // reads stdout would otherwise block forever. What it says is kept within bounds.
+    // reads stdout would otherwise block forever. Both are read with a bound: a hostile lesson
+    // can write to its worker's output (it runs in the same jail), and must not fill the
+    // memory of the machine that verifies it.
     let stderr = child.stderr.take();
     let err_reader = std::thread::spawn(move || {
         let mut err = Vec::new();
         if let Some(e) = stderr {
-            let _ = std::io::Read::read_to_end(&mut std::io::Read::take(e, 64 * 1024), &mut err);
+            let mut e = std::io::Read::take(e, MAX_WORKER_STDERR);
+            let _ = std::io::Read::read_to_end(&mut e, &mut err);
+            let _ = std::io::copy(&mut e.into_inner(), &mut std::io::sink());
         }
         String::from_utf8_lossy(&err).into_owned()
     });
     let mut done = None;
     let mut steps = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        match serde_json::from_str::<Event>(&line) {
+    let mut reader = BufReader::new(stdout);
+    while let Some(line) = bounded_line(&mut reader, MAX_EVENT) {
+        match serde_json::from_slice::<Event>(&line) {
             Ok(Event::Step(s)) => {
                 on_step(&s);
                 steps.push(s);
@@ -254,6 +258,38 @@ fn spawn_worker(
                 steps,
                 error: Some(failure),
             })
+        }
+    }
+}
+
+/// The most of a worker's stderr that is kept, and the longest line of its stdout (one event).
+const MAX_WORKER_STDERR: u64 = 64 * 1024;
+const MAX_EVENT: usize = 8 << 20;
+
+/// One line of at most `max` bytes, without its newline; a longer one is read to its end and
+/// comes back empty. `None` at the end of the stream.
+fn bounded_line(r: &mut impl BufRead, max: usize) -> Option<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buf = r.fill_buf().ok()?;
+        if buf.is_empty() {
+            return (!line.is_empty() || too_long).then_some(line);
+        }
+        let (chunk, end) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        too_long |= line.len() + chunk.len() > max;
+        if too_long {
+            line.clear();
+        } else {
+            line.extend_from_slice(chunk);
+        }
+        let used = end.unwrap_or(chunk.len());
+        r.consume(used);
+        if end.is_some() {
+            return Some(line);
         }
     }
 }
