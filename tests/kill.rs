@@ -142,7 +142,7 @@ fn demo_leaves_no_daemon_behind() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("sh: test \"$(pgrep -c -f 'sleep 100[1-4]')\" = 4")
+        text.contains("the command `test \"$(pgrep -c -f 'sleep 100[1-4]')\" = 4` succeeds")
             && text.contains('✓')
             && !text.contains('✗'),
         "the daemons did not start: {text}"
