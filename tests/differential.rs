@@ -755,7 +755,7 @@ fn main() {
     let jobs: usize = std::env::var("NSLAB_DIFF_JOBS")
         .ok()
         .and_then(|j| j.parse().ok())
-        .unwrap_or(6);
+        .unwrap_or(8);
     let cases = match load_cases(path, only.as_deref()) {
         Ok(c) => c,
         Err(errors) => {

@@ -22,6 +22,9 @@ use serde_json::{Map, Value};
 use super::corpus::Case;
 use super::state::{NsDump, ROOT, Raw};
 
+/// What an nsid becomes when it points at a namespace nobody can see (one being destroyed).
+pub const UNNAMED: &str = "<unnamed netns>";
+
 /// What normalising a case's dumps needs to know about the case.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
@@ -259,9 +262,10 @@ fn tables(raw: &Raw, cx: &Context) -> Tables {
         let joined = who.into_iter().collect::<Vec<_>>().join("|");
         t.macs.insert(mac, format!("<mac:{joined}>"));
     }
-    // An nsid iproute2 cannot name points at a namespace without a name: the sandbox's root,
-    // seen from a named namespace. Find it through the link that uses it: the namespace that
-    // holds the link's peer, whose own peer is that link.
+    // iproute2 names every nsid that points at a namespace in /run/netns. One it cannot name
+    // points at the sandbox's root (seen from a named namespace), or at a namespace nobody can
+    // see: one being destroyed, or held by a process only. It is root when root holds the
+    // link's other end there: a link with that index (and for a veth, pointing back).
     let mut found = Vec::new();
     for (ns, dump) in &raw.ns {
         let Ok(d) = dump else { continue };
@@ -271,26 +275,18 @@ fn tables(raw: &Raw, cx: &Context) -> Tables {
             else {
                 continue;
             };
-            if t.nsids.contains_key(&(ns.clone(), id)) {
+            if ns == ROOT || t.nsids.contains_key(&(ns.clone(), id)) {
                 continue;
             }
+            let veth = kind(link) == Some("veth");
             let me = link["ifindex"].as_i64();
-            let candidates: Vec<&String> = raw
-                .ns
-                .iter()
-                .filter(|(other, dump)| {
-                    *other != ns
-                        && dump.as_ref().is_ok_and(|od| {
-                            links(od).any(|l| {
-                                l["ifindex"].as_i64() == Some(peer)
-                                    && (me.is_none() || l["link_index"].as_i64() == me)
-                            })
-                        })
+            let in_root = raw.get(ROOT).is_some_and(|root| {
+                links(root).any(|l| {
+                    l["ifindex"].as_i64() == Some(peer) && (!veth || l["link_index"].as_i64() == me)
                 })
-                .map(|(other, _)| other)
-                .collect();
-            if let [only] = candidates.as_slice() {
-                found.push(((ns.clone(), id), (*only).clone()));
+            });
+            if in_root {
+                found.push(((ns.clone(), id), ROOT.to_string()));
             }
         }
     }
@@ -314,7 +310,7 @@ impl Tables {
         self.nsids
             .get(&(ns.to_string(), id))
             .cloned()
-            .unwrap_or_else(|| "<unnamed netns>".to_string())
+            .unwrap_or_else(|| UNNAMED.to_string())
     }
 
     /// One string, with its random parts replaced.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::normalise::{Context, normalise};
+use super::normalise::{Context, UNNAMED, normalise};
 
 /// The root namespace's name in dumps and reports.
 pub const ROOT: &str = "root";
@@ -43,6 +43,12 @@ pub struct NsDump {
 pub struct Raw {
     pub names: Vec<String>,
     pub ns: BTreeMap<String, Result<NsDump, String>>,
+}
+
+impl Raw {
+    pub fn get(&self, ns: &str) -> Option<&NsDump> {
+        self.ns.get(ns).and_then(|d| d.as_ref().ok())
+    }
 }
 
 /// The names in /run/netns, sorted.
@@ -222,6 +228,23 @@ pub fn in_flight(raw: &Raw) -> Option<String> {
     None
 }
 
+/// A link whose other end lives in a namespace nobody can see: after `ip netns del`, the
+/// kernel destroys the namespace (and the veth ends in it, and their peers) in a worker, a few
+/// milliseconds later, or several hundred on a busy machine.
+fn peer_out_of_sight(normalised: &BTreeMap<String, Value>) -> Option<String> {
+    normalised
+        .iter()
+        .filter(|(key, _)| key.ends_with(": ip -d link show"))
+        .flat_map(|(key, v)| v.as_array().into_iter().flatten().map(move |l| (key, l)))
+        .find(|(_, l)| l["link_netnsid"] == UNNAMED)
+        .map(|(key, l)| {
+            format!(
+                "{} ({key}) has its peer in a namespace being destroyed",
+                l["ifname"].as_str().unwrap_or("?")
+            )
+        })
+}
+
 fn has_flag(link: &Value, flag: &str) -> bool {
     link["flags"]
         .as_array()
@@ -249,7 +272,7 @@ pub fn settle(cx: &Context) -> Result<BTreeMap<String, Value>, (BTreeMap<String,
     loop {
         let raw = dump_all(&cx.sysctls);
         let now = normalise(&raw, cx);
-        let flight = in_flight(&raw);
+        let flight = in_flight(&raw).or_else(|| peer_out_of_sight(&now));
         if flight.is_none() && previous.as_ref() == Some(&now) {
             return Ok(now);
         }
