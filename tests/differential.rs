@@ -13,6 +13,10 @@
 //! before any thread exists. `NSLAB_DIFF_ONLY=SUBSTRING` runs only the cases whose name contains
 //! it (or whose header is on that line of the corpus); `NSLAB_DIFF_JOBS=N` sets how many
 //! sandboxes run at once; `NSLAB_DIFF_SHOW=1` prints what each case is compared on.
+//!
+//! The parts, in tests/iproute2/: corpus.rs reads the corpus, side.rs is one side inside its
+//! sandbox, state.rs dumps a sandbox until it settles, normalise.rs replaces what differs
+//! between two runs, diff.rs words a difference, verdict.rs judges a case and reports.
 
 #[path = "iproute2/corpus.rs"]
 mod corpus;
@@ -20,12 +24,14 @@ mod corpus;
 mod diff;
 #[path = "iproute2/normalise.rs"]
 mod normalise;
+#[path = "iproute2/side.rs"]
+mod side;
 #[path = "iproute2/state.rs"]
 mod state;
+#[path = "iproute2/verdict.rs"]
+mod verdict;
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,9 +42,10 @@ use nslab::kernel::{Kernel, sandbox};
 use nslab::lesson::CommandLine;
 use nslab::lesson::command;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use corpus::{Case, Kind};
+use corpus::Case;
+use side::{JOB_ENV, Job, Outcome, RESULT_MARK, Side};
+use verdict::{Report, Verdict, judge_accept, pair};
 
 // ---------------------------------------------------------------------------------------------
 // nslab's side. Only these two functions know nslab's API: when the grammar or the engine
@@ -94,187 +101,6 @@ fn perform_with_nslab(engine: &mut Engine, line: &str) -> Result<Mode, Refusal> 
             message: performed.error.unwrap_or_else(|| "failed".into()),
         })
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// One side of one case, inside its sandbox.
-
-const JOB_ENV: &str = "NSLAB_DIFF_JOB";
-const RESULT_MARK: &str = "nslab-differential-result: ";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum Side {
-    /// The real iproute2 runs the lines.
-    Ip,
-    /// nslab runs the lines (or, for a canary, the real iproute2 runs other lines).
-    Nslab,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Job {
-    case: Case,
-    side: Side,
-    /// Canaries only: the lines side `nslab` runs with the real program instead.
-    other_lines: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-enum Performed {
-    /// By the real program: its exit status (-1: killed) and the first line of its stderr.
-    Real {
-        status: i32,
-        stderr: String,
-    },
-    Nslab(Result<Mode, Refusal>),
-}
-
-impl Performed {
-    fn ok(&self) -> bool {
-        match self {
-            Performed::Real { status, .. } => *status == 0,
-            Performed::Nslab(r) => r.is_ok(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct LineOutcome {
-    text: String,
-    performed: Performed,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Outcome {
-    /// A setup line failed: the corpus must change.
-    setup_error: Option<String>,
-    lines: Vec<LineOutcome>,
-    /// The normalised state, when every line succeeded.
-    dump: Option<BTreeMap<String, Value>>,
-    /// The state never stopped changing.
-    unsettled: Option<String>,
-}
-
-/// A memory file for a command's output: a background child that keeps a pipe open (`sleep &`
-/// in a setup line) would keep a reader waiting forever.
-fn capture() -> std::io::Result<File> {
-    use nix::sys::memfd::{MFdFlags, memfd_create};
-    Ok(File::from(
-        memfd_create("differential", MFdFlags::MFD_CLOEXEC).map_err(std::io::Error::from)?,
-    ))
-}
-
-/// Runs a line with `/bin/sh -c`, as a user's shell would.
-fn real(line: &str) -> Performed {
-    let run = || -> std::io::Result<(i32, String)> {
-        let out = capture()?;
-        let mut err = capture()?;
-        let status = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(line)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err.try_clone()?)
-            .status()?;
-        let mut text = String::new();
-        err.seek(SeekFrom::Start(0))?;
-        err.read_to_string(&mut text)?;
-        let first = text.lines().next().unwrap_or("").trim().to_string();
-        Ok((status.code().unwrap_or(-1), first))
-    };
-    match run() {
-        Ok((status, stderr)) => Performed::Real { status, stderr },
-        Err(e) => Performed::Real {
-            status: -1,
-            stderr: format!("could not run /bin/sh: {e}"),
-        },
-    }
-}
-
-fn run_job(job: &Job) -> Outcome {
-    let mut o = Outcome::default();
-    // On a real machine root's loopback is up; a new network namespace starts with it down.
-    let setup = std::iter::once(("ip link set lo up".to_string(), 0))
-        .chain(job.case.setup.iter().map(|s| (s.text.clone(), s.line)));
-    for (text, line) in setup {
-        if let Performed::Real { status, stderr } = real(&text)
-            && status != 0
-        {
-            o.setup_error = Some(format!(
-                "corpus line {line}: setup `{text}` exits {status}: {stderr}"
-            ));
-            return o;
-        }
-    }
-    let lines: Vec<String> = match (&job.side, &job.other_lines) {
-        (Side::Nslab, Some(other)) => other.clone(),
-        _ => job.case.run.iter().map(|l| l.text.clone()).collect(),
-    };
-    let mut engine = None;
-    for text in lines {
-        let performed = if job.side == Side::Ip || job.other_lines.is_some() {
-            real(&text)
-        } else {
-            if engine.is_none() {
-                match nslab_engine() {
-                    Ok(e) => engine = Some(e),
-                    Err(e) => {
-                        o.setup_error = Some(e);
-                        return o;
-                    }
-                }
-            }
-            let Some(e) = engine.as_mut() else {
-                return o;
-            };
-            Performed::Nslab(perform_with_nslab(e, &text))
-        };
-        let ok = performed.ok();
-        o.lines.push(LineOutcome { text, performed });
-        if !ok {
-            return o;
-        }
-    }
-    if job.case.is_reject() {
-        return o;
-    }
-    match state::settle(&normalise::Context::of(&job.case)) {
-        Ok(dump) => o.dump = Some(dump),
-        Err((dump, why)) => {
-            o.dump = Some(dump);
-            o.unsettled = Some(why);
-        }
-    }
-    o
-}
-
-/// The child: enters a sandbox, runs one side of one case, prints the outcome.
-fn child(job: &str) -> ! {
-    if !sandbox::is_inner() {
-        sandbox::die_with_parent();
-        match sandbox::respawn_inside(None, &[]) {
-            Ok(code) => std::process::exit(code),
-            Err(e) => {
-                eprintln!("cannot enter the sandbox: {e}");
-                std::process::exit(3);
-            }
-        }
-    }
-    if let Some(w) = sandbox::inside() {
-        eprintln!("warning: {w}");
-    }
-    let job: Job = match serde_json::from_str(job) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("bad job: {e}");
-            std::process::exit(2);
-        }
-    };
-    let outcome = run_job(&job);
-    match serde_json::to_string(&outcome) {
-        Ok(json) => println!("{RESULT_MARK}{json}"),
-        Err(e) => eprintln!("cannot write the outcome: {e}"),
-    }
-    std::process::exit(0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -366,183 +192,6 @@ fn run_all(todo: &[Job], jobs: usize) -> Vec<Result<Outcome, String>> {
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err("never ran".into())))
         .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Verdicts.
-
-#[derive(Debug)]
-enum Verdict {
-    /// Identical: how many lines nslab performed natively and sent to the real program.
-    Same { native: usize, program: usize },
-    /// The corpus is wrong: iproute2 refused a line, or a setup failed.
-    Corpus(String),
-    /// nslab's parser refused a line iproute2 accepts.
-    Rejected(String),
-    /// nslab performed a line and it failed.
-    Failed(String),
-    /// The states differ.
-    Differs(Vec<String>),
-    /// A side never settled, or its sandbox broke.
-    Broken(String),
-    /// A reject case held: iproute2 refused the line, and nslab did not perform it natively.
-    Refused(String),
-    /// nslab performed a line iproute2 refuses, and it succeeded.
-    Accepted(Mode),
-}
-
-impl Verdict {
-    fn passed(&self) -> bool {
-        matches!(self, Verdict::Same { .. } | Verdict::Refused(_))
-    }
-
-    /// The word on the case's line of the report.
-    fn word(&self) -> &'static str {
-        match self {
-            Verdict::Same { .. } => "same",
-            Verdict::Refused(_) => "refused",
-            Verdict::Corpus(_) => "CORPUS",
-            Verdict::Rejected(_) => "REJECTED",
-            Verdict::Failed(_) => "FAILED",
-            Verdict::Differs(_) => "DIFFERS",
-            Verdict::Broken(_) => "BROKEN",
-            Verdict::Accepted(_) => "ACCEPTED",
-        }
-    }
-
-    /// The summary's line this case counts in. A case whose every line nslab sent to the real
-    /// program matches trivially: it is counted apart, so that a fallback reads as one.
-    fn class(&self) -> &'static str {
-        match self {
-            Verdict::Same { program: 0, .. } => "identical, performed natively",
-            Verdict::Same { native: 0, .. } => {
-                "identical because nslab sent every line to the real program"
-            }
-            Verdict::Same { .. } => "identical, some lines sent to the real program",
-            Verdict::Refused(_) => "reject cases refused",
-            Verdict::Corpus(_) => "corpus errors (iproute2 disagrees with the corpus)",
-            Verdict::Rejected(_) => "rejected by nslab's parser",
-            Verdict::Failed(_) => "failed when nslab performed them",
-            Verdict::Differs(_) => "differ",
-            Verdict::Broken(_) => "broken (unsettled or crashed sandbox)",
-            Verdict::Accepted(_) => "reject cases nslab accepted",
-        }
-    }
-
-    /// What the report prints under a failed case.
-    fn details(&self) -> Vec<String> {
-        match self {
-            Verdict::Differs(lines) => lines.clone(),
-            Verdict::Accepted(mode) => vec![format!(
-                "nslab performed it ({mode:?}) and it succeeded, where iproute2 refuses it"
-            )],
-            Verdict::Corpus(m)
-            | Verdict::Rejected(m)
-            | Verdict::Failed(m)
-            | Verdict::Broken(m)
-            | Verdict::Refused(m) => vec![m.clone()],
-            Verdict::Same { .. } => Vec::new(),
-        }
-    }
-}
-
-/// How nslab took one line, for the report.
-fn how(p: &Performed) -> &'static str {
-    match p {
-        Performed::Nslab(Ok(Mode::Native)) => "native",
-        Performed::Nslab(Ok(Mode::Program)) => "program",
-        Performed::Nslab(Err(Refusal::Parse(_))) => "parse error",
-        Performed::Nslab(Err(Refusal::Failed {
-            mode: Mode::Native, ..
-        })) => "native (failed)",
-        Performed::Nslab(Err(Refusal::Failed { .. })) => "program (failed)",
-        Performed::Real { .. } => "real ip",
-    }
-}
-
-fn first_failure(o: &Outcome) -> Option<&LineOutcome> {
-    o.lines.iter().find(|l| !l.performed.ok())
-}
-
-fn judge_accept(a: &Outcome, b: &Outcome) -> Verdict {
-    if let Some(e) = a.setup_error.as_ref().or(b.setup_error.as_ref()) {
-        return Verdict::Corpus(e.clone());
-    }
-    if let Some(l) = first_failure(a) {
-        let Performed::Real { status, stderr } = &l.performed else {
-            return Verdict::Broken("side ip did not use the real program".into());
-        };
-        return Verdict::Corpus(format!(
-            "iproute2 refuses `{}` (exit {status}): {stderr}",
-            l.text
-        ));
-    }
-    if let Some(l) = first_failure(b) {
-        return match &l.performed {
-            Performed::Nslab(Err(Refusal::Parse(m))) => {
-                Verdict::Rejected(format!("`{}`: {m}", l.text))
-            }
-            Performed::Nslab(Err(Refusal::Failed { mode, message })) => {
-                Verdict::Failed(format!("`{}` ({mode:?}): {message}", l.text))
-            }
-            other => Verdict::Broken(format!("`{}`: {other:?}", l.text)),
-        };
-    }
-    if let Some(why) = &a.unsettled {
-        return Verdict::Broken(format!("side ip: {why}"));
-    }
-    if let Some(why) = &b.unsettled {
-        return Verdict::Broken(format!("side nslab: {why}"));
-    }
-    let (Some(da), Some(db)) = (&a.dump, &b.dump) else {
-        return Verdict::Broken("a side has no dump".into());
-    };
-    let lines = diff::diff("ip", da, "nslab", db);
-    if !lines.is_empty() {
-        return Verdict::Differs(lines);
-    }
-    let count = |m: Mode| {
-        b.lines
-            .iter()
-            .filter(|l| matches!(l.performed, Performed::Nslab(Ok(x)) if x == m))
-            .count()
-    };
-    Verdict::Same {
-        native: count(Mode::Native),
-        program: count(Mode::Program),
-    }
-}
-
-fn judge_reject(case: &Case, a: &Outcome, b: &Outcome) -> Verdict {
-    let Kind::Reject { stderr: want } = &case.kind else {
-        return Verdict::Broken("not a reject case".into());
-    };
-    if let Some(e) = a.setup_error.as_ref().or(b.setup_error.as_ref()) {
-        return Verdict::Corpus(e.clone());
-    }
-    match a.lines.first().map(|l| &l.performed) {
-        Some(Performed::Real { status, stderr }) => {
-            if *status == 0 {
-                return Verdict::Corpus("iproute2 accepts the line".into());
-            }
-            if stderr != want {
-                return Verdict::Corpus(format!(
-                    "iproute2 refuses it with another message:\n      got:  {stderr}\n      want: {want}"
-                ));
-            }
-        }
-        other => return Verdict::Broken(format!("side ip: {other:?}")),
-    }
-    match b.lines.first().map(|l| &l.performed) {
-        Some(Performed::Nslab(Ok(mode))) => Verdict::Accepted(*mode),
-        Some(Performed::Nslab(Err(Refusal::Parse(m)))) => {
-            Verdict::Refused(format!("nslab's parser: {m}"))
-        }
-        Some(Performed::Nslab(Err(Refusal::Failed { mode, message }))) => {
-            Verdict::Refused(format!("{mode:?}: {message}"))
-        }
-        other => Verdict::Broken(format!("side nslab: {other:?}")),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -643,81 +292,6 @@ fn jobs_for(cases: &[Case], canaries: &[Case]) -> Vec<Job> {
     todo
 }
 
-/// The two sides of job pair `i`.
-fn pair(outcomes: &[Result<Outcome, String>], i: usize) -> Result<(&Outcome, &Outcome), String> {
-    let a = outcomes[2 * i]
-        .as_ref()
-        .map_err(|e| format!("side ip: {e}"))?;
-    let b = outcomes[2 * i + 1]
-        .as_ref()
-        .map_err(|e| format!("side nslab: {e}"))?;
-    Ok((a, b))
-}
-
-/// The report: a line per case, details under each failure, and the counts.
-#[derive(Default)]
-struct Report {
-    failed: usize,
-    tally: BTreeMap<&'static str, usize>,
-    lines: BTreeMap<&'static str, usize>,
-}
-
-impl Report {
-    fn case(
-        &mut self,
-        path: &str,
-        case: &Case,
-        outcome: Result<(&Outcome, &Outcome), String>,
-        show: bool,
-    ) {
-        let verdict = match &outcome {
-            Err(e) => Verdict::Broken(e.clone()),
-            Ok((a, b)) if case.is_reject() => judge_reject(case, a, b),
-            Ok((a, b)) => judge_accept(a, b),
-        };
-        *self.tally.entry(verdict.class()).or_default() += 1;
-        let mut modes = Vec::new();
-        if let Ok((_, b)) = &outcome {
-            modes = b.lines.iter().map(|l| how(&l.performed)).collect();
-            // The fidelity count: lines iproute2 accepts, and what nslab made of them.
-            if !case.is_reject() {
-                for m in &modes {
-                    *self.lines.entry(m).or_default() += 1;
-                }
-                let unreached = case.run.len().saturating_sub(b.lines.len());
-                if unreached > 0 {
-                    *self.lines.entry("not reached").or_default() += unreached;
-                }
-            }
-        }
-        println!(
-            "{path}:{}: {:<8} [{}] {} ({})",
-            case.line,
-            verdict.word(),
-            if case.is_reject() { "reject" } else { "case" },
-            case.name,
-            modes.join(", ")
-        );
-        if show && let Ok((a, _)) = &outcome {
-            for (key, v) in a.dump.iter().flatten() {
-                for l in diff::flatten(key, v) {
-                    println!("      | {l}");
-                }
-            }
-        }
-        if verdict.passed() {
-            return;
-        }
-        self.failed += 1;
-        for l in &case.run {
-            println!("      run  {}    ({path}:{})", l.text, l.line);
-        }
-        for d in verdict.details() {
-            println!("      {d}");
-        }
-    }
-}
-
 /// Whether canary `i` (after the cases) came out as it must.
 fn canary_holds(case: &Case, outcome: Result<(&Outcome, &Outcome), String>) -> bool {
     let must_differ = canary_other(&case.name).is_some_and(|(_, d)| d);
@@ -737,7 +311,7 @@ fn canary_holds(case: &Case, outcome: Result<(&Outcome, &Outcome), String>) -> b
 
 fn main() {
     if let Ok(job) = std::env::var(JOB_ENV) {
-        child(&job);
+        side::child(&job);
     }
     let started = Instant::now();
     if let Err(e) = corpus::self_check() {
