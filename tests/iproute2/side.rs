@@ -124,6 +124,8 @@ fn run_job(job: &Job) -> Outcome {
         (Side::Nslab, Some(other)) => other.clone(),
         _ => job.case.run.iter().map(|l| l.text.clone()).collect(),
     };
+    // Made after the setup (its pids are the corpus's), and kept until the state settled: a
+    // lesson's nslab lives on after its commands, with its handles into the namespaces.
     let mut engine = None;
     for text in lines {
         let performed = if job.side == Side::Ip || job.other_lines.is_some() {
