@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use nslab::engine::{Engine, Pace};
 use nslab::kernel::{Kernel, sandbox};
 use nslab::lesson::CommandLine;
-use nslab::lesson::command;
+use nslab::lesson::grammar as command;
 use serde::{Deserialize, Serialize};
 
 use corpus::Case;
@@ -310,6 +310,10 @@ fn canary_holds(case: &Case, outcome: Result<(&Outcome, &Outcome), String>) -> b
 }
 
 fn main() {
+    // nslab runs shell lines through a helper, which is this binary again (see nslab::cli).
+    if std::env::args().nth(1).is_some_and(|a| a.starts_with("__")) {
+        std::process::exit(nslab::cli::main());
+    }
     if let Ok(job) = std::env::var(JOB_ENV) {
         side::child(&job);
     }
