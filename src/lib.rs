@@ -3,6 +3,8 @@
 //! The flow runs one way: Markdown -> [`lesson`] model -> [`engine`] (a policy per mode) ->
 //! [`kernel`], the only door to netlink and namespaces.
 
+#![forbid(unsafe_code)]
+
 pub mod class;
 pub mod cli;
 pub mod diag;

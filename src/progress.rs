@@ -9,7 +9,6 @@
 //! Reading is defensive: the file is checked to be a regular file before it is opened (a FIFO
 //! would block an `open` for reading), and each field is validated on its own, so that a damaged
 //! field loses only itself. The file as it was is kept as a backup before anything replaces it.
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::fmt;
