@@ -40,7 +40,8 @@ enum Block {
 
 fn block(info: &str) -> Block {
     match info.split_whitespace().next().unwrap_or("") {
-        "check" | "question" | "hint" => Block::Hidden,
+        // A challenge's solution and a step's hidden setup are for nslab, not for the page.
+        "check" | "question" | "hint" | "solution" | "setup" => Block::Hidden,
         "sh" => Block::Commands,
         _ => Block::Display,
     }

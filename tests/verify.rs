@@ -356,3 +356,88 @@ fn without_a_sandbox_verify_takes_back_what_it_made() {
     // Namespaces a and b, and the veth pair in them, are gone; only loopback remains.
     assert_eq!(left, ["lo"], "left behind: {left:?}");
 }
+
+/// Each example lesson of docs/lesson-format.md (a ````markdown block), whole or a single step
+/// given a front matter, verifies and every mutant of it is killed: the documentation cannot
+/// drift from what nslab does.
+#[test]
+fn the_format_documents_examples_verify() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/lesson-format.md"
+    ))
+    .unwrap();
+    let mut examples = Vec::new();
+    let mut rest = doc.as_str();
+    while let Some(at) = rest.find("````markdown\n") {
+        let body = &rest[at + 13..];
+        let end = body.find("\n````").expect("an unclosed example");
+        examples.push(body[..end + 1].to_string());
+        rest = &body[end + 5..];
+    }
+    assert!(examples.len() >= 2, "found {} examples", examples.len());
+    let dir = std::env::temp_dir().join(format!("nslab-doc-examples-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, text) in examples.iter().enumerate() {
+        let text = if text.starts_with("+++") {
+            text.clone()
+        } else {
+            format!(
+                "+++\nid = \"doc-example-{i}\"\ntitle = \"Example {i}\"\nformat = 1\n+++\n\n{text}"
+            )
+        };
+        let file = dir.join(format!("example-{i}.md"));
+        std::fs::write(&file, &text).unwrap();
+        let out = nslab(&[
+            "verify",
+            "--mutate",
+            "--format",
+            "json",
+            file.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "example {i}:\n{text}\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(r["score"], 100.0, "example {i}: {r}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A challenge's hidden setup that fails is reported as the lesson's defect, at its line, and
+/// the step's commands are not run on a lab that is not there.
+#[test]
+fn a_broken_setup_is_the_lessons_defect() {
+    let before = host_state();
+    let dir = std::env::temp_dir().join(format!("nslab-setup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("broken.md");
+    std::fs::write(
+        &file,
+        "+++\nid = \"broken-setup\"\ntitle = \"B\"\nformat = 1\n+++\n\n## Mend it\n\n```setup\nip netns add patient\nip -n patient link set eth9 up\n```\n\nBring lo up in patient.\n\n```solution\nip -n patient link set lo up\n```\n\n```check\nlink lo in patient is up\n```\n",
+    )
+    .unwrap();
+    let out = nslab(&["verify", "--format", "json", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let step = &r["lessons"][0]["steps"][0];
+    let cmds = step["commands"].as_array().unwrap();
+    let setup = cmds
+        .iter()
+        .find(|c| c["line"] == 11)
+        .expect("the setup line is reported");
+    assert_eq!(setup["status"], "failed", "{step}");
+    assert!(
+        setup["error"].as_str().unwrap().contains("setup failed"),
+        "{setup}"
+    );
+    let solution = cmds.iter().find(|c| c["line"] == 17).unwrap();
+    assert_ne!(solution["status"], "passed", "{step}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(host_state(), before, "the host changed");
+}

@@ -63,15 +63,24 @@ impl Verdict {
 
     /// One sentence: on success what was found, on failure expected, found, cause and fix.
     pub fn message(&self) -> String {
+        let mut s = self.diagnosis();
+        if !self.pass
+            && let Some(f) = &self.fix
+        {
+            s.push_str(&format!(". Try: {f}"));
+        }
+        s
+    }
+
+    /// What was expected and found, and why, without the command that would mend it (for a
+    /// challenge, where finding that command is the exercise).
+    pub fn diagnosis(&self) -> String {
         if self.pass {
             return self.found.clone();
         }
         let mut s = format!("expected: {}; found: {}", self.expected, self.found);
         if let Some(c) = &self.cause {
             s.push_str(&format!(". {c}"));
-        }
-        if let Some(f) = &self.fix {
-            s.push_str(&format!(". Try: {f}"));
         }
         s
     }

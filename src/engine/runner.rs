@@ -23,6 +23,9 @@ pub struct Policy {
     pub judge_after: bool,
     /// Leave out the command on this source line (mutation testing).
     pub skip_line: Option<usize>,
+    /// Perform the step's hidden setup first (every mode but learn, which does it when it
+    /// shows the step).
+    pub setup: bool,
 }
 
 /// What became of one command line.
@@ -79,9 +82,43 @@ pub fn held(step: &Step, i: usize) -> bool {
     !exempt_step && !step.checks[i].observe
 }
 
+/// Performs a step's hidden setup: what the step starts from. Reported like commands (a
+/// setup that fails is the lesson's defect).
+pub fn setup(engine: &mut Engine, step: &Step) -> Vec<CommandRun> {
+    step.setup
+        .iter()
+        .map(|c| {
+            let p = engine.perform(c);
+            let ok = p.ok != c.expect_failure;
+            CommandRun {
+                text: c.text.clone(),
+                line: c.line,
+                status: if ok {
+                    CommandStatus::Passed
+                } else {
+                    CommandStatus::Failed
+                },
+                error: (!ok).then(|| {
+                    format!(
+                        "the step's setup failed: {}",
+                        p.error.unwrap_or_else(|| c.text.clone())
+                    )
+                }),
+                output: p.output,
+                expect_failure: c.expect_failure,
+                duration: p.duration,
+            }
+        })
+        .collect()
+}
+
 /// Runs one step under a policy.
 pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dyn Show) -> StepRun {
     let start = Instant::now();
+    let mut commands = Vec::new();
+    if policy.setup {
+        commands.extend(setup(engine, step));
+    }
     engine.begin_step(step);
     let before: Vec<Option<Verdict>> = if policy.judge_before {
         let mut round = engine.round();
@@ -105,8 +142,10 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
     } else {
         Owed::default()
     };
-    let mut commands = Vec::new();
-    let mut stopped: Option<String> = None;
+    let mut stopped: Option<String> = commands
+        .iter()
+        .find(|c: &&CommandRun| c.status == CommandStatus::Failed)
+        .map(|c| format!("not run: the step's setup (line {}) failed", c.line));
     for c in &step.commands {
         let skip = if policy.skip_line == Some(c.line) {
             Some("left out by --mutate".to_string())

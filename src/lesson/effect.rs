@@ -136,9 +136,9 @@ impl World {
         }
     }
 
-    /// Plays one step's lines forward.
+    /// Plays one step's lines forward: its hidden setup, then its commands.
     pub fn run_step(&mut self, step: &Step) {
-        for c in &step.commands {
+        for c in step.setup.iter().chain(&step.commands) {
             for p in &c.command.parts {
                 self.apply(p);
             }
@@ -689,8 +689,18 @@ fn broadcast_of(c: &Cidr) -> Option<IpAddr> {
 pub fn derive_checks(steps: &mut [Step]) {
     let mut world = World::new();
     for step in steps.iter_mut() {
+        // A hidden setup is where the step starts from, not what it asks for.
+        for c in &step.setup {
+            for p in &c.command.parts {
+                world.apply(p);
+            }
+        }
         let before = world.clone();
-        world.run_step(step);
+        for c in &step.commands {
+            for p in &c.command.parts {
+                world.apply(p);
+            }
+        }
         if step.has_check_block {
             continue;
         }
@@ -756,7 +766,7 @@ impl Creations {
         let mut world = World::new();
         let mut c = Creations::default();
         for step in &lesson.steps {
-            for cmd in &step.commands {
+            for cmd in step.setup.iter().chain(&step.commands) {
                 for p in &cmd.command.parts {
                     world.apply(p);
                     c.netns.extend(world.netns.iter().cloned());

@@ -66,6 +66,13 @@ pub struct Step {
     pub question: Option<Question>,
     /// The step has a `check` block (else its checks are derived from its commands).
     pub has_check_block: bool,
+    /// A challenge: the step states a goal, and its commands are a `solution` block the
+    /// student does not see (learn shows it at the last level of `h`; `d`, demo and verify
+    /// perform it). The checks judge the student's own way there.
+    pub challenge: bool,
+    /// Commands nslab performs, unseen, when the step begins (a `setup` block): a broken lab
+    /// for the student to mend, say. Not the student's: never mutated, never shown.
+    pub setup: Vec<CommandLine>,
 }
 
 impl Step {

@@ -14,7 +14,9 @@ use crate::diag::{Diagnostic, Source, did_you_mean};
 const KEYS: &[&str] = &["id", "title", "format", "summary", "minutes"];
 
 /// Code block info strings with a meaning to nslab; any other is only displayed.
-const BLOCKS: &[&str] = &["sh", "check", "question", "hint", "output"];
+const BLOCKS: &[&str] = &[
+    "sh", "check", "question", "hint", "output", "solution", "setup",
+];
 
 /// The one place that chooses pulldown-cmark's options, for parsing and rendering alike.
 pub fn markdown_options() -> Options {
@@ -55,6 +57,11 @@ struct StepDraft {
     checks: Option<Vec<CheckLine>>,
     hints: Vec<String>,
     question: Option<Question>,
+    /// A `solution` block was seen (a challenge), and where.
+    solution: Option<usize>,
+    /// A `sh` block was seen, and where.
+    shown: Option<usize>,
+    setup: Vec<CommandLine>,
     /// Byte ranges of hint quotes: learn shows them on `h`, not in the step's text.
     hidden: Vec<(usize, usize)>,
 }
@@ -105,6 +112,9 @@ impl LessonParser<'_> {
                         checks: None,
                         hints: Vec::new(),
                         question: None,
+                        solution: None,
+                        shown: None,
+                        setup: Vec::new(),
                         hidden: Vec::new(),
                     });
                 }
@@ -171,6 +181,23 @@ impl LessonParser<'_> {
                 ));
             }
             let has_check_block = d.checks.is_some();
+            if let (Some(sol), Some(sh)) = (d.solution, d.shown) {
+                let at = sol.max(sh);
+                self.diags.push(self.src.error(
+                    at,
+                    3,
+                    "a step has an sh block (commands the student sees) or a solution block (a challenge), not both",
+                ));
+            }
+            if let Some(sol) = d.solution
+                && !has_check_block
+            {
+                self.diags.push(self.src.error(
+                    sol,
+                    3,
+                    "a challenge (a solution block) needs a check block: its checks judge the student's own way there",
+                ));
+            }
             let checks = d.checks.take().unwrap_or_default();
             out.push(Step {
                 index: i + 1,
@@ -182,6 +209,8 @@ impl LessonParser<'_> {
                 hints: std::mem::take(&mut d.hints),
                 question: d.question.take(),
                 has_check_block,
+                challenge: d.solution.is_some(),
+                setup: std::mem::take(&mut d.setup),
             });
         }
         // Steps without a check block get the checks of their net effect.
@@ -392,7 +421,22 @@ impl LessonParser<'_> {
             }
         }
         match kind {
-            "sh" => self.commands(&content, block_observe, step),
+            "sh" | "solution" => {
+                let seen = if kind == "sh" {
+                    &mut step.shown
+                } else {
+                    &mut step.solution
+                };
+                seen.get_or_insert(start + indent);
+                let mut lines = std::mem::take(&mut step.commands);
+                self.commands(&content, block_observe, &mut lines);
+                step.commands = lines;
+            }
+            "setup" => {
+                let mut lines = Vec::new();
+                self.commands(&content, block_observe, &mut lines);
+                step.setup.extend(lines);
+            }
             "check" => {
                 let checks = self.checks(&content, block_observe);
                 step.checks.get_or_insert_with(Vec::new).extend(checks);
@@ -406,7 +450,12 @@ impl LessonParser<'_> {
         }
     }
 
-    fn commands(&mut self, content: &[(usize, String)], block_observe: bool, step: &mut StepDraft) {
+    fn commands(
+        &mut self,
+        content: &[(usize, String)],
+        block_observe: bool,
+        out: &mut Vec<CommandLine>,
+    ) {
         let mut pending: Option<(usize, String)> = None;
         for (off, raw) in content {
             let (code, tags) = split_comment(raw);
@@ -440,7 +489,7 @@ impl LessonParser<'_> {
                 Ok(cmd) => {
                     let observe =
                         block_observe || tags.iter().any(|t| t == "observe") || cmd.observes();
-                    step.commands.push(CommandLine {
+                    out.push(CommandLine {
                         line: self.src.position(start).0,
                         text: line,
                         offset: start,
@@ -729,6 +778,53 @@ mod tests {
         assert_eq!(
             diags(&format!("{HEAD}##\n")),
             vec!["t.md:6:1: error: a step needs a title after '##'"]
+        );
+    }
+
+    #[test]
+    fn a_challenge_hides_its_solution_and_a_setup_its_lab() {
+        let text = format!(
+            "{HEAD}## Break it\n\n```setup\nip netns add blue\nip -n blue link set lo down\n```\n\nMend blue.\n\n```solution\nip -n blue link set lo up\n```\n\n```check\nlink lo in blue is up\n```\n"
+        );
+        let (lesson, d) = parse(&Source::new("t.md", text));
+        assert!(d.is_empty(), "{d:?}");
+        let s = &lesson.unwrap().steps[0];
+        assert!(s.challenge);
+        assert_eq!(s.commands.len(), 1);
+        assert_eq!(s.commands[0].text, "ip -n blue link set lo up");
+        assert_eq!(s.setup.len(), 2);
+        assert_eq!(s.setup[0].line, 9);
+        // Neither the answer nor the breakage is part of the text the student reads.
+        let page = crate::render::render(&s.body, 80);
+        assert!(!page.contains("link set lo up"), "{page}");
+        assert!(!page.contains("ip netns add blue"), "{page}");
+        assert!(page.contains("Mend blue."), "{page}");
+    }
+
+    #[test]
+    fn a_challenge_needs_checks_and_no_shown_commands() {
+        assert_eq!(
+            diags(&format!(
+                "{HEAD}## S\n\n```solution\nip netns add blue\n```\n"
+            )),
+            vec![
+                "t.md:8:1: error: a challenge (a solution block) needs a check block: its checks judge the student's own way there"
+            ]
+        );
+        assert_eq!(
+            diags(&format!(
+                "{HEAD}## S\n\n```sh\nip netns add blue\n```\n\n```solution\nip netns add red\n```\n\n```check\nnetns red exists\n```\n"
+            )),
+            vec![
+                "t.md:12:1: error: a step has an sh block (commands the student sees) or a solution block (a challenge), not both"
+            ]
+        );
+        // A setup line is parsed like any command: its errors are located too.
+        assert_eq!(
+            diags(&format!("{HEAD}## S\n\n```setup\nip link add veth0\n```\n"))[0]
+                .split(": error")
+                .next(),
+            Some("t.md:9:9")
         );
     }
 

@@ -129,6 +129,7 @@ fn show_step(engine: &mut Engine, step: &Step, n: usize) {
     };
     let policy = Policy {
         judge_after: !step.checks.is_empty(),
+        setup: true,
         ..Policy::default()
     };
     let run = runner::run_step(engine, step, &policy, &mut show);

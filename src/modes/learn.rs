@@ -268,6 +268,16 @@ impl Learn<'_> {
     }
 
     fn step(&mut self, step: &Step) -> Next {
+        // The step's hidden setup (a lab to mend), unless the step was passed before and the
+        // student came back to it.
+        let setup_failed: Vec<String> = if self.snapshot().state(step.index).is_none() {
+            runner::setup(self.engine, step)
+                .into_iter()
+                .filter_map(|r| r.error)
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.engine.begin_step(step);
         let n = self.lesson.steps.len();
         let title = format!("Step {} of {n}: {}", step.index, step.title);
@@ -297,7 +307,7 @@ impl Learn<'_> {
                 earlier.unwrap_or(StepState::Verified)
             }
         };
-        let mut message: Vec<String> = Vec::new();
+        let mut message: Vec<String> = setup_failed;
         let (mut watcher, mut watched) = self.watch();
         let mut last_eval = Instant::now();
         let needs_poll = step.checks.iter().any(|c| c.check.needs_polling());
@@ -386,6 +396,9 @@ impl Learn<'_> {
                 Key::Char('h') => {
                     hint_level += 1;
                     message = self.hint(step, &outcomes, hint_level);
+                }
+                Key::Char('s') if step.challenge => {
+                    message.push("This step is a challenge: finding its commands is the exercise. Press h for hints; the last one shows a way to do it.".into());
                 }
                 Key::Char('s') => message = commands_text(step),
                 Key::Char('d') => {
@@ -496,11 +509,25 @@ impl Learn<'_> {
             .zip(outcomes)
             .filter(|(_, o)| !o.pass)
             .take(1)
-            .map(|(c, o)| format!("{}: {}", c.check.describe(), o.message()))
+            .map(|(c, o)| {
+                let said = if step.challenge {
+                    o.diagnosis()
+                } else {
+                    o.message()
+                };
+                format!("{}: {said}", c.check.describe())
+            })
             .collect();
         match level {
             1 => written,
             2 if !failing.is_empty() => failing,
+            _ if step.challenge => {
+                let mut v = vec![
+                    "One way to do it (yours may differ; the checks judge the result):".to_string(),
+                ];
+                v.extend(step.commands.iter().map(|c| format!("    {}", c.text)));
+                v
+            }
             _ => commands_text(step),
         }
     }

@@ -138,7 +138,10 @@ pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) {
         let run = crate::engine::runner::run_step(
             engine,
             st,
-            &crate::engine::runner::Policy::default(),
+            &crate::engine::runner::Policy {
+                setup: true,
+                ..Default::default()
+            },
             &mut crate::engine::runner::Quiet,
         );
         for c in &run.commands {

@@ -150,6 +150,7 @@ pub fn verify_lesson(
             let policy = Policy {
                 stop_on_failure: true,
                 skip_line: scope.skip_line,
+                setup: true,
                 ..Policy::default()
             };
             let run = runner::run_step(engine, step, &policy, &mut Quiet);
@@ -227,6 +228,7 @@ fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
         stop_on_failure: true,
         judge_after: true,
         skip_line: scope.skip_line,
+        setup: true,
     };
     let run = runner::run_step(engine, step, &policy, &mut Quiet);
     let mut checks = Vec::new();
