@@ -356,6 +356,165 @@ fn failed_checks_point_to_the_link(k: &Kernel) {
     k.netns_del("h-b").unwrap();
 }
 
+/// What a probe could leave behind in the namespaces of the sandbox, read by iproute2 and
+/// conntrack-tools (not by nslab): IPv4 neighbour entries, learned FDB entries, tracked ICMP
+/// flows. States and timers are left out: they change by themselves.
+fn traces() -> Vec<String> {
+    let mut spaces = vec![String::new()];
+    let listed = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    spaces.extend(
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string)),
+    );
+    let mut out = Vec::new();
+    for ns in &spaces {
+        let n: Vec<&str> = if ns.is_empty() {
+            vec![]
+        } else {
+            vec!["-n", ns]
+        };
+        let neigh = ip(&[n.as_slice(), &["-4", "neigh", "show"]].concat());
+        for e in neigh.as_array().into_iter().flatten() {
+            out.push(format!("{ns}: neigh {} dev {}", e["dst"], e["dev"]));
+        }
+        let fdb = Command::new("bridge")
+            .args([n.as_slice(), &["-j", "fdb", "show"]].concat())
+            .output()
+            .unwrap();
+        let fdb: Value = serde_json::from_slice(&fdb.stdout).unwrap_or(Value::Null);
+        for e in fdb.as_array().into_iter().flatten() {
+            let permanent = e["state"] == "permanent"
+                || e["flags"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|x| x == "self"));
+            if !permanent {
+                out.push(format!("{ns}: fdb {} dev {}", e["mac"], e["ifname"]));
+            }
+        }
+        let mut ct = Command::new("ip");
+        if ns.is_empty() {
+            ct = Command::new("conntrack");
+            ct.arg("-L");
+        } else {
+            ct.args(["netns", "exec", ns, "conntrack", "-L"]);
+        }
+        let ct = ct.output().unwrap();
+        for line in String::from_utf8_lossy(&ct.stdout).lines() {
+            let keep: Vec<&str> = line
+                .split_whitespace()
+                .filter(|w| {
+                    ["src=", "dst=", "type=", "id=", "sport=", "dport="]
+                        .iter()
+                        .any(|p| w.starts_with(p))
+                })
+                .collect();
+            out.push(format!("{ns}: conntrack {}", keep.join(" ")));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Evaluating a check observes: every check of every shipped lesson, evaluated at every
+/// point of the lesson, leaves the neighbour tables, the bridges' FDBs and the conntrack
+/// tables as they were. A control proves the oracle sees a real ping's traces.
+fn checks_leave_no_trace(_: &Kernel) {
+    use nslab::engine::runner::{Policy, Quiet, run_step};
+    use nslab::engine::{Engine, Pace};
+    // The control: a lab whose first namespace tracks connections (a NAT rule), a probe of a
+    // ping check, then the real ping.
+    let text = "+++\nid = \"control\"\ntitle = \"C\"\nformat = 1\n+++\n## Lab\n\n```sh\n\
+        ip netns add c-a\nip netns add c-b\nip link add ca type veth peer name cb\n\
+        ip link set ca netns c-a\nip link set cb netns c-b\nip -n c-a link set ca up\n\
+        ip -n c-b link set cb up\nip -n c-a address add 10.66.0.1/24 dev ca\n\
+        ip -n c-b address add 10.66.0.2/24 dev cb\n\
+        ip netns exec c-a iptables -t nat -A POSTROUTING -o ca -j MASQUERADE\n```\n\n\
+        ```check\nping 10.66.0.2 from c-a\nnot ping 10.66.0.9 from c-a\n```\n";
+    let (control, diags) =
+        nslab::lesson::parse::parse(&nslab::diag::Source::new("control.md", text));
+    let control = control.unwrap_or_else(|| panic!("{diags:?}"));
+    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
+    engine.set_lesson(&control);
+    for c in &control.steps[0].commands {
+        assert!(engine.perform(c).ok, "{}", c.text);
+    }
+    let checks = &control.steps[0].checks;
+    let before = traces();
+    let v = engine.evaluate(checks);
+    assert!(v[0].pass, "{}", v[0].message());
+    assert!(v[1].pass, "{}", v[1].message());
+    assert_eq!(traces(), before, "a probe left traces");
+    assert!(sh("ip netns exec c-a ping -c 1 -W 1 10.66.0.2 >/dev/null"));
+    let after = traces();
+    for want in ["c-a: neigh", "c-b: neigh", "c-a: conntrack"] {
+        assert!(
+            after.iter().any(|t| t.starts_with(want))
+                && !before.iter().any(|t| t.starts_with(want)),
+            "the oracle did not see the real ping's {want}: {after:?}"
+        );
+    }
+    assert!(sh("ip netns del c-a && ip netns del c-b"));
+    drop(engine);
+
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/lessons"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    files.sort();
+    let mut probed = 0;
+    for file in files {
+        let (lessons, diags) = nslab::lesson::load::lessons(std::slice::from_ref(&file)).unwrap();
+        assert!(lessons.len() == 1, "{file:?}: {diags:?}");
+        let lesson = &lessons[0];
+        let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
+        engine.set_lesson(lesson);
+        let all: Vec<_> = lesson.steps.iter().flat_map(|s| s.checks.clone()).collect();
+        probed += all
+            .iter()
+            .filter(|c| c.check.to_string().contains("ping "))
+            .count();
+        let policy = Policy {
+            judge_before: false,
+            stop_on_failure: false,
+            // (Judging after the step waits for the kernel to settle: a deleted namespace's
+            // veth peer and its neighbour entries go asynchronously.)
+            judge_after: true,
+            skip_line: None,
+            setup: true,
+        };
+        for step in &lesson.steps {
+            run_step(&mut engine, step, &policy, &mut Quiet);
+            let before = traces();
+            engine.evaluate(&all);
+            let after = traces();
+            assert_eq!(
+                after, before,
+                "{}: evaluating every check after step {} left traces",
+                lesson.id, step.index
+            );
+        }
+        // What the lesson left, for the next one.
+        let _ = engine.ledger.undo(&engine.kernel);
+        sh(
+            "for n in $(ip netns list | cut -d' ' -f1); do ip netns del $n; done; pkill netns-demo; true",
+        );
+    }
+    assert!(
+        probed > 0,
+        "no shipped lesson has a ping check: the test proves nothing"
+    );
+}
+
+fn sh(line: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", line])
+        .status()
+        .unwrap()
+        .success()
+}
+
 fn main() {
     let tests: &[Test] = &[
         (
@@ -372,6 +531,7 @@ fn main() {
         ),
         ("lsns_view_matches", lsns_view_matches),
         ("shell_runs_in_the_namespace", shell_runs_in_the_namespace),
+        ("checks_leave_no_trace", checks_leave_no_trace),
     ];
     // Kernel::shell starts nslab's line helper from the running binary: this one, here.
     if std::env::args_os()
@@ -379,6 +539,23 @@ fn main() {
         .is_some_and(|a| a == sandbox::LINES_SUBCOMMAND)
     {
         std::process::exit(nslab::cli::main());
+    }
+    // Lessons call `nslab` itself (nslab example ...): the binary's folder comes first on
+    // PATH, set by running this test again with it.
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_nslab"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if !std::env::split_paths(&path).any(|p| p == bin_dir) {
+        let mut dirs = vec![bin_dir];
+        dirs.extend(std::env::split_paths(&path));
+        let status = Command::new(std::env::current_exe().unwrap())
+            .args(std::env::args_os().skip(1))
+            .env("PATH", std::env::join_paths(dirs).unwrap())
+            .status()
+            .unwrap();
+        std::process::exit(status.code().unwrap_or(1));
     }
     if let Err(e) = sandbox::enter(false, &[]) {
         eprintln!("cannot enter the sandbox: {e}");

@@ -164,7 +164,8 @@ impl<'k> Round<'k> {
                 }
             }
         }
-        let before: Vec<(Ns, Vec<Neigh>, Vec<FdbEntry>)> = candidates
+        type Traces = (Ns, Vec<Neigh>, Vec<FdbEntry>, Vec<u32>);
+        let before: Vec<Traces> = candidates
             .iter()
             .filter_map(|ns| {
                 let s = self.snapshot(ns)?;
@@ -172,6 +173,12 @@ impl<'k> Round<'k> {
                     ns.clone(),
                     self.k.neighbours(&s).unwrap_or_default(),
                     self.k.fdb(&s).unwrap_or_default(),
+                    self.k
+                        .probe_conntrack(ns)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|e| e.ct_id)
+                        .collect(),
                 ))
             })
             .collect();
@@ -198,10 +205,19 @@ impl<'k> Round<'k> {
                 macs.extend(s.links.iter().filter_map(|l| l.mac.clone()));
             }
         }
-        for (ns, old_n, old_f) in before {
+        for (ns, old_n, old_f, old_ct) in before {
             let Some(s) = self.snapshot(&ns) else {
                 continue;
             };
+            // Connections the probe's echoes opened (tracked where a rule needs tracking: NAT).
+            let new_ct: Vec<_> = self
+                .k
+                .probe_conntrack(&ns)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| !old_ct.contains(&e.ct_id))
+                .collect();
+            let _ = self.k.conntrack_del(&ns, new_ct);
             for n in self.k.neighbours(&s).unwrap_or_default() {
                 let had = old_n.iter().any(|o| o.addr == n.addr && o.dev == n.dev);
                 if !had && n.addr.is_ipv4() && involved.contains(&n.addr) {

@@ -5,6 +5,7 @@
 //! implementation detail kept inside. Each namespace gets one netlink connection, opened on a
 //! short-lived thread that entered it (see [`netns::in_netns`]).
 
+pub mod conntrack;
 mod jail;
 mod lines;
 mod netns;
@@ -796,6 +797,31 @@ impl Kernel {
                 })
                 .collect()
         })
+    }
+
+    /// The ICMP entries of a namespace's connection-tracking table that carry nslab's own
+    /// echo id (what its probes may leave). Empty where the machine tracks no connections.
+    pub fn probe_conntrack(&self, ns: &Ns) -> Result<Vec<conntrack::IcmpEntry>> {
+        if !conntrack::available() {
+            return Ok(Vec::new());
+        }
+        let fd = self.ns_fd(ns)?;
+        let id = ping::ident();
+        netns::in_netns(&fd, move || {
+            Ok(conntrack::icmp_entries()?
+                .into_iter()
+                .filter(|e| e.id == id)
+                .collect())
+        })
+    }
+
+    /// Deletes connection-tracking entries of a namespace (what a probe created).
+    pub fn conntrack_del(&self, ns: &Ns, entries: Vec<conntrack::IcmpEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let fd = self.ns_fd(ns)?;
+        netns::in_netns(&fd, move || conntrack::delete(&entries))
     }
 
     /// Removes a neighbour entry (what a probe created).

@@ -66,7 +66,8 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-fn ident() -> u16 {
+/// The ICMP id of every echo this process sends (what a probe's conntrack entry carries).
+pub fn ident() -> u16 {
     (std::process::id() as u16) ^ 0x6e73
 }
 
