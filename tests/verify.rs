@@ -441,3 +441,71 @@ fn a_broken_setup_is_the_lessons_defect() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(host_state(), before, "the host changed");
 }
+
+/// A lesson written the way tutorials write (abbreviations, link kinds and a shell line that
+/// the real programs perform, a link created, moved and renamed in one step) lints, verifies
+/// with the checks of each step's net effect, and every line of it is needed.
+#[test]
+fn a_lesson_written_like_a_tutorial_verifies() {
+    let before = host_state();
+    let out = nslab(&["lint", "--commands", "tests/fixtures/mixed.md"]);
+    assert_eq!(out.status.code(), Some(0));
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains(":24: native: ip -n app link set app0 name eth0"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(":32: real   (") && listing.contains("vxlan"),
+        "{listing}"
+    );
+    assert!(listing.contains(":34: real   ("), "{listing}");
+
+    let out = nslab(&["verify", "--format", "json", "tests/fixtures/mixed.md"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r = json(&out);
+    let checks = |i: usize| -> Vec<String> {
+        r["lessons"][0]["steps"][i]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["check"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Where the link ends up, under the name it ends up with.
+    assert_eq!(
+        checks(1),
+        [
+            "link host0 peer eth0 in app",
+            "link host0 is up",
+            "link eth0 in app is up"
+        ]
+    );
+    assert!(checks(3).contains(&"pinged 10.20.0.1 from app".to_string()));
+    // Deleting app takes host0 with its peer.
+    assert!(
+        checks(5).contains(&"link host0 absent".to_string()),
+        "{:?}",
+        checks(5)
+    );
+
+    let out = nslab(&[
+        "verify",
+        "--mutate",
+        "--format",
+        "json",
+        "tests/fixtures/mixed.md",
+    ]);
+    let m = json(&out);
+    assert_eq!(m["score"], 100.0, "{m}");
+    assert_eq!(
+        m["total"], 19,
+        "every line but the observations is a mutant: {m}"
+    );
+    assert_eq!(host_state(), before, "the host changed");
+}
