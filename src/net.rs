@@ -195,6 +195,62 @@ impl fmt::Display for Mac {
     }
 }
 
+/// Route types (RTN_*, linux/rtnetlink.h).
+pub mod rtn {
+    pub const UNSPEC: u8 = 0;
+    pub const UNICAST: u8 = 1;
+    pub const LOCAL: u8 = 2;
+    pub const BROADCAST: u8 = 3;
+    pub const ANYCAST: u8 = 4;
+    pub const MULTICAST: u8 = 5;
+    pub const BLACKHOLE: u8 = 6;
+    pub const UNREACHABLE: u8 = 7;
+    pub const PROHIBIT: u8 = 8;
+    pub const THROW: u8 = 9;
+    pub const NAT: u8 = 10;
+
+    /// The word `ip route` prints for a type.
+    pub fn name(t: u8) -> &'static str {
+        match t {
+            UNICAST => "unicast",
+            LOCAL => "local",
+            BROADCAST => "broadcast",
+            ANYCAST => "anycast",
+            MULTICAST => "multicast",
+            BLACKHOLE => "blackhole",
+            UNREACHABLE => "unreachable",
+            PROHIBIT => "prohibit",
+            THROW => "throw",
+            NAT => "nat",
+            _ => "unspec",
+        }
+    }
+}
+
+/// Routing tables (RT_TABLE_*).
+pub mod table {
+    pub const UNSPEC: u32 = 0;
+    pub const DEFAULT: u32 = 253;
+    pub const MAIN: u32 = 254;
+    pub const LOCAL: u32 = 255;
+}
+
+/// How far an address or a route reaches (RT_SCOPE_*).
+pub mod scope {
+    pub const UNIVERSE: u8 = 0;
+    pub const SITE: u8 = 200;
+    pub const LINK: u8 = 253;
+    pub const HOST: u8 = 254;
+    pub const NOWHERE: u8 = 255;
+}
+
+/// Who made a route (RTPROT_*).
+pub mod proto {
+    pub const UNSPEC: u8 = 0;
+    pub const KERNEL: u8 = 2;
+    pub const BOOT: u8 = 3;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,8 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::net::table;
+
 use crate::kernel::{FdbEntry, Neigh, PingOutcome, Route, Snapshot};
 use crate::lesson::check::{Check, FdbWhat, LinkPred, RouteSpec};
 use crate::lesson::grammar::ip::rtn;
@@ -639,7 +641,7 @@ fn addr(
 fn route_matches(r: &Route, want: &RouteSpec) -> bool {
     r.dest == want.dest
         && r.kind == want.kind
-        && r.table == want.table.unwrap_or(254)
+        && r.table == want.table.unwrap_or(table::MAIN)
         && want.via.is_none_or(|v| r.via == Some(v))
         && want.dev.as_ref().is_none_or(|d| r.dev.as_ref() == Some(d))
         && want.metric.is_none_or(|m| r.metric.unwrap_or(0) == m)
@@ -665,7 +667,7 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
     }
     let same: Vec<&Route> = routes
         .iter()
-        .filter(|r| r.dest == want.dest && r.table == want.table.unwrap_or(254))
+        .filter(|r| r.dest == want.dest && r.table == want.table.unwrap_or(table::MAIN))
         .collect();
     let found = match same.first() {
         Some(r) => {

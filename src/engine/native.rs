@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use crate::kernel::{AddrReq, Change, LinkAttrs, NewLink, RouteReq};
 use crate::lesson::grammar::Family;
 use crate::lesson::grammar::ip::{self as g, AddrVerb, Brd, RouteVerb, rtn};
+use crate::net::{proto, scope};
 
 /// IFA_F_* flags by iproute2's names.
 fn addr_flag(name: &str) -> u32 {
@@ -90,8 +91,8 @@ pub fn addr_change(a: &g::AddrChange) -> (Change, AddrReq) {
         None if change == Change::Del => 0,
         // default_scope: host for 127.0.0.0/8, else universe.
         None => match local {
-            Some(IpAddr::V4(ip)) if ip.octets()[0] == 127 => 254,
-            _ => 0,
+            Some(IpAddr::V4(ip)) if ip.octets()[0] == 127 => scope::HOST,
+            _ => scope::UNIVERSE,
         },
     };
     let flags = a.flags.iter().map(|f| addr_flag(f)).fold(0, |x, y| x | y);
@@ -125,24 +126,28 @@ pub fn route_change(r: &g::RouteChange) -> (Change, RouteReq) {
         .kind
         .unwrap_or(if del { rtn::UNSPEC } else { rtn::UNICAST });
     let table = r.stored_table();
-    let protocol = r.proto.unwrap_or(if del { 0 } else { 3 });
+    let protocol = r
+        .proto
+        .unwrap_or(if del { proto::UNSPEC } else { proto::BOOT });
     // iproute_modify's scope rules, in its order.
     let scope = match r.scope {
         Some(s) => s,
-        None if v6 => 0,
-        None if kind == rtn::LOCAL || kind == rtn::NAT => 254,
-        None if kind == rtn::BROADCAST || kind == rtn::MULTICAST || kind == rtn::ANYCAST => 253,
+        None if v6 => scope::UNIVERSE,
+        None if kind == rtn::LOCAL || kind == rtn::NAT => scope::HOST,
+        None if kind == rtn::BROADCAST || kind == rtn::MULTICAST || kind == rtn::ANYCAST => {
+            scope::LINK
+        }
         None if kind == rtn::UNICAST || kind == rtn::UNSPEC => {
             if del {
-                255
+                scope::NOWHERE
             } else if r.via.is_none() {
-                253
+                scope::LINK
             } else {
-                0
+                scope::UNIVERSE
             }
         }
-        None if del => 255,
-        None => 0,
+        None if del => scope::NOWHERE,
+        None => scope::UNIVERSE,
     };
     (
         change,

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use crate::net::{rtn, table};
+
 use futures_util::{StreamExt, TryStreamExt};
 use rtnetlink::Handle;
 use rtnetlink::packet_core::{NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
@@ -142,7 +144,7 @@ pub struct Route {
 impl Route {
     /// In the main table: what `ip route` shows.
     pub fn is_main(&self) -> bool {
-        self.table == 254
+        self.table == table::MAIN
     }
 }
 
@@ -431,7 +433,7 @@ fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Optio
     }
     let kind = u8::from(m.header.kind);
     // Local and broadcast routes are the kernel's own bookkeeping.
-    if kind == 2 || kind == 3 || kind == 5 {
+    if [rtn::LOCAL, rtn::BROADCAST, rtn::MULTICAST].contains(&kind) {
         return None;
     }
     let v6 = m.header.address_family == rtnetlink::packet_route::AddressFamily::Inet6;

@@ -949,8 +949,8 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
                 } else if w.eat("table") {
                     let (toff, t) = w.next("a table number, or main")?;
                     spec.table = Some(match t {
-                        "main" => 254,
-                        "local" => 255,
+                        "main" => crate::net::table::MAIN,
+                        "local" => crate::net::table::LOCAL,
                         _ => parse_number(toff, t)?,
                     });
                 } else {

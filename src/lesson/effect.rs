@@ -16,6 +16,7 @@ use super::check::{Check, LinkPred, RouteSpec};
 use super::grammar::ip::{AddrVerb, Brd, RouteVerb};
 use super::grammar::{Op, Part};
 use super::{CheckLine, Lesson, Origin, Step};
+use crate::net::table;
 use crate::net::{Cidr, Mac, Ns};
 
 /// What the model knows of one link.
@@ -98,7 +99,7 @@ impl RouteKey {
             via: self.via,
             dev: self.dev.clone(),
             metric: self.metric,
-            table: (self.table != 254).then_some(self.table),
+            table: (self.table != table::MAIN).then_some(self.table),
         }
     }
 }

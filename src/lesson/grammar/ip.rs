@@ -1002,11 +1002,11 @@ fn addr_flag(t: &str) -> Option<(bool, bool)> {
 /// rtnl_rtscope_a2n: a scope name or number.
 pub fn scope(s: &str) -> Option<u8> {
     Some(match s {
-        "global" | "universe" => 0,
-        "site" => 200,
-        "link" => 253,
-        "host" => 254,
-        "nowhere" => 255,
+        "global" | "universe" => scope::UNIVERSE,
+        "site" => scope::SITE,
+        "link" => scope::LINK,
+        "host" => scope::HOST,
+        "nowhere" => scope::NOWHERE,
         n => u8::try_from(ipaddr::strtoul(n)?).ok()?,
     })
 }
@@ -1024,37 +1024,8 @@ pub enum RouteVerb {
     Del,
 }
 
-/// Route types (rtnl_rtntype_a2n), by their RTN_ numbers.
-pub mod rtn {
-    pub const UNSPEC: u8 = 0;
-    pub const UNICAST: u8 = 1;
-    pub const LOCAL: u8 = 2;
-    pub const BROADCAST: u8 = 3;
-    pub const ANYCAST: u8 = 4;
-    pub const MULTICAST: u8 = 5;
-    pub const BLACKHOLE: u8 = 6;
-    pub const UNREACHABLE: u8 = 7;
-    pub const PROHIBIT: u8 = 8;
-    pub const THROW: u8 = 9;
-    pub const NAT: u8 = 10;
-
-    /// The word `ip route` prints for a type.
-    pub fn name(t: u8) -> &'static str {
-        match t {
-            UNICAST => "unicast",
-            LOCAL => "local",
-            BROADCAST => "broadcast",
-            ANYCAST => "anycast",
-            MULTICAST => "multicast",
-            BLACKHOLE => "blackhole",
-            UNREACHABLE => "unreachable",
-            PROHIBIT => "prohibit",
-            THROW => "throw",
-            NAT => "nat",
-            _ => "unspec",
-        }
-    }
-}
+pub use crate::net::rtn;
+use crate::net::{scope, table};
 
 /// `ip route add|change|replace|prepend|append|del`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1113,8 +1084,8 @@ impl RouteChange {
     /// The table the kernel will store it in.
     pub fn stored_table(&self) -> u32 {
         self.table.unwrap_or(match self.kind {
-            Some(rtn::LOCAL | rtn::BROADCAST | rtn::NAT | rtn::ANYCAST) => 255,
-            _ => 254,
+            Some(rtn::LOCAL | rtn::BROADCAST | rtn::NAT | rtn::ANYCAST) => table::LOCAL,
+            _ => table::MAIN,
         })
     }
 }
@@ -1122,10 +1093,10 @@ impl RouteChange {
 /// rtnl_rttable_a2n.
 fn table(s: &str) -> Option<u32> {
     Some(match s {
-        "main" => 254,
-        "local" => 255,
-        "default" => 253,
-        "unspec" => 0,
+        "main" => table::MAIN,
+        "local" => table::LOCAL,
+        "default" => table::DEFAULT,
+        "unspec" => table::UNSPEC,
         n => ipaddr::unsigned(n)?,
     })
 }
