@@ -30,6 +30,7 @@ pub fn parse(source: &Source) -> (Option<Lesson>, Vec<Diagnostic>) {
         src: source,
         diags: Vec::new(),
     };
+    p.control_characters();
     let lesson = p.lesson();
     let has_error = p.diags.iter().any(Diagnostic::is_error);
     (if has_error { None } else { lesson }, p.diags)
@@ -38,6 +39,36 @@ pub fn parse(source: &Source) -> (Option<Lesson>, Vec<Diagnostic>) {
 struct LessonParser<'a> {
     src: &'a Source,
     diags: Vec<Diagnostic>,
+}
+
+impl LessonParser<'_> {
+    /// A lesson is text: a NUL byte or a terminal control character (an escape sequence that
+    /// would clear or retitle the student's terminal) has no place in it. Tabs and line ends do.
+    fn control_characters(&mut self) {
+        let found: Vec<(usize, char)> = self
+            .src
+            .text
+            .char_indices()
+            .filter(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        for (at, c) in found.iter().take(5) {
+            self.diags.push(self.src.error(
+                *at,
+                1,
+                format!(
+                    "the lesson holds the control character U+{:04X}: a lesson is text (remove it)",
+                    u32::from(*c)
+                ),
+            ));
+        }
+        if found.len() > 5 {
+            self.diags.push(self.src.error(
+                found[5].0,
+                1,
+                format!("... and {} more control characters", found.len() - 5),
+            ));
+        }
+    }
 }
 
 struct FrontMatter {
@@ -313,7 +344,16 @@ impl LessonParser<'_> {
                         fm.id_offset = voff;
                     }
                 }
-                "title" => fm.title = as_str(self).unwrap_or_default(),
+                "title" => {
+                    fm.title = as_str(self).unwrap_or_default();
+                    if fm.title.trim().is_empty() && value.get_ref().is_str() {
+                        self.diags.push(self.src.error(
+                            voff,
+                            vlen,
+                            "the title is empty: it heads the lesson on screen and in nslab list",
+                        ));
+                    }
+                }
                 "summary" => fm.summary = as_str(self),
                 "minutes" => match value.get_ref().as_integer() {
                     Some(m) if (1..=600).contains(&m) => fm.minutes = Some(m as u32),
@@ -826,6 +866,30 @@ mod tests {
                 .next(),
             Some("t.md:9:9")
         );
+    }
+
+    #[test]
+    fn an_empty_title_and_control_characters_are_refused() {
+        assert_eq!(
+            diags("+++\nid = \"x\"\ntitle = \"  \"\nformat = 1\n+++\n## S\n"),
+            vec![
+                "t.md:3:9: error: the title is empty: it heads the lesson on screen and in nslab list"
+            ]
+        );
+        assert_eq!(
+            diags(&format!("{HEAD}## S\n\n```sh\nip netns add a\0b\n```\n")),
+            vec![
+                "t.md:9:15: error: the lesson holds the control character U+0000: a lesson is text (remove it)"
+            ]
+        );
+        let d = diags(&format!("{HEAD}Intro \x1b]0;owned\x07\n## S \x1b[2J\n"));
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert!(
+            d[0].starts_with("t.md:6:7: error: the lesson holds the control character U+001B"),
+            "{d:?}"
+        );
+        // Tabs are text.
+        assert!(diags(&format!("{HEAD}## S\n\n\tindented\n")).is_empty());
     }
 
     #[test]
