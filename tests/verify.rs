@@ -509,3 +509,34 @@ fn a_lesson_written_like_a_tutorial_verifies() {
     );
     assert_eq!(host_state(), before, "the host changed");
 }
+
+/// A lesson that asks for root on the machine is never run in the jail, which would refuse it:
+/// verify stops before anything runs (exit 3) and says how to verify it; lint says so too.
+#[test]
+fn a_lesson_asking_for_the_host_is_not_jailed() {
+    let dir = std::env::temp_dir().join(format!("nslab-host-root-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("host.md");
+    std::fs::write(
+        &file,
+        "+++\nid = \"swappy\"\ntitle = \"S\"\nformat = 1\nhost_root = true\n+++\n\n## Tune\n\n```sh\nsysctl -w vm.swappiness=10\n```\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let out = nslab(&["lint", f]);
+    assert_eq!(out.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(":5:1: warning: this lesson asks for root on the machine"),
+        "{said}"
+    );
+    let out = nslab(&["verify", f, "tests/fixtures/pass.md"]);
+    assert_eq!(out.status.code(), Some(3));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("swappy") && said.contains("--no-sandbox"),
+        "{said}"
+    );
+    assert!(out.stdout.is_empty(), "nothing was verified");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

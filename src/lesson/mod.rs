@@ -31,6 +31,9 @@ pub struct Lesson {
     pub title: String,
     pub summary: Option<String>,
     pub minutes: Option<u32>,
+    /// The lesson changes the machine itself (a global sysctl, a kernel module): verify's jail
+    /// cannot hold it, so it is verified only with `--no-sandbox`.
+    pub host_root: bool,
     /// Markdown of the introduction (text before the first step).
     pub intro: String,
     pub steps: Vec<Step>,

@@ -11,7 +11,7 @@ use super::{Answer, CheckLine, CommandLine, FORMAT_VERSION, Lesson, Origin, Ques
 use crate::diag::{Diagnostic, Source, did_you_mean};
 
 /// The front matter keys a lesson may set.
-const KEYS: &[&str] = &["id", "title", "format", "summary", "minutes"];
+const KEYS: &[&str] = &["id", "title", "format", "summary", "minutes", "host_root"];
 
 /// Code block info strings with a meaning to nslab; any other is only displayed.
 const BLOCKS: &[&str] = &[
@@ -77,6 +77,7 @@ struct FrontMatter {
     title: String,
     summary: Option<String>,
     minutes: Option<u32>,
+    host_root: bool,
 }
 
 /// A step being assembled while the Markdown events stream by.
@@ -254,6 +255,7 @@ impl LessonParser<'_> {
             title: fm.title,
             summary: fm.summary,
             minutes: fm.minutes,
+            host_root: fm.host_root,
             intro: text[body_start..intro_end.max(body_start)].to_string(),
             steps: out,
         })
@@ -315,6 +317,7 @@ impl LessonParser<'_> {
             title: String::new(),
             summary: None,
             minutes: None,
+            host_root: false,
         };
         let mut seen = Vec::new();
         for (key, value) in &table {
@@ -355,6 +358,19 @@ impl LessonParser<'_> {
                     }
                 }
                 "summary" => fm.summary = as_str(self),
+                "host_root" => match value.get_ref().as_bool() {
+                    Some(b) => {
+                        fm.host_root = b;
+                        if b {
+                            self.diags.push(self.src.warning(
+                                koff,
+                                name.len(),
+                                "this lesson asks for root on the machine itself: nslab verify runs it only with --no-sandbox, as root, on a machine you can throw away; the jail would refuse what it needs",
+                            ));
+                        }
+                    }
+                    None => self.diags.push(self.src.error(voff, vlen, "'host_root' must be true or false")),
+                },
                 "minutes" => match value.get_ref().as_integer() {
                     Some(m) if (1..=600).contains(&m) => fm.minutes = Some(m as u32),
                     _ => self.diags.push(self.src.error(voff, vlen, "'minutes' must be a whole number of minutes")),

@@ -363,6 +363,14 @@ pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         }
         None => lessons,
     };
+    if opts.sandbox
+        && let Some(l) = lessons.iter().find(|l| l.host_root)
+    {
+        return Err(Failure::env(format!(
+            "{} ({}) asks for root on the machine itself (host_root = true), which verify's jail refuses; verify it alone with --no-sandbox, as root, on a machine you can throw away",
+            l.id, l.source.name
+        )));
+    }
     // Likewise a report that could not be written: find out before the work, not after it.
     if let Some(p) = &opts.output {
         std::fs::File::create(p)
