@@ -192,10 +192,11 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code as i32,
         Err(f) => {
-            if !f.message.is_empty() {
-                eprintln!("nslab: {}", f.message);
+            let message = f.to_string();
+            if !message.is_empty() {
+                eprintln!("nslab: {message}");
             }
-            f.code as i32
+            f.code() as i32
         }
     }
 }

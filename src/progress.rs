@@ -23,8 +23,6 @@ use nix::fcntl::{Flock, FlockArg, OFlag};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::exit::{Code, Failure};
-
 /// The format this nslab writes. Version 1 (no `version` field) is read and upgraded.
 pub const VERSION: u64 = 2;
 
@@ -235,16 +233,6 @@ pub enum ProgressError {
         what: &'static str,
         source: io::Error,
     },
-}
-
-impl From<ProgressError> for Failure {
-    fn from(e: ProgressError) -> Failure {
-        let code = match e {
-            ProgressError::NotRegular { .. } | ProgressError::TooNew { .. } => Code::Usage,
-            ProgressError::Locked { .. } | ProgressError::Io { .. } => Code::Environment,
-        };
-        Failure::new(code, e.to_string())
-    }
 }
 
 fn io_error(path: &Path, what: &'static str) -> impl FnOnce(io::Error) -> ProgressError {
@@ -832,6 +820,7 @@ fn lesson_v1(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::{Code, Failure};
     use std::sync::mpsc;
 
     /// A folder of its own under the system's temporary folder, removed at the end.
@@ -1061,7 +1050,7 @@ mod tests {
             Err(ProgressError::TooNew { version: 3, .. })
         ));
         let e = store.update(|p| p.lesson("a").finish(1)).unwrap_err();
-        assert_eq!(Failure::from(e).code, Code::Usage);
+        assert_eq!(Failure::from(e).code(), Code::Usage);
         assert_eq!(std::fs::read_to_string(d.file()).unwrap(), text);
     }
 
@@ -1158,7 +1147,7 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("is a FIFO"), "{e}");
-        assert_eq!(Failure::from(e).code, Code::Usage);
+        assert_eq!(Failure::from(e).code(), Code::Usage);
         let s = store.clone();
         let update = within_seconds(move || s.update(|p| p.lesson("a").finish(1)));
         assert!(matches!(update, Err(ProgressError::NotRegular { .. })));

@@ -117,7 +117,7 @@ pub fn worker() -> Result<Code, Failure> {
             0 => Ok(Code::Success),
             2 => Err(Failure::usage("")),
             3 => Err(Failure::env("")),
-            _ => Err(Failure::new(Code::Failed, "")),
+            _ => Err(Failure::Failed(String::new())),
         };
     }
     let lesson = match crate::lesson::parse::parse(&crate::diag::Source::new(job.name, job.text)) {
@@ -127,12 +127,10 @@ pub fn worker() -> Result<Code, Failure> {
     if inner {
         sandbox::finish_jail().map_err(|e| Failure::env(e.to_string()))?;
     }
-    let kernel = Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
+    let kernel = Kernel::new()?;
     if job.sandbox {
         // The sandbox's own loopback starts down; the host's is up.
-        kernel
-            .link_set_up(&Ns::Root, "lo", true)
-            .map_err(|e| Failure::env(e.to_string()))?;
+        kernel.link_set_up(&Ns::Root, "lo", true)?;
     }
     let mut engine = Engine::new(kernel, Pace::Fast);
     let out = std::io::stdout();
@@ -463,7 +461,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         }
     }
     if !broken.is_empty() {
-        return Err(Failure::new(Code::Failed, broken.join("\n")));
+        return Err(Failure::Failed(broken.join("\n")));
     }
     let mut plan = Vec::new();
     for (i, l) in lessons.iter().enumerate() {
