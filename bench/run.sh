@@ -24,6 +24,11 @@ bench/sandbox.sh bench/kernel-costs.sh >"$work/kernel-costs.txt"
 # Where a move waits, from the kernel's own stacks (needs tracefs; optional).
 bench/sandbox.sh bench/trace-move.sh >"$work/trace-move.txt" 2>&1 || echo "(tracefs unavailable)" >"$work/trace-move.txt"
 
+# (c) every shipped lesson: verified, against the veth lab's script; and mutated, against the
+# plain verify of the same lessons.
+bench shipped "$runs" "$nslab verify lessons/" "bench/sandbox.sh --light bash bench/veth-lab.sh"
+bench mutate "${MUTATE_RUNS:-3}" "$nslab verify --mutate lessons/" "$nslab verify lessons/"
+
 # (b) the star of N namespaces on a bridge: nslab verify of a generated lesson, a bash loop of
 # ip commands, ip -batch. With pings up to 200; without pings up to 1000 (see star.sh).
 for n in 50 200; do
