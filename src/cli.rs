@@ -481,6 +481,12 @@ fn interactive(
     pace: crate::engine::Pace,
 ) -> Result<Result<(Lesson, crate::modes::Place, crate::engine::Engine), Code>, Failure> {
     crate::modes::require_terminal(mode)?;
+    if let Some(id) = std::env::var_os(crate::modes::learn::IN_LESSON_ENV) {
+        return Err(Failure::usage(format!(
+            "this is the shell that nslab learn opened for the lesson {}: type exit to go back to the lesson",
+            id.to_string_lossy()
+        )));
+    }
     let (lesson, files) = pick_from(which)?;
     let place = crate::modes::place(&files)?;
     if let crate::modes::Place::Done(code) = place {
@@ -491,12 +497,20 @@ fn interactive(
 }
 
 fn learn(which: Option<&str>, step: Option<usize>, pause: bool) -> Result<Code, Failure> {
+    // Every lesson, for the end screen's "next lesson" (the built-in ones, or $NSLAB_LESSONS).
+    let lessons = load_clean(&[])
+        .map(|ls| ls.into_iter().map(|l| (l.id, l.title)).collect())
+        .unwrap_or_default();
     match interactive("learn", which, crate::engine::Pace::Fast)? {
         Ok((lesson, place, mut engine)) => crate::modes::learn::learn(
             &lesson,
             &mut engine,
             &place,
-            crate::modes::learn::Options { step, pause },
+            crate::modes::learn::Options {
+                step,
+                pause,
+                lessons,
+            },
         ),
         Err(code) => Ok(code),
     }

@@ -211,7 +211,11 @@ fn take(file: &str) {
         if let Some(q) = &step.question {
             let answer = match &q.answer {
                 Answer::RootNetnsInode => t.answer("readlink /proc/$$/ns/net | tr -dc 0-9"),
-                Answer::NetnsCount => t.answer("lsns -t net -n -o NS | sort -u | wc -l"),
+                // Those processes are in, and those only a bind mount in /run/netns holds.
+                Answer::NetnsCount => t.answer(
+                    "{ lsns -t net -n -o NS; for f in /run/netns/*; do [ -e \"$f\" ] && stat -L -c %i \"$f\"; done; } | sort -u | wc -l",
+                ),
+                Answer::NetnsCountHeld => t.answer("lsns -t net -n -o NS | sort -u | wc -l"),
                 Answer::NetnsInode(name) => t.answer(&format!("stat -L -c %i /run/netns/{name}")),
             };
             t.keys(0, &[&answer, "Enter"]);

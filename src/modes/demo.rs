@@ -60,7 +60,9 @@ pub fn demo(
         }
     }
     if start > 1 {
-        super::prepare(engine, lesson, start);
+        for l in super::prepare(engine, lesson, start) {
+            put(&format!("{l}\n"));
+        }
     }
     if matches!(place, Place::Sandbox) {
         put(&format!(

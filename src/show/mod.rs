@@ -7,6 +7,7 @@ mod diff;
 mod dot;
 pub mod escape;
 mod gather;
+mod intended;
 mod layout;
 mod mermaid;
 mod model;
@@ -16,6 +17,7 @@ mod text;
 pub use diff::diff;
 pub use dot::dot;
 pub use gather::{GatherError, Gathered, Options, Scope, Unseen, gather};
+pub use intended::{intended, world_after};
 pub use mermaid::mermaid;
 pub use model::{
     Address, DefaultRoute, End, Iface, LinkKind, LinkState, Mark, NsKind, NsView, Topology,
@@ -52,4 +54,67 @@ pub fn utf8_terminal() -> bool {
             let v = v.to_lowercase();
             v.contains("utf-8") || v.contains("utf8")
         })
+}
+
+/// The picture learn (`g`) and demo draw: the lesson's namespaces (and the root one where the
+/// lesson puts links), what the lesson means to have built by now (`intended`) merged with what
+/// the kernel has, each item marked missing or extra. A lesson namespace the intention does not
+/// have yet is drawn as extra; the machine's own links in the root namespace are left out
+/// (`root_links` are the ones the lesson makes there).
+pub fn lesson_picture(
+    k: &Kernel,
+    namespaces: &[String],
+    intended: &Topology,
+    root_links: &[String],
+    width: usize,
+) -> String {
+    let ascii = !utf8_terminal();
+    let mut scope = vec![crate::lesson::Ns::Root];
+    scope.extend(
+        namespaces
+            .iter()
+            .filter(|n| k.netns_exists(n))
+            .map(|n| crate::lesson::Ns::Named(n.clone())),
+    );
+    let opts = Options {
+        scope: Scope::Only(scope),
+        ascii,
+    };
+    let g = match gather(k, &opts) {
+        Ok(g) => g,
+        Err(e) => return format!("{e}\n"),
+    };
+    let mut t = diff(intended, &g.topology);
+    for ns in &mut t.namespaces {
+        if ns.kind == NsKind::Root {
+            ns.interfaces
+                .retain(|i| i.mark != Some(Mark::Extra) || root_links.contains(&i.name));
+        }
+    }
+    for o in &g.topology.namespaces {
+        if o.kind != NsKind::Root && t.namespace(&o.name).is_none() {
+            let mut x = o.clone();
+            x.mark = Some(Mark::Extra);
+            for i in &mut x.interfaces {
+                if i.name != "lo" {
+                    i.mark = Some(Mark::Extra);
+                    for a in &mut i.addresses {
+                        a.mark = Some(Mark::Extra);
+                    }
+                }
+            }
+            t.namespaces.push(x);
+        }
+    }
+    t.derive_ports();
+    let mut s = if t.namespaces.is_empty() {
+        "Nothing to draw yet: the lesson has made no namespace so far.\n".to_string()
+    } else {
+        render_text(&t, width, ascii)
+    };
+    for n in g.notes() {
+        s.push_str(&n);
+        s.push('\n');
+    }
+    s
 }
