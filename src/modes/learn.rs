@@ -9,13 +9,14 @@
 
 mod gone;
 mod input;
-mod screen;
+
 mod shell;
 
 use std::time::{Duration, Instant};
 
 use console::style;
 
+use super::screen::{self, CheckRow, Parts};
 use super::{Place, put};
 use crate::engine::runner::{self, CommandRun, Policy, Show};
 use crate::engine::{Engine, Verdict};
@@ -25,7 +26,6 @@ use crate::lesson::{Answer, CommandLine, Lesson, Ns, Op, Step};
 use crate::progress::{self, Progress, StepState, Store};
 use crate::term::{Key, Keys, Screen, height, width};
 use input::{Action, Event, Input, Mode};
-use screen::{CheckRow, Parts};
 
 pub use shell::IN_LESSON_ENV;
 
@@ -873,7 +873,7 @@ fn state_word(s: Option<StepState>) -> String {
 
 /// A step's Markdown without its ```` ```sh ```` blocks: the screen shows the commands in a
 /// place of their own, always in view.
-fn without_commands(md: &str) -> String {
+pub(crate) fn without_commands(md: &str) -> String {
     use pulldown_cmark::{CodeBlockKind, Event as Md, Parser, Tag};
     let mut out = String::new();
     let mut from = 0;

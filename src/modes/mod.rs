@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod learn;
 pub mod reset;
+pub mod screen;
 
 use std::io::Write;
 use std::path::PathBuf;

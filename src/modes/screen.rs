@@ -1,4 +1,4 @@
-//! The learn screen, laid out: pure, from the parts of a step to the lines of one frame.
+//! The screen of learn and demo, laid out: pure, from the parts of a step to the lines of one frame.
 //!
 //! What the student needs at every moment stays put: the step's header ("Step N of M: title")
 //! on top, and at the bottom its commands, its checklist (each failing check with its reason
