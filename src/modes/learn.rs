@@ -489,6 +489,10 @@ impl Learn<'_> {
             }
             for ev in events {
                 self.notes.clear();
+                // A key's message lasts until the next key.
+                if matches!(ev, Event::Key(_)) {
+                    v.message.clear();
+                }
                 let scroll = |v: &mut StepView, by: isize| {
                     v.scroll = v.scroll.saturating_add_signed(by).min(max_scroll);
                 };
