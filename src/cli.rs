@@ -497,7 +497,11 @@ fn pick(which: Option<&str>) -> Result<Lesson, Failure> {
 /// The same, with the names of the lessons it was chosen from: a sandbox must still show those
 /// that are files under /tmp to the same choice made again inside it.
 fn pick_from(which: Option<&str>) -> Result<(Lesson, Vec<PathBuf>), Failure> {
-    let progress = crate::progress::Store::default().read()?.progress;
+    // The progress only matters to pick the lesson where the student left off.
+    let progress = match which {
+        None => crate::progress::Store::default().read()?.progress,
+        Some(_) => crate::progress::Progress::default(),
+    };
     let file = which.filter(|w| std::path::Path::new(w).is_file());
     let lessons = load_clean(&file.map(PathBuf::from).into_iter().collect::<Vec<_>>())?;
     let files = lessons

@@ -292,9 +292,18 @@ pub fn run_in_foreground(
 ) -> std::io::Result<std::process::ExitStatus> {
     use std::os::unix::process::CommandExt;
     let stdin = std::io::stdin();
-    let Ok(ours) = nix::unistd::tcgetpgrp(stdin.as_fd()) else {
+    let Ok(mut ours) = nix::unistd::tcgetpgrp(stdin.as_fd()) else {
         return cmd.status();
     };
+    // Inside the sandbox's pid namespace, the group that has the terminal was made outside it
+    // and has no number here (0): it could not be named to get the terminal back. This process
+    // then leads a group of its own, which it can name, and takes the terminal for it; the
+    // process outside gives the terminal back to the original group at the end
+    // (`reclaim_terminal`).
+    if ours.as_raw() <= 0 {
+        let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+        ours = nix::unistd::getpgrp();
+    }
     cmd.process_group(0);
     let mut child = cmd.spawn()?;
     let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
@@ -306,6 +315,16 @@ pub fn run_in_foreground(
     // through when it is blocked.
     let _ = without_sigttou(|| nix::unistd::tcsetpgrp(stdin.as_fd(), ours));
     status
+}
+
+/// Makes this process's group the terminal's foreground again, if the terminal is ours: the
+/// process outside learn's sandbox calls it when the one inside ends (see
+/// `run_in_foreground`).
+pub fn reclaim_terminal() {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let _ = without_sigttou(|| nix::unistd::tcsetpgrp(stdin.as_fd(), nix::unistd::getpgrp()));
+    }
 }
 
 /// Runs `f` with SIGTTOU blocked on this thread.

@@ -571,7 +571,7 @@ fn a_long_step_keeps_its_header_and_commands_in_view() {
         know(&c.check.describe());
     }
     know(
-        "commands below text hidden more above pgdn pgup hint skip back shell picture reset quit scroll help keys bringing performing step",
+        "commands below text hidden more above pgdn pgup hint skip back shell picture pic reset quit scroll help keys bringing performing step",
     );
     for (cols, rows) in [(80u16, 24u16), (40, 24)] {
         let t = Tmux::start_sized(

@@ -178,7 +178,9 @@ impl Demo<'_> {
             w,
         );
         parts.body.push(String::new());
-        parts.body.extend(picture.lines().map(str::to_string));
+        parts
+            .body
+            .extend(picture.lines().flat_map(|l| crate::render::wrap(l, w)));
         parts.footers = match self.auto {
             Some(s) => vec![
                 format!("next in {s} s · space: next · b back · ↑↓ scroll · q quit"),

@@ -354,6 +354,9 @@ impl Learn<'_> {
         );
         lines.extend(pic.lines().map(str::to_string));
         lines
+            .iter()
+            .flat_map(|l| crate::render::wrap(l, width))
+            .collect()
     }
 
     /// Judges the step's checks, and words why each failing one does not hold.
