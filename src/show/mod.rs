@@ -109,6 +109,24 @@ pub fn lesson_picture(
     t.derive_ports();
     let mut s = if t.namespaces.is_empty() {
         "Nothing to draw yet: the lesson has made no namespace so far.\n".to_string()
+    } else if width >= SIDE_BY_SIDE {
+        // Wide enough: what the lesson means, as it means it, and what the kernel has, side
+        // by side; the kernel's side marks what the lesson does not have (extra).
+        let mut has = t.clone();
+        has.namespaces.retain(|n| n.mark != Some(Mark::Missing));
+        for n in &mut has.namespaces {
+            n.interfaces.retain(|i| i.mark != Some(Mark::Missing));
+            for i in &mut n.interfaces {
+                i.addresses.retain(|a| a.mark != Some(Mark::Missing));
+            }
+        }
+        has.wires.retain(|w| w.mark != Some(Mark::Missing));
+        let half = (width - 3) / 2;
+        side_by_side(
+            &format!("the lesson means\n{}", render_text(intended, half, ascii)),
+            &format!("the kernel has\n{}", render_text(&has, half, ascii)),
+            half,
+        )
     } else {
         render_text(&t, width, ascii)
     };
@@ -117,4 +135,36 @@ pub fn lesson_picture(
         s.push('\n');
     }
     s
+}
+
+/// The width from which learn and demo draw the intended and the observed pictures side by
+/// side; narrower, one picture carries both, with marks.
+pub const SIDE_BY_SIDE: usize = 120;
+
+/// Two texts as two columns of `half` columns each, three apart.
+fn side_by_side(left: &str, right: &str, half: usize) -> String {
+    let l: Vec<&str> = left.lines().collect();
+    let r: Vec<&str> = right.lines().collect();
+    let mut out = String::new();
+    for i in 0..l.len().max(r.len()) {
+        let a = l.get(i).copied().unwrap_or("");
+        let b = r.get(i).copied().unwrap_or("");
+        let pad = half.saturating_sub(console::measure_text_width(a));
+        out.push_str(
+            &format!("{a}{} │ {b}\n", " ".repeat(pad))
+                .trim_end()
+                .to_string(),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn two_pictures_side_by_side() {
+        let s = super::side_by_side("ab\ncd\nef", "xy", 4);
+        assert_eq!(s, "ab   │ xy\ncd   │\nef   │\n");
+    }
 }
