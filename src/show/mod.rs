@@ -150,11 +150,8 @@ fn side_by_side(left: &str, right: &str, half: usize) -> String {
         let a = l.get(i).copied().unwrap_or("");
         let b = r.get(i).copied().unwrap_or("");
         let pad = half.saturating_sub(console::measure_text_width(a));
-        out.push_str(
-            &format!("{a}{} │ {b}\n", " ".repeat(pad))
-                .trim_end()
-                .to_string(),
-        );
+        let line = format!("{a}{} │ {b}", " ".repeat(pad));
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out
