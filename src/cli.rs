@@ -519,13 +519,13 @@ fn interactive(
     which: Option<&str>,
     pace: crate::engine::Pace,
 ) -> Result<Result<(Lesson, crate::modes::Place, crate::engine::Engine), Code>, Failure> {
-    crate::modes::require_terminal(mode)?;
     if let Some(id) = std::env::var_os(crate::modes::learn::IN_LESSON_ENV) {
         return Err(Failure::usage(format!(
             "this is the shell that nslab learn opened for the lesson {}: type exit to go back to the lesson",
             id.to_string_lossy()
         )));
     }
+    crate::modes::require_terminal(mode)?;
     let (lesson, files) = pick_from(which)?;
     let place = crate::modes::place(&files)?;
     if let crate::modes::Place::Done(code) = place {

@@ -859,6 +859,36 @@ fn interactive_modes_refuse_without_a_terminal() {
     }
 }
 
+/// `--help` lists the keys; inside the lesson's own shell, learn and demo say where they are.
+#[test]
+fn help_lists_the_keys_and_the_lesson_shell_is_named() {
+    let help = String::from_utf8_lossy(&nslab(&["learn", "--help"]).stdout).into_owned();
+    for key in [
+        "h  hint",
+        "d  do it for me",
+        "n  skip",
+        "t  a shell",
+        "r  reset",
+        "q  quit",
+    ] {
+        assert!(help.contains(key), "{key:?} missing:\n{help}");
+    }
+    let help = String::from_utf8_lossy(&nslab(&["demo", "--help"]).stdout).into_owned();
+    assert!(help.contains("q, Ctrl-C  stop at once"), "{help}");
+    for mode in ["learn", "demo"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_nslab"))
+            .arg(mode)
+            .env("IN_NSLAB_LESSON", "veth-lab")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{mode}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("type exit to go back to the lesson"),
+            "{mode}"
+        );
+    }
+}
+
 #[test]
 fn show_watch_redraws_when_the_kernel_changes() {
     let nslab = env!("CARGO_BIN_EXE_nslab");
