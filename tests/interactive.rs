@@ -859,6 +859,48 @@ fn interactive_modes_refuse_without_a_terminal() {
     }
 }
 
+/// Without root, the sandbox starts empty each time: resuming at step 3 builds what steps 1
+/// and 2 made first, so that the student's next command works.
+#[test]
+fn a_rootless_resume_rebuilds_the_earlier_steps() {
+    let user = if is_root() {
+        "setpriv --reuid=65534 --regid=65534 --clear-groups "
+    } else {
+        ""
+    };
+    // Not under /tmp: the sandbox has a /tmp of its own, where the progress would not be found.
+    let state = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nslab-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let learn = format!(
+        "{user}env XDG_STATE_HOME={} SHELL=/bin/sh nslab learn",
+        state.display()
+    );
+    let t = Tmux::start("resume", &format!("{learn} veth-lab --step 3"));
+    let learn = learn.replace("nslab ", &format!("{} ", env!("CARGO_BIN_EXE_nslab")));
+    t.wait_for(0, "Step 3 of 8", Duration::from_secs(20));
+    t.press("q");
+    t.wait_for(0, "resumes at step 3", Duration::from_secs(5));
+    t.tmux(&[
+        "respawn-pane",
+        "-k",
+        "-t",
+        "t:0.0",
+        &format!("{learn}; sleep 600"),
+    ]);
+    t.wait_for(0, "Step 3 of 8", Duration::from_secs(20));
+    t.press("t");
+    t.wait_for(0, "(nslab lesson)", Duration::from_secs(5));
+    t.keys(0, &["echo ns: $(ls /run/netns)", "Enter"]);
+    t.wait_for(0, "ns: blue red", Duration::from_secs(5));
+    t.keys(0, &["exit", "Enter"]);
+    t.wait_for(0, "Back in the lesson", Duration::from_secs(5));
+    drop(t);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
 /// `--help` lists the keys; inside the lesson's own shell, learn and demo say where they are.
 #[test]
 fn help_lists_the_keys_and_the_lesson_shell_is_named() {
