@@ -82,7 +82,7 @@ pub enum Cmd {
     },
     /// Present a lesson on a projector: each command typed out and performed, the checks shown
     /// passing, and the topology after each step.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = DEMO_HELP)]
     Demo {
         /// The lesson: its id, its number in `nslab list`, or a lesson file.
         lesson: Option<String>,
@@ -109,6 +109,13 @@ pub enum Cmd {
         /// Only these namespaces ("root" for the root one, "pid N" for process N's).
         #[arg(long, value_name = "NAME")]
         netns: Vec<String>,
+        /// Draw what a lesson means to build instead of the kernel (no root needed): its id,
+        /// its number in `nslab list`, or a lesson file.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["netns", "all", "watch"])]
+        lesson: Option<String>,
+        /// With --lesson: as it stands after step N (default: after the last step).
+        #[arg(long, value_name = "N", requires = "lesson")]
+        step: Option<usize>,
         /// Also the namespaces that only a process holds (other tools' sandboxes, browsers);
         /// by default only the root namespace and the named ones (/run/netns).
         #[arg(long, conflicts_with = "netns")]
@@ -250,12 +257,21 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
         Cmd::Demo { lesson, step, auto } => demo(lesson.as_deref(), step, auto),
         Cmd::Reset { lesson, yes } => reset(lesson.as_deref(), yes),
         Cmd::Show {
+            lesson: Some(which),
+            step,
+            format,
+            output,
+            ascii,
+            ..
+        } => show_lesson(&which, step, format, output, ascii),
+        Cmd::Show {
             netns,
             all,
             format,
             output,
             watch,
             ascii,
+            ..
         } => show(netns, all, format, output, watch, ascii),
         Cmd::Verify {
             paths,
@@ -430,13 +446,18 @@ fn example(name: Option<&str>) -> Result<Code, Failure> {
 }
 
 const LEARN_HELP: &str = "\
-Keys while you learn:
-  h  hint (press again for more: the failing check explained, then the commands)
-  s  show the step's commands      d  do it for me (nslab performs the step)
-  n  skip the step                 b  back to the previous step
-  t  open a shell (type exit to come back)
-  g  draw the topology             r  reset the lesson
-  q  quit (Ctrl-C too); your progress is kept
+Type the step's commands in your own shell; the lesson's pane only takes keys. A line typed
+there by mistake changes nothing. Keys (see docs/learn.md):
+  h  hint; again: every failing check, what nslab expected and found, and a command to try;
+     again: the commands
+  d  do it for me (nslab performs the step; asks first)
+  n  skip the step (asks first)    b  back to the previous step
+  t  a shell for the lesson; its prompt starts with (nslab lesson); exit comes back
+  g  the picture: the lesson's namespaces as the step means them, against the kernel
+  f  rebuild what an earlier step made and is gone (asks first)
+  r  reset the lesson (asks first) a  answer the question (Enter checks it, Esc leaves it)
+  Up/Down, PgUp/PgDn, Home/End     scroll the text
+  ?  the keys                      q  quit (Ctrl-C too); your progress is kept
 
 Exit codes:
   0    success
@@ -444,6 +465,20 @@ Exit codes:
   2    a lesson or usage error (nothing was performed)
   3    the environment cannot run it (no terminal, no privilege for namespaces)
   130  interrupted (you quit; `nslab learn` resumes where you left)";
+
+const DEMO_HELP: &str = "\
+Keys during the demo:
+  space, Enter, n  the next step           b  the step before
+  Up/Down, PgUp/PgDn, Home/End  scroll the text, the output and the picture
+  q, Ctrl-C  stop at once, also while a command is typed out or a ping paces
+NSLAB_TYPING_MS sets the typing speed (milliseconds a character; 0 prints at once).
+
+Exit codes:
+  0    success
+  1    a step or check failed
+  2    a lesson or usage error (nothing was performed)
+  3    the environment cannot run it (no terminal, no privilege for namespaces)
+  130  interrupted (q or Ctrl-C)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ShowFormat {
@@ -463,7 +498,11 @@ fn pick(which: Option<&str>) -> Result<Lesson, Failure> {
 /// The same, with the names of the lessons it was chosen from: a sandbox must still show those
 /// that are files under /tmp to the same choice made again inside it.
 fn pick_from(which: Option<&str>) -> Result<(Lesson, Vec<PathBuf>), Failure> {
-    let progress = crate::progress::Store::default().read()?.progress;
+    // The progress only matters to pick the lesson where the student left off.
+    let progress = match which {
+        None => crate::progress::Store::default().read()?.progress,
+        Some(_) => crate::progress::Progress::default(),
+    };
     let file = which.filter(|w| std::path::Path::new(w).is_file());
     let lessons = load_clean(&file.map(PathBuf::from).into_iter().collect::<Vec<_>>())?;
     let files = lessons
@@ -481,6 +520,12 @@ fn interactive(
     which: Option<&str>,
     pace: crate::engine::Pace,
 ) -> Result<Result<(Lesson, crate::modes::Place, crate::engine::Engine), Code>, Failure> {
+    if let Some(id) = std::env::var_os(crate::modes::learn::IN_LESSON_ENV) {
+        return Err(Failure::usage(format!(
+            "this is the shell that nslab learn opened for the lesson {}: type exit to go back to the lesson",
+            id.to_string_lossy()
+        )));
+    }
     crate::modes::require_terminal(mode)?;
     let (lesson, files) = pick_from(which)?;
     let place = crate::modes::place(&files)?;
@@ -492,12 +537,20 @@ fn interactive(
 }
 
 fn learn(which: Option<&str>, step: Option<usize>, pause: bool) -> Result<Code, Failure> {
+    // Every lesson, for the end screen's "next lesson" (the built-in ones, or $NSLAB_LESSONS).
+    let lessons = load_clean(&[])
+        .map(|ls| ls.into_iter().map(|l| (l.id, l.title)).collect())
+        .unwrap_or_default();
     match interactive("learn", which, crate::engine::Pace::Fast)? {
         Ok((lesson, place, mut engine)) => crate::modes::learn::learn(
             &lesson,
             &mut engine,
             &place,
-            crate::modes::learn::Options { step, pause },
+            crate::modes::learn::Options {
+                step,
+                pause,
+                lessons,
+            },
         ),
         Err(code) => Ok(code),
     }
@@ -646,6 +699,48 @@ fn show(
         }
         emit(&draw(&kernel)?, format == ShowFormat::Text)?;
     }
+}
+
+/// `nslab show --lesson`: the lesson's intended topology after a step, from the effect model
+/// alone (no kernel, no root).
+fn show_lesson(
+    which: &str,
+    step: Option<usize>,
+    format: ShowFormat,
+    output: Option<PathBuf>,
+    ascii: bool,
+) -> Result<Code, Failure> {
+    let lesson = pick(Some(which))?;
+    if let Some(s) = step {
+        lesson.step_number("--step", s).map_err(Failure::usage)?;
+    }
+    let t = crate::show::intended(&crate::show::world_after(&lesson, step));
+    if t.namespaces.is_empty() {
+        eprintln!(
+            "nslab: the lesson {} has no namespace after {}; --step N draws an earlier state",
+            lesson.id,
+            step.map_or("its last step".to_string(), |s| format!("step {s}"))
+        );
+    }
+    let text = match format {
+        ShowFormat::Text => crate::show::render_text(
+            &t,
+            crate::term::width(),
+            ascii || !crate::show::utf8_terminal(),
+        ),
+        ShowFormat::Svg => crate::show::svg(&t),
+        ShowFormat::Dot => crate::show::dot(&t),
+        ShowFormat::Mermaid => crate::show::mermaid(&t),
+        ShowFormat::Json => {
+            serde_json::to_string_pretty(&t).map_err(|e| Failure::env(e.to_string()))? + "\n"
+        }
+    };
+    match output {
+        Some(p) => std::fs::write(&p, text)
+            .map_err(|e| Failure::env(format!("cannot write {}: {e}", p.display())))?,
+        None => print!("{text}"),
+    }
+    Ok(Code::Success)
 }
 
 /// Why `show` exits 3 having drawn nothing (the lines before it say what it could not see).

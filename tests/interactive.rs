@@ -63,6 +63,20 @@ impl Tmux {
     /// The same, with folders of the host's /tmp that the sandbox must show (see
     /// [`sandboxed_keeping`]).
     fn start_keeping(name: &str, cmd: &str, keep: &[&std::path::Path]) -> Tmux {
+        Tmux::start_with(name, cmd, keep, None)
+    }
+
+    /// Pane 0 (nslab) exactly `cols` x `rows`; the student's pane is 40 columns beside it.
+    fn start_sized(name: &str, cmd: &str, cols: u16, rows: u16) -> Tmux {
+        Tmux::start_with(name, cmd, &[], Some((cols, rows)))
+    }
+
+    fn start_with(
+        name: &str,
+        cmd: &str,
+        keep: &[&std::path::Path],
+        size: Option<(u16, u16)>,
+    ) -> Tmux {
         let dir = std::env::temp_dir().join(format!("nslab-tmux-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("home")).unwrap();
@@ -73,14 +87,17 @@ impl Tmux {
         let nslab = env!("CARGO_BIN_EXE_nslab");
         let script = format!(
             "export HOME={home} LANG=C.UTF-8 NSLAB_TYPING_MS=0 PATH={bin}:$PATH; \
-             tmux -S {sock} -f /dev/null new-session -d -x 120 -y 50 -s t '{cmd}; echo EXIT=$?; sh {tty}; sleep 600'; \
-             tmux -S {sock} split-window -t t -h 'bash --norc'; \
+             tmux -S {sock} -f /dev/null new-session -d -x {x} -y {y} -s t '{cmd}; echo EXIT=$?; sh {tty}; sleep 600'; \
+             tmux -S {sock} split-window -t t -h {split} 'bash --norc'; \
              while tmux -S {sock} has-session 2>/dev/null; do sleep 0.1; done",
             home = dir.join("home").display(),
             bin = PathBuf::from(nslab).parent().unwrap().display(),
             sock = sock.display(),
             tty = tty.display(),
             cmd = cmd.replace("nslab ", &format!("{nslab} ")),
+            x = size.map_or(120, |(c, _)| c + 41),
+            y = size.map_or(50, |(_, r)| r),
+            split = if size.is_some() { "-l 40" } else { "" },
         );
         let mut kept = vec![dir.as_path()];
         kept.extend_from_slice(keep);
@@ -119,6 +136,60 @@ impl Tmux {
             "-t",
             &format!("t:0.{pane}"),
         ])
+    }
+
+    /// Presses one key in nslab's pane as a person does: alone, then a pause (learn waits a
+    /// moment to tell a key from typing).
+    fn press(&self, key: &str) {
+        self.keys(0, &[key]);
+        std::thread::sleep(Duration::from_millis(350));
+    }
+
+    /// Lines of nslab's pane as they are on screen now (no history).
+    fn visible(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "t:0.0"])
+    }
+
+    /// Waits until the visible screen says `text`, wherever its lines break (whitespace runs,
+    /// line breaks and indents included, count as one space).
+    fn wait_words(&self, text: &str, timeout: Duration) -> String {
+        let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let want = flat(text);
+        let start = Instant::now();
+        loop {
+            let s = self.visible();
+            if flat(&s).contains(&want) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "waited {timeout:?} for {text:?}; the screen shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `text` is no longer on the visible screen.
+    fn wait_gone(&self, text: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.visible();
+            if !s.contains(text) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "waited {timeout:?} for {text:?} to go; the screen shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The progress file of the session's student.
+    fn progress(&self) -> serde_json::Value {
+        std::fs::read_to_string(self.dir.join("home/.local/state/nslab/progress.json"))
+            .map(|s| serde_json::from_str(&s).unwrap())
+            .unwrap_or(serde_json::Value::Null)
     }
 
     fn keys(&self, pane: u8, keys: &[&str]) {
@@ -211,7 +282,11 @@ fn take(file: &str) {
         if let Some(q) = &step.question {
             let answer = match &q.answer {
                 Answer::RootNetnsInode => t.answer("readlink /proc/$$/ns/net | tr -dc 0-9"),
-                Answer::NetnsCount => t.answer("lsns -t net -n -o NS | sort -u | wc -l"),
+                // Those processes are in, and those only a bind mount in /run/netns holds.
+                Answer::NetnsCount => t.answer(
+                    "{ lsns -t net -n -o NS; for f in /run/netns/*; do [ -e \"$f\" ] && stat -L -c %i \"$f\"; done; } | sort -u | wc -l",
+                ),
+                Answer::NetnsCountHeld => t.answer("lsns -t net -n -o NS | sort -u | wc -l"),
                 Answer::NetnsInode(name) => t.answer(&format!("stat -L -c %i /run/netns/{name}")),
             };
             t.keys(0, &[&answer, "Enter"]);
@@ -220,7 +295,7 @@ fn take(file: &str) {
         if step.observes_only() || step.commands.is_empty() {
             // A step that only looks waits for the student to have looked: Enter goes on.
             t.wait_for(0, "Press Enter to go on", Duration::from_secs(10));
-            t.keys(0, &["Enter"]);
+            t.press("Enter");
         }
         t.wait_for(
             0,
@@ -230,6 +305,17 @@ fn take(file: &str) {
     }
     let s = t.wait_for(0, "Lesson complete", Duration::from_secs(10));
     assert!(s.contains(&format!("{n} of {n} steps verified")), "{s}");
+    // The recap says how each step was passed, and the next lesson is named.
+    for step in &lesson.steps {
+        assert!(
+            s.contains(&format!("Step {} ✓ verified: {}", step.index, step.title)),
+            "{s}"
+        );
+    }
+    assert!(
+        s.contains("Next lesson: ") && s.contains("Start it with: nslab learn "),
+        "{s}"
+    );
     assert!(
         t.wait_for(0, "EXIT=", Duration::from_secs(5))
             .contains("EXIT=0")
@@ -260,28 +346,59 @@ fn learn_routing_lesson() {
 fn learn_keys_hint_do_skip_quit_and_resume() {
     let t = Tmux::start("keys", "nslab learn veth-lab");
     t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
-    t.keys(0, &["Enter"]);
+    t.press("Enter");
     t.wait_for(0, "Step 2 of 8", Duration::from_secs(10));
-    // h escalates: the written hint, then the failing check explained, then the commands.
-    t.keys(0, &["h"]);
+    // h escalates: the written hint, then every failing check explained, then the commands;
+    // a fourth h stays at the last level.
+    t.press("h");
     t.wait_for(0, "Hint: the command is", Duration::from_secs(5));
-    t.keys(0, &["h"]);
-    t.wait_for(0, "there is no namespace blue", Duration::from_secs(5));
-    t.keys(0, &["h"]);
-    t.wait_for(0, "The commands of this step:", Duration::from_secs(5));
-    // d performs the step, and its checks tick; the step counts as performed, not verified.
-    t.keys(0, &["d"]);
+    t.press("h");
+    t.wait_words("expected: namespace red exists", Duration::from_secs(5));
+    t.wait_words("expected: namespace blue exists", Duration::from_secs(5));
+    t.wait_words("Try: ip netns add blue", Duration::from_secs(5));
+    t.press("h");
+    t.wait_for(0, "The commands of this step", Duration::from_secs(5));
+    t.press("h");
+    t.wait_for(0, "The commands of this step", Duration::from_secs(5));
+    // r, d and n ask first; anything but y leaves things as they are.
+    t.press("r");
+    t.wait_for(0, "Reset the lesson", Duration::from_secs(5));
+    t.press("Escape");
+    t.wait_for(0, "Nothing done", Duration::from_secs(5));
+    t.press("n");
+    t.wait_for(0, "Skip this step? y/N", Duration::from_secs(5));
+    t.press("x");
+    t.wait_for(0, "Nothing done", Duration::from_secs(5));
+    assert!(t.visible().contains("Step 2 of 8"), "{}", t.visible());
+    // A letter that is no key may start a line typed by mistake: keys wait for a pause.
+    std::thread::sleep(Duration::from_millis(1600));
+    t.press("d");
+    t.wait_for(
+        0,
+        "Let nslab perform this step's commands? y/N",
+        Duration::from_secs(5),
+    );
+    t.press("n");
+    t.wait_for(0, "Nothing done", Duration::from_secs(5));
+    assert_eq!(t.answer("ls /run/netns | wc -l"), "0");
+    // d, confirmed, performs the step, and its checks tick; the step counts as performed.
+    t.press("d");
+    t.wait_for(0, "Let nslab perform", Duration::from_secs(5));
+    t.press("y");
     t.wait_for(0, "Step 2 ▶ performed by nslab", Duration::from_secs(10));
     t.wait_for(0, "Step 3 of 8", Duration::from_secs(5));
-    // g draws the topology: the two namespaces the step made.
-    t.keys(0, &["g"]);
+    // g draws the picture: the two namespaces the lesson has made so far.
+    t.press("g");
     t.wait_for(0, "─ blue ─", Duration::from_secs(5));
-    // n skips.
-    t.keys(0, &["n"]);
+    t.press("g");
+    // n skips, once confirmed.
+    t.press("n");
+    t.wait_for(0, "Skip this step?", Duration::from_secs(5));
+    t.press("y");
     t.wait_for(0, "Step 3 ↷ skipped", Duration::from_secs(5));
     t.wait_for(0, "Step 4 of 8", Duration::from_secs(5));
     // q leaves, keeping the progress, and the terminal as it was (echo back on).
-    t.keys(0, &["q"]);
+    t.press("q");
     let s = t.wait_for(0, "EXIT=", Duration::from_secs(5));
     assert!(s.contains("resumes at step 4"), "{s}");
     assert!(s.contains("EXIT=130"), "{s}");
@@ -309,9 +426,7 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
         "Step 4 of 8: Move one end into each namespace",
         Duration::from_secs(10),
     );
-    let progress =
-        std::fs::read_to_string(t.dir.join("home/.local/state/nslab/progress.json")).unwrap();
-    let p: serde_json::Value = serde_json::from_str(&progress).unwrap();
+    let p = t.progress();
     assert_eq!(p["version"], 2);
     assert_eq!(p["current"], "veth-lab");
     assert_eq!(
@@ -319,6 +434,360 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
         serde_json::json!({"1": "verified", "2": "performed", "3": "skipped"})
     );
     assert_eq!(p["lessons"]["veth-lab"]["step"], 4);
+}
+
+/// Shell lines typed into the lesson's pane by mistake skip, perform and reset nothing.
+#[test]
+fn a_shell_line_typed_into_learn_changes_nothing() {
+    let t = Tmux::start("typed", "nslab learn veth-lab");
+    t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+    t.press("Enter");
+    t.wait_for(0, "Step 2 of 8", Duration::from_secs(10));
+    let before = t.progress();
+    for line in [
+        "clear; sudo nslab learn bridges",
+        "ip netns add blue",
+        "nt",
+        "d",
+    ] {
+        t.keys(0, &[line, "Enter"]);
+        t.wait_for(0, "This is the lesson pane", Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(400));
+        let s = t.visible();
+        assert!(s.contains("Step 2 of 8"), "after {line:?}:\n{s}");
+        assert!(
+            !s.contains("y/N") && !s.contains("A shell for this lesson"),
+            "{s}"
+        );
+        // Clear the message for the next line: a key that changes nothing.
+        t.press("Down");
+        t.wait_gone("This is the lesson pane", Duration::from_secs(5));
+    }
+    assert_eq!(t.progress(), before);
+    assert_eq!(t.answer("ls /run/netns | wc -l"), "0");
+    // Slowly, as a person types, a line that starts with no key is still no key.
+    for c in ["i", "p", " ", "l", "\n"] {
+        t.keys(0, &[if c == "\n" { "Enter" } else { c }]);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    t.wait_for(0, "This is the lesson pane", Duration::from_secs(5));
+    assert!(t.visible().contains("Step 2 of 8"));
+    assert_eq!(t.progress(), before);
+}
+
+/// An answer is text: n, t and r in it are letters, not keys.
+#[test]
+fn an_answer_with_key_letters_is_text() {
+    let lesson = lesson("01-namespaces.md");
+    let q = lesson.steps.iter().find(|s| s.question.is_some()).unwrap();
+    let t = Tmux::start(
+        "answer",
+        &format!("nslab learn namespaces --step {}", q.index),
+    );
+    t.wait_for(0, &format!("Step {} of", q.index), Duration::from_secs(10));
+    t.keys(0, &["net:[4026532249] trn", "Enter"]);
+    t.wait_for(0, "is not it", Duration::from_secs(5));
+    let s = t.visible();
+    assert!(s.contains(&format!("Step {} of", q.index)), "{s}");
+    assert!(
+        !s.contains("y/N") && !s.contains("A shell for this lesson"),
+        "{s}"
+    );
+    // A second wrong answer says where to look.
+    t.keys(0, &["12", "Enter"]);
+    t.wait_for(0, "/proc/$$/ns/net", Duration::from_secs(5));
+    let right = t.answer("readlink /proc/$$/ns/net");
+    t.keys(0, &[&right, "Enter"]);
+    t.wait_for(0, "is right", Duration::from_secs(5));
+}
+
+/// The line under a failing check is judged again at every kernel change: moved back, the
+/// link is no longer said to be elsewhere.
+#[test]
+fn an_explanation_follows_the_kernel() {
+    let t = Tmux::start("stale", "nslab learn veth-lab --step 5");
+    t.wait_for(0, "Step 5 of 8", Duration::from_secs(15));
+    t.type_line("ip -n blue link set veth0 netns red");
+    t.wait_for(0, "veth0 is in red", Duration::from_secs(5));
+    t.type_line("ip -n red link set veth0 netns blue");
+    let s = t.wait_gone("veth0 is in red", Duration::from_secs(2));
+    assert!(s.contains("Step 5 of 8"), "{s}");
+}
+
+/// Near misses are named: a typo'd namespace, and a namespace an earlier step made that the
+/// student deleted too early (with the key that rebuilds it).
+#[test]
+fn near_misses_are_named() {
+    let t = Tmux::start("nearmiss", "nslab learn veth-lab");
+    t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+    t.press("Enter");
+    t.wait_for(0, "Step 2 of 8", Duration::from_secs(10));
+    t.type_line("ip netns add bleu");
+    t.wait_words(
+        "A namespace called 'bleu' exists: a typo?",
+        Duration::from_secs(5),
+    );
+    t.type_line("ip netns del bleu");
+    t.type_line("ip netns add blue");
+    t.type_line("ip netns add red");
+    t.wait_for(0, "Step 3 of 8", Duration::from_secs(10));
+    t.type_line("ip netns del red");
+    t.type_line("ip link add veth0 type veth peer name veth1");
+    t.wait_for(0, "Step 4 of 8", Duration::from_secs(10));
+    t.wait_words(
+        "namespace red was made in step 2 (Create the blue and red namespaces)",
+        Duration::from_secs(5),
+    );
+    // f rebuilds it, once confirmed.
+    t.press("f");
+    t.wait_words("Perform steps 2 to 3 again", Duration::from_secs(5));
+    t.press("y");
+    t.wait_gone("was made in step 2", Duration::from_secs(10));
+    assert_eq!(t.answer("ls /run/netns | sort | tr '\\n' ' '"), "blue red");
+}
+
+/// At 80x24 and in a 40-column pane, a long step keeps its header, its commands and its
+/// checklist on screen, and no word is broken.
+#[test]
+fn a_long_step_keeps_its_header_and_commands_in_view() {
+    let lesson = lesson("03-bridges.md");
+    let step = lesson
+        .steps
+        .iter()
+        .max_by_key(|s| nslab::render::render(&s.body, 40).lines().count())
+        .unwrap();
+    let src = nslab::lesson::builtin::builtin()
+        .into_iter()
+        .find(|s| s.name.ends_with("03-bridges.md"))
+        .unwrap();
+    let mut words: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut know = |text: &str| {
+        for w in text.split(|c: char| !c.is_alphabetic()) {
+            words.insert(w.to_lowercase());
+        }
+    };
+    know(&src.text);
+    for c in &step.checks {
+        know(&c.check.describe());
+    }
+    know(
+        "commands below text hidden more above pgdn pgup hint skip back shell picture pic reset quit scroll help keys bringing performing step",
+    );
+    for (cols, rows) in [(80u16, 24u16), (40, 24)] {
+        let t = Tmux::start_sized(
+            &format!("long{cols}"),
+            &format!("nslab learn bridges --step {}", step.index),
+            cols,
+            rows,
+        );
+        let header = format!("Step {} of {}:", step.index, lesson.steps.len());
+        t.wait_for(0, &header, Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(500));
+        let s = t.visible();
+        let lines: Vec<&str> = s.lines().collect();
+        assert!(lines.len() <= rows as usize, "{s}");
+        assert!(lines[0].starts_with(&header), "{cols}x{rows}:\n{s}");
+        let first = nslab::render::command(&step.commands[0].text, cols as usize - 2);
+        assert!(
+            s.contains(&format!("$ {}", first[0])),
+            "{cols}x{rows}:\n{s}"
+        );
+        assert!(
+            s.contains(&step.checks[0].check.describe()[..10]),
+            "{cols}x{rows}:\n{s}"
+        );
+        // Every word on screen is a word of the lesson or of the screen's own: none is cut.
+        for w in s.split(|c: char| !c.is_alphabetic()) {
+            let w = w.to_lowercase();
+            assert!(
+                w.chars().count() < 3 || words.contains(&w),
+                "{cols}x{rows}: {w:?} is no word of the lesson:\n{s}"
+            );
+        }
+        // The text scrolls; the header stays.
+        t.press("PageDown");
+        let after = t.visible();
+        assert!(
+            after.lines().next().unwrap().starts_with(&header),
+            "{after}"
+        );
+    }
+}
+
+/// Without root, `t` opens a shell that gives the terminal back when it exits, whatever the
+/// login shell: nologin falls back to /bin/sh, and bash (which takes the terminal for its
+/// jobs) leaves learn running, not stopped, and idle.
+#[test]
+fn the_lesson_shell_gives_the_terminal_back() {
+    let user = if is_root() {
+        "setpriv --reuid=65534 --regid=65534 --clear-groups "
+    } else {
+        ""
+    };
+    for shell in ["/usr/sbin/nologin", "/bin/bash"] {
+        let t = Tmux::start(
+            "tshell",
+            &format!("{user}env XDG_STATE_HOME=/tmp/state SHELL={shell} nslab learn veth-lab"),
+        );
+        t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+        t.press("t");
+        t.wait_for(0, "(nslab lesson)", Duration::from_secs(5));
+        t.keys(
+            0,
+            &["echo in-shell-$((40+2)) ${NSLAB_SANDBOX_INNER}end", "Enter"],
+        );
+        t.wait_for(0, "in-shell-42 end", Duration::from_secs(5));
+        t.keys(0, &["exit", "Enter"]);
+        t.wait_for(0, "Back in the lesson", Duration::from_secs(5));
+        // Idle: the learn processes use little CPU, and none is stopped.
+        let bin = env!("CARGO_BIN_EXE_nslab");
+        // Only this test's processes (other tests run learn at the same time): descendants
+        // of the process that started its tmux.
+        let root = t.child.id();
+        let parent = |pid: u32| -> Option<u32> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()
+        };
+        let ours = |mut pid: u32| -> bool {
+            for _ in 0..64 {
+                if pid == root {
+                    return true;
+                }
+                match parent(pid) {
+                    Some(p) if p > 1 => pid = p,
+                    _ => return false,
+                }
+            }
+            false
+        };
+        let ticks = || -> (u64, Vec<String>) {
+            let mut total = 0;
+            let mut states = Vec::new();
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                let cmd = String::from_utf8_lossy(&cmd);
+                if !(cmd.starts_with(bin) && cmd.contains("learn")) {
+                    continue;
+                }
+                let pid = e.file_name().to_string_lossy().parse::<u32>().unwrap_or(0);
+                if !ours(pid) {
+                    continue;
+                }
+                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                let f: Vec<&str> = stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                if f.len() > 13 {
+                    states.push(f[0].to_string());
+                    total += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+                }
+            }
+            (total, states)
+        };
+        let (before, states) = ticks();
+        assert!(!states.is_empty(), "no learn process found");
+        assert!(
+            !states.iter().any(|s| s == "T" || s == "t"),
+            "{shell}: {states:?}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        let (after, _) = ticks();
+        // 2 s is 200 ticks: a spinning process takes 80 or more.
+        assert!(
+            after - before < 40,
+            "{shell}: {} ticks of CPU in 2 s",
+            after - before
+        );
+        // And it still answers keys.
+        t.press("g");
+        t.wait_for(0, "The lab after step 1", Duration::from_secs(5));
+        t.press("q");
+        assert!(
+            t.wait_for(0, "EXIT=", Duration::from_secs(5))
+                .contains("EXIT=130")
+        );
+    }
+}
+
+/// Ctrl-C stops demo within 200 ms, while a command is typed out and during a ping's pace.
+#[test]
+fn demo_stops_at_once_on_ctrl_c() {
+    for (name, cmd, wait) in [
+        (
+            "typing",
+            "NSLAB_TYPING_MS=500 nslab demo veth-lab --step 3",
+            "$ ip l",
+        ),
+        ("ping", "nslab demo veth-lab --step 6", "PING 10.1.0.3"),
+    ] {
+        let t = Tmux::start(&format!("demo-{name}"), cmd);
+        t.wait_for(0, wait, Duration::from_secs(20));
+        let start = Instant::now();
+        t.keys(0, &["C-c"]);
+        loop {
+            if t.visible().contains("EXIT=130") {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "{}", t.visible());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(200), "{name}: {took:?}");
+        assert!(
+            t.wait_for(0, "TTY", Duration::from_secs(5))
+                .contains("TTY isig icanon echo")
+        );
+    }
+}
+
+/// `show --lesson` draws what a lesson means to build, without root and without a kernel.
+#[test]
+fn show_draws_a_lesson_without_root() {
+    let mut cmd = Command::new("setpriv");
+    if is_root() {
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    }
+    let out = cmd
+        .arg(env!("CARGO_BIN_EXE_nslab"))
+        .args([
+            "show", "--lesson", "veth-lab", "--step", "5", "--format", "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = t["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["blue", "red"]);
+    assert_eq!(
+        t["wires"],
+        serde_json::json!([{"a": {"namespace": "blue", "interface": "veth0"},
+                            "b": {"namespace": "red", "interface": "veth1"}}])
+    );
+    let text = nslab(&["show", "--lesson", "veth-lab", "--step", "5"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("blue:veth0") && text.contains("red:veth1"),
+        "{text}"
+    );
+    assert!(text.contains("10.1.0.2/24"), "{text}");
+    // Before step 3, there is no wire.
+    let early = nslab(&[
+        "show", "--lesson", "veth-lab", "--step", "2", "--format", "json",
+    ]);
+    let early: serde_json::Value = serde_json::from_slice(&early.stdout).unwrap();
+    assert_eq!(early["wires"], serde_json::json!([]));
 }
 
 #[test]
@@ -333,24 +802,36 @@ fn ctrl_c_leaves_the_terminal_as_it_found_it() {
 
 #[test]
 fn demo_performs_every_step_and_shows_it_passing() {
-    let t = Tmux::start("demo", "nslab demo veth-lab --auto 0");
-    let s = t.wait_for(0, "EXIT=", Duration::from_secs(60));
+    let t = Tmux::start("demo", "nslab demo veth-lab");
+    for i in 1..=8 {
+        let s = t.wait_for(0, &format!("Step {i} of 8"), Duration::from_secs(20));
+        let s = if i == 3 || i == 5 {
+            t.wait_for(0, "space/Enter: next", Duration::from_secs(20))
+        } else {
+            s
+        };
+        if i == 3 {
+            assert!(
+                s.contains("$ ip link add veth0 type veth peer name veth1"),
+                "{s}"
+            );
+            assert!(s.contains("✓ veth0 is wired to veth1"), "{s}");
+        }
+        if i == 5 {
+            // The picture after the addresses: both ends joined by a wire.
+            assert!(s.contains("10.1.0.2/24") && s.contains("red:veth1"), "{s}");
+        }
+        t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+        assert!(
+            !t.visible().contains('✗'),
+            "a check failed:\n{}",
+            t.visible()
+        );
+        t.press("Space");
+    }
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(10));
     assert!(s.contains("EXIT=0"), "{s}");
     assert!(s.contains("End of the lesson"), "{s}");
-    assert!(
-        s.contains("$ ip link add veth0 type veth peer name veth1"),
-        "{s}"
-    );
-    assert!(
-        s.contains("✓ veth0 in blue is wired to veth1 in red"),
-        "{s}"
-    );
-    assert!(!s.contains('✗'), "a check failed:\n{s}");
-    // The topology after the addresses: both ends joined by a wire, with their addresses.
-    assert!(
-        s.contains("10.1.0.2/24") && s.contains("⇄ red:veth1"),
-        "{s}"
-    );
 }
 
 #[test]
@@ -396,6 +877,78 @@ fn interactive_modes_refuse_without_a_terminal() {
         assert_eq!(out.status.code(), Some(3), "{mode}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("nslab verify"),
+            "{mode}"
+        );
+    }
+}
+
+/// Without root, the sandbox starts empty each time: resuming at step 3 builds what steps 1
+/// and 2 made first, so that the student's next command works.
+#[test]
+fn a_rootless_resume_rebuilds_the_earlier_steps() {
+    let user = if is_root() {
+        "setpriv --reuid=65534 --regid=65534 --clear-groups "
+    } else {
+        ""
+    };
+    // Not under /tmp: the sandbox has a /tmp of its own, where the progress would not be found.
+    let state = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nslab-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let learn = format!(
+        "{user}env XDG_STATE_HOME={} SHELL=/bin/sh nslab learn",
+        state.display()
+    );
+    let t = Tmux::start("resume", &format!("{learn} veth-lab --step 3"));
+    let learn = learn.replace("nslab ", &format!("{} ", env!("CARGO_BIN_EXE_nslab")));
+    t.wait_for(0, "Step 3 of 8", Duration::from_secs(20));
+    t.press("q");
+    t.wait_for(0, "resumes at step 3", Duration::from_secs(5));
+    t.tmux(&[
+        "respawn-pane",
+        "-k",
+        "-t",
+        "t:0.0",
+        &format!("{learn}; sleep 600"),
+    ]);
+    t.wait_for(0, "Step 3 of 8", Duration::from_secs(20));
+    t.press("t");
+    t.wait_for(0, "(nslab lesson)", Duration::from_secs(5));
+    t.keys(0, &["echo ns: $(ls /run/netns)", "Enter"]);
+    t.wait_for(0, "ns: blue red", Duration::from_secs(5));
+    t.keys(0, &["exit", "Enter"]);
+    t.wait_for(0, "Back in the lesson", Duration::from_secs(5));
+    drop(t);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+/// `--help` lists the keys; inside the lesson's own shell, learn and demo say where they are.
+#[test]
+fn help_lists_the_keys_and_the_lesson_shell_is_named() {
+    let help = String::from_utf8_lossy(&nslab(&["learn", "--help"]).stdout).into_owned();
+    for key in [
+        "h  hint",
+        "d  do it for me",
+        "n  skip",
+        "t  a shell",
+        "r  reset",
+        "q  quit",
+    ] {
+        assert!(help.contains(key), "{key:?} missing:\n{help}");
+    }
+    let help = String::from_utf8_lossy(&nslab(&["demo", "--help"]).stdout).into_owned();
+    assert!(help.contains("q, Ctrl-C  stop at once"), "{help}");
+    for mode in ["learn", "demo"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_nslab"))
+            .arg(mode)
+            .env("IN_NSLAB_LESSON", "veth-lab")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{mode}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("type exit to go back to the lesson"),
             "{mode}"
         );
     }
@@ -463,7 +1016,8 @@ fn learn_without_root_finds_a_lesson_under_tmp() {
         &[&dir],
     );
     t.wait_for(0, "Step 1 of 1: Make one", Duration::from_secs(10));
-    t.keys(0, &["d"]);
+    t.press("d");
+    t.press("y");
     t.wait_for(0, "Step 1 ▶ performed by nslab", Duration::from_secs(10));
     t.wait_for(0, "Lesson complete", Duration::from_secs(10));
     assert!(
@@ -488,7 +1042,7 @@ fn the_students_shell_is_clean_and_can_verify() {
         &format!("{user}env XDG_STATE_HOME=/tmp/state SHELL=/bin/sh nslab learn veth-lab"),
     );
     t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
-    t.keys(0, &["t"]);
+    t.press("t");
     t.wait_for(0, "A shell for this lesson", Duration::from_secs(5));
     t.keys(
         0,
@@ -516,11 +1070,12 @@ fn the_students_shell_is_clean_and_can_verify() {
 fn learn_leaves_no_daemon_behind() {
     let t = Tmux::start("daemons", "nslab learn --pause tests/hostile/daemons.md");
     t.wait_for(0, "Step 1 of 1", Duration::from_secs(10));
-    t.keys(0, &["d"]);
+    t.press("d");
+    t.press("y");
     t.wait_for(0, "Press Enter to go on", Duration::from_secs(10));
     let count = "pgrep -c -f 'sleep 100[1-4]'";
     assert_eq!(t.answer(count), "4");
-    t.keys(0, &["Enter"]);
+    t.press("Enter");
     assert!(
         t.wait_for(0, "EXIT=", Duration::from_secs(10))
             .contains("EXIT=0")

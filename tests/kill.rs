@@ -137,8 +137,11 @@ fn without_a_jail_daemons_die_with_the_run() {
 #[test]
 fn demo_leaves_no_daemon_behind() {
     let out = sandboxed(
-        "script -qec \"$NSLAB demo tests/hostile/daemons.md --auto 0\" /dev/null \
-           < /dev/null; gone",
+        // The terminal's input stays open (script turns the end of its input into a Ctrl-D,
+        // which stops demo like Ctrl-C).
+        "mkfifo /tmp/keys; sleep 60 > /tmp/keys & \
+         script -qec \"$NSLAB demo tests/hostile/daemons.md --auto 0\" /dev/null \
+           < /tmp/keys; kill $!; gone",
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -266,6 +266,14 @@ impl<'k> Round<'k> {
         use crate::lesson::Answer;
         match a {
             Answer::NetnsCount => Some(self.k.net_namespaces().len().to_string()),
+            Answer::NetnsCountHeld => Some(
+                self.k
+                    .net_namespaces()
+                    .iter()
+                    .filter(|n| n.nprocs > 0)
+                    .count()
+                    .to_string(),
+            ),
             Answer::RootNetnsInode => self.k.netns_inode(&Ns::Root).map(|i| i.to_string()),
             Answer::NetnsInode(n) => self
                 .k

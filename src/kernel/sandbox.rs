@@ -239,6 +239,9 @@ pub fn respawn_inside(input: Option<&[u8]>, keep: &[&Path]) -> Result<i32> {
     let status = child
         .wait()
         .map_err(|e| KernelError::io("wait for the sandboxed process", e))?;
+    // The process inside may have given the terminal to a group of its own (learn's shell):
+    // the group this one is in gets it back.
+    crate::term::reclaim_terminal();
     Ok(status.code().unwrap_or(130))
 }
 

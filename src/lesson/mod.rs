@@ -126,6 +126,9 @@ pub struct CheckLine {
 pub struct Question {
     pub prompt: String,
     pub answer: Answer,
+    /// Where to look and why, shown after a second wrong answer (the `explain:` line); without
+    /// it, learn says what fits the kind of answer.
+    pub explain: Option<String>,
     pub offset: usize,
 }
 
@@ -134,6 +137,9 @@ pub struct Question {
 pub enum Answer {
     /// How many network namespaces exist (held by a process or a bind mount).
     NetnsCount,
+    /// How many network namespaces at least one process is in: what `lsns -t net` lists
+    /// (`netns count held by processes`).
+    NetnsCountHeld,
     /// The inode number of the root network namespace.
     RootNetnsInode,
     /// The inode number of a named namespace.
@@ -144,6 +150,7 @@ impl fmt::Display for Answer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Answer::NetnsCount => f.write_str("netns count"),
+            Answer::NetnsCountHeld => f.write_str("netns count held by processes"),
             Answer::RootNetnsInode => f.write_str("inode of netns root"),
             Answer::NetnsInode(n) => write!(f, "inode of netns {n}"),
         }

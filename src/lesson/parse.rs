@@ -607,20 +607,41 @@ impl LessonParser<'_> {
     fn question(&mut self, content: &[(usize, String)], start: usize, step: &mut StepDraft) {
         let mut prompt = Vec::new();
         let mut answer = None;
+        let mut explain: Option<String> = None;
         for (off, raw) in content {
             let line = raw.trim();
-            if let Some(a) = line.strip_prefix("answer:") {
+            if let Some(e) = line.strip_prefix("explain:") {
+                let e = e.trim();
+                if e.is_empty() {
+                    self.diags.push(self.src.error(
+                        off + raw.find("explain:").unwrap_or(0),
+                        8,
+                        "an 'explain:' line needs its explanation after the colon",
+                    ));
+                } else {
+                    // Several explain: lines make one explanation.
+                    explain = Some(match explain {
+                        Some(mut prev) => {
+                            prev.push(' ');
+                            prev.push_str(e);
+                            prev
+                        }
+                        None => e.to_string(),
+                    });
+                }
+            } else if let Some(a) = line.strip_prefix("answer:") {
                 let a = a.trim();
                 let col = raw.find(a).unwrap_or(0);
                 answer = match a.split_whitespace().collect::<Vec<_>>().as_slice() {
                     ["netns", "count"] => Some(Answer::NetnsCount),
+                    ["netns", "count", "held", "by", "processes"] => Some(Answer::NetnsCountHeld),
                     ["inode", "of", "netns", "root"] => Some(Answer::RootNetnsInode),
                     ["inode", "of", "netns", name] => Some(Answer::NetnsInode(name.to_string())),
                     _ => {
                         self.diags.push(self.src.error(
                             off + col,
                             a.chars().count(),
-                            format!("unknown answer '{a}' (nslab knows 'netns count', 'inode of netns root', 'inode of netns NAME')"),
+                            format!("unknown answer '{a}' (nslab knows 'netns count', 'netns count held by processes', 'inode of netns root', 'inode of netns NAME')"),
                         ));
                         None
                     }
@@ -634,6 +655,7 @@ impl LessonParser<'_> {
                 step.question = Some(Question {
                     prompt: prompt.join(" "),
                     answer,
+                    explain,
                     offset: start,
                 });
             }
@@ -828,8 +850,14 @@ mod tests {
                 "{HEAD}## S\n\n```question\nHow many?\nanswer: netns total\n```\n"
             )),
             vec![
-                "t.md:10:9: error: unknown answer 'netns total' (nslab knows 'netns count', 'inode of netns root', 'inode of netns NAME')"
+                "t.md:10:9: error: unknown answer 'netns total' (nslab knows 'netns count', 'netns count held by processes', 'inode of netns root', 'inode of netns NAME')"
             ]
+        );
+        assert_eq!(
+            diags(&format!(
+                "{HEAD}## S\n\n```question\nHow many?\nexplain:\nanswer: netns count\n```\n"
+            )),
+            vec!["t.md:10:1: error: an 'explain:' line needs its explanation after the colon"]
         );
         assert_eq!(
             diags(&format!("{HEAD}##\n")),
@@ -881,6 +909,25 @@ mod tests {
                 .split(": error")
                 .next(),
             Some("t.md:9:9")
+        );
+    }
+
+    #[test]
+    fn a_question_keeps_its_explanation() {
+        let src = Source::new(
+            "t.md",
+            format!(
+                "{HEAD}## S\n\n```question\nHow many\nnamespaces?\nanswer: netns count held by processes\nexplain: lsns lists\nexplain: what processes hold.\n```\n"
+            ),
+        );
+        let (lesson, d) = parse(&src);
+        assert!(d.is_empty(), "{d:?}");
+        let q = lesson.unwrap().steps[0].question.clone().unwrap();
+        assert_eq!(q.prompt, "How many namespaces?");
+        assert_eq!(q.answer, Answer::NetnsCountHeld);
+        assert_eq!(
+            q.explain.as_deref(),
+            Some("lsns lists what processes hold.")
         );
     }
 

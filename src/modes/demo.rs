@@ -1,19 +1,21 @@
-//! `nslab demo`: for the instructor on a projector. Each step is shown large, each command typed
-//! out and performed natively, observation output shown, the checks shown passing, then the
-//! live topology. The demo policy over the shared engine: perform, then evaluate.
+//! `nslab demo`: for the instructor on a projector. Each step's header, commands and checklist
+//! stay on screen (the same layout as learn); each command is typed out and performed
+//! natively, its output shown below the step's text, the checks shown passing, then the
+//! picture: the lesson's namespaces as the lesson means them, marked against the kernel.
+//! Ctrl-C (or q) stops it at once, also in the middle of a command or of a ping's pace.
 
 use std::time::{Duration, Instant};
 
 use console::style;
 
+use super::screen::{self, CheckRow, Parts};
 use super::{Place, put};
-use crate::engine::Engine;
 use crate::engine::runner::{self, CommandRun, Policy, Show};
+use crate::engine::{Engine, Verdict};
 use crate::exit::{Code, Failure};
 use crate::lesson::CommandLine;
 use crate::lesson::{Lesson, Step};
-use crate::render::render;
-use crate::term::{Key, Keys, width};
+use crate::term::{Key, Keys, Screen, height, width};
 
 pub struct Options {
     pub step: Option<usize>,
@@ -59,43 +61,183 @@ pub fn demo(
             put(&format!("Reset: {}\n", said.join(", ")));
         }
     }
+    let mut notes = Vec::new();
     if start > 1 {
-        super::prepare(engine, lesson, start);
+        notes = super::interruptible(&keys, || super::prepare(engine, lesson, start));
     }
     if matches!(place, Place::Sandbox) {
-        put(&format!(
-            "{}\n",
-            style("(not root: the demo runs in a private sandbox)").dim()
-        ));
+        notes.push(
+            style("(not root: the demo runs in a private sandbox)")
+                .dim()
+                .to_string(),
+        );
     }
+    let mut d = Demo {
+        lesson,
+        keys: &keys,
+        screen: Screen::new(),
+        auto: opts.auto,
+        notes,
+    };
     let mut idx = start - 1;
     while idx < n {
-        let step = &lesson.steps[idx];
-        let _ = console::Term::stdout().clear_screen();
-        if idx == 0 {
-            put(&format!(
-                "{}\n\n{}\n",
-                style(&lesson.title).bold().underlined(),
-                render(&lesson.intro, width())
-            ));
-        }
-        show_step(engine, step, n);
-        let footer = match opts.auto {
-            Some(s) => format!("next in {s} s · [space] next · [b] back · [q] quit"),
-            None => "[space/enter] next · [b] back · [q] quit".to_string(),
-        };
-        put(&format!("\n{}\n", style(footer).dim()));
-        match wait_key(&keys, opts.auto.map(Duration::from_secs_f64)) {
-            Some(Key::Quit | Key::Char('q')) => return Ok(Code::Interrupted),
-            Some(Key::Char('b')) => idx = idx.saturating_sub(1),
-            _ => idx += 1,
+        match d.step(engine, idx) {
+            Next::Quit => {
+                d.screen.leave();
+                return Ok(Code::Interrupted);
+            }
+            Next::Back => idx = idx.saturating_sub(1),
+            Next::Forward => idx += 1,
         }
     }
+    d.screen.leave();
     put(&format!(
         "\n{}\n",
         style(format!("End of the lesson: {}", lesson.title)).bold()
     ));
     Ok(Code::Success)
+}
+
+enum Next {
+    Forward,
+    Back,
+    Quit,
+}
+
+struct Demo<'a> {
+    lesson: &'a Lesson,
+    keys: &'a Keys,
+    screen: Screen,
+    auto: Option<f64>,
+    notes: Vec<String>,
+}
+
+impl Demo<'_> {
+    fn step(&mut self, engine: &mut Engine, idx: usize) -> Next {
+        let step = &self.lesson.steps[idx];
+        let n = self.lesson.steps.len();
+        let w = width();
+        let mut prose = String::new();
+        if idx == 0 {
+            prose.push_str(&format!(
+                "**{}**\n\n{}\n\n",
+                self.lesson.title, self.lesson.intro
+            ));
+        }
+        prose.push_str(&super::learn::without_commands(&step.body));
+        let body: Vec<String> = crate::render::render(&prose, w)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let parts = Parts {
+            header: format!("Step {} of {n}: {}", step.index, step.title),
+            body,
+            scroll: 0,
+            commands: Vec::new(),
+            checks: step
+                .checks
+                .iter()
+                .map(|c| CheckRow {
+                    pass: false,
+                    text: c.check.describe(),
+                    why: None,
+                })
+                .collect(),
+            question: Vec::new(),
+            messages: std::mem::take(&mut self.notes),
+            footers: vec!["Ctrl-C or q stops the demo".into(), "Ctrl-C: stop".into()],
+        };
+        let mut show = Typing {
+            delay: typing_delay(),
+            parts,
+            screen: &mut self.screen,
+        };
+        show.draw();
+        let policy = Policy {
+            judge_after: !step.checks.is_empty(),
+            setup: true,
+            ..Policy::default()
+        };
+        let run = super::interruptible(self.keys, || {
+            runner::run_step(engine, step, &policy, &mut show)
+        });
+        let mut parts = show.parts;
+        parts.checks = checklist(step, &run.after);
+        // The picture after the step, below what the commands printed.
+        let world = crate::show::world_after(self.lesson, Some(idx + 1));
+        let root_links: Vec<String> = crate::lesson::effect::Creations::of(self.lesson)
+            .links
+            .into_iter()
+            .filter(|(ns, _)| ns.is_root())
+            .map(|(_, n)| n)
+            .collect();
+        let picture = crate::show::lesson_picture(
+            &engine.kernel,
+            engine.lesson_namespaces(),
+            &crate::show::intended(&world),
+            &root_links,
+            w,
+        );
+        parts.body.push(String::new());
+        parts
+            .body
+            .extend(picture.lines().flat_map(|l| crate::render::wrap(l, w)));
+        parts.footers = match self.auto {
+            Some(s) => vec![
+                format!("next in {s} s · space: next · b back · ↑↓ scroll · q quit"),
+                "space next · b back · q quit".into(),
+            ],
+            None => vec![
+                "space/Enter: next · b: back · ↑↓ PgUp PgDn: scroll · q: quit".into(),
+                "space next · b back · q quit".into(),
+            ],
+        };
+        // Scrolled to the end: the latest output and the picture are what the audience sees.
+        parts.scroll = usize::MAX;
+        let started = Instant::now();
+        loop {
+            let laid = screen::layout(&parts, width(), height());
+            parts.scroll = parts.scroll.min(laid.max_scroll);
+            let page = laid.body_rows.max(2) - 1;
+            self.screen.draw(&laid.lines);
+            let left = self
+                .auto
+                .map(|s| Duration::from_secs_f64(s).saturating_sub(started.elapsed()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Next::Forward;
+            }
+            let wait = left.map_or(Duration::from_millis(100), |l| {
+                l.min(Duration::from_millis(100))
+            });
+            let Some(k) = self.keys.next(wait) else {
+                continue;
+            };
+            match k {
+                Key::Quit | Key::Char('q') => return Next::Quit,
+                Key::Char('b') => return Next::Back,
+                Key::Char(' ') | Key::Enter | Key::Char('n') => return Next::Forward,
+                Key::Up | Key::Char('k') => parts.scroll = parts.scroll.saturating_sub(1),
+                Key::Down | Key::Char('j') => parts.scroll = parts.scroll.saturating_add(1),
+                Key::PageUp => parts.scroll = parts.scroll.saturating_sub(page),
+                Key::PageDown => parts.scroll = parts.scroll.saturating_add(page),
+                Key::Home => parts.scroll = 0,
+                Key::End => parts.scroll = usize::MAX,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn checklist(step: &Step, after: &[Verdict]) -> Vec<CheckRow> {
+    step.checks
+        .iter()
+        .zip(after)
+        .map(|(c, v)| CheckRow {
+            pass: v.pass,
+            text: c.check.describe(),
+            why: (!v.pass).then(|| v.message()),
+        })
+        .collect()
 }
 
 /// Waits for a key; `None` after `timeout` (forever without one).
@@ -111,77 +253,56 @@ fn wait_key(keys: &Keys, timeout: Option<Duration>) -> Option<Key> {
     }
 }
 
-fn show_step(engine: &mut Engine, step: &Step, n: usize) {
-    let w = width();
-    let bar = "━".repeat(w.min(72));
-    put(&format!(
-        "{}\n{}\n{}\n\n",
-        style(&bar).cyan(),
-        style(format!("  Step {} of {n}   {}", step.index, step.title))
-            .bold()
-            .cyan(),
-        style(&bar).cyan()
-    ));
-    put(&render(&step.body, w));
-    put("\n");
-    let mut show = Typing {
-        delay: typing_delay(),
-    };
-    let policy = Policy {
-        judge_after: !step.checks.is_empty(),
-        setup: true,
-        ..Policy::default()
-    };
-    let run = runner::run_step(engine, step, &policy, &mut show);
-    if !step.checks.is_empty() {
-        put("\n");
-        for (c, v) in step.checks.iter().zip(&run.after) {
-            let mark = if v.pass {
-                style("✓").green().bold()
-            } else {
-                style("✗").red().bold()
-            };
-            put(&format!("  {mark} {}\n", c.check.describe()));
-            if !v.pass {
-                put(&format!("      {}\n", style(v.message()).red()));
-            }
-        }
-    }
-    put("\n");
-    put(&crate::show::text(
-        &engine.kernel,
-        &crate::show::Options::default(),
-    ));
-}
-
-/// Demo's view of a step running: each command typed out, then what it printed.
-struct Typing {
+/// Demo's view of a step running: each command typed out in the commands' place, what it
+/// printed added below the step's text.
+struct Typing<'a> {
     delay: Duration,
+    parts: Parts,
+    screen: &'a mut Screen,
 }
 
-impl Show for Typing {
+impl Typing<'_> {
+    fn draw(&mut self) {
+        let laid = screen::layout(&self.parts, width(), height());
+        self.screen.draw(&laid.lines);
+    }
+}
+
+impl Show for Typing<'_> {
     fn command(&mut self, c: &CommandLine) {
-        put(&format!("{} ", style("$").green().bold()));
+        self.parts.commands.push(String::new());
+        self.parts.scroll = usize::MAX;
         for ch in c.text.chars() {
-            put(&style(ch.to_string()).bold().to_string());
+            if let Some(last) = self.parts.commands.last_mut() {
+                last.push(ch);
+            }
             if !self.delay.is_zero() {
+                self.draw();
                 std::thread::sleep(self.delay);
             }
         }
-        put("\n");
+        self.parts.body.push(format!(
+            "{} {}",
+            style("$").green().bold(),
+            style(&c.text).bold()
+        ));
+        self.draw();
     }
 
     fn performed(&mut self, c: &CommandLine, r: &CommandRun) {
-        if !r.output.is_empty() {
-            put(&crate::term::printable(&r.output));
-            if !r.output.ends_with('\n') {
-                put("\n");
-            }
+        let w = width();
+        for l in crate::term::printable(&r.output).lines() {
+            self.parts.body.extend(crate::render::wrap(l, w));
         }
-        match (&r.error, c.expect_failure) {
-            (Some(e), _) => put(&format!("{}\n", style(e).red())),
-            (None, true) => put(&format!("{}\n", style("(it fails, as expected)").yellow())),
-            (None, false) => {}
+        let said = match (&r.error, c.expect_failure) {
+            (Some(e), _) => Some(style(e).red().to_string()),
+            (None, true) => Some(style("(it fails, as expected)").yellow().to_string()),
+            (None, false) => None,
+        };
+        if let Some(s) = said {
+            self.parts.body.extend(crate::render::wrap(&s, w));
         }
+        self.parts.scroll = usize::MAX;
+        self.draw();
     }
 }

@@ -1,29 +1,42 @@
 //! `nslab learn`: the student works in their own shell; nslab watches the kernel and ticks each
 //! check the moment it becomes true. The learn policy over the shared engine: evaluate on every
-//! kernel event, perform only when the student asks (`d`).
+//! kernel event, perform only when the student asks (`d`, confirmed).
+//!
+//! The screen is a full-screen frame (see `screen`): the step's header, commands and checklist
+//! stay put, the prose scrolls. Keys act only in command mode (see `input`): a line meant for
+//! the shell, typed here by mistake, changes nothing. Everything under a check is worded from
+//! the verdicts of the latest evaluation, so nothing from an older state stays on screen.
+
+mod gone;
+mod input;
+
+mod shell;
 
 use std::time::{Duration, Instant};
 
 use console::style;
 
+use super::screen::{self, CheckRow, Parts};
 use super::{Place, put};
 use crate::engine::runner::{self, CommandRun, Policy, Show};
 use crate::engine::{Engine, Verdict};
 use crate::exit::{Code, Failure};
 use crate::kernel::Watcher;
-use crate::lesson::{CommandLine, Lesson, Ns, Op, Step};
+use crate::lesson::{Answer, CommandLine, Lesson, Ns, Op, Step};
 use crate::progress::{self, Progress, StepState, Store};
-use crate::render::render;
-use crate::term::{Key, Keys, width};
+use crate::term::{Key, Keys, Screen, height, width};
+use input::{Action, Event, Input, Mode};
+
+pub use shell::IN_LESSON_ENV;
 
 pub struct Options {
     /// Start at this step (1-based), first bringing the kernel to the state it needs.
     pub step: Option<usize>,
     /// Wait for Enter after each verified step instead of moving on at once.
     pub pause: bool,
+    /// Every lesson there is (id, title), in order: the end screen names the next one to take.
+    pub lessons: Vec<(String, String)>,
 }
-
-const KEYS_HELP: &str = "[h] hint  [s] show commands  [d] do it for me  [n] skip  [b] back  [t] shell  [g] topology  [r] reset  [q] quit";
 
 /// How often checks without a kernel event (pings, processes, shell commands) are looked at
 /// again; pings then wait at most LEARN_PING for their reply (a veth answers in well under a
@@ -31,41 +44,8 @@ const KEYS_HELP: &str = "[h] hint  [s] show commands  [d] do it for me  [n] skip
 const SLOW_POLL: Duration = Duration::from_millis(100);
 const LEARN_PING: Duration = Duration::from_millis(50);
 
-/// The part of the screen that is redrawn: the checklist, the question, messages.
-struct Status {
-    lines: usize,
-}
-
-impl Status {
-    fn clear(&mut self) {
-        if self.lines > 0 {
-            let _ = console::Term::stdout().clear_last_lines(self.lines);
-            self.lines = 0;
-        }
-    }
-
-    fn draw(&mut self, lines: &[String]) {
-        self.clear();
-        // Wrapped here, not by the terminal, so that the count of lines to clear is right.
-        let wrapped: Vec<String> = lines
-            .iter()
-            .flat_map(|l| crate::render::wrap(l, width().saturating_sub(1)))
-            .collect();
-        let mut s = wrapped.join("\n");
-        s.push('\n');
-        put(&s);
-        self.lines = wrapped.len();
-    }
-
-    /// Prints text that stays (above the status area).
-    fn print(&mut self, text: &str) {
-        self.clear();
-        put(text);
-        if !text.ends_with('\n') {
-            put("\n");
-        }
-    }
-}
+/// The last level of the `h` key: the commands.
+const LAST_HINT: usize = 3;
 
 /// Appends "TIME tick STEP CHECK" to the file named by NSLAB_TRACE when a check turns true on
 /// screen: the latency benchmark reads it.
@@ -88,9 +68,11 @@ struct Learn<'a> {
     engine: &'a mut Engine,
     progress: Store,
     keys: Keys,
-    status: Status,
+    screen: Screen,
     place: &'a Place,
     opts: Options,
+    /// Said once, at the top of the next frame: a step passed, a progress file not saved.
+    notes: Vec<String>,
 }
 
 /// What the student chose to do after a step.
@@ -99,6 +81,34 @@ enum Next {
     Back,
     Restart,
     Quit,
+}
+
+/// What the body of the screen shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    Prose,
+    Picture,
+}
+
+/// Everything about the step on screen that changes while the student works.
+struct StepView {
+    outcomes: Vec<Verdict>,
+    /// Under each failing check: why it does not hold yet.
+    whys: Vec<Option<String>>,
+    /// What an earlier step made that is gone: the step to rebuild from.
+    rebuild: Option<usize>,
+    hint_level: usize,
+    wrong_answers: usize,
+    answered: bool,
+    /// `d` was pressed: the step counts as performed by nslab, not verified.
+    performed: bool,
+    /// Messages of the last key (a wrong answer, what `d` printed).
+    message: Vec<String>,
+    view: View,
+    scroll: usize,
+    /// The prose and the picture, laid out for a width.
+    prose: (usize, Vec<String>),
+    picture: Option<(usize, Vec<String>)>,
 }
 
 pub fn learn(
@@ -112,46 +122,55 @@ pub fn learn(
     progress.update(|p| p.current = Some(lesson.id.clone()))?;
     engine.set_lesson(lesson);
     engine.reuse_probes_for(SLOW_POLL);
+    let n = lesson.steps.len();
+    // Where to start, and the kernel brought to the state that step starts from: as `--step`
+    // asks, or, in a sandbox (which starts empty), where the student left off.
+    let start = match opts.step {
+        Some(s) => lesson.step_number("--step", s).map_err(Failure::usage)?,
+        None => {
+            let p = Store::default()
+                .read()
+                .ok()
+                .and_then(|l| l.progress.lessons.get(&lesson.id).cloned())
+                .unwrap_or_default();
+            if p.step > n { 1 } else { p.step.max(1) }
+        }
+    };
+    // TODO(ledger): here, before anything is performed, "another lesson left things behind:
+    // reset it?" (the persistent ledger's job; `modes::reset` today).
+    let mut notes = Vec::new();
+    if start > 1 && (opts.step.is_some() || matches!(place, Place::Sandbox)) {
+        put(&format!(
+            "Bringing the lab to where step {start} starts...\n"
+        ));
+        notes.extend(super::prepare(engine, lesson, start));
+    }
     let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
     let mut l = Learn {
         lesson,
         engine,
         progress,
         keys,
-        status: Status { lines: 0 },
+        screen: Screen::new(),
         place,
         opts,
+        notes,
     };
-    l.run()
+    l.run(start - 1)
 }
 
 impl Learn<'_> {
-    fn run(&mut self) -> Result<Code, Failure> {
+    fn run(&mut self, mut idx: usize) -> Result<Code, Failure> {
         let n = self.lesson.steps.len();
         self.remember_sysctls();
-        let mut idx = match self.opts.step {
-            Some(s) => {
-                let s = self
-                    .lesson
-                    .step_number("--step", s)
-                    .map_err(Failure::usage)?;
-                super::prepare(self.engine, self.lesson, s);
-                s - 1
-            }
-            None => {
-                let p = self.snapshot();
-                if p.step > n { 0 } else { p.step.max(1) - 1 }
-            }
-        };
-        self.header(idx);
         while idx < n {
-            match self.step(&self.lesson.steps[idx]) {
+            match self.step(idx) {
                 Next::Forward => idx += 1,
                 Next::Back => idx = idx.saturating_sub(1),
                 Next::Restart => idx = 0,
                 Next::Quit => {
                     self.save(idx + 1, false);
-                    self.status.clear();
+                    self.screen.leave();
                     put(&format!(
                         "Your progress is saved: `nslab learn {}` resumes at step {}.\n",
                         self.lesson.id,
@@ -162,28 +181,60 @@ impl Learn<'_> {
             }
             self.save(idx + 1, idx >= n);
         }
+        self.screen.leave();
+        put(&self.end_screen());
+        Ok(Code::Success)
+    }
+
+    /// The recap of the lesson (how each step was passed) and the next lesson to take.
+    fn end_screen(&self) -> String {
         let p = self.snapshot();
-        let (v, d, s) = (
+        let n = self.lesson.steps.len();
+        let mut s = format!(
+            "\n{} {}\n\n",
+            style("Lesson complete:").green().bold(),
+            style(&self.lesson.title).bold()
+        );
+        for step in &self.lesson.steps {
+            s.push_str(&format!(
+                "  Step {} {}: {}\n",
+                step.index,
+                state_word(p.state(step.index)),
+                step.title
+            ));
+        }
+        let (v, d, k) = (
             p.count(StepState::Verified),
             p.count(StepState::Performed),
             p.count(StepState::Skipped),
         );
-        put(&format!(
-            "\n{} {}: {v} of {n} steps verified{}{}.\n",
-            style("Lesson complete").green().bold(),
-            self.lesson.title,
-            if d > 0 {
-                format!(", {d} performed by nslab")
-            } else {
-                String::new()
-            },
-            if s > 0 {
-                format!(", {s} skipped")
-            } else {
-                String::new()
-            }
-        ));
-        Ok(Code::Success)
+        s.push_str(&format!("\n{v} of {n} steps verified"));
+        if d > 0 {
+            s.push_str(&format!(", {d} performed by nslab"));
+        }
+        if k > 0 {
+            s.push_str(&format!(", {k} skipped"));
+        }
+        s.push_str(".\n");
+        let all = self.progress.read().map(|l| l.progress).unwrap_or_default();
+        let next = self
+            .opts
+            .lessons
+            .iter()
+            .find(|(id, _)| *id != self.lesson.id && !all.get(id).is_some_and(|p| p.done()));
+        match next {
+            Some((id, title)) => s.push_str(&format!(
+                "Next lesson: {id} ({title}). Start it with: nslab learn {id}\n"
+            )),
+            None => s.push_str("You have taken every lesson.\n"),
+        }
+        if k > 0 {
+            s.push_str(&format!(
+                "To take a skipped step: nslab learn {} --step N\n",
+                self.lesson.id
+            ));
+        }
+        s
     }
 
     fn save(&mut self, step: usize, done: bool) {
@@ -203,8 +254,8 @@ impl Learn<'_> {
         match self.progress.update(change) {
             Ok(t) => Some(t),
             Err(e) => {
-                self.status
-                    .print(&style(format!("Progress not saved: {e}")).red().to_string());
+                self.notes
+                    .push(style(format!("Progress not saved: {e}")).red().to_string());
                 None
             }
         }
@@ -253,21 +304,106 @@ impl Learn<'_> {
         });
     }
 
-    fn header(&mut self, idx: usize) {
-        let mut s = format!("\n{}\n\n", style(&self.lesson.title).bold().underlined());
+    /// The prose of step `idx` for `width`: the lesson's introduction before the first step,
+    /// the step's text without its command blocks (they have their own place).
+    fn prose(&self, idx: usize, width: usize) -> Vec<String> {
+        let step = &self.lesson.steps[idx];
+        let mut md = String::new();
         if idx == 0 {
-            s.push_str(&render(&self.lesson.intro, width()));
+            md.push_str(&format!("**{}**\n\n", self.lesson.title));
+            md.push_str(&self.lesson.intro);
+            md.push_str("\n\n");
         }
         if matches!(self.place, Place::Sandbox) {
-            s.push_str(&format!(
-                "\n{}\n",
-                style("You are not root, so this lesson runs in a private sandbox. Press t to open a shell inside it; type your commands there.").yellow()
-            ));
+            md.push_str(SANDBOX_NOTE);
+            md.push_str("\n\n");
         }
-        self.status.print(&s);
+        md.push_str(&without_commands(&step.body));
+        crate::render::render(&md, width)
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
-    fn step(&mut self, step: &Step) -> Next {
+    fn picture(&self, idx: usize, width: usize) -> Vec<String> {
+        let world = crate::show::world_after(self.lesson, Some(idx + 1));
+        let intended = crate::show::intended(&world);
+        let root_links: Vec<String> = crate::lesson::effect::Creations::of(self.lesson)
+            .links
+            .into_iter()
+            .filter(|(ns, _)| ns.is_root())
+            .map(|(_, n)| n)
+            .collect();
+        let mut lines = vec![
+            style(format!(
+                "The lab after step {} as the lesson means it, against the kernel:",
+                idx + 1
+            ))
+            .bold()
+            .to_string(),
+            style("(missing: not made yet; extra: there, but not in the lesson)")
+                .dim()
+                .to_string(),
+        ];
+        let pic = crate::show::lesson_picture(
+            &self.engine.kernel,
+            self.engine.lesson_namespaces(),
+            &intended,
+            &root_links,
+            width,
+        );
+        lines.extend(pic.lines().map(str::to_string));
+        lines
+            .iter()
+            .flat_map(|l| crate::render::wrap(l, width))
+            .collect()
+    }
+
+    /// Judges the step's checks, and words why each failing one does not hold.
+    fn evaluate(&self, idx: usize, v: &mut StepView) {
+        let step = &self.lesson.steps[idx];
+        v.outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
+        v.rebuild = None;
+        v.whys = Vec::with_capacity(v.outcomes.len());
+        for (c, o) in step.checks.iter().zip(&v.outcomes) {
+            if o.pass {
+                v.whys.push(None);
+                continue;
+            }
+            // The judge's own near miss first (a typo, swapped ends); else, what an earlier
+            // step made and is gone.
+            let k = &self.engine.kernel;
+            let gone = if o.cause.is_none() {
+                gone::made_earlier(
+                    self.lesson,
+                    idx,
+                    &c.check,
+                    &mut |n| k.netns_exists(n),
+                    &mut |ns, name| {
+                        k.snapshot(ns)
+                            .is_ok_and(|s| s.links.iter().any(|l| l.name == name))
+                    },
+                )
+            } else {
+                None
+            };
+            let why = match (&gone, &o.cause) {
+                (Some(g), _) => {
+                    v.rebuild = Some(v.rebuild.map_or(g.step, |s: usize| s.min(g.step)));
+                    g.say()
+                }
+                (None, Some(cause)) => format!("{}. {cause}", o.found),
+                (None, None) => o.found.clone(),
+            };
+            v.whys.push(Some(why));
+        }
+        if v.view == View::Picture {
+            v.picture = None;
+        }
+    }
+
+    fn step(&mut self, idx: usize) -> Next {
+        let step = &self.lesson.steps[idx];
         // The step's hidden setup (a lab to mend), unless the step was passed before and the
         // student came back to it.
         let setup_failed: Vec<String> = if self.snapshot().state(step.index).is_none() {
@@ -279,27 +415,30 @@ impl Learn<'_> {
             Vec::new()
         };
         self.engine.begin_step(step);
-        let n = self.lesson.steps.len();
-        let title = format!("Step {} of {n}: {}", step.index, step.title);
-        self.status.print(&format!(
-            "\n{}\n\n{}",
-            style(title).bold().cyan(),
-            render(&step.body, width())
-        ));
         let observe = step.observes_only() || step.commands.is_empty();
-        let mut outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
-        let mut shown: Vec<bool> = vec![false; outcomes.len()];
-        let mut answer = String::new();
-        let mut answered = step.question.is_none();
-        let mut hint_level = 0usize;
-        // `d` was pressed: the step counts as performed by nslab, not verified. Checks that hold
-        // already when a passed step is shown again (after `b`) prove nothing new: it keeps its
-        // state.
-        let mut performed = false;
+        let has_something = !step.checks.is_empty() || step.question.is_some();
+        let mut v = StepView {
+            outcomes: Vec::new(),
+            whys: Vec::new(),
+            rebuild: None,
+            hint_level: 0,
+            wrong_answers: 0,
+            answered: step.question.is_none(),
+            performed: false,
+            message: setup_failed,
+            view: View::Prose,
+            scroll: 0,
+            prose: (0, Vec::new()),
+            picture: None,
+        };
+        self.evaluate(idx, &mut v);
+        let mut shown: Vec<bool> = vec![false; v.outcomes.len()];
+        // Checks that hold already when a passed step is shown again (after `b`) prove
+        // nothing new: it keeps its state.
         let earlier = self
             .snapshot()
             .state(step.index)
-            .filter(|_| outcomes.iter().all(|o| o.pass));
+            .filter(|_| v.outcomes.iter().all(|o| o.pass));
         let passed = |performed: bool| {
             if performed {
                 StepState::Performed
@@ -307,31 +446,38 @@ impl Learn<'_> {
                 earlier.unwrap_or(StepState::Verified)
             }
         };
-        let mut message: Vec<String> = setup_failed;
+        let mut input = Input::new();
+        if !v.answered {
+            input.answer_mode();
+        }
         let (mut watcher, mut watched) = self.watch();
         let mut last_eval = Instant::now();
         let needs_poll = step.checks.iter().any(|c| c.check.needs_polling());
         loop {
-            for (i, o) in outcomes.iter().enumerate() {
+            for (i, o) in v.outcomes.iter().enumerate() {
                 if o.pass && !shown[i] {
                     trace(step.index, &step.checks[i].check.to_string());
                 }
                 shown[i] = o.pass;
             }
-            let complete = outcomes.iter().all(|o| o.pass) && answered;
-            let has_something = !step.checks.is_empty() || step.question.is_some();
-            self.status.draw(&self.screen(
-                step,
-                &outcomes,
-                &answer,
-                answered,
-                &message,
-                complete && has_something,
-            ));
+            let complete = v.outcomes.iter().all(|o| o.pass) && v.answered;
             if complete && has_something && !observe && !self.opts.pause {
-                self.finish(step, passed(performed));
+                self.finish(step, passed(v.performed));
                 return Next::Forward;
             }
+            let (w, h) = (width(), height());
+            if v.prose.0 != w {
+                v.prose = (w, self.prose(idx, w));
+            }
+            if v.view == View::Picture && v.picture.as_ref().is_none_or(|p| p.0 != w) {
+                v.picture = Some((w, self.picture(idx, w)));
+            }
+            let parts = self.parts(step, &v, &input, complete && has_something);
+            let laid = screen::layout(&parts, w, h);
+            let max_scroll = laid.max_scroll;
+            let page = laid.body_rows.max(2) - 1;
+            v.scroll = v.scroll.min(max_scroll);
+            self.screen.draw(&laid.lines);
             // Wait for the kernel or a key.
             let changed = match &watcher {
                 Some(w) => w.wait(Duration::from_millis(15)),
@@ -347,100 +493,398 @@ impl Learn<'_> {
                 if self.engine.kernel.watched_changed(&watched) {
                     (watcher, watched) = self.watch();
                 }
-                outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
+                self.evaluate(idx, &mut v);
                 last_eval = Instant::now();
             }
-            let Some(key) = self.keys.next(Duration::from_millis(1)) else {
-                continue;
-            };
-            message.clear();
-            match key {
-                Key::Quit | Key::Char('q') => return Next::Quit,
-                Key::Enter if complete => {
-                    let how = if has_something {
-                        passed(performed)
-                    } else {
-                        StepState::Skipped
-                    };
-                    self.finish(step, how);
-                    return Next::Forward;
+            let mut events = input.tick(Instant::now());
+            if let Some(k) = self.keys.next_stamped(Duration::from_millis(1)) {
+                events.extend(input.feed(k));
+            }
+            for ev in events {
+                self.notes.clear();
+                // A key's message lasts until the next key.
+                if matches!(ev, Event::Key(_)) {
+                    v.message.clear();
                 }
-                Key::Enter if !answered => {
-                    let right = step
-                        .question
-                        .as_ref()
-                        .and_then(|q| self.engine.round().answer(&q.answer));
-                    if right.as_deref() == Some(answer.trim()) {
-                        answered = true;
-                        message.push(format!(
-                            "{} {} is right.",
-                            style("✓").green(),
-                            answer.trim()
-                        ));
-                    } else {
-                        message.push(format!(
-                            "{} {} is not it. Look again, and try once more.",
-                            style("✗").red(),
-                            answer.trim()
-                        ));
-                        answer.clear();
+                let scroll = |v: &mut StepView, by: isize| {
+                    v.scroll = v.scroll.saturating_add_signed(by).min(max_scroll);
+                };
+                match ev {
+                    Event::Quit | Event::Key(Key::Char('q')) => return Next::Quit,
+                    Event::Typed => v.message = vec![style(TYPED).yellow().to_string()],
+                    Event::NotAKey(c) => {
+                        v.message = vec![format!("{c:?} is not a key here: press ? for the keys.")]
                     }
-                }
-                Key::Enter => message
-                    .push("Not yet: the checks above are still open. Press h for a hint.".into()),
-                // Answers are numbers (inodes, counts): digits go to the answer, letters are keys.
-                Key::Char(c) if !answered && c.is_ascii_digit() => answer.push(c),
-                Key::Backspace => {
-                    answer.pop();
-                }
-                Key::Char('h') => {
-                    hint_level += 1;
-                    message = self.hint(step, &outcomes, hint_level);
-                }
-                Key::Char('s') if step.challenge => {
-                    message.push("This step is a challenge: finding its commands is the exercise. Press h for hints; the last one shows a way to do it.".into());
-                }
-                Key::Char('s') => message = commands_text(step),
-                Key::Char('d') => {
-                    performed = true;
-                    self.perform(step);
-                    outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
-                }
-                Key::Char('n') => {
-                    self.finish(step, StepState::Skipped);
-                    return Next::Forward;
-                }
-                Key::Char('b') => return Next::Back,
-                Key::Char('t') => {
-                    drop(watcher.take());
-                    self.shell();
-                    (watcher, watched) = self.watch();
-                    outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
-                }
-                Key::Char('g') => {
-                    let pic =
-                        crate::show::text(&self.engine.kernel, &crate::show::Options::default());
-                    self.status.print(&pic);
-                }
-                Key::Char('r') => {
-                    drop(watcher.take());
-                    let p = self.snapshot();
-                    let said = super::reset::reset(&self.engine.kernel, self.lesson, Some(&p));
-                    let id = &self.lesson.id;
-                    self.record(|p| p.lesson(id).forget_steps());
-                    self.status.print(&format!(
-                        "Reset: {}\n",
-                        if said.is_empty() {
-                            "nothing to remove".to_string()
-                        } else {
-                            said.join(", ")
+                    Event::AnswerEdited | Event::LeftAnswer => v.message.clear(),
+                    Event::Submit(a) => self.submit(step, &mut v, &mut input, &a),
+                    Event::Declined(_) => v.message = vec!["Nothing done.".into()],
+                    Event::Confirmed(a) => match a {
+                        Action::Skip => {
+                            self.finish(step, StepState::Skipped);
+                            return Next::Forward;
                         }
-                    ));
-                    return Next::Restart;
+                        Action::Reset => {
+                            drop(watcher.take());
+                            self.reset();
+                            return Next::Restart;
+                        }
+                        Action::Perform => {
+                            v.performed = true;
+                            v.message = self.perform(step);
+                            self.evaluate(idx, &mut v);
+                        }
+                        Action::Rebuild(from) => {
+                            v.message =
+                                super::perform_steps(self.engine, self.lesson, from, idx + 1);
+                            self.engine.begin_step(step);
+                            (watcher, watched) = self.watch();
+                            self.evaluate(idx, &mut v);
+                        }
+                    },
+                    Event::Key(Key::Enter) if complete => {
+                        let how = if has_something {
+                            passed(v.performed)
+                        } else {
+                            StepState::Skipped
+                        };
+                        self.finish(step, how);
+                        return Next::Forward;
+                    }
+                    Event::Key(Key::Enter | Key::Char('a')) if !v.answered => {
+                        input.answer_mode();
+                        v.message.clear();
+                    }
+                    Event::Key(Key::Enter) => {
+                        v.message = vec![
+                            "Not yet: the checks above are still open. Press h for a hint.".into(),
+                        ]
+                    }
+                    Event::Key(Key::Char('h')) => {
+                        v.hint_level = (v.hint_level + 1).min(LAST_HINT);
+                        v.message.clear();
+                    }
+                    Event::Key(Key::Char('d')) => {
+                        input.confirm(Action::Perform);
+                        v.message.clear();
+                    }
+                    Event::Key(Key::Char('n')) => {
+                        input.confirm(Action::Skip);
+                        v.message.clear();
+                    }
+                    Event::Key(Key::Char('r')) => {
+                        input.confirm(Action::Reset);
+                        v.message.clear();
+                    }
+                    Event::Key(Key::Char('f')) => match v.rebuild {
+                        Some(from) => {
+                            input.confirm(Action::Rebuild(from));
+                            v.message.clear();
+                        }
+                        None => v.message = vec!["Nothing an earlier step made is missing.".into()],
+                    },
+                    Event::Key(Key::Char('b')) => return Next::Back,
+                    Event::Key(Key::Char('t')) => {
+                        drop(watcher.take());
+                        self.shell(step, &v);
+                        (watcher, watched) = self.watch();
+                        self.evaluate(idx, &mut v);
+                        v.message = vec![style("Back in the lesson.").yellow().to_string()];
+                    }
+                    Event::Key(Key::Char('g')) => {
+                        v.view = match v.view {
+                            View::Prose => View::Picture,
+                            View::Picture => View::Prose,
+                        };
+                        v.picture = None;
+                        v.scroll = 0;
+                    }
+                    Event::Key(Key::Esc) if v.view == View::Picture => {
+                        v.view = View::Prose;
+                        v.scroll = 0;
+                    }
+                    Event::Key(Key::Char('?')) => v.message = vec![KEYS_HELP.to_string()],
+                    Event::Key(Key::Up | Key::Char('k')) => scroll(&mut v, -1),
+                    Event::Key(Key::Down | Key::Char('j')) => scroll(&mut v, 1),
+                    Event::Key(Key::PageUp) => scroll(&mut v, -(page as isize)),
+                    Event::Key(Key::PageDown) => scroll(&mut v, page as isize),
+                    Event::Key(Key::Home) => v.scroll = 0,
+                    Event::Key(Key::End) => v.scroll = max_scroll,
+                    Event::Key(_) => {}
                 }
-                _ => {}
             }
         }
+    }
+
+    /// A submitted answer: right, wrong (explained from the second time), or a shell line.
+    fn submit(&mut self, step: &Step, v: &mut StepView, input: &mut Input, typed: &str) {
+        let Some(q) = &step.question else { return };
+        let given = normalize(typed);
+        if given.is_empty() {
+            v.message = vec!["Type your answer, then Enter (Esc for the keys).".into()];
+            return;
+        }
+        if looks_like_a_command(&given) {
+            v.message = vec![style(TYPED).yellow().to_string()];
+            return;
+        }
+        let mut round = self.engine.round();
+        let right = round.answer(&q.answer);
+        if right.as_deref() == Some(given.as_str()) {
+            v.answered = true;
+            input.mode = Mode::Command;
+            v.message = vec![format!("{} {given} is right.", style("✓").green())];
+            return;
+        }
+        v.wrong_answers += 1;
+        let mut m = vec![format!("{} {given} is not it.", style("✗").red())];
+        // The count lsns shows leaves out the namespaces only a bind mount holds.
+        if q.answer == Answer::NetnsCount
+            && round.answer(&Answer::NetnsCountHeld).as_deref() == Some(given.as_str())
+        {
+            m.push(LSNS_MISSES.into());
+        } else if v.wrong_answers < 2 {
+            m.push("Look again, and try once more.".into());
+        } else {
+            m.push(q.explain.clone().unwrap_or_else(|| explain(&q.answer)));
+        }
+        v.message = m;
+    }
+
+    /// The parts of the frame for the step as it stands.
+    fn parts(&self, step: &Step, v: &StepView, input: &Input, complete: bool) -> Parts {
+        let n = self.lesson.steps.len();
+        let body = match (&v.view, &v.picture) {
+            (View::Picture, Some((_, p))) => p.clone(),
+            _ => v.prose.1.clone(),
+        };
+        let checks = step
+            .checks
+            .iter()
+            .zip(&v.outcomes)
+            .zip(&v.whys)
+            .map(|((c, o), why)| CheckRow {
+                pass: o.pass,
+                text: c.check.describe(),
+                why: why.clone(),
+            })
+            .collect();
+        let mut question = Vec::new();
+        if let Some(q) = &step.question {
+            if v.answered {
+                question.push(format!("{} {}", style("✓").green().bold(), q.prompt));
+            } else {
+                question.push(format!("{} {}", style("?").yellow().bold(), q.prompt));
+                question.push(match input.mode {
+                    Mode::Answer => format!(
+                        "  your answer: {}{}",
+                        style(&input.answer).bold(),
+                        style("▏").bold()
+                    ),
+                    _ => format!("  your answer: {}   (a or Enter to type it)", input.answer),
+                });
+            }
+        }
+        let mut messages: Vec<String> = self.notes.clone();
+        if step.challenge && v.hint_level == 0 && !complete {
+            messages.push(CHALLENGE.into());
+        }
+        messages.extend(v.message.iter().cloned());
+        if v.hint_level > 0 {
+            messages.extend(self.hint(step, &v.outcomes, v.hint_level));
+        }
+        if let Mode::Confirm(a) = input.mode {
+            messages.push(
+                style(match a {
+                    Action::Skip => "Skip this step? y/N".to_string(),
+                    Action::Perform => "Let nslab perform this step's commands? y/N".to_string(),
+                    Action::Reset => format!(
+                        "Reset the lesson: remove everything {} makes and start again? y/N",
+                        self.lesson.id
+                    ),
+                    Action::Rebuild(from) => format!(
+                        "Perform steps {from} to {} again, to rebuild what they made? y/N",
+                        step.index - 1
+                    ),
+                })
+                .bold()
+                .to_string(),
+            );
+        }
+        if complete {
+            messages.push(format!(
+                "{} Press Enter to go on.",
+                style("Done.").green().bold()
+            ));
+        }
+        let footers = match input.mode {
+            Mode::Answer => vec![
+                "type your answer · Enter: check it · Esc: the keys".into(),
+                "Enter: check · Esc: keys".into(),
+            ],
+            Mode::Confirm(_) => vec!["y: yes · any other key: no".into()],
+            Mode::Command => {
+                let mut f = vec![
+                    "h hint · d do it · n skip · b back · t shell · g picture · r reset · ↑↓ scroll · q quit".to_string(),
+                    "h hint d do n skip b back t shell g pic r reset q quit".into(),
+                    "h d n b t g r q · ? help".into(),
+                ];
+                if v.rebuild.is_some() {
+                    f.insert(0, "f rebuild · h hint · d do it · n skip · b back · t shell · g picture · r reset · q quit".into());
+                }
+                f
+            }
+        };
+        Parts {
+            header: format!("Step {} of {n}: {}", step.index, step.title),
+            body,
+            scroll: v.scroll,
+            // A challenge's commands are the student's to find: its solution stays hidden.
+            commands: if step.challenge {
+                Vec::new()
+            } else {
+                step.commands.iter().map(|c| c.text.clone()).collect()
+            },
+            checks,
+            question,
+            messages,
+            footers,
+        }
+    }
+
+    /// The `h` key's text at a level, from the verdicts of now.
+    fn hint(&self, step: &Step, outcomes: &[Verdict], level: usize) -> Vec<String> {
+        match level {
+            1 if step.hints.is_empty() => {
+                vec!["This step has no written hint: press h again for what nslab sees.".into()]
+            }
+            1 => step.hints.iter().map(|h| format!("Hint: {h}")).collect(),
+            2 => {
+                let failing: Vec<(&crate::lesson::CheckLine, &Verdict)> = step
+                    .checks
+                    .iter()
+                    .zip(outcomes)
+                    .filter(|(_, o)| !o.pass)
+                    .collect();
+                if failing.is_empty() {
+                    return vec!["Every check holds now.".into()];
+                }
+                let mut out = Vec::new();
+                for (c, o) in failing {
+                    out.push(format!("{} {}", style("✗").red(), c.check.describe()));
+                    out.push(format!("    expected: {}", o.expected));
+                    out.push(format!("    found: {}", o.found));
+                    if let Some(cause) = &o.cause {
+                        out.push(format!("    {cause}"));
+                    }
+                    // In a challenge, the command that mends it is the exercise.
+                    if let Some(f) = o.fix.as_ref().filter(|_| !step.challenge) {
+                        out.push(format!("    Try: {}", style(f).cyan()));
+                    }
+                }
+                out
+            }
+            _ if step.challenge => {
+                let mut v = vec![
+                    "One way to do it (yours may differ: the checks judge the result, d performs it):"
+                        .to_string(),
+                ];
+                v.extend(step.commands.iter().map(|c| format!("    {}", c.text)));
+                v
+            }
+            _ => commands_text(step),
+        }
+    }
+
+    /// `d`: nslab performs the step's commands; Ctrl-C stops it at once.
+    fn perform(&mut self, step: &Step) -> Vec<String> {
+        let mut shown = Collect::default();
+        let engine = &mut *self.engine;
+        super::interruptible(&self.keys, || {
+            runner::run_step(engine, step, &Policy::default(), &mut shown);
+        });
+        let mut lines: Vec<String> = shown.text.lines().map(str::to_string).collect();
+        const MOST: usize = 12;
+        if lines.len() > MOST {
+            let cut = lines.len() - MOST;
+            lines.drain(..cut);
+            lines.insert(
+                0,
+                style(format!("({cut} lines above not shown)"))
+                    .dim()
+                    .to_string(),
+            );
+        }
+        lines
+    }
+
+    fn reset(&mut self) {
+        let p = self.snapshot();
+        let said = super::reset::reset(&self.engine.kernel, self.lesson, Some(&p));
+        let id = &self.lesson.id;
+        self.record(|p| p.lesson(id).forget_steps());
+        self.notes.push(format!(
+            "Reset: {}",
+            if said.is_empty() {
+                "nothing to remove".to_string()
+            } else {
+                said.join(", ")
+            }
+        ));
+    }
+
+    /// `t`: a shell for the lesson, on the normal screen with the checklist above it; the
+    /// frame comes back when it exits.
+    fn shell(&mut self, step: &Step, v: &StepView) {
+        self.screen.leave();
+        let mut s = format!(
+            "\n{}\n",
+            style(format!(
+                "Step {} of {}: {}",
+                step.index,
+                self.lesson.steps.len(),
+                step.title
+            ))
+            .bold()
+            .cyan()
+        );
+        for c in &step.commands {
+            s.push_str(&format!("  $ {}\n", c.text));
+        }
+        for (c, o) in step.checks.iter().zip(&v.outcomes) {
+            let mark = if o.pass { "✓" } else { "·" };
+            s.push_str(&format!("  {mark} {}\n", c.check.describe()));
+        }
+        s.push_str(&format!(
+            "\n{}\n",
+            style("A shell for this lesson: its prompt starts with (nslab lesson). Type your commands here; type exit to come back to the lesson.").yellow()
+        ));
+        put(&s);
+        let id = self.lesson.id.clone();
+        let result = self
+            .keys
+            .suspended(|| crate::term::run_in_foreground(&mut shell::command(&id)));
+        self.screen.enter();
+        if let Err(e) = result {
+            self.notes.push(
+                style(format!("Could not open a shell: {e}"))
+                    .red()
+                    .to_string(),
+            );
+        }
+    }
+
+    fn finish(&mut self, step: &Step, how: StepState) {
+        let id = &self.lesson.id;
+        // A step only moves up: skipping a step verified earlier leaves it verified.
+        let now = self
+            .record(|p| p.lesson(id).mark(step.index, how))
+            .unwrap_or(how);
+        self.notes.push(format!(
+            "Step {} {}: {}",
+            step.index,
+            state_word(Some(now)),
+            step.title
+        ));
     }
 
     /// Watches everything there is now; without a watcher, learn still polls.
@@ -450,122 +894,62 @@ impl Learn<'_> {
             Err(_) => (None, self.engine.kernel.netns_list()),
         }
     }
+}
 
-    fn screen(
-        &self,
-        step: &Step,
-        outcomes: &[Verdict],
-        answer: &str,
-        answered: bool,
-        message: &[String],
-        complete: bool,
-    ) -> Vec<String> {
-        let mut lines = Vec::new();
-        for (c, o) in step.checks.iter().zip(outcomes) {
-            let mark = if o.pass {
-                style("✓").green().bold().to_string()
-            } else {
-                style("·").dim().to_string()
-            };
-            lines.push(format!("  {mark} {}", c.check.describe()));
-        }
-        if let Some(q) = &step.question {
-            let mark = if answered {
-                style("✓").green().bold().to_string()
-            } else {
-                style("?").yellow().bold().to_string()
-            };
-            lines.push(format!("  {mark} {}", q.prompt));
-            if !answered {
-                lines.push(format!(
-                    "    your answer: {answer}_   (type it, then Enter)"
-                ));
-            }
-        }
-        for m in message {
-            for l in m.lines() {
-                lines.push(format!("  {l}"));
-            }
-        }
-        if complete {
-            lines.push(format!(
-                "  {} Press Enter to go on.",
-                style("Done.").green().bold()
-            ));
-        }
-        lines.push(style(KEYS_HELP).dim().to_string());
-        lines
+fn state_word(s: Option<StepState>) -> String {
+    match s {
+        Some(StepState::Verified) => style("✓ verified").green().bold().to_string(),
+        Some(StepState::Performed) => style("▶ performed by nslab").cyan().to_string(),
+        Some(StepState::Skipped) => style("↷ skipped").yellow().to_string(),
+        None => style("· not passed").dim().to_string(),
     }
+}
 
-    fn hint(&self, step: &Step, outcomes: &[Verdict], level: usize) -> Vec<String> {
-        let written = if step.hints.is_empty() {
-            vec!["This step has no written hint.".to_string()]
-        } else {
-            step.hints.iter().map(|h| format!("Hint: {h}")).collect()
-        };
-        let failing: Vec<String> = step
-            .checks
-            .iter()
-            .zip(outcomes)
-            .filter(|(_, o)| !o.pass)
-            .take(1)
-            .map(|(c, o)| {
-                let said = if step.challenge {
-                    o.diagnosis()
-                } else {
-                    o.message()
-                };
-                format!("{}: {said}", c.check.describe())
-            })
-            .collect();
-        match level {
-            1 => written,
-            2 if !failing.is_empty() => failing,
-            _ if step.challenge => {
-                let mut v = vec![
-                    "One way to do it (yours may differ; the checks judge the result):".to_string(),
-                ];
-                v.extend(step.commands.iter().map(|c| format!("    {}", c.text)));
-                v
-            }
-            _ => commands_text(step),
+/// A step's Markdown without its ```` ```sh ```` blocks: the screen shows the commands in a
+/// place of their own, always in view.
+pub(crate) fn without_commands(md: &str) -> String {
+    use pulldown_cmark::{CodeBlockKind, Event as Md, Parser, Tag};
+    let mut out = String::new();
+    let mut from = 0;
+    for (ev, range) in
+        Parser::new_ext(md, crate::lesson::parse::markdown_options()).into_offset_iter()
+    {
+        if let Md::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) = ev
+            && info.split_whitespace().next() == Some("sh")
+            && range.start >= from
+        {
+            out.push_str(&md[from..range.start]);
+            out.push_str("*(the commands are below)*\n");
+            from = range.end;
         }
     }
+    out.push_str(&md[from..]);
+    out
+}
 
-    fn perform(&mut self, step: &Step) {
-        let mut shown = Collect::default();
-        runner::run_step(self.engine, step, &Policy::default(), &mut shown);
-        self.status.print(&shown.text);
-    }
+/// An answer as typed, brought to the form nslab compares: `net:[4026531840]`, as
+/// `readlink` prints it, is its number.
+fn normalize(a: &str) -> String {
+    let a = a.trim();
+    let inner = a
+        .strip_prefix("net:[")
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(a);
+    inner.trim().to_string()
+}
 
-    fn shell(&mut self) {
-        self.status.clear();
-        let sh = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
-        put(&format!(
-            "\n{}\n",
-            style("A shell for this lesson. Type your commands here; type `exit` to come back to the lesson.").yellow()
-        ));
-        let _ = self.keys.suspended(|| {
-            crate::kernel::sandbox::scrub(&mut std::process::Command::new(&sh))
-                .env("NSLAB_SHELL", "1")
-                .status()
-        });
-        put(&format!("{}\n", style("Back in the lesson.").yellow()));
-    }
+/// An answer that is a command line: words and no number.
+fn looks_like_a_command(a: &str) -> bool {
+    a.contains(char::is_whitespace) && !a.chars().any(|c| c.is_ascii_digit())
+}
 
-    fn finish(&mut self, step: &Step, how: StepState) {
-        let id = &self.lesson.id;
-        // A step only moves up: skipping a step verified earlier leaves it verified.
-        let now = self
-            .record(|p| p.lesson(id).mark(step.index, how))
-            .unwrap_or(how);
-        let what = match now {
-            StepState::Verified => style("✓ verified").green().bold(),
-            StepState::Performed => style("▶ performed by nslab").cyan(),
-            StepState::Skipped => style("↷ skipped").yellow(),
-        };
-        self.status
-            .print(&format!("  Step {} {what}: {}\n", step.index, step.title));
+/// Where to look and why, for an answer of this kind (when the question has no `explain:`).
+fn explain(a: &Answer) -> String {
+    match a {
+        Answer::NetnsCount => "Every network namespace counts: lsns -t net lists those a process is in, and a namespace that only a bind mount holds (ip netns add makes one) counts too: ls /run/netns. A namespace in both lists counts once.".into(),
+        Answer::NetnsCountHeld => "Count the namespaces lsns -t net lists, one a line below its heading (lsns -t net -n | wc -l): each is a namespace at least one process is in.".into(),
+        Answer::RootNetnsInode => "Your shell runs in the root network namespace. readlink /proc/$$/ns/net prints net:[NUMBER]: the number is the answer.".into(),
+        Answer::NetnsInode(n) => format!("A named namespace is a file in /run/netns: its inode number is the namespace's. stat -L -c %i /run/netns/{n} prints it."),
     }
 }
 
@@ -573,7 +957,8 @@ fn commands_text(step: &Step) -> Vec<String> {
     if step.commands.is_empty() {
         return vec!["This step has no commands.".into()];
     }
-    let mut v = vec!["The commands of this step:".to_string()];
+    let mut v =
+        vec!["The commands of this step, to type in your shell (d performs them):".to_string()];
     v.extend(step.commands.iter().map(|c| format!("    {}", c.text)));
     v
 }
@@ -600,5 +985,41 @@ impl Show for Collect {
         if let Some(e) = &r.error {
             self.text.push_str(&format!("{}\n", style(e).red()));
         }
+    }
+}
+
+const CHALLENGE: &str =
+    "A challenge: the commands are yours to find. h gives hints, and its last level shows one way.";
+
+const TYPED: &str = "This is the lesson pane: type commands in your shell (the other pane, or t for a shell here). Nothing was changed.";
+
+const SANDBOX_NOTE: &str = "*You are not root, so this lesson runs in a private sandbox. Press t to open a shell inside it; type your commands there.*";
+
+const LSNS_MISSES: &str = "That is the count lsns -t net gives: the namespaces that processes are in. A namespace that only a bind mount in /run/netns holds (ip netns add makes one) has no process, and lsns does not list it; it counts too: ls /run/netns.";
+
+const KEYS_HELP: &str = "Keys: h hint (again: what nslab sees, then the commands) · d do it for me · n skip · b back · t a shell · g the picture · f rebuild what an earlier step made · r reset · a answer · ↑↓ PgUp PgDn scroll · q quit. Type commands in your shell, not here.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_normalized() {
+        assert_eq!(normalize(" net:[4026531840] "), "4026531840");
+        assert_eq!(normalize("3"), "3");
+        assert!(looks_like_a_command("ip netns add blue"));
+        assert!(!looks_like_a_command("4026531840"));
+    }
+
+    #[test]
+    fn command_blocks_leave_the_prose() {
+        let md =
+            "Make one:\n\n```sh\nip netns add blue\n```\n\nThen look:\n\n```output\nblue\n```\n";
+        let out = without_commands(md);
+        assert!(!out.contains("ip netns add"), "{out}");
+        assert!(
+            out.contains("Then look:") && out.contains("```output"),
+            "{out}"
+        );
     }
 }

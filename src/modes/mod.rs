@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod learn;
 pub mod reset;
+pub mod screen;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -121,16 +122,31 @@ pub fn put(s: &str) {
 }
 
 /// Brings the kernel to the state step `s` (1-based) starts from: finds the latest earlier step
-/// whose checks all hold now, and performs the steps after it. Says what it performs.
-pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) {
+/// whose checks all hold now, and performs the steps after it. Returns what it performed, a
+/// line each, and the errors of its lines: the caller shows them where it draws.
+pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Vec<String> {
     let steps = &lesson.steps[..s.saturating_sub(1).min(lesson.steps.len())];
     let from = steps
         .iter()
         .rposition(|st| !st.checks.is_empty() && engine.evaluate(&st.checks).iter().all(|o| o.pass))
         .map_or(0, |i| i + 1);
-    for st in &steps[from..] {
-        put(&format!(
-            "{} step {}: {}\n",
+    perform_steps(engine, lesson, from + 1, s)
+}
+
+/// Performs steps `from` to `until - 1` (1-based), as `--step` does, saying what it performs.
+/// Lines that fail because what they make is there already are part of the way: their errors
+/// are said, and the next lines still run.
+pub fn perform_steps(
+    engine: &mut Engine,
+    lesson: &Lesson,
+    from: usize,
+    until: usize,
+) -> Vec<String> {
+    let mut said = Vec::new();
+    let end = until.saturating_sub(1).min(lesson.steps.len());
+    for st in lesson.steps.iter().take(end).skip(from.saturating_sub(1)) {
+        said.push(format!(
+            "{} step {}: {}",
             console::style("performing").dim(),
             st.index,
             st.title
@@ -146,8 +162,47 @@ pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) {
         );
         for c in &run.commands {
             if let Some(e) = &c.error {
-                put(&format!("  {}\n", console::style(e).red()));
+                said.push(format!("  {}", console::style(e).red()));
             }
         }
     }
+    said
+}
+
+/// Runs `f` (a step being performed) while another thread watches the keyboard: Ctrl-C or `q`
+/// ends the program at once, whatever `f` is doing (typing a command out, a ping's pace, a
+/// shell line), with the terminal given back and exit code 130. Other keys are kept for later.
+pub fn interruptible<T>(keys: &crate::term::Keys, f: impl FnOnce() -> T) -> T {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut kept = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let Some(k) = keys.next_stamped(std::time::Duration::from_millis(20)) else {
+                    continue;
+                };
+                if matches!(k.key, crate::term::Key::Quit | crate::term::Key::Char('q')) {
+                    interrupted(keys);
+                }
+                kept.push(k);
+            }
+            kept
+        });
+        let r = f();
+        done.store(true, Ordering::Relaxed);
+        let kept = watcher.join().unwrap_or_default();
+        for k in kept.into_iter().rev() {
+            keys.unread(k);
+        }
+        r
+    })
+}
+
+/// Leaves at once on Ctrl-C: the terminal as it was found, the normal screen back, exit 130.
+pub fn interrupted(keys: &crate::term::Keys) -> ! {
+    keys.restore();
+    put("\x1b[?25h\x1b[?1049l");
+    put("nslab: interrupted\n");
+    std::process::exit(Code::Interrupted as i32)
 }

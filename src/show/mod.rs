@@ -7,6 +7,7 @@ mod diff;
 mod dot;
 pub mod escape;
 mod gather;
+mod intended;
 mod layout;
 mod mermaid;
 mod model;
@@ -16,6 +17,7 @@ mod text;
 pub use diff::diff;
 pub use dot::dot;
 pub use gather::{GatherError, Gathered, Options, Scope, Unseen, gather};
+pub use intended::{intended, world_after};
 pub use mermaid::mermaid;
 pub use model::{
     Address, DefaultRoute, End, Iface, LinkKind, LinkState, Mark, NsKind, NsView, Topology,
@@ -52,4 +54,114 @@ pub fn utf8_terminal() -> bool {
             let v = v.to_lowercase();
             v.contains("utf-8") || v.contains("utf8")
         })
+}
+
+/// The picture learn (`g`) and demo draw: the lesson's namespaces (and the root one where the
+/// lesson puts links), what the lesson means to have built by now (`intended`) merged with what
+/// the kernel has, each item marked missing or extra. A lesson namespace the intention does not
+/// have yet is drawn as extra; the machine's own links in the root namespace are left out
+/// (`root_links` are the ones the lesson makes there).
+pub fn lesson_picture(
+    k: &Kernel,
+    namespaces: &[String],
+    intended: &Topology,
+    root_links: &[String],
+    width: usize,
+) -> String {
+    let ascii = !utf8_terminal();
+    let mut scope = vec![crate::lesson::Ns::Root];
+    scope.extend(
+        namespaces
+            .iter()
+            .filter(|n| k.netns_exists(n))
+            .map(|n| crate::lesson::Ns::Named(n.clone())),
+    );
+    let opts = Options {
+        scope: Scope::Only(scope),
+        ascii,
+    };
+    let g = match gather(k, &opts) {
+        Ok(g) => g,
+        Err(e) => return format!("{e}\n"),
+    };
+    let mut t = diff(intended, &g.topology);
+    for ns in &mut t.namespaces {
+        if ns.kind == NsKind::Root {
+            ns.interfaces
+                .retain(|i| i.mark != Some(Mark::Extra) || root_links.contains(&i.name));
+        }
+    }
+    for o in &g.topology.namespaces {
+        if o.kind != NsKind::Root && t.namespace(&o.name).is_none() {
+            let mut x = o.clone();
+            x.mark = Some(Mark::Extra);
+            for i in &mut x.interfaces {
+                if i.name != "lo" {
+                    i.mark = Some(Mark::Extra);
+                    for a in &mut i.addresses {
+                        a.mark = Some(Mark::Extra);
+                    }
+                }
+            }
+            t.namespaces.push(x);
+        }
+    }
+    t.derive_ports();
+    let mut s = if t.namespaces.is_empty() {
+        "Nothing to draw yet: the lesson has made no namespace so far.\n".to_string()
+    } else if width >= SIDE_BY_SIDE {
+        // Wide enough: what the lesson means, as it means it, and what the kernel has, side
+        // by side; the kernel's side marks what the lesson does not have (extra).
+        let mut has = t.clone();
+        has.namespaces.retain(|n| n.mark != Some(Mark::Missing));
+        for n in &mut has.namespaces {
+            n.interfaces.retain(|i| i.mark != Some(Mark::Missing));
+            for i in &mut n.interfaces {
+                i.addresses.retain(|a| a.mark != Some(Mark::Missing));
+            }
+        }
+        has.wires.retain(|w| w.mark != Some(Mark::Missing));
+        let half = (width - 3) / 2;
+        side_by_side(
+            &format!("the lesson means\n{}", render_text(intended, half, ascii)),
+            &format!("the kernel has\n{}", render_text(&has, half, ascii)),
+            half,
+        )
+    } else {
+        render_text(&t, width, ascii)
+    };
+    for n in g.notes() {
+        s.push_str(&n);
+        s.push('\n');
+    }
+    s
+}
+
+/// The width from which learn and demo draw the intended and the observed pictures side by
+/// side; narrower, one picture carries both, with marks.
+pub const SIDE_BY_SIDE: usize = 120;
+
+/// Two texts as two columns of `half` columns each, three apart.
+fn side_by_side(left: &str, right: &str, half: usize) -> String {
+    let l: Vec<&str> = left.lines().collect();
+    let r: Vec<&str> = right.lines().collect();
+    let mut out = String::new();
+    for i in 0..l.len().max(r.len()) {
+        let a = l.get(i).copied().unwrap_or("");
+        let b = r.get(i).copied().unwrap_or("");
+        let pad = half.saturating_sub(console::measure_text_width(a));
+        let line = format!("{a}{} │ {b}", " ".repeat(pad));
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn two_pictures_side_by_side() {
+        let s = super::side_by_side("ab\ncd\nef", "xy", 4);
+        assert_eq!(s, "ab   │ xy\ncd   │\nef   │\n");
+    }
 }

@@ -1,0 +1,273 @@
+//! The screen of learn and demo, laid out: pure, from the parts of a step to the lines of one frame.
+//!
+//! What the student needs at every moment stays put: the step's header ("Step N of M: title")
+//! on top, and at the bottom its commands, its checklist (each failing check with its reason
+//! under it), the question, messages and the keys. The prose takes the rows left between
+//! them, and scrolls. When even those parts do not fit, messages give way first, then the
+//! reasons under the checks; the header, the commands and the checks' own lines stay.
+
+use console::{measure_text_width, style};
+
+use crate::render::wrap;
+
+/// One line of the checklist.
+#[derive(Debug, Clone)]
+pub struct CheckRow {
+    pub pass: bool,
+    pub text: String,
+    /// Why it does not hold yet, in a few words (for a failing check).
+    pub why: Option<String>,
+}
+
+/// The parts of a frame.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    pub header: String,
+    /// The prose (or the picture, with `g`), already laid out for the width.
+    pub body: Vec<String>,
+    pub scroll: usize,
+    /// The step's commands, as the student types them.
+    pub commands: Vec<String>,
+    pub checks: Vec<CheckRow>,
+    pub question: Vec<String>,
+    pub messages: Vec<String>,
+    /// Footers from the longest to the shortest: the first that fits is drawn.
+    pub footers: Vec<String>,
+}
+
+/// A frame: its lines, and how far the body can scroll.
+pub struct Laid {
+    pub lines: Vec<String>,
+    pub max_scroll: usize,
+    /// The rows the body had.
+    pub body_rows: usize,
+}
+
+/// Wraps `text` to `width` after `first` (a mark), continuation lines under the text (`wrap`
+/// indents them by two more).
+fn wrapped(text: &str, width: usize, first: &str) -> Vec<String> {
+    let lead = measure_text_width(first);
+    let avail = width.saturating_sub(lead).max(8);
+    wrap(text, avail)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{first}{l}")
+            } else {
+                format!("{}{l}", " ".repeat(lead))
+            }
+        })
+        .collect()
+}
+
+fn rule(width: usize, label: &str) -> String {
+    if label.is_empty() {
+        return style("─".repeat(width)).dim().to_string();
+    }
+    let w = measure_text_width(label) + 4;
+    if w > width {
+        return style("─".repeat(width)).dim().to_string();
+    }
+    style(format!("── {label} {}", "─".repeat(width - w)))
+        .dim()
+        .to_string()
+}
+
+pub fn layout(p: &Parts, width: usize, height: usize) -> Laid {
+    let width = width.max(20);
+    let mut header: Vec<String> = wrap(&style(&p.header).bold().cyan().to_string(), width);
+    header.truncate(3);
+    let mut commands = Vec::new();
+    for c in &p.commands {
+        for (i, l) in crate::render::command(c, width.saturating_sub(2))
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 { "$ " } else { "  " };
+            commands.push(format!("{}{}", style(lead).dim(), style(l).cyan()));
+        }
+    }
+    let mut checks = Vec::new();
+    let mut whys = 0;
+    for c in &p.checks {
+        let mark = if c.pass {
+            style("✓").green().bold().to_string()
+        } else {
+            style("·").dim().to_string()
+        };
+        checks.push((false, wrapped(&c.text, width, &format!("{mark} "))));
+        if let Some(w) = &c.why {
+            let lines = wrapped(&style(w).yellow().to_string(), width, "  ↳ ");
+            whys += lines.len();
+            checks.push((true, lines));
+        }
+    }
+    let mut question = Vec::new();
+    for q in &p.question {
+        question.extend(wrapped(q, width, ""));
+    }
+    let mut messages = Vec::new();
+    for m in &p.messages {
+        for l in m.lines() {
+            messages.extend(wrapped(l, width, ""));
+        }
+    }
+    let footer = p
+        .footers
+        .iter()
+        .find(|f| measure_text_width(f) <= width)
+        .cloned()
+        .unwrap_or_default();
+    let footer = style(footer).dim().to_string();
+    let rules = 1 + usize::from(!commands.is_empty() || !checks.is_empty());
+    let count = |checks: &[(bool, Vec<String>)]| checks.iter().map(|(_, l)| l.len()).sum::<usize>();
+    let fixed =
+        |m: usize, c: usize| header.len() + rules + commands.len() + c + question.len() + m + 1;
+    // Give way: messages first (keeping their first lines), then the reasons under checks.
+    let mut msg_rows = messages.len();
+    let mut check_rows = count(&checks);
+    if fixed(msg_rows, check_rows) > height {
+        let over = fixed(msg_rows, check_rows) - height;
+        msg_rows = msg_rows.saturating_sub(over);
+        if msg_rows < messages.len() && msg_rows > 0 {
+            msg_rows -= 1;
+            messages.truncate(msg_rows);
+            messages.push(style("…").dim().to_string());
+            msg_rows += 1;
+        } else {
+            messages.truncate(msg_rows);
+        }
+    }
+    if fixed(msg_rows, check_rows) > height && whys > 0 {
+        checks.retain(|(why, _)| !why);
+        check_rows = count(&checks);
+    }
+    let body_rows = height.saturating_sub(fixed(msg_rows, check_rows));
+    let max_scroll = p.body.len().saturating_sub(body_rows);
+    let scroll = p.scroll.min(max_scroll);
+    let mut lines = header;
+    let more_above = scroll > 0;
+    let more_below = scroll + body_rows < p.body.len();
+    lines.push(rule(
+        width,
+        match (more_above, more_below) {
+            (_, true) if body_rows == 0 => "text hidden: PgDn/↓",
+            (false, true) => "",
+            (true, _) => "↑ PgUp: more above",
+            _ => "",
+        },
+    ));
+    // The body's rows are filled even when the text is shorter: the parts below stay put.
+    let shown: Vec<String> = p
+        .body
+        .iter()
+        .skip(scroll)
+        .take(body_rows)
+        .cloned()
+        .collect();
+    let n = shown.len();
+    lines.extend(shown);
+    lines.extend((n..body_rows).map(|_| String::new()));
+    if rules > 1 {
+        lines.push(rule(
+            width,
+            if more_below {
+                "↓ PgDn: more text"
+            } else {
+                ""
+            },
+        ));
+    }
+    lines.extend(commands);
+    for (_, l) in checks {
+        lines.extend(l);
+    }
+    lines.extend(question);
+    lines.extend(messages);
+    lines.push(footer);
+    lines.truncate(height);
+    Laid {
+        lines,
+        max_scroll,
+        body_rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn long_step() -> Parts {
+        let prose = crate::render::render(
+            &"Each namespace has its own interfaces, routes and firewall. ".repeat(30),
+            40,
+        );
+        Parts {
+            header: "Step 3 of 8: Create a veth pair in the root namespace".into(),
+            body: prose.lines().map(str::to_string).collect(),
+            scroll: 0,
+            commands: vec![
+                "ip link add veth0 type veth peer name veth1".into(),
+                "ip -n blue address add 10.1.0.2/24 dev veth0".into(),
+            ],
+            checks: vec![
+                CheckRow {
+                    pass: false,
+                    text: "veth0 in blue is wired to veth1 in red".into(),
+                    why: Some("veth0 is in the root namespace".into()),
+                },
+                CheckRow {
+                    pass: true,
+                    text: "namespace blue exists".into(),
+                    why: None,
+                },
+            ],
+            question: vec![],
+            messages: vec!["Hint: ".to_string() + &"a veth pair is a cable. ".repeat(20)],
+            footers: vec![
+                "[h] hint  [d] do it  [n] skip  [q] quit".into(),
+                "? keys".into(),
+            ],
+        }
+    }
+
+    #[test]
+    fn header_commands_and_checks_stay_on_screen() {
+        console::set_colors_enabled(false);
+        for (w, h) in [(80, 24), (40, 24), (40, 12), (160, 45)] {
+            let laid = layout(&long_step(), w, h);
+            let text = laid.lines.join("\n");
+            assert!(laid.lines.len() <= h, "{w}x{h}: {} lines", laid.lines.len());
+            assert!(
+                laid.lines.iter().all(|l| measure_text_width(l) <= w),
+                "{w}x{h}:\n{text}"
+            );
+            assert!(text.starts_with("Step 3 of 8:"), "{w}x{h}:\n{text}");
+            assert!(text.contains("$ ip link add veth0"), "{w}x{h}:\n{text}");
+            assert!(text.contains("namespace blue exists"), "{w}x{h}:\n{text}");
+            assert!(text.contains("veth0 in blue is wired"), "{w}x{h}:\n{text}");
+            // The prose scrolls: there is more of it than fits.
+            assert!(laid.max_scroll > 0, "{w}x{h}");
+        }
+        // Scrolled to the end, the last line of the prose shows.
+        let mut p = long_step();
+        p.scroll = usize::MAX;
+        let laid = layout(&p, 80, 24);
+        let last = p.body.last().unwrap().clone();
+        assert!(laid.lines.contains(&last), "{}", laid.lines.join("\n"));
+    }
+
+    #[test]
+    fn the_reason_under_a_failing_check_shows_when_there_is_room() {
+        console::set_colors_enabled(false);
+        let laid = layout(&long_step(), 80, 24);
+        assert!(
+            laid.lines
+                .iter()
+                .any(|l| l.contains("↳ veth0 is in the root namespace")),
+            "{}",
+            laid.lines.join("\n")
+        );
+    }
+}
