@@ -17,5 +17,6 @@ pub mod net;
 pub mod progress;
 pub mod render;
 pub mod show;
+pub mod state;
 pub mod term;
 pub mod verify;
