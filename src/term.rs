@@ -32,10 +32,28 @@ pub struct Keys {
     pending: std::cell::RefCell<std::collections::VecDeque<Key>>,
 }
 
+/// The terminal's settings as [`Keys`] found them, while it has it in raw mode: the signal
+/// thread restores them when it ends nslab (see [`crate::signals`]).
+static SAVED: std::sync::Mutex<Option<Termios>> = std::sync::Mutex::new(None);
+
+/// Restores the terminal that [`Keys`] holds, from any thread: cooked mode, echo, the cursor.
+pub fn restore_terminal() {
+    if let Some(t) = SAVED.lock().ok().and_then(|s| s.clone()) {
+        // The terminal may be gone (SIGHUP): there is nothing left to restore then.
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &t);
+        let mut out = std::io::stdout();
+        let _ = out.write_all(b"\x1b[?25h");
+        let _ = out.flush();
+    }
+}
+
 impl Keys {
     pub fn new() -> std::io::Result<Keys> {
         let stdin = std::io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd())?;
+        if let Ok(mut s) = SAVED.lock() {
+            *s = Some(saved.clone());
+        }
         let keys = Keys {
             saved,
             pending: Default::default(),
@@ -72,6 +90,10 @@ impl Keys {
 
     /// The next key, if one comes within `timeout`.
     pub fn next(&self, timeout: Duration) -> Option<Key> {
+        // SIGTERM or SIGHUP: leave as Ctrl-C does.
+        if crate::signals::stopping() {
+            return Some(Key::Quit);
+        }
         if let Some(k) = self.pending.borrow_mut().pop_front() {
             return Some(k);
         }
@@ -125,6 +147,9 @@ fn decode(bytes: &[u8]) -> Vec<Key> {
 impl Drop for Keys {
     fn drop(&mut self) {
         self.restore();
+        if let Ok(mut s) = SAVED.lock() {
+            *s = None;
+        }
     }
 }
 

@@ -112,6 +112,17 @@ pub fn learn(
     progress.update(|p| p.current = Some(lesson.id.clone()))?;
     engine.set_lesson(lesson);
     engine.reuse_probes_for(SLOW_POLL);
+    // The ledger (modes/reset.rs): other lessons' leftovers offered for reset (issue 19), then
+    // this lesson's baseline, before the student's first command. Not in the sandbox, which
+    // vanishes with learn.
+    if matches!(place, Place::Host) {
+        super::reset::offer_others(&engine.kernel, lesson);
+        super::reset::begin_noting(
+            &engine.kernel,
+            lesson,
+            crate::engine::ledger::file::By::Learn,
+        );
+    }
     let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
     let mut l = Learn {
         lesson,
@@ -411,8 +422,9 @@ impl Learn<'_> {
                 }
                 Key::Char('r') => {
                     drop(watcher.take());
-                    let p = self.snapshot();
-                    let said = super::reset::reset(&self.engine.kernel, self.lesson, Some(&p));
+                    let sandboxed = matches!(self.place, Place::Sandbox);
+                    let said =
+                        super::reset::reset_in_session(&self.engine.kernel, self.lesson, sandboxed);
                     let id = &self.lesson.id;
                     self.record(|p| p.lesson(id).forget_steps());
                     self.status.print(&format!(
