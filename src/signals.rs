@@ -74,6 +74,9 @@ pub fn watch(on: OnSignal) -> std::io::Result<()> {
                     SIGNAL.store(s, Ordering::SeqCst);
                 }
                 pass_on();
+                if on == OnSignal::Stop && first {
+                    stop_lines();
+                }
                 if on == OnSignal::Leave && first {
                     std::thread::sleep(GRACE);
                     crate::term::restore_terminal();
@@ -100,6 +103,56 @@ pub fn release(pid: u32) {
     if let Ok(mut c) = CHILDREN.lock() {
         c.retain(|p| *p != pid);
     }
+}
+
+/// The lesson line running now is stopped, as a timed-out one is: SIGTERM to its process group,
+/// SIGKILL a moment later. Lines are the children of nslab's line helper (kernel/lines.rs),
+/// each the leader of its own group; the helper then answers that the line was killed, and
+/// the engine runs no other.
+fn stop_lines() {
+    use nix::sys::signal::{Signal, killpg};
+    let me = std::process::id();
+    let helpers: Vec<u32> = children_of(me)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"__lines"))
+        })
+        .collect();
+    let lines: Vec<nix::unistd::Pid> = helpers
+        .iter()
+        .flat_map(|h| children_of(*h))
+        .filter_map(|p| i32::try_from(p).ok())
+        .map(nix::unistd::Pid::from_raw)
+        .collect();
+    for signal in [Signal::SIGTERM, Signal::SIGKILL] {
+        for pgid in &lines {
+            // A group that has ended already: nothing to do.
+            let _ = killpg(*pgid, signal);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The pids whose parent is `parent` (/proc/PID/stat; the name may hold spaces and
+/// parentheses, so the fields are counted after the last ')').
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        (ppid == parent).then_some(pid)
+    })
+    .collect()
 }
 
 fn pass_on() {
