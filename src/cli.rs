@@ -580,6 +580,14 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
     let mut without = Vec::new();
     for id in &ids {
         let lesson = lessons.iter().find(|l| &l.id == id);
+        // A baseline of an earlier boot describes a machine that is gone: a restart took what
+        // the lesson made in the kernel with it.
+        if ledger.lessons.contains_key(id) && r::current(&ledger, id).is_none() {
+            println!("{id}: {STALE}");
+            if !dry_run {
+                r::forget(id)?;
+            }
+        }
         let (b, basis) = match (r::current(&ledger, id), lesson) {
             (Some(b), _) => (b.clone(), Basis::Baseline),
             (None, Some(l)) if by_name => (r::by_name(&kernel, l, progress.get(id)), Basis::ByName),
@@ -683,6 +691,8 @@ fn ask(total: usize, finished: &[&str]) -> bool {
 }
 
 const BY_NAME_HINT: &str = "nslab reset --by-name";
+
+const STALE: &str = "its baseline was taken before this machine restarted, which took what the lesson made in the kernel with it; the baseline is forgotten (files the lesson wrote may remain)";
 
 const BY_NAME_UNASKED: &str = "--by-name removes everything that has a name the lesson makes, yours included, and there is no terminal to ask: add --yes if that is what you want (--dry-run shows what it would remove)";
 

@@ -344,7 +344,19 @@ ip netns add blue
 echo "#PLAIN"; $N reset veth-lab; echo "code $?"; ls /run/netns
 echo "#BYNAME"; $N reset --by-name veth-lab < /dev/null; echo "code $?"; ls /run/netns
 echo "#YES"; $N reset --by-name --yes veth-lab; echo "code $?"; ls /run/netns
-mkdir -p $HOME/.local/state/nslab; mkfifo $HOME/.local/state/nslab/ledger.json
+# A baseline of another boot: forgotten, and nothing removed by it.
+ip netns add blue
+mkdir -p $HOME/.local/state/nslab
+cat > $HOME/.local/state/nslab/ledger.json <<'END'
+{"version": 1, "lessons": {"veth-lab": {"since": 1, "by": "learn", "boot": "another-boot",
+ "uid": 0, "ticks": 0, "file": "lessons/02-veth.md",
+ "makes": {"netns": ["blue"], "links": [], "addrs": [], "routes": [], "sysctls": [],
+           "rules": [], "procs": [], "files": [], "unknown": []},
+ "before": {"netns": {}, "files": {}}}}}
+END
+echo "#STALE"; $N reset --yes veth-lab; echo "code $?"; ls /run/netns
+echo "#STALE-LEDGER"; cat $HOME/.local/state/nslab/ledger.json
+rm $HOME/.local/state/nslab/ledger.json; mkfifo $HOME/.local/state/nslab/ledger.json
 echo "#FIFO"; timeout 10 $N reset veth-lab; echo "code $?"
 "##,
     );
@@ -375,6 +387,13 @@ echo "#FIFO"; timeout 10 $N reset veth-lab; echo "code $?"
             && yes.trim_end().ends_with("code 0"),
         "{yes}"
     );
+    let stale = r.part("STALE");
+    assert!(
+        stale.contains("veth-lab: its baseline was taken before this machine restarted")
+            && stale.trim_end().ends_with("code 0\nblue"),
+        "{stale}"
+    );
+    assert!(!r.part("STALE-LEDGER").contains("veth-lab"), "{}", r.text);
     // A ledger that is a FIFO is refused at once, not opened.
     assert!(r.part("FIFO").contains("code 2"), "{}", r.text);
     assert!(r.text.contains("a FIFO, not a regular file"), "{}", r.text);
