@@ -163,11 +163,20 @@ learn veth-lab; waitfor "Step 1 of 8"
 ip netns del blue
 ip netns add blue
 quit
-echo "#RESET"; $N reset --yes veth-lab; echo "code $?"
+# On a terminal, reset asks first: no changes nothing.
+echo "#NO"; printf 'n\n' | script -qec "$N reset veth-lab" /dev/null; echo "code $?"; ls /run/netns
+echo "#RESET"; printf 'y\n' | script -qec "$N reset veth-lab" /dev/null; echo "code $?"
 echo "#NETNS"; ls /run/netns
 "##,
     );
     let r = Run::of(&out);
+    let no = r.part("NO");
+    assert!(
+        no.contains("Remove the thing listed above? [y/N]")
+            && no.contains("Nothing was changed.")
+            && no.trim_end().ends_with("code 0\nblue"),
+        "{no}"
+    );
     let reset = r.part("RESET");
     assert!(
         reset.contains("veth-lab: remove netns blue (another namespace than the blue there when the lesson began (inode"),

@@ -203,6 +203,10 @@ fn spawn_worker(
     scope: Scope,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<LessonReport, Failure> {
+    // Interrupted (--no-sandbox): no further lesson begins.
+    if crate::signals::stopping() {
+        return Err(Failure::new(Code::Interrupted, "interrupted"));
+    }
     let exe = std::env::current_exe()
         .map_err(|e| Failure::env(format!("cannot find my own binary: {e}")))?;
     let mut cmd = Command::new(&exe);
