@@ -180,14 +180,12 @@ pub fn worker() -> Result<Code, Failure> {
         }
     }
     if let Some(s) = crate::signals::received() {
-        return Err(Failure::new(
-            Code::Interrupted,
-            format!(
-                "{}: interrupted by {}; what the lesson made was removed",
-                lesson.id,
-                crate::signals::name(s)
-            ),
-        ));
+        eprintln!(
+            "nslab: {}: interrupted by {}; what the lesson made was removed",
+            lesson.id,
+            crate::signals::name(s)
+        );
+        return Ok(Code::Interrupted);
     }
     let mut o = out.lock();
     let _ = serde_json::to_writer(&mut o, &Event::Done(report));
@@ -203,9 +201,9 @@ fn spawn_worker(
     scope: Scope,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<LessonReport, Failure> {
-    // Interrupted (--no-sandbox): no further lesson begins.
+    // Interrupted (--no-sandbox): no further lesson begins; verify ends with 130.
     if crate::signals::stopping() {
-        return Err(Failure::new(Code::Interrupted, "interrupted"));
+        return Err(Failure::env("interrupted"));
     }
     let exe = std::env::current_exe()
         .map_err(|e| Failure::env(format!("cannot find my own binary: {e}")))?;
@@ -279,10 +277,16 @@ fn spawn_worker(
         .wait()
         .map_err(|e| Failure::env(format!("worker: {e}")))?;
     crate::signals::release(child.id());
+    // On the machine itself, what the worker said of the lesson's reset (what it could not
+    // take back, that it was interrupted) is for the user.
+    if !opts.sandbox {
+        for line in err.lines().filter(|l| l.starts_with("nslab: ")) {
+            eprintln!("{line}");
+        }
+    }
     let said = err.trim().trim_start_matches("nslab: ").to_string();
     match (done, status.code()) {
         (Some(r), _) => Ok(r),
-        (None, Some(130)) => Err(Failure::new(Code::Interrupted, said)),
         (None, Some(3)) => Err(Failure::env(said)),
         (None, Some(2)) => Err(Failure::usage(format!("{}: {said}", lesson.source.name))),
         (None, code) => {
@@ -437,6 +441,10 @@ pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         }
         r
     });
+    // --no-sandbox, interrupted: the worker reset the lesson and said so; no report.
+    if crate::signals::stopping() {
+        return Ok(Code::Interrupted);
+    }
     let mut reports = Vec::new();
     for r in results {
         reports.push(r?);
