@@ -448,3 +448,35 @@ fn verify_reports_a_lesson_that_leaves_a_root_link_behind() {
     );
     assert_eq!(common::host_state(), before, "the host changed");
 }
+
+#[test]
+fn demo_offers_to_reset_what_its_earlier_run_left() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/leaves-a-link.md
+script -qec "$N demo $L --auto 0" /dev/null < /dev/null > /dev/null
+echo "#FIRST"; links
+printf y | script -qec "$N demo $L --auto 0" /dev/null > /tmp/second
+echo "#SECOND"; grep -a -o -e "An earlier run of this lesson left link leftover0. Reset the lesson first? \[y/N\]" -e "Reset: removed link leftover0" /tmp/second
+echo "#RESET"; $N reset --yes $L; echo "code $?"; links
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.words("FIRST"), ["lo", "leftover0"], "{}", r.text);
+    assert_eq!(
+        r.part("SECOND").lines().collect::<Vec<_>>(),
+        [
+            "An earlier run of this lesson left link leftover0. Reset the lesson first? [y/N]",
+            "Reset: removed link leftover0"
+        ],
+        "{}",
+        r.text
+    );
+    // The second run made it again, under a new baseline: reset finds it the lesson's.
+    let reset = r.part("RESET");
+    assert!(
+        reset.contains("leaves-a-link: removed link leftover0")
+            && reset.trim_end().ends_with("code 0\nlo"),
+        "{reset}"
+    );
+}
