@@ -3,8 +3,8 @@
 //! The student types the lesson's commands in their own shell, so nslab cannot list what
 //! they made as it happens. What it can do is look before: when a lesson begins acting on a
 //! machine (learn opens it, demo starts it, a `verify --no-sandbox` worker starts it), nslab
-//! writes a baseline to the ledger ([`crate::engine::ledger::file`]): everything the lesson's lines may make, and
-//! what of it was there already, with its identity. A reset then removes exactly what the
+//! writes a baseline to the ledger ([`crate::engine::ledger::file`]): everything the lesson's
+//! lines may make, and what of it was there already, with its identity. A reset then removes exactly what the
 //! effect model says the lesson makes AND is not in the baseline with the same identity: a
 //! namespace of the lesson's name with another inode, a link with another ifindex, copies of a
 //! rule beyond those there before, a sysctl set back to its value before, a file with another
