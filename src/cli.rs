@@ -93,15 +93,23 @@ pub enum Cmd {
         #[arg(long, value_name = "SECONDS")]
         auto: Option<f64>,
     },
-    /// Remove what a lesson's commands create (all lessons when none is named), and nothing else.
-    #[command(after_help = EXIT_CODES_HELP)]
+    /// Remove what lessons made on this machine, and nothing else: what their commands make
+    /// (yours included) and that was not there when nslab first saw the lesson begin here.
+    #[command(after_help = RESET_HELP)]
     Reset {
-        /// The lesson: its id, its number in `nslab list`, or a lesson file.
-        lesson: Option<String>,
-        /// Also forget the progress of finished lessons, without asking (for scripts; without
-        /// a terminal and without --yes, a finished lesson's progress is kept).
+        /// The lessons: ids, numbers in `nslab list`, or lesson files (default: every lesson
+        /// that began on this machine).
+        lessons: Vec<String>,
+        /// Show what would be removed, and why it is the lesson's; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask; also forget the progress of finished lessons (for scripts).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// For a lesson nslab has no baseline of (it did not see it begin on this machine):
+        /// remove everything that has a name the lesson makes, whoever made it.
+        #[arg(long)]
+        by_name: bool,
     },
     /// Draw the network namespaces, their interfaces, addresses and the wires between them.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -255,7 +263,12 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
             pause,
         } => learn(lesson.as_deref(), step, pause),
         Cmd::Demo { lesson, step, auto } => demo(lesson.as_deref(), step, auto),
-        Cmd::Reset { lesson, yes } => reset(lesson.as_deref(), yes),
+        Cmd::Reset {
+            lessons,
+            dry_run,
+            yes,
+            by_name,
+        } => reset(&lessons, dry_run, yes, by_name),
         Cmd::Show {
             lesson: Some(which),
             step,
@@ -532,6 +545,9 @@ fn interactive(
     if let crate::modes::Place::Done(code) = place {
         return Ok(Err(code));
     }
+    // SIGTERM and SIGHUP leave like Ctrl-C: the terminal restored, exit 130 (src/signals.rs).
+    crate::signals::watch(crate::signals::OnSignal::Leave)
+        .map_err(|e| Failure::env(format!("cannot watch for signals: {e}")))?;
     let engine = crate::modes::engine(&place, pace)?;
     Ok(Ok((lesson, place, engine)))
 }
@@ -571,33 +587,134 @@ fn demo(which: Option<&str>, step: Option<usize>, auto: Option<f64>) -> Result<C
     }
 }
 
-fn reset(which: Option<&str>, yes: bool) -> Result<Code, Failure> {
+/// `nslab reset`: plans every lesson's reset from its baseline, shows the plan, asks (on a
+/// terminal, without --yes), carries it out and reports every failure (exit 1 if any).
+fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Code, Failure> {
+    use crate::modes::reset::{self as r, Basis};
     if !nix::unistd::Uid::effective().is_root() {
         return Err(Failure::env(
             "nslab reset changes this machine's network and needs root: sudo nslab reset. (Without root, learn and demo run in a sandbox that vanishes by itself.)",
         ));
     }
-    let lessons = match which {
-        Some(_) => vec![pick(which)?],
-        None => load_clean(&[])?,
+    let named = !which.is_empty();
+    let lessons = if named {
+        which
+            .iter()
+            .map(|w| pick(Some(w)))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        load_clean(&[])?
     };
-    // Read before the kernel is touched: a progress file nslab cannot use stops reset here.
+    // Read before the kernel is touched: a progress file or ledger nslab cannot use stops reset
+    // here.
     let store = crate::progress::Store::default();
-    let before = store.read()?.progress;
+    let progress = store.read()?.progress;
+    let ledger_store = crate::engine::ledger::file::Store::default();
+    let ledger = ledger_store.read()?;
+    if let Some(path) = ledger_store.path() {
+        for w in &ledger.warnings {
+            eprintln!("nslab: warning: {}: {w}", path.display());
+        }
+    }
+    let kernel = crate::kernel::Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
+    // Every lesson asked for; without names, also those of the ledger whose file nslab no
+    // longer has (the baseline says what they make).
+    let mut ids: Vec<String> = lessons.iter().map(|l| l.id.clone()).collect();
+    if !named {
+        ids.extend(
+            ledger
+                .lessons
+                .keys()
+                .filter(|id| !ids.contains(id))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    }
+    let mut plans = Vec::new();
+    let mut without = Vec::new();
+    for id in &ids {
+        let lesson = lessons.iter().find(|l| &l.id == id);
+        // A baseline of an earlier boot describes a machine that is gone: a restart took what
+        // the lesson made in the kernel with it.
+        if ledger.lessons.contains_key(id) && r::current(&ledger, id).is_none() {
+            println!("{id}: {STALE}");
+            if !dry_run {
+                r::forget(id)?;
+            }
+        }
+        let (b, basis) = match (r::current(&ledger, id), lesson) {
+            (Some(b), _) => (b.clone(), Basis::Baseline),
+            (None, Some(l)) if by_name => (r::by_name(&kernel, l, progress.get(id)), Basis::ByName),
+            _ => {
+                without.push(id.as_str());
+                continue;
+            }
+        };
+        let p = r::plan_now(&kernel, id, &b, basis).map_err(Failure::env)?;
+        plans.push((p, b, basis));
+    }
+    for (p, _, _) in &plans {
+        for line in p.lines() {
+            println!("{}", crate::term::printable(&line));
+        }
+    }
+    if named {
+        for id in &without {
+            println!("{id}: {} ({BY_NAME_HINT} {id})", r::NO_BASELINE);
+        }
+    }
+    let total: usize = plans.iter().map(|(p, _, _)| p.actions.len()).sum();
+    if total == 0 && !without.is_empty() && !named && plans.is_empty() {
+        println!("No lesson began on this machine since nslab keeps a ledger: nothing to remove.");
+    } else if total == 0 {
+        println!("Nothing to remove.");
+    }
     let finished: Vec<&str> = lessons
         .iter()
-        .filter(|l| before.get(&l.id).is_some_and(|p| p.done()))
+        .filter(|l| progress.get(&l.id).is_some_and(|p| p.done()))
         .map(|l| l.id.as_str())
         .collect();
-    let forget_finished = yes || (!finished.is_empty() && ask_forget(&finished));
-    let kernel = crate::kernel::Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
-    for l in &lessons {
-        let said = crate::modes::reset::reset(&kernel, l, before.get(&l.id));
-        if said.is_empty() {
-            println!("{}: nothing to remove", l.id);
+    if dry_run {
+        println!("(dry run: nothing was changed)");
+        return Ok(Code::Success);
+    }
+    let terminal = std::io::stdin().is_terminal();
+    let by_name_acts = plans
+        .iter()
+        .any(|(p, _, basis)| *basis == Basis::ByName && !p.is_empty());
+    let forget_finished = if yes {
+        true
+    } else if terminal && (total > 0 || !finished.is_empty()) {
+        if !ask(total, &finished) {
+            println!("Nothing was changed.");
+            return Ok(Code::Success);
         }
-        for s in said {
-            println!("{}: {s}", l.id);
+        true
+    } else if by_name_acts {
+        return Err(Failure::usage(BY_NAME_UNASKED));
+    } else {
+        false
+    };
+    let mut failed = false;
+    for (p, b, basis) in &plans {
+        if p.is_empty() && *basis == Basis::ByName {
+            continue;
+        }
+        let u = r::carry_out(&kernel, p, b);
+        for d in &u.done {
+            println!("{}: removed {}", p.lesson, crate::term::printable(d));
+        }
+        for f in &u.failed {
+            eprintln!(
+                "nslab: {}: could not remove {}",
+                p.lesson,
+                crate::term::printable(f)
+            );
+        }
+        failed |= !u.failed.is_empty();
+        // Nothing of the lesson's is left: its baseline has served.
+        if u.failed.is_empty() && *basis == Basis::Baseline {
+            r::forget(&p.lesson)?;
         }
     }
     let ids: Vec<&str> = lessons.iter().map(|l| l.id.as_str()).collect();
@@ -605,23 +722,46 @@ fn reset(which: Option<&str>, yes: bool) -> Result<Code, Failure> {
     for id in kept {
         println!("{id}: finished; its progress is kept (nslab reset --yes {id} forgets it)");
     }
-    Ok(Code::Success)
+    Ok(if failed { Code::Failed } else { Code::Success })
 }
 
-/// On a terminal, asks whether to forget the progress of finished lessons too; without one, no.
-fn ask_forget(finished: &[&str]) -> bool {
-    if !std::io::stdin().is_terminal() {
-        return false;
-    }
-    print!(
-        "You finished {}. Forget that as well? [y/N] ",
-        finished.join(", ")
-    );
+/// One question for everything: the things listed above, and the finished lessons' progress.
+fn ask(total: usize, finished: &[&str]) -> bool {
+    let things = match total {
+        0 => None,
+        1 => Some("Remove the thing listed above".to_string()),
+        n => Some(format!("Remove the {n} things listed above")),
+    };
+    let question = match (things, finished.is_empty()) {
+        (Some(t), true) => format!("{t}?"),
+        (Some(t), false) => format!("{t}, and forget that you finished {}?", finished.join(", ")),
+        (None, _) => format!("You finished {}. Forget that as well?", finished.join(", ")),
+    };
+    print!("{question} [y/N] ");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).is_ok()
         && matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
 }
+
+const BY_NAME_HINT: &str = "nslab reset --by-name";
+
+const STALE: &str = "its baseline was taken before this machine restarted, which took what the lesson made in the kernel with it; the baseline is forgotten (files the lesson wrote may remain)";
+
+const BY_NAME_UNASKED: &str = "--by-name removes everything that has a name the lesson makes, yours included, and there is no terminal to ask: add --yes if that is what you want (--dry-run shows what it would remove)";
+
+const RESET_HELP: &str = "\
+When a lesson begins on a machine (learn opens it, demo starts it, verify --no-sandbox runs it),
+nslab records in its ledger (ledger.json, next to progress.json) what of the lesson's things were
+there already. Reset removes what the lesson makes and was not there then, each item with the
+reason it is the lesson's, and sets the sysctls it wrote back. It shows the list and asks first on
+a terminal (--yes: do not ask); without a terminal it goes ahead, except with --by-name.
+
+Exit codes:
+  0    success (or nothing to remove)
+  1    something could not be removed (each failure is named)
+  2    a lesson or usage error (nothing was changed)
+  3    the environment cannot run it (not root)";
 
 fn show(
     netns: Vec<String>,

@@ -17,5 +17,7 @@ pub mod net;
 pub mod progress;
 pub mod render;
 pub mod show;
+pub mod signals;
+pub mod state;
 pub mod term;
 pub mod verify;

@@ -12,16 +12,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::state;
 
 /// The format this nslab writes. Version 1 (no `version` field) is read and upgraded.
 pub const VERSION: u64 = 2;
@@ -31,7 +29,7 @@ const MAX_SIZE: u64 = 4 << 20;
 
 /// How long a change waits for another nslab's change to finish (each holds the lock for the
 /// time of one small read and write).
-const LOCK_WAIT: Duration = Duration::from_secs(5);
+const LOCK_WAIT: Duration = state::LOCK_WAIT;
 
 /// How a step was passed. The order matters: a step's state only moves up it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
@@ -240,13 +238,19 @@ fn io_error(path: &Path, what: &'static str) -> impl FnOnce(io::Error) -> Progre
     move |source| ProgressError::Io { path, what, source }
 }
 
+impl From<state::FileError> for ProgressError {
+    fn from(e: state::FileError) -> ProgressError {
+        match e {
+            state::FileError::NotRegular { path, kind } => ProgressError::NotRegular { path, kind },
+            state::FileError::Locked { path } => ProgressError::Locked { path },
+            state::FileError::Io { path, what, source } => ProgressError::Io { path, what, source },
+        }
+    }
+}
+
 /// `$XDG_STATE_HOME/nslab/progress.json`, or `~/.local/state/nslab/progress.json`.
 pub fn default_path() -> Option<PathBuf> {
-    let base = match std::env::var_os("XDG_STATE_HOME") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(std::env::var_os("HOME")?).join(".local/state"),
-    };
-    Some(base.join("nslab/progress.json"))
+    Some(state::dir()?.join("progress.json"))
 }
 
 /// Unix time in seconds.
@@ -289,7 +293,7 @@ impl Store {
         let Some(path) = &self.path else {
             return Ok(Loaded::default());
         };
-        let Some((bytes, mtime)) = read_regular(path)? else {
+        let Some((bytes, mtime)) = state::read_regular(path, MAX_SIZE)? else {
             return Ok(Loaded::default());
         };
         parse(&bytes, mtime).map_err(|version| ProgressError::TooNew {
@@ -307,13 +311,11 @@ impl Store {
         let Some(path) = &self.path else {
             return Ok(change(&mut Progress::default()));
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_error(dir, "create the folder"))?;
-        }
-        let _lock = lock(path)?;
+        state::make_dir(path)?;
+        let _lock = state::lock(path)?;
         let mut loaded = self.read()?;
         if !loaded.warnings.is_empty() {
-            let backup = backup(path)?;
+            let backup = state::backup(path, now(), "keep a backup of the progress file")?;
             print_warnings(path, &loaded.warnings);
             eprintln!(
                 "nslab: warning: {}: the file as it was is kept in {}",
@@ -334,135 +336,7 @@ pub fn print_warnings(path: &Path, warnings: &[Warning]) {
     }
 }
 
-/// What a file that is not a regular one is, for the message that refuses it.
-fn special_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
-    let t = meta.file_type();
-    if t.is_file() {
-        None
-    } else if t.is_dir() {
-        Some("a directory")
-    } else if t.is_fifo() {
-        Some("a FIFO")
-    } else if t.is_char_device() {
-        Some("a character device")
-    } else if t.is_block_device() {
-        Some("a block device")
-    } else if t.is_socket() {
-        Some("a socket")
-    } else {
-        Some("not a regular file")
-    }
-}
-
-fn refuse_special(path: &Path, meta: &std::fs::Metadata) -> Result<(), ProgressError> {
-    match special_kind(meta) {
-        Some(kind) => Err(ProgressError::NotRegular {
-            path: path.to_path_buf(),
-            kind,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// The bytes of a regular file and its modification time, or `None` if there is no file.
-/// stat first, so that a FIFO is refused before anything opens it; the open is non-blocking as
-/// well, and the opened file is checked again, for one put in its place in between.
-fn read_regular(path: &Path) -> Result<Option<(Vec<u8>, u64)>, ProgressError> {
-    let not_found = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
-    match std::fs::metadata(path) {
-        Ok(meta) => refuse_special(path, &meta)?,
-        Err(e) if not_found(&e) => return Ok(None),
-        Err(e) => return Err(io_error(path, "read it")(e)),
-    }
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(OFlag::O_NONBLOCK.bits())
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if not_found(&e) => return Ok(None),
-        Err(e) => return Err(io_error(path, "open it")(e)),
-    };
-    let meta = file.metadata().map_err(io_error(path, "read it"))?;
-    refuse_special(path, &meta)?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
-    let mut bytes = Vec::new();
-    file.take(MAX_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error(path, "read it"))?;
-    Ok(Some((bytes, mtime)))
-}
-
-/// `progress.json` + `suffix`, in the same folder.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// An exclusive lock on `progress.json.lock`. A lock file of its own, never removed: the data
-/// file is replaced by rename, so a lock on it would lock a file that is no longer there.
-fn lock(path: &Path) -> Result<Flock<File>, ProgressError> {
-    let lock_path = sibling(path, ".lock");
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(OFlag::O_NONBLOCK.bits())
-        .open(&lock_path)
-        .map_err(io_error(&lock_path, "open the lock file"))?;
-    let meta = file
-        .metadata()
-        .map_err(io_error(&lock_path, "open the lock file"))?;
-    refuse_special(&lock_path, &meta)?;
-    // Without blocking, and a deadline: a stuck nslab must not hang every other one.
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => return Ok(l),
-            Err((f, e)) if e == Errno::EWOULDBLOCK || e == Errno::EINTR => {
-                if Instant::now() >= deadline {
-                    return Err(ProgressError::Locked { path: lock_path });
-                }
-                file = f;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err((_, e)) => return Err(io_error(&lock_path, "lock")(io::Error::from(e))),
-        }
-    }
-}
-
-/// Keeps the file as it is now under `progress.json.bad-TIME` (a hard link: the file is kept
-/// whole, whatever its size, and the rename that follows only replaces the name).
-fn backup(path: &Path) -> Result<PathBuf, ProgressError> {
-    let time = now();
-    for n in 0..100 {
-        let suffix = match n {
-            0 => format!(".bad-{time}"),
-            _ => format!(".bad-{time}-{n}"),
-        };
-        let b = sibling(path, &suffix);
-        match std::fs::hard_link(path, &b) {
-            Ok(()) => return Ok(b),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            // A file system without hard links: a copy.
-            Err(_) => match std::fs::copy(path, &b) {
-                Ok(_) => return Ok(b),
-                Err(e) => return Err(io_error(&b, "keep a backup of the progress file")(e)),
-            },
-        }
-    }
-    Err(io_error(path, "keep a backup of the progress file")(
-        io::Error::from(io::ErrorKind::AlreadyExists),
-    ))
-}
-
-/// Writes the file atomically: a new file, synced, renamed over the old one.
+/// Writes the file atomically (see [`state::write_atomic`]).
 fn write(path: &Path, progress: &Progress) -> Result<(), ProgressError> {
     let mut text = serde_json::to_string_pretty(&Versioned {
         version: VERSION,
@@ -470,34 +344,7 @@ fn write(path: &Path, progress: &Progress) -> Result<(), ProgressError> {
     })
     .map_err(|e| io_error(path, "write it")(io::Error::other(e)))?;
     text.push('\n');
-    // The name is ours alone while we hold the lock; one left by a crashed nslab of the same
-    // pid goes first. create_new never opens a FIFO someone put there.
-    let tmp = sibling(path, &format!(".tmp-{}", std::process::id()));
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            return Err(io_error(&tmp, "remove a stale temporary file")(e));
-        }
-        _ => {}
-    }
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        // The temporary file is gone already if the rename happened; else it must not stay.
-        if let Err(r) = std::fs::remove_file(&tmp)
-            && r.kind() != io::ErrorKind::NotFound
-        {
-            eprintln!("nslab: warning: cannot remove {}: {r}", tmp.display());
-        }
-        return Err(io_error(path, "write it")(e));
-    }
-    Ok(())
+    Ok(state::write_atomic(path, text.as_bytes())?)
 }
 
 /// Reads the file's text, field by field. `Err(version)` for a version this nslab does not know.
@@ -821,6 +668,7 @@ fn lesson_v1(
 mod tests {
     use super::*;
     use crate::exit::{Code, Failure};
+    use std::os::unix::fs::FileTypeExt;
     use std::sync::mpsc;
 
     /// A folder of its own under the system's temporary folder, removed at the end.

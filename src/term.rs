@@ -54,10 +54,28 @@ pub struct Keys {
     pending: Mutex<std::collections::VecDeque<Stamped>>,
 }
 
+/// The terminal's settings as [`Keys`] found them, while it has it in raw mode: the signal
+/// thread restores them when it ends nslab (see [`crate::signals`]).
+static SAVED: std::sync::Mutex<Option<Termios>> = std::sync::Mutex::new(None);
+
+/// Restores the terminal that [`Keys`] holds, from any thread: cooked mode, echo, the cursor.
+pub fn restore_terminal() {
+    if let Some(t) = SAVED.lock().ok().and_then(|s| s.clone()) {
+        // The terminal may be gone (SIGHUP): there is nothing left to restore then.
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &t);
+        let mut out = std::io::stdout();
+        let _ = out.write_all(b"\x1b[?25h");
+        let _ = out.flush();
+    }
+}
+
 impl Keys {
     pub fn new() -> std::io::Result<Keys> {
         let stdin = std::io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd())?;
+        if let Ok(mut s) = SAVED.lock() {
+            *s = Some(saved.clone());
+        }
         let keys = Keys {
             saved: Mutex::new(saved),
             pending: Default::default(),
@@ -119,6 +137,13 @@ impl Keys {
 
     /// The next key with the instant it was read, if one comes within `timeout`.
     pub fn next_stamped(&self, timeout: Duration) -> Option<Stamped> {
+        // SIGTERM or SIGHUP: leave as Ctrl-C does.
+        if crate::signals::stopping() {
+            return Some(Stamped {
+                key: Key::Quit,
+                at: Instant::now(),
+            });
+        }
         if let Some(k) = self.pending.lock().ok()?.pop_front() {
             return Some(k);
         }
@@ -188,6 +213,9 @@ fn decode(bytes: &[u8]) -> Vec<Key> {
 impl Drop for Keys {
     fn drop(&mut self) {
         self.restore();
+        if let Ok(mut s) = SAVED.lock() {
+            *s = None;
+        }
     }
 }
 

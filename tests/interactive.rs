@@ -646,7 +646,12 @@ fn the_lesson_shell_gives_the_terminal_back() {
         let root = t.child.id();
         let parent = |pid: u32| -> Option<u32> {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()
+            stat.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
         };
         let ours = |mut pid: u32| -> bool {
             for _ in 0..64 {
@@ -834,13 +839,15 @@ fn demo_performs_every_step_and_shows_it_passing() {
     assert!(s.contains("End of the lesson"), "{s}");
 }
 
+/// Without a baseline (no learn, demo or verify began the lesson here), `--by-name` removes
+/// what has the lesson's names, and keeps every other name. tests/reset.rs tests the baseline.
 #[test]
-fn reset_removes_the_lesson_and_keeps_the_rest() {
+fn reset_by_name_removes_the_lessons_names_and_keeps_the_rest() {
     let nslab = env!("CARGO_BIN_EXE_nslab");
     let script = format!(
         "ip netns add blue; ip netns add red; ip link add veth0 type veth peer name veth1; \
          ip netns add mine; ip link add keep0 type veth peer name keep1; \
-         {nslab} reset veth-lab; echo '#AFTER'; ls /run/netns; ip -o link show | cut -d: -f2"
+         {nslab} reset --by-name --yes veth-lab; echo '#AFTER'; ls /run/netns; ip -o link show | cut -d: -f2"
     );
     // HOME is in the sandbox's own /tmp: reset saves the progress there.
     let out = sandboxed(&script).env("HOME", "/tmp").output().unwrap();
@@ -852,11 +859,11 @@ fn reset_removes_the_lesson_and_keeps_the_rest() {
     );
     let (said, after) = text.split_once("#AFTER").unwrap();
     assert!(
-        said.contains("veth-lab: deleted netns blue")
-            && said.contains("veth-lab: deleted netns red"),
+        said.contains("veth-lab: removed netns blue")
+            && said.contains("veth-lab: removed netns red"),
         "{said}"
     );
-    assert!(said.contains("veth-lab: deleted link veth0"), "{said}");
+    assert!(said.contains("veth-lab: removed link veth0"), "{said}");
     let after: Vec<&str> = after.split_whitespace().collect();
     assert!(
         after.contains(&"mine") && after.contains(&"keep0@keep1") && after.contains(&"keep1@keep0"),

@@ -446,6 +446,7 @@ fn the_terminal_is_out_of_reach_even_without_the_jail() {
     let script = format!(
         "mount --make-rprivate / && mount -t tmpfs none /run && mkdir /run/netns && \
          mount -t tmpfs none /tmp && mount -t tmpfs none /var/tmp && ip link set lo up || exit 99; \
+         export HOME=/tmp; unset XDG_STATE_HOME; \
          script -qec {} /dev/null < /dev/null",
         shell_quote(&format!("bash -c {}", shell_quote(&inner)))
     );

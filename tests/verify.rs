@@ -29,7 +29,9 @@ fn a_good_lesson_passes_and_reports_every_field() {
     assert_eq!(l["file"], "tests/fixtures/pass.md");
     assert_eq!(l["passed"], true);
     let steps = l["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 4);
+    assert_eq!(steps.len(), 5);
+    // It cleans up after itself: nothing left in the root namespace.
+    assert_eq!(l["leftovers"], serde_json::json!([]));
     for (i, s) in steps.iter().enumerate() {
         assert_eq!(s["index"], i + 1);
         assert_eq!(s["status"], "passed", "{s}");
@@ -157,11 +159,11 @@ fn junit_has_a_test_case_per_step() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(xml.starts_with("<?xml"));
     assert_eq!(xml.matches("<testsuite ").count(), 2);
-    assert_eq!(xml.matches("<testcase ").count(), 4 + 3);
+    assert_eq!(xml.matches("<testcase ").count(), 5 + 3);
     assert_eq!(xml.matches("<failure ").count(), 1);
     assert_eq!(xml.matches("<skipped/>").count(), 1);
     assert!(xml.contains("name=\"2. Give it an address\""));
-    assert!(xml.contains("<testsuites name=\"nslab verify\" tests=\"7\" failures=\"1\">"));
+    assert!(xml.contains("<testsuites name=\"nslab verify\" tests=\"8\" failures=\"1\">"));
 }
 
 #[test]
@@ -177,7 +179,7 @@ fn step_and_until_verify_part_of_a_lesson() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         step_statuses(&json(&out)),
-        ["skipped", "skipped", "passed", "skipped"]
+        ["skipped", "skipped", "passed", "skipped", "skipped"]
     );
     let out = nslab(&[
         "verify",
@@ -189,19 +191,19 @@ fn step_and_until_verify_part_of_a_lesson() {
     ]);
     assert_eq!(
         step_statuses(&json(&out)),
-        ["passed", "passed", "skipped", "skipped"]
+        ["passed", "passed", "skipped", "skipped", "skipped"]
     );
     // A step the lesson does not have is refused before anything runs: verifying none of its
     // steps must not pass.
-    for (flag, n) in [("--step", "5"), ("--until", "0"), ("--step", "0")] {
+    for (flag, n) in [("--step", "6"), ("--until", "0"), ("--step", "0")] {
         let out = nslab(&["verify", flag, n, "tests/fixtures/pass.md"]);
         assert_eq!(out.status.code(), Some(2), "{flag} {n}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains(&format!("{flag} {n}: lesson fixture-pass has steps 1 to 4")),
+            err.contains(&format!("{flag} {n}: lesson fixture-pass has steps 1 to 5")),
             "{err}"
         );
-        assert!(!err.contains("step 1/4"), "it ran: {err}");
+        assert!(!err.contains("step 1/5"), "it ran: {err}");
     }
 }
 
@@ -217,13 +219,13 @@ fn a_report_that_cannot_be_written_is_refused_before_the_work() {
     std::fs::write(
         &lesson,
         "+++\nid = \"mark\"\ntitle = \"Mark\"\nformat = 1\n+++\n\n## Mark\n\n```sh\n\
-         ip netns add m\ntouch /tmp/mark\n```\n",
+         ip netns add m\nip netns del m\necho ran | tee /tmp/mark\n```\n",
     )
     .unwrap();
     let report = dir.join("report.txt");
     let script = format!(
         "mount --make-rprivate / && mount -t tmpfs none /run && mkdir /run/netns && \
-         mount -t tmpfs none /tmp && ip link set lo up || exit 99; \
+         mount -t tmpfs none /tmp && ip link set lo up || exit 99; export HOME=/tmp; \
          {nslab} verify --no-sandbox --output /nonexistent-dir/report.json {lesson}; \
          echo \"#REFUSED $? $(test -e /tmp/mark && echo ran)\"; \
          {nslab} verify --no-sandbox --output {report} {lesson}; \
@@ -279,14 +281,14 @@ fn mutation_testing_finds_a_command_nothing_checks() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("mutation score: 100.0% (9 of 9 mutants killed)"),
+        text.contains("mutation score: 100.0% (11 of 11 mutants killed)"),
         "{text}"
     );
     // A lesson whose check ignores one of its commands.
     let dir = std::env::temp_dir().join(format!("nslab-mut-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let lesson = dir.join("weak.md");
-    std::fs::write(&lesson, "+++\nid = \"weak\"\ntitle = \"W\"\nformat = 1\n+++\n## S\n\n```sh\nip netns add a\nip -n a link set lo up\n```\n\n```check\nnetns a exists\n```\n").unwrap();
+    std::fs::write(&lesson, "+++\nid = \"weak\"\ntitle = \"W\"\nformat = 1\n+++\n## S\n\n```sh\nip netns add a\nip -n a link set lo up\n```\n\n```check\nnetns a exists\n```\n\n## Clean up\n\n```sh\nip netns del a\n```\n").unwrap();
     let out = nslab(&["verify", "--mutate", lesson.to_str().unwrap()]);
     std::fs::remove_dir_all(&dir).unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -296,7 +298,7 @@ fn mutation_testing_finds_a_command_nothing_checks() {
         "{text}"
     );
     assert!(
-        text.contains("mutation score: 50.0% (1 of 2 mutants killed)"),
+        text.contains("mutation score: 66.7% (2 of 3 mutants killed)"),
         "{text}"
     );
 }
@@ -322,10 +324,12 @@ fn shipped_lessons_verify_and_score_100_percent() {
 #[test]
 fn without_a_sandbox_verify_takes_back_what_it_made() {
     // --no-sandbox acts on the namespace it runs in; run it in one made for this test, and look
-    // at what is left there afterwards.
+    // at what is left there afterwards. The lesson stops before its clean-up step (--until 4):
+    // verify takes back what it made (its ledger is in a HOME of the sandbox's own /tmp).
     let script = format!(
         "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; ip link set lo up; \
-         {} verify --no-sandbox --format json tests/fixtures/pass.md; \
+         mount -t tmpfs none /tmp; export HOME=/tmp; \
+         {} verify --no-sandbox --until 4 --format json tests/fixtures/pass.md; \
          echo '#LEFT'; ls -A /run/netns; ip -o link show | cut -d: -f2",
         env!("CARGO_BIN_EXE_nslab")
     );
@@ -369,8 +373,9 @@ fn the_format_documents_examples_verify() {
     .unwrap();
     let mut examples = Vec::new();
     let mut rest = doc.as_str();
-    while let Some(at) = rest.find("````markdown\n") {
-        let body = &rest[at + 13..];
+    // Whole examples start at the beginning of a line (an indented one is a fragment of a list).
+    while let Some(at) = rest.find("\n````markdown\n") {
+        let body = &rest[at + 14..];
         let end = body.find("\n````").expect("an unclosed example");
         examples.push(body[..end + 1].to_string());
         rest = &body[end + 5..];

@@ -1,5 +1,14 @@
-//! The ledger: everything nslab made or changed, so that it can undo exactly that, in reverse
-//! order, and never touch what it did not make.
+//! The ledger: what nslab made or changed, so that it can undo exactly that and never touch
+//! what it did not make.
+//!
+//! Two records. [`file`] is the ledger on disk: for each lesson that began acting on this
+//! machine, a baseline of everything its lines may touch, written before its first command
+//! runs, so that `nslab reset` can remove the lesson's things (the student's own commands'
+//! included) and nothing else, even after a killed run. [`Ledger`] below is the engine's record
+//! of its own native operations during one run, in order.
+
+pub mod file;
+pub mod look;
 
 use serde::{Deserialize, Serialize};
 

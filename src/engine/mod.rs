@@ -178,6 +178,16 @@ impl Engine {
     /// would, else the real program runs it as typed.
     pub fn perform(&mut self, line: &CommandLine) -> Performed {
         let start = Instant::now();
+        // A signal asked nslab to stop (verify --no-sandbox then resets the lesson): no further
+        // line runs.
+        if crate::signals::stopping() {
+            return Performed {
+                ok: false,
+                output: String::new(),
+                error: Some(format!("{}: not run: nslab was interrupted", line.text)),
+                duration: Duration::ZERO,
+            };
+        }
         let (ok, output, error) = match line.command.native() {
             Some((ns, op)) => {
                 let (ns, op) = (ns.clone(), op.clone());

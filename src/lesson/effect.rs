@@ -77,6 +77,8 @@ pub struct World {
     pub neighs: BTreeMap<(Ns, String, IpAddr), NeighFact>,
     pub rules: Vec<(Ns, super::grammar::Iptables)>,
     pub procs: BTreeSet<String>,
+    /// Files the lines write (absolute paths).
+    pub files: BTreeSet<String>,
     pub unknowns: Vec<Unknown>,
 }
 
@@ -472,6 +474,9 @@ impl World {
             Op::Kill(name) => {
                 self.procs.remove(name);
             }
+            Op::Write(files) => {
+                self.files.extend(files.iter().cloned());
+            }
             Op::Unknown { why, names } => {
                 self.unknown(
                     Some(ns.clone()).filter(|n| !n.is_root()),
@@ -751,6 +756,11 @@ pub struct Creations {
     pub rules: Vec<(Ns, super::grammar::Iptables)>,
     pub sysctls: BTreeSet<(Ns, String)>,
     pub procs: BTreeSet<String>,
+    /// Addresses and routes the lesson adds, wherever they were at any point (for reset).
+    pub addrs: BTreeSet<(Ns, String, Cidr)>,
+    pub routes: BTreeSet<(Ns, RouteKey)>,
+    /// Files the lesson's lines write.
+    pub files: BTreeSet<String>,
 }
 
 /// Whether a lesson's lines make something.
@@ -774,6 +784,9 @@ impl Creations {
                     c.links.extend(world.links.keys().cloned());
                     c.sysctls.extend(world.sysctls.keys().cloned());
                     c.procs.extend(world.procs.iter().cloned());
+                    c.addrs.extend(world.addrs.keys().cloned());
+                    c.routes.extend(world.routes.keys().cloned());
+                    c.files.extend(world.files.iter().cloned());
                     for r in &world.rules {
                         if !c.rules.contains(r) {
                             c.rules.push(r.clone());

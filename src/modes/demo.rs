@@ -45,21 +45,24 @@ pub fn demo(
         None => 1,
         Some(s) => lesson.step_number("--step", s).map_err(Failure::usage)?,
     };
-    // Something the lesson makes is already there: say so now rather than fail midway.
-    let found = super::reset::leftovers(&engine.kernel, lesson);
-    if !found.is_empty() && start == 1 {
-        put(&format!(
-            "{} {} already exist{}. Reset the lesson first? [y/N] ",
-            style("Note:").yellow().bold(),
-            found.join(", "),
-            if found.len() == 1 { "s" } else { "" }
-        ));
-        let yes = matches!(wait_key(&keys, None), Some(Key::Char('y' | 'Y')));
-        put("\n");
-        if yes {
-            let said = super::reset::reset(&engine.kernel, lesson, None);
-            put(&format!("Reset: {}\n", said.join(", ")));
+    // What an earlier run left (by the ledger): offered for reset now rather than failing
+    // midway. Then the lesson's baseline, before its first command (modes/reset.rs).
+    if matches!(place, Place::Host) {
+        if start == 1
+            && let Some(question) = super::reset::before_demo(&engine.kernel, lesson)
+        {
+            put(&format!("{} {question}", style("Note:").yellow().bold()));
+            let yes = matches!(wait_key(&keys, None), Some(Key::Char('y' | 'Y')));
+            put("\n");
+            if yes {
+                put(&super::reset::demo_reset(&engine.kernel, lesson));
+            }
         }
+        super::reset::begin_noting(
+            &engine.kernel,
+            lesson,
+            crate::engine::ledger::file::By::Demo,
+        );
     }
     let mut notes = Vec::new();
     if start > 1 {

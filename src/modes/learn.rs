@@ -136,8 +136,17 @@ pub fn learn(
             if p.step > n { 1 } else { p.step.max(1) }
         }
     };
-    // TODO(ledger): here, before anything is performed, "another lesson left things behind:
-    // reset it?" (the persistent ledger's job; `modes::reset` today).
+    // The ledger (modes/reset.rs): other lessons' leftovers offered for reset, then this
+    // lesson's baseline, before anything is performed. Not in the sandbox, which vanishes with
+    // learn.
+    if matches!(place, Place::Host) {
+        super::reset::offer_others(&engine.kernel, lesson);
+        super::reset::begin_noting(
+            &engine.kernel,
+            lesson,
+            crate::engine::ledger::file::By::Learn,
+        );
+    }
     let mut notes = Vec::new();
     if start > 1 && (opts.step.is_some() || matches!(place, Place::Sandbox)) {
         put(&format!(
@@ -818,8 +827,8 @@ impl Learn<'_> {
     }
 
     fn reset(&mut self) {
-        let p = self.snapshot();
-        let said = super::reset::reset(&self.engine.kernel, self.lesson, Some(&p));
+        let sandboxed = matches!(self.place, Place::Sandbox);
+        let said = super::reset::reset_in_session(&self.engine.kernel, self.lesson, sandboxed);
         let id = &self.lesson.id;
         self.record(|p| p.lesson(id).forget_steps());
         self.notes.push(format!(

@@ -1,20 +1,851 @@
-//! `nslab reset`: remove what a lesson's commands create, whoever ran them, and nothing else.
+//! Reset: remove what a lesson made on this machine, and nothing else.
 //!
-//! The student types the commands in their own shell, so there is no ledger of what they made;
-//! the lesson itself says what its commands create. Only names the lesson's commands create are
-//! touched: a namespace or link that the lesson does not name survives.
+//! The student types the lesson's commands in their own shell, so nslab cannot list what
+//! they made as it happens. What it can do is look before: when a lesson begins acting on a
+//! machine (learn opens it, demo starts it, a `verify --no-sandbox` worker starts it), nslab
+//! writes a baseline to the ledger ([`crate::engine::ledger::file`]): everything the lesson's
+//! lines may make, and what of it was there already, with its identity. A reset then removes exactly what the
+//! effect model says the lesson makes AND is not in the baseline with the same identity: a
+//! namespace of the lesson's name with another inode, a link with another ifindex, copies of a
+//! rule beyond those there before, a sysctl set back to its value before, a file with another
+//! inode, a program started since by the same user. What the baseline shows was there before
+//! is never touched, whatever its name.
+//!
+//! [`plan`] is pure (baseline + what is there now -> actions, each with why it is the
+//! lesson's); [`carry_out`] does it, checking each thing's identity again just before it acts,
+//! and reports every failure.
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::{Duration, Instant};
 
-use crate::kernel::Kernel;
-use crate::lesson::effect::{Creations, World};
-use crate::lesson::grammar::{Op, Run};
+use crate::engine::ledger::Undone;
+use crate::engine::ledger::file::{
+    AddrItem, Baseline, By, FileId, Ledger, LedgerError, Makes, NsSeen, RouteItem, RuleItem, Seen,
+    Store, boot_id,
+};
+use crate::engine::ledger::look::{self, rule_line};
+use crate::kernel::{Change, Kernel, RouteReq};
+use crate::lesson::effect::Creations;
 use crate::lesson::{Lesson, Ns};
+use crate::net::Cidr;
 use crate::progress::LessonProgress;
 
-/// What exists now of what the lesson creates: namespaces, and links in the root namespace.
-/// Demo uses it to warn before it starts.
-pub fn leftovers(k: &Kernel, lesson: &Lesson) -> Vec<String> {
+/// One thing reset removes or sets back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Process {
+        name: String,
+        pid: u32,
+    },
+    Rule {
+        rule: RuleItem,
+        copies: usize,
+    },
+    Sysctl {
+        ns: String,
+        key: String,
+        value: String,
+    },
+    Route {
+        route: RouteItem,
+    },
+    Addr {
+        ns: String,
+        dev: String,
+        cidr: Cidr,
+    },
+    Link {
+        ns: String,
+        name: String,
+        index: u32,
+    },
+    Netns {
+        name: String,
+        inode: u64,
+    },
+    File {
+        path: String,
+        id: FileId,
+    },
+}
+
+/// ` in netns NAME`, or nothing for the root namespace.
+fn in_ns(ns: &str) -> String {
+    if ns == "root" {
+        String::new()
+    } else {
+        format!(" in netns {ns}")
+    }
+}
+
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Item::Process { name, pid } => write!(f, "process {name} (pid {pid})"),
+            Item::Rule { rule, copies } => write!(
+                f,
+                "{} of the {} rule {} {}{}",
+                if *copies == 1 {
+                    "one copy".to_string()
+                } else {
+                    format!("{copies} copies")
+                },
+                rule.table,
+                rule.chain,
+                rule.rule.join(" "),
+                in_ns(&rule.ns)
+            ),
+            Item::Sysctl { ns, key, value } => write!(f, "{key}{}: back to {value}", in_ns(ns)),
+            Item::Route { route } => write!(f, "route {}{}", route.id(), in_ns(&route.ns)),
+            Item::Addr { ns, dev, cidr } => write!(f, "address {cidr} on {dev}{}", in_ns(ns)),
+            Item::Link { ns, name, .. } => write!(f, "link {name}{}", in_ns(ns)),
+            Item::Netns { name, .. } => write!(f, "netns {name}"),
+            Item::File { path, .. } => write!(f, "file {path}"),
+        }
+    }
+}
+
+/// An item, and why it is the lesson's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub item: Item,
+    pub why: String,
+}
+
+/// What a reset of one lesson will do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub lesson: String,
+    pub actions: Vec<Action>,
+    /// Things with the lesson's names that were there before it began: left alone.
+    pub kept: Vec<String>,
+    /// What reset cannot decide (a line nslab cannot read, a value it could not see).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// One line per item, with why; then what is kept and the notes.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .actions
+            .iter()
+            .map(|a| {
+                // A sysctl is set back, not removed.
+                let verb = match a.item {
+                    Item::Sysctl { .. } => "set",
+                    _ => "remove",
+                };
+                format!("{}: {verb} {} ({})", self.lesson, a.item, a.why)
+            })
+            .collect();
+        out.extend(
+            self.kept
+                .iter()
+                .map(|k| format!("{}: keep {k}", self.lesson)),
+        );
+        out.extend(
+            self.notes
+                .iter()
+                .map(|n| format!("{}: note: {n}", self.lesson)),
+        );
+        out
+    }
+}
+
+/// What the plan is built from, besides the baseline and the look at the machine now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// A baseline nslab took before the lesson began.
+    Baseline,
+    /// `--by-name`: no baseline; everything with the lesson's names is taken for its own.
+    ByName,
+}
+
+/// The pure plan: what the lesson may make ([`Baseline::makes`]), what of it was there before
+/// ([`Baseline::before`]), what is there now, and the lesson's programs running now.
+pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: Basis) -> Plan {
+    let m = &b.makes;
+    let mut p = Plan {
+        lesson: id.to_string(),
+        ..Plan::default()
+    };
+    let new_why = |what: &str| match basis {
+        Basis::Baseline => format!("there was no {what} when the lesson began"),
+        Basis::ByName => "it has a name the lesson makes (--by-name)".to_string(),
+    };
+    let empty = NsSeen::default();
+    // What was in a namespace before: the same namespace only (the root one always is).
+    let before_in = |ns: &str| -> &NsSeen {
+        match (b.before.netns.get(ns), now.netns.get(ns)) {
+            (Some(bf), _) if ns == "root" => bf,
+            (Some(bf), Some(n)) if bf.inode == n.inode => bf,
+            _ => &empty,
+        }
+    };
+    let mut actions: Vec<Action> = Vec::new();
+    for (name, pid) in procs {
+        actions.push(Action {
+            item: Item::Process {
+                name: name.clone(),
+                pid: *pid,
+            },
+            why: "started after the lesson began, by the same user".into(),
+        });
+    }
+    // Namespaces first decided, since what is inside a deleted one goes with it.
+    let mut deleted: BTreeSet<&str> = BTreeSet::new();
+    let mut netns_actions = Vec::new();
+    for name in &m.netns {
+        let Some(n) = now.netns.get(name) else {
+            continue;
+        };
+        match b.before.netns.get(name) {
+            Some(bf) if bf.inode == n.inode && basis == Basis::Baseline => p.kept.push(format!(
+                "netns {name} (there before the lesson began: the same namespace)"
+            )),
+            other => {
+                let why = match (other, basis) {
+                    (Some(bf), Basis::Baseline) => format!(
+                        "another namespace than the {name} there when the lesson began (inode {} then, {} now)",
+                        bf.inode, n.inode
+                    ),
+                    _ => new_why(&format!("namespace {name}")),
+                };
+                deleted.insert(name);
+                netns_actions.push(Action {
+                    item: Item::Netns {
+                        name: name.clone(),
+                        inode: n.inode,
+                    },
+                    why,
+                });
+            }
+        }
+    }
+    let alive = |ns: &str| ns == "root" || (now.netns.contains_key(ns) && !deleted.contains(ns));
+    // Links: decided before addresses and routes, which go with their link.
+    let mut gone_links: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut link_actions = Vec::new();
+    for l in m.links.iter().filter(|l| alive(&l.ns)) {
+        let Some(index) = now.netns.get(&l.ns).and_then(|n| n.links.get(&l.name)) else {
+            continue;
+        };
+        match before_in(&l.ns).links.get(&l.name) {
+            Some(was) if was == index => p.kept.push(format!(
+                "link {}{} (there before the lesson began)",
+                l.name,
+                in_ns(&l.ns)
+            )),
+            was => {
+                gone_links.insert((&l.ns, &l.name));
+                link_actions.push(Action {
+                    item: Item::Link {
+                        ns: l.ns.clone(),
+                        name: l.name.clone(),
+                        index: *index,
+                    },
+                    why: match was {
+                        Some(was) => format!(
+                            "another link than the {} there when the lesson began (ifindex {was} then, {index} now)",
+                            l.name
+                        ),
+                        None => new_why(&format!("link {}", l.name)),
+                    },
+                });
+            }
+        }
+    }
+    for r in m.rules.iter().filter(|r| alive(&r.ns)) {
+        let id = r.id();
+        let Some(&count) = now.netns.get(&r.ns).and_then(|n| n.rules.get(&id)) else {
+            continue;
+        };
+        let bf = before_in(&r.ns);
+        if bf.unreadable.contains(&id) {
+            p.notes.push(format!(
+                "the {} rule {} {}{} is left: nslab could not count its copies when the lesson began",
+                r.table,
+                r.chain,
+                r.rule.join(" "),
+                in_ns(&r.ns)
+            ));
+            continue;
+        }
+        let was = bf.rules.get(&id).copied().unwrap_or(0);
+        if count > was {
+            actions.push(Action {
+                item: Item::Rule {
+                    rule: r.clone(),
+                    copies: count - was,
+                },
+                why: format!("{count} now, {was} when the lesson began"),
+            });
+        } else if count > 0 {
+            p.kept.push(format!(
+                "the {} rule {} {}{} (there before the lesson began)",
+                r.table,
+                r.chain,
+                r.rule.join(" "),
+                in_ns(&r.ns)
+            ));
+        }
+    }
+    for s in m.sysctls.iter().filter(|s| alive(&s.ns)) {
+        let Some(value) = now.netns.get(&s.ns).and_then(|n| n.sysctls.get(&s.name)) else {
+            continue;
+        };
+        match before_in(&s.ns).sysctls.get(&s.name) {
+            Some(was) if was != value => actions.push(Action {
+                item: Item::Sysctl {
+                    ns: s.ns.clone(),
+                    key: s.name.clone(),
+                    value: was.clone(),
+                },
+                why: format!("it is {value}; it was {was} when the lesson began"),
+            }),
+            Some(_) => {}
+            None => p.notes.push(format!(
+                "{}{} is left at {value}: its value before the lesson is unknown",
+                s.name,
+                in_ns(&s.ns)
+            )),
+        }
+    }
+    for r in m.routes.iter().filter(|r| alive(&r.ns)) {
+        let id = r.id();
+        let here = now.netns.get(&r.ns);
+        if r.dev
+            .as_deref()
+            .is_some_and(|d| gone_links.contains(&(r.ns.as_str(), d)))
+            || !here.is_some_and(|n| n.routes.contains(&id))
+        {
+            continue;
+        }
+        if !before_in(&r.ns).routes.contains(&id) {
+            actions.push(Action {
+                item: Item::Route { route: r.clone() },
+                why: new_why(&format!("route {id}")),
+            });
+        }
+    }
+    for a in m.addrs.iter().filter(|a| alive(&a.ns)) {
+        let id = a.id();
+        if gone_links.contains(&(a.ns.as_str(), a.dev.as_str()))
+            || !now.netns.get(&a.ns).is_some_and(|n| n.addrs.contains(&id))
+        {
+            continue;
+        }
+        if !before_in(&a.ns).addrs.contains(&id) {
+            actions.push(addr_action(a, new_why(&format!("address {}", a.cidr))));
+        }
+    }
+    actions.extend(link_actions);
+    actions.extend(netns_actions);
+    for (path, id) in &now.files {
+        if !m.files.contains(path) {
+            continue;
+        }
+        match b.before.files.get(path) {
+            Some(was) if (was.dev, was.ino) == (id.dev, id.ino) && basis == Basis::Baseline => p
+                .kept
+                .push(format!("file {path} (there before the lesson began)")),
+            _ if !id.regular => p
+                .notes
+                .push(format!("{path} is left: it is not a regular file")),
+            was => actions.push(Action {
+                item: Item::File {
+                    path: path.clone(),
+                    id: *id,
+                },
+                why: match (was, basis) {
+                    (Some(_), Basis::Baseline) => {
+                        "another file than the one there when the lesson began".into()
+                    }
+                    _ => new_why(&format!("file {path}")),
+                },
+            }),
+        }
+    }
+    for (ns, n) in &now.netns {
+        for u in &n.unreadable {
+            p.notes
+                .push(format!("{u}{}: nslab could not read it now", in_ns(ns)));
+        }
+    }
+    for why in &m.unknown {
+        p.notes.push(format!(
+            "a line nslab cannot read ({why}): what it made is not removed"
+        ));
+    }
+    if basis == Basis::ByName && !m.procs.is_empty() {
+        p.notes.push(format!(
+            "programs the lesson starts ({}) are not stopped without a baseline",
+            m.procs.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    p.actions = actions;
+    p
+}
+
+fn addr_action(a: &AddrItem, why: String) -> Action {
+    Action {
+        item: Item::Addr {
+            ns: a.ns.clone(),
+            dev: a.dev.clone(),
+            cidr: a.cidr,
+        },
+        why,
+    }
+}
+
+/// How long a program has to end after SIGTERM, before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(1);
+
+/// Carries a plan out, in its order. Each thing is checked again just before: one that is gone
+/// already (a veth end that went with its peer) is passed over; one whose identity changed
+/// since the plan (another namespace of that name) is left alone. Every failure is reported.
+pub fn carry_out(k: &Kernel, p: &Plan, b: &Baseline) -> Undone {
+    let mut u = Undone::default();
+    for a in &p.actions {
+        let what = a.item.to_string();
+        match act(k, &a.item, b) {
+            Ok(true) => u.done.push(what),
+            Ok(false) => {}
+            Err(e) => u.failed.push(format!("{what}: {e}")),
+        }
+    }
+    u
+}
+
+/// Does one thing; `Ok(false)` when there was nothing left to do.
+fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
+    let err = |e: crate::kernel::KernelError| e.to_string();
+    match item {
+        Item::Process { name, pid } => {
+            let mine = |pid: u32| {
+                k.processes_named(name, b.uid, b.ticks)
+                    .iter()
+                    .any(|(p, _)| *p == pid)
+            };
+            if !mine(*pid) {
+                return Ok(false);
+            }
+            let target =
+                nix::unistd::Pid::from_raw(i32::try_from(*pid).map_err(|e| e.to_string())?);
+            nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM)
+                .map_err(|e| format!("kill: {e}"))?;
+            let start = Instant::now();
+            while mine(*pid) && start.elapsed() < TERM_GRACE {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if mine(*pid) {
+                nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL)
+                    .map_err(|e| format!("kill: {e}"))?;
+            }
+            Ok(true)
+        }
+        Item::Rule { rule, copies } => {
+            let ns = Ns::from_name(&rule.ns);
+            for _ in 0..*copies {
+                let o = k
+                    .shell(&ns, &rule_line(rule, "-D"), Duration::from_secs(10))
+                    .map_err(err)?;
+                if !o.success() {
+                    return Err(format!(
+                        "{}: {}",
+                        rule_line(rule, "-D"),
+                        o.stderr.lines().last().unwrap_or("failed").trim()
+                    ));
+                }
+            }
+            Ok(true)
+        }
+        Item::Sysctl { ns, key, value } => {
+            k.sysctl_write(&Ns::from_name(ns), key, value)
+                .map_err(err)?;
+            Ok(true)
+        }
+        Item::Route { route } => {
+            let ns = Ns::from_name(&route.ns);
+            let here = k.snapshot(&ns).map_err(err)?;
+            if !here.routes.iter().any(|r| look::route_is(r, route)) {
+                return Ok(false);
+            }
+            let req = RouteReq {
+                v6: route.dest.is_some_and(|d| d.addr.is_ipv6())
+                    || route.via.is_some_and(|v| v.is_ipv6()),
+                table: route.table,
+                // As `ip route del` asks: any protocol, any scope.
+                protocol: 0,
+                scope: 255,
+                kind: route.kind,
+                dest: route.dest.map(|d| d.addr),
+                dst_len: route.dest.map_or(0, |d| d.prefix),
+                gateway: route.via,
+                oif: None,
+                metric: route.metric,
+                prefsrc: None,
+                onlink: false,
+            };
+            k.route_change(&ns, Change::Del, route.dev.as_deref(), &req)
+                .map_err(err)?;
+            Ok(true)
+        }
+        Item::Addr { ns, dev, cidr } => {
+            let ns = Ns::from_name(ns);
+            let has = k
+                .snapshot(&ns)
+                .map_err(err)?
+                .addrs_of(dev)
+                .any(|a| a.cidr == *cidr);
+            if !has {
+                return Ok(false);
+            }
+            k.addr_del(&ns, dev, *cidr).map_err(err)?;
+            Ok(true)
+        }
+        Item::Link { ns, name, index } => {
+            let ns = Ns::from_name(ns);
+            match k.link(&ns, name) {
+                Ok(l) if l.index == *index => {
+                    k.link_del(&ns, name).map_err(err)?;
+                    Ok(true)
+                }
+                // Gone with its peer or its namespace, or someone else's now.
+                _ => Ok(false),
+            }
+        }
+        Item::Netns { name, inode } => {
+            if k.netns_inode(&Ns::Named(name.clone())) != Some(*inode) {
+                return Ok(false);
+            }
+            k.netns_del(name).map_err(err)?;
+            Ok(true)
+        }
+        Item::File { path, id } => {
+            use std::os::unix::fs::MetadataExt;
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_file() && (m.dev(), m.ino()) == (id.dev, id.ino) => {
+                    std::fs::remove_file(path).map_err(|e| e.to_string())?;
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        }
+    }
+}
+
+/// Looks at the machine now and plans the reset of one lesson.
+pub fn plan_now(k: &Kernel, id: &str, b: &Baseline, basis: Basis) -> Result<Plan, String> {
+    let now = look::look(k, &b.makes)?;
+    let procs = match basis {
+        Basis::Baseline => look::processes(k, &b.makes, b.uid, b.ticks),
+        Basis::ByName => Vec::new(),
+    };
+    Ok(plan(id, b, &now, &procs, basis))
+}
+
+/// A baseline that says nothing was there, for `--by-name` on a machine without one: the
+/// sysctls are set back to the values learn kept in the progress file, if any.
+pub fn by_name(k: &Kernel, lesson: &Lesson, progress: Option<&LessonProgress>) -> Baseline {
+    let makes = Makes::of(&Creations::of(lesson));
+    let mut root = NsSeen::default();
+    if let Some(p) = progress {
+        for (key, v) in &p.sysctls {
+            if let Some(k) = key.strip_prefix("root ") {
+                root.sysctls.insert(k.to_string(), v.clone());
+            }
+        }
+    }
+    let mut before = Seen::default();
+    before.netns.insert("root".into(), root);
+    Baseline {
+        since: 0,
+        by: By::Learn,
+        boot: boot_id(),
+        uid: nix::unistd::getuid().as_raw(),
+        ticks: k.start_ticks(),
+        file: lesson.source.name.clone(),
+        makes,
+        before,
+    }
+}
+
+/// A baseline's entry in the ledger, if it is one of this boot: a restart cleared everything a
+/// lesson made in the kernel, and the baseline describes a machine that is gone.
+pub fn current<'a>(ledger: &'a Ledger, id: &str) -> Option<&'a Baseline> {
+    ledger.lessons.get(id).filter(|b| b.boot == boot_id())
+}
+
+/// What [`begin`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Began {
+    /// A baseline was taken now.
+    Taken,
+    /// The lesson began on this machine earlier: that baseline stays.
+    Kept(By),
+    /// No state folder (neither HOME nor XDG_STATE_HOME): nothing is recorded.
+    NoLedger,
+}
+
+/// Takes the baseline of what the lesson's lines may make, before its first command runs; a
+/// baseline of this boot taken earlier is kept (the lesson's things since then stay its own).
+pub fn begin(k: &Kernel, lesson: &Lesson, by: By) -> Result<Began, String> {
+    let store = Store::default();
+    if store.path().is_none() {
+        return Ok(Began::NoLedger);
+    }
+    let ledger = store.read().map_err(|e| e.to_string())?;
+    if let Some(b) = current(&ledger, &lesson.id) {
+        return Ok(Began::Kept(b.by));
+    }
+    let b = take(k, lesson, by)?;
+    let id = lesson.id.clone();
+    store
+        .update(|l| {
+            if l.lessons.get(&id).is_some_and(|b| b.boot == boot_id()) {
+                Began::Kept(l.lessons[&id].by)
+            } else {
+                l.lessons.insert(id, b);
+                Began::Taken
+            }
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// A new baseline of a lesson, from the machine as it is now.
+pub fn take(k: &Kernel, lesson: &Lesson, by: By) -> Result<Baseline, String> {
+    let makes = Makes::of(&Creations::of(lesson));
+    let before = look::look(k, &makes).map_err(|e| format!("cannot take a baseline: {e}"))?;
+    Ok(Baseline {
+        since: crate::progress::now(),
+        by,
+        boot: boot_id(),
+        uid: nix::unistd::getuid().as_raw(),
+        ticks: k.start_ticks(),
+        file: lesson.source.name.clone(),
+        makes,
+        before,
+    })
+}
+
+/// verify --no-sandbox, before the lesson's first line: a fresh baseline, written to the
+/// ledger. A baseline of this boot there already means the lesson began on this machine and
+/// was not reset: its things would pass for the run's own, so verify refuses.
+pub fn begin_verify(k: &Kernel, lesson: &Lesson) -> Result<Baseline, crate::exit::Failure> {
+    let store = Store::default();
+    if let Some(b) = current(&store.read()?, &lesson.id) {
+        return Err(crate::exit::Failure::env(format!(
+            "{id}: the lesson began on this machine ({by}) and was not reset since, so verify --no-sandbox cannot tell its things from the run's: run `nslab reset {id}` first",
+            id = lesson.id,
+            by = b.by.as_str()
+        )));
+    }
+    let b = take(k, lesson, By::Verify).map_err(crate::exit::Failure::env)?;
+    if store.path().is_none() {
+        eprintln!(
+            "nslab: warning: neither HOME nor XDG_STATE_HOME is set: the baseline is kept in memory only, and a killed run cannot be reset"
+        );
+    }
+    let id = lesson.id.clone();
+    store.update(|l| l.lessons.insert(id, b.clone()))?;
+    Ok(b)
+}
+
+/// verify --no-sandbox, at the end (or at a signal): resets the lesson by its baseline, and
+/// forgets the baseline once nothing of the lesson's is left.
+pub fn end_verify(k: &Kernel, id: &str, b: &Baseline) -> Undone {
+    match plan_now(k, id, b, Basis::Baseline) {
+        Ok(p) => {
+            let u = carry_out(k, &p, b);
+            if u.failed.is_empty()
+                && let Err(e) = forget(id)
+            {
+                eprintln!("nslab: warning: {e}");
+            }
+            u
+        }
+        Err(e) => Undone {
+            done: Vec::new(),
+            failed: vec![e],
+        },
+    }
+}
+
+/// Forgets a lesson's baseline (after a reset that left nothing of it).
+pub fn forget(id: &str) -> Result<(), LedgerError> {
+    Store::default().update(|l| {
+        l.lessons.remove(id);
+    })
+}
+
+/// Learn's `r` key: resets the lesson by its baseline, which stays (the lesson goes on). In
+/// learn's sandbox (without root) everything there is the lesson's: the names do. Returns one
+/// line per thing removed, or that could not be.
+pub fn reset_in_session(k: &Kernel, lesson: &Lesson, sandboxed: bool) -> Vec<String> {
+    let (b, basis) = if sandboxed {
+        (by_name(k, lesson, None), Basis::ByName)
+    } else {
+        let ledger = match Store::default().read() {
+            Ok(l) => l,
+            Err(e) => return vec![format!("cannot read the ledger: {e}")],
+        };
+        match current(&ledger, &lesson.id) {
+            Some(b) => (b.clone(), Basis::Baseline),
+            None => return vec![NO_BASELINE.to_string()],
+        }
+    };
+    match plan_now(k, &lesson.id, &b, basis) {
+        Ok(p) => {
+            let u = carry_out(k, &p, &b);
+            let mut said: Vec<String> = u.done.iter().map(|d| format!("removed {d}")).collect();
+            said.extend(u.failed.iter().map(|f| format!("could not remove {f}")));
+            said
+        }
+        Err(e) => vec![e],
+    }
+}
+
+/// [`begin`], saying on standard error what the student should know: that nslab keeps no
+/// ledger here, or could not take the baseline. Learn and demo call it before the terminal is
+/// taken, and before the lesson's first command.
+pub fn begin_noting(k: &Kernel, lesson: &Lesson, by: By) {
+    match begin(k, lesson, by) {
+        Ok(Began::Taken | Began::Kept(_)) => {}
+        Ok(Began::NoLedger) => eprintln!(
+            "nslab: warning: neither HOME nor XDG_STATE_HOME is set, so nslab keeps no ledger: `nslab reset` will not know what this lesson made"
+        ),
+        Err(e) => eprintln!(
+            "nslab: warning: {e}; `nslab reset {}` will not know what this lesson made",
+            lesson.id
+        ),
+    }
+}
+
+/// Issue 19, before learn takes the terminal: other lessons' things still on this machine are
+/// listed, and their reset offered (y/N on standard input).
+pub fn offer_others(k: &Kernel, lesson: &Lesson) {
+    let plans = leftovers_of_others(k, &lesson.id);
+    if plans.is_empty() {
+        return;
+    }
+    let ids: Vec<&str> = plans.iter().map(|p| p.lesson.as_str()).collect();
+    eprintln!("Other lessons left things on this machine:");
+    for p in &plans {
+        let items: Vec<String> = p.actions.iter().map(|a| a.item.to_string()).collect();
+        eprintln!(
+            "  {}: {}",
+            p.lesson,
+            crate::term::printable(&items.join(", "))
+        );
+    }
+    eprint!(
+        "They may get in the way of {}. Reset {} first? [y/N] ",
+        lesson.id,
+        ids.join(", ")
+    );
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err()
+        || !matches!(answer.trim(), "y" | "Y" | "yes")
+    {
+        return;
+    }
+    let Ok(ledger) = Store::default().read() else {
+        return;
+    };
+    for p in &plans {
+        let Some(b) = current(&ledger, &p.lesson) else {
+            continue;
+        };
+        let u = carry_out(k, p, b);
+        for f in &u.failed {
+            eprintln!("nslab: {}: could not remove {f}", p.lesson);
+        }
+        if u.failed.is_empty()
+            && let Err(e) = forget(&p.lesson)
+        {
+            eprintln!("nslab: warning: {e}");
+        }
+    }
+}
+
+/// Demo, before its first step: what an earlier run of the lesson left (its reset is offered:
+/// `Some(question)`), or names the lesson makes that someone else holds (a warning, printed).
+pub fn before_demo(k: &Kernel, lesson: &Lesson) -> Option<String> {
+    if let Some((p, _)) = own_leftovers(k, lesson) {
+        let items: Vec<String> = p.actions.iter().map(|a| a.item.to_string()).collect();
+        return Some(format!(
+            "An earlier run of this lesson left {}. Reset the lesson first? [y/N] ",
+            crate::term::printable(&items.join(", "))
+        ));
+    }
+    let taken = names_taken(k, lesson);
+    if !taken.is_empty() {
+        eprintln!(
+            "nslab: note: {} already exist{}, and nslab did not see this lesson make {}: the demo's commands may fail on {}",
+            taken.join(", "),
+            if taken.len() == 1 { "s" } else { "" },
+            if taken.len() == 1 { "it" } else { "them" },
+            if taken.len() == 1 { "it" } else { "them" },
+        );
+    }
+    None
+}
+
+/// Demo's answer yes: resets the lesson by its baseline; a reset that leaves nothing forgets
+/// the baseline, and the demo takes a new one. Returns what to show.
+pub fn demo_reset(k: &Kernel, lesson: &Lesson) -> String {
+    let Some((p, b)) = own_leftovers(k, lesson) else {
+        return "Reset: nothing to remove\n".into();
+    };
+    let u = carry_out(k, &p, &b);
+    if u.failed.is_empty()
+        && let Err(e) = forget(&lesson.id)
+    {
+        return format!("Reset: {}; {e}\n", u.done.join(", "));
+    }
+    let mut s = format!("Reset: removed {}\n", u.done.join(", "));
+    for f in &u.failed {
+        s.push_str(&format!("could not remove {f}\n"));
+    }
+    s
+}
+
+/// Issue 19: other lessons that began on this machine and whose things are still here (what
+/// their reset would remove). Learn offers their reset when a lesson starts.
+pub fn leftovers_of_others(k: &Kernel, except: &str) -> Vec<Plan> {
+    let Ok(ledger) = Store::default().read() else {
+        return Vec::new();
+    };
+    ledger
+        .lessons
+        .keys()
+        .filter(|id| id.as_str() != except)
+        .filter_map(|id| {
+            let b = current(&ledger, id)?;
+            plan_now(k, id, b, Basis::Baseline)
+                .ok()
+                .filter(|p| !p.is_empty())
+        })
+        .collect()
+}
+
+/// Demo: what an earlier run of this lesson left here, by its baseline.
+pub fn own_leftovers(k: &Kernel, lesson: &Lesson) -> Option<(Plan, Baseline)> {
+    let ledger = Store::default().read().ok()?;
+    let b = current(&ledger, &lesson.id)?.clone();
+    let p = plan_now(k, &lesson.id, &b, Basis::Baseline).ok()?;
+    (!p.is_empty()).then_some((p, b))
+}
+
+/// What the lesson makes that exists now by name alone (no baseline says whose it is): demo
+/// warns of it before it starts, since the lesson's commands would fail on it.
+pub fn names_taken(k: &Kernel, lesson: &Lesson) -> Vec<String> {
     let made = Creations::of(lesson);
     let mut found: Vec<String> = made
         .netns
@@ -31,147 +862,7 @@ pub fn leftovers(k: &Kernel, lesson: &Lesson) -> Vec<String> {
     found
 }
 
-/// Removes what the lesson's commands create; returns one line per thing removed or set back.
-pub fn reset(k: &Kernel, lesson: &Lesson, progress: Option<&LessonProgress>) -> Vec<String> {
-    let made = Creations::of(lesson);
-    let mut said = Vec::new();
-    // Root-namespace state first, in reverse order, while the links it hangs on still exist.
-    let mut world = World::new();
-    for step in &lesson.steps {
-        world.run_step(step);
-    }
-    let _ = world;
-    let parts: Vec<(&Ns, &Op, &str, bool)> = lesson
-        .steps
-        .iter()
-        .flat_map(|s| &s.commands)
-        .flat_map(|c| {
-            c.command.parts.iter().map(move |p| {
-                (
-                    &p.ns,
-                    &p.op,
-                    c.text.as_str(),
-                    matches!(c.command.run, Run::Real { .. }),
-                )
-            })
-        })
-        .collect();
-    for (ns, op, text, _) in parts.iter().rev() {
-        if !ns.is_root() {
-            continue;
-        }
-        match op {
-            Op::Route(r) if r.verb != crate::lesson::grammar::ip::RouteVerb::Del => {
-                let (_, req) = crate::engine::native::route_change(r);
-                let del = crate::kernel::RouteReq {
-                    protocol: 0,
-                    scope: 255,
-                    ..req
-                };
-                if k.route_change(
-                    &Ns::Root,
-                    crate::kernel::Change::Del,
-                    r.dev.as_deref(),
-                    &del,
-                )
-                .is_ok()
-                {
-                    said.push(format!(
-                        "removed route {}",
-                        r.dest
-                            .addr
-                            .map_or("default".into(), |a| format!("{a}/{}", r.dest.len))
-                    ));
-                }
-            }
-            // An address on a link the lesson did not create (lo, eth0): take it off.
-            Op::Addr(a) if !made.links.contains(&(Ns::Root, a.dev.clone())) => {
-                if let Some(cidr) = a.cidr() {
-                    let has = k
-                        .snapshot(&Ns::Root)
-                        .is_ok_and(|s| s.addrs_of(&a.dev).any(|x| x.cidr == cidr));
-                    if has && k.addr_del(&Ns::Root, &a.dev, cidr).is_ok() {
-                        said.push(format!("removed {cidr} from {}", a.dev));
-                    }
-                }
-            }
-            Op::Sysctl(kv) => {
-                for (key, value) in kv {
-                    let original = progress.and_then(|p| p.sysctls.get(&format!("root {key}")));
-                    match (k.sysctl_read(&Ns::Root, key), original) {
-                        (Ok(now), Some(was))
-                            if now != *was && k.sysctl_write(&Ns::Root, key, was).is_ok() =>
-                        {
-                            said.push(format!("set {key} back to {was}"));
-                        }
-                        (Ok(now), None) if now == *value => {
-                            said.push(format!(
-                                "left {key} = {now}: its value before the lesson is unknown"
-                            ));
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            // `iptables ... -A CHAIN RULE` has an exact inverse: `-D CHAIN RULE`, when `-C` finds it.
-            Op::Iptables(_) => {
-                if let Some((check, delete)) = iptables_inverse(text)
-                    && k.shell(&Ns::Root, &check, Duration::from_secs(10))
-                        .is_ok_and(|o| o.success())
-                    && k.shell(&Ns::Root, &delete, Duration::from_secs(10))
-                        .is_ok_and(|o| o.success())
-                {
-                    said.push(format!("removed the rule: {text}"));
-                }
-            }
-            _ => {}
-        }
-    }
-    for (ns, name) in made.links.iter().filter(|(ns, _)| ns.is_root()) {
-        if k.link(ns, name).is_ok() && k.link_del(ns, name).is_ok() {
-            said.push(format!("deleted link {name}"));
-        }
-    }
-    // Deleting a namespace destroys everything in it, veth ends with their peers.
-    for name in made.netns.iter().rev() {
-        if std::path::Path::new("/run/netns").join(name).exists() && k.netns_del(name).is_ok() {
-            said.push(format!("deleted netns {name}"));
-        }
-    }
-    said
-}
-
-/// For `iptables [-t T] -A|-I CHAIN RULE...`: the `-C` and `-D` lines for the same rule.
-fn iptables_inverse(line: &str) -> Option<(String, String)> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    if words.first() != Some(&"iptables") {
-        return None;
-    }
-    let at = words.iter().position(|w| *w == "-A" || *w == "--append")?;
-    let with = |flag: &str| {
-        let mut w = words.clone();
-        w[at] = flag;
-        w.join(" ")
-    };
-    Some((with("-C"), with("-D")))
-}
+pub const NO_BASELINE: &str = "nslab has no baseline of this lesson on this machine (it did not see the lesson begin here), so it cannot tell the lesson's things from yours: nothing removed";
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn iptables_lines_have_inverses() {
-        let (c, d) =
-            super::iptables_inverse("iptables -t nat -A POSTROUTING -s 10.1.0.0/24 -j MASQUERADE")
-                .unwrap();
-        assert_eq!(
-            c,
-            "iptables -t nat -C POSTROUTING -s 10.1.0.0/24 -j MASQUERADE"
-        );
-        assert_eq!(
-            d,
-            "iptables -t nat -D POSTROUTING -s 10.1.0.0/24 -j MASQUERADE"
-        );
-        assert!(super::iptables_inverse("iptables -L").is_none());
-        assert!(super::iptables_inverse("ip link show").is_none());
-    }
-}
+mod tests;

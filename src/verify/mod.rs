@@ -5,6 +5,7 @@
 //! any thread exists and streams one JSON line per step back. A killed parent takes its children
 //! with it (PR_SET_PDEATHSIG), and a killed child takes its sandbox with it.
 
+pub mod leftovers;
 mod report;
 pub mod run;
 
@@ -133,19 +134,56 @@ pub fn worker() -> Result<Code, Failure> {
         kernel.link_set_up(&Ns::Root, "lo", true)?;
     }
     let mut engine = Engine::new(kernel, Pace::Fast);
+    // On the host (--no-sandbox), the ledger's baseline is written before the first line, and
+    // the lesson is reset by it at the end, or at SIGINT, SIGTERM or SIGHUP; after a SIGKILL,
+    // `nslab reset LESSON` does it (modes/reset.rs). A sandbox takes it all with it.
+    let baseline = if job.sandbox {
+        None
+    } else {
+        crate::signals::watch(crate::signals::OnSignal::Stop)
+            .map_err(|e| Failure::env(format!("cannot watch for signals: {e}")))?;
+        // A parent that dies (SIGKILL included) now sends SIGTERM: this worker resets the lesson.
+        if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM) {
+            eprintln!("nslab: warning: cannot ask to be told when verify ends: {e}");
+        }
+        Some(crate::modes::reset::begin_verify(&engine.kernel, &lesson)?)
+    };
+    let root_before = leftovers::root_state(&engine.kernel, &lesson);
     let out = std::io::stdout();
-    let report = run::verify_lesson(&mut engine, &lesson, job.scope, |s| {
+    let mut report = run::verify_lesson(&mut engine, &lesson, job.scope, |s| {
         let mut o = out.lock();
         let _ = serde_json::to_writer(&mut o, &Event::Step(s.clone()));
         let _ = writeln!(o);
         let _ = o.flush();
     });
-    if !job.sandbox {
-        // On the host, take back what the lesson made; a sandbox takes it all with it.
-        let undone = engine.ledger.undo(&engine.kernel);
+    // A lesson that ran to its end must leave the root namespace as it found it.
+    if report.passed && job.scope.whole() && !crate::signals::stopping() {
+        match (root_before, leftovers::root_state(&engine.kernel, &lesson)) {
+            (Ok(before), Ok(after)) => report.leftovers = leftovers::differences(&before, &after),
+            (Err(e), _) | (_, Err(e)) => eprintln!(
+                "nslab: warning: cannot compare the root namespace before and after the lesson: {e}"
+            ),
+        }
+        report.passed = report.leftovers.is_empty();
+    }
+    if let Some(b) = &baseline {
+        let mut undone = crate::modes::reset::end_verify(&engine.kernel, &lesson.id, b);
+        // What the engine changed of what the lesson does not make (a link of the machine's set
+        // down): set back as well.
+        undone
+            .failed
+            .extend(engine.ledger.undo(&engine.kernel).failed);
         for f in &undone.failed {
             eprintln!("nslab: warning: could not take back {f}");
         }
+    }
+    if let Some(s) = crate::signals::received() {
+        eprintln!(
+            "nslab: {}: interrupted by {}; what the lesson made was removed",
+            lesson.id,
+            crate::signals::name(s)
+        );
+        return Ok(Code::Interrupted);
     }
     let mut o = out.lock();
     let _ = serde_json::to_writer(&mut o, &Event::Done(report));
@@ -161,6 +199,10 @@ fn spawn_worker(
     scope: Scope,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<LessonReport, Failure> {
+    // Interrupted (--no-sandbox): no further lesson begins; verify ends with 130.
+    if crate::signals::stopping() {
+        return Err(Failure::env("interrupted"));
+    }
     let exe = std::env::current_exe()
         .map_err(|e| Failure::env(format!("cannot find my own binary: {e}")))?;
     let mut cmd = Command::new(&exe);
@@ -184,6 +226,8 @@ fn spawn_worker(
     let mut child = cmd
         .spawn()
         .map_err(|e| Failure::env(format!("cannot start a verify worker: {e}")))?;
+    // With --no-sandbox, a signal to verify is passed on: the worker resets the lesson.
+    crate::signals::adopt(child.id());
     let job = Job {
         name: lesson.source.name.clone(),
         text: lesson.source.text.clone(),
@@ -230,6 +274,14 @@ fn spawn_worker(
     let status = child
         .wait()
         .map_err(|e| Failure::env(format!("worker: {e}")))?;
+    crate::signals::release(child.id());
+    // On the machine itself, what the worker said of the lesson's reset (what it could not
+    // take back, that it was interrupted) is for the user.
+    if !opts.sandbox {
+        for line in err.lines().filter(|l| l.starts_with("nslab: ")) {
+            eprintln!("{line}");
+        }
+    }
     let said = err.trim().trim_start_matches("nslab: ").to_string();
     match (done, status.code()) {
         (Some(r), _) => Ok(r),
@@ -255,6 +307,7 @@ fn spawn_worker(
                 passed: false,
                 steps,
                 error: Some(failure),
+                leftovers: Vec::new(),
             })
         }
     }
@@ -347,6 +400,11 @@ pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             "verify --no-sandbox changes this machine's network and needs root (without --no-sandbox, verify runs in a sandbox and needs no root)",
         ));
     }
+    if !opts.sandbox {
+        // SIGINT, SIGTERM, SIGHUP: passed on to the worker, which resets the lesson.
+        crate::signals::watch(crate::signals::OnSignal::Stop)
+            .map_err(|e| Failure::env(format!("cannot watch for signals: {e}")))?;
+    }
     let mut opts = opts;
     if !opts.sandbox && opts.jobs > 1 {
         // On the host, lessons would make the same names at the same time.
@@ -389,6 +447,10 @@ pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         }
         r
     });
+    // --no-sandbox, interrupted: the worker reset the lesson and said so; no report.
+    if crate::signals::stopping() {
+        return Ok(Code::Interrupted);
+    }
     let mut reports = Vec::new();
     for r in results {
         reports.push(r?);

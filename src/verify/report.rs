@@ -100,6 +100,12 @@ pub fn human(report: &Report, took: Duration) -> String {
         if let Some(e) = &l.error {
             t.push_str(&format!("  {e}\n"));
         }
+        if !l.leftovers.is_empty() {
+            t.push_str(&format!("  lesson defect: {LEFTOVERS}:\n"));
+            for what in &l.leftovers {
+                t.push_str(&format!("    {what}\n"));
+            }
+        }
         for s in l.steps.iter().filter(|s| s.status.is_bad()) {
             t.push_str(&format!(
                 "  step {} '{}': {}\n",
@@ -159,19 +165,30 @@ fn xml(s: &str) -> String {
 /// JUnit XML: a suite per lesson, a test case per step.
 pub fn junit(report: &Report) -> String {
     let mut t = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let tests: usize = report.lessons.iter().map(|l| l.steps.len()).sum();
+    // A lesson that leaves the root namespace changed has one test more, which failed.
+    let extra = |l: &LessonReport| usize::from(!l.leftovers.is_empty());
+    let tests: usize = report
+        .lessons
+        .iter()
+        .map(|l| l.steps.len() + extra(l))
+        .sum();
     let failures: usize = report
         .lessons
         .iter()
         .flat_map(|l| &l.steps)
         .filter(|s| s.status.is_bad())
         .count()
-        + report.lessons.iter().filter(|l| l.error.is_some()).count();
+        + report.lessons.iter().filter(|l| l.error.is_some()).count()
+        + report
+            .lessons
+            .iter()
+            .filter(|l| !l.leftovers.is_empty())
+            .count();
     t.push_str(&format!(
         "<testsuites name=\"nslab verify\" tests=\"{tests}\" failures=\"{failures}\">\n"
     ));
     for l in &report.lessons {
-        let f = l.steps.iter().filter(|s| s.status.is_bad()).count();
+        let f = l.steps.iter().filter(|s| s.status.is_bad()).count() + extra(l);
         let sk = l
             .steps
             .iter()
@@ -182,13 +199,21 @@ pub fn junit(report: &Report) -> String {
             "  <testsuite name=\"{}\" file=\"{}\" tests=\"{}\" failures=\"{f}\" skipped=\"{sk}\" time=\"{time:.6}\">\n",
             xml(&l.id),
             xml(&l.file),
-            l.steps.len()
+            l.steps.len() + extra(l)
         ));
         if let Some(e) = &l.error {
             t.push_str(&format!(
                 "    <testcase classname=\"{}\" name=\"the lesson's worker\" time=\"0\">\n      <failure type=\"error\" message=\"{}\"/>\n    </testcase>\n",
                 xml(&l.id),
                 xml(e)
+            ));
+        }
+        if !l.leftovers.is_empty() {
+            t.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"the root namespace after the lesson\" time=\"0\">\n      <failure type=\"defect\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                xml(&l.id),
+                xml(LEFTOVERS),
+                xml(&l.leftovers.join("\n"))
             ));
         }
         for s in &l.steps {
@@ -274,3 +299,6 @@ pub fn junit_mutants(mutants: &[Mutant], took: Duration) -> String {
     t.push_str("</testsuites>\n");
     t
 }
+
+/// Why leftovers fail a lesson, as the reports say it.
+const LEFTOVERS: &str = "the lesson leaves the root namespace changed (a lesson must leave it as it found it, so that lessons can be taken in any order on one machine)";

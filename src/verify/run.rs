@@ -100,6 +100,10 @@ pub struct LessonReport {
     /// The lesson could not be verified to the end (its worker died): why.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// What the lesson left changed in the root namespace when it ended (a lesson defect: it
+    /// fails the lesson). Looked at only when the whole lesson ran and passed.
+    #[serde(default)]
+    pub leftovers: Vec<String>,
 }
 
 /// Which steps to verify, and which command line (by source line) to leave out.
@@ -121,6 +125,11 @@ impl Scope {
 
     fn verifies(&self, i: usize) -> bool {
         self.step.is_none_or(|s| s == i) && self.until.is_none_or(|u| i <= u)
+    }
+
+    /// Every step is verified, every line performed: the lesson runs to its end.
+    pub fn whole(&self) -> bool {
+        self.step.is_none() && self.until.is_none() && self.skip_line.is_none()
     }
 
     fn last(&self) -> Option<usize> {
@@ -172,6 +181,7 @@ pub fn verify_lesson(
         passed: !stopped,
         steps,
         error: None,
+        leftovers: Vec::new(),
     }
 }
 

@@ -136,3 +136,31 @@ fn what_a_lesson_makes_is_known_and_unknown_lines_make_maybes() {
     assert_eq!(c.netns("green"), Known::No);
     assert_eq!(c.link(&Ns::Named("blue".into()), "veth0"), Known::No);
 }
+
+#[test]
+fn a_lesson_makes_files_addresses_and_routes_that_reset_may_remove() {
+    let l = lesson(&[
+        "nslab example netns-demo > /tmp/netns-demo.c\ngcc -o /tmp/netns-demo /tmp/netns-demo.c\ntouch /run/netns/keep",
+        "ip link add br0 type bridge\nip address add 10.1.0.1/24 dev br0\nip route add 10.9.0.0/24 via 10.1.0.2\nip route add 10.8.0.0/24 dev br0",
+        "ip link show > /dev/null\ncat x > relative.txt\ngcc -o/tmp/b b.c\nls > /tmp/../etc/x",
+        "ip link del br0",
+    ]);
+    let c = Creations::of(&l);
+    // A namespace's file (/run/netns), a device, a relative path and a path with .. are not
+    // files reset removes.
+    assert_eq!(
+        c.files.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["/tmp/b", "/tmp/netns-demo", "/tmp/netns-demo.c"]
+    );
+    // What a later line removed (the bridge, with its address and routes) was made all the same.
+    let cidr: Cidr = "10.1.0.1/24".parse().unwrap();
+    assert!(c.addrs.contains(&(Ns::Root, "br0".to_string(), cidr)));
+    let dests: Vec<String> = c
+        .routes
+        .iter()
+        .map(|(_, r)| r.dest.map_or("default".into(), |d| d.to_string()))
+        .collect();
+    assert_eq!(dests, ["10.8.0.0/24", "10.9.0.0/24"]);
+    // Writing a file is not something a check sees: such a step only observes.
+    assert!(l.steps[2].observes_only());
+}

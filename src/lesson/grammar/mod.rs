@@ -84,6 +84,9 @@ pub enum Op {
     Start(String),
     /// `pkill NAME`, `killall NAME`.
     Kill(String),
+    /// Writes files and nothing else a check sees: `gcc -o FILE`, `touch FILE`, `> FILE`. The
+    /// absolute paths it names (reset removes the lesson's files).
+    Write(Vec<String>),
     /// Runs commands nslab cannot see (`ip -batch FILE`, `ip -all netns exec`, a script).
     /// `names` are words of the line, for a guess at what it may touch.
     Unknown {
@@ -134,7 +137,12 @@ impl Command {
 
     /// Running it changes nothing a check could see.
     pub fn observes(&self) -> bool {
-        !self.parts.is_empty() && self.parts.iter().all(|p| p.op == Op::Observe)
+        // Files are not what checks look at: a line that only writes one observes.
+        !self.parts.is_empty()
+            && self
+                .parts
+                .iter()
+                .all(|p| matches!(p.op, Op::Observe | Op::Write(_)))
     }
 
     /// The namespace of its first part (where a single command acts).
@@ -165,6 +173,7 @@ impl Op {
             Op::Neigh(_) => Err("neighbour entries are set by the real ip".into()),
             Op::Fdb(_) | Op::BridgePort { .. } => Err("bridge commands run the real bridge".into()),
             Op::Iptables(_) => Err("firewall rules are set by the real iptables".into()),
+            Op::Write(_) => Err("it writes files: the real program does that".into()),
             Op::BindNetns(_) | Op::UnbindNetns(_) | Op::Start(_) | Op::Kill(_) => {
                 Err("a shell command".into())
             }
@@ -344,8 +353,40 @@ const OBSERVERS: &[&str] = &[
     "conntrack",
 ];
 
-/// Parses one simple command (its words, redirections) acting in `ns`.
+/// Parses one simple command (its words, redirections) acting in `ns`. A command that only
+/// looks, with its output sent to a file (`nslab example x > /tmp/x.c`), writes that file.
 fn parse_simple(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandError> {
+    let mut parts = parse_words(line, cmd, ns)?;
+    let written: Vec<String> = cmd
+        .redirects
+        .iter()
+        .filter(|r| r.op.contains('>') && !r.op.contains('&') && !r.target.dynamic)
+        .filter_map(|r| file_effect(&r.target.text))
+        .collect();
+    if let [p] = parts.as_mut_slice()
+        && !written.is_empty()
+    {
+        match &mut p.op {
+            Op::Observe => p.op = Op::Write(written),
+            Op::Write(files) => files.extend(written),
+            _ => {}
+        }
+    }
+    Ok(parts)
+}
+
+/// A path a line writes that reset may remove: absolute, and not a device, a kernel file or a
+/// namespace's name (those are effects of their own).
+fn file_effect(path: &str) -> Option<String> {
+    let special = ["/dev/", "/proc/", "/sys/", "/run/netns/", "/var/run/netns/"];
+    (path.starts_with('/')
+        && !path.ends_with('/')
+        && !path.split('/').any(|c| c == ".." || c == ".")
+        && !special.iter().any(|s| path.starts_with(s)))
+    .then(|| path.to_string())
+}
+
+fn parse_words(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandError> {
     let part = |op: Op| Part {
         ns: ns.clone(),
         op,
@@ -441,7 +482,32 @@ fn files_only(words: &[Word]) -> Op {
     {
         return unknown("it may write kernel settings", &texts(words));
     }
-    Op::Observe
+    let prog = program_name(&words[0].text);
+    let written: Vec<String> = match prog.as_str() {
+        // The compiler's output: `-o FILE` or `-oFILE`.
+        "gcc" | "cc" => words
+            .iter()
+            .enumerate()
+            .find_map(|(i, w)| match w.text.strip_prefix("-o") {
+                Some("") => words.get(i + 1).map(|o| o.text.clone()),
+                Some(rest) => Some(rest.to_string()),
+                None => None,
+            })
+            .into_iter()
+            .collect(),
+        "touch" => words[1..]
+            .iter()
+            .filter(|w| !w.text.starts_with('-'))
+            .map(|w| w.text.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let written: Vec<String> = written.iter().filter_map(|f| file_effect(f)).collect();
+    if written.is_empty() {
+        Op::Observe
+    } else {
+        Op::Write(written)
+    }
 }
 
 /// `sudo CMD`, `strace -e trace=... CMD`, `timeout 5 CMD`, `nohup CMD`...: parses CMD.

@@ -1,0 +1,546 @@
+//! The ledger on disk: `$XDG_STATE_HOME/nslab/ledger.json`, next to `progress.json`.
+//! docs/ledger-file.md describes it field by field.
+//!
+//! One entry per lesson that began acting on this machine: what the lesson's lines may make
+//! (the effect model's reading of them, [`Makes`]) and, for each of those things, whether it
+//! was there before, with its identity ([`Seen`]: a namespace's inode, a link's ifindex, a
+//! sysctl's value, how many copies of a firewall rule, a file's inode). It is written before
+//! the lesson's first command runs, so that whatever ends the run (SIGKILL included),
+//! `nslab reset` can tell the lesson's things from everything else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::exit::{Code, Failure};
+use crate::lesson::effect::{Creations, RouteKey};
+use crate::net::{Cidr, Ns};
+use crate::state::{self, FileError};
+
+/// The format this nslab writes.
+pub const VERSION: u64 = 1;
+
+/// A ledger is a few kilobytes per lesson; anything much larger is not one.
+const MAX_SIZE: u64 = 16 << 20;
+
+/// A namespace as the file names it: `root`, or the name in /run/netns.
+pub type NsName = String;
+
+/// A link, or a sysctl, in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InNs {
+    pub ns: NsName,
+    pub name: String,
+}
+
+/// An address on a link.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AddrItem {
+    pub ns: NsName,
+    pub dev: String,
+    #[serde(with = "cidr_text")]
+    pub cidr: Cidr,
+}
+
+impl AddrItem {
+    /// How the baseline names it.
+    pub fn id(&self) -> String {
+        format!("{} dev {}", self.cidr, self.dev)
+    }
+}
+
+/// A route, with the fields `ip route del` must name to remove it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RouteItem {
+    pub ns: NsName,
+    pub table: u32,
+    /// The RTN_ type (1 is unicast).
+    pub kind: u8,
+    /// `None`: the default route.
+    #[serde(with = "opt_cidr_text")]
+    pub dest: Option<Cidr>,
+    pub via: Option<std::net::IpAddr>,
+    pub dev: Option<String>,
+    pub metric: Option<u32>,
+}
+
+impl RouteItem {
+    /// How the baseline names it, and how reset shows it: `ip route` words.
+    pub fn id(&self) -> String {
+        let mut s = self
+            .dest
+            .map_or_else(|| "default".to_string(), |d| d.to_string());
+        if let Some(v) = self.via {
+            s.push_str(&format!(" via {v}"));
+        }
+        if let Some(d) = &self.dev {
+            s.push_str(&format!(" dev {d}"));
+        }
+        if let Some(m) = self.metric {
+            s.push_str(&format!(" metric {m}"));
+        }
+        if self.table != 254 {
+            s.push_str(&format!(" table {}", self.table));
+        }
+        if self.kind != 1 {
+            s.push_str(&format!(" type {}", self.kind));
+        }
+        s
+    }
+}
+
+/// A firewall rule a lesson adds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RuleItem {
+    pub ns: NsName,
+    /// `iptables`, `ip6tables`, `iptables-legacy`...
+    pub program: String,
+    pub table: String,
+    pub chain: String,
+    /// The rule's words, as `iptables -C` and `-D` take them.
+    pub rule: Vec<String>,
+}
+
+impl RuleItem {
+    /// How the baseline names it: what `iptables -S` prints for it.
+    pub fn id(&self) -> String {
+        format!(
+            "{} -t {} -A {} {}",
+            self.program,
+            self.table,
+            self.chain,
+            self.rule.join(" ")
+        )
+    }
+}
+
+/// What a lesson's lines may make, as the effect model reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Makes {
+    pub netns: BTreeSet<String>,
+    pub links: BTreeSet<InNs>,
+    pub addrs: BTreeSet<AddrItem>,
+    pub routes: BTreeSet<RouteItem>,
+    pub sysctls: BTreeSet<InNs>,
+    pub rules: BTreeSet<RuleItem>,
+    /// Programs it leaves running, by process name.
+    pub procs: BTreeSet<String>,
+    /// Absolute paths of the files it writes.
+    pub files: BTreeSet<String>,
+    /// Why some lines could not be read: what they make is not known.
+    pub unknown: Vec<String>,
+}
+
+impl Makes {
+    pub fn of(c: &Creations) -> Makes {
+        let ns = |n: &Ns| n.name().to_string();
+        let rule = |(n, r): &(Ns, crate::lesson::grammar::Iptables)| {
+            let mut words = r.rule.clone();
+            // `-I CHAIN 3 RULE`: the position is no part of the rule.
+            if r.action == 'I' && words.first().is_some_and(|w| w.parse::<u32>().is_ok()) {
+                words.remove(0);
+            }
+            RuleItem {
+                ns: ns(n),
+                program: r.program.clone(),
+                table: r.table.clone(),
+                chain: r.chain.clone(),
+                rule: words,
+            }
+        };
+        let route = |(n, k): &(Ns, RouteKey)| RouteItem {
+            ns: ns(n),
+            table: k.table,
+            kind: k.kind,
+            dest: k.dest,
+            via: k.via,
+            dev: k.dev.clone(),
+            metric: k.metric,
+        };
+        let mut unknown: Vec<String> = c.unknowns.iter().map(|u| u.why.clone()).collect();
+        unknown.dedup();
+        Makes {
+            netns: c.netns.clone(),
+            links: c
+                .links
+                .iter()
+                .map(|(n, l)| InNs {
+                    ns: ns(n),
+                    name: l.clone(),
+                })
+                .collect(),
+            addrs: c
+                .addrs
+                .iter()
+                .map(|(n, d, cidr)| AddrItem {
+                    ns: ns(n),
+                    dev: d.clone(),
+                    cidr: *cidr,
+                })
+                .collect(),
+            routes: c.routes.iter().map(route).collect(),
+            sysctls: c
+                .sysctls
+                .iter()
+                .map(|(n, k)| InNs {
+                    ns: ns(n),
+                    name: k.clone(),
+                })
+                .collect(),
+            rules: c.rules.iter().map(rule).collect(),
+            procs: c.procs.clone(),
+            files: c.files.clone(),
+            unknown,
+        }
+    }
+
+    /// Every namespace an item lives in: `root`, the lesson's own, and others it names.
+    pub fn namespaces(&self) -> BTreeSet<NsName> {
+        let mut all: BTreeSet<NsName> = BTreeSet::from(["root".to_string()]);
+        all.extend(self.netns.iter().cloned());
+        all.extend(self.links.iter().map(|l| l.ns.clone()));
+        all.extend(self.addrs.iter().map(|a| a.ns.clone()));
+        all.extend(self.routes.iter().map(|r| r.ns.clone()));
+        all.extend(self.sysctls.iter().map(|s| s.ns.clone()));
+        all.extend(self.rules.iter().map(|r| r.ns.clone()));
+        all
+    }
+}
+
+/// What nslab saw, at one moment, of the things a lesson may make, in one namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsSeen {
+    /// The namespace's inode: the same name later with another inode is another namespace.
+    pub inode: u64,
+    /// The lesson's link names that exist here, with their ifindex.
+    pub links: BTreeMap<String, u32>,
+    /// The lesson's addresses that exist here ([`AddrItem::id`]).
+    pub addrs: BTreeSet<String>,
+    /// The lesson's routes that exist here ([`RouteItem::id`]).
+    pub routes: BTreeSet<String>,
+    /// The values of the sysctls the lesson writes here.
+    pub sysctls: BTreeMap<String, String>,
+    /// How many copies of each of the lesson's rules are here ([`RuleItem::id`]).
+    pub rules: BTreeMap<String, usize>,
+    /// What could not be read (a rule's count, a sysctl): reset leaves those alone.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unreadable: BTreeSet<String>,
+}
+
+/// A file's identity: the same path later with another inode is another file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    /// A regular file (reset removes nothing else).
+    pub regular: bool,
+}
+
+/// What nslab saw, at one moment, of the things a lesson may make.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// The namespaces that existed (`root` always), by name.
+    pub netns: BTreeMap<NsName, NsSeen>,
+    /// The lesson's files that existed.
+    pub files: BTreeMap<String, FileId>,
+}
+
+/// Which mode began the lesson on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    Learn,
+    Demo,
+    Verify,
+}
+
+impl By {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            By::Learn => "learn",
+            By::Demo => "demo",
+            By::Verify => "verify --no-sandbox",
+        }
+    }
+}
+
+/// One lesson's entry: when it began on this machine, what it may make, and what of that was
+/// there before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// When the baseline was taken (unix seconds).
+    pub since: u64,
+    pub by: By,
+    /// The machine's boot (/proc/sys/kernel/random/boot_id): a restart clears what a lesson
+    /// made in the kernel, and the baseline with it.
+    pub boot: String,
+    /// The user nslab ran as, and the moment (clock ticks since boot) from which the lesson's
+    /// programs are its own.
+    pub uid: u32,
+    pub ticks: u64,
+    /// The lesson's file, for the humans who read this.
+    pub file: String,
+    pub makes: Makes,
+    pub before: Seen,
+}
+
+/// A prefix as text (`10.1.0.0/24`), as `ip` writes it.
+mod cidr_text {
+    use crate::net::Cidr;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(c: &Cidr, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(c)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+mod opt_cidr_text {
+    use crate::net::Cidr;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(c: &Option<Cidr>, s: S) -> Result<S::Ok, S::Error> {
+        match c {
+            Some(c) => s.collect_str(c),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cidr>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| t.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    pub lessons: BTreeMap<String, Baseline>,
+    /// Entries that could not be read (a damaged file): they are left out, and named.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Versioned<'a> {
+    version: u64,
+    lessons: &'a BTreeMap<String, Baseline>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(
+        "{}: written by a newer nslab (ledger format {version}; this one knows {VERSION}); nslab leaves it as it is",
+        path.display()
+    )]
+    TooNew { path: PathBuf, version: u64 },
+}
+
+impl From<LedgerError> for Failure {
+    fn from(e: LedgerError) -> Failure {
+        let code = match &e {
+            LedgerError::TooNew { .. } | LedgerError::File(FileError::NotRegular { .. }) => {
+                Code::Usage
+            }
+            LedgerError::File(_) => Code::Environment,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+/// This machine's boot id; empty if the kernel does not say.
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The ledger file: where it is, and the only way to read and change it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// `None` without HOME and XDG_STATE_HOME: nslab then keeps no ledger.
+    path: Option<PathBuf>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            path: state::dir().map(|d| d.join("ledger.json")),
+        }
+    }
+}
+
+impl Store {
+    pub fn at(path: impl Into<PathBuf>) -> Store {
+        Store {
+            path: Some(path.into()),
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Reads the file: a missing one is an empty ledger; an entry that cannot be read is left
+    /// out and named in `warnings`.
+    pub fn read(&self) -> Result<Ledger, LedgerError> {
+        let Some(path) = &self.path else {
+            return Ok(Ledger::default());
+        };
+        let Some((bytes, _)) = state::read_regular(path, MAX_SIZE)? else {
+            return Ok(Ledger::default());
+        };
+        parse(&bytes).map_err(|version| LedgerError::TooNew {
+            path: path.clone(),
+            version,
+        })
+    }
+
+    /// Applies one change to the file as it is now, under its lock, and writes the result. A
+    /// file with entries that cannot be read is kept as `ledger.json.bad-TIME` first.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Ledger) -> T) -> Result<T, LedgerError> {
+        let Some(path) = &self.path else {
+            return Ok(change(&mut Ledger::default()));
+        };
+        state::make_dir(path)?;
+        let _lock = state::lock(path)?;
+        let mut ledger = self.read()?;
+        if !ledger.warnings.is_empty() {
+            let kept = state::backup(path, crate::progress::now(), "keep a backup of the ledger")?;
+            for w in &ledger.warnings {
+                eprintln!("nslab: warning: {}: {w}", path.display());
+            }
+            eprintln!(
+                "nslab: warning: {}: the file as it was is kept in {}",
+                path.display(),
+                kept.display()
+            );
+        }
+        let out = change(&mut ledger);
+        let mut text = serde_json::to_string_pretty(&Versioned {
+            version: VERSION,
+            lessons: &ledger.lessons,
+        })
+        .map_err(|e| state::io_error(path, "write it")(std::io::Error::other(e)))?;
+        text.push('\n');
+        state::write_atomic(path, text.as_bytes())?;
+        Ok(out)
+    }
+}
+
+/// Reads the file's text, entry by entry. `Err(version)` for a version this nslab does not know.
+fn parse(bytes: &[u8]) -> Result<Ledger, u64> {
+    let mut out = Ledger::default();
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            out.warnings
+                .push(format!("(file): not JSON ({e}); nothing in it can be used"));
+            return Ok(out);
+        }
+    };
+    match value.get("version").and_then(Value::as_u64) {
+        Some(v) if v > VERSION => return Err(v),
+        Some(_) => {}
+        None => out
+            .warnings
+            .push("version: missing or not a number; read as version 1".into()),
+    }
+    match value.get("lessons") {
+        Some(Value::Object(map)) => {
+            for (id, entry) in map {
+                match serde_json::from_value::<Baseline>(entry.clone()) {
+                    Ok(b) => {
+                        out.lessons.insert(id.clone(), b);
+                    }
+                    Err(e) => out.warnings.push(format!(
+                        "lessons.{id}: {e}; this lesson's baseline is left out (`nslab reset --by-name {id}` removes what has its names)"
+                    )),
+                }
+            }
+        }
+        None | Some(Value::Null) => {}
+        Some(_) => out
+            .warnings
+            .push("lessons: not an object; every baseline is left out".into()),
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn baseline() -> Baseline {
+        let mut before = Seen::default();
+        before.netns.insert(
+            "root".into(),
+            NsSeen {
+                inode: 4026531840,
+                links: BTreeMap::from([("bridge0".to_string(), 7)]),
+                sysctls: BTreeMap::from([("net.ipv4.ip_forward".to_string(), "0".to_string())]),
+                ..NsSeen::default()
+            },
+        );
+        Baseline {
+            since: 1767261300,
+            by: By::Learn,
+            boot: "b".into(),
+            uid: 0,
+            ticks: 10,
+            file: "lessons/03-bridges.md".into(),
+            makes: Makes {
+                netns: BTreeSet::from(["blue".to_string()]),
+                ..Makes::default()
+            },
+            before,
+        }
+    }
+
+    #[test]
+    fn a_ledger_is_written_and_read_back_and_a_damaged_entry_loses_only_itself() {
+        let dir = std::env::temp_dir().join(format!("nslab-ledger-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::at(dir.join("ledger.json"));
+        store
+            .update(|l| l.lessons.insert("bridges".into(), baseline()))
+            .unwrap();
+        let read = store.read().unwrap();
+        assert_eq!(read.lessons.get("bridges"), Some(&baseline()));
+        assert!(read.warnings.is_empty());
+        // A damaged entry: the other one is kept, the file as it was is backed up.
+        let text = std::fs::read_to_string(dir.join("ledger.json")).unwrap();
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        v["lessons"]["routing"] = serde_json::json!({"since": "yesterday"});
+        std::fs::write(dir.join("ledger.json"), v.to_string()).unwrap();
+        let read = store.read().unwrap();
+        assert_eq!(read.lessons.len(), 1);
+        assert!(read.warnings[0].starts_with("lessons.routing:"), "{read:?}");
+        store.update(|_| ()).unwrap();
+        let backups = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().contains(".bad-"))
+            })
+            .count();
+        assert_eq!(backups, 1);
+        assert!(store.read().unwrap().warnings.is_empty());
+        // A newer format is left alone.
+        std::fs::write(dir.join("ledger.json"), r#"{"version": 9, "lessons": {}}"#).unwrap();
+        assert!(matches!(
+            store.read(),
+            Err(LedgerError::TooNew { version: 9, .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

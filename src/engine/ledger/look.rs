@@ -1,0 +1,192 @@
+//! What the machine holds now of the things a lesson may make: the same look serves the
+//! baseline (before the lesson's first command) and reset (what is there now).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use super::file::{FileId, Makes, NsSeen, RouteItem, RuleItem, Seen};
+use crate::kernel::{Kernel, Route};
+use crate::net::Ns;
+
+/// How long one `iptables -S` may take.
+const RULES_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Looks at every namespace the lesson's things live in (those that exist), and at its files.
+/// A namespace that exists but cannot be read is an error: a baseline that says "not there"
+/// for something that was would let reset remove it.
+pub fn look(k: &Kernel, makes: &Makes) -> Result<Seen, String> {
+    let mut seen = Seen::default();
+    for name in makes.namespaces() {
+        let ns = Ns::from_name(&name);
+        if let Ns::Named(n) = &ns
+            && !k.netns_exists(n)
+        {
+            continue;
+        }
+        let inode = k
+            .netns_inode(&ns)
+            .ok_or_else(|| format!("{ns}: cannot read its inode"))?;
+        let snap = k.snapshot(&ns).map_err(|e| format!("{ns}: {e}"))?;
+        let mut here = NsSeen {
+            inode,
+            ..NsSeen::default()
+        };
+        for l in makes.links.iter().filter(|l| l.ns == name) {
+            if let Some(link) = snap.link(&l.name) {
+                here.links.insert(l.name.clone(), link.index);
+            }
+        }
+        for a in makes.addrs.iter().filter(|a| a.ns == name) {
+            if snap.addrs_of(&a.dev).any(|x| x.cidr == a.cidr) {
+                here.addrs.insert(a.id());
+            }
+        }
+        for r in makes.routes.iter().filter(|r| r.ns == name) {
+            // The snapshot holds the main table's IPv4 routes; others are not looked at.
+            let v4 = r.dest.is_none_or(|d| d.addr.is_ipv4()) && r.via.is_none_or(|v| v.is_ipv4());
+            if r.table != 254 || !v4 {
+                here.unreadable.insert(r.id());
+            } else if snap.routes.iter().any(|x| route_is(x, r)) {
+                here.routes.insert(r.id());
+            }
+        }
+        for s in makes.sysctls.iter().filter(|s| s.ns == name) {
+            match k.sysctl_read(&ns, &s.name) {
+                Ok(v) => {
+                    here.sysctls.insert(s.name.clone(), v);
+                }
+                Err(_) => {
+                    here.unreadable.insert(s.name.clone());
+                }
+            }
+        }
+        let rules: Vec<&RuleItem> = makes.rules.iter().filter(|r| r.ns == name).collect();
+        for (id, count) in count_rules(k, &ns, &rules) {
+            match count {
+                Some(n) => here.rules.insert(id, n),
+                None => {
+                    here.unreadable.insert(id);
+                    None
+                }
+            };
+        }
+        seen.netns.insert(name, here);
+    }
+    for path in &makes.files {
+        if let Ok(m) = std::fs::symlink_metadata(path) {
+            seen.files.insert(
+                path.clone(),
+                FileId {
+                    dev: m.dev(),
+                    ino: m.ino(),
+                    regular: m.file_type().is_file(),
+                },
+            );
+        }
+    }
+    Ok(seen)
+}
+
+/// The lesson's programs that run now: started by `uid` at or after `ticks` (clock ticks since
+/// boot), by name, with their pid. nslab itself is never one of them.
+pub fn processes(k: &Kernel, makes: &Makes, uid: u32, ticks: u64) -> Vec<(String, u32)> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for name in &makes.procs {
+        for (pid, _) in k.processes_named(name, uid, ticks) {
+            if pid != me {
+                out.push((name.clone(), pid));
+            }
+        }
+    }
+    out
+}
+
+/// Whether a route of the kernel's is the lesson's: every field the lesson gave matches.
+pub fn route_is(r: &Route, item: &RouteItem) -> bool {
+    r.dest == item.dest
+        && r.kind == item.kind
+        && r.table == item.table
+        && item.via.is_none_or(|v| r.via == Some(v))
+        && item.dev.as_ref().is_none_or(|d| r.dev.as_ref() == Some(d))
+        && item.metric.is_none_or(|m| r.metric.unwrap_or(0) == m)
+}
+
+/// A word as the shell reads it back unchanged.
+pub fn quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%!".contains(c))
+    {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// `iptables -t TABLE -C|-D CHAIN RULE...` for a rule, quoted for /bin/sh.
+pub fn rule_line(r: &RuleItem, action: &str) -> String {
+    let mut line = format!(
+        "{} -w -t {} {action} {}",
+        quote(&r.program),
+        quote(&r.table),
+        quote(&r.chain)
+    );
+    for w in &r.rule {
+        line.push(' ');
+        line.push_str(&quote(w));
+    }
+    line
+}
+
+/// How many copies of each rule a namespace holds: the lines of `iptables -S CHAIN` that are
+/// the rule's words (iptables prints a rule as it was given, in the usual cases); when none is
+/// but `iptables -C` finds the rule (written in another form), one. `None`: iptables could not
+/// say.
+fn count_rules(k: &Kernel, ns: &Ns, rules: &[&RuleItem]) -> BTreeMap<String, Option<usize>> {
+    let mut out = BTreeMap::new();
+    let mut listed: BTreeMap<(String, String, String), Option<Vec<String>>> = BTreeMap::new();
+    for r in rules {
+        let key = (r.program.clone(), r.table.clone(), r.chain.clone());
+        let lines = listed.entry(key).or_insert_with(|| {
+            let line = format!(
+                "{} -w -t {} -S {}",
+                quote(&r.program),
+                quote(&r.table),
+                quote(&r.chain)
+            );
+            match k.shell(ns, &line, RULES_TIMEOUT) {
+                Ok(o) if o.success() => Some(o.stdout.lines().map(str::to_string).collect()),
+                _ => None,
+            }
+        });
+        let count = lines.as_ref().map(|lines| {
+            let want = format!("-A {} {}", r.chain, r.rule.join(" "));
+            let n = lines.iter().filter(|l| l.trim() == want).count();
+            if n == 0
+                && k.shell(ns, &rule_line(r, "-C"), RULES_TIMEOUT)
+                    .is_ok_and(|o| o.success())
+            {
+                1
+            } else {
+                n
+            }
+        });
+        out.insert(r.id(), count);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn words_are_quoted_for_the_shell() {
+        assert_eq!(super::quote("10.1.0.0/24"), "10.1.0.0/24");
+        assert_eq!(super::quote("!"), "!");
+        assert_eq!(super::quote("a b"), "'a b'");
+        assert_eq!(super::quote("it's"), r"'it'\''s'");
+        assert_eq!(super::quote("$(reboot)"), "'$(reboot)'");
+        assert_eq!(super::quote(""), "''");
+    }
+}

@@ -1,0 +1,482 @@
+//! The ledger and reset, end to end through the binary. Each test runs a shell script in a
+//! sandbox of its own (network, mount and pid namespaces, a user namespace without root) that
+//! stands in for the machine: its own /run/netns, /tmp and /var/tmp, and HOME in that /tmp, so
+//! that the ledger and the progress file are the sandbox's. learn runs in a tmux there.
+//! `ip`, `iptables` and /proc are the oracles.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// Shell functions the scripts use: `learn ARGS` starts `nslab learn ARGS` in a tmux pane
+/// (its exit code goes to /tmp/exit, the terminal's flags after it to /tmp/stty),
+/// `waitfor TEXT` waits for the pane to show TEXT, `quit` presses q and waits for the end.
+const SETUP: &str = r##"
+mount --make-rprivate / && mount -t tmpfs none /run && mkdir /run/netns && \
+mount -t tmpfs none /tmp && mount -t tmpfs none /var/tmp && ip link set lo up || exit 99
+export HOME=/tmp/home LANG=C.UTF-8 TERM=xterm NSLAB_TYPING_MS=0
+unset XDG_STATE_HOME
+mkdir -p $HOME
+N=$NSLAB
+T="tmux -S /tmp/tmux.sock -f /dev/null"
+learn() {
+  rm -f /tmp/exit /tmp/stty
+  $T new-session -d -x 150 -y 50 "$N learn $*; echo \$? > /tmp/exit.tmp; stty -a > /tmp/stty; mv /tmp/exit.tmp /tmp/exit; sleep 600"
+}
+screen() { $T capture-pane -p -J -S -300; }
+waitfor() {
+  for i in $(seq 300); do screen | grep -qF -- "$1" && return 0; sleep 0.05; done
+  echo "#TIMEOUT waiting for: $1"; screen; exit 98
+}
+waitexit() {
+  for i in $(seq 300); do [ -s /tmp/exit ] && { $T kill-server; return 0; }; sleep 0.05; done
+  echo "#TIMEOUT waiting for learn to end"; screen; exit 97
+}
+quit() { $T send-keys q; waitexit; }
+nslab_pid() { ps -e -o pid=,comm=,args= | awk '$2 == "nslab" && / learn / { print $1 }'; }
+links() { ip -br link | awk '{ print $1 }' | tr '\n' ' '; echo; }
+"##;
+
+fn sandboxed(script: &str) -> Output {
+    let mut args = vec!["--net", "--mount", "--pid", "--fork", "--mount-proc"];
+    if !is_root() {
+        args.push("--map-root-user");
+    }
+    Command::new("unshare")
+        .args(&args)
+        .args(["bash", "-c", &format!("{SETUP}{script}")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NSLAB", env!("CARGO_BIN_EXE_nslab"))
+        .output()
+        .unwrap()
+}
+
+/// The script's output, and what follows a marker line `#NAME` up to the next marker.
+struct Run {
+    text: String,
+}
+
+impl Run {
+    fn of(out: &Output) -> Run {
+        let text = format!(
+            "{}\n--- stderr ---\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains("#TIMEOUT"), "{text}");
+        Run { text }
+    }
+
+    /// The lines after `#MARKER`, up to the next line that starts with `#`.
+    fn part(&self, marker: &str) -> String {
+        let start = self
+            .text
+            .find(&format!("#{marker}\n"))
+            .unwrap_or_else(|| panic!("no #{marker} in:\n{}", self.text))
+            + marker.len()
+            + 2;
+        self.text[start..]
+            .lines()
+            .take_while(|l| !l.starts_with('#') && *l != "--- stderr ---")
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    fn words(&self, marker: &str) -> Vec<String> {
+        self.part(marker)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[test]
+fn a_students_own_namespace_survives_the_reset_and_the_lessons_things_go() {
+    let out = sandboxed(
+        r##"
+# The student's own blue, with a veth end and an address in it, before the lesson.
+ip netns add blue
+ip link add own0 type veth peer name own1 netns blue
+ip -n blue address add 10.7.0.1/24 dev own1
+learn veth-lab; waitfor "Step 1 of 8"
+# The lesson's commands, typed in the student's shell.
+ip netns add red
+ip link add veth0 type veth peer name veth1
+quit
+echo "#EXIT"; cat /tmp/exit
+echo "#DRY"; $N reset --dry-run veth-lab; echo "code $?"
+echo "#AFTER-DRY"; ls /run/netns; links
+echo "#RESET"; $N reset veth-lab < /dev/null; echo "code $?"
+echo "#NETNS"; ls /run/netns
+echo "#LINKS"; links
+echo "#BLUE"; ip -n blue -br address show dev own1
+echo "#LEDGER"; cat $HOME/.local/state/nslab/ledger.json
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.words("EXIT"), ["130"], "{}", r.text);
+    let dry = r.part("DRY");
+    for line in [
+        "veth-lab: remove link veth0 (there was no link veth0 when the lesson began)",
+        "veth-lab: remove netns red (there was no namespace red when the lesson began)",
+        "veth-lab: keep netns blue (there before the lesson began: the same namespace)",
+        "(dry run: nothing was changed)",
+        "code 0",
+    ] {
+        assert!(dry.contains(line), "{line:?} not in:\n{dry}");
+    }
+    assert!(!dry.contains("remove netns blue"), "{dry}");
+    // The dry run changed nothing.
+    let after_dry = r.words("AFTER-DRY");
+    assert!(
+        after_dry.iter().any(|w| w == "red") && after_dry.iter().any(|w| w == "veth0@veth1"),
+        "{after_dry:?}"
+    );
+    // Without a terminal and without --yes, reset goes ahead (scripts).
+    let reset = r.part("RESET");
+    assert!(
+        reset.contains("veth-lab: removed netns red") && reset.contains("code 0"),
+        "{reset}"
+    );
+    assert_eq!(r.words("NETNS"), ["blue"]);
+    assert_eq!(r.words("LINKS"), ["lo", "own0@if2"]);
+    assert!(r.part("BLUE").contains("10.7.0.1/24"), "{}", r.text);
+    // Nothing of the lesson's is left: its baseline is gone from the ledger.
+    assert!(!r.part("LEDGER").contains("veth-lab"), "{}", r.text);
+}
+
+#[test]
+fn a_namespace_made_during_the_lesson_goes_even_with_the_name_of_one_made_before() {
+    let out = sandboxed(
+        r##"
+ip netns add blue
+stat -L -c %i /run/netns/blue > /tmp/before
+learn veth-lab; waitfor "Step 1 of 8"
+# The student's blue is deleted and made again while the lesson runs: now the lesson's.
+ip netns del blue
+ip netns add blue
+quit
+# On a terminal, reset asks first: no changes nothing.
+echo "#NO"; printf 'n\n' | script -qec "$N reset veth-lab" /dev/null; echo "code $?"; ls /run/netns
+echo "#RESET"; printf 'y\n' | script -qec "$N reset veth-lab" /dev/null; echo "code $?"
+echo "#NETNS"; ls /run/netns
+"##,
+    );
+    let r = Run::of(&out);
+    let no = r.part("NO");
+    assert!(
+        no.contains("Remove the thing listed above? [y/N]")
+            && no.contains("Nothing was changed.")
+            && no.trim_end().ends_with("code 0\nblue"),
+        "{no}"
+    );
+    let reset = r.part("RESET");
+    assert!(
+        reset.contains("veth-lab: remove netns blue (another namespace than the blue there when the lesson began (inode"),
+        "{reset}"
+    );
+    assert!(reset.contains("veth-lab: removed netns blue"), "{reset}");
+    assert_eq!(r.words("NETNS"), Vec::<String>::new());
+}
+
+#[test]
+fn reset_of_one_lesson_keeps_another_lessons_things_and_learn_offers_their_reset() {
+    let out = sandboxed(
+        r##"
+learn veth-lab; waitfor "Step 1 of 8"
+ip netns add blue; ip netns add red
+quit
+# The bridges lesson begins: the veth lab's blue and red are offered for reset (issue 19).
+learn bridges; waitfor "Reset veth-lab first? [y/N]"
+echo "#OFFER"; screen
+$T send-keys n Enter; waitfor "Step 1 of 8"
+ip link add bridge0 type bridge
+quit
+echo "#RESET"; $N reset --yes bridges; echo "code $?"
+echo "#NETNS"; ls /run/netns
+echo "#LINKS"; links
+echo "#ALL"; $N reset --yes; echo "code $?"
+echo "#NETNS2"; ls /run/netns
+"##,
+    );
+    let r = Run::of(&out);
+    let offer = r.part("OFFER");
+    assert!(
+        offer.contains("Other lessons left things on this machine:")
+            && offer.contains("veth-lab: netns blue, netns red"),
+        "{offer}"
+    );
+    let reset = r.part("RESET");
+    assert!(reset.contains("bridges: removed link bridge0"), "{reset}");
+    assert!(
+        reset.contains(
+            "bridges: keep netns blue (there before the lesson began: the same namespace)"
+        ),
+        "{reset}"
+    );
+    assert_eq!(r.words("NETNS"), ["blue", "red"]);
+    assert_eq!(r.words("LINKS"), ["lo"]);
+    // Reset with no lesson named: every lesson of the ledger, the veth lab's too.
+    let all = r.part("ALL");
+    assert!(
+        all.contains("veth-lab: removed netns blue") && all.contains("code 0"),
+        "{all}"
+    );
+    assert_eq!(r.words("NETNS2"), Vec::<String>::new());
+}
+
+#[test]
+fn verify_without_a_sandbox_three_times_leaves_no_rule_and_no_file() {
+    let out = sandboxed(
+        r##"
+echo 0 > /proc/sys/net/ipv4/ip_forward
+for i in 1 2 3; do
+  $N verify --no-sandbox --format json lessons/03-bridges.md > /tmp/report$i.json; C=$?
+  echo "#RULES$i"; iptables -t nat -S POSTROUTING | grep -c MASQUERADE
+  echo "#CODE$i"; echo $C
+done
+echo "#NETNS"; ls /run/netns
+echo "#LINKS"; links
+echo "#FORWARD"; cat /proc/sys/net/ipv4/ip_forward
+$N verify --no-sandbox lessons/01-namespaces.md > /dev/null; C=$?
+echo "#FILES"; ls /tmp | grep netns-demo
+echo "#NSCODE"; echo $C
+echo "#LEDGER"; cat $HOME/.local/state/nslab/ledger.json
+"##,
+    );
+    let r = Run::of(&out);
+    for i in 1..=3 {
+        assert_eq!(r.words(&format!("RULES{i}")), ["0"], "run {i}: {}", r.text);
+        // The lesson ran (1: it passed its steps but leaves the root namespace changed, until
+        // it cleans up after itself).
+        let code = r.words(&format!("CODE{i}"));
+        assert!(code == ["0"] || code == ["1"], "run {i}: {}", r.text);
+    }
+    // The namespaces lesson compiled /tmp/netns-demo and ran it: its checks passed.
+    assert_eq!(r.words("NSCODE"), ["0"], "{}", r.text);
+    assert_eq!(r.words("NETNS"), Vec::<String>::new());
+    assert_eq!(r.words("LINKS"), ["lo"]);
+    assert_eq!(r.words("FORWARD"), ["0"]);
+    // The namespaces lesson's program and its source, written to /tmp, are gone too.
+    assert_eq!(r.words("FILES"), Vec::<String>::new(), "{}", r.text);
+    let ledger: serde_json::Value = serde_json::from_str(&r.part("LEDGER")).unwrap();
+    assert_eq!(ledger["lessons"], serde_json::json!({}), "{}", r.text);
+}
+
+#[test]
+fn a_killed_verify_is_undone_by_reset_and_a_terminated_one_undoes_itself() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/forwarding.md
+fwd_on() { for i in $(seq 200); do [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] && [ -e /run/netns/fwd ] && return 0; sleep 0.05; done; echo "#TIMEOUT forwarding"; exit 96; }
+echo 0 > /proc/sys/net/ipv4/ip_forward
+$N verify --no-sandbox $L > /dev/null 2>&1 &
+fwd_on
+# SIGKILL to the worker and to verify: nothing can undo the lesson but the ledger.
+pkill -KILL -f 'nslab verify --worker'; kill -KILL $!; wait $! 2>/dev/null
+echo "#KILLED"; cat /proc/sys/net/ipv4/ip_forward; ls /run/netns
+echo "#RESET"; $N reset --yes $L; echo "code $?"
+echo "#AFTER"; cat /proc/sys/net/ipv4/ip_forward; ls /run/netns
+# SIGTERM to verify: passed on to its worker, which resets the lesson; exit 130.
+$N verify --no-sandbox $L > /dev/null 2> /tmp/err &
+fwd_on
+START=$(date +%s%N); kill -TERM $!; wait $!; C=$?; END=$(date +%s%N)
+echo "#TERM"; echo "code $C"; cat /proc/sys/net/ipv4/ip_forward; ls /run/netns
+# The 30 s line was stopped, not waited for.
+echo "#TOOK"; [ $(( (END - START) / 1000000 )) -lt 10000 ] && echo fast
+echo "#ERR"; cat /tmp/err
+echo "#LEDGER"; cat $HOME/.local/state/nslab/ledger.json
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.words("KILLED"), ["1", "fwd"], "{}", r.text);
+    let reset = r.part("RESET");
+    for line in [
+        "forwarding: set net.ipv4.ip_forward: back to 0 (it is 1; it was 0 when the lesson began)",
+        "forwarding: removed netns fwd",
+        "code 0",
+    ] {
+        assert!(reset.contains(line), "{line:?} not in:\n{reset}");
+    }
+    assert_eq!(r.words("AFTER"), ["0"]);
+    assert_eq!(r.words("TERM"), ["code", "130", "0"], "{}", r.text);
+    assert_eq!(r.words("TOOK"), ["fast"], "{}", r.text);
+    assert!(
+        r.part("ERR").contains("interrupted by SIGTERM"),
+        "{}",
+        r.text
+    );
+    let ledger: serde_json::Value = serde_json::from_str(&r.part("LEDGER")).unwrap();
+    assert_eq!(ledger["lessons"], serde_json::json!({}));
+}
+
+#[test]
+fn sigterm_and_sighup_to_learn_restore_the_terminal_and_exit_130() {
+    for signal in ["TERM", "HUP"] {
+        let out = sandboxed(&format!(
+            r##"
+learn veth-lab; waitfor "Step 1 of 8"
+ip netns add blue
+kill -{signal} $(nslab_pid)
+for i in $(seq 100); do [ -s /tmp/exit ] && break; sleep 0.05; done
+echo "#EXIT"; cat /tmp/exit
+echo "#TTY"; tr ' ' '\n' < /tmp/stty | grep -x -e '-*echo' -e '-*icanon' -e '-*isig'
+echo "#NETNS"; ls /run/netns
+$T kill-server
+"##
+        ));
+        let r = Run::of(&out);
+        assert_eq!(r.words("EXIT"), ["130"], "SIG{signal}: {}", r.text);
+        assert_eq!(
+            r.words("TTY"),
+            ["isig", "icanon", "echo"],
+            "SIG{signal}: {}",
+            r.text
+        );
+        // The lab stays as it is, as with q.
+        assert_eq!(r.words("NETNS"), ["blue"], "SIG{signal}");
+    }
+}
+
+#[test]
+fn without_a_baseline_reset_removes_nothing_and_by_name_asks() {
+    let out = sandboxed(
+        r##"
+ip netns add blue
+echo "#PLAIN"; $N reset veth-lab; echo "code $?"; ls /run/netns
+echo "#BYNAME"; $N reset --by-name veth-lab < /dev/null; echo "code $?"; ls /run/netns
+echo "#YES"; $N reset --by-name --yes veth-lab; echo "code $?"; ls /run/netns
+# A baseline of another boot: forgotten, and nothing removed by it.
+ip netns add blue
+mkdir -p $HOME/.local/state/nslab
+cat > $HOME/.local/state/nslab/ledger.json <<'END'
+{"version": 1, "lessons": {"veth-lab": {"since": 1, "by": "learn", "boot": "another-boot",
+ "uid": 0, "ticks": 0, "file": "lessons/02-veth.md",
+ "makes": {"netns": ["blue"], "links": [], "addrs": [], "routes": [], "sysctls": [],
+           "rules": [], "procs": [], "files": [], "unknown": []},
+ "before": {"netns": {}, "files": {}}}}}
+END
+echo "#STALE"; $N reset --yes veth-lab; echo "code $?"; ls /run/netns
+echo "#STALE-LEDGER"; cat $HOME/.local/state/nslab/ledger.json
+rm $HOME/.local/state/nslab/ledger.json; mkfifo $HOME/.local/state/nslab/ledger.json
+echo "#FIFO"; timeout 10 $N reset veth-lab; echo "code $?"
+"##,
+    );
+    let r = Run::of(&out);
+    let plain = r.words("PLAIN").join(" ");
+    assert!(plain.ends_with("code 0 blue"), "{}", r.text);
+    assert!(
+        r.part("PLAIN")
+            .contains("veth-lab: nslab has no baseline of this lesson"),
+        "{}",
+        r.text
+    );
+    // --by-name without a terminal and without --yes: refused, nothing removed.
+    assert!(
+        r.words("BYNAME").join(" ").ends_with("code 2 blue"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("there is no terminal to ask: add --yes"),
+        "{}",
+        r.text
+    );
+    let yes = r.part("YES");
+    assert!(
+        yes.contains("veth-lab: remove netns blue (it has a name the lesson makes (--by-name))")
+            && yes.contains("veth-lab: removed netns blue")
+            && yes.trim_end().ends_with("code 0"),
+        "{yes}"
+    );
+    let stale = r.part("STALE");
+    assert!(
+        stale.contains("veth-lab: its baseline was taken before this machine restarted")
+            && stale.trim_end().ends_with("code 0\nblue"),
+        "{stale}"
+    );
+    assert!(!r.part("STALE-LEDGER").contains("veth-lab"), "{}", r.text);
+    // A ledger that is a FIFO is refused at once, not opened.
+    assert!(r.part("FIFO").contains("code 2"), "{}", r.text);
+    assert!(r.text.contains("a FIFO, not a regular file"), "{}", r.text);
+}
+
+#[test]
+fn verify_reports_a_lesson_that_leaves_a_root_link_behind() {
+    let before = common::host_state();
+    let out = common::nslab(&[
+        "verify",
+        "--format",
+        "json",
+        "tests/ledger-lessons/leaves-a-link.md",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let l = &r["lessons"][0];
+    assert_eq!(l["passed"], false);
+    assert_eq!(l["steps"][0]["status"], "passed");
+    // The namespace it made and deleted is not a leftover; the bridge is.
+    assert_eq!(
+        l["leftovers"],
+        serde_json::json!(["link leftover0 (bridge, down)"])
+    );
+    let out = common::nslab(&["verify", "tests/ledger-lessons/leaves-a-link.md"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("lesson defect: the lesson leaves the root namespace changed")
+            && text.contains("    link leftover0 (bridge, down)"),
+        "{text}"
+    );
+    let out = common::nslab(&[
+        "verify",
+        "--format",
+        "junit",
+        "tests/ledger-lessons/leaves-a-link.md",
+    ]);
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        xml.contains("name=\"the root namespace after the lesson\"")
+            && xml.contains("tests=\"2\" failures=\"1\""),
+        "{xml}"
+    );
+    assert_eq!(common::host_state(), before, "the host changed");
+}
+
+#[test]
+fn demo_offers_to_reset_what_its_earlier_run_left() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/leaves-a-link.md
+script -qec "$N demo $L --auto 0" /dev/null < /dev/null > /dev/null
+echo "#FIRST"; links
+printf y | script -qec "$N demo $L --auto 0" /dev/null > /tmp/second
+echo "#SECOND"; grep -a -o -e "An earlier run of this lesson left link leftover0. Reset the lesson first? \[y/N\]" -e "Reset: removed link leftover0" /tmp/second
+echo "#RESET"; $N reset --yes $L; echo "code $?"; links
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.words("FIRST"), ["lo", "leftover0"], "{}", r.text);
+    assert_eq!(
+        r.part("SECOND").lines().collect::<Vec<_>>(),
+        [
+            "An earlier run of this lesson left link leftover0. Reset the lesson first? [y/N]",
+            "Reset: removed link leftover0"
+        ],
+        "{}",
+        r.text
+    );
+    // The second run made it again, under a new baseline: reset finds it the lesson's.
+    let reset = r.part("RESET");
+    assert!(
+        reset.contains("leaves-a-link: removed link leftover0")
+            && reset.trim_end().ends_with("code 0\nlo"),
+        "{reset}"
+    );
+}
