@@ -507,6 +507,30 @@ fn checks_leave_no_trace(_: &Kernel) {
     );
 }
 
+/// What a step owes (settle's wait) comes from the lines that run: a mutant that leaves out
+/// `ip netns del blue` owes no teardown, and its failing check fails at once.
+fn a_left_out_line_owes_nothing(_: &Kernel) {
+    use nslab::engine::settle::Owed;
+    use nslab::engine::{Engine, Pace};
+    let text = "+++\nid = \"owed\"\ntitle = \"O\"\nformat = 1\n+++\n## Lab\n\n```sh\n\
+        ip netns add o-blue\nip netns add o-red\nip link add ob type veth peer name or netns o-red\n\
+        ip link set ob netns o-blue\n```\n\n## Delete blue\n\n```sh\nip netns del o-blue\n```\n";
+    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new("o.md", text));
+    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
+    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
+    engine.set_lesson(&lesson);
+    for c in &lesson.steps[0].commands {
+        assert!(engine.perform(c).ok, "{}", c.text);
+    }
+    let step = &lesson.steps[1];
+    assert!(
+        !Owed::before(&engine, step, None).is_nothing(),
+        "the teardown of o-blue is owed"
+    );
+    assert!(Owed::before(&engine, step, Some(step.commands[0].line)).is_nothing());
+    assert!(sh("ip netns del o-blue && ip netns del o-red"));
+}
+
 fn sh(line: &str) -> bool {
     Command::new("sh")
         .args(["-c", line])
@@ -532,6 +556,7 @@ fn main() {
         ("lsns_view_matches", lsns_view_matches),
         ("shell_runs_in_the_namespace", shell_runs_in_the_namespace),
         ("checks_leave_no_trace", checks_leave_no_trace),
+        ("a_left_out_line_owes_nothing", a_left_out_line_owes_nothing),
     ];
     // Kernel::shell starts nslab's line helper from the running binary: this one, here.
     if std::env::args_os()

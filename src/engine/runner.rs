@@ -138,7 +138,7 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         vec![None; step.checks.len()]
     };
     let owed = if policy.judge_after {
-        Owed::before(engine, step)
+        Owed::before(engine, step, policy.skip_line)
     } else {
         Owed::default()
     };
