@@ -178,6 +178,10 @@ impl Engine {
     /// would, else the real program runs it as typed.
     pub fn perform(&mut self, line: &CommandLine) -> Performed {
         let start = Instant::now();
+        // What a probe answered before this line may not hold after it (a setup, `d`).
+        if let Ok(mut cache) = self.run.probes.lock() {
+            cache.clear();
+        }
         // A signal asked nslab to stop (verify --no-sandbox then resets the lesson): no further
         // line runs.
         if crate::signals::stopping() {
