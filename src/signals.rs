@@ -112,7 +112,7 @@ pub fn release(pid: u32) {
 fn stop_lines() {
     use nix::sys::signal::{Signal, killpg};
     let me = std::process::id();
-    let helpers: Vec<u32> = children_of(me)
+    let helpers: Vec<u32> = crate::kernel::procs::children_of(me)
         .into_iter()
         .filter(|p| {
             std::fs::read(format!("/proc/{p}/cmdline"))
@@ -125,15 +125,18 @@ fn stop_lines() {
     // ended already: nothing to do.)
     let spared: Vec<i32> = helpers
         .iter()
-        .filter_map(|h| pgid_of(*h))
-        .chain(pgid_of(me))
+        .filter_map(|h| crate::kernel::procs::pgid_of(*h))
+        .chain(crate::kernel::procs::pgid_of(me))
         .collect();
     for signal in [Signal::SIGTERM, Signal::SIGKILL] {
-        for child in helpers.iter().flat_map(|h| children_of(*h)) {
+        for child in helpers
+            .iter()
+            .flat_map(|h| crate::kernel::procs::children_of(*h))
+        {
             let Ok(pid) = i32::try_from(child) else {
                 continue;
             };
-            if let Some(g) = pgid_of(child).filter(|g| !spared.contains(g)) {
+            if let Some(g) = crate::kernel::procs::pgid_of(child).filter(|g| !spared.contains(g)) {
                 let _ = killpg(nix::unistd::Pid::from_raw(g), signal);
             }
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
@@ -146,38 +149,7 @@ fn stop_lines() {
     }
 }
 
-/// The pids whose parent is `parent` (/proc/PID/stat; the name may hold spaces and
-/// parentheses, so the fields are counted after the last ')').
-/// A process's group, from /proc/PID/stat.
-fn pgid_of(pid: u32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(2)?
-        .parse()
-        .ok()
-}
-
-fn children_of(parent: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let ppid: u32 = stat
-            .rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        (ppid == parent).then_some(pid)
-    })
-    .collect()
-}
-
+/// Passes the signal on to the children nslab started (a verify worker).
 fn pass_on() {
     let pids = CHILDREN.lock().map(|c| c.clone()).unwrap_or_default();
     for pid in pids {

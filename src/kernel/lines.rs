@@ -424,7 +424,10 @@ fn kill_all() {
     let me = std::process::id();
     let start = Instant::now();
     while start.elapsed() < KILL_ALL_TIMEOUT {
-        for pid in children_of(me) {
+        for pid in super::procs::children_of(me)
+            .into_iter()
+            .filter_map(|p| i32::try_from(p).ok())
+        {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         loop {
@@ -437,27 +440,6 @@ fn kill_all() {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-/// The pids whose parent is `parent`, from /proc/PID/stat.
-fn children_of(parent: u32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // pid (comm) state ppid ...: comm may hold spaces and parentheses, so after the last ')'.
-        let ppid: u32 = stat
-            .rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        (ppid == parent).then_some(pid)
-    })
-    .collect()
 }
 
 fn serve_lines(stream: &UnixStream, sigfd: &SignalFd, root: &OwnedFd) -> i32 {

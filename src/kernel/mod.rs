@@ -12,7 +12,7 @@ mod netns;
 pub mod ops;
 mod ping;
 pub mod pingwatch;
-mod procs;
+pub mod procs;
 pub mod sandbox;
 mod snapshot;
 mod watch;

@@ -44,6 +44,36 @@ fn pids() -> Vec<u32> {
     v
 }
 
+/// The fields of /proc/PID/stat after the command name (which may hold spaces and
+/// parentheses: they start after the last ')'): state, ppid, pgrp, ...
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// The processes whose parent is `parent`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    pids()
+        .into_iter()
+        .filter(|p| {
+            stat_fields(*p)
+                .and_then(|f| f.get(1)?.parse::<u32>().ok())
+                .is_some_and(|pp| pp == parent)
+        })
+        .collect()
+}
+
+/// A process's group.
+pub fn pgid_of(pid: u32) -> Option<i32> {
+    stat_fields(pid)?.get(2)?.parse().ok()
+}
+
 fn comm(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()

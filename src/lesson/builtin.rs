@@ -1,6 +1,4 @@
-//! The lessons compiled into the binary, and where lessons come from otherwise.
-
-use std::path::{Path, PathBuf};
+//! The lessons compiled into the binary (lesson/load.rs reads the others).
 
 use crate::diag::Source;
 
@@ -23,65 +21,10 @@ pub fn builtin() -> Vec<Source> {
         .collect()
 }
 
-/// Where lessons are read from: the paths given, else `NSLAB_LESSONS` (paths separated by ':'),
-/// else the built-in lessons.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<Source>, String> {
-    if !paths.is_empty() {
-        return read_paths(paths);
-    }
-    match std::env::var_os("NSLAB_LESSONS") {
-        Some(v) if !v.is_empty() => {
-            let paths: Vec<PathBuf> = std::env::split_paths(&v).collect();
-            read_paths(&paths)
-        }
-        _ => Ok(builtin()),
-    }
-}
-
-fn read_paths(paths: &[PathBuf]) -> Result<Vec<Source>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| format!("{}: cannot read the folder: {e}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "md"))
-                .collect();
-            files.sort();
-            if files.is_empty() {
-                return Err(format!(
-                    "{}: the folder holds no lesson (*.md)",
-                    p.display()
-                ));
-            }
-            for f in files {
-                out.push(read_file(&f)?);
-            }
-        } else {
-            out.push(read_file(p)?);
-        }
-    }
-    Ok(out)
-}
-
-fn read_file(p: &Path) -> Result<Source, String> {
-    let bytes =
-        std::fs::read(p).map_err(|e| format!("{}: cannot read the lesson: {e}", p.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
-        let col = good.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-        format!(
-            "{}:{line}:{col}: error: the lesson is not UTF-8 text",
-            p.display()
-        )
-    })?;
-    Ok(Source::new(p.display().to_string(), text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn every_lesson_file_is_built_in() {
