@@ -167,18 +167,11 @@ impl Demo<'_> {
         let mut parts = show.parts;
         parts.checks = checklist(step, &run.after);
         // The picture after the step, below what the commands printed.
-        let world = crate::show::world_after(self.lesson, Some(idx + 1));
-        let root_links: Vec<String> = crate::lesson::effect::Creations::of(self.lesson)
-            .links
-            .into_iter()
-            .filter(|(ns, _)| ns.is_root())
-            .map(|(_, n)| n)
-            .collect();
-        let picture = crate::show::lesson_picture(
+        let picture = crate::show::after_step(
             &engine.kernel,
+            self.lesson,
             engine.lesson_namespaces(),
-            &crate::show::intended(&world),
-            &root_links,
+            idx + 1,
             w,
         );
         parts.body.push(String::new());

@@ -335,14 +335,6 @@ impl Learn<'_> {
     }
 
     fn picture(&self, idx: usize, width: usize) -> Vec<String> {
-        let world = crate::show::world_after(self.lesson, Some(idx + 1));
-        let intended = crate::show::intended(&world);
-        let root_links: Vec<String> = crate::lesson::effect::Creations::of(self.lesson)
-            .links
-            .into_iter()
-            .filter(|(ns, _)| ns.is_root())
-            .map(|(_, n)| n)
-            .collect();
         let mut lines = vec![
             style(format!(
                 "The lab after step {} as the lesson means it, against the kernel:",
@@ -354,11 +346,11 @@ impl Learn<'_> {
                 .dim()
                 .to_string(),
         ];
-        let pic = crate::show::lesson_picture(
+        let pic = crate::show::after_step(
             &self.engine.kernel,
+            self.lesson,
             self.engine.lesson_namespaces(),
-            &intended,
-            &root_links,
+            idx + 1,
             width,
         );
         lines.extend(pic.lines().map(str::to_string));

@@ -56,6 +56,25 @@ pub fn utf8_terminal() -> bool {
         })
 }
 
+/// The lab after `steps` steps of the lesson as it means it, side by side with (or marked
+/// against) what the kernel holds now: learn's `g` and demo's picture after a step.
+pub fn after_step(
+    k: &Kernel,
+    lesson: &crate::lesson::Lesson,
+    namespaces: &[String],
+    steps: usize,
+    width: usize,
+) -> String {
+    let world = world_after(lesson, Some(steps));
+    let root_links: Vec<String> = crate::lesson::effect::Creations::of(lesson)
+        .links
+        .into_iter()
+        .filter(|(ns, _)| ns.is_root())
+        .map(|(_, n)| n)
+        .collect();
+    lesson_picture(k, namespaces, &intended(&world), &root_links, width)
+}
+
 /// The picture learn (`g`) and demo draw: the lesson's namespaces (and the root one where the
 /// lesson puts links), what the lesson means to have built by now (`intended`) merged with what
 /// the kernel has, each item marked missing or extra. A lesson namespace the intention does not
