@@ -345,9 +345,9 @@ fn learn_routing_lesson() {
 #[test]
 fn learn_keys_hint_do_skip_quit_and_resume() {
     let t = Tmux::start("keys", "nslab learn veth-lab");
-    t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+    t.wait_for(0, "Step 1 of 9", Duration::from_secs(10));
     t.press("Enter");
-    t.wait_for(0, "Step 2 of 8", Duration::from_secs(10));
+    t.wait_for(0, "Step 2 of 9", Duration::from_secs(10));
     // h escalates: the written hint, then every failing check explained, then the commands;
     // a fourth h stays at the last level.
     t.press("h");
@@ -369,7 +369,7 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
     t.wait_for(0, "Skip this step? y/N", Duration::from_secs(5));
     t.press("x");
     t.wait_for(0, "Nothing done", Duration::from_secs(5));
-    assert!(t.visible().contains("Step 2 of 8"), "{}", t.visible());
+    assert!(t.visible().contains("Step 2 of 9"), "{}", t.visible());
     // A letter that is no key may start a line typed by mistake: keys wait for a pause.
     std::thread::sleep(Duration::from_millis(1600));
     t.press("d");
@@ -386,7 +386,7 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
     t.wait_for(0, "Let nslab perform", Duration::from_secs(5));
     t.press("y");
     t.wait_for(0, "Step 2 ▶ performed by nslab", Duration::from_secs(10));
-    t.wait_for(0, "Step 3 of 8", Duration::from_secs(5));
+    t.wait_for(0, "Step 3 of 9", Duration::from_secs(5));
     // g draws the picture: the two namespaces the lesson has made so far.
     t.press("g");
     t.wait_for(0, "─ blue ─", Duration::from_secs(5));
@@ -396,7 +396,7 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
     t.wait_for(0, "Skip this step?", Duration::from_secs(5));
     t.press("y");
     t.wait_for(0, "Step 3 ↷ skipped", Duration::from_secs(5));
-    t.wait_for(0, "Step 4 of 8", Duration::from_secs(5));
+    t.wait_for(0, "Step 4 of 9", Duration::from_secs(5));
     // q leaves, keeping the progress, and the terminal as it was (echo back on).
     t.press("q");
     let s = t.wait_for(0, "EXIT=", Duration::from_secs(5));
@@ -423,7 +423,7 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
     ]);
     t.wait_for(
         0,
-        "Step 4 of 8: Move one end into each namespace",
+        "Step 4 of 9: Move one end into each namespace",
         Duration::from_secs(10),
     );
     let p = t.progress();
@@ -440,9 +440,9 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
 #[test]
 fn a_shell_line_typed_into_learn_changes_nothing() {
     let t = Tmux::start("typed", "nslab learn veth-lab");
-    t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+    t.wait_for(0, "Step 1 of 9", Duration::from_secs(10));
     t.press("Enter");
-    t.wait_for(0, "Step 2 of 8", Duration::from_secs(10));
+    t.wait_for(0, "Step 2 of 9", Duration::from_secs(10));
     let before = t.progress();
     for line in [
         "clear; sudo nslab learn bridges",
@@ -454,7 +454,7 @@ fn a_shell_line_typed_into_learn_changes_nothing() {
         t.wait_for(0, "This is the lesson pane", Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(400));
         let s = t.visible();
-        assert!(s.contains("Step 2 of 8"), "after {line:?}:\n{s}");
+        assert!(s.contains("Step 2 of 9"), "after {line:?}:\n{s}");
         assert!(
             !s.contains("y/N") && !s.contains("A shell for this lesson"),
             "{s}"
@@ -471,7 +471,7 @@ fn a_shell_line_typed_into_learn_changes_nothing() {
         std::thread::sleep(Duration::from_millis(250));
     }
     t.wait_for(0, "This is the lesson pane", Duration::from_secs(5));
-    assert!(t.visible().contains("Step 2 of 8"));
+    assert!(t.visible().contains("Step 2 of 9"));
     assert_eq!(t.progress(), before);
 }
 
@@ -506,12 +506,12 @@ fn an_answer_with_key_letters_is_text() {
 #[test]
 fn an_explanation_follows_the_kernel() {
     let t = Tmux::start("stale", "nslab learn veth-lab --step 5");
-    t.wait_for(0, "Step 5 of 8", Duration::from_secs(15));
+    t.wait_for(0, "Step 5 of 9", Duration::from_secs(15));
     t.type_line("ip -n blue link set veth0 netns red");
     t.wait_for(0, "veth0 is in red", Duration::from_secs(5));
     t.type_line("ip -n red link set veth0 netns blue");
     let s = t.wait_gone("veth0 is in red", Duration::from_secs(2));
-    assert!(s.contains("Step 5 of 8"), "{s}");
+    assert!(s.contains("Step 5 of 9"), "{s}");
 }
 
 /// Near misses are named: a typo'd namespace, and a namespace an earlier step made that the
@@ -519,9 +519,9 @@ fn an_explanation_follows_the_kernel() {
 #[test]
 fn near_misses_are_named() {
     let t = Tmux::start("nearmiss", "nslab learn veth-lab");
-    t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+    t.wait_for(0, "Step 1 of 9", Duration::from_secs(10));
     t.press("Enter");
-    t.wait_for(0, "Step 2 of 8", Duration::from_secs(10));
+    t.wait_for(0, "Step 2 of 9", Duration::from_secs(10));
     t.type_line("ip netns add bleu");
     t.wait_words(
         "A namespace called 'bleu' exists: a typo?",
@@ -530,10 +530,10 @@ fn near_misses_are_named() {
     t.type_line("ip netns del bleu");
     t.type_line("ip netns add blue");
     t.type_line("ip netns add red");
-    t.wait_for(0, "Step 3 of 8", Duration::from_secs(10));
+    t.wait_for(0, "Step 3 of 9", Duration::from_secs(10));
     t.type_line("ip netns del red");
     t.type_line("ip link add veth0 type veth peer name veth1");
-    t.wait_for(0, "Step 4 of 8", Duration::from_secs(10));
+    t.wait_for(0, "Step 4 of 9", Duration::from_secs(10));
     t.wait_words(
         "namespace red was made in step 2 (Create the blue and red namespaces)",
         Duration::from_secs(5),
@@ -597,7 +597,17 @@ fn a_long_step_keeps_its_header_and_commands_in_view() {
             "{cols}x{rows}:\n{s}"
         );
         // Every word on screen is a word of the lesson or of the screen's own: none is cut.
-        for w in s.split(|c: char| !c.is_alphabetic()) {
+        // (The lines under a check, `↳ why`, are nslab's explanations, not the lesson's.)
+        let mut in_why = false;
+        let text: String = s
+            .lines()
+            .filter(|l| {
+                in_why = l.trim_start().starts_with('↳') || (in_why && l.starts_with("      "));
+                !in_why
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        for w in text.split(|c: char| !c.is_alphabetic()) {
             let w = w.to_lowercase();
             assert!(
                 w.chars().count() < 3 || words.contains(&w),
@@ -629,7 +639,7 @@ fn the_lesson_shell_gives_the_terminal_back() {
             "tshell",
             &format!("{user}env XDG_STATE_HOME=/tmp/state SHELL={shell} nslab learn veth-lab"),
         );
-        t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+        t.wait_for(0, "Step 1 of 9", Duration::from_secs(10));
         t.press("t");
         t.wait_for(0, "(nslab lesson)", Duration::from_secs(5));
         t.keys(
@@ -808,8 +818,8 @@ fn ctrl_c_leaves_the_terminal_as_it_found_it() {
 #[test]
 fn demo_performs_every_step_and_shows_it_passing() {
     let t = Tmux::start("demo", "nslab demo veth-lab");
-    for i in 1..=8 {
-        let s = t.wait_for(0, &format!("Step {i} of 8"), Duration::from_secs(20));
+    for i in 1..=9 {
+        let s = t.wait_for(0, &format!("Step {i} of 9"), Duration::from_secs(20));
         let s = if i == 3 || i == 5 {
             t.wait_for(0, "space/Enter: next", Duration::from_secs(20))
         } else {
@@ -910,7 +920,7 @@ fn a_rootless_resume_rebuilds_the_earlier_steps() {
     );
     let t = Tmux::start("resume", &format!("{learn} veth-lab --step 3"));
     let learn = learn.replace("nslab ", &format!("{} ", env!("CARGO_BIN_EXE_nslab")));
-    t.wait_for(0, "Step 3 of 8", Duration::from_secs(20));
+    t.wait_for(0, "Step 3 of 9", Duration::from_secs(20));
     t.press("q");
     t.wait_for(0, "resumes at step 3", Duration::from_secs(5));
     t.tmux(&[
@@ -920,7 +930,7 @@ fn a_rootless_resume_rebuilds_the_earlier_steps() {
         "t:0.0",
         &format!("{learn}; sleep 600"),
     ]);
-    t.wait_for(0, "Step 3 of 8", Duration::from_secs(20));
+    t.wait_for(0, "Step 3 of 9", Duration::from_secs(20));
     t.press("t");
     t.wait_for(0, "(nslab lesson)", Duration::from_secs(5));
     t.keys(0, &["echo ns: $(ls /run/netns)", "Enter"]);
@@ -1048,7 +1058,7 @@ fn the_students_shell_is_clean_and_can_verify() {
         "shell",
         &format!("{user}env XDG_STATE_HOME=/tmp/state SHELL=/bin/sh nslab learn veth-lab"),
     );
-    t.wait_for(0, "Step 1 of 8", Duration::from_secs(10));
+    t.wait_for(0, "Step 1 of 9", Duration::from_secs(10));
     t.press("t");
     t.wait_for(0, "A shell for this lesson", Duration::from_secs(5));
     t.keys(

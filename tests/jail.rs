@@ -474,7 +474,7 @@ fn the_shipped_lessons_verify_as_nobody() {
     let out = outer().args(["bash", "-c", &script]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("4 of 4 lesson(s) passed") && text.contains("#CODE 0"),
+        text.contains("6 of 6 lesson(s) passed") && text.contains("#CODE 0"),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -483,6 +483,7 @@ fn checks_leave_no_trace(_: &Kernel) {
             judge_after: true,
             skip_line: None,
             setup: true,
+            prefix: false,
         };
         for step in &lesson.steps {
             run_step(&mut engine, step, &policy, &mut Quiet);

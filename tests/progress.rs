@@ -182,7 +182,7 @@ fn list_shows_each_state_and_the_current_step() {
     };
     assert_eq!(
         line("2. veth-lab"),
-        "2. veth-lab  Connect two namespaces with a veth pair (20 min)  [at step 4 of 8 for 12 min: 1 verified, 1 performed, 1 skipped]"
+        "2. veth-lab  Connect two namespaces with a veth pair (20 min)  [at step 4 of 9 for 12 min: 1 verified, 1 performed, 1 skipped]"
     );
     assert_eq!(line("  ✓  1."), "  ✓  1. Find your shell's namespaces");
     assert_eq!(
@@ -222,12 +222,22 @@ fn list_json_names_the_machine_and_each_lesson_s_progress() {
         .iter()
         .map(|l| l["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["namespaces", "veth-lab", "bridges", "routing"]);
+    assert_eq!(
+        ids,
+        [
+            "namespaces",
+            "veth-lab",
+            "bridges",
+            "routing",
+            "containers",
+            "troubleshooting"
+        ]
+    );
 
     let veth = lesson(&list, "veth-lab");
     assert_eq!(veth["title"], "Connect two namespaces with a veth pair");
     assert_eq!(veth["file"], "lessons/02-veth.md");
-    assert_eq!(veth["step_count"], 8);
+    assert_eq!(veth["step_count"], 9);
     assert_eq!(veth["started"], true);
     assert_eq!(veth["current_step"], 4);
     assert_eq!(veth["since"].as_u64().unwrap(), generated - 600);
@@ -265,7 +275,7 @@ fn a_version_1_file_is_read_and_left_as_it_is() {
     let sb = Sandbox::new("v1");
     let text = r#"{"current":"routing","lessons":{
         "routing":{"step":3,"verified":[1],"skipped":[2],"done":false,"sysctls":{"root net.ipv4.ip_forward":"0"}},
-        "veth-lab":{"step":9,"verified":[1,2,3,4,5,6,7,8],"skipped":[],"done":true,"sysctls":{}}}}"#;
+        "veth-lab":{"step":10,"verified":[1,2,3,4,5,6,7,8,9],"skipped":[],"done":true,"sysctls":{}}}}"#;
     sb.write_progress(text);
     let list = list_json(&sb);
     let routing = lesson(&list, "routing");
@@ -425,13 +435,13 @@ fn class_report_puts_who_is_stuck_longest_first_and_names_bad_files() {
     let cols: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!(
         cols[1..7],
-        ["routing", "6/8", "5", "0", "0", "0/4"],
+        ["routing", "6/10", "5", "0", "0", "0/6"],
         "{out}"
     );
     let cols: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(
         cols[1..7],
-        ["veth-lab", "4/8", "1", "1", "1", "1/4"],
+        ["veth-lab", "4/9", "1", "1", "1", "1/6"],
         "{out}"
     );
     assert!(lines[1].ends_with("1 h 05 min"), "{out}");

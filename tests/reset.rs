@@ -105,7 +105,7 @@ fn a_students_own_namespace_survives_the_reset_and_the_lessons_things_go() {
 ip netns add blue
 ip link add own0 type veth peer name own1 netns blue
 ip -n blue address add 10.7.0.1/24 dev own1
-learn veth-lab; waitfor "Step 1 of 8"
+learn veth-lab; waitfor "Step 1 of 9"
 # The lesson's commands, typed in the student's shell.
 ip netns add red
 ip link add veth0 type veth peer name veth1
@@ -158,7 +158,7 @@ fn a_namespace_made_during_the_lesson_goes_even_with_the_name_of_one_made_before
         r##"
 ip netns add blue
 stat -L -c %i /run/netns/blue > /tmp/before
-learn veth-lab; waitfor "Step 1 of 8"
+learn veth-lab; waitfor "Step 1 of 9"
 # The student's blue is deleted and made again while the lesson runs: now the lesson's.
 ip netns del blue
 ip netns add blue
@@ -190,14 +190,14 @@ echo "#NETNS"; ls /run/netns
 fn reset_of_one_lesson_keeps_another_lessons_things_and_learn_offers_their_reset() {
     let out = sandboxed(
         r##"
-learn veth-lab; waitfor "Step 1 of 8"
+learn veth-lab; waitfor "Step 1 of 9"
 ip netns add blue; ip netns add red
 quit
 # The bridges lesson begins: the veth lab's blue and red are offered for reset (issue 19).
 learn bridges; waitfor "Reset veth-lab first? [y/N]"
 echo "#OFFER"; screen
-$T send-keys n Enter; waitfor "Step 1 of 8"
-ip link add bridge0 type bridge
+$T send-keys n Enter; waitfor "Step 1 of 12"
+ip netns add host; ip -n host link add bridge0 type bridge
 quit
 echo "#RESET"; $N reset --yes bridges; echo "code $?"
 echo "#NETNS"; ls /run/netns
@@ -214,7 +214,7 @@ echo "#NETNS2"; ls /run/netns
         "{offer}"
     );
     let reset = r.part("RESET");
-    assert!(reset.contains("bridges: removed link bridge0"), "{reset}");
+    assert!(reset.contains("bridges: removed netns host"), "{reset}");
     assert!(
         reset.contains(
             "bridges: keep netns blue (there before the lesson began: the same namespace)"
@@ -322,7 +322,7 @@ fn sigterm_and_sighup_to_learn_restore_the_terminal_and_exit_130() {
     for signal in ["TERM", "HUP"] {
         let out = sandboxed(&format!(
             r##"
-learn veth-lab; waitfor "Step 1 of 8"
+learn veth-lab; waitfor "Step 1 of 9"
 ip netns add blue
 kill -{signal} $(nslab_pid)
 for i in $(seq 100); do [ -s /tmp/exit ] && break; sleep 0.05; done

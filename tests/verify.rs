@@ -313,7 +313,7 @@ fn shipped_lessons_verify_and_score_100_percent() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert_eq!(json(&out)["lessons"].as_array().unwrap().len(), 4);
+    assert_eq!(json(&out)["lessons"].as_array().unwrap().len(), 6);
     let out = nslab(&["verify", "--jobs", "2", "--mutate"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");

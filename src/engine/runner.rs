@@ -26,6 +26,10 @@ pub struct Policy {
     /// Perform the step's hidden setup first (every mode but learn, which does it when it
     /// shows the step).
     pub setup: bool,
+    /// Without `judge_after`: the step only brings the lab along to a later one (`--step`, a
+    /// mutant's earlier steps), and the next step must start from the state it starts from in
+    /// a whole run: wait for what this one started (see [`settle::settle_prefix`]).
+    pub prefix: bool,
 }
 
 /// What became of one command line.
@@ -121,7 +125,9 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
     }
     engine.begin_step(step);
     let before: Vec<Option<Verdict>> = if policy.judge_before {
-        let mut round = engine.round();
+        let mut round = engine
+            .round()
+            .ping_timeout(super::facts::PING_BEFORE_TIMEOUT);
         // Only checks held to the before-rule are judged: an exempt ping that cannot answer
         // yet would cost its full timeout for nothing.
         round.prefetch(
@@ -137,11 +143,7 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
     } else {
         vec![None; step.checks.len()]
     };
-    let owed = if policy.judge_after {
-        Owed::before(engine, step, policy.skip_line)
-    } else {
-        Owed::default()
-    };
+    let owed = Owed::before(engine, step, policy.skip_line);
     let mut stopped: Option<String> = commands
         .iter()
         .find(|c: &&CommandRun| c.status == CommandStatus::Failed)
@@ -195,8 +197,15 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         engine.watch_pings(step);
     }
     let after = if policy.judge_after {
-        settle::settle(engine, step, &owed)
+        settle::settle(engine, &step.checks, &owed)
     } else {
+        if policy.prefix {
+            settle::settle_prefix(engine, step, &owed);
+        } else {
+            // Unjudged (learn's `d`): what the kernel has still to do is done (a deleted
+            // namespace's veth peers gone) before the screen looks again.
+            settle::wait_owed(engine, &owed);
+        }
         Vec::new()
     };
     StepRun {

@@ -12,9 +12,10 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::{Engine, Verdict};
-use crate::lesson::Step;
+use crate::kernel::procs;
 use crate::lesson::check::Check;
 use crate::lesson::grammar::Op;
+use crate::lesson::{CheckLine, Step};
 use crate::net::Ns;
 
 /// The most settle waits for something that is really pending (a namespace teardown takes
@@ -24,14 +25,19 @@ pub const SETTLE_MAX: Duration = Duration::from_secs(10);
 /// How long a program started in the background may take to be ready.
 const STARTUP: Duration = Duration::from_secs(3);
 
+/// How long a process killed by a line nslab cannot read (`kill PID`, `pkill -P ...`) may take
+/// to be gone.
+const STOPPING: Duration = Duration::from_secs(1);
+
 /// What a step's commands may leave the kernel to finish.
 #[derive(Debug, Default)]
 pub struct Owed {
-    /// Veth ends in surviving namespaces whose peers are in namespaces the step deletes.
-    peers: Vec<(Ns, String)>,
+    /// Veth ends in surviving namespaces whose peers are in namespaces the step deletes, with
+    /// the inode of the deleted namespace (its teardown waits for any process still in it).
+    peers: Vec<(Ns, String, Option<u64>)>,
     /// Programs the step starts in the background.
     starts: bool,
-    /// Names of processes the step kills.
+    /// Names of processes the step kills; an empty name for a kill nslab cannot read.
     kills: Vec<String>,
     began: Option<Instant>,
 }
@@ -49,13 +55,14 @@ impl Owed {
                 match &p.op {
                     Op::NetnsDel(n) => {
                         let gone = Ns::Named(n.clone());
+                        let inode = engine.kernel.netns_inode(&gone);
                         if let Ok(s) = engine.kernel.snapshot(&gone) {
                             for l in &s.links {
                                 if let Some(peer) = &l.peer
                                     && let (Some(pns), Some(pname)) = (&peer.ns, &peer.name)
                                     && *pns != gone
                                 {
-                                    owed.peers.push((pns.clone(), pname.clone()));
+                                    owed.peers.push((pns.clone(), pname.clone(), inode));
                                 }
                             }
                         }
@@ -77,15 +84,37 @@ impl Owed {
 
     /// What the kernel still owes that the failing checks may be waiting for.
     fn pending(&self, engine: &Engine, failing: &[&Check]) -> Pending {
-        let peer_left = self.peers.iter().any(|(ns, name)| {
+        let peer_left = self.peers.iter().any(|(ns, name, gone)| {
             let there = match ns {
                 Ns::Root => true,
                 Ns::Named(n) => engine.kernel.netns_exists(n),
             };
-            there && engine.kernel.link(ns, name).is_ok()
+            // A process still in the deleted namespace (and not going) keeps it, and the
+            // peer, alive: no teardown is coming.
+            let held = gone.is_some_and(|i| {
+                procs::pids_in_netns(i)
+                    .into_iter()
+                    .any(|p| !procs::is_dying(p))
+            });
+            there && !held && engine.kernel.link(ns, name).is_ok()
         });
-        if peer_left || self.kills.iter().any(|k| dying(k)) {
+        if peer_left || self.kills.iter().any(|k| !k.is_empty() && dying(k)) {
             return Pending::Kernel;
+        }
+        // A kill of processes nslab cannot name: the processes the failing checks look for
+        // get a moment to be gone.
+        let stopping = self
+            .began
+            .is_some_and(|b| self.kills.iter().any(String::is_empty) && b.elapsed() < STOPPING);
+        if stopping
+            && failing.iter().any(|c| {
+                matches!(
+                    strip(c),
+                    Check::ProcessIsolated { .. } | Check::NetnsSameAs { .. } | Check::Shell { .. }
+                )
+            })
+        {
+            return Pending::Starting;
         }
         let young = self
             .began
@@ -155,51 +184,49 @@ fn tentative(engine: &Engine) -> bool {
         })
 }
 
-/// A process of this name that has a fatal signal pending, or has exited and waits to be
-/// reaped: it is going, and a check about it should wait for it to be gone.
+/// A process of this name is going (a fatal signal pending, or exited and not yet reaped): a
+/// check about it should wait for it to be gone.
 fn dying(name: &str) -> bool {
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    rd.filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .chars()
-                .all(|c| c.is_ascii_digit())
+    procs::pids_named(name).into_iter().any(procs::is_dying)
+}
+
+/// For a step that only brings the lab along (to a later step): waits for what it started, by
+/// judging the checks that may be waiting for something (a program starting, a process or a
+/// namespace going), and not the expected failures (`not ping`, `not sh`), which would only
+/// cost their timeouts. The verdicts are not kept.
+pub fn settle_prefix(engine: &Engine, step: &Step, owed: &Owed) {
+    let waiting: Vec<CheckLine> = step
+        .checks
+        .iter()
+        .filter(|c| {
+            !matches!(&c.check, Check::Not(inner)
+                if matches!(**inner, Check::Ping { .. } | Check::Shell { .. }))
         })
-        .any(|e| {
-            let p = e.path();
-            let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
-            if comm.trim() != name {
-                return false;
-            }
-            let status = std::fs::read_to_string(p.join("status")).unwrap_or_default();
-            let field = |k: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(k))
-                    .map(|v| v.trim().to_string())
-                    .unwrap_or_default()
-            };
-            let zombie = field("State:").starts_with('Z');
-            // SIGKILL (9), SIGTERM (15), SIGINT (2), SIGHUP (1), SIGQUIT (3): bits 8, 14, 1, 0, 2.
-            let fatal = 0x4107u64;
-            let pending = ["SigPnd:", "ShdPnd:"]
-                .iter()
-                .any(|k| u64::from_str_radix(&field(k), 16).is_ok_and(|v| v & fatal != 0));
-            zombie || pending
-        })
+        .cloned()
+        .collect();
+    if waiting.is_empty() {
+        wait_owed(engine, owed);
+    } else {
+        settle(engine, &waiting, owed);
+    }
+}
+
+/// Waits until the kernel has done the work the step left it (teardowns, kills), at most
+/// [`SETTLE_MAX`], without judging anything.
+pub fn wait_owed(engine: &Engine, owed: &Owed) {
+    let deadline = Instant::now() + SETTLE_MAX;
+    while owed.pending(engine, &[]) == Pending::Kernel && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Judges the step's checks after its commands: at once when they hold or nothing is pending,
 /// else when the kernel has done what it owed (or [`SETTLE_MAX`] has passed).
-pub fn settle(engine: &Engine, step: &Step, owed: &Owed) -> Vec<Verdict> {
+pub fn settle(engine: &Engine, checks: &[CheckLine], owed: &Owed) -> Vec<Verdict> {
     let deadline = Instant::now() + SETTLE_MAX;
     loop {
-        let verdicts = engine.evaluate(&step.checks);
-        let failing: Vec<&Check> = step
-            .checks
+        let verdicts = engine.evaluate(checks);
+        let failing: Vec<&Check> = checks
             .iter()
             .zip(&verdicts)
             .filter(|(_, v)| !v.pass)

@@ -1,5 +1,5 @@
 //! The connection-tracking table of a namespace, over ctnetlink (NETLINK_NETFILTER): only what
-//! a probe's cleanup needs, ICMP entries listed and deleted by their own original tuple.
+//! the cleanup after a check needs, IPv4 entries listed and deleted by their own original tuple.
 //!
 //! A namespace tracks connections only once a rule needs it (a NAT table, `-m conntrack`), and
 //! the table exists only when the `nf_conntrack` module is loaded: where it is not, there is
@@ -40,14 +40,15 @@ const CTA_PROTO_ICMP_TYPE: u16 = 5;
 const CTA_ID: u16 = 12;
 const CTA_ZONE: u16 = 18;
 
-/// One ICMP entry of the table, with what it takes to delete exactly it.
+/// One entry of the table, with what it takes to delete exactly it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IcmpEntry {
+pub struct Entry {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
-    pub id: u16,
-    /// The ICMP type of the original direction (8: an echo request).
-    pub kind: u8,
+    /// The IP protocol (1: ICMP, 6: TCP, 17: UDP).
+    pub proto: u8,
+    /// For ICMP: the echo id and the type of the original direction (8: an echo request).
+    pub icmp: Option<(u16, u8)>,
     /// The kernel's id of the entry: a later entry with the same tuple is another one.
     pub ct_id: u32,
     zone: Option<[u8; 2]>,
@@ -59,6 +60,15 @@ pub struct IcmpEntry {
 pub fn available() -> bool {
     Path::new("/proc/sys/net/netfilter/nf_conntrack_max").exists()
         || Path::new("/sys/module/nf_conntrack").exists()
+}
+
+/// How many connections the calling thread's namespace tracks (`None` where it cannot tell).
+pub fn count_here() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn header(buf: &mut Vec<u8>, kind: u16, flags: u16, seq: u32) {
@@ -110,22 +120,28 @@ fn ipv4(p: Option<&[u8]>) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(b))
 }
 
-/// Reads one conntrack message's attributes into an ICMP entry (None for any other protocol).
-fn entry(body: &[u8]) -> Option<IcmpEntry> {
+/// Reads one conntrack message's attributes into an entry.
+fn entry(body: &[u8]) -> Option<Entry> {
     let top = attrs(body);
     let (_, orig, whole) = top.iter().find(|(k, _, _)| *k == CTA_TUPLE_ORIG)?;
     let tuple = attrs(orig);
     let ip = attrs(find(&tuple, CTA_TUPLE_IP)?);
     let proto = attrs(find(&tuple, CTA_TUPLE_PROTO)?);
-    if find(&proto, CTA_PROTO_NUM)?.first() != Some(&IPPROTO_ICMP) {
-        return None;
-    }
-    let id = find(&proto, CTA_PROTO_ICMP_ID)?;
-    Some(IcmpEntry {
+    let num = *find(&proto, CTA_PROTO_NUM)?.first()?;
+    let icmp = if num == IPPROTO_ICMP {
+        let id = find(&proto, CTA_PROTO_ICMP_ID)?;
+        Some((
+            u16::from_be_bytes([*id.first()?, *id.get(1)?]),
+            *find(&proto, CTA_PROTO_ICMP_TYPE)?.first()?,
+        ))
+    } else {
+        None
+    };
+    Some(Entry {
         src: ipv4(find(&ip, CTA_IP_V4_SRC))?,
         dst: ipv4(find(&ip, CTA_IP_V4_DST))?,
-        id: u16::from_be_bytes([*id.first()?, *id.get(1)?]),
-        kind: *find(&proto, CTA_PROTO_ICMP_TYPE)?.first()?,
+        proto: num,
+        icmp,
         ct_id: find(&top, CTA_ID)
             .and_then(|b| Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?)))
             .unwrap_or(0),
@@ -184,8 +200,8 @@ fn ask(sock: &Socket, req: &[u8], what: &str) -> Result<Vec<(u16, Vec<u8>)>> {
     }
 }
 
-/// The ICMP entries of the calling thread's namespace.
-pub fn icmp_entries() -> Result<Vec<IcmpEntry>> {
+/// The IPv4 entries of the calling thread's namespace.
+pub fn entries() -> Result<Vec<Entry>> {
     let sock = open()?;
     let mut req = Vec::new();
     header(&mut req, IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, 1);
@@ -198,7 +214,7 @@ pub fn icmp_entries() -> Result<Vec<IcmpEntry>> {
 
 /// Deletes these entries in the calling thread's namespace. An entry already gone (it timed
 /// out meanwhile) is not an error.
-pub fn delete(entries: &[IcmpEntry]) -> Result<()> {
+pub fn delete(entries: &[Entry]) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -262,9 +278,12 @@ mod tests {
         let e = entry(&body).unwrap();
         assert_eq!(e.src, Ipv4Addr::new(10, 1, 0, 2));
         assert_eq!(e.dst, Ipv4Addr::new(10, 1, 0, 3));
-        assert_eq!((e.id, e.kind, e.ct_id, e.zone), (0x1234, 8, 77, None));
+        assert_eq!(
+            (e.proto, e.icmp, e.ct_id, e.zone),
+            (1, Some((0x1234, 8)), 77, None)
+        );
         assert_eq!(e.tuple, body[..orig_len]);
-        // A TCP entry is not an ICMP one.
+        // A TCP entry has no echo id.
         let mut proto = Vec::new();
         attr(&mut proto, CTA_PROTO_NUM, &[6]);
         let mut tuple = Vec::new();
@@ -272,7 +291,7 @@ mod tests {
         attr(&mut tuple, CTA_TUPLE_PROTO | NLA_F_NESTED, &proto);
         let mut body = Vec::new();
         attr(&mut body, CTA_TUPLE_ORIG | NLA_F_NESTED, &tuple);
-        assert_eq!(entry(&body), None);
+        assert_eq!(entry(&body).map(|e| (e.proto, e.icmp)), Some((6, None)));
         // Cut short: nothing, and no panic.
         assert_eq!(entry(&body[..body.len() - 3]), None);
     }

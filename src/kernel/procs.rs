@@ -74,6 +74,41 @@ pub fn pgid_of(pid: u32) -> Option<i32> {
     stat_fields(pid)?.get(2)?.parse().ok()
 }
 
+/// The processes that live in the network namespace of this inode.
+pub fn pids_in_netns(inode: u64) -> Vec<u32> {
+    pids()
+        .into_iter()
+        .filter(|p| netns_inode_of_pid(*p) == Some(inode))
+        .collect()
+}
+
+/// The processes of this name (`comm`).
+pub fn pids_named(name: &str) -> Vec<u32> {
+    pids()
+        .into_iter()
+        .filter(|p| comm(*p).as_deref() == Some(name))
+        .collect()
+}
+
+/// The process has a fatal signal pending, or has exited and waits to be reaped: it is going.
+pub fn is_dying(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let zombie = field("State:").starts_with('Z');
+    // SIGKILL (9), SIGTERM (15), SIGINT (2), SIGHUP (1), SIGQUIT (3): bits 8, 14, 1, 0, 2.
+    let fatal = 0x4107u64;
+    let pending = ["SigPnd:", "ShdPnd:"]
+        .iter()
+        .any(|k| u64::from_str_radix(&field(k), 16).is_ok_and(|v| v & fatal != 0));
+    zombie || pending
+}
+
 fn comm(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()

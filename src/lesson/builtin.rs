@@ -11,6 +11,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("02-veth.md", include_str!("../../lessons/02-veth.md")),
     ("03-bridges.md", include_str!("../../lessons/03-bridges.md")),
     ("04-routing.md", include_str!("../../lessons/04-routing.md")),
+    (
+        "05-container-networking.md",
+        include_str!("../../lessons/05-container-networking.md"),
+    ),
+    (
+        "06-troubleshooting.md",
+        include_str!("../../lessons/06-troubleshooting.md"),
+    ),
 ];
 
 /// The built-in lessons as sources named `lessons/FILE`, as authors know them.

@@ -277,11 +277,18 @@ impl Show for Typing<'_> {
                 std::thread::sleep(self.delay);
             }
         }
-        self.parts.body.push(format!(
-            "{} {}",
-            style("$").green().bold(),
-            style(&c.text).bold()
-        ));
+        // In the scrolling record of the step, broken as the commands area breaks it.
+        for (i, l) in crate::render::command(&c.text, width().saturating_sub(2))
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 { "$" } else { " " };
+            self.parts.body.push(format!(
+                "{} {}",
+                style(lead).green().bold(),
+                style(l).bold()
+            ));
+        }
         self.draw();
     }
 

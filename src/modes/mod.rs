@@ -154,8 +154,11 @@ pub fn perform_steps(
         let run = crate::engine::runner::run_step(
             engine,
             st,
+            // Judged after (and the verdicts dropped): the next step starts once the kernel
+            // has done what this one started, as in a verified run.
             &crate::engine::runner::Policy {
                 setup: true,
+                prefix: true,
                 ..Default::default()
             },
             &mut crate::engine::runner::Quiet,

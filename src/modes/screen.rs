@@ -164,7 +164,9 @@ pub fn layout(p: &Parts, width: usize, height: usize) -> Laid {
         .iter()
         .skip(scroll)
         .take(body_rows)
-        .cloned()
+        // The callers wrap the body; a line that is still too wide is cut, never left to the
+        // terminal, whose own wrapping would push the header off the screen.
+        .map(|l| console::truncate_str(l, width, "↪").into_owned())
         .collect();
     let n = shown.len();
     lines.extend(shown);

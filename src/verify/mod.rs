@@ -500,6 +500,8 @@ pub struct Mutant {
     /// How the step that killed it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub how: Option<String>,
+    /// How long the mutant took, its jail included (a slow one says where a lesson waits).
+    pub duration_ms: f64,
 }
 
 /// Mutation testing. Each mutant leaves one command line out; it is killed when the lesson
@@ -547,7 +549,9 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             until: None,
             skip_line: Some(line),
         };
+        let began = Instant::now();
         let r = spawn_worker(opts, &lessons[i], scope, &mut |_| {});
+        let duration_ms = began.elapsed().as_secs_f64() * 1000.0;
         if let Ok(mut n) = counter.lock() {
             *n += 1;
             if tty {
@@ -566,6 +570,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 killed: failed_at.is_some_and(|f| f <= step) || rep.error.is_some(),
                 failed_at,
                 how: failed.and_then(|s| s.failure.clone()).or(rep.error),
+                duration_ms,
             }
         })
     });

@@ -155,9 +155,13 @@ pub fn verify_lesson(
         let report = if stopped || last {
             skipped(step, "not verified")
         } else if !scope.verifies(step.index) {
-            // Bring the kernel to this step's state without judging it.
+            // Bring the kernel to this step's state without reporting on it. Its checks are
+            // judged all the same (and the verdicts dropped): that waits for what the step
+            // started (a program in the background, a teardown), so that the next step begins
+            // from the state it begins from in a whole run.
             let policy = Policy {
                 stop_on_failure: true,
+                prefix: true,
                 skip_line: scope.skip_line,
                 setup: true,
                 ..Policy::default()
@@ -234,11 +238,15 @@ const DEFECT: &str = "was already true before the step ran, so it proves nothing
 
 fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
     let policy = Policy {
-        judge_before: true,
+        // A mutant (a line left out of this step) starts the step from the very state the
+        // plain lesson did, whose verify proved the before-rule: judging it again would prove
+        // nothing new, and costs each mutant its probes' time.
+        judge_before: scope.skip_line.is_none(),
         stop_on_failure: true,
         judge_after: true,
         skip_line: scope.skip_line,
         setup: true,
+        prefix: false,
     };
     let run = runner::run_step(engine, step, &policy, &mut Quiet);
     let mut checks = Vec::new();

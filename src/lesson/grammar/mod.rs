@@ -82,7 +82,8 @@ pub enum Op {
     UnbindNetns(String),
     /// A program left running (`prog &`, `nohup prog`, `setsid prog`).
     Start(String),
-    /// `pkill NAME`, `killall NAME`.
+    /// `pkill NAME`, `killall NAME`; an empty name for `kill PID` and other kills whose
+    /// processes nslab cannot name.
     Kill(String),
     /// Writes files and nothing else a check sees: `gcc -o FILE`, `touch FILE`, `> FILE`. The
     /// absolute paths it names (reset removes the lesson's files).
@@ -434,7 +435,15 @@ fn parse_words(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandErr
     let prog = program_name(&first.text);
     match prog.as_str() {
         "ip" => ip::parse(line, words, ns),
-        "bridge" => tools::bridge(line, words, ns.clone()).map(|op| vec![part(op)]),
+        "bridge" => tools::bridge(line, words, ns.clone()).map(|(ns, op)| {
+            vec![Part {
+                ns,
+                op,
+                conditional: false,
+                background: false,
+                wrapped: false,
+            }]
+        }),
         "ping" => tools::ping(line, words, false).map(|op| vec![part(op)]),
         "ping6" => tools::ping(line, words, true).map(|op| vec![part(op)]),
         "sysctl" => Ok(vec![part(tools::sysctl(words))]),
@@ -444,10 +453,8 @@ fn parse_words(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandErr
         "mount" => Ok(vec![part(tools::mount(words))]),
         "umount" => Ok(vec![part(tools::umount(words))]),
         "pkill" | "killall" => Ok(vec![part(tools::pkill(words))]),
-        "kill" => Ok(vec![part(unknown(
-            "kill PID: nslab cannot tell which process",
-            &[],
-        ))]),
+        // kill PID: nslab cannot tell which process (an unnamed kill).
+        "kill" => Ok(vec![part(Op::Kill(String::new()))]),
         "touch" | "mkdir" | "rm" | "cp" | "mv" | "gcc" | "cc" | "make" | "tee" | "chmod" | "ln"
         | "modprobe" => Ok(vec![part(files_only(words))]),
         "nslab" => Ok(vec![part(Op::Observe)]),

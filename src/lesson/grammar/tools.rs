@@ -180,8 +180,9 @@ pub struct FdbChange {
 }
 
 /// iproute2's bridge tool: `fdb` and `link` change state; the rest observes or is unknown.
-pub fn bridge(line: &str, words: &[Word], ns: Ns) -> Result<Op, CommandError> {
-    let _ = ns;
+/// `bridge [OPTIONS] OBJECT ...`, and the namespace it acts in (`-n NS`, `-netns NS`).
+pub fn bridge(line: &str, words: &[Word], ns: Ns) -> Result<(Ns, Op), CommandError> {
+    let mut ns = ns;
     let mut i = 1;
     while let Some(w) = words.get(i) {
         let t = w.text.as_str();
@@ -190,11 +191,37 @@ pub fn bridge(line: &str, words: &[Word], ns: Ns) -> Result<Op, CommandError> {
         }
         i += 1;
         let o = t.trim_start_matches('-');
-        if matches(o, "netns") || matches(o, "batch") {
-            // `bridge -n NS` acts in NS: the caller sees the line as unknown there.
-            return Ok(unknown("bridge with -n or -batch", &texts(words)));
+        if o == "n" || matches(o, "netns") {
+            let Some(name) = words.get(i) else {
+                return Err(CommandError {
+                    offset: w.start,
+                    len: t.len(),
+                    message: "Command line is not complete. Try option \"help\"".into(),
+                });
+            };
+            if name.dynamic {
+                return Ok((
+                    ns,
+                    unknown(
+                        "bridge -n with a name known only when the line runs",
+                        &texts(words),
+                    ),
+                ));
+            }
+            ns = Ns::Named(name.text.clone());
+            i += 1;
+        } else if matches(o, "batch") {
+            return Ok((
+                ns,
+                unknown("bridge -batch runs the commands of a file", &texts(words)),
+            ));
         }
     }
+    let op = bridge_object(line, words, i)?;
+    Ok((ns, op))
+}
+
+fn bridge_object(line: &str, words: &[Word], i: usize) -> Result<Op, CommandError> {
     let Some(obj) = words.get(i) else {
         return Ok(Op::Observe);
     };
@@ -392,6 +419,7 @@ pub fn pkill(words: &[Word]) -> Op {
     }
     match name {
         Some(n) if !n.dynamic => Op::Kill(n.text.clone()),
-        _ => unknown("a kill nslab cannot read", &[]),
+        // Processes nslab cannot name (`pkill -P $(cat FILE)`): an unnamed kill.
+        _ => Op::Kill(String::new()),
     }
 }

@@ -1,0 +1,572 @@
+//! The shipped lessons as a student meets them, on a machine they must leave as they found it.
+//!
+//! - Every lesson typed line by line in one plain bash session, in a sandbox (its own network,
+//!   mount and pid namespaces; /run/netns and /tmp its own): the root namespace before and
+//!   after each lesson must be the same (links, addresses, routes, rules, neighbours, net.*
+//!   sysctls, iptables and nftables, named namespaces, /tmp, mounts, processes).
+//! - The lessons taken in another order in one sandbox, each typed and then verified where the
+//!   others ran before it: what one lesson leaves behind breaks the next.
+//! - Each challenge step passes with another student's way there, and fails with a wrong one.
+//! - learn, end to end, for the container and troubleshooting lessons: a student in tmux who
+//!   gets it wrong first, and sees the step tick only when the kernel is right.
+
+mod common;
+#[path = "common/student.rs"]
+mod student;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use student::{
+    STATE_FN, differences, lesson, lesson_files, sandboxed, states, text, typed, with_solution,
+    wrong_statuses,
+};
+
+/// learn's words this file waits for, in one place: learn's screen is being reworked.
+mod screen {
+    /// The header's start: a long title wraps onto the next line of a narrow pane.
+    pub fn step_shown(i: usize, n: usize, title: &str) -> String {
+        let first_word = title.split_whitespace().next().unwrap_or("");
+        format!("Step {i} of {n}: {first_word}")
+    }
+    pub fn step_verified(i: usize) -> String {
+        format!("Step {i} ✓ verified")
+    }
+    pub const GO_ON: &str = "Press Enter to go on";
+    pub const COMPLETE: &str = "Lesson complete";
+    pub fn summary(n: usize) -> String {
+        format!("{n} of {n} steps verified")
+    }
+}
+
+/// Types every lesson of lessons/, in one bash session in one sandbox, and compares the root
+/// namespace before and after each.
+#[test]
+fn typed_lessons_leave_the_root_namespace_as_they_found_it() {
+    let files = lesson_files();
+    assert!(files.len() >= 6, "lessons/ holds {files:?}");
+    let mut script = String::from(STATE_FN);
+    for (i, f) in files.iter().enumerate() {
+        let l = lesson(f);
+        script.push_str(&format!("nslab_state 'before {i}'\n"));
+        script.push_str(&typed(&l, &i.to_string()));
+        script.push_str(&format!("nslab_state 'after {i}'\n"));
+    }
+    let out = sandboxed(&script)
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare runs");
+    let all = text(&out);
+    let pictures = states(&String::from_utf8_lossy(&out.stdout));
+    let mut failures = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let l = lesson(f);
+        let wrong = wrong_statuses(&l, &i.to_string(), &all);
+        if !wrong.is_empty() {
+            failures.push(format!("{f}: {wrong:#?}"));
+        }
+        let (Some(before), Some(after)) = (
+            pictures.get(&format!("before {i}")),
+            pictures.get(&format!("after {i}")),
+        ) else {
+            failures.push(format!("{f}: no picture of the root namespace"));
+            continue;
+        };
+        // The picture is worth something: it holds the root namespace's lo and its sysctls.
+        assert!(
+            before["link"].contains("\"lo\"") && before["sysctl"].contains("net.ipv4.ip_forward"),
+            "{before:?}"
+        );
+        let diff = differences(before, after);
+        if !diff.is_empty() {
+            failures.push(format!("{f} left the root namespace changed: {diff:#?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}\n{all}");
+}
+
+/// The picture of the root namespace sees what a lesson could leave behind: a sandbox that
+/// leaves each kind of thing fails the comparison, one section at a time.
+#[test]
+fn the_root_namespace_picture_sees_what_is_left_behind() {
+    let leaks = [
+        ("netns", "ip netns add leftover"),
+        ("link", "ip link add leak0 type veth peer name leak1"),
+        ("sysctl", "sysctl -qw net.ipv4.ip_forward=1"),
+        ("iptables", "iptables -t nat -A POSTROUTING -j MASQUERADE"),
+        ("tmp", "touch /tmp/netns-demo.pid"),
+        ("procs", "sleep 300 &"),
+        ("route", "ip route add blackhole 10.99.0.0/16"),
+    ];
+    let mut script = String::from(STATE_FN);
+    for (i, (_, leak)) in leaks.iter().enumerate() {
+        script.push_str(&format!(
+            "nslab_state 'before {i}'\n{leak}\nnslab_state 'after {i}'\n"
+        ));
+    }
+    let out = sandboxed(&script).stdin(Stdio::null()).output().unwrap();
+    let pictures = states(&String::from_utf8_lossy(&out.stdout));
+    for (i, (section, leak)) in leaks.iter().enumerate() {
+        let diff = differences(
+            &pictures[&format!("before {i}")],
+            &pictures[&format!("after {i}")],
+        );
+        assert!(
+            diff.iter().any(|d| d.starts_with(&format!("[{section}]"))),
+            "`{leak}` should show in [{section}]: {diff:?}\n{}",
+            text(&out)
+        );
+    }
+}
+
+/// The lessons in another order, in one sandbox: each typed, then verified (without verify's
+/// own jail) on what the lessons before it left.
+#[test]
+fn lessons_taken_in_another_order_still_verify() {
+    let order = [
+        "04-routing.md",
+        "03-bridges.md",
+        "02-veth.md",
+        "06-troubleshooting.md",
+        "01-namespaces.md",
+        "05-container-networking.md",
+    ];
+    let mut script = String::from(STATE_FN);
+    for (i, f) in order.iter().enumerate() {
+        script.push_str(&typed(&lesson(f), &i.to_string()));
+        script.push_str(&format!(
+            "v=$(nslab verify --no-sandbox lessons/{f} 2>&1); rc=$?; [ $rc = 0 ] || echo \"$v\"; echo \"@@VERIFY {i} $rc\"\n"
+        ));
+    }
+    script.push_str("nslab_state 'end'\n");
+    let out = sandboxed(&script).stdin(Stdio::null()).output().unwrap();
+    let all = text(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for (i, f) in order.iter().enumerate() {
+        let wrong = wrong_statuses(&lesson(f), &i.to_string(), &all);
+        assert!(
+            wrong.is_empty(),
+            "{f}, typed after {:?}: {wrong:#?}\n{all}",
+            &order[..i]
+        );
+        assert!(
+            stdout.contains(&format!("@@VERIFY {i} 0")),
+            "{f} does not verify after {:?}:\n{all}",
+            &order[..i]
+        );
+    }
+    let end = &states(&stdout)["end"];
+    assert_eq!(end["netns"].trim(), "", "{all}");
+}
+
+/// One other way through a challenge, from tests/fixtures/student/challenges.txt.
+struct Way {
+    file: String,
+    step: String,
+    passes: bool,
+    lines: Vec<String>,
+}
+
+fn ways() -> Vec<Way> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/student/challenges.txt"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out: Vec<Way> = Vec::new();
+    let mut open = false;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix('[') {
+            let (file, rest) = rest.split_once("] ").expect("[FILE] STEP: passes|fails");
+            let (step, verdict) = rest.rsplit_once(": ").expect("STEP: passes|fails");
+            assert!(["passes", "fails"].contains(&verdict), "{line}");
+            out.push(Way {
+                file: file.to_string(),
+                step: step.to_string(),
+                passes: verdict == "passes",
+                lines: Vec::new(),
+            });
+            open = true;
+        } else if line.trim().is_empty() {
+            open = false;
+        } else if open && !line.starts_with('#') {
+            out.last_mut()
+                .expect("a header first")
+                .lines
+                .push(line.to_string());
+        }
+    }
+    out
+}
+
+/// Each challenge's checks judge the student's way there: another correct way passes the step,
+/// a wrong one fails it.
+#[test]
+fn challenges_accept_other_ways_and_refuse_wrong_ones() {
+    let ways = ways();
+    // Every challenge of lessons 2 to 4 has another way that passes.
+    for f in ["02-veth.md", "03-bridges.md", "04-routing.md"] {
+        for s in lesson(f).steps.iter().filter(|s| s.challenge) {
+            assert!(
+                ways.iter()
+                    .any(|w| w.file == f && w.step == s.title && w.passes),
+                "no other way through '{}' of {f}",
+                s.title
+            );
+        }
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nslab-student-ways-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for (i, w) in ways.iter().enumerate() {
+        assert!(!w.lines.is_empty(), "{} '{}': no lines", w.file, w.step);
+        let (text, step) = with_solution(&w.file, &w.step, &w.lines);
+        let file = dir.join(format!("way-{i}-{}", w.file));
+        std::fs::write(&file, text).unwrap();
+        // The whole lesson is verified, not `--step N`: the steps before it must settle as
+        // they do for a student (a deleted namespace torn down, its veth peers gone), and
+        // `--step` performs them without waiting for that.
+        let out = common::nslab(&["verify", "--format", "json", file.to_str().unwrap()]);
+        let report: serde_json::Value = match serde_json::from_slice(&out.stdout) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!(
+                    "{} '{}': no report ({e}): {}",
+                    w.file,
+                    w.step,
+                    student::text(&out)
+                ));
+                continue;
+            }
+        };
+        let status = report["lessons"][0]["steps"][step - 1]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let want = if w.passes { "passed" } else { "failed" };
+        if status != want {
+            failures.push(format!(
+                "{} '{}' with {:?}: the step {status}, it should have {want}: {}",
+                w.file,
+                w.step,
+                w.lines,
+                report["lessons"][0]["steps"][step - 1]
+            ));
+        }
+        // The steps before it are the lesson's own and pass: only this step is in question.
+        for s in report["lessons"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .take(step - 1)
+        {
+            if s["status"] != "passed" {
+                failures.push(format!(
+                    "{} '{}': step {} {}",
+                    w.file, w.step, s["index"], s["status"]
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// learn, typed by a student in tmux.
+
+/// tmux in a sandbox: pane 0 runs `nslab learn LESSON`, pane 1 is the student's bash.
+struct Tmux {
+    dir: PathBuf,
+    child: Child,
+    typed: std::cell::Cell<u32>,
+}
+
+impl Tmux {
+    fn start(name: &str, lesson_id: &str) -> Tmux {
+        // Not under /tmp: the sandbox mounts a /tmp of its own over it.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("nslab-student-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("home")).unwrap();
+        let sock = dir.join("sock");
+        let nslab = env!("CARGO_BIN_EXE_nslab");
+        let script = format!(
+            "export HOME={home} LANG=C.UTF-8 NSLAB_TYPING_MS=0; \
+             tmux -S {sock} -f /dev/null new-session -d -x 120 -y 50 -s t '{nslab} learn {lesson_id}; echo EXIT=$?; sleep 600'; \
+             tmux -S {sock} split-window -t t -h 'bash --norc'; \
+             while tmux -S {sock} has-session 2>/dev/null; do sleep 0.1; done",
+            home = dir.join("home").display(),
+            sock = sock.display(),
+        );
+        let child = sandboxed(&script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Tmux {
+            dir,
+            child,
+            typed: std::cell::Cell::new(0),
+        };
+        let start = Instant::now();
+        while !sock.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "tmux did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(self.dir.join("sock"))
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self, pane: u8) -> String {
+        self.tmux(&[
+            "capture-pane",
+            "-p",
+            "-J",
+            "-S",
+            "-2000",
+            "-t",
+            &format!("t:0.{pane}"),
+        ])
+    }
+
+    fn keys(&self, pane: u8, keys: &[&str]) {
+        let target = format!("t:0.{pane}");
+        let mut args = vec!["send-keys", "-t", target.as_str()];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// Types a line in the student's shell and waits until it has run.
+    fn type_line(&self, line: &str) {
+        let n = self.typed.get() + 1;
+        self.typed.set(n);
+        self.keys(1, &["clear", "Enter"]);
+        self.keys(
+            1,
+            &[line, "Enter", &format!("echo typed-$((1000+{n}))"), "Enter"],
+        );
+        self.wait_for(1, &format!("\ntyped-{}", 1000 + n), Duration::from_secs(20));
+    }
+
+    fn wait_for(&self, pane: u8, text: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen(pane);
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "waited {timeout:?} for {text:?}; the screen shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The text does not appear for a while (learn polls its checks every 100 ms).
+    fn never_shows(&self, pane: u8, text: &str, wait: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < wait {
+            let s = self.screen(pane);
+            assert!(!s.contains(text), "{text:?} appeared too early:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for _ in 0..40 {
+            if std::fs::remove_dir_all(&self.dir).is_ok() || !self.dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// What the student does at one step: lines that must not tick it yet, then lines that do.
+struct Attempt<'a> {
+    wrong: &'a [&'a str],
+    right: &'a [&'a str],
+}
+
+/// A student takes a lesson in learn. At the steps named in `attempts` they first type lines
+/// that leave the goal unmet (the step must stay open), then their own right way; elsewhere
+/// they type the lesson's lines.
+fn take(file: &str, attempts: &[(usize, Attempt)]) {
+    let l = lesson(file);
+    let n = l.steps.len();
+    let t = Tmux::start(&l.id, &l.id);
+    for step in &l.steps {
+        t.wait_for(
+            0,
+            &screen::step_shown(step.index, n, &step.title),
+            Duration::from_secs(15),
+        );
+        match attempts.iter().find(|(i, _)| *i == step.index) {
+            Some((_, a)) => {
+                for line in a.wrong {
+                    t.type_line(line);
+                }
+                t.never_shows(
+                    0,
+                    &screen::step_verified(step.index),
+                    Duration::from_secs(2),
+                );
+                for line in a.right {
+                    t.type_line(line);
+                }
+            }
+            None => {
+                for c in &step.commands {
+                    t.type_line(&c.text);
+                    if c.text.trim_end().ends_with('&') {
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            }
+        }
+        if step.observes_only() || step.commands.is_empty() {
+            t.wait_for(0, screen::GO_ON, Duration::from_secs(10));
+            t.keys(0, &["Enter"]);
+        }
+        t.wait_for(
+            0,
+            &screen::step_verified(step.index),
+            Duration::from_secs(15),
+        );
+    }
+    let s = t.wait_for(0, screen::COMPLETE, Duration::from_secs(10));
+    assert!(s.contains(&screen::summary(n)), "{s}");
+    assert!(
+        t.wait_for(0, "EXIT=", Duration::from_secs(5))
+            .contains("EXIT=0")
+    );
+}
+
+/// A student who opens the firewall too wide first, and publishes the port with its DNAT rule
+/// alone first.
+#[test]
+fn learn_container_networking_with_a_student_who_errs_first() {
+    let l = lesson("05-container-networking.md");
+    let step = |title: &str| {
+        l.steps
+            .iter()
+            .find(|s| s.title == title)
+            .unwrap_or_else(|| panic!("no step '{title}'"))
+            .index
+    };
+    take(
+        "05-container-networking.md",
+        &[
+            (
+                step("The second container, on your own"),
+                Attempt {
+                    // The container without its default route is not done.
+                    wrong: &[
+                        "ip netns add c2",
+                        "ip link add vc2 type veth peer name eth0 netns c2",
+                        "ip link set vc2 netns host",
+                        "ip -n host link set vc2 master docker0 up",
+                        "ip netns exec c2 ip link set lo up",
+                        "ip netns exec c2 ip link set eth0 up",
+                        "ip netns exec c2 ip addr add 172.17.0.3/16 dev eth0",
+                    ],
+                    right: &["ip netns exec c2 ip route add default via 172.17.0.1"],
+                },
+            ),
+            (
+                step("Open exactly what Docker opens"),
+                Attempt {
+                    wrong: &["ip netns exec host iptables -P FORWARD ACCEPT"],
+                    right: &[
+                        "ip netns exec host iptables -P FORWARD DROP",
+                        "ip netns exec host iptables -A FORWARD -s 172.17.0.0/16 -j ACCEPT",
+                        "ip netns exec host iptables -A FORWARD -d 172.17.0.0/16 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+                    ],
+                },
+            ),
+            (
+                step("Publish the port"),
+                Attempt {
+                    wrong: &[
+                        "ip netns exec host iptables -t nat -A PREROUTING -d 198.51.100.1 -p tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+                    ],
+                    right: &[
+                        "ip netns exec host iptables -I FORWARD -p tcp -d 172.17.0.2 --dport 80 -j ACCEPT",
+                    ],
+                },
+            ),
+        ],
+    );
+}
+
+/// A student who mends the wrong thing first, and then mends each fault another way than the
+/// lesson's solution.
+#[test]
+fn learn_troubleshooting_with_a_student_who_errs_first() {
+    take(
+        "06-troubleshooting.md",
+        &[
+            (
+                2,
+                Attempt {
+                    wrong: &["ip -n left link set eth0 up"],
+                    right: &["ip netns exec router ip link set dev left0 up"],
+                },
+            ),
+            (
+                3,
+                Attempt {
+                    wrong: &["ip -n right address add 10.0.2.2/24 dev eth0"],
+                    right: &["ip -n right address del 10.0.2.2/8 dev eth0"],
+                },
+            ),
+            (
+                4,
+                Attempt {
+                    wrong: &["ip -n left route add 10.0.2.0/24 via 10.0.1.1"],
+                    right: &["ip -n right route add 10.0.1.0/24 via 10.0.2.1"],
+                },
+            ),
+            (
+                5,
+                Attempt {
+                    wrong: &["ip netns exec left sysctl -w net.ipv4.ip_forward=1"],
+                    right: &["ip netns exec router sysctl -w net.ipv4.conf.all.forwarding=1"],
+                },
+            ),
+            (
+                6,
+                Attempt {
+                    wrong: &["ip -n router link set eth0 netns right"],
+                    right: &[
+                        "ip -n right link set eth0 up",
+                        "ip -n right address add 10.0.2.2/24 dev eth0",
+                        "ip -n right route add default via 10.0.2.1",
+                    ],
+                },
+            ),
+        ],
+    );
+}
