@@ -418,6 +418,27 @@ fn is_name(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The here-documents a line opens, in order: each delimiter (unquoted), and whether the
+/// body's leading tabs are stripped (`<<-`). A here-string (`<<<`) opens none.
+pub fn heredocs(line: &str) -> Vec<(String, bool)> {
+    lex(line)
+        .commands
+        .iter()
+        .flat_map(|(c, _)| c.redirects.iter())
+        .filter_map(|r| {
+            let op = r.op.trim_start_matches(|c: char| c.is_ascii_digit());
+            if op != "<<" {
+                return None;
+            }
+            match r.target.text.strip_prefix('-') {
+                Some(d) => Some((d.to_string(), true)),
+                None => Some((r.target.text.clone(), false)),
+            }
+        })
+        .filter(|(d, _)| !d.is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

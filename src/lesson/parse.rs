@@ -513,7 +513,8 @@ impl LessonParser<'_> {
         out: &mut Vec<CommandLine>,
     ) {
         let mut pending: Option<(usize, String)> = None;
-        for (off, raw) in content {
+        let mut lines = content.iter();
+        while let Some((off, raw)) = lines.next() {
             let (code, tags) = split_comment(raw);
             if code.trim().is_empty() && pending.is_none() {
                 continue;
@@ -529,7 +530,34 @@ impl LessonParser<'_> {
                 continue;
             }
             joined.push_str(piece);
-            let line = joined.trim().to_string();
+            let mut line = joined.trim().to_string();
+            // A here-document's body is the following lines, as they are, up to its delimiter:
+            // one command with the line that opens it.
+            for (delim, tabs) in crate::lesson::lex::heredocs(&line) {
+                let mut closed = false;
+                for (_, body) in lines.by_ref() {
+                    line.push('\n');
+                    line.push_str(body);
+                    let end = if tabs {
+                        body.trim_start_matches('\t')
+                    } else {
+                        body.as_str()
+                    };
+                    if end == delim {
+                        closed = true;
+                        break;
+                    }
+                }
+                if !closed {
+                    self.diags.push(self.src.error(
+                        start,
+                        1,
+                        format!(
+                            "the here-document opened here is never closed: end it with a line '{delim}'"
+                        ),
+                    ));
+                }
+            }
             for t in tags
                 .iter()
                 .filter(|t| !["observe", "fails"].contains(&t.as_str()))
@@ -953,6 +981,34 @@ mod tests {
         );
         // Tabs are text.
         assert!(diags(&format!("{HEAD}## S\n\n\tindented\n")).is_empty());
+    }
+
+    #[test]
+    fn a_here_document_is_part_of_its_command() {
+        let text = format!(
+            "{HEAD}## S\n\n```sh\nip -n a -batch - <<'EOF'\nlink set lo up\n# not a comment here\nEOF\nip netns add b\ncat <<-END > /tmp/x\n\tdata\n\tEND\n```\n"
+        );
+        let (lesson, d) = parse(&Source::new("t.md", text));
+        assert!(d.is_empty(), "{d:?}");
+        let c = &lesson.unwrap().steps[0].commands;
+        let texts: Vec<&str> = c.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "ip -n a -batch - <<'EOF'\nlink set lo up\n# not a comment here\nEOF",
+                "ip netns add b",
+                "cat <<-END > /tmp/x\n\tdata\n\tEND",
+            ]
+        );
+        assert_eq!((c[0].line, c[1].line, c[2].line), (9, 13, 14));
+        // The real shell runs it whole.
+        assert!(!c[0].command.is_native());
+        assert_eq!(
+            diags(&format!("{HEAD}## S\n\n```sh\ncat <<EOF\nno end\n```\n")),
+            vec![
+                "t.md:9:1: error: the here-document opened here is never closed: end it with a line 'EOF'"
+            ]
+        );
     }
 
     #[test]
