@@ -328,6 +328,10 @@ impl Facts for Round<'_> {
         self.scope_list()
     }
 
+    fn lesson_names(&mut self) -> Vec<String> {
+        self.run.lesson_ns.to_vec()
+    }
+
     fn netns_names(&mut self) -> Vec<String> {
         if self.names.is_none() {
             let names = self

@@ -105,6 +105,8 @@ pub trait Facts {
     fn scope(&mut self) -> Vec<Ns>;
     /// Every named namespace (in /run/netns) that holds a live namespace.
     fn netns_names(&mut self) -> Vec<String>;
+    /// The namespaces the lesson itself names: never a typo of one another.
+    fn lesson_names(&mut self) -> Vec<String>;
     fn netns_exists(&mut self, name: &str) -> bool;
     fn netns_inode(&mut self, name: &str) -> Option<u64>;
     fn netns_count(&mut self) -> usize;
@@ -150,7 +152,7 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
                 (true, false) => {
                     let v = Verdict::fail(expected, format!("there is no namespace {name}"))
                         .fix(format!("ip netns add {name}"));
-                    match similar(name, &f.netns_names()) {
+                    match typo_of(name, f) {
                         Some(s) => v.cause(format!(
                             "A namespace called '{s}' exists: a typo? (ip netns del {s})"
                         )),
@@ -266,6 +268,21 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
             {
                 return Verdict::fail(expected, format!("netns {n} does not exist"));
             }
+            // An address of the namespace's own answers without any network.
+            if *answered
+                && let Some(s) = f.snapshot(from)
+                && let Some(own) = s.addrs.iter().find(|a| a.cidr.addr == *addr)
+            {
+                return Verdict::fail(
+                    expected,
+                    format!(
+                        "{addr} is an address of {} itself (on {}): it answers its own ping without any network",
+                        from.name(),
+                        own.link
+                    ),
+                )
+                .cause("the address belongs on the other end");
+            }
             let act = f.pinged(from, *addr);
             let (sent, replies) = (act.sent, act.replies);
             let mut how = format!(
@@ -336,6 +353,18 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
     }
 }
 
+/// An existing namespace whose name looks like a typo of `name`; not one the lesson itself
+/// uses (`ra` is no typo of `rb` when the lesson makes both).
+fn typo_of(name: &str, f: &mut dyn Facts) -> Option<String> {
+    let ours = f.lesson_names();
+    let others: Vec<String> = f
+        .netns_names()
+        .into_iter()
+        .filter(|n| !ours.contains(n))
+        .collect();
+    similar(name, &others)
+}
+
 /// The closest of `names` to `name`, if it looks like a typo of it.
 fn similar(name: &str, names: &[String]) -> Option<String> {
     let refs: Vec<&str> = names
@@ -379,7 +408,7 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
             _ => {
                 let v = Verdict::fail(expected, format!("netns {} does not exist", ns.name()))
                     .fix(format!("ip netns add {}", ns.name()));
-                match similar(ns.name(), &f.netns_names()) {
+                match typo_of(ns.name(), f) {
                     Some(sim) => v.cause(format!("A namespace called '{sim}' exists: a typo?")),
                     None => v,
                 }
@@ -638,8 +667,13 @@ fn addr(
     Verdict::pass(expected, format!("{dev} has {cidr}"))
 }
 
+/// A destination as the kernel keeps it: `0.0.0.0/0` and `::/0` are the default route.
+fn dest_of(d: Option<Cidr>) -> Option<Cidr> {
+    d.filter(|c| c.prefix > 0)
+}
+
 fn route_matches(r: &Route, want: &RouteSpec) -> bool {
-    r.dest == want.dest
+    dest_of(r.dest) == dest_of(want.dest)
         && r.kind == want.kind
         && r.table == want.table.unwrap_or(table::MAIN)
         && want.via.is_none_or(|v| r.via == Some(v))
@@ -667,7 +701,9 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
     }
     let same: Vec<&Route> = routes
         .iter()
-        .filter(|r| r.dest == want.dest && r.table == want.table.unwrap_or(table::MAIN))
+        .filter(|r| {
+            dest_of(r.dest) == dest_of(want.dest) && r.table == want.table.unwrap_or(table::MAIN)
+        })
         .collect();
     let found = match same.first() {
         Some(r) => {
@@ -811,7 +847,13 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
                     .cause(format!("{} {} is down", l.name, from.where_()))
                     .fix(format!("{} link set {} up", from.ip(), l.name));
             }
-            v.cause("are both ends up, with addresses in one subnet (or a route back, and forwarding on the router)?")
+            v.cause("Are both ends up, with addresses in one subnet (or a route back, and forwarding on the router)?")
+        }
+        // A router on the way said so: the missing route is the router's, not the sender's.
+        Ok(PingOutcome::Unreachable(why)) if why.contains("reported by") => {
+            Verdict::fail(expected, why.clone()).cause(format!(
+                "the router that reported it has no way on to {addr}: look at its routes (and its forwarding)"
+            ))
         }
         Ok(PingOutcome::Unreachable(why)) => Verdict::fail(
             expected,

@@ -413,6 +413,13 @@ pub(super) async fn routes(
         .collect())
 }
 
+/// IPv6's `multicast ff00::/8 dev X table local`, which the kernel adds with protocol boot.
+fn v6_multicast_default(m: &RouteMessage) -> bool {
+    m.header.address_family == rtnetlink::packet_route::AddressFamily::Inet6
+        && u8::from(m.header.kind) == rtn::MULTICAST
+        && m.header.destination_prefix_length == 8
+}
+
 fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Option<Route> {
     let mut table = u32::from(m.header.table);
     let mut dest = None;
@@ -432,8 +439,12 @@ fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Optio
         }
     }
     let kind = u8::from(m.header.kind);
-    // Local and broadcast routes are the kernel's own bookkeeping.
-    if [rtn::LOCAL, rtn::BROADCAST, rtn::MULTICAST].contains(&kind) {
+    // The local, broadcast and multicast routes the kernel makes for each address are its own
+    // bookkeeping; one that someone added (`ip route add local ...`, proto boot) is a route
+    // like any other.
+    let by_kernel =
+        u8::from(m.header.protocol) == crate::net::proto::KERNEL || v6_multicast_default(m);
+    if [rtn::LOCAL, rtn::BROADCAST, rtn::MULTICAST].contains(&kind) && by_kernel {
         return None;
     }
     let v6 = m.header.address_family == rtnetlink::packet_route::AddressFamily::Inet6;

@@ -655,6 +655,20 @@ impl<'a> Words<'a> {
     fn done(&self) -> Result<(), CheckError> {
         match self.words.get(self.pos) {
             None => Ok(()),
+            // `addr X on D in NS brd B`: the qualifiers came after the namespace.
+            Some((off, w))
+                if self.pos >= 2 && matches!(self.words[self.pos - 2].1, "in" | "from") =>
+            {
+                let (_, kw) = self.words[self.pos - 2];
+                let (_, ns) = self.words[self.pos - 1];
+                Err(err(
+                    *off,
+                    w,
+                    format!(
+                        "unexpected '{w}' after '{kw} {ns}': '{kw} NS' comes last, after everything else the check says"
+                    ),
+                ))
+            }
             Some((off, w)) => Err(err(
                 *off,
                 w,
@@ -1229,6 +1243,18 @@ mod tests {
         ] {
             roundtrip(s);
         }
+    }
+
+    #[test]
+    fn the_namespace_comes_last_and_the_error_says_so() {
+        let e = parse("addr 10.10.1.2/24 on pa in pc brd 10.10.1.255").unwrap_err();
+        assert_eq!(e.offset, 30);
+        assert_eq!(
+            e.message,
+            "unexpected 'brd' after 'in pc': 'in NS' comes last, after everything else the check says"
+        );
+        let e = parse("link veth0 is up extra").unwrap_err();
+        assert_eq!(e.message, "unexpected 'extra' at the end of the check");
     }
 
     #[test]

@@ -15,6 +15,8 @@ struct Fake {
     procs: HashMap<String, Vec<(u32, u64)>>,
     neighs: HashMap<Ns, Rc<Vec<Neigh>>>,
     fdbs: HashMap<Ns, Rc<Vec<FdbEntry>>>,
+    /// The namespaces the lesson names.
+    lesson: Vec<String>,
 }
 
 impl Facts for Fake {
@@ -31,6 +33,9 @@ impl Facts for Fake {
                 Ns::Root => None,
             })
             .collect()
+    }
+    fn lesson_names(&mut self) -> Vec<String> {
+        self.lesson.clone()
     }
     fn netns_exists(&mut self, name: &str) -> bool {
         self.snaps.contains_key(&Ns::Named(name.into()))
@@ -377,4 +382,65 @@ fn fdb_checks_read_learned_entries() {
     );
     assert!(verdict("fdb on blue0 learned", &mut f).pass);
     assert!(verdict("fdb on blue0 has 02:00:00:00:00:01", &mut f).pass);
+}
+
+#[test]
+fn review_findings_on_verdicts() {
+    // `0.0.0.0/0` is the default route, as the kernel keeps it.
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    let mut s = (*f.snaps[&red()]).clone();
+    s.routes.push(Route {
+        dest: None,
+        via: Some("10.1.0.2".parse().unwrap()),
+        dev: Some("veth1".into()),
+        table: 254,
+        kind: rtn::UNICAST,
+        metric: None,
+        v6: false,
+    });
+    f.snaps.insert(red(), Rc::new(s));
+    assert!(verdict("route 0.0.0.0/0 via 10.1.0.2 in red", &mut f).pass);
+    assert!(verdict("route default via 10.1.0.2 in red", &mut f).pass);
+
+    // A ping of the namespace's own address proves no network, even when the student did it.
+    let mut f = lab(&["10.1.0.2/24", "10.1.0.3/32"], &["10.1.0.3/24"]);
+    f.pinged.insert(
+        (blue(), "10.1.0.3".parse().unwrap()),
+        PingActivity {
+            sent: 3,
+            replies: 3,
+            unroutable: 0,
+        },
+    );
+    let v = verdict("pinged 10.1.0.3 from blue", &mut f);
+    assert!(!v.pass);
+    assert!(v.found.contains("an address of blue itself"), "{v:?}");
+
+    // A namespace the lesson makes is no typo of another it makes.
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    f.snaps.insert(
+        Ns::Named("rb".into()),
+        Rc::new(Snapshot::from_parts(
+            Ns::Named("rb".into()),
+            vec![],
+            vec![],
+            vec![],
+        )),
+    );
+    let v = verdict("netns ra exists", &mut f);
+    assert!(v.cause.as_deref().unwrap_or("").contains("'rb'"), "{v:?}");
+    f.lesson = ["ra", "rb", "blue", "red"].map(String::from).to_vec();
+    let v = verdict("netns ra exists", &mut f);
+    assert_eq!(v.cause, None, "{v:?}");
+
+    // A router that reports the destination unreachable is the one without the route.
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    f.pings.insert(
+        (blue(), "10.2.0.2".parse().unwrap()),
+        PingOutcome::Unreachable("destination unreachable (reported by 10.1.0.3)".into()),
+    );
+    let v = verdict("ping 10.2.0.2 from blue", &mut f);
+    assert!(!v.pass);
+    assert!(v.cause.as_deref().unwrap().contains("the router"), "{v:?}");
+    assert_eq!(v.fix, None);
 }
