@@ -494,12 +494,15 @@ learn $L; waitfor "Step 1 of 1"
 ip rule add from 10.99.0.0/24 lookup 100
 ip rule add fwmark 0x10/0xff iif lo lookup 7 pref 5
 ip -6 rule add from 2001:db8:99::/48 lookup 200 pref 11
+ip route add blackhole 10.98.0.0/16 table 100
+ip -6 route add blackhole 2001:db8:99::/48 table 200
 ip rule add from 10.50.0.0/16 lookup 100 pref 6
 quit
 echo "#DRY"; $N reset --dry-run $L; echo "code $?"
 echo "#RESET"; $N reset --yes $L; echo "code $?"
 echo "#RULES"; ip rule
 echo "#RULES6"; ip -6 rule
+echo "#ROUTES"; ip route show table all type blackhole; ip -6 route show table all type blackhole
 echo "#LEDGER"; cat $HOME/.local/state/nslab/ledger.json
 # verify --no-sandbox takes back the rules it made, and only those.
 $N verify --no-sandbox $L > /dev/null 2>&1
@@ -513,6 +516,9 @@ echo "#VERIFY"; ip rule; ip -6 rule
         "policy-rules: remove rule from all fwmark 0x10/0xff iif lo lookup 7 pref 5 (there was no such rule when the lesson began)",
         "policy-rules: remove rule -6 from 2001:db8:99::/48 lookup 200 pref 11 (there was no such rule when the lesson began)",
         "policy-rules: keep rule from 10.99.0.0/24 lookup 100 pref 32765 (there before the lesson began)",
+        // Routes of another table, and IPv6 ones.
+        "policy-rules: remove route blackhole 10.98.0.0/16 table 100 (there was no route blackhole 10.98.0.0/16 table 100 when the lesson began)",
+        "policy-rules: remove route blackhole 2001:db8:99::/48 table 200 (there was no route blackhole 2001:db8:99::/48 table 200 when the lesson began)",
         "code 0",
     ] {
         assert!(dry.contains(line), "{line:?} not in:\n{dry}");
@@ -538,6 +544,7 @@ echo "#VERIFY"; ip rule; ip -6 rule
         "{}",
         r.text
     );
+    assert_eq!(r.part("ROUTES").trim(), "", "{}", r.text);
     assert!(!r.part("LEDGER").contains("policy-rules"), "{}", r.text);
     assert_eq!(
         r.part("VERIFY").trim_end(),

@@ -103,7 +103,7 @@ impl fmt::Display for Item {
             ),
             Item::IpRule { ns, rule } => write!(f, "rule {rule}{}", in_ns(ns)),
             Item::Sysctl { ns, key, value } => write!(f, "{key}{}: back to {value}", in_ns(ns)),
-            Item::Route { route } => write!(f, "route {}{}", route.id(), in_ns(&route.ns)),
+            Item::Route { route } => write!(f, "route {}{}", route.words(), in_ns(&route.ns)),
             Item::Addr { ns, dev, cidr } => write!(f, "address {cidr} on {dev}{}", in_ns(ns)),
             Item::Link { ns, name, .. } => write!(f, "link {name}{}", in_ns(ns)),
             Item::Netns { name, .. } => write!(f, "netns {name}"),
@@ -377,7 +377,7 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
         if !before_in(&r.ns).routes.contains(&id) {
             actions.push(Action {
                 item: Item::Route { route: r.clone() },
-                why: new_why(&format!("route {id}")),
+                why: new_why(&format!("route {}", r.words())),
             });
         }
     }
@@ -535,12 +535,16 @@ fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
         Item::Route { route } => {
             let ns = Ns::from_name(&route.ns);
             let here = k.snapshot(&ns).map_err(err)?;
-            if !here.routes.iter().any(|r| look::route_is(r, route)) {
+            let routes = if route.is_v6() {
+                k.routes6(&here).map_err(err)?
+            } else {
+                here.routes
+            };
+            if !routes.iter().any(|r| look::route_is(r, route)) {
                 return Ok(false);
             }
             let req = RouteReq {
-                v6: route.dest.is_some_and(|d| d.addr.is_ipv6())
-                    || route.via.is_some_and(|v| v.is_ipv6()),
+                v6: route.is_v6(),
                 table: route.table,
                 // As `ip route del` asks: any protocol, any scope.
                 protocol: 0,

@@ -67,7 +67,28 @@ pub struct RouteItem {
 }
 
 impl RouteItem {
-    /// How the baseline names it, and how reset shows it: `ip route` words.
+    /// An IPv6 route (by its destination or gateway; a default route without a gateway is
+    /// taken for IPv4).
+    pub fn is_v6(&self) -> bool {
+        self.dest.is_some_and(|d| d.addr.is_ipv6()) || self.via.is_some_and(|v| v.is_ipv6())
+    }
+
+    /// How reset shows it: `ip route` words, the type first (`blackhole 10.98.0.0/16 table
+    /// 100`).
+    pub fn words(&self) -> String {
+        let id = self.id();
+        let id = id
+            .strip_suffix(&format!(" type {}", self.kind))
+            .unwrap_or(&id);
+        if self.kind == crate::net::rtn::UNICAST {
+            id.to_string()
+        } else {
+            format!("{} {id}", crate::net::rtn::name(self.kind))
+        }
+    }
+
+    /// How the baseline names it (the keys of `before.routes`: kept as they are, for the
+    /// ledgers already written).
     pub fn id(&self) -> String {
         let mut s = self
             .dest

@@ -42,13 +42,27 @@ pub fn look(k: &Kernel, makes: &Makes) -> Result<Seen, String> {
                 here.addrs.insert(a.id());
             }
         }
-        for r in makes.routes.iter().filter(|r| r.ns == name) {
-            // The snapshot holds the main table's IPv4 routes; others are not looked at.
-            let v4 = r.dest.is_none_or(|d| d.addr.is_ipv4()) && r.via.is_none_or(|v| v.is_ipv4());
-            if r.table != 254 || !v4 {
-                here.unreadable.insert(r.id());
-            } else if snap.routes.iter().any(|x| route_is(x, r)) {
-                here.routes.insert(r.id());
+        let routes: Vec<&RouteItem> = makes.routes.iter().filter(|r| r.ns == name).collect();
+        // The snapshot holds the IPv4 routes of every table; IPv6 ones are a dump apart.
+        let v6 = if routes.iter().any(|r| r.is_v6()) {
+            k.routes6(&snap).ok()
+        } else {
+            Some(Vec::new())
+        };
+        for r in routes {
+            let here_now = if r.is_v6() {
+                v6.as_deref()
+            } else {
+                Some(&snap.routes[..])
+            };
+            match here_now {
+                Some(all) if all.iter().any(|x| route_is(x, r)) => {
+                    here.routes.insert(r.id());
+                }
+                Some(_) => {}
+                None => {
+                    here.unreadable.insert(r.id());
+                }
             }
         }
         for s in makes.sysctls.iter().filter(|s| s.ns == name) {
