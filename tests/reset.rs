@@ -480,3 +480,76 @@ echo "#RESET"; $N reset --yes $L; echo "code $?"; links
         "{reset}"
     );
 }
+
+#[test]
+fn reset_removes_the_policy_rules_a_lesson_added_and_keeps_the_ones_there_before() {
+    let out = sandboxed(
+        r##"
+L=tests/fixtures/leftovers/rules.md
+# The student's own rule, with the same selectors as one of the lesson's, before the lesson.
+ip rule add from 10.99.0.0/24 lookup 100
+learn $L; waitfor "Step 1 of 1"
+# The lesson's commands, typed in the student's shell; the kernel chooses the first one's
+# preference. Then a rule of the student's own, during the lesson.
+ip rule add from 10.99.0.0/24 lookup 100
+ip rule add fwmark 0x10/0xff iif lo lookup 7 pref 5
+ip -6 rule add from 2001:db8:99::/48 lookup 200 pref 11
+ip route add blackhole 10.98.0.0/16 table 100
+ip -6 route add blackhole 2001:db8:99::/48 table 200
+ip rule add from 10.50.0.0/16 lookup 100 pref 6
+quit
+echo "#DRY"; $N reset --dry-run $L; echo "code $?"
+echo "#RESET"; $N reset --yes $L; echo "code $?"
+echo "#RULES"; ip rule
+echo "#RULES6"; ip -6 rule
+echo "#ROUTES"; ip route show table all type blackhole; ip -6 route show table all type blackhole
+echo "#LEDGER"; cat $HOME/.local/state/nslab/ledger.json
+# verify --no-sandbox takes back the rules it made, and only those.
+$N verify --no-sandbox $L > /dev/null 2>&1
+echo "#VERIFY"; ip rule; ip -6 rule
+"##,
+    );
+    let r = Run::of(&out);
+    let dry = r.part("DRY");
+    for line in [
+        "policy-rules: remove rule from 10.99.0.0/24 lookup 100 pref 32764 (there was no such rule when the lesson began)",
+        "policy-rules: remove rule from all fwmark 0x10/0xff iif lo lookup 7 pref 5 (there was no such rule when the lesson began)",
+        "policy-rules: remove rule -6 from 2001:db8:99::/48 lookup 200 pref 11 (there was no such rule when the lesson began)",
+        "policy-rules: keep rule from 10.99.0.0/24 lookup 100 pref 32765 (there before the lesson began)",
+        // Routes of another table, and IPv6 ones.
+        "policy-rules: remove route blackhole 10.98.0.0/16 table 100 (there was no route blackhole 10.98.0.0/16 table 100 when the lesson began)",
+        "policy-rules: remove route blackhole 2001:db8:99::/48 table 200 (there was no route blackhole 2001:db8:99::/48 table 200 when the lesson began)",
+        "code 0",
+    ] {
+        assert!(dry.contains(line), "{line:?} not in:\n{dry}");
+    }
+    // Nothing says the lesson's lines could not be read.
+    assert!(!dry.contains("note:"), "{dry}");
+    assert!(!dry.contains("10.50.0.0"), "{dry}");
+    let reset = r.part("RESET");
+    assert!(
+        reset.contains("policy-rules: removed rule from 10.99.0.0/24 lookup 100 pref 32764")
+            && reset.contains("code 0"),
+        "{reset}"
+    );
+    assert_eq!(
+        r.part("RULES"),
+        "0:\tfrom all lookup local\n6:\tfrom 10.50.0.0/16 lookup 100\n32765:\tfrom 10.99.0.0/24 lookup 100\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n",
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.part("RULES6"),
+        "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.part("ROUTES").trim(), "", "{}", r.text);
+    assert!(!r.part("LEDGER").contains("policy-rules"), "{}", r.text);
+    assert_eq!(
+        r.part("VERIFY").trim_end(),
+        "0:\tfrom all lookup local\n6:\tfrom 10.50.0.0/16 lookup 100\n32765:\tfrom 10.99.0.0/24 lookup 100\n32766:\tfrom all lookup main\n32767:\tfrom all lookup default\n0:\tfrom all lookup local\n32766:\tfrom all lookup main",
+        "{}",
+        r.text
+    );
+}

@@ -545,3 +545,91 @@ fn a_lesson_asking_for_the_host_is_not_jailed() {
     assert!(out.stdout.is_empty(), "nothing was verified");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The host's policy rules and firewall, as their programs print them (counters left out).
+fn host_rules() -> String {
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ip rule; ip -6 rule; iptables-save 2>/dev/null | grep -v '^#'; ip6tables-save 2>/dev/null | grep -v '^#'",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn every_kind_of_thing_a_lesson_leaves_in_the_root_namespace_is_named() {
+    let before = (host_state(), host_rules());
+    let out = nslab(&[
+        "verify",
+        "--format",
+        "json",
+        "tests/fixtures/leftovers/every-kind.md",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    let l = &r["lessons"][0];
+    assert_eq!(step_statuses(&r), ["passed", "passed"], "{l}");
+    assert_eq!(l["passed"], false);
+    let said: Vec<&str> = l["leftovers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let mut expected = vec![
+        // An IPv6 address, and the prefix route the kernel adds for it.
+        "address 2001:db8::5/64 on lo",
+        "route 2001:db8::/64 dev lo metric 256",
+        // Every iptables table, both families, a chain and a policy, by their rules' text.
+        "ip6tables -A INPUT -j DROP",
+        "iptables -N LESSON",
+        "iptables -P FORWARD DROP (before the lesson: ACCEPT)",
+        "iptables -t mangle -A PREROUTING -j MARK --set-xmark 0x1/0xffffffff",
+        "iptables -t nat -A POSTROUTING -s 10.1.0.0/24 -j MASQUERADE",
+        "iptables -t raw -A PREROUTING -j NOTRACK",
+        // A permanent neighbour entry (the kernel keys every entry on lo as 0.0.0.0, and `ip
+        // neigh` shows it so).
+        "neigh 0.0.0.0 dev lo (lladdr 02:00:00:00:00:01 permanent)",
+        // Routes of every table and both families, with their type, table and metric.
+        "route 2001:db8:77::/48 dev lo metric 1024",
+        "route blackhole 10.98.0.0/16 table 100",
+        // Policy rules, both families.
+        "rule -6 from 2001:db8:98::/48 lookup 200 pref 11",
+        "rule from 10.99.0.0/24 lookup 100 pref 10",
+        // A sysctl the lesson writes.
+        "sysctl net.ipv4.conf.lo.rp_filter: 2 (before the lesson: 0)",
+    ];
+    if std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        expected.extend([
+            "nft chain inet lesson input (type filter hook input priority filter; policy accept;)",
+            "nft rule inet lesson input tcp dport 9999 drop",
+            "nft table inet lesson",
+        ]);
+    }
+    for e in &expected {
+        assert!(said.contains(e), "{e:?} is not in {said:#?}");
+    }
+    assert_eq!(said.len(), expected.len(), "{said:#?}");
+    // A lesson that takes back each of those things leaves nothing.
+    let out = nslab(&[
+        "verify",
+        "--format",
+        "json",
+        "tests/fixtures/leftovers/cleans-up.md",
+    ]);
+    let r = json(&out);
+    assert_eq!(r["lessons"][0]["leftovers"], serde_json::json!([]), "{r}");
+    assert_eq!(out.status.code(), Some(0), "{r}");
+    assert_eq!((host_state(), host_rules()), before, "the host changed");
+}

@@ -13,6 +13,7 @@ pub mod ops;
 mod ping;
 pub mod pingwatch;
 pub mod procs;
+pub mod rules;
 pub mod sandbox;
 mod snapshot;
 mod watch;
@@ -33,6 +34,7 @@ use crate::net::{Cidr, Ns};
 pub use ops::{AddrReq, Change, LinkAttrs, NewLink, RouteReq};
 pub use ping::{Burst, EchoReply, PROBE_MARK, PingOutcome};
 pub use procs::NetnsInfo;
+pub use rules::Rule;
 pub use snapshot::{Addr, FdbEntry, Link, Neigh, Peer, Route, Snapshot};
 pub use watch::Watcher;
 
@@ -670,6 +672,35 @@ impl Kernel {
         let h = self.handle(&snap.ns)?;
         self.rt
             .block_on(snapshot::neighbours(&h, &snap.ns, &|i| snap.name_of(i)))
+    }
+
+    /// The policy routing rules of a namespace, IPv4 then IPv6 (`ip rule; ip -6 rule`).
+    pub fn rules(&self, ns: &Ns) -> Result<Vec<Rule>> {
+        let h = self.handle(ns)?;
+        let all = self.rt.block_on(rules::dump(&h, ns))?;
+        Ok(all.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// Deletes the rules of a namespace that are `rule` in every field, as the kernel dumped
+    /// them (so that a rule that differs in anything, the preference included, stays).
+    /// Returns how many went.
+    pub fn rule_del(&self, ns: &Ns, rule: &Rule) -> Result<usize> {
+        let h = self.handle(ns)?;
+        self.rt.block_on(async {
+            let mut n = 0;
+            for (r, m) in rules::dump(&h, ns).await? {
+                if r != *rule {
+                    continue;
+                }
+                h.rule()
+                    .del(m)
+                    .execute()
+                    .await
+                    .map_err(|e| KernelError::netlink(format!("delete the rule {rule}"), e))?;
+                n += 1;
+            }
+            Ok(n)
+        })
     }
 
     /// The bridge forwarding entries of a namespace.

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::check::{Check, LinkPred, RouteSpec};
-use super::grammar::ip::{AddrVerb, Brd, RouteVerb};
+use super::grammar::ip::{AddrVerb, Brd, RouteVerb, RuleChange};
 use super::grammar::{Op, Part};
 use super::{CheckLine, Lesson, Origin, Step};
 use crate::net::table;
@@ -76,6 +76,8 @@ pub struct World {
     pub sysctls: BTreeMap<(Ns, String), String>,
     pub neighs: BTreeMap<(Ns, String, IpAddr), NeighFact>,
     pub rules: Vec<(Ns, super::grammar::Iptables)>,
+    /// Policy routing rules added (`ip rule add`), in order.
+    pub ip_rules: Vec<(Ns, RuleChange)>,
     pub procs: BTreeSet<String>,
     /// Files the lines write (absolute paths).
     pub files: BTreeSet<String>,
@@ -219,6 +221,7 @@ impl World {
                 self.sysctls.retain(|(a, _), _| *a != gone);
                 self.neighs.retain(|(a, _, _), _| *a != gone);
                 self.rules.retain(|(a, _)| *a != gone);
+                self.ip_rules.retain(|(a, _)| *a != gone);
             }
             Op::NetnsAttach(n) | Op::BindNetns(n) => {
                 // A name for a namespace someone else made: its contents are unknown.
@@ -450,6 +453,17 @@ impl World {
                     );
                 } else {
                     self.neighs.remove(&key);
+                }
+            }
+            Op::Rule(r) if r.add => self.ip_rules.push((ns.clone(), r.clone())),
+            Op::Rule(del) => {
+                // The kernel removes the first rule that matches, by preference.
+                if let Some(i) = self
+                    .ip_rules
+                    .iter()
+                    .position(|(n, r)| *n == ns && del.deletes(r))
+                {
+                    self.ip_rules.remove(i);
                 }
             }
             Op::Fdb(_) | Op::BridgePort { .. } => {}
@@ -754,6 +768,8 @@ pub struct Creations {
     pub unknowns: Vec<Unknown>,
     /// Firewall rules the lesson adds, and sysctls it sets (for reset).
     pub rules: Vec<(Ns, super::grammar::Iptables)>,
+    /// Policy routing rules the lesson adds (for reset).
+    pub ip_rules: Vec<(Ns, RuleChange)>,
     pub sysctls: BTreeSet<(Ns, String)>,
     pub procs: BTreeSet<String>,
     /// Addresses and routes the lesson adds, wherever they were at any point (for reset).
@@ -790,6 +806,11 @@ impl Creations {
                     for r in &world.rules {
                         if !c.rules.contains(r) {
                             c.rules.push(r.clone());
+                        }
+                    }
+                    for r in &world.ip_rules {
+                        if !c.ip_rules.contains(r) {
+                            c.ip_rules.push(r.clone());
                         }
                     }
                 }

@@ -42,6 +42,11 @@ pub enum Item {
         rule: RuleItem,
         copies: usize,
     },
+    /// A policy routing rule, in full (`ip rule add` words, its preference included).
+    IpRule {
+        ns: String,
+        rule: String,
+    },
     Sysctl {
         ns: String,
         key: String,
@@ -96,8 +101,9 @@ impl fmt::Display for Item {
                 rule.rule.join(" "),
                 in_ns(&rule.ns)
             ),
+            Item::IpRule { ns, rule } => write!(f, "rule {rule}{}", in_ns(ns)),
             Item::Sysctl { ns, key, value } => write!(f, "{key}{}: back to {value}", in_ns(ns)),
-            Item::Route { route } => write!(f, "route {}{}", route.id(), in_ns(&route.ns)),
+            Item::Route { route } => write!(f, "route {}{}", route.words(), in_ns(&route.ns)),
             Item::Addr { ns, dev, cidr } => write!(f, "address {cidr} on {dev}{}", in_ns(ns)),
             Item::Link { ns, name, .. } => write!(f, "link {name}{}", in_ns(ns)),
             Item::Netns { name, .. } => write!(f, "netns {name}"),
@@ -295,6 +301,48 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
             ));
         }
     }
+    // Policy rules: each rule here now that is the lesson's in every field its line gave, and
+    // was not here when the lesson began (the preference tells a rule from the student's own
+    // of the same selectors).
+    let rule_namespaces: BTreeSet<&str> = m.ip_rules.iter().map(|r| r.ns.as_str()).collect();
+    for ns in rule_namespaces.into_iter().filter(|ns| alive(ns)) {
+        let Some(here) = now.netns.get(ns) else {
+            continue;
+        };
+        let bf = before_in(ns);
+        let unread: Vec<String> = m
+            .ip_rules
+            .iter()
+            .filter(|r| r.ns == ns)
+            .map(|r| r.id())
+            .filter(|id| bf.unreadable.contains(id))
+            .collect();
+        if !unread.is_empty() {
+            for id in unread {
+                p.notes.push(format!(
+                    "rules like `{id}`{} are left: nslab could not read the rules when the lesson began",
+                    in_ns(ns)
+                ));
+            }
+            continue;
+        }
+        for rule in &here.ip_rules {
+            if bf.ip_rules.contains(rule) {
+                p.kept.push(format!(
+                    "rule {rule}{} (there before the lesson began)",
+                    in_ns(ns)
+                ));
+            } else {
+                actions.push(Action {
+                    item: Item::IpRule {
+                        ns: ns.to_string(),
+                        rule: rule.clone(),
+                    },
+                    why: new_why("such rule"),
+                });
+            }
+        }
+    }
     for s in m.sysctls.iter().filter(|s| alive(&s.ns)) {
         let Some(value) = now.netns.get(&s.ns).and_then(|n| n.sysctls.get(&s.name)) else {
             continue;
@@ -329,7 +377,7 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
         if !before_in(&r.ns).routes.contains(&id) {
             actions.push(Action {
                 item: Item::Route { route: r.clone() },
-                why: new_why(&format!("route {id}")),
+                why: new_why(&format!("route {}", r.words())),
             });
         }
     }
@@ -465,6 +513,20 @@ fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
             }
             Ok(true)
         }
+        Item::IpRule { ns, rule } => {
+            let ns = Ns::from_name(ns);
+            // The same rule, preference and all, or it is not the one the plan saw.
+            let Some(r) = k
+                .rules(&ns)
+                .map_err(err)?
+                .into_iter()
+                .find(|r| r.to_string() == *rule)
+            else {
+                return Ok(false);
+            };
+            k.rule_del(&ns, &r).map_err(err)?;
+            Ok(true)
+        }
         Item::Sysctl { ns, key, value } => {
             k.sysctl_write(&Ns::from_name(ns), key, value)
                 .map_err(err)?;
@@ -473,12 +535,16 @@ fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
         Item::Route { route } => {
             let ns = Ns::from_name(&route.ns);
             let here = k.snapshot(&ns).map_err(err)?;
-            if !here.routes.iter().any(|r| look::route_is(r, route)) {
+            let routes = if route.is_v6() {
+                k.routes6(&here).map_err(err)?
+            } else {
+                here.routes
+            };
+            if !routes.iter().any(|r| look::route_is(r, route)) {
                 return Ok(false);
             }
             let req = RouteReq {
-                v6: route.dest.is_some_and(|d| d.addr.is_ipv6())
-                    || route.via.is_some_and(|v| v.is_ipv6()),
+                v6: route.is_v6(),
                 table: route.table,
                 // As `ip route del` asks: any protocol, any scope.
                 protocol: 0,

@@ -67,7 +67,28 @@ pub struct RouteItem {
 }
 
 impl RouteItem {
-    /// How the baseline names it, and how reset shows it: `ip route` words.
+    /// An IPv6 route (by its destination or gateway; a default route without a gateway is
+    /// taken for IPv4).
+    pub fn is_v6(&self) -> bool {
+        self.dest.is_some_and(|d| d.addr.is_ipv6()) || self.via.is_some_and(|v| v.is_ipv6())
+    }
+
+    /// How reset shows it: `ip route` words, the type first (`blackhole 10.98.0.0/16 table
+    /// 100`).
+    pub fn words(&self) -> String {
+        let id = self.id();
+        let id = id
+            .strip_suffix(&format!(" type {}", self.kind))
+            .unwrap_or(&id);
+        if self.kind == crate::net::rtn::UNICAST {
+            id.to_string()
+        } else {
+            format!("{} {id}", crate::net::rtn::name(self.kind))
+        }
+    }
+
+    /// How the baseline names it (the keys of `before.routes`: kept as they are, for the
+    /// ledgers already written).
     pub fn id(&self) -> String {
         let mut s = self
             .dest
@@ -116,6 +137,60 @@ impl RuleItem {
     }
 }
 
+/// A policy routing rule a lesson adds (`ip rule add`), with the fields its line gave.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IpRuleItem {
+    pub ns: NsName,
+    pub v6: bool,
+    #[serde(default)]
+    pub not: bool,
+    #[serde(with = "opt_cidr_text")]
+    pub from: Option<Cidr>,
+    #[serde(with = "opt_cidr_text")]
+    pub to: Option<Cidr>,
+    pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    /// The FR_ACT_ type (1 looks up `table`).
+    pub action: u8,
+    /// The table the kernel stores (0: none).
+    pub table: u32,
+    pub goto: Option<u32>,
+    /// `None`: the line gave none, and the kernel chose one.
+    pub pref: Option<u32>,
+}
+
+impl IpRuleItem {
+    /// How reset shows it: `ip rule add` words (`-6` first for IPv6), the preference last
+    /// when the line gave one.
+    pub fn id(&self) -> String {
+        let rule = crate::kernel::Rule {
+            v6: self.v6,
+            pref: self.pref.unwrap_or(0),
+            not: self.not,
+            from: self.from,
+            to: self.to,
+            tos: 0,
+            fwmark: self.fwmark,
+            fwmask: self.fwmask,
+            iif: self.iif.clone(),
+            oif: self.oif.clone(),
+            action: self.action,
+            table: self.table,
+            goto: self.goto,
+            other: Vec::new(),
+        }
+        .to_string();
+        match self.pref {
+            Some(_) => rule,
+            None => rule
+                .strip_suffix(" pref 0")
+                .map_or(rule.clone(), str::to_string),
+        }
+    }
+}
+
 /// What a lesson's lines may make, as the effect model reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Makes {
@@ -125,6 +200,9 @@ pub struct Makes {
     pub routes: BTreeSet<RouteItem>,
     pub sysctls: BTreeSet<InNs>,
     pub rules: BTreeSet<RuleItem>,
+    /// Policy routing rules (`ip rule add`); none in a ledger of an older nslab.
+    #[serde(default)]
+    pub ip_rules: BTreeSet<IpRuleItem>,
     /// Programs it leaves running, by process name.
     pub procs: BTreeSet<String>,
     /// Absolute paths of the files it writes.
@@ -159,6 +237,24 @@ impl Makes {
             dev: k.dev.clone(),
             metric: k.metric,
         };
+        let ip_rule = |(n, r): &(Ns, crate::lesson::grammar::ip::RuleChange)| IpRuleItem {
+            ns: ns(n),
+            v6: r.v6,
+            not: r.not,
+            from: r.from,
+            to: r.to,
+            fwmark: r.fwmark,
+            // The kernel stores a full mask when none is given: `ip rule` shows none.
+            fwmask: r
+                .fwmask
+                .filter(|m| r.fwmark.is_some() && *m != crate::kernel::rules::FULL_MASK),
+            iif: r.iif.clone(),
+            oif: r.oif.clone(),
+            action: r.stored_action(),
+            table: r.stored_table(),
+            goto: r.goto,
+            pref: r.pref,
+        };
         let mut unknown: Vec<String> = c.unknowns.iter().map(|u| u.why.clone()).collect();
         unknown.dedup();
         Makes {
@@ -190,6 +286,7 @@ impl Makes {
                 })
                 .collect(),
             rules: c.rules.iter().map(rule).collect(),
+            ip_rules: c.ip_rules.iter().map(ip_rule).collect(),
             procs: c.procs.clone(),
             files: c.files.clone(),
             unknown,
@@ -205,6 +302,7 @@ impl Makes {
         all.extend(self.routes.iter().map(|r| r.ns.clone()));
         all.extend(self.sysctls.iter().map(|s| s.ns.clone()));
         all.extend(self.rules.iter().map(|r| r.ns.clone()));
+        all.extend(self.ip_rules.iter().map(|r| r.ns.clone()));
         all
     }
 }
@@ -224,6 +322,10 @@ pub struct NsSeen {
     pub sysctls: BTreeMap<String, String>,
     /// How many copies of each of the lesson's rules are here ([`RuleItem::id`]).
     pub rules: BTreeMap<String, usize>,
+    /// The policy rules here that are the lesson's in every field it gave, each in full
+    /// ([`crate::kernel::Rule`]'s words, its preference included).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub ip_rules: BTreeSet<String>,
     /// What could not be read (a rule's count, a sysctl): reset leaves those alone.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub unreadable: BTreeSet<String>,

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
-use super::file::{FileId, Makes, NsSeen, RouteItem, RuleItem, Seen};
-use crate::kernel::{Kernel, Route};
+use super::file::{FileId, IpRuleItem, Makes, NsSeen, RouteItem, RuleItem, Seen};
+use crate::kernel::{Kernel, Route, Rule};
 use crate::net::Ns;
 
 /// How long one `iptables -S` may take.
@@ -42,13 +42,27 @@ pub fn look(k: &Kernel, makes: &Makes) -> Result<Seen, String> {
                 here.addrs.insert(a.id());
             }
         }
-        for r in makes.routes.iter().filter(|r| r.ns == name) {
-            // The snapshot holds the main table's IPv4 routes; others are not looked at.
-            let v4 = r.dest.is_none_or(|d| d.addr.is_ipv4()) && r.via.is_none_or(|v| v.is_ipv4());
-            if r.table != 254 || !v4 {
-                here.unreadable.insert(r.id());
-            } else if snap.routes.iter().any(|x| route_is(x, r)) {
-                here.routes.insert(r.id());
+        let routes: Vec<&RouteItem> = makes.routes.iter().filter(|r| r.ns == name).collect();
+        // The snapshot holds the IPv4 routes of every table; IPv6 ones are a dump apart.
+        let v6 = if routes.iter().any(|r| r.is_v6()) {
+            k.routes6(&snap).ok()
+        } else {
+            Some(Vec::new())
+        };
+        for r in routes {
+            let here_now = if r.is_v6() {
+                v6.as_deref()
+            } else {
+                Some(&snap.routes[..])
+            };
+            match here_now {
+                Some(all) if all.iter().any(|x| route_is(x, r)) => {
+                    here.routes.insert(r.id());
+                }
+                Some(_) => {}
+                None => {
+                    here.unreadable.insert(r.id());
+                }
             }
         }
         for s in makes.sysctls.iter().filter(|s| s.ns == name) {
@@ -59,6 +73,17 @@ pub fn look(k: &Kernel, makes: &Makes) -> Result<Seen, String> {
                 Err(_) => {
                     here.unreadable.insert(s.name.clone());
                 }
+            }
+        }
+        let ip_rules: Vec<&IpRuleItem> = makes.ip_rules.iter().filter(|r| r.ns == name).collect();
+        if !ip_rules.is_empty() {
+            match k.rules(&ns) {
+                Ok(all) => here.ip_rules.extend(
+                    all.iter()
+                        .filter(|r| ip_rules.iter().any(|i| ip_rule_is(r, i)))
+                        .map(Rule::to_string),
+                ),
+                Err(_) => here.unreadable.extend(ip_rules.iter().map(|i| i.id())),
             }
         }
         let rules: Vec<&RuleItem> = makes.rules.iter().filter(|r| r.ns == name).collect();
@@ -111,6 +136,26 @@ pub fn route_is(r: &Route, item: &RouteItem) -> bool {
         && item.via.is_none_or(|v| r.via == Some(v))
         && item.dev.as_ref().is_none_or(|d| r.dev.as_ref() == Some(d))
         && item.metric.is_none_or(|m| r.metric.unwrap_or(0) == m)
+}
+
+/// Whether a policy rule of the kernel's is the one a lesson's line adds: the same in every
+/// field (a rule with a selector the line did not give is someone else's), with the
+/// preference the line gave, or any when it gave none (the kernel chose one).
+pub fn ip_rule_is(r: &Rule, item: &IpRuleItem) -> bool {
+    r.v6 == item.v6
+        && r.not == item.not
+        && r.from == item.from
+        && r.to == item.to
+        && r.tos == 0
+        && r.fwmark == item.fwmark
+        && r.fwmask == item.fwmask
+        && r.iif == item.iif
+        && r.oif == item.oif
+        && r.action == item.action
+        && r.table == item.table
+        && r.goto == item.goto
+        && r.other.is_empty()
+        && item.pref.is_none_or(|p| r.pref == p)
 }
 
 /// A word as the shell reads it back unchanged.
@@ -180,6 +225,75 @@ fn count_rules(k: &Kernel, ns: &Ns, rules: &[&RuleItem]) -> BTreeMap<String, Opt
 
 #[cfg(test)]
 mod tests {
+    use super::super::file::IpRuleItem;
+    use crate::kernel::rules::action;
+
+    #[test]
+    fn a_policy_rule_is_the_lessons_when_every_field_its_line_gave_matches() {
+        let item = IpRuleItem {
+            ns: "root".into(),
+            v6: false,
+            not: false,
+            from: Some("10.99.0.0/24".parse().unwrap()),
+            to: None,
+            fwmark: None,
+            fwmask: None,
+            iif: None,
+            oif: None,
+            action: action::TO_TABLE,
+            table: 100,
+            goto: None,
+            pref: None,
+        };
+        let kernel = crate::kernel::Rule {
+            v6: false,
+            pref: 32764,
+            not: false,
+            from: item.from,
+            to: None,
+            tos: 0,
+            fwmark: None,
+            fwmask: None,
+            iif: None,
+            oif: None,
+            action: action::TO_TABLE,
+            table: 100,
+            goto: None,
+            other: vec![],
+        };
+        // No preference given: the kernel's choice is the lesson's.
+        assert!(super::ip_rule_is(&kernel, &item));
+        assert_eq!(item.id(), "from 10.99.0.0/24 lookup 100");
+        // A preference given must be the rule's.
+        let at_10 = IpRuleItem {
+            pref: Some(10),
+            ..item.clone()
+        };
+        assert!(!super::ip_rule_is(&kernel, &at_10));
+        assert_eq!(at_10.id(), "from 10.99.0.0/24 lookup 100 pref 10");
+        // A rule with a selector the line did not give, or of the other family, is not it.
+        for other in [
+            crate::kernel::Rule {
+                iif: Some("eth0".into()),
+                ..kernel.clone()
+            },
+            crate::kernel::Rule {
+                v6: true,
+                ..kernel.clone()
+            },
+            crate::kernel::Rule {
+                table: 101,
+                ..kernel.clone()
+            },
+            crate::kernel::Rule {
+                other: vec!["ipproto 6".into()],
+                ..kernel.clone()
+            },
+        ] {
+            assert!(!super::ip_rule_is(&other, &item), "{other}");
+        }
+    }
+
     #[test]
     fn words_are_quoted_for_the_shell() {
         assert_eq!(super::quote("10.1.0.0/24"), "10.1.0.0/24");

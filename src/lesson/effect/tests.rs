@@ -164,3 +164,43 @@ fn a_lesson_makes_files_addresses_and_routes_that_reset_may_remove() {
     // Writing a file is not something a check sees: such a step only observes.
     assert!(l.steps[2].observes_only());
 }
+
+#[test]
+fn a_lesson_adds_policy_rules_that_reset_may_remove() {
+    let l = lesson(&[
+        "ip rule add from 10.99.0.0/24 lookup 100 pref 10\nip -6 rule add from 2001:db8::/48 lookup 200\nip rule add fwmark 7 lookup 7",
+        "ip rule del fwmark 7\nip -n gone rule add lookup 5",
+    ]);
+    let c = Creations::of(&l);
+    let said: Vec<String> = c
+        .ip_rules
+        .iter()
+        .map(|(ns, r)| {
+            format!(
+                "{} {} {:?} {:?}",
+                ns.name(),
+                r.from.map_or("all".into(), |f| f.to_string()),
+                r.table,
+                r.fwmark
+            )
+        })
+        .collect();
+    // What a later line removed was made all the same.
+    assert_eq!(
+        said,
+        [
+            "root 10.99.0.0/24 Some(100) None",
+            "root 2001:db8::/48 Some(200) None",
+            "root all Some(7) Some(7)",
+            "gone all Some(5) None",
+        ]
+    );
+    let mut w = World::new();
+    for step in &l.steps {
+        w.run_step(step);
+    }
+    // The delete took the rule it names, and only that one.
+    assert_eq!(w.ip_rules.len(), 3);
+    assert!(w.ip_rules.iter().all(|(_, r)| r.fwmark.is_none()));
+    assert!(c.unknowns.is_empty(), "{:?}", c.unknowns);
+}

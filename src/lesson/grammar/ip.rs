@@ -228,6 +228,7 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
         "route" => route(&mut a, &g),
         "neighbor" | "neighbour" => neigh(&mut a, &g),
         "netns" => netns(&mut a, &g),
+        "rule" => rule(&mut a, &g, words),
         "help" | "monitor" | "ntable" | "ntbl" | "maddress" | "netconf" | "stats"
         | "tcpmetrics" | "tcp_metrics" => Ok(vec![observe(&g.ns)]),
         other => {
@@ -1494,6 +1495,266 @@ fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
             nud,
         }),
     )])
+}
+
+// ---------------------------------------------------------------------------------------------
+// ip rule (iprule.c: iprule_modify)
+
+/// `ip rule add|del` of the common forms: the selectors `from`, `to`, `iif`/`dev`, `oif`,
+/// `fwmark`, `not`; `lookup`/`table`, `pref`/`priority`/`order`; the actions `blackhole`,
+/// `unreachable`, `prohibit`, `goto`, `nop`. Both families (`ip -6 rule`). A line with any
+/// other selector is read as one nslab does not model, and goes to the real ip.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleChange {
+    /// `add` (true) or `delete` (false).
+    pub add: bool,
+    /// `ip -6 rule`: ip rule takes its family from `-6`, never from the addresses.
+    pub v6: bool,
+    pub not: bool,
+    /// `None`: from all (for a delete: any source).
+    pub from: Option<crate::net::Cidr>,
+    pub to: Option<crate::net::Cidr>,
+    pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub table: Option<u32>,
+    pub pref: Option<u32>,
+    /// An FR_ACT_ type written (`blackhole`, `goto`...); `None`: look up a table.
+    pub action: Option<u8>,
+    pub goto: Option<u32>,
+}
+
+/// FR_ACT_TO_TBL, FR_ACT_GOTO, FR_ACT_NOP (linux/fib_rules.h); the reject actions share the
+/// RTN_ numbers, which is how iprule.c reads them.
+pub mod rule_action {
+    pub const TO_TABLE: u8 = 1;
+    pub const GOTO: u8 = 2;
+    pub const NOP: u8 = 3;
+}
+
+impl RuleChange {
+    /// The action the kernel stores: a table lookup unless another was written.
+    pub fn stored_action(&self) -> u8 {
+        self.action.unwrap_or(rule_action::TO_TABLE)
+    }
+
+    /// The table the kernel stores: main for a lookup with none written, else none.
+    pub fn stored_table(&self) -> u32 {
+        self.table.unwrap_or(if self.action.is_none() {
+            table::MAIN
+        } else {
+            table::UNSPEC
+        })
+    }
+
+    /// Whether `ip rule del` of `self` removes the rule `added` (the kernel matches on the
+    /// fields the delete names).
+    pub fn deletes(&self, added: &RuleChange) -> bool {
+        self.v6 == added.v6
+            && self.from.is_none_or(|f| added.from == Some(f))
+            && self.to.is_none_or(|t| added.to == Some(t))
+            && self.fwmark.is_none_or(|m| added.fwmark == Some(m))
+            && self
+                .iif
+                .as_ref()
+                .is_none_or(|i| added.iif.as_ref() == Some(i))
+            && self
+                .oif
+                .as_ref()
+                .is_none_or(|o| added.oif.as_ref() == Some(o))
+            && self.table.is_none_or(|t| added.stored_table() == t)
+            && self.pref.is_none_or(|p| added.pref == Some(p))
+            && self.action.is_none_or(|a| added.stored_action() == a)
+    }
+}
+
+fn rule(a: &mut Args<'_>, g: &Globals, words: &[Word]) -> Result<Vec<Part>, CommandError> {
+    let Some(verb) = a.next() else {
+        return Ok(vec![observe(&g.ns)]);
+    };
+    let v = verb.text.as_str();
+    let add = if matches(v, "list") || matches(v, "lst") || matches(v, "show") || matches(v, "save")
+    {
+        return Ok(vec![observe(&g.ns)]);
+    } else if matches(v, "restore") || matches(v, "flush") {
+        return Ok(vec![part(
+            &g.ns,
+            unknown(
+                &format!("ip rule {v} changes rules nslab cannot list in advance"),
+                &[],
+            ),
+        )]);
+    } else if matches(v, "add") {
+        true
+    } else if matches(v, "delete") {
+        false
+    } else if matches(v, "help") {
+        return Ok(vec![observe(&g.ns)]);
+    } else {
+        return Err(error_at(
+            verb,
+            format!("Command \"{v}\" is unknown, try \"ip rule help\"."),
+        ));
+    };
+    if a.peek().is_none() {
+        let name = if add { "add" } else { "del" };
+        return Err(error_at(
+            verb,
+            format!("\"ip rule {name}\" requires arguments."),
+        ));
+    }
+    let invarg = |w: &Word, msg: &str| {
+        error_at(w, format!("Error: argument \"{}\" is wrong: {msg}", w.text))
+    };
+    // The kernel keeps a rule's prefix as written, host bits and all.
+    let prefix = |w: &Word| -> Result<Option<crate::net::Cidr>, CommandError> {
+        let p = ipaddr::prefix(&w.text, g.family).map_err(|e| error_at(w, e))?;
+        Ok(p.addr
+            .filter(|_| p.len > 0)
+            .map(|ip| crate::net::Cidr::new(ip, p.len)))
+    };
+    let mut r = RuleChange {
+        add,
+        v6: g.family == Family::V6,
+        not: false,
+        from: None,
+        to: None,
+        fwmark: None,
+        fwmask: None,
+        iif: None,
+        oif: None,
+        table: None,
+        pref: None,
+        action: None,
+        goto: None,
+    };
+    // A keyword nslab does not model: the real ip reads it.
+    let mut other: Option<String> = None;
+    let mut table_name_unknown = false;
+    while let Some(w) = a.next() {
+        let t = w.text.as_str();
+        if t == "not" {
+            r.not = true;
+        } else if t == "from" {
+            r.from = prefix(a.need()?)?;
+        } else if t == "to" {
+            r.to = prefix(a.need()?)?;
+        } else if matches(t, "preference") || matches(t, "order") || matches(t, "priority") {
+            let v = a.need()?;
+            r.pref = Some(
+                ipaddr::unsigned(&v.text)
+                    .ok_or_else(|| invarg(v, "preference value is invalid\n"))?,
+            );
+        } else if t == "fwmark" {
+            let v = a.need()?;
+            let (mark, mask) = match v.text.split_once('/') {
+                Some((m, k)) => (m, Some(k)),
+                None => (v.text.as_str(), None),
+            };
+            let bad = |what: &str, text: &str| {
+                error_at(
+                    v,
+                    format!("Error: argument \"{text}\" is wrong: {what} value is invalid\n"),
+                )
+            };
+            r.fwmark = Some(ipaddr::unsigned(mark).ok_or_else(|| bad("fwmark", mark))?);
+            if let Some(k) = mask {
+                r.fwmask = Some(ipaddr::unsigned(k).ok_or_else(|| bad("fwmask", k))?);
+            }
+        } else if t == "tos"
+            || matches(t, "dsfield")
+            || matches(t, "realms")
+            || matches(t, "protocol")
+            || matches(t, "tun_id")
+        {
+            a.need()?;
+            other.get_or_insert_with(|| t.to_string());
+        } else if matches(t, "table") || t == "lookup" {
+            let v = a.need()?;
+            match table(&v.text) {
+                Some(id) => r.table = Some(id),
+                // A name from /etc/iproute2/rt_tables, or none: the real ip knows.
+                None => table_name_unknown = true,
+            }
+        } else if matches(t, "suppress_prefixlength")
+            || t == "sup_pl"
+            || matches(t, "suppress_ifgroup")
+            || t == "sup_group"
+            || t == "uidrange"
+            || t == "nat"
+            || matches(t, "map-to")
+            || t == "ipproto"
+            || t == "sport"
+            || t == "dport"
+        {
+            a.need()?;
+            other.get_or_insert_with(|| t.to_string());
+        } else if t == "dev" || t == "iif" {
+            let v = a.need()?;
+            if !valid_ifname(&v.text) {
+                return Err(invarg(v, "\"iif\"/\"dev\" not a valid ifname"));
+            }
+            r.iif = Some(v.text.clone());
+        } else if t == "oif" {
+            let v = a.need()?;
+            if !valid_ifname(&v.text) {
+                return Err(invarg(v, "\"oif\" not a valid ifname"));
+            }
+            r.oif = Some(v.text.clone());
+        } else if t == "l3mdev" {
+            other.get_or_insert_with(|| t.to_string());
+        } else {
+            let mut v = w;
+            if v.text == "type" {
+                v = a.need()?;
+            }
+            let tv = v.text.as_str();
+            if matches(tv, "help") {
+                return Ok(vec![observe(&g.ns)]);
+            } else if matches(tv, "goto") {
+                let target = a.need()?;
+                r.goto = Some(
+                    ipaddr::unsigned(&target.text)
+                        .ok_or_else(|| invarg(target, "invalid target\n"))?,
+                );
+                r.action = Some(rule_action::GOTO);
+            } else if matches(tv, "nop") {
+                r.action = Some(rule_action::NOP);
+            } else {
+                match route_type(tv) {
+                    Some(k @ (rtn::BLACKHOLE | rtn::UNREACHABLE | rtn::PROHIBIT)) => {
+                        r.action = Some(k)
+                    }
+                    Some(rtn::UNICAST) => r.action = Some(rule_action::TO_TABLE),
+                    Some(_) => {
+                        other.get_or_insert_with(|| format!("type {tv}"));
+                    }
+                    None => return Err(invarg(v, "Failed to parse rule type")),
+                }
+            }
+        }
+    }
+    if let Some(o) = other {
+        return Ok(vec![part(
+            &g.ns,
+            unknown(
+                &format!("nslab does not model `ip rule` with {o}"),
+                &texts(words),
+            ),
+        )]);
+    }
+    if table_name_unknown {
+        return Ok(vec![part(
+            &g.ns,
+            unknown("a table by a name nslab does not know", &texts(words)),
+        )]);
+    }
+    // A lookup (the default action) with its table written keeps the default.
+    if r.action == Some(rule_action::TO_TABLE) {
+        r.action = None;
+    }
+    Ok(vec![part(&g.ns, Op::Rule(r))])
 }
 
 // ---------------------------------------------------------------------------------------------

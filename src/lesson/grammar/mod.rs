@@ -67,6 +67,8 @@ pub enum Op {
     AddrFlush(ip::AddrFlush),
     Route(ip::RouteChange),
     Neigh(ip::NeighChange),
+    /// `ip rule add|del` (policy routing), of the forms nslab models.
+    Rule(ip::RuleChange),
     Fdb(tools::FdbChange),
     /// `bridge link set dev PORT ...`: a bridge port's settings.
     BridgePort {
@@ -172,6 +174,7 @@ impl Op {
             Op::NetnsAttach(_) => Err("ip netns attach is done by the real ip".into()),
             Op::AddrFlush(_) => Err("ip address flush is done by the real ip".into()),
             Op::Neigh(_) => Err("neighbour entries are set by the real ip".into()),
+            Op::Rule(_) => Err("policy rules are set by the real ip".into()),
             Op::Fdb(_) | Op::BridgePort { .. } => Err("bridge commands run the real bridge".into()),
             Op::Iptables(_) => Err("firewall rules are set by the real iptables".into()),
             Op::Write(_) => Err("it writes files: the real program does that".into()),

@@ -350,3 +350,130 @@ fn refusals_are_iproute2s_own_and_point_at_the_word() {
         assert!(parse(ok).is_ok(), "{ok}");
     }
 }
+
+#[test]
+fn ip_rule_is_read_as_iprule_c_reads_it() {
+    use super::ip::{RuleChange, rule_action};
+    let rule = |line: &str| match real(line).parts[0].op.clone() {
+        Op::Rule(r) => r,
+        other => panic!("{line}: {other:?}"),
+    };
+    let r = rule("ip rule add from 10.99.0.0/24 lookup 100 pref 10");
+    assert_eq!(
+        r,
+        RuleChange {
+            add: true,
+            v6: false,
+            not: false,
+            from: Some("10.99.0.0/24".parse().unwrap()),
+            to: None,
+            fwmark: None,
+            fwmask: None,
+            iif: None,
+            oif: None,
+            table: Some(100),
+            pref: Some(10),
+            action: None,
+            goto: None,
+        }
+    );
+    assert_eq!(
+        (r.stored_table(), r.stored_action()),
+        (100, rule_action::TO_TABLE)
+    );
+    // Prefixes of keywords, as iproute2 takes them; `-6`; the kernel keeps host bits.
+    let r =
+        rule("ip -6 ru a not to 2001:db8::5/64 iif lo oif lo fwmark 0x10/0xff prio 7 table main");
+    assert!(r.v6 && r.not && r.add);
+    assert_eq!(r.to, Some("2001:db8::5/64".parse().unwrap()));
+    assert_eq!((r.fwmark, r.fwmask), (Some(16), Some(255)));
+    assert_eq!(
+        (r.iif.as_deref(), r.oif.as_deref()),
+        (Some("lo"), Some("lo"))
+    );
+    assert_eq!((r.pref, r.stored_table()), (Some(7), 254));
+    // No table written: main; `from all` is no selector.
+    let r = rule("ip rule add from all order 5");
+    assert_eq!((r.from, r.stored_table(), r.pref), (None, 254, Some(5)));
+    // Actions other than a lookup.
+    assert_eq!(rule("ip rule add blackhole").stored_table(), 0);
+    assert_eq!(
+        rule("ip rule add type unreachable").action,
+        Some(rtn::UNREACHABLE)
+    );
+    assert_eq!(
+        rule("ip rule add pref 9 prohibit").action,
+        Some(rtn::PROHIBIT)
+    );
+    assert_eq!(rule("ip rule add nop").action, Some(rule_action::NOP));
+    let g = rule("ip rule add goto 32766 pref 3");
+    assert_eq!((g.action, g.goto), (Some(rule_action::GOTO), Some(32766)));
+    assert_eq!(rule("ip rule add unicast lookup 5").action, None);
+    // A delete names what it matches on.
+    let d = rule("ip rule del from 10.99.0.0/24");
+    assert!(!d.add);
+    assert!(d.deletes(&rule("ip rule add from 10.99.0.0/24 lookup 100 pref 10")));
+    assert!(!d.deletes(&rule("ip rule add from 10.98.0.0/24 lookup 100 pref 10")));
+    assert!(!rule("ip rule del pref 11").deletes(&rule("ip rule add lookup 5 pref 10")));
+    assert!(!rule("ip -6 rule del pref 10").deletes(&rule("ip rule add lookup 5 pref 10")));
+    // Read-only forms observe; the rest of ip rule goes to the real ip, unmodelled.
+    for line in [
+        "ip rule",
+        "ip rule show",
+        "ip -6 ru l",
+        "ip rule save",
+        "ip rule help",
+    ] {
+        assert_eq!(one(line).1, Op::Observe, "{line}");
+    }
+    for line in [
+        "ip rule flush",
+        "ip rule add from 10.0.0.0/8 ipproto tcp lookup 5",
+        "ip rule add tos 0x10 lookup 5",
+        "ip rule add uidrange 0-10 lookup 5",
+        "ip rule add l3mdev",
+        "ip rule add lookup mytable",
+        "ip rule add local",
+    ] {
+        assert!(matches!(one(line).1, Op::Unknown { .. }), "{line}");
+    }
+    // What ip rule refuses, with its words.
+    for (line, message) in [
+        ("ip rule add", "\"ip rule add\" requires arguments."),
+        ("ip rule del", "\"ip rule del\" requires arguments."),
+        (
+            "ip rule frob",
+            "Command \"frob\" is unknown, try \"ip rule help\".",
+        ),
+        (
+            "ip rule add from 10.1.0.300/24 lookup 5",
+            "Error: any valid prefix is expected rather than \"10.1.0.300/24\".",
+        ),
+        (
+            "ip -6 rule add from 10.0.0.0/8 lookup 5",
+            "Error: inet6 prefix is expected rather than \"10.0.0.0/8\".",
+        ),
+        (
+            "ip rule add pref x lookup 5",
+            "Error: argument \"x\" is wrong: preference value is invalid\n",
+        ),
+        (
+            "ip rule add fwmark zz lookup 5",
+            "Error: argument \"zz\" is wrong: fwmark value is invalid\n",
+        ),
+        (
+            "ip rule add fwmark 1/zz lookup 5",
+            "Error: argument \"zz\" is wrong: fwmask value is invalid\n",
+        ),
+        (
+            "ip rule add bogus",
+            "Error: argument \"bogus\" is wrong: Failed to parse rule type",
+        ),
+        (
+            "ip rule add iif a/b lookup 5",
+            "Error: argument \"a/b\" is wrong: \"iif\"/\"dev\" not a valid ifname",
+        ),
+    ] {
+        assert_eq!(refused(line).message, message, "{line}");
+    }
+}

@@ -67,6 +67,7 @@ fn makes() -> Makes {
         routes: [route("blue", "10.1.0.1"), route("root", "10.1.0.9")].into(),
         sysctls: [in_ns("root", "net.ipv4.ip_forward")].into(),
         rules: [rule()].into(),
+        ip_rules: Default::default(),
         procs: ["netns-demo".to_string()].into(),
         files: ["/tmp/netns-demo".to_string(), "/tmp/x.c".to_string()].into(),
         unknown: Vec::new(),
