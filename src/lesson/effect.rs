@@ -82,6 +82,23 @@ pub struct World {
     /// Files the lines write (absolute paths).
     pub files: BTreeSet<String>,
     pub unknowns: Vec<Unknown>,
+    /// What the lines made since [`Creations::of`] last looked: so that it gathers everything a
+    /// lesson ever makes in one pass, without going over the whole world after every line.
+    made: Vec<Made>,
+}
+
+/// One thing a line made (or moved, renamed, set).
+#[derive(Debug, Clone)]
+enum Made {
+    Netns(String),
+    Link(Ns, String),
+    Addr(Ns, String, Cidr),
+    Route(Ns, RouteKey),
+    Sysctl(Ns, String),
+    Rule(Ns, super::grammar::Iptables),
+    IpRule(Ns, RuleChange),
+    Proc(String),
+    File(String),
 }
 
 /// A route as the model keys it (what `ip route del` must name to remove it).
@@ -187,6 +204,7 @@ impl World {
         let ns = p.ns.clone();
         match &p.op {
             Op::NetnsAdd(n) => {
+                self.made.push(Made::Netns(n.clone()));
                 if self.netns.insert(n.clone()) {
                     self.links.insert(
                         (Ns::Named(n.clone()), "lo".into()),
@@ -226,6 +244,7 @@ impl World {
             Op::NetnsAttach(n) | Op::BindNetns(n) => {
                 // A name for a namespace someone else made: its contents are unknown.
                 self.netns.insert(n.clone());
+                self.made.push(Made::Netns(n.clone()));
                 self.unknown(
                     Some(Ns::Named(n.clone())),
                     vec![],
@@ -269,6 +288,7 @@ impl World {
                     }
                     None => None,
                 };
+                self.made.push(Made::Link(at.clone(), name.clone()));
                 self.links.insert(
                     (at.clone(), name.clone()),
                     LinkFact {
@@ -282,6 +302,7 @@ impl World {
                     },
                 );
                 if let (Some((pns, pname)), Some(pa)) = (peer_key, &add.peer) {
+                    self.made.push(Made::Link(pns.clone(), pname.clone()));
                     self.links.insert(
                         (pns, pname),
                         LinkFact {
@@ -350,6 +371,7 @@ impl World {
                         .collect();
                     for ((n, _, c), v) in moved {
                         self.addrs.remove(&(n.clone(), name.clone(), c));
+                        self.made.push(Made::Addr(n.clone(), new.to_string(), c));
                         self.addrs.insert((n, new.to_string(), c), v);
                     }
                     name = new.to_string();
@@ -367,6 +389,7 @@ impl World {
                     pf.peer = Some((here.clone(), name.clone()));
                 }
                 self.links.remove(&key);
+                self.made.push(Made::Link(here.clone(), name.clone()));
                 self.links.insert((here, name), fact);
             }
             Op::LinkDel(d) => self.remove_link(&ns, &d.dev),
@@ -386,6 +409,8 @@ impl World {
                             Some(Brd::Plus) => broadcast_of(&cidr),
                             _ => None,
                         };
+                        self.made
+                            .push(Made::Addr(key.0.clone(), key.1.clone(), key.2));
                         self.addrs.insert(
                             key,
                             AddrFact {
@@ -433,9 +458,11 @@ impl World {
                         self.routes.retain(|(n, k), _| {
                             !(*n == ns && k.dest == key.dest && k.table == key.table)
                         });
+                        self.made.push(Made::Route(ns.clone(), key.clone()));
                         self.routes.insert((ns.clone(), key), ());
                     }
                     _ => {
+                        self.made.push(Made::Route(ns.clone(), key.clone()));
                         self.routes.insert((ns.clone(), key), ());
                     }
                 }
@@ -455,7 +482,10 @@ impl World {
                     self.neighs.remove(&key);
                 }
             }
-            Op::Rule(r) if r.add => self.ip_rules.push((ns.clone(), r.clone())),
+            Op::Rule(r) if r.add => {
+                self.made.push(Made::IpRule(ns.clone(), r.clone()));
+                self.ip_rules.push((ns.clone(), r.clone()));
+            }
             Op::Rule(del) => {
                 // The kernel removes the first rule that matches, by preference.
                 if let Some(i) = self
@@ -469,11 +499,15 @@ impl World {
             Op::Fdb(_) | Op::BridgePort { .. } => {}
             Op::Sysctl(kv) => {
                 for (k, v) in kv {
+                    self.made.push(Made::Sysctl(ns.clone(), k.clone()));
                     self.sysctls.insert((ns.clone(), k.clone()), v.clone());
                 }
             }
             Op::Iptables(rule) => match rule.action {
-                'A' | 'I' => self.rules.push((ns.clone(), rule.clone())),
+                'A' | 'I' => {
+                    self.made.push(Made::Rule(ns.clone(), rule.clone()));
+                    self.rules.push((ns.clone(), rule.clone()));
+                }
                 'D' => self.rules.retain(|(n, r)| {
                     !(*n == ns
                         && r.table == rule.table
@@ -483,12 +517,14 @@ impl World {
                 _ => {}
             },
             Op::Start(name) => {
+                self.made.push(Made::Proc(name.clone()));
                 self.procs.insert(name.clone());
             }
             Op::Kill(name) => {
                 self.procs.remove(name);
             }
             Op::Write(files) => {
+                self.made.extend(files.iter().cloned().map(Made::File));
                 self.files.extend(files.iter().cloned());
             }
             Op::Unknown { why, names } => {
@@ -715,6 +751,8 @@ pub fn derive_checks(steps: &mut [Step]) {
                 world.apply(p);
             }
         }
+        // (What was made is Creations' business, not this one's: no need to carry it along.)
+        world.made.clear();
         let before = world.clone();
         for c in &step.commands {
             for p in &c.command.parts {
@@ -796,21 +834,39 @@ impl Creations {
             for cmd in step.setup.iter().chain(&step.commands) {
                 for p in &cmd.command.parts {
                     world.apply(p);
-                    c.netns.extend(world.netns.iter().cloned());
-                    c.links.extend(world.links.keys().cloned());
-                    c.sysctls.extend(world.sysctls.keys().cloned());
-                    c.procs.extend(world.procs.iter().cloned());
-                    c.addrs.extend(world.addrs.keys().cloned());
-                    c.routes.extend(world.routes.keys().cloned());
-                    c.files.extend(world.files.iter().cloned());
-                    for r in &world.rules {
-                        if !c.rules.contains(r) {
-                            c.rules.push(r.clone());
-                        }
-                    }
-                    for r in &world.ip_rules {
-                        if !c.ip_rules.contains(r) {
-                            c.ip_rules.push(r.clone());
+                    for m in world.made.drain(..) {
+                        match m {
+                            Made::Netns(n) => {
+                                c.netns.insert(n);
+                            }
+                            Made::Link(ns, name) => {
+                                c.links.insert((ns, name));
+                            }
+                            Made::Addr(ns, dev, cidr) => {
+                                c.addrs.insert((ns, dev, cidr));
+                            }
+                            Made::Route(ns, key) => {
+                                c.routes.insert((ns, key));
+                            }
+                            Made::Sysctl(ns, key) => {
+                                c.sysctls.insert((ns, key));
+                            }
+                            Made::Rule(ns, r) => {
+                                if !c.rules.contains(&(ns.clone(), r.clone())) {
+                                    c.rules.push((ns, r));
+                                }
+                            }
+                            Made::IpRule(ns, r) => {
+                                if !c.ip_rules.contains(&(ns.clone(), r.clone())) {
+                                    c.ip_rules.push((ns, r));
+                                }
+                            }
+                            Made::Proc(name) => {
+                                c.procs.insert(name);
+                            }
+                            Made::File(f) => {
+                                c.files.insert(f);
+                            }
                         }
                     }
                 }

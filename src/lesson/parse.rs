@@ -13,6 +13,14 @@ use crate::diag::{Diagnostic, Source, did_you_mean};
 /// The front matter keys a lesson may set.
 const KEYS: &[&str] = &["id", "title", "format", "summary", "minutes", "host_root"];
 
+/// The most steps a lesson may have (the effect model of each step looks at what the steps
+/// before it built: the work grows with the square of the count).
+pub const MAX_STEPS: usize = 500;
+
+/// The most command lines a lesson may have, for the same reason (the shipped lessons have
+/// fewer than a hundred each).
+pub const MAX_LINES: usize = 5000;
+
 /// Code block info strings with a meaning to nslab; any other is only displayed.
 const BLOCKS: &[&str] = &[
     "sh", "check", "question", "hint", "output", "solution", "setup",
@@ -196,6 +204,29 @@ impl LessonParser<'_> {
             ));
         }
 
+        if steps.len() > MAX_STEPS {
+            // What a lesson's steps build is modelled step by step: bounded, like its size.
+            self.diags.push(self.src.error(
+                steps[MAX_STEPS].offset,
+                2,
+                format!(
+                    "a lesson has at most {MAX_STEPS} steps, and this one has {}: split it into several lessons",
+                    steps.len()
+                ),
+            ));
+            return None;
+        }
+        let lines: usize = steps.iter().map(|d| d.commands.len() + d.setup.len()).sum();
+        if lines > MAX_LINES {
+            self.diags.push(self.src.error(
+                0,
+                3,
+                format!(
+                    "a lesson has at most {MAX_LINES} command lines, and this one has {lines}: split it into several lessons"
+                ),
+            ));
+            return None;
+        }
         let mut titles: BTreeMap<String, usize> = BTreeMap::new();
         let mut out = Vec::new();
         let count = steps.len();
@@ -404,8 +435,10 @@ impl LessonParser<'_> {
     }
 
     fn code_block(&mut self, info: &str, start: usize, end: usize, step: Option<&mut StepDraft>) {
-        let text = self.src.text.clone();
-        let block = &text[start..end];
+        // The source outlives the parser: no copy of the lesson per block (with thousands of
+        // blocks, copying the whole text each time made parsing quadratic).
+        let src = self.src;
+        let block = &src.text[start..end];
         let mut lines = block.split_inclusive('\n');
         let fence_line = lines.next().unwrap_or("");
         let indent = fence_line.len() - fence_line.trim_start().len();
@@ -1008,6 +1041,36 @@ mod tests {
             vec![
                 "t.md:9:1: error: the here-document opened here is never closed: end it with a line 'EOF'"
             ]
+        );
+    }
+
+    #[test]
+    fn a_lesson_has_bounded_steps_and_lines() {
+        let mut text = HEAD.to_string();
+        for i in 0..=MAX_STEPS {
+            text.push_str(&format!("## s{i}\n\n```sh\nip netns add n{i}\n```\n\n"));
+        }
+        let d = diags(&text);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].contains(&format!(
+                "a lesson has at most {MAX_STEPS} steps, and this one has {}",
+                MAX_STEPS + 1
+            )),
+            "{d:?}"
+        );
+        let mut text = format!("{HEAD}## s\n\n```sh\n");
+        for i in 0..=MAX_LINES {
+            text.push_str(&format!("ip netns add n{i}\n"));
+        }
+        text.push_str("```\n");
+        let d = diags(&text);
+        assert_eq!(
+            d,
+            vec![format!(
+                "t.md:1:1: error: a lesson has at most {MAX_LINES} command lines, and this one has {}: split it into several lessons",
+                MAX_LINES + 1
+            )]
         );
     }
 
