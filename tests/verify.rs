@@ -633,3 +633,31 @@ fn every_kind_of_thing_a_lesson_leaves_in_the_root_namespace_is_named() {
     assert_eq!(out.status.code(), Some(0), "{r}");
     assert_eq!((host_state(), host_rules()), before, "the host changed");
 }
+
+/// A built-in lesson is verified by its id, or by the name reports give it, from anywhere.
+#[test]
+fn built_in_lessons_are_verified_by_id_or_name() {
+    let out = nslab(&[
+        "verify",
+        "--format",
+        "json",
+        "veth-lab",
+        "lessons/01-namespaces.md",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    let ids: Vec<&str> = r["lessons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["veth-lab", "namespaces"]);
+    let out = nslab(&["verify", "no-such-lesson"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -64,6 +64,12 @@ fn read_paths(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<Diagnostic>), Strin
                     Err(d) => diags.push(d),
                 }
             }
+        } else if !p.exists()
+            && let Some(b) = builtin_named(&p.to_string_lossy())
+        {
+            // A built-in lesson, by its id or the name it has in the source tree
+            // (`lessons/03-bridges.md`, which reports print), from anywhere.
+            out.push(b);
         } else {
             match read_file(p)? {
                 Ok(s) => out.push(s),
@@ -72,6 +78,13 @@ fn read_paths(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<Diagnostic>), Strin
         }
     }
     Ok((out, diags))
+}
+
+/// The built-in lesson with this id, or this name (`lessons/03-bridges.md`).
+fn builtin_named(name: &str) -> Option<Source> {
+    builtin::builtin()
+        .into_iter()
+        .find(|s| s.name == name || parse::parse(s).0.is_some_and(|l| l.id == name))
 }
 
 /// Reads one lesson file. The outer `Err` stops everything (the path names nothing); the
