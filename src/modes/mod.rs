@@ -77,7 +77,16 @@ pub fn place(lessons: &[std::path::PathBuf]) -> Result<Place, Failure> {
     if nix::unistd::Uid::effective().is_root() {
         return Ok(Place::Host);
     }
-    let keep: Vec<&std::path::Path> = lessons.iter().map(|p| p.as_path()).collect();
+    let mut keep: Vec<&std::path::Path> = lessons.iter().map(|p| p.as_path()).collect();
+    // The folder of the progress file, when it lies under /tmp (a HOME there): the sandbox's
+    // /tmp is its own, and the progress must outlive it. It is made here, as the student, so
+    // that the sandbox can bind it back at its place.
+    let state = state_folder().filter(|d| d.starts_with("/tmp"));
+    if let Some(d) = &state
+        && std::fs::create_dir_all(d).is_ok()
+    {
+        keep.push(d);
+    }
     let code = sandbox::respawn_inside(None, &keep).map_err(|e| Failure::env(e.to_string()))?;
     Ok(Place::Done(match code {
         0 => Code::Success,
@@ -86,6 +95,27 @@ pub fn place(lessons: &[std::path::PathBuf]) -> Result<Place, Failure> {
         3 => Code::Environment,
         _ => Code::Interrupted,
     }))
+}
+
+/// The folder of the progress file (`None` without HOME and XDG_STATE_HOME).
+pub fn state_folder() -> Option<PathBuf> {
+    crate::progress::default_path().and_then(|p| p.parent().map(PathBuf::from))
+}
+
+/// Inside the sandbox: whether the progress file would live in the sandbox's own /tmp, and so
+/// vanish with it (its folder was not bound back from the host's /tmp). Its nearest folder
+/// that exists is on the same file system as the sandbox's /tmp then.
+pub fn progress_vanishes() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(dir) = state_folder().filter(|d| d.starts_with("/tmp")) else {
+        return false;
+    };
+    let Ok(tmp) = std::fs::metadata("/tmp") else {
+        return false;
+    };
+    dir.ancestors()
+        .find_map(|a| std::fs::metadata(a).ok())
+        .is_some_and(|m| m.dev() == tmp.dev())
 }
 
 pub fn engine(place: &Place, pace: Pace) -> Result<Engine, Failure> {
