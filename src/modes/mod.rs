@@ -151,10 +151,35 @@ pub fn put(s: &str) {
     let _ = o.flush();
 }
 
+/// What nslab performed to bring the lab along (`--step`, a rootless resume, `f`): the steps
+/// (1-based), and what to say about them.
+#[derive(Debug, Default)]
+pub struct Performed {
+    pub steps: Vec<usize>,
+    /// One line for the steps, then the errors of their lines, each after its step.
+    pub said: Vec<String>,
+}
+
+impl Performed {
+    /// The line that names the steps: said once, not a line a step.
+    fn summary(&self) -> Option<String> {
+        let (first, last) = (self.steps.first()?, self.steps.last()?);
+        let which = if first == last {
+            format!("step {first}")
+        } else {
+            format!("steps {first} to {last}")
+        };
+        Some(format!(
+            "{} {which}, to bring the lab here.",
+            console::style("nslab performed").dim()
+        ))
+    }
+}
+
 /// Brings the kernel to the state step `s` (1-based) starts from: finds the latest earlier step
-/// whose checks all hold now, and performs the steps after it. Returns what it performed, a
-/// line each, and the errors of its lines: the caller shows them where it draws.
-pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Vec<String> {
+/// whose checks all hold now, and performs the steps after it. Returns what it performed, and
+/// the errors of its lines: the caller shows them where it draws.
+pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Performed {
     let steps = &lesson.steps[..s.saturating_sub(1).min(lesson.steps.len())];
     let from = steps
         .iter()
@@ -163,24 +188,14 @@ pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Vec<String> {
     perform_steps(engine, lesson, from + 1, s)
 }
 
-/// Performs steps `from` to `until - 1` (1-based), as `--step` does, saying what it performs.
-/// Lines that fail because what they make is there already are part of the way: their errors
-/// are said, and the next lines still run.
-pub fn perform_steps(
-    engine: &mut Engine,
-    lesson: &Lesson,
-    from: usize,
-    until: usize,
-) -> Vec<String> {
-    let mut said = Vec::new();
+/// Performs steps `from` to `until - 1` (1-based), each with its hidden setup, as `--step`
+/// does. Lines that fail because what they make is there already are part of the way: their
+/// errors are said, and the next lines still run.
+pub fn perform_steps(engine: &mut Engine, lesson: &Lesson, from: usize, until: usize) -> Performed {
+    let mut done = Performed::default();
+    let mut errors = Vec::new();
     let end = until.saturating_sub(1).min(lesson.steps.len());
     for st in lesson.steps.iter().take(end).skip(from.saturating_sub(1)) {
-        said.push(format!(
-            "{} step {}: {}",
-            console::style("performing").dim(),
-            st.index,
-            st.title
-        ));
         let run = crate::engine::runner::run_step(
             engine,
             st,
@@ -193,13 +208,16 @@ pub fn perform_steps(
             },
             &mut crate::engine::runner::Quiet,
         );
+        done.steps.push(st.index);
         for c in &run.commands {
             if let Some(e) = &c.error {
-                said.push(format!("  {}", console::style(e).red()));
+                errors.push(format!("  step {}: {}", st.index, console::style(e).red()));
             }
         }
     }
-    said
+    done.said.extend(done.summary());
+    done.said.extend(errors);
+    done
 }
 
 /// Runs `f` (a step being performed) while another thread watches the keyboard: Ctrl-C or `q`
