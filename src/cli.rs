@@ -464,10 +464,10 @@ there by mistake changes nothing. Keys (see docs/learn.md):
   h  hint; again: every failing check, what nslab expected and found, and a command to try;
      again: the commands
   d  do it for me (nslab performs the step; asks first)
-  n  skip the step (asks first)    b  back to the previous step
+  n  skip the step (asks first)    b  back to the previous step (shown; Enter goes on)
   t  a shell for the lesson; its prompt starts with (nslab lesson); exit comes back
   g  the picture: the lesson's namespaces as the step means them, against the kernel
-  f  rebuild what an earlier step made and is gone (asks first)
+  f  rebuild what an earlier step (or this step's setup) made and is gone (asks first)
   r  reset the lesson (asks first) a  answer the question (Enter checks it, Esc leaves it)
   Up/Down, PgUp/PgDn, Home/End     scroll the text
   ?  the keys                      q  quit (Ctrl-C too); your progress is kept
@@ -481,7 +481,8 @@ Exit codes:
 
 const DEMO_HELP: &str = "\
 Keys during the demo:
-  space, Enter, n  the next step           b  the step before
+  space, Enter, n  the next step
+  b  the step before, shown again (its commands are not performed again)
   Up/Down, PgUp/PgDn, Home/End  scroll the text, the output and the picture
   q, Ctrl-C  stop at once, also while a command is typed out or a ping paces
 NSLAB_TYPING_MS sets the typing speed (milliseconds a character; 0 prints at once).
@@ -558,17 +559,36 @@ fn learn(which: Option<&str>, step: Option<usize>, pause: bool) -> Result<Code, 
         .map(|ls| ls.into_iter().map(|l| (l.id, l.title)).collect())
         .unwrap_or_default();
     match interactive("learn", which, crate::engine::Pace::Fast)? {
-        Ok((lesson, place, mut engine)) => crate::modes::learn::learn(
-            &lesson,
-            &mut engine,
-            &place,
-            crate::modes::learn::Options {
-                step,
-                pause,
-                lessons,
-            },
-        ),
+        Ok((lesson, place, mut engine)) => {
+            // A lesson from a file is named again by that file, as it was given: its id names
+            // no lesson `nslab learn` knows.
+            let resume = match which.filter(|w| std::path::Path::new(w).is_file()) {
+                Some(path) => shell_word(path),
+                None => lesson.id.clone(),
+            };
+            crate::modes::learn::learn(
+                &lesson,
+                &mut engine,
+                &place,
+                crate::modes::learn::Options {
+                    step,
+                    pause,
+                    lessons,
+                    resume,
+                },
+            )
+        }
         Err(code) => Ok(code),
+    }
+}
+
+/// A word as a shell reads it back: quoted when it holds anything but plain characters.
+fn shell_word(w: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./,:=+@%".contains(c);
+    if !w.is_empty() && w.chars().all(plain) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
     }
 }
 
@@ -597,14 +617,6 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
         ));
     }
     let named = !which.is_empty();
-    let lessons = if named {
-        which
-            .iter()
-            .map(|w| pick(Some(w)))
-            .collect::<Result<Vec<_>, _>>()?
-    } else {
-        load_clean(&[])?
-    };
     // Read before the kernel is touched: a progress file or ledger nslab cannot use stops reset
     // here.
     let store = crate::progress::Store::default();
@@ -616,10 +628,26 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
             eprintln!("nslab: warning: {}: {w}", path.display());
         }
     }
+    // A name that is no lesson nslab has now (a lesson taken from a file) but is in the
+    // ledger: its baseline says what it makes, and is enough to reset it.
+    let mut lessons = Vec::new();
+    let mut from_ledger: Vec<String> = Vec::new();
+    if named {
+        for w in which {
+            match pick(Some(w)) {
+                Ok(l) => lessons.push(l),
+                Err(_) if ledger.lessons.contains_key(w.as_str()) => from_ledger.push(w.clone()),
+                Err(e) => return Err(e),
+            }
+        }
+    } else {
+        lessons = load_clean(&[])?;
+    }
     let kernel = crate::kernel::Kernel::new().map_err(|e| Failure::env(e.to_string()))?;
     // Every lesson asked for; without names, also those of the ledger whose file nslab no
     // longer has (the baseline says what they make).
     let mut ids: Vec<String> = lessons.iter().map(|l| l.id.clone()).collect();
+    ids.extend(from_ledger.iter().cloned());
     if !named {
         ids.extend(
             ledger
@@ -671,8 +699,9 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
     }
     let finished: Vec<&str> = lessons
         .iter()
-        .filter(|l| progress.get(&l.id).is_some_and(|p| p.done()))
         .map(|l| l.id.as_str())
+        .chain(from_ledger.iter().map(String::as_str))
+        .filter(|id| progress.get(id).is_some_and(|p| p.done()))
         .collect();
     if dry_run {
         println!("(dry run: nothing was changed)");
@@ -717,7 +746,11 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
             r::forget(&p.lesson)?;
         }
     }
-    let ids: Vec<&str> = lessons.iter().map(|l| l.id.as_str()).collect();
+    let ids: Vec<&str> = lessons
+        .iter()
+        .map(|l| l.id.as_str())
+        .chain(from_ledger.iter().map(String::as_str))
+        .collect();
     let kept = store.update(|p| p.forget_reset(&ids, forget_finished))?;
     for id in kept {
         println!("{id}: finished; its progress is kept (nslab reset --yes {id} forgets it)");

@@ -225,6 +225,14 @@ pub mod rtn {
             _ => "unspec",
         }
     }
+
+    /// The type's name after its article: "an unreachable", "a blackhole".
+    pub fn a(t: u8) -> String {
+        let name = name(t);
+        // "unicast" sounds as "you": a unicast.
+        let an = name.starts_with(['a', 'e', 'i', 'o']) || name.starts_with("unr");
+        format!("{} {name}", if an { "an" } else { "a" })
+    }
 }
 
 /// Routing tables (RT_TABLE_*).
@@ -254,6 +262,14 @@ pub mod proto {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_types_take_their_article() {
+        assert_eq!(rtn::a(rtn::UNREACHABLE), "an unreachable");
+        assert_eq!(rtn::a(rtn::ANYCAST), "an anycast");
+        assert_eq!(rtn::a(rtn::UNICAST), "a unicast");
+        assert_eq!(rtn::a(rtn::BLACKHOLE), "a blackhole");
+    }
 
     #[test]
     fn cidrs_of_both_families() {

@@ -255,6 +255,11 @@ impl Drop for Tmux {
     }
 }
 
+/// Text as words: whitespace runs, line breaks and indents count as one space.
+fn flat(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn lesson(file: &str) -> nslab::lesson::Lesson {
     let src = nslab::lesson::builtin::builtin()
         .into_iter()
@@ -303,7 +308,9 @@ fn take(file: &str) {
             Duration::from_secs(10),
         );
     }
-    let s = t.wait_for(0, "Lesson complete", Duration::from_secs(10));
+    t.wait_for(0, "Lesson complete", Duration::from_secs(10));
+    // The recap is wrapped between words to the pane: read as words.
+    let s = flat(&t.wait_for(0, "EXIT=", Duration::from_secs(10)));
     assert!(s.contains(&format!("{n} of {n} steps verified")), "{s}");
     // The recap says how each step was passed, and the next lesson is named.
     for step in &lesson.steps {
@@ -399,8 +406,11 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
     t.wait_for(0, "Step 4 of 9", Duration::from_secs(5));
     // q leaves, keeping the progress, and the terminal as it was (echo back on).
     t.press("q");
-    let s = t.wait_for(0, "EXIT=", Duration::from_secs(5));
-    assert!(s.contains("resumes at step 4"), "{s}");
+    let s = flat(&t.wait_for(0, "EXIT=", Duration::from_secs(5)));
+    assert!(
+        s.contains("`nslab learn veth-lab` resumes at step 4"),
+        "{s}"
+    );
     assert!(s.contains("EXIT=130"), "{s}");
     // The terminal is as it was: echo, line editing and signals back on.
     assert!(
@@ -571,7 +581,7 @@ fn a_long_step_keeps_its_header_and_commands_in_view() {
         know(&c.check.describe());
     }
     know(
-        "commands below text hidden more above pgdn pgup hint skip back shell picture pic reset quit scroll help keys bringing performing step",
+        "commands below text hidden more above pgdn pgup hint skip back shell picture pic reset quit scroll help keys bringing performing performed nslab step steps lab here",
     );
     for (cols, rows) in [(80u16, 24u16), (40, 24)] {
         let t = Tmux::start_sized(
@@ -922,7 +932,7 @@ fn a_rootless_resume_rebuilds_the_earlier_steps() {
     let learn = learn.replace("nslab ", &format!("{} ", env!("CARGO_BIN_EXE_nslab")));
     t.wait_for(0, "Step 3 of 9", Duration::from_secs(20));
     t.press("q");
-    t.wait_for(0, "resumes at step 3", Duration::from_secs(5));
+    t.wait_words("resumes at step 3", Duration::from_secs(5));
     t.tmux(&[
         "respawn-pane",
         "-k",
@@ -1098,4 +1108,236 @@ fn learn_leaves_no_daemon_behind() {
             .contains("EXIT=0")
     );
     assert_eq!(t.answer(count), "0");
+}
+
+/// The fixture of the review's findings: a hidden setup, a challenge, long titles.
+const REVIEW: &str = "tests/fixtures/review-challenge.md";
+
+/// `b` shows the step before and stays there, whatever its checks say; what nslab performed
+/// for `--step` counts as performed, and going back changes no recorded state.
+#[test]
+fn back_shows_the_step_before_and_records_nothing() {
+    let t = Tmux::start("back", "nslab learn veth-lab --step 6");
+    t.wait_for(0, "Step 6 of 9", Duration::from_secs(20));
+    // The steps nslab performed are said in one line, not a line a step.
+    let s = t.visible();
+    assert!(s.contains("nslab performed steps"), "{s}");
+    assert!(!s.contains("performing step"), "{s}");
+    let performed = t.progress()["lessons"]["veth-lab"]["steps"].clone();
+    let states: Vec<&str> = performed
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        !states.is_empty() && states.iter().all(|s| *s == "performed"),
+        "{performed}"
+    );
+    assert_eq!(performed["5"], "performed", "{performed}");
+    t.press("b");
+    t.wait_for(0, "Step 5 of 9", Duration::from_secs(5));
+    t.wait_words("Back at step 5", Duration::from_secs(5));
+    // It stays: its checks hold, and still nothing moves on by itself.
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = t.visible();
+    assert!(
+        s.contains("Step 5 of 9") && !s.contains("Step 6 of 9"),
+        "{s}"
+    );
+    assert_eq!(t.progress()["lessons"]["veth-lab"]["steps"], performed);
+    // Back again, then Enter twice: steps 4 and 5 are shown on the way, none bounces.
+    t.press("b");
+    t.wait_for(0, "Step 4 of 9", Duration::from_secs(5));
+    t.press("Enter");
+    t.wait_for(0, "Step 5 of 9", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(t.visible().contains("Step 5 of 9"), "{}", t.visible());
+    t.press("Enter");
+    t.wait_for(0, "Step 6 of 9", Duration::from_secs(5));
+    assert_eq!(t.progress()["lessons"]["veth-lab"]["steps"], performed);
+}
+
+/// On a challenge step, `g` draws the lab as the step starts: the solution's result is not
+/// drawn (as missing), and the kernel's own 127.0.0.1/8 on lo is not extra.
+#[test]
+fn the_picture_of_a_challenge_keeps_its_solution() {
+    for (cols, name) in [(120u16, "gwide"), (80, "gnarrow")] {
+        let t = Tmux::start_sized(name, &format!("nslab learn {REVIEW} --step 2"), cols, 45);
+        t.wait_for(0, "Step 2 of 3", Duration::from_secs(20));
+        t.press("g");
+        let s = t.wait_words(
+            "a challenge: what it asks for is not drawn",
+            Duration::from_secs(5),
+        );
+        assert!(
+            s.contains("c0") && s.contains("10.7.0.2/24"),
+            "{cols}:\n{s}"
+        );
+        // The picture, above the commands' rule (the checklist below names the route).
+        let picture: String = s
+            .lines()
+            .skip_while(|l| !l.contains("as the lesson means it"))
+            .take_while(|l| !l.starts_with('─'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(picture.contains("127.0.0.1/8"), "{cols}:\n{s}");
+        assert!(!picture.contains("default via"), "{cols}:\n{s}");
+        assert!(
+            !s.contains("[missing]") && !s.contains("[extra]"),
+            "{cols}:\n{s}"
+        );
+    }
+}
+
+/// What a step's hidden setup made and the student deleted is named, and `f` makes it again.
+#[test]
+fn what_a_hidden_setup_made_can_be_rebuilt() {
+    let t = Tmux::start("setupgone", &format!("nslab learn {REVIEW}"));
+    t.wait_for(0, "Step 1 of 3", Duration::from_secs(10));
+    t.type_line("ip netns del cl");
+    t.wait_words(
+        "namespace cl was there when this step began and is gone now; press f",
+        Duration::from_secs(5),
+    );
+    t.press("f");
+    t.wait_words("Perform this step's setup again", Duration::from_secs(5));
+    t.press("y");
+    t.wait_gone("was there when this step began", Duration::from_secs(10));
+    assert_eq!(
+        t.answer("ip -n cl -4 -o addr show dev c0 | awk '{print $4}'"),
+        "10.7.0.2/24"
+    );
+}
+
+/// A lesson from a file: quitting names the file to resume it, and `nslab reset ID` finds the
+/// lesson in the ledger, though no built-in lesson has that id.
+#[test]
+fn a_lesson_from_a_file_resumes_and_resets_by_what_works() {
+    let t = Tmux::start("fromfile", &format!("nslab learn {REVIEW}"));
+    t.wait_for(0, "Step 1 of 3", Duration::from_secs(10));
+    t.press("q");
+    t.wait_words(
+        &format!("`nslab learn {REVIEW}` resumes at step 1"),
+        Duration::from_secs(5),
+    );
+    assert_eq!(t.answer("ls /run/netns | tr '\\n' ' '"), "cl srv");
+    let said = t.answer("{ nslab reset --yes review-challenge; echo code=$?; } 2>&1");
+    assert!(said.contains("removed netns cl"), "{said}");
+    assert!(said.ends_with("code=0"), "{said}");
+    assert_eq!(t.answer("ls /run/netns | wc -l"), "0");
+}
+
+/// Without root, with HOME under /tmp (which the sandbox has its own of), the progress still
+/// outlives the sandbox.
+#[test]
+fn rootless_progress_under_tmp_is_saved() {
+    let user = if is_root() {
+        "setpriv --reuid=65534 --regid=65534 --clear-groups "
+    } else {
+        ""
+    };
+    let t = Tmux::start("tmphome", "true");
+    let home = t.dir.join("nobody");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    assert!(home.starts_with("/tmp"), "{}", home.display());
+    t.tmux(&[
+        "respawn-pane",
+        "-k",
+        "-t",
+        "t:0.0",
+        &format!(
+            "{user}env HOME={} SHELL=/bin/sh {} learn veth-lab; sleep 600",
+            home.display(),
+            env!("CARGO_BIN_EXE_nslab")
+        ),
+    ]);
+    t.wait_for(0, "Step 1 of 9", Duration::from_secs(10));
+    t.press("Enter");
+    t.wait_for(0, "Step 2 of 9", Duration::from_secs(10));
+    t.press("q");
+    t.wait_words(
+        "Your progress is saved: `nslab learn veth-lab` resumes at step 2",
+        Duration::from_secs(5),
+    );
+    let p = std::fs::read_to_string(home.join(".local/state/nslab/progress.json"))
+        .expect("the progress file outlives the sandbox");
+    let p: serde_json::Value = serde_json::from_str(&p).unwrap();
+    assert_eq!(p["lessons"]["veth-lab"]["step"], 2, "{p}");
+}
+
+/// At 80 columns the recap at the end and the banner of the `t` shell break between words.
+#[test]
+fn the_recap_and_the_shell_banner_are_wrapped_between_words() {
+    let t = Tmux::start_sized(
+        "recap",
+        &format!("env SHELL=/bin/sh nslab learn {REVIEW} --step 3"),
+        80,
+        40,
+    );
+    t.wait_for(0, "Step 3 of 3", Duration::from_secs(20));
+    let words_whole = |s: &str, text: &str| {
+        let on_screen: Vec<&str> = s.split_whitespace().collect();
+        text.split_whitespace()
+            .all(|w| on_screen.contains(&w.trim_end_matches('.')) || on_screen.contains(&w))
+    };
+    t.press("t");
+    t.wait_for(0, "(nslab lesson)", Duration::from_secs(5));
+    // As the screen shows it, not as tmux joins the lines it wrapped itself.
+    let s = t.visible();
+    assert!(
+        words_whole(
+            &s,
+            "Type your commands here; type exit to come back to the lesson."
+        ),
+        "{s}"
+    );
+    t.keys(0, &["exit", "Enter"]);
+    t.wait_for(0, "Back in the lesson", Duration::from_secs(5));
+    t.press("d");
+    t.press("y");
+    t.wait_for(0, "Lesson complete", Duration::from_secs(10));
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert!(
+        words_whole(
+            &t.visible(),
+            "The lab as you find it, made out of sight by a hidden setup that a student can break"
+        ),
+        "{}",
+        t.visible()
+    );
+    assert!(s.contains("EXIT=0"), "{s}");
+}
+
+/// In demo, `b` shows the step before without performing it again, and `--step` offers to
+/// reset what an earlier run left, as a demo from the start does.
+#[test]
+fn demo_back_shows_and_step_offers_the_reset() {
+    let t = Tmux::start("demoback", "nslab demo veth-lab --step 3");
+    t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+    t.press("b");
+    let s = t.wait_words("Shown again", Duration::from_secs(10));
+    assert!(s.contains("Step 2 of 9"), "{s}");
+    assert!(
+        !s.contains("already exists") && !s.contains("File exists"),
+        "{s}"
+    );
+    assert!(s.contains("$ ip netns add blue"), "{s}");
+    t.press("q");
+    t.wait_for(0, "EXIT=130", Duration::from_secs(5));
+    t.tmux(&[
+        "respawn-pane",
+        "-k",
+        "-t",
+        "t:0.0",
+        &format!(
+            "{} demo veth-lab --step 4; echo EXIT=$?; sleep 600",
+            env!("CARGO_BIN_EXE_nslab")
+        ),
+    ]);
+    t.wait_words(
+        "An earlier run of this lesson left",
+        Duration::from_secs(10),
+    );
 }

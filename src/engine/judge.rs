@@ -708,7 +708,7 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
     let found = match same.first() {
         Some(r) => {
             let how = match (r.kind, r.via, &r.dev) {
-                (k, _, _) if k != rtn::UNICAST => format!("is a {} route", rtn::name(k)),
+                (k, _, _) if k != rtn::UNICAST => format!("is {} route", rtn::a(k)),
                 (_, Some(v), _) => format!("goes via {v}"),
                 (_, None, Some(d)) => format!("goes out of {d}"),
                 _ => "goes nowhere".to_string(),

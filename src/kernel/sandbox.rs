@@ -53,7 +53,8 @@ fn refuse(what: &str, e: nix::errno::Errno) -> KernelError {
 ///
 /// With `new_pid`, the process's next children start in a new pid namespace; this process then
 /// may not start threads (the kernel refuses CLONE_THREAD), so it must only spawn a worker.
-/// Files in `keep` that lie under /tmp stay readable at their paths inside (see below).
+/// Files in `keep` that lie under /tmp stay readable at their paths inside (see below), and
+/// folders there stay the host's.
 pub fn enter(new_pid: bool, keep: &[&Path]) -> Result<()> {
     if threads() != 1 {
         return Err(KernelError::Other(
@@ -124,7 +125,30 @@ pub fn enter(new_pid: bool, keep: &[&Path]) -> Result<()> {
             .map_err(|e| KernelError::io(format!("open {}", from.display()), e))?;
         carried.push((file, to));
     }
+    // A folder under /tmp in `keep` (the progress file's, when HOME is there) is bound back at
+    // its place, so that what is written into it outlives the sandbox: opened now, in this
+    // mount namespace, and mounted from /proc/self/fd once the tmpfs covers it.
+    let mut bound = Vec::new();
+    for dir in keep.iter().filter(|p| p.starts_with("/tmp") && p.is_dir()) {
+        let fd = std::fs::File::open(dir)
+            .map_err(|e| KernelError::io(format!("open {}", dir.display()), e))?;
+        bound.push((fd, dir.to_path_buf()));
+    }
     tmpfs("/tmp")?;
+    for (fd, to) in bound {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(&to)
+            .map_err(|e| KernelError::io(format!("keep {} in the sandbox", to.display()), e))?;
+        let from = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        mount(
+            Some(from.as_str()),
+            &to,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| refuse(&format!("keep {} in the sandbox", to.display()), e))?;
+    }
     for (mut from, to) in carried {
         let copy = |e: std::io::Error| {
             KernelError::io(format!("carry {} into the sandbox", to.display()), e)

@@ -336,11 +336,11 @@ impl Check {
                     Ns::Named(n) => n.clone(),
                 };
                 let kind = if route.kind == crate::lesson::grammar::ip::rtn::UNICAST {
-                    String::new()
+                    "a".to_string()
                 } else {
-                    format!("{} ", crate::lesson::grammar::ip::rtn::name(route.kind))
+                    crate::lesson::grammar::ip::rtn::a(route.kind)
                 };
-                let mut s = format!("{where_} has a {kind}route {}", route.dest_text());
+                let mut s = format!("{where_} has {kind} route {}", route.dest_text());
                 if let Some(v) = route.via {
                     s.push_str(&format!(" via {v}"));
                 }

@@ -48,9 +48,8 @@ pub fn demo(
     // What an earlier run left (by the ledger): offered for reset now rather than failing
     // midway. Then the lesson's baseline, before its first command (modes/reset.rs).
     if matches!(place, Place::Host) {
-        if start == 1
-            && let Some(question) = super::reset::before_demo(&engine.kernel, lesson)
-        {
+        // With --step too: what an earlier run left would make the preparation fail.
+        if let Some(question) = super::reset::before_demo(&engine.kernel, lesson) {
             put(&format!("{} {question}", style("Note:").yellow().bold()));
             let yes = matches!(wait_key(&keys, None), Some(Key::Char('y' | 'Y')));
             put("\n");
@@ -66,7 +65,7 @@ pub fn demo(
     }
     let mut notes = Vec::new();
     if start > 1 {
-        notes = super::interruptible(&keys, || super::prepare(engine, lesson, start));
+        notes = super::interruptible(&keys, || super::prepare(engine, lesson, start)).said;
     }
     if matches!(place, Place::Sandbox) {
         notes.push(
@@ -83,8 +82,14 @@ pub fn demo(
         notes,
     };
     let mut idx = start - 1;
+    // The steps performed so far (from the first): a step before it is shown again, not
+    // performed again (its commands would fail on what they made: "File exists").
+    let mut performed = idx;
     while idx < n {
-        match d.step(engine, idx) {
+        let again = idx < performed;
+        let next = d.step(engine, idx, again);
+        performed = performed.max(idx + 1);
+        match next {
             Next::Quit => {
                 d.screen.leave();
                 return Ok(Code::Interrupted);
@@ -116,7 +121,9 @@ struct Demo<'a> {
 }
 
 impl Demo<'_> {
-    fn step(&mut self, engine: &mut Engine, idx: usize) -> Next {
+    /// Performs step `idx` and shows it; `again`, only shows it (its commands, its checks as
+    /// the kernel has them now, the picture).
+    fn step(&mut self, engine: &mut Engine, idx: usize, again: bool) -> Next {
         let step = &self.lesson.steps[idx];
         let n = self.lesson.steps.len();
         let w = width();
@@ -156,16 +163,28 @@ impl Demo<'_> {
             screen: &mut self.screen,
         };
         show.draw();
-        let policy = Policy {
-            judge_after: !step.checks.is_empty(),
-            setup: true,
-            ..Policy::default()
+        let mut parts = if again {
+            let mut parts = show.parts;
+            parts.commands = step.commands.iter().map(|c| c.text.clone()).collect();
+            parts.body.push(String::new());
+            parts
+                .body
+                .extend(crate::render::wrap(&style(AGAIN).yellow().to_string(), w));
+            parts.checks = checklist(step, &engine.evaluate(&step.checks));
+            parts
+        } else {
+            let policy = Policy {
+                judge_after: !step.checks.is_empty(),
+                setup: true,
+                ..Policy::default()
+            };
+            let run = super::interruptible(self.keys, || {
+                runner::run_step(engine, step, &policy, &mut show)
+            });
+            let mut parts = show.parts;
+            parts.checks = checklist(step, &run.after);
+            parts
         };
-        let run = super::interruptible(self.keys, || {
-            runner::run_step(engine, step, &policy, &mut show)
-        });
-        let mut parts = show.parts;
-        parts.checks = checklist(step, &run.after);
         // The picture after the step, below what the commands printed.
         let picture = crate::show::after_step(
             &engine.kernel,
@@ -235,6 +254,8 @@ fn checklist(step: &Step, after: &[Verdict]) -> Vec<CheckRow> {
         })
         .collect()
 }
+
+const AGAIN: &str = "Shown again: this step's commands ran before and are not performed again. The checks are as the kernel has them now.";
 
 /// Waits for a key; `None` after `timeout` (forever without one).
 fn wait_key(keys: &Keys, timeout: Option<Duration>) -> Option<Key> {

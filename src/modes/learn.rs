@@ -36,6 +36,8 @@ pub struct Options {
     pub pause: bool,
     /// Every lesson there is (id, title), in order: the end screen names the next one to take.
     pub lessons: Vec<(String, String)>,
+    /// How `nslab learn` names this lesson again: its id, or the path of its file as given.
+    pub resume: String,
 }
 
 /// How often checks without a kernel event (pings, processes, shell commands) are looked at
@@ -73,6 +75,11 @@ struct Learn<'a> {
     opts: Options,
     /// Said once, at the top of the next frame: a step passed, a progress file not saved.
     notes: Vec<String>,
+    /// The steps (0-based) whose hidden setup ran in this session: shown again, they keep
+    /// the lab as the student left it.
+    set_up: std::collections::HashSet<usize>,
+    /// Why the progress is not kept, once it is known not to be.
+    unsaved: Option<String>,
 }
 
 /// What the student chose to do after a step.
@@ -147,12 +154,12 @@ pub fn learn(
             crate::engine::ledger::file::By::Learn,
         );
     }
-    let mut notes = Vec::new();
+    let mut performed = super::Performed::default();
     if start > 1 && (opts.step.is_some() || matches!(place, Place::Sandbox)) {
         put(&format!(
             "Bringing the lab to where step {start} starts...\n"
         ));
-        notes.extend(super::prepare(engine, lesson, start));
+        performed = super::prepare(engine, lesson, start);
     }
     let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
     let mut l = Learn {
@@ -163,8 +170,27 @@ pub fn learn(
         screen: Screen::new(),
         place,
         opts,
-        notes,
+        notes: Vec::new(),
+        set_up: (0..start - 1).collect(),
+        unsaved: None,
     };
+    // Rootless, with a HOME under /tmp that could not be kept: the sandbox's /tmp vanishes.
+    if matches!(place, Place::Sandbox) && super::progress_vanishes() {
+        let why = format!(
+            "{} is in the sandbox's own /tmp, which vanishes with it",
+            super::state_folder().unwrap_or_default().display()
+        );
+        l.notes.push(
+            style(format!(
+                "Your progress cannot be saved: {why}. Set XDG_STATE_HOME to a folder outside /tmp to keep it."
+            ))
+            .red()
+            .to_string(),
+        );
+        l.unsaved = Some(why);
+    }
+    let said = l.performed_by_nslab(performed);
+    l.notes.extend(said);
     l.run(start - 1)
 }
 
@@ -172,27 +198,80 @@ impl Learn<'_> {
     fn run(&mut self, mut idx: usize) -> Result<Code, Failure> {
         let n = self.lesson.steps.len();
         self.remember_sysctls();
+        // The furthest step reached: a step before it is shown again (after `b`), not taken.
+        let mut furthest = idx;
         while idx < n {
-            match self.step(idx) {
+            match self.step(idx, idx < furthest) {
                 Next::Forward => idx += 1,
                 Next::Back => idx = idx.saturating_sub(1),
-                Next::Restart => idx = 0,
+                Next::Restart => {
+                    idx = 0;
+                    furthest = 0;
+                    self.set_up.clear();
+                }
                 Next::Quit => {
-                    self.save(idx + 1, false);
+                    let saved = self.save(idx + 1, false);
                     self.screen.leave();
-                    put(&format!(
-                        "Your progress is saved: `nslab learn {}` resumes at step {}.\n",
-                        self.lesson.id,
-                        idx + 1
-                    ));
+                    put(&self.goodbye(idx + 1, saved));
                     return Ok(Code::Interrupted);
                 }
             }
+            furthest = furthest.max(idx);
             self.save(idx + 1, idx >= n);
         }
         self.screen.leave();
         put(&self.end_screen());
         Ok(Code::Success)
+    }
+
+    /// What quitting says: how to resume, or that the progress could not be kept.
+    fn goodbye(&self, step: usize, saved: bool) -> String {
+        let resume = format!("nslab learn {}", self.opts.resume);
+        let s = match (&self.unsaved, saved) {
+            (None, true) => format!("Your progress is saved: `{resume}` resumes at step {step}.\n"),
+            (why, _) => format!(
+                "Your progress was not saved{}. `{resume} --step {step}` starts at step {step} again.\n",
+                why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default()
+            ),
+        };
+        fill(&s, width())
+    }
+
+    /// Steps nslab performed to bring the lab along (`--step`, a rootless resume, `f`): they
+    /// count as performed by nslab, unless the student passed them before (a state only moves
+    /// up). Returns what to say about it (once, until the first key).
+    fn performed_by_nslab(&mut self, p: super::Performed) -> Vec<String> {
+        let id = &self.lesson.id;
+        if !p.steps.is_empty() {
+            self.record(|pr| {
+                for s in &p.steps {
+                    pr.lesson(id).mark(*s, StepState::Performed);
+                }
+            });
+        }
+        p.said
+    }
+
+    /// `f`: performs the steps from `from` (1-based) up to the one on screen (`idx`, 0-based)
+    /// again, each with its hidden setup; from the step on screen itself, its own setup, which
+    /// made what is gone. Returns what to show.
+    fn rebuild(&mut self, from: usize, idx: usize) -> Vec<String> {
+        let step = &self.lesson.steps[idx];
+        let mut p = super::perform_steps(self.engine, self.lesson, from, idx + 1);
+        if from >= step.index {
+            p.said.push(format!(
+                "{} this step's setup again.",
+                style("nslab performed").dim()
+            ));
+            p.said.extend(
+                runner::setup(self.engine, step)
+                    .into_iter()
+                    .filter_map(|r| r.error)
+                    .map(|e| format!("  {}", style(e).red())),
+            );
+        }
+        self.engine.begin_step(step);
+        self.performed_by_nslab(p)
     }
 
     /// The recap of the lesson (how each step was passed) and the next lesson to take.
@@ -240,13 +319,14 @@ impl Learn<'_> {
         if k > 0 {
             s.push_str(&format!(
                 "To take a skipped step: nslab learn {} --step N\n",
-                self.lesson.id
+                self.opts.resume
             ));
         }
-        s
+        fill(&s, width())
     }
 
-    fn save(&mut self, step: usize, done: bool) {
+    /// Whether it was written.
+    fn save(&mut self, step: usize, done: bool) -> bool {
         let id = &self.lesson.id;
         let now = progress::now();
         self.record(|p| {
@@ -255,7 +335,8 @@ impl Learn<'_> {
             if done {
                 l.finish(now);
             }
-        });
+        })
+        .is_some()
     }
 
     /// Writes one change through to the progress file. A failure is shown and the lesson goes on.
@@ -335,24 +416,34 @@ impl Learn<'_> {
     }
 
     fn picture(&self, idx: usize, width: usize) -> Vec<String> {
+        let step = &self.lesson.steps[idx];
+        let k = &self.engine.kernel;
+        let namespaces = self.engine.lesson_namespaces();
+        // A challenge's result is the student's to find: its picture is the lab as the step
+        // starts, or it would draw the solution (as missing).
+        let (title, pic) = if step.challenge {
+            (
+                format!(
+                    "The lab as step {} starts, as the lesson means it, against the kernel (a challenge: what it asks for is not drawn):",
+                    idx + 1
+                ),
+                crate::show::before_step(k, self.lesson, namespaces, idx, width),
+            )
+        } else {
+            (
+                format!(
+                    "The lab after step {} as the lesson means it, against the kernel:",
+                    idx + 1
+                ),
+                crate::show::after_step(k, self.lesson, namespaces, idx + 1, width),
+            )
+        };
         let mut lines = vec![
-            style(format!(
-                "The lab after step {} as the lesson means it, against the kernel:",
-                idx + 1
-            ))
-            .bold()
-            .to_string(),
-            style("(missing: not made yet; extra: there, but not in the lesson)")
+            style(title).bold().to_string(),
+            style("(missing: not made yet; extra: there, but not in the lesson; meant UP: the lesson has it up)")
                 .dim()
                 .to_string(),
         ];
-        let pic = crate::show::after_step(
-            &self.engine.kernel,
-            self.lesson,
-            self.engine.lesson_namespaces(),
-            idx + 1,
-            width,
-        );
         lines.extend(pic.lines().map(str::to_string));
         lines
             .iter()
@@ -403,11 +494,15 @@ impl Learn<'_> {
         }
     }
 
-    fn step(&mut self, idx: usize) -> Next {
+    /// Shows step `idx` until the student goes on. `revisit`: the student came back to it
+    /// (`b`); it is shown, and stays until Enter, whatever its checks say.
+    fn step(&mut self, idx: usize, revisit: bool) -> Next {
         let step = &self.lesson.steps[idx];
-        // The step's hidden setup (a lab to mend), unless the step was passed before and the
-        // student came back to it.
-        let setup_failed: Vec<String> = if self.snapshot().state(step.index).is_none() {
+        let recorded = self.snapshot().state(step.index);
+        // The step's hidden setup (a lab to mend), unless the step was passed before, or was
+        // set up already in this session, and the student came back to it.
+        let setup_failed: Vec<String> = if !revisit && recorded.is_none() && self.set_up.insert(idx)
+        {
             runner::setup(self.engine, step)
                 .into_iter()
                 .filter_map(|r| r.error)
@@ -424,7 +519,8 @@ impl Learn<'_> {
             rebuild: None,
             hint_level: 0,
             wrong_answers: 0,
-            answered: step.question.is_none(),
+            // Shown again after `b`, a question answered before is not asked again.
+            answered: step.question.is_none() || (revisit && recorded.is_some()),
             performed: false,
             message: setup_failed,
             view: View::Prose,
@@ -434,19 +530,28 @@ impl Learn<'_> {
         };
         self.evaluate(idx, &mut v);
         let mut shown: Vec<bool> = vec![false; v.outcomes.len()];
-        // Checks that hold already when a passed step is shown again (after `b`) prove
-        // nothing new: it keeps its state.
-        let earlier = self
-            .snapshot()
-            .state(step.index)
-            .filter(|_| v.outcomes.iter().all(|o| o.pass));
-        let passed = |performed: bool| {
+        // Checks that held from the moment the step was shown prove nothing the student did
+        // now: the step keeps the state it has (none, after `b`). Only checks that turn true
+        // while the step is on screen earn "verified".
+        let mut earned = !v.outcomes.iter().all(|o| o.pass);
+        let passed = |performed: bool, earned: bool| -> Option<StepState> {
             if performed {
-                StepState::Performed
+                Some(StepState::Performed)
+            } else if earned {
+                Some(StepState::Verified)
+            } else if revisit {
+                recorded
             } else {
-                earlier.unwrap_or(StepState::Verified)
+                Some(recorded.unwrap_or(StepState::Verified))
             }
         };
+        if revisit {
+            v.message = vec![format!(
+                "Back at step {}: {}. Enter goes on; going back changes nothing of it.",
+                step.index,
+                state_word(recorded)
+            )];
+        }
         let mut input = Input::new();
         if !v.answered {
             input.answer_mode();
@@ -462,8 +567,8 @@ impl Learn<'_> {
                 shown[i] = o.pass;
             }
             let complete = v.outcomes.iter().all(|o| o.pass) && v.answered;
-            if complete && has_something && !observe && !self.opts.pause {
-                self.finish(step, passed(v.performed));
+            if complete && has_something && !observe && !self.opts.pause && !revisit {
+                self.finish(step, passed(v.performed, earned));
                 return Next::Forward;
             }
             let (w, h) = (width(), height());
@@ -473,7 +578,7 @@ impl Learn<'_> {
             if v.view == View::Picture && v.picture.as_ref().is_none_or(|p| p.0 != w) {
                 v.picture = Some((w, self.picture(idx, w)));
             }
-            let parts = self.parts(step, &v, &input, complete && has_something);
+            let parts = self.parts(step, &v, &input, complete && has_something, w);
             let laid = screen::layout(&parts, w, h);
             let max_scroll = laid.max_scroll;
             let page = laid.body_rows.max(2) - 1;
@@ -495,6 +600,7 @@ impl Learn<'_> {
                     (watcher, watched) = self.watch();
                 }
                 self.evaluate(idx, &mut v);
+                earned |= !v.outcomes.iter().all(|o| o.pass);
                 last_eval = Instant::now();
             }
             let mut events = input.tick(Instant::now());
@@ -521,7 +627,7 @@ impl Learn<'_> {
                     Event::Declined(_) => v.message = vec!["Nothing done.".into()],
                     Event::Confirmed(a) => match a {
                         Action::Skip => {
-                            self.finish(step, StepState::Skipped);
+                            self.finish(step, Some(StepState::Skipped));
                             return Next::Forward;
                         }
                         Action::Reset => {
@@ -535,18 +641,20 @@ impl Learn<'_> {
                             self.evaluate(idx, &mut v);
                         }
                         Action::Rebuild(from) => {
-                            v.message =
-                                super::perform_steps(self.engine, self.lesson, from, idx + 1);
-                            self.engine.begin_step(step);
+                            drop(watcher.take());
+                            v.message = self.rebuild(from, idx);
                             (watcher, watched) = self.watch();
                             self.evaluate(idx, &mut v);
+                            earned |= !v.outcomes.iter().all(|o| o.pass);
                         }
                     },
                     Event::Key(Key::Enter) if complete => {
                         let how = if has_something {
-                            passed(v.performed)
+                            passed(v.performed, earned)
+                        } else if revisit {
+                            recorded
                         } else {
-                            StepState::Skipped
+                            Some(StepState::Skipped)
                         };
                         self.finish(step, how);
                         return Next::Forward;
@@ -652,7 +760,7 @@ impl Learn<'_> {
     }
 
     /// The parts of the frame for the step as it stands.
-    fn parts(&self, step: &Step, v: &StepView, input: &Input, complete: bool) -> Parts {
+    fn parts(&self, step: &Step, v: &StepView, input: &Input, complete: bool, w: usize) -> Parts {
         let n = self.lesson.steps.len();
         let body = match (&v.view, &v.picture) {
             (View::Picture, Some((_, p))) => p.clone(),
@@ -691,7 +799,7 @@ impl Learn<'_> {
         }
         messages.extend(v.message.iter().cloned());
         if v.hint_level > 0 {
-            messages.extend(self.hint(step, &v.outcomes, v.hint_level));
+            messages.extend(self.hint(step, &v.outcomes, v.hint_level, w));
         }
         if let Mode::Confirm(a) = input.mode {
             messages.push(
@@ -702,6 +810,12 @@ impl Learn<'_> {
                         "Reset the lesson: remove everything {} makes and start again? y/N",
                         self.lesson.id
                     ),
+                    Action::Rebuild(from) if from >= step.index => {
+                        "Perform this step's setup again, to rebuild what it made? y/N".to_string()
+                    }
+                    Action::Rebuild(from) if from + 1 == step.index => {
+                        format!("Perform step {from} again, to rebuild what it made? y/N")
+                    }
                     Action::Rebuild(from) => format!(
                         "Perform steps {from} to {} again, to rebuild what they made? y/N",
                         step.index - 1
@@ -719,8 +833,8 @@ impl Learn<'_> {
         }
         let footers = match input.mode {
             Mode::Answer => vec![
-                "type your answer · Enter: check it · Esc: the keys".into(),
-                "Enter: check · Esc: keys".into(),
+                "type your answer · Enter: check it · Esc: the keys · q alone: quit".into(),
+                "Enter: check · Esc: keys · q: quit".into(),
             ],
             Mode::Confirm(_) => vec!["y: yes · any other key: no".into()],
             Mode::Command => {
@@ -753,7 +867,7 @@ impl Learn<'_> {
     }
 
     /// The `h` key's text at a level, from the verdicts of now.
-    fn hint(&self, step: &Step, outcomes: &[Verdict], level: usize) -> Vec<String> {
+    fn hint(&self, step: &Step, outcomes: &[Verdict], level: usize, w: usize) -> Vec<String> {
         match level {
             1 if step.hints.is_empty() => {
                 vec!["This step has no written hint: press h again for what nslab sees.".into()]
@@ -789,10 +903,10 @@ impl Learn<'_> {
                     "One way to do it (yours may differ: the checks judge the result, d performs it):"
                         .to_string(),
                 ];
-                v.extend(step.commands.iter().map(|c| format!("    {}", c.text)));
+                v.extend(command_lines(step, "    ", w));
                 v
             }
-            _ => commands_text(step),
+            _ => commands_text(step, w),
         }
     }
 
@@ -848,8 +962,17 @@ impl Learn<'_> {
             .bold()
             .cyan()
         );
-        for c in &step.commands {
-            s.push_str(&format!("  $ {}\n", c.text));
+        let w = width();
+        // A challenge's commands are the student's to find, here too.
+        if !step.challenge {
+            for c in &step.commands {
+                for (i, l) in crate::render::command(&c.text, w.saturating_sub(4))
+                    .into_iter()
+                    .enumerate()
+                {
+                    s.push_str(&format!("  {} {l}\n", if i == 0 { "$" } else { " " }));
+                }
+            }
         }
         for (c, o) in step.checks.iter().zip(&v.outcomes) {
             let mark = if o.pass { "✓" } else { "·" };
@@ -859,7 +982,7 @@ impl Learn<'_> {
             "\n{}\n",
             style("A shell for this lesson: its prompt starts with (nslab lesson). Type your commands here; type exit to come back to the lesson.").yellow()
         ));
-        put(&s);
+        put(&fill(&s, w));
         let id = self.lesson.id.clone();
         let result = self
             .keys
@@ -874,16 +997,21 @@ impl Learn<'_> {
         }
     }
 
-    fn finish(&mut self, step: &Step, how: StepState) {
+    /// The step is left forward, `how` it was passed (`None`: a step shown again that was
+    /// never passed stays so).
+    fn finish(&mut self, step: &Step, how: Option<StepState>) {
         let id = &self.lesson.id;
         // A step only moves up: skipping a step verified earlier leaves it verified.
-        let now = self
-            .record(|p| p.lesson(id).mark(step.index, how))
-            .unwrap_or(how);
+        let now = match how {
+            Some(how) => self
+                .record(|p| p.lesson(id).mark(step.index, how))
+                .or(Some(how)),
+            None => None,
+        };
         self.notes.push(format!(
             "Step {} {}: {}",
             step.index,
-            state_word(Some(now)),
+            state_word(now),
             step.title
         ));
     }
@@ -954,14 +1082,42 @@ fn explain(a: &Answer) -> String {
     }
 }
 
-fn commands_text(step: &Step) -> Vec<String> {
+fn commands_text(step: &Step, width: usize) -> Vec<String> {
     if step.commands.is_empty() {
         return vec!["This step has no commands.".into()];
     }
     let mut v =
         vec!["The commands of this step, to type in your shell (d performs them):".to_string()];
-    v.extend(step.commands.iter().map(|c| format!("    {}", c.text)));
+    v.extend(command_lines(step, "    ", width));
     v
+}
+
+/// A step's commands after `lead`, each laid out in `width` columns as the commands' place
+/// lays them out: a command too long is broken between words with ` \`, so that it is typed
+/// as shown, and its next lines are indented (by `render::command`).
+fn command_lines(step: &Step, lead: &str, width: usize) -> Vec<String> {
+    let room = width.saturating_sub(lead.chars().count());
+    step.commands
+        .iter()
+        .flat_map(|c| crate::render::command(&c.text, room))
+        .map(|l| format!("{lead}{l}"))
+        .collect()
+}
+
+/// Text for the normal screen, each line wrapped between words to `width` (blank lines kept).
+fn fill(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    for l in text.lines() {
+        if l.is_empty() {
+            out.push('\n');
+            continue;
+        }
+        for w in crate::render::wrap(l, width) {
+            out.push_str(&w);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Learn's view of a step nslab performs (`d`): each command and what it printed.
@@ -1010,6 +1166,44 @@ mod tests {
         assert_eq!(normalize("3"), "3");
         assert!(looks_like_a_command("ip netns add blue"));
         assert!(!looks_like_a_command("4026531840"));
+    }
+
+    /// The last level of `h` lays a long command out as the commands' place does: broken
+    /// between words with ` \\`, so that a student in a narrow pane types it as shown.
+    #[test]
+    fn hint_commands_are_broken_to_be_typed() {
+        console::set_colors_enabled(false);
+        let src = crate::diag::Source::new(
+            "t.md",
+            "+++\nid = \"t\"\ntitle = \"T\"\nformat = 1\n+++\n\n## One\n\n```sh\nip link add veth0 netns blue type veth peer name veth1 netns red\n```\n",
+        );
+        let l = crate::lesson::parse::parse(&src).0.unwrap();
+        let lines = commands_text(&l.steps[0], 40);
+        assert!(
+            lines[1..].iter().all(|x| x.chars().count() <= 40),
+            "{lines:#?}"
+        );
+        assert!(lines[1].ends_with(" \\"), "{lines:#?}");
+        assert!(lines.len() > 2, "{lines:#?}");
+        // Joined as the shell joins them, the command is the lesson's.
+        let joined: String = lines[1..]
+            .iter()
+            .map(|x| x.trim().trim_end_matches('\\').trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            joined,
+            "ip link add veth0 netns blue type veth peer name veth1 netns red"
+        );
+        // The end screen and the shell's banner wrap between words.
+        let f = fill(
+            "Lesson complete.\n\nNext lesson: routing (A router between two subnets). Start it with: nslab learn routing",
+            40,
+        );
+        assert!(f.lines().all(|x| x.chars().count() <= 40), "{f}");
+        assert!(f.contains("complete.\n\nNext"), "{f}");
+        let flat = f.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.ends_with("Start it with: nslab learn routing"), "{f}");
     }
 
     #[test]

@@ -77,7 +77,16 @@ pub fn place(lessons: &[std::path::PathBuf]) -> Result<Place, Failure> {
     if nix::unistd::Uid::effective().is_root() {
         return Ok(Place::Host);
     }
-    let keep: Vec<&std::path::Path> = lessons.iter().map(|p| p.as_path()).collect();
+    let mut keep: Vec<&std::path::Path> = lessons.iter().map(|p| p.as_path()).collect();
+    // The folder of the progress file, when it lies under /tmp (a HOME there): the sandbox's
+    // /tmp is its own, and the progress must outlive it. It is made here, as the student, so
+    // that the sandbox can bind it back at its place.
+    let state = state_folder().filter(|d| d.starts_with("/tmp"));
+    if let Some(d) = &state
+        && std::fs::create_dir_all(d).is_ok()
+    {
+        keep.push(d);
+    }
     let code = sandbox::respawn_inside(None, &keep).map_err(|e| Failure::env(e.to_string()))?;
     Ok(Place::Done(match code {
         0 => Code::Success,
@@ -86,6 +95,27 @@ pub fn place(lessons: &[std::path::PathBuf]) -> Result<Place, Failure> {
         3 => Code::Environment,
         _ => Code::Interrupted,
     }))
+}
+
+/// The folder of the progress file (`None` without HOME and XDG_STATE_HOME).
+pub fn state_folder() -> Option<PathBuf> {
+    crate::progress::default_path().and_then(|p| p.parent().map(PathBuf::from))
+}
+
+/// Inside the sandbox: whether the progress file would live in the sandbox's own /tmp, and so
+/// vanish with it (its folder was not bound back from the host's /tmp). Its nearest folder
+/// that exists is on the same file system as the sandbox's /tmp then.
+pub fn progress_vanishes() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(dir) = state_folder().filter(|d| d.starts_with("/tmp")) else {
+        return false;
+    };
+    let Ok(tmp) = std::fs::metadata("/tmp") else {
+        return false;
+    };
+    dir.ancestors()
+        .find_map(|a| std::fs::metadata(a).ok())
+        .is_some_and(|m| m.dev() == tmp.dev())
 }
 
 pub fn engine(place: &Place, pace: Pace) -> Result<Engine, Failure> {
@@ -121,10 +151,35 @@ pub fn put(s: &str) {
     let _ = o.flush();
 }
 
+/// What nslab performed to bring the lab along (`--step`, a rootless resume, `f`): the steps
+/// (1-based), and what to say about them.
+#[derive(Debug, Default)]
+pub struct Performed {
+    pub steps: Vec<usize>,
+    /// One line for the steps, then the errors of their lines, each after its step.
+    pub said: Vec<String>,
+}
+
+impl Performed {
+    /// The line that names the steps: said once, not a line a step.
+    fn summary(&self) -> Option<String> {
+        let (first, last) = (self.steps.first()?, self.steps.last()?);
+        let which = if first == last {
+            format!("step {first}")
+        } else {
+            format!("steps {first} to {last}")
+        };
+        Some(format!(
+            "{} {which}, to bring the lab here.",
+            console::style("nslab performed").dim()
+        ))
+    }
+}
+
 /// Brings the kernel to the state step `s` (1-based) starts from: finds the latest earlier step
-/// whose checks all hold now, and performs the steps after it. Returns what it performed, a
-/// line each, and the errors of its lines: the caller shows them where it draws.
-pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Vec<String> {
+/// whose checks all hold now, and performs the steps after it. Returns what it performed, and
+/// the errors of its lines: the caller shows them where it draws.
+pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Performed {
     let steps = &lesson.steps[..s.saturating_sub(1).min(lesson.steps.len())];
     let from = steps
         .iter()
@@ -133,24 +188,14 @@ pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Vec<String> {
     perform_steps(engine, lesson, from + 1, s)
 }
 
-/// Performs steps `from` to `until - 1` (1-based), as `--step` does, saying what it performs.
-/// Lines that fail because what they make is there already are part of the way: their errors
-/// are said, and the next lines still run.
-pub fn perform_steps(
-    engine: &mut Engine,
-    lesson: &Lesson,
-    from: usize,
-    until: usize,
-) -> Vec<String> {
-    let mut said = Vec::new();
+/// Performs steps `from` to `until - 1` (1-based), each with its hidden setup, as `--step`
+/// does. Lines that fail because what they make is there already are part of the way: their
+/// errors are said, and the next lines still run.
+pub fn perform_steps(engine: &mut Engine, lesson: &Lesson, from: usize, until: usize) -> Performed {
+    let mut done = Performed::default();
+    let mut errors = Vec::new();
     let end = until.saturating_sub(1).min(lesson.steps.len());
     for st in lesson.steps.iter().take(end).skip(from.saturating_sub(1)) {
-        said.push(format!(
-            "{} step {}: {}",
-            console::style("performing").dim(),
-            st.index,
-            st.title
-        ));
         let run = crate::engine::runner::run_step(
             engine,
             st,
@@ -163,13 +208,16 @@ pub fn perform_steps(
             },
             &mut crate::engine::runner::Quiet,
         );
+        done.steps.push(st.index);
         for c in &run.commands {
             if let Some(e) = &c.error {
-                said.push(format!("  {}", console::style(e).red()));
+                errors.push(format!("  step {}: {}", st.index, console::style(e).red()));
             }
         }
     }
-    said
+    done.said.extend(done.summary());
+    done.said.extend(errors);
+    done
 }
 
 /// Runs `f` (a step being performed) while another thread watches the keyboard: Ctrl-C or `q`

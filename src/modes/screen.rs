@@ -74,6 +74,11 @@ fn rule(width: usize, label: &str) -> String {
         .to_string()
 }
 
+/// The checklist without the reasons under its checks.
+fn no_whys(checks: &[(bool, Vec<String>)]) -> Vec<(bool, Vec<String>)> {
+    checks.iter().filter(|(why, _)| !why).cloned().collect()
+}
+
 pub fn layout(p: &Parts, width: usize, height: usize) -> Laid {
     let width = width.max(20);
     let mut header: Vec<String> = wrap(&style(&p.header).bold().cyan().to_string(), width);
@@ -140,7 +145,17 @@ pub fn layout(p: &Parts, width: usize, height: usize) -> Laid {
         }
     }
     if fixed(msg_rows, check_rows) > height && whys > 0 {
-        checks.retain(|(why, _)| !why);
+        // The reasons go, but not for blank rows: a short text leaves rows that the reasons
+        // get back, each whole, in order, as far as they fit.
+        let room = height.saturating_sub(fixed(msg_rows, count(&no_whys(&checks))));
+        let mut spare = room.saturating_sub(p.body.len());
+        checks.retain(|(why, l)| {
+            let keep = !why || l.len() <= spare;
+            if *why && keep {
+                spare -= l.len();
+            }
+            keep
+        });
         check_rows = count(&checks);
     }
     let body_rows = height.saturating_sub(fixed(msg_rows, check_rows));
@@ -270,6 +285,40 @@ mod tests {
                 .any(|l| l.contains("↳ veth0 is in the root namespace")),
             "{}",
             laid.lines.join("\n")
+        );
+    }
+
+    /// At 40x24, a short text leaves blank rows: the reasons under the checks get them before
+    /// they are dropped for lack of room.
+    #[test]
+    fn the_reasons_get_the_blank_rows_of_a_short_text() {
+        console::set_colors_enabled(false);
+        let mut p = long_step();
+        p.body = vec!["A short text.".into()];
+        p.checks = (1..=5)
+            .map(|i| CheckRow {
+                pass: false,
+                text: format!("check {i} holds"),
+                why: Some(format!(
+                    "reason {i}: the kernel has something else than what this check wants, said at length"
+                )),
+            })
+            .collect();
+        let laid = layout(&p, 40, 24);
+        let text = laid.lines.join("\n");
+        assert!(laid.lines.len() <= 24, "{text}");
+        // Not every reason fits, but those that do are there, and no more than a reason's
+        // rows are left blank.
+        assert!(!text.contains("reason 5"), "{text}");
+        assert!(
+            text.contains("↳ reason 1") && text.contains("↳ reason 2"),
+            "{text}"
+        );
+        let blank = laid.lines.iter().filter(|l| l.trim().is_empty()).count();
+        assert!(blank < 3, "{blank} blank rows:\n{text}");
+        assert!(
+            text.contains("A short text.") && text.contains("check 5 holds"),
+            "{text}"
         );
     }
 }

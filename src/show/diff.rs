@@ -127,9 +127,11 @@ fn merge_iface(i: &Iface, o: &Iface) -> Iface {
         .collect();
     for b in &o.addresses {
         if !i.addresses.iter().any(|a| a.cidr == b.cidr) {
+            // The kernel puts 127.0.0.1/8 on lo by itself when lo comes up: never extra.
+            let own = o.name == "lo" && b.cidr == LOOPBACK;
             addresses.push(Address {
                 cidr: b.cidr.clone(),
-                mark: Some(Mark::Extra),
+                mark: Some(if own { Mark::Present } else { Mark::Extra }),
             });
         }
     }
@@ -146,9 +148,14 @@ fn merge_iface(i: &Iface, o: &Iface) -> Iface {
         master_mark,
         peer: o.peer.clone().or_else(|| i.peer.clone()),
         mark: Some(Mark::Present),
+        // Drawn as the kernel has it; where the lesson means the other state, a picture says so.
+        meant_up: (i.up != o.up).then_some(i.up),
         ..o.clone()
     }
 }
+
+/// The address the kernel gives lo.
+const LOOPBACK: &str = "127.0.0.1/8";
 
 #[cfg(test)]
 mod tests {
@@ -289,5 +296,31 @@ mod tests {
         );
         // The bridge still lists it, so that the picture draws the missing port.
         assert_eq!(mark_of(&d, "root", "br0").ports, ["p0"]);
+    }
+
+    /// The kernel's own 127.0.0.1/8 on lo is never extra; a link the lesson means up and the
+    /// kernel has down says so.
+    #[test]
+    fn the_kernels_own_and_the_meant_state() {
+        let want = Topology::new(vec![
+            NsView::named("blue")
+                .with(Iface::loopback().up())
+                .with(Iface::veth("veth0", "red", "veth1").up()),
+        ]);
+        let have = Topology::new(vec![
+            NsView::named("blue")
+                .with(Iface::loopback().up().address("127.0.0.1/8"))
+                .with(Iface::veth("veth0", "red", "veth1")),
+        ]);
+        let d = diff(&want, &have);
+        let lo = mark_of(&d, "blue", "lo");
+        assert_eq!(lo.addresses[0].mark, Some(Mark::Present));
+        assert_eq!(lo.meant_up, None);
+        let veth0 = mark_of(&d, "blue", "veth0");
+        assert!(!veth0.up);
+        assert_eq!(veth0.meant_up, Some(true));
+        let s = crate::show::render_text(&d, 80, true);
+        assert!(!s.contains("[extra]"), "{s}");
+        assert!(s.contains("o veth0     DOWN veth [meant UP] |"), "{s}");
     }
 }

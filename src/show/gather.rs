@@ -113,6 +113,7 @@ fn view(name: String, kind: NsKind, inode: Option<u64>, snap: &Snapshot) -> NsVi
                 .collect(),
             master: l.master.clone(),
             master_mark: None,
+            meant_up: None,
             ports: snap
                 .links
                 .iter()

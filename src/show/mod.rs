@@ -65,14 +65,47 @@ pub fn after_step(
     steps: usize,
     width: usize,
 ) -> String {
-    let world = world_after(lesson, Some(steps));
+    picture_of(
+        k,
+        lesson,
+        namespaces,
+        &world_after(lesson, Some(steps)),
+        width,
+    )
+}
+
+/// The lab as step `steps + 1` (1-based) starts, hidden setup included, against the kernel: the
+/// picture of a challenge, whose own result is the student's to find and is not drawn.
+pub fn before_step(
+    k: &Kernel,
+    lesson: &crate::lesson::Lesson,
+    namespaces: &[String],
+    steps: usize,
+    width: usize,
+) -> String {
+    let mut world = world_after(lesson, Some(steps));
+    if let Some(step) = lesson.steps.get(steps) {
+        for p in step.setup.iter().flat_map(|c| &c.command.parts) {
+            world.apply(p);
+        }
+    }
+    picture_of(k, lesson, namespaces, &world, width)
+}
+
+fn picture_of(
+    k: &Kernel,
+    lesson: &crate::lesson::Lesson,
+    namespaces: &[String],
+    world: &crate::lesson::effect::World,
+    width: usize,
+) -> String {
     let root_links: Vec<String> = crate::lesson::effect::Creations::of(lesson)
         .links
         .into_iter()
         .filter(|(ns, _)| ns.is_root())
         .map(|(_, n)| n)
         .collect();
-    lesson_picture(k, namespaces, &intended(&world), &root_links, width)
+    lesson_picture(k, namespaces, &intended(world), &root_links, width)
 }
 
 /// The picture learn (`g`) and demo draw: the lesson's namespaces (and the root one where the

@@ -137,6 +137,10 @@ pub struct Iface {
     pub peer: Option<End>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mark: Option<Mark>,
+    /// In a diff: the administrative state the lesson means, when the kernel's differs
+    /// (`Some(true)`: the lesson has it up, the kernel down).
+    #[serde(skip)]
+    pub meant_up: Option<bool>,
 }
 
 impl Iface {
@@ -460,6 +464,7 @@ impl Iface {
             ports: Vec::new(),
             peer: None,
             mark: None,
+            meant_up: None,
         }
     }
 

@@ -98,13 +98,18 @@ fn iface_lines(i: &Iface, g: &Glyphs) -> Vec<(String, String)> {
         Some(LinkKind::Loopback) | None => String::new(),
         Some(k) => visible(k.as_str()).into_owned(),
     };
+    // Present, but not in the state the lesson means: said beside it.
+    let first = match (Mark::word(i.mark), i.meant_up) {
+        (None, Some(up)) => format!(" [meant {}]", if up { "UP" } else { "DOWN" }),
+        _ => tag(i.mark),
+    };
     let mut v = vec![(
         format!(
             "{dot} {:<9} {} {kind}",
             visible(&i.name),
             pad_str(&word, 4, Alignment::Left, None)
         ),
-        tag(i.mark),
+        first,
     )];
     for a in &i.addresses {
         v.push((format!("    {}", style(&a.cidr).cyan()), tag(a.mark)));

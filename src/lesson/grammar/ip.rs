@@ -1064,7 +1064,7 @@ impl RouteChange {
             ]
             .contains(&k)
         {
-            return Err(format!("a {} route is made by the real ip", rtn::name(k)));
+            return Err(format!("{} route is made by the real ip", rtn::a(k)));
         }
         if matches!(self.verb, RouteVerb::Prepend) {
             return Err("ip route prepend is done by the real ip".into());

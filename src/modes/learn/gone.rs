@@ -1,6 +1,7 @@
 //! The near miss the judge cannot see: what an earlier step made is gone (a namespace deleted
-//! too early, a link removed). The effect model replays the lesson's steps before this one,
-//! says what they made and which step made each, and the kernel says what is still there.
+//! too early, a link removed). The effect model replays the lesson's steps before this one
+//! (their hidden setups included) and this step's own setup, says what they made and which
+//! step made each, and the kernel says what is still there.
 
 use std::collections::BTreeMap;
 
@@ -15,11 +16,19 @@ pub struct Gone {
     /// The step that made it (1-based), and its title.
     pub step: usize,
     pub title: String,
+    /// Made by the hidden setup of the step on screen (`step` is that step).
+    pub this_setup: bool,
 }
 
 impl Gone {
     /// The line learn shows under the check.
     pub fn say(&self) -> String {
+        if self.this_setup {
+            return format!(
+                "{} was there when this step began and is gone now; press f to make it again",
+                self.what
+            );
+        }
         format!(
             "{} was made in step {} ({}) and is gone now; press f to rebuild it",
             self.what, self.step, self.title
@@ -33,13 +42,21 @@ enum Made {
     Link(Ns, String),
 }
 
-/// What the steps before `idx` (0-based) leave, and the step (1-based) that made each thing.
+/// What the steps before `idx` (0-based) leave, with the hidden setup of step `idx`, and the
+/// step (1-based) that made each thing.
 fn replay(lesson: &Lesson, idx: usize) -> (World, BTreeMap<Made, usize>) {
     let mut world = World::new();
     let mut made = BTreeMap::new();
-    for (k, step) in lesson.steps.iter().take(idx).enumerate() {
+    for (k, step) in lesson.steps.iter().take(idx + 1).enumerate() {
         let before = world.clone();
-        world.run_step(step);
+        if k < idx {
+            world.run_step(step);
+        } else {
+            // The step on screen: only what it starts from, its setup.
+            for p in step.setup.iter().flat_map(|c| &c.command.parts) {
+                world.apply(p);
+            }
+        }
         for n in world.netns.difference(&before.netns) {
             made.insert(Made::Netns(n.clone()), k + 1);
         }
@@ -71,6 +88,7 @@ pub fn made_earlier(
             what,
             step,
             title: lesson.steps.get(step - 1)?.title.clone(),
+            this_setup: step == idx + 1,
         })
     };
     for ns in check.namespaces() {
@@ -155,6 +173,36 @@ mod tests {
         assert_eq!(
             made_earlier(&l, 0, &check, &mut |_| false, &mut |_, _| false),
             None
+        );
+    }
+
+    #[test]
+    fn what_a_hidden_setup_made_is_missed_too() {
+        let src = crate::diag::Source::new(
+            "t.md",
+            "+++\nid = \"t\"\ntitle = \"T\"\nformat = 1\n+++\n\n## Found\n\n```setup\nip netns add cl\nip -n cl link add c0 type veth peer name c1\n```\n\nLook.\n\n```check\nlink c0 in cl exists\n```\n\n## Mend\n\n```solution\nip -n cl link set c0 up\n```\n\n```check\nlink c0 in cl is up\n```\n",
+        );
+        let l = crate::lesson::parse::parse(&src).0.unwrap();
+        // On the step whose setup made it: this step's setup.
+        let check = &l.steps[0].checks[0].check;
+        let g = made_earlier(&l, 0, check, &mut |n| n != "cl", &mut |_, _| false).unwrap();
+        assert_eq!(
+            (g.what.as_str(), g.step, g.this_setup),
+            ("namespace cl", 1, true)
+        );
+        assert!(
+            g.say().contains("was there when this step began"),
+            "{}",
+            g.say()
+        );
+        let g = made_earlier(&l, 0, check, &mut |_| true, &mut |_, _| false).unwrap();
+        assert_eq!((g.what.as_str(), g.this_setup), ("c0 in cl", true));
+        // On the next step: made by step 1 (its setup).
+        let check = &l.steps[1].checks[0].check;
+        let g = made_earlier(&l, 1, check, &mut |_| true, &mut |_, _| false).unwrap();
+        assert_eq!(
+            (g.what.as_str(), g.step, g.this_setup),
+            ("c0 in cl", 1, false)
         );
     }
 }

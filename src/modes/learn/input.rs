@@ -112,7 +112,8 @@ impl Input {
         self.swallowing = None;
     }
 
-    /// Time passed with no key: a held letter acts, a typed line ends.
+    /// Time passed with no key: a held letter acts (a q held in an empty answer quits), a
+    /// typed line ends.
     pub fn tick(&mut self, now: Instant) -> Vec<Event> {
         let mut out = Vec::new();
         if let Some((c, at)) = self.held
@@ -140,7 +141,23 @@ impl Input {
             return vec![Event::Quit];
         }
         if self.mode == Mode::Answer {
-            return self.answer_key(k.key);
+            // A q held in an empty answer that another key follows this soon was text.
+            let mut out = Vec::new();
+            if let Some((c, at)) = self.held.take() {
+                if k.at.saturating_duration_since(at) < HOLD {
+                    self.answer.push(c);
+                } else {
+                    out.extend(self.act(c));
+                }
+            }
+            // A lone q in an empty answer quits, as it does among the keys; an answer that
+            // starts with q is typed on at once.
+            if k.key == Key::Char('q') && self.answer.is_empty() && out.is_empty() {
+                self.held = Some(('q', k.at));
+                return out;
+            }
+            out.extend(self.answer_key(k.key));
+            return out;
         }
         let mut out = Vec::new();
         // A held letter that another character follows this soon was the start of typing.
@@ -379,5 +396,24 @@ mod tests {
             [Event::LeftAnswer]
         );
         assert_eq!(i.mode, Mode::Command);
+    }
+
+    /// In the answer field, a q alone in an empty answer quits; typed on, it is text.
+    #[test]
+    fn a_lone_q_in_an_empty_answer_quits() {
+        let t0 = Instant::now();
+        let mut i = Input::new();
+        i.answer_mode();
+        assert_eq!(typed(&mut i, t0, "q", 0), [Event::Key(Key::Char('q'))]);
+        let mut i = Input::new();
+        i.answer_mode();
+        let ev = typed(&mut i, t0, "q7\n", 40);
+        assert_eq!(ev.last(), Some(&Event::Submit("q7".into())));
+        // After other text, q is a letter.
+        let mut i = Input::new();
+        i.answer_mode();
+        let ev = typed(&mut i, t0, "3q", 400);
+        assert!(ev.iter().all(|e| *e == Event::AnswerEdited), "{ev:?}");
+        assert_eq!(i.answer, "3q");
     }
 }
