@@ -18,6 +18,9 @@ pub struct HostState {
     pub netns: Vec<String>,
     pub links: Vec<String>,
     pub mounts: usize,
+    /// nslab's state files of the user running the tests (progress, ledger), with when each
+    /// was last written: a test that writes them wrote outside its own folders.
+    pub state: Vec<(String, Option<std::time::SystemTime>)>,
 }
 
 pub fn host_state() -> HostState {
@@ -45,10 +48,28 @@ pub fn host_state() -> HostState {
         .unwrap()
         .lines()
         .count();
+    let dir = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/state")))
+        .map(|d| d.join("nslab"));
+    let mut state: Vec<(String, Option<std::time::SystemTime>)> = dir
+        .and_then(|d| std::fs::read_dir(d).ok())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| {
+                    let when = e.metadata().ok().and_then(|m| m.modified().ok());
+                    (e.file_name().to_string_lossy().into_owned(), when)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    state.sort();
     HostState {
         netns,
         links,
         mounts,
+        state,
     }
 }
 

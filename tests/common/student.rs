@@ -58,8 +58,11 @@ pub fn sandboxed(script: &str) -> Command {
     if !is_root() {
         c.arg("--map-root-user");
     }
+    // HOME in the sandbox's own /tmp: nslab's state files (the ledger of --no-sandbox, the
+    // progress of learn) stay in the sandbox.
     let setup = "set -e; mount --make-rprivate /; mount -t tmpfs none /run/netns; \
-                 mount -t tmpfs none /tmp; ip link set lo up; set +e\n";
+                 mount -t tmpfs none /tmp; ip link set lo up; set +e; \
+                 export HOME=/tmp; unset XDG_STATE_HOME\n";
     c.args(["bash", "-c", &format!("{setup}{script}")]);
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
     let bin = Path::new(env!("CARGO_BIN_EXE_nslab"))
