@@ -10,6 +10,8 @@ case $1 in
 netns-lesson)
   printf '+++\nid = "netns-%s"\ntitle = "N namespaces"\nformat = 1\n+++\n\n## Create\n\n```sh\n' "$n"
   for i in $(seq 1 "$n"); do echo "ip netns add ns$i"; done
+  printf '```\n\n## Clean up\n\n```sh\n'
+  for i in $(seq 1 "$n"); do echo "ip netns del ns$i"; done
   printf '```\n'
   ;;
 netns-loop)
@@ -23,6 +25,7 @@ ping-lesson)
   for i in $(seq 1 "$n"); do
     printf '\n## Ping %s\n\n```check\nping 10.3.0.2 from a\n```\n' "$i"
   done
+  printf '\n## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n'
   ;;
 *)
   echo "usage: micro.sh netns-lesson|netns-loop|ping-lesson N" >&2

@@ -35,6 +35,13 @@ lesson)
     for i in $(seq 1 "$n"); do echo "ip netns exec ns$i ping -c 1 -W 1 10.200.255.1"; done
     printf '```\n'
   fi
+  # A lesson leaves the machine as it found it (verify checks); the benchmark stops before
+  # this step (--until), as the peers do not clean up either.
+  printf '\n## Clean up\n\n```sh\nip link del bridge0\n'
+  for i in $(seq 1 "$n"); do echo "ip netns del ns$i"; done
+  printf '```\n\n```check\nlink bridge0 absent\n'
+  for i in $(seq 1 "$n"); do echo "netns ns$i absent"; done
+  printf '```\n'
   ;;
 loop)
   ip link add bridge0 type bridge

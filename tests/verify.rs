@@ -661,3 +661,42 @@ fn built_in_lessons_are_verified_by_id_or_name() {
     let out = nslab(&["verify", "no-such-lesson"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The root namespace is compared once the kernel has finished what the lesson started: veth
+/// ends whose peers' namespaces were deleted go with the teardown, after `ip netns del` has
+/// returned, and are no leftovers of the lesson.
+#[test]
+fn a_teardown_in_progress_is_no_leftover() {
+    let dir = std::env::temp_dir().join(format!("nslab-teardown-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("star.md");
+    let mut text = String::from(
+        "+++\nid = \"teardown\"\ntitle = \"T\"\nformat = 1\n+++\n\n## Build\n\n```sh\n",
+    );
+    for i in 0..40 {
+        text.push_str(&format!(
+            "ip netns add t{i}\nip link add v{i} type veth peer name eth0 netns t{i}\n"
+        ));
+    }
+    text.push_str("```\n\n## Clean up\n\n```sh\n");
+    for i in 0..40 {
+        text.push_str(&format!("ip netns del t{i}\n"));
+    }
+    // Only the namespaces are checked: their root ends vanish on the kernel's time.
+    text.push_str("```\n\n```check\nnetns t0 absent\nnetns t39 absent\n```\n");
+    std::fs::write(&file, text).unwrap();
+    let out = nslab(&["verify", "--format", "json", file.to_str().unwrap()]);
+    let r = json(&out);
+    assert_eq!(r["passed"], true, "{r}");
+    // A link really left behind is still seen.
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("ip netns del t39\n", "");
+    let text = text.replace("netns t39 absent\n", "");
+    std::fs::write(&file, text).unwrap();
+    let out = nslab(&["verify", "--format", "json", file.to_str().unwrap()]);
+    let r = json(&out);
+    assert_eq!(r["passed"], false, "{r}");
+    assert!(r.to_string().contains("v39"), "{r}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -158,9 +158,14 @@ pub fn worker() -> Result<Code, Failure> {
     });
     // A lesson that ran to its end must leave the root namespace as it found it.
     if report.passed && job.scope.whole() && !crate::signals::stopping() {
-        match (root_before, leftovers::root_state(&engine.kernel, &lesson)) {
-            (Ok(before), Ok(after)) => report.leftovers = leftovers::differences(&before, &after),
-            (Err(e), _) | (_, Err(e)) => eprintln!(
+        match root_before {
+            Ok(before) => match leftovers_settled(&engine.kernel, &lesson, &before) {
+                Ok(left) => report.leftovers = left,
+                Err(e) => eprintln!(
+                    "nslab: warning: cannot compare the root namespace before and after the lesson: {e}"
+                ),
+            },
+            Err(e) => eprintln!(
                 "nslab: warning: cannot compare the root namespace before and after the lesson: {e}"
             ),
         }
@@ -189,6 +194,32 @@ pub fn worker() -> Result<Code, Failure> {
     let _ = serde_json::to_writer(&mut o, &Event::Done(report));
     let _ = writeln!(o);
     Ok(Code::Success)
+}
+
+/// What the lesson left in the root namespace, once the kernel has finished what the lesson
+/// started: the veth ends of deleted namespaces go with their namespaces' teardown, after
+/// `ip netns del` has returned. While differences remain and keep going, look again (at most
+/// [`crate::engine::settle::SETTLE_MAX`]); what stays is left over.
+fn leftovers_settled(
+    kernel: &Kernel,
+    lesson: &Lesson,
+    before: &leftovers::RootState,
+) -> Result<Vec<String>, String> {
+    let deadline = Instant::now() + crate::engine::settle::SETTLE_MAX;
+    let mut left = leftovers::differences(before, &leftovers::root_state(kernel, lesson)?);
+    let mut last_change = Instant::now();
+    while !left.is_empty()
+        && Instant::now() < deadline
+        && last_change.elapsed() < std::time::Duration::from_secs(1)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let now = leftovers::differences(before, &leftovers::root_state(kernel, lesson)?);
+        if now.len() < left.len() {
+            last_change = Instant::now();
+        }
+        left = now;
+    }
+    Ok(left)
 }
 
 /// Runs one lesson in a worker process; `on_step` sees each step as it ends. A worker that
