@@ -700,3 +700,47 @@ fn a_teardown_in_progress_is_no_leftover() {
     assert!(r.to_string().contains("v39"), "{r}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A wrong network does not pass: with each address on both ends of the veth pair, every
+/// address is "on" its link and every ping answers (each end answers itself), yet the veth
+/// lab fails at its address step, where its checks say each address is on one end only.
+#[test]
+fn a_lab_with_each_address_on_both_ends_fails_at_the_address_step() {
+    let lesson =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lessons/02-veth.md"))
+            .unwrap();
+    let line = "ip -n red address add 10.1.0.3/24 dev veth1\n";
+    assert!(
+        lesson.contains(line),
+        "the lesson changed: update this test"
+    );
+    let wrong = lesson.replacen(
+        line,
+        &format!(
+            "{line}ip -n red address add 10.1.0.2/24 dev veth1\nip -n blue address add 10.1.0.3/24 dev veth0\n"
+        ),
+        1,
+    );
+    let dir = std::env::temp_dir().join(format!("nslab-both-ends-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("02-veth.md");
+    std::fs::write(&file, wrong).unwrap();
+    let out = nslab(&["verify", "--format", "json", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    let steps = r["lessons"][0]["steps"].as_array().unwrap();
+    let failed = steps.iter().find(|s| s["status"] != "passed").unwrap();
+    assert_eq!(
+        failed["title"], "Bring the interfaces up and give them addresses",
+        "{r}"
+    );
+    assert!(
+        failed["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status"] == "failed" && c["check"].as_str().unwrap().contains("only on")),
+        "{failed}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
