@@ -451,12 +451,15 @@ fn verify_reports_a_lesson_that_leaves_a_root_link_behind() {
 
 #[test]
 fn demo_offers_to_reset_what_its_earlier_run_left() {
+    // The terminal's input stays open until demo is done: script turns the end of its input
+    // into a Ctrl-D, which stops demo as Ctrl-C does (and demo then takes back what it made).
     let out = sandboxed(
         r##"
 L=tests/ledger-lessons/leaves-a-link.md
-script -qec "$N demo $L --auto 0" /dev/null < /dev/null > /dev/null
+keys() { printf "$1"; while [ ! -e /tmp/done ]; do sleep 0.05; done; rm /tmp/done; }
+script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys "") > /dev/null
 echo "#FIRST"; links
-printf y | script -qec "$N demo $L --auto 0" /dev/null > /tmp/second
+script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys y) > /tmp/second
 echo "#SECOND"; grep -a -o -e "An earlier run of this lesson left link leftover0. Reset the lesson first? \[y/N\]" -e "Reset: removed link leftover0" /tmp/second
 echo "#RESET"; $N reset --yes $L; echo "code $?"; links
 "##,
