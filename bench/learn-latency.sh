@@ -41,9 +41,12 @@ for _ in $(seq 1 "$rounds"); do
       at=${line#*:}
       at=${at%%:*}
       step=$(head -n "$at" "$lesson" | grep -c '^## ')
+      # FILE:LINE: native: CMD, or FILE:LINE: real   (why): CMD
       cmd=${line#*: }
-      cmd=${cmd#* }
-      cmd=${cmd# }
+      case $cmd in
+      native:*) cmd=${cmd#native: } ;;
+      *) cmd=${cmd#*): } ;;
+      esac
       # Type it only once learn shows its step: a step that only asks the student to look
       # waits for Enter first.
       for _ in $(seq 1 100); do
