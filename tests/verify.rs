@@ -744,3 +744,29 @@ fn a_lab_with_each_address_on_both_ends_fails_at_the_address_step() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The firewall is read only for a lesson that can change it; a line whose effects nslab cannot
+/// read (here a rule fed to iptables-restore) can, and the rule it leaves is named.
+#[test]
+fn a_rule_left_by_a_line_nslab_cannot_read_is_named() {
+    let dir = std::env::temp_dir().join(format!("nslab-opaque-rule-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("opaque.md");
+    std::fs::write(
+        &file,
+        "+++\nid = \"opaque-rule\"\ntitle = \"O\"\nformat = 1\n+++\n\n## Add a rule\n\n```sh\n\
+         printf '*filter\\n-A INPUT -s 10.9.9.9 -j DROP\\nCOMMIT\\n' | iptables-restore --noflush\n\
+         ```\n\n```check\n\
+         sh (the rule is there): iptables -S INPUT | grep -q 10.9.9.9\n```\n",
+    )
+    .unwrap();
+    let out = nslab(&["verify", "--format", "json", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    assert_eq!(
+        r["lessons"][0]["leftovers"],
+        serde_json::json!(["iptables -A INPUT -s 10.9.9.9/32 -j DROP"]),
+        "{r}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -212,8 +212,9 @@ pub fn root_state(k: &Kernel, lesson: &Lesson) -> Result<RootState, String> {
             NETLINK,
         );
     }
+    let made = Creations::of(lesson);
     let mut keys: Vec<String> = ALWAYS.iter().map(|k| k.to_string()).collect();
-    for (ns, key) in &Creations::of(lesson).sysctls {
+    for (ns, key) in &made.sysctls {
         if ns.is_root() && !keys.contains(key) {
             keys.push(key.clone());
         }
@@ -226,8 +227,13 @@ pub fn root_state(k: &Kernel, lesson: &Lesson) -> Result<RootState, String> {
         }
     }
     // The firewall, by the programs that are its reference. Without them there is nothing to
-    // compare, at the start as at the end.
-    if let Ok(o) = k.shell(&Ns::Root, FIREWALL_LINE, FIREWALL_TIMEOUT)
+    // compare, at the start as at the end. They take about 10 ms, twice per lesson: only when
+    // a line of the lesson can change the root namespace's firewall (a rule it adds there, or
+    // a line whose effects nslab cannot read that runs there).
+    let firewall_may_change = made.rules.iter().any(|(ns, _)| ns.is_root())
+        || made.unknowns.iter().any(|u| u.ns.is_none());
+    if firewall_may_change
+        && let Ok(o) = k.shell(&Ns::Root, FIREWALL_LINE, FIREWALL_TIMEOUT)
         && o.dropped == 0
         && !o.timed_out
     {
