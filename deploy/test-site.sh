@@ -67,7 +67,7 @@ old_lines() {
     '[ -f ~/.bashrc ] && . ~/.bashrc'
 }
 old_lines >"$home/.bash_profile"
-said=$(NSLAB_STUDENT=$student bash vagrant/provision.sh "$PWD")
+said=$(NSLAB_STUDENT=$student bash vagrant/provision.sh "$PWD") || fail "provision.sh failed"
 grep -q "the old login lines removed" <<<"$said" || fail "nothing said"
 [ ! -e "$home/.bash_profile" ] || fail "a ~/.bash_profile with only nslab's lines was kept"
 { echo 'export EDITOR=vi'; old_lines; } >"$home/.bash_profile"
