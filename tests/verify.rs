@@ -770,3 +770,31 @@ fn a_rule_left_by_a_line_nslab_cannot_read_is_named() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A clean-up line of the last step that no check looks at is still tested by --mutate: the
+/// mutant without it runs to the lesson's end, and what it leaves behind kills it.
+#[test]
+fn a_mutant_of_the_last_step_is_killed_by_what_it_leaves() {
+    let f = "tests/fixtures/leftovers/end-sees-cleanup.md";
+    let out = nslab(&["verify", "--mutate", "--format", "json", f]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    let cleanup = r["mutants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["step"] == 2)
+        .unwrap();
+    assert_eq!(cleanup["killed"], true, "{r}");
+    assert!(
+        cleanup["how"].as_str().unwrap().starts_with(
+            "the lesson leaves the root namespace changed: iptables -A INPUT -s 10.9.9.9/32 -j DROP"
+        ),
+        "{r}"
+    );
+}

@@ -156,8 +156,9 @@ pub fn worker() -> Result<Code, Failure> {
         let _ = writeln!(o);
         let _ = o.flush();
     });
-    // A lesson that ran to its end must leave the root namespace as it found it.
-    if report.passed && job.scope.whole() && !crate::signals::stopping() {
+    // A lesson that ran to its end must leave the root namespace as it found it (a mutant of
+    // its last step too: without a clean-up line, the lesson leaves something behind).
+    if report.passed && job.scope.reaches_end(lesson.steps.len()) && !crate::signals::stopping() {
         match root_before {
             Ok(before) => match leftovers_settled(&engine.kernel, &lesson, &before) {
                 Ok(left) => report.leftovers = left,
@@ -535,6 +536,22 @@ pub struct Mutant {
     pub duration_ms: f64,
 }
 
+impl Mutant {
+    /// Why a surviving mutant survived, as the reports say it. A mutant runs only up to the
+    /// step of its line: what the line's absence changes later is not judged (a clean-up line
+    /// of the last step is, through what the lesson leaves behind).
+    pub fn survival(&self) -> String {
+        let when = self.failed_at.map_or_else(
+            || format!("step {} still passed", self.step),
+            |f| format!("it failed only at step {f}"),
+        );
+        format!(
+            "without `{}` (step {}), {when}: no check of step {} or before notices",
+            self.command, self.step, self.step
+        )
+    }
+}
+
 /// Mutation testing. Each mutant leaves one command line out; it is killed when the lesson
 /// then fails at that line's step or before. Only that step can kill it (the earlier ones are
 /// the unmutated lesson's, which passes), so a mutant's worker performs the earlier steps
@@ -598,9 +615,21 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 line,
                 step,
                 command: text,
-                killed: failed_at.is_some_and(|f| f <= step) || rep.error.is_some(),
+                killed: failed_at.is_some_and(|f| f <= step)
+                    || rep.error.is_some()
+                    || !rep.leftovers.is_empty(),
                 failed_at,
-                how: failed.and_then(|s| s.failure.clone()).or(rep.error),
+                how: failed
+                    .and_then(|s| s.failure.clone())
+                    .or(rep.error)
+                    .or_else(|| {
+                        (!rep.leftovers.is_empty()).then(|| {
+                            format!(
+                                "the lesson leaves the root namespace changed: {}",
+                                rep.leftovers.join(", ")
+                            )
+                        })
+                    }),
                 duration_ms,
             }
         })
@@ -633,14 +662,11 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         Format::Human => {
             let mut t = String::new();
             for m in mutants.iter().filter(|m| !m.killed) {
-                let when = m
-                    .failed_at
-                    .map_or("the lesson still passed".to_string(), |f| {
-                        format!("it failed only at step {f}")
-                    });
                 t.push_str(&format!(
-                    "{}:{}: surviving mutant: without `{}` (step {}), {when}: no check of step {} or before notices\n",
-                    m.file, m.line, m.command, m.step, m.step
+                    "{}:{}: surviving mutant: {}\n",
+                    m.file,
+                    m.line,
+                    m.survival()
                 ));
             }
             t.push_str(&format!(

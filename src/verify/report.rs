@@ -280,17 +280,9 @@ pub fn junit_mutants(mutants: &[Mutant], took: Duration) -> String {
             if m.killed {
                 t.push_str("/>\n");
             } else {
-                let when = m
-                    .failed_at
-                    .map_or("the lesson still passed".to_string(), |f| {
-                        format!("it failed only at step {f}")
-                    });
                 t.push_str(&format!(
                     ">\n      <failure type=\"surviving mutant\" message=\"{}\"/>\n    </testcase>\n",
-                    xml(&format!(
-                        "without `{}` (step {}), {when}: no check of step {} or before notices",
-                        m.command, m.step, m.step
-                    ))
+                    xml(&m.survival())
                 ));
             }
         }

@@ -101,7 +101,7 @@ pub struct LessonReport {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
     /// What the lesson left changed in the root namespace when it ended (a lesson defect: it
-    /// fails the lesson). Looked at only when the whole lesson ran and passed.
+    /// fails the lesson). Looked at only when the lesson ran to its end and passed.
     #[serde(default)]
     pub leftovers: Vec<String>,
 }
@@ -130,6 +130,12 @@ impl Scope {
     /// Every step is verified, every line performed: the lesson runs to its end.
     pub fn whole(&self) -> bool {
         self.step.is_none() && self.until.is_none() && self.skip_line.is_none()
+    }
+
+    /// The run goes on to the lesson's last step (earlier ones maybe performed unjudged, one
+    /// line maybe left out): what it leaves in the root namespace is what the lesson leaves.
+    pub fn reaches_end(&self, steps: usize) -> bool {
+        self.last().is_none_or(|l| l >= steps)
     }
 
     fn last(&self) -> Option<usize> {
