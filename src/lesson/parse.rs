@@ -735,7 +735,7 @@ impl LessonParser<'_> {
 /// A program's refusal of a line, said as such, in the program's own words.
 fn refusal(line: &str, message: &str) -> String {
     let prog = match message.split_once(": ") {
-        Some((p, _)) if ["ping", "ping6"].contains(&p) => p,
+        Some((p, _)) if ["ping", "ping6", "sysctl"].contains(&p) => p,
         _ if line.trim_start().starts_with("bridge") => "bridge",
         _ => "ip",
     };

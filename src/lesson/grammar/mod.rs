@@ -449,7 +449,7 @@ fn parse_words(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandErr
         }),
         "ping" => tools::ping(line, words, false).map(|op| vec![part(op)]),
         "ping6" => tools::ping(line, words, true).map(|op| vec![part(op)]),
-        "sysctl" => Ok(vec![part(tools::sysctl(words))]),
+        "sysctl" => Ok(vec![part(tools::sysctl(words)?)]),
         "iptables" | "ip6tables" | "iptables-legacy" | "iptables-nft" => {
             Ok(vec![part(tools::iptables(words))])
         }

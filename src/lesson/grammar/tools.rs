@@ -139,8 +139,14 @@ fn secs_to_ms(v: &str) -> Option<u64> {
     (0.0..1e9).contains(&s).then(|| (s * 1000.0).round() as u64)
 }
 
-/// procps' sysctl: `KEY=VALUE` pairs write (with or without -w); a bare key reads.
-pub fn sysctl(words: &[Word]) -> Op {
+/// procps' sysctl: `KEY=VALUE` pairs write (with or without -w); a bare key reads, and with -w
+/// is refused as sysctl refuses it.
+pub fn sysctl(words: &[Word]) -> Result<Op, CommandError> {
+    // getopt permutes: -w counts wherever it stands.
+    let write = words
+        .iter()
+        .skip(1)
+        .any(|w| !w.dynamic && (w.text == "-w" || w.text == "--write"));
     let mut writes = Vec::new();
     let mut reads = false;
     let mut i = 1;
@@ -149,26 +155,35 @@ pub fn sysctl(words: &[Word]) -> Op {
         let t = w.text.as_str();
         match t {
             "-p" | "--load" | "-f" | "--system" => {
-                return unknown("sysctl -p loads settings from a file", &[]);
+                return Ok(unknown("sysctl -p loads settings from a file", &[]));
             }
             "-e" | "-q" | "-w" | "-n" | "-N" | "-b" | "--write" | "--quiet" => {}
             "-a" | "-A" | "-X" | "--all" => reads = true,
             _ if t.starts_with('-') => {}
-            _ if w.dynamic => return unknown("a sysctl not known before the line runs", &[]),
+            _ if w.dynamic => return Ok(unknown("a sysctl not known before the line runs", &[])),
             _ => match t.split_once('=') {
                 Some((k, v)) if !k.is_empty() => {
                     writes.push((k.trim().replace('/', "."), v.trim().to_string()));
+                }
+                None if write => {
+                    return Err(CommandError {
+                        offset: w.start,
+                        len: t.len(),
+                        message: format!(
+                            "sysctl: -w writes KEY=VALUE, and \"{t}\" has no value (sysctl says: invalid syntax): write {t}=VALUE, or leave out -w to read it"
+                        ),
+                    });
                 }
                 _ => reads = true,
             },
         }
     }
     let _ = reads;
-    if writes.is_empty() {
+    Ok(if writes.is_empty() {
         Op::Observe
     } else {
         Op::Sysctl(writes)
-    }
+    })
 }
 
 /// `bridge fdb add|append|del|replace ...`: one forwarding entry.
