@@ -33,7 +33,42 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let made = Creations::of(lesson);
     let src = &lesson.source;
+    let mut warned: Vec<&str> = Vec::new();
     for step in &lesson.steps {
+        // A line acting in a namespace no line of the lesson makes (a typo, most often: the
+        // line would fail at run time). A warning, once a name: a lesson may act in one the
+        // machine already has.
+        for c in &step.commands {
+            for p in &c.command.parts {
+                let crate::net::Ns::Named(name) = &p.ns else {
+                    continue;
+                };
+                if warned.contains(&name.as_str()) || made.netns(name) != Known::No {
+                    continue;
+                }
+                warned.push(name);
+                let at = c
+                    .text
+                    .match_indices(name.as_str())
+                    .map(|(i, _)| i)
+                    .find(|&i| {
+                        let before = c.text[..i].chars().next_back();
+                        let after = c.text[i + name.len()..].chars().next();
+                        before.is_none_or(|b| b == ' ' || b == '=')
+                            && after.is_none_or(|a| a == ' ')
+                    })
+                    .unwrap_or(0);
+                let known: Vec<&str> = made.netns.iter().map(String::as_str).collect();
+                out.push(src.warning(
+                    c.offset + at,
+                    name.chars().count(),
+                    format!(
+                        "this line acts in netns '{name}', which no command of this lesson creates: it fails unless the machine already has it{}",
+                        crate::diag::did_you_mean(name, &known)
+                    ),
+                ));
+            }
+        }
         for c in &step.checks {
             for r in &c.refs {
                 match r {
@@ -138,6 +173,19 @@ mod tests {
             vec![
                 "t.md:13:7: error: the check names netns 'red', which no command of this lesson creates",
                 "t.md:14:6: error: the check names link 'veth0' in netns blue, which no command of this lesson creates or moves there",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_in_a_namespace_no_line_makes_warns_once() {
+        let d = lint_text(&format!(
+            "{HEAD}## S\n\n```sh\nip netns add right\nip -n rihgt link set lo up\nip netns exec rihgt ip link show\n```\n"
+        ));
+        assert_eq!(
+            d,
+            vec![
+                "t.md:10:7: warning: this line acts in netns 'rihgt', which no command of this lesson creates: it fails unless the machine already has it, did you mean 'right'?",
             ]
         );
     }
