@@ -798,3 +798,41 @@ fn a_mutant_of_the_last_step_is_killed_by_what_it_leaves() {
         "{r}"
     );
 }
+
+/// A failure is located: the human summary starts the failed step with FILE:LINE of the
+/// command that failed or of the check the verdict rests on, and JSON checks carry their line.
+#[test]
+fn failures_say_where_they_are() {
+    let dir = std::env::temp_dir().join(format!("nslab-located-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("typo.md");
+    std::fs::write(
+        &file,
+        "+++\nid = \"located\"\ntitle = \"L\"\nformat = 1\n+++\n\n## Make two\n\n```sh\n\
+         ip netns add left\nip netns add right\n```\n\n## Up\n\n```sh\nip -n rihgt link set lo up\n```\n\n\
+         ## Check\n\n```sh\nip -n left link set lo up\n```\n\n```check\nlink lo in right is up\n```\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let text = String::from_utf8_lossy(&nslab(&["verify", f]).stdout).into_owned();
+    assert!(
+        text.contains(&format!("  {f}:17: step 2 'Up': failed")),
+        "{text}"
+    );
+    // Without the typo, the check of step 3 fails (right's lo stays down): its line is named.
+    let fixed = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("rihgt", "left");
+    std::fs::write(&file, fixed).unwrap();
+    let out = nslab(&["verify", "--format", "json", f]);
+    let r = json(&out);
+    let step = &r["lessons"][0]["steps"][2];
+    assert_eq!(step["checks"][0]["check"], "link lo in right is up", "{r}");
+    assert_eq!(step["checks"][0]["line"], 27, "{r}");
+    let text = String::from_utf8_lossy(&nslab(&["verify", f]).stdout).into_owned();
+    assert!(
+        text.contains(&format!("  {f}:27: step 3 'Check': ")),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

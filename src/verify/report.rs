@@ -7,6 +7,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::run::Status;
 use super::{LessonReport, Mutant, Report, StepReport};
+use crate::engine::runner::CommandStatus;
 use crate::lesson::Lesson;
 
 /// One progress line per lesson on a terminal; plain lines (no spinner, no colour) otherwise.
@@ -107,8 +108,17 @@ pub fn human(report: &Report, took: Duration) -> String {
             }
         }
         for s in l.steps.iter().filter(|s| s.status.is_bad()) {
+            // Where to look: the failed command, else the check the verdict rests on.
+            let at = s
+                .commands
+                .iter()
+                .find(|c| c.status == CommandStatus::Failed)
+                .map(|c| c.line)
+                .or_else(|| s.culprit().map(|c| c.line))
+                .filter(|&n| n > 0)
+                .map_or(String::new(), |n| format!("{}:{n}: ", l.file));
             t.push_str(&format!(
-                "  step {} '{}': {}\n",
+                "  {at}step {} '{}': {}\n",
                 s.index,
                 s.title,
                 s.status.as_str()
@@ -127,7 +137,9 @@ pub fn human(report: &Report, took: Duration) -> String {
                     }
                 } else {
                     t.push_str(&format!(
-                        "    {} {}: {}\n",
+                        "    {}:{}: {} {}: {}\n",
+                        l.file,
+                        c.line,
                         c.status.as_str(),
                         c.check,
                         c.message

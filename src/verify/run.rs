@@ -37,6 +37,10 @@ impl Status {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CheckReport {
     pub check: String,
+    /// The source line of the check (of the command it is derived from; of the heading, for
+    /// a question).
+    #[serde(default)]
+    pub line: usize,
     pub status: Status,
     pub message: String,
     /// The check in words, as the student reads it.
@@ -159,7 +163,7 @@ pub fn verify_lesson(
     for step in &lesson.steps {
         let last = scope.last().is_some_and(|l| step.index > l);
         let report = if stopped || last {
-            skipped(step, "not verified")
+            skipped(&lesson.source, step, "not verified")
         } else if !scope.verifies(step.index) {
             // Bring the kernel to this step's state without reporting on it. Its checks are
             // judged all the same (and the verdicts dropped): that waits for what the step
@@ -173,11 +177,11 @@ pub fn verify_lesson(
                 ..Policy::default()
             };
             let run = runner::run_step(engine, step, &policy, &mut Quiet);
-            let mut rep = skipped(step, "performed, not verified");
+            let mut rep = skipped(&lesson.source, step, "performed, not verified");
             rep.commands = commands(&run);
             rep
         } else {
-            verify_step(engine, step, scope)
+            verify_step(engine, &lesson.source, step, scope)
         };
         if report.status.is_bad() {
             stopped = true;
@@ -195,7 +199,7 @@ pub fn verify_lesson(
     }
 }
 
-fn skipped(step: &Step, why: &str) -> StepReport {
+fn skipped(source: &crate::diag::Source, step: &Step, why: &str) -> StepReport {
     StepReport {
         index: step.index,
         title: step.title.clone(),
@@ -206,6 +210,7 @@ fn skipped(step: &Step, why: &str) -> StepReport {
             .iter()
             .map(|c| CheckReport {
                 check: c.check.to_string(),
+                line: source.position(c.offset).0,
                 status: Status::Skipped,
                 message: why.into(),
                 says: c.check.describe(),
@@ -242,7 +247,12 @@ fn commands(run: &runner::StepRun) -> Vec<CommandReport> {
 
 const DEFECT: &str = "was already true before the step ran, so it proves nothing (make it specific to this step, or mark it '# [observe]')";
 
-fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
+fn verify_step(
+    engine: &mut Engine,
+    source: &crate::diag::Source,
+    step: &Step,
+    scope: Scope,
+) -> StepReport {
     let policy = Policy {
         // A mutant (a line left out of this step) starts the step from the very state the
         // plain lesson did, whose verify proved the before-rule: judging it again would prove
@@ -269,6 +279,7 @@ fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
         };
         checks.push(CheckReport {
             check: c.check.to_string(),
+            line: source.position(c.offset).0,
             status: st,
             message,
             says: c.check.describe(),
@@ -281,6 +292,7 @@ fn verify_step(engine: &mut Engine, step: &Step, scope: Scope) -> StepReport {
         let ans = engine.round().answer(&q.answer);
         checks.push(CheckReport {
             check: format!("question: {}", q.answer),
+            line: source.position(step.offset).0,
             status: if ans.is_some() {
                 Status::Passed
             } else {
@@ -335,6 +347,7 @@ mod tests {
     fn check(name: &str, status: Status) -> CheckReport {
         CheckReport {
             check: name.into(),
+            line: 0,
             status,
             message: String::new(),
             says: String::new(),
