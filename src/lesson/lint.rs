@@ -34,6 +34,7 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
     let made = Creations::of(lesson);
     let src = &lesson.source;
     let mut warned: Vec<&str> = Vec::new();
+    let known_netns: Vec<&str> = made.netns.iter().map(String::as_str).collect();
     for step in &lesson.steps {
         // A line acting in a namespace no line of the lesson makes (a typo, most often: the
         // line would fail at run time). A warning, once a name: a lesson may act in one the
@@ -58,19 +59,35 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
                             && after.is_none_or(|a| a == ' ')
                     })
                     .unwrap_or(0);
-                let known: Vec<&str> = made.netns.iter().map(String::as_str).collect();
                 out.push(src.warning(
                     c.offset + at,
                     name.chars().count(),
                     format!(
                         "this line acts in netns '{name}', which no command of this lesson creates: it fails unless the machine already has it{}",
-                        crate::diag::did_you_mean(name, &known)
+                        crate::diag::did_you_mean(name, &known_netns)
                     ),
                 ));
             }
         }
         for c in &step.checks {
+            // A link in a namespace the lesson never makes: the namespace's error says it all.
+            let missing: Vec<&str> = c
+                .refs
+                .iter()
+                .filter_map(|r| match r {
+                    Ref::Netns { name, .. } if made.netns(name) == Known::No => Some(name.as_str()),
+                    _ => None,
+                })
+                .collect();
             for r in &c.refs {
+                if let Ref::Link {
+                    ns: crate::net::Ns::Named(n),
+                    ..
+                } = r
+                    && missing.contains(&n.as_str())
+                {
+                    continue;
+                }
                 match r {
                     Ref::Netns { name, offset } => match made.netns(name) {
                         Known::Yes => {}
@@ -82,7 +99,10 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
                         Known::No => out.push(src.error(
                             *offset,
                             name.chars().count(),
-                            format!("the check names netns '{name}', which no command of this lesson creates"),
+                            format!(
+                                "the check names netns '{name}', which no command of this lesson creates{}",
+                                crate::diag::did_you_mean(name, &known_netns)
+                            ),
                         )),
                     },
                     Ref::Link { name, ns, offset } => match made.link(ns, name) {
@@ -92,11 +112,22 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
                             name.chars().count(),
                             format!("no line nslab can read creates link '{name}' in {ns} ({why} might: verify will tell)"),
                         )),
-                        Known::No => out.push(src.error(
-                            *offset,
-                            name.chars().count(),
-                            format!("the check names link '{name}' in {ns}, which no command of this lesson creates or moves there"),
-                        )),
+                        Known::No => {
+                            let here: Vec<&str> = made
+                                .links
+                                .iter()
+                                .filter(|(n, _)| n == ns)
+                                .map(|(_, l)| l.as_str())
+                                .collect();
+                            out.push(src.error(
+                                *offset,
+                                name.chars().count(),
+                                format!(
+                                    "the check names link '{name}' in {ns}, which no command of this lesson creates or moves there{}",
+                                    crate::diag::did_you_mean(name, &here)
+                                ),
+                            ))
+                        }
                     },
                 }
             }
@@ -173,6 +204,20 @@ mod tests {
             vec![
                 "t.md:13:7: error: the check names netns 'red', which no command of this lesson creates",
                 "t.md:14:6: error: the check names link 'veth0' in netns blue, which no command of this lesson creates or moves there",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_misspelt_namespace_in_a_check_is_named_once_with_the_likely_one() {
+        let d = lint_text(&format!(
+            "{HEAD}## S\n\n```sh\nip netns add left\nip -n left link add veth0 type veth peer name veth1\n```\n\n```check\nlink veth0 in lfet is up\nlink veht0 in left is down\n```\n"
+        ));
+        assert_eq!(
+            d,
+            vec![
+                "t.md:14:15: error: the check names netns 'lfet', which no command of this lesson creates, did you mean 'left'?",
+                "t.md:15:6: error: the check names link 'veht0' in netns left, which no command of this lesson creates or moves there, did you mean 'veth0'?",
             ]
         );
     }
