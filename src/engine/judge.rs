@@ -423,11 +423,28 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
         let others = some_names(s.links.iter().map(|l| l.name.as_str()));
         let names: Vec<String> = s.links.iter().map(|l| l.name.clone()).collect();
         if let Some(e) = locate(f, name, ns) {
-            let mut v = Verdict::fail(expected, format!("{name} is {}", where_(&e)));
-            if let Ns::Named(target) = ns {
-                v = v.fix(format!("{} link set {name} netns {target}", e.ip()));
-            }
-            return v.cause(format!("{name} is in the wrong namespace"));
+            let v = Verdict::fail(expected, format!("{name} is {}", where_(&e)));
+            // The root namespace by a process in it: 1, the first process (learn's sandbox
+            // has its own).
+            let target = match ns {
+                Ns::Named(target) => target.as_str(),
+                Ns::Root => "1",
+            };
+            let v = v.fix(format!("{} link set {name} netns {target}", e.ip()));
+            // Swapped: the other end of this very pair is where this one should be.
+            let swapped = s.links.iter().find(|o| {
+                o.peer
+                    .as_ref()
+                    .is_some_and(|p| p.name.as_deref() == Some(name) && p.ns.as_ref() == Some(&e))
+            });
+            return match swapped {
+                Some(o) => v.cause(format!(
+                    "the ends of the pair look swapped: {} is {here}, and {name} {}",
+                    o.name,
+                    where_(&e)
+                )),
+                None => v.cause(format!("{name} is in the wrong namespace")),
+            };
         }
         let v = Verdict::fail(
             expected,

@@ -244,6 +244,20 @@ fn near_misses_are_named() {
     let v = verdict("link veth0 in blue peer veth1 in red", &mut f);
     assert!(!v.pass);
     assert_eq!(v.found, "veth0 is in red");
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("the ends of the pair look swapped: veth1 is in blue, and veth0 in red")
+    );
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n red link set veth0 netns blue")
+    );
+    // A link the lesson wants in the root namespace, found in a namespace: moved back by the
+    // first process's namespace.
+    let mut f = lab(&[], &[]);
+    let v = verdict("link veth0 exists", &mut f);
+    assert_eq!(v.fix.as_deref(), Some("ip -n blue link set veth0 netns 1"));
+    assert_eq!(v.cause.as_deref(), Some("veth0 is in the wrong namespace"));
 }
 
 #[test]
