@@ -836,3 +836,36 @@ fn failures_say_where_they_are() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A line nslab performs natively fails in the kernel's own words, as iproute2 prints them
+/// (the extended ACK): the oracle is `ip` itself, refused the same line in a namespace of its own.
+#[test]
+fn a_native_line_fails_in_the_kernels_words() {
+    let oracle = std::process::Command::new("unshare")
+        .args([
+            "-n",
+            "ip",
+            "route",
+            "add",
+            "10.6.0.0/24",
+            "via",
+            "10.1.1.1",
+            "onlink",
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&oracle.stderr);
+    let words = said
+        .trim()
+        .strip_prefix("Error: ")
+        .unwrap_or(&said)
+        .trim_end_matches('.');
+    assert!(!oracle.status.success() && !words.is_empty(), "{said}");
+    let out = nslab(&["verify", "tests/fixtures/onlink-without-dev.md"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("route 10.6.0.0/24: {words}")),
+        "ip says {words:?}; nslab: {text}"
+    );
+}

@@ -66,7 +66,10 @@ impl KernelError {
     fn netlink(context: impl Into<String>, e: rtnetlink::Error) -> Self {
         match e {
             rtnetlink::Error::NetlinkError(m) => KernelError::Os {
-                context: context.into(),
+                context: match kernel_says(&m) {
+                    Some(said) => format!("{}: {said}", context.into()),
+                    None => context.into(),
+                },
                 err: m.to_io(),
             },
             other => KernelError::Other(format!("{}: {other}", context.into())),
@@ -1042,6 +1045,29 @@ impl ShellOutput {
             )
         })
     }
+}
+
+/// The kernel's message in an error's extended ACK (NLMSGERR_ATTR_MSG), if it sent one. The
+/// sockets ask for capped ACKs, so the attributes follow the 16 bytes of the request's header.
+pub(crate) fn kernel_says(m: &rtnetlink::packet_core::ErrorMessage) -> Option<String> {
+    const HEADER: usize = 16;
+    const ATTR_MSG: u16 = 1;
+    let mut rest = m.header.get(HEADER..)?;
+    while rest.len() >= 4 {
+        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+        let kind = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+        if len < 4 || len > rest.len() {
+            return None;
+        }
+        if kind == ATTR_MSG {
+            let text = &rest[4..len];
+            let text = text.split(|&b| b == 0).next().unwrap_or_default();
+            let text = String::from_utf8_lossy(text).trim().to_string();
+            return (!text.is_empty()).then_some(text);
+        }
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+    None
 }
 
 fn exists_or(e: rtnetlink::Error, what: String, context: &str) -> KernelError {

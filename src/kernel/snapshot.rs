@@ -614,7 +614,14 @@ impl AsyncSocket for LossyNames {
     }
 
     fn new(protocol: isize) -> std::io::Result<Self> {
-        TokioSocket::new(protocol).map(LossyNames)
+        let s = TokioSocket::new(protocol)?;
+        // The kernel's own words on an error (extended ACK: "Nexthop device required for
+        // onlink", as iproute2 prints them), after the request's header only (capped ACK), so
+        // that they are found at a fixed place: see [`super::kernel_says`]. Best effort: an
+        // older kernel without them still answers with the error code.
+        let _ = s.socket_ref().set_cap_ack(true);
+        let _ = s.socket_ref().set_ext_ack(true);
+        Ok(LossyNames(s))
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {

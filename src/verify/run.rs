@@ -37,8 +37,8 @@ impl Status {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CheckReport {
     pub check: String,
-    /// The source line of the check (of the command it is derived from; of the heading, for
-    /// a question).
+    /// The source line of the check (a derived check, the net effect of its whole step: the
+    /// step's first command; a question: its step's heading).
     #[serde(default)]
     pub line: usize,
     pub status: Status,
