@@ -207,14 +207,16 @@ fn leftovers_settled(
     before: &leftovers::RootState,
 ) -> Result<Vec<String>, String> {
     let deadline = Instant::now() + crate::engine::settle::SETTLE_MAX;
-    let mut left = leftovers::differences(before, &leftovers::root_state(kernel, lesson)?);
+    let end = leftovers::root_state(kernel, lesson)?;
+    let mut left = leftovers::differences(before, &end);
     let mut last_change = Instant::now();
     while !left.is_empty()
         && Instant::now() < deadline
         && last_change.elapsed() < std::time::Duration::from_secs(1)
     {
         std::thread::sleep(std::time::Duration::from_millis(10));
-        let now = leftovers::differences(before, &leftovers::root_state(kernel, lesson)?);
+        let now =
+            leftovers::differences(before, &leftovers::root_state_again(kernel, lesson, &end)?);
         if now.len() < left.len() {
             last_change = Instant::now();
         }
