@@ -2,9 +2,11 @@
 //! network, mount and pid namespaces), and a second pane types the student's commands.
 
 mod common;
+#[path = "common/tmux.rs"]
+mod tmux;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::nslab;
@@ -47,12 +49,7 @@ fn sandboxed(script: &str) -> Command {
     sandboxed_keeping(script, &[])
 }
 
-struct Tmux {
-    dir: PathBuf,
-    child: Child,
-    /// Numbers the "command done" markers typed after each line.
-    typed: std::cell::Cell<u32>,
-}
+use tmux::Tmux;
 
 impl Tmux {
     /// Pane 0 runs `cmd` (then prints EXIT=code), pane 1 is a shell for the student.
@@ -107,35 +104,9 @@ impl Tmux {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let t = Tmux {
-            dir,
-            child,
-            typed: std::cell::Cell::new(0),
-        };
+        let t = Tmux::new(dir, child);
         t.wait_for(0, "", Duration::from_secs(10));
         t
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(self.dir.join("sock"))
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self, pane: u8) -> String {
-        self.tmux(&[
-            "capture-pane",
-            "-p",
-            "-J",
-            "-S",
-            "-2000",
-            "-t",
-            &format!("t:0.{pane}"),
-        ])
     }
 
     /// Presses one key in nslab's pane as a person does: alone, then a pause (learn waits a
@@ -192,66 +163,12 @@ impl Tmux {
             .unwrap_or(serde_json::Value::Null)
     }
 
-    fn keys(&self, pane: u8, keys: &[&str]) {
-        let target = format!("t:0.{pane}");
-        let mut args = vec!["send-keys", "-t", target.as_str()];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-
-    /// Types a command line in the student's shell and waits until it has run.
-    fn type_line(&self, line: &str) {
-        let n = self.typed.get() + 1;
-        self.typed.set(n);
-        self.keys(1, &["clear", "Enter"]);
-        // The marker is on a line of its own (`cmd &; echo` would not parse), and computed by the
-        // shell, so that the typed line itself never matches it.
-        self.keys(
-            1,
-            &[line, "Enter", &format!("echo typed-$((1000+{n}))"), "Enter"],
-        );
-        self.wait_for(1, &format!("\ntyped-{}", 1000 + n), Duration::from_secs(20));
-    }
-
     /// Runs a command in the student's shell and returns what it wrote to a file.
     fn answer(&self, command: &str) -> String {
         let file = self.dir.join("answer");
         let _ = std::fs::remove_file(&file);
         self.type_line(&format!("{command} > {}", file.display()));
         std::fs::read_to_string(&file).unwrap().trim().to_string()
-    }
-
-    fn wait_for(&self, pane: u8, text: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen(pane);
-            if (!s.trim().is_empty() || text.is_empty())
-                && s.contains(text)
-                && (!text.is_empty() || self.dir.join("sock").exists())
-            {
-                return s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "waited {timeout:?} for {text:?}; the screen shows:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.tmux(&["kill-server"]);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // The sandbox's processes die with it, a moment later; the server's socket goes then.
-        for _ in 0..40 {
-            if std::fs::remove_dir_all(&self.dir).is_ok() || !self.dir.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 

@@ -13,9 +13,11 @@
 mod common;
 #[path = "common/student.rs"]
 mod student;
+#[path = "common/tmux.rs"]
+mod tmux;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use student::{
@@ -278,13 +280,10 @@ fn challenges_accept_other_ways_and_refuse_wrong_ones() {
 // learn, typed by a student in tmux.
 
 /// tmux in a sandbox: pane 0 runs `nslab learn LESSON`, pane 1 is the student's bash.
-struct Tmux {
-    dir: PathBuf,
-    child: Child,
-    typed: std::cell::Cell<u32>,
-}
+use tmux::Tmux;
 
 impl Tmux {
+    /// The student's session for one lesson: learn on the left, a shell on the right.
     fn start(name: &str, lesson_id: &str) -> Tmux {
         // Not under /tmp: the sandbox mounts a /tmp of its own over it.
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -307,11 +306,7 @@ impl Tmux {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let t = Tmux {
-            dir,
-            child,
-            typed: std::cell::Cell::new(0),
-        };
+        let t = Tmux::new(dir, child);
         let start = Instant::now();
         while !sock.exists() {
             assert!(
@@ -321,86 +316,6 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(50));
         }
         t
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-S")
-            .arg(self.dir.join("sock"))
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self, pane: u8) -> String {
-        self.tmux(&[
-            "capture-pane",
-            "-p",
-            "-J",
-            "-S",
-            "-2000",
-            "-t",
-            &format!("t:0.{pane}"),
-        ])
-    }
-
-    fn keys(&self, pane: u8, keys: &[&str]) {
-        let target = format!("t:0.{pane}");
-        let mut args = vec!["send-keys", "-t", target.as_str()];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-    }
-
-    /// Types a line in the student's shell and waits until it has run.
-    fn type_line(&self, line: &str) {
-        let n = self.typed.get() + 1;
-        self.typed.set(n);
-        self.keys(1, &["clear", "Enter"]);
-        self.keys(
-            1,
-            &[line, "Enter", &format!("echo typed-$((1000+{n}))"), "Enter"],
-        );
-        self.wait_for(1, &format!("\ntyped-{}", 1000 + n), Duration::from_secs(20));
-    }
-
-    fn wait_for(&self, pane: u8, text: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen(pane);
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "waited {timeout:?} for {text:?}; the screen shows:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The text does not appear for a while (learn polls its checks every 100 ms).
-    fn never_shows(&self, pane: u8, text: &str, wait: Duration) {
-        let start = Instant::now();
-        while start.elapsed() < wait {
-            let s = self.screen(pane);
-            assert!(!s.contains(text), "{text:?} appeared too early:\n{s}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.tmux(&["kill-server"]);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for _ in 0..40 {
-            if std::fs::remove_dir_all(&self.dir).is_ok() || !self.dir.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 }
 
