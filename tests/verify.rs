@@ -7,6 +7,31 @@ use std::process::Output;
 
 use common::{host_state, nslab, step_statuses};
 
+/// A test's own folder of lesson files, removed when the test ends, also when it fails.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("nslab-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// Writes `text` to the file `name` in the folder, and gives its path.
+    fn lesson(&self, name: &str, text: &str) -> String {
+        let file = self.0.join(name);
+        std::fs::write(&file, text).unwrap();
+        file.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
@@ -721,11 +746,9 @@ fn a_lab_with_each_address_on_both_ends_fails_at_the_address_step() {
         ),
         1,
     );
-    let dir = std::env::temp_dir().join(format!("nslab-both-ends-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("02-veth.md");
-    std::fs::write(&file, wrong).unwrap();
-    let out = nslab(&["verify", "--format", "json", file.to_str().unwrap()]);
+    let scratch = Scratch::new("both-ends");
+    let file = scratch.lesson("02-veth.md", &wrong);
+    let out = nslab(&["verify", "--format", "json", &file]);
     assert_eq!(out.status.code(), Some(1));
     let r = json(&out);
     let steps = r["lessons"][0]["steps"].as_array().unwrap();
@@ -742,25 +765,21 @@ fn a_lab_with_each_address_on_both_ends_fails_at_the_address_step() {
             .any(|c| c["status"] == "failed" && c["check"].as_str().unwrap().contains("only on")),
         "{failed}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The firewall is read only for a lesson that can change it; a line whose effects nslab cannot
 /// read (here a rule fed to iptables-restore) can, and the rule it leaves is named.
 #[test]
 fn a_rule_left_by_a_line_nslab_cannot_read_is_named() {
-    let dir = std::env::temp_dir().join(format!("nslab-opaque-rule-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("opaque.md");
-    std::fs::write(
-        &file,
+    let scratch = Scratch::new("opaque-rule");
+    let file = scratch.lesson(
+        "opaque.md",
         "+++\nid = \"opaque-rule\"\ntitle = \"O\"\nformat = 1\n+++\n\n## Add a rule\n\n```sh\n\
          printf '*filter\\n-A INPUT -s 10.9.9.9 -j DROP\\nCOMMIT\\n' | iptables-restore --noflush\n\
          ```\n\n```check\n\
          sh (the rule is there): iptables -S INPUT | grep -q 10.9.9.9\n```\n",
-    )
-    .unwrap();
-    let out = nslab(&["verify", "--format", "json", file.to_str().unwrap()]);
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
     assert_eq!(out.status.code(), Some(1));
     let r = json(&out);
     assert_eq!(
@@ -768,7 +787,6 @@ fn a_rule_left_by_a_line_nslab_cannot_read_is_named() {
         serde_json::json!(["iptables -A INPUT -s 10.9.9.9/32 -j DROP"]),
         "{r}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A clean-up line of the last step that no check looks at is still tested by --mutate: the
@@ -803,38 +821,29 @@ fn a_mutant_of_the_last_step_is_killed_by_what_it_leaves() {
 /// command that failed or of the check the verdict rests on, and JSON checks carry their line.
 #[test]
 fn failures_say_where_they_are() {
-    let dir = std::env::temp_dir().join(format!("nslab-located-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("typo.md");
-    std::fs::write(
-        &file,
-        "+++\nid = \"located\"\ntitle = \"L\"\nformat = 1\n+++\n\n## Make two\n\n```sh\n\
-         ip netns add left\nip netns add right\n```\n\n## Up\n\n```sh\nip -n rihgt link set lo up\n```\n\n\
-         ## Check\n\n```sh\nip -n left link set lo up\n```\n\n```check\nlink lo in right is up\n```\n",
-    )
-    .unwrap();
-    let f = file.to_str().unwrap();
-    let text = String::from_utf8_lossy(&nslab(&["verify", f]).stdout).into_owned();
+    let scratch = Scratch::new("located");
+    let text = "+++\nid = \"located\"\ntitle = \"L\"\nformat = 1\n+++\n\n## Make two\n\n```sh\n\
+        ip netns add left\nip netns add right\n```\n\n## Up\n\n```sh\nip -n rihgt link set lo up\n```\n\n\
+        ## Check\n\n```sh\nip -n left link set lo up\n```\n\n```check\nlink lo in right is up\n```\n";
+    let f = scratch.lesson("typo.md", text);
+    let f = f.as_str();
+    let said = String::from_utf8_lossy(&nslab(&["verify", f]).stdout).into_owned();
     assert!(
-        text.contains(&format!("  {f}:17: step 2 'Up': failed")),
-        "{text}"
+        said.contains(&format!("  {f}:17: step 2 'Up': failed")),
+        "{said}"
     );
     // Without the typo, the check of step 3 fails (right's lo stays down): its line is named.
-    let fixed = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace("rihgt", "left");
-    std::fs::write(&file, fixed).unwrap();
+    scratch.lesson("typo.md", &text.replace("rihgt", "left"));
     let out = nslab(&["verify", "--format", "json", f]);
     let r = json(&out);
     let step = &r["lessons"][0]["steps"][2];
     assert_eq!(step["checks"][0]["check"], "link lo in right is up", "{r}");
     assert_eq!(step["checks"][0]["line"], 27, "{r}");
-    let text = String::from_utf8_lossy(&nslab(&["verify", f]).stdout).into_owned();
+    let said = String::from_utf8_lossy(&nslab(&["verify", f]).stdout).into_owned();
     assert!(
-        text.contains(&format!("  {f}:27: step 3 'Check': ")),
-        "{text}"
+        said.contains(&format!("  {f}:27: step 3 'Check': ")),
+        "{said}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A line nslab performs natively fails in the kernel's own words, as iproute2 prints them
