@@ -40,8 +40,8 @@ pub enum Cmd {
         /// Write the report to FILE instead of standard output.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Verify this many lessons (or mutants) at once, each in its own sandbox (default: one
-        /// per core).
+        /// Verify this many lessons (or mutants) at once, each in its own sandbox (default: four
+        /// per core, as most of a verification is waiting for the kernel).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
         /// Verify only step N (earlier steps are performed, not verified).
@@ -310,7 +310,9 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
                 paths,
                 format,
                 output,
-                jobs: jobs.unwrap_or(cores),
+                // Most of verify is waiting for the kernel (a probe's bound, a teardown, a
+                // grace period): four lessons or mutants per core keep the cores busy.
+                jobs: jobs.unwrap_or(cores * 4),
                 scope: crate::verify::Scope {
                     step,
                     until,

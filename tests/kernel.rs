@@ -495,6 +495,7 @@ fn checks_leave_no_trace(_: &Kernel) {
             skip_line: None,
             setup: true,
             prefix: false,
+            first_failure_decides: false,
         };
         for step in &lesson.steps {
             run_step(&mut engine, step, &policy, &mut Quiet);
@@ -549,6 +550,60 @@ fn a_left_out_line_owes_nothing(_: &Kernel) {
     assert!(sh("ip netns del o-blue && ip netns del o-red"));
 }
 
+/// A listing nobody reads (verify) is answered from the kernel: it must succeed exactly when
+/// the real `ip` does, in every state (namespace there or not, device there or not).
+fn listings_end_as_ip_ends(_: &Kernel) {
+    use nslab::engine::{Engine, Pace};
+    use nslab::lesson::CommandLine;
+    use nslab::lesson::grammar;
+    assert!(sh(
+        "ip netns add l-blue && ip link add lv0 type veth peer name lv1 netns l-blue"
+    ));
+    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
+    let lines = [
+        "ip link show",
+        "ip link show type veth",
+        "ip link show dev lv0",
+        "ip link show dev lv1",
+        "ip -br link show lv0 up",
+        "ip address show dev lv0",
+        "ip a s nothere",
+        "ip route show dev lv0",
+        "ip route show dev lv1",
+        "ip neigh show dev lv0",
+        "ip neigh show dev nothere",
+        "ip netns list",
+        "ip -n l-blue link",
+        "ip -n l-blue link show lv1",
+        "ip -n l-blue addr show dev lv0",
+        "ip -n l-blue neigh show dev lv1",
+        "ip -n l-red link",
+        "ip -n l-red netns list",
+        "ip netns exec l-blue ip route show dev lv1",
+        "ip netns exec l-red ip route",
+    ];
+    let mut failing = 0;
+    for text in lines {
+        let command = grammar::parse(text).unwrap();
+        assert!(command.listing().is_some(), "{text} is a listing");
+        let line = CommandLine {
+            text: text.to_string(),
+            offset: 0,
+            line: 1,
+            observe: true,
+            expect_failure: false,
+            command,
+        };
+        let real = sh(&format!("{text} >/dev/null 2>&1"));
+        let ours = engine.perform_unread(&line);
+        assert_eq!(ours.ok, real, "{text}: {:?}", ours.error);
+        failing += usize::from(!real);
+    }
+    // The oracle is not blind: some of these lines fail.
+    assert!(failing >= 6, "{failing}");
+    assert!(sh("ip netns del l-blue"));
+}
+
 fn sh(line: &str) -> bool {
     Command::new("sh")
         .args(["-c", line])
@@ -575,6 +630,7 @@ fn main() {
         ("shell_runs_in_the_namespace", shell_runs_in_the_namespace),
         ("checks_leave_no_trace", checks_leave_no_trace),
         ("a_left_out_line_owes_nothing", a_left_out_line_owes_nothing),
+        ("listings_end_as_ip_ends", listings_end_as_ip_ends),
     ];
     // Kernel::shell starts nslab's line helper from the running binary: this one, here.
     if std::env::args_os()

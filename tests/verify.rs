@@ -878,3 +878,54 @@ fn a_native_line_fails_in_the_kernels_words() {
         "ip says {words:?}; nslab: {text}"
     );
 }
+
+/// A mutant is decided by its first failure: the checks that answer at once are judged before
+/// the ones that wait (a ping), which are not judged once one of those failed; after a failed
+/// command, no check is judged at all.
+#[test]
+fn a_mutant_is_decided_by_its_first_failure() {
+    let scratch = Scratch::new("first-failure");
+    let text = "+++\nid = \"first\"\ntitle = \"F\"\nformat = 1\n+++\n\n## Two\n\n```sh\n\
+        ip netns add fa\nip netns add fb\n```\n\n```check\nnetns fa exists\nnetns fb exists\n```\n\n\
+        ## Cable\n\n```sh\nip link add va netns fa type veth peer name vb netns fb\n\
+        ip -n fa link set va up\nip -n fb link set vb up\nip -n fa address add 10.8.0.1/24 dev va\n\
+        ip -n fb address add 10.8.0.2/24 dev vb\n```\n\n```check\nping 10.8.0.2 from fa\n\
+        link va in fa is up\n```\n\n## Clean up\n\n```sh\nip netns del fa\nip netns del fb\n```\n\n\
+        ```check\nnetns fa absent\nnetns fb absent\n```\n";
+    let f = scratch.lesson("first.md", text);
+    let out = nslab(&["verify", "--mutate", "--format", "json", &f]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    let how = |command: &str| -> String {
+        r["mutants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["command"] == command)
+            .unwrap_or_else(|| panic!("no mutant of {command}: {r}"))["how"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Without `set va up`, both checks fail; the ping is listed first, but the link check,
+    // which needs no reply, decides.
+    let up = how("ip -n fa link set va up");
+    assert!(up.starts_with("check failed: link va in fa is up"), "{up}");
+    // Without the cable, the next line fails: that is the verdict.
+    let cable = how("ip link add va netns fa type veth peer name vb netns fb");
+    assert!(
+        cable.starts_with("command failed: ip -n fa link set va up"),
+        "{cable}"
+    );
+    // Only the ping can tell that an address is missing: it is judged when all else passes.
+    let addr = how("ip -n fb address add 10.8.0.2/24 dev vb");
+    assert!(
+        addr.starts_with("check failed: ping 10.8.0.2 from fa"),
+        "{addr}"
+    );
+}

@@ -214,6 +214,50 @@ impl Engine {
         }
     }
 
+    /// Performs a line whose output nobody reads (verify): an `ip` listing is answered from the
+    /// kernel, as iproute2 would end it (it fails when its namespace or device is missing, and
+    /// changes nothing), without starting `ip`; any other line is performed as [`Self::perform`]
+    /// does.
+    pub fn perform_unread(&mut self, line: &CommandLine) -> Performed {
+        let Some((ns, listing)) = line.command.listing() else {
+            return self.perform(line);
+        };
+        let start = Instant::now();
+        let error = self.listing_fails(ns, listing);
+        Performed {
+            ok: error.is_none(),
+            output: String::new(),
+            error: error.map(|e| format!("{}: {e}", line.text)),
+            duration: start.elapsed(),
+        }
+    }
+
+    /// Why `ip` would fail this listing, in its words; `None` when it would succeed.
+    fn listing_fails(
+        &self,
+        ns: &Ns,
+        listing: &crate::lesson::grammar::ip::Listing,
+    ) -> Option<String> {
+        use crate::lesson::grammar::ip::Listed;
+        if let Ns::Named(n) = ns
+            && !self.kernel.netns_exists(n)
+        {
+            return Some(format!(
+                "exited with status 255: Cannot open network namespace \"{n}\": No such file or directory"
+            ));
+        }
+        let dev = listing.dev.as_ref()?;
+        if self.kernel.link(ns, dev).is_ok() {
+            return None;
+        }
+        Some(match listing.what {
+            Listed::Link | Listed::Address => {
+                format!("exited with status 1: Device \"{dev}\" does not exist.")
+            }
+            _ => format!("exited with status 1: Cannot find device \"{dev}\""),
+        })
+    }
+
     /// The real program, through /bin/sh in the root namespace: `ip -n` and `ip netns exec`
     /// in the line take it where it goes, as in the student's own shell.
     fn real(&mut self, text: &str) -> (bool, String, Option<String>) {

@@ -30,6 +30,11 @@ pub struct Policy {
     /// mutant's earlier steps), and the next step must start from the state it starts from in
     /// a whole run: wait for what this one started (see [`settle::settle_prefix`]).
     pub prefix: bool,
+    /// One failure decides the step (a mutant is killed by its first failed command or check):
+    /// after a failed command no check is judged, and checks that answer at once are judged
+    /// before the ones that may wait (pings, shell checks), which are judged only when all the
+    /// others pass.
+    pub first_failure_decides: bool,
 }
 
 /// What became of one command line.
@@ -62,8 +67,9 @@ pub struct StepRun {
     pub commands: Vec<CommandRun>,
     /// The before-rule's verdicts, for the checks held to it (`None` for the others).
     pub before: Vec<Option<Verdict>>,
-    /// Every check's verdict after the commands (empty when the policy does not judge).
-    pub after: Vec<Verdict>,
+    /// Every check's verdict after the commands (empty when the policy does not judge; `None`
+    /// for a check left unjudged because the step was already decided).
+    pub after: Vec<Option<Verdict>>,
     pub duration: Duration,
 }
 
@@ -73,11 +79,20 @@ pub trait Show {
     fn command(&mut self, _c: &CommandLine) {}
     /// A command ran (demo and learn print its output and any error).
     fn performed(&mut self, _c: &CommandLine, _r: &CommandRun) {}
+    /// Whether anyone reads what the commands print: if not, a listing (`ip link show`) is
+    /// answered from the kernel instead of starting `ip` (see [`Engine::perform_unread`]).
+    fn reads_output(&self) -> bool {
+        true
+    }
 }
 
 /// Shows nothing (verify, `--step` preparation).
 pub struct Quiet;
-impl Show for Quiet {}
+impl Show for Quiet {
+    fn reads_output(&self) -> bool {
+        false
+    }
+}
 
 /// Whether the before-rule holds a check of this step: not for a step that only looks, and
 /// not for a check marked `# [observe]`.
@@ -154,6 +169,12 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         } else {
             stopped.clone()
         };
+        // A step that only brings the lab along: a listing changes nothing, and its success was
+        // proven where the step was verified. It is not even answered.
+        let skip = skip.or_else(|| {
+            (policy.prefix && !show.reads_output() && c.command.listing().is_some())
+                .then(|| "a listing, in a step that is performed, not verified".to_string())
+        });
         if let Some(why) = skip {
             commands.push(CommandRun {
                 text: c.text.clone(),
@@ -167,7 +188,11 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
             continue;
         }
         show.command(c);
-        let p = engine.perform(c);
+        let p = if show.reads_output() {
+            engine.perform(c)
+        } else {
+            engine.perform_unread(c)
+        };
         // A line marked [fails] is meant to fail: its failure is the expected outcome.
         let ok = p.ok != c.expect_failure;
         let error = match (ok, c.expect_failure) {
@@ -196,8 +221,18 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         // A namespace a line made may be one the step's pings are watched in.
         engine.watch_pings(step);
     }
-    let after = if policy.judge_after {
+    let failed = commands.iter().any(|c| c.status == CommandStatus::Failed);
+    let after = if policy.judge_after && policy.first_failure_decides {
+        if failed {
+            vec![None; step.checks.len()]
+        } else {
+            settle::settle_cheap_first(engine, &step.checks, &owed)
+        }
+    } else if policy.judge_after {
         settle::settle(engine, &step.checks, &owed)
+            .into_iter()
+            .map(Some)
+            .collect()
     } else {
         if policy.prefix {
             settle::settle_prefix(engine, step, &owed);

@@ -220,6 +220,37 @@ pub fn wait_owed(engine: &Engine, owed: &Owed) {
     }
 }
 
+/// A check that may take its time to answer: a probe that waits for a reply, a shell command.
+fn slow(c: &Check) -> bool {
+    matches!(strip(c), Check::Ping { .. } | Check::Shell { .. })
+}
+
+/// [`settle`] for a step that one failure decides: the checks that answer at once first; the
+/// slow ones (pings, shell checks) only when all of those pass. A check left unjudged is
+/// `None`.
+pub fn settle_cheap_first(
+    engine: &Engine,
+    checks: &[CheckLine],
+    owed: &Owed,
+) -> Vec<Option<Verdict>> {
+    let (slow_ones, quick): (Vec<usize>, Vec<usize>) =
+        (0..checks.len()).partition(|&i| slow(&checks[i].check));
+    let mut out: Vec<Option<Verdict>> = vec![None; checks.len()];
+    let mut judge = |idx: &[usize]| -> bool {
+        let some: Vec<CheckLine> = idx.iter().map(|&i| checks[i].clone()).collect();
+        let verdicts = settle(engine, &some, owed);
+        let all_pass = verdicts.iter().all(|v| v.pass);
+        for (&i, v) in idx.iter().zip(verdicts) {
+            out[i] = Some(v);
+        }
+        all_pass
+    };
+    if judge(&quick) {
+        judge(&slow_ones);
+    }
+    out
+}
+
 /// Judges the step's checks after its commands: at once when they hold or nothing is pending,
 /// else when the kernel has done what it owed (or [`SETTLE_MAX`] has passed).
 pub fn settle(engine: &Engine, checks: &[CheckLine], owed: &Owed) -> Vec<Verdict> {

@@ -534,7 +534,7 @@ impl World {
                     why,
                 );
             }
-            Op::Ping(_) | Op::Observe => {}
+            Op::Ping(_) | Op::Observe | Op::List(_) => {}
         }
     }
 

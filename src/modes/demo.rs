@@ -182,7 +182,9 @@ impl Demo<'_> {
                 runner::run_step(engine, step, &policy, &mut show)
             });
             let mut parts = show.parts;
-            parts.checks = checklist(step, &run.after);
+            // Demo judges every check: none is left unjudged.
+            let after: Vec<Verdict> = run.after.into_iter().flatten().collect();
+            parts.checks = checklist(step, &after);
             parts
         };
         // The picture after the step, below what the commands printed.

@@ -560,23 +560,6 @@ impl Mutant {
 /// without judging them and verifies that one step: mutants of step k share the cost of
 /// steps 1..k-1 being cheap, not judged. The mutants run on every core.
 fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
-    // A lesson that fails as it is cannot say anything about its mutants.
-    let plain = parallel((0..lessons.len()).collect(), opts.jobs, |i| {
-        spawn_worker(opts, &lessons[i], opts.scope, &mut |_| {})
-    });
-    let mut broken = Vec::new();
-    for (i, r) in plain.into_iter().enumerate() {
-        let r = r?;
-        if !r.passed {
-            broken.push(format!(
-                "{}: the lesson fails as it is, so its mutants prove nothing: run `nslab verify {}` first",
-                lessons[i].source.name, lessons[i].source.name
-            ));
-        }
-    }
-    if !broken.is_empty() {
-        return Err(Failure::Failed(broken.join("\n")));
-    }
     let mut plan = Vec::new();
     for (i, l) in lessons.iter().enumerate() {
         for s in &l.steps {
@@ -588,61 +571,118 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             }
         }
     }
+    // The plain lessons and the mutants share the cores. The plain runs go first; the mutants
+    // follow, the longest first, so that none of them starts last and keeps the others waiting
+    // (the report keeps the lessons' order). A mutant of step k costs about what performing
+    // steps 1..k costs: a line the real program runs costs some ten times a native one.
+    let cost = |&(i, step, _, _): &(usize, usize, usize, String)| -> usize {
+        lessons[i]
+            .steps
+            .iter()
+            .take_while(|s| s.index <= step)
+            .flat_map(|s| s.setup.iter().chain(&s.commands))
+            .map(|c| match (c.command.listing(), c.command.is_native()) {
+                (Some(_), _) => 0,
+                (None, true) => 1,
+                (None, false) => 10,
+            })
+            .sum()
+    };
+    let mut order: Vec<usize> = (0..plan.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(cost(&plan[k])));
+    enum Work {
+        Plain(usize),
+        Mutant(usize),
+    }
+    enum Done {
+        Plain(Result<LessonReport, Failure>),
+        Mutant(Result<Mutant, Failure>),
+    }
+    let work: Vec<Work> = (0..lessons.len())
+        .map(Work::Plain)
+        .chain(order.iter().map(|&k| Work::Mutant(k)))
+        .collect();
     let tty =
         std::io::stderr().is_terminal() && opts.format == Format::Human && opts.output.is_none();
     let total = plan.len();
     let counter = Mutex::new(0usize);
     let start = Instant::now();
-    let results = parallel(plan, opts.jobs, |(i, step, line, text)| {
-        let scope = Scope {
-            step: Some(step),
-            until: None,
-            skip_line: Some(line),
-        };
-        let began = Instant::now();
-        let r = spawn_worker(opts, &lessons[i], scope, &mut |_| {});
-        let duration_ms = began.elapsed().as_secs_f64() * 1000.0;
-        if let Ok(mut n) = counter.lock() {
-            *n += 1;
-            if tty {
-                eprint!("\rmutants: {}/{total}", *n);
-            }
+    let done = parallel(work, opts.jobs, |w| match w {
+        // A lesson that fails as it is cannot say anything about its mutants.
+        Work::Plain(i) => Done::Plain(spawn_worker(opts, &lessons[i], opts.scope, &mut |_| {})),
+        Work::Mutant(k) => {
+            let (i, step, line, text) = plan[k].clone();
+            Done::Mutant({
+                let scope = Scope {
+                    step: Some(step),
+                    until: None,
+                    skip_line: Some(line),
+                };
+                let began = Instant::now();
+                let r = spawn_worker(opts, &lessons[i], scope, &mut |_| {});
+                let duration_ms = began.elapsed().as_secs_f64() * 1000.0;
+                if let Ok(mut n) = counter.lock() {
+                    *n += 1;
+                    if tty {
+                        eprint!("\rmutants: {}/{total}", *n);
+                    }
+                }
+                r.map(|rep| {
+                    let failed = rep.steps.iter().find(|s| s.status.is_bad());
+                    let failed_at = failed.map(|s| s.index);
+                    Mutant {
+                        lesson: lessons[i].id.clone(),
+                        file: lessons[i].source.name.clone(),
+                        line,
+                        step,
+                        command: text,
+                        killed: failed_at.is_some_and(|f| f <= step)
+                            || rep.error.is_some()
+                            || !rep.leftovers.is_empty(),
+                        failed_at,
+                        how: failed
+                            .and_then(|s| s.failure.clone())
+                            .or(rep.error)
+                            .or_else(|| {
+                                (!rep.leftovers.is_empty()).then(|| {
+                                    format!(
+                                        "the lesson leaves the root namespace changed: {}",
+                                        rep.leftovers.join(", ")
+                                    )
+                                })
+                            }),
+                        duration_ms,
+                    }
+                })
+            })
         }
-        r.map(|rep| {
-            let failed = rep.steps.iter().find(|s| s.status.is_bad());
-            let failed_at = failed.map(|s| s.index);
-            Mutant {
-                lesson: lessons[i].id.clone(),
-                file: lessons[i].source.name.clone(),
-                line,
-                step,
-                command: text,
-                killed: failed_at.is_some_and(|f| f <= step)
-                    || rep.error.is_some()
-                    || !rep.leftovers.is_empty(),
-                failed_at,
-                how: failed
-                    .and_then(|s| s.failure.clone())
-                    .or(rep.error)
-                    .or_else(|| {
-                        (!rep.leftovers.is_empty()).then(|| {
-                            format!(
-                                "the lesson leaves the root namespace changed: {}",
-                                rep.leftovers.join(", ")
-                            )
-                        })
-                    }),
-                duration_ms,
-            }
-        })
     });
     if tty {
         eprintln!();
     }
-    let mut mutants = Vec::new();
-    for r in results {
-        mutants.push(r?);
+    let mut broken = Vec::new();
+    let mut found: Vec<Result<Mutant, Failure>> = Vec::new();
+    for (d, i) in done.into_iter().zip(0..) {
+        match d {
+            Done::Plain(r) => {
+                if !r?.passed {
+                    broken.push(format!(
+                        "{}: the lesson fails as it is, so its mutants prove nothing: run `nslab verify {}` first",
+                        lessons[i].source.name, lessons[i].source.name
+                    ));
+                }
+            }
+            Done::Mutant(r) => found.push(r),
+        }
     }
+    if !broken.is_empty() {
+        return Err(Failure::Failed(broken.join("\n")));
+    }
+    let mut mutants: Vec<Option<Mutant>> = vec![None; plan.len()];
+    for (k, r) in order.into_iter().zip(found) {
+        mutants[k] = Some(r?);
+    }
+    let mutants: Vec<Mutant> = mutants.into_iter().flatten().collect();
     let killed = mutants.iter().filter(|m| m.killed).count();
     let score = if mutants.is_empty() {
         100.0

@@ -263,10 +263,25 @@ fn verify_step(
         skip_line: scope.skip_line,
         setup: true,
         prefix: false,
+        // A mutant is killed by one failure: the rest of its verdicts would only cost time.
+        first_failure_decides: scope.skip_line.is_some(),
     };
     let run = runner::run_step(engine, step, &policy, &mut Quiet);
     let mut checks = Vec::new();
     for ((c, b), a) in step.checks.iter().zip(&run.before).zip(&run.after) {
+        let Some(a) = a else {
+            checks.push(CheckReport {
+                check: c.check.to_string(),
+                line: source.position(c.offset).0,
+                status: Status::Skipped,
+                message: "not judged: the step had already failed".into(),
+                says: c.check.describe(),
+                expected: None,
+                found: None,
+                fix: None,
+            });
+            continue;
+        };
         let (st, message) = if !a.pass {
             (Status::Failed, a.message())
         } else if let Some(b) = b.as_ref().filter(|b| b.pass) {

@@ -96,6 +96,8 @@ struct Globals {
     batch: Option<String>,
     all: bool,
     family: Family,
+    /// `-family help`: ip prints a usage and fails, whatever the object.
+    family_help: bool,
 }
 
 /// Parses `ip [OPTIONS] OBJECT [COMMAND ...]`, `words[0]` being `ip`.
@@ -110,6 +112,7 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
         batch: None,
         all: false,
         family: Family::Any,
+        family_help: false,
     };
     // ip.c: options until the first word that does not start with '-' (or `--`).
     while let Some(w) = a.peek() {
@@ -136,6 +139,7 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
             a.need()?;
         } else if m("family") {
             let f = a.need()?;
+            g.family_help |= f.text == "help";
             g.family = match f.text.as_str() {
                 "inet" => Family::V4,
                 "inet6" => Family::V6,
@@ -265,6 +269,87 @@ fn part(ns: &Ns, op: Op) -> Part {
 
 fn observe(ns: &Ns) -> Part {
     part(ns, Op::Observe)
+}
+
+/// What an `ip` listing lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    Link,
+    Address,
+    Route,
+    Neighbour,
+    Netns,
+}
+
+/// An `ip` listing whose outcome the kernel's state alone decides: it succeeds when its
+/// namespace (and the device it names) exists, and changes nothing. iproute2's words when it
+/// fails: "Device "X" does not exist." (link, address), "Cannot find device "X"" (route,
+/// neighbour).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub what: Listed,
+    pub dev: Option<String>,
+}
+
+/// The rest of a listing's words, read as ipaddress.c, iproute.c and ipneigh.c read them: the
+/// forms nslab can answer (no filter, `dev NAME`, and for links and addresses a bare NAME,
+/// `up`, `type KIND`) make a [`Listing`]; any other filter leaves the line to the real `ip`.
+fn listing(a: &mut Args<'_>, g: &Globals, what: Listed) -> Part {
+    let plain = !g.all && !g.family_help && g.batch.is_none();
+    let mut dev: Option<String> = None;
+    let mut known = plain;
+    let devices = matches!(what, Listed::Link | Listed::Address);
+    while known && let Some(w) = a.next() {
+        let t = w.text.as_str();
+        known = !w.dynamic
+            && match t {
+                _ if what == Listed::Netns => false,
+                "dev" => match a.next() {
+                    Some(d) if !d.dynamic && dev.is_none() => {
+                        dev = Some(d.text.clone());
+                        true
+                    }
+                    _ => false,
+                },
+                "up" if devices => true,
+                "type" if devices => a.next().is_some_and(|k| !k.dynamic),
+                // A bare word names the device, unless ip reads it as something else (a
+                // keyword of the filter, `help`, an option).
+                _ if devices => {
+                    let keyword = [
+                        "to",
+                        "scope",
+                        "label",
+                        "master",
+                        "vrf",
+                        "nomaster",
+                        "group",
+                        "up",
+                        "type",
+                        "dev",
+                        "permanent",
+                        "dynamic",
+                        "primary",
+                        "secondary",
+                    ]
+                    .contains(&t)
+                        || t.starts_with('-')
+                        || matches(t, "help");
+                    if keyword || dev.is_some() || !valid_ifname(t) {
+                        false
+                    } else {
+                        dev = Some(t.to_string());
+                        true
+                    }
+                }
+                _ => false,
+            };
+    }
+    if known {
+        part(&g.ns, Op::List(Listing { what, dev }))
+    } else {
+        observe(&g.ns)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -413,7 +498,7 @@ pub struct LinkDel {
 /// The link commands of do_iplink.
 fn link(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     let Some(verb) = a.next() else {
-        return Ok(vec![observe(&g.ns)]);
+        return Ok(vec![listing(a, g, Listed::Link)]);
     };
     let v = verb.text.as_str();
     let (create, replace, set, del) = (
@@ -423,13 +508,10 @@ fn link(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         matches(v, "delete"),
     );
     if !(create || replace || set || del) {
-        if matches(v, "show")
-            || matches(v, "lst")
-            || matches(v, "list")
-            || matches(v, "xstats")
-            || matches(v, "afstats")
-            || matches(v, "help")
-        {
+        if matches(v, "show") || matches(v, "lst") || matches(v, "list") {
+            return Ok(vec![listing(a, g, Listed::Link)]);
+        }
+        if matches(v, "xstats") || matches(v, "afstats") || matches(v, "help") {
             return Ok(vec![observe(&g.ns)]);
         }
         if matches(v, "property") {
@@ -789,7 +871,7 @@ pub struct AddrFlush {
 
 fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     let Some(verb) = a.next() else {
-        return Ok(vec![observe(&g.ns)]);
+        return Ok(vec![listing(a, g, Listed::Address)]);
     };
     let v = verb.text.as_str();
     let verb_kind = if matches(v, "add") {
@@ -800,13 +882,9 @@ fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         AddrVerb::Replace
     } else if matches(v, "delete") {
         AddrVerb::Del
-    } else if matches(v, "list")
-        || matches(v, "show")
-        || matches(v, "lst")
-        || matches(v, "save")
-        || matches(v, "showdump")
-        || matches(v, "help")
-    {
+    } else if matches(v, "list") || matches(v, "show") || matches(v, "lst") {
+        return Ok(vec![listing(a, g, Listed::Address)]);
+    } else if matches(v, "save") || matches(v, "showdump") || matches(v, "help") {
         return Ok(vec![observe(&g.ns)]);
     } else if matches(v, "flush") {
         if a.peek().is_none() {
@@ -1155,7 +1233,7 @@ fn route_type(s: &str) -> Option<u8> {
 
 fn route(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     let Some(verb) = a.next() else {
-        return Ok(vec![observe(&g.ns)]);
+        return Ok(vec![listing(a, g, Listed::Route)]);
     };
     let v = verb.text.as_str();
     let rverb = if matches(v, "add") {
@@ -1172,10 +1250,9 @@ fn route(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         return Ok(vec![observe(&g.ns)]);
     } else if matches(v, "delete") {
         RouteVerb::Del
-    } else if matches(v, "list")
-        || matches(v, "show")
-        || matches(v, "lst")
-        || matches(v, "get")
+    } else if matches(v, "list") || matches(v, "show") || matches(v, "lst") {
+        return Ok(vec![listing(a, g, Listed::Route)]);
+    } else if matches(v, "get")
         || matches(v, "save")
         || matches(v, "showdump")
         || matches(v, "help")
@@ -1393,19 +1470,16 @@ pub struct NeighChange {
 
 fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     let Some(verb) = a.next() else {
-        return Ok(vec![observe(&g.ns)]);
+        return Ok(vec![listing(a, g, Listed::Neighbour)]);
     };
     let v = verb.text.as_str();
     let set = if matches(v, "add") || matches(v, "change") || v == "chg" || matches(v, "replace") {
         true
     } else if matches(v, "delete") {
         false
-    } else if matches(v, "get")
-        || matches(v, "show")
-        || matches(v, "lst")
-        || matches(v, "list")
-        || matches(v, "help")
-    {
+    } else if matches(v, "show") || matches(v, "lst") || matches(v, "list") {
+        return Ok(vec![listing(a, g, Listed::Neighbour)]);
+    } else if matches(v, "get") || matches(v, "help") {
         return Ok(vec![observe(&g.ns)]);
     } else if matches(v, "flush") {
         return Ok(vec![part(&g.ns, unknown("ip neigh flush", &[]))]);
@@ -1762,7 +1836,7 @@ fn rule(a: &mut Args<'_>, g: &Globals, words: &[Word]) -> Result<Vec<Part>, Comm
 
 fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     let Some(verb) = a.next() else {
-        return Ok(vec![observe(&g.ns)]);
+        return Ok(vec![listing(a, g, Listed::Netns)]);
     };
     let v = verb.text.as_str();
     // do_netns checks the name of every sub-command that has one.
@@ -1787,6 +1861,9 @@ fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
             None => Err(error_at(verb, what.to_string())),
         }
     };
+    if (matches(v, "list") || matches(v, "show") || matches(v, "lst")) && a.peek().is_none() {
+        return Ok(vec![listing(a, g, Listed::Netns)]);
+    }
     if matches(v, "list")
         || matches(v, "show")
         || matches(v, "lst")

@@ -98,6 +98,10 @@ pub enum Op {
     },
     /// Changes nothing nslab checks (`ip link show`, `ls`, `lsns`, `ip route get`).
     Observe,
+    /// An `ip` listing that changes nothing and whose success the kernel's state alone
+    /// decides (`ip link show`, `ip -n red addr show dev veth1`, `ip netns list`). Its output is
+    /// the real program's; where nobody reads it (verify), nslab answers it from the kernel.
+    List(ip::Listing),
 }
 
 /// `ping` as iputils reads it.
@@ -145,7 +149,19 @@ impl Command {
             && self
                 .parts
                 .iter()
-                .all(|p| matches!(p.op, Op::Observe | Op::Write(_)))
+                .all(|p| matches!(p.op, Op::Observe | Op::List(_) | Op::Write(_)))
+    }
+
+    /// The line is one plain `ip` listing (no shell syntax, no other program around it): its
+    /// namespace and what it lists.
+    pub fn listing(&self) -> Option<(&Ns, &ip::Listing)> {
+        match self.parts.as_slice() {
+            [p] => match &p.op {
+                Op::List(l) => Some((&p.ns, l)),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// The namespace of its first part (where a single command acts).
@@ -159,7 +175,9 @@ impl Op {
     fn native_or_why(&self) -> Result<(), String> {
         match self {
             Op::NetnsAdd(_) | Op::NetnsDel(_) => Ok(()),
-            Op::Observe => Err("it shows something: the real program prints it".into()),
+            Op::Observe | Op::List(_) => {
+                Err("it shows something: the real program prints it".into())
+            }
             Op::LinkAdd(l) => l.native(),
             Op::LinkSet(l) => l.native(),
             Op::LinkDel(_) => Ok(()),
@@ -219,7 +237,7 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
                     // A program left running in the background: what checks about
                     // processes look for.
                     if p.background
-                        && matches!(&p.op, Op::Observe | Op::Unknown { .. })
+                        && matches!(&p.op, Op::Observe | Op::List(_) | Op::Unknown { .. })
                         && let Some(w) = cmd.words.first()
                         && !w.dynamic
                         && !matches!(program_name(&w.text).as_str(), "ip" | "bash" | "sh")
@@ -254,6 +272,17 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
                 why: "an empty command".into(),
             },
         });
+    }
+    // A listing nslab answers is a line of its own: inside a pipe, behind `&&`, under sudo
+    // or with its output redirected, the real program runs it like any other observation.
+    let alone =
+        plain && matches!(parts.as_slice(), [p] if !p.wrapped && !p.background && !p.conditional);
+    if !alone {
+        for p in &mut parts {
+            if matches!(p.op, Op::List(_)) {
+                p.op = Op::Observe;
+            }
+        }
     }
     let run = match (plain, parts.as_slice()) {
         (true, [p]) if p.wrapped => Run::Real {
@@ -371,7 +400,7 @@ fn parse_simple(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandEr
         && !written.is_empty()
     {
         match &mut p.op {
-            Op::Observe => p.op = Op::Write(written),
+            Op::Observe | Op::List(_) => p.op = Op::Write(written),
             Op::Write(files) => files.extend(written),
             _ => {}
         }
@@ -573,7 +602,7 @@ fn wrapped(line: &str, cmd: &Simple, ns: Ns, prog: &str) -> Result<Vec<Part>, Co
     }
     if matches!(prog, "nohup" | "setsid") {
         for p in &mut parts {
-            if p.op == Op::Observe {
+            if matches!(p.op, Op::Observe | Op::List(_)) {
                 p.op = Op::Start(program_name(&words[i].text));
             }
         }

@@ -477,3 +477,92 @@ fn ip_rule_is_read_as_iprule_c_reads_it() {
         assert_eq!(refused(line).message, message, "{line}");
     }
 }
+
+#[test]
+fn listings_that_only_the_kernel_state_decides() {
+    use super::ip::{Listed, Listing};
+    let list = |what, dev: Option<&str>| {
+        Op::List(Listing {
+            what,
+            dev: dev.map(str::to_string),
+        })
+    };
+    for (line, ns, op) in [
+        ("ip link show", Ns::Root, list(Listed::Link, None)),
+        ("ip l", Ns::Root, list(Listed::Link, None)),
+        (
+            "ip -n red link",
+            Ns::Named("red".into()),
+            list(Listed::Link, None),
+        ),
+        ("ip link show type veth", Ns::Root, list(Listed::Link, None)),
+        (
+            "ip -br link show dev veth0 up",
+            Ns::Root,
+            list(Listed::Link, Some("veth0")),
+        ),
+        (
+            "ip link ls veth0",
+            Ns::Root,
+            list(Listed::Link, Some("veth0")),
+        ),
+        ("ip -j -p addr", Ns::Root, list(Listed::Address, None)),
+        (
+            "ip netns exec blue ip a s dev veth0",
+            blue(),
+            list(Listed::Address, Some("veth0")),
+        ),
+        ("ip -n blue neigh", blue(), list(Listed::Neighbour, None)),
+        (
+            "ip neigh show dev veth0",
+            Ns::Root,
+            list(Listed::Neighbour, Some("veth0")),
+        ),
+        ("ip -6 route", Ns::Root, list(Listed::Route, None)),
+        (
+            "ip r s dev veth0",
+            Ns::Root,
+            list(Listed::Route, Some("veth0")),
+        ),
+        ("ip netns list", Ns::Root, list(Listed::Netns, None)),
+        ("ip netns", Ns::Root, list(Listed::Netns, None)),
+    ] {
+        assert_eq!(one(line), (ns, op), "{line}");
+        assert!(real(line).listing().is_some(), "{line}");
+    }
+    // Filters whose outcome is not the device's existence alone, a second device (ip refuses
+    // it), `help`, other verbs: the real ip answers, as any other observation.
+    for line in [
+        "ip link show master br0",
+        "ip link show dev a dev b",
+        "ip link show a b",
+        "ip link show h",
+        "ip addr show to 10.0.0.0/8",
+        "ip addr save",
+        "ip route show table main",
+        "ip route get 10.0.0.1",
+        "ip neigh show nud permanent",
+        "ip neigh get 10.0.0.1 dev veth0",
+        "ip netns list-id",
+        "ip netns pids blue",
+        "ip -f help link",
+    ] {
+        assert_eq!(one(line).1, Op::Observe, "{line}");
+    }
+    // Not a line of its own: in a pipe, redirected, behind &&, under another program.
+    for line in [
+        "ip link show | grep veth",
+        "ip link show > /dev/null",
+        "ip netns add x && ip link show",
+        "sudo ip link show",
+        "timeout 5 ip link show",
+    ] {
+        let c = real(line);
+        assert!(c.listing().is_none(), "{line}: {:?}", c.parts);
+        assert!(
+            c.parts.iter().all(|p| !matches!(p.op, Op::List(_))),
+            "{line}: {:?}",
+            c.parts
+        );
+    }
+}
