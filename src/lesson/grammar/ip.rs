@@ -291,6 +291,37 @@ pub struct Listing {
     pub dev: Option<String>,
 }
 
+/// The words of ipaddress.c's listing filter other than a device's name (a bare word that is
+/// one of these is not a device).
+const FILTER_WORDS: &[&str] = &[
+    "to",
+    "scope",
+    "up",
+    "dynamic",
+    "permanent",
+    "secondary",
+    "temporary",
+    "primary",
+    "tentative",
+    "deprecated",
+    "home",
+    "nodad",
+    "mngtmpaddr",
+    "noprefixroute",
+    "dadfailed",
+    "optimistic",
+    "autojoin",
+    "stable-privacy",
+    "label",
+    "group",
+    "master",
+    "vrf",
+    "nomaster",
+    "type",
+    "dev",
+    "proto",
+];
+
 /// The rest of a listing's words, read as ipaddress.c, iproute.c and ipneigh.c read them: the
 /// forms nslab can answer (no filter, `dev NAME`, and for links and addresses a bare NAME,
 /// `up`, `type KIND`) make a [`Listing`]; any other filter leaves the line to the real `ip`.
@@ -316,25 +347,8 @@ fn listing(a: &mut Args<'_>, g: &Globals, what: Listed) -> Part {
                 // A bare word names the device, unless ip reads it as something else (a
                 // keyword of the filter, `help`, an option).
                 _ if devices => {
-                    let keyword = [
-                        "to",
-                        "scope",
-                        "label",
-                        "master",
-                        "vrf",
-                        "nomaster",
-                        "group",
-                        "up",
-                        "type",
-                        "dev",
-                        "permanent",
-                        "dynamic",
-                        "primary",
-                        "secondary",
-                    ]
-                    .contains(&t)
-                        || t.starts_with('-')
-                        || matches(t, "help");
+                    let keyword =
+                        FILTER_WORDS.contains(&t) || t.starts_with('-') || matches(t, "help");
                     if keyword || dev.is_some() || !valid_ifname(t) {
                         false
                     } else {

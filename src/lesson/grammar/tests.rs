@@ -538,6 +538,8 @@ fn listings_that_only_the_kernel_state_decides() {
         "ip link show a b",
         "ip link show h",
         "ip addr show to 10.0.0.0/8",
+        "ip addr show tentative",
+        "ip addr show dev veth0 noprefixroute",
         "ip addr save",
         "ip route show table main",
         "ip route get 10.0.0.1",
