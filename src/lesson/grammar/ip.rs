@@ -98,6 +98,9 @@ struct Globals {
     family: Family,
     /// `-family help`: ip prints a usage and fails, whatever the object.
     family_help: bool,
+    /// How many `-n` options the line has (ip enters each in turn, and fails at the first
+    /// that is not there).
+    switches: usize,
 }
 
 /// Parses `ip [OPTIONS] OBJECT [COMMAND ...]`, `words[0]` being `ip`.
@@ -113,6 +116,7 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
         all: false,
         family: Family::Any,
         family_help: false,
+        switches: 0,
     };
     // ip.c: options until the first word that does not start with '-' (or `--`).
     while let Some(w) = a.peek() {
@@ -196,6 +200,7 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
                 )]);
             }
             g.ns = Ns::Named(n.text.clone());
+            g.switches += 1;
         } else if m("Numeric") {
         } else if m("all") {
             g.all = true;
@@ -326,7 +331,12 @@ const FILTER_WORDS: &[&str] = &[
 /// forms nslab can answer (no filter, `dev NAME`, and for links and addresses a bare NAME,
 /// `up`, `type KIND`) make a [`Listing`]; any other filter leaves the line to the real `ip`.
 fn listing(a: &mut Args<'_>, g: &Globals, what: Listed) -> Part {
-    let plain = !g.all && !g.family_help && g.batch.is_none();
+    // One `-n NAME` at most, a plain name (ip looks a path up under /run/netns too).
+    let plain_ns = match &g.ns {
+        Ns::Root => true,
+        Ns::Named(n) => g.switches <= 1 && valid_netns_name(n),
+    };
+    let plain = plain_ns && !g.all && !g.family_help && g.batch.is_none();
     let mut dev: Option<String> = None;
     let mut known = plain;
     let devices = matches!(what, Listed::Link | Listed::Address);
@@ -359,7 +369,16 @@ fn listing(a: &mut Args<'_>, g: &Globals, what: Listed) -> Part {
                 _ => false,
             };
     }
-    if known {
+    // A name the kernel's own lookup may not find where ip finds it: a label (`eth0:1`, which
+    // ip's ioctl lookup cuts at the colon), ip's `ifN` index names, an altname longer than an
+    // interface name.
+    let odd = |d: &str| {
+        d.contains(':')
+            || !valid_ifname(d)
+            || d.strip_prefix("if")
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if known && !dev.as_deref().is_some_and(odd) {
         part(&g.ns, Op::List(Listing { what, dev }))
     } else {
         observe(&g.ns)
@@ -803,6 +822,11 @@ fn link_attrs(
 }
 
 /// check_ifname: what iproute2 accepts after `name`.
+/// A name `ip netns` accepts as such (ipnetns.c): not empty, no slash, not `.` or `..`.
+fn valid_netns_name(n: &str) -> bool {
+    !n.is_empty() && n.len() <= 255 && !n.contains('/') && n != "." && n != ".."
+}
+
 fn valid_ifname(s: &str) -> bool {
     !s.is_empty() && s.len() < 16 && !s.contains('/') && !s.contains(char::is_whitespace)
 }

@@ -175,9 +175,11 @@ impl Op {
     fn native_or_why(&self) -> Result<(), String> {
         match self {
             Op::NetnsAdd(_) | Op::NetnsDel(_) => Ok(()),
-            Op::Observe | Op::List(_) => {
-                Err("it shows something: the real program prints it".into())
-            }
+            Op::Observe => Err("it shows something: the real program prints it".into()),
+            Op::List(_) => Err(
+                "it shows something: the real program prints it (verify, which reads no output, answers it from the kernel)"
+                    .into(),
+            ),
             Op::LinkAdd(l) => l.native(),
             Op::LinkSet(l) => l.native(),
             Op::LinkDel(_) => Ok(()),
