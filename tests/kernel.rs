@@ -411,7 +411,18 @@ fn traces() -> Vec<String> {
             ct.args(["netns", "exec", ns, "conntrack", "-L"]);
         }
         let ct = ct.output().unwrap();
-        for line in String::from_utf8_lossy(&ct.stdout).lines() {
+        // An IGMP report (to 224.0.0.22), which a namespace with a bridge sends on the
+        // kernel's own timers, is tracked too: like IPv6 chatter, it is nobody's trace.
+        let multicast = |line: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix("dst="))
+                .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok())
+                .is_some_and(|a| a.is_multicast())
+        };
+        for line in String::from_utf8_lossy(&ct.stdout)
+            .lines()
+            .filter(|l| !multicast(l))
+        {
             let keep: Vec<&str> = line
                 .split_whitespace()
                 .filter(|w| {
@@ -604,6 +615,104 @@ fn listings_end_as_ip_ends(_: &Kernel) {
     assert!(sh("ip netns del l-blue"));
 }
 
+/// A probe ends early only where no reply can still come, and then it is right: the real
+/// `ping` is the oracle. In a lab of veths, an address nobody has is `Lost` (a probe stops
+/// waiting once nothing is in flight). Where something may answer late, the lab does not pass
+/// packets on at once and the probe waits: proxy ARP (whose replies wait up to
+/// `proxy_delay`; here up to 150 ms, which the probe waits for and gets), a tap device (a
+/// program answers), a shaping queue (tbf), and a veth whose peer is in a namespace nobody
+/// looked at.
+fn probes_end_only_when_nothing_is_in_flight(k: &Kernel) {
+    let nothing_held = || true;
+    let early: Option<(Duration, &dyn Fn() -> bool)> =
+        Some((Duration::from_millis(10), &nothing_held));
+    let wait = Duration::from_millis(200);
+    assert!(sh(
+        "ip netns add q-a && ip netns add q-b && ip netns add q-c \
+        && ip link add qa type veth peer name qb netns q-b && ip link set qa netns q-a \
+        && ip -n q-b link add qbc type veth peer name qc netns q-c \
+        && ip -n q-a link set qa up && ip -n q-b link set qb up && ip -n q-b link set qbc up \
+        && ip -n q-c link set qc up \
+        && ip -n q-a address add 10.67.0.1/24 dev qa && ip -n q-b address add 10.67.0.2/24 dev qb \
+        && ip -n q-b address add 10.67.1.1/24 dev qbc && ip -n q-c address add 10.67.1.7/24 dev qc \
+        && ip -n q-c route add default via 10.67.1.1 \
+        && ip -n q-a route add 10.67.1.0/24 dev qa \
+        && ip netns exec q-b sysctl -qw net.ipv4.ip_forward=1"
+    ));
+    let scope: Vec<Ns> = [Ns::Root, named("q-a"), named("q-b"), named("q-c")].into();
+    let at_once =
+        |ns: &str, scope: &[Ns]| k.passes_at_once(&k.snapshot(&named(ns)).unwrap(), scope);
+    for ns in ["q-a", "q-b", "q-c"] {
+        assert!(at_once(ns, &scope), "{ns} passes packets on at once");
+    }
+    // Nobody has 10.67.0.9: the real ping gets nothing, the probe ends early.
+    assert!(!sh("ip netns exec q-a ping -c 1 -W 1 10.67.0.9 >/dev/null"));
+    let r = k.ping_many(&[(named("q-a"), "10.67.0.9".parse().unwrap())], wait, early);
+    assert!(matches!(r[..], [Ok(PingOutcome::Lost)]), "{r:?}");
+    // A veth lab answers at once where an answer comes.
+    let r = k.ping_many(&[(named("q-a"), "10.67.0.2".parse().unwrap())], wait, early);
+    assert!(matches!(r[..], [Ok(PingOutcome::Reply(_))]), "{r:?}");
+    // Proxy ARP: q-a thinks 10.67.1.0/24 is on its cable; q-b answers for q-c, late.
+    assert!(sh(
+        "ip netns exec q-b sysctl -qw net.ipv4.conf.qb.proxy_arp=1 \
+        && ip netns exec q-b sysctl -qw net.ipv4.neigh.qb.proxy_delay=15"
+    ));
+    assert!(!at_once("q-b", &scope), "proxy ARP may answer late");
+    assert!(sh("ip netns exec q-a ping -c 1 -W 1 10.67.1.7 >/dev/null"));
+    assert!(sh("ip -n q-a neigh flush all"));
+    let r = k.ping_many(&[(named("q-a"), "10.67.1.7".parse().unwrap())], wait, None);
+    assert!(matches!(r[..], [Ok(PingOutcome::Reply(_))]), "{r:?}");
+    assert!(sh(
+        "ip netns exec q-b sysctl -qw net.ipv4.conf.qb.proxy_arp=0"
+    ));
+    assert!(at_once("q-b", &scope));
+    assert!(sh("ip -n q-b neigh add proxy 10.67.1.8 dev qb"));
+    assert!(!at_once("q-b", &scope), "a proxy entry may answer late");
+    assert!(sh("ip -n q-b neigh del proxy 10.67.1.8 dev qb"));
+    // A program answers for a tap device; a tbf queue holds packets back.
+    assert!(sh("ip -n q-c tuntap add tq mode tap"));
+    assert!(
+        !at_once("q-c", &scope),
+        "a tap device hands packets to a program"
+    );
+    assert!(sh("ip -n q-c link del tq"));
+    assert!(sh(
+        "ip netns exec q-a tc qdisc add dev qa root tbf rate 1mbit burst 32kbit latency 400ms"
+    ));
+    assert!(!at_once("q-a", &scope), "tbf holds packets back");
+    assert!(sh("ip netns exec q-a tc qdisc del dev qa root"));
+    assert!(at_once("q-a", &scope));
+    // q-b's cable to q-c leads out of a scope without q-c.
+    let narrow: Vec<Ns> = [Ns::Root, named("q-a"), named("q-b")].into();
+    assert!(!at_once("q-b", &narrow));
+    // A check's probe, as a round sends it: an address nobody has is lost at once...
+    let run = RunInfo::new(k, vec!["q-a".into(), "q-b".into(), "q-c".into()]);
+    let probe = |addr: &str| {
+        let (check, _) = check::parse(&format!("ping {addr} from q-a")).unwrap();
+        judge(&check, &mut Round::new(k, run.clone()));
+        let cache = run.probes.lock().unwrap();
+        cache[&(named("q-a"), addr.parse().unwrap())].1.clone()
+    };
+    assert_eq!(probe("10.67.0.9"), Ok(PingOutcome::Lost));
+    // ... but not when a neighbour entry holds it for an ARP request that comes sooner: a
+    // student's ping to 10.67.0.5 failed, the entry is still being resolved (every 50 ms, 30
+    // times), and now q-b has the address. The probe waits in the entry's queue, and the next
+    // request brings the reply (the real ping's too).
+    assert!(sh(
+        "ip netns exec q-a sysctl -qw net.ipv4.neigh.qa.retrans_time_ms=50 \
+        net.ipv4.neigh.qa.mcast_solicit=30"
+    ));
+    assert!(!sh(
+        "ip netns exec q-a ping -c 1 -W 0.1 10.67.0.5 >/dev/null"
+    ));
+    assert!(sh("ip -n q-b address add 10.67.0.5/24 dev qb"));
+    assert!(matches!(probe("10.67.0.5"), Ok(PingOutcome::Reply(_))));
+    assert!(sh("ip netns exec q-a ping -c 1 -W 1 10.67.0.5 >/dev/null"));
+    assert!(sh(
+        "ip netns del q-a && ip netns del q-b && ip netns del q-c"
+    ));
+}
+
 fn sh(line: &str) -> bool {
     Command::new("sh")
         .args(["-c", line])
@@ -631,6 +740,10 @@ fn main() {
         ("checks_leave_no_trace", checks_leave_no_trace),
         ("a_left_out_line_owes_nothing", a_left_out_line_owes_nothing),
         ("listings_end_as_ip_ends", listings_end_as_ip_ends),
+        (
+            "probes_end_only_when_nothing_is_in_flight",
+            probes_end_only_when_nothing_is_in_flight,
+        ),
     ];
     // Kernel::shell starts nslab's line helper from the running binary: this one, here.
     if std::env::args_os()

@@ -28,6 +28,11 @@ pub const PING_CHECK_TIMEOUT: Duration = Duration::from_millis(200);
 /// both hops resolving their neighbours, took 0.05 ms (median) and 0.14 ms (worst of 300).
 pub const PING_BEFORE_TIMEOUT: Duration = Duration::from_millis(50);
 
+/// In a lab that passes packets on at once (see [`Kernel::passes_at_once`]), a probe that has
+/// had no reply after this long, with nothing left in flight (see [`Kernel::ping_many`] and
+/// [`Round::nothing_held`]), will have none: it fails then, not at its timeout.
+pub const PING_QUIET_AFTER: Duration = Duration::from_millis(10);
+
 /// What checks may leave behind, per namespace, before they run.
 struct Traces {
     per_ns: Vec<NsTraces>,
@@ -38,8 +43,15 @@ struct NsTraces {
     ns: Ns,
     neighs: Vec<Neigh>,
     fdb: Vec<FdbEntry>,
-    /// The kernel's ids of the tracked connections.
-    conntrack: Vec<u32>,
+    conntrack: Tracked,
+}
+
+/// What a round knows of a namespace's tracked connections before its checks run.
+enum Tracked {
+    /// A subscription to the new ones (what the checks add is read from it).
+    Watch(crate::kernel::conntrack::NewEntries),
+    /// The kernel's ids of those there were (where the subscription could not be had).
+    Listed(Vec<u32>),
 }
 
 /// Probes sent lately: from where, to what, when, and what came back.
@@ -185,7 +197,22 @@ impl<'k> Round<'k> {
             }
         }
         let before = self.traces(&candidates, true);
-        let results = self.k.ping_many(&targets, self.ping_timeout);
+        let at_once = self.passes_at_once();
+        let results = if at_once {
+            let spaces: Vec<Rc<Snapshot>> = self
+                .scope_list()
+                .iter()
+                .filter_map(|ns| self.snapshot(ns))
+                .collect();
+            let nothing_pending = || self.nothing_held(&spaces, &before);
+            self.k.ping_many(
+                &targets,
+                self.ping_timeout,
+                Some((PING_QUIET_AFTER, &nothing_pending)),
+            )
+        } else {
+            self.k.ping_many(&targets, self.ping_timeout, None)
+        };
         let now = Instant::now();
         let mut cache = self.run.probes.lock().ok();
         for (t, r) in targets.iter().zip(results) {
@@ -213,13 +240,18 @@ impl<'k> Round<'k> {
                     ns: ns.clone(),
                     neighs: self.k.neighbours(&s).unwrap_or_default(),
                     fdb: self.k.fdb(&s).unwrap_or_default(),
-                    conntrack: self
-                        .k
-                        .conntrack(ns, probes_only)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|e| e.ct_id)
-                        .collect(),
+                    conntrack: match self.k.conntrack_watch(ns) {
+                        Ok(Some(w)) => Tracked::Watch(w),
+                        Ok(None) => Tracked::Listed(Vec::new()),
+                        Err(_) => Tracked::Listed(
+                            self.k
+                                .conntrack(ns, probes_only)
+                                .unwrap_or_default()
+                                .iter()
+                                .map(|e| e.ct_id)
+                                .collect(),
+                        ),
+                    },
                 })
             })
             .collect();
@@ -249,13 +281,29 @@ impl<'k> Round<'k> {
             let Some(s) = self.snapshot(&t.ns) else {
                 continue;
             };
-            let new_ct: Vec<_> = self
-                .k
-                .conntrack(&t.ns, before.probes_only)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| !t.conntrack.contains(&e.ct_id))
-                .collect();
+            let listed = |had: &[u32]| -> Vec<_> {
+                self.k
+                    .conntrack(&t.ns, before.probes_only)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| !had.contains(&e.ct_id))
+                    .collect()
+            };
+            let new_ct = match &t.conntrack {
+                Tracked::Watch(w) => self
+                    .k
+                    .conntrack_new(w, before.probes_only)
+                    // Announcements were lost: what the probes made is still known by its
+                    // echo id; a shell check's entries are then left.
+                    .unwrap_or_else(|_| {
+                        if before.probes_only {
+                            listed(&[])
+                        } else {
+                            Vec::new()
+                        }
+                    }),
+                Tracked::Listed(had) => listed(had),
+            };
             // Best effort: an entry that went meanwhile is no trace.
             let _ = self.k.conntrack_del(&t.ns, new_ct);
             for n in self.k.neighbours(&s).unwrap_or_default() {
@@ -273,6 +321,44 @@ impl<'k> Round<'k> {
         }
         self.neighs.clear();
         self.fdbs.clear();
+    }
+
+    /// Whether no neighbour entry of these namespaces holds a packet that a later ARP request
+    /// may still release within the probes' time: an address being resolved (`incomplete`)
+    /// that was so before the probes went out (a student's ping to it failed, and the lab may
+    /// have changed since), or whose next request comes sooner than the probes' timeout
+    /// (`retrans_time_ms`, 1000 unless changed).
+    fn nothing_held(&self, spaces: &[Rc<Snapshot>], before: &Traces) -> bool {
+        spaces.iter().all(|s| {
+            let Ok(neighs) = self.k.neighbours(s) else {
+                return false;
+            };
+            neighs.iter().filter(|n| n.state == "incomplete").all(|n| {
+                let resolving_before = before.per_ns.iter().any(|t| {
+                    t.ns == s.ns
+                        && t.neighs
+                            .iter()
+                            .any(|o| o.addr == n.addr && o.dev == n.dev && o.state == "incomplete")
+                });
+                let looked_before = before.per_ns.iter().any(|t| t.ns == s.ns);
+                looked_before
+                    && !resolving_before
+                    && self
+                        .k
+                        .arp_retry(&s.ns, &n.dev)
+                        .is_ok_and(|r| r >= self.ping_timeout)
+            })
+        })
+    }
+
+    /// Whether every namespace a probe can cross passes packets on at once, so that a probe
+    /// may stop waiting as soon as nothing is in flight (see [`PING_QUIET_AFTER`]).
+    fn passes_at_once(&mut self) -> bool {
+        let scope = self.scope_list();
+        scope.iter().all(|ns| {
+            self.snapshot(ns)
+                .is_some_and(|s| self.k.passes_at_once(&s, &scope))
+        })
     }
 
     /// Whether `ns` has a route that covers `addr` (in its main table).

@@ -852,7 +852,7 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
                 rtt.as_secs_f64() * 1000.0
             ),
         ),
-        Ok(PingOutcome::NoReply) => {
+        Ok(PingOutcome::NoReply | PingOutcome::Lost) => {
             let v = Verdict::fail(expected, format!("{addr} did not answer"));
             // The usual suspects, in order: a link down, no route, no forwarding.
             if let Some(l) = s

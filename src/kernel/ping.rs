@@ -11,10 +11,15 @@
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::os::fd::AsFd;
+
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::time::TimeSpec;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::{KernelError, Result};
@@ -30,6 +35,9 @@ pub enum PingOutcome {
     Reply(Duration),
     /// No reply within the time allowed.
     NoReply,
+    /// No reply, and none can come: the caller saw that nothing was left in flight and ended
+    /// the wait (see [`burst`]'s `stop`).
+    Lost,
     /// The kernel refused to send, or a router said so: no route, unreachable network.
     Unreachable(String),
 }
@@ -53,6 +61,9 @@ pub struct Burst {
     pub replies: Vec<EchoReply>,
     /// The kernel refused to send, or a router reported the destination unreachable.
     pub unreachable: Option<String>,
+    /// The wait for replies ended before its timeout, at the caller's word: nothing could
+    /// bring one any more.
+    pub lost: bool,
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -91,8 +102,11 @@ fn packet(id: u16, seq: u16, probe: bool) -> Vec<u8> {
 }
 
 fn open() -> Result<Socket> {
-    Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
-        .map_err(|e| KernelError::io("ping: open a raw ICMP socket", e))
+    let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
+        .map_err(|e| KernelError::io("ping: open a raw ICMP socket", e))?;
+    sock.set_nonblocking(true)
+        .map_err(|e| KernelError::io("ping: make the socket non-blocking", e))?;
+    Ok(sock)
 }
 
 /// An error from `sendto` that means "no way there" rather than "nslab failed".
@@ -107,18 +121,25 @@ fn unreachable(e: &std::io::Error) -> bool {
 /// What arrived on the socket: (ICMP type, id, seq, from, ttl, length), and for a
 /// destination-unreachable, the id of the request it quotes.
 fn read_one(sock: &Socket, buf: &mut [u8], left: Duration) -> std::io::Result<Option<Received>> {
-    sock.set_read_timeout(Some(left.max(Duration::from_micros(1))))?;
+    // ppoll, not SO_RCVTIMEO: a socket's timeout counts in jiffies (4 ms here), ppoll's in
+    // microseconds, and a probe's wait is a few milliseconds.
+    let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+    match ppoll(&mut fds, Some(TimeSpec::from_duration(left)), None) {
+        Ok(0) => return Ok(None),
+        Ok(_) => {}
+        Err(Errno::EINTR) => return Ok(Some(Received::Other)),
+        Err(e) => return Err(e.into()),
+    }
     let n = match (&*sock).read(buf) {
         Ok(n) => n,
         Err(e)
             if matches!(
                 e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
             ) =>
         {
-            return Ok(None);
+            return Ok(Some(Received::Other));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(Some(Received::Other)),
         Err(e) => return Err(e),
     };
     // A raw socket delivers the IP header too.
@@ -150,6 +171,7 @@ fn read_one(sock: &Socket, buf: &mut [u8], left: Duration) -> std::io::Result<Op
         if inner.len() >= iihl + 8 {
             return Ok(Some(Received::Unreachable {
                 id: u16::from_be_bytes([inner[iihl + 4], inner[iihl + 5]]),
+                seq: u16::from_be_bytes([inner[iihl + 6], inner[iihl + 7]]),
                 from,
             }));
         }
@@ -167,24 +189,107 @@ enum Received {
     },
     Unreachable {
         id: u16,
+        seq: u16,
         from: Ipv4Addr,
     },
     Other,
 }
 
-/// One probe: proves that `addr` answers, for a check.
-pub fn echo(addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
-    let b = burst(addr, 1, timeout, Duration::ZERO, None, true)?;
+/// What the caller of several probes and the probes tell each other (see [`burst`]).
+#[derive(Debug, Default)]
+pub struct Watch {
+    /// Set by the caller: no reply can come any more, stop waiting.
+    pub stop: AtomicBool,
+    /// Counted up by each probe once its request is out (or could not go).
+    pub sent: AtomicUsize,
+}
+
+/// Takes what arrived into the burst if it answers one of the burst's own requests (`ours`:
+/// the burst's echo id and destination; `sent_at`: its requests' sequence numbers).
+fn take(
+    r: Received,
+    ours: (u16, Ipv4Addr),
+    sent_at: &[(u16, Instant)],
+    out: &mut Burst,
+    pending: &mut u32,
+) {
+    match r {
+        Received::Reply {
+            id,
+            seq,
+            from,
+            ttl,
+            len,
+        } if (id, from) == ours => {
+            if let Some((_, t)) = sent_at.iter().find(|(s, _)| *s == seq)
+                && !out.replies.iter().any(|r| r.seq == seq)
+            {
+                out.replies.push(EchoReply {
+                    seq,
+                    rtt: t.elapsed(),
+                    ttl,
+                    bytes: len,
+                });
+                *pending = pending.saturating_sub(1);
+            }
+        }
+        // Every probe of this process carries the same id, and a raw socket sees every ICMP
+        // message of its namespace: the quoted sequence number says whose request it was.
+        Received::Unreachable { id, seq, from }
+            if id == ours.0 && sent_at.iter().any(|(s, _)| *s == seq) =>
+        {
+            out.unreachable = Some(format!("destination unreachable (reported by {from})"));
+            *pending = pending.saturating_sub(1);
+        }
+        _ => {}
+    }
+}
+
+/// One probe: proves that `addr` answers, for a check. With `watch`, see [`burst`].
+pub fn echo(addr: Ipv4Addr, timeout: Duration, watch: Option<Arc<Watch>>) -> Result<PingOutcome> {
+    let b = burst(addr, 1, timeout, Duration::ZERO, None, true, watch)?;
     Ok(match (b.replies.first(), b.unreachable) {
         (Some(r), _) => PingOutcome::Reply(r.rtt),
         (None, Some(why)) => PingOutcome::Unreachable(why),
+        (None, None) if b.lost => PingOutcome::Lost,
         (None, None) => PingOutcome::NoReply,
     })
+}
+
+/// The machine's receive counters, summed over its CPUs (`/proc/net/softnet_stat`, the same in
+/// every namespace): packets processed so far, and packets received and not processed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Softnet {
+    pub processed: u64,
+    pub backlog: u64,
+}
+
+/// The machine's [`Softnet`] counters now; `None` where the file cannot be read or lacks the
+/// backlog column (kernels before 5.10).
+pub fn softnet() -> Option<Softnet> {
+    let text = std::fs::read_to_string("/proc/net/softnet_stat").ok()?;
+    let mut total = Softnet {
+        processed: 0,
+        backlog: 0,
+    };
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let hex = |i: usize| u64::from_str_radix(cols.get(i)?, 16).ok();
+        total.processed += hex(0)?;
+        total.backlog += hex(11)?;
+    }
+    Some(total)
 }
 
 /// `count` echoes to `addr`, `gap` apart, each waiting at most `timeout` for its reply; all of
 /// it within `deadline` when given. With no gap, every request goes out at once and the burst
 /// waits `timeout` for all the replies: an expected failure costs one timeout, not `count`.
+///
+/// With `watch`, the burst counts itself in `sent` once its requests are out, and the caller
+/// watches the machine while it waits for the replies: when the caller sets `stop` (no reply
+/// can come any more, see [`super::Kernel::ping_many`]), the wait ends, and the burst is
+/// `lost`.
+#[allow(clippy::too_many_arguments)]
 pub fn burst(
     addr: Ipv4Addr,
     count: u32,
@@ -192,6 +297,7 @@ pub fn burst(
     gap: Duration,
     deadline: Option<Duration>,
     probe: bool,
+    watch: Option<Arc<Watch>>,
 ) -> Result<Burst> {
     let sock = open()?;
     let id = ident();
@@ -221,30 +327,7 @@ pub fn burst(
                 .map_err(|e| KernelError::io(format!("ping {addr}"), e))?
             {
                 None => break,
-                Some(Received::Reply {
-                    id: rid,
-                    seq,
-                    from,
-                    ttl,
-                    len,
-                }) if rid == id && from == addr => {
-                    if let Some((_, t)) = sent_at.iter().find(|(s, _)| *s == seq)
-                        && !out.replies.iter().any(|r| r.seq == seq)
-                    {
-                        out.replies.push(EchoReply {
-                            seq,
-                            rtt: t.elapsed(),
-                            ttl,
-                            bytes: len,
-                        });
-                        *pending -= 1;
-                    }
-                }
-                Some(Received::Unreachable { id: rid, from }) if rid == id => {
-                    out.unreachable = Some(format!("destination unreachable (reported by {from})"));
-                    *pending -= 1;
-                }
-                _ => {}
+                Some(r) => take(r, (id, addr), sent_at, out, pending),
             }
         }
         Ok(())
@@ -286,7 +369,23 @@ pub fn burst(
     if let Some(e) = end_all {
         until = until.min(e);
     }
-    wait_for(&sock, until, &sent_at, &mut out, &mut pending, &mut buf)?;
+    match watch {
+        Some(watch) => {
+            watch.sent.fetch_add(1, Ordering::Release);
+            while pending > 0 && Instant::now() < until {
+                if watch.stop.load(Ordering::Acquire) {
+                    // Whatever the kernel delivered up to now is read; then nothing is left.
+                    let drain = Instant::now() + Duration::from_micros(100);
+                    wait_for(&sock, drain, &sent_at, &mut out, &mut pending, &mut buf)?;
+                    out.lost = pending > 0;
+                    break;
+                }
+                let next = (Instant::now() + Duration::from_millis(1)).min(until);
+                wait_for(&sock, next, &sent_at, &mut out, &mut pending, &mut buf)?;
+            }
+        }
+        None => wait_for(&sock, until, &sent_at, &mut out, &mut pending, &mut buf)?,
+    }
     out.replies.sort_by_key(|r| r.seq);
     Ok(out)
 }
@@ -297,6 +396,45 @@ mod tests {
     fn checksum_of_a_known_packet() {
         // An echo request with id 1, seq 1 and no payload sums to 0xf7fd.
         assert_eq!(super::checksum(&[8, 0, 0, 0, 0, 1, 0, 1]), 0xf7fd);
+    }
+
+    /// Probes sent at once from one process share their echo id: an error that quotes another
+    /// probe's request is not this one's, nor a reply from another address.
+    #[test]
+    fn a_burst_takes_only_what_answers_its_own_requests() {
+        use super::{Burst, Received, take};
+        use std::net::Ipv4Addr;
+        use std::time::Instant;
+        let me = Ipv4Addr::new(10, 0, 0, 2);
+        let router = Ipv4Addr::new(10, 0, 0, 1);
+        let sent = [(7u16, Instant::now())];
+        let (mut out, mut pending) = (Burst::default(), 1u32);
+        let theirs = Received::Unreachable {
+            id: 5,
+            seq: 8,
+            from: router,
+        };
+        take(theirs, (5, me), &sent, &mut out, &mut pending);
+        let elsewhere = Received::Reply {
+            id: 5,
+            seq: 7,
+            from: router,
+            ttl: 64,
+            len: 64,
+        };
+        take(elsewhere, (5, me), &sent, &mut out, &mut pending);
+        assert_eq!(
+            (out.unreachable.as_deref(), out.replies.len(), pending),
+            (None, 0, 1)
+        );
+        let mine = Received::Unreachable {
+            id: 5,
+            seq: 7,
+            from: router,
+        };
+        take(mine, (5, me), &sent, &mut out, &mut pending);
+        assert_eq!(pending, 0);
+        assert!(out.unreachable.unwrap().contains("reported by 10.0.0.1"));
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct Link {
     /// IFF_LOWER_UP: the link has a carrier (`ip link` prints NO-CARRIER when it is up without).
     pub lower_up: bool,
     pub mac: Option<String>,
+    /// The root queueing discipline (`ip link` prints it: "noqueue", "pfifo_fast", "netem"...).
+    #[serde(skip)]
+    pub qdisc: Option<String>,
     /// The bridge this link is enslaved to, by name.
     pub master: Option<String>,
     pub peer: Option<Peer>,
@@ -79,6 +82,7 @@ impl Link {
             lower_up: false,
             oper: "down".into(),
             mac: None,
+            qdisc: None,
             master: None,
             peer: None,
             peer_nsid: None,
@@ -273,6 +277,7 @@ pub(super) fn link_of(msg: &LinkMessage) -> Link {
         oper: "unknown".into(),
         lower_up: msg.header.flags.contains(LinkFlags::LowerUp),
         mac: None,
+        qdisc: None,
         master: None,
         peer: None,
         peer_nsid: None,
@@ -295,6 +300,7 @@ pub(super) fn link_of(msg: &LinkMessage) -> Link {
                 );
             }
             LinkAttribute::OperState(s) => l.oper = oper_name(s),
+            LinkAttribute::Qdisc(q) => l.qdisc = Some(q.clone()),
             LinkAttribute::Controller(i) => l.master_index = Some(*i),
             LinkAttribute::Link(i) => link_attr = Some(*i),
             LinkAttribute::LinkNetNsId(id) => l.peer_nsid = Some(*id),
