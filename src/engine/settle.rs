@@ -225,9 +225,18 @@ fn slow(c: &Check) -> bool {
     matches!(strip(c), Check::Ping { .. } | Check::Shell { .. })
 }
 
+/// A check about what nothing the kernel still owes can change: whether a namespace name
+/// exists (`ip netns del` removes it at once; the teardown that follows is the namespace's,
+/// not its name's), or the value of a sysctl. A failure of such a check is final as soon as it
+/// is seen.
+fn final_at_once(c: &Check) -> bool {
+    matches!(strip(c), Check::Netns { .. } | Check::Sysctl { .. })
+}
+
 /// [`settle`] for a step that one failure decides: the checks that answer at once first; the
-/// slow ones (pings, shell checks) only when all of those pass. A check left unjudged is
-/// `None`.
+/// slow ones (pings, shell checks) only when all of those pass. A failure that nothing pending
+/// can change decides at once, without waiting for a teardown it does not depend on; the
+/// failures that were still waiting then are left unjudged. A check left unjudged is `None`.
 pub fn settle_cheap_first(
     engine: &Engine,
     checks: &[CheckLine],
@@ -238,9 +247,17 @@ pub fn settle_cheap_first(
     let mut out: Vec<Option<Verdict>> = vec![None; checks.len()];
     let mut judge = |idx: &[usize]| -> bool {
         let some: Vec<CheckLine> = idx.iter().map(|&i| checks[i].clone()).collect();
-        let verdicts = settle(engine, &some, owed);
+        let verdicts = settle_until(engine, &some, owed, true);
         let all_pass = verdicts.iter().all(|v| v.pass);
-        for (&i, v) in idx.iter().zip(verdicts) {
+        let decided = verdicts
+            .iter()
+            .zip(&some)
+            .any(|(v, c)| !v.pass && final_at_once(&c.check));
+        for ((&i, v), c) in idx.iter().zip(verdicts).zip(&some) {
+            // Decided by a final failure: another failure may only have been early.
+            if decided && !v.pass && !final_at_once(&c.check) {
+                continue;
+            }
             out[i] = Some(v);
         }
         all_pass
@@ -254,6 +271,17 @@ pub fn settle_cheap_first(
 /// Judges the step's checks after its commands: at once when they hold or nothing is pending,
 /// else when the kernel has done what it owed (or [`SETTLE_MAX`] has passed).
 pub fn settle(engine: &Engine, checks: &[CheckLine], owed: &Owed) -> Vec<Verdict> {
+    settle_until(engine, checks, owed, false)
+}
+
+/// [`settle`]; with `first_final`, it returns as soon as one failure is final (see
+/// [`final_at_once`]).
+fn settle_until(
+    engine: &Engine,
+    checks: &[CheckLine],
+    owed: &Owed,
+    first_final: bool,
+) -> Vec<Verdict> {
     let deadline = Instant::now() + SETTLE_MAX;
     loop {
         let verdicts = engine.evaluate(checks);
@@ -263,7 +291,10 @@ pub fn settle(engine: &Engine, checks: &[CheckLine], owed: &Owed) -> Vec<Verdict
             .filter(|(_, v)| !v.pass)
             .map(|(c, _)| &c.check)
             .collect();
-        if failing.is_empty() || Instant::now() >= deadline {
+        if failing.is_empty()
+            || Instant::now() >= deadline
+            || (first_final && failing.iter().any(|c| final_at_once(c)))
+        {
             return verdicts;
         }
         match owed.pending(engine, &failing) {
