@@ -178,19 +178,8 @@ impl Engine {
     /// would, else the real program runs it as typed.
     pub fn perform(&mut self, line: &CommandLine) -> Performed {
         let start = Instant::now();
-        // What a probe answered before this line may not hold after it (a setup, `d`).
-        if let Ok(mut cache) = self.run.probes.lock() {
-            cache.clear();
-        }
-        // A signal asked nslab to stop (verify --no-sandbox then resets the lesson): no further
-        // line runs.
-        if crate::signals::stopping() {
-            return Performed {
-                ok: false,
-                output: String::new(),
-                error: Some(format!("{}: not run: nslab was interrupted", line.text)),
-                duration: Duration::ZERO,
-            };
+        if let Some(stopped) = self.before_line(line) {
+            return stopped;
         }
         let (ok, output, error) = match line.command.native() {
             Some((ns, op)) => {
@@ -223,6 +212,9 @@ impl Engine {
             return self.perform(line);
         };
         let start = Instant::now();
+        if let Some(stopped) = self.before_line(line) {
+            return stopped;
+        }
         let error = self.listing_fails(ns, listing);
         Performed {
             ok: error.is_none(),
@@ -230,6 +222,21 @@ impl Engine {
             error: error.map(|e| format!("{}: {e}", line.text)),
             duration: start.elapsed(),
         }
+    }
+
+    /// What comes before any line: the probes' answers are forgotten (what held before a line
+    /// may not after it: a setup, `d`), and a line after a signal that asked nslab to stop
+    /// (verify --no-sandbox then resets the lesson) is not run: its result is returned.
+    fn before_line(&mut self, line: &CommandLine) -> Option<Performed> {
+        if let Ok(mut cache) = self.run.probes.lock() {
+            cache.clear();
+        }
+        crate::signals::stopping().then(|| Performed {
+            ok: false,
+            output: String::new(),
+            error: Some(format!("{}: not run: nslab was interrupted", line.text)),
+            duration: Duration::ZERO,
+        })
     }
 
     /// Why `ip` would fail this listing, in its words; `None` when it would succeed.

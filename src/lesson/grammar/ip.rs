@@ -355,11 +355,12 @@ fn listing(a: &mut Args<'_>, g: &Globals, what: Listed) -> Part {
                 "up" if devices => true,
                 "type" if devices => a.next().is_some_and(|k| !k.dynamic),
                 // A bare word names the device, unless ip reads it as something else (a
-                // keyword of the filter, `help`, an option).
+                // keyword of the filter, `help`, an option). (Whether it is a name the kernel
+                // looks up as ip does is asked below, of every device however it was named.)
                 _ if devices => {
                     let keyword =
                         FILTER_WORDS.contains(&t) || t.starts_with('-') || matches(t, "help");
-                    if keyword || dev.is_some() || !valid_ifname(t) {
+                    if keyword || dev.is_some() {
                         false
                     } else {
                         dev = Some(t.to_string());
