@@ -119,6 +119,12 @@ p(f"| `nslab verify --mutate lessons/` against `nslab verify lessons/` | {ms(mut
 p("")
 p(f"Lessons verified in parallel, one jail each, on {os.cpu_count()} cores; `--mutate` verifies each lesson once, then")
 p("each mutant (a lesson with one command line left out) up to the step of that line, on every core.")
+mutants = json.load(open(os.path.join(work, "mutants.json")))["mutants"]
+longest = max(mutants, key=lambda m: m["duration_ms"])
+total = sum(m["duration_ms"] for m in mutants)
+p(f"In one more `--mutate` run, the {len(mutants)} mutants took {total / 1000:.1f} s together; the longest, {longest['duration_ms'] / 1000:.2f} s,")
+p(f"leaves out line {longest['line']} of {longest['file']} (`{longest['command']}`): {longest['how']}.")
+p("No run can end before its longest mutant.")
 p("")
 p("## (b) A star of N namespaces on one bridge")
 p("")

@@ -30,6 +30,8 @@ bench/sandbox.sh bench/trace-move.sh >"$work/trace-move.txt" 2>&1 || echo "(trac
 # plain verify of the same lessons.
 bench shipped "$runs" "$nslab verify lessons/" "bench/sandbox.sh --light bash bench/veth-lab.sh"
 bench mutate "${MUTATE_RUNS:-3}" "$nslab verify --mutate lessons/" "$nslab verify lessons/"
+# One more mutation run, for each mutant's own time (the longest bounds the whole run).
+"$nslab" verify --mutate --format json lessons/ >"$work/mutants.json"
 
 # (b) the star of N namespaces on a bridge: nslab verify of a generated lesson, a bash loop of
 # ip commands, ip -batch. With pings up to 200; without pings up to 1000 (see star.sh).
