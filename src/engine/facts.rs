@@ -197,22 +197,22 @@ impl<'k> Round<'k> {
             }
         }
         let before = self.traces(&candidates, true);
-        let at_once = self.passes_at_once();
-        let results = if at_once {
-            let spaces: Vec<Rc<Snapshot>> = self
-                .scope_list()
-                .iter()
-                .filter_map(|ns| self.snapshot(ns))
-                .collect();
-            let nothing_pending = || self.nothing_held(&spaces, &before);
-            self.k.ping_many(
-                &targets,
-                self.ping_timeout,
-                Some((PING_QUIET_AFTER, &nothing_pending)),
-            )
-        } else {
-            self.k.ping_many(&targets, self.ping_timeout, None)
+        // Whether the lab passes packets on at once is asked only of a probe that has not
+        // been answered by then: most are, within microseconds.
+        let scope = self.scope_list();
+        let spaces: Vec<Rc<Snapshot>> = scope.iter().filter_map(|ns| self.snapshot(ns)).collect();
+        let complete = spaces.len() == scope.len();
+        let at_once = std::cell::OnceCell::new();
+        let nothing_pending = || {
+            *at_once
+                .get_or_init(|| complete && spaces.iter().all(|s| self.k.passes_at_once(s, &scope)))
+                && self.nothing_held(&spaces, &before)
         };
+        let results = self.k.ping_many(
+            &targets,
+            self.ping_timeout,
+            Some((PING_QUIET_AFTER, &nothing_pending)),
+        );
         let now = Instant::now();
         let mut cache = self.run.probes.lock().ok();
         for (t, r) in targets.iter().zip(results) {
@@ -348,16 +348,6 @@ impl<'k> Round<'k> {
                         .arp_retry(&s.ns, &n.dev)
                         .is_ok_and(|r| r >= self.ping_timeout)
             })
-        })
-    }
-
-    /// Whether every namespace a probe can cross passes packets on at once, so that a probe
-    /// may stop waiting as soon as nothing is in flight (see [`PING_QUIET_AFTER`]).
-    fn passes_at_once(&mut self) -> bool {
-        let scope = self.scope_list();
-        scope.iter().all(|ns| {
-            self.snapshot(ns)
-                .is_some_and(|s| self.k.passes_at_once(&s, &scope))
         })
     }
 

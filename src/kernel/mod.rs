@@ -909,6 +909,7 @@ impl Kernel {
         use std::sync::atomic::Ordering;
         let fds: Vec<Result<OwnedFd>> = targets.iter().map(|(ns, _)| self.ns_fd(ns)).collect();
         let watch = Arc::new(ping::Watch::default());
+        let (done_tx, done) = std::sync::mpsc::channel::<()>();
         std::thread::scope(|s| {
             let running: Vec<_> = fds
                 .iter()
@@ -916,20 +917,29 @@ impl Kernel {
                 .map(|(fd, (_, addr))| {
                     let addr = *addr;
                     let watch = quiet.is_some().then(|| watch.clone());
-                    s.spawn(move || match fd {
-                        Ok(fd) => netns::in_netns(fd, move || ping::echo(addr, timeout, watch)),
-                        Err(e) => Err(KernelError::Other(e.to_string())),
+                    let done_tx = done_tx.clone();
+                    s.spawn(move || {
+                        let r = match fd {
+                            Ok(fd) => netns::in_netns(fd, move || ping::echo(addr, timeout, watch)),
+                            Err(e) => Err(KernelError::Other(e.to_string())),
+                        };
+                        let _ = done_tx.send(());
+                        r
                     })
                 })
                 .collect();
             if let Some((after, nothing_pending)) = quiet {
                 // The time runs from the last request out: a thread may start late.
                 let start = std::time::Instant::now();
+                let mut finished = 0;
                 let mut all_out: Option<std::time::Instant> = None;
                 let mut last: Option<ping::Softnet> = None;
-                while start.elapsed() < timeout + after && !running.iter().all(|h| h.is_finished())
-                {
-                    std::thread::sleep(Duration::from_millis(1));
+                while finished < running.len() && start.elapsed() < timeout + after {
+                    // A probe that ends wakes this thread at once; else it looks every ms.
+                    if done.recv_timeout(Duration::from_millis(1)).is_ok() {
+                        finished += 1;
+                        continue;
+                    }
                     // (A probe that failed before sending never counts itself: the others
                     // then wait their full time.)
                     let out = watch.sent.load(Ordering::Acquire) >= running.len();
