@@ -39,6 +39,9 @@ pub struct Owed {
     starts: bool,
     /// Names of processes the step kills; an empty name for a kill nslab cannot read.
     kills: Vec<String>,
+    /// A namespace the step deletes whose links (or their peers' namespaces) could not be
+    /// read: its teardown may owe something nslab cannot name.
+    unread: bool,
     began: Option<Instant>,
 }
 
@@ -56,15 +59,21 @@ impl Owed {
                     Op::NetnsDel(n) => {
                         let gone = Ns::Named(n.clone());
                         let inode = engine.kernel.netns_inode(&gone);
-                        if let Ok(s) = engine.kernel.snapshot(&gone) {
-                            for l in &s.links {
-                                if let Some(peer) = &l.peer
-                                    && let (Some(pns), Some(pname)) = (&peer.ns, &peer.name)
-                                    && *pns != gone
-                                {
-                                    owed.peers.push((pns.clone(), pname.clone(), inode));
+                        match engine.kernel.snapshot(&gone) {
+                            Ok(s) => {
+                                for l in &s.links {
+                                    let Some(peer) = &l.peer else { continue };
+                                    match (&peer.ns, &peer.name) {
+                                        (Some(pns), Some(pname)) if *pns != gone => {
+                                            owed.peers.push((pns.clone(), pname.clone(), inode));
+                                        }
+                                        (Some(_), _) => {}
+                                        // A peer elsewhere, in a namespace not found.
+                                        (None, _) => owed.unread |= l.peer_elsewhere(),
+                                    }
                                 }
                             }
+                            Err(_) => owed.unread |= engine.kernel.netns_exists(n),
                         }
                     }
                     Op::Start(_) => owed.starts = true,
@@ -79,7 +88,7 @@ impl Owed {
 
     /// Nothing to wait for: no teardown, no process coming or going.
     pub fn is_nothing(&self) -> bool {
-        self.peers.is_empty() && !self.starts && self.kills.is_empty()
+        self.peers.is_empty() && !self.starts && self.kills.is_empty() && !self.unread
     }
 
     /// What the kernel still owes that the failing checks may be waiting for.
@@ -100,6 +109,24 @@ impl Owed {
         });
         if peer_left || self.kills.iter().any(|k| !k.is_empty() && dying(k)) {
             return Pending::Kernel;
+        }
+        // A teardown nslab could not read: the checks of links and of what travels over them
+        // get a moment, as a kill nslab cannot name does.
+        let unread = self.unread && self.began.is_some_and(|b| b.elapsed() < STOPPING);
+        if unread
+            && failing.iter().any(|c| {
+                matches!(
+                    strip(c),
+                    Check::Link { .. }
+                        | Check::Addr { .. }
+                        | Check::Route { .. }
+                        | Check::Neigh { .. }
+                        | Check::Fdb { .. }
+                        | Check::Ping { .. }
+                )
+            })
+        {
+            return Pending::Starting;
         }
         // A kill of processes nslab cannot name: the processes the failing checks look for
         // get a moment to be gone.

@@ -71,6 +71,11 @@ pub struct Link {
 }
 
 impl Link {
+    /// Whether the link's peer (a veth's other end) lives in another namespace.
+    pub fn peer_elsewhere(&self) -> bool {
+        self.peer_nsid.is_some()
+    }
+
     /// A link of this kind, down, with nothing else set (for tests).
     pub fn bare(index: u32, name: &str, kind: &str) -> Link {
         Link {
