@@ -32,6 +32,17 @@ impl Drop for Scratch {
     }
 }
 
+/// The report of a run that must have passed (exit 0; else its standard error says why).
+fn ok_json(out: &Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(out)
+}
+
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
@@ -41,13 +52,7 @@ fn json(out: &Output) -> serde_json::Value {
 fn a_good_lesson_passes_and_reports_every_field() {
     let before = host_state();
     let out = nslab(&["verify", "--format", "json", "tests/fixtures/pass.md"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = json(&out);
+    let r = ok_json(&out);
     assert_eq!(r["passed"], true);
     let l = &r["lessons"][0];
     assert_eq!(l["id"], "fixture-pass");
@@ -669,13 +674,7 @@ fn built_in_lessons_are_verified_by_id_or_name() {
         "veth-lab",
         "lessons/01-namespaces.md",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = json(&out);
+    let r = ok_json(&out);
     let ids: Vec<&str> = r["lessons"]
         .as_array()
         .unwrap()
@@ -795,13 +794,7 @@ fn a_rule_left_by_a_line_nslab_cannot_read_is_named() {
 fn a_mutant_of_the_last_step_is_killed_by_what_it_leaves() {
     let f = "tests/fixtures/leftovers/end-sees-cleanup.md";
     let out = nslab(&["verify", "--mutate", "--format", "json", f]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = json(&out);
+    let r = ok_json(&out);
     let cleanup = r["mutants"]
         .as_array()
         .unwrap()
@@ -894,13 +887,7 @@ fn a_mutant_is_decided_by_its_first_failure() {
         ```check\nnetns fa absent\nnetns fb absent\n```\n";
     let f = scratch.lesson("first.md", text);
     let out = nslab(&["verify", "--mutate", "--format", "json", &f]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r = json(&out);
+    let r = ok_json(&out);
     let how = |command: &str| -> String {
         r["mutants"]
             .as_array()

@@ -306,6 +306,16 @@ impl<'k> Round<'k> {
             };
             // Best effort: an entry that went meanwhile is no trace.
             let _ = self.k.conntrack_del(&t.ns, new_ct);
+            // Some entries are never announced (the kernel makes them in a way nslab has not
+            // pinned down: the trace test saw un-NATed probe entries behind a masquerade, about
+            // one run in five). Where the table still holds more than before the round, the
+            // probes' own entries are looked for by their echo ids.
+            if let Tracked::Watch(w) = &t.conntrack
+                && before.probes_only
+                && self.k.conntrack_count(&t.ns).unwrap_or(0) > w.count_before()
+            {
+                let _ = self.k.conntrack_del(&t.ns, listed(&[]));
+            }
             for n in self.k.neighbours(&s).unwrap_or_default() {
                 let had = t.neighs.iter().any(|o| o.addr == n.addr && o.dev == n.dev);
                 if !had && n.addr.is_ipv4() && (every || involved.contains(&n.addr)) {

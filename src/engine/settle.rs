@@ -114,9 +114,9 @@ impl Owed {
         // get a moment, as a kill nslab cannot name does.
         let unread = self.unread && self.began.is_some_and(|b| b.elapsed() < STOPPING);
         if unread
-            && failing.iter().any(|c| {
+            && any_of(failing, |c| {
                 matches!(
-                    strip(c),
+                    c,
                     Check::Link { .. }
                         | Check::Addr { .. }
                         | Check::Route { .. }
@@ -134,9 +134,9 @@ impl Owed {
             .began
             .is_some_and(|b| self.kills.iter().any(String::is_empty) && b.elapsed() < STOPPING);
         if stopping
-            && failing.iter().any(|c| {
+            && any_of(failing, |c| {
                 matches!(
-                    strip(c),
+                    c,
                     Check::ProcessIsolated { .. } | Check::NetnsSameAs { .. } | Check::Shell { .. }
                 )
             })
@@ -147,9 +147,9 @@ impl Owed {
             .began
             .is_some_and(|b| self.starts && b.elapsed() < STARTUP);
         if young
-            && failing.iter().any(|c| {
+            && any_of(failing, |c| {
                 matches!(
-                    strip(c),
+                    c,
                     Check::Shell { .. }
                         | Check::ProcessIsolated { .. }
                         | Check::NetnsSameAs { .. }
@@ -175,6 +175,11 @@ enum Pending {
     Kernel,
     /// A program the step started in the background is still young: judge again shortly.
     Starting,
+}
+
+/// Whether any of these checks, `not` taken off, is of a kind `kind` names.
+fn any_of(checks: &[&Check], kind: impl Fn(&Check) -> bool) -> bool {
+    checks.iter().any(|c| kind(strip(c)))
 }
 
 fn strip(c: &Check) -> &Check {

@@ -215,6 +215,15 @@ const NFNLGRP_CONNTRACK_NEW: u32 = 1;
 /// any (1); with 0 it announces nothing, and [`watch_new`] refuses.
 pub struct NewEntries {
     sock: Socket,
+    /// How many entries the namespace had when the subscription began.
+    count: u64,
+}
+
+impl NewEntries {
+    /// How many entries the namespace had when the subscription began.
+    pub fn count_before(&self) -> u64 {
+        self.count
+    }
 }
 
 /// Opens a [`NewEntries`] subscription in the calling thread's namespace.
@@ -237,7 +246,10 @@ pub fn watch_new() -> Result<NewEntries> {
     })?;
     sock.set_nonblocking(true)
         .map_err(|e| KernelError::io("conntrack: make the socket non-blocking", e))?;
-    Ok(NewEntries { sock })
+    Ok(NewEntries {
+        sock,
+        count: count_here().unwrap_or(0),
+    })
 }
 
 impl NewEntries {

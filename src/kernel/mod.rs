@@ -780,7 +780,7 @@ impl Kernel {
         Ok(())
     }
 
-    /// One probe (a marked ICMP echo) from inside `ns`.
+    /// One probe (a marked ICMP echo) from inside `ns`, waiting its whole `timeout`.
     pub fn ping(&self, ns: &Ns, addr: Ipv4Addr, timeout: Duration) -> Result<PingOutcome> {
         let fd = self.ns_fd(ns)?;
         netns::in_netns(&fd, move || ping::echo(addr, timeout, None))
@@ -996,6 +996,12 @@ impl Kernel {
         netns::in_netns(&fd, conntrack::watch_new).map(Some)
     }
 
+    /// How many connections a namespace tracks now.
+    pub fn conntrack_count(&self, ns: &Ns) -> Result<u64> {
+        let fd = self.ns_fd(ns)?;
+        netns::in_netns(&fd, || Ok(conntrack::count_here().unwrap_or(0)))
+    }
+
     /// The entries a subscription saw appear (only the ICMP ones that carry nslab's own echo
     /// id, when `probes_only`).
     pub fn conntrack_new(
@@ -1003,11 +1009,10 @@ impl Kernel {
         watch: &conntrack::NewEntries,
         probes_only: bool,
     ) -> Result<Vec<conntrack::Entry>> {
-        let id = ping::ident();
         Ok(watch
             .take()?
             .into_iter()
-            .filter(|e| !probes_only || e.icmp.is_some_and(|(i, _)| i == id))
+            .filter(|e| !probes_only || of_probe(e))
             .collect())
     }
 
@@ -1019,7 +1024,6 @@ impl Kernel {
             return Ok(Vec::new());
         }
         let fd = self.ns_fd(ns)?;
-        let id = ping::ident();
         netns::in_netns(&fd, move || {
             // A dump walks the machine's whole table (about 9 ms here, whatever the namespace
             // holds): skip it where the namespace tracks nothing.
@@ -1028,7 +1032,7 @@ impl Kernel {
             }
             Ok(conntrack::entries()?
                 .into_iter()
-                .filter(|e| !probes_only || e.icmp.is_some_and(|(i, _)| i == id))
+                .filter(|e| !probes_only || of_probe(e))
                 .collect())
         })
     }
@@ -1257,4 +1261,9 @@ fn exists_or(e: rtnetlink::Error, what: String, context: &str) -> KernelError {
         }
         _ => KernelError::netlink(context, e),
     }
+}
+
+/// Whether a tracked connection is one of nslab's probes' (by the echo id it carries).
+fn of_probe(e: &conntrack::Entry) -> bool {
+    e.icmp.is_some_and(|(i, _)| ping::is_probe_ident(i))
 }
