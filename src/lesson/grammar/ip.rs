@@ -18,6 +18,19 @@ pub fn matches(typed: &str, keyword: &str) -> bool {
     !typed.is_empty() && keyword.starts_with(typed)
 }
 
+/// The program `ip netns exec NS PROG ...` runs (`ip net exec` too: `net` is netns's shortest
+/// prefix that no earlier object of ip.c's table takes), if `words` is such a line.
+pub fn exec_program(words: &[Word]) -> Option<&Word> {
+    let object = words.iter().position(|w| {
+        !w.text.starts_with('-') && OBJECTS.iter().find(|o| matches(&w.text, o)) == Some(&"netns")
+    })?;
+    let verb = words.get(object + 1)?;
+    if !matches(&verb.text, "exec") {
+        return None;
+    }
+    words.get(object + 3)
+}
+
 /// The objects of ip.c's command table, in its order: the first one a typed word is a
 /// prefix of wins (`ip a` is address, `ip r` is route, `ip n` is neighbour).
 const OBJECTS: &[&str] = &[

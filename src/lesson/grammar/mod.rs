@@ -240,7 +240,7 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
                     // processes look for.
                     if p.background
                         && matches!(&p.op, Op::Observe | Op::List(_) | Op::Unknown { .. })
-                        && let Some(w) = cmd.words.first()
+                        && let Some(w) = launched(&cmd.words)
                         && !w.dynamic
                         && !matches!(program_name(&w.text).as_str(), "ip" | "bash" | "sh")
                     {
@@ -549,6 +549,16 @@ fn files_only(words: &[Word]) -> Op {
     } else {
         Op::Write(written)
     }
+}
+
+/// The program a simple command runs: itself, or the one `ip netns exec NS` runs (what a line
+/// ending in `&` leaves running is that program, not ip).
+fn launched(words: &[Word]) -> Option<&Word> {
+    let first = words.first()?;
+    if program_name(&first.text) == "ip" {
+        return ip::exec_program(words).or(Some(first));
+    }
+    Some(first)
 }
 
 /// `sudo CMD`, `strace -e trace=... CMD`, `timeout 5 CMD`, `nohup CMD`...: parses CMD.

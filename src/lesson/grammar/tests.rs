@@ -258,6 +258,15 @@ fn what_a_line_does_is_read_through_wrappers() {
     assert_eq!(c.parts[0].op, Op::BindNetns("keep".into()));
     let c = real("/tmp/netns-demo 120 &");
     assert_eq!(c.parts[0].op, Op::Start("netns-demo".into()));
+    // What `ip netns exec` leaves running is its program, not ip.
+    let c = real("ip netns exec blue sleep 30 &");
+    assert_eq!(c.parts[0].op, Op::Start("sleep".into()));
+    assert_eq!(c.parts[0].ns, blue());
+    let c = real("ip net e blue python3 -m http.server 80 > /dev/null 2>&1 &");
+    assert_eq!(c.parts[0].op, Op::Start("python3".into()));
+    // A shell it runs may leave anything running: not named.
+    let c = real("ip netns exec blue sh -c 'sleep 30' &");
+    assert!(c.parts.iter().all(|p| !matches!(p.op, Op::Start(_))));
     let c = real("echo 1 > /proc/sys/net/ipv4/ip_forward");
     assert_eq!(
         c.parts[0].op,
