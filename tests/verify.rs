@@ -916,3 +916,35 @@ fn a_mutant_is_decided_by_its_first_failure() {
         "{addr}"
     );
 }
+
+/// `ip netns del` only removes a namespace's name: while a process runs in it, the kernel keeps
+/// it and its links. A check about the veth peer then fails at once, naming the process; once
+/// the process is gone, the teardown comes, and the check waits for it.
+#[test]
+fn a_namespace_a_process_keeps_names_the_process() {
+    let scratch = Scratch::new("held");
+    let lesson = |kill: &str| {
+        format!(
+            "+++\nid = \"held\"\ntitle = \"H\"\nformat = 1\n+++\n\n## A cable and a sleeper\n\n\
+             ```sh\nip netns add app\nip link add host0 type veth peer name app0 netns app\n\
+             ip netns exec app sleep 30 &\n```\n\n```check\nlink host0 peer app0 in app\n\
+             process sleep in another netns\n```\n\n## Delete it\n\n```sh\n{kill}\
+             ip netns del app\n```\n\n```check\nlink host0 absent\nnetns app absent\n```\n"
+        )
+    };
+    let held = scratch.lesson("held.md", &lesson(""));
+    let r = json(&nslab(&["verify", "--format", "json", &held]));
+    assert_eq!(r["passed"], false, "{r}");
+    let step = &r["lessons"][0]["steps"][1];
+    assert_eq!(step["status"], "failed", "{r}");
+    let message = step["checks"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("(sleep) still runs in it"),
+        "the cause names the process: {message}"
+    );
+    // The namespace's name is gone all the same.
+    assert_eq!(step["checks"][1]["status"], "passed", "{r}");
+    let freed = scratch.lesson("freed.md", &lesson("pkill -x sleep\n"));
+    let r = ok_json(&nslab(&["verify", "--format", "json", &freed]));
+    assert_eq!(r["passed"], true, "{r}");
+}

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::{Engine, Verdict};
-use crate::kernel::procs;
+use crate::kernel::{KernelError, procs};
 use crate::lesson::check::Check;
 use crate::lesson::grammar::Op;
 use crate::lesson::{CheckLine, Step};
@@ -105,7 +105,7 @@ impl Owed {
                     .into_iter()
                     .any(|p| !procs::is_dying(p))
             });
-            there && !held && engine.kernel.link(ns, name).is_ok()
+            there && !held && still_there(engine, ns, name)
         });
         if peer_left || self.kills.iter().any(|k| !k.is_empty() && dying(k)) {
             return Pending::Kernel;
@@ -113,19 +113,7 @@ impl Owed {
         // A teardown nslab could not read: the checks of links and of what travels over them
         // get a moment, as a kill nslab cannot name does.
         let unread = self.unread && self.began.is_some_and(|b| b.elapsed() < STOPPING);
-        if unread
-            && any_of(failing, |c| {
-                matches!(
-                    c,
-                    Check::Link { .. }
-                        | Check::Addr { .. }
-                        | Check::Route { .. }
-                        | Check::Neigh { .. }
-                        | Check::Fdb { .. }
-                        | Check::Ping { .. }
-                )
-            })
-        {
+        if unread && any_of(failing, on_links) {
             return Pending::Starting;
         }
         // A kill of processes nslab cannot name: the processes the failing checks look for
@@ -166,6 +154,121 @@ impl Owed {
         Pending::Nothing
     }
 }
+
+impl Owed {
+    /// Waits while the kernel owes work the failing checks may be waiting for, until
+    /// `deadline`: woken by the events that end it (a veth peer's link going, an IPv6 address
+    /// leaving duplicate address detection), and looking again every [`LOOK_AGAIN`] in case
+    /// the end came another way. A killed process has no event nslab can hear without a pidfd:
+    /// with a kill pending, it looks every [`LOOK_KILLED`].
+    fn wait_kernel(&self, engine: &Engine, failing: &[&Check], deadline: Instant) {
+        let mut ns: Vec<Ns> = Vec::new();
+        for (n, _, _) in &self.peers {
+            if !ns.contains(n) {
+                ns.push(n.clone());
+            }
+        }
+        let six = failing.iter().any(|c| six(c));
+        if six {
+            for n in std::iter::once(Ns::Root).chain(
+                engine
+                    .lesson_namespaces()
+                    .iter()
+                    .map(|n| Ns::Named(n.clone())),
+            ) {
+                if !ns.contains(&n) {
+                    ns.push(n);
+                }
+            }
+        }
+        // Subscribed before the first look: nothing that ends the wait after it is missed.
+        let events = engine.kernel.events(&ns, six);
+        let tick = if self.kills.is_empty() && !events.is_empty() {
+            LOOK_AGAIN
+        } else {
+            LOOK_KILLED
+        };
+        loop {
+            let now = Instant::now();
+            if now >= deadline || self.pending(engine, failing) != Pending::Kernel {
+                return;
+            }
+            let wait = tick.min(deadline - now);
+            if events.is_empty() {
+                std::thread::sleep(wait);
+            } else {
+                events.wait(wait);
+            }
+        }
+    }
+}
+
+/// Whether the link is still there. A lookup that fails for another reason than the link (or
+/// its namespace) being gone says nothing: the teardown is taken as still owed, and looked at
+/// again, rather than judged over.
+fn still_there(engine: &Engine, ns: &Ns, name: &str) -> bool {
+    !matches!(
+        engine.kernel.link(ns, name),
+        Err(KernelError::NoSuchLink { .. } | KernelError::NoSuchNetns(_))
+    )
+}
+
+impl Owed {
+    /// Why a failing check about a link (or what travels over one) was not waited for, when
+    /// the reason is a deleted namespace that a process still holds: the kernel keeps a
+    /// namespace, and its links, while anything uses it, so the veth peer stays. Students
+    /// meet this when a program they started in the namespace still runs.
+    fn held_cause(&self, engine: &Engine) -> Option<String> {
+        self.peers.iter().find_map(|(ns, name, gone)| {
+            let inode = (*gone)?;
+            let pid = procs::pids_in_netns(inode)
+                .into_iter()
+                .find(|p| !procs::is_dying(*p))?;
+            if !still_there(engine, ns, name) {
+                return None;
+            }
+            let who = match procs::comm(pid) {
+                Some(c) => format!("process {pid} ({c})"),
+                None => format!("process {pid}"),
+            };
+            Some(format!(
+                "{name} stays because the deleted namespace of its peer lives on: {who} still runs in \
+                 it, and the kernel tears a namespace (and its links) down only when nothing uses \
+                 it any more"
+            ))
+        })
+    }
+}
+
+/// Gives the failing link, address, route, neighbour, FDB and ping checks the cause `held`
+/// (see [`Owed::held_cause`]), where they have none.
+fn explain_held(checks: &[CheckLine], verdicts: &mut [Verdict], held: Option<String>) {
+    let Some(held) = held else { return };
+    for (c, v) in checks.iter().zip(verdicts.iter_mut()) {
+        if !v.pass && v.cause.is_none() && on_links(&c.check) {
+            v.cause = Some(held.clone());
+        }
+    }
+}
+
+/// A check whose answer a link's presence changes.
+fn on_links(c: &Check) -> bool {
+    matches!(
+        strip(c),
+        Check::Link { .. }
+            | Check::Addr { .. }
+            | Check::Route { .. }
+            | Check::Neigh { .. }
+            | Check::Fdb { .. }
+            | Check::Ping { .. }
+    )
+}
+
+/// How often a wait woken by events looks again without one.
+const LOOK_AGAIN: Duration = Duration::from_millis(20);
+
+/// How often a wait for a killed process to be gone looks.
+const LOOK_KILLED: Duration = Duration::from_millis(2);
 
 /// What settle may wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,10 +354,7 @@ pub fn settle_prefix(engine: &Engine, step: &Step, owed: &Owed) {
 /// Waits until the kernel has done the work the step left it (teardowns, kills), at most
 /// [`SETTLE_MAX`], without judging anything.
 pub fn wait_owed(engine: &Engine, owed: &Owed) {
-    let deadline = Instant::now() + SETTLE_MAX;
-    while owed.pending(engine, &[]) == Pending::Kernel && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    owed.wait_kernel(engine, &[], Instant::now() + SETTLE_MAX);
 }
 
 /// A check that may take its time to answer: a probe that waits for a reply, a shell command.
@@ -335,14 +435,13 @@ fn settle_until(
             return verdicts;
         }
         match owed.pending(engine, &failing) {
-            Pending::Nothing => return verdicts,
-            // Wait for the work itself (cheap to look at), then judge again.
-            Pending::Kernel => {
-                while Instant::now() < deadline && owed.pending(engine, &failing) == Pending::Kernel
-                {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
+            Pending::Nothing => {
+                let mut verdicts = verdicts;
+                explain_held(checks, &mut verdicts, owed.held_cause(engine));
+                return verdicts;
             }
+            // Wait for the work itself (cheap to look at), then judge again.
+            Pending::Kernel => owed.wait_kernel(engine, &failing, deadline),
             Pending::Starting => std::thread::sleep(Duration::from_millis(20)),
         }
     }

@@ -36,7 +36,7 @@ pub use ping::{Burst, EchoReply, PROBE_MARK, PingOutcome};
 pub use procs::NetnsInfo;
 pub use rules::Rule;
 pub use snapshot::{Addr, FdbEntry, Link, Neigh, Peer, Route, Snapshot};
-pub use watch::Watcher;
+pub use watch::{Events, Watcher};
 
 /// What went wrong in the kernel, in words an iproute2 user knows.
 #[derive(Debug)]
@@ -1184,6 +1184,16 @@ impl Kernel {
             .filter_map(|ns| self.ns_fd(ns).ok().map(|fd| (ns.clone(), fd)))
             .collect();
         pingwatch::PingWatch::start(fds, log)
+    }
+
+    /// Link events (with `six`, IPv6 address events too) of the given namespaces that exist, to
+    /// wait on from the calling thread (see [`Events`]).
+    pub fn events(&self, namespaces: &[Ns], six: bool) -> Events {
+        let fds = namespaces
+            .iter()
+            .filter_map(|ns| self.ns_fd(ns).ok())
+            .collect();
+        Events::new(fds, six)
     }
 
     /// A watcher of link, address and route events in the given namespaces, and of /run/netns.

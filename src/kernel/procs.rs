@@ -109,7 +109,8 @@ pub fn is_dying(pid: u32) -> bool {
     zombie || pending
 }
 
-fn comm(pid: u32) -> Option<String> {
+/// A process's name (`comm`).
+pub fn comm(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
         .map(|s| s.trim().to_string())

@@ -182,3 +182,61 @@ fn pump_inotify(inotify: Inotify, tx: Sender<()>, stop: Arc<AtomicBool>) {
         }
     }
 }
+
+/// RTNLGRP_IPV6_IFADDR (9) as a bind mask: an IPv6 address leaving duplicate address detection
+/// is announced there.
+const RTMGRP_IPV6_IFADDR: u32 = 1 << (9 - 1);
+
+/// Netlink sockets that hear link changes (and, with `six`, IPv6 address changes) in some
+/// namespaces, for a caller that waits for the kernel to finish something (settle, for a
+/// teardown). Unlike [`Watcher`], no thread: the caller polls the sockets itself, and dropping
+/// them closes them at once, so no namespace is kept alive a moment longer.
+pub struct Events {
+    socks: Vec<Socket>,
+}
+
+impl Events {
+    /// Subscribes in each namespace of `fds` (opened there, then used from anywhere).
+    pub(super) fn new(fds: Vec<OwnedFd>, six: bool) -> Events {
+        let groups = RTMGRP_LINK | if six { RTMGRP_IPV6_IFADDR } else { 0 };
+        let socks = fds
+            .into_iter()
+            .filter_map(|fd| {
+                netns::in_netns(&fd, move || {
+                    let mut s = Socket::new(NETLINK_ROUTE)
+                        .map_err(|e| KernelError::io("open a netlink event socket", e))?;
+                    s.bind(&SocketAddr::new(0, groups))
+                        .and_then(|()| s.set_non_blocking(true))
+                        .map_err(|e| KernelError::io("subscribe to link events", e))?;
+                    Ok(s)
+                })
+                .ok()
+            })
+            .collect();
+        Events { socks }
+    }
+
+    /// Whether no namespace could be subscribed to (the caller then looks on a clock).
+    pub fn is_empty(&self) -> bool {
+        self.socks.is_empty()
+    }
+
+    /// Waits up to `timeout` for an event in any of the namespaces; drains what came. True when
+    /// something came (an overrun counts: something changed).
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let mut fds: Vec<PollFd> = self
+            .socks
+            .iter()
+            .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN))
+            .collect();
+        let ms = u16::try_from(timeout.as_millis().max(1)).unwrap_or(u16::MAX);
+        let woke = matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0);
+        if woke {
+            let mut buf = vec![0u8; 16384];
+            for s in &self.socks {
+                while s.recv(&mut &mut buf[..], 0).is_ok() {}
+            }
+        }
+        woke
+    }
+}
