@@ -3,6 +3,8 @@
 #   micro.sh netns-lesson N   a lesson that creates N namespaces (nslab verify checks each)
 #   micro.sh netns-loop N     the same with `ip netns add` in a bash loop
 #   micro.sh ping-lesson N    a veth pair, then N steps of one ping check each
+#   micro.sh jail-lessons N DIR   N lessons in DIR of one sysctl each (set, then set back):
+#                             verifying them costs N jails and next to nothing else
 # shellcheck disable=SC2016
 set -euo pipefail
 n=$2
@@ -27,8 +29,14 @@ ping-lesson)
   done
   printf '\n## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n'
   ;;
+jail-lessons)
+  mkdir -p "$3"
+  for i in $(seq -w 1 "$n"); do
+    printf '+++\nid = "jail-%s"\ntitle = "One jail"\nformat = 1\n+++\n\n## Forward\n\n```sh\nsysctl -w net.ipv4.ip_forward=1\n```\n\n```check\nsysctl net.ipv4.ip_forward = 1\n```\n\n## Back\n\n```sh\nsysctl -w net.ipv4.ip_forward=0\n```\n' "$i" >"$3/jail-$i.md"
+  done
+  ;;
 *)
-  echo "usage: micro.sh netns-lesson|netns-loop|ping-lesson N" >&2
+  echo "usage: micro.sh netns-lesson|netns-loop|ping-lesson|jail-lessons N [DIR]" >&2
   exit 2
   ;;
 esac

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
+cargo build --release --quiet --example mutant_scripts
 nslab=$PWD/target/release/nslab
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -29,9 +30,16 @@ bench/sandbox.sh bench/trace-move.sh >"$work/trace-move.txt" 2>&1 || echo "(trac
 # (c) every shipped lesson: verified, against the veth lab's script; and mutated, against the
 # plain verify of the same lessons.
 bench shipped "$runs" "$nslab verify lessons/" "bench/sandbox.sh --light bash bench/veth-lab.sh"
-bench mutate "${MUTATE_RUNS:-3}" "$nslab verify --mutate lessons/" "$nslab verify lessons/"
-# One more mutation run, for each mutant's own time (the longest bounds the whole run).
+# With the mutation run, where its time goes: the same mutants as plain shell scripts (the peer:
+# no check, no jail), and as many jails as the run makes, with nothing in them.
+bench/mutant-scripts.sh make "$work/mutants" lessons/ 2>/dev/null
+bench/micro.sh jail-lessons "$(($(ls "$work/mutants" | wc -l) + $(ls lessons/*.md | wc -l)))" "$work/jails"
+bench mutate "${MUTATE_RUNS:-3}" "$nslab verify --mutate lessons/" "$nslab verify lessons/" \
+  "bench/mutant-scripts.sh run $work/mutants" "$nslab verify $work/jails"
+# One more mutation run, for each mutant's own time (the longest bounds the whole run); and one
+# with a probe of how long the kernel's RTNL lock is held meanwhile.
 "$nslab" verify --mutate --format json lessons/ >"$work/mutants.json"
+bench/rtnl-busy.sh "$nslab" verify --mutate lessons/ >"$work/rtnl.txt"
 
 # (b) the star of N namespaces on a bridge: nslab verify of a generated lesson, a bash loop of
 # ip commands, ip -batch. With pings up to 200; without pings up to 1000 (see star.sh).
