@@ -33,7 +33,8 @@ bench shipped "$runs" "$nslab verify lessons/" "bench/sandbox.sh --light bash be
 # With the mutation run, where its time goes: the same mutants as plain shell scripts (the peer:
 # no check, no jail), and as many jails as the run makes, with nothing in them.
 bench/mutant-scripts.sh make "$work/mutants" lessons/ 2>/dev/null
-bench/micro.sh jail-lessons "$(($(ls "$work/mutants" | wc -l) + $(ls lessons/*.md | wc -l)))" "$work/jails"
+jails=$(($(find "$work/mutants" -name '*.sh' | wc -l) + $(find lessons -maxdepth 1 -name '*.md' | wc -l)))
+bench/micro.sh jail-lessons "$jails" "$work/jails"
 bench mutate "${MUTATE_RUNS:-3}" "$nslab verify --mutate lessons/" "$nslab verify lessons/" \
   "bench/mutant-scripts.sh run $work/mutants" "$nslab verify $work/jails"
 # One more mutation run, for each mutant's own time (the longest bounds the whole run); and one
