@@ -554,6 +554,27 @@ impl Mutant {
     }
 }
 
+/// The longest a line may take when it fails, in milliseconds, from a time limit it gives its
+/// program (`curl -m 3`, `--max-time=3`, `timeout 5 ...`, `wget -T 2`, `nc -w 1`, `ping -W 1`,
+/// `sleep 2`); 0 without one. Only for ordering mutants: a guess, never a verdict.
+fn time_limit_ms(text: &str) -> u64 {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let secs = |w: &str| w.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+    let mut most = 0.0f64;
+    for (i, w) in words.iter().enumerate() {
+        let value = match *w {
+            "-m" | "--max-time" | "--connect-timeout" | "-T" | "--timeout" | "-w" | "-W"
+            | "timeout" | "sleep" => words.get(i + 1).and_then(|v| secs(v)),
+            _ => w
+                .strip_prefix("--max-time=")
+                .or_else(|| w.strip_prefix("--timeout="))
+                .and_then(secs),
+        };
+        most = most.max(value.unwrap_or(0.0));
+    }
+    (most.min(3600.0) * 1000.0) as u64
+}
+
 /// Mutation testing. Each mutant leaves one command line out; it is killed when the lesson
 /// then fails at that line's step or before. Only that step can kill it (the earlier ones are
 /// the unmutated lesson's, which passes), so a mutant's worker performs the earlier steps
@@ -574,17 +595,27 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     // The plain lessons and the mutants share the cores. The plain runs go first; the mutants
     // follow, the longest first, so that none of them starts last and keeps the others waiting
     // (the report keeps the lessons' order). A mutant of step k costs about what performing
-    // steps 1..k costs: a line the real program runs costs some ten times a native one.
-    let cost = |&(i, step, _, _): &(usize, usize, usize, String)| -> usize {
+    // steps 1..k costs, in milliseconds: a native line about one, a line the real program runs
+    // some ten. And a line after the mutant's own may now fail the slow way, at the time limit
+    // it gives its program (`curl -m 3`). The shipped lessons' mutant that waits 3 s for curl
+    // started some 3 s into a run before; it now starts among the first three.
+    let cost = |&(i, step, line, _): &(usize, usize, usize, String)| -> u64 {
         lessons[i]
             .steps
             .iter()
             .take_while(|s| s.index <= step)
             .flat_map(|s| s.setup.iter().chain(&s.commands))
-            .map(|c| match (c.command.listing(), c.command.is_native()) {
-                (Some(_), _) => 0,
-                (None, true) => 1,
-                (None, false) => 10,
+            .map(|c| {
+                let run = match (c.command.listing(), c.command.is_native()) {
+                    (Some(_), _) => 0,
+                    (None, true) => 1,
+                    (None, false) => 10,
+                };
+                run + if c.line > line {
+                    time_limit_ms(&c.text)
+                } else {
+                    0
+                }
             })
             .sum()
     };
@@ -725,4 +756,26 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     } else {
         Code::Failed
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_limit_ms;
+
+    #[test]
+    fn a_lines_time_limit_is_read_from_its_programs_options() {
+        let curl = "ip netns exec outside curl -sS -m 3 -o /dev/null http://198.51.100.1:8080/";
+        assert_eq!(time_limit_ms(curl), 3000);
+        assert_eq!(time_limit_ms("curl --max-time=2.5 http://x/"), 2500);
+        assert_eq!(time_limit_ms("timeout 5 nc -w 1 10.0.0.1 80"), 5000);
+        assert_eq!(
+            time_limit_ms("ip netns exec a ping -c 1 -W 1 10.0.2.2"),
+            1000
+        );
+        assert_eq!(time_limit_ms("ip link set veth0 netns blue"), 0);
+        // Not a number, or no value: no limit read.
+        assert_eq!(time_limit_ms("sleep $DELAY"), 0);
+        assert_eq!(time_limit_ms("curl -m"), 0);
+        assert_eq!(time_limit_ms("sleep 1e9"), 3_600_000);
+    }
 }
