@@ -948,3 +948,24 @@ fn a_namespace_a_process_keeps_names_the_process() {
     let r = ok_json(&nslab(&["verify", "--format", "json", &freed]));
     assert_eq!(r["passed"], true, "{r}");
 }
+
+/// `ip -all netns delete` deletes every named namespace: the veth ends whose peers were in them
+/// vanish with the teardowns that follow, and a check of that waits for them.
+#[test]
+fn deleting_every_namespace_waits_for_their_teardowns() {
+    let scratch = Scratch::new("all-del");
+    let file = scratch.lesson(
+        "all.md",
+        "+++\nid = \"all-del\"\ntitle = \"A\"\nformat = 1\n+++\n\n## Cables\n\n```sh\n\
+         ip netns add red\nip netns add green\n\
+         ip link add to-red type veth peer name eth0 netns red\n\
+         ip link add to-green type veth peer name eth0 netns green\n```\n\n\
+         ```check\nlink to-red peer eth0 in red\nlink to-green peer eth0 in green\n```\n\n\
+         ## Delete them all\n\n```sh\nip -all netns delete\n```\n\n\
+         ```check\nnetns red absent\nlink to-red absent\nlink to-green absent\n```\n",
+    );
+    for _ in 0..3 {
+        let r = ok_json(&nslab(&["verify", "--format", "json", &file]));
+        assert_eq!(r["passed"], true, "{r}");
+    }
+}

@@ -56,24 +56,10 @@ impl Owed {
         for c in step.commands.iter().filter(|c| Some(c.line) != skip) {
             for p in &c.command.parts {
                 match &p.op {
-                    Op::NetnsDel(n) => {
-                        let gone = Ns::Named(n.clone());
-                        let inode = engine.kernel.netns_inode(&gone);
-                        match engine.kernel.snapshot(&gone) {
-                            Ok(s) => {
-                                for l in &s.links {
-                                    let Some(peer) = &l.peer else { continue };
-                                    match (&peer.ns, &peer.name) {
-                                        (Some(pns), Some(pname)) if *pns != gone => {
-                                            owed.peers.push((pns.clone(), pname.clone(), inode));
-                                        }
-                                        (Some(_), _) => {}
-                                        // A peer elsewhere, in a namespace not found.
-                                        (None, _) => owed.unread |= l.peer_elsewhere(),
-                                    }
-                                }
-                            }
-                            Err(_) => owed.unread |= engine.kernel.netns_exists(n),
+                    Op::NetnsDel(n) => owed.teardown(engine, n),
+                    Op::NetnsDelAll => {
+                        for n in engine.kernel.netns_list() {
+                            owed.teardown(engine, &n);
                         }
                     }
                     Op::Start(_) => owed.starts = true,
@@ -84,6 +70,29 @@ impl Owed {
             }
         }
         owed
+    }
+
+    /// The teardown that deleting namespace `n` will leave the kernel: the veth peers of its
+    /// links, in other namespaces, vanish with it.
+    fn teardown(&mut self, engine: &Engine, n: &str) {
+        let gone = Ns::Named(n.to_string());
+        let inode = engine.kernel.netns_inode(&gone);
+        match engine.kernel.snapshot(&gone) {
+            Ok(s) => {
+                for l in &s.links {
+                    let Some(peer) = &l.peer else { continue };
+                    match (&peer.ns, &peer.name) {
+                        (Some(pns), Some(pname)) if *pns != gone => {
+                            self.peers.push((pns.clone(), pname.clone(), inode));
+                        }
+                        (Some(_), _) => {}
+                        // A peer elsewhere, in a namespace not found.
+                        (None, _) => self.unread |= l.peer_elsewhere(),
+                    }
+                }
+            }
+            Err(_) => self.unread |= engine.kernel.netns_exists(n),
+        }
     }
 
     /// Nothing to wait for: no teardown, no process coming or going.

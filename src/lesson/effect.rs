@@ -199,6 +199,30 @@ impl World {
         }
     }
 
+    /// `ip netns del NAME`: the namespace goes, and with it everything in it (the veth peers of
+    /// its links with them).
+    fn netns_del(&mut self, n: &str) {
+        let gone = Ns::Named(n.to_string());
+        if !self.netns.remove(n) {
+            return;
+        }
+        let names: Vec<String> = self
+            .links
+            .keys()
+            .filter(|(lns, _)| *lns == gone)
+            .map(|(_, l)| l.clone())
+            .collect();
+        for l in names {
+            self.remove_link(&gone, &l);
+        }
+        self.addrs.retain(|(a, _, _), _| *a != gone);
+        self.routes.retain(|(a, _), _| *a != gone);
+        self.sysctls.retain(|(a, _), _| *a != gone);
+        self.neighs.retain(|(a, _, _), _| *a != gone);
+        self.rules.retain(|(a, _)| *a != gone);
+        self.ip_rules.retain(|(a, _)| *a != gone);
+    }
+
     /// What one simple command does to the model.
     pub fn apply(&mut self, p: &Part) {
         let ns = p.ns.clone();
@@ -220,26 +244,12 @@ impl World {
                     );
                 }
             }
-            Op::NetnsDel(n) => {
-                let gone = Ns::Named(n.clone());
-                if !self.netns.remove(n) {
-                    return;
+            Op::NetnsDel(n) => self.netns_del(n),
+            Op::NetnsDelAll => {
+                let all: Vec<String> = self.netns.iter().cloned().collect();
+                for n in all {
+                    self.netns_del(&n);
                 }
-                let names: Vec<String> = self
-                    .links
-                    .keys()
-                    .filter(|(lns, _)| *lns == gone)
-                    .map(|(_, l)| l.clone())
-                    .collect();
-                for l in names {
-                    self.remove_link(&gone, &l);
-                }
-                self.addrs.retain(|(a, _, _), _| *a != gone);
-                self.routes.retain(|(a, _), _| *a != gone);
-                self.sysctls.retain(|(a, _), _| *a != gone);
-                self.neighs.retain(|(a, _, _), _| *a != gone);
-                self.rules.retain(|(a, _)| *a != gone);
-                self.ip_rules.retain(|(a, _)| *a != gone);
             }
             Op::NetnsAttach(n) | Op::BindNetns(n) => {
                 // A name for a namespace someone else made: its contents are unknown.

@@ -1943,7 +1943,7 @@ fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     }
     if matches(v, "delete") {
         if g.all {
-            return Ok(vec![part(&g.ns, unknown("ip -all netns delete", &[]))]);
+            return Ok(vec![part(&g.ns, Op::NetnsDelAll)]);
         }
         return Ok(vec![part(
             &g.ns,

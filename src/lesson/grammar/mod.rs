@@ -58,6 +58,8 @@ pub enum Run {
 pub enum Op {
     NetnsAdd(String),
     NetnsDel(String),
+    /// `ip -all netns delete`: every named namespace. The real program runs it.
+    NetnsDelAll,
     /// `ip netns attach NAME PID`: a name for a process's namespace.
     NetnsAttach(String),
     LinkAdd(ip::LinkAdd),
@@ -192,6 +194,7 @@ impl Op {
             Op::Sysctl(kv) if kv.iter().all(|(k, _)| k.starts_with("net.")) => Ok(()),
             Op::Sysctl(_) => Err("only network sysctls (net.*) are set by nslab itself".into()),
             Op::NetnsAttach(_) => Err("ip netns attach is done by the real ip".into()),
+            Op::NetnsDelAll => Err("ip -all netns delete is done by the real ip".into()),
             Op::AddrFlush(_) => Err("ip address flush is done by the real ip".into()),
             Op::Neigh(_) => Err("neighbour entries are set by the real ip".into()),
             Op::Rule(_) => Err("policy rules are set by the real ip".into()),

@@ -258,6 +258,9 @@ fn what_a_line_does_is_read_through_wrappers() {
     assert_eq!(c.parts[0].op, Op::BindNetns("keep".into()));
     let c = real("/tmp/netns-demo 120 &");
     assert_eq!(c.parts[0].op, Op::Start("netns-demo".into()));
+    // Every named namespace goes: the real ip does it, and settle knows what it owes.
+    assert_eq!(real("ip -all netns delete").parts[0].op, Op::NetnsDelAll);
+    assert_eq!(real("ip -a netns del").parts[0].op, Op::NetnsDelAll);
     // What `ip netns exec` leaves running is its program, not ip.
     let c = real("ip netns exec blue sleep 30 &");
     assert_eq!(c.parts[0].op, Op::Start("sleep".into()));
