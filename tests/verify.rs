@@ -949,10 +949,11 @@ fn a_namespace_a_process_keeps_names_the_process() {
     assert_eq!(r["passed"], true, "{r}");
 }
 
-/// `ip -all netns delete` deletes every named namespace: the veth ends whose peers were in them
-/// vanish with the teardowns that follow, and a check of that waits for them.
+/// `ip -all netns delete` deletes every named namespace, and `umount /run/netns/NAME` drops
+/// what held one: the veth ends whose peers were in them vanish with the teardowns that follow,
+/// and a check of that waits for them.
 #[test]
-fn deleting_every_namespace_waits_for_their_teardowns() {
+fn deleting_namespaces_other_ways_waits_for_their_teardowns() {
     let scratch = Scratch::new("all-del");
     let file = scratch.lesson(
         "all.md",
@@ -964,8 +965,18 @@ fn deleting_every_namespace_waits_for_their_teardowns() {
          ## Delete them all\n\n```sh\nip -all netns delete\n```\n\n\
          ```check\nnetns red absent\nlink to-red absent\nlink to-green absent\n```\n",
     );
+    let unmounted = scratch.lesson(
+        "umount.md",
+        "+++\nid = \"umount\"\ntitle = \"U\"\nformat = 1\n+++\n\n## A cable\n\n```sh\n\
+         ip netns add app\nip link add host0 type veth peer name app0 netns app\n```\n\n\
+         ```check\nlink host0 peer app0 in app\n```\n\n## Unmount its name\n\n```sh\n\
+         umount /run/netns/app\nrm /run/netns/app\n```\n\n```check\nnetns app absent\n\
+         link host0 absent\n```\n",
+    );
     for _ in 0..3 {
-        let r = ok_json(&nslab(&["verify", "--format", "json", &file]));
-        assert_eq!(r["passed"], true, "{r}");
+        for f in [&file, &unmounted] {
+            let r = ok_json(&nslab(&["verify", "--format", "json", f]));
+            assert_eq!(r["passed"], true, "{r}");
+        }
     }
 }

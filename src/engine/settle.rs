@@ -56,7 +56,8 @@ impl Owed {
         for c in step.commands.iter().filter(|c| Some(c.line) != skip) {
             for p in &c.command.parts {
                 match &p.op {
-                    Op::NetnsDel(n) => owed.teardown(engine, n),
+                    // Unmounting a namespace's name drops what held it, as ip netns del does.
+                    Op::NetnsDel(n) | Op::UnbindNetns(n) => owed.teardown(engine, n),
                     Op::NetnsDelAll => {
                         for n in engine.kernel.netns_list() {
                             owed.teardown(engine, &n);
