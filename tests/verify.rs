@@ -944,9 +944,41 @@ fn a_namespace_a_process_keeps_names_the_process() {
     );
     // The namespace's name is gone all the same.
     assert_eq!(step["checks"][1]["status"], "passed", "{r}");
+    // A failing check about something else is not given that cause.
+    let other = lesson("").replace(
+        "netns app absent\n",
+        "netns app absent\naddr 10.9.9.9/32 on lo\n",
+    );
+    let r = json(&nslab(&[
+        "verify",
+        "--format",
+        "json",
+        &scratch.lesson("other.md", &other),
+    ]));
+    let addr = &r["lessons"][0]["steps"][1]["checks"][2];
+    assert_eq!(addr["status"], "failed", "{r}");
+    assert!(
+        !addr["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stays because"),
+        "{r}"
+    );
     let freed = scratch.lesson("freed.md", &lesson("pkill -x sleep\n"));
     let r = ok_json(&nslab(&["verify", "--format", "json", &freed]));
     assert_eq!(r["passed"], true, "{r}");
+    // The process killed in a later step, as a tutorial does: the namespace it kept goes then,
+    // and its veth peer with it, some milliseconds after the kill.
+    let later = lesson("").replace(
+        "```check\nlink host0 absent\nnetns app absent\n```\n",
+        "```check\nnetns app absent\n```\n\n## Stop the sleeper\n\n```sh\npkill -x sleep\n```\n\n\
+         ```check\nlink host0 absent\n```\n",
+    );
+    let later = scratch.lesson("later.md", &later);
+    for _ in 0..3 {
+        let r = ok_json(&nslab(&["verify", "--format", "json", &later]));
+        assert_eq!(r["passed"], true, "{r}");
+    }
 }
 
 /// `ip -all netns delete` deletes every named namespace, and `umount /run/netns/NAME` drops

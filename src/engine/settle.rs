@@ -42,6 +42,10 @@ pub struct Owed {
     /// A namespace the step deletes whose links (or their peers' namespaces) could not be
     /// read: its teardown may owe something nslab cannot name.
     unread: bool,
+    /// With a kill in the step: veth ends whose peers are in a namespace without a name (one
+    /// deleted earlier that a process kept alive, or one a program made for itself). The kill
+    /// may end the last process in it, and its teardown takes these ends along.
+    orphans: Vec<(Ns, String)>,
     began: Option<Instant>,
 }
 
@@ -64,7 +68,12 @@ impl Owed {
                         }
                     }
                     Op::Start(_) => owed.starts = true,
-                    Op::Kill(name) => owed.kills.push(name.clone()),
+                    Op::Kill(name) => {
+                        if owed.kills.is_empty() {
+                            owed.orphans = orphans(engine);
+                        }
+                        owed.kills.push(name.clone());
+                    }
                     Op::Unknown { .. } if p.background => owed.starts = true,
                     _ => {}
                 }
@@ -120,6 +129,18 @@ impl Owed {
         if peer_left || self.kills.iter().any(|k| !k.is_empty() && dying(k)) {
             return Pending::Kernel;
         }
+        // The teardown a kill may start: its ends get a moment (the namespace may have another
+        // process in it, and then nothing comes).
+        let killing = self.began.is_some_and(|b| b.elapsed() < STOPPING);
+        if killing
+            && any_of(failing, on_links)
+            && self
+                .orphans
+                .iter()
+                .any(|(ns, name)| still_there(engine, ns, name))
+        {
+            return Pending::Kernel;
+        }
         // A teardown nslab could not read: the checks of links and of what travels over them
         // get a moment, as a kill nslab cannot name does.
         let unread = self.unread && self.began.is_some_and(|b| b.elapsed() < STOPPING);
@@ -173,7 +194,8 @@ impl Owed {
     /// with a kill pending, it looks every [`LOOK_KILLED`].
     fn wait_kernel(&self, engine: &Engine, failing: &[&Check], deadline: Instant) {
         let mut ns: Vec<Ns> = Vec::new();
-        for (n, _, _) in &self.peers {
+        let ends = self.peers.iter().map(|(n, _, _)| n);
+        for n in ends.chain(self.orphans.iter().map(|(n, _)| n)) {
             if !ns.contains(n) {
                 ns.push(n.clone());
             }
@@ -213,6 +235,27 @@ impl Owed {
     }
 }
 
+/// The veth ends, in the root namespace and the lesson's, whose peers are in a namespace
+/// without a name.
+fn orphans(engine: &Engine) -> Vec<(Ns, String)> {
+    std::iter::once(Ns::Root)
+        .chain(
+            engine
+                .lesson_namespaces()
+                .iter()
+                .map(|n| Ns::Named(n.clone())),
+        )
+        .filter_map(|ns| engine.kernel.snapshot(&ns).ok().map(|s| (ns, s)))
+        .flat_map(|(ns, s)| {
+            s.links
+                .iter()
+                .filter(|l| l.peer.as_ref().is_some_and(|p| p.ns.is_none()) && l.peer_elsewhere())
+                .map(|l| (ns.clone(), l.name.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Whether the link is still there. A lookup that fails for another reason than the link (or
 /// its namespace) being gone says nothing: the teardown is taken as still owed, and looked at
 /// again, rather than judged over.
@@ -224,39 +267,51 @@ fn still_there(engine: &Engine, ns: &Ns, name: &str) -> bool {
 }
 
 impl Owed {
-    /// Why a failing check about a link (or what travels over one) was not waited for, when
-    /// the reason is a deleted namespace that a process still holds: the kernel keeps a
-    /// namespace, and its links, while anything uses it, so the veth peer stays. Students
-    /// meet this when a program they started in the namespace still runs.
-    fn held_cause(&self, engine: &Engine) -> Option<String> {
-        self.peers.iter().find_map(|(ns, name, gone)| {
-            let inode = (*gone)?;
-            let pid = procs::pids_in_netns(inode)
-                .into_iter()
-                .find(|p| !procs::is_dying(*p))?;
-            if !still_there(engine, ns, name) {
-                return None;
-            }
-            let who = match procs::comm(pid) {
-                Some(c) => format!("process {pid} ({c})"),
-                None => format!("process {pid}"),
-            };
-            Some(format!(
-                "{name} stays because the deleted namespace of its peer lives on: {who} still runs in \
-                 it, and the kernel tears a namespace (and its links) down only when nothing uses \
-                 it any more"
-            ))
-        })
+    /// Why a failing check about link `name` of `ns` was not waited for, when that link is the
+    /// veth peer of a link in a deleted namespace that a process still holds: the kernel keeps
+    /// a namespace, and its links, while anything uses it, so the peer stays. Students meet
+    /// this when a program they started in the namespace still runs.
+    fn held_cause(&self, engine: &Engine, ns: &Ns, name: &str) -> Option<String> {
+        let (_, _, gone) = self.peers.iter().find(|(n, l, _)| n == ns && l == name)?;
+        let pid = procs::pids_in_netns((*gone)?)
+            .into_iter()
+            .find(|p| !procs::is_dying(*p))?;
+        if !still_there(engine, ns, name) {
+            return None;
+        }
+        let who = match procs::comm(pid) {
+            Some(c) => format!("process {pid} ({c})"),
+            None => format!("process {pid}"),
+        };
+        Some(format!(
+            "{name} stays because the deleted namespace of its peer lives on: {who} still runs in \
+             it, and the kernel tears a namespace (and its links) down only when nothing uses \
+             it any more"
+        ))
     }
 }
 
-/// Gives the failing link, address, route, neighbour, FDB and ping checks the cause `held`
-/// (see [`Owed::held_cause`]), where they have none.
-fn explain_held(checks: &[CheckLine], verdicts: &mut [Verdict], held: Option<String>) {
-    let Some(held) = held else { return };
+/// Gives each failing check about a link that a held namespace keeps (the link itself, an
+/// address or route on it, a neighbour or FDB entry of it) that cause (see
+/// [`Owed::held_cause`]), where it has none.
+fn explain_held(engine: &Engine, owed: &Owed, checks: &[CheckLine], verdicts: &mut [Verdict]) {
+    if owed.peers.is_empty() {
+        return;
+    }
     for (c, v) in checks.iter().zip(verdicts.iter_mut()) {
-        if !v.pass && v.cause.is_none() && on_links(&c.check) {
-            v.cause = Some(held.clone());
+        if v.pass || v.cause.is_some() {
+            continue;
+        }
+        let about = match strip(&c.check) {
+            Check::Link { name, ns, .. } => Some((ns, name)),
+            Check::Addr { dev, ns, .. } => Some((ns, dev)),
+            Check::Route { ns, route } => route.dev.as_ref().map(|d| (ns, d)),
+            Check::Neigh { ns, dev, .. } => dev.as_ref().map(|d| (ns, d)),
+            Check::Fdb { ns, port, .. } => Some((ns, port)),
+            _ => None,
+        };
+        if let Some((ns, name)) = about {
+            v.cause = owed.held_cause(engine, ns, name);
         }
     }
 }
@@ -447,7 +502,7 @@ fn settle_until(
         match owed.pending(engine, &failing) {
             Pending::Nothing => {
                 let mut verdicts = verdicts;
-                explain_held(checks, &mut verdicts, owed.held_cause(engine));
+                explain_held(engine, owed, checks, &mut verdicts);
                 return verdicts;
             }
             // Wait for the work itself (cheap to look at), then judge again.
