@@ -1012,3 +1012,23 @@ fn deleting_namespaces_other_ways_waits_for_their_teardowns() {
         }
     }
 }
+
+/// IPv6 addresses added without `nodad` are tentative for a second or two (duplicate address
+/// detection): a shell check that pings over IPv6 right after waits for that, as a student
+/// typing a moment later would not notice it.
+#[test]
+fn a_shell_check_waits_for_duplicate_address_detection() {
+    let scratch = Scratch::new("dad");
+    let file = scratch.lesson(
+        "dad.md",
+        "+++\nid = \"dad\"\ntitle = \"D\"\nformat = 1\n+++\n\n## IPv6 on a cable\n\n```sh\n\
+         ip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
+         ip -n a link set va up\nip -n b link set vb up\n\
+         ip -n a address add fd00:d::1/64 dev va\nip -n b address add fd00:d::2/64 dev vb\n```\n\n\
+         ```check\naddr fd00:d::1/64 on va in a\n\
+         sh in a (a reaches fd00:d::2 over IPv6): ping -6 -c 1 -W 1 fd00:d::2\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n",
+    );
+    let r = ok_json(&nslab(&["verify", "--format", "json", &file]));
+    assert_eq!(r["passed"], true, "{r}");
+}

@@ -178,8 +178,9 @@ impl Owed {
         {
             return Pending::Starting;
         }
-        // IPv6 addresses still in duplicate address detection.
-        if failing.iter().any(|c| six(c)) && tentative(engine) {
+        // IPv6 addresses still in duplicate address detection (a shell check may be an IPv6
+        // ping or a connection: it may be waiting for them too).
+        if any_of(failing, waits_for_dad) && tentative(engine) {
             return Pending::Kernel;
         }
         Pending::Nothing
@@ -200,7 +201,7 @@ impl Owed {
                 ns.push(n.clone());
             }
         }
-        let six = failing.iter().any(|c| six(c));
+        let six = any_of(failing, waits_for_dad);
         if six {
             for n in std::iter::once(Ns::Root).chain(
                 engine
@@ -357,6 +358,12 @@ fn strip(c: &Check) -> &Check {
     }
 }
 
+/// A check that an IPv6 address in duplicate address detection may keep false: one about IPv6,
+/// or a shell check (an IPv6 ping or connection, for all nslab knows).
+fn waits_for_dad(c: &Check) -> bool {
+    six(c) || matches!(strip(c), Check::Shell { .. })
+}
+
 fn six(c: &Check) -> bool {
     match strip(c) {
         Check::Ping { addr, .. } | Check::Pinged { addr, .. } => addr.is_ipv6(),
@@ -367,7 +374,9 @@ fn six(c: &Check) -> bool {
     }
 }
 
-/// Any address of the lesson's namespaces still tentative.
+/// Any IPv6 address of the lesson's namespaces in duplicate address detection: tentative on
+/// a link that is up and has a carrier (without one, DAD has not begun, and may never), and
+/// not failed.
 fn tentative(engine: &Engine) -> bool {
     std::iter::once(Ns::Root)
         .chain(
@@ -378,9 +387,14 @@ fn tentative(engine: &Engine) -> bool {
         )
         .filter_map(|ns| engine.kernel.snapshot(&ns).ok())
         .any(|s| {
-            s.addrs
-                .iter()
-                .any(|a| a.tentative && matches!(a.cidr.addr, IpAddr::V6(_)))
+            s.addrs.iter().any(|a| {
+                a.tentative
+                    && !a.dadfailed
+                    && matches!(a.cidr.addr, IpAddr::V6(_))
+                    && s.links
+                        .iter()
+                        .any(|l| l.index == a.index && l.up && l.lower_up)
+            })
         })
 }
 

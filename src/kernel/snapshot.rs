@@ -123,9 +123,14 @@ pub struct Addr {
     /// The address scope (253 is link, as IPv6 link-local addresses have).
     #[serde(skip)]
     pub scope: u8,
-    /// IPv6 duplicate address detection is still running (IFA_F_TENTATIVE).
+    /// IPv6 duplicate address detection is still running (IFA_F_TENTATIVE), or waits for the
+    /// link to have a carrier.
     #[serde(skip)]
     pub tentative: bool,
+    /// Duplicate address detection found the address in use (IFA_F_DADFAILED): it stays
+    /// tentative for good.
+    #[serde(skip)]
+    pub dadfailed: bool,
 }
 
 fn ser_cidr<S: serde::Serializer>(c: &Cidr, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -257,6 +262,10 @@ fn addr_fact(m: &AddressMessage, link: String) -> Option<Addr> {
             .header
             .flags
             .contains(rtnetlink::packet_route::address::AddressHeaderFlags::Tentative),
+        dadfailed: m
+            .header
+            .flags
+            .contains(rtnetlink::packet_route::address::AddressHeaderFlags::Dadfailed),
     };
     for at in &m.attributes {
         match at {
@@ -264,7 +273,10 @@ fn addr_fact(m: &AddressMessage, link: String) -> Option<Addr> {
             AddressAttribute::Broadcast(b) => a.brd = Some(IpAddr::V4(*b)),
             AddressAttribute::Label(l) => a.label = Some(l.clone()),
             AddressAttribute::Flags(f) => {
-                a.tentative |= f.contains(rtnetlink::packet_route::address::AddressFlags::Tentative)
+                a.tentative |=
+                    f.contains(rtnetlink::packet_route::address::AddressFlags::Tentative);
+                a.dadfailed |=
+                    f.contains(rtnetlink::packet_route::address::AddressFlags::Dadfailed);
             }
             _ => {}
         }

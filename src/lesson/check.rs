@@ -1050,6 +1050,20 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
             let (aoff, a) = w.next("an address to ping")?;
             let addr = parse_ip(aoff, a)?;
             let from = w.ns("from", refs)?;
+            if addr.is_ipv6() {
+                let (sh, who) = match &from {
+                    Ns::Named(n) => (format!("sh in {n}"), n.as_str()),
+                    Ns::Root => ("sh".to_string(), "the root namespace"),
+                };
+                return Err(err(
+                    aoff,
+                    a,
+                    format!(
+                        "nslab's {head} checks send and watch IPv4 echoes only; for IPv6, ask \
+                         the real ping: {sh} ({who} reaches {a}): ping -6 -c 1 -W 1 {a}"
+                    ),
+                ));
+            }
             if head == "ping" {
                 Check::Ping { addr, from }
             } else {

@@ -787,7 +787,10 @@ pub fn derive_checks(steps: &mut [Step]) {
             .collect();
         for c in &step.commands {
             for p in &c.command.parts {
-                if let Op::Ping(ping) = &p.op {
+                // nslab watches IPv4 echoes only (an IPv6 ping proves itself by its exit).
+                if let Op::Ping(ping) = &p.op
+                    && ping.addr.is_ipv4()
+                {
                     checks.push(CheckLine {
                         check: Check::Pinged {
                             addr: ping.addr,

@@ -112,6 +112,7 @@ fn addr(link: &str, cidr: &str) -> Addr {
         label: None,
         scope: 0,
         tentative: false,
+        dadfailed: false,
     }
 }
 
