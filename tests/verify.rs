@@ -1014,8 +1014,8 @@ fn deleting_namespaces_other_ways_waits_for_their_teardowns() {
 }
 
 /// IPv6 addresses added without `nodad` are tentative for a second or two (duplicate address
-/// detection): a shell check that pings over IPv6 right after waits for that, as a student
-/// typing a moment later would not notice it.
+/// detection): a shell check that pings over IPv6 right after waits for that, and so does a
+/// line that pings over IPv6, as a student typing a moment later would not notice it.
 #[test]
 fn a_shell_check_waits_for_duplicate_address_detection() {
     let scratch = Scratch::new("dad");
@@ -1030,5 +1030,19 @@ fn a_shell_check_waits_for_duplicate_address_detection() {
          ## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n",
     );
     let r = ok_json(&nslab(&["verify", "--format", "json", &file]));
+    assert_eq!(r["passed"], true, "{r}");
+    // The address check passes while the address is tentative; a ping over IPv6 in the next
+    // step then waits for the detection before it runs.
+    let next = scratch.lesson(
+        "next.md",
+        "+++\nid = \"dad-next\"\ntitle = \"D\"\nformat = 1\n+++\n\n## IPv6 on a cable\n\n```sh\n\
+         ip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
+         ip -n a link set va up\nip -n b link set vb up\n\
+         ip -n a address add fd00:d::1/64 dev va\nip -n b address add fd00:d::2/64 dev vb\n```\n\n\
+         ```check\naddr fd00:d::2/64 on vb in b\n```\n\n## Ping over IPv6\n\n```sh\n\
+         ip netns exec a ping -6 -c 1 -W 1 fd00:d::2\n```\n\n## Clean up\n\n```sh\n\
+         ip netns del a\nip netns del b\n```\n",
+    );
+    let r = ok_json(&nslab(&["verify", "--format", "json", &next]));
     assert_eq!(r["passed"], true, "{r}");
 }

@@ -159,6 +159,7 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         vec![None; step.checks.len()]
     };
     let owed = Owed::before(engine, step, policy.skip_line);
+    settle::before_ipv6_lines(engine, step);
     let mut stopped: Option<String> = commands
         .iter()
         .find(|c: &&CommandRun| c.status == CommandStatus::Failed)

@@ -317,6 +317,54 @@ fn explain_held(engine: &Engine, owed: &Owed, checks: &[CheckLine], verdicts: &m
     }
 }
 
+/// Before a step's lines: a line that sends over IPv6 (`ping -6`, a program given an IPv6
+/// address) would find an address still in duplicate address detection unusable ("Cannot
+/// assign requested address"), which a student typing a moment later never meets. Waits until
+/// none is left, woken by the kernel's IPv6 address events, at most [`SETTLE_MAX`]. Lines that
+/// configure (`ip -6 address add`) do not wait.
+pub fn before_ipv6_lines(engine: &Engine, step: &Step) {
+    let sends = |c: &crate::lesson::CommandLine| {
+        c.command.parts.iter().any(|p| match &p.op {
+            Op::Ping(ping) => ping.addr.is_ipv6(),
+            Op::Unknown { .. } | Op::Start(_) | Op::Observe => speaks_ipv6(&c.text),
+            _ => false,
+        })
+    };
+    if !step.commands.iter().any(sends) {
+        return;
+    }
+    let deadline = Instant::now() + SETTLE_MAX;
+    let mut events = None;
+    while tentative(engine) {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        let events = events.get_or_insert_with(|| {
+            let ns: Vec<Ns> = std::iter::once(Ns::Root)
+                .chain(
+                    engine
+                        .lesson_namespaces()
+                        .iter()
+                        .map(|n| Ns::Named(n.clone())),
+                )
+                .collect();
+            engine.kernel.events(&ns, true)
+        });
+        events.wait(LOOK_AGAIN.min(deadline - now));
+    }
+}
+
+/// Whether a command line uses IPv6: `-6`, `ping6`, `inet6`, or an IPv6 address.
+fn speaks_ipv6(text: &str) -> bool {
+    text.split_whitespace().any(|w| {
+        matches!(w, "-6" | "ping6" | "inet6")
+            || w.split('/')
+                .next()
+                .is_some_and(|a| a.contains(':') && a.parse::<std::net::Ipv6Addr>().is_ok())
+    })
+}
+
 /// A check whose answer a link's presence changes.
 fn on_links(c: &Check) -> bool {
     matches!(
