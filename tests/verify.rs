@@ -1046,3 +1046,26 @@ fn a_shell_check_waits_for_duplicate_address_detection() {
     let r = ok_json(&nslab(&["verify", "--format", "json", &next]));
     assert_eq!(r["passed"], true, "{r}");
 }
+
+/// Two names (bind mounts in /run/netns) of one namespace are one namespace: a veth peer in it
+/// is in either; and deleting one name leaves it alive, which the failing check then says.
+#[test]
+fn a_namespace_with_two_names_is_one_namespace() {
+    let scratch = Scratch::new("alias");
+    let file = scratch.lesson(
+        "alias.md",
+        "+++\nid = \"alias\"\ntitle = \"A\"\nformat = 1\n+++\n\n## Two names\n\n```sh\n\
+         ip netns add app\nip link add h-app type veth peer name eth0 netns app\n\
+         touch /run/netns/alias\nmount --bind /run/netns/app /run/netns/alias\n```\n\n\
+         ```check\nlink h-app peer eth0 in app\nlink h-app peer eth0 in alias\n```\n\n\
+         ## Delete one name\n\n```sh\nip netns del app\n```\n\n```check\nlink h-app absent\n```\n",
+    );
+    let r = json(&nslab(&["verify", "--format", "json", &file]));
+    let steps = &r["lessons"][0]["steps"];
+    assert_eq!(steps[0]["status"], "passed", "{r}");
+    assert_eq!(steps[1]["status"], "failed", "{r}");
+    let message = steps[1]["checks"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("another name, alias"), "{message}");
+}

@@ -132,6 +132,16 @@ fn where_(ns: &Ns) -> String {
     ns.where_()
 }
 
+/// Whether two names are one namespace: the same name, or two names (bind mounts in
+/// /run/netns) of the same namespace.
+fn same_ns(f: &mut dyn Facts, a: &Ns, b: &Ns) -> bool {
+    let mut inode = |ns: &Ns| match ns {
+        Ns::Root => f.root_inode(),
+        Ns::Named(n) => f.netns_inode(n),
+    };
+    a == b || inode(a).is_some_and(|i| Some(i) == inode(b))
+}
+
 /// Judges one check.
 pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
     let expected = check.describe();
@@ -495,7 +505,9 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
             let pwhere =
                 p.ns.as_ref()
                     .map_or("in a namespace nslab cannot name".to_string(), where_);
-            if p.name.as_deref() == Some(pname.as_str()) && p.ns.as_ref() == Some(pns) {
+            if p.name.as_deref() == Some(pname.as_str())
+                && p.ns.as_ref().is_some_and(|found| same_ns(f, found, pns))
+            {
                 return Verdict::pass(
                     expected,
                     format!("{name} {here} is paired with {pname} {pwhere}"),

@@ -117,13 +117,9 @@ impl Owed {
                 Ns::Root => true,
                 Ns::Named(n) => engine.kernel.netns_exists(n),
             };
-            // A process still in the deleted namespace (and not going) keeps it, and the
-            // peer, alive: no teardown is coming.
-            let held = gone.is_some_and(|i| {
-                procs::pids_in_netns(i)
-                    .into_iter()
-                    .any(|p| !procs::is_dying(p))
-            });
+            // A process still in the deleted namespace (and not going), or another name of it,
+            // keeps it, and the peer, alive: no teardown is coming.
+            let held = gone.is_some_and(|i| holder(engine, i).is_some());
             there && !held && still_there(engine, ns, name)
         });
         if peer_left || self.kills.iter().any(|k| !k.is_empty() && dying(k)) {
@@ -257,6 +253,30 @@ fn orphans(engine: &Engine) -> Vec<(Ns, String)> {
         .collect()
 }
 
+/// What keeps a deleted namespace alive.
+enum Holder {
+    /// A process in it that is not going.
+    Process(u32),
+    /// Another name of it, a bind mount in /run/netns.
+    Name(String),
+}
+
+/// What keeps the namespace of this inode alive, if anything: a process, or another name.
+fn holder(engine: &Engine, inode: u64) -> Option<Holder> {
+    if let Some(pid) = procs::pids_in_netns(inode)
+        .into_iter()
+        .find(|p| !procs::is_dying(*p))
+    {
+        return Some(Holder::Process(pid));
+    }
+    engine
+        .kernel
+        .netns_list()
+        .into_iter()
+        .find(|n| engine.kernel.netns_inode(&Ns::Named(n.clone())) == Some(inode))
+        .map(Holder::Name)
+}
+
 /// Whether the link is still there. A lookup that fails for another reason than the link (or
 /// its namespace) being gone says nothing: the teardown is taken as still owed, and looked at
 /// again, rather than judged over.
@@ -274,20 +294,22 @@ impl Owed {
     /// this when a program they started in the namespace still runs.
     fn held_cause(&self, engine: &Engine, ns: &Ns, name: &str) -> Option<String> {
         let (_, _, gone) = self.peers.iter().find(|(n, l, _)| n == ns && l == name)?;
-        let pid = procs::pids_in_netns((*gone)?)
-            .into_iter()
-            .find(|p| !procs::is_dying(*p))?;
+        let holder = holder(engine, (*gone)?)?;
         if !still_there(engine, ns, name) {
             return None;
         }
-        let who = match procs::comm(pid) {
-            Some(c) => format!("process {pid} ({c})"),
-            None => format!("process {pid}"),
+        let why = match holder {
+            Holder::Process(pid) => match procs::comm(pid) {
+                Some(c) => format!("process {pid} ({c}) still runs in it"),
+                None => format!("process {pid} still runs in it"),
+            },
+            Holder::Name(other) => {
+                format!("it still has another name, {other} (/run/netns/{other})")
+            }
         };
         Some(format!(
-            "{name} stays because the deleted namespace of its peer lives on: {who} still runs in \
-             it, and the kernel tears a namespace (and its links) down only when nothing uses \
-             it any more"
+            "{name} stays because the deleted namespace of its peer lives on: {why}, and the \
+             kernel tears a namespace (and its links) down only when nothing uses it any more"
         ))
     }
 }
