@@ -1069,3 +1069,25 @@ fn a_namespace_with_two_names_is_one_namespace() {
         .unwrap_or_default();
     assert!(message.contains("another name, alias"), "{message}");
 }
+
+/// A namespace deleted and made again with its cable at once, under the same names: the old
+/// veth end goes with the teardown, which the next line waits for rather than clashing with it
+/// ("File exists"), as a student typing the lines would never see.
+#[test]
+fn a_cable_made_again_under_the_same_names_waits_for_the_old_one() {
+    let scratch = Scratch::new("again");
+    let file = scratch.lesson(
+        "again.md",
+        "+++\nid = \"again\"\ntitle = \"A\"\nformat = 1\n+++\n\n## The first lab\n\n```sh\n\
+         ip netns add web\nip netns add db\n\
+         ip link add w0 netns web type veth peer name d0 netns db\nip -n db link set d0 up\n```\n\n\
+         ```check\nlink d0 in db is up\n```\n\n## Rebuild web\n\n```sh\nip netns del web\n\
+         ip netns add web\nip link add w0 netns web type veth peer name d0 netns db\n```\n\n\
+         ```check\nlink d0 in db is down\n```\n\n## Clean up\n\n```sh\nip netns del web\n\
+         ip netns del db\n```\n",
+    );
+    for _ in 0..3 {
+        let r = ok_json(&nslab(&["verify", "--format", "json", &file]));
+        assert_eq!(r["passed"], true, "{r}");
+    }
+}

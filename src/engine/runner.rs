@@ -188,6 +188,7 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
             });
             continue;
         }
+        owed.before_line(engine, c);
         show.command(c);
         let p = if show.reads_output() {
             engine.perform(c)

@@ -15,7 +15,7 @@ use super::{Engine, Verdict};
 use crate::kernel::{KernelError, procs};
 use crate::lesson::check::Check;
 use crate::lesson::grammar::Op;
-use crate::lesson::{CheckLine, Step};
+use crate::lesson::{CheckLine, CommandLine, Step};
 use crate::net::Ns;
 
 /// The most settle waits for something that is really pending (a namespace teardown takes
@@ -33,8 +33,9 @@ const STOPPING: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct Owed {
     /// Veth ends in surviving namespaces whose peers are in namespaces the step deletes, with
-    /// the inode of the deleted namespace (its teardown waits for any process still in it).
-    peers: Vec<(Ns, String, Option<u64>)>,
+    /// the inode of the deleted namespace (its teardown waits for any process still in it) and
+    /// the source line that deletes it.
+    peers: Vec<(Ns, String, Option<u64>, usize)>,
     /// Programs the step starts in the background.
     starts: bool,
     /// Names of processes the step kills; an empty name for a kill nslab cannot read.
@@ -61,10 +62,10 @@ impl Owed {
             for p in &c.command.parts {
                 match &p.op {
                     // Unmounting a namespace's name drops what held it, as ip netns del does.
-                    Op::NetnsDel(n) | Op::UnbindNetns(n) => owed.teardown(engine, n),
+                    Op::NetnsDel(n) | Op::UnbindNetns(n) => owed.teardown(engine, n, c.line),
                     Op::NetnsDelAll => {
                         for n in engine.kernel.netns_list() {
-                            owed.teardown(engine, &n);
+                            owed.teardown(engine, &n, c.line);
                         }
                     }
                     Op::Start(_) => owed.starts = true,
@@ -84,7 +85,7 @@ impl Owed {
 
     /// The teardown that deleting namespace `n` will leave the kernel: the veth peers of its
     /// links, in other namespaces, vanish with it.
-    fn teardown(&mut self, engine: &Engine, n: &str) {
+    fn teardown(&mut self, engine: &Engine, n: &str, line: usize) {
         let gone = Ns::Named(n.to_string());
         let inode = engine.kernel.netns_inode(&gone);
         match engine.kernel.snapshot(&gone) {
@@ -93,7 +94,7 @@ impl Owed {
                     let Some(peer) = &l.peer else { continue };
                     match (&peer.ns, &peer.name) {
                         (Some(pns), Some(pname)) if *pns != gone => {
-                            self.peers.push((pns.clone(), pname.clone(), inode));
+                            self.peers.push((pns.clone(), pname.clone(), inode, line));
                         }
                         (Some(_), _) => {}
                         // A peer elsewhere, in a namespace not found.
@@ -105,6 +106,52 @@ impl Owed {
         }
     }
 
+    /// Before line `c` runs: a link it makes may be named as a veth end that the teardown of a
+    /// namespace deleted by an earlier line of the step takes along (`ip netns del blue`, then
+    /// the cable made again at once). The kernel has not finished: the new link would clash
+    /// with the old end ("File exists"), which a student typing the lines never meets. Waits
+    /// for those ends to go, woken by link events, at most [`SETTLE_MAX`].
+    pub fn before_line(&self, engine: &Engine, c: &CommandLine) {
+        let mut made: Vec<(Ns, String)> = Vec::new();
+        for p in &c.command.parts {
+            let Op::LinkAdd(add) = &p.op else { continue };
+            let here = |n: &Option<crate::lesson::grammar::ip::NetnsArg>| {
+                n.as_ref().map_or(Some(p.ns.clone()), |n| n.ns())
+            };
+            if let (Some(ns), Some(name)) = (here(&add.attrs.netns), add.attrs.link_name()) {
+                made.push((ns, name.to_string()));
+            }
+            if let Some(pa) = &add.peer
+                && let (Some(ns), Some(name)) = (here(&pa.netns), pa.link_name())
+            {
+                made.push((ns, name.to_string()));
+            }
+        }
+        let waits: Vec<&(Ns, String, Option<u64>, usize)> = self
+            .peers
+            .iter()
+            .filter(|(ns, name, _, line)| {
+                *line < c.line && made.iter().any(|(n, l)| n == ns && l == name)
+            })
+            .collect();
+        if waits.is_empty() {
+            return;
+        }
+        let ns: Vec<Ns> = waits.iter().map(|w| w.0.clone()).collect();
+        let events = engine.kernel.events(&ns, false);
+        let deadline = Instant::now() + SETTLE_MAX;
+        loop {
+            let now = Instant::now();
+            let left = waits.iter().any(|(ns, name, gone, _)| {
+                still_there(engine, ns, name) && !gone.is_some_and(|i| holder(engine, i).is_some())
+            });
+            if !left || now >= deadline {
+                return;
+            }
+            events.wait(LOOK_AGAIN.min(deadline - now));
+        }
+    }
+
     /// Nothing to wait for: no teardown, no process coming or going.
     pub fn is_nothing(&self) -> bool {
         self.peers.is_empty() && !self.starts && self.kills.is_empty() && !self.unread
@@ -112,7 +159,7 @@ impl Owed {
 
     /// What the kernel still owes that the failing checks may be waiting for.
     fn pending(&self, engine: &Engine, failing: &[&Check]) -> Pending {
-        let peer_left = self.peers.iter().any(|(ns, name, gone)| {
+        let peer_left = self.peers.iter().any(|(ns, name, gone, _)| {
             let there = match ns {
                 Ns::Root => true,
                 Ns::Named(n) => engine.kernel.netns_exists(n),
@@ -191,7 +238,7 @@ impl Owed {
     /// with a kill pending, it looks every [`LOOK_KILLED`].
     fn wait_kernel(&self, engine: &Engine, failing: &[&Check], deadline: Instant) {
         let mut ns: Vec<Ns> = Vec::new();
-        let ends = self.peers.iter().map(|(n, _, _)| n);
+        let ends = self.peers.iter().map(|(n, _, _, _)| n);
         for n in ends.chain(self.orphans.iter().map(|(n, _)| n)) {
             if !ns.contains(n) {
                 ns.push(n.clone());
@@ -293,7 +340,10 @@ impl Owed {
     /// a namespace, and its links, while anything uses it, so the peer stays. Students meet
     /// this when a program they started in the namespace still runs.
     fn held_cause(&self, engine: &Engine, ns: &Ns, name: &str) -> Option<String> {
-        let (_, _, gone) = self.peers.iter().find(|(n, l, _)| n == ns && l == name)?;
+        let (_, _, gone, _) = self
+            .peers
+            .iter()
+            .find(|(n, l, _, _)| n == ns && l == name)?;
         let holder = holder(engine, (*gone)?)?;
         if !still_there(engine, ns, name) {
             return None;
