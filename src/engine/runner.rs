@@ -158,7 +158,7 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
     } else {
         vec![None; step.checks.len()]
     };
-    let owed = Owed::before(engine, step, policy.skip_line);
+    let mut owed = Owed::before(engine, step, policy.skip_line);
     settle::before_ipv6_lines(engine, step);
     let mut stopped: Option<String> = commands
         .iter()
@@ -224,6 +224,13 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         engine.watch_pings(step);
     }
     let failed = commands.iter().any(|c| c.status == CommandStatus::Failed);
+    // A teardown owed by a line that did not run (after a failure) will not come.
+    owed.forget(
+        commands
+            .iter()
+            .filter(|c| c.status == CommandStatus::Skipped)
+            .map(|c| c.line),
+    );
     let after = if policy.judge_after && policy.first_failure_decides {
         if failed {
             vec![None; step.checks.len()]

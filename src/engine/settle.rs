@@ -152,6 +152,13 @@ impl Owed {
         }
     }
 
+    /// Lines that did not run (a line before them failed): the teardowns they would have
+    /// started are not owed.
+    pub fn forget(&mut self, lines: impl Iterator<Item = usize>) {
+        let lines: Vec<usize> = lines.collect();
+        self.peers.retain(|(_, _, _, line)| !lines.contains(line));
+    }
+
     /// Nothing to wait for: no teardown, no process coming or going.
     pub fn is_nothing(&self) -> bool {
         self.peers.is_empty() && !self.starts && self.kills.is_empty() && !self.unread
