@@ -1091,3 +1091,22 @@ fn a_cable_made_again_under_the_same_names_waits_for_the_old_one() {
         assert_eq!(r["passed"], true, "{r}");
     }
 }
+
+/// A shell check runs in its namespace and leaves it: nothing of nslab's stays there to keep
+/// the namespace alive once a step deletes it (its veth peer then goes with it).
+#[test]
+fn a_shell_check_leaves_its_namespace() {
+    let scratch = Scratch::new("sh-leaves");
+    let file = scratch.lesson(
+        "leaves.md",
+        "+++\nid = \"sh-leaves\"\ntitle = \"S\"\nformat = 1\n+++\n\n## Cable\n\n```sh\n\
+         ip netns add p1\nip netns add p2\nip link add p1e netns p1 type veth peer name p2e netns p2\n\
+         ip -n p1 link set p1e up\nip -n p2 link set p2e up\n\
+         ip -n p1 address add 10.9.9.1/24 dev p1e\nip -n p2 address add 10.9.9.2/24 dev p2e\n```\n\n\
+         ```check\nsh in p1 (p1 reaches 10.9.9.2): ping -c 1 -W 1 10.9.9.2\n```\n\n\
+         ## Delete p1\n\n```sh\nip netns del p1\n```\n\n```check\nlink p2e in p2 absent\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del p2\n```\n",
+    );
+    let r = ok_json(&nslab(&["verify", "--format", "json", &file]));
+    assert_eq!(r["passed"], true, "{r}");
+}

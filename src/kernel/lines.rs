@@ -655,6 +655,12 @@ fn start_line(req: &Request, root: &OwnedFd) -> std::result::Result<Running, Str
     let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&sigchld()), None);
     let child = cmd.spawn();
     let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigchld()), None);
+    // Back to the root namespace at once: the line's shell has its namespace, and a helper left
+    // in it would keep it alive after an `ip netns del` (its veth ends with it) until the next
+    // line (seen: a check `sh in p1 ...`, then p1 deleted, and p1's peer stayed).
+    if req.netns.is_some() {
+        let _ = setns(root.as_fd(), CloneFlags::CLONE_NEWNET);
+    }
     let child = child.map_err(|e| match e.raw_os_error() {
         // The limit on processes (a lesson that filled it, or a machine that is full).
         Some(code) if code == Errno::EAGAIN as i32 => {
