@@ -1045,6 +1045,21 @@ fn a_shell_check_waits_for_duplicate_address_detection() {
     );
     let r = ok_json(&nslab(&["verify", "--format", "json", &next]));
     assert_eq!(r["passed"], true, "{r}");
+    // The check's own ping, judged before its step, left the address being resolved: packets
+    // to it wait in that entry until the kernel gives up on it, and the check waits too.
+    let resolving = scratch.lesson(
+        "resolving.md",
+        "+++\nid = \"dad-resolving\"\ntitle = \"D\"\nformat = 1\n+++\n\n## IPv6 on a cable\n\n\
+         ```sh\nip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
+         ip -n a link set va up\nip -n b link set vb up\n\
+         ip -n a address add fd00:d::1/64 dev va nodad\nip -n b address add fd00:d::2/64 dev vb nodad\n\
+         ```\n\n```check\naddr fd00:d::2/64 on vb in b\n```\n\n## A second address\n\n```sh\n\
+         ip -n b address add fd00:d::22/64 dev vb\n```\n\n```check\n\
+         sh in a (a reaches fd00:d::22): ping -6 -c 1 -W 1 fd00:d::22\n```\n\n## Clean up\n\n\
+         ```sh\nip netns del a\nip netns del b\n```\n",
+    );
+    let r = ok_json(&nslab(&["verify", "--format", "json", &resolving]));
+    assert_eq!(r["passed"], true, "{r}");
 }
 
 /// Two names (bind mounts in /run/netns) of one namespace are one namespace: a veth peer in it

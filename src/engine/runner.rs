@@ -159,7 +159,6 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         vec![None; step.checks.len()]
     };
     let mut owed = Owed::before(engine, step, policy.skip_line);
-    settle::before_ipv6_lines(engine, step);
     let mut stopped: Option<String> = commands
         .iter()
         .find(|c: &&CommandRun| c.status == CommandStatus::Failed)
@@ -189,6 +188,7 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
             continue;
         }
         owed.before_line(engine, c);
+        settle::before_ipv6_line(engine, c);
         show.command(c);
         let p = if show.reads_output() {
             engine.perform(c)

@@ -47,6 +47,11 @@ pub struct Owed {
     /// deleted earlier that a process kept alive, or one a program made for itself). The kill
     /// may end the last process in it, and its teardown takes these ends along.
     orphans: Vec<(Ns, String)>,
+    /// With a shell check in the step: addresses being resolved (an `incomplete` neighbour
+    /// entry) before the step's lines, say by the check's own ping judged before the step.
+    /// Packets to them wait in that entry, and fail, until it is resolved or given up (three
+    /// requests, a second apart): a shell check that pings there waits for that.
+    resolving: Vec<(Ns, IpAddr, String)>,
     began: Option<Instant>,
 }
 
@@ -58,6 +63,13 @@ impl Owed {
             began: Some(Instant::now()),
             ..Owed::default()
         };
+        if step
+            .checks
+            .iter()
+            .any(|c| matches!(strip(&c.check), Check::Shell { .. }))
+        {
+            owed.resolving = incomplete(engine);
+        }
         for c in step.commands.iter().filter(|c| Some(c.line) != skip) {
             for p in &c.command.parts {
                 match &p.op {
@@ -112,19 +124,28 @@ impl Owed {
     /// with the old end ("File exists"), which a student typing the lines never meets. Waits
     /// for those ends to go, woken by link events, at most [`SETTLE_MAX`].
     pub fn before_line(&self, engine: &Engine, c: &CommandLine) {
+        // The names the line gives links: made, renamed, or moved into a namespace.
         let mut made: Vec<(Ns, String)> = Vec::new();
         for p in &c.command.parts {
-            let Op::LinkAdd(add) = &p.op else { continue };
             let here = |n: &Option<crate::lesson::grammar::ip::NetnsArg>| {
                 n.as_ref().map_or(Some(p.ns.clone()), |n| n.ns())
             };
-            if let (Some(ns), Some(name)) = (here(&add.attrs.netns), add.attrs.link_name()) {
-                made.push((ns, name.to_string()));
-            }
-            if let Some(pa) = &add.peer
-                && let (Some(ns), Some(name)) = (here(&pa.netns), pa.link_name())
-            {
-                made.push((ns, name.to_string()));
+            let mut named = |a: &crate::lesson::grammar::ip::LinkAttrs| {
+                if let (Some(ns), Some(name)) = (here(&a.netns), a.link_name()) {
+                    made.push((ns, name.to_string()));
+                }
+            };
+            match &p.op {
+                Op::LinkAdd(add) => {
+                    named(&add.attrs);
+                    if let Some(pa) = &add.peer {
+                        named(pa);
+                    }
+                }
+                Op::LinkSet(set) if set.attrs.rename().is_some() || set.attrs.netns.is_some() => {
+                    named(&set.attrs)
+                }
+                _ => {}
             }
         }
         let waits: Vec<&(Ns, String, Option<u64>, usize)> = self
@@ -228,6 +249,18 @@ impl Owed {
         {
             return Pending::Starting;
         }
+        // An address being resolved since before the step: a shell check's packets to it wait
+        // for the entry to be resolved or given up.
+        let resolving = self.began.is_some_and(|b| b.elapsed() < RESOLVING);
+        if resolving
+            && !self.resolving.is_empty()
+            && any_of(failing, |c| matches!(c, Check::Shell { .. }))
+            && incomplete(engine)
+                .iter()
+                .any(|n| self.resolving.contains(n))
+        {
+            return Pending::Kernel;
+        }
         // IPv6 addresses still in duplicate address detection (a shell check may be an IPv6
         // ping or a connection: it may be waiting for them too).
         if any_of(failing, waits_for_dad) && tentative(engine) {
@@ -246,7 +279,11 @@ impl Owed {
     fn wait_kernel(&self, engine: &Engine, failing: &[&Check], deadline: Instant) {
         let mut ns: Vec<Ns> = Vec::new();
         let ends = self.peers.iter().map(|(n, _, _, _)| n);
-        for n in ends.chain(self.orphans.iter().map(|(n, _)| n)) {
+        let resolving = self.resolving.iter().map(|(n, _, _)| n);
+        for n in ends
+            .chain(self.orphans.iter().map(|(n, _)| n))
+            .chain(resolving)
+        {
             if !ns.contains(n) {
                 ns.push(n.clone());
             }
@@ -396,20 +433,18 @@ fn explain_held(engine: &Engine, owed: &Owed, checks: &[CheckLine], verdicts: &m
     }
 }
 
-/// Before a step's lines: a line that sends over IPv6 (`ping -6`, a program given an IPv6
+/// Before a line: one that sends over IPv6 (`ping -6`, a program given an IPv6
 /// address) would find an address still in duplicate address detection unusable ("Cannot
 /// assign requested address"), which a student typing a moment later never meets. Waits until
 /// none is left, woken by the kernel's IPv6 address events, at most [`SETTLE_MAX`]. Lines that
 /// configure (`ip -6 address add`) do not wait.
-pub fn before_ipv6_lines(engine: &Engine, step: &Step) {
-    let sends = |c: &crate::lesson::CommandLine| {
-        c.command.parts.iter().any(|p| match &p.op {
-            Op::Ping(ping) => ping.addr.is_ipv6(),
-            Op::Unknown { .. } | Op::Start(_) | Op::Observe => speaks_ipv6(&c.text),
-            _ => false,
-        })
-    };
-    if !step.commands.iter().any(sends) {
+pub fn before_ipv6_line(engine: &Engine, c: &CommandLine) {
+    let sends = c.command.parts.iter().any(|p| match &p.op {
+        Op::Ping(ping) => ping.addr.is_ipv6(),
+        Op::Unknown { .. } | Op::Start(_) | Op::Observe => speaks_ipv6(&c.text),
+        _ => false,
+    });
+    if !sends {
         return;
     }
     let deadline = Instant::now() + SETTLE_MAX;
@@ -456,6 +491,34 @@ fn on_links(c: &Check) -> bool {
             | Check::Ping { .. }
     )
 }
+
+/// The neighbour entries of the root namespace and the lesson's that are being resolved.
+fn incomplete(engine: &Engine) -> Vec<(Ns, IpAddr, String)> {
+    std::iter::once(Ns::Root)
+        .chain(
+            engine
+                .lesson_namespaces()
+                .iter()
+                .map(|n| Ns::Named(n.clone())),
+        )
+        .filter_map(|ns| {
+            let snap = engine.kernel.snapshot(&ns).ok()?;
+            let neighs = engine.kernel.neighbours(&snap).ok()?;
+            Some(
+                neighs
+                    .into_iter()
+                    .filter(|n| n.state == "incomplete")
+                    .map(|n| (ns.clone(), n.addr, n.dev))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect()
+}
+
+/// The most a shell check waits for an address being resolved before its step: the kernel
+/// gives up after three requests a second apart (`mcast_solicit`, `retrans_time_ms`).
+const RESOLVING: Duration = Duration::from_secs(4);
 
 /// How often a wait woken by events looks again without one.
 const LOOK_AGAIN: Duration = Duration::from_millis(20);
@@ -626,7 +689,11 @@ fn settle_until(
     first_final: bool,
 ) -> Vec<Verdict> {
     let deadline = Instant::now() + SETTLE_MAX;
+    let dad_sensitive = checks.iter().any(|c| waits_for_dad(&c.check));
     loop {
+        // Whether duplicate address detection runs while the checks are judged: a check that
+        // takes its time (a shell check's `ping -6 -W 1`) may fail for it, and see it end.
+        let dad = dad_sensitive && tentative(engine);
         let verdicts = engine.evaluate(checks);
         let failing: Vec<&Check> = checks
             .iter()
@@ -639,6 +706,10 @@ fn settle_until(
             || (first_final && failing.iter().any(|c| final_at_once(c)))
         {
             return verdicts;
+        }
+        if dad && any_of(&failing, waits_for_dad) {
+            owed.wait_kernel(engine, &failing, deadline);
+            continue;
         }
         match owed.pending(engine, &failing) {
             Pending::Nothing => {

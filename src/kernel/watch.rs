@@ -187,7 +187,7 @@ fn pump_inotify(inotify: Inotify, tx: Sender<()>, stop: Arc<AtomicBool>) {
 /// is announced there.
 const RTMGRP_IPV6_IFADDR: u32 = 1 << (9 - 1);
 
-/// Netlink sockets that hear link changes (and, with `six`, IPv6 address changes) in some
+/// Netlink sockets that hear link and neighbour changes (and, with `six`, IPv6 address changes) in some
 /// namespaces, for a caller that waits for the kernel to finish something (settle, for a
 /// teardown). Unlike [`Watcher`], no thread: the caller polls the sockets itself, and dropping
 /// them closes them at once, so no namespace is kept alive a moment longer.
@@ -198,7 +198,7 @@ pub struct Events {
 impl Events {
     /// Subscribes in each namespace of `fds` (opened there, then used from anywhere).
     pub(super) fn new(fds: Vec<OwnedFd>, six: bool) -> Events {
-        let groups = RTMGRP_LINK | if six { RTMGRP_IPV6_IFADDR } else { 0 };
+        let groups = RTMGRP_LINK | RTMGRP_NEIGH | if six { RTMGRP_IPV6_IFADDR } else { 0 };
         let socks = fds
             .into_iter()
             .filter_map(|fd| {
