@@ -696,9 +696,29 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     for (d, i) in done.into_iter().zip(0..) {
         match d {
             Done::Plain(r) => {
-                if !r?.passed {
+                let r = r?;
+                if !r.passed {
+                    // Why, in the plain report's words: the first bad step, or what it left.
+                    let why = r
+                        .steps
+                        .iter()
+                        .find(|s| s.status.is_bad())
+                        .map(|s| {
+                            format!(
+                                "step {}: {}",
+                                s.index,
+                                s.failure.as_deref().unwrap_or("failed")
+                            )
+                        })
+                        .or_else(|| r.error.clone())
+                        .unwrap_or_else(|| {
+                            format!(
+                                "it leaves the root namespace changed: {}",
+                                r.leftovers.join(", ")
+                            )
+                        });
                     broken.push(format!(
-                        "{}: the lesson fails as it is, so its mutants prove nothing: run `nslab verify {}` first",
+                        "{}: the lesson fails as it is ({why}), so its mutants prove nothing: run `nslab verify {}` first",
                         lessons[i].source.name, lessons[i].source.name
                     ));
                 }
