@@ -24,6 +24,21 @@ impl Scratch {
         std::fs::write(&file, text).unwrap();
         file.to_str().unwrap().to_string()
     }
+
+    /// Writes the lesson `id` (its front matter, then `body`) to `ID.md`, and gives its path.
+    fn lab(&self, id: &str, body: &str) -> String {
+        let text = format!("+++\nid = \"{id}\"\ntitle = \"{id}\"\nformat = 1\n+++\n\n{body}");
+        self.lesson(&format!("{id}.md"), &text)
+    }
+}
+
+/// `nslab verify` passes the lesson `file`, `times` times in a row (a wait that depends on the
+/// kernel's timing is judged more than once).
+fn passes(file: &str, times: usize) {
+    for _ in 0..times {
+        let r = ok_json(&nslab(&["verify", "--format", "json", file]));
+        assert_eq!(r["passed"], true, "{r}");
+    }
 }
 
 impl Drop for Scratch {
@@ -965,8 +980,7 @@ fn a_namespace_a_process_keeps_names_the_process() {
         "{r}"
     );
     let freed = scratch.lesson("freed.md", &lesson("pkill -x sleep\n"));
-    let r = ok_json(&nslab(&["verify", "--format", "json", &freed]));
-    assert_eq!(r["passed"], true, "{r}");
+    passes(&freed, 1);
     // The process killed in a later step, as a tutorial does: the namespace it kept goes then,
     // and its veth peer with it, some milliseconds after the kill.
     let later = lesson("").replace(
@@ -975,10 +989,7 @@ fn a_namespace_a_process_keeps_names_the_process() {
          ```check\nlink host0 absent\n```\n",
     );
     let later = scratch.lesson("later.md", &later);
-    for _ in 0..3 {
-        let r = ok_json(&nslab(&["verify", "--format", "json", &later]));
-        assert_eq!(r["passed"], true, "{r}");
-    }
+    passes(&later, 3);
 }
 
 /// `ip -all netns delete` deletes every named namespace, and `umount /run/netns/NAME` drops
@@ -987,9 +998,9 @@ fn a_namespace_a_process_keeps_names_the_process() {
 #[test]
 fn deleting_namespaces_other_ways_waits_for_their_teardowns() {
     let scratch = Scratch::new("all-del");
-    let file = scratch.lesson(
-        "all.md",
-        "+++\nid = \"all-del\"\ntitle = \"A\"\nformat = 1\n+++\n\n## Cables\n\n```sh\n\
+    let file = scratch.lab(
+        "all-del",
+        "## Cables\n\n```sh\n\
          ip netns add red\nip netns add green\n\
          ip link add to-red type veth peer name eth0 netns red\n\
          ip link add to-green type veth peer name eth0 netns green\n```\n\n\
@@ -997,19 +1008,16 @@ fn deleting_namespaces_other_ways_waits_for_their_teardowns() {
          ## Delete them all\n\n```sh\nip -all netns delete\n```\n\n\
          ```check\nnetns red absent\nlink to-red absent\nlink to-green absent\n```\n",
     );
-    let unmounted = scratch.lesson(
-        "umount.md",
-        "+++\nid = \"umount\"\ntitle = \"U\"\nformat = 1\n+++\n\n## A cable\n\n```sh\n\
+    let unmounted = scratch.lab(
+        "umount",
+        "## A cable\n\n```sh\n\
          ip netns add app\nip link add host0 type veth peer name app0 netns app\n```\n\n\
          ```check\nlink host0 peer app0 in app\n```\n\n## Unmount its name\n\n```sh\n\
          umount /run/netns/app\nrm /run/netns/app\n```\n\n```check\nnetns app absent\n\
          link host0 absent\n```\n",
     );
-    for _ in 0..3 {
-        for f in [&file, &unmounted] {
-            let r = ok_json(&nslab(&["verify", "--format", "json", f]));
-            assert_eq!(r["passed"], true, "{r}");
-        }
+    for f in [&file, &unmounted] {
+        passes(f, 3);
     }
 }
 
@@ -1019,9 +1027,9 @@ fn deleting_namespaces_other_ways_waits_for_their_teardowns() {
 #[test]
 fn a_shell_check_waits_for_duplicate_address_detection() {
     let scratch = Scratch::new("dad");
-    let file = scratch.lesson(
-        "dad.md",
-        "+++\nid = \"dad\"\ntitle = \"D\"\nformat = 1\n+++\n\n## IPv6 on a cable\n\n```sh\n\
+    let file = scratch.lab(
+        "dad",
+        "## IPv6 on a cable\n\n```sh\n\
          ip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
          ip -n a link set va up\nip -n b link set vb up\n\
          ip -n a address add fd00:d::1/64 dev va\nip -n b address add fd00:d::2/64 dev vb\n```\n\n\
@@ -1029,13 +1037,12 @@ fn a_shell_check_waits_for_duplicate_address_detection() {
          sh in a (a reaches fd00:d::2 over IPv6): ping -6 -c 1 -W 1 fd00:d::2\n```\n\n\
          ## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n",
     );
-    let r = ok_json(&nslab(&["verify", "--format", "json", &file]));
-    assert_eq!(r["passed"], true, "{r}");
+    passes(&file, 1);
     // The address check passes while the address is tentative; a ping over IPv6 in the next
     // step then waits for the detection before it runs.
-    let next = scratch.lesson(
-        "next.md",
-        "+++\nid = \"dad-next\"\ntitle = \"D\"\nformat = 1\n+++\n\n## IPv6 on a cable\n\n```sh\n\
+    let next = scratch.lab(
+        "dad-next",
+        "## IPv6 on a cable\n\n```sh\n\
          ip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
          ip -n a link set va up\nip -n b link set vb up\n\
          ip -n a address add fd00:d::1/64 dev va\nip -n b address add fd00:d::2/64 dev vb\n```\n\n\
@@ -1043,13 +1050,12 @@ fn a_shell_check_waits_for_duplicate_address_detection() {
          ip netns exec a ping -6 -c 1 -W 1 fd00:d::2\n```\n\n## Clean up\n\n```sh\n\
          ip netns del a\nip netns del b\n```\n",
     );
-    let r = ok_json(&nslab(&["verify", "--format", "json", &next]));
-    assert_eq!(r["passed"], true, "{r}");
+    passes(&next, 1);
     // The check's own ping, judged before its step, left the address being resolved: packets
     // to it wait in that entry until the kernel gives up on it, and the check waits too.
-    let resolving = scratch.lesson(
-        "resolving.md",
-        "+++\nid = \"dad-resolving\"\ntitle = \"D\"\nformat = 1\n+++\n\n## IPv6 on a cable\n\n\
+    let resolving = scratch.lab(
+        "dad-resolving",
+        "## IPv6 on a cable\n\n\
          ```sh\nip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
          ip -n a link set va up\nip -n b link set vb up\n\
          ip -n a address add fd00:d::1/64 dev va nodad\nip -n b address add fd00:d::2/64 dev vb nodad\n\
@@ -1058,8 +1064,7 @@ fn a_shell_check_waits_for_duplicate_address_detection() {
          sh in a (a reaches fd00:d::22): ping -6 -c 1 -W 1 fd00:d::22\n```\n\n## Clean up\n\n\
          ```sh\nip netns del a\nip netns del b\n```\n",
     );
-    let r = ok_json(&nslab(&["verify", "--format", "json", &resolving]));
-    assert_eq!(r["passed"], true, "{r}");
+    passes(&resolving, 1);
 }
 
 /// Two names (bind mounts in /run/netns) of one namespace are one namespace: a veth peer in it
@@ -1067,9 +1072,9 @@ fn a_shell_check_waits_for_duplicate_address_detection() {
 #[test]
 fn a_namespace_with_two_names_is_one_namespace() {
     let scratch = Scratch::new("alias");
-    let file = scratch.lesson(
-        "alias.md",
-        "+++\nid = \"alias\"\ntitle = \"A\"\nformat = 1\n+++\n\n## Two names\n\n```sh\n\
+    let file = scratch.lab(
+        "alias",
+        "## Two names\n\n```sh\n\
          ip netns add app\nip link add h-app type veth peer name eth0 netns app\n\
          touch /run/netns/alias\nmount --bind /run/netns/app /run/netns/alias\n```\n\n\
          ```check\nlink h-app peer eth0 in app\nlink h-app peer eth0 in alias\n```\n\n\
@@ -1091,9 +1096,9 @@ fn a_namespace_with_two_names_is_one_namespace() {
 #[test]
 fn a_cable_made_again_under_the_same_names_waits_for_the_old_one() {
     let scratch = Scratch::new("again");
-    let file = scratch.lesson(
-        "again.md",
-        "+++\nid = \"again\"\ntitle = \"A\"\nformat = 1\n+++\n\n## The first lab\n\n```sh\n\
+    let file = scratch.lab(
+        "again",
+        "## The first lab\n\n```sh\n\
          ip netns add web\nip netns add db\n\
          ip link add w0 netns web type veth peer name d0 netns db\nip -n db link set d0 up\n```\n\n\
          ```check\nlink d0 in db is up\n```\n\n## Rebuild web\n\n```sh\nip netns del web\n\
@@ -1101,10 +1106,7 @@ fn a_cable_made_again_under_the_same_names_waits_for_the_old_one() {
          ```check\nlink d0 in db is down\n```\n\n## Clean up\n\n```sh\nip netns del web\n\
          ip netns del db\n```\n",
     );
-    for _ in 0..3 {
-        let r = ok_json(&nslab(&["verify", "--format", "json", &file]));
-        assert_eq!(r["passed"], true, "{r}");
-    }
+    passes(&file, 3);
 }
 
 /// A shell check runs in its namespace and leaves it: nothing of nslab's stays there to keep
@@ -1112,9 +1114,9 @@ fn a_cable_made_again_under_the_same_names_waits_for_the_old_one() {
 #[test]
 fn a_shell_check_leaves_its_namespace() {
     let scratch = Scratch::new("sh-leaves");
-    let file = scratch.lesson(
-        "leaves.md",
-        "+++\nid = \"sh-leaves\"\ntitle = \"S\"\nformat = 1\n+++\n\n## Cable\n\n```sh\n\
+    let file = scratch.lab(
+        "sh-leaves",
+        "## Cable\n\n```sh\n\
          ip netns add p1\nip netns add p2\nip link add p1e netns p1 type veth peer name p2e netns p2\n\
          ip -n p1 link set p1e up\nip -n p2 link set p2e up\n\
          ip -n p1 address add 10.9.9.1/24 dev p1e\nip -n p2 address add 10.9.9.2/24 dev p2e\n```\n\n\
@@ -1122,6 +1124,5 @@ fn a_shell_check_leaves_its_namespace() {
          ## Delete p1\n\n```sh\nip netns del p1\n```\n\n```check\nlink p2e in p2 absent\n```\n\n\
          ## Clean up\n\n```sh\nip netns del p2\n```\n",
     );
-    let r = ok_json(&nslab(&["verify", "--format", "json", &file]));
-    assert_eq!(r["passed"], true, "{r}");
+    passes(&file, 1);
 }

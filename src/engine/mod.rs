@@ -101,6 +101,13 @@ impl Engine {
         &self.run.lesson_ns
     }
 
+    /// The root namespace and the lesson's named ones: where a lab's links are.
+    pub fn lab_namespaces(&self) -> Vec<Ns> {
+        std::iter::once(Ns::Root)
+            .chain(self.run.lesson_ns.iter().map(|n| Ns::Named(n.clone())))
+            .collect()
+    }
+
     /// A step begins: action checks count from now, and the student's pings are watched in
     /// the namespaces its checks name.
     pub fn begin_step(&mut self, step: &Step) {

@@ -188,7 +188,7 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
             continue;
         }
         owed.before_line(engine, c);
-        settle::before_ipv6_line(engine, c);
+        settle::before_ipv6_line(engine, c, owed.lines_deadline());
         show.command(c);
         let p = if show.reads_output() {
             engine.perform(c)

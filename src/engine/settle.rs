@@ -63,13 +63,15 @@ impl Owed {
             began: Some(Instant::now()),
             ..Owed::default()
         };
-        if step
-            .checks
-            .iter()
-            .any(|c| matches!(strip(&c.check), Check::Shell { .. }))
-        {
-            owed.resolving = incomplete(engine);
+        let mut shells: Vec<Ns> = Vec::new();
+        for c in &step.checks {
+            if let Check::Shell { ns, .. } = strip(&c.check)
+                && !shells.contains(ns)
+            {
+                shells.push(ns.clone());
+            }
         }
+        owed.resolving = incomplete(engine, &shells);
         for c in step.commands.iter().filter(|c| Some(c.line) != skip) {
             for p in &c.command.parts {
                 match &p.op {
@@ -122,7 +124,7 @@ impl Owed {
     /// namespace deleted by an earlier line of the step takes along (`ip netns del blue`, then
     /// the cable made again at once). The kernel has not finished: the new link would clash
     /// with the old end ("File exists"), which a student typing the lines never meets. Waits
-    /// for those ends to go, woken by link events, at most [`SETTLE_MAX`].
+    /// for those ends to go, woken by link events, at most until [`Owed::lines_deadline`].
     pub fn before_line(&self, engine: &Engine, c: &CommandLine) {
         // The names the line gives links: made, renamed, or moved into a namespace.
         let mut made: Vec<(Ns, String)> = Vec::new();
@@ -160,7 +162,7 @@ impl Owed {
         }
         let ns: Vec<Ns> = waits.iter().map(|w| w.0.clone()).collect();
         let events = engine.kernel.events(&ns, false);
-        let deadline = Instant::now() + SETTLE_MAX;
+        let deadline = self.lines_deadline();
         loop {
             let now = Instant::now();
             let left = waits.iter().any(|(ns, name, gone, _)| {
@@ -171,6 +173,23 @@ impl Owed {
             }
             events.wait(LOOK_AGAIN.min(deadline - now));
         }
+    }
+
+    /// The namespaces of the addresses being resolved before the step.
+    fn namespaces_resolving(&self) -> Vec<Ns> {
+        let mut ns: Vec<Ns> = Vec::new();
+        for (n, _, _) in &self.resolving {
+            if !ns.contains(n) {
+                ns.push(n.clone());
+            }
+        }
+        ns
+    }
+
+    /// The latest a wait before one of the step's lines may last: the waits of a step's lines
+    /// share one bound, so that a lesson cannot make each of many lines wait its own.
+    pub fn lines_deadline(&self) -> Instant {
+        self.began.unwrap_or_else(Instant::now) + SETTLE_MAX
     }
 
     /// Lines that did not run (a line before them failed): the teardowns they would have
@@ -255,7 +274,7 @@ impl Owed {
         if resolving
             && !self.resolving.is_empty()
             && any_of(failing, |c| matches!(c, Check::Shell { .. }))
-            && incomplete(engine)
+            && incomplete(engine, &self.namespaces_resolving())
                 .iter()
                 .any(|n| self.resolving.contains(n))
         {
@@ -290,12 +309,7 @@ impl Owed {
         }
         let six = any_of(failing, waits_for_dad);
         if six {
-            for n in std::iter::once(Ns::Root).chain(
-                engine
-                    .lesson_namespaces()
-                    .iter()
-                    .map(|n| Ns::Named(n.clone())),
-            ) {
+            for n in engine.lab_namespaces() {
                 if !ns.contains(&n) {
                     ns.push(n);
                 }
@@ -326,13 +340,9 @@ impl Owed {
 /// The veth ends, in the root namespace and the lesson's, whose peers are in a namespace
 /// without a name.
 fn orphans(engine: &Engine) -> Vec<(Ns, String)> {
-    std::iter::once(Ns::Root)
-        .chain(
-            engine
-                .lesson_namespaces()
-                .iter()
-                .map(|n| Ns::Named(n.clone())),
-        )
+    engine
+        .lab_namespaces()
+        .into_iter()
         .filter_map(|ns| engine.kernel.snapshot(&ns).ok().map(|s| (ns, s)))
         .flat_map(|(ns, s)| {
             s.links
@@ -436,9 +446,10 @@ fn explain_held(engine: &Engine, owed: &Owed, checks: &[CheckLine], verdicts: &m
 /// Before a line: one that sends over IPv6 (`ping -6`, a program given an IPv6
 /// address) would find an address still in duplicate address detection unusable ("Cannot
 /// assign requested address"), which a student typing a moment later never meets. Waits until
-/// none is left, woken by the kernel's IPv6 address events, at most [`SETTLE_MAX`]. Lines that
-/// configure (`ip -6 address add`) do not wait.
-pub fn before_ipv6_line(engine: &Engine, c: &CommandLine) {
+/// none is left, woken by the kernel's IPv6 address events, at most until `deadline` (the
+/// step's, see [`Owed::lines_deadline`]). Lines that configure (`ip -6 address add`) do not
+/// wait.
+pub fn before_ipv6_line(engine: &Engine, c: &CommandLine, deadline: Instant) {
     let sends = c.command.parts.iter().any(|p| match &p.op {
         Op::Ping(ping) => ping.addr.is_ipv6(),
         Op::Unknown { .. } | Op::Start(_) | Op::Observe => speaks_ipv6(&c.text),
@@ -447,24 +458,14 @@ pub fn before_ipv6_line(engine: &Engine, c: &CommandLine) {
     if !sends {
         return;
     }
-    let deadline = Instant::now() + SETTLE_MAX;
     let mut events = None;
     while tentative(engine) {
         let now = Instant::now();
         if now >= deadline {
             return;
         }
-        let events = events.get_or_insert_with(|| {
-            let ns: Vec<Ns> = std::iter::once(Ns::Root)
-                .chain(
-                    engine
-                        .lesson_namespaces()
-                        .iter()
-                        .map(|n| Ns::Named(n.clone())),
-                )
-                .collect();
-            engine.kernel.events(&ns, true)
-        });
+        let events =
+            events.get_or_insert_with(|| engine.kernel.events(&engine.lab_namespaces(), true));
         events.wait(LOOK_AGAIN.min(deadline - now));
     }
 }
@@ -492,17 +493,12 @@ fn on_links(c: &Check) -> bool {
     )
 }
 
-/// The neighbour entries of the root namespace and the lesson's that are being resolved.
-fn incomplete(engine: &Engine) -> Vec<(Ns, IpAddr, String)> {
-    std::iter::once(Ns::Root)
-        .chain(
-            engine
-                .lesson_namespaces()
-                .iter()
-                .map(|n| Ns::Named(n.clone())),
-        )
+/// The neighbour entries of these namespaces that are being resolved.
+fn incomplete(engine: &Engine, namespaces: &[Ns]) -> Vec<(Ns, IpAddr, String)> {
+    namespaces
+        .iter()
         .filter_map(|ns| {
-            let snap = engine.kernel.snapshot(&ns).ok()?;
+            let snap = engine.kernel.snapshot(ns).ok()?;
             let neighs = engine.kernel.neighbours(&snap).ok()?;
             Some(
                 neighs
@@ -549,9 +545,11 @@ fn strip(c: &Check) -> &Check {
 }
 
 /// A check that an IPv6 address in duplicate address detection may keep false: one about IPv6,
-/// or a shell check (an IPv6 ping or connection, for all nslab knows).
+/// or a shell check whose command speaks IPv6 (`ping -6`, an IPv6 address). Every link that
+/// comes up has a link-local address in detection for a second or two: an IPv4 shell check
+/// must not wait for that.
 fn waits_for_dad(c: &Check) -> bool {
-    six(c) || matches!(strip(c), Check::Shell { .. })
+    six(c) || matches!(strip(c), Check::Shell { command, .. } if speaks_ipv6(command))
 }
 
 fn six(c: &Check) -> bool {
@@ -568,13 +566,9 @@ fn six(c: &Check) -> bool {
 /// a link that is up and has a carrier (without one, DAD has not begun, and may never), and
 /// not failed.
 fn tentative(engine: &Engine) -> bool {
-    std::iter::once(Ns::Root)
-        .chain(
-            engine
-                .lesson_namespaces()
-                .iter()
-                .map(|n| Ns::Named(n.clone())),
-        )
+    engine
+        .lab_namespaces()
+        .into_iter()
         .filter_map(|ns| engine.kernel.snapshot(&ns).ok())
         .any(|s| {
             s.addrs.iter().any(|a| {
@@ -601,7 +595,7 @@ fn dying(name: &str) -> bool {
 pub fn settle_prefix(engine: &Engine, step: &Step, owed: &Owed) {
     // Nothing started, killed or torn down: the step's state is final as its lines leave it
     // (IPv6 addresses aside, which may still be in duplicate address detection).
-    if owed.is_nothing() && !step.checks.iter().any(|c| six(&c.check)) {
+    if owed.is_nothing() && !step.checks.iter().any(|c| waits_for_dad(&c.check)) {
         return;
     }
     let waiting: Vec<CheckLine> = step
