@@ -1126,3 +1126,22 @@ fn a_shell_check_leaves_its_namespace() {
     );
     passes(&file, 1);
 }
+
+/// `pkill -f PATTERN` and `pgrep -f PATTERN` match whole command lines. The shell nslab runs a
+/// line or a check in must not hold the pattern in its own: else the kill would end the line's
+/// own shell (the line "failed" with a signal), and a `pgrep -f` would find its own shell (a
+/// check true before its step).
+#[test]
+fn a_pattern_in_a_line_matches_the_lessons_processes_only() {
+    let scratch = Scratch::new("pkill-f");
+    let file = scratch.lab(
+        "pkill-f",
+        "## A sleeper\n\n```sh\nip netns add app\nip netns exec app sleep 7391 &\n```\n\n\
+         ```check\nprocess sleep in another netns\n```\n\n\
+         ## Stop it\n\n```sh\npkill -f 'sleep 7391'\n```\n\n\
+         ```check\nsh (no sleeper is left): ! pgrep -f 'sleep 7391' && true\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del app\n\
+         ! env | grep NSLAB\n```\n",
+    );
+    passes(&file, 1);
+}

@@ -62,6 +62,16 @@ pub const SUBCOMMAND: &str = "__lines";
 /// Replaces every line's timeout (seconds, a decimal number): for tests and slow CI runners.
 pub const TIMEOUT_ENV: &str = "NSLAB_LINE_TIMEOUT";
 
+/// The variable that hands a line to its shell. The line is not in the shell's arguments: they
+/// are its command line in /proc, which `pkill -f PATTERN` and `pgrep -f PATTERN` match, so a line
+/// `pkill -f 'sleep 60'` would have killed its own shell (and a check `pgrep -f` found it).
+const LINE_ENV: &str = "NSLAB_SH_LINE";
+
+/// What the shell runs: the line, once the variable is gone from what the line's programs
+/// inherit. On the script's first line, as the line is, so that the shell's messages give the
+/// line's own line numbers.
+const SCRIPT: &str = "eval \"unset NSLAB_SH_LINE; $NSLAB_SH_LINE\"";
+
 /// The timeout `NSLAB_LINE_TIMEOUT` sets, if it is set to a usable number.
 pub fn timeout_override() -> Option<Duration> {
     std::env::var(TIMEOUT_ENV)
@@ -642,7 +652,8 @@ fn start_line(req: &Request, root: &OwnedFd) -> std::result::Result<Running, Str
     let (err_r, err_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
-        .arg(&req.line)
+        .arg(SCRIPT)
+        .env(LINE_ENV, &req.line)
         .stdin(Stdio::null())
         .stdout(out_w)
         .stderr(err_w)
@@ -686,6 +697,12 @@ fn start_line(req: &Request, root: &OwnedFd) -> std::result::Result<Running, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_script_reads_and_drops_the_lines_variable() {
+        assert_eq!(SCRIPT.matches(LINE_ENV).count(), 2);
+        assert!(SCRIPT.contains(&format!("unset {LINE_ENV};")));
+    }
 
     #[test]
     fn a_capture_keeps_the_cap_and_counts_the_rest() {
