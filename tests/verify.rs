@@ -1130,18 +1130,32 @@ fn a_shell_check_leaves_its_namespace() {
 /// `pkill -f PATTERN` and `pgrep -f PATTERN` match whole command lines. The shell nslab runs a
 /// line or a check in must not hold the pattern in its own: else the kill would end the line's
 /// own shell (the line "failed" with a signal), and a `pgrep -f` would find its own shell (a
-/// check true before its step).
+/// check true before its step). And a program started in the background has started before the
+/// next line: a script's `ip netns del app` could come before `ip netns exec app` opened app,
+/// and then no sleep ran and the veth peer went with app at once (4 of 5 runs in bash).
 #[test]
 fn a_pattern_in_a_line_matches_the_lessons_processes_only() {
     let scratch = Scratch::new("pkill-f");
     let file = scratch.lab(
         "pkill-f",
-        "## A sleeper\n\n```sh\nip netns add app\nip netns exec app sleep 7391 &\n```\n\n\
-         ```check\nprocess sleep in another netns\n```\n\n\
+        "## A sleeper\n\n```sh\nip netns add app\n\
+         ip link add h0 type veth peer name a0 netns app\n\
+         ip netns exec app sleep 7391 &\nip netns del app\n```\n\n\
+         ```check\nprocess sleep in another netns\nlink h0 exists\n```\n\n\
          ## Stop it\n\n```sh\npkill -f 'sleep 7391'\n```\n\n\
-         ```check\nsh (no sleeper is left): ! pgrep -f 'sleep 7391' && true\n```\n\n\
-         ## Clean up\n\n```sh\nip netns del app\n\
-         ! env | grep NSLAB\n```\n",
+         ```check\nlink h0 absent\nsh (no sleeper is left): ! pgrep -f 'sleep 7391' && true\n```\n\n\
+         ## Nothing of nslab's\n\n```sh\n! env | grep NSLAB\n```\n",
     );
-    passes(&file, 1);
+    passes(&file, 3);
+    // A line's shell that a signal ends says which.
+    let killed = scratch.lab("killed", "## Die\n\n```sh\nkill -KILL $$\n```\n");
+    let r = json(&nslab(&["verify", "--format", "json", &killed]));
+    let step = &r["lessons"][0]["steps"][0];
+    assert!(
+        step["failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("its shell was ended by SIGKILL"),
+        "{r}"
+    );
 }

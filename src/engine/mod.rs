@@ -26,6 +26,10 @@ use ledger::{Entry, Ledger, ns_ref};
 /// How long a shell line may run before nslab gives up on it.
 pub const SHELL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a program a line starts in the background may take to start (to enter its
+/// namespace and be itself) before the next line runs.
+const STARTING: Duration = Duration::from_secs(1);
+
 /// How commands are paced: verify runs flat out; demo keeps ping's rhythm for the audience.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pace {
@@ -196,7 +200,7 @@ impl Engine {
                     Err(e) => (false, String::new(), Some(format!("{}: {e}", line.text))),
                 }
             }
-            None => self.real(&line.text),
+            None => self.real(line),
         };
         Performed {
             ok,
@@ -274,9 +278,24 @@ impl Engine {
 
     /// The real program, through /bin/sh in the root namespace: `ip -n` and `ip netns exec`
     /// in the line take it where it goes, as in the student's own shell.
-    fn real(&mut self, text: &str) -> (bool, String, Option<String>) {
+    fn real(&mut self, line: &CommandLine) -> (bool, String, Option<String>) {
+        let text = &line.text;
         match self.kernel.shell(&Ns::Root, text, SHELL_TIMEOUT) {
             Ok(o) => {
+                // What the line started in the background has started before anything else
+                // runs, as for a student, who types the next line long after.
+                let started: Vec<String> = line
+                    .command
+                    .parts
+                    .iter()
+                    .filter_map(|p| match &p.op {
+                        Op::Start(prog) if p.background => Some(prog.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if !started.is_empty() {
+                    self.kernel.await_started(o.pid, &started, STARTING);
+                }
                 let mut out = o.stdout.clone();
                 out.push_str(&o.stderr);
                 let dropped = o.dropped_note();
@@ -293,6 +312,10 @@ impl Engine {
                             "{text}: still running after {} s; nslab stopped it{d}",
                             o.limit.as_secs_f64()
                         )
+                    } else if let (None, Some(sig)) = (o.status, o.signal) {
+                        let name = nix::sys::signal::Signal::try_from(sig)
+                            .map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string());
+                        format!("{text}: its shell was ended by {name}{d}")
                     } else {
                         let why = o.stderr.lines().last().unwrap_or("").trim();
                         format!(

@@ -104,6 +104,10 @@ struct Reply {
     dropped: u64,
     /// The line could not be started (the reason).
     error: Option<String>,
+    /// The line's shell: its process id, which is also its process group's.
+    pid: i32,
+    /// The signal that ended the shell, if one did.
+    signal: Option<i32>,
 }
 
 /// The first frame the helper sends: it is ready, or why it is not.
@@ -262,6 +266,8 @@ impl Runner {
             timed_out: reply.timed_out,
             dropped: reply.dropped,
             limit: timeout,
+            pid: reply.pid,
+            signal: reply.signal,
         })
     }
 
@@ -374,6 +380,8 @@ struct Running {
     killed: bool,
     /// Set when the line's shell was reaped: its exit code, if it exited.
     status: Option<Option<i32>>,
+    /// The signal that ended the shell, if one did.
+    signal: Option<i32>,
 }
 
 /// The helper: `nslab __lines`, with its socket as standard input. Returns the exit code.
@@ -559,6 +567,8 @@ fn serve_lines(stream: &UnixStream, sigfd: &SignalFd, root: &OwnedFd) -> i32 {
                             stderr: String::new(),
                             dropped: 0,
                             error: Some(e),
+                            pid: 0,
+                            signal: None,
                         };
                         if write_frame(stream, &reply).is_err() {
                             return 0;
@@ -592,6 +602,8 @@ impl Running {
             stderr: self.err.text(),
             dropped: self.out.dropped + self.err.dropped,
             error: None,
+            pid: self.pid.as_raw(),
+            signal: self.signal,
         }
     }
 }
@@ -600,9 +612,9 @@ impl Running {
 fn reap(running: &mut Option<Running>) {
     loop {
         match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => record(running, pid, Some(code)),
+            Ok(WaitStatus::Exited(pid, code)) => record(running, pid, Some(code), None),
             // A shell killed by a signal has no exit status.
-            Ok(WaitStatus::Signaled(pid, _, _)) => record(running, pid, None),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => record(running, pid, None, Some(sig as i32)),
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return,
@@ -610,11 +622,12 @@ fn reap(running: &mut Option<Running>) {
     }
 }
 
-fn record(running: &mut Option<Running>, pid: Pid, code: Option<i32>) {
+fn record(running: &mut Option<Running>, pid: Pid, code: Option<i32>, signal: Option<i32>) {
     if let Some(r) = running.as_mut()
         && r.pid == pid
     {
         r.status = Some(code);
+        r.signal = signal;
     }
 }
 
@@ -691,6 +704,7 @@ fn start_line(req: &Request, root: &OwnedFd) -> std::result::Result<Running, Str
         termed: false,
         killed: false,
         status: None,
+        signal: None,
     })
 }
 

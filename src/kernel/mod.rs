@@ -264,6 +264,36 @@ impl Kernel {
         procs::processes_named(name, uid, since)
     }
 
+    /// Waits, at most `bound`, until what a line left running in the background (its shell's
+    /// process group, `pgid`) has become one of `programs` (`ip netns exec NS sleep 60 &` has
+    /// entered NS and is `sleep`), or has left every program that only starts another (`ip`,
+    /// `nsenter`, `sudo`, a shell not yet exec'd...), or has ended. A student types the next
+    /// line long after; a script's next line can come first (`ip netns del NS` before the
+    /// `ip netns exec NS` opened it: then no program runs at all).
+    pub fn await_started(&self, pgid: i32, programs: &[String], bound: Duration) {
+        const LAUNCHERS: &[&str] = &[
+            "ip", "nsenter", "sh", "dash", "bash", "env", "sudo", "nohup", "setsid", "stdbuf",
+            "nice", "ionice", "chrt", "taskset",
+        ];
+        let deadline = std::time::Instant::now() + bound;
+        loop {
+            let members = procs::group(pgid);
+            // /proc names a process by at most 15 bytes of its program's name.
+            let started = members.iter().any(|(_, comm)| {
+                programs
+                    .iter()
+                    .any(|p| comm.as_bytes() == &p.as_bytes()[..p.len().min(15)])
+            });
+            let launching = members
+                .iter()
+                .any(|(_, comm)| LAUNCHERS.contains(&comm.as_str()));
+            if started || !launching || std::time::Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// When this process started, in clock ticks since boot: the run's processes are younger.
     pub fn start_ticks(&self) -> u64 {
         procs::own_start_ticks()
@@ -1220,6 +1250,10 @@ pub struct ShellOutput {
     pub dropped: u64,
     /// How long the line was allowed to run.
     pub limit: Duration,
+    /// The line's shell, whose process group holds what the line left running.
+    pub pid: i32,
+    /// The signal that ended the shell, if one did.
+    pub signal: Option<i32>,
 }
 
 impl ShellOutput {

@@ -69,6 +69,22 @@ pub fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The processes of a process group, with their names (`comm`); zombies are left out.
+pub fn group(pgid: i32) -> Vec<(u32, String)> {
+    pids()
+        .into_iter()
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_string();
+            let mut f = rest.split_whitespace();
+            let state = f.next()?;
+            let pg: i32 = f.nth(1)?.parse().ok()?;
+            (pg == pgid && state != "Z" && state != "X").then_some((p, name))
+        })
+        .collect()
+}
+
 /// A process's group.
 pub fn pgid_of(pid: u32) -> Option<i32> {
     stat_fields(pid)?.get(2)?.parse().ok()
