@@ -38,6 +38,8 @@ pub struct Owed {
     peers: Vec<(Ns, String, Option<u64>, usize)>,
     /// Programs the step starts in the background.
     starts: bool,
+    /// Their names, where the lines name them.
+    started: Vec<String>,
     /// Names of processes the step kills; an empty name for a kill nslab cannot read.
     kills: Vec<String>,
     /// A namespace the step deletes whose links (or their peers' namespaces) could not be
@@ -82,7 +84,10 @@ impl Owed {
                             owed.teardown(engine, &n, c.line);
                         }
                     }
-                    Op::Start(_) => owed.starts = true,
+                    Op::Start(name) => {
+                        owed.starts = true;
+                        owed.started.push(name.clone());
+                    }
                     Op::Kill(name) => {
                         if owed.kills.is_empty() {
                             owed.orphans = orphans(engine);
@@ -252,9 +257,14 @@ impl Owed {
         {
             return Pending::Starting;
         }
-        let young = self
-            .began
-            .is_some_and(|b| self.starts && b.elapsed() < STARTUP);
+        // A program still at work (runnable, or in a disk read) after that is still starting
+        // on a loaded machine (a Python server importing its modules while eight jails run):
+        // it gets up to the settle bound.
+        let young = self.began.is_some_and(|b| {
+            self.starts
+                && (b.elapsed() < STARTUP
+                    || b.elapsed() < SETTLE_MAX && engine.kernel.at_work(&self.started))
+        });
         if young
             && any_of(failing, |c| {
                 matches!(

@@ -294,6 +294,12 @@ impl Kernel {
         }
     }
 
+    /// Whether a process of one of these names that this run started is at work (running,
+    /// waiting for a CPU, or in a disk read), rather than waiting for something to do.
+    pub fn at_work(&self, names: &[String]) -> bool {
+        procs::at_work(names, procs::own_start_ticks())
+    }
+
     /// When this process started, in clock ticks since boot: the run's processes are younger.
     pub fn start_ticks(&self) -> u64 {
         procs::own_start_ticks()

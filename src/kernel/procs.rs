@@ -189,6 +189,29 @@ fn start_ticks(pid: &str) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Processes named one of `names`, started at or after `since` (clock ticks since boot), that
+/// are running or waiting to run, or in an uninterruptible wait (a disk read): at work, not
+/// waiting for something to do.
+pub fn at_work(names: &[String], since: u64) -> bool {
+    pids().into_iter().any(|p| {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            return false;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            return false;
+        };
+        let name = &stat[open + 1..close];
+        let mut rest = stat[close + 1..].split_whitespace();
+        let state = rest.next().unwrap_or("");
+        let started = rest.nth(19 - 1).and_then(|t| t.parse::<u64>().ok());
+        names
+            .iter()
+            .any(|n| name.as_bytes() == &n.as_bytes()[..n.len().min(15)])
+            && matches!(state, "R" | "D")
+            && started.is_some_and(|t| t >= since)
+    })
+}
+
 /// When this process started, in clock ticks since boot.
 pub fn own_start_ticks() -> u64 {
     start_ticks("self").unwrap_or(0)
@@ -214,4 +237,46 @@ pub fn processes_named(name: &str, uid: u32, since: u64) -> Vec<(u32, u64)> {
         .filter(|p| start_ticks(&p.to_string()).is_some_and(|t| t >= since))
         .filter_map(|p| Some((p, netns_inode_of_pid(p)?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Child, Command, Stdio};
+
+    /// Runs a copy of `program` under a name of its own, longer than the 15 bytes /proc keeps.
+    fn run_as(program: &str, name: &str, arg: &str) -> Child {
+        let dir = std::env::temp_dir().join(format!("nslab-procs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join(name);
+        std::fs::copy(format!("/usr/bin/{program}"), &copy).unwrap();
+        Command::new(&copy)
+            .arg(arg)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_busy_program_is_at_work_and_a_sleeping_one_is_not() {
+        let since = own_start_ticks();
+        let busy_name = "nslab-busy-program-of-this-test".to_string();
+        let idle_name = "nslab-idle-program-of-this-test".to_string();
+        // `yes` writes to /dev/null without end: running, or waiting for a CPU.
+        let mut busy = run_as("yes", &busy_name, "y");
+        let mut idle = run_as("sleep", &idle_name, "30");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(at_work(std::slice::from_ref(&busy_name), since));
+        assert!(!at_work(std::slice::from_ref(&idle_name), since));
+        // Started before `since`: not this run's.
+        assert!(!at_work(std::slice::from_ref(&busy_name), u64::MAX));
+        for c in [&mut busy, &mut idle] {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+        assert!(!at_work(std::slice::from_ref(&busy_name), since));
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("nslab-procs-{}", std::process::id())),
+        );
+    }
 }
