@@ -1181,3 +1181,29 @@ fn a_program_still_at_work_is_still_starting() {
     );
     passes(&file, 1);
 }
+
+/// A veth whose peer's name is taken: iproute2 says only "File exists", and nslab names the end
+/// that exists (it named the link the line makes, which does not).
+#[test]
+fn a_name_taken_names_the_end_that_has_it() {
+    let scratch = Scratch::new("taken");
+    for (peer, taken) in [
+        ("w1", "device \"w1\" already exists"),
+        ("w9 netns x", "device \"w9\" in netns x already exists"),
+    ] {
+        let file = scratch.lab(
+            "taken",
+            &format!(
+                "## One\n\n```sh\nip netns add x\nip link add w1 type veth peer name w9 netns x\n```\n\n\
+                 ```check\nlink w1 exists\n```\n\n\
+                 ## Two\n\n```sh\nip link add w0 type veth peer name {peer}\n```\n\n\
+                 ```check\nlink w0 exists\n```\n"
+            ),
+        );
+        let r = json(&nslab(&["verify", "--format", "json", &file]));
+        let failure = r["lessons"][0]["steps"][1]["failure"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(failure.contains(taken), "{r}");
+    }
+}

@@ -497,13 +497,43 @@ impl Kernel {
             .map(|v| self.netns_target(v))
             .transpose()?;
         let what = new.link.name.clone().unwrap_or_default();
-        self.rt.block_on(async {
+        let made = self.rt.block_on(async {
             let master = Self::master_index(&h, &new.link, ns).await?;
             let msg = ops::new_link_message(new, target.as_ref(), peer_target.as_ref(), master);
             ops::talk(&h, RouteNetlinkMessage::NewLink(msg), Change::Add)
                 .await
                 .map_err(|e| exists_or(e, format!("device \"{what}\""), &format!("create {what}")))
-        })
+        });
+        match made {
+            // iproute2 says only "File exists": name the end that does (a veth's peer, say).
+            Err(KernelError::Exists(_)) => Err(KernelError::Exists(self.existing_end(ns, new))),
+            r => r,
+        }
+    }
+
+    /// Which name of a new link is taken, in its namespace: the link's, or its peer's.
+    fn existing_end(&self, ns: &Ns, new: &NewLink) -> String {
+        // A namespace given by name (not a pid or a path) is one nslab can look in.
+        let place = |v: &Option<String>| match v.as_deref() {
+            None => Some(ns.clone()),
+            Some(n) if netns::is_mounted(n) && !n.contains('/') => Some(Ns::Named(n.to_string())),
+            Some(_) => None,
+        };
+        let ends = std::iter::once(&new.link).chain(new.peer.as_ref());
+        for end in ends {
+            if let (Some(name), Some(at)) = (end.name.as_deref(), place(&end.netns))
+                && self.link(&at, name).is_ok()
+            {
+                return match at {
+                    Ns::Root if *ns == Ns::Root => format!("device \"{name}\""),
+                    _ => format!("device \"{name}\" in {at}"),
+                };
+            }
+        }
+        format!(
+            "device \"{}\"",
+            new.link.name.as_deref().unwrap_or_default()
+        )
     }
 
     /// `ip link set DEV ...`: every change in one message, as iproute2 sends it.
