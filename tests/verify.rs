@@ -1207,3 +1207,23 @@ fn a_name_taken_names_the_end_that_has_it() {
         assert!(failure.contains(taken), "{r}");
     }
 }
+
+/// `umount /run/netns/NAME` without `rm` leaves a file that `ip netns list` still shows and that
+/// holds no namespace: the leftover says so, and how to remove it.
+#[test]
+fn a_name_left_without_its_namespace_is_named_as_a_file() {
+    let scratch = Scratch::new("stale");
+    let file = scratch.lab(
+        "stale",
+        "## Alias\n\n```sh\nip netns add app\ntouch /run/netns/alias\n\
+         mount --bind /run/netns/app /run/netns/alias\n```\n\n```check\nnetns alias exists\n```\n\n\
+         ## Drop it\n\n```sh\numount /run/netns/alias\nip netns del app\n```\n\n\
+         ```check\nnetns alias absent\nnetns app absent\n```\n",
+    );
+    let r = json(&nslab(&["verify", "--format", "json", &file]));
+    assert_eq!(
+        r["lessons"][0]["leftovers"][0],
+        "netns alias (a file that holds no namespace: rm /run/netns/alias)",
+        "{r}"
+    );
+}

@@ -162,13 +162,17 @@ fn read(k: &Kernel, lesson: &Lesson, firewall_of: Option<&RootState>) -> Result<
     let mut s = RootState::default();
     s.read.insert(NETLINK.into());
     for n in k.netns_list() {
-        s.put(
-            format!("netns {n}"),
-            Kind::Plain,
-            String::new(),
-            None,
-            NETLINK,
-        );
+        // `umount /run/netns/NAME` without `rm` leaves the file: ip lists it, and no namespace
+        // is behind it.
+        let (kind, value) = if k.netns_exists(&n) {
+            (Kind::Plain, "a namespace".to_string())
+        } else {
+            (
+                Kind::State,
+                format!("a file that holds no namespace: rm /run/netns/{n}"),
+            )
+        };
+        s.put(format!("netns {n}"), kind, value, None, NETLINK);
     }
     let snap = k.snapshot(&Ns::Root).map_err(|e| e.to_string())?;
     for l in &snap.links {
