@@ -694,6 +694,8 @@ fn settle_until(
 ) -> Vec<Verdict> {
     let deadline = Instant::now() + SETTLE_MAX;
     let dad_sensitive = checks.iter().any(|c| waits_for_dad(&c.check));
+    // Whether the verdicts come from a look taken after the kernel was seen owing nothing.
+    let mut looked_after = owed.is_nothing();
     loop {
         // Whether duplicate address detection runs while the checks are judged: a check that
         // takes its time (a shell check's `ping -6 -W 1`) may fail for it, and see it end.
@@ -716,13 +718,20 @@ fn settle_until(
             continue;
         }
         match owed.pending(engine, &failing) {
+            // The work may have ended between the look and this question (a veth end gone
+            // just after the check saw it): the failures are judged once more, after it.
+            Pending::Nothing if !looked_after => looked_after = true,
             Pending::Nothing => {
                 let mut verdicts = verdicts;
                 explain_held(engine, owed, checks, &mut verdicts);
                 return verdicts;
             }
             // Wait for the work itself (cheap to look at), then judge again.
-            Pending::Kernel => owed.wait_kernel(engine, &failing, deadline),
+            Pending::Kernel => {
+                owed.wait_kernel(engine, &failing, deadline);
+                // The next look comes after the wait: after the work, unless time ran out.
+                looked_after = true;
+            }
             Pending::Starting => std::thread::sleep(Duration::from_millis(20)),
         }
     }

@@ -479,13 +479,18 @@ fn nft(s: &mut RootState, lines: &[&str], by_iptables: &BTreeSet<(String, String
 /// Every difference, in words: what is new, what is gone, what changed. The addresses,
 /// routes and neighbour entries of a link that is itself new or gone are not named apart:
 /// they go with it.
-pub fn differences(before: &RootState, after: &RootState) -> Vec<String> {
-    let new_links: BTreeSet<&str> = after
+/// The links in `after` that were not in `before`.
+pub fn new_links<'a>(before: &RootState, after: &'a RootState) -> Vec<&'a str> {
+    after
         .items
         .keys()
         .filter(|k| !before.items.contains_key(*k))
         .filter_map(|k| k.strip_prefix("link "))
-        .collect();
+        .collect()
+}
+
+pub fn differences(before: &RootState, after: &RootState) -> Vec<String> {
+    let new_links: BTreeSet<&str> = new_links(before, after).into_iter().collect();
     let gone_links: BTreeSet<&str> = before
         .items
         .keys()

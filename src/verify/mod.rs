@@ -209,6 +209,21 @@ fn leftovers_settled(
     let deadline = Instant::now() + crate::engine::settle::SETTLE_MAX;
     let end = leftovers::root_state(kernel, lesson)?;
     let mut left = leftovers::differences(before, &end);
+    // Only a veth end whose peer is in a namespace without a name (one deleted, whose teardown
+    // may be under way) can still go by itself: a sysctl, a rule, a bridge or a name stays.
+    let may_go = |left: &[String]| {
+        let new = leftovers::new_links(before, &end);
+        kernel.snapshot(&Ns::Root).is_ok_and(|s| {
+            s.links.iter().any(|l| {
+                l.peer_elsewhere()
+                    && l.peer.as_ref().is_none_or(|p| p.ns.is_none())
+                    && new.contains(&l.name.as_str())
+            })
+        }) && !left.is_empty()
+    };
+    if !may_go(&left) {
+        return Ok(left);
+    }
     let mut last_change = Instant::now();
     while !left.is_empty()
         && Instant::now() < deadline
