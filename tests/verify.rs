@@ -1227,3 +1227,28 @@ fn a_name_left_without_its_namespace_is_named_as_a_file() {
         "{r}"
     );
 }
+
+/// Lines that make, copy or remove files act: a check may see what they did, so a check
+/// already true before such a step is a defect, and removing such a line is a mutant (they
+/// were taken for observations: a wrong lesson passed, and `--mutate` made no mutant of them).
+#[test]
+fn file_commands_are_actions() {
+    let scratch = Scratch::new("files-act");
+    let body = "## Make a folder\n\n```sh\nmkdir /tmp/f-act\ncp /etc/hostname /tmp/f-act/h\n```\n\n\
+                ```check\nsh (the copy is there): test -f /tmp/f-act/h\n```\n\n\
+                ## Remove it\n\n```sh\nrm -rf /tmp/f-act\n```\n\n\
+                ```check\nsh (the folder is gone): ! test -e /tmp/f-act\n```\n";
+    let good = scratch.lab("files-act", body);
+    passes(&good, 1);
+    let out = nslab(&["verify", "--mutate", &good]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(3 of 3 mutants killed)"), "{text}");
+    // A step whose check held before it: a defect, though its line only removes a file.
+    let wrong = scratch.lab(
+        "files-wrong",
+        "## Remove a file\n\n```sh\nrm -f /tmp/never-made-here\n```\n\n\
+         ```check\nsh (the file is not there): ! test -e /tmp/never-made-here\n```\n",
+    );
+    let r = json(&nslab(&["verify", "--format", "json", &wrong]));
+    assert_eq!(r["lessons"][0]["steps"][0]["status"], "defect", "{r}");
+}

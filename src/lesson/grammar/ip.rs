@@ -1939,7 +1939,11 @@ fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     if matches(v, "set") {
         a.next();
         a.next();
-        return Ok(vec![observe(&g.ns)]);
+        // It gives the namespace an id (the kernel's nsid): a change, if none a check reads.
+        return Ok(vec![part(
+            &g.ns,
+            unknown("ip netns set gives a namespace an id", &[]),
+        )]);
     }
     if matches(v, "delete") {
         if g.all {

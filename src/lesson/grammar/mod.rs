@@ -144,14 +144,14 @@ impl Command {
         self.native().is_some()
     }
 
-    /// Running it changes nothing a check could see.
+    /// Running it changes nothing a check could see. A file written, made or removed is seen
+    /// (`sh (...): test -f /tmp/x`): such a line acts.
     pub fn observes(&self) -> bool {
-        // Files are not what checks look at: a line that only writes one observes.
         !self.parts.is_empty()
             && self
                 .parts
                 .iter()
-                .all(|p| matches!(p.op, Op::Observe | Op::List(_) | Op::Write(_)))
+                .all(|p| matches!(p.op, Op::Observe | Op::List(_)))
     }
 
     /// The line is one plain `ip` listing (no shell syntax, no other program around it): its
@@ -391,6 +391,66 @@ const OBSERVERS: &[&str] = &[
     "conntrack",
 ];
 
+/// Why a program that usually only looks changes something with these options: a file
+/// written (`curl -o FILE`, `wget`, `sed -i`, `sort -o FILE`, `tcpdump -w FILE`; not to
+/// /dev/null or standard output) or connections removed or made (`conntrack -F`, `-D`, `-I`,
+/// `-U`).
+fn writes(prog: &str, words: &[Word]) -> Option<&'static str> {
+    let args = || words[1..].iter().map(|w| w.text.as_str());
+    // Short options may be grouped (`-sSo FILE`, `-qO-`).
+    let short =
+        |c: char| args().any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains(c));
+    let long = |l: &str| args().any(|a| a == l || a.starts_with(&format!("{l}=")));
+    // Whether an option that names a file (short `c`, long `l`) names one other than
+    // /dev/null or standard output.
+    let to_file = |c: char, l: &str| {
+        let mut found = false;
+        for (i, w) in words.iter().enumerate().skip(1) {
+            let a = w.text.as_str();
+            let value = if let Some(v) = a.strip_prefix(&format!("{l}=")) {
+                Some(v.to_string())
+            } else if a == l {
+                words.get(i + 1).map(|n| n.text.clone())
+            } else if a.starts_with('-') && !a.starts_with("--") {
+                a.find(c).map(|at| match &a[at + 1..] {
+                    "" => words.get(i + 1).map(|n| n.text.clone()).unwrap_or_default(),
+                    rest => rest.to_string(),
+                })
+            } else {
+                None
+            };
+            if let Some(v) = value {
+                found |= v != "/dev/null" && v != "-";
+            }
+        }
+        found
+    };
+    match prog {
+        "curl" if to_file('o', "--output") || short('O') || long("--remote-name") => {
+            Some("curl writes what it fetches to a file")
+        }
+        // wget saves what it fetches, unless to standard output, /dev/null, or not at all.
+        "wget" if !long("--spider") && (to_file('O', "--output-document") || !short('O')) => {
+            Some("wget writes what it fetches to a file")
+        }
+        "sed" if short('i') || long("--in-place") => Some("sed -i changes the file"),
+        "sort" if to_file('o', "--output") => Some("sort -o writes a file"),
+        "tcpdump" if to_file('w', "-w") => Some("tcpdump -w writes a file"),
+        "conntrack"
+            if short('F')
+                || short('D')
+                || short('I')
+                || short('U')
+                || ["--flush", "--delete", "--create", "--update"]
+                    .iter()
+                    .any(|l| long(l)) =>
+        {
+            Some("conntrack changes the connection table")
+        }
+        _ => None,
+    }
+}
+
 /// Parses one simple command (its words, redirections) acting in `ns`. A command that only
 /// looks, with its output sent to a file (`nslab example x > /tmp/x.c`), writes that file.
 fn parse_simple(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandError> {
@@ -505,7 +565,10 @@ fn parse_words(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandErr
             &[],
         ))]),
         "bash" | "sh" | "dash" | "zsh" => shell_c(line, words, ns),
-        p if OBSERVERS.contains(&p) => Ok(vec![part(Op::Observe)]),
+        p if OBSERVERS.contains(&p) => Ok(vec![part(match writes(p, words) {
+            Some(why) => unknown(why, &texts(words)),
+            None => Op::Observe,
+        })]),
         _ => Ok(vec![part(unknown(
             &format!("nslab does not know what {prog} does"),
             &texts(words),
@@ -517,8 +580,8 @@ fn texts(words: &[Word]) -> Vec<String> {
     words.iter().map(|w| w.text.clone()).collect()
 }
 
-/// `touch /run/netns/x`, `gcc -o prog prog.c`: files only, nothing a network check sees,
-/// unless they touch /run/netns or /proc/sys.
+/// `touch /run/netns/x`, `gcc -o prog prog.c`, `rm -rf /tmp/d`: files (a module, for
+/// modprobe), unless they touch /run/netns or /proc/sys; never an observation.
 fn files_only(words: &[Word]) -> Op {
     if words
         .iter()
@@ -548,7 +611,8 @@ fn files_only(words: &[Word]) -> Op {
     };
     let written: Vec<String> = written.iter().filter_map(|f| file_effect(f)).collect();
     if written.is_empty() {
-        Op::Observe
+        // It changes files (or loads a module) all the same: an action, which checks may see.
+        unknown(&format!("{prog} changes files"), &texts(words))
     } else {
         Op::Write(written)
     }

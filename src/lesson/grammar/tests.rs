@@ -294,15 +294,48 @@ fn observations_are_recognised() {
         "bridge fdb show br bridge0",
         "ip route get 10.0.0.1",
         "sysctl net.ipv4.ip_forward",
+        "curl -sS -m 3 -o /dev/null -w '%{http_code}' http://10.0.0.1/",
+        "wget -qO- http://10.0.0.1/",
+        "wget -O - http://10.0.0.1/",
+        "wget --spider http://10.0.0.1/",
+        "sort /tmp/a",
+        "sed s/a/b/ /tmp/f",
+        "tcpdump -c 1 -i lo",
+        "conntrack -L",
+        "bridge fdb show",
     ] {
         assert!(parse(line).unwrap().observes(), "{line}");
     }
+    // What a check may see: files made, written, removed; ids and tables changed.
     for line in [
         "ip link set x up",
         "ip netns add x",
         "iptables -A INPUT -j DROP",
         "echo 1 > /proc/sys/net/ipv4/ip_forward",
         "ping -c 1 10.0.0.1",
+        "rm -f /tmp/x",
+        "mkdir /tmp/d",
+        "cp /etc/hostname /tmp/h",
+        "mv /tmp/a /tmp/b",
+        "ln -s /tmp/a /tmp/c",
+        "chmod 600 /tmp/a",
+        "tee /tmp/a",
+        "modprobe dummy",
+        "echo hi > /tmp/hi",
+        "nslab example netns-demo > /tmp/netns-demo.c",
+        "curl -s http://10.0.0.1/ -o /tmp/page",
+        "curl -sSo /tmp/page http://10.0.0.1/",
+        "curl -O http://10.0.0.1/index.html",
+        "wget http://10.0.0.1/",
+        "wget -O /tmp/page http://10.0.0.1/",
+        "sed -i s/a/b/ /tmp/f",
+        "sort -o /tmp/a /tmp/a",
+        "tcpdump -c 1 -w /tmp/c.pcap -i lo",
+        "conntrack -F",
+        "conntrack -D -p icmp",
+        "ip netns set blue 5",
+        "bridge fdb flush dev port0",
+        "ip netns exec blue rm -f /tmp/x",
     ] {
         assert!(!parse(line).unwrap().observes(), "{line}");
     }

@@ -247,6 +247,11 @@ fn bridge_object(line: &str, words: &[Word], i: usize) -> Result<Op, CommandErro
             true
         } else if matches(verb, "delete") {
             false
+        } else if matches(verb, "flush") {
+            return Ok(unknown(
+                "bridge fdb flush removes entries nslab cannot list in advance",
+                &texts(words),
+            ));
         } else {
             return Ok(Op::Observe);
         };
