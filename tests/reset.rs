@@ -556,3 +556,38 @@ echo "#VERIFY"; ip rule; ip -6 rule
         r.text
     );
 }
+
+/// A lesson taken to its end that removed all it made leaves no baseline: what the user makes
+/// afterwards under the lesson's names is the user's, and reset keeps it (a kept baseline took
+/// it for the lesson's). And demo refuses to start on a namespace of the lesson's name that
+/// nslab did not make: it would have built on it, and its clean-up deleted it.
+#[test]
+fn after_the_end_and_before_the_start_the_users_things_are_the_users() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/cleans-up.md
+keys() { printf "$1"; while [ ! -e /tmp/done ]; do sleep 0.05; done; rm /tmp/done; }
+script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys "") > /dev/null
+ip netns add tidy
+echo "#RESET"; $N reset --yes $L; echo "code $?"; ip netns list | cut -d' ' -f1
+ip link add mine0 type veth peer name inside netns tidy
+script -qec "$N demo $L --auto 0; echo code \$? > /tmp/code; touch /tmp/done" /dev/null < <(keys "") > /tmp/demo
+echo "#DEMO"; cat /tmp/code; grep -a -o "netns tidy already exists, and nslab did not see this lesson make it" /tmp/demo
+echo "#AFTER"; ip netns list | cut -d' ' -f1; ip -n tidy -br link | cut -d'@' -f1 | cut -d' ' -f1
+"##,
+    );
+    let r = Run::of(&out);
+    let reset = r.part("RESET");
+    assert!(reset.trim_end().ends_with("tidy"), "{}", r.text);
+    assert!(!reset.contains("removed netns"), "{}", r.text);
+    assert_eq!(
+        r.part("DEMO").lines().collect::<Vec<_>>(),
+        [
+            "code 3",
+            "netns tidy already exists, and nslab did not see this lesson make it"
+        ],
+        "{}",
+        r.text
+    );
+    assert_eq!(r.words("AFTER"), ["tidy", "lo", "inside"], "{}", r.text);
+}

@@ -49,7 +49,9 @@ pub fn demo(
     // midway. Then the lesson's baseline, before its first command (modes/reset.rs).
     if matches!(place, Place::Host) {
         // With --step too: what an earlier run left would make the preparation fail.
-        if let Some(question) = super::reset::before_demo(&engine.kernel, lesson) {
+        if let Some(question) =
+            super::reset::before_demo(&engine.kernel, lesson).map_err(Failure::env)?
+        {
             put(&format!("{} {question}", style("Note:").yellow().bold()));
             let yes = matches!(wait_key(&keys, None), Some(Key::Char('y' | 'Y')));
             put("\n");
@@ -99,6 +101,9 @@ pub fn demo(
         }
     }
     d.screen.leave();
+    if matches!(place, Place::Host) {
+        super::reset::finished(&engine.kernel, lesson);
+    }
     put(&format!(
         "\n{}\n",
         style(format!("End of the lesson: {}", lesson.title)).bold()

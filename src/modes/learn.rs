@@ -220,6 +220,9 @@ impl Learn<'_> {
             self.save(idx + 1, idx >= n);
         }
         self.screen.leave();
+        if matches!(self.place, Place::Host) {
+            super::reset::finished(&self.engine.kernel, self.lesson);
+        }
         put(&self.end_screen());
         Ok(Code::Success)
     }

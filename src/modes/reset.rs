@@ -842,25 +842,66 @@ pub fn offer_others(k: &Kernel, lesson: &Lesson) {
 
 /// Demo, before its first step: what an earlier run of the lesson left (its reset is offered:
 /// `Some(question)`), or names the lesson makes that someone else holds (a warning, printed).
-pub fn before_demo(k: &Kernel, lesson: &Lesson) -> Option<String> {
+pub fn before_demo(k: &Kernel, lesson: &Lesson) -> Result<Option<String>, String> {
     if let Some((p, _)) = own_leftovers(k, lesson) {
         let items: Vec<String> = p.actions.iter().map(|a| a.item.to_string()).collect();
-        return Some(format!(
+        return Ok(Some(format!(
             "An earlier run of this lesson left {}. Reset the lesson first? [y/N] ",
             crate::term::printable(&items.join(", "))
-        ));
+        )));
     }
+    // The demo performs every line, its clean-up's deletions too: on a namespace or link of
+    // the lesson's names that nslab did not make, it would build, and then delete it.
     let taken = names_taken(k, lesson);
     if !taken.is_empty() {
-        eprintln!(
-            "nslab: note: {} already exist{}, and nslab did not see this lesson make {}: the demo's commands may fail on {}",
-            taken.join(", "),
-            if taken.len() == 1 { "s" } else { "" },
-            if taken.len() == 1 { "it" } else { "them" },
-            if taken.len() == 1 { "it" } else { "them" },
-        );
+        let one = taken.len() == 1;
+        return Err(format!(
+            "{} already exist{}, and nslab did not see this lesson make {}: the demo would use {} and its clean-up would delete {}, and nslab never removes what it did not make. Rename or delete {} first, or give the demo a machine (or a VM) of its own",
+            crate::term::printable(&taken.join(", ")),
+            if one { "s" } else { "" },
+            if one { "it" } else { "them" },
+            if one { "it" } else { "them" },
+            if one { "it" } else { "them" },
+            if one { "it" } else { "them" },
+        ));
     }
-    None
+    Ok(None)
+}
+
+/// The lesson was taken to its end (demo, learn): if nothing of what it made is left (its
+/// clean-up removed it all), its baseline is forgotten. A baseline kept after the end would
+/// take what the user makes later under the lesson's names (`ip netns add blue` by hand) for
+/// the lesson's, and a reset would remove it.
+pub fn finished(k: &Kernel, lesson: &Lesson) {
+    let Ok(ledger) = Store::default().read() else {
+        return;
+    };
+    let Some(b) = current(&ledger, &lesson.id) else {
+        return;
+    };
+    // The clean-up's last `ip netns del` may still be tearing its namespace down: the veth
+    // ends whose peers were in it go with it, some milliseconds later. Only links go by
+    // themselves; while they are all that is left, look again for a moment.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let Ok(p) = plan_now(k, &lesson.id, b, Basis::Baseline) else {
+            return;
+        };
+        if p.is_empty() {
+            break;
+        }
+        let links_only = p
+            .actions
+            .iter()
+            .all(|a| matches!(a.item, Item::Link { .. }));
+        if !links_only || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Err(e) = forget(&lesson.id) {
+        eprintln!("nslab: warning: {e}");
+    }
 }
 
 /// Demo's answer yes: resets the lesson by its baseline; a reset that leaves nothing forgets
