@@ -1252,3 +1252,22 @@ fn file_commands_are_actions() {
     let r = json(&nslab(&["verify", "--format", "json", &wrong]));
     assert_eq!(r["lessons"][0]["steps"][0]["status"], "defect", "{r}");
 }
+
+/// A ping of an address on the namespace's own `lo` (127.0.0.1, or one a lesson puts there)
+/// proves that `lo` is up: it is probed like any other (it always failed, as an address of the
+/// namespace itself, which a check of `lo` cannot avoid).
+#[test]
+fn a_ping_of_an_address_on_lo_is_probed() {
+    let scratch = Scratch::new("lo-ping");
+    let file = scratch.lab(
+        "lo-ping",
+        "## A namespace\n\n```sh\nip netns add patient\nip -n patient address add 10.9.0.1/24 dev lo\n```\n\n\
+         ```check\nnetns patient exists\n```\n\n\
+         ## Bring lo up\n\n```sh\nip -n patient link set lo up\n```\n\n\
+         ```check\nping 10.9.0.1 from patient\nping 127.0.0.1 from patient\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del patient\n```\n",
+    );
+    // Passing proves both: the pings answer after the step, and they did not before it (else a
+    // defect).
+    passes(&file, 2);
+}

@@ -167,8 +167,9 @@ impl<'k> Round<'k> {
         targets.retain(|(ns, a)| {
             // A namespace that is not there, or an address of its own, needs no probe (the
             // judge says why without one).
-            self.snapshot(ns)
-                .is_some_and(|s| !s.addrs.iter().any(|x| x.cidr.addr == IpAddr::V4(*a)))
+            self.snapshot(ns).is_some_and(|s| {
+                crate::engine::judge::own_not_loopback(&s, IpAddr::V4(*a)).is_none()
+            })
         });
         if targets.is_empty() {
             return;
