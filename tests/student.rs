@@ -485,3 +485,31 @@ fn learn_troubleshooting_with_a_student_who_errs_first() {
         ],
     );
 }
+
+/// A student's ping that finds no route, from a namespace the same step made: learn sees it
+/// (the namespace's counter of such attempts starts at 0; it was read only after the ping, and
+/// the attempt was lost, so the step never ticked).
+#[test]
+fn learn_sees_a_failed_ping_from_a_namespace_made_in_the_step() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join(format!("newns-ping-{}.md", std::process::id()));
+    std::fs::write(
+        &file,
+        "+++\nid = \"newns-ping\"\ntitle = \"A namespace with nowhere to go\"\nformat = 1\n+++\n\n\
+         ## Nowhere to go\n\nMake a namespace and ping from it: no route leads anywhere.\n\n\
+         ```sh\nip netns add lone2\nip netns exec lone2 ping -c 1 -W 1 10.9.9.9 # [fails]\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del lone2\n```\n",
+    )
+    .unwrap();
+    let t = Tmux::start("newns-ping", file.to_str().unwrap());
+    t.wait_for(
+        0,
+        &screen::step_shown(1, 2, "Nowhere"),
+        Duration::from_secs(15),
+    );
+    t.type_line("ip netns add lone2");
+    std::thread::sleep(Duration::from_millis(500));
+    t.type_line("ip netns exec lone2 ping -c 1 -W 1 10.9.9.9");
+    t.wait_for(0, &screen::step_verified(1), Duration::from_secs(10));
+    let _ = std::fs::remove_file(&file);
+}

@@ -136,10 +136,19 @@ impl Engine {
             from_of(&c.check, &mut wanted);
         }
         wanted.dedup();
-        wanted.retain(|ns| match ns {
+        let exists = |ns: &Ns| match ns {
             Ns::Root => true,
             Ns::Named(n) => self.kernel.netns_exists(n),
-        });
+        };
+        // A namespace the step has still to make starts its counters at 0: a failed ping
+        // from it, right after the student made it, counts from there (its counter was read
+        // only once the watch was started again, after the ping, and the ping was lost).
+        if let Ok(mut m) = self.run.no_routes.lock() {
+            for ns in wanted.iter().filter(|ns| !exists(ns)) {
+                m.entry(ns.clone()).or_insert(0);
+            }
+        }
+        wanted.retain(|ns| exists(ns));
         if wanted.is_empty() {
             self.watch = None;
             return;
