@@ -161,8 +161,10 @@ fn a_lesson_makes_files_addresses_and_routes_that_reset_may_remove() {
         .map(|(_, r)| r.dest.map_or("default".into(), |d| d.to_string()))
         .collect();
     assert_eq!(dests, ["10.8.0.0/24", "10.9.0.0/24"]);
-    // Writing a file is not something a check sees: such a step only observes.
-    assert!(l.steps[2].observes_only());
+    // A file written is something an `sh` check sees: such a step acts. Output sent to
+    // /dev/null is no file.
+    assert!(!l.steps[2].observes_only());
+    assert!(lesson(&["ip link show > /dev/null"]).steps[0].observes_only());
 }
 
 #[test]
