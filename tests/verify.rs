@@ -1271,3 +1271,39 @@ fn a_ping_of_an_address_on_lo_is_probed() {
     // defect).
     passes(&file, 2);
 }
+
+/// A lesson asking for a kind of link this kernel does not know (dummy, here: built without
+/// it) cannot run on this machine: exit 3, saying where and what to do. A word that is no
+/// kind of link at all is the lesson's typo: exit 1.
+#[test]
+fn a_kind_the_kernel_lacks_is_the_machines_limit() {
+    let scratch = Scratch::new("kind");
+    let lab = |kind: &str| {
+        scratch.lab(
+            &format!("kind-{kind}"),
+            &format!(
+                "## A link\n\n```sh\nip netns add kk\nip -n kk link add x0 type {kind}\n```\n\n\
+                 ```check\nlink x0 in kk exists\n```\n\n## Clean up\n\n```sh\nip netns del kk\n```\n"
+            ),
+        )
+    };
+    let typo = nslab(&["verify", &lab("dumy")]);
+    assert_eq!(typo.status.code(), Some(1));
+    // The oracle: does this kernel make a dummy link?
+    let has_dummy = std::process::Command::new("unshare")
+        .args(["-n", "ip", "link", "add", "x0", "type", "dummy"])
+        .status()
+        .unwrap()
+        .success();
+    let out = nslab(&["verify", &lab("dummy")]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    if has_dummy {
+        assert_eq!(out.status.code(), Some(0), "{said}");
+    } else {
+        assert_eq!(out.status.code(), Some(3), "{said}");
+        assert!(
+            said.contains("kind-dummy.md:11: this kernel cannot run the lesson"),
+            "{said}"
+        );
+    }
+}
