@@ -33,21 +33,56 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let made = Creations::of(lesson);
     let src = &lesson.source;
-    let mut warned: Vec<&str> = Vec::new();
+    let mut warned: Vec<String> = Vec::new();
     let known_netns: Vec<&str> = made.netns.iter().map(String::as_str).collect();
     for step in &lesson.steps {
         // A line acting in a namespace no line of the lesson makes (a typo, most often: the
         // line would fail at run time). A warning, once a name: a lesson may act in one the
         // machine already has.
         for c in &step.commands {
+            // The namespaces the line acts in, and those it sends links to (`netns NS`).
+            let mut names: Vec<String> = Vec::new();
             for p in &c.command.parts {
-                let crate::net::Ns::Named(name) = &p.ns else {
-                    continue;
+                if let crate::net::Ns::Named(n) = &p.ns {
+                    names.push(n.clone());
+                }
+                let targets = match &p.op {
+                    Op::LinkAdd(add) => vec![
+                        &add.attrs.netns,
+                        add.peer.as_ref().map_or(&None, |a| &a.netns),
+                    ],
+                    Op::LinkSet(set) => vec![&set.attrs.netns],
+                    _ => vec![],
                 };
-                if warned.contains(&name.as_str()) || made.netns(name) != Known::No {
+                for t in targets.into_iter().flatten() {
+                    if let Some(crate::net::Ns::Named(n)) = t.ns() {
+                        names.push(n);
+                    }
+                }
+            }
+            // `kill %1`: a job of the student's shell. demo and verify run each line in a shell
+            // of its own, which has no jobs.
+            let words: Vec<&str> = c.text.split_whitespace().collect();
+            let job_cmd = words
+                .iter()
+                .position(|w| matches!(*w, "kill" | "fg" | "bg" | "wait" | "disown"));
+            if let Some(i) = job_cmd
+                && let Some(spec) = words[i + 1..].iter().find(|w| w.starts_with('%'))
+            {
+                let at = c.text.find(spec).unwrap_or(0);
+                out.push(src.warning(
+                    c.offset + at,
+                    spec.chars().count(),
+                    format!(
+                        "{spec} is a job of the student's shell: demo and verify run each line in a shell of its own, which has no job {spec}, so the line fails there. Name the process instead (`pkill -x PROG`, or `kill $(cat PIDFILE)` with the pid saved by `echo $! > PIDFILE`)"
+                    ),
+                ));
+            }
+            for name in &names {
+                if warned.contains(name) || made.netns(name) != Known::No {
                     continue;
                 }
-                warned.push(name);
+                warned.push(name.clone());
                 let at = c
                     .text
                     .match_indices(name.as_str())
@@ -94,7 +129,7 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
                         Known::Maybe(why) => out.push(src.warning(
                             *offset,
                             name.chars().count(),
-                            format!("no line nslab can read creates netns '{name}' ({why} might: verify will tell)"),
+                            format!("no line nslab can read creates netns '{name}'; one it cannot read may ({why}): verify will tell"),
                         )),
                         Known::No => out.push(src.error(
                             *offset,
@@ -110,7 +145,7 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
                         Known::Maybe(why) => out.push(src.warning(
                             *offset,
                             name.chars().count(),
-                            format!("no line nslab can read creates link '{name}' in {ns} ({why} might: verify will tell)"),
+                            format!("no line nslab can read creates link '{name}' in {ns}; one it cannot read may ({why}): verify will tell"),
                         )),
                         Known::No => {
                             let here: Vec<&str> = made
@@ -241,6 +276,20 @@ mod tests {
             "{HEAD}## S\n\n```sh\nip netns add blue\nip link add veth0 type veth peer name veth1\nip link set veth0 netns blue\nmount --bind /proc/1/ns/net /run/netns/keep\n```\n\n```check\nlink veth0 in blue exists\nnetns keep exists\n```\n"
         ));
         assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn a_job_spec_warns_and_a_namespace_a_link_is_sent_to_is_known() {
+        let w = lint_text(&format!(
+            "{HEAD}## Stop\n\n```sh\nip netns add a\nip netns exec a sleep 60 &\nkill %1\n\
+             ip link add x0 type veth peer name x1\nip link set x1 netns tyy\n```\n"
+        ));
+        assert!(
+            w.iter()
+                .any(|m| m.contains("%1 is a job of the student's shell")),
+            "{w:?}"
+        );
+        assert!(w.iter().any(|m| m.contains("netns 'tyy'")), "{w:?}");
     }
 
     #[test]
