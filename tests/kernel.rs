@@ -220,7 +220,24 @@ fn links_addresses_routes_match_ip(k: &Kernel) {
     let e = k
         .link_set_netns(&named("k-a"), "va", &named("nope"))
         .unwrap_err();
-    assert_eq!(e.to_string(), "namespace \"nope\" does not exist");
+    // In iproute2's words, as the real ip says them.
+    let oracle = std::process::Command::new("unshare")
+        .args(["-n", "ip", "link", "set", "lo", "netns", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        e.to_string(),
+        String::from_utf8_lossy(&oracle.stderr).trim()
+    );
+    let e = k.link(&named("nope"), "lo").unwrap_err();
+    let oracle = std::process::Command::new("unshare")
+        .args(["-n", "ip", "-n", "nope", "link", "show"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        e.to_string(),
+        String::from_utf8_lossy(&oracle.stderr).trim()
+    );
 
     // sysctl inside one namespace only.
     k.sysctl_write(&named("k-a"), "net.ipv4.ip_forward", "1")

@@ -80,7 +80,11 @@ impl KernelError {
 impl fmt::Display for KernelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KernelError::NoSuchNetns(n) => write!(f, "namespace \"{n}\" does not exist"),
+            // iproute2's words (`ip -n NS`, `ip netns exec NS`).
+            KernelError::NoSuchNetns(n) => write!(
+                f,
+                "Cannot open network namespace \"{n}\": No such file or directory"
+            ),
             KernelError::NoSuchLink { name, ns } => {
                 write!(f, "Cannot find device \"{name}\" in {ns}")
             }
@@ -400,7 +404,13 @@ impl Kernel {
 
     pub fn link_set_netns(&self, ns: &Ns, name: &str, to: &Ns) -> Result<()> {
         let h = self.handle(ns)?;
-        let fd = self.ns_fd(to)?;
+        // A target that is not there: iproute2's words for the argument.
+        let fd = self.ns_fd(to).map_err(|e| match e {
+            KernelError::NoSuchNetns(n) => KernelError::Other(format!(
+                "Error: argument \"{n}\" is wrong: Invalid \"netns\" value"
+            )),
+            e => e,
+        })?;
         self.rt.block_on(async {
             let idx = Self::index_of(&h, name, ns).await?;
             let msg = LinkUnspec::new_with_index(idx)
