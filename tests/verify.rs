@@ -1307,3 +1307,34 @@ fn a_kind_the_kernel_lacks_is_the_machines_limit() {
         );
     }
 }
+
+/// A bridge made in the wrong namespace cannot be moved ("The interface netns is immutable"):
+/// the fix offered makes it again where it belongs, and works (was: `ip link set br0 netns
+/// host`, which the kernel refuses).
+#[test]
+fn a_bridge_in_the_wrong_namespace_is_made_again_where_it_belongs() {
+    let scratch = Scratch::new("bridge-where");
+    let file = scratch.lab(
+        "bridge-where",
+        "## A bridge\n\n```sh\nip netns add host\neval 'ip link add br0 type bridge'\n```\n\n\
+         ```check\nlink br0 in host exists\n```\n",
+    );
+    let r = json(&nslab(&["verify", "--format", "json", &file]));
+    let fix = r["lessons"][0]["steps"][0]["checks"][0]["try"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        fix, "ip link del br0 && ip -n host link add br0 type bridge",
+        "{r}"
+    );
+    // The fix, typed after the step, makes the check pass.
+    let mended = scratch.lab(
+        "bridge-mended",
+        &format!(
+            "## A bridge\n\n```sh\nip netns add host\neval 'ip link add br0 type bridge'\n{fix}\n```\n\n\
+             ```check\nlink br0 in host exists\n```\n\n## Clean up\n\n```sh\nip netns del host\n```\n"
+        ),
+    );
+    passes(&mended, 1);
+}

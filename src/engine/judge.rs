@@ -440,7 +440,19 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
                 Ns::Named(target) => target.as_str(),
                 Ns::Root => "1",
             };
-            let v = v.fix(format!("{} link set {name} netns {target}", e.ip()));
+            // A bridge (a VRF, lo) cannot change namespace: the kernel says "The interface
+            // netns is immutable". It is made again where it belongs.
+            let kind = f
+                .snapshot(&e)
+                .and_then(|s| s.link(name).and_then(|l| l.kind.clone()));
+            let v = match kind.as_deref() {
+                Some(k @ ("bridge" | "vrf")) => v.fix(format!(
+                    "{} link del {name} && {} link add {name} type {k}",
+                    e.ip(),
+                    ns.ip()
+                )),
+                _ => v.fix(format!("{} link set {name} netns {target}", e.ip())),
+            };
             // Swapped: the other end of this very pair is where this one should be.
             let swapped = s.links.iter().find(|o| {
                 o.peer
@@ -645,6 +657,24 @@ fn addr(
                         oa.link
                     ));
             }
+        }
+        // Another address of that subnet on the link (a wrong one): the kernel would make the
+        // right one its secondary, which goes when the wrong one is deleted. The wrong one
+        // goes first.
+        if cidr.is_v4()
+            && let Some(wrong) = has
+                .iter()
+                .find(|a| a.cidr.prefix == cidr.prefix && a.cidr.contains(&cidr.addr))
+        {
+            return v
+                .cause(format!(
+                    "{} is in the same subnet: {cidr} added beside it would be its secondary, and go when it is deleted",
+                    wrong.cidr
+                ))
+                .fix(format!(
+                    "{ip} address del {} dev {dev} && {ip} address add {cidr} dev {dev}",
+                    wrong.cidr
+                ));
         }
         return v.fix(format!("{ip} address add {cidr} dev {dev}"));
     };

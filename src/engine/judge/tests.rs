@@ -459,3 +459,28 @@ fn review_findings_on_verdicts() {
     assert!(v.cause.as_deref().unwrap().contains("the router"), "{v:?}");
     assert_eq!(v.fix, None);
 }
+
+#[test]
+fn a_wrong_address_of_the_subnet_goes_before_the_right_one_comes() {
+    let mut f = lab(&["10.1.0.9/24"], &["10.1.0.3/24"]);
+    let v = verdict("addr 10.1.0.2/24 on veth0 in blue", &mut f);
+    assert!(!v.pass);
+    // Added beside 10.1.0.9/24, the right address would be its secondary, deleted with it.
+    assert_eq!(
+        v.fix.as_deref(),
+        Some(
+            "ip -n blue address del 10.1.0.9/24 dev veth0 && ip -n blue address add 10.1.0.2/24 dev veth0"
+        )
+    );
+    assert!(
+        v.cause.as_deref().unwrap_or_default().contains("secondary"),
+        "{v:?}"
+    );
+    // Another subnet is no matter: only the address is added.
+    let mut f = lab(&["192.168.9.1/24"], &["10.1.0.3/24"]);
+    let v = verdict("addr 10.1.0.2/24 on veth0 in blue", &mut f);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n blue address add 10.1.0.2/24 dev veth0")
+    );
+}
