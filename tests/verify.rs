@@ -1338,3 +1338,30 @@ fn a_bridge_in_the_wrong_namespace_is_made_again_where_it_belongs() {
     );
     passes(&mended, 1);
 }
+
+/// A veth end whose peer's namespace was deleted while a program ran in it: the judge itself
+/// names the program (learn shows it too, with no settle to say it) and offers to end it.
+#[test]
+fn the_program_keeping_a_peer_alive_is_named_by_the_check() {
+    let scratch = Scratch::new("peer-holder");
+    let file = scratch.lab(
+        "peer-holder",
+        "## Lab\n\n```sh\nip netns add blue\nip netns add red\n\
+         ip link add veth0 netns blue type veth peer name veth1 netns red\n\
+         ip netns exec blue sleep 300 &\n```\n\n```check\nprocess sleep in another netns\n```\n\n\
+         ## Delete blue\n\n```sh\nip netns del blue\n```\n\n\
+         ```check\nnetns blue absent\nlink veth1 in red absent\n```\n",
+    );
+    let r = json(&nslab(&["verify", "--format", "json", &file]));
+    let check = &r["lessons"][0]["steps"][1]["checks"][1];
+    assert_eq!(check["status"], "failed", "{r}");
+    let message = check["message"].as_str().unwrap_or_default();
+    assert!(message.contains("(sleep) still runs in it"), "{r}");
+    assert!(
+        check["try"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("kill "),
+        "{r}"
+    );
+}

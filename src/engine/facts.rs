@@ -582,6 +582,10 @@ impl Facts for Round<'_> {
         self.k.netns_inode(&Ns::Root)
     }
 
+    fn peer_holder(&mut self, ns: &Ns, name: &str) -> Option<(u32, String)> {
+        self.k.peer_holder(ns, name)
+    }
+
     fn shell(&mut self, ns: &Ns, command: &str) -> Result<(), String> {
         if let Ns::Named(n) = ns
             && !self.k.netns_exists(n)

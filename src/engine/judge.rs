@@ -126,6 +126,10 @@ pub trait Facts {
     fn root_inode(&mut self) -> Option<u64>;
     /// Runs a shell command; `Ok(())` when it exits 0, else what it said.
     fn shell(&mut self, ns: &Ns, command: &str) -> Result<(), String>;
+    /// The process that keeps alive the deleted namespace of a veth end's peer (pid, command).
+    fn peer_holder(&mut self, _ns: &Ns, _name: &str) -> Option<(u32, String)> {
+        None
+    }
 }
 
 fn where_(ns: &Ns) -> String {
@@ -480,8 +484,19 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
     let ip = ns.ip();
     match pred {
         LinkPred::Exists => Verdict::pass(expected, format!("{name} is {here}")),
-        LinkPred::Absent => Verdict::fail(expected, format!("{name} is still {here}"))
-            .fix(format!("{ip} link del {name}")),
+        LinkPred::Absent => {
+            let v = Verdict::fail(expected, format!("{name} is still {here}"));
+            // A veth end whose peer's namespace was deleted while a program ran in it: the
+            // namespace, and this end with it, goes when the program ends.
+            match f.peer_holder(ns, name) {
+                Some((pid, command)) => v
+                    .cause(format!(
+                        "the deleted namespace of its peer lives on: process {pid} ({command}) still runs in it, and the kernel tears a namespace (and its links) down only when nothing uses it any more"
+                    ))
+                    .fix(format!("kill {pid}")),
+                None => v.fix(format!("{ip} link del {name}")),
+            }
+        }
         LinkPred::Up | LinkPred::Down => {
             let want_up = *pred == LinkPred::Up;
             let is = if l.up { "up" } else { "down" };

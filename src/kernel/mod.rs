@@ -304,6 +304,35 @@ impl Kernel {
         procs::at_work(names, procs::own_start_ticks())
     }
 
+    /// The process that keeps alive the namespace of the veth peer of `name` (in `ns`), when
+    /// that namespace has no name any more (`ip netns del` while a program still ran in it):
+    /// its pid and command. Found by asking the kernel which namespace id, seen from `ns`, each
+    /// nameless namespace a process is in has.
+    pub fn peer_holder(&self, ns: &Ns, name: &str) -> Option<(u32, String)> {
+        let s = self.snapshot(ns).ok()?;
+        let l = s.link(name)?;
+        let nsid = l.peer_nsid?;
+        if l.peer.as_ref().is_some_and(|p| p.ns.is_some()) {
+            return None;
+        }
+        let h = self.handle(ns).ok()?;
+        let here = self.ns_inode(ns);
+        for info in procs::net_namespaces() {
+            if !info.names.is_empty() || Some(info.inode) == here {
+                continue;
+            }
+            let Some(pid) = info.pid else { continue };
+            let Ok(f) = File::open(format!("/proc/{pid}/ns/net")) else {
+                continue;
+            };
+            let fd: OwnedFd = f.into();
+            if self.rt.block_on(snapshot::nsid_of(&h, &fd)).ok().flatten() == Some(nsid) {
+                return Some((pid, info.command.clone().unwrap_or_default()));
+            }
+        }
+        None
+    }
+
     /// When this process started, in clock ticks since boot: the run's processes are younger.
     pub fn start_ticks(&self) -> u64 {
         procs::own_start_ticks()
