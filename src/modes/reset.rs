@@ -364,6 +364,27 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
             )),
         }
     }
+    // A sysctl the lesson sets only in its namespaces, changed in the root one since the lesson
+    // began: likely a command typed in the wrong place. Not the lesson's: named, left as it is.
+    let mut slips: Vec<&String> = m
+        .sysctls
+        .iter()
+        .filter(|s| s.ns != "root" && !m.sysctls.iter().any(|o| o.ns == "root" && o.name == s.name))
+        .map(|s| &s.name)
+        .collect();
+    slips.sort();
+    slips.dedup();
+    for key in slips {
+        let now_root = now.netns.get("root").and_then(|n| n.sysctls.get(key));
+        let was_root = before_in("root").sysctls.get(key);
+        if let (Some(value), Some(was)) = (now_root, was_root)
+            && value != was
+        {
+            p.notes.push(format!(
+                "{key} in the root namespace is {value}; it was {was} when the lesson began. The lesson sets it only in its own namespaces, so nslab leaves it: if a command went to the root namespace by mistake, `sysctl -w {key}={was}` sets it back"
+            ));
+        }
+    }
     for r in m.routes.iter().filter(|r| alive(&r.ns)) {
         let id = r.id();
         let here = now.netns.get(&r.ns);

@@ -65,7 +65,19 @@ pub fn look(k: &Kernel, makes: &Makes) -> Result<Seen, String> {
                 }
             }
         }
-        for s in makes.sysctls.iter().filter(|s| s.ns == name) {
+        // In the root namespace, also the sysctls the lesson sets elsewhere: a student's
+        // command typed in the wrong place changes root's (reset names it, and leaves it).
+        let keys: std::collections::BTreeSet<&String> = makes
+            .sysctls
+            .iter()
+            .filter(|s| s.ns == name || ns.is_root())
+            .map(|s| &s.name)
+            .collect();
+        for key in keys {
+            let s = crate::engine::ledger::file::InNs {
+                ns: name.clone(),
+                name: key.clone(),
+            };
             match k.sysctl_read(&ns, &s.name) {
                 Ok(v) => {
                     here.sysctls.insert(s.name.clone(), v);

@@ -329,3 +329,32 @@ fn nothing_there_nothing_to_do() {
         "{p:?}"
     );
 }
+
+#[test]
+fn a_sysctl_set_in_the_root_namespace_by_mistake_is_named_and_left() {
+    // The lesson sets forwarding in its router; the student typed it in the root namespace.
+    let mut m = makes();
+    m.sysctls = [in_ns("router", "net.ipv4.ip_forward")].into();
+    let mut b = baseline(Seen::default());
+    b.makes = m;
+    let mut r = root(1);
+    r.sysctls.insert("net.ipv4.ip_forward".into(), "0".into());
+    b.before.netns.insert("root".into(), r.clone());
+    let mut now = Seen::default();
+    r.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+    now.netns.insert("root".into(), r);
+    let p = plan("routing", &b, &now, &[], Basis::Baseline);
+    // Not the lesson's: nothing set back.
+    assert!(p.is_empty(), "{:?}", p.actions);
+    assert!(
+        p.notes.iter().any(|n| n.contains(
+            "net.ipv4.ip_forward in the root namespace is 1; it was 0 when the lesson began"
+        ) && n.contains("sysctl -w net.ipv4.ip_forward=0")),
+        "{:?}",
+        p.notes
+    );
+    // Unchanged: nothing said.
+    let same = b.before.clone();
+    let p = plan("routing", &b, &same, &[], Basis::Baseline);
+    assert!(p.notes.is_empty(), "{:?}", p.notes);
+}
