@@ -1148,7 +1148,7 @@ fn a_pattern_in_a_line_matches_the_lessons_processes_only() {
          ```check\nprocess sleep in another netns\nlink h0 exists\n```\n\n\
          ## Stop it\n\n```sh\npkill -f 'sleep 7391'\n```\n\n\
          ```check\nlink h0 absent\nsh (no sleeper is left): ! pgrep -f 'sleep 7391' && true\n```\n\n\
-         ## Nothing of nslab's\n\n```sh\n! env | grep NSLAB\n```\n",
+         ## Nothing of nslab's\n\n```sh\n! env | grep NSLAB\n! pgrep -f 'sh -c'\n! pgrep -f /bin/sh\n```\n",
     );
     passes(&file, 3);
     // A line's shell that a signal ends says which.
@@ -1270,6 +1270,27 @@ fn a_ping_of_an_address_on_lo_is_probed() {
     // Passing proves both: the pings answer after the step, and they did not before it (else a
     // defect).
     passes(&file, 2);
+    // With lo left down, the check says so, and how to mend it.
+    let down = scratch.lab(
+        "lo-down",
+        "## A namespace
+
+```sh
+ip netns add pt
+```
+
+```check
+ping 127.0.0.1 from pt
+```
+",
+    );
+    let r = json(&nslab(&["verify", "--format", "json", &down]));
+    let check = &r["lessons"][0]["steps"][0]["checks"][0];
+    assert_eq!(
+        check["found"], "127.0.0.1 is on lo in pt, and lo is down",
+        "{r}"
+    );
+    assert_eq!(check["try"], "ip -n pt link set lo up", "{r}");
 }
 
 /// A lesson asking for a kind of link this kernel does not know (dummy, here: built without
@@ -1305,6 +1326,11 @@ fn a_kind_the_kernel_lacks_is_the_machines_limit() {
             said.contains("kind-dummy.md:11: this kernel cannot run the lesson"),
             "{said}"
         );
+        // Its mutants too: the machine cannot run the lesson, so not its mutants either.
+        let out = nslab(&["verify", "--mutate", &lab("dummy")]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{said}");
+        assert!(said.contains("kind-dummy.md:11:"), "{said}");
     }
 }
 

@@ -909,6 +909,21 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
         )
         .cause("the address belongs on the other end");
     }
+    // An address of its own lo, while lo is down: no route leads there (the kernel adds the
+    // local routes of lo's addresses when lo comes up). Said without a probe.
+    // (127.0.0.1 is lo's only once lo is up.)
+    if (addr.is_loopback()
+        || s.addrs
+            .iter()
+            .any(|a| a.cidr.addr == addr && a.link == "lo"))
+        && s.link("lo").is_some_and(|l| !l.up)
+    {
+        return Verdict::fail(
+            expected,
+            format!("{addr} is on lo {}, and lo is down", from.where_()),
+        )
+        .fix(format!("{} link set lo up", from.ip()));
+    }
     match f.ping(from, addr) {
         Ok(PingOutcome::Reply(rtt)) => Verdict::pass(
             expected,

@@ -664,8 +664,12 @@ fn start_line(req: &Request, root: &OwnedFd) -> std::result::Result<Running, Str
     let (out_r, out_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
     let (err_r, err_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
     let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
+    // Named for what it is on its command line, which `pkill -f 'sh -c'` or `pgrep -f /bin/sh`
+    // would match as /bin/sh; `sh`, after the script, is its $0, in its messages.
+    cmd.arg0("nslab-line")
+        .arg("-c")
         .arg(SCRIPT)
+        .arg("sh")
         .env(LINE_ENV, &req.line)
         .stdin(Stdio::null())
         .stdout(out_w)

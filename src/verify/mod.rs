@@ -791,12 +791,16 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         eprintln!();
     }
     let mut broken = Vec::new();
+    // Lessons this kernel cannot run (a kind of link it does not know).
+    let mut lacking: Vec<String> = Vec::new();
     let mut found: Vec<Result<Mutant, Failure>> = Vec::new();
     for (d, i) in done.into_iter().zip(0..) {
         match d {
             Done::Plain(r) => {
                 let r = r?;
-                if !r.passed {
+                if let Some(l) = kernel_lacks(&r).filter(|_| !r.passed) {
+                    lacking.push(l);
+                } else if !r.passed {
                     // Why, in the plain report's words: the first bad step, or what it left.
                     let why = r
                         .steps
@@ -826,7 +830,11 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         }
     }
     if !broken.is_empty() {
+        broken.extend(lacking);
         return Err(Failure::Failed(broken.join("\n")));
+    }
+    if !lacking.is_empty() {
+        return Err(Failure::env(lacking.join("\n")));
     }
     let mut mutants: Vec<Option<Mutant>> = vec![None; plan.len()];
     for (k, r) in order.into_iter().zip(found) {

@@ -458,7 +458,8 @@ fn parse_simple(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandEr
     let written: Vec<String> = cmd
         .redirects
         .iter()
-        .filter(|r| r.op.contains('>') && !r.op.contains('&') && !r.target.dynamic)
+        // `> FILE`, `>> FILE`, `2> FILE`, `&> FILE` write a file; `>&2`, `2>&1` copy a stream.
+        .filter(|r| r.op.contains('>') && !r.op.contains(">&") && !r.target.dynamic)
         .filter_map(|r| file_effect(&r.target.text))
         .collect();
     if let [p] = parts.as_mut_slice()
@@ -607,6 +608,15 @@ fn files_only(words: &[Word]) -> Op {
             .filter(|w| !w.text.starts_with('-'))
             .map(|w| w.text.clone())
             .collect(),
+        // `tee /dev/null` (a pipe's output shown, and thrown away): no file.
+        "tee"
+            if words[1..]
+                .iter()
+                .filter(|w| !w.text.starts_with('-'))
+                .all(|w| w.text == "/dev/null") =>
+        {
+            return Op::Observe;
+        }
         _ => Vec::new(),
     };
     let written: Vec<String> = written.iter().filter_map(|f| file_effect(f)).collect();

@@ -303,6 +303,8 @@ fn observations_are_recognised() {
         "tcpdump -c 1 -i lo",
         "conntrack -L",
         "bridge fdb show",
+        "echo b | tee /dev/null",
+        "ip link show 2>&1",
     ] {
         assert!(parse(line).unwrap().observes(), "{line}");
     }
@@ -322,6 +324,8 @@ fn observations_are_recognised() {
         "tee /tmp/a",
         "modprobe dummy",
         "echo hi > /tmp/hi",
+        "echo hi &> /tmp/hi",
+        "ip link show 2> /tmp/err",
         "nslab example netns-demo > /tmp/netns-demo.c",
         "curl -s http://10.0.0.1/ -o /tmp/page",
         "curl -sSo /tmp/page http://10.0.0.1/",
