@@ -574,6 +574,9 @@ ip link add mine0 type veth peer name inside netns tidy
 script -qec "$N demo $L --auto 0; echo code \$? > /tmp/code; touch /tmp/done" /dev/null < <(keys "") > /tmp/demo
 echo "#DEMO"; cat /tmp/code; grep -a -o "netns tidy already exists, and nslab did not see this lesson make it" /tmp/demo
 echo "#AFTER"; ip netns list | cut -d' ' -f1; ip -n tidy -br link | cut -d'@' -f1 | cut -d' ' -f1
+script -qec "$N demo tests/ledger-lessons/leaves-a-link.md --auto 0; touch /tmp/done" /dev/null < <(keys "") > /dev/null
+script -qec "$N demo tests/ledger-lessons/same-bridge.md --auto 0; echo code \$? > /tmp/code; touch /tmp/done" /dev/null < <(keys "") > /tmp/demo
+echo "#OTHER"; cat /tmp/code; grep -a -o "It was left by leaves-a-link: \`nslab reset leaves-a-link\` removes it" /tmp/demo
 "##,
     );
     let r = Run::of(&out);
@@ -590,4 +593,17 @@ echo "#AFTER"; ip netns list | cut -d' ' -f1; ip -n tidy -br link | cut -d'@' -f
         r.text
     );
     assert_eq!(r.words("AFTER"), ["tidy", "lo", "inside"], "{}", r.text);
+    // Another lesson's leftover: the refusal names the reset that removes it.
+    assert_eq!(
+        r.part("OTHER")
+            .lines()
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>(),
+        [
+            "code 3",
+            "It was left by leaves-a-link: `nslab reset leaves-a-link` removes it"
+        ],
+        "{}",
+        r.text
+    );
 }

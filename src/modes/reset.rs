@@ -876,8 +876,29 @@ pub fn before_demo(k: &Kernel, lesson: &Lesson) -> Result<Option<String>, String
     let taken = names_taken(k, lesson);
     if !taken.is_empty() {
         let one = taken.len() == 1;
+        // Another lesson's leftovers (a rehearsal killed midway): its reset removes them.
+        let owners: Vec<String> = leftovers_of_others(k, &lesson.id)
+            .into_iter()
+            .filter(|p| {
+                p.actions
+                    .iter()
+                    .any(|a| taken.contains(&a.item.to_string()))
+            })
+            .map(|p| p.lesson)
+            .collect();
+        let reset = if owners.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ". {} left by {}: `nslab reset {}` removes {}",
+                if one { "It was" } else { "They were" },
+                owners.join(", "),
+                owners.join(" "),
+                if one { "it" } else { "them" },
+            )
+        };
         return Err(format!(
-            "{} already exist{}, and nslab did not see this lesson make {}: the demo would use {} and its clean-up would delete {}, and nslab never removes what it did not make. Rename or delete {} first, or give the demo a machine (or a VM) of its own",
+            "{} already exist{}, and nslab did not see this lesson make {}: the demo would use {} and its clean-up would delete {}, and nslab never removes what it did not make. Rename or delete {} first, or give the demo a machine (or a VM) of its own{reset}",
             crate::term::printable(&taken.join(", ")),
             if one { "s" } else { "" },
             if one { "it" } else { "them" },
