@@ -582,8 +582,9 @@ impl Facts for Round<'_> {
         self.k.netns_inode(&Ns::Root)
     }
 
-    fn peer_holder(&mut self, ns: &Ns, name: &str) -> Option<(u32, String)> {
-        self.k.peer_holder(ns, name)
+    fn peer_holder(&mut self, ns: &Ns, link: &crate::kernel::Link) -> Option<(u32, String)> {
+        // The link as this round's dump has it: no second dump.
+        self.k.peer_holder(ns, link)
     }
 
     fn shell(&mut self, ns: &Ns, command: &str) -> Result<(), String> {

@@ -127,7 +127,7 @@ pub trait Facts {
     /// Runs a shell command; `Ok(())` when it exits 0, else what it said.
     fn shell(&mut self, ns: &Ns, command: &str) -> Result<(), String>;
     /// The process that keeps alive the deleted namespace of a veth end's peer (pid, command).
-    fn peer_holder(&mut self, _ns: &Ns, _name: &str) -> Option<(u32, String)> {
+    fn peer_holder(&mut self, _ns: &Ns, _link: &crate::kernel::Link) -> Option<(u32, String)> {
         None
     }
 }
@@ -488,7 +488,7 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
             let v = Verdict::fail(expected, format!("{name} is still {here}"));
             // A veth end whose peer's namespace was deleted while a program ran in it: the
             // namespace, and this end with it, goes when the program ends.
-            match f.peer_holder(ns, name) {
+            match f.peer_holder(ns, &l) {
                 Some((pid, command)) => v
                     .cause(format!(
                         "the deleted namespace of its peer lives on: process {pid} ({command}) still runs in it, and the kernel tears a namespace (and its links) down only when nothing uses it any more"

@@ -717,12 +717,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_script_reads_and_drops_the_lines_variable() {
-        assert_eq!(SCRIPT.matches(LINE_ENV).count(), 2);
-        assert!(SCRIPT.contains(&format!("unset {LINE_ENV};")));
-    }
-
-    #[test]
     fn a_capture_keeps_the_cap_and_counts_the_rest() {
         let (r, mut w) = std::io::pipe().unwrap();
         let mut c = Capture::new(r);

@@ -304,13 +304,11 @@ impl Kernel {
         procs::at_work(names, procs::own_start_ticks())
     }
 
-    /// The process that keeps alive the namespace of the veth peer of `name` (in `ns`), when
+    /// The process that keeps alive the namespace of the veth peer of `l` (in `ns`), when
     /// that namespace has no name any more (`ip netns del` while a program still ran in it):
     /// its pid and command. Found by asking the kernel which namespace id, seen from `ns`, each
     /// nameless namespace a process is in has.
-    pub fn peer_holder(&self, ns: &Ns, name: &str) -> Option<(u32, String)> {
-        let s = self.snapshot(ns).ok()?;
-        let l = s.link(name)?;
+    pub fn peer_holder(&self, ns: &Ns, l: &Link) -> Option<(u32, String)> {
         let nsid = l.peer_nsid?;
         if l.peer.as_ref().is_some_and(|p| p.ns.is_some()) {
             return None;

@@ -66,9 +66,20 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
             let job_cmd = words
                 .iter()
                 .position(|w| matches!(*w, "kill" | "fg" | "bg" | "wait" | "disown"));
-            if let Some(i) = job_cmd
-                && let Some(spec) = words[i + 1..].iter().find(|w| w.starts_with('%'))
-            {
+            // Its own words only (up to the next `;`, `&&`, `||` or `|`): `%1`, `%%`, `%+`.
+            let spec = job_cmd.and_then(|i| {
+                words[i + 1..]
+                    .iter()
+                    .take_while(|w| !matches!(**w, "&&" | "||" | "|" | ";"))
+                    .map(|w| w.trim_end_matches(';'))
+                    .find(|w| {
+                        w.strip_prefix('%').is_some_and(|r| {
+                            r.chars().all(|ch| ch.is_ascii_digit()) && !r.is_empty()
+                                || matches!(r, "%" | "+" | "-")
+                        })
+                    })
+            });
+            if let Some(spec) = spec {
                 let at = c.text.find(spec).unwrap_or(0);
                 out.push(src.warning(
                     c.offset + at,
@@ -290,6 +301,14 @@ mod tests {
             "{w:?}"
         );
         assert!(w.iter().any(|m| m.contains("netns 'tyy'")), "{w:?}");
+        // A % of another command (printf's format) is no job.
+        let w = lint_text(&format!(
+            "{HEAD}## Stop\n\n```sh\nip netns add a\nkill -0 1; printf %d 5\n```\n\n```check\nnetns a exists\n```\n"
+        ));
+        assert!(
+            !w.iter().any(|m| m.contains("job of the student's shell")),
+            "{w:?}"
+        );
     }
 
     #[test]
