@@ -133,6 +133,20 @@ fn without_a_jail_daemons_die_with_the_run() {
     );
 }
 
+/// A lesson line that signals nslab's line helper (`pkill -f nslab` would) does not end it:
+/// it still runs the next lines, and still ends the daemons at the run's end. (A helper ended
+/// by SIGTERM left its daemons running after the run, with nobody to end them.)
+#[test]
+fn a_signal_to_the_line_helper_does_not_free_the_daemons() {
+    let out = sandboxed(
+        "$NSLAB verify --no-sandbox tests/hostile/kills-helper.md > /tmp/out 2>&1; echo \"#CODE $?\"; \
+         cat /tmp/out; gone",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("#CODE 0"), "{text}");
+    assert_eq!(left(&out), "0", "the daemon outlived the run: {text}");
+}
+
 /// demo acts on the machine itself: its daemons die with it too.
 #[test]
 fn demo_leaves_no_daemon_behind() {

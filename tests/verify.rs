@@ -1182,6 +1182,34 @@ fn a_program_still_at_work_is_still_starting() {
     passes(&file, 1);
 }
 
+/// A program started in the background that could not start (no such file) or ended at once
+/// is not coming: the check that looks for it fails at once, without the 3 s a start gets. (It
+/// waited them: 3.05 s for the mutant of the namespaces lesson that leaves out its `gcc`.) A
+/// program that does start is still waited for (`a_program_still_at_work_is_still_starting`).
+#[test]
+fn a_program_that_never_started_is_not_waited_for() {
+    let scratch = Scratch::new("never-started");
+    for start in [
+        "ip netns exec app /nonexistent/sleeper 60 &",
+        "ip netns exec app true &",
+    ] {
+        let file = scratch.lab(
+            "never",
+            &format!(
+                "## Start it\n\n```sh\nip netns add app\n{start}\n```\n\n\
+                 ```check\nprocess sleeper in another netns\n```\n"
+            ),
+        );
+        let r = json(&nslab(&["verify", "--format", "json", &file]));
+        let step = &r["lessons"][0]["steps"][0];
+        assert_eq!(step["checks"][0]["status"], "failed", "{r}");
+        // Nothing is pending: the wait for a start (3 s) is not taken. The verdict comes in
+        // some 30 ms on a quiet machine; 2 s leaves room for a loaded one.
+        let ms = step["duration_ms"].as_f64().unwrap_or(f64::MAX);
+        assert!(ms < 2000.0, "{start}: judged after {ms} ms: {r}");
+    }
+}
+
 /// A veth whose peer's name is taken: iproute2 says only "File exists", and nslab names the end
 /// that exists (it named the link the line makes, which does not).
 #[test]

@@ -54,6 +54,9 @@ pub struct Engine {
     pub pace: Pace,
     run: RunInfo,
     watch: Option<PingWatch>,
+    /// The process groups of this step's lines that left something running in the background
+    /// (see [`settle`]: what they started may still be starting).
+    launched: Vec<i32>,
 }
 
 impl Engine {
@@ -74,6 +77,7 @@ impl Engine {
                 probe_max_age: Duration::ZERO,
             },
             watch: None,
+            launched: Vec::new(),
         }
     }
 
@@ -116,6 +120,7 @@ impl Engine {
     /// the namespaces its checks name.
     pub fn begin_step(&mut self, step: &Step) {
         self.run.step_began = Instant::now();
+        self.launched.clear();
         if let Ok(mut m) = self.run.no_routes.lock() {
             m.clear();
         }
@@ -304,6 +309,9 @@ impl Engine {
                     .collect();
                 if !started.is_empty() {
                     self.kernel.await_started(o.pid, &started, STARTING);
+                }
+                if line.command.parts.iter().any(|p| p.background) {
+                    self.launched.push(o.pid);
                 }
                 let mut out = o.stdout.clone();
                 out.push_str(&o.stderr);

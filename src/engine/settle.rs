@@ -40,6 +40,9 @@ pub struct Owed {
     starts: bool,
     /// Their names, where the lines name them.
     started: Vec<String>,
+    /// A line nslab cannot read started something in the background: what, nslab cannot
+    /// tell, nor whether it still starts.
+    unnamed_start: bool,
     /// Names of processes the step kills; an empty name for a kill nslab cannot read.
     kills: Vec<String>,
     /// A namespace the step deletes whose links (or their peers' namespaces) could not be
@@ -94,7 +97,10 @@ impl Owed {
                         }
                         owed.kills.push(name.clone());
                     }
-                    Op::Unknown { .. } if p.background => owed.starts = true,
+                    Op::Unknown { .. } if p.background => {
+                        owed.starts = true;
+                        owed.unnamed_start = true;
+                    }
                     _ => {}
                 }
             }
@@ -260,11 +266,14 @@ impl Owed {
         // A program still at work (runnable, or in a disk read) after that is still starting
         // on a loaded machine (a Python server importing its modules while eight jails run):
         // it gets up to the settle bound.
+        // A program that could not start (no such file) or ended at once is not coming: the
+        // checks waiting for it fail now, not after STARTUP.
         let young = self.began.is_some_and(|b| {
             self.starts
                 && (b.elapsed() < STARTUP
                     || b.elapsed() < SETTLE_MAX && engine.kernel.at_work(&self.started))
-        });
+        }) && (self.unnamed_start
+            || engine.kernel.launching(&engine.launched, &self.started));
         if young
             && any_of(failing, |c| {
                 matches!(

@@ -414,6 +414,27 @@ fn sigchld() -> SigSet {
     mask
 }
 
+/// The signals that would end the helper and that a process may catch. A lesson line
+/// `pkill -f nslab` (or `killall nslab`, or a kill of a pid it guessed) must not end the
+/// helper while nslab runs on: the processes the lines left would lose the one process that
+/// ends them with the run. The helper catches them and carries on (a caught signal, unlike an
+/// ignored one, is back to its default in a program the helper starts); it ends when nslab
+/// closes its socket, or by SIGKILL.
+const SHRUGGED: &[i32] = &[
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGQUIT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGUSR1,
+    signal_hook::consts::SIGUSR2,
+    signal_hook::consts::SIGALRM,
+    signal_hook::consts::SIGVTALRM,
+    signal_hook::consts::SIGPROF,
+    signal_hook::consts::SIGIO,
+    signal_hook::consts::SIGXCPU,
+    signal_hook::consts::SIGXFSZ,
+];
+
 /// A subreaper in a session without a terminal, with the jail's limits, SIGCHLD as a file, and
 /// its own network namespace (the run's root one) kept at hand.
 fn setup() -> std::result::Result<(SignalFd, OwnedFd), String> {
@@ -427,6 +448,11 @@ fn setup() -> std::result::Result<(SignalFd, OwnedFd), String> {
     sandbox::apply_line_limits().map_err(|e| e.to_string())?;
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigchld()), None)
         .map_err(|e| format!("block SIGCHLD: {e}"))?;
+    let shrugged = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for &sig in SHRUGGED {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&shrugged))
+            .map_err(|e| format!("catch signal {sig}: {e}"))?;
+    }
     let sigfd = SignalFd::with_flags(&sigchld(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| format!("signalfd: {e}"))?;
     let root: OwnedFd = File::open("/proc/thread-self/ns/net")

@@ -304,6 +304,16 @@ impl Kernel {
         procs::at_work(names, procs::own_start_ticks())
     }
 
+    /// Whether something lines started in the background may still be starting: a process of
+    /// one of their process groups (`groups`) is left, or a process named one of `programs`
+    /// that this run started (one that left its group, `setsid`, or a daemon's child) has not
+    /// ended. A program that could not start (`/tmp/prog &` with no such file) or ended at once
+    /// leaves neither: nothing is coming.
+    pub fn launching(&self, groups: &[i32], programs: &[String]) -> bool {
+        groups.iter().any(|g| !procs::group(*g).is_empty())
+            || procs::alive_named(programs, procs::own_start_ticks())
+    }
+
     /// The process that keeps alive the namespace of the veth peer of `l` (in `ns`), when
     /// that namespace has no name any more (`ip netns del` while a program still ran in it):
     /// its pid and command. Found by asking the kernel which namespace id, seen from `ns`, each

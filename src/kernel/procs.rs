@@ -193,6 +193,18 @@ fn start_ticks(pid: &str) -> Option<u64> {
 /// are running or waiting to run, or in an uninterruptible wait (a disk read): at work, not
 /// waiting for something to do.
 pub fn at_work(names: &[String], since: u64) -> bool {
+    any_named(names, since, |state| matches!(state, "R" | "D"))
+}
+
+/// Processes named one of `names`, started at or after `since`, that have not ended (zombies
+/// have).
+pub fn alive_named(names: &[String], since: u64) -> bool {
+    any_named(names, since, |state| !matches!(state, "Z" | "X"))
+}
+
+/// Whether a process named one of `names` (as /proc keeps it: at most 15 bytes), started at or
+/// after `since`, is in a state `state` accepts.
+fn any_named(names: &[String], since: u64, state: impl Fn(&str) -> bool) -> bool {
     pids().into_iter().any(|p| {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
             return false;
@@ -202,12 +214,12 @@ pub fn at_work(names: &[String], since: u64) -> bool {
         };
         let name = &stat[open + 1..close];
         let mut rest = stat[close + 1..].split_whitespace();
-        let state = rest.next().unwrap_or("");
+        let st = rest.next().unwrap_or("");
         let started = rest.nth(19 - 1).and_then(|t| t.parse::<u64>().ok());
         names
             .iter()
             .any(|n| name.as_bytes() == &n.as_bytes()[..n.len().min(15)])
-            && matches!(state, "R" | "D")
+            && state(st)
             && started.is_some_and(|t| t >= since)
     })
 }
