@@ -733,14 +733,10 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
         }
         let u = r::carry_out(&kernel, p, b);
         for d in &u.done {
-            println!("{}: removed {}", p.lesson, crate::term::printable(d));
+            println!("{}: {}", p.lesson, crate::term::printable(d));
         }
         for f in &u.failed {
-            eprintln!(
-                "nslab: {}: could not remove {}",
-                p.lesson,
-                crate::term::printable(f)
-            );
+            eprintln!("nslab: {}: {}", p.lesson, crate::term::printable(f));
         }
         failed |= !u.failed.is_empty();
         // Nothing of the lesson's is left: its baseline has served.

@@ -299,7 +299,9 @@ echo "#LEDGER"; cat $HOME/.local/state/nslab/ledger.json
     assert_eq!(r.words("KILLED"), ["1", "fwd"], "{}", r.text);
     let reset = r.part("RESET");
     for line in [
-        "forwarding: set net.ipv4.ip_forward: back to 0 (it is 1; it was 0 when the lesson began)",
+        "forwarding: set net.ipv4.ip_forward back to 0 (it is 1; it was 0 when the lesson began)",
+        // What was done says what was done to it: a sysctl is set back, not "removed".
+        "forwarding: set net.ipv4.ip_forward back to 0\n",
         "forwarding: removed netns fwd",
         "code 0",
     ] {

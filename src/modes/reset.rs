@@ -102,13 +102,35 @@ impl fmt::Display for Item {
                 in_ns(&rule.ns)
             ),
             Item::IpRule { ns, rule } => write!(f, "rule {rule}{}", in_ns(ns)),
-            Item::Sysctl { ns, key, value } => write!(f, "{key}{}: back to {value}", in_ns(ns)),
+            Item::Sysctl { ns, key, value } => write!(f, "{key}{} back to {value}", in_ns(ns)),
             Item::Route { route } => write!(f, "route {}{}", route.words(), in_ns(&route.ns)),
             Item::Addr { ns, dev, cidr } => write!(f, "address {cidr} on {dev}{}", in_ns(ns)),
             Item::Link { ns, name, .. } => write!(f, "link {name}{}", in_ns(ns)),
             Item::Netns { name, .. } => write!(f, "netns {name}"),
             Item::File { path, .. } => write!(f, "file {path}"),
         }
+    }
+}
+
+impl Item {
+    /// What reset does to it: a sysctl is set back, a process stopped, the rest removed. The
+    /// verb as in a plan ("remove"), as done ("removed"), and as failed ("could not remove").
+    fn verbs(&self) -> (&'static str, &'static str) {
+        match self {
+            Item::Sysctl { .. } => ("set", "set"),
+            Item::Process { .. } => ("stop", "stopped"),
+            _ => ("remove", "removed"),
+        }
+    }
+
+    /// What was done to it: `removed netns blue`, `set net.ipv4.ip_forward back to 0`.
+    pub fn done(&self) -> String {
+        format!("{} {self}", self.verbs().1)
+    }
+
+    /// What could not be done to it, and why.
+    pub fn failed(&self, why: &str) -> String {
+        format!("could not {} {self}: {why}", self.verbs().0)
     }
 }
 
@@ -141,12 +163,13 @@ impl Plan {
             .actions
             .iter()
             .map(|a| {
-                // A sysctl is set back, not removed.
-                let verb = match a.item {
-                    Item::Sysctl { .. } => "set",
-                    _ => "remove",
-                };
-                format!("{}: {verb} {} ({})", self.lesson, a.item, a.why)
+                format!(
+                    "{}: {} {} ({})",
+                    self.lesson,
+                    a.item.verbs().0,
+                    a.item,
+                    a.why
+                )
             })
             .collect();
         out.extend(
@@ -446,7 +469,14 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
                 .push(format!("{u}{}: nslab could not read it now", in_ns(ns)));
         }
     }
+    // Said once, however many of the lesson's lines it is true of.
+    let mut unknown: Vec<&String> = Vec::new();
     for why in &m.unknown {
+        if !unknown.contains(&why) {
+            unknown.push(why);
+        }
+    }
+    for why in unknown {
         p.notes.push(format!(
             "a line nslab cannot read ({why}): what it made is not removed"
         ));
@@ -481,11 +511,10 @@ const TERM_GRACE: Duration = Duration::from_secs(1);
 pub fn carry_out(k: &Kernel, p: &Plan, b: &Baseline) -> Undone {
     let mut u = Undone::default();
     for a in &p.actions {
-        let what = a.item.to_string();
         match act(k, &a.item, b) {
-            Ok(true) => u.done.push(what),
+            Ok(true) => u.done.push(a.item.done()),
             Ok(false) => {}
-            Err(e) => u.failed.push(format!("{what}: {e}")),
+            Err(e) => u.failed.push(a.item.failed(&e)),
         }
     }
     u
@@ -790,8 +819,8 @@ pub fn reset_in_session(k: &Kernel, lesson: &Lesson, sandboxed: bool) -> Vec<Str
     match plan_now(k, &lesson.id, &b, basis) {
         Ok(p) => {
             let u = carry_out(k, &p, &b);
-            let mut said: Vec<String> = u.done.iter().map(|d| format!("removed {d}")).collect();
-            said.extend(u.failed.iter().map(|f| format!("could not remove {f}")));
+            let mut said = u.done;
+            said.extend(u.failed);
             said
         }
         Err(e) => vec![e],
@@ -851,7 +880,7 @@ pub fn offer_others(k: &Kernel, lesson: &Lesson) {
         };
         let u = carry_out(k, p, b);
         for f in &u.failed {
-            eprintln!("nslab: {}: could not remove {f}", p.lesson);
+            eprintln!("nslab: {}: {f}", p.lesson);
         }
         if u.failed.is_empty()
             && let Err(e) = forget(&p.lesson)
@@ -958,9 +987,9 @@ pub fn demo_reset(k: &Kernel, lesson: &Lesson) -> String {
     {
         return format!("Reset: {}; {e}\n", u.done.join(", "));
     }
-    let mut s = format!("Reset: removed {}\n", u.done.join(", "));
+    let mut s = format!("Reset: {}\n", u.done.join(", "));
     for f in &u.failed {
-        s.push_str(&format!("could not remove {f}\n"));
+        s.push_str(&format!("{f}\n"));
     }
     s
 }

@@ -173,13 +173,13 @@ pub fn worker() -> Result<Code, Failure> {
         report.passed = report.leftovers.is_empty();
     }
     if let Some(b) = &baseline {
-        let mut undone = crate::modes::reset::end_verify(&engine.kernel, &lesson.id, b);
+        let undone = crate::modes::reset::end_verify(&engine.kernel, &lesson.id, b);
+        for f in &undone.failed {
+            eprintln!("nslab: warning: {f}");
+        }
         // What the engine changed of what the lesson does not make (a link of the machine's set
         // down): set back as well.
-        undone
-            .failed
-            .extend(engine.ledger.undo(&engine.kernel).failed);
-        for f in &undone.failed {
+        for f in &engine.ledger.undo(&engine.kernel).failed {
             eprintln!("nslab: warning: could not take back {f}");
         }
     }
