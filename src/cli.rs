@@ -366,8 +366,10 @@ fn lint(paths: &[PathBuf], commands: bool) -> Result<Code, Failure> {
                         lesson::grammar::Run::Native => "native".to_string(),
                         lesson::grammar::Run::Real { why } => format!("real   ({why})"),
                     };
+                    // What --mutate leaves out (a line that acts) and what it does not.
+                    let does = if c.observe { "observes" } else { "acts" };
                     println!(
-                        "{}:{}: {how}: {}",
+                        "{}:{}: {does:<8} {how}: {}",
                         l.source.name,
                         c.line,
                         crate::term::printable(&c.text)

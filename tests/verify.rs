@@ -506,14 +506,21 @@ fn a_lesson_written_like_a_tutorial_verifies() {
     assert_eq!(out.status.code(), Some(0));
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(
-        listing.contains(":24: native: ip -n app link set app0 name eth0"),
+        listing.contains(":24: acts     native: ip -n app link set app0 name eth0"),
         "{listing}"
     );
     assert!(
-        listing.contains(":32: real   (") && listing.contains("vxlan"),
+        listing.contains(":32: acts     real   (") && listing.contains("vxlan"),
         "{listing}"
     );
-    assert!(listing.contains(":34: real   ("), "{listing}");
+    assert!(listing.contains(":34: acts     real   ("), "{listing}");
+    // A line that only looks is said to: --mutate does not leave it out.
+    let out = nslab(&["lint", "--commands", "lessons/04-routing.md"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains(":100: observes real   (") && listing.contains(":24: acts     native"),
+        "{listing}"
+    );
 
     let out = nslab(&["verify", "--format", "json", "tests/fixtures/mixed.md"]);
     assert_eq!(
