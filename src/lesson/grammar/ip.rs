@@ -704,10 +704,11 @@ fn link_attrs(
             at.other.push("link".into());
         } else if matches(t, "address") {
             let v = a.need()?;
-            at.address = Some(ipaddr::lladdr(&v.text).map_err(|e| error_at(v, e))?);
+            at.address =
+                Some(ipaddr::lladdr(&v.text).map_err(|e| error_at(v, read_as(e, t, "address")))?);
         } else if matches(t, "broadcast") || t == "brd" {
             let v = a.need()?;
-            ipaddr::lladdr(&v.text).map_err(|e| error_at(v, e))?;
+            ipaddr::lladdr(&v.text).map_err(|e| error_at(v, read_as(e, t, "broadcast")))?;
             at.other.push("broadcast".into());
         } else if matches(t, "txqueuelen") || t == "qlen" || matches(t, "txqlen") {
             let v = a.need()?;
@@ -2012,4 +2013,16 @@ fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         verb,
         format!("Command \"{v}\" is unknown, try \"ip netns help\"."),
     ))
+}
+
+/// ip's refusal of a word after a keyword abbreviated (`ip link add br type bridge`: "br" is
+/// `broadcast` to ip, and "type" no link-layer address), with what the author meant to say:
+/// a link of that name is made with `name`.
+fn read_as(refusal: String, word: &str, keyword: &str) -> String {
+    if word == keyword || (keyword == "broadcast" && word == "brd") {
+        return refusal;
+    }
+    format!(
+        "{refusal} (ip reads \"{word}\" as \"{keyword}\": to name a link \"{word}\", write \"name {word}\")"
+    )
 }

@@ -389,6 +389,17 @@ fn refusals_are_iproute2s_own_and_point_at_the_word() {
     assert!(e.message.starts_with("Usage: ip link"));
     let e = refused("ip route add");
     assert!(e.message.contains("destination"), "{}", e.message);
+    // A link named like a keyword's abbreviation: ip's words, then what it read, and the fix.
+    let e = refused("ip link add br type bridge");
+    assert_eq!(e.offset, 15);
+    assert_eq!(
+        e.message,
+        "\"type\" is invalid lladdr. (ip reads \"br\" as \"broadcast\": to name a link \"br\", \
+         write \"name br\")"
+    );
+    let e = refused("ip link add brd zz");
+    assert_eq!(e.message, "\"zz\" is invalid lladdr.");
+    assert!(parse("ip link add name br type bridge").is_ok());
     // What iproute2 accepts is never refused.
     for ok in [
         "ip netns add blue extra",
