@@ -1217,6 +1217,47 @@ fn a_program_that_never_started_is_not_waited_for() {
     }
 }
 
+/// `bridge fdb add MAC dev PORT master` puts an entry in the bridge's table: a step without a
+/// check block is checked for it, and the mutant without the line is killed (it survived: no
+/// check was derived, and the step passed with nothing to check).
+#[test]
+fn a_bridge_entry_added_by_hand_is_checked_and_needed() {
+    let scratch = Scratch::new("fdb-add");
+    let file = scratch.lab(
+        "fdb-add",
+        "## A bridge with a port\n\n```sh\nip netns add h\nip -n h link add br0 type bridge\n\
+         ip -n h link add p0 type veth peer name p1\nip -n h link set p0 master br0\n```\n\n\
+         ## A static entry\n\n```sh\nbridge -n h fdb add 02:00:00:00:00:09 dev p0 master static\n```\n\n\
+         ## Gone again\n\n```sh\nbridge -n h fdb del 02:00:00:00:00:09 dev p0 master\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del h\n```\n",
+    );
+    let r = json(&nslab(&["verify", "--format", "json", &file]));
+    assert_eq!(r["passed"], true, "{r}");
+    let step = &r["lessons"][0]["steps"][1];
+    assert_eq!(
+        step["checks"][0]["check"], "fdb on p0 in h has 02:00:00:00:00:09",
+        "{r}"
+    );
+    assert_eq!(
+        r["lessons"][0]["steps"][2]["checks"][0]["check"],
+        "not fdb on p0 in h has 02:00:00:00:00:09",
+        "{r}"
+    );
+    let r = ok_json(&nslab(&["verify", "--mutate", "--format", "json", &file]));
+    let fdb = r["mutants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["command"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("bridge -n h fdb add")
+        })
+        .unwrap_or_else(|| panic!("no mutant of the fdb line: {r}"));
+    assert_eq!(fdb["killed"], true, "{r}");
+}
+
 /// A veth whose peer's name is taken: iproute2 says only "File exists", and nslab names the end
 /// that exists (it named the link the line makes, which does not).
 #[test]

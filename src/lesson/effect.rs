@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::check::{Check, LinkPred, RouteSpec};
+use super::check::{Check, FdbWhat, LinkPred, RouteSpec};
 use super::grammar::ip::{AddrVerb, Brd, RouteVerb, RuleChange};
 use super::grammar::{Op, Part};
 use super::{CheckLine, Lesson, Origin, Step};
@@ -75,6 +75,9 @@ pub struct World {
     pub routes: BTreeMap<(Ns, RouteKey), ()>,
     pub sysctls: BTreeMap<(Ns, String), String>,
     pub neighs: BTreeMap<(Ns, String, IpAddr), NeighFact>,
+    /// Entries added by hand to a bridge's forwarding table (`bridge fdb add MAC dev PORT
+    /// master`): the port's namespace, the port, the MAC.
+    pub fdbs: BTreeSet<(Ns, String, Mac)>,
     pub rules: Vec<(Ns, super::grammar::Iptables)>,
     /// Policy routing rules added (`ip rule add`), in order.
     pub ip_rules: Vec<(Ns, RuleChange)>,
@@ -183,6 +186,7 @@ impl World {
         self.routes
             .retain(|(n, r), _| !(n == ns && r.dev.as_deref() == Some(name)));
         self.neighs.retain(|(n, d, _), _| !(n == ns && d == name));
+        self.fdbs.retain(|(n, d, _)| !(n == ns && d == name));
         // A bridge's ports are set free.
         for ((pns, _), f) in self.links.iter_mut() {
             if pns == ns && f.master.as_deref() == Some(name) {
@@ -219,6 +223,7 @@ impl World {
         self.routes.retain(|(a, _), _| *a != gone);
         self.sysctls.retain(|(a, _), _| *a != gone);
         self.neighs.retain(|(a, _, _), _| *a != gone);
+        self.fdbs.retain(|(a, _, _)| *a != gone);
         self.rules.retain(|(a, _)| *a != gone);
         self.ip_rules.retain(|(a, _)| *a != gone);
     }
@@ -342,6 +347,14 @@ impl World {
                 };
                 let mut here = ns.clone();
                 let mut name = dev.clone();
+                // A port that moves, takes another name or leaves its bridge keeps no entry of
+                // the model's (the kernel flushes a port's entries when it leaves its bridge).
+                if set.attrs.netns.is_some()
+                    || set.attrs.rename().is_some()
+                    || set.attrs.master.is_some()
+                {
+                    self.fdbs.retain(|(n, d, _)| !(*n == ns && *d == dev));
+                }
                 // The kernel applies a move first: the link arrives down, without its
                 // addresses, routes and master.
                 if let Some(to) = &set.attrs.netns {
@@ -504,6 +517,16 @@ impl World {
                     .position(|(n, r)| *n == ns && del.deletes(r))
                 {
                     self.ip_rules.remove(i);
+                }
+            }
+            Op::Fdb(f) if f.master => {
+                if let Ok(mac) = f.mac.parse::<Mac>() {
+                    let key = (ns.clone(), f.dev.clone(), mac);
+                    if f.add {
+                        self.fdbs.insert(key);
+                    } else {
+                        self.fdbs.remove(&key);
+                    }
                 }
             }
             Op::Fdb(_) | Op::BridgePort { .. } => {}
@@ -698,6 +721,26 @@ impl World {
                     lladdr: n.lladdr,
                     state: Some(n.state.clone()),
                 });
+            }
+        }
+        for (ns, dev, mac) in &self.fdbs {
+            if !before.fdbs.contains(&(ns.clone(), dev.clone(), *mac)) {
+                out.push(Check::Fdb {
+                    ns: ns.clone(),
+                    port: dev.clone(),
+                    what: FdbWhat::Mac(*mac),
+                });
+            }
+        }
+        for (ns, dev, mac) in &before.fdbs {
+            if !self.fdbs.contains(&(ns.clone(), dev.clone(), *mac))
+                && self.links.contains_key(&(ns.clone(), dev.clone()))
+            {
+                out.push(Check::Not(Box::new(Check::Fdb {
+                    ns: ns.clone(),
+                    port: dev.clone(),
+                    what: FdbWhat::Mac(*mac),
+                })));
             }
         }
         for (ns, dev, addr) in before.neighs.keys() {

@@ -115,6 +115,26 @@ fn routes_sysctls_and_rules_are_derived() {
 }
 
 #[test]
+fn a_bridge_entry_added_by_hand_is_derived_and_one_deleted_is_not_there() {
+    let l = lesson(&[
+        "ip netns add h\nip -n h link add br0 type bridge\nip -n h link add p0 type veth peer name p1\nip -n h link set p0 master br0",
+        "bridge -n h fdb add 02:00:00:00:00:09 dev p0 master static",
+        // The port's own entry (`self`, bridge's default): not the bridge's table.
+        "bridge -n h fdb add 02:00:00:00:00:0a dev p1 permanent",
+        "bridge -n h fdb del 02:00:00:00:00:09 dev p0 master",
+        "bridge -n h fdb add 02:00:00:00:00:09 dev p0 master static\nip -n h link set p0 nomaster",
+    ]);
+    assert_eq!(derived(&l, 1), vec!["fdb on p0 in h has 02:00:00:00:00:09"]);
+    assert_eq!(derived(&l, 2), Vec::<String>::new());
+    assert_eq!(
+        derived(&l, 3),
+        vec!["not fdb on p0 in h has 02:00:00:00:00:09"]
+    );
+    // A port that leaves its bridge takes its entries along.
+    assert_eq!(derived(&l, 4), vec!["link p0 in h nomaster"]);
+}
+
+#[test]
 fn what_a_lesson_makes_is_known_and_unknown_lines_make_maybes() {
     let l = lesson(&[
         "ip netns add blue\nip link add veth0 netns blue type veth peer name veth1",

@@ -192,6 +192,9 @@ pub struct FdbChange {
     pub add: bool,
     pub mac: String,
     pub dev: String,
+    /// The entry is the bridge's (`master`), not only the port's own (`self`, what bridge
+    /// adds when the line says neither).
+    pub master: bool,
 }
 
 /// iproute2's bridge tool: `fdb` and `link` change state; the rest observes or is unknown.
@@ -257,10 +260,12 @@ fn bridge_object(line: &str, words: &[Word], i: usize) -> Result<Op, CommandErro
         };
         let mut mac = None;
         let mut dev = None;
+        let mut master = false;
         let mut it = rest.iter();
         while let Some(w) = it.next() {
             match w.text.as_str() {
                 "dev" => dev = it.next().map(|d| d.text.clone()),
+                "master" => master = true,
                 "dst" | "vlan" | "port" | "dst_port" | "vni" | "via" | "src_vni" | "nhid" => {
                     it.next();
                 }
@@ -274,7 +279,12 @@ fn bridge_object(line: &str, words: &[Word], i: usize) -> Result<Op, CommandErro
                 "Device and address are required arguments.",
             ));
         };
-        return Ok(Op::Fdb(FdbChange { add, mac, dev }));
+        return Ok(Op::Fdb(FdbChange {
+            add,
+            mac,
+            dev,
+            master,
+        }));
     }
     if matches(&obj.text, "link") {
         if matches(verb, "set") {
