@@ -437,6 +437,39 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
         let others = some_names(s.links.iter().map(|l| l.name.as_str()));
         let names: Vec<String> = s.links.iter().map(|l| l.name.clone()).collect();
         if let Some(e) = locate(f, name, ns) {
+            // A link of that name elsewhere whose other end is not the one this cable has is
+            // another cable (a lesson may want an eth0 in each namespace): nothing to move, this
+            // one is still to be made.
+            if let LinkPred::Peer {
+                name: pname,
+                ns: pns,
+            } = pred
+                && let Some(other) = f.snapshot(&e).and_then(|s| s.link(name).cloned())
+                && let Some(op) = &other.peer
+                && op.name.as_deref() != Some(pname.as_str())
+            {
+                let far = match (&op.name, &op.ns) {
+                    (Some(n), Some(ons)) => format!(" (its other end is {n} {})", where_(ons)),
+                    _ => String::new(),
+                };
+                let peer_ns = if pns == ns {
+                    String::new()
+                } else {
+                    match pns {
+                        Ns::Named(n) => format!(" netns {n}"),
+                        Ns::Root => " netns 1".to_string(),
+                    }
+                };
+                return Verdict::fail(
+                    expected,
+                    format!("{} has no {name} (it has {others})", ns.name()),
+                )
+                .cause(format!("the {name} {} is another cable{far}", where_(&e)))
+                .fix(format!(
+                    "{} link add {name} type veth peer name {pname}{peer_ns}",
+                    ns.ip()
+                ));
+            }
             let v = Verdict::fail(expected, format!("{name} is {}", where_(&e)));
             // The root namespace by a process in it: 1, the first process (learn's sandbox
             // has its own).
@@ -653,34 +686,43 @@ fn addr(
                     other.cidr
                 ));
         }
-        // The address on another link of the lesson (the other end of the cable, say).
+        // Another address of that subnet on the link (a wrong one): the kernel would make the
+        // right one its secondary, which goes when the wrong one is deleted. The wrong one
+        // goes first.
+        let wrong = has
+            .iter()
+            .find(|a| cidr.is_v4() && a.cidr.prefix == cidr.prefix && a.cidr.contains(&cidr.addr));
+        // The address on another link of the lesson (the other end of the cable, say). With
+        // the ends' addresses swapped, this link holds the other end's: it goes first, or the
+        // moved address would be its secondary (and go with it when the other end's check is
+        // mended).
         for other_ns in f.scope() {
             if let Some(os) = f.snapshot(&other_ns)
                 && let Some(oa) = os.addrs.iter().find(|a| a.cidr.addr == cidr.addr)
             {
+                let (first, beside) = match wrong {
+                    Some(w) => (
+                        format!("{ip} address del {} dev {dev} && ", w.cidr),
+                        format!(", and {dev} has {} of the same subnet", w.cidr),
+                    ),
+                    None => (String::new(), String::new()),
+                };
                 return v
                     .cause(format!(
-                        "{} is on {} {}",
+                        "{} is on {} {}{beside}",
                         oa.cidr,
                         oa.link,
                         where_(&other_ns)
                     ))
                     .fix(format!(
-                        "{} address del {} dev {} && {ip} address add {cidr} dev {dev}",
+                        "{first}{} address del {} dev {} && {ip} address add {cidr} dev {dev}",
                         other_ns.ip(),
                         oa.cidr,
                         oa.link
                     ));
             }
         }
-        // Another address of that subnet on the link (a wrong one): the kernel would make the
-        // right one its secondary, which goes when the wrong one is deleted. The wrong one
-        // goes first.
-        if cidr.is_v4()
-            && let Some(wrong) = has
-                .iter()
-                .find(|a| a.cidr.prefix == cidr.prefix && a.cidr.contains(&cidr.addr))
-        {
+        if let Some(wrong) = wrong {
             return v
                 .cause(format!(
                     "{} is in the same subnet: {cidr} added beside it would be its secondary, and go when it is deleted",

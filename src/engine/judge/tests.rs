@@ -194,6 +194,20 @@ fn an_address_on_the_other_end_is_named() {
             "ip -n red address del 10.1.0.2/24 dev veth1 && ip -n blue address add 10.1.0.2/24 dev veth0"
         )
     );
+    // The ends' addresses swapped: each end's fix deletes its own wrong address first, or
+    // the moved one would be its secondary (pasting both fixes left blue with no address).
+    let mut f = lab(&["10.1.0.3/24"], &["10.1.0.2/24"]);
+    let v = verdict("addr 10.1.0.2/24 on veth0 in blue", &mut f);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("10.1.0.2/24 is on veth1 in red, and veth0 has 10.1.0.3/24 of the same subnet")
+    );
+    assert_eq!(
+        v.fix.as_deref(),
+        Some(
+            "ip -n blue address del 10.1.0.3/24 dev veth0 && ip -n red address del 10.1.0.2/24 dev veth1 && ip -n blue address add 10.1.0.2/24 dev veth0"
+        )
+    );
     let mut f = lab(&["10.1.0.2/16"], &[]);
     let v = verdict("addr 10.1.0.2/24 on veth0 in blue", &mut f);
     assert_eq!(
@@ -252,6 +266,18 @@ fn near_misses_are_named() {
     assert_eq!(
         v.fix.as_deref(),
         Some("ip -n red link set veth0 netns blue")
+    );
+    // Another cable of the same name elsewhere (routing: an eth0 in left and one in right):
+    // not moved, made. (The fix said to move left's eth0 to right, which broke left's check.)
+    let v = verdict("link veth1 in blue peer vethx in red", &mut lab(&[], &[]));
+    assert!(!v.pass);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("the veth1 in red is another cable (its other end is veth0 in blue)")
+    );
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n blue link add veth1 type veth peer name vethx netns red")
     );
     // A link the lesson wants in the root namespace, found in a namespace: moved back by the
     // first process's namespace.
