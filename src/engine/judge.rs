@@ -812,30 +812,86 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
         Rc::new(s.routes.clone())
     };
     let what = want.dest_text();
-    if routes.iter().any(|r| route_matches(r, want)) {
-        return Verdict::pass(expected, format!("route {what} is there"));
-    }
     let same: Vec<&Route> = routes
         .iter()
         .filter(|r| {
             dest_of(r.dest) == dest_of(want.dest) && r.table == want.table.unwrap_or(table::MAIN)
         })
         .collect();
-    let found = match same.first() {
-        Some(r) => {
-            let how = match (r.kind, r.via, &r.dev) {
-                (k, _, _) if k != rtn::UNICAST => format!("is {} route", rtn::a(k)),
-                (_, Some(v), _) => format!("goes via {v}"),
-                (_, None, Some(d)) => format!("goes out of {d}"),
-                _ => "goes nowhere".to_string(),
-            };
-            format!("its route {what} {how}")
+    let how = |r: &Route| {
+        let mut how = match (r.kind, r.via, &r.dev) {
+            (k, _, _) if k != rtn::UNICAST => format!("is {} route", rtn::a(k)),
+            (_, Some(v), _) => format!("goes via {v}"),
+            (_, None, Some(d)) => format!("goes out of {d}"),
+            _ => "goes nowhere".to_string(),
+        };
+        if want.metric.is_some() || same.len() > 1 {
+            how.push_str(&format!(" with metric {}", r.metric.unwrap_or(0)));
         }
+        how
+    };
+    // How `ip` names a route to delete it: its destination, gateway and metric.
+    let del = |r: &Route| {
+        let mut cmd = format!("{} route del {what}", ns.ip());
+        if let Some(v) = r.via {
+            cmd.push_str(&format!(" via {v}"));
+        }
+        cmd.push_str(&format!(" metric {}", r.metric.unwrap_or(0)));
+        if let Some(t) = want.table {
+            cmd.push_str(&format!(" table {t}"));
+        }
+        cmd
+    };
+    if let Some(r) = routes.iter().find(|r| route_matches(r, want)) {
+        // Without a metric, the check means the route the namespace uses: another route to the
+        // same destination with a lower metric wins, and this one carries nothing (a wrong
+        // gateway added first, the right one after it with a metric).
+        let metric = r.metric.unwrap_or(0);
+        if want.metric.is_none()
+            && let Some(w) = same
+                .iter()
+                .filter(|o| o.metric.unwrap_or(0) < metric)
+                .min_by_key(|o| o.metric.unwrap_or(0))
+        {
+            return Verdict::fail(
+                expected,
+                format!("its route {what} {}, and another {}", how(r), how(w)),
+            )
+            .cause(format!(
+                "the kernel uses the route with the lowest metric: the one that {} wins",
+                how(w)
+            ))
+            .fix(del(w));
+        }
+        return Verdict::pass(expected, format!("route {what} is there"));
+    }
+    let found = match same.first() {
+        Some(r) => format!("its route {what} {}", how(r)),
         None => format!("{} has no route {what}", ns.name()),
     };
+    // A route of another metric stays beside the one the fix adds (the kernel keys IPv4 routes
+    // on their metric too): it goes first.
+    // Only the same route with the wrong metric: a route via another gateway may be another
+    // check's (a backup route).
+    let stale = match want.metric {
+        Some(m) => same
+            .iter()
+            .find(|r| {
+                r.metric.unwrap_or(0) != m
+                    && r.kind == want.kind
+                    && r.via == want.via
+                    && want.dev.as_ref().is_none_or(|d| r.dev.as_ref() == Some(d))
+            })
+            .map(|r| format!("{} && ", del(r))),
+        None => None,
+    };
     // `route add` fails with "File exists" when a route for the destination is in the way.
-    let verb = if same.is_empty() { "add" } else { "replace" };
-    let mut cmd = format!("{} route {verb} ", ns.ip());
+    let verb = if same.is_empty() || stale.is_some() {
+        "add"
+    } else {
+        "replace"
+    };
+    let mut cmd = format!("{}{} route {verb} ", stale.unwrap_or_default(), ns.ip());
     if want.kind != rtn::UNICAST {
         cmd.push_str(&format!("{} ", rtn::name(want.kind)));
     }

@@ -321,6 +321,57 @@ fn a_try_line_works_from_the_state_as_it_is() {
     );
 }
 
+/// A route in `red` to `dest` (None: default) via `via`, with a metric.
+fn with_route(f: &mut Fake, dest: Option<&str>, via: &str, metric: Option<u32>) {
+    let mut s = (*f.snaps[&red()]).clone();
+    s.routes.push(Route {
+        dest: dest.map(|d| d.parse().unwrap()),
+        via: Some(via.parse().unwrap()),
+        dev: Some("veth1".into()),
+        table: 254,
+        kind: rtn::UNICAST,
+        metric,
+        v6: false,
+    });
+    f.snaps.insert(red(), Rc::new(s));
+}
+
+#[test]
+fn a_route_is_judged_with_its_metric() {
+    // The right gateway, added after a wrong one and with a higher metric: the wrong one wins,
+    // and a check without a metric (the route red uses) fails, naming it.
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    with_route(&mut f, None, "10.1.0.9", None);
+    with_route(&mut f, None, "10.1.0.2", Some(10));
+    let v = verdict("route default via 10.1.0.2 in red", &mut f);
+    assert!(!v.pass);
+    assert_eq!(
+        v.found,
+        "its route default goes via 10.1.0.2 with metric 10, and another goes via 10.1.0.9 with metric 0"
+    );
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n red route del default via 10.1.0.9 metric 0")
+    );
+    // A check that names the metric asks for that route, whatever wins.
+    assert!(verdict("route default via 10.1.0.2 metric 10 in red", &mut f).pass);
+    // The right gateway with the wrong metric: found says the metric, and the fix deletes that
+    // route first (a replace with another metric would add a second one beside it).
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    with_route(&mut f, Some("10.99.0.0/24"), "10.1.0.2", None);
+    let v = verdict("route 10.99.0.0/24 via 10.1.0.2 metric 100 in red", &mut f);
+    assert_eq!(
+        v.found,
+        "its route 10.99.0.0/24 goes via 10.1.0.2 with metric 0"
+    );
+    assert_eq!(
+        v.fix.as_deref(),
+        Some(
+            "ip -n red route del 10.99.0.0/24 via 10.1.0.2 metric 0 && ip -n red route add 10.99.0.0/24 via 10.1.0.2 metric 100"
+        )
+    );
+}
+
 #[test]
 fn action_checks_wait_for_the_action() {
     let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
