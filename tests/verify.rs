@@ -1258,6 +1258,34 @@ fn a_bridge_entry_added_by_hand_is_checked_and_needed() {
     assert_eq!(fdb["killed"], true, "{r}");
 }
 
+/// An address of scope link that a line adds (169.254.0.0/16, `scope link`, a hand-made
+/// fe80::) is an address like any other: checks see it, and see it go. (They saw none: "sl0
+/// has no IPv4 address", and a `not addr` check after its del was a defect.)
+#[test]
+fn an_address_of_scope_link_is_seen() {
+    let scratch = Scratch::new("scope-link");
+    let file = scratch.lab(
+        "scope-link",
+        "## Cable\n\n```sh\nip netns add sl\nip -n sl link add sl0 type veth peer name sl1\n\
+         ip -n sl link set sl0 up\n```\n\n\
+         ## Link-local by hand\n\n```sh\nip -n sl address add 169.254.10.1/16 dev sl0 scope link\n\
+         ip -n sl address add 10.30.3.1/24 dev sl0 scope link\n\
+         ip -n sl -6 address add fe80::10/64 dev sl1 nodad\n```\n\n\
+         ```check\naddr 169.254.10.1/16 on sl0 in sl\naddr fe80::10/64 on sl1 in sl\n```\n\n\
+         ## Take one away\n\n```sh\nip -n sl address del 169.254.10.1/16 dev sl0\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del sl\n```\n",
+    );
+    passes(&file, 1);
+    let r = json(&nslab(&["verify", "--format", "json", &file]));
+    let derived: Vec<&str> = r["lessons"][0]["steps"][2]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    assert_eq!(derived, ["not addr 169.254.10.1/16 on sl0 in sl"], "{r}");
+}
+
 /// A veth whose peer's name is taken: iproute2 says only "File exists", and nslab names the end
 /// that exists (it named the link the line makes, which does not).
 #[test]

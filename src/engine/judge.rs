@@ -658,9 +658,17 @@ fn addr(
     let family = if cidr.is_v4() { "IPv4" } else { "IPv6" };
     let has: Vec<_> = s
         .addrs_of(dev)
-        .filter(|a| a.cidr.is_v4() == cidr.is_v4() && a.scope != 253)
+        .filter(|a| a.cidr.is_v4() == cidr.is_v4())
         .collect();
-    let exact = has.iter().find(|a| a.cidr == cidr);
+    // The kernel's own IPv6 link-local address (fe80::/64, scope link) is not the lesson's: it
+    // is left out of what the link is said to have, and of the same-subnet hints. An address
+    // of scope link that a line added (`169.254.10.1/16`, `... scope link`, `fe80::10/64`) is
+    // one like any other: the check looks for it (it was not seen at all).
+    let exact = has.iter().find(|a| a.cidr == cidr).copied();
+    let has: Vec<_> = has
+        .into_iter()
+        .filter(|a| a.cidr.is_v4() || a.scope != 253)
+        .collect();
     let Some(a) = exact else {
         let found = if has.is_empty() {
             format!("{dev} has no {family} address")
