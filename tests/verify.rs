@@ -1286,6 +1286,31 @@ fn an_address_of_scope_link_is_seen() {
     assert_eq!(derived, ["not addr 169.254.10.1/16 on sl0 in sl"], "{r}");
 }
 
+/// A route with several next hops (`nexthop via A nexthop via B`; IPv6 routes appended to one
+/// prefix merge into one) goes via each: a check of either gateway holds. (It failed: "its
+/// route goes nowhere", and its Try, a replace, would have dropped the other path.)
+#[test]
+fn a_multipath_route_goes_via_each_next_hop() {
+    let scratch = Scratch::new("multipath");
+    let file = scratch.lab(
+        "multipath",
+        "## Two cables\n\n```sh\nip netns add mp\nip -n mp link add m0 type veth peer name m1\n\
+         ip -n mp link set m0 up\nip -n mp link set m1 up\n\
+         ip -n mp address add 10.90.0.1/24 dev m0\nip -n mp address add 10.90.1.1/24 dev m1\n\
+         ip -n mp address add 2001:db8:90::1/64 dev m0 nodad\n\
+         ip -n mp address add 2001:db8:91::1/64 dev m1 nodad\n```\n\n\
+         ## Two paths\n\n```sh\n\
+         ip -n mp route add 10.91.0.0/16 nexthop via 10.90.0.2 nexthop via 10.90.1.2\n\
+         ip -n mp -6 route add 2001:db8:92::/48 via 2001:db8:90::2\n\
+         ip -n mp -6 route append 2001:db8:92::/48 via 2001:db8:91::2\n```\n\n\
+         ```check\nroute 10.91.0.0/16 via 10.90.0.2 in mp\nroute 10.91.0.0/16 via 10.90.1.2 dev m1 in mp\n\
+         route 2001:db8:92::/48 via 2001:db8:90::2 in mp\nroute 2001:db8:92::/48 via 2001:db8:91::2 in mp\n\
+         not route 10.91.0.0/16 via 10.90.0.9 in mp   # [observe]\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del mp\n```\n",
+    );
+    passes(&file, 1);
+}
+
 /// A veth whose peer's name is taken: iproute2 says only "File exists", and nslab names the end
 /// that exists (it named the link the line makes, which does not).
 #[test]

@@ -797,11 +797,15 @@ fn dest_of(d: Option<Cidr>) -> Option<Cidr> {
 }
 
 fn route_matches(r: &Route, want: &RouteSpec) -> bool {
+    // A multipath route goes via each of its next hops: `via` and `dev` are one hop's.
+    let hop = |via: Option<IpAddr>, dev: Option<&String>| {
+        want.via.is_none_or(|v| via == Some(v)) && want.dev.as_ref().is_none_or(|d| dev == Some(d))
+    };
     dest_of(r.dest) == dest_of(want.dest)
         && r.kind == want.kind
         && r.table == want.table.unwrap_or(table::MAIN)
-        && want.via.is_none_or(|v| r.via == Some(v))
-        && want.dev.as_ref().is_none_or(|d| r.dev.as_ref() == Some(d))
+        && (hop(r.via, r.dev.as_ref()) && r.nexthops.is_empty()
+            || r.nexthops.iter().any(|(v, d)| hop(*v, d.as_ref())))
         && want.metric.is_none_or(|m| r.metric.unwrap_or(0) == m)
 }
 
@@ -829,6 +833,18 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
     let how = |r: &Route| {
         let mut how = match (r.kind, r.via, &r.dev) {
             (k, _, _) if k != rtn::UNICAST => format!("is {} route", rtn::a(k)),
+            _ if !r.nexthops.is_empty() => format!(
+                "goes via {}",
+                r.nexthops
+                    .iter()
+                    .map(|(v, d)| match (v, d) {
+                        (Some(v), _) => v.to_string(),
+                        (None, Some(d)) => format!("dev {d}"),
+                        (None, None) => "?".to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
             (_, Some(v), _) => format!("goes via {v}"),
             (_, None, Some(d)) => format!("goes out of {d}"),
             _ => "goes nowhere".to_string(),

@@ -153,6 +153,11 @@ pub struct Route {
     pub metric: Option<u32>,
     #[serde(skip)]
     pub v6: bool,
+    /// A multipath route's next hops (`nexthop via A nexthop via B`, or IPv6 routes to one
+    /// prefix and metric appended): their gateways and links. Empty for a route of one path,
+    /// whose `via` and `dev` say where it goes.
+    #[serde(skip)]
+    pub nexthops: Vec<(Option<IpAddr>, Option<String>)>,
 }
 
 impl Route {
@@ -449,6 +454,7 @@ fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Optio
     let mut via = None;
     let mut dev = None;
     let mut metric = None;
+    let mut nexthops = Vec::new();
     for a in &m.attributes {
         match a {
             RouteAttribute::Table(t) => table = *t,
@@ -458,6 +464,23 @@ fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Optio
             RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => via = Some(IpAddr::V6(*ip)),
             RouteAttribute::Oif(i) => dev = name_of(*i),
             RouteAttribute::Priority(p) => metric = Some(*p),
+            RouteAttribute::MultiPath(hops) => {
+                nexthops = hops
+                    .iter()
+                    .map(|h| {
+                        let gw = h.attributes.iter().find_map(|a| match a {
+                            RouteAttribute::Gateway(RouteAddress::Inet(ip)) => {
+                                Some(IpAddr::V4(*ip))
+                            }
+                            RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => {
+                                Some(IpAddr::V6(*ip))
+                            }
+                            _ => None,
+                        });
+                        (gw, name_of(h.interface_index))
+                    })
+                    .collect();
+            }
             _ => {}
         }
     }
@@ -487,6 +510,7 @@ fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Optio
         kind,
         metric,
         v6,
+        nexthops,
     })
 }
 

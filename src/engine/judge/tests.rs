@@ -299,6 +299,7 @@ fn a_try_line_works_from_the_state_as_it_is() {
         kind: rtn::UNICAST,
         metric: None,
         v6: false,
+        nexthops: Vec::new(),
     });
     f.snaps.insert(red(), Rc::new(s));
     let v = verdict("route default via 10.1.0.2 in red", &mut f);
@@ -332,6 +333,7 @@ fn with_route(f: &mut Fake, dest: Option<&str>, via: &str, metric: Option<u32>) 
         kind: rtn::UNICAST,
         metric,
         v6: false,
+        nexthops: Vec::new(),
     });
     f.snaps.insert(red(), Rc::new(s));
 }
@@ -489,6 +491,7 @@ fn review_findings_on_verdicts() {
         kind: rtn::UNICAST,
         metric: None,
         v6: false,
+        nexthops: Vec::new(),
     });
     f.snaps.insert(red(), Rc::new(s));
     assert!(verdict("route 0.0.0.0/0 via 10.1.0.2 in red", &mut f).pass);
