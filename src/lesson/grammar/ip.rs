@@ -714,9 +714,10 @@ fn link_attrs(
             let v = a.need()?;
             dup(&seen, "txqueuelen", v)?;
             seen.push("txqueuelen");
+            // ip reads a C int and sends its bits: `txqueuelen -5` is 4294967291 to the kernel.
             at.txqlen = Some(
                 ipaddr::integer(&v.text)
-                    .and_then(|q| u32::try_from(q).ok())
+                    .map(|q| q.cast_unsigned())
                     .ok_or_else(|| invarg(v, "Invalid \"txqueuelen\" value\n"))?,
             );
         } else if t == "mtu" {
