@@ -89,7 +89,12 @@ impl fmt::Display for KernelError {
                 write!(f, "Cannot find device \"{name}\" in {ns}")
             }
             KernelError::Exists(what) => write!(f, "{what} already exists"),
-            KernelError::Os { context, err } => write!(f, "{context}: {err}"),
+            // The errno as strerror words it, as ip prints it: "Invalid argument", without
+            // Rust's "(os error 22)".
+            KernelError::Os { context, err } => match err.raw_os_error() {
+                Some(code) => write!(f, "{context}: {}", nix::errno::Errno::from_raw(code).desc()),
+                None => write!(f, "{context}: {err}"),
+            },
             KernelError::Other(m) => f.write_str(m),
         }
     }
@@ -1393,4 +1398,23 @@ fn exists_or(e: rtnetlink::Error, what: String, context: &str) -> KernelError {
 /// Whether a tracked connection is one of nslab's probes' (by the echo id it carries).
 fn of_probe(e: &conntrack::Entry) -> bool {
     e.icmp.is_some_and(|(i, _)| ping::is_probe_ident(i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KernelError;
+
+    #[test]
+    fn the_kernels_refusal_is_worded_as_ip_words_it() {
+        let e = KernelError::io(
+            "ip address add 10.0.0.1/33 dev x0",
+            std::io::Error::from_raw_os_error(22),
+        );
+        assert_eq!(
+            e.to_string(),
+            "ip address add 10.0.0.1/33 dev x0: Invalid argument"
+        );
+        let other = KernelError::io("read", std::io::Error::other("cut short"));
+        assert_eq!(other.to_string(), "read: cut short");
+    }
 }
