@@ -765,7 +765,16 @@ fn link_attrs(
         } else if matches(t, "nomaster") {
             at.master = Some(None);
         } else if matches(t, "dynamic") {
-            a.need()?;
+            let v = a.need()?;
+            if v.text != "on" && v.text != "off" {
+                // A link named `d` or `dyn` is read as this keyword: ip refuses the word after
+                // it.
+                let refusal = format!(
+                    "Error: argument of \"dynamic\" must be \"on\" or \"off\", not \"{}\"",
+                    v.text
+                );
+                return Err(error_at(v, read_as(refusal, t, "dynamic")));
+            }
             at.other.push("dynamic".into());
         } else if matches(t, "type") {
             let v = a.next().map(|w| w.text.clone()).unwrap_or_default();
@@ -2022,6 +2031,11 @@ fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
 fn read_as(refusal: String, word: &str, keyword: &str) -> String {
     if word == keyword || (keyword == "broadcast" && word == "brd") {
         return refusal;
+    }
+    if keyword == "dynamic" {
+        return format!(
+            "{refusal} (ip reads \"{word}\" as \"dynamic\": to name the link \"{word}\", write \"dev {word}\" or \"name {word}\")"
+        );
     }
     format!(
         "{refusal} (ip reads \"{word}\" as \"{keyword}\": to name a link \"{word}\", write \"name {word}\")"

@@ -400,6 +400,16 @@ fn refusals_are_iproute2s_own_and_point_at_the_word() {
     let e = refused("ip link add brd zz");
     assert_eq!(e.message, "\"zz\" is invalid lladdr.");
     assert!(parse("ip link add name br type bridge").is_ok());
+    let e = refused("ip link set d up");
+    assert!(
+        e.message.starts_with(
+            "Error: argument of \"dynamic\" must be \"on\" or \"off\", not \"up\" (ip reads \"d\""
+        ),
+        "{}",
+        e.message
+    );
+    assert!(parse("ip link set dev d up").is_ok());
+    assert!(parse("ip link set x0 dynamic on").is_ok());
     // What iproute2 accepts is never refused.
     for ok in [
         "ip netns add blue extra",
