@@ -1067,7 +1067,11 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
                     .cause(format!("{} {} is down", l.name, from.where_()))
                     .fix(format!("{} link set {} up", from.ip(), l.name));
             }
-            v.cause("Are both ends up, with addresses in one subnet (or a route back, and forwarding on the router)?")
+            match far_end(addr, from, &s, f) {
+                Some((cause, Some(fix))) => v.cause(cause).fix(fix),
+                Some((cause, None)) => v.cause(cause),
+                None => v.cause("Are both ends up, with addresses in one subnet (or a route back, and forwarding on the router)?"),
+            }
         }
         // A router on the way said so: the missing route is the router's, not the sender's.
         Ok(PingOutcome::Unreachable(why)) if why.contains("reported by") => {
@@ -1082,6 +1086,82 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
         .fix(format!("{} route", from.ip())),
         Err(e) => Verdict::fail(expected, format!("nslab could not ping: {e}")),
     }
+}
+
+/// Why an echo to `addr` from `from` got no reply, as far as the far end says: no namespace of
+/// the lesson has the address, its link is down or has no carrier (the other end of its cable
+/// is down), or it has no route back to the sender. The cause, and the command that mends it
+/// where there is one.
+fn far_end(
+    addr: IpAddr,
+    from: &Ns,
+    s: &Snapshot,
+    f: &mut dyn Facts,
+) -> Option<(String, Option<String>)> {
+    let owner = f.scope().into_iter().find_map(|ns| {
+        let os = f.snapshot(&ns)?;
+        let a = os.addrs.iter().find(|a| a.cidr.addr == addr)?.clone();
+        Some((ns, os, a))
+    });
+    let Some((ons, os, a)) = owner else {
+        return Some((
+            format!("no namespace of the lesson has {addr}: it is missing, or has a typo"),
+            None,
+        ));
+    };
+    let l = os.link(&a.link)?;
+    let at = format!("{} {}", a.link, ons.where_());
+    if !l.up {
+        return Some((
+            format!("{at}, which has {addr}, is down"),
+            Some(format!("{} link set {} up", ons.ip(), a.link)),
+        ));
+    }
+    if !l.lower_up
+        && let Some(p) = &l.peer
+        && let (Some(pn), Some(pns)) = (&p.name, &p.ns)
+        && f.snapshot(pns)
+            .and_then(|ps| ps.link(pn).map(|pl| !pl.up))
+            .unwrap_or(false)
+    {
+        return Some((
+            format!(
+                "{at} has no carrier: the other end of its cable, {pn} {}, is down",
+                pns.where_()
+            ),
+            Some(format!("{} link set {pn} up", pns.ip())),
+        ));
+    }
+    // The sender's address toward addr: one of its subnet, else its first.
+    let mine: Vec<&Cidr> = s
+        .addrs
+        .iter()
+        .filter(|x| x.link != "lo" && x.cidr.is_v4() == addr.is_ipv4() && x.scope == 0)
+        .map(|x| &x.cidr)
+        .collect();
+    let src = mine
+        .iter()
+        .find(|c| c.contains(&addr))
+        .or(mine.first())?
+        .addr;
+    // A route in any table counts (a rule may send the reply there): said only when none
+    // could carry it.
+    let back = os.addrs.iter().any(|x| x.cidr.contains(&src))
+        || os
+            .routes
+            .iter()
+            .any(|r| r.kind == rtn::UNICAST && r.dest.is_none_or(|d| d.contains(&src)));
+    if !back {
+        return Some((
+            format!(
+                "{} has no route back to {src}, the address {} pings from: its reply has nowhere to go",
+                ons.name(),
+                from.name()
+            ),
+            None,
+        ));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -375,6 +375,52 @@ fn a_route_is_judged_with_its_metric() {
 }
 
 #[test]
+fn an_unanswered_ping_names_what_is_wrong_at_the_far_end() {
+    let no_reply = |f: &mut Fake, addr: &str| {
+        f.pings
+            .insert((blue(), addr.parse().unwrap()), PingOutcome::NoReply);
+    };
+    // Nobody has the address (it went on the wrong end, or with a typo).
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.30/24"]);
+    no_reply(&mut f, "10.1.0.3");
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("no namespace of the lesson has 10.1.0.3: it is missing, or has a typo")
+    );
+    // The far end's link is down.
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    let mut r = (*f.snaps[&red()]).clone();
+    r.links[1].up = false;
+    f.snaps.insert(red(), Rc::new(r));
+    no_reply(&mut f, "10.1.0.3");
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("veth1 in red, which has 10.1.0.3, is down")
+    );
+    assert_eq!(v.fix.as_deref(), Some("ip -n red link set veth1 up"));
+    // The far end has no route back to the sender's address.
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/32"]);
+    no_reply(&mut f, "10.1.0.3");
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some(
+            "red has no route back to 10.1.0.2, the address blue pings from: its reply has nowhere to go"
+        )
+    );
+    // All of that in order: the question that was asked before.
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    no_reply(&mut f, "10.1.0.3");
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert!(
+        v.cause.as_deref().unwrap().starts_with("Are both ends up"),
+        "{v:?}"
+    );
+}
+
+#[test]
 fn action_checks_wait_for_the_action() {
     let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
     let a: IpAddr = "10.1.0.3".parse().unwrap();
