@@ -1311,6 +1311,51 @@ fn a_multipath_route_goes_via_each_next_hop() {
     passes(&file, 1);
 }
 
+/// Routes to one prefix with two metrics, one replaced with its metric and one deleted without
+/// a metric: the derived checks follow the kernel, which keys routes on their metric too and
+/// deletes one route (the lowest metric) per `del` (the model dropped every route to the prefix,
+/// and derived `not route ... metric 20`, which failed), and every line is needed.
+#[test]
+fn routes_of_two_metrics_are_replaced_and_deleted_one_at_a_time() {
+    let scratch = Scratch::new("route-metrics");
+    let file = scratch.lab(
+        "route-metrics",
+        "## A link\n\n```sh\nip netns add rm\nip -n rm link add v0 type veth peer name v1\n\
+         ip -n rm link set v0 up\nip -n rm link set v1 up\nip -n rm addr add 10.93.0.1/24 dev v0\n```\n\n\
+         ## Two routes\n\n```sh\nip -n rm route add 10.94.0.0/16 via 10.93.0.2 metric 10\n\
+         ip -n rm route add 10.94.0.0/16 via 10.93.0.3 metric 20\n```\n\n\
+         ## Replace one\n\n```sh\nip -n rm route replace 10.94.0.0/16 via 10.93.0.4 metric 10\n```\n\n\
+         ## Delete one\n\n```sh\nip -n rm route del 10.94.0.0/16\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del rm\n```\n",
+    );
+    passes(&file, 1);
+    let r = json(&nslab(&["verify", "--format", "json", &file]));
+    let checks = |step: usize| -> Vec<String> {
+        r["lessons"][0]["steps"][step]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["check"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        checks(2),
+        [
+            "route 10.94.0.0/16 via 10.93.0.4 metric 10 in rm",
+            "not route 10.94.0.0/16 via 10.93.0.2 metric 10 in rm"
+        ],
+        "{r}"
+    );
+    assert_eq!(
+        checks(3),
+        ["not route 10.94.0.0/16 via 10.93.0.4 metric 10 in rm"],
+        "{r}"
+    );
+    let r = ok_json(&nslab(&["verify", "--mutate", "--format", "json", &file]));
+    assert!(r["total"].as_u64().unwrap() >= 9, "{r}");
+    assert_eq!(r["killed"], r["total"], "{r}");
+}
+
 /// A veth whose peer's name is taken: iproute2 says only "File exists", and nslab names the end
 /// that exists (it named the link the line makes, which does not).
 #[test]

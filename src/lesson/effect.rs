@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::check::{Check, FdbWhat, LinkPred, RouteSpec};
-use super::grammar::ip::{AddrVerb, Brd, RouteVerb, RuleChange};
+use super::grammar::ip::{AddrVerb, Brd, RouteChange, RouteVerb, RuleChange};
 use super::grammar::{Op, Part};
 use super::{CheckLine, Lesson, Origin, Step};
 use crate::net::table;
@@ -72,7 +72,11 @@ pub struct World {
     pub netns: BTreeSet<String>,
     pub links: BTreeMap<(Ns, String), LinkFact>,
     pub addrs: BTreeMap<(Ns, String, Cidr), AddrFact>,
-    pub routes: BTreeMap<(Ns, RouteKey), ()>,
+    /// Routes, with their place among the routes of the same destination, table and metric
+    /// (the kernel keeps those in order: the first is the one `del` and `replace` take).
+    pub routes: BTreeMap<(Ns, RouteKey), i64>,
+    /// The last place given to a route (appended: after it; prepended: before its negative).
+    route_seq: i64,
     pub sysctls: BTreeMap<(Ns, String), String>,
     pub neighs: BTreeMap<(Ns, String, IpAddr), NeighFact>,
     /// Entries added by hand to a bridge's forwarding table (`bridge fdb add MAC dev PORT
@@ -113,16 +117,37 @@ pub struct RouteKey {
     pub via: Option<IpAddr>,
     pub dev: Option<String>,
     pub metric: Option<u32>,
+    /// An IPv6 route (`ip -6`, or an IPv6 destination or gateway).
+    pub v6: bool,
 }
 
 impl RouteKey {
+    /// The metric the kernel gives it: IPv4 routes without one have 0; IPv6 routes without one
+    /// (or with 0) have 1024.
+    pub fn kernel_metric(&self) -> u32 {
+        match (self.v6, self.metric) {
+            (true, None | Some(0)) => 1024,
+            (_, m) => m.unwrap_or(0),
+        }
+    }
+
+    /// Whether the kernel keys `other` as this route's rival: the same family, table,
+    /// destination and metric (`replace` takes the first of them, `add` meets "File exists").
+    fn same_slot(&self, other: &RouteKey) -> bool {
+        self.v6 == other.v6
+            && self.table == other.table
+            && self.dest == other.dest
+            && self.kernel_metric() == other.kernel_metric()
+    }
+
     pub fn spec(&self) -> RouteSpec {
         RouteSpec {
             kind: self.kind,
             dest: self.dest,
             via: self.via,
             dev: self.dev.clone(),
-            metric: self.metric,
+            // (IPv6 stores `metric 0` as 1024.)
+            metric: self.metric.map(|_| self.kernel_metric()),
             table: (self.table != table::MAIN).then_some(self.table),
         }
     }
@@ -226,6 +251,132 @@ impl World {
         self.fdbs.retain(|(a, _, _)| *a != gone);
         self.rules.retain(|(a, _)| *a != gone);
         self.ip_rules.retain(|(a, _)| *a != gone);
+    }
+
+    fn next_route_place(&mut self) -> i64 {
+        self.route_seq += 1;
+        self.route_seq
+    }
+
+    /// `ip route add|append|prepend|replace|change`, as the kernel keys routes: by table,
+    /// destination and metric (IPv4 fib_table_insert, IPv6 fib6_add_rt2node). `replace` takes
+    /// the first route of that key only, and routes of other metrics stay.
+    fn route_set(&mut self, ns: &Ns, verb: RouteVerb, key: RouteKey) {
+        let mut rivals: Vec<(RouteKey, i64)> = self
+            .routes
+            .iter()
+            .filter(|((n, k), _)| n == ns && k.same_slot(&key))
+            .map(|((_, k), place)| (k.clone(), *place))
+            .collect();
+        rivals.sort_by_key(|(_, place)| *place);
+        let exact = rivals.iter().any(|(k, _)| *k == key);
+        let place = match verb {
+            // "File exists": a route of that key is there.
+            RouteVerb::Add if !rivals.is_empty() => return,
+            RouteVerb::Add => self.next_route_place(),
+            RouteVerb::Append | RouteVerb::Prepend if exact => return,
+            // IPv4 keeps another route of the same key beside it (the first is used); IPv6
+            // makes a gateway added to a route with one a next hop of a multipath route.
+            RouteVerb::Prepend if !key.v6 => -self.next_route_place(),
+            RouteVerb::Append | RouteVerb::Prepend => self.next_route_place(),
+            // "No such file or directory": `change` makes nothing.
+            RouteVerb::Change if rivals.is_empty() => return,
+            RouteVerb::Replace if rivals.is_empty() => self.next_route_place(),
+            // IPv4: the same route there already is left as it is; else the first goes.
+            RouteVerb::Replace | RouteVerb::Change if !key.v6 => {
+                if exact {
+                    return;
+                }
+                let (old, place) = &rivals[0];
+                self.routes.remove(&(ns.clone(), old.clone()));
+                *place
+            }
+            // IPv6: the first route with a gateway if the new one has one (without, if not),
+            // else the first; a multipath route goes whole.
+            RouteVerb::Replace | RouteVerb::Change => {
+                let (old, place) = rivals
+                    .iter()
+                    .find(|(k, _)| k.via.is_some() == key.via.is_some())
+                    .unwrap_or(&rivals[0]);
+                for (k, _) in &rivals {
+                    if k == old || (old.via.is_some() && k.via.is_some()) {
+                        self.routes.remove(&(ns.clone(), k.clone()));
+                    }
+                }
+                *place
+            }
+            RouteVerb::Del => return,
+        };
+        self.made.push(Made::Route(ns.clone(), key.clone()));
+        self.routes.insert((ns.clone(), key), place);
+    }
+
+    /// `ip route del`: of the routes to the destination that match what the line names
+    /// (gateway, link, metric, type), the first goes, one only: the lowest metric (IPv4
+    /// fib_table_delete, IPv6 ip6_route_del). IPv6 without a gateway takes a multipath route
+    /// whole; with one, that next hop only.
+    fn route_del(&mut self, ns: &Ns, r: &RouteChange, key: &RouteKey) {
+        // `metric 0` names no metric, for the kernel as for ip.
+        let metric = r.metric.filter(|m| *m != 0);
+        let mut here: Vec<(&RouteKey, i64)> = self
+            .routes
+            .iter()
+            .filter(|((n, k), _)| {
+                n == ns && k.v6 == key.v6 && k.table == key.table && k.dest == key.dest
+            })
+            .map(|((_, k), place)| (k, *place))
+            .collect();
+        here.sort_by_key(|(k, place)| (k.kernel_metric(), *place));
+        // Whether the line deletes `k`; `None`: the model does not know its link.
+        let deletes = |k: &RouteKey| {
+            if r.kind.is_some_and(|t| t != k.kind)
+                || r.via.is_some_and(|v| k.via != Some(v))
+                || metric.is_some_and(|m| k.kernel_metric() != m)
+            {
+                return Some(false);
+            }
+            match (&r.dev, &k.dev) {
+                (Some(d), Some(kd)) => Some(d == kd),
+                (Some(_), None) => None,
+                _ => Some(true),
+            }
+        };
+        let first = here
+            .iter()
+            .find_map(|(k, _)| deletes(k).map_or(Some((*k, false)), |d| d.then_some((*k, true))));
+        let gone: Vec<RouteKey> = match first {
+            Some((k, true)) => here
+                .iter()
+                .filter(|(o, _)| {
+                    *o == k
+                        || (k.v6
+                            && r.via.is_none()
+                            && k.via.is_some()
+                            && o.via.is_some()
+                            && o.same_slot(k))
+                })
+                .map(|(o, _)| (*o).clone())
+                .collect(),
+            Some((_, false)) => {
+                self.unknown(
+                    Some(ns.clone()),
+                    vec![],
+                    "a route removed whose link the model does not know",
+                );
+                return;
+            }
+            None => {
+                self.unknown(
+                    Some(ns.clone()),
+                    vec![],
+                    "a route removed that the model did not know",
+                );
+                return;
+            }
+        };
+        for k in gone {
+            self.routes.remove(&(ns.clone(), k));
+        }
     }
 
     /// What one simple command does to the model.
@@ -457,37 +608,11 @@ impl World {
                     via: r.via,
                     dev: r.dev.clone(),
                     metric: r.metric,
+                    v6: r.is_v6(),
                 };
                 match r.verb {
-                    RouteVerb::Del => {
-                        let before = self.routes.len();
-                        // `ip route del` matches on the fields it names.
-                        self.routes.retain(|(n, k), _| {
-                            !(*n == ns
-                                && k.dest == key.dest
-                                && r.via.is_none_or(|v| k.via == Some(v))
-                                && r.dev.as_ref().is_none_or(|d| k.dev.as_ref() == Some(d))
-                                && k.table == key.table)
-                        });
-                        if self.routes.len() == before {
-                            self.unknown(
-                                Some(ns.clone()),
-                                vec![],
-                                "a route removed that the model did not know",
-                            );
-                        }
-                    }
-                    RouteVerb::Replace | RouteVerb::Change => {
-                        self.routes.retain(|(n, k), _| {
-                            !(*n == ns && k.dest == key.dest && k.table == key.table)
-                        });
-                        self.made.push(Made::Route(ns.clone(), key.clone()));
-                        self.routes.insert((ns.clone(), key), ());
-                    }
-                    _ => {
-                        self.made.push(Made::Route(ns.clone(), key.clone()));
-                        self.routes.insert((ns.clone(), key), ());
-                    }
+                    RouteVerb::Del => self.route_del(&ns, r, &key),
+                    verb => self.route_set(&ns, verb, key),
                 }
             }
             Op::Neigh(n) => {
@@ -568,6 +693,116 @@ impl World {
                 );
             }
             Op::Ping(_) | Op::Observe | Op::List(_) => {}
+        }
+    }
+
+    /// The other routes of `ns` to `key`'s destination (in its table and family).
+    fn routes_beside<'a>(
+        &'a self,
+        ns: &'a Ns,
+        key: &'a RouteKey,
+    ) -> impl Iterator<Item = &'a RouteKey> + 'a {
+        self.routes.keys().filter_map(move |(n, o)| {
+            (n == ns && o != key && o.v6 == key.v6 && o.table == key.table && o.dest == key.dest)
+                .then_some(o)
+        })
+    }
+
+    /// Whether `key` is a next hop of an IPv6 multipath route: another route with a gateway
+    /// has its destination and metric (the kernel shows the route without a gateway).
+    fn multipath(&self, ns: &Ns, key: &RouteKey) -> bool {
+        key.v6
+            && key.via.is_some()
+            && self
+                .routes_beside(ns, key)
+                .any(|o| o.via.is_some() && o.same_slot(key))
+    }
+
+    /// The routes a step adds and removes. A route check without a metric means the route in
+    /// use, so a route with a lower metric beside it gets its metric said; a route gone is not
+    /// said gone when a route left would answer to the same words.
+    fn route_changes_since(&self, before: &World, out: &mut Vec<Check>) {
+        let mut multipaths = BTreeSet::new();
+        for (ns, key) in self.routes.keys() {
+            if self.multipath(ns, key) {
+                // Checked for its destination and metric, once, when it is new (a next hop
+                // added to a route there before is a change no route check can tell).
+                let was_there = before
+                    .routes
+                    .keys()
+                    .any(|(n, o)| n == ns && o.same_slot(key));
+                if !was_there && multipaths.insert((ns, key.table, key.dest, key.kernel_metric())) {
+                    out.push(Check::Route {
+                        ns: ns.clone(),
+                        route: RouteSpec {
+                            via: None,
+                            dev: None,
+                            metric: Some(key.kernel_metric()),
+                            ..key.spec()
+                        },
+                    });
+                }
+                continue;
+            }
+            // A next hop left alone is a route with its gateway again.
+            if before.routes.contains_key(&(ns.clone(), key.clone())) && !before.multipath(ns, key)
+            {
+                continue;
+            }
+            let mut route = key.spec();
+            if route.metric.is_none()
+                && self
+                    .routes_beside(ns, key)
+                    .any(|o| o.kernel_metric() < key.kernel_metric())
+            {
+                route.metric = Some(key.kernel_metric());
+            }
+            out.push(Check::Route {
+                ns: ns.clone(),
+                route,
+            });
+        }
+        for (ns, key) in before.routes.keys() {
+            if self.routes.contains_key(&(ns.clone(), key.clone())) || !self.ns_exists(ns) {
+                continue;
+            }
+            // A next hop of a multipath route: the kernel showed it without its gateway, so
+            // only the whole route gone can be said, for its destination and metric.
+            if before.multipath(ns, key) {
+                let left = self.routes.keys().any(|(n, o)| n == ns && o.same_slot(key));
+                if !left && multipaths.insert((ns, key.table, key.dest, key.kernel_metric())) {
+                    out.push(Check::Not(Box::new(Check::Route {
+                        ns: ns.clone(),
+                        route: RouteSpec {
+                            via: None,
+                            dev: None,
+                            metric: Some(key.kernel_metric()),
+                            ..key.spec()
+                        },
+                    })));
+                }
+                continue;
+            }
+            let mut route = key.spec();
+            if self.routes_beside(ns, key).next().is_some() {
+                route.metric = Some(key.kernel_metric());
+            }
+            // A route left that these words would name (its link unknown to the model, say).
+            if self.routes_beside(ns, key).any(|o| {
+                o.kind == route.kind
+                    && route.via.is_none_or(|v| o.via == Some(v))
+                    && route
+                        .dev
+                        .as_ref()
+                        .is_none_or(|d| o.dev.as_ref().is_none_or(|od| od == d))
+                    && o.kernel_metric() == key.kernel_metric()
+            }) {
+                continue;
+            }
+            out.push(Check::Not(Box::new(Check::Route {
+                ns: ns.clone(),
+                route,
+            })));
         }
     }
 
@@ -687,22 +922,7 @@ impl World {
                 })));
             }
         }
-        for (ns, key) in self.routes.keys() {
-            if !before.routes.contains_key(&(ns.clone(), key.clone())) {
-                out.push(Check::Route {
-                    ns: ns.clone(),
-                    route: key.spec(),
-                });
-            }
-        }
-        for (ns, key) in before.routes.keys() {
-            if !self.routes.contains_key(&(ns.clone(), key.clone())) && self.ns_exists(ns) {
-                out.push(Check::Not(Box::new(Check::Route {
-                    ns: ns.clone(),
-                    route: key.spec(),
-                })));
-            }
-        }
+        self.route_changes_since(before, &mut out);
         for ((ns, key), v) in &self.sysctls {
             if before.sysctls.get(&(ns.clone(), key.clone())) != Some(v) {
                 out.push(Check::Sysctl {

@@ -226,3 +226,145 @@ fn a_lesson_adds_policy_rules_that_reset_may_remove() {
     assert!(w.ip_rules.iter().all(|(_, r)| r.fwmark.is_none()));
     assert!(c.unknowns.is_empty(), "{:?}", c.unknowns);
 }
+
+/// A namespace with a link on 10.93.0.0/24 and fd93::/64, where the route steps act.
+const ROUTED: &str = "ip netns add rm\nip -n rm link add v0 type veth peer name v1\n\
+                      ip -n rm addr add 10.93.0.1/24 dev v0\nip -n rm addr add fd93::1/64 dev v0 nodad";
+
+/// The kernel keys a route on its table, destination and metric: `replace` with a metric takes
+/// the route of that metric only, and the others stay (the model took them all, and derived
+/// `not route ... metric 20`, which failed against the kernel).
+#[test]
+fn replace_with_a_metric_takes_the_route_of_that_metric_only() {
+    let l = lesson(&[
+        ROUTED,
+        "ip -n rm route add 10.94.0.0/16 via 10.93.0.2 metric 10\nip -n rm route add 10.94.0.0/16 via 10.93.0.3 metric 20",
+        "ip -n rm route replace 10.94.0.0/16 via 10.93.0.4 metric 10",
+        "ip -n rm route change 10.94.0.0/16 via 10.93.0.5 metric 20",
+        "ip -n rm route add fd94::/64 via fd93::2\nip -n rm route add fd94::/64 via fd93::3 metric 10",
+        "ip -n rm route replace fd94::/64 via fd93::4 metric 10",
+        // Without a metric: IPv6's 1024, the metric-10 route stays.
+        "ip -n rm route replace fd94::/64 via fd93::5",
+    ]);
+    assert_eq!(
+        derived(&l, 2),
+        vec![
+            "route 10.94.0.0/16 via 10.93.0.4 metric 10 in rm",
+            "not route 10.94.0.0/16 via 10.93.0.2 metric 10 in rm"
+        ]
+    );
+    assert_eq!(
+        derived(&l, 3),
+        vec![
+            "route 10.94.0.0/16 via 10.93.0.5 metric 20 in rm",
+            "not route 10.94.0.0/16 via 10.93.0.3 metric 20 in rm"
+        ]
+    );
+    // An IPv6 route without a metric has 1024: beside a metric-10 one, the check says it (a
+    // route check without a metric means the route in use).
+    assert_eq!(
+        derived(&l, 4),
+        vec![
+            "route fd94::/64 via fd93::2 metric 1024 in rm",
+            "route fd94::/64 via fd93::3 metric 10 in rm"
+        ]
+    );
+    assert_eq!(
+        derived(&l, 5),
+        vec![
+            "route fd94::/64 via fd93::4 metric 10 in rm",
+            "not route fd94::/64 via fd93::3 metric 10 in rm"
+        ]
+    );
+    assert_eq!(
+        derived(&l, 6),
+        vec![
+            "route fd94::/64 via fd93::5 metric 1024 in rm",
+            "not route fd94::/64 via fd93::2 metric 1024 in rm"
+        ]
+    );
+}
+
+/// `ip route del` deletes one route: the first that matches what it names, the lowest metric
+/// (the model deleted every route to the destination).
+#[test]
+fn del_takes_the_first_matching_route_only() {
+    let l = lesson(&[
+        ROUTED,
+        "ip -n rm route add 10.94.0.0/16 via 10.93.0.2 metric 10\nip -n rm route add 10.94.0.0/16 via 10.93.0.3 metric 20\nip -n rm route add 10.94.0.0/16 via 10.93.0.3 metric 30",
+        "ip -n rm route del 10.94.0.0/16 via 10.93.0.3",
+        "ip -n rm route del 10.94.0.0/16",
+        "ip -n rm route add fd94::/64 via fd93::2 metric 10\nip -n rm route add fd94::/64 via fd93::3",
+        "ip -n rm route del fd94::/64",
+        // `metric 0` names no metric.
+        "ip -n rm route del 10.94.0.0/16 metric 0",
+    ]);
+    assert_eq!(
+        derived(&l, 2),
+        vec!["not route 10.94.0.0/16 via 10.93.0.3 metric 20 in rm"]
+    );
+    assert_eq!(
+        derived(&l, 3),
+        vec!["not route 10.94.0.0/16 via 10.93.0.2 metric 10 in rm"]
+    );
+    assert_eq!(
+        derived(&l, 5),
+        vec!["not route fd94::/64 via fd93::2 metric 10 in rm"]
+    );
+    assert_eq!(
+        derived(&l, 6),
+        vec!["not route 10.94.0.0/16 via 10.93.0.3 metric 30 in rm"]
+    );
+}
+
+/// `append` and `prepend` put another route of the same key beside it (IPv4), or a next hop
+/// into a multipath route (IPv6, which the kernel shows without a gateway: checked for its
+/// destination and metric, or not at all); `del` and `replace` take the first of them.
+#[test]
+fn append_keeps_both_and_a_multipath_route_is_checked_without_a_gateway() {
+    let l = lesson(&[
+        ROUTED,
+        "ip -n rm route add 10.94.0.0/16 via 10.93.0.2 metric 10\nip -n rm route append 10.94.0.0/16 via 10.93.0.3 metric 10",
+        "ip -n rm route prepend 10.94.0.0/16 via 10.93.0.4 metric 10",
+        "ip -n rm route del 10.94.0.0/16",
+        "ip -n rm route replace 10.94.0.0/16 via 10.93.0.5 metric 10",
+        "ip -n rm route add fd94::/64 via fd93::2 metric 5\nip -n rm route append fd94::/64 via fd93::3 metric 5",
+        "ip -n rm route append fd94::/64 via fd93::4 metric 5",
+        "ip -n rm route del fd94::/64 via fd93::3 metric 5\nip -n rm route del fd94::/64 via fd93::4 metric 5",
+        "ip -n rm route append fd94::/64 via fd93::6 metric 5",
+        "ip -n rm route del fd94::/64",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        vec![
+            "route 10.94.0.0/16 via 10.93.0.2 metric 10 in rm",
+            "route 10.94.0.0/16 via 10.93.0.3 metric 10 in rm"
+        ]
+    );
+    assert_eq!(
+        derived(&l, 2),
+        vec!["route 10.94.0.0/16 via 10.93.0.4 metric 10 in rm"]
+    );
+    // The prepended route was first.
+    assert_eq!(
+        derived(&l, 3),
+        vec!["not route 10.94.0.0/16 via 10.93.0.4 metric 10 in rm"]
+    );
+    assert_eq!(
+        derived(&l, 4),
+        vec![
+            "route 10.94.0.0/16 via 10.93.0.5 metric 10 in rm",
+            "not route 10.94.0.0/16 via 10.93.0.2 metric 10 in rm"
+        ]
+    );
+    assert_eq!(derived(&l, 5), vec!["route fd94::/64 metric 5 in rm"]);
+    // A next hop more: nothing a route check can tell.
+    assert_eq!(derived(&l, 6), Vec::<String>::new());
+    // One next hop left: a route with its gateway again.
+    assert_eq!(
+        derived(&l, 7),
+        vec!["route fd94::/64 via fd93::2 metric 5 in rm"]
+    );
+    // Without a gateway, `del` takes the multipath route whole.
+    assert_eq!(derived(&l, 9), vec!["not route fd94::/64 metric 5 in rm"]);
+}
