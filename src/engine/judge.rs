@@ -509,6 +509,28 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
             expected,
             format!("{} has no {name} (it has {others})", ns.name()),
         );
+        // The link sent to a namespace of another name, one that is not the lesson's (`ip link
+        // set in0 netns iner`): a typo of the target.
+        let ours = f.lesson_names();
+        let stray = f
+            .netns_names()
+            .into_iter()
+            .filter(|n| !ours.contains(n))
+            .map(Ns::Named)
+            .find(|o| f.snapshot(o).is_some_and(|s| s.link(name).is_some()));
+        if let Some(o) = stray {
+            let target = match ns {
+                Ns::Named(t) => t.as_str(),
+                Ns::Root => "1",
+            };
+            return v
+                .cause(format!(
+                    "{name} is {}, a namespace the lesson does not make: a typo of {}?",
+                    where_(&o),
+                    ns.name()
+                ))
+                .fix(format!("{} link set {name} netns {target}", o.ip()));
+        }
         return match similar(name, &names) {
             Some(sim) => v.cause(format!("{} has a '{sim}': a typo?", ns.name())),
             None => v,

@@ -21,7 +21,16 @@ struct Fake {
 
 impl Facts for Fake {
     fn scope(&mut self) -> Vec<Ns> {
-        let mut v: Vec<Ns> = self.snaps.keys().cloned().collect();
+        // As nslab's: the root namespace and the lesson's (all, when the fake names none).
+        let mut v: Vec<Ns> = self
+            .snaps
+            .keys()
+            .filter(|n| match n {
+                Ns::Named(n) => self.lesson.is_empty() || self.lesson.contains(n),
+                Ns::Root => true,
+            })
+            .cloned()
+            .collect();
         v.sort();
         v
     }
@@ -285,6 +294,31 @@ fn near_misses_are_named() {
     let v = verdict("link veth0 exists", &mut f);
     assert_eq!(v.fix.as_deref(), Some("ip -n blue link set veth0 netns 1"));
     assert_eq!(v.cause.as_deref(), Some("veth0 is in the wrong namespace"));
+}
+
+#[test]
+fn a_link_sent_to_a_typo_of_its_namespace_is_found_there() {
+    // `ip link set veth1 netns rde`: red, the lesson's, has no veth1; rde has it.
+    let mut f = lab(&[], &[]);
+    let r = f.snaps.remove(&red()).unwrap();
+    f.snaps.insert(Ns::Named("rde".into()), r);
+    f.snaps.insert(
+        red(),
+        Rc::new(Snapshot::from_parts(
+            red(),
+            vec![Link::bare(1, "lo", "loopback")],
+            vec![],
+            vec![],
+        )),
+    );
+    f.lesson = vec!["blue".into(), "red".into()];
+    let v = verdict("link veth1 in red exists", &mut f);
+    assert!(!v.pass);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("veth1 is in rde, a namespace the lesson does not make: a typo of red?")
+    );
+    assert_eq!(v.fix.as_deref(), Some("ip -n rde link set veth1 netns red"));
 }
 
 #[test]
