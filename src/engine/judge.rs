@@ -788,7 +788,7 @@ fn dest_of(d: Option<Cidr>) -> Option<Cidr> {
     d.filter(|c| c.prefix > 0)
 }
 
-fn route_matches(r: &Route, want: &RouteSpec) -> bool {
+pub(crate) fn route_matches(r: &Route, want: &RouteSpec) -> bool {
     dest_of(r.dest) == dest_of(want.dest)
         && r.kind == want.kind
         && r.table == want.table.unwrap_or(table::MAIN)

@@ -22,7 +22,9 @@ use crate::engine::runner::{self, CommandRun, Policy, Show};
 use crate::engine::{Engine, Verdict};
 use crate::exit::{Code, Failure};
 use crate::kernel::Watcher;
+use crate::lesson::effect::RouteKey;
 use crate::lesson::{Answer, CommandLine, Lesson, Ns, Op, Step};
+use crate::net::Cidr;
 use crate::progress::{self, Progress, StepState, Store};
 use crate::term::{Key, Keys, Screen, height, width};
 use input::{Action, Event, Input, Mode};
@@ -465,23 +467,46 @@ impl Learn<'_> {
                 v.whys.push(None);
                 continue;
             }
-            // The judge's own near miss first (a typo, swapped ends); else, what an earlier
-            // step made and is gone.
+            // What an earlier step made and is gone: a namespace or a link when the judge
+            // named no near miss of its own (a typo, swapped ends, a moved link); an address or
+            // a route before the judge's cause, which sees only its effect ("Network is
+            // unreachable").
             let k = &self.engine.kernel;
-            let gone = if o.cause.is_none() {
-                gone::made_earlier(
-                    self.lesson,
-                    idx,
-                    &c.check,
-                    &mut |n| k.netns_exists(n),
-                    &mut |ns, name| {
-                        k.snapshot(ns)
-                            .is_ok_and(|s| s.links.iter().any(|l| l.name == name))
-                    },
-                )
-            } else {
-                None
+            let mut has_ns = |n: &str| k.netns_exists(n);
+            let mut has_link = |ns: &Ns, name: &str| {
+                k.snapshot(ns)
+                    .is_ok_and(|s| s.links.iter().any(|l| l.name == name))
             };
+            let mut has_addr = |ns: &Ns, dev: &str, cidr: &Cidr| {
+                k.snapshot(ns)
+                    .is_ok_and(|s| s.addrs.iter().any(|a| a.link == dev && a.cidr == *cidr))
+            };
+            let mut has_route = |ns: &Ns, r: &RouteKey| {
+                let want = r.spec();
+                let v6 = r.dest.map(|d| !d.is_v4()).or(r.via.map(|v| v.is_ipv6()));
+                k.snapshot(ns).is_ok_and(|s| {
+                    let routes = if v6 == Some(true) {
+                        k.routes6(&s).unwrap_or_default()
+                    } else {
+                        s.routes
+                    };
+                    routes
+                        .iter()
+                        .any(|r| crate::engine::judge::route_matches(r, &want))
+                })
+            };
+            let gone = gone::made_earlier(
+                self.lesson,
+                idx,
+                &c.check,
+                o.cause.is_some(),
+                &mut gone::Kernel {
+                    has_ns: &mut has_ns,
+                    has_link: &mut has_link,
+                    has_addr: &mut has_addr,
+                    has_route: &mut has_route,
+                },
+            );
             let why = match (&gone, &o.cause) {
                 (Some(g), _) => {
                     v.rebuild = Some(v.rebuild.map_or(g.step, |s: usize| s.min(g.step)));
