@@ -126,9 +126,7 @@ pub fn learn(
     place: &Place,
     opts: Options,
 ) -> Result<Code, Failure> {
-    // Before the terminal is taken: a progress file nslab cannot use stops here, with its message.
     let progress = Store::default();
-    progress.update(|p| p.current = Some(lesson.id.clone()))?;
     engine.set_lesson(lesson);
     engine.reuse_probes_for(SLOW_POLL);
     let n = lesson.steps.len();
@@ -150,12 +148,17 @@ pub fn learn(
     // learn.
     if matches!(place, Place::Host) {
         super::reset::offer_others(&engine.kernel, lesson);
+        if !go_on_with_taken_names(&super::reset::taken_before_learn(&engine.kernel, lesson))? {
+            return Ok(Code::Success);
+        }
         super::reset::begin_noting(
             &engine.kernel,
             lesson,
             crate::engine::ledger::file::By::Learn,
         );
     }
+    // Before the terminal is taken: a progress file nslab cannot use stops here, with its message.
+    progress.update(|p| p.current = Some(lesson.id.clone()))?;
     let mut performed = super::Performed::default();
     if start > 1 && (opts.step.is_some() || matches!(place, Place::Sandbox)) {
         put(&format!(
@@ -194,6 +197,44 @@ pub fn learn(
     let said = l.performed_by_nslab(performed);
     l.notes.extend(said);
     l.run(start - 1)
+}
+
+/// Names the lesson makes that exist already, and nslab did not see this lesson make them (the
+/// student's `ip netns add blue` before the lesson, say): said plainly, and the student asked
+/// whether to go on (a whole line on standard input). No: learn ends (`false`), nothing changed.
+/// Without a terminal to ask on, learn refuses, as demo does.
+fn go_on_with_taken_names(taken: &[String]) -> Result<bool, Failure> {
+    if taken.is_empty() {
+        return Ok(true);
+    }
+    use std::io::IsTerminal;
+    let one = taken.len() == 1;
+    let (it, them) = if one { ("it", "it") } else { ("they", "them") };
+    let names = crate::term::printable(&taken.join(", "));
+    let said = format!(
+        "{names} already exist{}, and nslab did not see this lesson make {them}. The lesson makes {} too: its steps will use {them} as {it} {} (its commands may fail on {them}: File exists), and its clean-up step would delete {them}.",
+        if one { "s" } else { "" },
+        if one {
+            "one of that name"
+        } else {
+            "ones of those names"
+        },
+        if one { "is" } else { "are" },
+    );
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::env(format!(
+            "{said} Rename or delete {them} first, or answer on a terminal"
+        )));
+    }
+    eprintln!("{} {said}", style("Note:").yellow().bold());
+    eprint!("Go on anyway? [y/N] ");
+    let mut answer = String::new();
+    let yes = std::io::stdin().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes" | "Yes");
+    if !yes {
+        eprintln!("Nothing was changed.");
+    }
+    Ok(yes)
 }
 
 impl Learn<'_> {
