@@ -471,7 +471,7 @@ L=tests/ledger-lessons/leaves-a-link.md
 keys() { printf "$1"; while [ ! -e /tmp/done ]; do sleep 0.05; done; rm /tmp/done; }
 script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys "") > /dev/null
 echo "#FIRST"; links
-script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys y) > /tmp/second
+script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys 'y\r') > /tmp/second
 echo "#SECOND"; grep -a -o -e "An earlier run of this lesson left link leftover0. Reset the lesson first? \[y/N\]" -e "Reset: removed link leftover0" /tmp/second
 echo "#RESET"; $N reset --yes $L; echo "code $?"; links
 "##,
@@ -494,6 +494,33 @@ echo "#RESET"; $N reset --yes $L; echo "code $?"; links
             && reset.trim_end().ends_with("code 0\nlo"),
         "{reset}"
     );
+}
+
+/// Demo's `[y/N]` takes a line: `n` and Enter decline, and the Enter does not reach the first
+/// step (a single key left it there, and the step went on: this one-step lesson ended).
+#[test]
+fn demos_reset_question_takes_a_line_and_its_enter_does_not_go_on() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/leaves-a-link.md
+keys() { printf "$1"; while [ ! -e /tmp/done ]; do sleep 0.05; done; rm /tmp/done; }
+script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys "") > /dev/null
+rm -f /tmp/exit
+$T new-session -d -x 150 -y 50 "$N demo $L; echo \$? > /tmp/exit; sleep 600"
+waitfor "Reset the lesson first? [y/N]"
+$T send-keys n Enter
+# The step performed (its footer shows), and a moment for a key to act.
+for i in $(seq 200); do [ -e /tmp/exit ] || screen | grep -qF "space/Enter: next" && break; sleep 0.05; done
+sleep 1
+echo "#AFTER"; [ -e /tmp/exit ] && echo ended || echo running; screen | grep -c "End of the lesson"
+quit
+echo "#LINKS"; links
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.words("AFTER"), ["running", "0"], "{}", r.text);
+    // Declined: the earlier run's bridge is still there.
+    assert_eq!(r.words("LINKS"), ["lo", "leftover0"], "{}", r.text);
 }
 
 /// learn on names the lesson makes that are there already, and nslab did not see this lesson
