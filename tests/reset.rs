@@ -58,6 +58,11 @@ fn sandboxed(script: &str) -> Output {
         .unwrap()
 }
 
+/// Lines joined with spaces: a message wrapped by the pane reads as one.
+fn flat(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The script's output, and what follows a marker line `#NAME` up to the next marker.
 struct Run {
     text: String,
@@ -105,7 +110,9 @@ fn a_students_own_namespace_survives_the_reset_and_the_lessons_things_go() {
 ip netns add blue
 ip link add own0 type veth peer name own1 netns blue
 ip -n blue address add 10.7.0.1/24 dev own1
-learn veth-lab; waitfor "Step 1 of 9"
+# learn says that blue is there already, and asks.
+learn veth-lab; waitfor "Go on anyway? [y/N]"
+$T send-keys y Enter; waitfor "Step 1 of 9"
 # The lesson's commands, typed in the student's shell.
 ip netns add red
 ip link add veth0 type veth peer name veth1
@@ -158,7 +165,8 @@ fn a_namespace_made_during_the_lesson_goes_even_with_the_name_of_one_made_before
         r##"
 ip netns add blue
 stat -L -c %i /run/netns/blue > /tmp/before
-learn veth-lab; waitfor "Step 1 of 9"
+learn veth-lab; waitfor "Go on anyway? [y/N]"
+$T send-keys y Enter; waitfor "Step 1 of 9"
 # The student's blue is deleted and made again while the lesson runs: now the lesson's.
 ip netns del blue
 ip netns add blue
@@ -196,7 +204,9 @@ quit
 # The bridges lesson begins: the veth lab's blue and red are offered for reset (issue 19).
 learn bridges; waitfor "Reset veth-lab first? [y/N]"
 echo "#OFFER"; screen
-$T send-keys n Enter; waitfor "Step 1 of 12"
+# Not reset: blue is still there, and bridges makes a blue too.
+$T send-keys n Enter; waitfor "Go on anyway? [y/N]"
+$T send-keys y Enter; waitfor "Step 1 of 12"
 ip netns add host; ip -n host link add bridge0 type bridge
 quit
 echo "#RESET"; $N reset --yes bridges; echo "code $?"
@@ -461,7 +471,7 @@ L=tests/ledger-lessons/leaves-a-link.md
 keys() { printf "$1"; while [ ! -e /tmp/done ]; do sleep 0.05; done; rm /tmp/done; }
 script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys "") > /dev/null
 echo "#FIRST"; links
-script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys y) > /tmp/second
+script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys 'y\r') > /tmp/second
 echo "#SECOND"; grep -a -o -e "An earlier run of this lesson left link leftover0. Reset the lesson first? \[y/N\]" -e "Reset: removed link leftover0" /tmp/second
 echo "#RESET"; $N reset --yes $L; echo "code $?"; links
 "##,
@@ -484,6 +494,62 @@ echo "#RESET"; $N reset --yes $L; echo "code $?"; links
             && reset.trim_end().ends_with("code 0\nlo"),
         "{reset}"
     );
+}
+
+/// Demo's `[y/N]` takes a line: `n` and Enter decline, and the Enter does not reach the first
+/// step (a single key left it there, and the step went on: this one-step lesson ended).
+#[test]
+fn demos_reset_question_takes_a_line_and_its_enter_does_not_go_on() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/leaves-a-link.md
+keys() { printf "$1"; while [ ! -e /tmp/done ]; do sleep 0.05; done; rm /tmp/done; }
+script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys "") > /dev/null
+rm -f /tmp/exit
+$T new-session -d -x 150 -y 50 "$N demo $L; echo \$? > /tmp/exit; sleep 600"
+waitfor "Reset the lesson first? [y/N]"
+$T send-keys n Enter
+# The step performed (its footer shows), and a moment for a key to act.
+for i in $(seq 200); do [ -e /tmp/exit ] || screen | grep -qF "space/Enter: next" && break; sleep 0.05; done
+sleep 1
+echo "#AFTER"; [ -e /tmp/exit ] && echo ended || echo running; screen | grep -c "End of the lesson"
+quit
+echo "#LINKS"; links
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.words("AFTER"), ["running", "0"], "{}", r.text);
+    // Declined: the earlier run's bridge is still there.
+    assert_eq!(r.words("LINKS"), ["lo", "leftover0"], "{}", r.text);
+}
+
+/// learn on names the lesson makes that are there already, and nslab did not see this lesson
+/// make: it says so and asks; no changes nothing (no baseline, no progress), yes goes on.
+#[test]
+fn learn_asks_before_it_builds_on_names_it_did_not_make() {
+    let out = sandboxed(
+        r##"
+ip netns add blue
+learn veth-lab; waitfor "Go on anyway? [y/N]"
+echo "#ASK"; screen
+$T send-keys n Enter; waitexit
+echo "#NO"; cat /tmp/exit; ls /run/netns; ls $HOME/.local/state/nslab 2>/dev/null
+learn veth-lab; waitfor "Go on anyway? [y/N]"
+$T send-keys y Enter; waitfor "Step 1 of 9"
+quit
+echo "#YES"; cat /tmp/exit; ls /run/netns
+"##,
+    );
+    let r = Run::of(&out);
+    let ask = flat(&r.part("ASK"));
+    assert!(
+        ask.contains("netns blue already exists, and nslab did not see this lesson make it.")
+            && ask.contains("its clean-up step would delete it"),
+        "{ask}"
+    );
+    assert_eq!(r.words("NO"), ["0", "blue"], "{}", r.text);
+    // q leaves the lesson (130); the student's blue is kept.
+    assert_eq!(r.words("YES"), ["130", "blue"], "{}", r.text);
 }
 
 #[test]

@@ -818,7 +818,7 @@ fn dest_of(d: Option<Cidr>) -> Option<Cidr> {
     d.filter(|c| c.prefix > 0)
 }
 
-fn route_matches(r: &Route, want: &RouteSpec) -> bool {
+pub(crate) fn route_matches(r: &Route, want: &RouteSpec) -> bool {
     // A multipath route goes via each of its next hops: `via` and `dev` are one hop's.
     let hop = |via: Option<IpAddr>, dev: Option<&String>| {
         want.via.is_none_or(|v| via == Some(v)) && want.dev.as_ref().is_none_or(|d| dev == Some(d))

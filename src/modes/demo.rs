@@ -53,7 +53,7 @@ pub fn demo(
             super::reset::before_demo(&engine.kernel, lesson).map_err(Failure::env)?
         {
             put(&format!("{} {question}", style("Note:").yellow().bold()));
-            let yes = matches!(wait_key(&keys, None), Some(Key::Char('y' | 'Y')));
+            let yes = answer_line(&keys);
             put("\n");
             if yes {
                 put(&super::reset::demo_reset(&engine.kernel, lesson));
@@ -263,6 +263,31 @@ fn checklist(step: &Step, after: &[Verdict]) -> Vec<CheckRow> {
 }
 
 const AGAIN: &str = "Shown again: this step's commands ran before and are not performed again. The checks are as the kernel has them now.";
+
+/// The answer to a `[y/N]` question, typed as a line: the keys are echoed, Backspace takes one
+/// back, Enter ends it; `y` or `yes` is yes, anything else (Enter alone too) no. A single key
+/// left the Enter typed after it to the first step, which took it for "next". Ctrl-C leaves.
+fn answer_line(keys: &Keys) -> bool {
+    let mut line = String::new();
+    loop {
+        match wait_key(keys, None) {
+            Some(Key::Enter) | None => {
+                return matches!(line.trim(), "y" | "Y" | "yes" | "Yes");
+            }
+            Some(Key::Quit) => super::interrupted(keys),
+            Some(Key::Backspace) => {
+                if line.pop().is_some() {
+                    put("\x08 \x08");
+                }
+            }
+            Some(Key::Char(c)) if !c.is_control() => {
+                line.push(c);
+                put(&c.to_string());
+            }
+            Some(_) => {}
+        }
+    }
+}
 
 /// Waits for a key; `None` after `timeout` (forever without one).
 fn wait_key(keys: &Keys, timeout: Option<Duration>) -> Option<Key> {

@@ -22,7 +22,9 @@ use crate::engine::runner::{self, CommandRun, Policy, Show};
 use crate::engine::{Engine, Verdict};
 use crate::exit::{Code, Failure};
 use crate::kernel::Watcher;
+use crate::lesson::effect::RouteKey;
 use crate::lesson::{Answer, CommandLine, Lesson, Ns, Op, Step};
+use crate::net::Cidr;
 use crate::progress::{self, Progress, StepState, Store};
 use crate::term::{Key, Keys, Screen, height, width};
 use input::{Action, Event, Input, Mode};
@@ -124,9 +126,7 @@ pub fn learn(
     place: &Place,
     opts: Options,
 ) -> Result<Code, Failure> {
-    // Before the terminal is taken: a progress file nslab cannot use stops here, with its message.
     let progress = Store::default();
-    progress.update(|p| p.current = Some(lesson.id.clone()))?;
     engine.set_lesson(lesson);
     engine.reuse_probes_for(SLOW_POLL);
     let n = lesson.steps.len();
@@ -148,12 +148,17 @@ pub fn learn(
     // learn.
     if matches!(place, Place::Host) {
         super::reset::offer_others(&engine.kernel, lesson);
+        if !go_on_with_taken_names(&super::reset::taken_before_learn(&engine.kernel, lesson))? {
+            return Ok(Code::Success);
+        }
         super::reset::begin_noting(
             &engine.kernel,
             lesson,
             crate::engine::ledger::file::By::Learn,
         );
     }
+    // Before the terminal is taken: a progress file nslab cannot use stops here, with its message.
+    progress.update(|p| p.current = Some(lesson.id.clone()))?;
     let mut performed = super::Performed::default();
     if start > 1 && (opts.step.is_some() || matches!(place, Place::Sandbox)) {
         put(&format!(
@@ -192,6 +197,44 @@ pub fn learn(
     let said = l.performed_by_nslab(performed);
     l.notes.extend(said);
     l.run(start - 1)
+}
+
+/// Names the lesson makes that exist already, and nslab did not see this lesson make them (the
+/// student's `ip netns add blue` before the lesson, say): said plainly, and the student asked
+/// whether to go on (a whole line on standard input). No: learn ends (`false`), nothing changed.
+/// Without a terminal to ask on, learn refuses, as demo does.
+fn go_on_with_taken_names(taken: &[String]) -> Result<bool, Failure> {
+    if taken.is_empty() {
+        return Ok(true);
+    }
+    use std::io::IsTerminal;
+    let one = taken.len() == 1;
+    let (it, them) = if one { ("it", "it") } else { ("they", "them") };
+    let names = crate::term::printable(&taken.join(", "));
+    let said = format!(
+        "{names} already exist{}, and nslab did not see this lesson make {them}. The lesson makes {} too: its steps will use {them} as {it} {} (its commands may fail on {them}: File exists), and its clean-up step would delete {them}.",
+        if one { "s" } else { "" },
+        if one {
+            "one of that name"
+        } else {
+            "ones of those names"
+        },
+        if one { "is" } else { "are" },
+    );
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::env(format!(
+            "{said} Rename or delete {them} first, or answer on a terminal"
+        )));
+    }
+    eprintln!("{} {said}", style("Note:").yellow().bold());
+    eprint!("Go on anyway? [y/N] ");
+    let mut answer = String::new();
+    let yes = std::io::stdin().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes" | "Yes");
+    if !yes {
+        eprintln!("Nothing was changed.");
+    }
+    Ok(yes)
 }
 
 impl Learn<'_> {
@@ -465,23 +508,46 @@ impl Learn<'_> {
                 v.whys.push(None);
                 continue;
             }
-            // The judge's own near miss first (a typo, swapped ends); else, what an earlier
-            // step made and is gone.
+            // What an earlier step made and is gone: a namespace or a link when the judge
+            // named no near miss of its own (a typo, swapped ends, a moved link); an address or
+            // a route before the judge's cause, which sees only its effect ("Network is
+            // unreachable").
             let k = &self.engine.kernel;
-            let gone = if o.cause.is_none() {
-                gone::made_earlier(
-                    self.lesson,
-                    idx,
-                    &c.check,
-                    &mut |n| k.netns_exists(n),
-                    &mut |ns, name| {
-                        k.snapshot(ns)
-                            .is_ok_and(|s| s.links.iter().any(|l| l.name == name))
-                    },
-                )
-            } else {
-                None
+            let mut has_ns = |n: &str| k.netns_exists(n);
+            let mut has_link = |ns: &Ns, name: &str| {
+                k.snapshot(ns)
+                    .is_ok_and(|s| s.links.iter().any(|l| l.name == name))
             };
+            let mut has_addr = |ns: &Ns, dev: &str, cidr: &Cidr| {
+                k.snapshot(ns)
+                    .is_ok_and(|s| s.addrs.iter().any(|a| a.link == dev && a.cidr == *cidr))
+            };
+            let mut has_route = |ns: &Ns, r: &RouteKey| {
+                let want = r.spec();
+                let v6 = r.dest.map(|d| !d.is_v4()).or(r.via.map(|v| v.is_ipv6()));
+                k.snapshot(ns).is_ok_and(|s| {
+                    let routes = if v6 == Some(true) {
+                        k.routes6(&s).unwrap_or_default()
+                    } else {
+                        s.routes
+                    };
+                    routes
+                        .iter()
+                        .any(|r| crate::engine::judge::route_matches(r, &want))
+                })
+            };
+            let gone = gone::made_earlier(
+                self.lesson,
+                idx,
+                &c.check,
+                o.cause.is_some(),
+                &mut gone::Kernel {
+                    has_ns: &mut has_ns,
+                    has_link: &mut has_link,
+                    has_addr: &mut has_addr,
+                    has_route: &mut has_route,
+                },
+            );
             let why = match (&gone, &o.cause) {
                 (Some(g), _) => {
                     v.rebuild = Some(v.rebuild.map_or(g.step, |s: usize| s.min(g.step)));

@@ -939,6 +939,19 @@ pub fn before_demo(k: &Kernel, lesson: &Lesson) -> Result<Option<String>, String
     Ok(None)
 }
 
+/// Learn, before the terminal is taken: the names the lesson makes that exist now and that
+/// nslab did not see this lesson make (an earlier session of it, by its baseline, did not):
+/// [`names_taken`] less this lesson's own leftovers. Learn asks before it goes on.
+pub fn taken_before_learn(k: &Kernel, lesson: &Lesson) -> Vec<String> {
+    let own: Vec<String> = own_leftovers(k, lesson)
+        .map(|(p, _)| p.actions.iter().map(|a| a.item.to_string()).collect())
+        .unwrap_or_default();
+    names_taken(k, lesson)
+        .into_iter()
+        .filter(|t| !own.contains(t))
+        .collect()
+}
+
 /// The lesson was taken to its end (demo, learn): if nothing of what it made is left (its
 /// clean-up removed it all), its baseline is forgotten. A baseline kept after the end would
 /// take what the user makes later under the lesson's names (`ip netns add blue` by hand) for
