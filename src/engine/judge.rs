@@ -730,12 +730,16 @@ fn addr(
             if let Some(os) = f.snapshot(&other_ns)
                 && let Some(oa) = os.addrs.iter().find(|a| a.cidr.addr == cidr.addr)
             {
-                let (first, beside) = match wrong {
+                let (first, beside, then) = match wrong {
+                    // The ends' addresses swapped: the other end's check has the mirror of this
+                    // Try, and a student pastes both. Each deletion is `;`, not `&&`: the one
+                    // the other Try already did fails, and the add still comes.
                     Some(w) => (
-                        format!("{ip} address del {} dev {dev} && ", w.cidr),
+                        format!("{ip} address del {} dev {dev}; ", w.cidr),
                         format!(", and {dev} has {} of the same subnet", w.cidr),
+                        "; ",
                     ),
-                    None => (String::new(), String::new()),
+                    None => (String::new(), String::new(), " && "),
                 };
                 return v
                     .cause(format!(
@@ -745,7 +749,7 @@ fn addr(
                         where_(&other_ns)
                     ))
                     .fix(format!(
-                        "{first}{} address del {} dev {} && {ip} address add {cidr} dev {dev}",
+                        "{first}{} address del {} dev {}{then}{ip} address add {cidr} dev {dev}",
                         other_ns.ip(),
                         oa.cidr,
                         oa.link
@@ -954,8 +958,9 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
     if let Some(t) = want.table {
         cmd.push_str(&format!(" table {t}"));
     }
-    let v = Verdict::fail(expected, found).fix(cmd);
-    // A gateway that no address of the namespace reaches: the kernel will refuse it.
+    let v = Verdict::fail(expected, found);
+    // A gateway that no address of the namespace reaches: the kernel will refuse it, and the
+    // route's Try would fail for that reason (the address comes first).
     if let Some(gw) = want.via
         && !s.addrs.iter().any(|a| a.cidr.contains(&gw))
     {
@@ -965,7 +970,7 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
             ns.name()
         ));
     }
-    v
+    v.fix(cmd)
 }
 
 fn fdb(expected: String, ns: &Ns, port: &str, what: &FdbWhat, f: &mut dyn Facts) -> Verdict {

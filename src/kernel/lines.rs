@@ -691,8 +691,9 @@ fn start_line(req: &Request, root: &OwnedFd) -> std::result::Result<Running, Str
     let (err_r, err_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
     let mut cmd = Command::new("/bin/sh");
     // Named for what it is on its command line, which `pkill -f 'sh -c'` or `pgrep -f /bin/sh`
-    // would match as /bin/sh; `sh`, after the script, is its $0, in its messages.
-    cmd.arg0("nslab-line")
+    // would match as /bin/sh, and `pkill -f nslab` as nslab-line; `sh`, after the script, is
+    // its $0, in its messages.
+    cmd.arg0("lesson-line")
         .arg("-c")
         .arg(SCRIPT)
         .arg("sh")

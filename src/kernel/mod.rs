@@ -91,10 +91,16 @@ impl fmt::Display for KernelError {
             KernelError::Exists(what) => write!(f, "{what} already exists"),
             // The errno as strerror words it, as ip prints it: "Invalid argument", without
             // Rust's "(os error 22)".
-            KernelError::Os { context, err } => match err.raw_os_error() {
-                Some(code) => write!(f, "{context}: {}", nix::errno::Errno::from_raw(code).desc()),
-                None => write!(f, "{context}: {err}"),
-            },
+            KernelError::Os { context, err } => {
+                let text = err.to_string();
+                let words = match err.raw_os_error() {
+                    Some(code) => text
+                        .strip_suffix(&format!(" (os error {code})"))
+                        .unwrap_or(&text),
+                    None => &text,
+                };
+                write!(f, "{context}: {words}")
+            }
             KernelError::Other(m) => f.write_str(m),
         }
     }
@@ -1414,6 +1420,9 @@ mod tests {
             e.to_string(),
             "ip address add 10.0.0.1/33 dev x0: Invalid argument"
         );
+        // glibc's words, as ip prints them (not "Math result not representable").
+        let e = KernelError::io("x", std::io::Error::from_raw_os_error(34));
+        assert_eq!(e.to_string(), "x: Numerical result out of range");
         let other = KernelError::io("read", std::io::Error::other("cut short"));
         assert_eq!(other.to_string(), "read: cut short");
     }

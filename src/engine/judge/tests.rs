@@ -214,7 +214,7 @@ fn an_address_on_the_other_end_is_named() {
     assert_eq!(
         v.fix.as_deref(),
         Some(
-            "ip -n blue address del 10.1.0.3/24 dev veth0 && ip -n red address del 10.1.0.2/24 dev veth1 && ip -n blue address add 10.1.0.2/24 dev veth0"
+            "ip -n blue address del 10.1.0.3/24 dev veth0; ip -n red address del 10.1.0.2/24 dev veth1; ip -n blue address add 10.1.0.2/24 dev veth0"
         )
     );
     let mut f = lab(&["10.1.0.2/16"], &[]);
@@ -354,6 +354,8 @@ fn a_try_line_works_from_the_state_as_it_is() {
         v.cause.as_deref().unwrap().contains("10.9.0.1 is on none"),
         "{v:?}"
     );
+    // ...and no Try that the kernel would refuse for that very reason.
+    assert_eq!(v.fix, None);
 }
 
 /// A route in `red` to `dest` (None: default) via `via`, with a metric.
