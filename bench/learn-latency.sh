@@ -41,8 +41,11 @@ for _ in $(seq 1 "$rounds"); do
       at=${line#*:}
       at=${at%%:*}
       step=$(head -n "$at" "$lesson" | grep -c '^## ')
-      # FILE:LINE: native: CMD, or FILE:LINE: real   (why): CMD
+      # FILE:LINE: acts     native: CMD, or FILE:LINE: observes real   (why): CMD
       cmd=${line#*: }
+      cmd=${cmd#acts }
+      cmd=${cmd#observes }
+      cmd=${cmd#"${cmd%%[! ]*}"}
       case $cmd in
       native:*) cmd=${cmd#native: } ;;
       *) cmd=${cmd#*): } ;;
