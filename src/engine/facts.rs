@@ -62,6 +62,8 @@ pub type ProbeCache = HashMap<(Ns, Ipv4Addr), (Instant, Result<PingOutcome, Stri
 pub struct RunInfo {
     /// The lesson's named namespaces: where "it is in red" hints and exactness look.
     pub lesson_ns: Arc<Vec<String>>,
+    /// The link names the lesson makes or checks: never a typo of one another.
+    pub lesson_links: Arc<Vec<String>>,
     /// Processes older than this (boot-relative clock ticks) are not the student's.
     pub since_ticks: u64,
     /// The user whose processes count (the student's session).
@@ -83,6 +85,7 @@ impl RunInfo {
     pub fn new(k: &Kernel, lesson_ns: Vec<String>) -> RunInfo {
         RunInfo {
             lesson_ns: Arc::new(lesson_ns),
+            lesson_links: Arc::new(Vec::new()),
             since_ticks: k.start_ticks(),
             uid: nix::unistd::getuid().as_raw(),
             pings: Arc::new(Mutex::new(PingLog::default())),
@@ -417,6 +420,10 @@ impl Facts for Round<'_> {
 
     fn lesson_names(&mut self) -> Vec<String> {
         self.run.lesson_ns.to_vec()
+    }
+
+    fn lesson_links(&mut self) -> Vec<String> {
+        self.run.lesson_links.to_vec()
     }
 
     fn netns_names(&mut self) -> Vec<String> {

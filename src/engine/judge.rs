@@ -107,6 +107,11 @@ pub trait Facts {
     fn netns_names(&mut self) -> Vec<String>;
     /// The namespaces the lesson itself names: never a typo of one another.
     fn lesson_names(&mut self) -> Vec<String>;
+    /// The link names the lesson makes or checks: never a typo of one another (`va0` is no
+    /// typo of `va1` when the lesson makes both, and `va1` is missing because its line failed).
+    fn lesson_links(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     fn netns_exists(&mut self, name: &str) -> bool;
     fn netns_inode(&mut self, name: &str) -> Option<u64>;
     fn netns_count(&mut self) -> usize;
@@ -531,7 +536,9 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
                 ))
                 .fix(format!("{} link set {name} netns {target}", o.ip()));
         }
-        return match similar(name, &names) {
+        let ours = f.lesson_links();
+        let strangers: Vec<String> = names.into_iter().filter(|n| !ours.contains(n)).collect();
+        return match similar(name, &strangers) {
             Some(sim) => v.cause(format!("{} has a '{sim}': a typo?", ns.name())),
             None => v,
         };

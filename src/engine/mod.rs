@@ -68,6 +68,7 @@ impl Engine {
             pace,
             run: RunInfo {
                 lesson_ns: Arc::new(Vec::new()),
+                lesson_links: Arc::new(Vec::new()),
                 since_ticks,
                 uid: nix::unistd::getuid().as_raw(),
                 pings: Arc::new(Mutex::new(PingLog::default())),
@@ -83,9 +84,17 @@ impl Engine {
 
     /// The lesson the engine works for: its namespaces are where checks and pictures look.
     pub fn set_lesson(&mut self, lesson: &Lesson) {
-        let mut names: Vec<String> = Creations::of(lesson).netns.into_iter().collect();
+        let made = Creations::of(lesson);
+        let mut links: Vec<String> = made.links.into_iter().map(|(_, l)| l).collect();
+        let mut names: Vec<String> = made.netns.into_iter().collect();
         for step in &lesson.steps {
             for c in &step.checks {
+                if let crate::lesson::check::Check::Link { name, pred, .. } = &c.check {
+                    links.push(name.clone());
+                    if let crate::lesson::check::LinkPred::Peer { name, .. } = pred {
+                        links.push(name.clone());
+                    }
+                }
                 for ns in c.check.namespaces() {
                     if let Ns::Named(n) = ns
                         && !names.contains(n)
@@ -96,6 +105,9 @@ impl Engine {
             }
         }
         self.run.lesson_ns = Arc::new(names);
+        links.sort();
+        links.dedup();
+        self.run.lesson_links = Arc::new(links);
     }
 
     /// Probes younger than this are not sent again (learn: its checks are judged on every

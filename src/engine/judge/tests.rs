@@ -17,6 +17,8 @@ struct Fake {
     fdbs: HashMap<Ns, Rc<Vec<FdbEntry>>>,
     /// The namespaces the lesson names.
     lesson: Vec<String>,
+    /// The links the lesson names.
+    links: Vec<String>,
 }
 
 impl Facts for Fake {
@@ -45,6 +47,9 @@ impl Facts for Fake {
     }
     fn lesson_names(&mut self) -> Vec<String> {
         self.lesson.clone()
+    }
+    fn lesson_links(&mut self) -> Vec<String> {
+        self.links.clone()
     }
     fn netns_exists(&mut self, name: &str) -> bool {
         self.snaps.contains_key(&Ns::Named(name.into()))
@@ -319,6 +324,29 @@ fn a_link_sent_to_a_typo_of_its_namespace_is_found_there() {
         Some("veth1 is in rde, a namespace the lesson does not make: a typo of red?")
     );
     assert_eq!(v.fix.as_deref(), Some("ip -n rde link set veth1 netns red"));
+}
+
+#[test]
+fn a_link_the_lesson_makes_is_no_typo_of_another_it_makes() {
+    // red has veth2 where the check wants veth1: a typo, unless the lesson makes veth2 too
+    // (then veth1 is missing because its own line failed or has not run).
+    let mut f = lab(&[], &[]);
+    let r = Snapshot::from_parts(
+        red(),
+        vec![
+            Link::bare(1, "lo", "loopback"),
+            Link::bare(3, "veth2", "dummy"),
+        ],
+        vec![],
+        vec![],
+    );
+    f.snaps.insert(red(), Rc::new(r));
+    let v = verdict("link veth1 in red exists", &mut f);
+    assert_eq!(v.cause.as_deref(), Some("red has a 'veth2': a typo?"));
+    f.links = vec!["veth1".into(), "veth2".into()];
+    let v = verdict("link veth1 in red exists", &mut f);
+    assert!(!v.pass);
+    assert_eq!(v.cause, None, "{v:?}");
 }
 
 #[test]
