@@ -206,6 +206,7 @@ learn bridges; waitfor "Reset veth-lab first? [y/N]"
 echo "#OFFER"; screen
 # Not reset: blue is still there, and bridges makes a blue too.
 $T send-keys n Enter; waitfor "Go on anyway? [y/N]"
+echo "#ASK"; screen
 $T send-keys y Enter; waitfor "Step 1 of 12"
 ip netns add host; ip -n host link add bridge0 type bridge
 quit
@@ -222,6 +223,12 @@ echo "#NETNS2"; ls /run/netns
         offer.contains("Other lessons left things on this machine:")
             && offer.contains("veth-lab: netns blue, netns red"),
         "{offer}"
+    );
+    // The question names whose the blue is, and the reset that removes it.
+    let ask = r.part("ASK");
+    assert!(
+        ask.contains("They were left by veth-lab: `nslab reset veth-lab` removes them."),
+        "{ask}"
     );
     let reset = r.part("RESET");
     assert!(reset.contains("bridges: removed netns host"), "{reset}");

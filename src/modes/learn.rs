@@ -148,7 +148,9 @@ pub fn learn(
     // learn.
     if matches!(place, Place::Host) {
         super::reset::offer_others(&engine.kernel, lesson);
-        if !go_on_with_taken_names(&super::reset::taken_before_learn(&engine.kernel, lesson))? {
+        let taken = super::reset::taken_before_learn(&engine.kernel, lesson);
+        let owner = super::reset::left_by(&engine.kernel, lesson, &taken);
+        if !go_on_with_taken_names(&taken, &owner)? {
             return Ok(Code::Success);
         }
         super::reset::begin_noting(
@@ -203,7 +205,8 @@ pub fn learn(
 /// student's `ip netns add blue` before the lesson, say): said plainly, and the student asked
 /// whether to go on (a whole line on standard input). No: learn ends (`false`), nothing changed.
 /// Without a terminal to ask on, learn refuses, as demo does.
-fn go_on_with_taken_names(taken: &[String]) -> Result<bool, Failure> {
+/// `owner`: whose leftovers they are, when the ledger knows ([`super::reset::left_by`]).
+fn go_on_with_taken_names(taken: &[String], owner: &str) -> Result<bool, Failure> {
     if taken.is_empty() {
         return Ok(true);
     }
@@ -221,6 +224,10 @@ fn go_on_with_taken_names(taken: &[String]) -> Result<bool, Failure> {
         },
         if one { "is" } else { "are" },
     );
+    let said = match owner.strip_prefix(". ") {
+        Some(o) => format!("{said} {o}."),
+        None => said,
+    };
     if !std::io::stdin().is_terminal() {
         return Err(Failure::env(format!(
             "{said} Rename or delete {them} first, or answer on a terminal"

@@ -905,27 +905,7 @@ pub fn before_demo(k: &Kernel, lesson: &Lesson) -> Result<Option<String>, String
     let taken = names_taken(k, lesson);
     if !taken.is_empty() {
         let one = taken.len() == 1;
-        // Another lesson's leftovers (a rehearsal killed midway): its reset removes them.
-        let owners: Vec<String> = leftovers_of_others(k, &lesson.id)
-            .into_iter()
-            .filter(|p| {
-                p.actions
-                    .iter()
-                    .any(|a| taken.contains(&a.item.to_string()))
-            })
-            .map(|p| p.lesson)
-            .collect();
-        let reset = if owners.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ". {} left by {}: `nslab reset {}` removes {}",
-                if one { "It was" } else { "They were" },
-                owners.join(", "),
-                owners.join(" "),
-                if one { "it" } else { "them" },
-            )
-        };
+        let reset = left_by(k, lesson, &taken);
         return Err(format!(
             "{} already exist{}, and nslab did not see this lesson make {}: the demo would use {} and its clean-up would delete {}, and nslab never removes what it did not make. Rename or delete {} first, or give the demo a machine (or a VM) of its own{reset}",
             crate::term::printable(&taken.join(", ")),
@@ -937,6 +917,32 @@ pub fn before_demo(k: &Kernel, lesson: &Lesson) -> Result<Option<String>, String
         ));
     }
     Ok(None)
+}
+
+/// Whose leftovers `taken` are, when the ledger knows: another lesson's (a session of it
+/// ended midway), whose reset removes them. ". They were left by X: `nslab reset X` removes
+/// them", or nothing.
+pub fn left_by(k: &Kernel, lesson: &Lesson, taken: &[String]) -> String {
+    let one = taken.len() == 1;
+    let owners: Vec<String> = leftovers_of_others(k, &lesson.id)
+        .into_iter()
+        .filter(|p| {
+            p.actions
+                .iter()
+                .any(|a| taken.contains(&a.item.to_string()))
+        })
+        .map(|p| p.lesson)
+        .collect();
+    if owners.is_empty() {
+        return String::new();
+    }
+    format!(
+        ". {} left by {}: `nslab reset {}` removes {}",
+        if one { "It was" } else { "They were" },
+        owners.join(", "),
+        owners.join(" "),
+        if one { "it" } else { "them" },
+    )
 }
 
 /// Learn, before the terminal is taken: the names the lesson makes that exist now and that
