@@ -350,6 +350,62 @@ fn a_link_the_lesson_makes_is_no_typo_of_another_it_makes() {
 }
 
 #[test]
+fn an_address_on_the_wrong_end_gets_a_try_that_moves_it() {
+    // 10.1.0.3 went on blue's veth0, not on red's veth1.
+    let mut f = lab(&["10.1.0.2/24", "10.1.0.3/24"], &[]);
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert!(!v.pass);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("the address belongs on the other end")
+    );
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n blue addr del 10.1.0.3/24 dev veth0; ip -n red addr add 10.1.0.3/24 dev veth1")
+    );
+    // On both ends: deleting blue's is all it takes.
+    let mut f = lab(&["10.1.0.2/24", "10.1.0.3/24"], &["10.1.0.3/24"]);
+    let v = verdict("pinged 10.1.0.3 from blue", &mut f);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n blue addr del 10.1.0.3/24 dev veth0")
+    );
+}
+
+#[test]
+fn a_static_neighbour_typed_wrong_gets_a_try_a_learned_one_does_not() {
+    let entry = |mac: &str, state: &str| Neigh {
+        addr: "10.1.0.3".parse().unwrap(),
+        dev: "veth0".into(),
+        lladdr: Some(mac.parse().unwrap()),
+        state: state.into(),
+    };
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    f.neighs.insert(
+        blue(),
+        Rc::new(vec![entry("02:00:00:00:00:09", "permanent")]),
+    );
+    let check = "neigh 10.1.0.3 lladdr 02:00:00:00:00:03 on veth0 permanent in blue";
+    let v = verdict(check, &mut f);
+    assert!(!v.pass);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n blue neigh replace 10.1.0.3 lladdr 02:00:00:00:00:03 dev veth0 nud permanent")
+    );
+    // Learned from the other end: its MAC is what the other end has; no line here fixes it.
+    f.neighs.insert(
+        blue(),
+        Rc::new(vec![entry("02:00:00:00:00:09", "reachable")]),
+    );
+    let v = verdict(
+        "neigh 10.1.0.3 lladdr 02:00:00:00:00:03 on veth0 in blue",
+        &mut f,
+    );
+    assert!(!v.pass);
+    assert_eq!(v.fix, None);
+}
+
+#[test]
 fn a_try_line_works_from_the_state_as_it_is() {
     let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
     let mut s = (*f.snaps[&red()]).clone();
