@@ -8,6 +8,7 @@ pub mod screen;
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::engine::runner::CommandStatus;
 use crate::engine::{Engine, Pace};
 use crate::exit::{Code, Failure};
 use crate::kernel::{Kernel, sandbox};
@@ -194,6 +195,7 @@ pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Performed {
 pub fn perform_steps(engine: &mut Engine, lesson: &Lesson, from: usize, until: usize) -> Performed {
     let mut done = Performed::default();
     let mut errors = Vec::new();
+    let mut there = Vec::new();
     let end = until.saturating_sub(1).min(lesson.steps.len());
     for st in lesson.steps.iter().take(end).skip(from.saturating_sub(1)) {
         let run = crate::engine::runner::run_step(
@@ -210,14 +212,47 @@ pub fn perform_steps(engine: &mut Engine, lesson: &Lesson, from: usize, until: u
         );
         done.steps.push(st.index);
         for c in &run.commands {
-            if let Some(e) = &c.error {
+            // A line not run (a listing, in a step nobody reads) is no error.
+            let Some(e) = c
+                .error
+                .as_ref()
+                .filter(|_| c.status == CommandStatus::Failed)
+            else {
+                continue;
+            };
+            if already_there(e) {
+                there.push(format!("line {} ({})", c.line, c.text));
+            } else {
                 errors.push(format!("  step {}: {}", st.index, console::style(e).red()));
             }
         }
     }
     done.said.extend(done.summary());
+    if !there.is_empty() {
+        done.said.push(format!(
+            "  {} {}",
+            console::style("already there, left as it was:").dim(),
+            some(&there)
+        ));
+    }
     done.said.extend(errors);
     done
+}
+
+/// A line's failure that says what it makes exists: in a step performed again (`f`, `--step`
+/// on a machine where the lab is half built), that is the state the step leads to, not an
+/// error. nslab's own words for it ("... already exists"), and the kernel's EEXIST as `ip`
+/// prints it ("File exists", "Address already assigned").
+fn already_there(e: &str) -> bool {
+    e.ends_with("already exists") || e.contains("File exists") || e.contains("already assigned")
+}
+
+/// "a, b, c", or the first three and a count.
+fn some(items: &[String]) -> String {
+    match items.len() {
+        0..=3 => items.join(", "),
+        n => format!("{}, and {} more", items[..3].join(", "), n - 3),
+    }
 }
 
 /// Runs `f` (a step being performed) while another thread watches the keyboard: Ctrl-C or `q`
