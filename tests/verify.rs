@@ -1566,3 +1566,61 @@ fn the_program_keeping_a_peer_alive_is_named_by_the_check() {
         "{r}"
     );
 }
+
+/// The kernel removes things by itself: a link taken down loses the routes through it, its
+/// neighbour entries and its IPv6 addresses; a link without IPv4 address loses its IPv4
+/// routes; a macvlan goes with its lower device; a bridge whose MTU came with `ip link add`
+/// takes its port's. A lesson without check blocks is verified on checks nslab derives from
+/// its lines: they must not expect what the kernel removed. First the kernel itself, by `ip -j`.
+#[test]
+fn what_the_kernel_removes_by_itself_is_not_expected() {
+    let out = sandboxed(
+        "mount -t tmpfs tmpfs /run && mkdir /run/netns && \
+         ip netns add k && ip -n k link add e0 type veth peer name e1 && \
+         ip -n k link set e0 up && ip -n k link set e1 up && \
+         ip -n k addr add 10.20.0.1/24 dev e0 && ip -n k addr add fd20::1/64 dev e0 nodad && \
+         ip -n k route add 10.21.0.0/16 via 10.20.0.2 && \
+         ip -n k neigh add 10.20.0.9 lladdr 02:00:00:00:20:09 dev e0 nud permanent && \
+         ip -n k link set e0 down && \
+         echo \"#ROUTES $(ip -n k -j route show dev e0)\" && \
+         echo \"#ADDR6 $(ip -n k -j -6 addr show dev e0)\" && \
+         echo \"#NEIGH $(ip -n k -j neigh show dev e0)\" && \
+         ip -n k link add br0 mtu 9000 type bridge && ip -n k link set e1 master br0 && \
+         echo \"#MTU $(ip -n k -j link show br0)\"",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |tag: &str| -> serde_json::Value {
+        let line = text.lines().find(|l| l.starts_with(tag)).expect(tag);
+        serde_json::from_str(line[tag.len()..].trim()).unwrap()
+    };
+    assert_eq!(field("#ROUTES "), serde_json::json!([]), "{text}");
+    let addr6 = field("#ADDR6 ");
+    assert!(
+        addr6
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["addr_info"].as_array().is_none_or(|a| a.is_empty())),
+        "{addr6}"
+    );
+    assert_eq!(field("#NEIGH "), serde_json::json!([]), "{text}");
+    assert_eq!(field("#MTU ")[0]["mtu"], 1500, "{text}");
+
+    let s = Scratch::new("kernel-removes");
+    let f = s.lab(
+        "kernel-removes",
+        "## Build\n\n```sh\nip netns add k\nip -n k link add e0 type veth peer name e1\n\
+         ip -n k link set e0 up\nip -n k link set e1 up\n\
+         ip -n k addr add 10.20.0.1/24 dev e0\nip -n k addr add fd20::1/64 dev e0 nodad\n\
+         ip -n k route add 10.21.0.0/16 via 10.20.0.2\nip -n k -6 route add fd21::/64 dev e0\n\
+         ip -n k neigh add 10.20.0.9 lladdr 02:00:00:00:20:09 dev e0 nud permanent\n```\n\n\
+         ## Down, and the kernel tidies\n\n```sh\nip -n k link set e0 down\n\
+         ip -n k link add mv0 link e1 type macvlan\nip -n k addr add 10.30.0.1/24 dev e1\n\
+         ip -n k route add 10.31.0.0/16 via 10.30.0.2\nip -n k addr del 10.30.0.1/24 dev e1\n\
+         ip -n k link add br0 mtu 9000 type bridge\nip -n k link add p0 type veth peer name p1\n\
+         ip -n k link set p0 master br0\n```\n\n\
+         ## The lower device goes\n\n```sh\nip -n k link del e1\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del k\n```\n",
+    );
+    passes(&f, 2);
+}

@@ -30,6 +30,11 @@ pub struct LinkFact {
     pub mac: Option<Mac>,
     /// The end named first when a veth pair was made (derived checks speak of the pair once).
     pub main_end: bool,
+    /// The lower device of a macvlan, ipvlan or vlan (`link DEV`): it goes when that goes.
+    pub lower: Option<(Ns, String)>,
+    /// The MTU was set by `ip link set ... mtu`: a bridge keeps it when ports come (one given
+    /// at `ip link add` is the kernel's to lower to its ports').
+    pub mtu_set: bool,
 }
 
 /// An address on a link, with what the line set besides it.
@@ -89,6 +94,11 @@ pub struct World {
     /// Files the lines write (absolute paths).
     pub files: BTreeSet<String>,
     pub unknowns: Vec<Unknown>,
+    /// Addresses and routes the kernel may or may not have removed as a side effect (a
+    /// secondary address when its subnet's primary goes, which `promote_secondaries` decides):
+    /// no derived check says anything of them until a line sets them again.
+    pub doubt_addrs: BTreeSet<(Ns, String, Cidr)>,
+    pub doubt_routes: BTreeSet<(Ns, RouteKey)>,
     /// What the lines made since [`Creations::of`] last looked: so that it gathers everything a
     /// lesson ever makes in one pass, without going over the whole world after every line.
     made: Vec<Made>,
@@ -153,6 +163,9 @@ impl RouteKey {
     }
 }
 
+/// The kinds the kernel deletes with their lower device (`link DEV`).
+const LOWER_BOUND: [&str; 5] = ["macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"];
+
 fn mac_of(bytes: &Option<Vec<u8>>) -> Option<Mac> {
     let b = bytes.as_ref()?;
     let a: [u8; 6] = b.as_slice().try_into().ok()?;
@@ -174,6 +187,8 @@ impl World {
                 mtu: None,
                 mac: None,
                 main_end: true,
+                lower: None,
+                mtu_set: false,
             },
         );
         w
@@ -204,9 +219,24 @@ impl World {
     }
 
     fn remove_link(&mut self, ns: &Ns, name: &str) {
+        if !self.links.contains_key(&(ns.clone(), name.to_string())) {
+            return;
+        }
+        // Routes through it by a gateway on its subnets go with it.
+        self.flush_routes_through(ns, name, |_| true);
         let Some(l) = self.links.remove(&(ns.clone(), name.to_string())) else {
             return;
         };
+        // A macvlan, ipvlan or vlan goes with its lower device.
+        let uppers: Vec<(Ns, String)> = self
+            .links
+            .iter()
+            .filter(|(_, f)| f.lower.as_ref().is_some_and(|(n, d)| n == ns && d == name))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (un, u) in uppers {
+            self.remove_link(&un, &u);
+        }
         self.addrs.retain(|(n, d, _), _| !(n == ns && d == name));
         self.routes
             .retain(|(n, r), _| !(n == ns && r.dev.as_deref() == Some(name)));
@@ -225,6 +255,109 @@ impl World {
                 .retain(|(n, d, _), _| !(*n == pns && *d == pname));
             self.routes
                 .retain(|(n, r), _| !(*n == pns && r.dev.as_deref() == Some(pname.as_str())));
+        }
+    }
+
+    /// The routes of `ns` whose next hop is `dev`, of the families `fam` takes (true: IPv6):
+    /// by name (`dev X`), or by a gateway on one of its subnets (the kernel resolved the link).
+    /// Removed: the kernel flushes them when the link goes down, leaves, or loses its last
+    /// IPv4 address.
+    fn flush_routes_through(&mut self, ns: &Ns, dev: &str, fam: impl Fn(bool) -> bool) {
+        let nets: Vec<Cidr> = self
+            .addrs
+            .keys()
+            .filter(|(n, d, _)| n == ns && d == dev)
+            .map(|(_, _, c)| *c)
+            .collect();
+        self.routes.retain(|(n, r), _| {
+            let through = match (&r.dev, r.via) {
+                (Some(d), _) => d == dev,
+                (None, Some(via)) => nets.iter().any(|c| c.contains(&via)),
+                (None, None) => false,
+            };
+            !(n == ns && through && fam(r.v6))
+        });
+    }
+
+    /// A link goes down: the kernel flushes the routes through it and its neighbour entries,
+    /// and, unless `keep_addr_on_down` is set, its IPv6 addresses.
+    fn link_down(&mut self, ns: &Ns, dev: &str) {
+        self.flush_routes_through(ns, dev, |_| true);
+        self.neighs.retain(|(n, d, _), _| !(n == ns && d == dev));
+        let keep = self
+            .sysctls
+            .iter()
+            .any(|((n, k), v)| n == ns && k.ends_with("keep_addr_on_down") && v.trim() != "0");
+        if keep {
+            return;
+        }
+        let v6: Vec<(Ns, String, Cidr)> = self
+            .addrs
+            .keys()
+            .filter(|(n, d, c)| n == ns && d == dev && c.addr.is_ipv6())
+            .cloned()
+            .collect();
+        for k in v6 {
+            self.addrs.remove(&k);
+            // The root namespace's sysctls are the machine's: there, nslab is not sure.
+            if ns.is_root() {
+                self.doubt_addrs.insert(k);
+            }
+        }
+    }
+
+    /// An IPv4 address `gone` left `dev`: with no IPv4 address left, the kernel flushes the
+    /// IPv4 routes through the link. With others left, what was on `gone`'s subnet (its
+    /// secondaries, when `gone` was the primary; routes by a gateway there) is the machine's
+    /// `promote_secondaries` to decide: in doubt.
+    fn v4_addr_gone(&mut self, ns: &Ns, dev: &str, gone: Cidr) {
+        let left = self
+            .addrs
+            .keys()
+            .any(|(n, d, c)| n == ns && d == dev && c.addr.is_ipv4());
+        if !left {
+            let nets = [gone];
+            self.routes.retain(|(n, r), _| {
+                let through = match (&r.dev, r.via) {
+                    (Some(d), _) => d == dev,
+                    (None, Some(via)) => nets.iter().any(|c| c.contains(&via)),
+                    (None, None) => false,
+                };
+                !(n == ns && through && !r.v6)
+            });
+            return;
+        }
+        let same: Vec<(Ns, String, Cidr)> = self
+            .addrs
+            .keys()
+            .filter(|(n, d, c)| {
+                n == ns && d == dev && c.prefix == gone.prefix && gone.contains(&c.addr)
+            })
+            .cloned()
+            .collect();
+        for k in same {
+            self.addrs.remove(&k);
+            self.doubt_addrs.insert(k);
+        }
+        let routes: Vec<(Ns, RouteKey)> = self
+            .routes
+            .keys()
+            .filter(|(n, r)| n == ns && r.dev.is_none() && r.via.is_some_and(|v| gone.contains(&v)))
+            .cloned()
+            .collect();
+        for k in routes {
+            self.routes.remove(&k);
+            self.doubt_routes.insert(k);
+        }
+    }
+
+    /// A port joins bridge `br` in `ns`: a bridge whose MTU came with `ip link add` takes its
+    /// ports' lowest (the kernel's); the model no longer knows it.
+    fn port_joins(&mut self, ns: &Ns, br: &str) {
+        if let Some(b) = self.links.get_mut(&(ns.clone(), br.to_string()))
+            && !b.mtu_set
+        {
+            b.mtu = None;
         }
     }
 
@@ -262,6 +395,7 @@ impl World {
     /// destination and metric (IPv4 fib_table_insert, IPv6 fib6_add_rt2node). `replace` takes
     /// the first route of that key only, and routes of other metrics stay.
     fn route_set(&mut self, ns: &Ns, verb: RouteVerb, key: RouteKey) {
+        self.doubt_routes.remove(&(ns.clone(), key.clone()));
         let mut rivals: Vec<(RouteKey, i64)> = self
             .routes
             .iter()
@@ -396,6 +530,8 @@ impl World {
                             mtu: None,
                             mac: None,
                             main_end: true,
+                            lower: None,
+                            mtu_set: false,
                         },
                     );
                 }
@@ -465,8 +601,18 @@ impl World {
                         mtu: add.attrs.mtu,
                         mac: mac_of(&add.attrs.address),
                         main_end: true,
+                        lower: add
+                            .attrs
+                            .lower
+                            .clone()
+                            .filter(|_| LOWER_BOUND.contains(&add.kind.as_str()))
+                            .map(|l| (ns.clone(), l)),
+                        mtu_set: false,
                     },
                 );
+                if let Some(Some(br)) = &add.attrs.master {
+                    self.port_joins(&at, br);
+                }
                 if let (Some((pns, pname)), Some(pa)) = (peer_key, &add.peer) {
                     self.made.push(Made::Link(pns.clone(), pname.clone()));
                     self.links.insert(
@@ -479,6 +625,8 @@ impl World {
                             mtu: pa.mtu,
                             mac: mac_of(&pa.address),
                             main_end: false,
+                            lower: None,
+                            mtu_set: false,
                         },
                     );
                 }
@@ -511,12 +659,12 @@ impl World {
                 if let Some(to) = &set.attrs.netns {
                     match to.ns() {
                         Some(to) if to != here => {
+                            self.flush_routes_through(&here, &name, |_| true);
+                            self.neighs
+                                .retain(|(n, d, _), _| !(*n == here && *d == name));
                             self.links.remove(&key);
                             self.addrs
                                 .retain(|(n, d, _), _| !(*n == here && *d == name));
-                            self.routes.retain(|(n, r), _| {
-                                !(*n == here && r.dev.as_deref() == Some(name.as_str()))
-                            });
                             fact.up = false;
                             fact.master = None;
                             here = to;
@@ -530,6 +678,7 @@ impl World {
                 }
                 if let Some(m) = set.attrs.mtu {
                     fact.mtu = Some(m);
+                    fact.mtu_set = true;
                 }
                 if let Some(a) = mac_of(&set.attrs.address) {
                     fact.mac = Some(a);
@@ -548,13 +697,51 @@ impl World {
                         self.made.push(Made::Addr(n.clone(), new.to_string(), c));
                         self.addrs.insert((n, new.to_string(), c), v);
                     }
+                    // Routes and neighbour entries name the link by its index: they follow.
+                    let renamed: Vec<(Ns, RouteKey)> = self
+                        .routes
+                        .keys()
+                        .filter(|(n, r)| *n == here && r.dev.as_deref() == Some(name.as_str()))
+                        .cloned()
+                        .collect();
+                    for k in renamed {
+                        if let Some(place) = self.routes.remove(&k) {
+                            let mut r = k.1;
+                            r.dev = Some(new.to_string());
+                            self.routes.insert((k.0, r), place);
+                        }
+                    }
+                    let neighs: Vec<_> = self
+                        .neighs
+                        .iter()
+                        .filter(|((n, d, _), _)| *n == here && *d == name)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    for ((n, d, a), v) in neighs {
+                        self.neighs.remove(&(n.clone(), d, a));
+                        self.neighs.insert((n, new.to_string(), a), v);
+                    }
                     name = new.to_string();
+                }
+                if set.attrs.up == Some(false) && fact.up {
+                    self.link_down(&here, &name);
                 }
                 if let Some(up) = set.attrs.up {
                     fact.up = up;
                 }
                 if let Some(m) = &set.attrs.master {
                     fact.master = m.clone();
+                    if let Some(br) = m {
+                        self.port_joins(&here, br);
+                    }
+                }
+                // A macvlan, ipvlan or vlan keeps its lower device by index.
+                if (here.clone(), name.clone()) != key {
+                    for f in self.links.values_mut() {
+                        if f.lower.as_ref() == Some(&key) {
+                            f.lower = Some((here.clone(), name.clone()));
+                        }
+                    }
                 }
                 // The other end of a veth follows the rename or the move.
                 if let Some((pns, pname)) = &fact.peer
@@ -575,7 +762,9 @@ impl World {
                 let key = (ns.clone(), a.dev.clone(), cidr);
                 match a.verb {
                     AddrVerb::Del => {
-                        self.addrs.remove(&key);
+                        if self.addrs.remove(&key).is_some() && cidr.addr.is_ipv4() {
+                            self.v4_addr_gone(&key.0, &key.1, cidr);
+                        }
                     }
                     _ => {
                         let brd = match a.brd {
@@ -585,6 +774,7 @@ impl World {
                         };
                         self.made
                             .push(Made::Addr(key.0.clone(), key.1.clone(), key.2));
+                        self.doubt_addrs.remove(&key);
                         self.addrs.insert(
                             key,
                             AddrFact {
@@ -596,8 +786,20 @@ impl World {
                 }
             }
             Op::AddrFlush(f) => {
-                self.addrs
-                    .retain(|(n, d, _), _| !(*n == ns && f.dev.as_ref().is_none_or(|fd| fd == d)));
+                let gone: Vec<(Ns, String, Cidr)> = self
+                    .addrs
+                    .keys()
+                    .filter(|(n, d, _)| *n == ns && f.dev.as_ref().is_none_or(|fd| fd == d))
+                    .cloned()
+                    .collect();
+                for k in &gone {
+                    self.addrs.remove(k);
+                }
+                for (n, d, c) in gone {
+                    if c.addr.is_ipv4() {
+                        self.v4_addr_gone(&n, &d, c);
+                    }
+                }
             }
             Op::Route(r) => {
                 let dest = r.dest.addr.map(|a| Cidr::new(a, r.dest.len));
@@ -763,7 +965,10 @@ impl World {
             });
         }
         for (ns, key) in before.routes.keys() {
-            if self.routes.contains_key(&(ns.clone(), key.clone())) || !self.ns_exists(ns) {
+            if self.routes.contains_key(&(ns.clone(), key.clone()))
+                || !self.ns_exists(ns)
+                || self.doubt_routes.contains(&(ns.clone(), key.clone()))
+            {
                 continue;
             }
             // A next hop of a multipath route: the kernel showed it without its gateway, so
@@ -911,6 +1116,7 @@ impl World {
         for (ns, dev, cidr) in before.addrs.keys() {
             if !self.addrs.contains_key(&(ns.clone(), dev.clone(), *cidr))
                 && self.links.contains_key(&(ns.clone(), dev.clone()))
+                && !self.doubt_addrs.contains(&(ns.clone(), dev.clone(), *cidr))
             {
                 out.push(Check::Not(Box::new(Check::Addr {
                     cidr: *cidr,

@@ -213,11 +213,24 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
         }
         let changes = step.commands.iter().any(|c| !c.observe);
         if changes && step.checks.is_empty() && step.question.is_none() {
+            // Lines nslab reads whose net effect is nothing (a route added, then its link taken
+            // down) are not lines it cannot read: the warning says which.
+            let unread = step
+                .commands
+                .iter()
+                .filter(|c| !c.observe)
+                .flat_map(|c| &c.command.parts)
+                .any(|p| matches!(p.op, Op::Unknown { .. }));
+            let why = if unread {
+                "its commands are not ones nslab can derive checks from"
+            } else {
+                "as nslab reads its commands, they leave nothing changed that a check could see: what they make, they undo"
+            };
             out.push(src.warning(
                 step.offset,
                 2 + step.title.chars().count() + 1,
                 format!(
-                    "nothing verifies step {} '{}': add a check block (its commands are not ones nslab can derive checks from)",
+                    "nothing verifies step {} '{}': add a check block ({why})",
                     step.index, step.title
                 ),
             ));

@@ -368,3 +368,75 @@ fn append_keeps_both_and_a_multipath_route_is_checked_without_a_gateway() {
     // Without a gateway, `del` takes the multipath route whole.
     assert_eq!(derived(&l, 9), vec!["not route fd94::/64 metric 5 in rm"]);
 }
+
+/// What the kernel removes by itself after a line (checked against the real kernel by
+/// tests/verify.rs `what_the_kernel_removes_by_itself_is_not_expected`): derived checks do not
+/// expect it, and say it is gone where the kernel is sure to remove it.
+#[test]
+fn what_the_kernel_removes_by_itself_is_not_derived() {
+    let build = "ip netns add k\nip -n k link add e0 type veth peer name e1\nip -n k link set e0 up\nip -n k link set e1 up";
+    // Down: the routes through the link, its neighbour entries and IPv6 addresses go.
+    let l = lesson(&[
+        build,
+        "ip -n k addr add 10.20.0.1/24 dev e0\nip -n k addr add fd20::1/64 dev e0 nodad\nip -n k route add 10.21.0.0/16 via 10.20.0.2\nip -n k -6 route add fd21::/64 dev e0\nip -n k neigh add 10.20.0.9 lladdr 02:00:00:00:20:09 dev e0 nud permanent",
+        "ip -n k link set e0 down",
+    ]);
+    let d = derived(&l, 2);
+    for gone in [
+        "not addr fd20::1/64 on e0 in k",
+        "not route 10.21.0.0/16 via 10.20.0.2 in k",
+        "not route fd21::/64 dev e0 in k",
+        "not neigh 10.20.0.9 on e0 in k",
+    ] {
+        assert!(d.iter().any(|c| c == gone), "{gone}: {d:?}");
+    }
+    assert!(!d.iter().any(|c| c.contains("10.20.0.1")), "{d:?}");
+    // The last IPv4 address goes: so do the routes by a gateway on its subnet.
+    let l = lesson(&[
+        build,
+        "ip -n k addr add 10.20.0.1/24 dev e0\nip -n k route add 10.21.0.0/16 via 10.20.0.2",
+        "ip -n k addr del 10.20.0.1/24 dev e0",
+    ]);
+    assert!(
+        derived(&l, 2).contains(&"not route 10.21.0.0/16 via 10.20.0.2 in k".to_string()),
+        "{:?}",
+        derived(&l, 2)
+    );
+    // A primary with a secondary: what the secondary does is the machine's
+    // promote_secondaries; nothing is said of it.
+    let l = lesson(&[
+        build,
+        "ip -n k addr add 10.20.0.1/24 dev e0\nip -n k addr add 10.20.0.2/24 dev e0",
+        "ip -n k addr del 10.20.0.1/24 dev e0",
+    ]);
+    assert_eq!(derived(&l, 2), vec!["not addr 10.20.0.1/24 on e0 in k"]);
+    // A macvlan goes with its lower device; a renamed link keeps its routes.
+    let l = lesson(&[
+        build,
+        "ip -n k link add mv0 link e1 type macvlan\nip -n k route add 10.22.0.0/16 dev e0\nip -n k link set e0 down\nip -n k link set e0 name up0 up\nip -n k route add 10.23.0.0/16 dev up0\nip -n k link set up0 name e0",
+        "ip -n k link del e1",
+    ]);
+    let d = derived(&l, 1);
+    assert!(
+        d.contains(&"route 10.23.0.0/16 dev e0 in k".to_string()),
+        "{d:?}"
+    );
+    assert!(!d.iter().any(|c| c.contains("10.22.0.0")), "{d:?}");
+    let d = derived(&l, 2);
+    assert!(d.contains(&"link mv0 in k absent".to_string()), "{d:?}");
+    // A bridge's MTU given at `add` is lowered to its ports' when one comes; one set later stays.
+    let l = lesson(&[
+        "ip netns add k\nip -n k link add br0 mtu 9000 type bridge\nip -n k link add br1 type bridge\nip -n k link set br1 mtu 9000",
+        "ip -n k link add p0 type veth peer name p1\nip -n k link set p0 master br0\nip -n k link add q0 type veth peer name q1\nip -n k link set q0 master br1",
+    ]);
+    let d = derived(&l, 1);
+    assert!(!d.iter().any(|c| c.contains("br0 mtu")), "{d:?}");
+    assert_eq!(
+        derived(&l, 0)
+            .iter()
+            .filter(|c| c.contains("mtu 9000"))
+            .count(),
+        2
+    );
+    assert!(!d.iter().any(|c| c.contains("br1 mtu")), "{d:?}");
+}

@@ -432,6 +432,8 @@ pub struct LinkAttrs {
     pub netns: Option<NetnsArg>,
     /// `master BR` (Some(Some)), `nomaster` (Some(None)).
     pub master: Option<Option<String>>,
+    /// `link DEV`: the lower device a macvlan, ipvlan or vlan is made on.
+    pub lower: Option<String>,
     /// Keywords nslab reads but does not perform itself.
     pub other: Vec<String>,
 }
@@ -700,7 +702,8 @@ fn link_attrs(
             }
             at.other.push("index".into());
         } else if matches(t, "link") {
-            a.need()?;
+            let v = a.need()?;
+            at.lower = Some(v.text.clone());
             at.other.push("link".into());
         } else if matches(t, "address") {
             let v = a.need()?;
