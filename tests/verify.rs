@@ -1624,3 +1624,31 @@ fn what_the_kernel_removes_by_itself_is_not_expected() {
     );
     passes(&f, 2);
 }
+
+/// Tutorials write `sudo` before every line. nslab's lines run as root, and in the jail, a user
+/// namespace, the real sudo cannot start: `sudo CMD` runs CMD there.
+#[test]
+fn sudo_lines_run_in_the_jail() {
+    let s = Scratch::new("sudo");
+    let f = s.lab(
+        "sudo-lines",
+        "## Make\n\n```sh\nsudo ip netns add sz\nsudo -E ip -n sz link set lo up\n\
+         sudo -- ip netns exec sz sysctl -w net.ipv4.ip_forward=1\n\
+         echo 1 | sudo ip netns exec sz tee /proc/sys/net/ipv4/conf/all/forwarding\n```\n\n\
+         ## Clean up\n\n```sh\nsudo ip netns del sz\n```\n",
+    );
+    passes(&f, 1);
+    // An option that is not only about the environment is the real sudo's: in the jail, it
+    // fails, and says sudo's own words.
+    let f = s.lab(
+        "sudo-user",
+        "## As another user\n\n```sh\nsudo -u nobody true\n```\n\n```check\nsh: true\n```\n",
+    );
+    let out = nslab(&["verify", &f]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sudo -u nobody true: exited with status"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

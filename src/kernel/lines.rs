@@ -72,6 +72,12 @@ const LINE_ENV: &str = "NSLAB_SH_LINE";
 /// line's own line numbers.
 const SCRIPT: &str = "eval \"unset NSLAB_SH_LINE; $NSLAB_SH_LINE\"";
 
+/// The same, for lines that run as root: `sudo CMD` (with options that only keep the
+/// environment or forbid a prompt) runs CMD. Tutorials put `sudo` before every line; in
+/// verify's jail, a user namespace, the real sudo cannot start ("error initializing audit
+/// plugin"), and as root it would add nothing. Any other option (`-u alice`) is the real sudo's.
+const SCRIPT_AS_ROOT: &str = "sudo() { _n=0; for _a; do case $_a in -E|-H|-n|-S|-k|--preserve-env|--preserve-env=*|--non-interactive|--set-home) _n=$((_n+1));; --) _n=$((_n+1)); break;; -*) command sudo \"$@\"; return;; *) break;; esac; done; shift $_n; unset _n _a; \"$@\"; }; eval \"unset NSLAB_SH_LINE; $NSLAB_SH_LINE\"";
+
 /// The timeout `NSLAB_LINE_TIMEOUT` sets, if it is set to a usable number.
 pub fn timeout_override() -> Option<Duration> {
     std::env::var(TIMEOUT_ENV)
@@ -695,7 +701,11 @@ fn start_line(req: &Request, root: &OwnedFd) -> std::result::Result<Running, Str
     // its $0, in its messages.
     cmd.arg0("lesson-line")
         .arg("-c")
-        .arg(SCRIPT)
+        .arg(if nix::unistd::geteuid().is_root() {
+            SCRIPT_AS_ROOT
+        } else {
+            SCRIPT
+        })
         .arg("sh")
         .env(LINE_ENV, &req.line)
         .stdin(Stdio::null())
