@@ -1652,3 +1652,21 @@ fn sudo_lines_run_in_the_jail() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// ip takes a link's altname wherever it takes its name: so do checks, written or derived.
+#[test]
+fn a_link_is_checked_by_its_altname() {
+    let s = Scratch::new("altname");
+    let f = s.lab(
+        "altname",
+        "## Make\n\n```sh\nip netns add alt\nip -n alt link add uplink-to-core type veth peer name down0\n\
+         ip -n alt link property add dev uplink-to-core altname up0\n```\n\n\
+         ## Use the short name\n\n```sh\nip -n alt link set up0 up\nip -n alt link set dev up0 mtu 1400\n\
+         ip -n alt address add 10.62.0.1/24 dev up0\nip -n alt route add 10.63.0.0/16 dev up0\n```\n\n\
+         ```check\nlink up0 in alt is up\nlink up0 in alt mtu 1400\naddr 10.62.0.1/24 on up0 in alt\n\
+         route 10.63.0.0/16 dev up0 in alt\n```\n\n\
+         ## Address by the short name\n\n```sh\nip -n alt address add 10.64.0.1/24 dev up0\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del alt\n```\n",
+    );
+    passes(&f, 1);
+}

@@ -154,6 +154,15 @@ fn same_ns(f: &mut dyn Facts, a: &Ns, b: &Ns) -> bool {
 /// Judges one check.
 pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
     let expected = check.describe();
+    // A link named by an altname is judged by its name (ip takes either).
+    let named;
+    let check = match by_names(check, f) {
+        Some(c) => {
+            named = c;
+            &named
+        }
+        None => check,
+    };
     match check {
         Check::Not(inner) => {
             let v = judge(inner, f);
@@ -377,6 +386,71 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
             Err(why) => Verdict::fail(expected, format!("`{command}` {why}")),
         },
     }
+}
+
+/// The check with each link it names by an altname (`ip link property add dev eth-long-name
+/// altname s0`) named by its name instead; `None` when it names none so.
+fn by_names(check: &Check, f: &mut dyn Facts) -> Option<Check> {
+    let mut real = |ns: &Ns, name: &str| -> Option<String> {
+        let s = f.snapshot(ns)?;
+        let l = s.link(name)?;
+        (l.name != name).then(|| l.name.clone())
+    };
+    let mut c = check.clone();
+    let changed = match &mut c {
+        Check::Link { name, ns, pred } => {
+            let mut changed = false;
+            if let Some(n) = real(ns, name) {
+                *name = n;
+                changed = true;
+            }
+            match pred {
+                LinkPred::Peer { name: p, ns: pns } => {
+                    if let Some(n) = real(pns, p) {
+                        *p = n;
+                        changed = true;
+                    }
+                }
+                LinkPred::Master(m) => {
+                    if let Some(n) = real(ns, m) {
+                        *m = n;
+                        changed = true;
+                    }
+                }
+                _ => {}
+            }
+            changed
+        }
+        Check::Addr { dev, ns, .. } | Check::Fdb { port: dev, ns, .. } => match real(ns, dev) {
+            Some(n) => {
+                *dev = n;
+                true
+            }
+            None => false,
+        },
+        Check::Neigh {
+            dev: Some(dev), ns, ..
+        }
+        | Check::Route {
+            ns,
+            route: RouteSpec { dev: Some(dev), .. },
+        } => match real(ns, dev) {
+            Some(n) => {
+                *dev = n;
+                true
+            }
+            None => false,
+        },
+        Check::Not(inner) => match by_names(inner, f) {
+            Some(i) => {
+                **inner = i;
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    };
+    changed.then_some(c)
 }
 
 /// An existing namespace whose name looks like a typo of `name`; not one the lesson itself

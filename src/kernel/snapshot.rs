@@ -12,7 +12,7 @@ use rtnetlink::packet_core::{NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
-    InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage, State,
+    InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage, Prop, State,
 };
 use rtnetlink::packet_route::nsid::{NsidAttribute, NsidMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
@@ -68,6 +68,10 @@ pub struct Link {
     pub(super) peer_nsid: Option<i32>,
     #[serde(skip)]
     pub(super) master_index: Option<u32>,
+    /// Its other names (`ip link property add dev X altname Y`): ip takes them wherever it
+    /// takes the name.
+    #[serde(skip)]
+    pub altnames: Vec<String>,
 }
 
 impl Link {
@@ -92,6 +96,7 @@ impl Link {
             peer: None,
             peer_nsid: None,
             master_index: None,
+            altnames: Vec::new(),
         }
     }
 }
@@ -199,14 +204,25 @@ fn ser_opt_cidr<S: serde::Serializer>(
     }
 }
 
+/// Each link by its name, and by each of its altnames that is no other link's name.
+fn index_names(links: &[Link]) -> HashMap<String, usize> {
+    let mut by: HashMap<String, usize> = links
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.clone(), i))
+        .collect();
+    for (i, l) in links.iter().enumerate() {
+        for a in &l.altnames {
+            by.entry(a.clone()).or_insert(i);
+        }
+    }
+    by
+}
+
 impl Snapshot {
     /// A snapshot put together by hand (for tests of what judges it).
     pub fn from_parts(ns: Ns, links: Vec<Link>, addrs: Vec<Addr>, routes: Vec<Route>) -> Snapshot {
-        let by_name = links
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.name.clone(), i))
-            .collect();
+        let by_name = index_names(&links);
         Snapshot {
             ns,
             links,
@@ -304,6 +320,7 @@ pub(super) fn link_of(msg: &LinkMessage) -> Link {
         peer: None,
         peer_nsid: None,
         master_index: None,
+        altnames: Vec::new(),
     };
     if msg.header.link_layer_type == LinkLayerType::Loopback {
         l.kind = Some("loopback".into());
@@ -326,6 +343,13 @@ pub(super) fn link_of(msg: &LinkMessage) -> Link {
             LinkAttribute::Controller(i) => l.master_index = Some(*i),
             LinkAttribute::Link(i) => link_attr = Some(*i),
             LinkAttribute::LinkNetNsId(id) => l.peer_nsid = Some(*id),
+            LinkAttribute::PropList(props) => {
+                for p in props {
+                    if let Prop::AltIfName(n) = p {
+                        l.altnames.push(n.clone());
+                    }
+                }
+            }
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let LinkInfo::Kind(k) = i {
@@ -401,11 +425,7 @@ pub(super) async fn dump(h: &Handle, ns: &Ns) -> Result<Snapshot> {
         .filter_map(|m| addr_fact(m, name_of(m.header.index).unwrap_or_default()))
         .collect();
     let routes = routes(h, ns, false, &name_of).await?;
-    let by_name = links
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.name.clone(), i))
-        .collect();
+    let by_name = index_names(&links);
     Ok(Snapshot {
         ns: ns.clone(),
         links,
