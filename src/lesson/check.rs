@@ -1040,6 +1040,21 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
                     ));
                 }
             };
+            // `in NS` last, as in every other check (`fdb on p1 has MAC in sw`): the port's.
+            // After `mac of LINK`, an `in` is the link's.
+            let ns = match (&ns, &what) {
+                (Ns::Root, FdbWhat::Learned | FdbWhat::Mac(_)) if w.peek() == Some("in") => {
+                    let ns = w.ns("in", refs)?;
+                    if let Some(Ref::Link { ns: at, .. }) = refs
+                        .iter_mut()
+                        .find(|r| matches!(r, Ref::Link { name, .. } if name == port))
+                    {
+                        *at = ns.clone();
+                    }
+                    ns
+                }
+                _ => ns,
+            };
             Check::Fdb {
                 ns,
                 port: port.to_string(),
@@ -1316,6 +1331,28 @@ mod tests {
             ns: Ns::Named("blue".into()),
             offset: 24
         }));
+    }
+
+    #[test]
+    fn an_fdb_check_takes_its_namespace_last_too() {
+        for (late, early) in [
+            (
+                "fdb on p1 has 02:00:00:00:10:01 in sw",
+                "fdb on p1 in sw has 02:00:00:00:10:01",
+            ),
+            ("fdb on p1 learned in sw", "fdb on p1 in sw learned"),
+        ] {
+            let (a, refs) = parse(late).unwrap();
+            assert_eq!(a, parse(early).unwrap().0, "{late}");
+            assert!(refs.contains(&Ref::Link {
+                name: "p1".into(),
+                ns: Ns::Named("sw".into()),
+                offset: 7
+            }));
+        }
+        // After `mac of LINK`, `in` is the link's: the port is in the root namespace.
+        let (c, _) = parse("fdb on p1 has mac of p1x in sw").unwrap();
+        assert!(matches!(c, Check::Fdb { ns: Ns::Root, .. }), "{c:?}");
     }
 
     #[test]

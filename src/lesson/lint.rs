@@ -60,6 +60,21 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
                     }
                 }
             }
+            // A namespace called `root`: ip makes it, but a check's `in root` is the root
+            // namespace, so no check can speak of it.
+            for p in &c.command.parts {
+                if let Op::NetnsAdd(n) = &p.op
+                    && n == "root"
+                    && !warned.iter().any(|w| w == "netns root")
+                {
+                    warned.push("netns root".into());
+                    out.push(src.warning(
+                        c.offset,
+                        c.text.chars().count(),
+                        "a namespace called 'root': checks read 'in root' as the root namespace, so none can speak of this one; give it another name".to_string(),
+                    ));
+                }
+            }
             // `kill %1`: a job of the student's shell. demo and verify run each line in a shell
             // of its own, which has no jobs.
             let words: Vec<&str> = c.text.split_whitespace().collect();
@@ -252,6 +267,18 @@ mod tests {
     }
 
     const HEAD: &str = "+++\nid = \"t\"\ntitle = \"T\"\nformat = 1\n+++\n";
+
+    #[test]
+    fn a_namespace_called_root_is_named() {
+        let d = lint_text(
+            "+++\nid = \"t\"\ntitle = \"T\"\nformat = 1\n+++\n\n## Make\n\n```sh\nip netns add root\n```\n",
+        );
+        assert!(
+            d.iter()
+                .any(|l| l.contains("warning: a namespace called 'root'")),
+            "{d:?}"
+        );
+    }
 
     #[test]
     fn names_no_command_creates_are_errors() {
