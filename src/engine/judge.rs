@@ -358,8 +358,22 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
                     Ns::Root => String::new(),
                     Ns::Named(n) => format!("ip netns exec {n} "),
                 };
-                Verdict::fail(expected, format!("it is {v}"))
-                    .fix(format!("{run}sysctl -w {key}={value}"))
+                let v = Verdict::fail(expected, format!("it is {v}"))
+                    .fix(format!("{run}sysctl -w {key}={value}"));
+                // The right command in the wrong namespace: the value is set elsewhere.
+                let scope = f.scope();
+                let elsewhere = scope
+                    .into_iter()
+                    .filter(|o| o != ns)
+                    .find(|o| f.sysctl(o, key).is_ok_and(|x| x == *value));
+                match elsewhere {
+                    Some(o) => v.cause(format!(
+                        "{key} is {value} {}: did the command run there, not {}?",
+                        where_(&o),
+                        where_(ns)
+                    )),
+                    None => v,
+                }
             }
             Err(e) => Verdict::fail(expected, e),
         },
@@ -451,6 +465,15 @@ fn by_names(check: &Check, f: &mut dyn Facts) -> Option<Check> {
         _ => false,
     };
     changed.then_some(c)
+}
+
+/// A namespace as `ip link set ... netns` takes it: its name, or for the root namespace the
+/// pid of a process in it, 1 (learn's sandbox has its own first process).
+fn netns_arg(ns: &Ns) -> &str {
+    match ns {
+        Ns::Named(n) => n.as_str(),
+        Ns::Root => "1",
+    }
 }
 
 /// An existing namespace whose name looks like a typo of `name`; not one the lesson itself
@@ -557,12 +580,7 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
                 ));
             }
             let v = Verdict::fail(expected, format!("{name} is {}", where_(&e)));
-            // The root namespace by a process in it: 1, the first process (learn's sandbox
-            // has its own).
-            let target = match ns {
-                Ns::Named(target) => target.as_str(),
-                Ns::Root => "1",
-            };
+            let target = netns_arg(ns);
             // A bridge (a VRF, lo) cannot change namespace: the kernel says "The interface
             // netns is immutable". It is made again where it belongs.
             let kind = f
@@ -576,11 +594,14 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
                 )),
                 _ => v.fix(format!("{} link set {name} netns {target}", e.ip())),
             };
-            // Swapped: the other end of this very pair is where this one should be.
+            // Swapped: the other end of this very pair is where this one should be, and the
+            // check wants it where this one is (only a peer check says where the other end
+            // belongs: with both ends wanted in one namespace, nothing is swapped).
             let swapped = s.links.iter().find(|o| {
                 o.peer
                     .as_ref()
                     .is_some_and(|p| p.name.as_deref() == Some(name) && p.ns.as_ref() == Some(&e))
+                    && matches!(pred, LinkPred::Peer { name: pn, ns: pns } if *pn == o.name && *pns == e)
             });
             return match swapped {
                 Some(o) => v.cause(format!(
@@ -605,10 +626,7 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
             .map(Ns::Named)
             .find(|o| f.snapshot(o).is_some_and(|s| s.link(name).is_some()));
         if let Some(o) = stray {
-            let target = match ns {
-                Ns::Named(t) => t.as_str(),
-                Ns::Root => "1",
-            };
+            let target = netns_arg(ns);
             return v
                 .cause(format!(
                     "{name} is {}, a namespace the lesson does not make: a typo of {}?",
@@ -637,6 +655,9 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
                         "the deleted namespace of its peer lives on: process {pid} ({command}) still runs in it, and the kernel tears a namespace (and its links) down only when nothing uses it any more"
                     ))
                     .fix(format!("kill {pid}")),
+                // A veth end is gone from here when it moves, or when its pair is deleted
+                // (with its other end): which, the step's other checks say. No Try here.
+                None if l.kind.as_deref() == Some("veth") => v,
                 None => v.fix(format!("{ip} link del {name}")),
             }
         }
@@ -698,7 +719,7 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
                     .fix(format!(
                         "{} link set {pname} netns {}",
                         pwhere_ns.ip(),
-                        pns.name()
+                        netns_arg(pns)
                     ));
             }
             v
@@ -1057,6 +1078,27 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
             ns.name(),
             ns.name()
         ));
+    }
+    // The gateway's subnet is on a link that is down: its subnet route is gone with it, and
+    // the kernel refuses the gateway ("Nexthop has invalid gateway") until the link is up.
+    if let Some(gw) = want.via {
+        let on: Vec<&str> = s
+            .addrs
+            .iter()
+            .filter(|a| a.cidr.contains(&gw))
+            .map(|a| a.link.as_str())
+            .collect();
+        let down = on
+            .iter()
+            .find(|d| s.link(d).is_some_and(|l| !l.up))
+            .filter(|_| !on.iter().any(|d| s.link(d).is_some_and(|l| l.up)));
+        if let Some(d) = down {
+            return v
+                .cause(format!(
+                    "{gw} is on {d}'s subnet, and {d} is down: the kernel takes no gateway on a link that is down"
+                ))
+                .fix(format!("{} link set {d} up && {cmd}", ns.ip()));
+        }
     }
     v.fix(cmd)
 }

@@ -19,6 +19,8 @@ struct Fake {
     lesson: Vec<String>,
     /// The links the lesson names.
     links: Vec<String>,
+    /// Sysctls other than 0.
+    sysctls: HashMap<(Ns, String), String>,
 }
 
 impl Facts for Fake {
@@ -84,8 +86,12 @@ impl Facts for Fake {
             .copied()
             .unwrap_or_default()
     }
-    fn sysctl(&mut self, _ns: &Ns, _key: &str) -> Result<String, String> {
-        Ok("0".into())
+    fn sysctl(&mut self, ns: &Ns, key: &str) -> Result<String, String> {
+        Ok(self
+            .sysctls
+            .get(&(ns.clone(), key.to_string()))
+            .cloned()
+            .unwrap_or_else(|| "0".into()))
     }
     fn processes(&mut self, name: &str) -> Vec<(u32, u64)> {
         self.procs.get(name).cloned().unwrap_or_default()
@@ -403,6 +409,96 @@ fn a_static_neighbour_typed_wrong_gets_a_try_a_learned_one_does_not() {
     );
     assert!(!v.pass);
     assert_eq!(v.fix, None);
+}
+
+#[test]
+fn a_cable_wanted_whole_in_the_root_namespace_is_not_swapped() {
+    // Step 3 of the veth lab wants both ends in the root namespace; veth1 went to blue.
+    let mut f = Fake::default();
+    let mut v0 = veth(2, "veth0", "veth1", &blue(), false);
+    v0.peer.as_mut().unwrap().ns = Some(blue());
+    f.snaps.insert(
+        Ns::Root,
+        Rc::new(Snapshot::from_parts(
+            Ns::Root,
+            vec![Link::bare(1, "lo", "loopback"), v0],
+            vec![],
+            vec![],
+        )),
+    );
+    f.snaps.insert(
+        blue(),
+        Rc::new(Snapshot::from_parts(
+            blue(),
+            vec![
+                Link::bare(1, "lo", "loopback"),
+                veth(3, "veth1", "veth0", &Ns::Root, false),
+            ],
+            vec![],
+            vec![],
+        )),
+    );
+    let v = verdict("link veth1 peer veth0", &mut f);
+    assert_eq!(v.cause.as_deref(), Some("veth1 is in the wrong namespace"));
+    assert_eq!(v.fix.as_deref(), Some("ip -n blue link set veth1 netns 1"));
+    // From the other end: the peer is moved back by `netns 1`, which ip takes ("root" it
+    // does not).
+    let v = verdict("link veth0 peer veth1", &mut f);
+    assert_eq!(v.fix.as_deref(), Some("ip -n blue link set veth1 netns 1"));
+    // Gone from here: moved, or its pair deleted? The step's other checks say; no Try
+    // deletes the cable.
+    let v = verdict("link veth0 absent", &mut f);
+    assert!(!v.pass);
+    assert_eq!(v.fix, None);
+}
+
+#[test]
+fn a_sysctl_set_in_the_wrong_namespace_is_named() {
+    let mut f = lab(&[], &[]);
+    f.sysctls
+        .insert((Ns::Root, "net.ipv4.ip_forward".into()), "1".into());
+    let v = verdict("sysctl net.ipv4.ip_forward = 1 in blue", &mut f);
+    assert!(!v.pass);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some(
+            "net.ipv4.ip_forward is 1 in the root namespace: did the command run there, not in blue?"
+        )
+    );
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip netns exec blue sysctl -w net.ipv4.ip_forward=1")
+    );
+}
+
+#[test]
+fn a_route_by_a_gateway_on_a_link_that_is_down_says_so() {
+    // blue's veth0 has 10.1.0.2/24 but is down: the kernel refuses the gateway.
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    f.snaps.insert(
+        blue(),
+        Rc::new(Snapshot::from_parts(
+            blue(),
+            vec![
+                Link::bare(1, "lo", "loopback"),
+                veth(2, "veth0", "veth1", &red(), false),
+            ],
+            vec![addr("veth0", "10.1.0.2/24")],
+            vec![],
+        )),
+    );
+    let v = verdict("route default via 10.1.0.3 in blue", &mut f);
+    assert!(!v.pass);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some(
+            "10.1.0.3 is on veth0's subnet, and veth0 is down: the kernel takes no gateway on a link that is down"
+        )
+    );
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n blue link set veth0 up && ip -n blue route add default via 10.1.0.3")
+    );
 }
 
 #[test]
