@@ -465,6 +465,8 @@ fn near_misses_are_named() {
         "namespace red was made in step 2 (Create the blue and red namespaces)",
         Duration::from_secs(5),
     );
+    // The keys say f too.
+    assert!(t.visible().contains("f rebuild"), "{}", t.visible());
     // f rebuilds it, once confirmed.
     t.press("f");
     t.wait_words("Perform steps 2 to 3 again", Duration::from_secs(5));
@@ -1086,6 +1088,23 @@ fn back_shows_the_step_before_and_records_nothing() {
     t.press("Enter");
     t.wait_for(0, "Step 6 of 9", Duration::from_secs(5));
     assert_eq!(t.progress()["lessons"]["veth-lab"]["steps"], performed);
+}
+
+/// Back at a step whose action check (a ping since the step began) is open again: Enter goes
+/// on, as the message says, and the step keeps its state.
+#[test]
+fn back_at_a_ping_step_enter_goes_on() {
+    let t = Tmux::start("backping", "nslab learn veth-lab --step 7");
+    t.wait_for(0, "Step 7 of 9", Duration::from_secs(20));
+    t.press("b");
+    t.wait_words("Back at step 6", Duration::from_secs(5));
+    t.press("Enter");
+    t.wait_for(0, "Step 7 of 9", Duration::from_secs(5));
+    assert!(!t.visible().contains("Not yet"), "{}", t.visible());
+    assert_eq!(
+        t.progress()["lessons"]["veth-lab"]["steps"]["6"],
+        "performed"
+    );
 }
 
 /// On a challenge step, `g` draws the lab as the step starts: the solution's result is not

@@ -543,11 +543,13 @@ impl Learn<'_> {
                         .any(|r| crate::engine::judge::route_matches(r, &want))
                 })
             };
+            let progress = self.snapshot();
             let gone = gone::made_earlier(
                 self.lesson,
                 idx,
                 &c.check,
                 o.cause.is_some(),
+                &|s| progress.state(s) == Some(StepState::Skipped),
                 &mut gone::Kernel {
                     has_ns: &mut has_ns,
                     has_link: &mut has_link,
@@ -721,9 +723,20 @@ impl Learn<'_> {
                             v.message = self.rebuild(from, idx);
                             (watcher, watched) = self.watch();
                             self.evaluate(idx, &mut v);
+                            // What nslab made again completed the step: the student's commands
+                            // did not (troubleshooting: f made the route the fault removed).
+                            if v.outcomes.iter().all(|o| o.pass) {
+                                v.performed = true;
+                            }
                             earned |= !v.outcomes.iter().all(|o| o.pass);
                         }
                     },
+                    // Shown again after `b`: Enter goes on, as the message says, though an
+                    // action check (a ping since the step began) is open again.
+                    Event::Key(Key::Enter) if !complete && revisit && recorded.is_some() => {
+                        self.finish(step, recorded);
+                        return Next::Forward;
+                    }
                     Event::Key(Key::Enter) if complete => {
                         let how = if has_something {
                             passed(v.performed, earned)
@@ -914,15 +927,22 @@ impl Learn<'_> {
             ],
             Mode::Confirm(_) => vec!["y: yes · any other key: no".into()],
             Mode::Command => {
-                let mut f = vec![
-                    "h hint · d do it · n skip · b back · t shell · g picture · r reset · ↑↓ scroll · q quit".to_string(),
-                    "h hint d do n skip b back t shell g pic r reset q quit".into(),
-                    "h d n b t g r q · ? help".into(),
-                ];
+                // The widest that fits is shown; while something is to rebuild, `f` leads
+                // each of them (the line under the check says "press f").
                 if v.rebuild.is_some() {
-                    f.insert(0, "f rebuild · h hint · d do it · n skip · b back · t shell · g picture · r reset · q quit".into());
+                    vec![
+                        "f rebuild · h hint · d do it · n skip · b back · t shell · g picture · r reset · q quit".to_string(),
+                        "f rebuild h hint d do n skip b back t shell g pic r reset q quit".into(),
+                        "f rebuild · h d n b t g r q · ? help".into(),
+                        "f h d n b t g r q · ? help".into(),
+                    ]
+                } else {
+                    vec![
+                        "h hint · d do it · n skip · b back · t shell · g picture · r reset · ↑↓ scroll · q quit".to_string(),
+                        "h hint d do n skip b back t shell g pic r reset q quit".into(),
+                        "h d n b t g r q · ? help".into(),
+                    ]
                 }
-                f
             }
         };
         Parts {

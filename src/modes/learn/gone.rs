@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::lesson::effect::{RouteKey, World};
+use crate::lesson::effect::{RouteKey, Unknown, World};
 use crate::lesson::{Check, Lesson, LinkPred, Ns};
 use crate::net::Cidr;
 
@@ -57,13 +57,20 @@ enum Made {
 }
 
 /// What the steps before `idx` (0-based) leave, with the hidden setup of step `idx`, and the
-/// step (1-based) that made each thing.
-fn replay(lesson: &Lesson, idx: usize) -> (World, BTreeMap<Made, usize>) {
+/// step (1-based) that made each thing, and the lines nslab cannot read with the step of each.
+/// A step the student skipped (`skipped`, 1-based) left only its setup: its commands were
+/// never run.
+fn replay(
+    lesson: &Lesson,
+    idx: usize,
+    skipped: &dyn Fn(usize) -> bool,
+) -> (World, BTreeMap<Made, usize>, Vec<(usize, Unknown)>) {
     let mut world = World::new();
     let mut made = BTreeMap::new();
+    let mut unknowns = Vec::new();
     for (k, step) in lesson.steps.iter().take(idx + 1).enumerate() {
         let before = world.clone();
-        if k < idx {
+        if k < idx && !skipped(k + 1) {
             world.run_step(step);
         } else {
             // The step on screen: only what it starts from, its setup.
@@ -89,8 +96,26 @@ fn replay(lesson: &Lesson, idx: usize) -> (World, BTreeMap<Made, usize>) {
                 made.insert(Made::Route(key.0.clone(), key.1.clone()), k + 1);
             }
         }
+        for u in &world.unknowns[before.unknowns.len()..] {
+            unknowns.push((k + 1, u.clone()));
+        }
     }
-    (world, made)
+    (world, made, unknowns)
+}
+
+/// Whether a line nslab cannot read, in the step that made `key` or later, may have removed it
+/// (`ip route flush scope global` in a fault's setup): then nslab cannot say it is gone by
+/// mistake, and does not.
+fn in_doubt(key: &Made, since: usize, unknowns: &[(usize, Unknown)]) -> bool {
+    unknowns
+        .iter()
+        .filter(|(s, _)| *s >= since)
+        .any(|(_, u)| match key {
+            Made::Netns(n) => u.could_touch(None, n),
+            Made::Link(ns, name) => u.could_touch(Some(ns), name),
+            // Its words need not name the address or the route (a flush): its namespace does.
+            Made::Addr(ns, ..) | Made::Route(ns, _) => u.ns.as_ref().is_none_or(|n| n == ns),
+        })
 }
 
 /// An address where the model keeps it: its namespace, its link, the address.
@@ -171,14 +196,18 @@ pub fn made_earlier(
     idx: usize,
     check: &Check,
     judged: bool,
+    skipped: &dyn Fn(usize) -> bool,
     k: &mut Kernel<'_>,
 ) -> Option<Gone> {
     if matches!(check, Check::Not(_)) {
         return None;
     }
-    let (world, made) = replay(lesson, idx);
+    let (world, made, unknowns) = replay(lesson, idx, skipped);
     let gone = |key: Made, what: String| {
         let step = *made.get(&key)?;
+        if in_doubt(&key, step, &unknowns) {
+            return None;
+        }
         Some(Gone {
             what,
             step,
@@ -280,6 +309,7 @@ mod tests {
             idx,
             check,
             false,
+            &|_| false,
             &mut Kernel {
                 has_ns,
                 has_link,
@@ -389,6 +419,7 @@ mod tests {
             idx,
             check,
             true,
+            &|_| false,
             &mut Kernel {
                 has_ns: &mut |_| true,
                 has_link: &mut |_, _| true,
@@ -460,6 +491,7 @@ mod tests {
             4,
             check,
             true,
+            &|_| false,
             &mut Kernel {
                 has_ns: &mut |n| n != "alpha",
                 has_link: &mut |ns, _| *ns != named("alpha"),
@@ -474,6 +506,7 @@ mod tests {
             4,
             check,
             false,
+            &|_| false,
             &mut Kernel {
                 has_ns: &mut |n| n != "alpha",
                 has_link: &mut |_, _| true,
@@ -483,5 +516,67 @@ mod tests {
         )
         .unwrap();
         assert_eq!((g.what.as_str(), g.step), ("namespace alpha", 1));
+    }
+
+    fn troubleshooting() -> Lesson {
+        let src = crate::lesson::builtin::builtin()
+            .into_iter()
+            .find(|s| s.name.ends_with("06-troubleshooting.md"))
+            .unwrap();
+        crate::lesson::parse::parse(&src).0.unwrap()
+    }
+
+    /// The step on screen's own setup (`ip -n right route flush scope global`, a line nslab
+    /// cannot read) removed the default route: that is the fault to find, not something to
+    /// rebuild with f.
+    #[test]
+    fn what_a_setup_nslab_cannot_read_may_have_removed_is_not_missed() {
+        let l = troubleshooting();
+        let idx = l
+            .steps
+            .iter()
+            .position(|s| s.title.starts_with("Fault 3"))
+            .unwrap();
+        let check = l.steps[idx].checks[0].check.clone();
+        let g = made_earlier(
+            &l,
+            idx,
+            &check,
+            true,
+            &|_| false,
+            &mut Kernel {
+                has_ns: &mut |_| true,
+                has_link: &mut |_, _| true,
+                has_addr: &mut |_, _, _| true,
+                has_route: &mut |ns, r| !(*ns == named("right") && r.dest.is_none()),
+            },
+        );
+        assert_eq!(g, None);
+    }
+
+    /// A skipped step's commands never ran: what they would have made is not missed (the
+    /// student skipped "Up and addressed": alpha's address is not "gone", it never came).
+    #[test]
+    fn a_skipped_step_made_nothing() {
+        let l = ping_lab();
+        let a1: Cidr = "10.5.0.1/24".parse().unwrap();
+        let check = l.steps[4].checks[0].check.clone();
+        let mut run = |skipped: &dyn Fn(usize) -> bool| {
+            made_earlier(
+                &l,
+                4,
+                &check,
+                true,
+                skipped,
+                &mut Kernel {
+                    has_ns: &mut |_| true,
+                    has_link: &mut |_, _| true,
+                    has_addr: &mut |_, _, c| *c != a1,
+                    has_route: &mut |_, _| true,
+                },
+            )
+        };
+        assert!(run(&|_| false).is_some_and(|g| g.what.contains("10.5.0.1/24")));
+        assert_eq!(run(&|s| s == 3), None);
     }
 }
