@@ -561,7 +561,7 @@ mod tests {
         let l = ping_lab();
         let a1: Cidr = "10.5.0.1/24".parse().unwrap();
         let check = l.steps[4].checks[0].check.clone();
-        let mut run = |skipped: &dyn Fn(usize) -> bool| {
+        let run = |skipped: &dyn Fn(usize) -> bool| {
             made_earlier(
                 &l,
                 4,
