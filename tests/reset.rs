@@ -682,3 +682,34 @@ echo "#OTHER"; cat /tmp/code; grep -a -o "It was left by leaves-a-link: \`nslab 
         r.text
     );
 }
+
+/// `nslab reset` in another shell while learn runs forgets the lesson's baseline; what learn
+/// makes after it (`f`) is still the lesson's, and a later reset removes it.
+#[test]
+fn what_learn_makes_after_a_reset_in_another_shell_is_still_the_lessons() {
+    let out = sandboxed(
+        r##"
+learn veth-lab; waitfor "Step 1 of 9"
+$T send-keys Enter; waitfor "Step 2 of 9"
+ip netns add blue; ip netns add red
+waitfor "Step 3 of 9"
+echo "#RESET"; $N reset --yes veth-lab; echo "code $?"
+ip link add veth0 type veth peer name veth1
+waitfor "Step 4 of 9"; waitfor "press f"
+$T send-keys f; waitfor "Perform steps 2 to 3 again"
+$T send-keys y; waitfor "nslab performed steps 2 to 3"
+quit
+echo "#DRY"; $N reset --dry-run veth-lab; echo "code $?"
+echo "#NETNS"; ls /run/netns
+"##,
+    );
+    let r = Run::of(&out);
+    assert!(r.part("RESET").contains("removed netns blue"), "{}", r.text);
+    assert_eq!(r.words("NETNS"), ["blue", "red"], "{}", r.text);
+    let dry = flat(&r.part("DRY"));
+    assert!(
+        dry.contains("veth-lab: remove netns blue") && dry.contains("veth-lab: remove netns red"),
+        "{}",
+        r.text
+    );
+}

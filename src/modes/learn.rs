@@ -577,6 +577,7 @@ impl Learn<'_> {
     fn step(&mut self, idx: usize, revisit: bool) -> Next {
         let step = &self.lesson.steps[idx];
         let recorded = self.snapshot().state(step.index);
+        self.keep_ledger();
         // The step's hidden setup (a lab to mend), unless the step was passed before, or was
         // set up already in this session, and the student came back to it.
         let setup_failed: Vec<String> = if !revisit && recorded.is_none() && self.set_up.insert(idx)
@@ -714,11 +715,13 @@ impl Learn<'_> {
                             return Next::Restart;
                         }
                         Action::Perform => {
+                            self.keep_ledger();
                             v.performed = true;
                             v.message = self.perform(step);
                             self.evaluate(idx, &mut v);
                         }
                         Action::Rebuild(from) => {
+                            self.keep_ledger();
                             drop(watcher.take());
                             v.message = self.rebuild(from, idx);
                             (watcher, watched) = self.watch();
@@ -1007,6 +1010,20 @@ impl Learn<'_> {
     }
 
     /// `d`: nslab performs the step's commands; Ctrl-C stops it at once.
+    /// On the machine: the lesson's baseline is in the ledger before nslab (or a step) makes
+    /// anything. A `nslab reset` in another shell while learn runs forgets it; without a new
+    /// one, what `f` and `d` made after it would be no lesson's, and no reset would remove it.
+    /// The new one takes what is there now as the machine's own (kept by any reset).
+    fn keep_ledger(&self) {
+        if matches!(self.place, Place::Host) {
+            let _ = super::reset::begin(
+                &self.engine.kernel,
+                self.lesson,
+                crate::engine::ledger::file::By::Learn,
+            );
+        }
+    }
+
     fn perform(&mut self, step: &Step) -> Vec<String> {
         let mut shown = Collect::default();
         let engine = &mut *self.engine;
