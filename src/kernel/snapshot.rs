@@ -72,6 +72,9 @@ pub struct Link {
     /// takes the name.
     #[serde(skip)]
     pub altnames: Vec<String>,
+    /// `ip link set X alias TEXT`.
+    #[serde(skip)]
+    pub alias: Option<String>,
 }
 
 impl Link {
@@ -97,6 +100,7 @@ impl Link {
             peer_nsid: None,
             master_index: None,
             altnames: Vec::new(),
+            alias: None,
         }
     }
 }
@@ -321,6 +325,7 @@ pub(super) fn link_of(msg: &LinkMessage) -> Link {
         peer_nsid: None,
         master_index: None,
         altnames: Vec::new(),
+        alias: None,
     };
     if msg.header.link_layer_type == LinkLayerType::Loopback {
         l.kind = Some("loopback".into());
@@ -343,6 +348,7 @@ pub(super) fn link_of(msg: &LinkMessage) -> Link {
             LinkAttribute::Controller(i) => l.master_index = Some(*i),
             LinkAttribute::Link(i) => link_attr = Some(*i),
             LinkAttribute::LinkNetNsId(id) => l.peer_nsid = Some(*id),
+            LinkAttribute::IfAlias(a) if !a.is_empty() => l.alias = Some(a.clone()),
             LinkAttribute::PropList(props) => {
                 for p in props {
                     if let Prop::AltIfName(n) = p {

@@ -184,6 +184,20 @@ fn read(k: &Kernel, lesson: &Lesson, firewall_of: Option<&RootState>) -> Result<
         if let Some(m) = &l.master {
             state.push_str(&format!(", in bridge {m}"));
         }
+        // What `ip link set` changes on a link the lesson did not make (lo, the machine's
+        // cards): its MTU, its MAC address, its alias and its other names.
+        if let Some(m) = l.mtu {
+            state.push_str(&format!(", mtu {m}"));
+        }
+        if let Some(a) = &l.mac {
+            state.push_str(&format!(", address {a}"));
+        }
+        if let Some(a) = &l.alias {
+            state.push_str(&format!(", alias {a:?}"));
+        }
+        for a in &l.altnames {
+            state.push_str(&format!(", altname {a}"));
+        }
         s.put(
             format!("link {}", l.name),
             Kind::State,
