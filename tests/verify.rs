@@ -1672,3 +1672,27 @@ fn a_link_is_checked_by_its_altname() {
     );
     passes(&f, 1);
 }
+
+/// A line that fails stops its step: the lines after it did not run, and a check's Try would
+/// be one of them, offered as a fix for what the failed line caused. The report gives none.
+#[test]
+fn after_a_failed_line_no_try_repeats_a_line_that_did_not_run() {
+    let s = Scratch::new("failed-line");
+    let f = s.lab(
+        "failed-line",
+        "## Up\n\n```sh\nip netns add q\nip -n qq link set lo up\nip -n q link set lo up\n```\n\n\
+         ```check\nlink lo in q is up\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &f]);
+    let r = json(&out);
+    let c = &r["lessons"][0]["steps"][0]["checks"];
+    let lo = c
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "link lo in q is up")
+        .unwrap();
+    assert_eq!(lo["status"], "failed", "{r}");
+    assert!(lo.get("fix").is_none_or(|f| f.is_null()), "{r}");
+    assert!(!lo["message"].as_str().unwrap().contains("Try"), "{r}");
+}

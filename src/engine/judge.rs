@@ -82,9 +82,19 @@ impl Verdict {
         }
         let mut s = format!("expected: {}; found: {}", self.expected, self.found);
         if let Some(c) = &self.cause {
-            s.push_str(&format!(". {c}"));
+            s.push_str(&format!(". {}", sentence(c)));
         }
         s
+    }
+}
+
+/// A cause after a full stop: its first letter a capital ("the kernel uses..." is said on its
+/// own line in learn, and after "found: ...". in a report).
+fn sentence(c: &str) -> String {
+    let mut chars = c.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -603,7 +603,10 @@ fn kernel_lacks(r: &LessonReport) -> Option<String> {
         "{}:{}: this kernel cannot run the lesson: {}: it does not know that kind (built without its module, or the module cannot be loaded here); verify the lesson on a machine whose kernel has it",
         r.file,
         c.line,
-        c.error.as_deref().unwrap_or_default()
+        c.error
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end_matches(['.', ' '])
     ))
 }
 

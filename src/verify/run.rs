@@ -267,6 +267,12 @@ fn verify_step(
         first_failure_decides: scope.skip_line.is_some(),
     };
     let run = runner::run_step(engine, step, &policy, &mut Quiet);
+    // A line of the step failed, and those after it did not run: a check's Try would most
+    // often be one of them, given as a fix for what the failed line caused.
+    let line_failed = run
+        .commands
+        .iter()
+        .any(|c| c.status == runner::CommandStatus::Failed);
     let mut checks = Vec::new();
     for ((c, b), a) in step.checks.iter().zip(&run.before).zip(&run.after) {
         let Some(a) = a else {
@@ -282,7 +288,9 @@ fn verify_step(
             });
             continue;
         };
-        let (st, message) = if !a.pass {
+        let (st, message) = if !a.pass && line_failed {
+            (Status::Failed, a.diagnosis())
+        } else if !a.pass {
             (Status::Failed, a.message())
         } else if let Some(b) = b.as_ref().filter(|b| b.pass) {
             (
@@ -300,7 +308,7 @@ fn verify_step(
             says: c.check.describe(),
             expected: (!a.pass).then(|| a.expected.clone()),
             found: (!a.pass).then(|| a.found.clone()),
-            fix: a.fix.clone().filter(|_| !a.pass),
+            fix: a.fix.clone().filter(|_| !a.pass && !line_failed),
         });
     }
     if let Some(q) = &step.question {
