@@ -69,7 +69,9 @@ impl Verdict {
         if !self.pass
             && let Some(f) = &self.fix
         {
-            s.push_str(&format!(". Try: {f}"));
+            // After a question, no full stop.
+            let stop = if s.ends_with(['?', '.']) { "" } else { "." };
+            s.push_str(&format!("{stop} Try: {f}"));
         }
         s
     }
@@ -90,10 +92,19 @@ impl Verdict {
 
 /// A cause after a full stop: its first letter a capital ("the kernel uses..." is said on its
 /// own line in learn, and after "found: ...". in a report).
+/// Only an English word is made a capital: a cause that starts with a name (`veth1 is in
+/// rde`) keeps the name as it is.
 fn sentence(c: &str) -> String {
+    const WORDS: [&str; 10] = [
+        "the", "its", "a", "an", "no", "it", "there", "did", "one", "both",
+    ];
+    let first = c.split(' ').next().unwrap_or_default();
+    if !WORDS.contains(&first) {
+        return c.to_string();
+    }
     let mut chars = c.chars();
     match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
+        Some(f) => f.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
 }
@@ -303,10 +314,19 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
                     _ => v,
                 }
             } else {
-                Verdict::fail(
+                let v = Verdict::fail(
                     expected,
                     format!("{} has no neighbour entry for {addr}", ns.name()),
-                )
+                );
+                // An entry for it on another link (the check names one).
+                match all.iter().find(|n| n.addr == *addr) {
+                    Some(n) => v.cause(format!(
+                        "the entry for {addr} is on {}, not on {}",
+                        n.dev,
+                        dev.as_deref().unwrap_or("?")
+                    )),
+                    None => v,
+                }
             }
         }
         Check::Fdb { ns, port, what } => fdb(expected, ns, port, what, f),
@@ -748,14 +768,28 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
         },
         LinkPred::Mtu(m) => match l.mtu {
             Some(have) if have == *m => Verdict::pass(expected, format!("{name} has MTU {m}")),
-            have => Verdict::fail(
-                expected,
-                format!(
-                    "{name} has MTU {}",
-                    have.map_or("?".into(), |h| h.to_string())
-                ),
-            )
-            .fix(format!("{ip} link set {name} mtu {m}")),
+            have => {
+                let v = Verdict::fail(
+                    expected,
+                    format!(
+                        "{name} has MTU {}",
+                        have.map_or("?".into(), |h| h.to_string())
+                    ),
+                )
+                .fix(format!("{ip} link set {name} mtu {m}"));
+                // Set on the other end of the cable.
+                let other = l.peer.as_ref().and_then(|p| {
+                    let (pn, pns) = (p.name.clone()?, p.ns.clone()?);
+                    let ps = f.snapshot(&pns)?;
+                    (ps.link(&pn)?.mtu == Some(*m)).then(|| format!("{pn} {}", where_(&pns)))
+                });
+                match other {
+                    Some(o) => v.cause(format!(
+                        "its other end, {o}, has MTU {m}: the command went to that end?"
+                    )),
+                    None => v,
+                }
+            }
         },
         LinkPred::Address(a) => {
             let want = a.to_string();
@@ -1108,6 +1142,50 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
                     "{gw} is on {d}'s subnet, and {d} is down: the kernel takes no gateway on a link that is down"
                 ))
                 .fix(format!("{} link set {d} up && {cmd}", ns.ip()));
+        }
+    }
+    // Nothing for the destination in the check's table: a near miss elsewhere (the same
+    // destination in another table; the same network with another prefix length).
+    let table_wanted = want.table.unwrap_or(table::MAIN);
+    if same.is_empty() {
+        let named = |t: u32| match t {
+            table::MAIN => "the main table".to_string(),
+            t => format!("table {t}"),
+        };
+        if let Some(r) = routes
+            .iter()
+            .find(|r| dest_of(r.dest) == dest_of(want.dest) && r.table != table_wanted)
+        {
+            return v
+                .cause(format!(
+                    "a route {what} is in {}, not in {}",
+                    named(r.table),
+                    named(table_wanted)
+                ))
+                .fix(cmd);
+        }
+        if let Some(d) = want.dest
+            && d.prefix > 0
+            && let Some(r) = routes.iter().find(|r| {
+                r.table == table_wanted
+                    && r.dest.is_some_and(|o| {
+                        o.prefix > 0
+                            && o.prefix != d.prefix
+                            && o.addr.is_ipv4() == d.addr.is_ipv4()
+                            && (o.contains(&d.addr) || d.contains(&o.addr))
+                    })
+            })
+        {
+            let o = r.dest.unwrap_or(d);
+            return v
+                .cause(format!(
+                    "there is a route {}/{} {}: the check wants /{}",
+                    o.network().addr,
+                    o.prefix,
+                    where_(ns),
+                    d.prefix
+                ))
+                .fix(cmd);
         }
     }
     v.fix(cmd)

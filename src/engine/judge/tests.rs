@@ -502,6 +502,76 @@ fn a_route_by_a_gateway_on_a_link_that_is_down_says_so() {
 }
 
 #[test]
+fn near_misses_elsewhere_are_named() {
+    // A neighbour entry on the other link.
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    f.neighs.insert(
+        blue(),
+        Rc::new(vec![Neigh {
+            addr: "10.1.0.9".parse().unwrap(),
+            dev: "lo".into(),
+            lladdr: None,
+            state: "permanent".into(),
+        }]),
+    );
+    let v = verdict("neigh 10.1.0.9 on veth0 in blue", &mut f);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("the entry for 10.1.0.9 is on lo, not on veth0")
+    );
+    assert!(
+        v.message().contains(". The entry for 10.1.0.9 is on lo"),
+        "{}",
+        v.message()
+    );
+    // A route in another table, and one of another prefix length.
+    let route = |dest: &str, table: u32| Route {
+        dest: Some(dest.parse().unwrap()),
+        via: Some("10.1.0.3".parse().unwrap()),
+        dev: Some("veth0".into()),
+        table,
+        kind: rtn::UNICAST,
+        metric: None,
+        v6: false,
+        nexthops: Vec::new(),
+    };
+    let b = f.snaps.remove(&blue()).unwrap();
+    f.snaps.insert(
+        blue(),
+        Rc::new(Snapshot::from_parts(
+            blue(),
+            b.links.clone(),
+            b.addrs.clone(),
+            vec![route("10.9.0.0/16", 100), route("10.8.0.0/16", 254)],
+        )),
+    );
+    let v = verdict("route 10.9.0.0/16 via 10.1.0.3 in blue", &mut f);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("a route 10.9.0.0/16 is in table 100, not in the main table")
+    );
+    let v = verdict("route 10.8.0.0/24 via 10.1.0.3 in blue", &mut f);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("there is a route 10.8.0.0/16 in blue: the check wants /24")
+    );
+    // An MTU set on the other end; the Try follows a question without a full stop.
+    let r = f.snaps.remove(&red()).unwrap();
+    let mut links = r.links.clone();
+    links[1].mtu = Some(1400);
+    f.snaps.insert(
+        red(),
+        Rc::new(Snapshot::from_parts(red(), links, r.addrs.clone(), vec![])),
+    );
+    let v = verdict("link veth0 in blue mtu 1400", &mut f);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("its other end, veth1 in red, has MTU 1400: the command went to that end?")
+    );
+    assert!(v.message().contains("that end? Try: "), "{}", v.message());
+}
+
+#[test]
 fn a_try_line_works_from_the_state_as_it_is() {
     let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
     let mut s = (*f.snaps[&red()]).clone();
