@@ -1290,3 +1290,26 @@ fn demo_back_shows_and_step_offers_the_reset() {
         Duration::from_secs(10),
     );
 }
+
+/// A challenge's words after its solution talk about the solution: hidden while it is open,
+/// shown once it is solved, and the step waits for Enter while they are read.
+#[test]
+fn a_challenges_debrief_waits_until_it_is_solved() {
+    let t = Tmux::start("debrief", "nslab learn veth-lab --step 8");
+    t.wait_for(0, "Step 8 of 9", Duration::from_secs(20));
+    let s = t.visible();
+    assert!(s.contains("A challenge"), "{s}");
+    assert!(!s.contains("one command instead of three"), "{s}");
+    t.type_line("ip netns add blue");
+    t.type_line("ip link add v0 netns blue type veth peer name v1 netns red");
+    t.type_line("ip -n blue link set lo up; ip -n blue link set v0 up; ip -n red link set v1 up");
+    t.type_line(
+        "ip -n blue address add 10.1.0.2/24 dev v0; ip -n red address add 10.1.0.3/24 dev v1",
+    );
+    t.wait_words("Press Enter to go on", Duration::from_secs(10));
+    t.wait_words("one command instead of three", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(t.visible().contains("Step 8 of 9"), "{}", t.visible());
+    t.press("Enter");
+    t.wait_for(0, "Step 9 of 9", Duration::from_secs(5));
+}

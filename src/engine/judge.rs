@@ -1281,6 +1281,15 @@ fn own_address(
     )
     .cause("the address belongs on the other end");
     let del = format!("{} addr del {} dev {}", from.ip(), own.cidr, own.link);
+    // Without another address on the link, the namespace would be left with none to ping
+    // from: which it should have is the lesson's, and no Try can say.
+    if !s.addrs.iter().any(|a| {
+        a.link == own.link
+            && a.cidr.addr != own.cidr.addr
+            && a.cidr.addr.is_ipv4() == own.cidr.addr.is_ipv4()
+    }) {
+        return v;
+    }
     let Some(l) = s.link(&own.link) else {
         return v;
     };
@@ -1289,8 +1298,9 @@ fn own_address(
         .as_ref()
         .and_then(|p| Some((p.name.clone()?, p.ns.clone()?)))
         .filter(|(_, ns)| ns != from);
+    // Both ends here (or an end nslab cannot see): deleting it would leave it nowhere.
     let Some((name, ns)) = other else {
-        return v.fix(del);
+        return v;
     };
     let Some(there) = f.snapshot(&ns) else {
         return v.fix(del);

@@ -91,22 +91,26 @@ impl fmt::Display for KernelError {
             KernelError::Exists(what) => write!(f, "{what} already exists"),
             // The errno as strerror words it, as ip prints it: "Invalid argument", without
             // Rust's "(os error 22)".
-            KernelError::Os { context, err } => {
-                let text = err.to_string();
-                let words = match err.raw_os_error() {
-                    Some(code) => text
-                        .strip_suffix(&format!(" (os error {code})"))
-                        .unwrap_or(&text),
-                    None => &text,
-                };
-                write!(f, "{context}: {words}")
-            }
+            KernelError::Os { context, err } => write!(f, "{context}: {}", os_words(err)),
             KernelError::Other(m) => f.write_str(m),
         }
     }
 }
 
 impl std::error::Error for KernelError {}
+
+/// An error as strerror words it, as ip and ping print it ("Network is unreachable"), without
+/// Rust's " (os error 101)".
+pub fn os_words(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match err.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .unwrap_or(&text)
+            .to_string(),
+        None => text,
+    }
+}
 
 pub type Result<T> = std::result::Result<T, KernelError>;
 

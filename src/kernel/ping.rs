@@ -372,7 +372,7 @@ pub fn burst(
             }
             Err(e) if unreachable(&e) => {
                 out.sent += 1;
-                out.unreachable = Some(e.to_string());
+                out.unreachable = Some(super::os_words(&e));
                 if gap.is_zero() {
                     break;
                 }

@@ -99,6 +99,9 @@ pub struct World {
     /// no derived check says anything of them until a line sets them again.
     pub doubt_addrs: BTreeSet<(Ns, String, Cidr)>,
     pub doubt_routes: BTreeSet<(Ns, RouteKey)>,
+    /// The source address a route was given (`src A`): the kernel removes the route when A
+    /// goes.
+    route_src: BTreeMap<(Ns, RouteKey), IpAddr>,
     /// What the lines made since [`Creations::of`] last looked: so that it gathers everything a
     /// lesson ever makes in one pass, without going over the whole world after every line.
     made: Vec<Made>,
@@ -227,6 +230,10 @@ impl World {
         let Some(l) = self.links.remove(&(ns.clone(), name.to_string())) else {
             return;
         };
+        // Its own settings (`net.ipv4.conf.DEV.forwarding`) go with it.
+        let own = [format!(".conf.{name}."), format!(".neigh.{name}.")];
+        self.sysctls
+            .retain(|(n, k), _| !(n == ns && own.iter().any(|o| k.contains(o.as_str()))));
         // A macvlan, ipvlan or vlan goes with its lower device.
         let uppers: Vec<(Ns, String)> = self
             .links
@@ -311,6 +318,17 @@ impl World {
     /// secondaries, when `gone` was the primary; routes by a gateway there) is the machine's
     /// `promote_secondaries` to decide: in doubt.
     fn v4_addr_gone(&mut self, ns: &Ns, dev: &str, gone: Cidr) {
+        // Routes that take it as their source go with it, wherever they lead.
+        let by_src: Vec<(Ns, RouteKey)> = self
+            .route_src
+            .iter()
+            .filter(|((n, _), a)| n == ns && **a == gone.addr)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in by_src {
+            self.routes.remove(&k);
+            self.route_src.remove(&k);
+        }
         let left = self
             .addrs
             .keys()
@@ -662,6 +680,10 @@ impl World {
                             self.flush_routes_through(&here, &name, |_| true);
                             self.neighs
                                 .retain(|(n, d, _), _| !(*n == here && *d == name));
+                            // Its settings stay behind: it gets its new namespace's defaults.
+                            let own = format!(".conf.{name}.");
+                            self.sysctls
+                                .retain(|(n, k), _| !(*n == here && k.contains(own.as_str())));
                             self.links.remove(&key);
                             self.addrs
                                 .retain(|(n, d, _), _| !(*n == here && *d == name));
@@ -679,6 +701,22 @@ impl World {
                 if let Some(m) = set.attrs.mtu {
                     fact.mtu = Some(m);
                     fact.mtu_set = true;
+                    // Below IPv6's minimum MTU the kernel turns IPv6 off on the link: its
+                    // addresses and routes go.
+                    if m < 1280 {
+                        let (h, d) = (here.clone(), name.clone());
+                        self.addrs
+                            .retain(|(n, l, c), _| !(*n == h && *l == d && c.addr.is_ipv6()));
+                        self.routes.retain(|(n, r), _| {
+                            !(*n == h && r.v6 && r.dev.as_deref() == Some(d.as_str()))
+                        });
+                    }
+                    // A macvlan (ipvlan, vlan) on it cannot be larger: the kernel lowers it.
+                    for f in self.links.values_mut() {
+                        if f.lower.as_ref() == Some(&key) && f.mtu.is_some_and(|u| u > m) {
+                            f.mtu = None;
+                        }
+                    }
                 }
                 if let Some(a) = mac_of(&set.attrs.address) {
                     fact.mac = Some(a);
@@ -814,7 +852,13 @@ impl World {
                 };
                 match r.verb {
                     RouteVerb::Del => self.route_del(&ns, r, &key),
-                    verb => self.route_set(&ns, verb, key),
+                    verb => {
+                        match r.src {
+                            Some(src) => self.route_src.insert((ns.clone(), key.clone()), src),
+                            None => self.route_src.remove(&(ns.clone(), key.clone())),
+                        };
+                        self.route_set(&ns, verb, key)
+                    }
                 }
             }
             Op::Neigh(n) => {
@@ -859,6 +903,15 @@ impl World {
             Op::Fdb(_) | Op::BridgePort { .. } => {}
             Op::Sysctl(kv) => {
                 for (k, v) in kv {
+                    // Two names of one switch: the last one written is the one checked.
+                    let twin = match k.as_str() {
+                        "net.ipv4.ip_forward" => Some("net.ipv4.conf.all.forwarding"),
+                        "net.ipv4.conf.all.forwarding" => Some("net.ipv4.ip_forward"),
+                        _ => None,
+                    };
+                    if let Some(t) = twin {
+                        self.sysctls.remove(&(ns.clone(), t.to_string()));
+                    }
                     self.made.push(Made::Sysctl(ns.clone(), k.clone()));
                     self.sysctls.insert((ns.clone(), k.clone()), v.clone());
                 }

@@ -116,7 +116,8 @@ struct StepView {
     view: View,
     scroll: usize,
     /// The prose and the picture, laid out for a width.
-    prose: (usize, Vec<String>),
+    /// (For a width, and whether a challenge's words after its solution are in.)
+    prose: ((usize, bool), Vec<String>),
     picture: Option<(usize, Vec<String>)>,
 }
 
@@ -449,7 +450,7 @@ impl Learn<'_> {
 
     /// The prose of step `idx` for `width`: the lesson's introduction before the first step,
     /// the step's text without its command blocks (they have their own place).
-    fn prose(&self, idx: usize, width: usize) -> Vec<String> {
+    fn prose(&self, idx: usize, width: usize, solved: bool) -> Vec<String> {
         let step = &self.lesson.steps[idx];
         let mut md = String::new();
         if idx == 0 {
@@ -461,7 +462,11 @@ impl Learn<'_> {
             md.push_str(SANDBOX_NOTE);
             md.push_str("\n\n");
         }
-        md.push_str(&without_commands(&step.body));
+        if step.challenge && !solved {
+            md.push_str(&without_commands(before_solution(&step.body)));
+        } else {
+            md.push_str(&without_commands(&step.body));
+        }
         crate::render::render(&md, width)
             .lines()
             .map(str::to_string)
@@ -604,7 +609,7 @@ impl Learn<'_> {
             message: setup_failed,
             view: View::Prose,
             scroll: 0,
-            prose: (0, Vec::new()),
+            prose: ((0, false), Vec::new()),
             picture: None,
         };
         self.evaluate(idx, &mut v);
@@ -646,13 +651,17 @@ impl Learn<'_> {
                 shown[i] = o.pass;
             }
             let complete = v.outcomes.iter().all(|o| o.pass) && v.answered;
-            if complete && has_something && !observe && !self.opts.pause && !revisit {
+            // A challenge's words after its solution talk about the solution: they are shown
+            // once it is solved, and the step waits for Enter while they are read.
+            let debrief = step.challenge && !after_solution(&step.body).trim().is_empty();
+            if complete && has_something && !observe && !self.opts.pause && !revisit && !debrief {
                 self.finish(step, passed(v.performed, earned));
                 return Next::Forward;
             }
             let (w, h) = (width(), height());
-            if v.prose.0 != w {
-                v.prose = (w, self.prose(idx, w));
+            let solved = complete || revisit || recorded.is_some();
+            if v.prose.0 != (w, solved) {
+                v.prose = ((w, solved), self.prose(idx, w, solved));
             }
             if v.view == View::Picture && v.picture.as_ref().is_none_or(|p| p.0 != w) {
                 v.picture = Some((w, self.picture(idx, w)));
@@ -1145,6 +1154,51 @@ fn state_word(s: Option<StepState>) -> String {
         Some(StepState::Skipped) => style("↷ skipped").yellow().to_string(),
         None => style("· not passed").dim().to_string(),
     }
+}
+
+/// Where a challenge's ```` ```solution ```` block starts and ends in its Markdown.
+fn solution_block(md: &str) -> Option<std::ops::Range<usize>> {
+    use pulldown_cmark::{CodeBlockKind, Event as Md, Parser, Tag};
+    Parser::new_ext(md, crate::lesson::parse::markdown_options())
+        .into_offset_iter()
+        .find_map(|(ev, range)| match ev {
+            Md::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info)))
+                if info.split_whitespace().next() == Some("solution") =>
+            {
+                Some(range)
+            }
+            _ => None,
+        })
+}
+
+/// A challenge's Markdown up to its solution: what it asks, not how it went.
+fn before_solution(md: &str) -> &str {
+    solution_block(md).map_or(md, |r| &md[..r.start])
+}
+
+/// A challenge's Markdown after its solution: the debrief (its check block included, which
+/// the renderer does not show).
+fn after_solution(md: &str) -> String {
+    let Some(r) = solution_block(md) else {
+        return String::new();
+    };
+    // Only prose counts: the check block after the solution is no debrief.
+    let rest = &md[r.end..];
+    let mut words = String::new();
+    let mut from = 0;
+    use pulldown_cmark::{Event as Md, Parser, Tag};
+    for (ev, range) in
+        Parser::new_ext(rest, crate::lesson::parse::markdown_options()).into_offset_iter()
+    {
+        if let Md::Start(Tag::CodeBlock(_)) = ev
+            && range.start >= from
+        {
+            words.push_str(&rest[from..range.start]);
+            from = range.end;
+        }
+    }
+    words.push_str(&rest[from..]);
+    words
 }
 
 /// A step's Markdown without its ```` ```sh ```` blocks: the screen shows the commands in a

@@ -182,9 +182,24 @@ impl Performed {
 /// the errors of its lines: the caller shows them where it draws.
 pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Performed {
     let steps = &lesson.steps[..s.saturating_sub(1).min(lesson.steps.len())];
+    // A check of a link, an address or a route in a namespace holds nothing while that
+    // namespace is missing ("veth1 in red absent" on an empty machine): such a step is not
+    // where the lab stands.
+    let there = |engine: &Engine, st: &crate::lesson::Step| {
+        st.checks.iter().all(|c| {
+            c.check.namespaces().into_iter().all(|ns| match ns {
+                Ns::Root => true,
+                Ns::Named(n) => engine.kernel.netns_exists(n),
+            })
+        })
+    };
     let from = steps
         .iter()
-        .rposition(|st| !st.checks.is_empty() && engine.evaluate(&st.checks).iter().all(|o| o.pass))
+        .rposition(|st| {
+            !st.checks.is_empty()
+                && there(engine, st)
+                && engine.evaluate(&st.checks).iter().all(|o| o.pass)
+        })
         .map_or(0, |i| i + 1);
     perform_steps(engine, lesson, from + 1, s)
 }

@@ -440,3 +440,32 @@ fn what_the_kernel_removes_by_itself_is_not_derived() {
     );
     assert!(!d.iter().any(|c| c.contains("br1 mtu")), "{d:?}");
 }
+
+/// More of what the kernel removes by itself (found by the re-check pass): a route whose
+/// source address goes; IPv6 on a link whose MTU drops below 1280; a macvlan's larger MTU when
+/// its lower device's drops; a deleted link's own sysctls.
+#[test]
+fn sources_small_mtus_and_a_links_own_settings() {
+    let build = "ip netns add k\nip -n k link add e0 type veth peer name e1\nip -n k link set e0 up\nip -n k link set e1 up\nip -n k addr add 10.20.0.1/24 dev e0\nip -n k addr add 10.30.0.1/24 dev e0";
+    let l = lesson(&[
+        build,
+        "ip -n k route add 10.50.0.0/16 via 10.20.0.2 src 10.30.0.1\nip -n k addr add fd20::1/64 dev e1 nodad\nip -n k link add mv0 link e1 mtu 1500 type macvlan\nsysctl -w net.ipv4.conf.e1.forwarding=1",
+        "ip -n k addr del 10.30.0.1/24 dev e0\nip -n k link set e1 mtu 1200",
+    ]);
+    let d = derived(&l, 2);
+    assert!(
+        d.contains(&"not route 10.50.0.0/16 via 10.20.0.2 in k".to_string()),
+        "{d:?}"
+    );
+    assert!(
+        d.contains(&"not addr fd20::1/64 on e1 in k".to_string()),
+        "{d:?}"
+    );
+    assert!(!d.iter().any(|c| c.contains("mv0")), "{d:?}");
+    let l = lesson(&[
+        "ip netns add k\nip -n k link add e0 type veth peer name e1\nip netns exec k sysctl -w net.ipv4.conf.e0.forwarding=1",
+        "ip -n k link del e0\nip netns exec k sysctl -w net.ipv4.conf.lo.forwarding=1",
+    ]);
+    let d = derived(&l, 1);
+    assert!(!d.iter().any(|c| c.contains("conf.e0")), "{d:?}");
+}
