@@ -214,8 +214,9 @@ fn take(file: &str) {
             t.keys(0, &[&answer, "Enter"]);
             t.wait_for(0, &format!("{answer} is right"), Duration::from_secs(5));
         }
-        if step.observes_only() || step.commands.is_empty() {
-            // A step that only looks waits for the student to have looked: Enter goes on.
+        if step.observes_only() || step.commands.is_empty() || !step.debrief().trim().is_empty() {
+            // A step that only looks waits for the student to have looked, and a solved
+            // challenge for its debrief to be read: Enter goes on.
             t.wait_for(0, "Press Enter to go on", Duration::from_secs(10));
             t.press("Enter");
         }

@@ -361,8 +361,9 @@ fn take(file: &str, attempts: &[(usize, Attempt)]) {
                 }
             }
         }
-        if step.observes_only() || step.commands.is_empty() {
-            t.wait_for(0, screen::GO_ON, Duration::from_secs(10));
+        // A step that only looks, and a solved challenge's debrief, wait for Enter.
+        if step.observes_only() || step.commands.is_empty() || !step.debrief().trim().is_empty() {
+            t.wait_for(0, screen::GO_ON, Duration::from_secs(15));
             t.keys(0, &["Enter"]);
         }
         t.wait_for(

@@ -662,7 +662,7 @@ fn every_kind_of_thing_a_lesson_leaves_in_the_root_namespace_is_named() {
         // A sysctl the lesson writes.
         "sysctl net.ipv4.conf.lo.rp_filter: 2 (before the lesson: 0)",
         // What `ip link set` and `ip link property` change on a link the lesson did not make.
-        "link lo: loopback, up, mtu 1400, address 00:00:00:00:00:00, alias \"changed by a lesson\", altname lesson-lo (before the lesson: loopback, up, mtu 65536, address 00:00:00:00:00:00)",
+        "link lo: loopback, up; mtu 1400, address 00:00:00:00:00:00, alias \"changed by a lesson\", altname lesson-lo (before the lesson: loopback, up; mtu 65536, address 00:00:00:00:00:00)",
     ];
     if std::process::Command::new("nft")
         .arg("--version")

@@ -79,6 +79,33 @@ pub struct Step {
 }
 
 impl Step {
+    /// A challenge's Markdown up to its solution: what it asks, not how it went.
+    pub fn before_solution(&self) -> &str {
+        solution_block(&self.body).map_or(&self.body, |r| &self.body[..r.start])
+    }
+
+    /// A challenge's words after its solution, without code blocks (its check block): the
+    /// debrief, about the ways there. Empty for a step that is no challenge.
+    pub fn debrief(&self) -> String {
+        use pulldown_cmark::{Event as Md, Parser, Tag};
+        let Some(r) = solution_block(&self.body).filter(|_| self.challenge) else {
+            return String::new();
+        };
+        let rest = &self.body[r.end..];
+        let mut words = String::new();
+        let mut from = 0;
+        for (ev, range) in Parser::new_ext(rest, parse::markdown_options()).into_offset_iter() {
+            if let Md::Start(Tag::CodeBlock(_)) = ev
+                && range.start >= from
+            {
+                words.push_str(&rest[from..range.start]);
+                from = range.end;
+            }
+        }
+        words.push_str(&rest[from..]);
+        words
+    }
+
     /// A step whose commands only look (ping, `ip link show`, lsns) changes nothing: its checks
     /// must hold, but they may already hold before it.
     pub fn observes_only(&self) -> bool {
@@ -155,4 +182,19 @@ impl fmt::Display for Answer {
             Answer::NetnsInode(n) => write!(f, "inode of netns {n}"),
         }
     }
+}
+
+/// Where a ```` ```solution ```` block starts and ends in a step's Markdown.
+fn solution_block(md: &str) -> Option<std::ops::Range<usize>> {
+    use pulldown_cmark::{CodeBlockKind, Event as Md, Parser, Tag};
+    Parser::new_ext(md, parse::markdown_options())
+        .into_offset_iter()
+        .find_map(|(ev, range)| match ev {
+            Md::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info)))
+                if info.split_whitespace().next() == Some("solution") =>
+            {
+                Some(range)
+            }
+            _ => None,
+        })
 }

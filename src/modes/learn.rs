@@ -463,7 +463,7 @@ impl Learn<'_> {
             md.push_str("\n\n");
         }
         if step.challenge && !solved {
-            md.push_str(&without_commands(before_solution(&step.body)));
+            md.push_str(&without_commands(step.before_solution()));
         } else {
             md.push_str(&without_commands(&step.body));
         }
@@ -653,7 +653,7 @@ impl Learn<'_> {
             let complete = v.outcomes.iter().all(|o| o.pass) && v.answered;
             // A challenge's words after its solution talk about the solution: they are shown
             // once it is solved, and the step waits for Enter while they are read.
-            let debrief = step.challenge && !after_solution(&step.body).trim().is_empty();
+            let debrief = !step.debrief().trim().is_empty();
             if complete && has_something && !observe && !self.opts.pause && !revisit && !debrief {
                 self.finish(step, passed(v.performed, earned));
                 return Next::Forward;
@@ -1154,51 +1154,6 @@ fn state_word(s: Option<StepState>) -> String {
         Some(StepState::Skipped) => style("↷ skipped").yellow().to_string(),
         None => style("· not passed").dim().to_string(),
     }
-}
-
-/// Where a challenge's ```` ```solution ```` block starts and ends in its Markdown.
-fn solution_block(md: &str) -> Option<std::ops::Range<usize>> {
-    use pulldown_cmark::{CodeBlockKind, Event as Md, Parser, Tag};
-    Parser::new_ext(md, crate::lesson::parse::markdown_options())
-        .into_offset_iter()
-        .find_map(|(ev, range)| match ev {
-            Md::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info)))
-                if info.split_whitespace().next() == Some("solution") =>
-            {
-                Some(range)
-            }
-            _ => None,
-        })
-}
-
-/// A challenge's Markdown up to its solution: what it asks, not how it went.
-fn before_solution(md: &str) -> &str {
-    solution_block(md).map_or(md, |r| &md[..r.start])
-}
-
-/// A challenge's Markdown after its solution: the debrief (its check block included, which
-/// the renderer does not show).
-fn after_solution(md: &str) -> String {
-    let Some(r) = solution_block(md) else {
-        return String::new();
-    };
-    // Only prose counts: the check block after the solution is no debrief.
-    let rest = &md[r.end..];
-    let mut words = String::new();
-    let mut from = 0;
-    use pulldown_cmark::{Event as Md, Parser, Tag};
-    for (ev, range) in
-        Parser::new_ext(rest, crate::lesson::parse::markdown_options()).into_offset_iter()
-    {
-        if let Md::Start(Tag::CodeBlock(_)) = ev
-            && range.start >= from
-        {
-            words.push_str(&rest[from..range.start]);
-            from = range.end;
-        }
-    }
-    words.push_str(&rest[from..]);
-    words
 }
 
 /// A step's Markdown without its ```` ```sh ```` blocks: the screen shows the commands in a

@@ -16,6 +16,9 @@ use crate::lesson::Lesson;
 use crate::lesson::effect::Creations;
 use crate::net::{Ns, rtn, table};
 
+/// Between a link's kind and state and the details said only when they changed.
+const DETAILS: &str = "; ";
+
 /// How a thing's state is compared and said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -185,19 +188,23 @@ fn read(k: &Kernel, lesson: &Lesson, firewall_of: Option<&RootState>) -> Result<
             state.push_str(&format!(", in bridge {m}"));
         }
         // What `ip link set` changes on a link the lesson did not make (lo, the machine's
-        // cards): its MTU, its MAC address, its alias and its other names.
+        // cards): its MTU, its MAC address, its alias and its other names. Said only of a link
+        // that was there before (after DETAILS): a link the lesson left is said by its kind.
+        let mut details: Vec<String> = Vec::new();
         if let Some(m) = l.mtu {
-            state.push_str(&format!(", mtu {m}"));
+            details.push(format!("mtu {m}"));
         }
         if let Some(a) = &l.mac {
-            state.push_str(&format!(", address {a}"));
+            details.push(format!("address {a}"));
         }
         if let Some(a) = &l.alias {
-            state.push_str(&format!(", alias {a:?}"));
+            details.push(format!("alias {a:?}"));
         }
         for a in &l.altnames {
-            state.push_str(&format!(", altname {a}"));
+            details.push(format!("altname {a}"));
         }
+        state.push_str(DETAILS);
+        state.push_str(&details.join(", "));
         s.put(
             format!("link {}", l.name),
             Kind::State,
@@ -519,6 +526,10 @@ pub fn differences(before: &RootState, after: &RootState) -> Vec<String> {
         let now = &e.value;
         match (before.items.get(what), e.kind) {
             (None, Kind::Plain) => out.push(what.clone()),
+            (None, Kind::State) if what.starts_with("link ") => out.push(format!(
+                "{what} ({})",
+                now.split(DETAILS).next().unwrap_or(now)
+            )),
             (None, Kind::State) => out.push(format!("{what} ({now})")),
             (None, Kind::Counted) if now == "1" => out.push(what.clone()),
             (None, Kind::Counted) => out.push(format!("{what} ({now} copies)")),

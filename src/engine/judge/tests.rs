@@ -372,7 +372,10 @@ fn an_address_on_the_wrong_end_gets_a_try_that_moves_it() {
     // Its only address: moved, blue would have none to ping from. No Try.
     let mut f = lab(&["10.1.0.3/24"], &[]);
     let v = verdict("ping 10.1.0.3 from blue", &mut f);
-    assert_eq!(v.cause.as_deref(), Some("the address belongs on the other end"));
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("the address belongs on the other end")
+    );
     assert_eq!(v.fix, None);
     // On both ends: deleting blue's is all it takes.
     let mut f = lab(&["10.1.0.2/24", "10.1.0.3/24"], &["10.1.0.3/24"]);
