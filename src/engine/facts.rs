@@ -63,7 +63,9 @@ pub struct RunInfo {
     /// The lesson's named namespaces: where "it is in red" hints and exactness look.
     pub lesson_ns: Arc<Vec<String>>,
     /// The link names the lesson makes or checks: never a typo of one another.
-    pub lesson_links: Arc<Vec<String>>,
+    pub lesson_links: Arc<std::collections::HashSet<String>>,
+    /// `lesson_ns` as a set: a failing check asks of every namespace whether it is one.
+    pub lesson_ns_set: Arc<std::collections::HashSet<String>>,
     /// Processes older than this (boot-relative clock ticks) are not the student's.
     pub since_ticks: u64,
     /// The user whose processes count (the student's session).
@@ -84,8 +86,9 @@ impl RunInfo {
     /// A run that began now, for a lesson with these named namespaces.
     pub fn new(k: &Kernel, lesson_ns: Vec<String>) -> RunInfo {
         RunInfo {
+            lesson_ns_set: Arc::new(lesson_ns.iter().cloned().collect()),
             lesson_ns: Arc::new(lesson_ns),
-            lesson_links: Arc::new(Vec::new()),
+            lesson_links: Arc::default(),
             since_ticks: k.start_ticks(),
             uid: nix::unistd::getuid().as_raw(),
             pings: Arc::new(Mutex::new(PingLog::default())),
@@ -422,8 +425,12 @@ impl Facts for Round<'_> {
         self.run.lesson_ns.to_vec()
     }
 
-    fn lesson_links(&mut self) -> Vec<String> {
-        self.run.lesson_links.to_vec()
+    fn is_lesson_link(&mut self, name: &str) -> bool {
+        self.run.lesson_links.contains(name)
+    }
+
+    fn is_lesson_ns(&mut self, name: &str) -> bool {
+        self.run.lesson_ns_set.contains(name)
     }
 
     fn netns_names(&mut self) -> Vec<String> {

@@ -128,10 +128,15 @@ pub trait Facts {
     fn netns_names(&mut self) -> Vec<String>;
     /// The namespaces the lesson itself names: never a typo of one another.
     fn lesson_names(&mut self) -> Vec<String>;
-    /// The link names the lesson makes or checks: never a typo of one another (`va0` is no
-    /// typo of `va1` when the lesson makes both, and `va1` is missing because its line failed).
-    fn lesson_links(&mut self) -> Vec<String> {
-        Vec::new()
+    /// Whether the lesson makes or checks a link of this name: never a typo of another (`va0`
+    /// is no typo of `va1` when the lesson makes both, and `va1` is missing because its line
+    /// failed).
+    fn is_lesson_link(&mut self, _name: &str) -> bool {
+        false
+    }
+    /// Whether the lesson names this namespace.
+    fn is_lesson_ns(&mut self, name: &str) -> bool {
+        self.lesson_names().iter().any(|n| n == name)
     }
     fn netns_exists(&mut self, name: &str) -> bool;
     fn netns_inode(&mut self, name: &str) -> Option<u64>;
@@ -509,11 +514,10 @@ fn netns_arg(ns: &Ns) -> &str {
 /// An existing namespace whose name looks like a typo of `name`; not one the lesson itself
 /// uses (`ra` is no typo of `rb` when the lesson makes both).
 fn typo_of(name: &str, f: &mut dyn Facts) -> Option<String> {
-    let ours = f.lesson_names();
     let others: Vec<String> = f
         .netns_names()
         .into_iter()
-        .filter(|n| !ours.contains(n))
+        .filter(|n| !f.is_lesson_ns(n))
         .collect();
     similar(name, &others)
 }
@@ -648,11 +652,13 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
         );
         // The link sent to a namespace of another name, one that is not the lesson's (`ip link
         // set in0 netns iner`): a typo of the target.
-        let ours = f.lesson_names();
-        let stray = f
+        let strange: Vec<String> = f
             .netns_names()
             .into_iter()
-            .filter(|n| !ours.contains(n))
+            .filter(|n| !f.is_lesson_ns(n))
+            .collect();
+        let stray = strange
+            .into_iter()
             .map(Ns::Named)
             .find(|o| f.snapshot(o).is_some_and(|s| s.link(name).is_some()));
         if let Some(o) = stray {
@@ -665,8 +671,7 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
                 ))
                 .fix(format!("{} link set {name} netns {target}", o.ip()));
         }
-        let ours = f.lesson_links();
-        let strangers: Vec<String> = names.into_iter().filter(|n| !ours.contains(n)).collect();
+        let strangers: Vec<String> = names.into_iter().filter(|n| !f.is_lesson_link(n)).collect();
         return match similar(name, &strangers) {
             Some(sim) => v.cause(format!("{} has a '{sim}': a typo?", ns.name())),
             None => v,

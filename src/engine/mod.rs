@@ -68,7 +68,8 @@ impl Engine {
             pace,
             run: RunInfo {
                 lesson_ns: Arc::new(Vec::new()),
-                lesson_links: Arc::new(Vec::new()),
+                lesson_links: Arc::default(),
+                lesson_ns_set: Arc::default(),
                 since_ticks,
                 uid: nix::unistd::getuid().as_raw(),
                 pings: Arc::new(Mutex::new(PingLog::default())),
@@ -104,10 +105,9 @@ impl Engine {
                 }
             }
         }
+        self.run.lesson_ns_set = Arc::new(names.iter().cloned().collect());
         self.run.lesson_ns = Arc::new(names);
-        links.sort();
-        links.dedup();
-        self.run.lesson_links = Arc::new(links);
+        self.run.lesson_links = Arc::new(links.into_iter().collect());
     }
 
     /// Probes younger than this are not sent again (learn: its checks are judged on every

@@ -50,8 +50,8 @@ impl Facts for Fake {
     fn lesson_names(&mut self) -> Vec<String> {
         self.lesson.clone()
     }
-    fn lesson_links(&mut self) -> Vec<String> {
-        self.links.clone()
+    fn is_lesson_link(&mut self, name: &str) -> bool {
+        self.links.iter().any(|l| l == name)
     }
     fn netns_exists(&mut self, name: &str) -> bool {
         self.snaps.contains_key(&Ns::Named(name.into()))
