@@ -713,3 +713,52 @@ echo "#NETNS"; ls /run/netns
         r.text
     );
 }
+
+/// A step whose checks held before the session began (the lab was made before it, by hand or
+/// by another lesson) is not the student's work: it counts as skipped, and learn says why.
+#[test]
+fn a_step_that_held_before_the_session_is_not_verified() {
+    let out = sandboxed(
+        r##"
+cat > /tmp/two.md <<'LESSON'
++++
+id = "two"
+title = "Two namespaces"
+format = 1
++++
+
+## Make la
+
+```sh
+ip netns add la
+```
+
+## Make lb
+
+```sh
+ip netns add lb
+```
+LESSON
+ip netns add la
+learn /tmp/two.md; waitfor "Go on anyway? [y/N]"
+$T send-keys y Enter; waitfor "Step 2 of 2"
+echo "#NOTE"; screen
+ip netns add lb
+waitfor "Lesson complete"
+echo "#END"; screen
+"##,
+    );
+    let r = Run::of(&out);
+    let note = flat(&r.part("NOTE"));
+    assert!(
+        note.contains("Step 1's checks held before you began"),
+        "{}",
+        r.text
+    );
+    let end = flat(&r.part("END"));
+    assert!(
+        end.contains("Step 1 ↷ skipped: Make la") && end.contains("Step 2 ✓ verified: Make lb"),
+        "{}",
+        r.text
+    );
+}

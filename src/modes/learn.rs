@@ -82,6 +82,33 @@ struct Learn<'a> {
     set_up: std::collections::HashSet<usize>,
     /// Why the progress is not kept, once it is known not to be.
     unsaved: Option<String>,
+    /// The steps (0-based) that change the lab and whose checks all held when the session
+    /// began: another lesson, or an earlier session, made that lab, not the student now.
+    held_at_start: std::collections::HashSet<usize>,
+}
+
+/// The steps from `from` (0-based) that change something and whose checks all hold now, before
+/// the student has typed anything. Cheap checks first, and a step's judging stops at its first
+/// failing check: on a machine that has none of the lab, this is a few lookups.
+fn held_already(engine: &Engine, lesson: &Lesson, from: usize) -> std::collections::HashSet<usize> {
+    let mut held = std::collections::HashSet::new();
+    for (i, st) in lesson.steps.iter().enumerate().skip(from) {
+        if st.checks.is_empty() || st.observes_only() || st.question.is_some() {
+            continue;
+        }
+        let mut checks: Vec<&crate::lesson::CheckLine> = st.checks.iter().collect();
+        checks.sort_by_key(|c| c.check.needs_polling());
+        let all = checks.into_iter().all(|c| {
+            engine
+                .evaluate_with(std::slice::from_ref(c), LEARN_PING)
+                .first()
+                .is_some_and(|v| v.pass)
+        });
+        if all {
+            held.insert(i);
+        }
+    }
+    held
 }
 
 /// What the student chose to do after a step.
@@ -169,6 +196,7 @@ pub fn learn(
         ));
         performed = super::prepare(engine, lesson, start);
     }
+    let held_at_start = held_already(engine, lesson, start - 1);
     let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
     let mut l = Learn {
         lesson,
@@ -181,6 +209,7 @@ pub fn learn(
         notes: Vec::new(),
         set_up: (0..start - 1).collect(),
         unsaved: None,
+        held_at_start,
     };
     // Rootless, with a HOME under /tmp that could not be kept: the sandbox's /tmp vanishes.
     if matches!(place, Place::Sandbox) && super::progress_vanishes() {
@@ -259,6 +288,7 @@ impl Learn<'_> {
                     idx = 0;
                     furthest = 0;
                     self.set_up.clear();
+                    self.held_at_start.clear();
                 }
                 Next::Quit => {
                     let saved = self.save(idx + 1, false);
@@ -618,6 +648,8 @@ impl Learn<'_> {
         // now: the step keeps the state it has (none, after `b`). Only checks that turn true
         // while the step is on screen earn "verified".
         let mut earned = !v.outcomes.iter().all(|o| o.pass);
+        // Held when the session began, and still when shown: the lab came from elsewhere.
+        let made_elsewhere = !earned && recorded.is_none() && self.held_at_start.contains(&idx);
         let passed = |performed: bool, earned: bool| -> Option<StepState> {
             if performed {
                 Some(StepState::Performed)
@@ -625,10 +657,18 @@ impl Learn<'_> {
                 Some(StepState::Verified)
             } else if revisit {
                 recorded
+            } else if made_elsewhere {
+                Some(StepState::Skipped)
             } else {
                 Some(recorded.unwrap_or(StepState::Verified))
             }
         };
+        if made_elsewhere && !revisit {
+            self.notes.push(format!(
+                "Step {}'s checks held before you began (the lab was made before this session): it counts as skipped, not as yours.",
+                step.index
+            ));
+        }
         if revisit {
             v.message = vec![format!(
                 "Back at step {}: {}. Enter goes on; going back changes nothing of it.",
