@@ -225,7 +225,7 @@ echo "#NETNS2"; ls /run/netns
         "{offer}"
     );
     // The question names whose the blue is, and the reset that removes it.
-    let ask = r.part("ASK");
+    let ask = flat(&r.part("ASK"));
     assert!(
         ask.contains("They were left by veth-lab: `nslab reset veth-lab` removes them."),
         "{ask}"
@@ -758,6 +758,30 @@ echo "#END"; screen
     let end = flat(&r.part("END"));
     assert!(
         end.contains("Step 1 ↷ skipped: Make la") && end.contains("Step 2 ✓ verified: Make lb"),
+        "{}",
+        r.text
+    );
+}
+
+/// A challenge nslab performed in an earlier session, whose lab is gone again, is open: its
+/// debrief (the words after its solution) stays hidden until it is solved.
+#[test]
+fn an_open_challenge_keeps_its_debrief_hidden_though_it_was_performed_before() {
+    let out = sandboxed(
+        r##"
+learn veth-lab --step 9; waitfor "Step 9 of 9"
+quit
+ip -all netns del
+learn veth-lab --step 8; waitfor "Step 8 of 9"
+echo "#SHOWN"; screen
+quit
+"##,
+    );
+    let r = Run::of(&out);
+    let shown = flat(&r.part("SHOWN"));
+    assert!(shown.contains("A challenge"), "{}", r.text);
+    assert!(
+        !shown.contains("one command instead of three"),
         "{}",
         r.text
     );

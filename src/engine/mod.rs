@@ -346,7 +346,7 @@ impl Engine {
                             .map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string());
                         format!("{text}: its shell was ended by {name}{d}")
                     } else {
-                        let why = o.stderr.lines().last().unwrap_or("").trim();
+                        let why = why_failed(&o.stderr);
                         format!(
                             "{text}: exited with status {}{}{d}",
                             o.status.unwrap_or(-1),
@@ -578,4 +578,37 @@ fn ping_output(
     let ok = received > 0;
     let err = (!ok).then(|| format!("no reply from {addr} ({} sent)", b.sent));
     (ok, out, err)
+}
+
+/// The line of a failed program's standard error that says why: its last, unless a usage text
+/// follows the reason (`bridge: unknown command "mtu"?` and then ip's usage of the kind, whose
+/// last line says nothing of the mistake); then the last line before `Usage:`.
+fn why_failed(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let end = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("Usage:"))
+        .filter(|&i| i > 0)
+        .unwrap_or(lines.len());
+    lines[..end]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod why_tests {
+    #[test]
+    fn the_reason_before_a_usage_text_is_the_one_said() {
+        let ip = "bridge: unknown command \"mtu\"?\nUsage: ... bridge [ forward_delay FORWARD_DELAY ]\n\nWhere: VLAN_PROTOCOL := { 802.1Q | 802.1ad }\n";
+        assert_eq!(super::why_failed(ip), "bridge: unknown command \"mtu\"?");
+        assert_eq!(
+            super::why_failed("a\nRTNETLINK answers: File exists\n"),
+            "RTNETLINK answers: File exists"
+        );
+        assert_eq!(super::why_failed("Usage: ip link\n"), "Usage: ip link");
+        assert_eq!(super::why_failed(""), "");
+    }
 }

@@ -263,7 +263,13 @@ fn go_on_with_taken_names(taken: &[String], owner: &str) -> Result<bool, Failure
             "{said} Rename or delete {them} first, or answer on a terminal"
         )));
     }
-    eprintln!("{} {said}", style("Note:").yellow().bold());
+    // Wrapped between words to the terminal, as the rest of learn's words are.
+    let note = fill(&format!("Note: {said}"), width());
+    let note = note.strip_prefix("Note:").unwrap_or(&note);
+    eprint!("{}{note}", style("Note:").yellow().bold());
+    if !note.ends_with('\n') {
+        eprintln!();
+    }
     eprint!("Go on anyway? [y/N] ");
     let mut answer = String::new();
     let yes = std::io::stdin().read_line(&mut answer).is_ok()
@@ -699,7 +705,9 @@ impl Learn<'_> {
                 return Next::Forward;
             }
             let (w, h) = (width(), height());
-            let solved = complete || revisit || recorded.is_some();
+            // Solved now: a step performed in an earlier session whose lab is gone again is an
+            // open challenge, and its debrief stays hidden.
+            let solved = complete;
             if v.prose.0 != (w, solved) {
                 v.prose = ((w, solved), self.prose(idx, w, solved));
             }
