@@ -35,8 +35,15 @@ waitfor() {
   for i in $(seq 300); do screen | grep -qF -- "$1" && return 0; sleep 0.05; done
   echo "#TIMEOUT waiting for: $1"; screen; exit 98
 }
+# The server gone before the next learn starts one: a new session on the socket of a server
+# still exiting fails with "server exited unexpectedly".
+endserver() {
+  $T kill-server 2>/dev/null
+  for i in $(seq 100); do $T has-session 2>/dev/null || break; sleep 0.02; done
+  rm -f /tmp/tmux.sock
+}
 waitexit() {
-  for i in $(seq 300); do [ -s /tmp/exit ] && { $T kill-server; return 0; }; sleep 0.05; done
+  for i in $(seq 300); do [ -s /tmp/exit ] && { endserver; return 0; }; sleep 0.05; done
   echo "#TIMEOUT waiting for learn to end"; screen; exit 97
 }
 quit() { $T send-keys q; waitexit; }
@@ -348,7 +355,7 @@ for i in $(seq 100); do [ -s /tmp/exit ] && break; sleep 0.05; done
 echo "#EXIT"; cat /tmp/exit
 echo "#TTY"; tr ' ' '\n' < /tmp/stty | grep -x -e '-*echo' -e '-*icanon' -e '-*isig'
 echo "#NETNS"; ls /run/netns
-$T kill-server
+endserver
 "##
         ));
         let r = Run::of(&out);
