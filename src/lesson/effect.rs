@@ -153,6 +153,16 @@ impl RouteKey {
             && self.kernel_metric() == other.kernel_metric()
     }
 
+    /// Whether the route leaves by `dev`: named so, or by a gateway on one of `nets` (the
+    /// link's subnets, by which the kernel resolved it).
+    fn through(&self, dev: &str, nets: &[Cidr]) -> bool {
+        match (&self.dev, self.via) {
+            (Some(d), _) => d == dev,
+            (None, Some(via)) => nets.iter().any(|c| c.contains(&via)),
+            (None, None) => false,
+        }
+    }
+
     pub fn spec(&self) -> RouteSpec {
         RouteSpec {
             kind: self.kind,
@@ -276,14 +286,8 @@ impl World {
             .filter(|(n, d, _)| n == ns && d == dev)
             .map(|(_, _, c)| *c)
             .collect();
-        self.routes.retain(|(n, r), _| {
-            let through = match (&r.dev, r.via) {
-                (Some(d), _) => d == dev,
-                (None, Some(via)) => nets.iter().any(|c| c.contains(&via)),
-                (None, None) => false,
-            };
-            !(n == ns && through && fam(r.v6))
-        });
+        self.routes
+            .retain(|(n, r), _| !(n == ns && r.through(dev, &nets) && fam(r.v6)));
     }
 
     /// A link goes down: the kernel flushes the routes through it and its neighbour entries,
@@ -334,15 +338,8 @@ impl World {
             .keys()
             .any(|(n, d, c)| n == ns && d == dev && c.addr.is_ipv4());
         if !left {
-            let nets = [gone];
-            self.routes.retain(|(n, r), _| {
-                let through = match (&r.dev, r.via) {
-                    (Some(d), _) => d == dev,
-                    (None, Some(via)) => nets.iter().any(|c| c.contains(&via)),
-                    (None, None) => false,
-                };
-                !(n == ns && through && !r.v6)
-            });
+            self.routes
+                .retain(|(n, r), _| !(n == ns && r.through(dev, &[gone]) && !r.v6));
             return;
         }
         let same: Vec<(Ns, String, Cidr)> = self

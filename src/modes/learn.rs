@@ -92,18 +92,17 @@ struct Learn<'a> {
 /// failing check: on a machine that has none of the lab, this is a few lookups.
 fn held_already(engine: &Engine, lesson: &Lesson, from: usize) -> std::collections::HashSet<usize> {
     let mut held = std::collections::HashSet::new();
+    // One round for them all: each namespace is dumped once, not once a check.
+    let mut round = engine.round().ping_timeout(LEARN_PING);
     for (i, st) in lesson.steps.iter().enumerate().skip(from) {
         if st.checks.is_empty() || st.observes_only() || st.question.is_some() {
             continue;
         }
         let mut checks: Vec<&crate::lesson::CheckLine> = st.checks.iter().collect();
         checks.sort_by_key(|c| c.check.needs_polling());
-        let all = checks.into_iter().all(|c| {
-            engine
-                .evaluate_with(std::slice::from_ref(c), LEARN_PING)
-                .first()
-                .is_some_and(|v| v.pass)
-        });
+        let all = checks
+            .into_iter()
+            .all(|c| crate::engine::judge::judge(&c.check, &mut round).pass);
         if all {
             held.insert(i);
         }
