@@ -514,3 +514,65 @@ fn learn_sees_a_failed_ping_from_a_namespace_made_in_the_step() {
     t.wait_for(0, &screen::step_verified(1), Duration::from_secs(10));
     let _ = std::fs::remove_file(&file);
 }
+
+/// A student who goes ahead: at "Create a veth pair" they make the pair with its ends already
+/// in blue and red, as the next step ("Move one end into each namespace") leaves it. The pair
+/// step can never hold now (its ends are not in the root namespace): learn says so, refuses to
+/// perform the step (it would make a second pair in the root namespace), and Enter goes on,
+/// the pair step skipped and the move step the student's.
+#[test]
+fn learn_lets_a_student_who_went_ahead_go_on() {
+    let l = lesson("02-veth.md");
+    let n = l.steps.len();
+    let title = |i: usize| l.steps[i - 1].title.clone();
+    assert_eq!(title(3), "Create a veth pair");
+    assert_eq!(title(4), "Move one end into each namespace");
+    let t = Tmux::start("ahead", &l.id);
+    for i in 1..=2 {
+        t.wait_for(
+            0,
+            &screen::step_shown(i, n, &title(i)),
+            Duration::from_secs(15),
+        );
+        for c in &l.steps[i - 1].commands {
+            t.type_line(&c.text);
+        }
+        if l.steps[i - 1].observes_only() {
+            t.wait_for(0, screen::GO_ON, Duration::from_secs(15));
+            t.keys(0, &["Enter"]);
+        }
+        t.wait_for(0, &screen::step_verified(i), Duration::from_secs(15));
+    }
+    t.wait_for(
+        0,
+        &screen::step_shown(3, n, &title(3)),
+        Duration::from_secs(15),
+    );
+    t.type_line("ip link add veth0 netns blue type veth peer name veth1 netns red");
+    t.wait_for(
+        0,
+        "Step 4's checks hold already: you seem to have gone ahead",
+        Duration::from_secs(10),
+    );
+    // `d` then `y`: before, the confirmation's yes made a second pair in the root namespace.
+    t.keys(0, &["d"]);
+    t.wait_for(
+        0,
+        "Not done: step 4's checks hold already",
+        Duration::from_secs(5),
+    );
+    t.keys(0, &["y"]);
+    // A `y` that confirms nothing is a letter typed by mistake, which waits for the end of its
+    // line (1.5 s of silence) before Enter means Enter again.
+    t.wait_for(0, "'y' is not a key here", Duration::from_secs(5));
+    t.type_line("echo ROOT-VETHS=$(ip -o link show type veth | wc -l)");
+    t.wait_for(1, "ROOT-VETHS=0", Duration::from_secs(5));
+    t.keys(0, &["Enter"]);
+    let s = t.wait_for(0, &screen::step_verified(4), Duration::from_secs(10));
+    assert!(s.contains("Step 3 ↷ skipped"), "{s}");
+    t.wait_for(
+        0,
+        &screen::step_shown(5, n, &title(5)),
+        Duration::from_secs(10),
+    );
+}

@@ -95,19 +95,27 @@ fn held_already(engine: &Engine, lesson: &Lesson, from: usize) -> std::collectio
     // One round for them all: each namespace is dumped once, not once a check.
     let mut round = engine.round().ping_timeout(LEARN_PING);
     for (i, st) in lesson.steps.iter().enumerate().skip(from) {
-        if st.checks.is_empty() || st.observes_only() || st.question.is_some() {
-            continue;
-        }
-        let mut checks: Vec<&crate::lesson::CheckLine> = st.checks.iter().collect();
-        checks.sort_by_key(|c| c.check.needs_polling());
-        let all = checks
-            .into_iter()
-            .all(|c| crate::engine::judge::judge(&c.check, &mut round).pass);
-        if all {
+        if changes_lab(st) && all_hold(st, &mut round) {
             held.insert(i);
         }
     }
     held
+}
+
+/// A step whose commands change the lab and whose checks judge the result: not a step that
+/// only looks, asks a question, or has nothing to check.
+fn changes_lab(st: &Step) -> bool {
+    !st.checks.is_empty() && !st.observes_only() && st.question.is_none()
+}
+
+/// Whether every check of a step holds, the cheap ones first and stopping at the first that
+/// fails.
+fn all_hold(st: &Step, round: &mut crate::engine::Round<'_>) -> bool {
+    let mut checks: Vec<&crate::lesson::CheckLine> = st.checks.iter().collect();
+    checks.sort_by_key(|c| c.check.needs_polling());
+    checks
+        .into_iter()
+        .all(|c| crate::engine::judge::judge(&c.check, round).pass)
 }
 
 /// What the student chose to do after a step.
@@ -132,6 +140,13 @@ struct StepView {
     whys: Vec<Option<String>>,
     /// What an earlier step made that is gone: the step to rebuild from.
     rebuild: Option<usize>,
+    /// The next step that changes the lab (1-based) holds already while this one does not:
+    /// the student went ahead (`ip link add veth0 netns blue ...` for "make a pair" and "move
+    /// its ends" at once), and this step's checks may never hold again.
+    ahead: Option<usize>,
+    /// Whether `ahead` is looked for: not after `b`, and not when the next step held from the
+    /// moment this one was shown (a step that deletes what this one makes holds before it).
+    may_be_ahead: bool,
     hint_level: usize,
     wrong_answers: usize,
     answered: bool,
@@ -607,9 +622,32 @@ impl Learn<'_> {
             };
             v.whys.push(Some(why));
         }
+        v.ahead = if v.may_be_ahead && v.outcomes.iter().any(|o| !o.pass) {
+            self.next_holds(idx)
+        } else {
+            None
+        };
         if v.view == View::Picture {
             v.picture = None;
         }
+    }
+
+    /// The next step after `idx` that changes the lab (its 1-based number), if all its checks
+    /// hold now. Not for a next step with a ping or another check that waits: judging it on
+    /// every kernel event would slow the ticks of this step, and a step that only pings
+    /// changes nothing this one needs.
+    fn next_holds(&self, idx: usize) -> Option<usize> {
+        let next = self
+            .lesson
+            .steps
+            .iter()
+            .skip(idx + 1)
+            .find(|s| changes_lab(s))?;
+        if next.checks.iter().any(|c| c.check.needs_polling()) {
+            return None;
+        }
+        let mut round = self.engine.round().ping_timeout(LEARN_PING);
+        all_hold(next, &mut round).then_some(next.index)
     }
 
     /// Shows step `idx` until the student goes on. `revisit`: the student came back to it
@@ -636,6 +674,8 @@ impl Learn<'_> {
             outcomes: Vec::new(),
             whys: Vec::new(),
             rebuild: None,
+            ahead: None,
+            may_be_ahead: !revisit && self.next_holds(idx).is_none(),
             hint_level: 0,
             wrong_answers: 0,
             // Shown again after `b`, a question answered before is not asked again.
@@ -796,6 +836,13 @@ impl Learn<'_> {
                         self.finish(step, recorded);
                         return Next::Forward;
                     }
+                    // Gone ahead: this step's checks were never seen holding, so it counts as
+                    // skipped; the next one ticks as the student's if its checks turned true
+                    // while this one was shown.
+                    Event::Key(Key::Enter) if !complete && v.ahead.is_some() => {
+                        self.finish(step, Some(StepState::Skipped));
+                        return Next::Forward;
+                    }
                     Event::Key(Key::Enter) if complete => {
                         let how = if has_something {
                             passed(v.performed, earned)
@@ -819,6 +866,14 @@ impl Learn<'_> {
                     Event::Key(Key::Char('h')) => {
                         v.hint_level = (v.hint_level + 1).min(LAST_HINT);
                         v.message.clear();
+                    }
+                    // Performing this step on a lab that is past it would make a second pair, or
+                    // undo what the student did.
+                    Event::Key(Key::Char('d')) if v.ahead.is_some() => {
+                        v.message = vec![format!(
+                            "Not done: step {}'s checks hold already, so this step's commands would now repeat or undo what you did. Press Enter to go on.",
+                            v.ahead.unwrap_or_default()
+                        )];
                     }
                     Event::Key(Key::Char('d')) => {
                         input.confirm(Action::Perform);
@@ -945,9 +1000,12 @@ impl Learn<'_> {
         if step.challenge && v.hint_level == 0 && !complete {
             messages.push(CHALLENGE.into());
         }
+        if let Some(j) = v.ahead {
+            messages.push(style(ahead_note(step.index, j)).yellow().to_string());
+        }
         messages.extend(v.message.iter().cloned());
         if v.hint_level > 0 {
-            messages.extend(self.hint(step, &v.outcomes, v.hint_level, w));
+            messages.extend(self.hint(step, &v.outcomes, v.ahead, v.hint_level, w));
         }
         if let Mode::Confirm(a) = input.mode {
             messages.push(
@@ -1022,7 +1080,14 @@ impl Learn<'_> {
     }
 
     /// The `h` key's text at a level, from the verdicts of now.
-    fn hint(&self, step: &Step, outcomes: &[Verdict], level: usize, w: usize) -> Vec<String> {
+    fn hint(
+        &self,
+        step: &Step,
+        outcomes: &[Verdict],
+        ahead: Option<usize>,
+        level: usize,
+        w: usize,
+    ) -> Vec<String> {
         match level {
             1 if step.hints.is_empty() => {
                 vec!["This step has no written hint: press h again for what nslab sees.".into()]
@@ -1046,8 +1111,13 @@ impl Learn<'_> {
                     if let Some(cause) = &o.cause {
                         out.push(format!("    {cause}"));
                     }
-                    // In a challenge, the command that mends it is the exercise.
-                    if let Some(f) = o.fix.as_ref().filter(|_| !step.challenge) {
+                    // In a challenge, the command that mends it is the exercise; gone ahead, it
+                    // would undo what the student did.
+                    if let Some(f) = o
+                        .fix
+                        .as_ref()
+                        .filter(|_| !step.challenge && ahead.is_none())
+                    {
                         out.push(format!("    Try: {}", style(f).cyan()));
                     }
                 }
@@ -1192,6 +1262,13 @@ impl Learn<'_> {
             Err(_) => (None, self.engine.kernel.netns_list()),
         }
     }
+}
+
+/// Said while the student is ahead of step `k`: step `j`'s checks hold already.
+fn ahead_note(k: usize, j: usize) -> String {
+    format!(
+        "Step {j}'s checks hold already: you seem to have gone ahead. Enter goes on (step {k} counts as skipped: its own checks were not seen holding), or mend step {k} here."
+    )
 }
 
 fn state_word(s: Option<StepState>) -> String {
