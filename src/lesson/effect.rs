@@ -1062,6 +1062,22 @@ impl World {
     }
 
     /// The checks that state the difference from `before` to `self`.
+    /// How many facts the model holds: what a look over all of it costs.
+    fn size(&self) -> usize {
+        self.netns.len()
+            + self.links.len()
+            + self.addrs.len()
+            + self.routes.len()
+            + self.sysctls.len()
+            + self.neighs.len()
+            + self.fdbs.len()
+            + self.rules.len()
+            + self.ip_rules.len()
+            + self.procs.len()
+            + self.files.len()
+            + 1
+    }
+
     pub fn changes_since(&self, before: &World) -> Vec<Check> {
         let mut out = Vec::new();
         for n in self.netns.difference(&before.netns) {
@@ -1273,6 +1289,10 @@ fn broadcast_of(c: &Cidr) -> Option<IpAddr> {
 /// step, and for each ping line, the ping itself (the student's action).
 pub fn derive_checks(steps: &mut [Step]) {
     let mut world = World::new();
+    // Placing each derived check at its own line costs a look over the whole model after each
+    // line; for a generated lesson of thousands of lines, that would grow with its square. Past
+    // this many entries looked at, a derived check stays at its block's first line.
+    let mut placing_budget: usize = 500_000;
     for step in steps.iter_mut() {
         // A hidden setup is where the step starts from, not what it asks for.
         for c in &step.setup {
@@ -1283,22 +1303,41 @@ pub fn derive_checks(steps: &mut [Step]) {
         // (What was made is Creations' business, not this one's: no need to carry it along.)
         world.made.clear();
         let before = world.clone();
+        // The step's net effect after each line, for a derived check's place in the reports:
+        // the line from which on the check is part of it ("link host0 is up" is line 3's, not
+        // the block's first line's).
+        let mut so_far: Vec<(Vec<Check>, usize)> = Vec::new();
+        // (Each line adds a fact or two as the model grows.)
+        let lines = step.commands.len();
+        let cost = lines.saturating_mul(world.size().saturating_add(lines.saturating_mul(2)));
+        let place = !step.has_check_block && cost <= placing_budget;
+        if place {
+            placing_budget -= cost;
+        }
         for c in &step.commands {
             for p in &c.command.parts {
                 world.apply(p);
+            }
+            if place {
+                so_far.push((world.changes_since(&before), c.offset));
             }
         }
         if step.has_check_block {
             continue;
         }
-        let offset = step.commands.first().map_or(step.offset, |c| c.offset);
+        let first = step.commands.first().map_or(step.offset, |c| c.offset);
         let observe = step.observes_only();
         let mut checks: Vec<CheckLine> = world
             .changes_since(&before)
             .into_iter()
             .map(|check| CheckLine {
+                offset: so_far
+                    .iter()
+                    .rev()
+                    .take_while(|(net, _)| net.contains(&check))
+                    .last()
+                    .map_or(first, |(_, o)| *o),
                 check,
-                offset,
                 origin: Origin::Derived,
                 observe,
                 refs: Vec::new(),

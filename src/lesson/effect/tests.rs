@@ -36,6 +36,33 @@ fn a_link_made_and_moved_in_one_step_is_checked_where_it_ends() {
     );
 }
 
+/// A derived check is placed at the line that made it, not at the block's first line: a failed
+/// check's report points at the line to look at.
+#[test]
+fn a_derived_check_is_placed_at_the_line_that_made_it() {
+    let l = lesson(&[
+        "ip netns add app",
+        "ip link add host0 type veth peer name app0\nip link set app0 netns app\nip link set host0 up",
+    ]);
+    let line = |check: &str| {
+        let c = l.steps[1]
+            .checks
+            .iter()
+            .find(|c| c.check.to_string() == check)
+            .unwrap_or_else(|| panic!("no derived check {check}"));
+        l.source.position(c.offset).0
+    };
+    let first = l.steps[1].commands[0].line;
+    // The pair is made by the first line and moved by the second: the check of where it ends
+    // is the second line's.
+    assert_eq!(line("link host0 peer app0 in app"), first + 1);
+    assert_eq!(line("link host0 is up"), first + 2);
+    assert_eq!(
+        l.source.position(l.steps[0].checks[0].offset).0,
+        l.steps[0].commands[0].line
+    );
+}
+
 #[test]
 fn a_renamed_link_is_checked_under_its_new_name() {
     let l = lesson(&[
