@@ -1140,6 +1140,32 @@ fn a_shell_check_leaves_its_namespace() {
     passes(&file, 1);
 }
 
+/// A shell check observes over IPv6 as over IPv4: the neighbour entries its `ping -6` makes on
+/// both ends are taken back (IPv4's were; IPv6's stayed, and a later `not neigh` check failed,
+/// or a `neigh` check passed on nslab's traffic).
+#[test]
+fn a_shell_checks_ipv6_traffic_leaves_no_neighbour_entry() {
+    let scratch = Scratch::new("sh-nd");
+    let file = scratch.lab(
+        "sh-nd",
+        "## Lab
+
+```sh
+\
+         ip netns add t1\nip netns add t2\nip -n t1 link add e0 type veth peer name e0 netns t2\n\
+         ip -n t1 link set e0 up\nip -n t2 link set e0 up\n\
+         ip -n t1 addr add 10.95.0.1/24 dev e0\nip -n t2 addr add 10.95.0.2/24 dev e0\n\
+         ip -n t1 addr add 2001:db8:95::1/64 dev e0 nodad\nip -n t2 addr add 2001:db8:95::2/64 dev e0 nodad\n```\n\n\
+         ```check\nsh in t1 (t1 reaches t2 over IPv6): ping -6 -c 1 -W 1 2001:db8:95::2\n\
+         sh in t1 (t1 reaches t2 over IPv4): ping -c 1 -W 1 10.95.0.2\n```\n\n\
+         ## Look\n\n```sh\nip -n t1 neigh\n```\n\n\
+         ```check\nnot neigh 2001:db8:95::2 on e0 in t1 # [observe]\nnot neigh 2001:db8:95::1 on e0 in t2 # [observe]\n\
+         not neigh 10.95.0.2 on e0 in t1 # [observe]\nnot neigh 10.95.0.1 on e0 in t2 # [observe]\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del t1\nip netns del t2\n```\n",
+    );
+    passes(&file, 3);
+}
+
 /// `pkill -f PATTERN` and `pgrep -f PATTERN` match whole command lines. The shell nslab runs a
 /// line or a check in must not hold the pattern in its own: else the kill would end the line's
 /// own shell (the line "failed" with a signal), and a `pgrep -f` would find its own shell (a

@@ -325,7 +325,9 @@ impl<'k> Round<'k> {
             }
             for n in self.k.neighbours(&s).unwrap_or_default() {
                 let had = t.neighs.iter().any(|o| o.addr == n.addr && o.dev == n.dev);
-                if !had && n.addr.is_ipv4() && (every || involved.contains(&n.addr)) {
+                // The probes ping over IPv4 only: an IPv6 entry that appears during theirs is
+                // the student's. An `sh` check's traffic may be IPv6 (`ping -6`, a curl).
+                if !had && (every || (n.addr.is_ipv4() && involved.contains(&n.addr))) {
                     let _ = self.k.neigh_del(&s, &n);
                 }
             }
