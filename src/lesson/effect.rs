@@ -9,6 +9,7 @@
 //! A line nslab cannot read has unknown effects: the model remembers where it acted and what
 //! names it mentions, so that lint can say "maybe" rather than "never".
 
+use crate::lesson::grammar::Family;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -796,6 +797,27 @@ impl World {
                 };
                 let key = (ns.clone(), a.dev.clone(), cidr);
                 match a.verb {
+                    // An IPv4 address without its length (`ip addr del 10.1.0.1 dev e0`): ip
+                    // warns and deletes the first address that has it, whatever its length.
+                    AddrVerb::Del
+                        if cidr.addr.is_ipv4() && a.local.is_some_and(|l| !l.len_given) =>
+                    {
+                        let with_it: Vec<(Ns, String, Cidr)> = self
+                            .addrs
+                            .keys()
+                            .filter(|(n, d, c)| *n == ns && *d == a.dev && c.addr == cidr.addr)
+                            .cloned()
+                            .collect();
+                        // Two lengths of one address: which is first is the kernel's order.
+                        let sure = with_it.len() == 1;
+                        for k in with_it {
+                            self.addrs.remove(&k);
+                            if !sure {
+                                self.doubt_addrs.insert(k.clone());
+                            }
+                            self.v4_addr_gone(&k.0, &k.1, k.2);
+                        }
+                    }
                     AddrVerb::Del => {
                         if self.addrs.remove(&key).is_some() && cidr.addr.is_ipv4() {
                             self.v4_addr_gone(&key.0, &key.1, cidr);
@@ -823,12 +845,32 @@ impl World {
             Op::AddrFlush(f) => {
                 let gone: Vec<(Ns, String, Cidr)> = self
                     .addrs
-                    .keys()
-                    .filter(|(n, d, _)| *n == ns && f.dev.as_ref().is_none_or(|fd| fd == d))
-                    .cloned()
+                    .iter()
+                    .filter(|((n, d, c), fact)| {
+                        *n == ns
+                            && f.dev.as_ref().is_none_or(|fd| fd == d)
+                            && match f.family {
+                                Family::V4 => c.addr.is_ipv4(),
+                                Family::V6 => c.addr.is_ipv6(),
+                                Family::Any => true,
+                            }
+                            && f.to.is_none_or(|to| to.contains(&c.addr))
+                            // An IPv6 address has no label: ip matches the link's name.
+                            && f.label.as_ref().is_none_or(|l| {
+                                let label = match &fact.label {
+                                    Some(own) if c.addr.is_ipv4() => own,
+                                    _ => d,
+                                };
+                                l == label
+                            })
+                    })
+                    .map(|(k, _)| k.clone())
                     .collect();
                 for k in &gone {
                     self.addrs.remove(k);
+                    if f.unsure {
+                        self.doubt_addrs.insert(k.clone());
+                    }
                 }
                 for (n, d, c) in gone {
                     if c.addr.is_ipv4() {

@@ -496,3 +496,41 @@ fn sources_small_mtus_and_a_links_own_settings() {
     let d = derived(&l, 1);
     assert!(!d.iter().any(|c| c.contains("conf.e0")), "{d:?}");
 }
+
+/// `ip address flush` takes only what its filters name: `-4` leaves the IPv6 addresses, a
+/// label only the addresses with it, `to` only those inside the prefix; a filter nslab does
+/// not follow (`secondary`) makes the addresses it may take uncertain, not gone.
+#[test]
+fn a_flush_takes_only_what_its_filters_name() {
+    let lab = "ip netns add f\nip -n f link add fa type veth peer name fb\n\
+               ip -n f addr add 10.61.0.1/24 dev fa\nip -n f addr add 10.62.0.1/24 dev fa label fa:two\n\
+               ip -n f addr add fd00:61::1/64 dev fa nodad";
+    let l = lesson(&[lab, "ip -n f -4 addr flush dev fa"]);
+    assert_eq!(
+        derived(&l, 1),
+        vec![
+            "not addr 10.61.0.1/24 on fa in f",
+            "not addr 10.62.0.1/24 on fa in f"
+        ]
+    );
+    let l = lesson(&[lab, "ip -n f address flush dev fa label fa:two"]);
+    assert_eq!(derived(&l, 1), vec!["not addr 10.62.0.1/24 on fa in f"]);
+    let l = lesson(&[lab, "ip -n f address flush dev fa to 10.61.0.0/16"]);
+    assert_eq!(derived(&l, 1), vec!["not addr 10.61.0.1/24 on fa in f"]);
+    let l = lesson(&[lab, "ip -n f address flush dev fa secondary"]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
+    // A label is also the link's name: IPv6 addresses, which have none, go with it.
+    let l = lesson(&[lab, "ip -n f -6 address flush label fa"]);
+    assert_eq!(derived(&l, 1), vec!["not addr fd00:61::1/64 on fa in f"]);
+}
+
+/// `ip addr del 10.51.0.1 dev e0`, without the length: ip warns, and deletes the address with
+/// that IPv4 address whatever its length.
+#[test]
+fn an_ipv4_delete_without_a_length_takes_the_address_of_any_length() {
+    let l = lesson(&[
+        "ip netns add d\nip -n d link add da type veth peer name db\nip -n d address add 10.51.0.1/24 dev da",
+        "ip -n d address del 10.51.0.1 dev da",
+    ]);
+    assert_eq!(derived(&l, 1), vec!["not addr 10.51.0.1/24 on da in d"]);
+}

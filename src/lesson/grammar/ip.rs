@@ -929,10 +929,20 @@ impl AddrChange {
     }
 }
 
-/// `ip address flush [dev X] [...]`.
+/// `ip address flush [dev X] [to PREFIX] [label PATTERN] [...]`, with `-4` or `-6`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddrFlush {
     pub dev: Option<String>,
+    /// `-4` or `-6`: only that family's addresses go.
+    pub family: Family,
+    /// `to PREFIX`: only the addresses inside it.
+    pub to: Option<crate::net::Cidr>,
+    /// `label NAME` without a wildcard: IPv4 addresses with that label (a link's name is its
+    /// addresses' label by default), and IPv6 addresses of the link of that name.
+    pub label: Option<String>,
+    /// A filter nslab does not follow (`scope`, `secondary`, `permanent`, a label pattern):
+    /// which of the addresses go, nslab is not sure.
+    pub unsure: bool,
 }
 
 fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
@@ -957,10 +967,57 @@ fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
             return Err(error_at(verb, "Flush requires arguments."));
         }
         let mut dev = None;
+        let mut to = None;
+        let mut label = None;
+        let mut unsure = false;
         let mut rest = a.rest().iter();
         while let Some(w) = rest.next() {
             if w.text == "dev" {
                 dev = rest.next().map(|d| d.text.clone());
+            } else if w.text == "to" {
+                let p = rest
+                    .next()
+                    .and_then(|p| ipaddr::prefix(&p.text, g.family).ok());
+                match p.and_then(|p| Some(crate::net::Cidr::new(p.addr?, p.len))) {
+                    Some(c) => to = Some(c),
+                    None => unsure = true,
+                }
+            } else if w.text == "label" {
+                match rest.next() {
+                    Some(l) if !l.text.contains(['*', '?', '[']) => label = Some(l.text.clone()),
+                    _ => unsure = true,
+                }
+            } else if [
+                "scope",
+                "up",
+                "permanent",
+                "dynamic",
+                "primary",
+                "secondary",
+                "temporary",
+                "tentative",
+                "deprecated",
+                "dadfailed",
+                "nodad",
+                "optimistic",
+                "home",
+                "mngtmpaddr",
+                "noprefixroute",
+                "autojoin",
+                "master",
+                "type",
+                "vrf",
+                "nomaster",
+                "-tentative",
+                "-deprecated",
+                "-dadfailed",
+            ]
+            .contains(&w.text.as_str())
+            {
+                unsure = true;
+                if ["scope", "master", "type", "vrf"].contains(&w.text.as_str()) {
+                    rest.next();
+                }
             } else if dev.is_none()
                 && ![
                     "to",
@@ -991,7 +1048,16 @@ fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
                 dev = Some(w.text.clone());
             }
         }
-        return Ok(vec![part(&g.ns, Op::AddrFlush(AddrFlush { dev }))]);
+        return Ok(vec![part(
+            &g.ns,
+            Op::AddrFlush(AddrFlush {
+                dev,
+                family: g.family,
+                to,
+                label,
+                unsure,
+            }),
+        )]);
     } else if matches(v, "restore") {
         return Ok(vec![part(
             &g.ns,
