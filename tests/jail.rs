@@ -257,6 +257,27 @@ fn passes(name: &str) {
     }
 }
 
+/// File descriptors left open by whoever started verify (a harness, make's jobserver) stay
+/// out of the jail: through one on a folder, `..` led to the host's whole file system.
+#[test]
+fn inherited_descriptors_stay_out_of_the_jail() {
+    let wrapper =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("withfds-{}", std::process::id()));
+    std::fs::write(
+        &wrapper,
+        "#!/bin/bash\nexec 8</var/tmp 9>>/var/tmp/outside\nexec \"$@\"\n",
+    )
+    .unwrap();
+    let mut perm = std::fs::metadata(&wrapper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&wrapper, perm).unwrap();
+    let runs = hostile("fds.md", "", wrapper.to_str().unwrap());
+    let _ = std::fs::remove_file(&wrapper);
+    for r in expect(&runs, "fds.md", 0) {
+        assert!(steps(&r).iter().all(|s| s == "passed"), "{r}");
+    }
+}
+
 #[test]
 fn host_files_stay_out_of_reach() {
     passes("files.md");

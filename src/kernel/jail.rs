@@ -304,6 +304,7 @@ pub fn build(args: &[OsString]) -> i32 {
 }
 
 fn build_and_run(args: &[OsString]) -> Result<i32> {
+    close_inherited_fds()?;
     let limits: Limits = std::env::var(LIMITS_ENV)
         .ok()
         .and_then(|l| serde_json::from_str(&l).ok())
@@ -373,6 +374,27 @@ fn build_and_run(args: &[OsString]) -> Result<i32> {
         .status()
         .map_err(|e| KernelError::io("start the jail's inner worker", e))?;
     Ok(status.code().unwrap_or(130))
+}
+
+/// Closes every file descriptor above standard error. Whoever started verify (a harness,
+/// make's jobserver, a shell's `8</srv`) may have left some open without close-on-exec, and
+/// each would follow the lines into the jail: one on a folder leads, by `..`, to the host's
+/// whole file system, whatever the mounts. (Standard input is the control socket; output and
+/// errors go to the worker.)
+fn close_inherited_fds() -> Result<()> {
+    let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| KernelError::io("list my file descriptors", e))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in open {
+        // The listing's own descriptor is among them, closed already (EBADF).
+        match nix::unistd::close(fd) {
+            Ok(()) | Err(Errno::EBADF) => {}
+            Err(e) => return Err(refuse("close an inherited file descriptor", e)),
+        }
+    }
+    Ok(())
 }
 
 /// Whether this process's user namespace forbids setgroups (see user_namespaces(7)).
