@@ -278,6 +278,32 @@ fn inherited_descriptors_stay_out_of_the_jail() {
     }
 }
 
+/// A lesson that makes the verifying process exit 3 (a traced pid 1 made to call exit_group)
+/// ends its own report, not the run: before, verify took the code for "this machine cannot
+/// build a jail", printed no report, and dropped every other lesson's.
+#[test]
+fn a_worker_the_lesson_ends_fails_that_lesson_only() {
+    let runs = hostile("trace-exit.md", "", "");
+    for r in expect(&runs, "trace-exit.md", 1) {
+        let error = r["lessons"][0]["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("ended without a report (exit status 3)"),
+            "{r}"
+        );
+    }
+}
+
+/// A lesson that keeps the verifying process stopped (a program that ignores SIGTERM traces
+/// pid 1): verify ends it at the lesson's bound, the sum of its lines' and checks' limits.
+#[test]
+fn a_worker_the_lesson_stops_is_ended_at_the_lessons_bound() {
+    let runs = hostile("trace-hang.md", "", "");
+    for r in expect(&runs, "trace-hang.md", 1) {
+        let error = r["lessons"][0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("did not end within"), "{r}");
+    }
+}
+
 #[test]
 fn host_files_stay_out_of_reach() {
     passes("files.md");

@@ -8,6 +8,7 @@
 pub mod conntrack;
 mod jail;
 mod lines;
+pub use lines::timeout_override as line_timeout_override;
 mod netns;
 pub mod ops;
 mod ping;

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,10 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Event {
+    /// The jail is built and the lesson begins: from here on, a worker that ends without a
+    /// report ended by the lesson's doing (a line can kill its worker, or make it exit 3), and
+    /// its exit code says nothing about the machine.
+    Began,
     Step(StepReport),
     Done(LessonReport),
 }
@@ -150,6 +154,12 @@ pub fn worker() -> Result<Code, Failure> {
     };
     let root_before = leftovers::root_state(&engine.kernel, &lesson);
     let out = std::io::stdout();
+    {
+        let mut o = out.lock();
+        let _ = serde_json::to_writer(&mut o, &Event::Began);
+        let _ = writeln!(o);
+        let _ = o.flush();
+    }
     let mut report = run::verify_lesson(&mut engine, &lesson, job.scope, |s| {
         let mut o = out.lock();
         let _ = serde_json::to_writer(&mut o, &Event::Step(s.clone()));
@@ -240,6 +250,25 @@ fn leftovers_settled(
     Ok(left)
 }
 
+/// The longest a lesson's worker may take: every line at its time limit, every check at the
+/// shell check's, every step settling for as long as it may, and 20 s for the jail.
+fn lesson_bound(lesson: &Lesson) -> Duration {
+    // NSLAB_LINE_TIMEOUT (tests, slow runners) sets the checks' limit here too.
+    let set = crate::kernel::line_timeout_override();
+    let line = set.unwrap_or(crate::engine::SHELL_TIMEOUT);
+    let check = set.unwrap_or(Duration::from_secs(30));
+    let (mut lines, mut checks) = (0u32, 0u32);
+    for s in &lesson.steps {
+        lines += (s.setup.len() + s.commands.len()) as u32;
+        checks += s.checks.len() as u32;
+    }
+    let steps = lesson.steps.len() as u32;
+    line * lines
+        + check * checks
+        + crate::engine::settle::SETTLE_MAX * steps
+        + Duration::from_secs(20)
+}
+
 /// Runs one lesson in a worker process; `on_step` sees each step as it ends. A worker that
 /// dies is reported as its lesson's failure, named, with what it said.
 fn spawn_worker(
@@ -288,6 +317,22 @@ fn spawn_worker(
         // A worker that died at once closes its input: its status says why, below.
         let _ = stdin.write_all(&bytes);
     }
+    // Every line has a timeout, but a lesson can stop its own worker (a program that traces
+    // the jail's pid 1 stops it for good): past the sum of everything the lesson may wait
+    // for, the worker is killed, and its jail with it.
+    let bound = lesson_bound(lesson);
+    let (finished, watch) = std::sync::mpsc::channel::<()>();
+    let worker_pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let watchdog = std::thread::spawn(move || {
+        let over = matches!(
+            watch.recv_timeout(bound),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        );
+        if over {
+            let _ = nix::sys::signal::kill(worker_pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        over
+    });
     let stdout = child
         .stdout
         .take()
@@ -307,6 +352,7 @@ fn spawn_worker(
         String::from_utf8_lossy(&err).into_owned()
     });
     let mut done = None;
+    let mut began = false;
     let mut steps = Vec::new();
     let mut reader = BufReader::new(stdout);
     while let Some(line) = bounded_line(&mut reader, MAX_EVENT) {
@@ -316,9 +362,13 @@ fn spawn_worker(
                 steps.push(s);
             }
             Ok(Event::Done(r)) => done = Some(r),
+            Ok(Event::Began) => began = true,
             Err(_) => {}
         }
     }
+    // (Before the wait: the watchdog never signals a pid that was reaped.)
+    let _ = finished.send(());
+    let timed_out = watchdog.join().unwrap_or(false);
     let err = err_reader.join().unwrap_or_default();
     let status = child
         .wait()
@@ -333,11 +383,22 @@ fn spawn_worker(
     }
     let said = err.trim().trim_start_matches("nslab: ").to_string();
     match (done, status.code()) {
-        (Some(r), _) => Ok(r),
-        (None, Some(3)) => Err(Failure::env(said)),
-        (None, Some(2)) => Err(Failure::usage(format!("{}: {said}", lesson.source.name))),
+        // The report names the lesson this worker was given, whatever the worker says.
+        (Some(mut r), _) => {
+            r.id = lesson.id.clone();
+            r.file = lesson.source.name.clone();
+            Ok(r)
+        }
+        // Before the lesson began: the machine cannot build a jail, or the job was refused.
+        // After, the code is the lesson's doing, and ends only its own report.
+        (None, Some(3)) if !began => Err(Failure::env(said)),
+        (None, Some(2)) if !began => Err(Failure::usage(format!("{}: {said}", lesson.source.name))),
         (None, code) => {
             let how = match code {
+                _ if timed_out => format!(
+                    "it did not end within {} s, the sum of every line's and check's time limit: it was ended",
+                    bound.as_secs()
+                ),
                 Some(c) => format!("exit status {c}"),
                 None => "killed by a signal".to_string(),
             };
