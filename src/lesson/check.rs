@@ -761,6 +761,16 @@ const NEIGH_STATES: &[&str] = &[
 fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Check, CheckError> {
     let (off, head) = w.next("a check")?;
     let check = match head {
+        // One `not` at most: two cancel out, and a line of thousands nested the parser (and
+        // every judging of it) as deep.
+        "not" if w.peek() == Some("not") => {
+            let at = w.offset();
+            return Err(err(
+                at,
+                "not",
+                "'not not' cancels out: write the check without both".into(),
+            ));
+        }
         "not" => return Ok(Check::Not(Box::new(parse_words(line, w, refs)?))),
         "netns" => {
             let (noff, name) = w.next("a namespace name or 'count'")?;
