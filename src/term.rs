@@ -415,8 +415,23 @@ pub fn printable(s: &str) -> String {
     out
 }
 
+/// [`printable`], on one line: a line break is shown escaped too. For text that a lesson or
+/// its programs wrote and a report puts on a line of its own: a break there would start a line
+/// of the lesson's choosing (a CI runner's `::error` command in a step's title).
+pub fn one_line(s: &str) -> String {
+    printable(s).replace('\n', "\\x0a")
+}
+
 #[cfg(test)]
 mod printable_tests {
+    #[test]
+    fn one_line_escapes_line_breaks() {
+        assert_eq!(
+            super::one_line("Step\n::error file=x::forged\u{1b}]0;t"),
+            "Step\\x0a::error file=x::forged\\x1b]0;t"
+        );
+    }
+
     #[test]
     fn control_characters_are_escaped() {
         assert_eq!(super::printable("x\u{1b}[2Jy"), "x\\x1b[2Jy");

@@ -40,6 +40,11 @@ pub fn parse(source: &Source) -> (Option<Lesson>, Vec<Diagnostic>) {
     };
     p.control_characters();
     let lesson = p.lesson();
+    // (Raw ones are said already, where they are.)
+    let raw = p.diags.iter().any(Diagnostic::is_error);
+    if let Some(l) = lesson.as_ref().filter(|_| !raw) {
+        p.decoded_control_characters(l);
+    }
     let has_error = p.diags.iter().any(Diagnostic::is_error);
     (if has_error { None } else { lesson }, p.diags)
 }
@@ -75,6 +80,36 @@ impl LessonParser<'_> {
                 1,
                 format!("... and {} more control characters", found.len() - 5),
             ));
+        }
+    }
+}
+
+impl LessonParser<'_> {
+    /// The same, once decoded: a TOML escape in the title (`\u001b`) or an entity in a heading
+    /// (`&#10;`) makes a control character that the raw text does not hold. A line break in a
+    /// step's title would put a line of the lesson's choosing in verify's report.
+    fn decoded_control_characters(&mut self, l: &Lesson) {
+        let title_at = self.src.text.find("title").unwrap_or(0);
+        let mut texts: Vec<(&str, usize, &str)> = vec![("title", title_at, &l.title)];
+        if let Some(s) = &l.summary {
+            texts.push(("summary", title_at, s));
+        }
+        texts.extend(
+            l.steps
+                .iter()
+                .map(|s| ("step's title", s.offset, s.title.as_str())),
+        );
+        for (what, at, text) in texts {
+            if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\t') {
+                self.diags.push(self.src.error(
+                    at,
+                    1,
+                    format!(
+                        "the {what} holds the control character U+{:04X} once decoded (an escape or an entity): a lesson is text (remove it)",
+                        u32::from(c)
+                    ),
+                ));
+            }
         }
     }
 }

@@ -930,7 +930,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                     "{}:{}: surviving mutant: {}\n",
                     m.file,
                     m.line,
-                    m.survival()
+                    crate::term::one_line(&m.survival())
                 ));
             }
             t.push_str(&format!(

@@ -3,6 +3,8 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use crate::term::one_line;
+
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::run::Status;
@@ -56,14 +58,14 @@ impl Progress {
         match &self.bars {
             Some((_, bars)) => {
                 bars[lesson].set_position(s.index as u64);
-                bars[lesson].set_message(format!("{} {}", s.status.as_str(), s.title));
+                bars[lesson].set_message(format!("{} {}", s.status.as_str(), one_line(&s.title)));
             }
             None => eprintln!(
                 "{}: step {}/{} {}: {} ({:.1} ms)",
                 self.ids[lesson],
                 s.index,
                 self.totals[lesson],
-                s.title,
+                one_line(&s.title),
                 s.status.as_str(),
                 s.duration_ms
             ),
@@ -82,7 +84,9 @@ impl Progress {
     }
 }
 
-/// The closing summary: each lesson's verdict, and every failure explained.
+/// The closing summary: each lesson's verdict, and every failure explained. What a lesson, its
+/// programs or its worker wrote is shown on one line, its control characters escaped: a
+/// hostile lesson's report can say anything, but not on a line of its own, nor to the terminal.
 pub fn human(report: &Report, took: Duration) -> String {
     let mut t = String::new();
     for l in &report.lessons {
@@ -94,17 +98,17 @@ pub fn human(report: &Report, took: Duration) -> String {
         let verdict = if l.passed { "passed" } else { "FAILED" };
         t.push_str(&format!(
             "{verdict}  {} ({}): {done}/{} steps verified\n",
-            l.id,
-            l.file,
+            one_line(&l.id),
+            one_line(&l.file),
             l.steps.len()
         ));
         if let Some(e) = &l.error {
-            t.push_str(&format!("  {e}\n"));
+            t.push_str(&format!("  {}\n", one_line(e)));
         }
         if !l.leftovers.is_empty() {
             t.push_str(&format!("  lesson defect: {LEFTOVERS}:\n"));
             for what in &l.leftovers {
-                t.push_str(&format!("    {what}\n"));
+                t.push_str(&format!("    {}\n", one_line(what)));
             }
         }
         for s in l.steps.iter().filter(|s| s.status.is_bad()) {
@@ -116,16 +120,16 @@ pub fn human(report: &Report, took: Duration) -> String {
                 .map(|c| c.line)
                 .or_else(|| s.culprit().map(|c| c.line))
                 .filter(|&n| n > 0)
-                .map_or(String::new(), |n| format!("{}:{n}: ", l.file));
+                .map_or(String::new(), |n| format!("{}:{n}: ", one_line(&l.file)));
             t.push_str(&format!(
                 "  {at}step {} '{}': {}\n",
                 s.index,
-                s.title,
+                one_line(&s.title),
                 s.status.as_str()
             ));
             let failure = s.failure.as_deref().unwrap_or("");
             if !failure.is_empty() {
-                t.push_str(&format!("    {failure}\n"));
+                t.push_str(&format!("    {}\n", one_line(failure)));
             }
             // The other checks that did not hold. The one the sentence above is about adds only
             // what the kernel had before the step, for a defect (a failure's sentence says it).
@@ -133,16 +137,16 @@ pub fn human(report: &Report, took: Duration) -> String {
             for c in s.checks.iter().filter(|c| c.status.is_bad()) {
                 if culprit.is_some_and(|k| std::ptr::eq(k, c)) {
                     if c.status == Status::Defect {
-                        t.push_str(&format!("    {}\n", c.message));
+                        t.push_str(&format!("    {}\n", one_line(&c.message)));
                     }
                 } else {
                     t.push_str(&format!(
                         "    {}:{}: {} {}: {}\n",
-                        l.file,
+                        one_line(&l.file),
                         c.line,
                         c.status.as_str(),
-                        c.check,
-                        c.message
+                        one_line(&c.check),
+                        one_line(&c.message)
                     ));
                 }
             }
@@ -306,3 +310,32 @@ pub fn junit_mutants(mutants: &[Mutant], took: Duration) -> String {
 
 /// Why leftovers fail a lesson, as the reports say it.
 const LEFTOVERS: &str = "the lesson leaves the root namespace changed (a lesson must leave it as it found it, so that lessons can be taken in any order on one machine)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker's report is the lesson's word: what it says stays on its line, and reaches the
+    /// terminal with its control characters escaped.
+    #[test]
+    fn a_reports_words_stay_on_their_line() {
+        let report = Report {
+            passed: false,
+            lessons: vec![LessonReport {
+                id: "evil".into(),
+                file: "evil.md".into(),
+                passed: false,
+                steps: Vec::new(),
+                error: Some("x\n::error file=a.md::forged\u{1b}]0;title\u{7}".into()),
+                leftovers: vec!["link y\r\n::warning::forged".into()],
+            }],
+        };
+        let text = human(&report, Duration::from_secs(1));
+        assert!(text.lines().all(|l| !l.starts_with("::")), "{text}");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text}");
+        assert!(
+            text.contains("x\\x0a::error file=a.md::forged\\x1b]0;title\\x07"),
+            "{text}"
+        );
+    }
+}
