@@ -576,3 +576,29 @@ fn learn_lets_a_student_who_went_ahead_go_on() {
         Duration::from_secs(10),
     );
 }
+
+/// `d` at "Delete blue": the step's namespace goes, and its veth pair with it, at once. Before,
+/// learn's own watcher held a socket in blue, which kept blue's network namespace (and the
+/// pair) alive, and `d` waited the 10 s bound of a teardown that could not come.
+#[test]
+fn learn_performs_a_namespace_deletion_without_waiting_on_itself() {
+    let l = lesson("02-veth.md");
+    let n = l.steps.len();
+    let i = l
+        .steps
+        .iter()
+        .find(|s| s.title == "Delete blue")
+        .expect("the veth lesson deletes blue")
+        .index;
+    let t = Tmux::start("d-delete", &format!("{} --step {i}", l.id));
+    t.wait_for(
+        0,
+        &screen::step_shown(i, n, "Delete"),
+        Duration::from_secs(20),
+    );
+    t.keys(0, &["d"]);
+    t.wait_for(0, "Let nslab perform", Duration::from_secs(5));
+    t.keys(0, &["y"]);
+    // Well under the 10 s bound of the wait it used to reach.
+    t.wait_for(0, &format!("Step {i} ▶ performed"), Duration::from_secs(5));
+}

@@ -67,7 +67,7 @@ pub fn demo(
     }
     let mut notes = Vec::new();
     if start > 1 {
-        notes = super::interruptible(&keys, || super::prepare(engine, lesson, start)).said;
+        notes = super::interruptible(&keys, true, || super::prepare(engine, lesson, start)).said;
     }
     if matches!(place, Place::Sandbox) {
         notes.push(
@@ -183,7 +183,7 @@ impl Demo<'_> {
                 setup: true,
                 ..Policy::default()
             };
-            let run = super::interruptible(self.keys, || {
+            let run = super::interruptible(self.keys, true, || {
                 runner::run_step(engine, step, &policy, &mut show)
             });
             let mut parts = show.parts;

@@ -300,6 +300,9 @@ impl Learn<'_> {
         self.remember_sysctls();
         // The furthest step reached: a step before it is shown again (after `b`), not taken.
         let mut furthest = idx;
+        // Where the student is, kept from the start: a session ended at once (Ctrl-C while `d`
+        // works) resumes here, not at a step of an earlier session (`--step 7` resumed at 1).
+        self.save(idx + 1, false);
         while idx < n {
             match self.step(idx, idx < furthest) {
                 Next::Forward => idx += 1,
@@ -812,8 +815,13 @@ impl Learn<'_> {
                         }
                         Action::Perform => {
                             self.keep_ledger();
+                            // The watcher's sockets in the lab's namespaces would keep a
+                            // namespace the step deletes alive, and its veth pair with it: the
+                            // step waited 10 s for a teardown that could not come.
+                            drop(watcher.take());
                             v.performed = true;
                             v.message = self.perform(step);
+                            (watcher, watched) = self.watch();
                             self.evaluate(idx, &mut v);
                         }
                         Action::Rebuild(from) => {
@@ -1153,7 +1161,7 @@ impl Learn<'_> {
     fn perform(&mut self, step: &Step) -> Vec<String> {
         let mut shown = Collect::default();
         let engine = &mut *self.engine;
-        super::interruptible(&self.keys, || {
+        super::interruptible(&self.keys, false, || {
             runner::run_step(engine, step, &Policy::default(), &mut shown);
         });
         let mut lines: Vec<String> = shown.text.lines().map(str::to_string).collect();

@@ -270,10 +270,12 @@ fn some(items: &[String]) -> String {
     }
 }
 
-/// Runs `f` (a step being performed) while another thread watches the keyboard: Ctrl-C or `q`
-/// ends the program at once, whatever `f` is doing (typing a command out, a ping's pace, a
-/// shell line), with the terminal given back and exit code 130. Other keys are kept for later.
-pub fn interruptible<T>(keys: &crate::term::Keys, f: impl FnOnce() -> T) -> T {
+/// Runs `f` (a step being performed) while another thread watches the keyboard: Ctrl-C, and
+/// `q` when `q_too`, ends the program at once, whatever `f` is doing (typing a command out, a
+/// ping's pace, a shell line), with the terminal given back and exit code 130. Other keys are
+/// kept for later: in learn, `q` too, which then quits with the progress saved (pressed during
+/// `d`, it ended learn with the step not saved).
+pub fn interruptible<T>(keys: &crate::term::Keys, q_too: bool, f: impl FnOnce() -> T) -> T {
     use std::sync::atomic::{AtomicBool, Ordering};
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -283,7 +285,8 @@ pub fn interruptible<T>(keys: &crate::term::Keys, f: impl FnOnce() -> T) -> T {
                 let Some(k) = keys.next_stamped(std::time::Duration::from_millis(20)) else {
                     continue;
                 };
-                if matches!(k.key, crate::term::Key::Quit | crate::term::Key::Char('q')) {
+                if k.key == crate::term::Key::Quit || q_too && k.key == crate::term::Key::Char('q')
+                {
                     interrupted(keys);
                 }
                 kept.push(k);
