@@ -280,7 +280,7 @@ fn global_sysctls_are_refused_and_the_jails_network_ones_work() {
 }
 
 #[test]
-fn unmounting_proc_shows_no_way_to_the_host() {
+fn proc_cannot_be_unmounted_and_shows_no_way_to_the_host() {
     passes("proc.md");
 }
 
@@ -290,7 +290,7 @@ fn unmounting_run_netns_shows_no_host_namespace() {
 }
 
 #[test]
-fn unmounting_every_mount_leaves_an_empty_skeleton() {
+fn no_mount_but_the_jails_sys_can_be_unmounted() {
     passes("umount-all.md");
 }
 
