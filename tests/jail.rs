@@ -2,9 +2,10 @@
 //!
 //! Each lesson is verified twice, as root and as nobody (`setpriv`), inside an outer sandbox that
 //! stands in for the host: its own network, mount, UTS, IPC and pid namespaces, a tmpfs over
-//! /tmp, /var/tmp and /run, a veth pair, a named namespace, and a file outside the jail. The test
-//! asserts each run's exit code and report, and that the outer host is unchanged: its files, host
-//! name, links (from `ip -j`), namespaces, sysctls, and processes (none left). A failure of the
+//! /tmp, /var/tmp and /run, a veth pair, a named namespace, a file outside the jail, and a file of
+//! nobody's in a tmpfs over /opt (which the jail binds read-only). The test asserts each run's
+//! exit code and report, and that the outer host is unchanged: its files, host name, links (from
+//! `ip -j`), namespaces, sysctls, and processes (none left). A failure of the
 //! jail harms only the outer sandbox; the one global setting a lesson tries (vm.swappiness) is
 //! checked on the real host and put back if it changed.
 //!
@@ -35,6 +36,11 @@ ip link add outer0 type veth peer name outer1
 ip netns add outerns
 echo outer-marker-5ca1ab1e > /var/tmp/outside
 echo outer-marker-5ca1ab1e > /tmp/outside
+if [ -d /opt ]; then
+  mount -t tmpfs -o mode=755 none /opt
+  echo outer-marker-5ca1ab1e > /opt/outside-nobody
+  chown 65534:65534 /opt/outside-nobody 2>/dev/null || true
+fi
 mkdir -m 755 /tmp/bin /tmp/lessons
 cp "$NSLAB" /tmp/bin/nslab
 cp "$LESSON" /tmp/lessons/
@@ -47,6 +53,7 @@ state() {
   for i in $(seq 100); do [ -z "$(procs)" ] && break; sleep 0.05; done
   echo "files: $(ls -A /tmp /var/tmp | tr '\n' ' ')"
   echo "outside: $(cat /var/tmp/outside /tmp/outside | tr '\n' ' ')"
+  echo "opt: $(cat /opt/outside-nobody 2>&1)"
   echo "hostname: $(hostname)"
   echo "links: $(ip -j link show)"
   echo "netns: $(ls -A /run/netns | tr '\n' ' ')"
@@ -320,7 +327,7 @@ fn global_sysctls_are_refused_and_the_jails_network_ones_work() {
 }
 
 #[test]
-fn unmounting_proc_shows_no_way_to_the_host() {
+fn proc_cannot_be_unmounted_and_shows_no_way_to_the_host() {
     passes("proc.md");
 }
 
@@ -330,8 +337,13 @@ fn unmounting_run_netns_shows_no_host_namespace() {
 }
 
 #[test]
-fn unmounting_every_mount_leaves_an_empty_skeleton() {
+fn no_mount_but_the_jails_sys_can_be_unmounted() {
     passes("umount-all.md");
+}
+
+#[test]
+fn the_hosts_folders_cannot_be_remounted_writable() {
+    passes("remount.md");
 }
 
 #[test]

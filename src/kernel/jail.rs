@@ -8,20 +8,27 @@
 //!    process outside a new user namespace, privileged there, may map it to an id other than
 //!    its own; and creating the namespace while still root is what Ubuntu's
 //!    `apparmor_restrict_unprivileged_userns` allows.
-//! 2. the **builder** (`nslab __jail -- ARGS`) enters a new user namespace, waits for the
+//! 2. the **builder** (`nslab __jail -- ARGS`) enters a new user namespace (U1), waits for the
 //!    mapping, becomes root in it, enters new mount, network, pid, UTS, IPC and cgroup
 //!    namespaces, and builds the jail's root on a tmpfs: read-only bind mounts of the host's
-//!    /usr, /bin, /sbin, /lib*, /etc and /opt; a /dev with the harmless devices; a fresh /sys of
-//!    the jail's network namespace; size-limited tmpfs on /tmp, /var/tmp, /run, /dev/shm and
-//!    /root (the scratch home); the nslab binary at /.nslab/nslab. Then it starts:
+//!    /usr, /bin, /sbin, /lib*, /etc and /opt; a /dev with the harmless devices; a fresh /sys (of
+//!    the builder's network namespace, which stays empty); size-limited tmpfs on /tmp,
+//!    /var/tmp, /run, /dev/shm and /root (the scratch home); the nslab binary at
+//!    /.nslab/nslab. Then it starts:
 //! 3. the **inner worker** (ARGS again), pid 1 of the jail's pid namespace, which mounts the
-//!    jail's /proc, moves into the new root (pivot_root) and detaches the host's, then verifies
-//!    the lesson.
+//!    jail's /proc, moves into the new root (pivot_root) and detaches the host's, then locks the
+//!    jail ([`lock_mounts`]): it enters a user namespace nested in U1 (U2, root mapped to root)
+//!    and new mount, network, UTS and IPC namespaces owned by U2, mounts the /sys of its new
+//!    network namespace, and verifies the lesson there.
 //!
-//! No host /proc, /sys or /run/netns stays reachable, and every mount of the jail either was
-//! made in it (unmounting it shows an empty folder of the jail's root) or is locked by the
-//! kernel (mounts copied from the host into a less privileged mount namespace cannot be
-//! unmounted one by one). Processes inside hold no capability outside their namespaces.
+//! Why two user namespaces: root of U1 made the jail's mounts, in a mount namespace U1 owns, so
+//! it could also undo them (`mount -o remount,bind,rw /etc`, then write the host's files that
+//! root inside is allowed to outside: as an unprivileged user, that user's own). The kernel locks
+//! every mount of a copy made for a less privileged user namespace: in U2's mount namespace no
+//! mount can be unmounted on its own, nor lose a flag (read-only, nosuid, nodev, noexec). The
+//! only mounts a lesson may unmount are its own and the jail's /sys, which shows below it the
+//! /sys of U1's empty network namespace. No host /proc, /sys or /run/netns stays reachable.
+//! Processes inside hold no capability outside the jail's U2 namespaces.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -550,12 +557,11 @@ fn build_dev(dev: &Path, limits: &Limits) -> Result<()> {
     tmpfs(&dev.join("shm"), limits.shm, "1777")
 }
 
-/// A fresh sysfs, which shows the jail's network devices, with a bind mount of itself on top.
+/// A fresh sysfs, of the network namespace of this process, on `target`.
 ///
-/// Why twice: the kernel lets a user namespace mount sysfs only where one is already fully
-/// visible, and `ip netns exec` unmounts /sys before it mounts one for the namespace it enters.
-/// With one sysfs, its mount would be refused; with two, the lower one is still there. (A
-/// second sysfs of the same namespace on the same place is refused: EBUSY; a bind is not.)
+/// The kernel lets a user namespace mount sysfs only where one is already fully visible in its
+/// mount namespace: the builder mounts one (of its own, empty, network namespace) while the
+/// host's is still there; the inner worker mounts the jail's over it, while the builder's is.
 fn mount_sysfs(target: &Path) -> Result<()> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("sysfs"), target, Some("sysfs"), flags, None::<&str>)
@@ -577,15 +583,7 @@ fn mount_sysfs(target: &Path) -> Result<()> {
                  the host's has files mounted over it (a container's masked paths).",
                 std::io::Error::from(e)
             ))
-        })?;
-    mount(
-        Some(target),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| refuse("bind sysfs onto itself", e))
+        })
 }
 
 /// Binds a host folder read-only, with every mount under it.
@@ -674,8 +672,9 @@ fn place_binary(root: &Path, exe: &File, exe_path: &Path) -> Result<()> {
 // ---- the inner worker ----
 
 /// Run first by the inner worker (pid 1 of the jail): die with the builder, mount the jail's
-/// /proc, move into the new root and detach the host's, make the root read-only. Must run
-/// before any thread starts. An error means the jail is not whole: nothing may run.
+/// /proc, move into the new root and detach the host's, make the root read-only, and lock it
+/// all ([`lock_mounts`]). Must run before any thread starts (a process with threads cannot
+/// enter a user namespace). An error means the jail is not whole: nothing may run.
 pub fn finish_jail() -> Result<()> {
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let root = Path::new(NEW_ROOT);
@@ -700,7 +699,9 @@ pub fn finish_jail() -> Result<()> {
         ))
     })?;
     // pivot_root(".", "."): the old root ends up on top of the new one, and is detached at
-    // once with every host mount under it.
+    // once with every host mount under it. Here, in the builder's mount namespace, before the
+    // lock: the kernel refuses to pivot onto a locked mount, and in a locked copy made before
+    // the pivot, the jail's root (a mount under the host's) would be one.
     std::env::set_current_dir(root).map_err(|e| KernelError::io("chdir into the jail", e))?;
     nix::unistd::pivot_root(".", ".").map_err(|e| refuse("pivot_root", e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| refuse("detach the host's root", e))?;
@@ -717,7 +718,43 @@ pub fn finish_jail() -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| refuse("make the jail's root read-only", e))?;
-    Ok(())
+    lock_mounts()
+}
+
+/// Locks the jail as it was built: moves this process into a user namespace nested in the
+/// builder's (root mapped to root: the same user outside), and into new mount, network, UTS and
+/// IPC namespaces owned by it.
+///
+/// The new mount namespace is the kernel's copy of the builder's, made for a less privileged
+/// user namespace: every mount in it is locked. None can be unmounted on its own (it would
+/// reveal what lies below), and no flag it has can be cleared: `mount -o remount,bind,rw /etc`
+/// fails (EPERM), on binds made of it later too. Root here holds every capability over the
+/// jail's new namespaces (`ip netns add`, links, sysctls of its own network, its host name,
+/// mounts of its own), none over the builder's, where the jail's mounts were made. pid 1 and
+/// every lesson process live here; nothing of the builder's user namespace is in the jail.
+fn lock_mounts() -> Result<()> {
+    unshare(CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| refuse("unshare(CLONE_NEWUSER) to lock the jail", e))?;
+    for (file, map) in [
+        ("setgroups", "deny"),
+        ("uid_map", "0 0 1\n"),
+        ("gid_map", "0 0 1\n"),
+    ] {
+        let path = format!("/proc/self/{file}");
+        std::fs::write(&path, map).map_err(|e| KernelError::io(format!("write {path}"), e))?;
+    }
+    unshare(
+        CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC,
+    )
+    .map_err(|e| refuse("unshare the jail's locked namespaces", e))?;
+    // Set again: a change of credentials may clear it (this one does not, but it costs nothing).
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    // The jail's own network devices. Over the builder's sysfs, which is locked: unmounting this
+    // one shows that, of the builder's empty network namespace (only its lo), never the host's.
+    mount_sysfs(Path::new("/sys"))
 }
 
 /// Applies the jail's limits on lesson processes to this process (the line helper), which
