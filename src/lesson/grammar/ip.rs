@@ -586,6 +586,25 @@ fn link(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
                 "Not enough information: \"type\" argument is required",
             ));
         };
+        // A link's own option after `type bridge` is read as a bridge option, and no version
+        // of ip has one of those names: `ip link add br0 type bridge mtu 1400` fails. (The
+        // bridge's options take one value each, but `fdb_flush`.)
+        if kind == "bridge" {
+            let rest = a.rest();
+            let mut i = 0;
+            while let Some(w) = rest.get(i) {
+                if LINK_OWN_OPTIONS.contains(&w.text.as_str()) {
+                    return Err(error_at(
+                        w,
+                        format!(
+                            "bridge: unknown command \"{}\"? (ip reads what follows 'type bridge' as the bridge's own options: put the link's before it, ip link add NAME {} ... type bridge)",
+                            w.text, w.text
+                        ),
+                    ));
+                }
+                i += if w.text == "fdb_flush" { 1 } else { 2 };
+            }
+        }
         let mut peer = None;
         let mut extra = kind_args.clone();
         if kind == "veth" && !a.rest().is_empty() {
@@ -928,6 +947,33 @@ impl AddrChange {
         Some(crate::net::Cidr::new(l.addr?, len))
     }
 }
+
+/// Options of `ip link add` for the link itself (ip-link(8)), none of them a bridge option.
+const LINK_OWN_OPTIONS: &[&str] = &[
+    "mtu",
+    "address",
+    "broadcast",
+    "brd",
+    "txqueuelen",
+    "txqlen",
+    "qlen",
+    "name",
+    "netns",
+    "alias",
+    "up",
+    "down",
+    "master",
+    "nomaster",
+    "arp",
+    "multicast",
+    "allmulticast",
+    "promisc",
+    "numtxqueues",
+    "numrxqueues",
+    "index",
+    "link",
+    "group",
+];
 
 /// `ip address flush [dev X] [to PREFIX] [label PATTERN] [...]`, with `-4` or `-6`.
 #[derive(Debug, Clone, PartialEq, Eq)]

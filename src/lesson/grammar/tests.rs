@@ -646,3 +646,29 @@ fn listings_that_only_the_kernel_state_decides() {
         );
     }
 }
+
+/// What follows `type bridge` is the bridge's own options: a link's option there (`mtu`,
+/// `address`) is refused as ip refuses it, where it stands; before `type`, it is the link's.
+#[test]
+fn a_links_own_option_after_type_bridge_is_refused_as_ip_refuses_it() {
+    for (line, word) in [
+        ("ip link add br0 type bridge mtu 1400", "mtu"),
+        ("ip link add br0 type bridge stp_state 1 mtu 9000", "mtu"),
+        (
+            "ip link add br0 type bridge fdb_flush address 02:00:00:00:00:01",
+            "address",
+        ),
+    ] {
+        let e = refused(line);
+        assert!(
+            e.message
+                .starts_with(&format!("bridge: unknown command \"{word}\"?")),
+            "{line}: {e:?}"
+        );
+        assert_eq!(&line[e.offset..e.offset + word.len()], word, "{line}");
+    }
+    assert!(matches!(
+        one("ip link add br0 mtu 1400 type bridge stp_state 1").1,
+        Op::LinkAdd(_)
+    ));
+}
