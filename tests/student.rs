@@ -602,3 +602,35 @@ fn learn_performs_a_namespace_deletion_without_waiting_on_itself() {
     // Well under the 10 s bound of the wait it used to reach.
     t.wait_for(0, &format!("Step {i} ▶ performed"), Duration::from_secs(5));
 }
+
+/// A student who made `blue` before the lesson and chose to go on: the first step wants blue
+/// absent, and its hint no longer tells them to delete their own namespace.
+#[test]
+fn learn_never_hints_at_removing_what_was_there_before() {
+    let l = lesson("02-veth.md");
+    let n = l.steps.len();
+    let nslab = env!("CARGO_BIN_EXE_nslab");
+    let t = Tmux::start(
+        "taken",
+        &format!(
+            "--help > /dev/null; ip netns add blue; {nslab} learn {}",
+            l.id
+        ),
+    );
+    t.wait_for(0, "Go on anyway?", Duration::from_secs(20));
+    t.keys(0, &["y", "Enter"]);
+    t.wait_for(
+        0,
+        &screen::step_shown(1, n, &l.steps[0].title),
+        Duration::from_secs(15),
+    );
+    t.keys(0, &["h"]);
+    std::thread::sleep(Duration::from_millis(400));
+    t.keys(0, &["h"]);
+    let s = t.wait_for(
+        0,
+        "netns blue was there before this lesson began",
+        Duration::from_secs(10),
+    );
+    assert!(!s.contains("Try: ip netns del blue"), "{s}");
+}

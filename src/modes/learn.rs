@@ -85,6 +85,9 @@ struct Learn<'a> {
     /// The steps (0-based) that change the lab and whose checks all held when the session
     /// began: another lesson, or an earlier session, made that lab, not the student now.
     held_at_start: std::collections::HashSet<usize>,
+    /// Names the lesson makes that were there before it began, and that the student chose to
+    /// keep ("netns blue", "link veth0"): no hint tells them to remove these.
+    taken: Vec<String>,
 }
 
 /// The steps from `from` (0-based) that change something and whose checks all hold now, before
@@ -188,6 +191,7 @@ pub fn learn(
     // The ledger (modes/reset.rs): other lessons' leftovers offered for reset, then this
     // lesson's baseline, before anything is performed. Not in the sandbox, which vanishes with
     // learn.
+    let mut kept_names = Vec::new();
     if matches!(place, Place::Host) {
         super::reset::offer_others(&engine.kernel, lesson);
         let taken = super::reset::taken_before_learn(&engine.kernel, lesson);
@@ -195,6 +199,7 @@ pub fn learn(
         if !go_on_with_taken_names(&taken, &owner)? {
             return Ok(Code::Success);
         }
+        kept_names = taken;
         super::reset::begin_noting(
             &engine.kernel,
             lesson,
@@ -224,6 +229,7 @@ pub fn learn(
         set_up: (0..start - 1).collect(),
         unsaved: None,
         held_at_start,
+        taken: kept_names,
     };
     // Rootless, with a HOME under /tmp that could not be kept: the sandbox's /tmp vanishes.
     if matches!(place, Place::Sandbox) && super::progress_vanishes() {
@@ -1119,6 +1125,14 @@ impl Learn<'_> {
                     if let Some(cause) = &o.cause {
                         out.push(format!("    {cause}"));
                     }
+                    // A name that was there before the lesson began is the student's: no hint
+                    // removes it (`ip netns del blue` for a step that wants blue absent).
+                    if let Some(name) = o.fix.as_deref().and_then(|f| removes(f, &self.taken)) {
+                        out.push(format!(
+                            "    {name} was there before this lesson began: it is yours, and nslab does not suggest removing it. Press n to skip this step."
+                        ));
+                        continue;
+                    }
                     // In a challenge, the command that mends it is the exercise; gone ahead, it
                     // would undo what the student did.
                     if let Some(f) = o
@@ -1272,6 +1286,22 @@ impl Learn<'_> {
     }
 }
 
+/// The name in `taken` ("netns blue", "link veth0") that the command `fix` deletes, if any.
+fn removes<'t>(fix: &str, taken: &'t [String]) -> Option<&'t str> {
+    let words: Vec<&str> = fix.split_whitespace().collect();
+    taken.iter().map(String::as_str).find(|t| {
+        let Some((kind, name)) = t.split_once(' ') else {
+            return false;
+        };
+        words.windows(3).any(|w| {
+            w[0] == kind && matches!(w[1], "del" | "delete") && w[2].trim_end_matches(';') == name
+        }) || (kind == "link"
+            && words.windows(4).any(|w| {
+                w[0] == "link" && matches!(w[1], "del" | "delete") && w[2] == "dev" && w[3] == name
+            }))
+    })
+}
+
 /// Said while the student is ahead of step `k`: step `j`'s checks hold already.
 fn ahead_note(k: usize, j: usize) -> String {
     format!(
@@ -1413,6 +1443,19 @@ const KEYS_HELP: &str = "Keys: h hint (again: what nslab sees, then the commands
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_hint_removes_what_was_there_before_the_lesson() {
+        let taken = vec!["netns blue".to_string(), "link veth0".to_string()];
+        assert_eq!(removes("ip netns del blue", &taken), Some("netns blue"));
+        assert_eq!(
+            removes("sudo ip link delete dev veth0", &taken),
+            Some("link veth0")
+        );
+        assert_eq!(removes("ip netns del blue2", &taken), None);
+        assert_eq!(removes("ip -n blue link del veth1", &taken), None);
+        assert_eq!(removes("ip netns add blue", &taken), None);
+    }
 
     #[test]
     fn answers_are_normalized() {
