@@ -388,26 +388,30 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
         }
         Check::Sysctl { key, value, ns } => match f.sysctl(ns, key) {
             Ok(v) if v == *value => Verdict::pass(expected, format!("{key} is {v}")),
-            Ok(v) => {
-                let run = match ns {
+            Ok(now) => {
+                let run = |ns: &Ns| match ns {
                     Ns::Root => String::new(),
                     Ns::Named(n) => format!("ip netns exec {n} "),
                 };
-                let v = Verdict::fail(expected, format!("it is {v}"))
-                    .fix(format!("{run}sysctl -w {key}={value}"));
-                // The right command in the wrong namespace: the value is set elsewhere.
+                let fix = format!("{}sysctl -w {key}={value}", run(ns));
+                let v = Verdict::fail(expected, format!("it is {now}"));
+                // The right command in the wrong namespace: the value is set elsewhere. That
+                // one is set back too (to this namespace's value, which it most likely had):
+                // forwarding left on in the root namespace is the machine's.
                 let scope = f.scope();
                 let elsewhere = scope
                     .into_iter()
                     .filter(|o| o != ns)
                     .find(|o| f.sysctl(o, key).is_ok_and(|x| x == *value));
                 match elsewhere {
-                    Some(o) => v.cause(format!(
-                        "{key} is {value} {}: did the command run there, not {}?",
-                        where_(&o),
-                        where_(ns)
-                    )),
-                    None => v,
+                    Some(o) => v
+                        .cause(format!(
+                            "{key} is {value} {}: did the command run there, not {}? Set it back there too",
+                            where_(&o),
+                            where_(ns)
+                        ))
+                        .fix(format!("{fix} && {}sysctl -w {key}={now}", run(&o))),
+                    None => v.fix(fix),
                 }
             }
             Err(e) => Verdict::fail(expected, e),

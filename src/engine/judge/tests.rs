@@ -470,12 +470,14 @@ fn a_sysctl_set_in_the_wrong_namespace_is_named() {
     assert_eq!(
         v.cause.as_deref(),
         Some(
-            "net.ipv4.ip_forward is 1 in the root namespace: did the command run there, not in blue?"
+            "net.ipv4.ip_forward is 1 in the root namespace: did the command run there, not in blue? Set it back there too"
         )
     );
     assert_eq!(
         v.fix.as_deref(),
-        Some("ip netns exec blue sysctl -w net.ipv4.ip_forward=1")
+        Some(
+            "ip netns exec blue sysctl -w net.ipv4.ip_forward=1 && sysctl -w net.ipv4.ip_forward=0"
+        )
     );
 }
 
