@@ -1385,6 +1385,50 @@ fn routes_of_two_metrics_are_replaced_and_deleted_one_at_a_time() {
     assert_eq!(r["killed"], r["total"], "{r}");
 }
 
+/// A line nslab performs itself fails in ip's own words first (what the student's `ip`
+/// prints), then nslab's: ip's words come from ip in the same sandbox, the oracle.
+#[test]
+fn a_native_line_fails_in_ips_words_first() {
+    let scratch = Scratch::new("ipwords");
+    let lines = [
+        "ip -n x addr add 10.7.0.1/24 dev ea",
+        "ip -n x addr del 10.7.0.9/24 dev ea",
+        "ip -n x link add ea type veth peer name ec",
+        "ip netns add x",
+    ];
+    let setup = "ip netns add x\nip -n x link add ea type veth peer name eb\nip -n x addr add 10.7.0.1/24 dev ea";
+    // What ip says, in a sandbox of its own.
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "--mount", "--fork", "bash", "-c"])
+        .arg(format!(
+            "mount --make-rprivate / && mount -t tmpfs none /run/netns && {} && {{ {}; }} 2>&1",
+            setup.replace('\n', " && "),
+            lines
+                .iter()
+                .map(|l| format!("{l} || true"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+        .output()
+        .unwrap();
+    let ip_said: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ip_said.len(), lines.len(), "{ip_said:?}");
+    for (line, ip) in lines.iter().zip(&ip_said) {
+        let file = scratch.lab(
+            "ipwords",
+            &format!("## Make\n\n```sh\n{setup}\n```\n\n## Fail\n\n```sh\n{line}\n```\n"),
+        );
+        let r = json(&nslab(&["verify", "--format", "json", &file]));
+        let error = r["lessons"][0]["steps"][1]["commands"][0]["error"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(error.starts_with(&format!("{line}: {ip} (")), "{ip} / {r}");
+    }
+}
+
 /// A veth whose peer's name is taken: iproute2 says only "File exists", and nslab names the end
 /// that exists (it named the link the line makes, which does not).
 #[test]

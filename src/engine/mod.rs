@@ -223,7 +223,14 @@ impl Engine {
                 let (ns, op) = (ns.clone(), op.clone());
                 match self.native(&ns, &op) {
                     Ok((ok, out, err)) => (ok, out, err.map(|e| format!("{}: {e}", line.text))),
-                    Err(e) => (false, String::new(), Some(format!("{}: {e}", line.text))),
+                    // ip's own words first (what the student's ip prints), then nslab's.
+                    Err(e) => {
+                        let said = match e.ip_words() {
+                            Some(ip) => format!("{ip} ({e})"),
+                            None => e.to_string(),
+                        };
+                        (false, String::new(), Some(format!("{}: {said}", line.text)))
+                    }
                 }
             }
             None => self.real(line),

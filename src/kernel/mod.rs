@@ -47,11 +47,18 @@ pub enum KernelError {
         name: String,
         ns: Ns,
     },
-    Exists(String),
-    /// The kernel refused: errno, and what was being done.
+    /// What exists, and how ip says it (`RTNETLINK answers: File exists`).
+    Exists {
+        what: String,
+        ip: String,
+    },
+    /// The kernel refused: errno, and what was being done; for a netlink request, how ip says
+    /// it (`Error: ipv4: Address not found.`, the kernel's own words, else `RTNETLINK answers:
+    /// No such process`).
     Os {
         context: String,
         err: std::io::Error,
+        ip: Option<String>,
     },
     Other(String),
 }
@@ -61,18 +68,34 @@ impl KernelError {
         KernelError::Os {
             context: context.into(),
             err,
+            ip: None,
+        }
+    }
+
+    /// What ip prints for this error, where nslab knows it and it differs from nslab's own
+    /// words: a student compares a line's failure with what their own `ip` printed.
+    pub fn ip_words(&self) -> Option<&str> {
+        match self {
+            KernelError::Exists { ip, .. } => Some(ip),
+            KernelError::Os { ip, .. } => ip.as_deref(),
+            _ => None,
         }
     }
 
     fn netlink(context: impl Into<String>, e: rtnetlink::Error) -> Self {
         match e {
-            rtnetlink::Error::NetlinkError(m) => KernelError::Os {
-                context: match kernel_says(&m) {
-                    Some(said) => format!("{}: {said}", context.into()),
-                    None => context.into(),
-                },
-                err: m.to_io(),
-            },
+            rtnetlink::Error::NetlinkError(m) => {
+                let said = kernel_says(&m);
+                let err = m.to_io();
+                KernelError::Os {
+                    ip: Some(ip_says(said.as_deref(), &err)),
+                    context: match said {
+                        Some(said) => format!("{}: {said}", context.into()),
+                        None => context.into(),
+                    },
+                    err,
+                }
+            }
             other => KernelError::Other(format!("{}: {other}", context.into())),
         }
     }
@@ -89,16 +112,25 @@ impl fmt::Display for KernelError {
             KernelError::NoSuchLink { name, ns } => {
                 write!(f, "Cannot find device \"{name}\" in {ns}")
             }
-            KernelError::Exists(what) => write!(f, "{what} already exists"),
+            KernelError::Exists { what, .. } => write!(f, "{what} already exists"),
             // The errno as strerror words it, as ip prints it: "Invalid argument", without
             // Rust's "(os error 22)".
-            KernelError::Os { context, err } => write!(f, "{context}: {}", os_words(err)),
+            KernelError::Os { context, err, .. } => write!(f, "{context}: {}", os_words(err)),
             KernelError::Other(m) => f.write_str(m),
         }
     }
 }
 
 impl std::error::Error for KernelError {}
+
+/// How ip words a refused netlink request: the kernel's message (extended ack) as `Error: MSG.`,
+/// else `RTNETLINK answers: STRERROR`.
+fn ip_says(said: Option<&str>, err: &std::io::Error) -> String {
+    match said {
+        Some(s) => format!("Error: {}.", s.trim_end_matches('.')),
+        None => format!("RTNETLINK answers: {}", os_words(err)),
+    }
+}
 
 /// An error as strerror words it, as ip and ping print it ("Network is unreachable"), without
 /// Rust's " (os error 101)".
@@ -569,7 +601,10 @@ impl Kernel {
         });
         match made {
             // iproute2 says only "File exists": name the end that does (a veth's peer, say).
-            Err(KernelError::Exists(_)) => Err(KernelError::Exists(self.existing_end(ns, new))),
+            Err(KernelError::Exists { ip, .. }) => Err(KernelError::Exists {
+                what: self.existing_end(ns, new),
+                ip,
+            }),
             r => r,
         }
     }
@@ -1400,7 +1435,10 @@ fn exists_or(e: rtnetlink::Error, what: String, context: &str) -> KernelError {
         rtnetlink::Error::NetlinkError(m)
             if m.raw_code().abs() == nix::errno::Errno::EEXIST as i32 =>
         {
-            KernelError::Exists(what)
+            KernelError::Exists {
+                ip: ip_says(kernel_says(m).as_deref(), &m.to_io()),
+                what,
+            }
         }
         _ => KernelError::netlink(context, e),
     }

@@ -130,7 +130,13 @@ pub fn add(name: &str) -> Result<(), KernelError> {
     match OpenOptions::new().write(true).create_new(true).open(&path) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(KernelError::Exists(format!("namespace \"{name}\"")));
+            return Err(KernelError::Exists {
+                what: format!("namespace \"{name}\""),
+                ip: format!(
+                    "Cannot create namespace file \"{}\": File exists",
+                    path.display()
+                ),
+            });
         }
         Err(e) => return Err(KernelError::io(format!("create {}", path.display()), e)),
     }
