@@ -634,3 +634,37 @@ fn learn_never_hints_at_removing_what_was_there_before() {
     );
     assert!(!s.contains("Try: ip netns del blue"), "{s}");
 }
+
+/// Going ahead is told only where the next step holds for what this step is about: a student
+/// at "make the pair" who deletes old0 (the next step's work) is not told they went ahead,
+/// and Enter does not skip the pair they have not made.
+#[test]
+fn learn_does_not_call_unrelated_work_going_ahead() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join(format!("ahead-unrelated-{}.md", std::process::id()));
+    std::fs::write(
+        &file,
+        "+++\nid = \"ahead-unrelated\"\ntitle = \"Old and new\"\nformat = 1\n+++\n\n\
+         ## An old pair\n\n```sh\nip netns add blue\nip link add old0 type veth peer name old1\n```\n\n\
+         ## A new pair\n\n```sh\nip link add veth0 type veth peer name veth1\n```\n\n\
+         ```check\nlink veth0 peer veth1 in root\n```\n\n\
+         ## Away with the old one\n\n```sh\nip link del old0\n```\n\n\
+         ```check\nlink old0 absent\nlink old1 absent\n```\n\n\
+         ## Clean up\n\n```sh\nip link del veth0\nip netns del blue\n```\n",
+    )
+    .unwrap();
+    let t = Tmux::start("ahead-unrelated", file.to_str().unwrap());
+    t.wait_for(0, &screen::step_shown(1, 4, "An"), Duration::from_secs(15));
+    t.type_line("ip netns add blue");
+    t.type_line("ip link add old0 type veth peer name old1");
+    t.wait_for(
+        0,
+        &screen::step_shown(2, 4, "A new"),
+        Duration::from_secs(15),
+    );
+    t.type_line("ip link del old0");
+    t.never_shows(0, "you seem to have gone ahead", Duration::from_secs(2));
+    t.type_line("ip link add veth0 type veth peer name veth1");
+    t.wait_for(0, &screen::step_verified(2), Duration::from_secs(10));
+    let _ = std::fs::remove_file(&file);
+}

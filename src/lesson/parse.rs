@@ -41,7 +41,11 @@ pub fn parse(source: &Source) -> (Option<Lesson>, Vec<Diagnostic>) {
     p.control_characters();
     let lesson = p.lesson();
     // (Raw ones are said already, where they are.)
-    let raw = p.diags.iter().any(Diagnostic::is_error);
+    let raw = p
+        .src
+        .text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
     if let Some(l) = lesson.as_ref().filter(|_| !raw) {
         p.decoded_control_characters(l);
     }

@@ -22,6 +22,7 @@ use crate::engine::runner::{self, CommandRun, Policy, Show};
 use crate::engine::{Engine, Verdict};
 use crate::exit::{Code, Failure};
 use crate::kernel::Watcher;
+use crate::lesson::check::{Check, LinkPred};
 use crate::lesson::effect::RouteKey;
 use crate::lesson::{Answer, CommandLine, Lesson, Ns, Op, Step};
 use crate::net::Cidr;
@@ -632,7 +633,22 @@ impl Learn<'_> {
             v.whys.push(Some(why));
         }
         v.ahead = if v.may_be_ahead && v.outcomes.iter().any(|o| !o.pass) {
-            self.next_holds(idx)
+            // Ahead only where the next step holds for things this step's failing checks are
+            // about (veth0, moved on): a next step about something else (old0 deleted)
+            // says nothing of this one.
+            let failing: Vec<&Check> = step
+                .checks
+                .iter()
+                .zip(&v.outcomes)
+                .filter(|(_, o)| !o.pass)
+                .map(|(c, _)| &c.check)
+                .collect();
+            self.next_holds(idx).filter(|&j| {
+                self.lesson.steps[j - 1]
+                    .checks
+                    .iter()
+                    .any(|c| failing.iter().any(|f| shares_a_name(f, &c.check)))
+            })
         } else {
             None
         };
@@ -854,6 +870,12 @@ impl Learn<'_> {
                     // skipped; the next one ticks as the student's if its checks turned true
                     // while this one was shown.
                     Event::Key(Key::Enter) if !complete && v.ahead.is_some() => {
+                        // It did not hold when this step was shown: whatever held when the
+                        // session began (a deletion step, before the thing existed), it is
+                        // the student's now.
+                        if let Some(j) = v.ahead {
+                            self.held_at_start.remove(&(j - 1));
+                        }
                         self.finish(step, Some(StepState::Skipped));
                         return Next::Forward;
                     }
@@ -1284,6 +1306,30 @@ impl Learn<'_> {
             Err(_) => (None, self.engine.kernel.netns_list()),
         }
     }
+}
+
+/// The links and namespaces a check is about, by name.
+fn names_of(c: &Check) -> Vec<&str> {
+    match c {
+        Check::Netns { name, .. } => vec![name],
+        Check::Link { name, pred, .. } => match pred {
+            LinkPred::Peer { name: peer, .. } => vec![name, peer],
+            LinkPred::Master(br) => vec![name, br],
+            _ => vec![name],
+        },
+        Check::Addr { dev, .. } => vec![dev],
+        Check::Route { route, .. } => route.dev.iter().map(String::as_str).collect(),
+        Check::Neigh { dev, .. } => dev.iter().map(String::as_str).collect(),
+        Check::Fdb { port, .. } => vec![port],
+        Check::Not(inner) => names_of(inner),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether two checks are about a link or namespace of the same name.
+fn shares_a_name(a: &Check, b: &Check) -> bool {
+    let theirs = names_of(b);
+    names_of(a).iter().any(|n| theirs.contains(n))
 }
 
 /// The name in `taken` ("netns blue", "link veth0") that the command `fix` deletes, if any.

@@ -250,23 +250,39 @@ fn leftovers_settled(
     Ok(left)
 }
 
-/// The longest a lesson's worker may take: every line at its time limit, every check at the
-/// shell check's, every step settling for as long as it may, and 20 s for the jail.
-fn lesson_bound(lesson: &Lesson) -> Duration {
-    // NSLAB_LINE_TIMEOUT (tests, slow runners) sets the checks' limit here too.
+/// The longest each step of a lesson may take in its worker, and then the end (the comparison
+/// of the root namespace, a reset): every line at its time limit; every check at the shell
+/// check's, three times (before the step, after it, and once more as the step settles); the
+/// settling twice over; half a minute to spare. The first step's bound has the jail's time too.
+fn step_bounds(lesson: &Lesson) -> Vec<Duration> {
+    // NSLAB_LINE_TIMEOUT (tests, slow runners) sets the checks' limit and the time to spare
+    // here too.
     let set = crate::kernel::line_timeout_override();
     let line = set.unwrap_or(crate::engine::SHELL_TIMEOUT);
     let check = set.unwrap_or(Duration::from_secs(30));
-    let (mut lines, mut checks) = (0u32, 0u32);
-    for s in &lesson.steps {
-        lines += (s.setup.len() + s.commands.len()) as u32;
-        checks += s.checks.len() as u32;
+    let spare = set.unwrap_or(Duration::from_secs(30));
+    let settle = crate::engine::settle::SETTLE_MAX;
+    let mut bounds: Vec<Duration> = lesson
+        .steps
+        .iter()
+        .map(|s| {
+            line * (s.setup.len() + s.commands.len()) as u32
+                + check * 3 * s.checks.len() as u32
+                + settle * 2
+                + spare
+        })
+        .collect();
+    if let Some(first) = bounds.first_mut() {
+        *first += spare;
     }
-    let steps = lesson.steps.len() as u32;
-    line * lines
-        + check * checks
-        + crate::engine::settle::SETTLE_MAX * steps
-        + Duration::from_secs(20)
+    bounds.push(settle * 2 + spare);
+    bounds
+}
+
+/// What the watchdog of a worker is told: the bound of what comes next, or that it is over.
+enum Watch {
+    Next(Duration),
+    Over,
 }
 
 /// Runs one lesson in a worker process; `on_step` sees each step as it ends. A worker that
@@ -318,20 +334,38 @@ fn spawn_worker(
         let _ = stdin.write_all(&bytes);
     }
     // Every line has a timeout, but a lesson can stop its own worker (a program that traces
-    // the jail's pid 1 stops it for good): past the sum of everything the lesson may wait
-    // for, the worker is killed, and its jail with it.
-    let bound = lesson_bound(lesson);
-    let (finished, watch) = std::sync::mpsc::channel::<()>();
+    // the jail's pid 1 stops it for good): a step that takes longer than everything it may
+    // wait for ends the worker, and its jail with it. On the machine itself (--no-sandbox),
+    // SIGTERM first, which has the worker reset the lesson.
+    let bounds = step_bounds(lesson);
+    let first = bounds[0];
+    let (tell, watch) = std::sync::mpsc::channel::<Watch>();
     let worker_pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let watchdog = std::thread::spawn(move || {
-        let over = matches!(
-            watch.recv_timeout(bound),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-        );
-        if over {
-            let _ = nix::sys::signal::kill(worker_pid, nix::sys::signal::Signal::SIGKILL);
+    let gentle = !opts.sandbox;
+    let watchdog = std::thread::spawn(move || -> Option<(Duration, bool)> {
+        use nix::sys::signal::{Signal, kill};
+        use std::sync::mpsc::RecvTimeoutError::{Disconnected, Timeout};
+        let mut bound = first;
+        loop {
+            match watch.recv_timeout(bound) {
+                Ok(Watch::Next(b)) => bound = b,
+                Ok(Watch::Over) | Err(Disconnected) => return None,
+                Err(Timeout) => break,
+            }
         }
-        over
+        if gentle {
+            let _ = kill(worker_pid, Signal::SIGTERM);
+            // The reset: at most the end's bound.
+            loop {
+                match watch.recv_timeout(crate::engine::settle::SETTLE_MAX * 3) {
+                    Ok(Watch::Next(_)) => {}
+                    Ok(Watch::Over) | Err(Disconnected) => return Some((bound, false)),
+                    Err(Timeout) => break,
+                }
+            }
+        }
+        let _ = kill(worker_pid, Signal::SIGKILL);
+        Some((bound, gentle))
     });
     let stdout = child
         .stdout
@@ -358,6 +392,8 @@ fn spawn_worker(
     while let Some(line) = bounded_line(&mut reader, MAX_EVENT) {
         match serde_json::from_slice::<Event>(&line) {
             Ok(Event::Step(s)) => {
+                let next = bounds.get(s.index).or(bounds.last()).copied();
+                let _ = tell.send(Watch::Next(next.unwrap_or_default()));
                 on_step(&s);
                 steps.push(s);
             }
@@ -367,8 +403,8 @@ fn spawn_worker(
         }
     }
     // (Before the wait: the watchdog never signals a pid that was reaped.)
-    let _ = finished.send(());
-    let timed_out = watchdog.join().unwrap_or(false);
+    let _ = tell.send(Watch::Over);
+    let timed_out = watchdog.join().unwrap_or(None);
     let err = err_reader.join().unwrap_or_default();
     let status = child
         .wait()
@@ -395,9 +431,17 @@ fn spawn_worker(
         (None, Some(2)) if !began => Err(Failure::usage(format!("{}: {said}", lesson.source.name))),
         (None, code) => {
             let how = match code {
-                _ if timed_out => format!(
-                    "it did not end within {} s, the sum of every line's and check's time limit: it was ended",
-                    bound.as_secs()
+                _ if let Some((bound, hard)) = timed_out => format!(
+                    "a step took longer than the {} s it may take, every line's and check's time limit together: it was ended{}",
+                    bound.as_secs(),
+                    if hard {
+                        format!(
+                            "; it could not reset the lesson: `nslab reset {}` removes what it made",
+                            lesson.source.name
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
                 Some(c) => format!("exit status {c}"),
                 None => "killed by a signal".to_string(),
