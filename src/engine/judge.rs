@@ -193,7 +193,22 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
         Check::Not(inner) => {
             let v = judge(inner, f);
             if v.pass {
-                Verdict::fail(expected, format!("but {}", v.found))
+                let fail = Verdict::fail(expected, format!("but {}", v.found));
+                // A process that should be gone: the ones found, by pid (the student who
+                // killed the parent instead of the child has the child's pid to kill).
+                if let Check::ProcessIsolated { name } = inner.as_ref() {
+                    let root = f.root_inode();
+                    let pids: Vec<String> = f
+                        .processes(name)
+                        .iter()
+                        .filter(|(_, ino)| Some(*ino) != root)
+                        .map(|(pid, _)| pid.to_string())
+                        .collect();
+                    if !pids.is_empty() {
+                        return fail.fix(format!("kill {}", pids.join(" ")));
+                    }
+                }
+                fail
             } else {
                 Verdict::pass(expected, format!("as expected: {}", v.found))
             }

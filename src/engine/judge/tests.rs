@@ -779,6 +779,20 @@ fn a_process_check_sees_only_the_sessions_processes() {
     assert!(!verdict("netns blue same as process netns-demo", &mut f).pass);
 }
 
+/// A process that should be gone and is not: the Try kills it by pid (a student who killed the
+/// parent, not the child, gets the child's pid).
+#[test]
+fn a_process_that_should_be_gone_is_named_with_its_pid_to_kill() {
+    let mut f = lab(&[], &[]);
+    f.procs
+        .insert("netns-demo".into(), vec![(55, 4026532001), (7, 4026531840)]);
+    let v = verdict("not process netns-demo in another netns", &mut f);
+    assert!(!v.pass);
+    assert_eq!(v.fix.as_deref(), Some("kill 55"));
+    f.procs.insert("netns-demo".into(), vec![(7, 4026531840)]);
+    assert!(verdict("not process netns-demo in another netns", &mut f).pass);
+}
+
 #[test]
 fn fdb_checks_read_learned_entries() {
     let mut f = lab(&[], &[]);
