@@ -1385,6 +1385,44 @@ fn routes_of_two_metrics_are_replaced_and_deleted_one_at_a_time() {
     assert_eq!(r["killed"], r["total"], "{r}");
 }
 
+/// Two IPv4 routes of one metric (`ip route append`): the kernel uses the first, as `ip route
+/// get` (the oracle, in a sandbox of its own) says; a check of the second fails, and says why.
+#[test]
+fn of_appended_routes_the_check_holds_for_the_one_the_kernel_uses() {
+    let lab = "ip netns add r1\nip -n r1 link add e0 type veth peer name e1\nip -n r1 link set e0 up\n\
+               ip -n r1 link set e1 up\nip -n r1 address add 10.10.0.1/24 dev e0\n\
+               ip -n r1 route append 10.50.0.0/24 via 10.10.0.2\nip -n r1 route append 10.50.0.0/24 via 10.10.0.3";
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "--mount", "--fork", "bash", "-c"])
+        .arg(format!(
+            "mount --make-rprivate / && mount -t tmpfs none /run/netns && {} && ip -n r1 route get 10.50.0.7",
+            lab.replace('\n', " && ")
+        ))
+        .output()
+        .unwrap();
+    let used = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(used.contains("via 10.10.0.2"), "ip route get: {used}");
+    let scratch = Scratch::new("append");
+    for (gw, passes) in [("10.10.0.2", true), ("10.10.0.3", false)] {
+        let file = scratch.lab(
+            "append",
+            &format!(
+                "## Two ways\n\n```sh\n{lab}\n```\n\n```check\nroute 10.50.0.0/24 via {gw} in r1\n```\n\n\
+                 ## Clean up\n\n```sh\nip netns del r1\n```\n"
+            ),
+        );
+        let r = json(&nslab(&["verify", "--format", "json", &file]));
+        assert_eq!(r["passed"], passes, "{gw}: {r}");
+        if !passes {
+            assert!(
+                r.to_string()
+                    .contains("of routes with the same metric, the kernel uses the first"),
+                "{r}"
+            );
+        }
+    }
+}
+
 /// A line nslab performs itself fails in ip's own words first (what the student's `ip`
 /// prints), then nslab's: ip's words come from ip in the same sandbox, the oracle.
 #[test]

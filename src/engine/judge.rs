@@ -1090,6 +1090,25 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
             ))
             .fix(del(w));
         }
+        // Of IPv4 routes of one metric (`ip route append`), the kernel uses the first; IPv6
+        // makes them one multipath route, which goes via each.
+        if want.metric.is_none()
+            && !r.v6
+            && let Some(w) = same
+                .iter()
+                .take_while(|o| !std::ptr::eq(**o, r))
+                .find(|o| o.metric.unwrap_or(0) == metric && o.kind == rtn::UNICAST)
+        {
+            return Verdict::fail(
+                expected,
+                format!("its route {what} {}, and before it another {}", how(r), how(w)),
+            )
+            .cause(format!(
+                "of routes with the same metric, the kernel uses the first: the one that {} (ip route get says so)",
+                how(w)
+            ))
+            .fix(del(w));
+        }
         return Verdict::pass(expected, format!("route {what} is there"));
     }
     let found = match same.first() {

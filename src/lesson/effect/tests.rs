@@ -534,3 +534,20 @@ fn an_ipv4_delete_without_a_length_takes_the_address_of_any_length() {
     ]);
     assert_eq!(derived(&l, 1), vec!["not addr 10.51.0.1/24 on da in d"]);
 }
+
+/// Of IPv4 routes of one metric, the kernel uses the first: the one appended after it is
+/// checked with its metric (without one, a route check means the route the kernel uses).
+#[test]
+fn an_appended_route_behind_one_of_its_metric_is_checked_with_its_metric() {
+    let l = lesson(&[
+        "ip netns add r\nip -n r link add e0 type veth peer name e1\nip -n r link set e0 up\nip -n r address add 10.10.0.1/24 dev e0",
+        "ip -n r route append 10.50.0.0/24 via 10.10.0.2\nip -n r route append 10.50.0.0/24 via 10.10.0.3",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        vec![
+            "route 10.50.0.0/24 via 10.10.0.2 in r",
+            "route 10.50.0.0/24 via 10.10.0.3 metric 0 in r"
+        ]
+    );
+}
