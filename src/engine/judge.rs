@@ -408,25 +408,24 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
                     Ns::Root => String::new(),
                     Ns::Named(n) => format!("ip netns exec {n} "),
                 };
-                let fix = format!("{}sysctl -w {key}={value}", run(ns));
-                let v = Verdict::fail(expected, format!("it is {now}"));
-                // The right command in the wrong namespace: the value is set elsewhere. That
-                // one is set back too (to this namespace's value, which it most likely had):
-                // forwarding left on in the root namespace is the machine's.
+                let v = Verdict::fail(expected, format!("it is {now}"))
+                    .fix(format!("{}sysctl -w {key}={value}", run(ns)));
+                // The right command in the wrong namespace: the value is set elsewhere. What it
+                // was there before, nslab does not know (the root namespace may have been at
+                // its default all along): the student is told to set it back, with no command
+                // that could switch forwarding on where it was off.
                 let scope = f.scope();
                 let elsewhere = scope
                     .into_iter()
                     .filter(|o| o != ns)
                     .find(|o| f.sysctl(o, key).is_ok_and(|x| x == *value));
                 match elsewhere {
-                    Some(o) => v
-                        .cause(format!(
-                            "{key} is {value} {}: did the command run there, not {}? Set it back there too",
-                            where_(&o),
-                            where_(ns)
-                        ))
-                        .fix(format!("{fix} && {}sysctl -w {key}={now}", run(&o))),
-                    None => v.fix(fix),
+                    Some(o) => v.cause(format!(
+                        "{key} is {value} {}: did the command run there, not {}? If so, set it back there to what it was",
+                        where_(&o),
+                        where_(ns)
+                    )),
+                    None => v,
                 }
             }
             Err(e) => Verdict::fail(expected, e),
@@ -1010,6 +1009,7 @@ pub(crate) fn route_matches(r: &Route, want: &RouteSpec) -> bool {
         && (hop(r.via, r.dev.as_ref()) && r.nexthops.is_empty()
             || r.nexthops.iter().any(|(v, d)| hop(*v, d.as_ref())))
         && want.metric.is_none_or(|m| r.metric.unwrap_or(0) == m)
+        && want.src.is_none_or(|a| r.src == Some(a))
 }
 
 fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verdict {
@@ -1054,6 +1054,12 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
         };
         if want.metric.is_some() || same.len() > 1 {
             how.push_str(&format!(" with metric {}", r.metric.unwrap_or(0)));
+        }
+        if want.src.is_some() {
+            match r.src {
+                Some(a) => how.push_str(&format!(" from source {a}")),
+                None => how.push_str(" with no source address"),
+            }
         }
         how
     };

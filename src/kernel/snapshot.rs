@@ -167,6 +167,9 @@ pub struct Route {
     /// whose `via` and `dev` say where it goes.
     #[serde(skip)]
     pub nexthops: Vec<(Option<IpAddr>, Option<String>)>,
+    /// The source address the route gives (`src A`, RTA_PREFSRC).
+    #[serde(skip)]
+    pub src: Option<IpAddr>,
 }
 
 impl Route {
@@ -480,9 +483,12 @@ fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Optio
     let mut via = None;
     let mut dev = None;
     let mut metric = None;
+    let mut src = None;
     let mut nexthops = Vec::new();
     for a in &m.attributes {
         match a {
+            RouteAttribute::PrefSource(RouteAddress::Inet(ip)) => src = Some(IpAddr::V4(*ip)),
+            RouteAttribute::PrefSource(RouteAddress::Inet6(ip)) => src = Some(IpAddr::V6(*ip)),
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Destination(RouteAddress::Inet(ip)) => dest = Some(IpAddr::V4(*ip)),
             RouteAttribute::Destination(RouteAddress::Inet6(ip)) => dest = Some(IpAddr::V6(*ip)),
@@ -537,6 +543,7 @@ fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Optio
         metric,
         v6,
         nexthops,
+        src,
     })
 }
 

@@ -143,6 +143,8 @@ pub struct RouteSpec {
     pub metric: Option<u32>,
     /// The main table when not written.
     pub table: Option<u32>,
+    /// `src A`: the source address the route gives.
+    pub src: Option<IpAddr>,
 }
 
 impl RouteSpec {
@@ -347,6 +349,9 @@ impl Check {
                 if let Some(d) = &route.dev {
                     s.push_str(&format!(" out of {d}"));
                 }
+                if let Some(a) = route.src {
+                    s.push_str(&format!(", from source {a}"));
+                }
                 if let Some(m) = route.metric {
                     s.push_str(&format!(", metric {m}"));
                 }
@@ -510,6 +515,9 @@ impl fmt::Display for Check {
                 }
                 if let Some(d) = &route.dev {
                     write!(f, " dev {d}")?;
+                }
+                if let Some(a) = route.src {
+                    write!(f, " src {a}")?;
                 }
                 if let Some(m) = route.metric {
                     write!(f, " metric {m}")?;
@@ -957,6 +965,7 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
                 dev: None,
                 metric: None,
                 table: None,
+                src: None,
             };
             let mut dev_ref = None;
             loop {
@@ -970,6 +979,9 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
                 } else if w.eat("metric") {
                     let (moff, m) = w.next("a metric")?;
                     spec.metric = Some(parse_number(moff, m)?);
+                } else if w.eat("src") {
+                    let (soff, a) = w.next("a source address")?;
+                    spec.src = Some(parse_ip(soff, a)?);
                 } else if w.eat("table") {
                     let (toff, t) = w.next("a table number, or main")?;
                     spec.table = Some(match t {

@@ -173,6 +173,7 @@ impl RouteKey {
             // (IPv6 stores `metric 0` as 1024.)
             metric: self.metric.map(|_| self.kernel_metric()),
             table: (self.table != table::MAIN).then_some(self.table),
+            src: None,
         }
     }
 }
@@ -1038,12 +1039,19 @@ impl World {
                 }
                 continue;
             }
-            // A next hop left alone is a route with its gateway again.
-            if before.routes.contains_key(&(ns.clone(), key.clone())) && !before.multipath(ns, key)
-            {
+            // A next hop left alone is a route with its gateway again; a route given another
+            // source address (`ip route change ... src A`) is checked again with it.
+            let k = (ns.clone(), key.clone());
+            let new_src = self
+                .route_src
+                .get(&k)
+                .is_some_and(|a| before.route_src.get(&k) != Some(a));
+            if before.routes.contains_key(&k) && !before.multipath(ns, key) && !new_src {
                 continue;
             }
             let mut route = key.spec();
+            // The source address a line gave it (`src A`): the kernel keeps it with the route.
+            route.src = self.route_src.get(&(ns.clone(), key.clone())).copied();
             // Without a metric, a route check means the route the kernel uses: a route
             // shadowed by a lower metric, or by an IPv4 route of the same metric before it
             // (`ip route append`), is checked with its metric.

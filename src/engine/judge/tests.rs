@@ -470,14 +470,12 @@ fn a_sysctl_set_in_the_wrong_namespace_is_named() {
     assert_eq!(
         v.cause.as_deref(),
         Some(
-            "net.ipv4.ip_forward is 1 in the root namespace: did the command run there, not in blue? Set it back there too"
+            "net.ipv4.ip_forward is 1 in the root namespace: did the command run there, not in blue? If so, set it back there to what it was"
         )
     );
     assert_eq!(
         v.fix.as_deref(),
-        Some(
-            "ip netns exec blue sysctl -w net.ipv4.ip_forward=1 && sysctl -w net.ipv4.ip_forward=0"
-        )
+        Some("ip netns exec blue sysctl -w net.ipv4.ip_forward=1")
     );
 }
 
@@ -544,6 +542,7 @@ fn near_misses_elsewhere_are_named() {
         metric: None,
         v6: false,
         nexthops: Vec::new(),
+        src: None,
     };
     let b = f.snaps.remove(&blue()).unwrap();
     f.snaps.insert(
@@ -594,6 +593,7 @@ fn a_try_line_works_from_the_state_as_it_is() {
         metric: None,
         v6: false,
         nexthops: Vec::new(),
+        src: None,
     });
     f.snaps.insert(red(), Rc::new(s));
     let v = verdict("route default via 10.1.0.2 in red", &mut f);
@@ -630,6 +630,7 @@ fn with_route(f: &mut Fake, dest: Option<&str>, via: &str, metric: Option<u32>) 
         metric,
         v6: false,
         nexthops: Vec::new(),
+        src: None,
     });
     f.snaps.insert(red(), Rc::new(s));
 }
@@ -848,6 +849,7 @@ fn review_findings_on_verdicts() {
         metric: None,
         v6: false,
         nexthops: Vec::new(),
+        src: None,
     });
     f.snaps.insert(red(), Rc::new(s));
     assert!(verdict("route 0.0.0.0/0 via 10.1.0.2 in red", &mut f).pass);

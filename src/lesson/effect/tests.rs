@@ -551,3 +551,22 @@ fn an_appended_route_behind_one_of_its_metric_is_checked_with_its_metric() {
         ]
     );
 }
+
+/// A route's source address (`src A`) is checked with it, and a change of it is checked again.
+#[test]
+fn a_routes_source_address_is_checked() {
+    let l = lesson(&[
+        "ip netns add s\nip -n s link add e0 type veth peer name e1\nip -n s link set e0 up\n\
+         ip -n s address add 10.20.0.1/24 dev e0\nip -n s address add 10.20.0.5/24 dev e0",
+        "ip -n s route add 10.60.0.0/24 via 10.20.0.2 src 10.20.0.5",
+        "ip -n s route change 10.60.0.0/24 via 10.20.0.2 src 10.20.0.1",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        vec!["route 10.60.0.0/24 via 10.20.0.2 src 10.20.0.5 in s"]
+    );
+    assert_eq!(
+        derived(&l, 2),
+        vec!["route 10.60.0.0/24 via 10.20.0.2 src 10.20.0.1 in s"]
+    );
+}
