@@ -1033,6 +1033,14 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
             dest_of(r.dest) == dest_of(want.dest) && r.table == want.table.unwrap_or(table::MAIN)
         })
         .collect();
+    // Routes that compete with `r` for its traffic: the same destination and table, and the
+    // same type of service (a `tos 0x10` route carries only that traffic).
+    let rivals = |r: &Route| -> Vec<&Route> {
+        same.iter()
+            .copied()
+            .filter(|o| !std::ptr::eq(*o, r) && o.tos == r.tos)
+            .collect()
+    };
     let how = |r: &Route| {
         let mut how = match (r.kind, r.via, &r.dev) {
             (k, _, _) if k != rtn::UNICAST => format!("is {} route", rtn::a(k)),
@@ -1080,8 +1088,9 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
         // same destination with a lower metric wins, and this one carries nothing (a wrong
         // gateway added first, the right one after it with a metric).
         let metric = r.metric.unwrap_or(0);
+        let rivals = rivals(r);
         if want.metric.is_none()
-            && let Some(w) = same
+            && let Some(w) = rivals
                 .iter()
                 .filter(|o| o.metric.unwrap_or(0) < metric)
                 .min_by_key(|o| o.metric.unwrap_or(0))
@@ -1096,14 +1105,18 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
             ))
             .fix(del(w));
         }
-        // Of IPv4 routes of one metric (`ip route append`), the kernel uses the first; IPv6
-        // makes them one multipath route, which goes via each.
+        // Of routes of one metric (`ip route append`), of any type, the kernel uses the first
+        // (IPv6 makes routes by gateways one multipath route, which goes via each: one route
+        // here).
+        let earlier: Vec<&Route> = same
+            .iter()
+            .copied()
+            .take_while(|o| !std::ptr::eq(*o, r))
+            .collect();
         if want.metric.is_none()
-            && !r.v6
-            && let Some(w) = same
-                .iter()
-                .take_while(|o| !std::ptr::eq(**o, r))
-                .find(|o| o.metric.unwrap_or(0) == metric && o.kind == rtn::UNICAST)
+            && let Some(w) = rivals.iter().find(|o| {
+                o.metric.unwrap_or(0) == metric && earlier.iter().any(|e| std::ptr::eq(*e, **o))
+            })
         {
             return Verdict::fail(
                 expected,
@@ -1137,11 +1150,13 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
             .map(|r| format!("{} && ", del(r))),
         None => None,
     };
-    // `route add` fails with "File exists" when a route for the destination is in the way.
-    let verb = if same.is_empty() || stale.is_some() {
-        "add"
-    } else {
-        "replace"
+    // `route add` fails with "File exists" when a route for the destination is in the way;
+    // `replace` takes the first of its metric, which a check with that metric may want to keep
+    // (a route appended after it): then `append`.
+    let verb = match want.metric {
+        _ if same.is_empty() || stale.is_some() => "add",
+        Some(m) if same.iter().any(|r| r.metric.unwrap_or(0) == m) => "append",
+        _ => "replace",
     };
     let mut cmd = format!("{}{} route {verb} ", stale.unwrap_or_default(), ns.ip());
     if want.kind != rtn::UNICAST {
@@ -1153,6 +1168,9 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
     }
     if let Some(d) = &want.dev {
         cmd.push_str(&format!(" dev {d}"));
+    }
+    if let Some(a) = want.src {
+        cmd.push_str(&format!(" src {a}"));
     }
     if let Some(m) = want.metric {
         cmd.push_str(&format!(" metric {m}"));

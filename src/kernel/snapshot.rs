@@ -170,6 +170,9 @@ pub struct Route {
     /// The source address the route gives (`src A`, RTA_PREFSRC).
     #[serde(skip)]
     pub src: Option<IpAddr>,
+    /// The type of service it is for (`tos 0x10`); 0 for all traffic.
+    #[serde(skip)]
+    pub tos: u8,
 }
 
 impl Route {
@@ -544,6 +547,7 @@ fn route_of(m: &RouteMessage, name_of: &impl Fn(u32) -> Option<String>) -> Optio
         v6,
         nexthops,
         src,
+        tos: m.header.tos,
     })
 }
 

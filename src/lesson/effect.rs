@@ -1053,14 +1053,13 @@ impl World {
             // The source address a line gave it (`src A`): the kernel keeps it with the route.
             route.src = self.route_src.get(&(ns.clone(), key.clone())).copied();
             // Without a metric, a route check means the route the kernel uses: a route
-            // shadowed by a lower metric, or by an IPv4 route of the same metric before it
-            // (`ip route append`), is checked with its metric.
+            // shadowed by a lower metric, or by a route of the same metric before it (`ip
+            // route append`), is checked with its metric.
             let place = self.routes.get(&(ns.clone(), key.clone())).copied();
             if route.metric.is_none()
                 && self.routes_beside(ns, key).any(|o| {
                     o.kernel_metric() < key.kernel_metric()
-                        || (!key.v6
-                            && o.kernel_metric() == key.kernel_metric()
+                        || (o.kernel_metric() == key.kernel_metric()
                             && self.routes.get(&(ns.clone(), o.clone())).copied() < place)
                 })
             {

@@ -543,6 +543,7 @@ fn near_misses_elsewhere_are_named() {
         v6: false,
         nexthops: Vec::new(),
         src: None,
+        tos: 0,
     };
     let b = f.snaps.remove(&blue()).unwrap();
     f.snaps.insert(
@@ -594,6 +595,7 @@ fn a_try_line_works_from_the_state_as_it_is() {
         v6: false,
         nexthops: Vec::new(),
         src: None,
+        tos: 0,
     });
     f.snaps.insert(red(), Rc::new(s));
     let v = verdict("route default via 10.1.0.2 in red", &mut f);
@@ -631,8 +633,55 @@ fn with_route(f: &mut Fake, dest: Option<&str>, via: &str, metric: Option<u32>) 
         v6: false,
         nexthops: Vec::new(),
         src: None,
+        tos: 0,
     });
     f.snaps.insert(red(), Rc::new(s));
+}
+
+/// Routes of one metric: the first is the one used, whatever its type (a blackhole first
+/// takes the traffic), unless it is for another type of service; and a missing route of that
+/// metric is appended, not put in the place of the one that is there.
+#[test]
+fn of_routes_of_one_metric_the_first_is_used() {
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    with_route(&mut f, Some("10.99.0.0/24"), "10.1.0.9", None);
+    let v = verdict("route 10.99.0.0/24 via 10.1.0.2 metric 0 in red", &mut f);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n red route append 10.99.0.0/24 via 10.1.0.2 metric 0")
+    );
+    with_route(&mut f, Some("10.99.0.0/24"), "10.1.0.2", None);
+    assert!(verdict("route 10.99.0.0/24 via 10.1.0.9 in red", &mut f).pass);
+    let v = verdict("route 10.99.0.0/24 via 10.1.0.2 in red", &mut f);
+    assert!(!v.pass);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n red route del 10.99.0.0/24 via 10.1.0.9 metric 0")
+    );
+    assert!(verdict("route 10.99.0.0/24 via 10.1.0.2 metric 0 in red", &mut f).pass);
+    // A blackhole first takes the traffic; a route for one type of service takes no other.
+    let mut s = (*f.snaps[&red()]).clone();
+    s.routes.retain(|r| r.via != Some("10.1.0.9".parse().unwrap()));
+    s.routes.insert(
+        0,
+        Route {
+            dest: Some("10.99.0.0/24".parse().unwrap()),
+            via: None,
+            dev: None,
+            table: 254,
+            kind: rtn::BLACKHOLE,
+            metric: None,
+            v6: false,
+            nexthops: Vec::new(),
+            src: None,
+            tos: 0,
+        },
+    );
+    f.snaps.insert(red(), Rc::new(s.clone()));
+    assert!(!verdict("route 10.99.0.0/24 via 10.1.0.2 in red", &mut f).pass);
+    s.routes[0].tos = 0x10;
+    f.snaps.insert(red(), Rc::new(s));
+    assert!(verdict("route 10.99.0.0/24 via 10.1.0.2 in red", &mut f).pass);
 }
 
 #[test]
@@ -850,6 +899,7 @@ fn review_findings_on_verdicts() {
         v6: false,
         nexthops: Vec::new(),
         src: None,
+        tos: 0,
     });
     f.snaps.insert(red(), Rc::new(s));
     assert!(verdict("route 0.0.0.0/0 via 10.1.0.2 in red", &mut f).pass);
