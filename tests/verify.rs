@@ -1433,6 +1433,9 @@ fn a_native_line_fails_in_ips_words_first() {
         "ip -n x addr del 10.7.0.9/24 dev ea",
         "ip -n x link add ea type veth peer name ec",
         "ip netns add x",
+        "ip -n x route add 10.6.0.0/24 via 10.9.9.9",
+        "ip -n x route del 10.8.0.0/24",
+        "ip netns del nothere",
     ];
     let setup = "ip netns add x\nip -n x link add ea type veth peer name eb\nip -n x addr add 10.7.0.1/24 dev ea";
     // What ip says, in a sandbox of its own.

@@ -729,13 +729,24 @@ impl Kernel {
                 RouteNetlinkMessage::NewRoute(msg)
             };
             ops::talk(&h, m, change).await.map_err(|e| match e {
-                rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == nix::errno::Errno::ENETUNREACH as i32 => {
-                    KernelError::Other(format!(
-                        "route {what}: Nexthop has invalid gateway (the gateway is not on any subnet of {ns})"
-                    ))
+                // ip's words, and what they mean here.
+                rtnetlink::Error::NetlinkError(m)
+                    if m.raw_code().abs() == nix::errno::Errno::ENETUNREACH as i32 =>
+                {
+                    KernelError::Os {
+                        context: format!("route {what}: the gateway is not on any subnet of {ns}"),
+                        ip: Some(ip_says(kernel_says(&m).as_deref(), &m.to_io())),
+                        err: m.to_io(),
+                    }
                 }
-                rtnetlink::Error::NetlinkError(m) if m.raw_code().abs() == nix::errno::Errno::ESRCH as i32 => {
-                    KernelError::Other(format!("route {what}: No such process (there is no such route)"))
+                rtnetlink::Error::NetlinkError(m)
+                    if m.raw_code().abs() == nix::errno::Errno::ESRCH as i32 =>
+                {
+                    KernelError::Os {
+                        context: format!("route {what}: there is no such route"),
+                        ip: Some(ip_says(kernel_says(&m).as_deref(), &m.to_io())),
+                        err: m.to_io(),
+                    }
                 }
                 e => exists_or(e, format!("route {what}"), &format!("route {what}")),
             })

@@ -170,7 +170,14 @@ pub fn add(name: &str) -> Result<(), KernelError> {
 pub fn del(name: &str) -> Result<(), KernelError> {
     let path = path_of(name);
     if !path.exists() {
-        return Err(KernelError::NoSuchNetns(name.to_string()));
+        return Err(KernelError::Os {
+            context: format!("there is no namespace \"{name}\""),
+            err: std::io::Error::from_raw_os_error(nix::errno::Errno::ENOENT as i32),
+            ip: Some(format!(
+                "Cannot remove namespace file \"{}\": No such file or directory",
+                path.display()
+            )),
+        });
     }
     let _ = umount2(&path, MntFlags::MNT_DETACH);
     fs::remove_file(&path).map_err(|e| KernelError::io(format!("remove {}", path.display()), e))

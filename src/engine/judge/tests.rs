@@ -661,7 +661,8 @@ fn of_routes_of_one_metric_the_first_is_used() {
     assert!(verdict("route 10.99.0.0/24 via 10.1.0.2 metric 0 in red", &mut f).pass);
     // A blackhole first takes the traffic; a route for one type of service takes no other.
     let mut s = (*f.snaps[&red()]).clone();
-    s.routes.retain(|r| r.via != Some("10.1.0.9".parse().unwrap()));
+    s.routes
+        .retain(|r| r.via != Some("10.1.0.9".parse().unwrap()));
     s.routes.insert(
         0,
         Route {
