@@ -161,6 +161,7 @@ impl Demo<'_> {
             question: Vec::new(),
             messages: std::mem::take(&mut self.notes),
             footers: vec!["Ctrl-C or q stops the demo".into(), "Ctrl-C: stop".into()],
+            asked: false,
         };
         let mut show = Typing {
             delay: typing_delay(),

@@ -1112,6 +1112,7 @@ impl Learn<'_> {
             question,
             messages,
             footers,
+            asked: v.hint_level > 0,
         }
     }
 

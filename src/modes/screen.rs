@@ -33,6 +33,9 @@ pub struct Parts {
     pub messages: Vec<String>,
     /// Footers from the longest to the shortest: the first that fits is drawn.
     pub footers: Vec<String>,
+    /// The messages hold what the student asked for (a hint): in a small pane, the reasons
+    /// under the checks (which the hint says again, with a Try) give way to them first.
+    pub asked: bool,
 }
 
 /// A frame: its lines, and how far the body can scroll.
@@ -129,9 +132,14 @@ pub fn layout(p: &Parts, width: usize, height: usize) -> Laid {
     let count = |checks: &[(bool, Vec<String>)]| checks.iter().map(|(_, l)| l.len()).sum::<usize>();
     let fixed =
         |m: usize, c: usize| header.len() + rules + commands.len() + c + question.len() + m + 1;
-    // Give way: messages first (keeping their first lines), then the reasons under checks.
-    let mut msg_rows = messages.len();
+    // Give way: messages first (keeping their first lines), then the reasons under checks;
+    // the other way round when the messages are a hint the student asked for.
     let mut check_rows = count(&checks);
+    if p.asked && whys > 0 && fixed(messages.len(), check_rows) > height {
+        checks.retain(|(why, _)| !why);
+        check_rows = count(&checks);
+    }
+    let mut msg_rows = messages.len();
     if fixed(msg_rows, check_rows) > height {
         let over = fixed(msg_rows, check_rows) - height;
         msg_rows = msg_rows.saturating_sub(over);
@@ -246,7 +254,41 @@ mod tests {
                 "[h] hint  [d] do it  [n] skip  [q] quit".into(),
                 "? keys".into(),
             ],
+            asked: false,
         }
+    }
+
+    /// In a small pane, a hint the student asked for shows before the reasons under the
+    /// checks, which it says again (at 40x30, the hint was a lone "…").
+    #[test]
+    fn an_asked_hint_comes_before_the_reasons() {
+        console::set_colors_enabled(false);
+        let mut p = long_step();
+        p.checks = (1..=4)
+            .map(|i| CheckRow {
+                pass: false,
+                text: format!("check {i} of a step with several"),
+                why: Some(format!(
+                    "reason {i}, which is long enough to take two rows of a narrow pane"
+                )),
+            })
+            .collect();
+        p.messages = (1..=4)
+            .flat_map(|i| {
+                [
+                    format!("✗ check {i} of a step with several"),
+                    format!("    expected: {i}"),
+                    format!("    found: reason {i}"),
+                    format!("    Try: ip netns add d{i}"),
+                ]
+            })
+            .collect();
+        let shown = |p: &Parts| layout(p, 40, 30).lines.join("\n");
+        assert!(!shown(&p).contains("Try: ip netns add d4"), "{}", shown(&p));
+        p.asked = true;
+        let text = shown(&p);
+        assert!(text.contains("Try: ip netns add d4"), "{text}");
+        assert!(text.contains("check 4 of a step"), "{text}");
     }
 
     #[test]
