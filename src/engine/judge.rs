@@ -1033,14 +1033,6 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
             dest_of(r.dest) == dest_of(want.dest) && r.table == want.table.unwrap_or(table::MAIN)
         })
         .collect();
-    // Routes that compete with `r` for its traffic: the same destination and table, and the
-    // same type of service (a `tos 0x10` route carries only that traffic).
-    let rivals = |r: &Route| -> Vec<&Route> {
-        same.iter()
-            .copied()
-            .filter(|o| !std::ptr::eq(*o, r) && o.tos == r.tos)
-            .collect()
-    };
     let how = |r: &Route| {
         let mut how = match (r.kind, r.via, &r.dev) {
             (k, _, _) if k != rtn::UNICAST => format!("is {} route", rtn::a(k)),
@@ -1084,49 +1076,43 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
         cmd
     };
     if let Some(r) = routes.iter().find(|r| route_matches(r, want)) {
-        // Without a metric, the check means the route the namespace uses: another route to the
-        // same destination with a lower metric wins, and this one carries nothing (a wrong
-        // gateway added first, the right one after it with a metric).
+        // Without a metric, the check means the route the namespace uses: of the routes to its
+        // destination for its type of service (a `tos 0x10` route carries only that traffic),
+        // the lowest metric wins, and of those of one metric (`ip route append`), whatever
+        // their type, the first (IPv6 makes routes by gateways one multipath route, which goes
+        // via each: one route here). A wrong gateway added first, the right one after it with
+        // a metric: the right one carries nothing.
         let metric = r.metric.unwrap_or(0);
-        let rivals = rivals(r);
-        if want.metric.is_none()
-            && let Some(w) = rivals
-                .iter()
-                .filter(|o| o.metric.unwrap_or(0) < metric)
-                .min_by_key(|o| o.metric.unwrap_or(0))
-        {
-            return Verdict::fail(
-                expected,
-                format!("its route {what} {}, and another {}", how(r), how(w)),
-            )
-            .cause(format!(
-                "the kernel uses the route with the lowest metric: the one that {} wins",
-                how(w)
-            ))
-            .fix(del(w));
-        }
-        // Of routes of one metric (`ip route append`), of any type, the kernel uses the first
-        // (IPv6 makes routes by gateways one multipath route, which goes via each: one route
-        // here).
-        let earlier: Vec<&Route> = same
+        let winner = same
             .iter()
             .copied()
-            .take_while(|o| !std::ptr::eq(*o, r))
-            .collect();
+            .filter(|o| o.tos == r.tos)
+            .min_by_key(|o| o.metric.unwrap_or(0));
         if want.metric.is_none()
-            && let Some(w) = rivals.iter().find(|o| {
-                o.metric.unwrap_or(0) == metric && earlier.iter().any(|e| std::ptr::eq(*e, **o))
-            })
+            && let Some(w) = winner.filter(|w| !std::ptr::eq(*w, r))
         {
-            return Verdict::fail(
-                expected,
-                format!("its route {what} {}, and before it another {}", how(r), how(w)),
-            )
-            .cause(format!(
-                "of routes with the same metric, the kernel uses the first: the one that {} (ip route get says so)",
-                how(w)
-            ))
-            .fix(del(w));
+            let (found, cause) = if w.metric.unwrap_or(0) < metric {
+                (
+                    format!("its route {what} {}, and another {}", how(r), how(w)),
+                    format!(
+                        "the kernel uses the route with the lowest metric: the one that {} wins",
+                        how(w)
+                    ),
+                )
+            } else {
+                (
+                    format!(
+                        "its route {what} {}, and before it another {}",
+                        how(r),
+                        how(w)
+                    ),
+                    format!(
+                        "of routes with the same metric, the kernel uses the first: the one that {} (ip route get says so)",
+                        how(w)
+                    ),
+                )
+            };
+            return Verdict::fail(expected, found).cause(cause).fix(del(w));
         }
         return Verdict::pass(expected, format!("route {what} is there"));
     }

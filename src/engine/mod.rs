@@ -59,6 +59,13 @@ pub struct Engine {
     launched: Vec<i32>,
 }
 
+/// Judges checks in a round the caller holds (each namespace dumped at most once in it, also
+/// for what the caller judges next in the same round).
+pub fn evaluate_in(round: &mut Round<'_>, checks: &[CheckLine]) -> Vec<Verdict> {
+    round.prefetch(checks.iter().map(|c| &c.check));
+    checks.iter().map(|c| judge(&c.check, round)).collect()
+}
+
 impl Engine {
     pub fn new(kernel: Kernel, pace: Pace) -> Self {
         let since_ticks = kernel.start_ticks();
@@ -207,8 +214,7 @@ impl Engine {
     /// The same, with probes waiting at most `ping_timeout` (learn polls with a short wait).
     pub fn evaluate_with(&self, checks: &[CheckLine], ping_timeout: Duration) -> Vec<Verdict> {
         let mut round = self.round().ping_timeout(ping_timeout);
-        round.prefetch(checks.iter().map(|c| &c.check));
-        checks.iter().map(|c| judge(&c.check, &mut round)).collect()
+        evaluate_in(&mut round, checks)
     }
 
     /// Performs one command line: natively where nslab performs it exactly as the real program

@@ -82,19 +82,24 @@ impl KernelError {
         }
     }
 
+    /// A refused netlink request in nslab's words (`context`), with ip's.
+    fn refused(context: String, m: &rtnetlink::packet_core::ErrorMessage) -> Self {
+        let err = m.to_io();
+        KernelError::Os {
+            ip: Some(ip_says(kernel_says(m).as_deref(), &err)),
+            context,
+            err,
+        }
+    }
+
     fn netlink(context: impl Into<String>, e: rtnetlink::Error) -> Self {
         match e {
             rtnetlink::Error::NetlinkError(m) => {
-                let said = kernel_says(&m);
-                let err = m.to_io();
-                KernelError::Os {
-                    ip: Some(ip_says(said.as_deref(), &err)),
-                    context: match said {
-                        Some(said) => format!("{}: {said}", context.into()),
-                        None => context.into(),
-                    },
-                    err,
-                }
+                let context = match kernel_says(&m) {
+                    Some(said) => format!("{}: {said}", context.into()),
+                    None => context.into(),
+                };
+                KernelError::refused(context, &m)
             }
             other => KernelError::Other(format!("{}: {other}", context.into())),
         }
@@ -733,20 +738,15 @@ impl Kernel {
                 rtnetlink::Error::NetlinkError(m)
                     if m.raw_code().abs() == nix::errno::Errno::ENETUNREACH as i32 =>
                 {
-                    KernelError::Os {
-                        context: format!("route {what}: the gateway is not on any subnet of {ns}"),
-                        ip: Some(ip_says(kernel_says(&m).as_deref(), &m.to_io())),
-                        err: m.to_io(),
-                    }
+                    KernelError::refused(
+                        format!("route {what}: the gateway is not on any subnet of {ns}"),
+                        &m,
+                    )
                 }
                 rtnetlink::Error::NetlinkError(m)
                     if m.raw_code().abs() == nix::errno::Errno::ESRCH as i32 =>
                 {
-                    KernelError::Os {
-                        context: format!("route {what}: there is no such route"),
-                        ip: Some(ip_says(kernel_says(&m).as_deref(), &m.to_io())),
-                        err: m.to_io(),
-                    }
+                    KernelError::refused(format!("route {what}: there is no such route"), &m)
                 }
                 e => exists_or(e, format!("route {what}"), &format!("route {what}")),
             })

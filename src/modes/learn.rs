@@ -572,7 +572,9 @@ impl Learn<'_> {
     /// Judges the step's checks, and words why each failing one does not hold.
     fn evaluate(&self, idx: usize, v: &mut StepView) {
         let step = &self.lesson.steps[idx];
-        v.outcomes = self.engine.evaluate_with(&step.checks, LEARN_PING);
+        // One round for this step's checks and, if they fail, the next step's (gone ahead?).
+        let mut round = self.engine.round().ping_timeout(LEARN_PING);
+        v.outcomes = crate::engine::evaluate_in(&mut round, &step.checks);
         v.rebuild = None;
         v.whys = Vec::with_capacity(v.outcomes.len());
         for (c, o) in step.checks.iter().zip(&v.outcomes) {
@@ -643,7 +645,7 @@ impl Learn<'_> {
                 .filter(|(_, o)| !o.pass)
                 .map(|(c, _)| &c.check)
                 .collect();
-            self.next_holds(idx).filter(|&j| {
+            self.next_holds(idx, &mut round).filter(|&j| {
                 self.lesson.steps[j - 1]
                     .checks
                     .iter()
@@ -661,7 +663,7 @@ impl Learn<'_> {
     /// hold now. Not for a next step with a ping or another check that waits: judging it on
     /// every kernel event would slow the ticks of this step, and a step that only pings
     /// changes nothing this one needs.
-    fn next_holds(&self, idx: usize) -> Option<usize> {
+    fn next_holds(&self, idx: usize, round: &mut crate::engine::Round<'_>) -> Option<usize> {
         let next = self
             .lesson
             .steps
@@ -671,8 +673,7 @@ impl Learn<'_> {
         if next.checks.iter().any(|c| c.check.needs_polling()) {
             return None;
         }
-        let mut round = self.engine.round().ping_timeout(LEARN_PING);
-        all_hold(next, &mut round).then_some(next.index)
+        all_hold(next, round).then_some(next.index)
     }
 
     /// Shows step `idx` until the student goes on. `revisit`: the student came back to it
@@ -700,7 +701,10 @@ impl Learn<'_> {
             whys: Vec::new(),
             rebuild: None,
             ahead: None,
-            may_be_ahead: !revisit && self.next_holds(idx).is_none(),
+            may_be_ahead: !revisit
+                && self
+                    .next_holds(idx, &mut self.engine.round().ping_timeout(LEARN_PING))
+                    .is_none(),
             hint_level: 0,
             wrong_answers: 0,
             // Shown again after `b`, a question answered before is not asked again.

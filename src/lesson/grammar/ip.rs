@@ -948,6 +948,34 @@ impl AddrChange {
     }
 }
 
+/// The filters of `ip address flush` that nslab does not follow (which addresses they take
+/// is the kernel's to say); `scope`, `master`, `type` and `vrf` take a value.
+const FLUSH_FILTERS: &[&str] = &[
+    "scope",
+    "up",
+    "permanent",
+    "dynamic",
+    "primary",
+    "secondary",
+    "temporary",
+    "tentative",
+    "deprecated",
+    "dadfailed",
+    "nodad",
+    "optimistic",
+    "home",
+    "mngtmpaddr",
+    "noprefixroute",
+    "autojoin",
+    "master",
+    "type",
+    "vrf",
+    "nomaster",
+    "-tentative",
+    "-deprecated",
+    "-dadfailed",
+];
+
 /// Options of `ip link add` for the link itself (ip-link(8)), none of them a bridge option.
 const LINK_OWN_OPTIONS: &[&str] = &[
     "mtu",
@@ -1033,64 +1061,12 @@ fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
                     Some(l) if !l.text.contains(['*', '?', '[']) => label = Some(l.text.clone()),
                     _ => unsure = true,
                 }
-            } else if [
-                "scope",
-                "up",
-                "permanent",
-                "dynamic",
-                "primary",
-                "secondary",
-                "temporary",
-                "tentative",
-                "deprecated",
-                "dadfailed",
-                "nodad",
-                "optimistic",
-                "home",
-                "mngtmpaddr",
-                "noprefixroute",
-                "autojoin",
-                "master",
-                "type",
-                "vrf",
-                "nomaster",
-                "-tentative",
-                "-deprecated",
-                "-dadfailed",
-            ]
-            .contains(&w.text.as_str())
-            {
+            } else if FLUSH_FILTERS.contains(&w.text.as_str()) {
                 unsure = true;
                 if ["scope", "master", "type", "vrf"].contains(&w.text.as_str()) {
                     rest.next();
                 }
-            } else if dev.is_none()
-                && ![
-                    "to",
-                    "scope",
-                    "label",
-                    "up",
-                    "permanent",
-                    "dynamic",
-                    "primary",
-                    "secondary",
-                    "temporary",
-                    "tentative",
-                    "deprecated",
-                    "dadfailed",
-                    "nodad",
-                    "optimistic",
-                    "home",
-                    "mngtmpaddr",
-                    "noprefixroute",
-                    "autojoin",
-                    "master",
-                    "type",
-                    "vrf",
-                    "nomaster",
-                ]
-                .contains(&w.text.as_str())
-            {
+            } else if dev.is_none() {
                 dev = Some(w.text.clone());
             }
         }
