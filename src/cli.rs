@@ -316,7 +316,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
                 scope: crate::verify::Scope {
                     step,
                     until,
-                    skip_line: None,
+                    ..Default::default()
                 },
                 mutate,
                 sandbox: !no_sandbox,

@@ -524,6 +524,7 @@ fn checks_leave_no_trace(_: &Kernel) {
             setup: true,
             prefix: false,
             first_failure_decides: false,
+            judge_without_last: false,
         };
         for step in &lesson.steps {
             run_step(&mut engine, step, &policy, &mut Quiet);

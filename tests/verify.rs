@@ -1807,3 +1807,115 @@ fn after_a_failed_line_no_try_repeats_a_line_that_did_not_run() {
     assert!(lo.get("fix").is_none_or(|f| f.is_null()), "{r}");
     assert!(!lo["message"].as_str().unwrap().contains("Try"), "{r}");
 }
+
+/// `--mutate` judges the mutant without a step's last acting line in the lesson's own run,
+/// just before that line (`in_lesson_run`). Each such verdict, and the words of its failure,
+/// must be what the mutant gets in a jail of its own: the oracle is the lesson file without
+/// that line, verified at that step. Over a lesson written for it (a surviving mutant among
+/// them, and a last step's mutant that only what the lesson leaves behind kills, which the
+/// lesson's run cannot judge) and over the shipped lessons.
+#[test]
+fn mutants_judged_in_the_lesson_run_get_what_their_own_jails_give() {
+    let scratch = Scratch::new("in-lesson-run");
+    let fixture = "tests/fixtures/mutate/in-lesson-run.md";
+    let mut files = vec![fixture.to_string()];
+    for e in std::fs::read_dir("lessons").unwrap() {
+        files.push(format!(
+            "lessons/{}",
+            e.unwrap().file_name().to_str().unwrap()
+        ));
+    }
+    let mut args = vec!["verify", "--mutate", "--format", "json", "--jobs", "2"];
+    args.extend(files.iter().map(String::as_str));
+    let out = nslab(&args);
+    let r = json(&out);
+    // One mutant survives: exit 1.
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let mutants = r["mutants"].as_array().unwrap();
+    let by = |line: u64| {
+        mutants
+            .iter()
+            .find(|m| m["file"] == fixture && m["line"] == line)
+            .unwrap_or_else(|| panic!("no mutant of line {line}: {r}"))
+    };
+    // Step 1's last acting line has listings after it; step 2 ends with one; step 3's last line
+    // survives (nothing looks at the MTU); step 4's last line leaves a veth pair behind in the
+    // root namespace, which its checks do not see.
+    for (line, killed, shared) in [
+        (18, true, true),
+        (17, true, false),
+        (32, true, true),
+        (45, false, true),
+        (55, true, false),
+        (56, true, false),
+    ] {
+        let m = by(line);
+        assert_eq!(m["killed"], killed, "line {line}: {m}");
+        assert_eq!(m["in_lesson_run"], shared, "line {line}: {m}");
+    }
+    assert!(
+        by(56)["how"]
+            .as_str()
+            .unwrap()
+            .starts_with("the lesson leaves the root namespace changed: link top0"),
+        "{}",
+        by(56)
+    );
+    let digits = |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect::<String>()
+    };
+    let shared: Vec<&serde_json::Value> = mutants
+        .iter()
+        .filter(|m| m["in_lesson_run"] == true)
+        .collect();
+    let mut compared = 0;
+    for m in &shared {
+        let file = m["file"].as_str().unwrap();
+        let line = m["line"].as_u64().unwrap() as usize;
+        let step = m["step"].as_u64().unwrap();
+        let text = std::fs::read_to_string(file).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[line - 1].contains(m["command"].as_str().unwrap()),
+            "{m}"
+        );
+        lines.remove(line - 1);
+        let mutant = scratch.lesson("mutant.md", &(lines.join("\n") + "\n"));
+        let out = nslab(&[
+            "verify",
+            "--step",
+            &step.to_string(),
+            "--format",
+            "json",
+            &mutant,
+        ]);
+        if out.status.code() == Some(2) {
+            // lint refuses the file without the line (a later check names what it made): the
+            // mutant's own worker, which is handed the lesson, not a file, is never linted.
+            continue;
+        }
+        let own = json(&out);
+        let s = own["lessons"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["index"] == step)
+            .unwrap()
+            .clone();
+        let killed = s["status"] == "failed" || s["status"] == "defect";
+        assert_eq!(m["killed"], killed, "{m}\nits own jail: {s}");
+        assert_eq!(
+            digits(m["how"].as_str().unwrap_or("")),
+            digits(s["failure"].as_str().unwrap_or("")),
+            "{m}\nits own jail: {s}"
+        );
+        compared += 1;
+    }
+    assert!(
+        compared >= 40 && compared + 5 >= shared.len(),
+        "compared {compared} of {}",
+        shared.len()
+    );
+}

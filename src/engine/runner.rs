@@ -35,6 +35,10 @@ pub struct Policy {
     /// before the ones that may wait (pings, shell checks), which are judged only when all the
     /// others pass.
     pub first_failure_decides: bool,
+    /// `--mutate`'s run of the lesson as it is: just before the step's last acting line (see
+    /// [`Step::last_acting_line`]), judge the step as that line's mutant would be judged (one
+    /// failure decides), and go on.
+    pub judge_without_last: bool,
 }
 
 /// What became of one command line.
@@ -71,6 +75,9 @@ pub struct StepRun {
     /// for a check left unjudged because the step was already decided).
     pub after: Vec<Option<Verdict>>,
     pub duration: Duration,
+    /// With [`Policy::judge_without_last`]: the step as the mutant without its last acting line
+    /// runs it, judged just before that line.
+    pub without_last: Option<Box<StepRun>>,
 }
 
 /// What a mode shows while a step runs.
@@ -131,6 +138,93 @@ pub fn setup(engine: &mut Engine, step: &Step) -> Vec<CommandRun> {
         .collect()
 }
 
+/// A line that was not run, and why.
+fn skipped(c: &CommandLine, why: String) -> CommandRun {
+    CommandRun {
+        text: c.text.clone(),
+        line: c.line,
+        status: CommandStatus::Skipped,
+        error: Some(why),
+        output: String::new(),
+        expect_failure: c.expect_failure,
+        duration: Duration::ZERO,
+    }
+}
+
+/// Performs one line of a step, once the kernel has done what the line waits for.
+fn perform(engine: &mut Engine, c: &CommandLine, owed: &Owed, show: &mut dyn Show) -> CommandRun {
+    owed.before_line(engine, c);
+    settle::before_ipv6_line(engine, c, owed.lines_deadline());
+    show.command(c);
+    let p = if show.reads_output() {
+        engine.perform(c)
+    } else {
+        engine.perform_unread(c)
+    };
+    // A line marked [fails] is meant to fail: its failure is the expected outcome.
+    let ok = p.ok != c.expect_failure;
+    let error = match (ok, c.expect_failure) {
+        (true, _) => None,
+        (false, true) => Some(format!("{}: expected to fail, but it succeeded", c.text)),
+        (false, false) => p.error.clone(),
+    };
+    let run = CommandRun {
+        text: c.text.clone(),
+        line: c.line,
+        status: if ok {
+            CommandStatus::Passed
+        } else {
+            CommandStatus::Failed
+        },
+        error,
+        output: p.output,
+        expect_failure: c.expect_failure,
+        duration: p.duration,
+    };
+    show.performed(c, &run);
+    run
+}
+
+/// The step as the mutant without its last acting line `l` runs it, from here, just before
+/// `l`, where the lines before it have run (`so_far`): the listings after `l` are answered from
+/// the kernel (they change nothing), and the checks judged as a mutant's are. `owed` is what the
+/// lines but `l` leave pending.
+fn without(
+    engine: &mut Engine,
+    step: &Step,
+    l: &CommandLine,
+    so_far: &[CommandRun],
+    owed: &Owed,
+) -> StepRun {
+    let began = Instant::now();
+    let mut commands = so_far.to_vec();
+    commands.push(skipped(l, "left out by --mutate".into()));
+    let mut stopped = None;
+    for c in step.commands.iter().filter(|c| c.line > l.line) {
+        if let Some(why) = &stopped {
+            commands.push(skipped(c, String::clone(why)));
+            continue;
+        }
+        let run = perform(engine, c, owed, &mut Quiet);
+        if run.status == CommandStatus::Failed {
+            stopped = Some(format!("not run: line {} failed before it", c.line));
+        }
+        commands.push(run);
+    }
+    let after = if stopped.is_some() {
+        vec![None; step.checks.len()]
+    } else {
+        settle::settle_cheap_first(engine, &step.checks, owed)
+    };
+    StepRun {
+        commands,
+        before: vec![None; step.checks.len()],
+        after,
+        duration: began.elapsed(),
+        without_last: None,
+    }
+}
+
 /// Runs one step under a policy.
 pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dyn Show) -> StepRun {
     let start = Instant::now();
@@ -159,6 +253,13 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         vec![None; step.checks.len()]
     };
     let mut owed = Owed::before(engine, step, policy.skip_line);
+    let last = step
+        .last_acting_line()
+        .filter(|_| policy.judge_without_last && policy.skip_line.is_none());
+    // What the mutant without the last line leaves pending: all the rest, looked at as the
+    // mutant's own run looks at it, before the lines.
+    let mut owed_without_last = last.map(|l| Owed::before(engine, step, Some(l.line)));
+    let mut without_last = None;
     let mut stopped: Option<String> = commands
         .iter()
         .find(|c: &&CommandRun| c.status == CommandStatus::Failed)
@@ -175,48 +276,17 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
             (policy.prefix && !show.reads_output() && c.command.listing().is_some())
                 .then(|| "a listing, in a step that is performed, not verified".to_string())
         });
+        if let Some(l) = last.filter(|l| l.line == c.line && skip.is_none())
+            && let Some(owed_mutant) = owed_without_last.take()
+        {
+            without_last = Some(Box::new(without(engine, step, l, &commands, &owed_mutant)));
+        }
         if let Some(why) = skip {
-            commands.push(CommandRun {
-                text: c.text.clone(),
-                line: c.line,
-                status: CommandStatus::Skipped,
-                error: Some(why),
-                output: String::new(),
-                expect_failure: c.expect_failure,
-                duration: Duration::ZERO,
-            });
+            commands.push(skipped(c, why));
             continue;
         }
-        owed.before_line(engine, c);
-        settle::before_ipv6_line(engine, c, owed.lines_deadline());
-        show.command(c);
-        let p = if show.reads_output() {
-            engine.perform(c)
-        } else {
-            engine.perform_unread(c)
-        };
-        // A line marked [fails] is meant to fail: its failure is the expected outcome.
-        let ok = p.ok != c.expect_failure;
-        let error = match (ok, c.expect_failure) {
-            (true, _) => None,
-            (false, true) => Some(format!("{}: expected to fail, but it succeeded", c.text)),
-            (false, false) => p.error.clone(),
-        };
-        let run = CommandRun {
-            text: c.text.clone(),
-            line: c.line,
-            status: if ok {
-                CommandStatus::Passed
-            } else {
-                CommandStatus::Failed
-            },
-            error,
-            output: p.output,
-            expect_failure: c.expect_failure,
-            duration: p.duration,
-        };
-        show.performed(c, &run);
-        if !ok && policy.stop_on_failure {
+        let run = perform(engine, c, &owed, show);
+        if run.status == CommandStatus::Failed && policy.stop_on_failure {
             stopped = Some(format!("not run: line {} failed before it", c.line));
         }
         commands.push(run);
@@ -257,5 +327,6 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         before,
         after,
         duration: start.elapsed(),
+        without_last,
     }
 }

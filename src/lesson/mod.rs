@@ -111,6 +111,21 @@ impl Step {
     pub fn observes_only(&self) -> bool {
         !self.commands.is_empty() && self.commands.iter().all(|c| c.observe)
     }
+
+    /// The step's last line that changes something, when every line after it is an `ip`
+    /// listing (answered from the kernel in verify: it changes nothing, not even a neighbour
+    /// entry). The mutant without it (its step without that line) runs through the state that
+    /// the whole lesson passes through just before that line, and its listings change nothing,
+    /// so `--mutate` judges it there, in the lesson's own run. Not when another line that only
+    /// looks comes after it: such a line runs a program, which may leave traces, in a state the
+    /// lesson never has.
+    pub fn last_acting_line(&self) -> Option<&CommandLine> {
+        let i = self.commands.iter().rposition(|c| !c.observe)?;
+        self.commands[i + 1..]
+            .iter()
+            .all(|c| c.command.listing().is_some())
+            .then(|| &self.commands[i])
+    }
 }
 
 /// One command a step asks for, continuation lines joined.

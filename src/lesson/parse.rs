@@ -837,6 +837,33 @@ mod tests {
     const HEAD: &str = "+++\nid = \"t\"\ntitle = \"T\"\nformat = 1\n+++\n";
 
     #[test]
+    fn a_steps_last_acting_line_is_found_only_before_listings() {
+        let step = |lines: &str| {
+            let text = format!("{HEAD}## S\n\n```sh\n{lines}```\n");
+            let lesson = parse(&Source::new("t.md", &text)).0.unwrap();
+            lesson.steps[0].last_acting_line().map(|c| c.text.clone())
+        };
+        let add = "ip netns add a\nip -n a link set lo up\n";
+        assert_eq!(step(add).as_deref(), Some("ip -n a link set lo up"));
+        // Listings after it change nothing: the mutant runs them where the lesson passes.
+        assert_eq!(
+            step(&format!("{add}ip -n a link\nip netns list\n")).as_deref(),
+            Some("ip -n a link set lo up")
+        );
+        // A line that only looks but runs a program (lsns) might leave traces; a ping acts
+        // (neighbour entries), so it is the last acting line itself.
+        assert_eq!(step(&format!("{add}lsns -t net\n")), None);
+        assert_eq!(
+            step(&format!(
+                "{add}ip netns exec a ping -c 1 127.0.0.1\nip -n a neigh\n"
+            ))
+            .as_deref(),
+            Some("ip netns exec a ping -c 1 127.0.0.1")
+        );
+        assert_eq!(step("ip netns list\n"), None);
+    }
+
+    #[test]
     fn a_good_lesson_parses_into_steps() {
         let text = format!(
             "{HEAD}Intro.\n\n## Make blue\n\n```sh\nip netns add blue  # [observe]\nip netns exec blue \\\n  ip link set lo up\n```\n\n> Hint: use ip netns.\n\n## Look\n\n```sh\nip -br a\n```\n\n```check\nnetns blue exists\n```\n"

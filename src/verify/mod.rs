@@ -743,6 +743,9 @@ pub struct Mutant {
     pub how: Option<String>,
     /// How long the mutant took, its jail included (a slow one says where a lesson waits).
     pub duration_ms: f64,
+    /// Judged in the lesson's own run, just before the line (the last of its step), with no
+    /// jail of its own: the state there is the one the mutant's step ends in.
+    pub in_lesson_run: bool,
 }
 
 impl Mutant {
@@ -786,7 +789,8 @@ fn time_limit_ms(text: &str) -> u64 {
 /// then fails at that line's step or before. Only that step can kill it (the earlier ones are
 /// the unmutated lesson's, which passes), so a mutant's worker performs the earlier steps
 /// without judging them and verifies that one step: mutants of step k share the cost of
-/// steps 1..k-1 being cheap, not judged. The mutants run on every core.
+/// steps 1..k-1 being cheap, not judged. The mutant without a step's last acting line is
+/// judged in the lesson's own run (see `Step::last_acting_line`). The rest run on every core.
 fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     let mut plan = Vec::new();
     for (i, l) in lessons.iter().enumerate() {
@@ -826,8 +830,73 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             })
             .sum()
     };
-    let mut order: Vec<usize> = (0..plan.len()).collect();
+    // A mutant that leaves out its step's last line is judged in the lesson's own run, just
+    // before that line (see `Step::last_acting_line`), unless that run cannot decide it.
+    let in_lesson_run = |&(i, step, line, _): &(usize, usize, usize, String)| {
+        lessons[i]
+            .steps
+            .iter()
+            .find(|s| s.index == step)
+            .filter(|s| s.question.is_none())
+            .and_then(|s| s.last_acting_line())
+            .is_some_and(|l| l.line == line)
+    };
+    let mut order: Vec<usize> = (0..plan.len())
+        .filter(|&k| !in_lesson_run(&plan[k]))
+        .collect();
     order.sort_by_key(|&k| std::cmp::Reverse(cost(&plan[k])));
+    let tty =
+        std::io::stderr().is_terminal() && opts.format == Format::Human && opts.output.is_none();
+    let total = plan.len();
+    let counter = Mutex::new(0usize);
+    let count = |n: usize| {
+        if let Ok(mut c) = counter.lock() {
+            *c += n;
+            if tty {
+                eprint!("\rmutants: {}/{total}", *c);
+            }
+        }
+    };
+    let run_mutant = |k: usize| -> Result<Mutant, Failure> {
+        let (i, step, line, text) = plan[k].clone();
+        let scope = Scope {
+            step: Some(step),
+            skip_line: Some(line),
+            ..Scope::default()
+        };
+        let began = Instant::now();
+        let r = spawn_worker(opts, &lessons[i], scope, &mut |_| {});
+        let duration_ms = began.elapsed().as_secs_f64() * 1000.0;
+        count(1);
+        r.map(|rep| {
+            let failed = rep.steps.iter().find(|s| s.status.is_bad());
+            let failed_at = failed.map(|s| s.index);
+            Mutant {
+                lesson: lessons[i].id.clone(),
+                file: lessons[i].source.name.clone(),
+                line,
+                step,
+                command: text,
+                killed: failed_at.is_some_and(|f| f <= step)
+                    || rep.error.is_some()
+                    || !rep.leftovers.is_empty(),
+                failed_at,
+                how: failed
+                    .and_then(|s| s.failure.clone())
+                    .or(rep.error)
+                    .or_else(|| {
+                        (!rep.leftovers.is_empty()).then(|| {
+                            format!(
+                                "the lesson leaves the root namespace changed: {}",
+                                rep.leftovers.join(", ")
+                            )
+                        })
+                    }),
+                duration_ms,
+                in_lesson_run: false,
+            }
+        })
+    };
     enum Work {
         Plain(usize),
         Mutant(usize),
@@ -840,68 +909,23 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         .map(Work::Plain)
         .chain(order.iter().map(|&k| Work::Mutant(k)))
         .collect();
-    let tty =
-        std::io::stderr().is_terminal() && opts.format == Format::Human && opts.output.is_none();
-    let total = plan.len();
-    let counter = Mutex::new(0usize);
     let start = Instant::now();
+    // The plain lessons and the mutants share the cores; each plain run also judges the
+    // mutants of its steps' last lines.
+    let plain_scope = Scope {
+        judge_without_last: true,
+        ..opts.scope
+    };
     let done = parallel(work, opts.jobs, |w| match w {
         // A lesson that fails as it is cannot say anything about its mutants.
-        Work::Plain(i) => Done::Plain(spawn_worker(opts, &lessons[i], opts.scope, &mut |_| {})),
-        Work::Mutant(k) => {
-            let (i, step, line, text) = plan[k].clone();
-            Done::Mutant({
-                let scope = Scope {
-                    step: Some(step),
-                    until: None,
-                    skip_line: Some(line),
-                };
-                let began = Instant::now();
-                let r = spawn_worker(opts, &lessons[i], scope, &mut |_| {});
-                let duration_ms = began.elapsed().as_secs_f64() * 1000.0;
-                if let Ok(mut n) = counter.lock() {
-                    *n += 1;
-                    if tty {
-                        eprint!("\rmutants: {}/{total}", *n);
-                    }
-                }
-                r.map(|rep| {
-                    let failed = rep.steps.iter().find(|s| s.status.is_bad());
-                    let failed_at = failed.map(|s| s.index);
-                    Mutant {
-                        lesson: lessons[i].id.clone(),
-                        file: lessons[i].source.name.clone(),
-                        line,
-                        step,
-                        command: text,
-                        killed: failed_at.is_some_and(|f| f <= step)
-                            || rep.error.is_some()
-                            || !rep.leftovers.is_empty(),
-                        failed_at,
-                        how: failed
-                            .and_then(|s| s.failure.clone())
-                            .or(rep.error)
-                            .or_else(|| {
-                                (!rep.leftovers.is_empty()).then(|| {
-                                    format!(
-                                        "the lesson leaves the root namespace changed: {}",
-                                        rep.leftovers.join(", ")
-                                    )
-                                })
-                            }),
-                        duration_ms,
-                    }
-                })
-            })
-        }
+        Work::Plain(i) => Done::Plain(spawn_worker(opts, &lessons[i], plain_scope, &mut |_| {})),
+        Work::Mutant(k) => Done::Mutant(run_mutant(k)),
     });
-    if tty {
-        eprintln!();
-    }
     let mut broken = Vec::new();
     // Lessons this kernel cannot run (a kind of link it does not know).
     let mut lacking: Vec<String> = Vec::new();
     let mut found: Vec<Result<Mutant, Failure>> = Vec::new();
+    let mut plain: Vec<Option<LessonReport>> = vec![None; lessons.len()];
     for (d, i) in done.into_iter().zip(0..) {
         match d {
             Done::Plain(r) => {
@@ -940,6 +964,9 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                         lessons[i].source.name, lessons[i].source.name
                     ));
                 }
+                if r.passed {
+                    plain[i] = Some(r);
+                }
             }
             Done::Mutant(r) => found.push(r),
         }
@@ -954,6 +981,46 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     let mut mutants: Vec<Option<Mutant>> = vec![None; plan.len()];
     for (k, r) in order.into_iter().zip(found) {
         mutants[k] = Some(r?);
+    }
+    // The mutants the lessons' own runs judged; those they could not decide (a last step's
+    // mutant whose checks hold: only what the lesson leaves behind at its end can kill it) run
+    // in jails of their own.
+    let mut undecided = Vec::new();
+    for (k, (i, step, line, text)) in plan.iter().enumerate() {
+        if mutants[k].is_some() {
+            continue;
+        }
+        let last_step = lessons[*i].steps.last().map_or(0, |s| s.index);
+        let judged = plain[*i]
+            .as_ref()
+            .and_then(|r| r.steps.iter().find(|s| s.index == *step))
+            .and_then(|s| s.without_last.as_deref())
+            .filter(|m| m.status.is_bad() || *step < last_step);
+        match judged {
+            Some(m) => {
+                count(1);
+                let killed = m.status.is_bad();
+                mutants[k] = Some(Mutant {
+                    lesson: lessons[*i].id.clone(),
+                    file: lessons[*i].source.name.clone(),
+                    line: *line,
+                    step: *step,
+                    command: text.clone(),
+                    killed,
+                    failed_at: killed.then_some(*step),
+                    how: m.failure.clone(),
+                    duration_ms: m.duration_ms,
+                    in_lesson_run: true,
+                })
+            }
+            None => undecided.push(k),
+        }
+    }
+    for (k, r) in undecided
+        .iter()
+        .zip(parallel(undecided.clone(), opts.jobs, run_mutant))
+    {
+        mutants[*k] = Some(r?);
     }
     let mutants: Vec<Mutant> = mutants.into_iter().flatten().collect();
     let killed = mutants.iter().filter(|m| m.killed).count();

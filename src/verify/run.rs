@@ -75,6 +75,11 @@ pub struct StepReport {
     /// Why the step failed, in one sentence, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// In `--mutate`'s run of the lesson as it is: the step as the mutant without its last
+    /// line reports it, judged just before that line (see [`Step::last_acting_line`]).
+    /// Never in verify's own reports.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub without_last: Option<Box<StepReport>>,
 }
 
 impl StepReport {
@@ -119,6 +124,10 @@ pub struct Scope {
     pub until: Option<usize>,
     /// Mutation: perform every command but the one on this line.
     pub skip_line: Option<usize>,
+    /// `--mutate`'s run of the lesson as it is: also judge each step just before its last line
+    /// (see [`StepReport::without_last`]).
+    #[serde(default)]
+    pub judge_without_last: bool,
 }
 
 impl Scope {
@@ -230,6 +239,7 @@ fn skipped(source: &crate::diag::Source, step: &Step, why: &str) -> StepReport {
             })
             .collect(),
         failure: None,
+        without_last: None,
     }
 }
 
@@ -265,8 +275,27 @@ fn verify_step(
         prefix: false,
         // A mutant is killed by one failure: the rest of its verdicts would only cost time.
         first_failure_decides: scope.skip_line.is_some(),
+        judge_without_last: scope.judge_without_last,
     };
-    let run = runner::run_step(engine, step, &policy, &mut Quiet);
+    let mut run = runner::run_step(engine, step, &policy, &mut Quiet);
+    let without_last = run
+        .without_last
+        .take()
+        .map(|m| Box::new(step_report(engine, source, step, &m)));
+    StepReport {
+        without_last,
+        ..step_report(engine, source, step, &run)
+    }
+}
+
+/// A step's report from its run: each check's verdict (a defect when it held before the step),
+/// and the step's own, which rests on the first failed command, else on its culprit check.
+fn step_report(
+    engine: &mut Engine,
+    source: &crate::diag::Source,
+    step: &Step,
+    run: &runner::StepRun,
+) -> StepReport {
     // A line of the step failed, and those after it did not run: a check's Try would most
     // often be one of them, given as a fix for what the failed line caused.
     let line_failed = run
@@ -332,7 +361,7 @@ fn verify_step(
             fix: None,
         });
     }
-    let commands = commands(&run);
+    let commands = commands(run);
     let failed_command = commands.iter().find(|c| c.status == CommandStatus::Failed);
     let (status, failure) = match (failed_command, culprit(&commands, &checks)) {
         (Some(c), _) => (
@@ -360,6 +389,7 @@ fn verify_step(
         checks,
         commands,
         failure,
+        without_last: None,
     }
 }
 
