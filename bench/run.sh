@@ -33,14 +33,20 @@ bench shipped "$runs" "$nslab verify lessons/" "bench/sandbox.sh --light bash be
 # With the mutation run, where its time goes: the same mutants as plain shell scripts (the peer:
 # no check, no jail), and as many jails as the run makes, with nothing in them.
 bench/mutant-scripts.sh make "$work/mutants" lessons/ 2>/dev/null
-jails=$(($(find "$work/mutants" -name '*.sh' | wc -l) + $(find lessons -maxdepth 1 -name '*.md' | wc -l)))
+# One mutation run first, for each mutant's own time (the longest bounds the whole run) and for
+# how many jails a run makes: one per lesson, one per mutant not judged in its lesson's own run.
+"$nslab" verify --mutate --format json lessons/ >"$work/mutants.json"
+jails=$(python3 -c 'import json, sys; print(sum(not m["in_lesson_run"] for m in json.load(open(sys.argv[1]))["mutants"]))' \
+  "$work/mutants.json")
+jails=$((jails + $(find lessons -maxdepth 1 -name '*.md' | wc -l)))
 bench/micro.sh jail-lessons "$jails" "$work/jails"
 bench mutate "${MUTATE_RUNS:-3}" "$nslab verify --mutate lessons/" "$nslab verify lessons/" \
   "bench/mutant-scripts.sh run $work/mutants" "$nslab verify $work/jails"
-# One more mutation run, for each mutant's own time (the longest bounds the whole run); and one
-# with a probe of how long the kernel's RTNL lock is held meanwhile.
-"$nslab" verify --mutate --format json lessons/ >"$work/mutants.json"
+# One more mutation run with a probe of how long the kernel's RTNL lock is held meanwhile; and
+# one each of --mutate and the plain verify timing the kernel's namespace teardown worker.
 bench/rtnl-busy.sh "$nslab" verify --mutate lessons/ >"$work/rtnl.txt"
+bench/sandbox.sh bench/netns-cleanup.sh "$nslab" verify --mutate lessons/ >"$work/cleanup-mutate.txt"
+bench/sandbox.sh bench/netns-cleanup.sh "$nslab" verify lessons/ >"$work/cleanup-plain.txt"
 
 # (b) the star of N namespaces on a bridge: nslab verify of a generated lesson, a bash loop of
 # ip commands, ip -batch. With pings up to 200; without pings up to 1000 (see star.sh).
