@@ -58,7 +58,12 @@ fn read_paths(paths: &[PathBuf]) -> Result<(Vec<Source>, Vec<Diagnostic>), Strin
                     p.display()
                 ));
             }
+            let folder = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
             for f in files {
+                if let Some(d) = links_out(&f, &folder) {
+                    diags.push(d);
+                    continue;
+                }
                 match read_file(&f)? {
                     Ok(s) => out.push(s),
                     Err(d) => diags.push(d),
@@ -87,6 +92,59 @@ fn builtin_named(name: &str) -> Option<Source> {
         .find(|s| s.name == name || parse::parse(s).0.is_some_and(|l| l.id == name))
 }
 
+/// A file of a folder that is a link to a file outside the folder: not read. A folder of
+/// lessons may come from a stranger's pull request, and a link in it could name any file of
+/// the machine that whoever runs nslab may read (`/proc/kmsg`, which blocks and whose reading
+/// takes the kernel's messages from whoever else reads them; a file of secrets). Given by
+/// itself on the command line, such a file is read: that is the reader's own choice.
+fn links_out(f: &Path, folder: &Path) -> Option<Diagnostic> {
+    let link = std::fs::symlink_metadata(f).ok()?.file_type().is_symlink();
+    if !link {
+        return None;
+    }
+    let name = f.display().to_string();
+    let target = std::fs::read_link(f).map_or_else(|_| "?".into(), |t| t.display().to_string());
+    match std::fs::canonicalize(f) {
+        Ok(real) if real.starts_with(folder) => None,
+        Ok(_) => Some(Diagnostic::file_error(
+            &name,
+            format!(
+                "this is a link to {target}, outside the folder: in a folder, nslab reads only the \
+                 lessons that are in it (give the file itself to read it)"
+            ),
+        )),
+        Err(e) => Some(Diagnostic::file_error(
+            &name,
+            format!("this is a link to {target}, which cannot be followed: {e}"),
+        )),
+    }
+}
+
+/// Whether `p` is a file of a kernel file system (/proc, /sys, ...): such files are no lessons,
+/// and reading some of them blocks, or takes something from the kernel (`/proc/kmsg`).
+fn kernel_file(p: &Path) -> bool {
+    use nix::sys::statfs::{
+        BPF_FS_MAGIC, CGROUP_SUPER_MAGIC, DEBUGFS_MAGIC, PROC_SUPER_MAGIC, SECURITYFS_MAGIC,
+        SYSFS_MAGIC, TRACEFS_MAGIC,
+    };
+    // cgroup2 has no constant in nix.
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    nix::sys::statfs::statfs(p).is_ok_and(|st| {
+        let t = st.filesystem_type();
+        [
+            PROC_SUPER_MAGIC,
+            SYSFS_MAGIC,
+            DEBUGFS_MAGIC,
+            TRACEFS_MAGIC,
+            SECURITYFS_MAGIC,
+            BPF_FS_MAGIC,
+            CGROUP_SUPER_MAGIC,
+        ]
+        .contains(&t)
+            || t.0 as i64 == CGROUP2_SUPER_MAGIC
+    })
+}
+
 /// Reads one lesson file. The outer `Err` stops everything (the path names nothing); the
 /// inner one is a diagnostic about this file alone.
 fn read_file(p: &Path) -> Result<Result<Source, Diagnostic>, String> {
@@ -94,7 +152,12 @@ fn read_file(p: &Path) -> Result<Result<Source, Diagnostic>, String> {
     let meta = std::fs::metadata(p).map_err(|e| format!("{name}: cannot read the lesson: {e}"))?;
     let ft = meta.file_type();
     let file_error = |msg: String| Diagnostic::file_error(&name, msg);
-    let bytes = if ft.is_file() {
+    let bytes = if ft.is_file() && kernel_file(p) {
+        return Ok(Err(file_error(
+            "this is a file of the kernel's (/proc, /sys), not a lesson file: nslab does not read it"
+                .into(),
+        )));
+    } else if ft.is_file() {
         if meta.len() > MAX_LESSON_BYTES {
             return Ok(Err(file_error(format!(
                 "the lesson is {} bytes; nslab reads lessons of up to {} bytes",
@@ -263,6 +326,51 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(2));
         assert_eq!(s.len() + diags.len(), 1);
         let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn kernel_files_and_links_out_of_a_folder_are_refused_unread() {
+        let (s, diags) = sources(&[PathBuf::from("/proc/kmsg")]).unwrap();
+        assert!(s.is_empty());
+        assert!(
+            diags[0].to_string().contains("a file of the kernel's"),
+            "{}",
+            diags[0]
+        );
+        let d = temp("links");
+        let outside = temp("links-outside").join("secret.md");
+        std::fs::write(
+            &outside,
+            "+++\nid = \"s\"\ntitle = \"S\"\nformat = 1\n+++\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("a.md"),
+            "+++\nid = \"a\"\ntitle = \"A\"\nformat = 1\n+++\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("a.md", d.join("b.md")).unwrap();
+        std::os::unix::fs::symlink(&outside, d.join("c.md")).unwrap();
+        std::os::unix::fs::symlink("/proc/kmsg", d.join("k.md")).unwrap();
+        let (s, diags) = sources(std::slice::from_ref(&d)).unwrap();
+        // a.md, and b.md (a link inside the folder), are read.
+        assert_eq!(s.len(), 2, "{diags:?}");
+        let said: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[0].contains("c.md:1:1: error: this is a link to"),
+            "{said:?}"
+        );
+        assert!(said[0].contains("outside the folder"), "{said:?}");
+        assert!(
+            said[1].contains("k.md:1:1: error: this is a link to /proc/kmsg"),
+            "{said:?}"
+        );
+        // Given by itself, the file outside is read.
+        let (s, _) = sources(&[d.join("c.md")]).unwrap();
+        assert_eq!(s.len(), 1);
+        let _ = std::fs::remove_dir_all(d);
+        let _ = std::fs::remove_dir_all(outside.parent().unwrap());
     }
 
     #[test]
