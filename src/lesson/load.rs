@@ -124,11 +124,11 @@ fn links_out(f: &Path, folder: &Path) -> Option<Diagnostic> {
 /// and reading some of them blocks, or takes something from the kernel (`/proc/kmsg`).
 fn kernel_file(p: &Path) -> bool {
     use nix::sys::statfs::{
-        BPF_FS_MAGIC, CGROUP_SUPER_MAGIC, DEBUGFS_MAGIC, PROC_SUPER_MAGIC, SECURITYFS_MAGIC,
-        SYSFS_MAGIC, TRACEFS_MAGIC,
+        BPF_FS_MAGIC, CGROUP_SUPER_MAGIC, DEBUGFS_MAGIC, FsType, PROC_SUPER_MAGIC,
+        SECURITYFS_MAGIC, SYSFS_MAGIC, TRACEFS_MAGIC,
     };
     // cgroup2 has no constant in nix.
-    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    const CGROUP2_SUPER_MAGIC: FsType = FsType(0x6367_7270);
     nix::sys::statfs::statfs(p).is_ok_and(|st| {
         let t = st.filesystem_type();
         [
@@ -139,9 +139,9 @@ fn kernel_file(p: &Path) -> bool {
             SECURITYFS_MAGIC,
             BPF_FS_MAGIC,
             CGROUP_SUPER_MAGIC,
+            CGROUP2_SUPER_MAGIC,
         ]
         .contains(&t)
-            || t.0 as i64 == CGROUP2_SUPER_MAGIC
     })
 }
 
