@@ -1919,3 +1919,70 @@ fn mutants_judged_in_the_lesson_run_get_what_their_own_jails_give() {
         shared.len()
     );
 }
+
+/// On the machine itself (--no-sandbox), a step that outlasts its bound ends its worker:
+/// SIGTERM first, so that it can reset the lesson. A worker that cannot (stopped, here by the
+/// lesson's own line) is killed at once, not after the reset's half minute, and the report
+/// says that `nslab reset` removes what it made; which it then does, and only that.
+#[test]
+fn without_a_sandbox_a_stopped_worker_is_ended_and_reset_cleans_up() {
+    let scratch = Scratch::new("stopped-worker");
+    let lesson = scratch.lab(
+        "stops-its-worker",
+        "## Make one\n\n```sh\nip netns add made\n```\n\n\
+         ## Stop the worker\n\n```sh\nfor p in $(pgrep -f 'verify --worker'); do kill -STOP $p; done\n```\n\n\
+         ```check\nnot netns made exists\n```\n\n## Clean up\n\n```sh\nip netns del made\n```\n",
+    );
+    let script = format!(
+        "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; ip link set lo up; \
+         export HOME={home} XDG_STATE_HOME={home}/state NSLAB_LINE_TIMEOUT=1; ip netns add mine; \
+         s=$(date +%s); {nslab} verify --no-sandbox {lesson} || echo \"exit $?\"; \
+         echo \"took $(( $(date +%s) - s ))\"; echo '#NETNS'; ls /run/netns; \
+         {nslab} reset -y {lesson} >/dev/null; echo '#AFTER'; ls /run/netns",
+        home = scratch.0.display(),
+        nslab = env!("CARGO_BIN_EXE_nslab"),
+    );
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--net",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    assert!(text.contains("exit 1"), "{text}\n{err}");
+    assert!(
+        text.contains("a step took longer than the")
+            && text.contains(&format!("`nslab reset {lesson}` removes what it made")),
+        "{text}\n{err}"
+    );
+    // The step's bound (about 25 s with one-second line limits), and not the half minute more
+    // that a worker able to reset the lesson gets.
+    let took: u64 = text
+        .split("\ntook ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{text}\n{err}"));
+    assert!(took < 45, "took {took} s\n{text}");
+    // The steps it did not reach are counted as not verified.
+    assert!(text.contains("1/3 steps verified"), "{text}");
+    let (_, rest) = text.split_once("#NETNS").unwrap();
+    let (during, after) = rest.split_once("#AFTER").unwrap();
+    let names = |s: &str| {
+        let mut v: Vec<String> = s.split_whitespace().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(during), ["made", "mine"], "{text}");
+    assert_eq!(names(after), ["mine"], "{text}");
+}

@@ -279,6 +279,16 @@ fn step_bounds(lesson: &Lesson) -> Vec<Duration> {
     bounds
 }
 
+/// Whether a process is stopped (`T`) or stopped by its tracer (`t`), from /proc.
+fn stopped(pid: nix::unistd::Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        // The state follows the command name, which is in parentheses and may hold any byte.
+        s.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+            .is_some_and(|c| c == 'T' || c == 't')
+    })
+}
+
 /// What the watchdog of a worker is told: the bound of what comes next, or that it is over.
 enum Watch {
     Next(Duration),
@@ -355,12 +365,13 @@ fn spawn_worker(
         }
         if gentle {
             let _ = kill(worker_pid, Signal::SIGTERM);
-            // The reset: at most the end's bound.
-            loop {
-                match watch.recv_timeout(crate::engine::settle::SETTLE_MAX * 3) {
-                    Ok(Watch::Next(_)) => {}
+            // The reset: at most the end's bound, unless the worker is stopped (by a signal, or
+            // a tracer): then it cannot act on SIGTERM at all.
+            let until = Instant::now() + crate::engine::settle::SETTLE_MAX * 3;
+            while Instant::now() < until && !stopped(worker_pid) {
+                match watch.recv_timeout(Duration::from_millis(100)) {
+                    Ok(Watch::Next(_)) | Err(Timeout) => {}
                     Ok(Watch::Over) | Err(Disconnected) => return Some((bound, false)),
-                    Err(Timeout) => break,
                 }
             }
         }
@@ -455,6 +466,14 @@ fn spawn_worker(
                     format!(": {said}")
                 }
             );
+            // The steps it did not reach: not verified.
+            for s in lesson.steps.iter().skip(steps.len()) {
+                steps.push(run::skipped(
+                    &lesson.source,
+                    s,
+                    "not verified: the worker ended",
+                ));
+            }
             Ok(LessonReport {
                 id: lesson.id.clone(),
                 file: lesson.source.name.clone(),

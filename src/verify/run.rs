@@ -208,7 +208,7 @@ pub fn verify_lesson(
     }
 }
 
-fn skipped(source: &crate::diag::Source, step: &Step, why: &str) -> StepReport {
+pub(crate) fn skipped(source: &crate::diag::Source, step: &Step, why: &str) -> StepReport {
     StepReport {
         index: step.index,
         title: step.title.clone(),
