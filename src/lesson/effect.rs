@@ -100,6 +100,8 @@ pub struct World {
     /// no derived check says anything of them until a line sets them again.
     pub doubt_addrs: BTreeSet<(Ns, String, Cidr)>,
     pub doubt_routes: BTreeSet<(Ns, RouteKey)>,
+    /// Neighbour entries a line may or may not have removed (`ip neigh flush`, `ip -batch`).
+    pub doubt_neighs: BTreeSet<(Ns, String, IpAddr)>,
     /// The source address a route was given (`src A`): the kernel removes the route when A
     /// goes.
     route_src: BTreeMap<(Ns, RouteKey), IpAddr>,
@@ -225,6 +227,26 @@ impl World {
         }
     }
 
+    /// `ip` ran commands nslab does not read in `ns` (`-batch`, `restore`): every address,
+    /// route and neighbour entry there is in doubt until a line sets it again.
+    fn doubt_network(&mut self, ns: &Ns) {
+        let addrs: Vec<_> = self.addrs.keys().filter(|k| k.0 == *ns).cloned().collect();
+        for k in addrs {
+            self.addrs.remove(&k);
+            self.doubt_addrs.insert(k);
+        }
+        let routes: Vec<_> = self.routes.keys().filter(|k| k.0 == *ns).cloned().collect();
+        for k in routes {
+            self.routes.remove(&k);
+            self.doubt_routes.insert(k);
+        }
+        let neighs: Vec<_> = self.neighs.keys().filter(|k| k.0 == *ns).cloned().collect();
+        for k in neighs {
+            self.neighs.remove(&k);
+            self.doubt_neighs.insert(k);
+        }
+    }
+
     fn unknown(&mut self, ns: Option<Ns>, names: Vec<String>, why: &str) {
         self.unknowns.push(Unknown {
             ns,
@@ -342,6 +364,24 @@ impl World {
         if !left {
             self.routes
                 .retain(|(n, r), _| !(n == ns && r.through(dev, &[gone]) && !r.v6));
+            // And its IPv4 neighbour entries, permanent ones included (arp_ifdown); unless an
+            // address of it is in doubt, when they are too.
+            let doubt = self
+                .doubt_addrs
+                .iter()
+                .any(|(n, d, c)| n == ns && d == dev && c.addr.is_ipv4());
+            let v4: Vec<(Ns, String, IpAddr)> = self
+                .neighs
+                .keys()
+                .filter(|(n, d, a)| n == ns && d == dev && a.is_ipv4())
+                .cloned()
+                .collect();
+            for k in v4 {
+                self.neighs.remove(&k);
+                if doubt {
+                    self.doubt_neighs.insert(k);
+                }
+            }
             return;
         }
         let same: Vec<(Ns, String, Cidr)> = self
@@ -729,9 +769,14 @@ impl World {
                         .filter(|((n, d, _), _)| *n == here && *d == name)
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
-                    for ((n, _, c), v) in moved {
+                    // The kernel relabels the link's IPv4 addresses: the first (in its order,
+                    // which the model does not keep) takes the new name, the others the new
+                    // name and what followed the colon of theirs. The model says nothing of
+                    // their labels any more.
+                    for ((n, _, c), mut v) in moved {
                         self.addrs.remove(&(n.clone(), name.clone(), c));
                         self.made.push(Made::Addr(n.clone(), new.to_string(), c));
+                        v.label = None;
                         self.addrs.insert((n, new.to_string(), c), v);
                     }
                     // Routes and neighbour entries name the link by its index: they follow.
@@ -824,8 +869,18 @@ impl World {
                             self.v4_addr_gone(&key.0, &key.1, cidr);
                         }
                     }
+                    // An address the link has already: `replace` and `change` renew its
+                    // lifetimes (and metric), and leave its label and broadcast address as they
+                    // were (the kernel's inet_rtm_newaddr).
+                    AddrVerb::Replace | AddrVerb::Change if self.addrs.contains_key(&key) => {
+                        self.made
+                            .push(Made::Addr(key.0.clone(), key.1.clone(), key.2));
+                    }
                     _ => {
                         let brd = match a.brd {
+                            // An IPv6 address has no broadcast address: ip accepts one, and
+                            // the kernel ignores it.
+                            _ if cidr.addr.is_ipv6() => None,
                             Some(Brd::Addr(ip)) => Some(ip),
                             Some(Brd::Plus) => broadcast_of(&cidr),
                             _ => None,
@@ -837,7 +892,7 @@ impl World {
                             key,
                             AddrFact {
                                 brd,
-                                label: a.label.clone(),
+                                label: a.label.clone().filter(|_| cidr.addr.is_ipv4()),
                             },
                         );
                     }
@@ -903,6 +958,7 @@ impl World {
             }
             Op::Neigh(n) => {
                 let key = (ns.clone(), n.dev.clone(), n.addr);
+                self.doubt_neighs.remove(&key);
                 if n.set {
                     let lladdr = n.lladdr.as_deref().and_then(|l| l.parse::<Mac>().ok());
                     self.neighs.insert(
@@ -980,12 +1036,63 @@ impl World {
                 self.made.extend(files.iter().cloned().map(Made::File));
                 self.files.extend(files.iter().cloned());
             }
-            Op::Unknown { why, names } => {
+            Op::Unknown {
+                why,
+                names,
+                network,
+            } => {
+                if *network {
+                    self.doubt_network(&ns);
+                }
                 self.unknown(
                     Some(ns.clone()).filter(|n| !n.is_root()),
                     names.clone(),
                     why,
                 );
+            }
+            Op::RouteFlush(f) => {
+                let gone: Vec<(Ns, RouteKey)> = self
+                    .routes
+                    .keys()
+                    .filter(|(n, r)| {
+                        *n == ns
+                            && f.table.is_none_or(|t| t == r.table)
+                            && match f.family {
+                                Family::V4 => !r.v6,
+                                Family::V6 => r.v6,
+                                Family::Any => true,
+                            }
+                            // A route by a gateway goes through the link the kernel chose.
+                            && f.dev.as_ref().is_none_or(|d| r.dev.as_ref().is_none_or(|rd| rd == d))
+                    })
+                    .cloned()
+                    .collect();
+                // Which of them the other filters leave, the model cannot tell: in doubt.
+                for k in gone {
+                    self.routes.remove(&k);
+                    self.doubt_routes.insert(k);
+                }
+            }
+            Op::NeighFlush(f) => {
+                let gone: Vec<(Ns, String, IpAddr)> = self
+                    .neighs
+                    .keys()
+                    .filter(|(n, d, a)| {
+                        *n == ns
+                            && f.dev.as_ref().is_none_or(|fd| fd == d)
+                            && match f.family {
+                                Family::V4 => a.is_ipv4(),
+                                Family::V6 => a.is_ipv6(),
+                                Family::Any => true,
+                            }
+                    })
+                    .cloned()
+                    .collect();
+                // (ip leaves permanent entries unless told `nud permanent` or `nud all`.)
+                for k in gone {
+                    self.neighs.remove(&k);
+                    self.doubt_neighs.insert(k);
+                }
             }
             Op::Ping(_) | Op::Observe | Op::List(_) => {}
         }
@@ -1294,6 +1401,9 @@ impl World {
         for (ns, dev, addr) in before.neighs.keys() {
             if !self.neighs.contains_key(&(ns.clone(), dev.clone(), *addr))
                 && self.links.contains_key(&(ns.clone(), dev.clone()))
+                && !self
+                    .doubt_neighs
+                    .contains(&(ns.clone(), dev.clone(), *addr))
             {
                 out.push(Check::Not(Box::new(Check::Neigh {
                     ns: ns.clone(),

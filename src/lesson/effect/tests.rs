@@ -570,3 +570,77 @@ fn a_routes_source_address_is_checked() {
         vec!["route 10.60.0.0/24 via 10.20.0.2 src 10.20.0.1 in s"]
     );
 }
+
+/// What a flush or an unread `ip -batch` may have taken is in doubt: no derived check says it
+/// is there, nor that it is gone (the real ip flushed what its filters name, which the model
+/// does not follow to the entry). Found by a lesson author whose correct step failed.
+#[test]
+fn flushes_and_batches_leave_what_they_may_take_in_doubt() {
+    let base = "ip netns add a\nip -n a link add v0 type veth peer name v1\nip -n a link set v0 up\n\
+        ip -n a addr add 10.0.0.1/24 dev v0\nip -n a route add 10.5.0.0/16 via 10.0.0.2 table 100\n\
+        ip -n a route add 10.6.0.0/16 via 10.0.0.2\n\
+        ip -n a neigh add 10.0.0.9 lladdr 02:00:00:00:00:09 dev v0 nud permanent";
+    let l = lesson(&[
+        base,
+        "ip -n a route flush table 100\nip -n a neigh flush dev v0 nud permanent",
+        "ip -n a route add 10.5.0.0/16 via 10.0.0.2 table 100",
+    ]);
+    let said = derived(&l, 1);
+    assert!(
+        said.iter()
+            .all(|c| !c.contains("10.5.0.0") && !c.contains("10.0.0.9")),
+        "{said:?}"
+    );
+    // A route the flush did not name (table main) is not in doubt; one added again is sure.
+    assert_eq!(
+        derived(&l, 2),
+        ["route 10.5.0.0/16 via 10.0.0.2 table 100 in a"]
+    );
+    let l = lesson(&[base, "ip -n a -batch /tmp/cmds"]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
+    // ip route flush cache changes nothing a check sees: it is an observation.
+    let l = lesson(&[base, "ip -n a route flush cache"]);
+    assert!(l.steps[1].commands[0].observe);
+}
+
+/// The kernel's side effects on addresses: the last IPv4 address of a link takes its IPv4
+/// neighbour entries with it (permanent ones too); `replace` of an address the link has keeps
+/// its label and broadcast address; a rename relabels the link's IPv4 addresses; an IPv6
+/// address has no broadcast address; `::/0` is `default`. Each measured with ip in a sandbox.
+#[test]
+fn addresses_labels_and_neighbours_follow_the_kernel() {
+    let base = "ip netns add a\nip -n a link add v0 type veth peer name v1\nip -n a link set v0 up\n\
+        ip -n a addr add 10.0.0.1/24 dev v0 label v0:x brd +\n\
+        ip -n a neigh add 10.0.0.9 lladdr 02:00:00:00:00:09 dev v0 nud permanent";
+    let l = lesson(&[base, "ip -n a addr del 10.0.0.1/24 dev v0"]);
+    assert!(
+        derived(&l, 1).contains(&"not neigh 10.0.0.9 on v0 in a".to_string()),
+        "{:?}",
+        derived(&l, 1)
+    );
+    let l = lesson(&[
+        base,
+        "ip -n a addr replace 10.0.0.1/24 dev v0 label v0:y brd 10.0.0.254",
+        "ip -n a link set v0 down\nip -n a link set v0 name w0",
+    ]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
+    let said = derived(&l, 2);
+    assert!(
+        said.contains(&"addr 10.0.0.1/24 on w0 brd 10.0.0.255 in a".to_string()),
+        "{said:?}"
+    );
+    let l = lesson(&[
+        "ip netns add m\nip -n m link add v1 type veth peer name v2\nip -n m link set v1 up\n\
+         ip -n m addr add 2001:db8:1::1/64 dev v1 nodad brd ::\n\
+         ip -n m route add ::/0 via 2001:db8:1::9\nip -n m -6 route add default via 2001:db8:1::8 metric 100",
+    ]);
+    let said = derived(&l, 0);
+    assert!(
+        said.contains(&"addr 2001:db8:1::1/64 on v1 in m".to_string()),
+        "{said:?}"
+    );
+    assert!(
+        said.contains(&"route default via 2001:db8:1::9 metric 1024 in m".to_string()),
+        "{said:?}"
+    );
+}

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use super::ipaddr::{self, Family, Prefix};
 use super::lex::Word;
-use super::{CommandError, Op, Part, error_at, error_at_end, texts, unknown};
+use super::{CommandError, Op, Part, error_at, error_at_end, network_unknown, texts, unknown};
 use crate::net::Ns;
 
 /// iproute2's `matches(prefix, word)`: the word typed is a non-empty prefix of the keyword.
@@ -231,6 +231,7 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
             Op::Unknown {
                 why: format!("ip -batch {file}: the commands are in a file nslab does not read"),
                 names: vec![],
+                network: true,
             },
         )]);
     }
@@ -1083,7 +1084,7 @@ fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     } else if matches(v, "restore") {
         return Ok(vec![part(
             &g.ns,
-            unknown("ip address restore reads its input", &[]),
+            network_unknown("ip address restore reads its input"),
         )]);
     } else {
         return Err(error_at(
@@ -1092,6 +1093,8 @@ fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         ));
     };
     let mut family = g.family;
+    let mut valid_lft: Option<(u32, &Word)> = None;
+    let mut preferred_lft: Option<(u32, &Word)> = None;
     let mut c = AddrChange {
         verb: verb_kind,
         dev: String::new(),
@@ -1174,7 +1177,22 @@ fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
                     .ok_or_else(|| invarg(v, "\"metric\" value is invalid\n"))?,
             );
         } else if matches(t, "valid_lft") || matches(t, "preferred_lft") {
-            a.need()?;
+            let v = a.need()?;
+            let which = if matches(t, "valid_lft") {
+                "valid_lft"
+            } else {
+                "preferred_lft"
+            };
+            let secs = if v.text == "forever" {
+                u32::MAX
+            } else {
+                ipaddr::unsigned(&v.text).ok_or_else(|| invarg(v, &format!("{which} value")))?
+            };
+            if which == "valid_lft" {
+                valid_lft = Some((secs, v));
+            } else {
+                preferred_lft = Some((secs, v));
+            }
             c.other.push(t.into());
         } else if let Some((v6only, readonly)) = addr_flag(t) {
             // A flag only takes effect when the family is known to allow it at that point.
@@ -1208,6 +1226,15 @@ fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
             "Not enough information: \"dev\" argument is required.",
         ));
     };
+    // Either lifetime is forever unless given.
+    let (valid, preferred) = (
+        valid_lft.map_or(u32::MAX, |(s, _)| s),
+        preferred_lft.map_or(u32::MAX, |(s, _)| s),
+    );
+    if preferred > valid {
+        let at = valid_lft.or(preferred_lft).map_or(verb, |(_, w)| w);
+        return Err(error_at(at, "preferred_lft is greater than valid_lft"));
+    }
     if matches!(c.brd, Some(Brd::Plus | Brd::Minus))
         && verb_kind != AddrVerb::Del
         && family != Family::V4
@@ -1323,6 +1350,54 @@ impl RouteChange {
     }
 }
 
+/// `ip route flush [table T] [dev X] [...]`, with `-4` or `-6`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteFlush {
+    /// `table T`; `None` for `table all`. Without it, ip flushes the main table.
+    pub table: Option<u32>,
+    /// `dev X`, `oif X`: routes through that link.
+    pub dev: Option<String>,
+    pub family: Family,
+}
+
+/// `ip neigh flush [dev X] [...]`, with `-4` or `-6`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighFlush {
+    pub dev: Option<String>,
+    pub family: Family,
+}
+
+/// `ip route flush ...`: which routes may go (the other filters, `proto`, `scope`, `to`, ...,
+/// only leave some of them, which the model does not tell apart: all of those are in doubt).
+/// `ip route flush cache` alone changes nothing a check sees.
+fn route_flush(verb: &Word, a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
+    if a.peek().is_none() {
+        return Err(error_at(verb, "\"ip route flush\" requires arguments."));
+    }
+    let words: Vec<&Word> = a.rest().iter().collect();
+    if words.iter().all(|w| w.text == "cache") {
+        return Ok(vec![observe(&g.ns)]);
+    }
+    let mut flush = RouteFlush {
+        table: Some(table::MAIN),
+        dev: None,
+        family: g.family,
+    };
+    let mut rest = words.into_iter();
+    while let Some(w) = rest.next() {
+        match w.text.as_str() {
+            "table" | "tab" => match rest.next().map(|t| t.text.as_str()) {
+                Some("all") => flush.table = None,
+                Some(t) => flush.table = table(t).or(flush.table),
+                None => {}
+            },
+            "dev" | "oif" => flush.dev = rest.next().map(|d| d.text.clone()),
+            _ => {}
+        }
+    }
+    Ok(vec![part(&g.ns, Op::RouteFlush(flush))])
+}
+
 /// rtnl_rttable_a2n.
 fn table(s: &str) -> Option<u32> {
     Some(match s {
@@ -1412,13 +1487,12 @@ fn route(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         || matches(v, "help")
     {
         return Ok(vec![observe(&g.ns)]);
-    } else if matches(v, "flush") || matches(v, "restore") {
+    } else if matches(v, "flush") {
+        return route_flush(verb, a, g);
+    } else if matches(v, "restore") {
         return Ok(vec![part(
             &g.ns,
-            unknown(
-                "ip route flush removes routes nslab cannot list in advance",
-                &[],
-            ),
+            network_unknown("ip route restore reads its input"),
         )]);
     } else {
         return Err(error_at(
@@ -1541,7 +1615,16 @@ fn route(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
             r.onlink = true;
         } else if t == "nexthop" {
             r.other.push("nexthop".into());
-            while a.next().is_some() {}
+            // The next hops are the real ip's; it refuses a weight outside 1..=256 whatever the
+            // state.
+            while let Some(w) = a.next() {
+                if w.text == "weight" {
+                    let v = a.need()?;
+                    if !ipaddr::unsigned(&v.text).is_some_and(|n| (1..=256).contains(&n)) {
+                        return Err(invarg(v, "\"weight\" is invalid\n"));
+                    }
+                }
+            }
         } else if t == "nhid" {
             a.need()?;
             r.other.push("nhid".into());
@@ -1590,9 +1673,13 @@ fn route(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
                     ),
                 ));
             }
-            let p = ipaddr::prefix(&v.text, family).map_err(|e| error_at(v, e))?;
+            let mut p = ipaddr::prefix(&v.text, family).map_err(|e| error_at(v, e))?;
             if family == Family::Any && p.addr.is_some() {
                 family = p.family;
+            }
+            // `0/0`, `0.0.0.0/0` and `::/0` are `default`, to ip and the kernel alike.
+            if p.len == 0 && p.addr.is_some_and(|a| a.is_unspecified()) {
+                p.addr = None;
             }
             r.dest = p;
             dst_ok = true;
@@ -1636,7 +1723,24 @@ fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     } else if matches(v, "get") || matches(v, "help") {
         return Ok(vec![observe(&g.ns)]);
     } else if matches(v, "flush") {
-        return Ok(vec![part(&g.ns, unknown("ip neigh flush", &[]))]);
+        if a.peek().is_none() {
+            return Err(error_at(verb, "Flush requires arguments."));
+        }
+        // (A word alone is a prefix to ip here, not a link: the link is named by `dev`.)
+        let mut dev = None;
+        let mut rest = a.rest().iter();
+        while let Some(w) = rest.next() {
+            if w.text == "dev" {
+                dev = rest.next().map(|d| d.text.clone());
+            }
+        }
+        return Ok(vec![part(
+            &g.ns,
+            Op::NeighFlush(NeighFlush {
+                dev,
+                family: g.family,
+            }),
+        )]);
     } else {
         return Err(error_at(
             verb,
@@ -1660,6 +1764,7 @@ fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
                     ),
                 ));
             }
+            ipaddr::lladdr(&v.text).map_err(|e| error_at(v, e))?;
             lladdr = Some(v.text.clone());
         } else if t == "nud" {
             let v = a.need()?;

@@ -97,7 +97,14 @@ pub enum Op {
     Unknown {
         why: String,
         names: Vec<String>,
+        /// It is `ip` running commands nslab does not read (`-batch`, `restore`): any address,
+        /// route or neighbour entry of its namespace may have changed.
+        network: bool,
     },
+    /// `ip route flush` with its filters (the real ip runs it).
+    RouteFlush(ip::RouteFlush),
+    /// `ip neigh flush` with its filters (the real ip runs it).
+    NeighFlush(ip::NeighFlush),
     /// Changes nothing nslab checks (`ip link show`, `ls`, `lsns`, `ip route get`).
     Observe,
     /// An `ip` listing that changes nothing and whose success the kernel's state alone
@@ -196,6 +203,8 @@ impl Op {
             Op::NetnsAttach(_) => Err("ip netns attach is done by the real ip".into()),
             Op::NetnsDelAll => Err("ip -all netns delete is done by the real ip".into()),
             Op::AddrFlush(_) => Err("ip address flush is done by the real ip".into()),
+            Op::RouteFlush(_) => Err("ip route flush is done by the real ip".into()),
+            Op::NeighFlush(_) => Err("ip neigh flush is done by the real ip".into()),
             Op::Neigh(_) => Err("neighbour entries are set by the real ip".into()),
             Op::Rule(_) => Err("policy rules are set by the real ip".into()),
             Op::Fdb(_) | Op::BridgePort { .. } => Err("bridge commands run the real bridge".into()),
@@ -319,6 +328,16 @@ fn unknown(why: &str, names: &[String]) -> Op {
     Op::Unknown {
         why: why.to_string(),
         names: names.to_vec(),
+        network: false,
+    }
+}
+
+/// `ip` running commands nslab does not read (`-batch`, `restore`).
+fn network_unknown(why: &str) -> Op {
+    Op::Unknown {
+        why: why.to_string(),
+        names: Vec::new(),
+        network: true,
     }
 }
 

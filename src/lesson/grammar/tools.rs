@@ -126,6 +126,7 @@ pub fn ping(line: &str, words: &[Word], six: bool) -> Result<Op, CommandError> {
                 dest.text
             ),
             names: vec![],
+            network: false,
         });
     };
     p.addr = addr;
