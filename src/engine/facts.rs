@@ -33,6 +33,10 @@ pub const PING_BEFORE_TIMEOUT: Duration = Duration::from_millis(50);
 /// [`Round::nothing_held`]), will have none: it fails then, not at its timeout.
 pub const PING_QUIET_AFTER: Duration = Duration::from_millis(10);
 
+/// How long an echo request sent after a reply must go unanswered before a `pinged ...
+/// unanswered` check counts it (ping sends one a second: by then the reply is overdue).
+pub const UNANSWERED_AFTER: Duration = Duration::from_secs(1);
+
 /// What checks may leave behind, per namespace, before they run.
 struct Traces {
     per_ns: Vec<NsTraces>,
@@ -543,15 +547,17 @@ impl Facts for Round<'_> {
             })
             .unwrap_or_default();
         let since = self.run.step_began;
-        let (sent, replies, mut unroutable) = self
+        let (sent, replies, mut unroutable, unanswered_after_reply) = self
             .run
             .pings
             .lock()
             .map(|l| {
                 let (s, r) = l.count(from, a, &own, since);
-                (s, r, l.unroutable(from, a, since))
+                let after = l.unanswered_after_reply(from, a, &own, since, UNANSWERED_AFTER);
+                (s, r, l.unroutable(from, a, since), after)
             })
-            .unwrap_or((0, 0, 0));
+            .unwrap_or((0, 0, 0, 0));
+        let mut unroutable_anywhere = false;
         // The student's own ping that found no route sent nothing to see; the namespace's
         // OutNoRoutes counter shows the attempt (when the address has no route there).
         let base = self
@@ -565,12 +571,16 @@ impl Facts for Round<'_> {
             && now > base
             && !self.routable(from, addr)
         {
-            unroutable = unroutable.max((now - base) as u32);
+            let counted = (now - base) as u32;
+            unroutable_anywhere = counted > unroutable;
+            unroutable = unroutable.max(counted);
         }
         PingActivity {
             sent,
             replies,
             unroutable,
+            unroutable_anywhere,
+            unanswered_after_reply,
         }
     }
 

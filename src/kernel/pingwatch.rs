@@ -90,6 +90,46 @@ impl PingLog {
         }
         (req, rep)
     }
+
+    /// Requests from `ns` to `addr` (as [`Self::count`] reads them) sent after the last reply
+    /// from `addr`, since `since`, that have had `wait` to be answered; and pings nslab
+    /// performed that found no route after that reply. Zero when no reply came: then every
+    /// request is unanswered so far.
+    pub fn unanswered_after_reply(
+        &self,
+        ns: &Ns,
+        addr: Ipv4Addr,
+        own: &[Ipv4Addr],
+        since: Instant,
+        wait: std::time::Duration,
+    ) -> u32 {
+        let mine = |a: &Ipv4Addr| own.is_empty() || a.is_unspecified() || own.contains(a);
+        let here = |e: &&EchoSeen| e.ns == *ns && e.at >= since;
+        let Some(last_reply) = self
+            .events
+            .iter()
+            .filter(here)
+            .filter(|e| !e.request && e.src == addr && mine(&e.dst))
+            .map(|e| e.at)
+            .max()
+        else {
+            return 0;
+        };
+        let now = Instant::now();
+        let requests = self
+            .events
+            .iter()
+            .filter(here)
+            .filter(|e| e.request && e.dst == addr && mine(&e.src))
+            .filter(|e| e.at > last_reply && now.duration_since(e.at) >= wait)
+            .count();
+        let unroutable = self
+            .unroutable
+            .iter()
+            .filter(|(n, at, a)| n == ns && *a == addr && *at > last_reply)
+            .count();
+        (requests + unroutable) as u32
+    }
 }
 
 /// Packet sockets in some namespaces, read by one thread.
@@ -241,5 +281,36 @@ mod tests {
             log.count(&ns, "10.1.0.3".parse().unwrap(), &own, Instant::now()),
             (0, 0)
         );
+    }
+
+    #[test]
+    fn requests_after_the_last_reply_count_once_overdue() {
+        let ns = Ns::Named("left".into());
+        let start = Instant::now();
+        let (me, far) = (Ipv4Addr::new(10, 0, 1, 2), Ipv4Addr::new(10, 0, 2, 2));
+        let echo = |request: bool, seq: u16, at: Instant| EchoSeen {
+            ns: ns.clone(),
+            at,
+            request,
+            src: if request { me } else { far },
+            dst: if request { far } else { me },
+            id: 9,
+            seq,
+        };
+        let mut log = PingLog::default();
+        let wait = std::time::Duration::from_millis(50);
+        // No reply at all: nothing "after the last reply" (every request is unanswered).
+        log.record(echo(true, 1, Instant::now()));
+        assert_eq!(log.unanswered_after_reply(&ns, far, &[me], start, wait), 0);
+        log.record(echo(false, 1, Instant::now()));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // A request after the reply, not yet overdue; then overdue.
+        log.record(echo(true, 2, Instant::now()));
+        assert_eq!(log.unanswered_after_reply(&ns, far, &[me], start, wait), 0);
+        std::thread::sleep(wait);
+        assert_eq!(log.unanswered_after_reply(&ns, far, &[me], start, wait), 1);
+        // A reply to it: answered after all.
+        log.record(echo(false, 2, Instant::now()));
+        assert_eq!(log.unanswered_after_reply(&ns, far, &[me], start, wait), 0);
     }
 }

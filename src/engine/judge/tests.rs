@@ -783,6 +783,7 @@ fn action_checks_wait_for_the_action() {
             sent: 3,
             replies: 3,
             unroutable: 0,
+            ..Default::default()
         },
     );
     assert!(verdict("pinged 10.1.0.3 from blue", &mut f).pass);
@@ -793,6 +794,7 @@ fn action_checks_wait_for_the_action() {
             sent: 2,
             replies: 0,
             unroutable: 0,
+            ..Default::default()
         },
     );
     assert!(verdict("pinged 10.1.0.3 from blue unanswered", &mut f).pass);
@@ -803,11 +805,46 @@ fn action_checks_wait_for_the_action() {
             sent: 0,
             replies: 0,
             unroutable: 1,
+            ..Default::default()
         },
     );
     assert!(verdict("pinged 10.1.0.3 from blue unanswered", &mut f).pass);
     let v = verdict("pinged 10.1.0.3 from blue", &mut f);
     assert!(v.cause.as_deref().unwrap().contains("no route"), "{v:?}");
+    // Seen only by the namespace's counter, which does not say where to: the reason says so.
+    f.pinged.insert(
+        (blue(), a),
+        PingActivity {
+            unroutable: 1,
+            unroutable_anywhere: true,
+            ..Default::default()
+        },
+    );
+    let v = verdict("pinged 10.1.0.3 from blue unanswered", &mut f);
+    assert!(v.pass);
+    assert!(v.found.contains("without its address"), "{v:?}");
+    // Answered once (before the fault), then pinged again without an answer: that counts.
+    f.pinged.insert(
+        (blue(), a),
+        PingActivity {
+            sent: 3,
+            replies: 1,
+            ..Default::default()
+        },
+    );
+    let v = verdict("pinged 10.1.0.3 from blue unanswered", &mut f);
+    assert!(!v.pass);
+    assert!(v.cause.as_deref().unwrap().contains("ping again"), "{v:?}");
+    f.pinged.insert(
+        (blue(), a),
+        PingActivity {
+            sent: 3,
+            replies: 1,
+            unanswered_after_reply: 2,
+            ..Default::default()
+        },
+    );
+    assert!(verdict("pinged 10.1.0.3 from blue unanswered", &mut f).pass);
     // A probe is a state check: it holds whether or not the student pinged.
     f.pings
         .insert((blue(), a), PingOutcome::Reply(Duration::from_micros(40)));
@@ -914,6 +951,7 @@ fn review_findings_on_verdicts() {
             sent: 3,
             replies: 3,
             unroutable: 0,
+            ..Default::default()
         },
     );
     let v = verdict("pinged 10.1.0.3 from blue", &mut f);
