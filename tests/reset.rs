@@ -793,3 +793,45 @@ quit
         r.text
     );
 }
+
+/// The lesson made blue and red while learn watched, and they went (as with a sandbox that
+/// ended, or a restart the ledger could not tell); the student then made a blue of their own,
+/// with no session of the lesson running. That blue is theirs: learn asks before it builds on
+/// it, and reset keeps it, with what is in it. Found by a student helper, whose blue reset
+/// deleted.
+#[test]
+fn a_namespace_made_while_no_session_ran_is_the_users() {
+    let out = sandboxed(
+        r##"
+learn veth-lab; waitfor "Step 1 of 9"
+$T send-keys Enter; waitfor "Step 2 of 9"
+ip netns add blue
+ip netns add red
+waitfor "Step 3 of 9"
+quit
+ip netns del blue
+ip netns del red
+# A pause: learn's own blue must not be told from this one by a clock that did not move.
+sleep 0.01
+ip netns add blue
+ip link add own0 type veth peer name own1 netns blue
+echo "#DRY"; $N reset --dry-run veth-lab; echo "code $?"
+learn veth-lab; waitfor "Go on anyway? [y/N]"
+$T send-keys n Enter; waitexit
+echo "#RESET"; $N reset veth-lab < /dev/null; echo "code $?"
+echo "#NETNS"; ls /run/netns
+echo "#BLUE"; ip -n blue -br link | cut -d'@' -f1 | cut -d' ' -f1
+"##,
+    );
+    let r = Run::of(&out);
+    let dry = flat(&r.part("DRY"));
+    assert!(
+        dry.contains("veth-lab: keep netns blue (made while no session of the lesson ran: nslab did not see the lesson make it), and what is in it"),
+        "{}",
+        r.text
+    );
+    assert!(!dry.contains("veth-lab: remove"), "{}", r.text);
+    assert!(!r.part("RESET").contains("removed"), "{}", r.text);
+    assert_eq!(r.words("NETNS"), ["blue"], "{}", r.text);
+    assert_eq!(r.words("BLUE"), ["lo", "own1"], "{}", r.text);
+}

@@ -668,3 +668,36 @@ fn learn_does_not_call_unrelated_work_going_ahead() {
     t.wait_for(0, &screen::step_verified(2), Duration::from_secs(10));
     let _ = std::fs::remove_file(&file);
 }
+
+/// Two steps about links of one name in different namespaces (an `eth0` in left, another in
+/// right, as in the routing lesson) are not one step done ahead: a student helper doing step
+/// 4's commands at step 3 was told they had gone ahead, and Enter skipped step 3's work.
+#[test]
+fn learn_tells_two_eth0s_apart_going_ahead() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join(format!("ahead-two-eth0-{}.md", std::process::id()));
+    std::fs::write(
+        &file,
+        "+++\nid = \"ahead-two-eth0\"\ntitle = \"Two cables\"\nformat = 1\n+++\n\n\
+         ## Two cables\n\n```sh\nip netns add left\nip netns add right\n\
+         ip -n left link add eth0 type veth peer name l0\nip -n right link add eth0 type veth peer name r0\n```\n\n\
+         ## Up on the left\n\n```sh\nip -n left link set eth0 up\n```\n\n\
+         ```check\nlink eth0 in left is up\n```\n\n\
+         ## Up on the right\n\n```sh\nip -n right link set eth0 up\n```\n\n\
+         ```check\nlink eth0 in right is up\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del left\nip netns del right\n```\n",
+    )
+    .unwrap();
+    let t = Tmux::start("ahead-two-eth0", file.to_str().unwrap());
+    t.wait_for(0, &screen::step_shown(1, 4, "Two"), Duration::from_secs(15));
+    t.type_line("ip netns add left");
+    t.type_line("ip netns add right");
+    t.type_line("ip -n left link add eth0 type veth peer name l0");
+    t.type_line("ip -n right link add eth0 type veth peer name r0");
+    t.wait_for(0, &screen::step_shown(2, 4, "Up"), Duration::from_secs(15));
+    t.type_line("ip -n right link set eth0 up");
+    t.never_shows(0, "you seem to have gone ahead", Duration::from_secs(2));
+    t.type_line("ip -n left link set eth0 up");
+    t.wait_for(0, &screen::step_verified(2), Duration::from_secs(10));
+    let _ = std::fs::remove_file(&file);
+}

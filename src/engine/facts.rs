@@ -80,6 +80,10 @@ pub struct RunInfo {
     pub step_began: Instant,
     /// Each watched namespace's `Ip: OutNoRoutes` when the step began.
     pub no_routes: Arc<Mutex<HashMap<Ns, u64>>>,
+    /// The sysctls the step's checks name, in the root namespace and the lesson's, as they
+    /// were when the step began: a value that is what a check wants in another namespace was
+    /// set there during the step only if it was not already.
+    pub sysctls_at_start: Arc<Mutex<HashMap<(Ns, String), String>>>,
     /// Probes younger than `probe_max_age` are not sent again: learn judges on every kernel
     /// event, and a probe's own cleanup is one.
     pub probes: Arc<Mutex<ProbeCache>>,
@@ -98,6 +102,7 @@ impl RunInfo {
             pings: Arc::new(Mutex::new(PingLog::default())),
             step_began: Instant::now(),
             no_routes: Arc::new(Mutex::new(HashMap::new())),
+            sysctls_at_start: Arc::new(Mutex::new(HashMap::new())),
             probes: Arc::new(Mutex::new(HashMap::new())),
             probe_max_age: Duration::ZERO,
         }
@@ -591,6 +596,15 @@ impl Facts for Round<'_> {
             return Err(format!("netns {n} does not exist"));
         }
         self.k.sysctl_read(ns, key).map_err(|e| e.to_string())
+    }
+
+    fn sysctl_at_step_start(&mut self, ns: &Ns, key: &str) -> Option<String> {
+        self.run
+            .sysctls_at_start
+            .lock()
+            .ok()?
+            .get(&(ns.clone(), key.to_string()))
+            .cloned()
     }
 
     fn processes(&mut self, name: &str) -> Vec<(u32, u64)> {

@@ -90,11 +90,11 @@ impl Verdict {
     }
 }
 
-/// A cause after a full stop: its first letter a capital ("the kernel uses..." is said on its
+/// A cause after a full stop, or on a line of its own: its first letter a capital ("the kernel uses..." is said on its
 /// own line in learn, and after "found: ...". in a report).
 /// Only an English word is made a capital: a cause that starts with a name (`veth1 is in
 /// rde`) keeps the name as it is.
-fn sentence(c: &str) -> String {
+pub fn sentence(c: &str) -> String {
     const WORDS: [&str; 10] = [
         "the", "its", "a", "an", "no", "it", "there", "did", "one", "both",
     ];
@@ -157,6 +157,10 @@ pub trait Facts {
     fn ping(&mut self, from: &Ns, addr: IpAddr) -> Result<PingOutcome, String>;
     /// What pings from `from` to `addr` did since the step began.
     fn pinged(&mut self, from: &Ns, addr: IpAddr) -> PingActivity;
+    /// A sysctl's value in `ns` when the step began, if nslab read it then.
+    fn sysctl_at_step_start(&mut self, _ns: &Ns, _key: &str) -> Option<String> {
+        None
+    }
     fn sysctl(&mut self, ns: &Ns, key: &str) -> Result<String, String>;
     /// Processes of this name started in this run by the student's session, with the inode of
     /// their network namespace.
@@ -437,11 +441,14 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
                 // was there before, nslab does not know (the root namespace may have been at
                 // its default all along): the student is told to set it back, with no command
                 // that could switch forwarding on where it was off.
+                // Only where it became that value during the step: a namespace that had it all
+                // along (the root namespace's forwarding off by default) says nothing.
                 let scope = f.scope();
-                let elsewhere = scope
-                    .into_iter()
-                    .filter(|o| o != ns)
-                    .find(|o| f.sysctl(o, key).is_ok_and(|x| x == *value));
+                let elsewhere = scope.into_iter().filter(|o| o != ns).find(|o| {
+                    f.sysctl(o, key).is_ok_and(|x| x == *value)
+                        && f.sysctl_at_step_start(o, key)
+                            .is_some_and(|was| was != *value)
+                });
                 match elsewhere {
                     Some(o) => v.cause(format!(
                         "{key} is {value} {}: did the command run there, not {}? If so, set it back there to what it was",

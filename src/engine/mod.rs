@@ -9,10 +9,10 @@ pub mod native;
 pub mod runner;
 pub mod settle;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::kernel::pingwatch::{EchoSeen, PingLog, PingWatch};
+use crate::kernel::pingwatch::{EchoSeen, PingWatch};
 use crate::kernel::{Kernel, KernelError};
 use crate::lesson::check::Check;
 use crate::lesson::effect::Creations;
@@ -68,23 +68,12 @@ pub fn evaluate_in(round: &mut Round<'_>, checks: &[CheckLine]) -> Vec<Verdict> 
 
 impl Engine {
     pub fn new(kernel: Kernel, pace: Pace) -> Self {
-        let since_ticks = kernel.start_ticks();
+        let run = RunInfo::new(&kernel, Vec::new());
         Engine {
             kernel,
             ledger: Ledger::default(),
             pace,
-            run: RunInfo {
-                lesson_ns: Arc::new(Vec::new()),
-                lesson_links: Arc::default(),
-                lesson_ns_set: Arc::default(),
-                since_ticks,
-                uid: nix::unistd::getuid().as_raw(),
-                pings: Arc::new(Mutex::new(PingLog::default())),
-                step_began: Instant::now(),
-                no_routes: Arc::new(Mutex::new(std::collections::HashMap::new())),
-                probes: Arc::new(Mutex::new(std::collections::HashMap::new())),
-                probe_max_age: Duration::ZERO,
-            },
+            run,
             watch: None,
             launched: Vec::new(),
         }
@@ -143,7 +132,46 @@ impl Engine {
         if let Ok(mut m) = self.run.no_routes.lock() {
             m.clear();
         }
+        self.note_sysctls(step);
         self.watch_pings(step);
+    }
+
+    /// Reads the sysctls the step's checks name, in the root namespace and every lesson
+    /// namespace that exists, as the step begins (see [`facts::RunInfo::sysctls_at_start`]).
+    fn note_sysctls(&mut self, step: &Step) {
+        fn keys_of(c: &Check, out: &mut Vec<String>) {
+            match c {
+                Check::Sysctl { key, .. } => out.push(key.clone()),
+                Check::Not(inner) => keys_of(inner, out),
+                _ => {}
+            }
+        }
+        let mut keys = Vec::new();
+        for c in &step.checks {
+            keys_of(&c.check, &mut keys);
+        }
+        let Ok(mut m) = self.run.sysctls_at_start.lock() else {
+            return;
+        };
+        m.clear();
+        if keys.is_empty() {
+            return;
+        }
+        let mut scope = vec![Ns::Root];
+        scope.extend(
+            self.run
+                .lesson_ns
+                .iter()
+                .filter(|n| self.kernel.netns_exists(n))
+                .map(|n| Ns::Named(n.clone())),
+        );
+        for ns in scope {
+            for k in &keys {
+                if let Ok(v) = self.kernel.sysctl_read(&ns, k) {
+                    m.insert((ns.clone(), k.clone()), v);
+                }
+            }
+        }
     }
 
     /// (Re)starts the ping watch for a step's action checks, in the namespaces that exist now.

@@ -305,6 +305,24 @@ impl Kernel {
         procs::netns_inode_of_pid(pid)
     }
 
+    /// A named namespace's identity: its inode, and when its name was given to it, as the
+    /// inode's time says (nanoseconds since the epoch). The name's bind mount holds the
+    /// namespace's inode from `ip netns add` on, with the time it was made; the kernel gives
+    /// an inode number again once its namespace is gone, and a namespace made later has a
+    /// later time. (A plain look at /run/netns: no netlink.)
+    pub fn netns_identity(name: &str) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        if !netns::is_mounted(name) {
+            return None;
+        }
+        let m = std::fs::metadata(netns::path_of(name)).ok()?;
+        let stamp = u64::try_from(m.mtime())
+            .ok()?
+            .checked_mul(1_000_000_000)?
+            .checked_add(u64::try_from(m.mtime_nsec()).ok()?)?;
+        Some((m.ino(), stamp))
+    }
+
     /// The inode of a namespace as lessons name it.
     pub fn netns_inode(&self, ns: &Ns) -> Option<u64> {
         match ns {

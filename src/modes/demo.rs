@@ -68,6 +68,9 @@ pub fn demo(
     let mut notes = Vec::new();
     if start > 1 {
         notes = super::interruptible(&keys, true, || super::prepare(engine, lesson, start)).said;
+        if matches!(place, Place::Host) {
+            super::reset::note_made(lesson, &super::reset::new_namespaces(lesson), &[]);
+        }
     }
     if matches!(place, Place::Sandbox) {
         notes.push(
@@ -91,6 +94,10 @@ pub fn demo(
         let again = idx < performed;
         let next = d.step(engine, idx, again);
         performed = performed.max(idx + 1);
+        // What the step made is the lesson's: a reset removes it (and only it).
+        if matches!(place, Place::Host) {
+            super::reset::note_made(lesson, &super::reset::new_namespaces(lesson), &[]);
+        }
         match next {
             Next::Quit => {
                 d.screen.leave();

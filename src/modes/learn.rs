@@ -89,6 +89,12 @@ struct Learn<'a> {
     /// Names the lesson makes that were there before it began, and that the student chose to
     /// keep ("netns blue", "link veth0"): no hint tells them to remove these.
     taken: Vec<String>,
+    /// The identities of the namespaces among `taken`: the student's, never written to the
+    /// ledger as the lesson's.
+    theirs: Vec<(String, (u64, u64))>,
+    /// The lesson's namespaces as learn last wrote them to the ledger (see
+    /// [`super::reset::note_made`]).
+    noted: std::cell::RefCell<Vec<(String, (u64, u64))>>,
 }
 
 /// The steps from `from` (0-based) that change something and whose checks all hold now, before
@@ -230,7 +236,13 @@ pub fn learn(
         set_up: (0..start - 1).collect(),
         unsaved: None,
         held_at_start,
+        theirs: kept_names
+            .iter()
+            .filter_map(|t| t.strip_prefix("netns "))
+            .filter_map(|n| crate::kernel::Kernel::netns_identity(n).map(|id| (n.to_string(), id)))
+            .collect(),
         taken: kept_names,
+        noted: Default::default(),
     };
     // Rootless, with a HOME under /tmp that could not be kept: the sandbox's /tmp vanishes.
     if matches!(place, Place::Sandbox) && super::progress_vanishes() {
@@ -569,8 +581,29 @@ impl Learn<'_> {
             .collect()
     }
 
+    /// On the machine: the lesson's namespaces learn sees now, written to the ledger as the
+    /// lesson's when they changed (a reset removes a new namespace of the lesson's names only
+    /// if a session of the lesson saw it). A few stat calls when nothing changed.
+    fn note_namespaces(&self) {
+        if !matches!(self.place, Place::Host) {
+            return;
+        }
+        let now: Vec<(String, (u64, u64))> = self
+            .engine
+            .lesson_namespaces()
+            .iter()
+            .filter_map(|n| crate::kernel::Kernel::netns_identity(n).map(|id| (n.clone(), id)))
+            .collect();
+        if *self.noted.borrow() == now {
+            return;
+        }
+        super::reset::note_made(self.lesson, &now, &self.theirs);
+        *self.noted.borrow_mut() = now;
+    }
+
     /// Judges the step's checks, and words why each failing one does not hold.
     fn evaluate(&self, idx: usize, v: &mut StepView) {
+        self.note_namespaces();
         let step = &self.lesson.steps[idx];
         // One round for this step's checks and, if they fail, the next step's (gone ahead?).
         let mut round = self.engine.round().ping_timeout(LEARN_PING);
@@ -629,7 +662,9 @@ impl Learn<'_> {
                     v.rebuild = Some(v.rebuild.map_or(g.step, |s: usize| s.min(g.step)));
                     g.say()
                 }
-                (None, Some(cause)) => format!("{}. {cause}", o.found),
+                (None, Some(cause)) => {
+                    format!("{}. {}", o.found, crate::engine::judge::sentence(cause))
+                }
                 (None, None) => o.found.clone(),
             };
             v.whys.push(Some(why));
@@ -1150,7 +1185,7 @@ impl Learn<'_> {
                     out.push(format!("    expected: {}", o.expected));
                     out.push(format!("    found: {}", o.found));
                     if let Some(cause) = &o.cause {
-                        out.push(format!("    {cause}"));
+                        out.push(format!("    {}", crate::engine::judge::sentence(cause)));
                     }
                     // A name that was there before the lesson began is the student's: no hint
                     // removes it (`ip netns del blue` for a step that wants blue absent).
@@ -1313,28 +1348,59 @@ impl Learn<'_> {
     }
 }
 
-/// The links and namespaces a check is about, by name.
-fn names_of(c: &Check) -> Vec<&str> {
+/// A link or namespace a check is about: its name; for a link, its namespace and, when the
+/// check names it, the other end of its cable.
+#[derive(Debug, PartialEq)]
+enum About<'c> {
+    Netns(&'c str),
+    Link {
+        name: &'c str,
+        ns: &'c Ns,
+        peer: Option<&'c str>,
+    },
+}
+
+/// What a check is about (see [`About`]).
+fn about(c: &Check) -> Vec<About<'_>> {
+    let link = |name, ns, peer| About::Link { name, ns, peer };
     match c {
-        Check::Netns { name, .. } => vec![name],
-        Check::Link { name, pred, .. } => match pred {
-            LinkPred::Peer { name: peer, .. } => vec![name, peer],
-            LinkPred::Master(br) => vec![name, br],
-            _ => vec![name],
+        Check::Netns { name, .. } => vec![About::Netns(name)],
+        Check::Link { name, ns, pred } => match pred {
+            LinkPred::Peer {
+                name: peer,
+                ns: pns,
+            } => vec![link(name, ns, Some(peer)), link(peer, pns, Some(name))],
+            LinkPred::Master(br) => vec![link(name, ns, None), link(br, ns, None)],
+            _ => vec![link(name, ns, None)],
         },
-        Check::Addr { dev, .. } => vec![dev],
-        Check::Route { route, .. } => route.dev.iter().map(String::as_str).collect(),
-        Check::Neigh { dev, .. } => dev.iter().map(String::as_str).collect(),
-        Check::Fdb { port, .. } => vec![port],
-        Check::Not(inner) => names_of(inner),
+        Check::Addr { dev, ns, .. } => vec![link(dev, ns, None)],
+        Check::Route { route, ns } => route.dev.iter().map(|d| link(d, ns, None)).collect(),
+        Check::Neigh { dev, ns, .. } => dev.iter().map(|d| link(d, ns, None)).collect(),
+        Check::Fdb { port, ns, .. } => vec![link(port, ns, None)],
+        Check::Not(inner) => about(inner),
         _ => Vec::new(),
     }
 }
 
-/// Whether two checks are about a link or namespace of the same name.
+/// Whether two checks are about the same link or namespace: a link of one name in one
+/// namespace, or in two namespaces when both checks name the same other end (a cable that was
+/// moved). An `eth0` in left and one in right are two links, as in the routing lesson.
 fn shares_a_name(a: &Check, b: &Check) -> bool {
-    let theirs = names_of(b);
-    names_of(a).iter().any(|n| theirs.contains(n))
+    let theirs = about(b);
+    about(a).iter().any(|x| {
+        theirs.iter().any(|y| match (x, y) {
+            (About::Netns(m), About::Netns(n)) => m == n,
+            (
+                About::Link { name, ns, peer },
+                About::Link {
+                    name: n2,
+                    ns: ns2,
+                    peer: p2,
+                },
+            ) => name == n2 && (ns == ns2 || (peer.is_some() && peer == p2)),
+            _ => false,
+        })
+    })
 }
 
 /// The name in `taken` ("netns blue", "link veth0") that the command `fix` deletes, if any.

@@ -229,6 +229,9 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
     // Namespaces first decided, since what is inside a deleted one goes with it.
     let mut deleted: BTreeSet<&str> = BTreeSet::new();
     let mut netns_actions = Vec::new();
+    // Namespaces of the lesson's names that nslab did not see the lesson make: what is in them
+    // is someone else's.
+    let mut foreign: BTreeSet<&str> = BTreeSet::new();
     for name in &m.netns {
         let Some(n) = now.netns.get(name) else {
             continue;
@@ -237,6 +240,17 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
             Some(bf) if bf.inode == n.inode && basis == Basis::Baseline => p.kept.push(format!(
                 "netns {name} (there before the lesson began: the same namespace)"
             )),
+            _ if basis == Basis::Baseline
+                && b.made.as_ref().is_some_and(|made| {
+                    n.stamp
+                        .is_none_or(|stamp| made.get(name) != Some(&(n.inode, stamp)))
+                }) =>
+            {
+                foreign.insert(name);
+                p.kept.push(format!(
+                    "netns {name} (made while no session of the lesson ran: nslab did not see the lesson make it), and what is in it"
+                ));
+            }
             other => {
                 let why = match (other, basis) {
                     (Some(bf), Basis::Baseline) => format!(
@@ -256,7 +270,10 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
             }
         }
     }
-    let alive = |ns: &str| ns == "root" || (now.netns.contains_key(ns) && !deleted.contains(ns));
+    let alive = |ns: &str| {
+        ns == "root"
+            || (now.netns.contains_key(ns) && !deleted.contains(ns) && !foreign.contains(ns))
+    };
     // Links: decided before addresses and routes, which go with their link.
     let mut gone_links: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut link_actions = Vec::new();
@@ -689,6 +706,7 @@ pub fn by_name(k: &Kernel, lesson: &Lesson, progress: Option<&LessonProgress>) -
         file: lesson.source.name.clone(),
         makes,
         before,
+        made: None,
     }
 }
 
@@ -747,7 +765,53 @@ pub fn take(k: &Kernel, lesson: &Lesson, by: By) -> Result<Baseline, String> {
         file: lesson.source.name.clone(),
         makes,
         before,
+        made: Some(std::collections::BTreeMap::new()),
     })
+}
+
+/// The identities (see [`Kernel::netns_identity`]) of the lesson's named namespaces that exist
+/// now and were not there when its baseline was taken.
+pub fn new_namespaces(lesson: &Lesson) -> Vec<(String, (u64, u64))> {
+    let Ok(ledger) = Store::default().read() else {
+        return Vec::new();
+    };
+    let Some(b) = current(&ledger, &lesson.id) else {
+        return Vec::new();
+    };
+    b.makes
+        .netns
+        .iter()
+        .filter_map(|name| {
+            let (inode, stamp) = Kernel::netns_identity(name)?;
+            let same_as_before = b.before.netns.get(name).is_some_and(|bf| bf.inode == inode);
+            (!same_as_before).then(|| (name.clone(), (inode, stamp)))
+        })
+        .collect()
+}
+
+/// A session of the lesson (learn watching, demo, verify --no-sandbox) sees its namespaces:
+/// those in `seen` (from [`new_namespaces`]) that are not `except` (the names the student
+/// had before the session and chose to go on with) are written to the baseline as made by
+/// the lesson. Reset removes a new namespace of the lesson's names only if it is one of these.
+pub fn note_made(lesson: &Lesson, seen: &[(String, (u64, u64))], except: &[(String, (u64, u64))]) {
+    let fresh: Vec<&(String, (u64, u64))> = seen.iter().filter(|s| !except.contains(s)).collect();
+    if fresh.is_empty() {
+        return;
+    }
+    let store = Store::default();
+    let id = lesson.id.clone();
+    let r = store.update(|l| {
+        if let Some(b) = l.lessons.get_mut(&id).filter(|b| b.boot == boot_id())
+            && let Some(made) = b.made.as_mut()
+        {
+            for (name, ident) in &fresh {
+                made.insert(name.clone(), *ident);
+            }
+        }
+    });
+    if let Err(e) = r {
+        eprintln!("nslab: warning: {e}");
+    }
 }
 
 /// verify --no-sandbox, before the lesson's first line: a fresh baseline, written to the

@@ -21,6 +21,7 @@ struct Fake {
     links: Vec<String>,
     /// Sysctls other than 0.
     sysctls: HashMap<(Ns, String), String>,
+    sysctls_at_start: HashMap<(Ns, String), String>,
 }
 
 impl Facts for Fake {
@@ -92,6 +93,11 @@ impl Facts for Fake {
             .get(&(ns.clone(), key.to_string()))
             .cloned()
             .unwrap_or_else(|| "0".into()))
+    }
+    fn sysctl_at_step_start(&mut self, ns: &Ns, key: &str) -> Option<String> {
+        self.sysctls_at_start
+            .get(&(ns.clone(), key.to_string()))
+            .cloned()
     }
     fn processes(&mut self, name: &str) -> Vec<(u32, u64)> {
         self.procs.get(name).cloned().unwrap_or_default()
@@ -463,8 +469,24 @@ fn a_cable_wanted_whole_in_the_root_namespace_is_not_swapped() {
 #[test]
 fn a_sysctl_set_in_the_wrong_namespace_is_named() {
     let mut f = lab(&[], &[]);
-    f.sysctls
-        .insert((Ns::Root, "net.ipv4.ip_forward".into()), "1".into());
+    let key = || (Ns::Root, "net.ipv4.ip_forward".to_string());
+    // The root namespace had 0 all along, and the check wants 0 in blue (which has 1): root's
+    // value says nothing of where the command ran (a student helper was told it did).
+    f.sysctls.insert((blue(), key().1), "1".into());
+    f.sysctls_at_start.insert(key(), "0".into());
+    let v = verdict("sysctl net.ipv4.ip_forward = 0 in blue", &mut f);
+    assert!(!v.pass);
+    assert_eq!(v.cause, None, "{v:?}");
+    // Root had 1 when the step began: the same.
+    f.sysctls.remove(&(blue(), key().1));
+    f.sysctls.insert(key(), "1".into());
+    f.sysctls_at_start.insert(key(), "1".into());
+    assert_eq!(
+        verdict("sysctl net.ipv4.ip_forward = 1 in blue", &mut f).cause,
+        None
+    );
+    // Root changed to what blue should have during the step: named.
+    f.sysctls_at_start.insert(key(), "0".into());
     let v = verdict("sysctl net.ipv4.ip_forward = 1 in blue", &mut f);
     assert!(!v.pass);
     assert_eq!(

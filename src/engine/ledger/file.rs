@@ -312,6 +312,10 @@ impl Makes {
 pub struct NsSeen {
     /// The namespace's inode: the same name later with another inode is another namespace.
     pub inode: u64,
+    /// When its name was given (see [`crate::kernel::Kernel::netns_stamp`]): with the inode,
+    /// which the kernel gives again, its identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<u64>,
     /// The lesson's link names that exist here, with their ifindex.
     pub links: BTreeMap<String, u32>,
     /// The lesson's addresses that exist here ([`AddrItem::id`]).
@@ -386,6 +390,13 @@ pub struct Baseline {
     pub file: String,
     pub makes: Makes,
     pub before: Seen,
+    /// The namespaces nslab saw this lesson make (while learn watched, or demo or verify ran
+    /// it), with their identity (inode and stamp). A namespace of the lesson's name that
+    /// came later, while no session of the lesson ran, is not among them: reset keeps it, and
+    /// learn asks before it builds on it. `None` in a baseline of an older nslab (which did not
+    /// record them): every new namespace of the lesson's names is the lesson's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made: Option<BTreeMap<NsName, (u64, u64)>>,
 }
 
 /// A prefix as text (`10.1.0.0/24`), as `ip` writes it.
@@ -605,6 +616,7 @@ mod tests {
                 ..Makes::default()
             },
             before,
+            made: Some(BTreeMap::from([("blue".to_string(), (4026532300, 17))])),
         }
     }
 

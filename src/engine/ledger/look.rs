@@ -30,6 +30,13 @@ pub fn look(k: &Kernel, makes: &Makes) -> Result<Seen, String> {
         let snap = k.snapshot(&ns).map_err(|e| format!("{ns}: {e}"))?;
         let mut here = NsSeen {
             inode,
+            stamp: match &ns {
+                // (The stamp of the inode looked at, not of one made in between.)
+                Ns::Named(n) => Kernel::netns_identity(n)
+                    .filter(|(ino, _)| *ino == inode)
+                    .map(|(_, stamp)| stamp),
+                Ns::Root => None,
+            },
             ..NsSeen::default()
         };
         for l in makes.links.iter().filter(|l| l.ns == name) {

@@ -91,6 +91,8 @@ fn baseline(before: Seen) -> Baseline {
         file: "bridges.md".into(),
         makes: makes(),
         before,
+        // As an older nslab wrote it: every new namespace of the lesson's names is its own.
+        made: None,
     }
 }
 
@@ -361,4 +363,49 @@ fn a_sysctl_set_in_the_root_namespace_by_mistake_is_named_and_left() {
     let same = b.before.clone();
     let p = plan("routing", &b, &same, &[], Basis::Baseline);
     assert!(p.notes.is_empty(), "{:?}", p.notes);
+}
+
+/// A namespace of the lesson's name that nslab never saw the lesson make (made while no session
+/// of it ran: the student's own, after the lesson's went with a restart of its sandbox) is
+/// kept, with what is in it; one nslab saw made, of the same identity, goes. Found by a student
+/// helper: reset deleted their blue.
+#[test]
+fn a_namespace_no_session_saw_the_lesson_make_is_kept_with_what_is_in_it() {
+    let mut before = Seen::default();
+    before.netns.insert("root".into(), root(1));
+    let mut now = Seen::default();
+    now.netns.insert("root".into(), root(1));
+    let mut blue = root(200);
+    blue.stamp = Some(55);
+    blue.links.insert("blue1".into(), 3);
+    blue.routes.insert(route("blue", "10.1.0.1").id());
+    now.netns.insert("blue".into(), blue);
+    let mut red = root(300);
+    red.stamp = Some(66);
+    now.netns.insert("red".into(), red);
+    let mut b = baseline(before);
+    // red was seen made; blue was, but with another identity (its inode given again).
+    b.made = Some(
+        [
+            ("red".to_string(), (300, 66)),
+            ("blue".to_string(), (200, 54)),
+        ]
+        .into(),
+    );
+    let p = plan("bridges", &b, &now, &[], Basis::Baseline);
+    assert_eq!(items(&p), ["netns red"]);
+    assert!(
+        p.kept.iter().any(|k| k.starts_with(
+            "netns blue (made while no session of the lesson ran: nslab did not see the lesson make it)"
+        )),
+        "{:?}",
+        p.kept
+    );
+    // By name, it goes (the user asked for that).
+    let p = plan("bridges", &b, &now, &[], Basis::ByName);
+    assert!(
+        items(&p).contains(&"netns blue".to_string()),
+        "{:?}",
+        items(&p)
+    );
 }
