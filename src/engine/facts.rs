@@ -68,6 +68,13 @@ pub struct RunInfo {
     pub lesson_ns: Arc<Vec<String>>,
     /// The link names the lesson makes or checks: never a typo of one another.
     pub lesson_links: Arc<std::collections::HashSet<String>>,
+    /// The links the lesson makes or checks, where it puts them: a link of a check's name found
+    /// in one of these places is the lesson's own there, not this one in the wrong namespace
+    /// (an `eth0` in every host).
+    pub lesson_places: Arc<std::collections::HashSet<(Ns, String)>>,
+    /// The addresses the lesson puts somewhere, by namespace and link (an anycast address on
+    /// two routers, fe80::1 on both ends): found there, it is not misplaced.
+    pub lesson_addrs: Arc<std::collections::HashSet<(Ns, String, std::net::IpAddr)>>,
     /// `lesson_ns` as a set: a failing check asks of every namespace whether it is one.
     pub lesson_ns_set: Arc<std::collections::HashSet<String>>,
     /// Processes older than this (boot-relative clock ticks) are not the student's.
@@ -97,6 +104,8 @@ impl RunInfo {
             lesson_ns_set: Arc::new(lesson_ns.iter().cloned().collect()),
             lesson_ns: Arc::new(lesson_ns),
             lesson_links: Arc::default(),
+            lesson_places: Arc::default(),
+            lesson_addrs: Arc::default(),
             since_ticks: k.start_ticks(),
             uid: nix::unistd::getuid().as_raw(),
             pings: Arc::new(Mutex::new(PingLog::default())),
@@ -438,6 +447,18 @@ impl Facts for Round<'_> {
 
     fn is_lesson_link(&mut self, name: &str) -> bool {
         self.run.lesson_links.contains(name)
+    }
+
+    fn lesson_puts_link(&mut self, ns: &Ns, name: &str) -> bool {
+        self.run
+            .lesson_places
+            .contains(&(ns.clone(), name.to_string()))
+    }
+
+    fn lesson_puts_addr(&mut self, ns: &Ns, dev: &str, addr: IpAddr) -> bool {
+        self.run
+            .lesson_addrs
+            .contains(&(ns.clone(), dev.to_string(), addr))
     }
 
     fn is_lesson_ns(&mut self, name: &str) -> bool {

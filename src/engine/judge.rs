@@ -133,6 +133,15 @@ pub trait Facts {
     fn scope(&mut self) -> Vec<Ns>;
     /// Every named namespace (in /run/netns) that holds a live namespace.
     fn netns_names(&mut self) -> Vec<String>;
+    /// Whether the lesson makes or checks a link of this name in `ns`: one found there is the
+    /// lesson's own there, not misplaced.
+    fn lesson_puts_link(&mut self, _ns: &Ns, _name: &str) -> bool {
+        false
+    }
+    /// Whether the lesson puts this address on `dev` in `ns` (its lines or its checks).
+    fn lesson_puts_addr(&mut self, _ns: &Ns, _dev: &str, _addr: IpAddr) -> bool {
+        false
+    }
     /// The namespaces the lesson itself names: never a typo of one another.
     fn lesson_names(&mut self) -> Vec<String>;
     /// Whether the lesson makes or checks a link of this name: never a typo of another (`va0`
@@ -594,13 +603,13 @@ fn some_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
     )
 }
 
-/// Where else in the lesson's namespaces a link of this name is.
+/// Where else in the lesson's namespaces a link of this name is, that the lesson does not put
+/// there itself (an `eth0` in each host is each host's own, not this one misplaced).
 fn locate(f: &mut dyn Facts, name: &str, not_in: &Ns) -> Option<Ns> {
     let scope = f.scope();
-    scope
-        .into_iter()
-        .filter(|ns| ns != not_in)
-        .find(|ns| f.snapshot(ns).is_some_and(|s| s.link(name).is_some()))
+    scope.into_iter().filter(|ns| ns != not_in).find(|ns| {
+        f.snapshot(ns).is_some_and(|s| s.link(name).is_some()) && !f.lesson_puts_link(ns, name)
+    })
 }
 
 fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Facts) -> Verdict {
@@ -893,12 +902,15 @@ fn addr(
     // of scope link that a line added (`169.254.10.1/16`, `... scope link`, `fe80::10/64`) is
     // one like any other: the check looks for it (it was not seen at all).
     let exact = has.iter().find(|a| a.cidr == cidr).copied();
+    let kernels = has.iter().any(|a| !a.cidr.is_v4() && a.scope == 253);
     let has: Vec<_> = has
         .into_iter()
         .filter(|a| a.cidr.is_v4() || a.scope != 253)
         .collect();
     let Some(a) = exact else {
-        let found = if has.is_empty() {
+        let found = if has.is_empty() && kernels {
+            format!("{dev} has no {family} address but the link-local one the kernel gave it")
+        } else if has.is_empty() {
             format!("{dev} has no {family} address")
         } else {
             format!(
@@ -925,14 +937,36 @@ fn addr(
         // Another address of that subnet on the link (a wrong one): the kernel would make the
         // right one its secondary, which goes when the wrong one is deleted. The wrong one
         // goes first.
+        // (One the lesson puts there itself is no wrong one: the lesson wants both, the right one
+        // as its secondary.)
         let wrong = has
             .iter()
-            .find(|a| cidr.is_v4() && a.cidr.prefix == cidr.prefix && a.cidr.contains(&cidr.addr));
+            .find(|a| {
+                cidr.is_v4()
+                    && a.cidr.prefix == cidr.prefix
+                    && a.cidr.contains(&cidr.addr)
+                    && !f.lesson_puts_addr(ns, dev, a.cidr.addr)
+            })
+            .copied();
         // The address on another link of the lesson (the other end of the cable, say). With
         // the ends' addresses swapped, this link holds the other end's: it goes first, or the
         // moved address would be its secondary (and go with it when the other end's check is
         // mended).
         for other_ns in f.scope() {
+            // An address the lesson puts there too (anycast, a link-local address on both
+            // ends) is where it belongs.
+            let here_too = f
+                .snapshot(&other_ns)
+                .and_then(|os| {
+                    os.addrs
+                        .iter()
+                        .find(|a| a.cidr.addr == cidr.addr)
+                        .map(|a| a.link.clone())
+                })
+                .is_some_and(|link| f.lesson_puts_addr(&other_ns, &link, cidr.addr));
+            if here_too {
+                continue;
+            }
             if let Some(os) = f.snapshot(&other_ns)
                 && let Some(oa) = os.addrs.iter().find(|a| a.cidr.addr == cidr.addr)
             {
@@ -1169,9 +1203,12 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
     // `route add` fails with "File exists" when a route for the destination is in the way;
     // `replace` takes the first of its metric, which a check with that metric may want to keep
     // (a route appended after it): then `append`.
+    // (After the stale route's `del`, the wanted metric may still be taken by another route:
+    // `add` would fail with "File exists", after the `del` had done its part.)
     let verb = match want.metric {
-        _ if same.is_empty() || stale.is_some() => "add",
+        _ if same.is_empty() => "add",
         Some(m) if same.iter().any(|r| r.metric.unwrap_or(0) == m) => "append",
+        _ if stale.is_some() => "add",
         _ => "replace",
     };
     let mut cmd = format!("{}{} route {verb} ", stale.unwrap_or_default(), ns.ip());

@@ -82,15 +82,27 @@ impl Engine {
     /// The lesson the engine works for: its namespaces are where checks and pictures look.
     pub fn set_lesson(&mut self, lesson: &Lesson) {
         let made = Creations::of(lesson);
+        let mut places: std::collections::HashSet<(Ns, String)> =
+            made.links.iter().cloned().collect();
         let mut links: Vec<String> = made.links.into_iter().map(|(_, l)| l).collect();
+        let mut addrs: std::collections::HashSet<(Ns, String, std::net::IpAddr)> = made
+            .addrs
+            .iter()
+            .map(|(ns, dev, c)| (ns.clone(), dev.clone(), c.addr))
+            .collect();
         let mut names: Vec<String> = made.netns.into_iter().collect();
         for step in &lesson.steps {
             for c in &step.checks {
-                if let crate::lesson::check::Check::Link { name, pred, .. } = &c.check {
+                if let crate::lesson::check::Check::Link { name, pred, ns } = &c.check {
                     links.push(name.clone());
-                    if let crate::lesson::check::LinkPred::Peer { name, .. } = pred {
+                    places.insert((ns.clone(), name.clone()));
+                    if let crate::lesson::check::LinkPred::Peer { name, ns } = pred {
                         links.push(name.clone());
+                        places.insert((ns.clone(), name.clone()));
                     }
+                }
+                if let crate::lesson::check::Check::Addr { cidr, ns, dev, .. } = &c.check {
+                    addrs.insert((ns.clone(), dev.clone(), cidr.addr));
                 }
                 for ns in c.check.namespaces() {
                     if let Ns::Named(n) = ns
@@ -104,6 +116,8 @@ impl Engine {
         self.run.lesson_ns_set = Arc::new(names.iter().cloned().collect());
         self.run.lesson_ns = Arc::new(names);
         self.run.lesson_links = Arc::new(links.into_iter().collect());
+        self.run.lesson_places = Arc::new(places);
+        self.run.lesson_addrs = Arc::new(addrs);
     }
 
     /// Probes younger than this are not sent again (learn: its checks are judged on every
@@ -631,12 +645,17 @@ fn why_failed(stderr: &str) -> &str {
         .position(|l| l.trim_start().starts_with("Usage:"))
         .filter(|&i| i > 0)
         .unwrap_or(lines.len());
-    lines[..end]
+    let mut said = lines[..end]
         .iter()
         .rev()
         .map(|l| l.trim())
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
+        .filter(|l| !l.is_empty());
+    let last = said.next().unwrap_or("");
+    // ip's "Dump terminated" after the kernel's reason says less than the reason.
+    match said.next() {
+        Some(reason) if last.ends_with(" terminated") => reason,
+        _ => last,
+    }
 }
 
 #[cfg(test)]
@@ -650,6 +669,10 @@ mod why_tests {
             "RTNETLINK answers: File exists"
         );
         assert_eq!(super::why_failed("Usage: ip link\n"), "Usage: ip link");
+        assert_eq!(
+            super::why_failed("Error: ipv4: FIB table does not exist.\nDump terminated\n"),
+            "Error: ipv4: FIB table does not exist."
+        );
         assert_eq!(super::why_failed(""), "");
     }
 }

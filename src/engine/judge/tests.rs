@@ -22,6 +22,9 @@ struct Fake {
     /// Sysctls other than 0.
     sysctls: HashMap<(Ns, String), String>,
     sysctls_at_start: HashMap<(Ns, String), String>,
+    /// Where the lesson puts links and addresses.
+    places: std::collections::HashSet<(Ns, String)>,
+    addrs: std::collections::HashSet<(Ns, String, IpAddr)>,
 }
 
 impl Facts for Fake {
@@ -93,6 +96,12 @@ impl Facts for Fake {
             .get(&(ns.clone(), key.to_string()))
             .cloned()
             .unwrap_or_else(|| "0".into()))
+    }
+    fn lesson_puts_link(&mut self, ns: &Ns, name: &str) -> bool {
+        self.places.contains(&(ns.clone(), name.to_string()))
+    }
+    fn lesson_puts_addr(&mut self, ns: &Ns, dev: &str, addr: IpAddr) -> bool {
+        self.addrs.contains(&(ns.clone(), dev.to_string(), addr))
     }
     fn sysctl_at_step_start(&mut self, ns: &Ns, key: &str) -> Option<String> {
         self.sysctls_at_start
@@ -741,6 +750,17 @@ fn a_route_is_judged_with_its_metric() {
             "ip -n red route del 10.99.0.0/24 via 10.1.0.2 metric 0 && ip -n red route add 10.99.0.0/24 via 10.1.0.2 metric 100"
         )
     );
+    // Another route has that metric already: `add` would fail with "File exists" after the
+    // `del` (a lesson author pasted it); the Try appends.
+    with_route(&mut f, Some("10.99.0.0/24"), "10.1.0.9", Some(100));
+    let v = verdict("route 10.99.0.0/24 via 10.1.0.2 metric 100 in red", &mut f);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some(
+            "ip -n red route del 10.99.0.0/24 via 10.1.0.2 metric 0 && ip -n red route append 10.99.0.0/24 via 10.1.0.2 metric 100"
+        ),
+        "{v:?}"
+    );
 }
 
 #[test]
@@ -1032,4 +1052,47 @@ fn a_wrong_address_of_the_subnet_goes_before_the_right_one_comes() {
         v.fix.as_deref(),
         Some("ip -n blue address add 10.1.0.2/24 dev veth0")
     );
+}
+
+/// What the lesson puts somewhere is not misplaced there: no Try takes it away (found by a
+/// lesson author: an anycast address, an eth0 in each host, a primary the lesson keeps beside
+/// the address it adds as secondary).
+#[test]
+fn no_try_takes_away_what_the_lesson_puts_there() {
+    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+    // 10.1.0.3 on veth1 in red, where the lesson puts it too (anycast): blue's check gets a
+    // plain add.
+    let mut f = lab(&[], &["10.1.0.3/24"]);
+    let v = verdict("addr 10.1.0.3/24 on veth0 in blue", &mut f);
+    assert!(v.fix.as_deref().unwrap().contains("address del"), "{v:?}");
+    f.addrs.insert((red(), "veth1".into(), ip("10.1.0.3")));
+    let v = verdict("addr 10.1.0.3/24 on veth0 in blue", &mut f);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n blue address add 10.1.0.3/24 dev veth0"),
+        "{v:?}"
+    );
+    // A primary of the subnet that the lesson puts on the link itself stays.
+    let mut f = lab(&["10.1.0.2/24"], &[]);
+    let v = verdict("addr 10.1.0.9/24 on veth0 in blue", &mut f);
+    assert!(v.fix.as_deref().unwrap().contains("address del"), "{v:?}");
+    f.addrs.insert((blue(), "veth0".into(), ip("10.1.0.2")));
+    let v = verdict("addr 10.1.0.9/24 on veth0 in blue", &mut f);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip -n blue address add 10.1.0.9/24 dev veth0"),
+        "{v:?}"
+    );
+    // A link of the name elsewhere, where the lesson puts one of its own: not this one.
+    let mut f = lab(&[], &[]);
+    f.lesson = vec!["blue".into(), "red".into()];
+    let v = verdict("link veth1 in blue is up", &mut f);
+    assert!(v.fix.as_deref().unwrap().contains("netns"), "{v:?}");
+    f.places.insert((red(), "veth1".into()));
+    let v = verdict("link veth1 in blue is up", &mut f);
+    assert!(
+        !v.cause.as_deref().unwrap_or("").contains("wrong namespace"),
+        "{v:?}"
+    );
+    assert!(!v.fix.as_deref().unwrap_or("").contains("netns"), "{v:?}");
 }
