@@ -812,7 +812,7 @@ quit
 ip netns del blue
 ip netns del red
 # A pause: learn's own blue must not be told from this one by a clock that did not move.
-sleep 0.01
+sleep 0.05
 ip netns add blue
 ip link add own0 type veth peer name own1 netns blue
 echo "#DRY"; $N reset --dry-run veth-lab; echo "code $?"
@@ -834,4 +834,24 @@ echo "#BLUE"; ip -n blue -br link | cut -d'@' -f1 | cut -d' ' -f1
     assert!(!r.part("RESET").contains("removed"), "{}", r.text);
     assert_eq!(r.words("NETNS"), ["blue"], "{}", r.text);
     assert_eq!(r.words("BLUE"), ["lo", "own1"], "{}", r.text);
+}
+
+/// verify --no-sandbox takes back what a failing lesson made, namespaces made by lines the
+/// real program ran included (not only by its own ledger of native lines), and forgets the
+/// baseline only then. A reviewer found both namespaces left, and the baseline forgotten.
+#[test]
+fn a_failing_verify_without_a_sandbox_takes_back_what_real_lines_made() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/fails-after-real-lines.md
+$N verify --no-sandbox $L > /dev/null 2>&1; C=$?; echo "#CODE"; echo $C
+echo "#NETNS"; ls /run/netns
+echo "#LEDGER"; cat $HOME/.local/state/nslab/ledger.json
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.words("CODE"), ["1"], "{}", r.text);
+    assert_eq!(r.words("NETNS"), Vec::<String>::new(), "{}", r.text);
+    let ledger: serde_json::Value = serde_json::from_str(&r.part("LEDGER")).unwrap();
+    assert_eq!(ledger["lessons"], serde_json::json!({}), "{}", r.text);
 }

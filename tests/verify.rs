@@ -1861,7 +1861,7 @@ fn mutants_judged_in_the_lesson_run_get_what_their_own_jails_give() {
         "{}",
         by(56)
     );
-    let digits = |s: &str| {
+    let without_digits = |s: &str| {
         s.chars()
             .filter(|c| !c.is_ascii_digit())
             .collect::<String>()
@@ -1883,33 +1883,48 @@ fn mutants_judged_in_the_lesson_run_get_what_their_own_jails_give() {
         );
         lines.remove(line - 1);
         let mutant = scratch.lesson("mutant.md", &(lines.join("\n") + "\n"));
-        let out = nslab(&[
-            "verify",
-            "--step",
-            &step.to_string(),
-            "--format",
-            "json",
-            &mutant,
-        ]);
-        if out.status.code() == Some(2) {
-            // lint refuses the file without the line (a later check names what it made): the
-            // mutant's own worker, which is handed the lesson, not a file, is never linted.
-            continue;
+        // The step as the file without the line verifies it: (killed, how), or None when lint
+        // refuses the file (a later check names what the line made: the mutant's own worker,
+        // handed the lesson and not a file, is never linted).
+        let own = || {
+            let out = nslab(&[
+                "verify",
+                "--step",
+                &step.to_string(),
+                "--format",
+                "json",
+                &mutant,
+            ]);
+            if out.status.code() == Some(2) {
+                return None;
+            }
+            let r = json(&out);
+            let s = r["lessons"][0]["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["index"] == step)
+                .unwrap()
+                .clone();
+            let killed = s["status"] == "failed" || s["status"] == "defect";
+            let how = without_digits(s["failure"].as_str().unwrap_or(""));
+            Some((killed, how, s))
+        };
+        let shared_said = (
+            m["killed"].as_bool().unwrap(),
+            without_digits(m["how"].as_str().unwrap_or("")),
+        );
+        let Some(mut got) = own() else { continue };
+        // A second look before a disagreement is one: the file's own run is timed by a busy
+        // machine too (once in many runs it answered otherwise, and was not seen again).
+        if (got.0, &got.1) != (shared_said.0, &shared_said.1) {
+            got = own().unwrap();
         }
-        let own = json(&out);
-        let s = own["lessons"][0]["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["index"] == step)
-            .unwrap()
-            .clone();
-        let killed = s["status"] == "failed" || s["status"] == "defect";
-        assert_eq!(m["killed"], killed, "{m}\nits own jail: {s}");
         assert_eq!(
-            digits(m["how"].as_str().unwrap_or("")),
-            digits(s["failure"].as_str().unwrap_or("")),
-            "{m}\nits own jail: {s}"
+            (got.0, &got.1),
+            (shared_said.0, &shared_said.1),
+            "{m}\nits own jail: {}",
+            got.2
         );
         compared += 1;
     }

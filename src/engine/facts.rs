@@ -160,20 +160,16 @@ impl<'k> Round<'k> {
     /// Sends the probes of every reachability check among `checks` at once, and removes the
     /// traces they leave.
     pub fn prefetch<'c>(&mut self, checks: impl IntoIterator<Item = &'c Check>) {
-        fn collect(c: &Check, out: &mut Vec<(Ns, Ipv4Addr)>) {
-            match c {
+        let mut targets: Vec<(Ns, Ipv4Addr)> = checks
+            .into_iter()
+            .filter_map(|c| match c.plain() {
                 Check::Ping {
                     addr: IpAddr::V4(a),
                     from,
-                } => out.push((from.clone(), *a)),
-                Check::Not(inner) => collect(inner, out),
-                _ => {}
-            }
-        }
-        let mut targets = Vec::new();
-        for c in checks {
-            collect(c, &mut targets);
-        }
+                } => Some((from.clone(), *a)),
+                _ => None,
+            })
+            .collect();
         let mut seen = HashSet::new();
         targets.retain(|t| seen.insert(t.clone()));
         // Recent enough answers are reused.

@@ -902,14 +902,18 @@ fn addr(
     // of scope link that a line added (`169.254.10.1/16`, `... scope link`, `fe80::10/64`) is
     // one like any other: the check looks for it (it was not seen at all).
     let exact = has.iter().find(|a| a.cidr == cidr).copied();
-    let kernels = has.iter().any(|a| !a.cidr.is_v4() && a.scope == 253);
+    let link_local: Vec<String> = has
+        .iter()
+        .filter(|a| !a.cidr.is_v4() && a.scope == 253)
+        .map(|a| a.cidr.to_string())
+        .collect();
     let has: Vec<_> = has
         .into_iter()
         .filter(|a| a.cidr.is_v4() || a.scope != 253)
         .collect();
     let Some(a) = exact else {
-        let found = if has.is_empty() && kernels {
-            format!("{dev} has no {family} address but the link-local one the kernel gave it")
+        let found = if has.is_empty() && !link_local.is_empty() {
+            format!("{dev} has only the link-local {}", link_local.join(", "))
         } else if has.is_empty() {
             format!("{dev} has no {family} address")
         } else {
@@ -953,22 +957,11 @@ fn addr(
         // moved address would be its secondary (and go with it when the other end's check is
         // mended).
         for other_ns in f.scope() {
-            // An address the lesson puts there too (anycast, a link-local address on both
-            // ends) is where it belongs.
-            let here_too = f
-                .snapshot(&other_ns)
-                .and_then(|os| {
-                    os.addrs
-                        .iter()
-                        .find(|a| a.cidr.addr == cidr.addr)
-                        .map(|a| a.link.clone())
-                })
-                .is_some_and(|link| f.lesson_puts_addr(&other_ns, &link, cidr.addr));
-            if here_too {
-                continue;
-            }
             if let Some(os) = f.snapshot(&other_ns)
                 && let Some(oa) = os.addrs.iter().find(|a| a.cidr.addr == cidr.addr)
+                // An address the lesson puts there too (anycast, a link-local address on both
+                // ends) is where it belongs.
+                && !f.lesson_puts_addr(&other_ns, &oa.link, cidr.addr)
             {
                 let (first, beside, then) = match wrong {
                     // The ends' addresses swapped: the other end's check has the mirror of this

@@ -57,7 +57,18 @@ pub struct Engine {
     /// The process groups of this step's lines that left something running in the background
     /// (see [`settle`]: what they started may still be starting).
     launched: Vec<i32>,
+    /// By step (its index): where the lesson's lines have put links and addresses when it
+    /// ends (see [`facts::RunInfo::lesson_places`]).
+    step_places: Vec<StepPlaces>,
 }
+
+/// A step's index, the links (namespace, name) and addresses (namespace, link, address) of
+/// the lesson when it ends.
+type StepPlaces = (
+    usize,
+    Arc<std::collections::HashSet<(Ns, String)>>,
+    Arc<std::collections::HashSet<(Ns, String, std::net::IpAddr)>>,
+);
 
 /// Judges checks in a round the caller holds (each namespace dumped at most once in it, also
 /// for what the caller judges next in the same round).
@@ -74,6 +85,7 @@ impl Engine {
             ledger: Ledger::default(),
             pace,
             run,
+            step_places: Vec::new(),
             watch: None,
             launched: Vec::new(),
         }
@@ -82,27 +94,36 @@ impl Engine {
     /// The lesson the engine works for: its namespaces are where checks and pictures look.
     pub fn set_lesson(&mut self, lesson: &Lesson) {
         let made = Creations::of(lesson);
-        let mut places: std::collections::HashSet<(Ns, String)> =
-            made.links.iter().cloned().collect();
         let mut links: Vec<String> = made.links.into_iter().map(|(_, l)| l).collect();
-        let mut addrs: std::collections::HashSet<(Ns, String, std::net::IpAddr)> = made
-            .addrs
-            .iter()
-            .map(|(ns, dev, c)| (ns.clone(), dev.clone(), c.addr))
-            .collect();
         let mut names: Vec<String> = made.netns.into_iter().collect();
+        // Where the lesson's lines put links and addresses, as each step ends (the effect
+        // model's state): a check of a step is judged against its own step's.
+        let mut world = crate::lesson::effect::World::new();
+        self.step_places = lesson
+            .steps
+            .iter()
+            .map(|step| {
+                world.run_step(step);
+                (
+                    step.index,
+                    Arc::new(world.links.keys().cloned().collect()),
+                    Arc::new(
+                        world
+                            .addrs
+                            .keys()
+                            .map(|(ns, dev, c)| (ns.clone(), dev.clone(), c.addr))
+                            .collect(),
+                    ),
+                )
+            })
+            .collect();
         for step in &lesson.steps {
             for c in &step.checks {
-                if let crate::lesson::check::Check::Link { name, pred, ns } = &c.check {
+                if let crate::lesson::check::Check::Link { name, pred, .. } = &c.check {
                     links.push(name.clone());
-                    places.insert((ns.clone(), name.clone()));
-                    if let crate::lesson::check::LinkPred::Peer { name, ns } = pred {
+                    if let crate::lesson::check::LinkPred::Peer { name, .. } = pred {
                         links.push(name.clone());
-                        places.insert((ns.clone(), name.clone()));
                     }
-                }
-                if let crate::lesson::check::Check::Addr { cidr, ns, dev, .. } = &c.check {
-                    addrs.insert((ns.clone(), dev.clone(), cidr.addr));
                 }
                 for ns in c.check.namespaces() {
                     if let Ns::Named(n) = ns
@@ -116,8 +137,6 @@ impl Engine {
         self.run.lesson_ns_set = Arc::new(names.iter().cloned().collect());
         self.run.lesson_ns = Arc::new(names);
         self.run.lesson_links = Arc::new(links.into_iter().collect());
-        self.run.lesson_places = Arc::new(places);
-        self.run.lesson_addrs = Arc::new(addrs);
     }
 
     /// Probes younger than this are not sent again (learn: its checks are judged on every
@@ -148,22 +167,23 @@ impl Engine {
         }
         self.note_sysctls(step);
         self.watch_pings(step);
+        if let Some((_, places, addrs)) = self.step_places.iter().find(|p| p.0 == step.index) {
+            self.run.lesson_places = places.clone();
+            self.run.lesson_addrs = addrs.clone();
+        }
     }
 
     /// Reads the sysctls the step's checks name, in the root namespace and every lesson
     /// namespace that exists, as the step begins (see [`facts::RunInfo::sysctls_at_start`]).
     fn note_sysctls(&mut self, step: &Step) {
-        fn keys_of(c: &Check, out: &mut Vec<String>) {
-            match c {
-                Check::Sysctl { key, .. } => out.push(key.clone()),
-                Check::Not(inner) => keys_of(inner, out),
-                _ => {}
-            }
-        }
-        let mut keys = Vec::new();
-        for c in &step.checks {
-            keys_of(&c.check, &mut keys);
-        }
+        let keys: Vec<String> = step
+            .checks
+            .iter()
+            .filter_map(|c| match c.check.plain() {
+                Check::Sysctl { key, .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
         let Ok(mut m) = self.run.sysctls_at_start.lock() else {
             return;
         };
@@ -190,17 +210,14 @@ impl Engine {
 
     /// (Re)starts the ping watch for a step's action checks, in the namespaces that exist now.
     pub fn watch_pings(&mut self, step: &Step) {
-        fn from_of(c: &Check, out: &mut Vec<Ns>) {
-            match c {
-                Check::Pinged { from, .. } => out.push(from.clone()),
-                Check::Not(inner) => from_of(inner, out),
-                _ => {}
-            }
-        }
-        let mut wanted = Vec::new();
-        for c in &step.checks {
-            from_of(&c.check, &mut wanted);
-        }
+        let mut wanted: Vec<Ns> = step
+            .checks
+            .iter()
+            .filter_map(|c| match c.check.plain() {
+                Check::Pinged { from, .. } => Some(from.clone()),
+                _ => None,
+            })
+            .collect();
         wanted.dedup();
         let exists = |ns: &Ns| match ns {
             Ns::Root => true,

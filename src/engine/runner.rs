@@ -35,9 +35,9 @@ pub struct Policy {
     /// before the ones that may wait (pings, shell checks), which are judged only when all the
     /// others pass.
     pub first_failure_decides: bool,
-    /// `--mutate`'s run of the lesson as it is: just before the step's last acting line (see
-    /// [`Step::last_acting_line`]), judge the step as that line's mutant would be judged (one
-    /// failure decides), and go on.
+    /// `--mutate`'s run of the lesson as it is: just before the step's last acting line, where
+    /// that is exact (see [`Step::judged_without_last`]), judge the step as that line's mutant
+    /// would be judged (one failure decides), and go on.
     pub judge_without_last: bool,
 }
 
@@ -114,28 +114,40 @@ pub fn setup(engine: &mut Engine, step: &Step) -> Vec<CommandRun> {
     step.setup
         .iter()
         .map(|c| {
-            let p = engine.perform(c);
-            let ok = p.ok != c.expect_failure;
-            CommandRun {
-                text: c.text.clone(),
-                line: c.line,
-                status: if ok {
-                    CommandStatus::Passed
-                } else {
-                    CommandStatus::Failed
-                },
-                error: (!ok).then(|| {
-                    format!(
-                        "the step's setup failed: {}",
-                        p.error.unwrap_or_else(|| c.text.clone())
-                    )
-                }),
-                output: p.output,
-                expect_failure: c.expect_failure,
-                duration: p.duration,
+            let mut r = ran(c, engine.perform(c));
+            if r.status == CommandStatus::Failed {
+                r.error = Some(format!(
+                    "the step's setup failed: {}",
+                    r.error.take().unwrap_or_else(|| c.text.clone())
+                ));
             }
+            r
         })
         .collect()
+}
+
+/// What became of a line that ran: a line marked [fails] is meant to fail, and its failure
+/// is the expected outcome.
+fn ran(c: &CommandLine, p: super::Performed) -> CommandRun {
+    let ok = p.ok != c.expect_failure;
+    let error = match (ok, c.expect_failure) {
+        (true, _) => None,
+        (false, true) => Some(format!("{}: expected to fail, but it succeeded", c.text)),
+        (false, false) => p.error,
+    };
+    CommandRun {
+        text: c.text.clone(),
+        line: c.line,
+        status: if ok {
+            CommandStatus::Passed
+        } else {
+            CommandStatus::Failed
+        },
+        error,
+        output: p.output,
+        expect_failure: c.expect_failure,
+        duration: p.duration,
+    }
 }
 
 /// A line that was not run, and why.
@@ -161,26 +173,7 @@ fn perform(engine: &mut Engine, c: &CommandLine, owed: &Owed, show: &mut dyn Sho
     } else {
         engine.perform_unread(c)
     };
-    // A line marked [fails] is meant to fail: its failure is the expected outcome.
-    let ok = p.ok != c.expect_failure;
-    let error = match (ok, c.expect_failure) {
-        (true, _) => None,
-        (false, true) => Some(format!("{}: expected to fail, but it succeeded", c.text)),
-        (false, false) => p.error.clone(),
-    };
-    let run = CommandRun {
-        text: c.text.clone(),
-        line: c.line,
-        status: if ok {
-            CommandStatus::Passed
-        } else {
-            CommandStatus::Failed
-        },
-        error,
-        output: p.output,
-        expect_failure: c.expect_failure,
-        duration: p.duration,
-    };
+    let run = ran(c, p);
     show.performed(c, &run);
     run
 }
@@ -254,7 +247,7 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
     };
     let mut owed = Owed::before(engine, step, policy.skip_line);
     let last = step
-        .last_acting_line()
+        .judged_without_last()
         .filter(|_| policy.judge_without_last && policy.skip_line.is_none());
     // What the mutant without the last line leaves pending: all the rest, looked at as the
     // mutant's own run looks at it, before the lines.
@@ -279,7 +272,9 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         if let Some(l) = last.filter(|l| l.line == c.line && skip.is_none())
             && let Some(owed_mutant) = owed_without_last.take()
         {
-            without_last = Some(Box::new(without(engine, step, l, &commands, &owed_mutant)));
+            let judged = without(engine, step, l, &commands, &owed_mutant);
+            owed.postpone(judged.duration);
+            without_last = Some(Box::new(judged));
         }
         if let Some(why) = skip {
             commands.push(skipped(c, why));

@@ -203,6 +203,14 @@ impl Owed {
         self.began.unwrap_or_else(Instant::now) + SETTLE_MAX
     }
 
+    /// The step's clock stood still for `d` (`--mutate` judged a mutant in the middle of the
+    /// step): the grace periods counted from the step's start are moved on by as much.
+    pub fn postpone(&mut self, d: std::time::Duration) {
+        if let Some(b) = self.began.as_mut() {
+            *b += d;
+        }
+    }
+
     /// Lines that did not run (a line before them failed): the teardowns they would have
     /// started are not owed.
     pub fn forget(&mut self, lines: impl Iterator<Item = usize>) {
@@ -557,10 +565,7 @@ fn any_of(checks: &[&Check], kind: impl Fn(&Check) -> bool) -> bool {
 }
 
 fn strip(c: &Check) -> &Check {
-    match c {
-        Check::Not(inner) => strip(inner),
-        other => other,
-    }
+    c.plain()
 }
 
 /// A check that an IPv6 address in duplicate address detection may keep false: one about IPv6,

@@ -234,6 +234,14 @@ pub struct CheckError {
 }
 
 impl Check {
+    /// The check with its `not` taken off: what it is about.
+    pub fn plain(&self) -> &Check {
+        match self {
+            Check::Not(inner) => inner.plain(),
+            other => other,
+        }
+    }
+
     /// Checks with no kernel event to wake on (reachability, processes, shell commands,
     /// counts, the student's pings): learn looks at them again on a timer.
     pub fn needs_polling(&self) -> bool {

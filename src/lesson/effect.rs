@@ -876,6 +876,20 @@ impl World {
                         self.made
                             .push(Made::Addr(key.0.clone(), key.1.clone(), key.2));
                     }
+                    // One the model is unsure of: there now, for sure; with the label and
+                    // broadcast address it had, if it was there, which the model does not know.
+                    AddrVerb::Replace | AddrVerb::Change if self.doubt_addrs.contains(&key) => {
+                        self.made
+                            .push(Made::Addr(key.0.clone(), key.1.clone(), key.2));
+                        self.doubt_addrs.remove(&key);
+                        self.addrs.insert(
+                            key,
+                            AddrFact {
+                                brd: None,
+                                label: None,
+                            },
+                        );
+                    }
                     _ => {
                         let brd = match a.brd {
                             // An IPv6 address has no broadcast address: ip accepts one, and

@@ -119,6 +119,35 @@ impl Step {
     /// so `--mutate` judges it there, in the lesson's own run. Not when another line that only
     /// looks comes after it: such a line runs a program, which may leave traces, in a state the
     /// lesson never has.
+    /// The step's last acting line, when `--mutate` judges its mutant in the lesson's own run
+    /// (see [`Self::last_acting_line`]), and that judgement is what the mutant's own jail would
+    /// give. Not for a step
+    /// - with a question (its answer is judged after the lines);
+    /// - with a shell check: the lesson's run judged the checks of its steps before them as
+    ///   well as after, where a mutant's jail only performs the earlier steps, and a shell check
+    ///   sees what judging leaves (a file a shell check wrote, a link's packet counters that
+    ///   nslab's probes raised);
+    /// - that starts a program in the background: when it is ready is a matter of time, and
+    ///   the two runs' times differ.
+    pub fn judged_without_last(&self) -> Option<&CommandLine> {
+        let starts = self.setup.iter().chain(&self.commands).any(|c| {
+            c.command
+                .parts
+                .iter()
+                .any(|p| p.background || matches!(p.op, grammar::Op::Start(_)))
+        });
+        if self.question.is_some()
+            || starts
+            || self
+                .checks
+                .iter()
+                .any(|c| matches!(c.check.plain(), Check::Shell { .. }))
+        {
+            return None;
+        }
+        self.last_acting_line()
+    }
+
     pub fn last_acting_line(&self) -> Option<&CommandLine> {
         let i = self.commands.iter().rposition(|c| !c.observe)?;
         self.commands[i + 1..]

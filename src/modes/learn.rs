@@ -880,10 +880,13 @@ impl Learn<'_> {
                             // namespace the step deletes alive, and its veth pair with it: the
                             // step waited 10 s for a teardown that could not come.
                             drop(watcher.take());
-                            v.performed = true;
                             v.message = self.perform(step);
                             (watcher, watched) = self.watch();
                             self.evaluate(idx, &mut v);
+                            // Performed only if that completed the step: after a line that
+                            // failed, what the student does next completes it, and earns it.
+                            v.performed = v.outcomes.iter().all(|o| o.pass);
+                            earned |= !v.performed;
                         }
                         Action::Rebuild(from) => {
                             self.keep_ledger();

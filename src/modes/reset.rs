@@ -775,9 +775,11 @@ pub fn new_namespaces(lesson: &Lesson) -> Vec<(String, (u64, u64))> {
     let Ok(ledger) = Store::default().read() else {
         return Vec::new();
     };
-    let Some(b) = current(&ledger, &lesson.id) else {
-        return Vec::new();
-    };
+    current(&ledger, &lesson.id).map_or_else(Vec::new, new_namespaces_in)
+}
+
+/// [`new_namespaces`], against this baseline.
+pub fn new_namespaces_in(b: &Baseline) -> Vec<(String, (u64, u64))> {
     b.makes
         .netns
         .iter()
@@ -794,19 +796,19 @@ pub fn new_namespaces(lesson: &Lesson) -> Vec<(String, (u64, u64))> {
 /// had before the session and chose to go on with) are written to the baseline as made by
 /// the lesson. Reset removes a new namespace of the lesson's names only if it is one of these.
 pub fn note_made(lesson: &Lesson, seen: &[(String, (u64, u64))], except: &[(String, (u64, u64))]) {
-    let fresh: Vec<&(String, (u64, u64))> = seen.iter().filter(|s| !except.contains(s)).collect();
+    let fresh: Vec<(String, (u64, u64))> = seen
+        .iter()
+        .filter(|s| !except.contains(s))
+        .cloned()
+        .collect();
     if fresh.is_empty() {
         return;
     }
     let store = Store::default();
     let id = lesson.id.clone();
     let r = store.update(|l| {
-        if let Some(b) = l.lessons.get_mut(&id).filter(|b| b.boot == boot_id())
-            && let Some(made) = b.made.as_mut()
-        {
-            for (name, ident) in &fresh {
-                made.insert(name.clone(), *ident);
-            }
+        if let Some(b) = l.lessons.get_mut(&id).filter(|b| b.boot == boot_id()) {
+            b.note_made(&fresh);
         }
     });
     if let Err(e) = r {
@@ -840,6 +842,13 @@ pub fn begin_verify(k: &Kernel, lesson: &Lesson) -> Result<Baseline, crate::exit
 /// verify --no-sandbox, at the end (or at a signal): resets the lesson by its baseline, and
 /// forgets the baseline once nothing of the lesson's is left.
 pub fn end_verify(k: &Kernel, id: &str, b: &Baseline) -> Undone {
+    // The run performed every line since its baseline (it refuses to begin on one it did not
+    // take): every new namespace of the lesson's names is its own, seen noted or not (a line
+    // interrupted before its step ended).
+    let b = &Baseline {
+        made: None,
+        ..b.clone()
+    };
     match plan_now(k, id, b, Basis::Baseline) {
         Ok(p) => {
             let u = carry_out(k, &p, b);

@@ -141,7 +141,7 @@ pub fn worker() -> Result<Code, Failure> {
     // On the host (--no-sandbox), the ledger's baseline is written before the first line, and
     // the lesson is reset by it at the end, or at SIGINT, SIGTERM or SIGHUP; after a SIGKILL,
     // `nslab reset LESSON` does it (modes/reset.rs). A sandbox takes it all with it.
-    let baseline = if job.sandbox {
+    let mut baseline = if job.sandbox {
         None
     } else {
         crate::signals::watch(crate::signals::OnSignal::Stop)
@@ -160,15 +160,13 @@ pub fn worker() -> Result<Code, Failure> {
         let _ = writeln!(o);
         let _ = o.flush();
     }
-    let on_host = baseline.is_some();
     let mut report = run::verify_lesson(&mut engine, &lesson, job.scope, |s| {
-        // On the machine itself: what the step made is the lesson's, for a reset after a kill.
-        if on_host {
-            crate::modes::reset::note_made(
-                &lesson,
-                &crate::modes::reset::new_namespaces(&lesson),
-                &[],
-            );
+        // On the machine itself: what the step made is the lesson's, for the reset at the end
+        // (this baseline) and for one after a kill (the ledger's).
+        if let Some(b) = baseline.as_mut() {
+            let seen = crate::modes::reset::new_namespaces_in(b);
+            b.note_made(&seen);
+            crate::modes::reset::note_made(&lesson, &seen, &[]);
         }
         let mut o = out.lock();
         let _ = serde_json::to_writer(&mut o, &Event::Step(s.clone()));
@@ -769,7 +767,8 @@ pub struct Mutant {
     /// How the step that killed it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub how: Option<String>,
-    /// How long the mutant took, its jail included (a slow one says where a lesson waits).
+    /// How long the mutant took, its jail included (a slow one says where a lesson waits); for
+    /// one judged in its lesson's run, that judgement's time.
     pub duration_ms: f64,
     /// Judged in the lesson's own run, just before the line (the last of its step), with no
     /// jail of its own: the state there is the one the mutant's step ends in.
@@ -818,7 +817,7 @@ fn time_limit_ms(text: &str) -> u64 {
 /// the unmutated lesson's, which passes), so a mutant's worker performs the earlier steps
 /// without judging them and verifies that one step: mutants of step k share the cost of
 /// steps 1..k-1 being cheap, not judged. The mutant without a step's last acting line is
-/// judged in the lesson's own run (see `Step::last_acting_line`). The rest run on every core.
+/// judged in the lesson's own run (see `Step::judged_without_last`). The rest run on every core.
 fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     let mut plan = Vec::new();
     for (i, l) in lessons.iter().enumerate() {
@@ -858,15 +857,14 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             })
             .sum()
     };
-    // A mutant that leaves out its step's last line is judged in the lesson's own run, just
-    // before that line (see `Step::last_acting_line`), unless that run cannot decide it.
+    // A mutant that leaves out its step's last acting line is judged in the lesson's own run,
+    // just before that line (see `Step::judged_without_last`), unless that run cannot decide it.
     let in_lesson_run = |&(i, step, line, _): &(usize, usize, usize, String)| {
         lessons[i]
             .steps
             .iter()
             .find(|s| s.index == step)
-            .filter(|s| s.question.is_none())
-            .and_then(|s| s.last_acting_line())
+            .and_then(|s| s.judged_without_last())
             .is_some_and(|l| l.line == line)
     };
     let mut order: Vec<usize> = (0..plan.len())

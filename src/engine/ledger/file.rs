@@ -399,6 +399,18 @@ pub struct Baseline {
     pub made: Option<BTreeMap<NsName, (u64, u64)>>,
 }
 
+impl Baseline {
+    /// Records namespaces a session saw the lesson make (see [`Baseline::made`]); nothing in
+    /// a baseline of an older nslab, which did not record them.
+    pub fn note_made(&mut self, seen: &[(NsName, (u64, u64))]) {
+        if let Some(made) = self.made.as_mut() {
+            for (name, ident) in seen {
+                made.insert(name.clone(), *ident);
+            }
+        }
+    }
+}
+
 /// A prefix as text (`10.1.0.0/24`), as `ip` writes it.
 mod cidr_text {
     use crate::net::Cidr;

@@ -644,3 +644,26 @@ fn addresses_labels_and_neighbours_follow_the_kernel() {
         "{said:?}"
     );
 }
+
+/// `replace` of an address the model is unsure of (an `addr del` without a length, with two
+/// lengths of it on the link): there for sure after it, its label and broadcast address not
+/// (the kernel keeps those of one it had). Found by a reviewer.
+#[test]
+fn a_replace_of_an_address_in_doubt_says_nothing_of_its_label() {
+    let l = lesson(&[
+        "ip netns add a\nip -n a link add d0 type veth peer name d1",
+        "ip -n a addr add 10.0.0.1/24 dev d0 label d0:x\n\
+         ip -n a addr add 10.0.0.1/16 dev d0 label d0:y brd 10.0.255.254\n\
+         ip -n a addr del 10.0.0.1 dev d0\nip -n a addr replace 10.0.0.1/16 dev d0 label d0:z brd +",
+    ]);
+    let said = derived(&l, 1);
+    assert!(
+        said.contains(&"addr 10.0.0.1/16 on d0 in a".to_string()),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .all(|c| !c.contains("label") && !c.contains("brd")),
+        "{said:?}"
+    );
+}

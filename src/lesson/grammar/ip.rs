@@ -1226,6 +1226,9 @@ fn address(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
             "Not enough information: \"dev\" argument is required.",
         ));
     };
+    if let Some((0, w)) = valid_lft {
+        return Err(error_at(w, "valid_lft is zero"));
+    }
     // Either lifetime is forever unless given.
     let (valid, preferred) = (
         valid_lft.map_or(u32::MAX, |(s, _)| s),
