@@ -169,6 +169,7 @@ impl Demo<'_> {
             messages: std::mem::take(&mut self.notes),
             footers: vec!["Ctrl-C or q stops the demo".into(), "Ctrl-C: stop".into()],
             asked: false,
+            notes: 0,
         };
         let mut show = Typing {
             delay: typing_delay(),

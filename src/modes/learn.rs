@@ -1075,6 +1075,7 @@ impl Learn<'_> {
             }
         }
         let mut messages: Vec<String> = self.notes.clone();
+        let notes = messages.len();
         if step.challenge && v.hint_level == 0 && !complete {
             messages.push(CHALLENGE.into());
         }
@@ -1155,6 +1156,7 @@ impl Learn<'_> {
             messages,
             footers,
             asked: v.hint_level > 0,
+            notes,
         }
     }
 

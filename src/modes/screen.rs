@@ -36,6 +36,9 @@ pub struct Parts {
     /// The messages hold what the student asked for (a hint): in a small pane, the reasons
     /// under the checks (which the hint says again, with a Try) give way to them first.
     pub asked: bool,
+    /// How many of the first messages are notes of what happened before (a step passed): in
+    /// a small pane they give way to the others first.
+    pub notes: usize,
 }
 
 /// A frame: its lines, and how far the body can scroll.
@@ -116,9 +119,14 @@ pub fn layout(p: &Parts, width: usize, height: usize) -> Laid {
         question.extend(wrapped(q, width, ""));
     }
     let mut messages = Vec::new();
-    for m in &p.messages {
+    let mut note_rows = 0;
+    for (i, m) in p.messages.iter().enumerate() {
         for l in m.lines() {
-            messages.extend(wrapped(l, width, ""));
+            let rows = wrapped(l, width, "");
+            if i < p.notes {
+                note_rows += rows.len();
+            }
+            messages.extend(rows);
         }
     }
     let footer = p
@@ -138,6 +146,11 @@ pub fn layout(p: &Parts, width: usize, height: usize) -> Laid {
     if p.asked && whys > 0 && fixed(messages.len(), check_rows) > height {
         checks.retain(|(why, _)| !why);
         check_rows = count(&checks);
+    }
+    // Notes of what happened before go first, oldest first.
+    while note_rows > 0 && fixed(messages.len(), check_rows) > height {
+        messages.remove(0);
+        note_rows -= 1;
     }
     let mut msg_rows = messages.len();
     if fixed(msg_rows, check_rows) > height {
@@ -255,6 +268,7 @@ mod tests {
                 "? keys".into(),
             ],
             asked: false,
+            notes: 0,
         }
     }
 
@@ -289,6 +303,31 @@ mod tests {
         let text = shown(&p);
         assert!(text.contains("Try: ip netns add d4"), "{text}");
         assert!(text.contains("check 4 of a step"), "{text}");
+    }
+
+    /// In a small pane, notes of what happened before ("Step 1 ✓ verified") give way to what is
+    /// said now (a student helper saw the going-ahead note cut to "…" at 60x20, while older
+    /// notes stayed).
+    #[test]
+    fn old_notes_give_way_to_what_is_said_now() {
+        console::set_colors_enabled(false);
+        let mut p = long_step();
+        p.messages = vec![
+            "Step 1 ✓ verified: make blue".into(),
+            "Step 2 ✓ verified: make red".into(),
+            "Step 3 ✓ verified: make the pair".into(),
+            "Step 5's checks hold already: you seem to have gone ahead.".into(),
+        ];
+        p.notes = 3;
+        let text = layout(&p, 60, 12).lines.join("\n");
+        assert!(text.contains("you seem to have gone ahead"), "{text}");
+        assert!(!text.contains("Step 1 ✓"), "{text}");
+        // With room, all of them, in order.
+        let text = layout(&p, 80, 40).lines.join("\n");
+        assert!(
+            text.contains("Step 1 ✓") && text.contains("gone ahead"),
+            "{text}"
+        );
     }
 
     #[test]

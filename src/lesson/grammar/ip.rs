@@ -2228,7 +2228,9 @@ fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
 /// `broadcast` to ip, and "type" no link-layer address), with what the author meant to say:
 /// a link of that name is made with `name`.
 fn read_as(refusal: String, word: &str, keyword: &str) -> String {
-    if word == keyword || (keyword == "broadcast" && word == "brd") {
+    // The keyword itself, its usual short form, or an abbreviation too long to be a link's
+    // name by chance (`addr zz`: the author meant the address, and got it wrong).
+    if word == keyword || (keyword == "broadcast" && word == "brd") || word.len() >= 4 {
         return refusal;
     }
     if keyword == "dynamic" {

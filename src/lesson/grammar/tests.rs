@@ -419,6 +419,11 @@ fn refusals_are_iproute2s_own_and_point_at_the_word() {
     ] {
         assert!(parse(ok).is_ok(), "{ok}");
     }
+    // A long abbreviation of the keyword is the keyword, meant: no hint about a link's name.
+    assert_eq!(
+        refused("ip link set v1 addr zz").message,
+        "\"zz\" is invalid lladdr."
+    );
 }
 
 #[test]
