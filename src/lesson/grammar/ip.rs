@@ -727,11 +727,14 @@ fn link_attrs(
             at.other.push("link".into());
         } else if matches(t, "address") {
             let v = a.need()?;
-            at.address =
-                Some(ipaddr::lladdr(&v.text).map_err(|e| error_at(v, read_as(e, t, "address")))?);
+            at.address = Some(
+                ipaddr::lladdr(&v.text)
+                    .map_err(|e| error_at(v, read_as(e, t, "address", creating)))?,
+            );
         } else if matches(t, "broadcast") || t == "brd" {
             let v = a.need()?;
-            ipaddr::lladdr(&v.text).map_err(|e| error_at(v, read_as(e, t, "broadcast")))?;
+            ipaddr::lladdr(&v.text)
+                .map_err(|e| error_at(v, read_as(e, t, "broadcast", creating)))?;
             at.other.push("broadcast".into());
         } else if matches(t, "txqueuelen") || t == "qlen" || matches(t, "txqlen") {
             let v = a.need()?;
@@ -796,7 +799,7 @@ fn link_attrs(
                     "Error: argument of \"dynamic\" must be \"on\" or \"off\", not \"{}\"",
                     v.text
                 );
-                return Err(error_at(v, read_as(refusal, t, "dynamic")));
+                return Err(error_at(v, read_as(refusal, t, "dynamic", creating)));
             }
             at.other.push("dynamic".into());
         } else if matches(t, "type") {
@@ -2226,19 +2229,16 @@ fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
 
 /// ip's refusal of a word after a keyword abbreviated (`ip link add br type bridge`: "br" is
 /// `broadcast` to ip, and "type" no link-layer address), with what the author meant to say:
-/// a link of that name is made with `name`.
-fn read_as(refusal: String, word: &str, keyword: &str) -> String {
+/// a link of that name is made with `name` (`add`), and named with `dev` (`set`, where `name`
+/// would read as a rename).
+fn read_as(refusal: String, word: &str, keyword: &str, creating: bool) -> String {
     // The keyword itself, its usual short form, or an abbreviation too long to be a link's
     // name by chance (`addr zz`: the author meant the address, and got it wrong).
     if word == keyword || (keyword == "broadcast" && word == "brd") || word.len() >= 4 {
         return refusal;
     }
-    if keyword == "dynamic" {
-        return format!(
-            "{refusal} (ip reads \"{word}\" as \"dynamic\": to name the link \"{word}\", write \"dev {word}\" or \"name {word}\")"
-        );
-    }
+    let how = if creating { "name" } else { "dev" };
     format!(
-        "{refusal} (ip reads \"{word}\" as \"{keyword}\": to name a link \"{word}\", write \"name {word}\")"
+        "{refusal} (ip reads \"{word}\" as \"{keyword}\": to name the link \"{word}\", write \"{how} {word}\")"
     )
 }

@@ -394,7 +394,7 @@ fn refusals_are_iproute2s_own_and_point_at_the_word() {
     assert_eq!(e.offset, 15);
     assert_eq!(
         e.message,
-        "\"type\" is invalid lladdr. (ip reads \"br\" as \"broadcast\": to name a link \"br\", \
+        "\"type\" is invalid lladdr. (ip reads \"br\" as \"broadcast\": to name the link \"br\", \
          write \"name br\")"
     );
     let e = refused("ip link add brd zz");
@@ -408,7 +408,16 @@ fn refusals_are_iproute2s_own_and_point_at_the_word() {
         "{}",
         e.message
     );
+    assert!(e.message.ends_with("write \"dev d\")"), "{}", e.message);
     assert!(parse("ip link set dev d up").is_ok());
+    // In `set`, the link is named with `dev` (`name` would read as a rename).
+    let e = refused("ip link set a up");
+    assert!(
+        e.message
+            .ends_with("to name the link \"a\", write \"dev a\")"),
+        "{}",
+        e.message
+    );
     assert!(parse("ip link set x0 dynamic on").is_ok());
     // What iproute2 accepts is never refused.
     for ok in [
