@@ -170,6 +170,7 @@ impl Demo<'_> {
             footers: vec!["Ctrl-C or q stops the demo".into(), "Ctrl-C: stop".into()],
             asked: false,
             notes: 0,
+            details: Vec::new(),
         };
         let mut show = Typing {
             delay: typing_delay(),

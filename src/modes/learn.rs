@@ -1086,6 +1086,14 @@ impl Learn<'_> {
         if v.hint_level > 0 {
             messages.extend(self.hint(step, &v.outcomes, v.ahead, v.hint_level, w));
         }
+        // A hint's "expected:" says again what the check says: in a small pane it gives way
+        // before the hint's Try does.
+        let details: Vec<usize> = messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.starts_with(HINT_EXPECTED))
+            .map(|(i, _)| i)
+            .collect();
         if let Mode::Confirm(a) = input.mode {
             messages.push(
                 style(match a {
@@ -1157,6 +1165,7 @@ impl Learn<'_> {
             footers,
             asked: v.hint_level > 0,
             notes,
+            details,
         }
     }
 
@@ -1187,7 +1196,7 @@ impl Learn<'_> {
                 let mut out = Vec::new();
                 for (c, o) in failing {
                     out.push(format!("{} {}", style("✗").red(), c.check.describe()));
-                    out.push(format!("    expected: {}", o.expected));
+                    out.push(format!("{HINT_EXPECTED}{}", o.expected));
                     out.push(format!("    found: {}", o.found));
                     if let Some(cause) = &o.cause {
                         out.push(format!("    {}", crate::engine::judge::sentence(cause)));
@@ -1352,6 +1361,9 @@ impl Learn<'_> {
         }
     }
 }
+
+/// How a hint's "expected:" line starts (see [`Learn::parts`]: it gives way in a small pane).
+const HINT_EXPECTED: &str = "    expected: ";
 
 /// A link or namespace a check is about: its name; for a link, its namespace and, when the
 /// check names it, the other end of its cable.

@@ -39,6 +39,9 @@ pub struct Parts {
     /// How many of the first messages are notes of what happened before (a step passed): in
     /// a small pane they give way to the others first.
     pub notes: usize,
+    /// Messages that say again what is said elsewhere (a hint's "expected:", which the check's
+    /// own words say): in a small pane they give way next, before the rest is cut.
+    pub details: Vec<usize>,
 }
 
 /// A frame: its lines, and how far the body can scroll.
@@ -118,15 +121,11 @@ pub fn layout(p: &Parts, width: usize, height: usize) -> Laid {
     for q in &p.question {
         question.extend(wrapped(q, width, ""));
     }
-    let mut messages = Vec::new();
-    let mut note_rows = 0;
+    // Each row with the message it belongs to.
+    let mut messages: Vec<(usize, String)> = Vec::new();
     for (i, m) in p.messages.iter().enumerate() {
         for l in m.lines() {
-            let rows = wrapped(l, width, "");
-            if i < p.notes {
-                note_rows += rows.len();
-            }
-            messages.extend(rows);
+            messages.extend(wrapped(l, width, "").into_iter().map(|r| (i, r)));
         }
     }
     let footer = p
@@ -147,11 +146,18 @@ pub fn layout(p: &Parts, width: usize, height: usize) -> Laid {
         checks.retain(|(why, _)| !why);
         check_rows = count(&checks);
     }
-    // Notes of what happened before go first, oldest first.
-    while note_rows > 0 && fixed(messages.len(), check_rows) > height {
-        messages.remove(0);
-        note_rows -= 1;
+    // Notes of what happened before go first, oldest first; then what is said again.
+    while fixed(messages.len(), check_rows) > height {
+        let Some(k) = messages
+            .iter()
+            .position(|(i, _)| *i < p.notes)
+            .or_else(|| messages.iter().position(|(i, _)| p.details.contains(i)))
+        else {
+            break;
+        };
+        messages.remove(k);
     }
+    let mut messages: Vec<String> = messages.into_iter().map(|(_, r)| r).collect();
     let mut msg_rows = messages.len();
     if fixed(msg_rows, check_rows) > height {
         let over = fixed(msg_rows, check_rows) - height;
@@ -269,6 +275,7 @@ mod tests {
             ],
             asked: false,
             notes: 0,
+            details: Vec::new(),
         }
     }
 
@@ -328,6 +335,19 @@ mod tests {
             text.contains("Step 1 ✓") && text.contains("gone ahead"),
             "{text}"
         );
+        // A hint's "expected:" gives way before its Try (which a student helper saw cut).
+        p.messages = vec![
+            "✗ veth0 in blue is wired to veth1 in red".into(),
+            "    expected: veth0 in blue is wired to veth1 in red".into(),
+            "    found: veth0 is in the root namespace".into(),
+            "    Try: ip link set veth0 netns blue".into(),
+        ];
+        p.notes = 0;
+        p.details = vec![1];
+        p.asked = true;
+        let text = layout(&p, 60, 11).lines.join("\n");
+        assert!(text.contains("Try: ip link set veth0 netns blue"), "{text}");
+        assert!(!text.contains("expected:"), "{text}");
     }
 
     #[test]
