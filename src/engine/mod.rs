@@ -191,14 +191,10 @@ impl Engine {
         if keys.is_empty() {
             return;
         }
-        let mut scope = vec![Ns::Root];
-        scope.extend(
-            self.run
-                .lesson_ns
-                .iter()
-                .filter(|n| self.kernel.netns_exists(n))
-                .map(|n| Ns::Named(n.clone())),
-        );
+        let scope = self.lab_namespaces().into_iter().filter(|ns| match ns {
+            Ns::Root => true,
+            Ns::Named(n) => self.kernel.netns_exists(n),
+        });
         for ns in scope {
             for k in &keys {
                 if let Ok(v) = self.kernel.sysctl_read(&ns, k) {

@@ -876,25 +876,16 @@ impl World {
                         self.made
                             .push(Made::Addr(key.0.clone(), key.1.clone(), key.2));
                     }
-                    // One the model is unsure of: there now, for sure; with the label and
-                    // broadcast address it had, if it was there, which the model does not know.
-                    AddrVerb::Replace | AddrVerb::Change if self.doubt_addrs.contains(&key) => {
-                        self.made
-                            .push(Made::Addr(key.0.clone(), key.1.clone(), key.2));
-                        self.doubt_addrs.remove(&key);
-                        self.addrs.insert(
-                            key,
-                            AddrFact {
-                                brd: None,
-                                label: None,
-                            },
-                        );
-                    }
-                    _ => {
+                    verb => {
+                        // `replace` of one the model is unsure of: there now, for sure; with the
+                        // label and broadcast address it had, if it was there, which the model
+                        // does not know.
+                        let unsure = matches!(verb, AddrVerb::Replace | AddrVerb::Change)
+                            && self.doubt_addrs.contains(&key);
                         let brd = match a.brd {
                             // An IPv6 address has no broadcast address: ip accepts one, and
                             // the kernel ignores it.
-                            _ if cidr.addr.is_ipv6() => None,
+                            _ if cidr.addr.is_ipv6() || unsure => None,
                             Some(Brd::Addr(ip)) => Some(ip),
                             Some(Brd::Plus) => broadcast_of(&cidr),
                             _ => None,
@@ -906,7 +897,7 @@ impl World {
                             key,
                             AddrFact {
                                 brd,
-                                label: a.label.clone().filter(|_| cidr.addr.is_ipv4()),
+                                label: a.label.clone().filter(|_| cidr.addr.is_ipv4() && !unsure),
                             },
                         );
                     }

@@ -312,7 +312,7 @@ impl Makes {
 pub struct NsSeen {
     /// The namespace's inode: the same name later with another inode is another namespace.
     pub inode: u64,
-    /// When its name was given (see [`crate::kernel::Kernel::netns_stamp`]): with the inode,
+    /// When its name was given (see [`crate::kernel::Kernel::netns_identity`]): with the inode,
     /// which the kernel gives again, its identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stamp: Option<u64>,
