@@ -2001,3 +2001,48 @@ fn without_a_sandbox_a_stopped_worker_is_ended_and_reset_cleans_up() {
     assert_eq!(names(during), ["made", "mine"], "{text}");
     assert_eq!(names(after), ["mine"], "{text}");
 }
+
+/// A flush whose only filters are a table, a link and a family takes every route they name,
+/// and no other: without `-6`, `ip route flush table 100` takes only the table's IPv4 routes.
+/// The fixture's steps have no check block; their derived checks say which routes are gone,
+/// each step proves them false before it and true after it on the real kernel, and the
+/// mutant without each flush is killed (before, a flush left its routes in doubt, and its
+/// mutant survived).
+#[test]
+fn a_flush_step_is_checked_for_the_routes_it_takes() {
+    let fixture = "tests/fixtures/mutate/flush.md";
+    let out = nslab(&["verify", "--format", "json", fixture]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = json(&out);
+    let checks = |step: usize| -> Vec<String> {
+        report["lessons"][0]["steps"][step]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["check"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        checks(1),
+        [
+            "not route 198.51.100.0/24 via 192.0.2.254 dev d0 table 100 in fl",
+            "not route 203.0.113.0/24 dev d0 table 100 in fl"
+        ]
+    );
+    assert_eq!(
+        checks(2),
+        ["not route 2001:db8:5::/48 via 2001:db8::2 dev d0 table 100 in fl"]
+    );
+    let out = nslab(&["verify", "--mutate", fixture]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("mutation score: 100.0% (12 of 12 mutants killed)"),
+        "{text}"
+    );
+}

@@ -1056,24 +1056,49 @@ impl World {
                 );
             }
             Op::RouteFlush(f) => {
-                let gone: Vec<(Ns, RouteKey)> = self
-                    .routes
-                    .keys()
-                    .filter(|(n, r)| {
-                        *n == ns
-                            && f.table.is_none_or(|t| t == r.table)
-                            && match f.family {
-                                Family::V4 => !r.v6,
-                                Family::V6 => r.v6,
-                                Family::Any => true,
-                            }
-                            // A route by a gateway goes through the link the kernel chose.
-                            && f.dev.as_ref().is_none_or(|d| r.dev.as_ref().is_none_or(|rd| rd == d))
-                    })
-                    .cloned()
-                    .collect();
-                // Which of them the other filters leave, the model cannot tell: in doubt.
+                let named = |r: &RouteKey| {
+                    f.table.is_none_or(|t| t == r.table)
+                        && match f.family {
+                            Family::V4 => !r.v6,
+                            Family::V6 => r.v6,
+                            Family::Any => true,
+                        }
+                };
+                // Whether the flush takes `r` (`None`: the model does not know its link, as
+                // for a route by a gateway, whose link the kernel chose).
+                let takes = |r: &RouteKey| match (&f.dev, &r.dev) {
+                    (None, _) => Some(true),
+                    (Some(d), Some(rd)) => Some(d == rd),
+                    (Some(_), None) => None,
+                };
+                let mut gone = Vec::new();
+                let mut doubt = Vec::new();
+                for (n, r) in self.routes.keys() {
+                    if *n != ns || !named(r) {
+                        continue;
+                    }
+                    // A multipath route goes whole when one of its next hops is on the link.
+                    let slot: Vec<&RouteKey> = if self.multipath(n, r) {
+                        self.routes_beside(n, r)
+                            .filter(|o| o.via.is_some() && o.same_slot(r))
+                            .chain([r])
+                            .collect()
+                    } else {
+                        vec![r]
+                    };
+                    let took: Vec<Option<bool>> = slot.iter().map(|o| takes(o)).collect();
+                    if took.contains(&Some(true)) && f.exact {
+                        gone.push((n.clone(), r.clone()));
+                    } else if took.iter().any(|t| *t != Some(false)) {
+                        doubt.push((n.clone(), r.clone()));
+                    }
+                }
                 for k in gone {
+                    self.routes.remove(&k);
+                    self.route_src.remove(&k);
+                }
+                // Which of them the other filters leave, the model cannot tell: in doubt.
+                for k in doubt {
                     self.routes.remove(&k);
                     self.doubt_routes.insert(k);
                 }

@@ -1363,7 +1363,13 @@ pub struct RouteFlush {
     pub table: Option<u32>,
     /// `dev X`, `oif X`: routes through that link.
     pub dev: Option<String>,
+    /// The family ip dumps: without `-4`/`-6`, IPv4 unless the table is `all`
+    /// (iproute_list_flush_or_save).
     pub family: Family,
+    /// Whether the table, the link and the family are the only filters: then every route they
+    /// name goes (ip flushes in rounds until none is left). Other filters (`proto`, `scope`,
+    /// a prefix, ...) leave some, which the model does not tell apart.
+    pub exact: bool,
 }
 
 /// `ip neigh flush [dev X] [...]`, with `-4` or `-6`.
@@ -1388,18 +1394,26 @@ fn route_flush(verb: &Word, a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, 
         table: Some(table::MAIN),
         dev: None,
         family: g.family,
+        exact: true,
     };
     let mut rest = words.into_iter();
     while let Some(w) = rest.next() {
         match w.text.as_str() {
-            "table" | "tab" => match rest.next().map(|t| t.text.as_str()) {
+            t if matches(t, "table") => match rest.next().map(|t| t.text.as_str()) {
                 Some("all") => flush.table = None,
-                Some(t) => flush.table = table(t).or(flush.table),
+                Some(t) => match table(t) {
+                    Some(id) => flush.table = Some(id),
+                    // A table named in /etc/iproute2/rt_tables: the model cannot say which.
+                    None => flush.exact = false,
+                },
                 None => {}
             },
             "dev" | "oif" => flush.dev = rest.next().map(|d| d.text.clone()),
-            _ => {}
+            _ => flush.exact = false,
         }
+    }
+    if flush.family == Family::Any && flush.table.is_some() {
+        flush.family = Family::V4;
     }
     Ok(vec![part(&g.ns, Op::RouteFlush(flush))])
 }
