@@ -2004,7 +2004,9 @@ fn without_a_sandbox_a_stopped_worker_is_ended_and_reset_cleans_up() {
 
 /// A flush whose only filters are a table, a link and a family takes every route they name,
 /// and no other: without `-6`, `ip route flush table 100` takes only the table's IPv4 routes.
-/// The fixture's steps have no check block; their derived checks say which routes are gone,
+/// A neighbour flush takes the states it names: without `nud`, not the permanent and noarp
+/// entries; `nud all` not the noarp ones.
+/// The fixture's steps have no check block; their derived checks say what is gone,
 /// each step proves them false before it and true after it on the real kernel, and the
 /// mutant without each flush is killed (before, a flush left its routes in doubt, and its
 /// mutant survived).
@@ -2038,11 +2040,20 @@ fn a_flush_step_is_checked_for_the_routes_it_takes() {
         checks(2),
         ["not route 2001:db8:5::/48 via 2001:db8::2 dev d0 table 100 in fl"]
     );
+    assert_eq!(
+        checks(3),
+        [
+            "not neigh 192.0.2.8 on d0 in fl",
+            "not neigh 192.0.2.10 on d0 in fl"
+        ]
+    );
+    assert_eq!(checks(4), ["not neigh 192.0.2.7 on d0 in fl"]);
+    assert_eq!(checks(5), ["not neigh 192.0.2.9 on d0 in fl"]);
     let out = nslab(&["verify", "--mutate", fixture]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("mutation score: 100.0% (12 of 12 mutants killed)"),
+        text.contains("mutation score: 100.0% (19 of 19 mutants killed)"),
         "{text}"
     );
 }

@@ -1104,22 +1104,31 @@ impl World {
                 }
             }
             Op::NeighFlush(f) => {
-                let gone: Vec<(Ns, String, IpAddr)> = self
-                    .neighs
-                    .keys()
-                    .filter(|(n, d, a)| {
-                        *n == ns
-                            && f.dev.as_ref().is_none_or(|fd| fd == d)
-                            && match f.family {
-                                Family::V4 => a.is_ipv4(),
-                                Family::V6 => a.is_ipv6(),
-                                Family::Any => true,
-                            }
-                    })
-                    .cloned()
-                    .collect();
-                // (ip leaves permanent entries unless told `nud permanent` or `nud all`.)
+                let mut gone = Vec::new();
+                let mut doubt = Vec::new();
+                for ((n, d, a), fact) in &self.neighs {
+                    let named = *n == ns
+                        && f.dev.as_ref().is_none_or(|fd| fd == d)
+                        && match f.family {
+                            Family::V4 => a.is_ipv4(),
+                            Family::V6 => a.is_ipv6(),
+                            Family::Any => true,
+                        };
+                    if !named {
+                        continue;
+                    }
+                    let k = (n.clone(), d.clone(), *a);
+                    match f.takes_state(&fact.state) {
+                        Some(true) if f.exact => gone.push(k),
+                        Some(false) => {}
+                        _ => doubt.push(k),
+                    }
+                }
                 for k in gone {
+                    self.neighs.remove(&k);
+                }
+                // Which of them the other filters leave, the model cannot tell: in doubt.
+                for k in doubt {
                     self.neighs.remove(&k);
                     self.doubt_neighs.insert(k);
                 }

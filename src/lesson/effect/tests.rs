@@ -582,7 +582,7 @@ fn flushes_and_batches_leave_what_they_may_take_in_doubt() {
         ip -n a neigh add 10.0.0.9 lladdr 02:00:00:00:00:09 dev v0 nud permanent";
     let l = lesson(&[
         base,
-        "ip -n a route flush table 100 proto boot\nip -n a neigh flush dev v0 nud permanent",
+        "ip -n a route flush table 100 proto boot\nip -n a neigh flush to 10.0.0.0/24 dev v0 nud permanent",
         "ip -n a route add 10.5.0.0/16 via 10.0.0.2 table 100",
     ]);
     let said = derived(&l, 1);

@@ -1372,11 +1372,47 @@ pub struct RouteFlush {
     pub exact: bool,
 }
 
-/// `ip neigh flush [dev X] [...]`, with `-4` or `-6`.
+/// `ip neigh flush [dev X] [nud S ...]`, with `-4` or `-6`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NeighFlush {
     pub dev: Option<String>,
     pub family: Family,
+    /// The states it takes, as the kernel's NUD bits (0x100: `none`). Without `nud`, every
+    /// state but `permanent` and `noarp`; `nud all` leaves `noarp` too (do_show_or_flush).
+    pub states: u32,
+    /// Whether the link, the family and the states are the only filters (`all`, `any` and
+    /// `default` name every address): then every entry they name goes. Other filters (a
+    /// prefix, `proxy`, `master`, ...) leave some, which the model does not tell apart.
+    pub exact: bool,
+}
+
+impl NeighFlush {
+    /// Whether it takes an entry in state `nud` (as `ip neigh add ... nud` names it);
+    /// `None`: a state the model cannot say.
+    pub fn takes_state(&self, nud: &str) -> Option<bool> {
+        let bit = nud_bits(nud)?;
+        Some(if bit == 0 {
+            self.states & 0x100 != 0
+        } else {
+            self.states & bit != 0
+        })
+    }
+}
+
+/// nud_state_a2n: a state's NUD bit (0 for `none`), by name or number.
+fn nud_bits(s: &str) -> Option<u32> {
+    Some(match s {
+        "permanent" => 0x80,
+        "reachable" => 0x02,
+        "noarp" => 0x40,
+        "none" => 0,
+        "stale" => 0x04,
+        "incomplete" => 0x01,
+        "delay" => 0x08,
+        "probe" => 0x10,
+        "failed" => 0x20,
+        n => ipaddr::unsigned(n).filter(|v| *v < 0x100 && v & v.wrapping_sub(1) == 0)?,
+    })
 }
 
 /// `ip route flush ...`: which routes may go (the other filters, `proto`, `scope`, `to`, ...,
@@ -1747,20 +1783,37 @@ fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
             return Err(error_at(verb, "Flush requires arguments."));
         }
         // (A word alone is a prefix to ip here, not a link: the link is named by `dev`.)
-        let mut dev = None;
+        let mut flush = NeighFlush {
+            dev: None,
+            family: g.family,
+            states: !(0x80 | 0x40),
+            exact: true,
+        };
+        let mut given = false;
         let mut rest = a.rest().iter();
         while let Some(w) = rest.next() {
-            if w.text == "dev" {
-                dev = rest.next().map(|d| d.text.clone());
+            match w.text.as_str() {
+                "dev" => flush.dev = rest.next().map(|d| d.text.clone()),
+                "nud" => {
+                    if !given {
+                        given = true;
+                        flush.states = 0;
+                    }
+                    match rest.next().map(|v| v.text.as_str()) {
+                        Some("all") => flush.states |= !0x40,
+                        Some(v) => match nud_bits(v) {
+                            Some(0) => flush.states |= 0x100,
+                            Some(bit) => flush.states |= bit,
+                            None => flush.exact = false,
+                        },
+                        None => {}
+                    }
+                }
+                "all" | "any" | "default" => {}
+                _ => flush.exact = false,
             }
         }
-        return Ok(vec![part(
-            &g.ns,
-            Op::NeighFlush(NeighFlush {
-                dev,
-                family: g.family,
-            }),
-        )]);
+        return Ok(vec![part(&g.ns, Op::NeighFlush(flush))]);
     } else {
         return Err(error_at(
             verb,
