@@ -653,6 +653,49 @@ fn a_flush_of_a_table_or_a_link_takes_every_route_it_names() {
     );
 }
 
+/// A neighbour flush whose only filters are the link, the family and the states takes every
+/// entry they name: without `nud`, all but the permanent and noarp ones; `nud all` all but
+/// the noarp ones. A filter the model does not follow leaves in doubt only the entries its
+/// states may take. Each measured with ip in a sandbox.
+#[test]
+fn a_neighbour_flush_takes_the_states_it_names() {
+    let base = "ip netns add a\nip -n a link add v0 type veth peer name v1\nip -n a link set v0 up\n\
+        ip -n a addr add 10.0.0.1/24 dev v0\n\
+        ip -n a neigh add 10.0.0.7 lladdr 02:00:00:00:00:07 dev v0\n\
+        ip -n a neigh add 10.0.0.8 lladdr 02:00:00:00:00:08 dev v0 nud reachable\n\
+        ip -n a neigh add 10.0.0.9 lladdr 02:00:00:00:00:09 dev v0 nud noarp";
+    let l = lesson(&[base, "ip -n a neigh flush dev v0"]);
+    assert_eq!(derived(&l, 1), ["not neigh 10.0.0.8 on v0 in a"]);
+    let l = lesson(&[base, "ip -n a n flush all nud all"]);
+    assert_eq!(
+        derived(&l, 1),
+        [
+            "not neigh 10.0.0.7 on v0 in a",
+            "not neigh 10.0.0.8 on v0 in a"
+        ]
+    );
+    let l = lesson(&[base, "ip -n a neigh flush dev v0 nud noarp nud 128"]);
+    assert_eq!(
+        derived(&l, 1),
+        [
+            "not neigh 10.0.0.7 on v0 in a",
+            "not neigh 10.0.0.9 on v0 in a"
+        ]
+    );
+    let l = lesson(&[base, "ip -n a -6 neigh flush dev v0 nud all"]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
+    // A prefix: what it leaves is in doubt, but not what its states leave (the permanent
+    // entry is sure, so its replace is checked for its new address).
+    let l = lesson(&[
+        base,
+        "ip -n a neigh flush to 10.0.0.0/30 dev v0\nip -n a neigh replace 10.0.0.7 lladdr 02:00:00:00:00:17 dev v0",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        ["neigh 10.0.0.7 lladdr 02:00:00:00:00:17 on v0 permanent in a"]
+    );
+}
+
 /// The kernel's side effects on addresses: the last IPv4 address of a link takes its IPv4
 /// neighbour entries with it (permanent ones too); `replace` of an address the link has keeps
 /// its label and broadcast address; a rename relabels the link's IPv4 addresses; an IPv6
