@@ -1399,20 +1399,42 @@ impl NeighFlush {
     }
 }
 
-/// nud_state_a2n: a state's NUD bit (0 for `none`), by name or number.
+/// The NUD states as nud_state_a2n (iproute2 6.1) tries them: `permanent`, `reachable` and
+/// `failed` may be abbreviated, the others must be whole.
+const NUD_STATES: &[(&str, u32, bool)] = &[
+    ("permanent", 0x80, true),
+    ("reachable", 0x02, true),
+    ("noarp", 0x40, false),
+    ("none", 0, false),
+    ("stale", 0x04, false),
+    ("incomplete", 0x01, false),
+    ("delay", 0x08, false),
+    ("probe", 0x10, false),
+    ("failed", 0x20, true),
+];
+
+/// Whether `s` names the state `name` as nud_state_a2n reads it.
+fn nud_is(s: &str, name: &str, prefix: bool) -> bool {
+    if prefix { matches(s, name) } else { s == name }
+}
+
+/// nud_state_a2n: a state's NUD bit (0 for `none`), by name or number (one bit below 0x100).
 fn nud_bits(s: &str) -> Option<u32> {
-    Some(match s {
-        "permanent" => 0x80,
-        "reachable" => 0x02,
-        "noarp" => 0x40,
-        "none" => 0,
-        "stale" => 0x04,
-        "incomplete" => 0x01,
-        "delay" => 0x08,
-        "probe" => 0x10,
-        "failed" => 0x20,
-        n => ipaddr::unsigned(n).filter(|v| *v < 0x100 && v & v.wrapping_sub(1) == 0)?,
-    })
+    match NUD_STATES.iter().find(|(name, _, p)| nud_is(s, name, *p)) {
+        Some((_, bit, _)) => Some(*bit),
+        None => ipaddr::unsigned(s).filter(|v| *v < 0x100 && v & v.wrapping_sub(1) == 0),
+    }
+}
+
+/// A state as a check names it: `perm` is `permanent`, `0x80` too; a number that names no
+/// state stays as it is.
+fn nud_name(s: &str) -> String {
+    let bit = nud_bits(s);
+    NUD_STATES
+        .iter()
+        .find(|(name, b, p)| nud_is(s, name, *p) || Some(*b) == bit)
+        .map_or(s, |(name, _, _)| name)
+        .to_string()
 }
 
 /// `ip route flush ...`: which routes may go (the other filters, `proto`, `scope`, `to`, ...,
@@ -1841,24 +1863,14 @@ fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
             lladdr = Some(v.text.clone());
         } else if t == "nud" {
             let v = a.need()?;
-            const STATES: &[&str] = &[
-                "permanent",
-                "reachable",
-                "noarp",
-                "none",
-                "stale",
-                "incomplete",
-                "delay",
-                "probe",
-                "failed",
-            ];
-            if !STATES.contains(&v.text.as_str()) && ipaddr::unsigned(&v.text).is_none() {
+            // nud_state_a2n: a name's prefix (the first in its order), or one NUD bit.
+            if nud_bits(&v.text).is_none() {
                 return Err(error_at(
                     v,
                     format!("Error: argument \"{}\" is wrong: nud state is bad", v.text),
                 ));
             }
-            nud = v.text.clone();
+            nud = nud_name(&v.text);
         } else if matches(t, "proxy") {
             let v = a.need()?;
             dst = ipaddr::addr(&v.text, g.family).map_err(|e| error_at(v, e))?;
