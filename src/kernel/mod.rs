@@ -576,9 +576,10 @@ impl Kernel {
         if let Ok(f) = File::open(&path) {
             return Ok(ops::NetnsTarget::Fd(f.into()));
         }
-        match value.parse::<u32>() {
-            Ok(pid) => Ok(ops::NetnsTarget::Pid(pid)),
-            Err(_) => Err(KernelError::Other(format!(
+        // get_integer: C's notations (0x1 is pid 1).
+        match crate::net::strtoul(value).and_then(|v| u32::try_from(v).ok()) {
+            Some(pid) => Ok(ops::NetnsTarget::Pid(pid)),
+            None => Err(KernelError::Other(format!(
                 "Error: argument \"{value}\" is wrong: Invalid \"netns\" value"
             ))),
         }

@@ -760,3 +760,29 @@ fn a_replace_of_an_address_in_doubt_says_nothing_of_its_label() {
         "{said:?}"
     );
 }
+
+/// `netns /run/netns/q` names q (ip opens the path), and a route in table 0 is in main (the
+/// kernel's fib_new_table): each checked where the kernel puts it. Found by a lesson author
+/// whose correct steps failed on their derived checks.
+#[test]
+fn a_namespace_by_its_path_and_table_0_are_what_the_kernel_makes_of_them() {
+    let base = "ip netns add p\nip netns add q\nip -n p link add x0 type veth peer name x1\n\
+        ip -n p addr add 10.1.0.1/24 dev x0\nip -n p link set x0 up";
+    let l = lesson(&[base, "ip -n p link set x0 netns /run/netns/q"]);
+    assert_eq!(
+        derived(&l, 1),
+        ["link x0 in q peer x1 in p", "link x0 in p absent"]
+    );
+    let l = lesson(&[base, "ip -n p route add default via 10.1.0.2 table 0"]);
+    assert_eq!(derived(&l, 1), ["route default via 10.1.0.2 in p"]);
+    // A flush of table 0 is a flush of every table.
+    let l = lesson(&[
+        base,
+        "ip -n p route add 10.5.0.0/16 via 10.1.0.2 table 100\nip -n p route add 10.6.0.0/16 via 10.1.0.2 dev x0",
+        "ip -n p route flush table 0 dev x0",
+    ]);
+    assert_eq!(
+        derived(&l, 2),
+        ["not route 10.6.0.0/16 via 10.1.0.2 dev x0 in p"]
+    );
+}

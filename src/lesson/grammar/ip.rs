@@ -410,7 +410,14 @@ pub struct NetnsArg(pub String);
 impl NetnsArg {
     /// The namespace as lessons name it: `1` (pid 1) is the root one; another number is a
     /// process's namespace nslab cannot name.
+    /// A path names the namespace mounted there: one in /run/netns is that name.
     pub fn ns(&self) -> Option<Ns> {
+        if self.0.contains('/') {
+            let name = ["/run/netns/", "/var/run/netns/"]
+                .iter()
+                .find_map(|dir| self.0.strip_prefix(dir))?;
+            return (!name.is_empty() && !name.contains('/')).then(|| Ns::Named(name.into()));
+        }
         match ipaddr::integer(&self.0) {
             Some(1) => Some(Ns::Root),
             Some(_) => None,
@@ -1347,12 +1354,17 @@ impl RouteChange {
         self.kind.unwrap_or(rtn::UNICAST)
     }
 
-    /// The table the kernel will store it in.
+    /// The table the kernel will store it in (table 0, unspec, is main to the kernel:
+    /// fib_new_table, fib6_new_table).
     pub fn stored_table(&self) -> u32 {
-        self.table.unwrap_or(match self.kind {
-            Some(rtn::LOCAL | rtn::BROADCAST | rtn::NAT | rtn::ANYCAST) => table::LOCAL,
-            _ => table::MAIN,
-        })
+        match self.table {
+            Some(table::UNSPEC) => table::MAIN,
+            Some(t) => t,
+            None => match self.kind {
+                Some(rtn::LOCAL | rtn::BROADCAST | rtn::NAT | rtn::ANYCAST) => table::LOCAL,
+                _ => table::MAIN,
+            },
+        }
     }
 }
 
@@ -1460,6 +1472,8 @@ fn route_flush(verb: &Word, a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, 
             t if matches(t, "table") => match rest.next().map(|t| t.text.as_str()) {
                 Some("all") => flush.table = None,
                 Some(t) => match table(t) {
+                    // filter.tb 0: every table, as `all`.
+                    Some(table::UNSPEC) => flush.table = None,
                     Some(id) => flush.table = Some(id),
                     // A table named in /etc/iproute2/rt_tables: the model cannot say which.
                     None => flush.exact = false,

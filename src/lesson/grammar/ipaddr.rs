@@ -38,26 +38,7 @@ pub struct Prefix {
     pub len_given: bool,
 }
 
-/// C's strtoul with base 0: decimal, `0x` hex, `0` octal; the whole string must be used.
-pub fn strtoul(s: &str) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    let (digits, radix) = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        (h, 16)
-    } else if s.len() > 1 && s.starts_with('0') {
-        (&s[1..], 8)
-    } else {
-        (s, 10)
-    };
-    if digits.is_empty() && radix == 16 {
-        return None;
-    }
-    if digits.is_empty() {
-        return Some(0);
-    }
-    u64::from_str_radix(digits, radix).ok()
-}
+pub use crate::net::strtoul;
 
 /// get_unsigned: a u32 written in C's notations.
 pub fn unsigned(s: &str) -> Option<u32> {
