@@ -180,8 +180,21 @@ impl RouteKey {
     }
 }
 
-/// The kinds the kernel deletes with their lower device (`link DEV`).
-const LOWER_BOUND: [&str; 5] = ["macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"];
+/// The kinds the kernel deletes with their lower device (`link DEV`; a vxlan's `dev DEV`).
+const LOWER_BOUND: [&str; 6] = ["macvlan", "macvtap", "ipvlan", "ipvtap", "vlan", "vxlan"];
+
+/// The lower device a new link of `kind` is made on: `link DEV`, or a vxlan's `dev DEV`.
+fn lower_of(
+    kind: &str,
+    attrs: &super::grammar::ip::LinkAttrs,
+    kind_args: &[String],
+) -> Option<String> {
+    if kind == "vxlan" {
+        let at = kind_args.iter().position(|w| w == "dev")?;
+        return kind_args.get(at + 1).cloned();
+    }
+    attrs.lower.clone().filter(|_| LOWER_BOUND.contains(&kind))
+}
 
 fn mac_of(bytes: &Option<Vec<u8>>) -> Option<Mac> {
     let b = bytes.as_ref()?;
@@ -289,13 +302,9 @@ impl World {
                 f.master = None;
             }
         }
-        // A veth end never lives alone.
+        // A veth end never lives alone: the other goes, with what is on it and made on it.
         if let Some((pns, pname)) = l.peer {
-            self.links.remove(&(pns.clone(), pname.clone()));
-            self.addrs
-                .retain(|(n, d, _), _| !(*n == pns && *d == pname));
-            self.routes
-                .retain(|(n, r), _| !(*n == pns && r.dev.as_deref() == Some(pname.as_str())));
+            self.remove_link(&pns, &pname);
         }
     }
 
@@ -658,11 +667,7 @@ impl World {
                         mtu: add.attrs.mtu,
                         mac: mac_of(&add.attrs.address),
                         main_end: true,
-                        lower: add
-                            .attrs
-                            .lower
-                            .clone()
-                            .filter(|_| LOWER_BOUND.contains(&add.kind.as_str()))
+                        lower: lower_of(&add.kind, &add.attrs, &add.kind_args)
                             .map(|l| (ns.clone(), l)),
                         mtu_set: false,
                     },
@@ -817,8 +822,21 @@ impl World {
                         self.port_joins(&here, br);
                     }
                 }
-                // A macvlan, ipvlan or vlan keeps its lower device by index.
+                // A macvlan, ipvlan or vlan keeps its lower device by index; a vxlan goes when
+                // its lower device leaves the namespace (vxlan_handle_lowerdev_unregister
+                // does not tell a move from a delete).
                 if (here.clone(), name.clone()) != key {
+                    let left: Vec<(Ns, String)> = self
+                        .links
+                        .iter()
+                        .filter(|(_, f)| {
+                            f.lower.as_ref() == Some(&key) && f.kind == "vxlan" && here != key.0
+                        })
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for (un, u) in left {
+                        self.remove_link(&un, &u);
+                    }
                     for f in self.links.values_mut() {
                         if f.lower.as_ref() == Some(&key) {
                             f.lower = Some((here.clone(), name.clone()));
