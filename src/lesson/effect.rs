@@ -1566,11 +1566,24 @@ pub fn derive_checks(steps: &mut [Step]) {
                 refs: Vec::new(),
             })
             .collect();
-        for c in &step.commands {
+        // A step may ping, change something, and ping the same address again ("it fails;
+        // add the route; now it answers"): the last ping from a namespace to an address says
+        // how the step leaves it. The earlier ones are still run, each expected to do what its
+        // line says.
+        let mut last_ping = BTreeMap::new();
+        for (i, c) in step.commands.iter().enumerate() {
+            for p in &c.command.parts {
+                if let Op::Ping(ping) = &p.op {
+                    last_ping.insert((p.ns.clone(), ping.addr), i);
+                }
+            }
+        }
+        for (i, c) in step.commands.iter().enumerate() {
             for p in &c.command.parts {
                 // nslab watches IPv4 echoes only (an IPv6 ping proves itself by its exit).
                 if let Op::Ping(ping) = &p.op
                     && ping.addr.is_ipv4()
+                    && last_ping.get(&(p.ns.clone(), ping.addr)) == Some(&i)
                 {
                     checks.push(CheckLine {
                         check: Check::Pinged {

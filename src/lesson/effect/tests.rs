@@ -786,3 +786,27 @@ fn a_namespace_by_its_path_and_table_0_are_what_the_kernel_makes_of_them() {
         ["not route 10.6.0.0/16 via 10.1.0.2 dev x0 in p"]
     );
 }
+
+/// A step that pings, mends, and pings the same address again derives one `pinged` check, of
+/// the last ping: how the step leaves it (before, both were derived, and could never hold
+/// together). Found by a lesson author.
+#[test]
+fn the_last_ping_to_an_address_in_a_step_is_the_one_checked() {
+    let base = "ip netns add a\nip -n a link add e0 type veth peer name e1\nip -n a link set e0 up\n\
+        ip -n a addr add 10.5.0.1/24 dev e0";
+    let l = lesson(&[
+        base,
+        "ip netns exec a ping -c 1 -W 1 10.6.0.2   # [fails]\n\
+         ip -n a route add 10.6.0.0/24 via 10.5.0.2\n\
+         ip netns exec a ping -c 1 -W 1 10.6.0.2\n\
+         ip netns exec a ping -c 1 -W 1 10.5.0.9   # [fails]",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        [
+            "route 10.6.0.0/24 via 10.5.0.2 in a",
+            "pinged 10.6.0.2 from a",
+            "pinged 10.5.0.9 from a unanswered"
+        ]
+    );
+}
