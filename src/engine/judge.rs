@@ -260,7 +260,29 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
             if procs.is_empty() {
                 return Verdict::fail(expected, format!("no {process} of yours is running"));
             }
-            if procs.iter().any(|(_, i)| *i == inode) {
+            let root = f.root_inode();
+            let elsewhere: Vec<u64> = procs
+                .iter()
+                .map(|(_, i)| *i)
+                .filter(|i| Some(*i) != root)
+                .collect();
+            if Some(inode) == root
+                && procs.iter().any(|(_, i)| *i == inode)
+                && !elsewhere.is_empty()
+            {
+                // A program and the child it cloned into a namespace of its own share a name:
+                // the root namespace, where every ordinary process lives, names neither.
+                Verdict::fail(
+                    expected,
+                    format!(
+                        "{name} is the root namespace (inode {inode}); the other {process} runs in {}",
+                        elsewhere.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .cause(format!(
+                    "The mount took the namespace of the {process} in the root namespace (the parent), not of the one in a namespace of its own (its child: `pgrep -P PID` prints it). Mount the child's /proc/CHILD/ns/net on it again"
+                ))
+            } else if procs.iter().any(|(_, i)| *i == inode) {
                 Verdict::pass(
                     expected,
                     format!("{name} is {process}'s namespace (inode {inode})"),

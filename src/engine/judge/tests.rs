@@ -25,6 +25,8 @@ struct Fake {
     /// Where the lesson puts links and addresses.
     places: std::collections::HashSet<(Ns, String)>,
     addrs: std::collections::HashSet<(Ns, String, IpAddr)>,
+    /// A named namespace's inode other than 4026532001 (the root's is 4026531840).
+    inodes: HashMap<String, u64>,
 }
 
 impl Facts for Fake {
@@ -61,7 +63,8 @@ impl Facts for Fake {
         self.snaps.contains_key(&Ns::Named(name.into()))
     }
     fn netns_inode(&mut self, name: &str) -> Option<u64> {
-        self.netns_exists(name).then_some(4026532001)
+        self.netns_exists(name)
+            .then(|| self.inodes.get(name).copied().unwrap_or(4026532001))
     }
     fn netns_count(&mut self) -> usize {
         self.snaps.len()
@@ -907,6 +910,27 @@ fn a_process_check_sees_only_the_sessions_processes() {
     assert!(verdict("netns blue same as process netns-demo", &mut f).pass);
     f.procs.insert("netns-demo".into(), vec![(42, 4026532777)]);
     assert!(!verdict("netns blue same as process netns-demo", &mut f).pass);
+}
+
+/// A program and the child it cloned share a name. A bind mount of the parent's namespace
+/// names the root one: that is not the process's namespace, and the student is told which
+/// process the mount took (before, it ticked, and the next step's `kill $(ip netns pids keep)`
+/// signalled every process of the machine: found by a fresh-eyes student).
+#[test]
+fn a_name_for_the_root_namespace_is_not_the_namespace_of_a_cloned_child() {
+    let mut f = lab(&[], &[]);
+    f.inodes.insert("blue".into(), 4026531840);
+    f.procs.insert(
+        "netns-demo".into(),
+        vec![(41, 4026531840), (42, 4026532555)],
+    );
+    let v = verdict("netns blue same as process netns-demo", &mut f);
+    assert!(!v.pass);
+    assert!(v.found.contains("root namespace"), "{}", v.found);
+    assert!(v.found.contains("4026532555"), "{}", v.found);
+    // A process that lives only in the root namespace is named by it.
+    f.procs.insert("netns-demo".into(), vec![(41, 4026531840)]);
+    assert!(verdict("netns blue same as process netns-demo", &mut f).pass);
 }
 
 /// A process that should be gone and is not: the Try kills it by pid (a student who killed the
