@@ -187,9 +187,10 @@ impl<'k> Round<'k> {
         targets.retain(|(ns, a)| {
             // A namespace that is not there, or an address of its own, needs no probe (the
             // judge says why without one).
-            self.snapshot(ns).is_some_and(|s| {
-                crate::engine::judge::own_not_loopback(&s, IpAddr::V4(*a)).is_none()
-            })
+            let Some(s) = self.snapshot(ns) else {
+                return false;
+            };
+            crate::engine::judge::own_not_loopback(&s, ns, IpAddr::V4(*a), self).is_none()
         });
         if targets.is_empty() {
             return;
@@ -455,6 +456,13 @@ impl Facts for Round<'_> {
         self.run
             .lesson_addrs
             .contains(&(ns.clone(), dev.to_string(), addr))
+    }
+
+    fn lesson_puts_addr_elsewhere(&mut self, ns: &Ns, dev: &str, addr: IpAddr) -> bool {
+        self.run
+            .lesson_addrs
+            .iter()
+            .any(|(n, d, a)| *a == addr && (n != ns || d != dev))
     }
 
     fn is_lesson_ns(&mut self, name: &str) -> bool {

@@ -142,6 +142,10 @@ pub trait Facts {
     fn lesson_puts_addr(&mut self, _ns: &Ns, _dev: &str, _addr: IpAddr) -> bool {
         false
     }
+    /// Whether the lesson puts this address somewhere other than on `dev` in `ns`.
+    fn lesson_puts_addr_elsewhere(&mut self, _ns: &Ns, _dev: &str, _addr: IpAddr) -> bool {
+        false
+    }
     /// The namespaces the lesson itself names: never a typo of one another.
     fn lesson_names(&mut self) -> Vec<String>;
     /// Whether the lesson makes or checks a link of this name: never a typo of another (`va0`
@@ -406,9 +410,9 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
             // An address of the namespace's own answers without any network.
             if *answered
                 && let Some(s) = f.snapshot(from)
-                && let Some(own) = own_not_loopback(&s, *addr)
+                && let Some(own) = own_not_loopback(&s, from, *addr, f)
             {
-                return own_address(expected, from, own, &s, f);
+                return own_address(expected, from, &own, &s, f);
             }
             let act = f.pinged(from, *addr);
             let (sent, replies) = (act.sent, act.replies);
@@ -1389,10 +1393,24 @@ fn fdb(expected: String, ns: &Ns, port: &str, what: &FdbWhat, f: &mut dyn Facts)
 /// An address of the pinging namespace's own on a link other than `lo`: a ping to it proves no
 /// network (the address is on the wrong end, or on both). One on `lo` (127.0.0.1, or one a
 /// lesson puts there) is what a check of `lo` itself pings: it answers only while `lo` is up.
-pub fn own_not_loopback(s: &Snapshot, addr: IpAddr) -> Option<&crate::kernel::Addr> {
+/// But one on `lo` that the lesson puts elsewhere (another namespace's address, added to this
+/// one's `lo`) answers without any network too.
+pub fn own_not_loopback(
+    s: &Snapshot,
+    from: &Ns,
+    addr: IpAddr,
+    f: &mut dyn Facts,
+) -> Option<crate::kernel::Addr> {
     s.addrs
         .iter()
-        .find(|a| a.cidr.addr == addr && a.link != "lo")
+        .find(|a| {
+            a.cidr.addr == addr
+                && (a.link != "lo"
+                    || (!addr.is_loopback()
+                        && !f.lesson_puts_addr(from, "lo", addr)
+                        && f.lesson_puts_addr_elsewhere(from, "lo", addr)))
+        })
+        .cloned()
 }
 
 /// A ping check whose address is the pinging namespace's own: it answers itself, and the check
@@ -1457,8 +1475,8 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
         return Verdict::fail(expected, format!("netns {} does not exist", from.name()));
     };
     // Exactness: an address of the pinging namespace itself answers without any network.
-    if let Some(own) = own_not_loopback(&s, addr) {
-        return own_address(expected, from, own, &s, f);
+    if let Some(own) = own_not_loopback(&s, from, addr, f) {
+        return own_address(expected, from, &own, &s, f);
     }
     // An address of its own lo, while lo is down: no route leads there (the kernel adds the
     // local routes of lo's addresses when lo comes up). Said without a probe.

@@ -106,6 +106,11 @@ impl Facts for Fake {
     fn lesson_puts_addr(&mut self, ns: &Ns, dev: &str, addr: IpAddr) -> bool {
         self.addrs.contains(&(ns.clone(), dev.to_string(), addr))
     }
+    fn lesson_puts_addr_elsewhere(&mut self, ns: &Ns, dev: &str, addr: IpAddr) -> bool {
+        self.addrs
+            .iter()
+            .any(|(n, d, a)| *a == addr && (n != ns || d != dev))
+    }
     fn sysctl_at_step_start(&mut self, ns: &Ns, key: &str) -> Option<String> {
         self.sysctls_at_start
             .get(&(ns.clone(), key.to_string()))
@@ -218,6 +223,39 @@ fn a_wrong_network_does_not_pass() {
     let v = verdict("ping 10.1.0.3 from blue", &mut f);
     assert!(!v.pass);
     assert!(v.found.contains("an address of blue itself"), "{}", v.found);
+}
+
+/// Another namespace's address, added to the pinging one's `lo`, answers without any network:
+/// a ping check to it fails (before, it ticked: a student "mended" a fault by giving right
+/// left's address. Found by a fresh-eyes student). An address the lesson itself puts on `lo`
+/// is still what a check of `lo` pings.
+#[test]
+fn an_address_the_lesson_puts_elsewhere_on_the_pinging_lo_answers_itself() {
+    let mut f = lab(&[], &["10.1.0.3/24"]);
+    let mut s = (*f.snaps[&blue()]).clone();
+    s.addrs.push(addr("lo", "10.1.0.3/32"));
+    f.snaps.insert(blue(), Rc::new(s));
+    f.addrs
+        .insert((red(), "veth1".into(), "10.1.0.3".parse().unwrap()));
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert!(!v.pass);
+    assert!(
+        v.found.contains("an address of blue itself (on lo)"),
+        "{}",
+        v.found
+    );
+    let v = verdict("pinged 10.1.0.3 from blue", &mut f);
+    assert!(!v.pass);
+    assert!(
+        v.found.contains("an address of blue itself (on lo)"),
+        "{}",
+        v.found
+    );
+    // The lesson puts it on blue's lo too: a ping of lo.
+    f.addrs
+        .insert((blue(), "lo".into(), "10.1.0.3".parse().unwrap()));
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert!(!v.found.contains("itself"), "{}", v.found);
 }
 
 #[test]
