@@ -9,14 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::nslab;
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-}
+use common::{is_root, nslab};
 
 /// `unshare` into a fresh sandbox and run a shell script there. The sandbox has its own /tmp and
 /// /var/tmp (the namespaces lesson compiles into /tmp; `reset` keeps its progress in a home

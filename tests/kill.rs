@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::host_state;
+use common::{host_state, is_root};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[test]
@@ -60,13 +60,6 @@ fn killed_runs_leave_nothing_behind() {
             "round {round}: lesson processes outlived the run"
         );
     }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }
 
 /// Runs a script in a sandbox of its own (network, mount and pid namespaces, and a user

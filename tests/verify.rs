@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{host_state, nslab, step_statuses};
+use common::{host_state, is_root, nslab, step_statuses};
 
 /// A test's own folder of lesson files, removed when the test ends, also when it fails.
 struct Scratch(std::path::PathBuf);
@@ -305,10 +305,7 @@ fn a_report_that_cannot_be_written_is_refused_before_the_work() {
 /// without root), from the repository root.
 fn sandboxed(script: &str) -> Output {
     let mut args = vec!["--mount", "--net", "--pid", "--fork"];
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let root = is_root();
     if !root {
         args.push("--map-root-user");
     }
@@ -383,10 +380,7 @@ fn without_a_sandbox_verify_takes_back_what_it_made() {
         env!("CARGO_BIN_EXE_nslab")
     );
     let mut args = vec!["--mount", "--net", "--pid", "--fork"];
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let root = is_root();
     if !root {
         args.push("--map-root-user");
     }
@@ -2090,4 +2084,47 @@ fn links_made_on_a_link_go_with_it_as_the_kernel_says() {
         checks.iter().all(|c| !c.starts_with("link mv ")),
         "{checks:?}"
     );
+}
+
+/// Tables and protocols by their names in /etc/iproute2 (rt_tables.d, rt_protos), as ip reads
+/// them: the lines are read with the machine's names (before, lint refused `table custom`,
+/// and a flush of it was taken for a flush of main). Run where /etc/iproute2 is a tmpfs of
+/// the test's own, in a mount namespace of its own.
+#[test]
+fn tables_and_protocols_by_name_are_read_from_the_machines_databases() {
+    // A mount namespace of its own (verify builds its jail from it, as root or not).
+    let root = is_root();
+    let mut args = vec!["--mount", "--fork"];
+    if !root {
+        args.push("--map-root-user");
+    }
+    let script = format!(
+        "mount -t tmpfs nslab-iproute2 /etc/iproute2 && mkdir /etc/iproute2/rt_tables.d && \
+         echo '100 custom' > /etc/iproute2/rt_tables.d/lab.conf && \
+         printf '# protocols\\n99\\topenr\\n' > /etc/iproute2/rt_protos && \
+         exec {} verify --format json tests/fixtures/named-tables.md",
+        env!("CARGO_BIN_EXE_nslab")
+    );
+    let out = std::process::Command::new("unshare")
+        .args(&args)
+        .args(["sh", "-c", &script])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let report = json(&out);
+    assert_eq!(report["lessons"][0]["passed"], true, "{report}");
+    let checks = |step: usize| -> Vec<String> {
+        report["lessons"][0]["steps"][step]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["check"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        checks(0).contains(&"route 10.8.0.0/24 dev d0 table 100 in p".to_string()),
+        "{:?}",
+        checks(0)
+    );
+    assert_eq!(checks(1), ["not route 10.8.0.0/24 dev d0 table 100 in p"]);
 }

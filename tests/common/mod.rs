@@ -3,6 +3,14 @@
 
 use std::process::{Command, Output};
 
+/// Whether the tests run as root (else user namespaces stand in for it).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
 /// Runs the built binary from the repository root.
 pub fn nslab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nslab"))

@@ -7,6 +7,7 @@
 //! performs itself. The others go to the real `ip`.
 
 use std::net::IpAddr;
+use std::path::Path;
 
 use super::ipaddr::{self, Family, Prefix};
 use super::lex::Word;
@@ -1475,8 +1476,11 @@ fn route_flush(verb: &Word, a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, 
                     // filter.tb 0: every table, as `all`.
                     Some(table::UNSPEC) => flush.table = None,
                     Some(id) => flush.table = Some(id),
-                    // A table named in /etc/iproute2/rt_tables: the model cannot say which.
-                    None => flush.exact = false,
+                    // A table by a name no database has yet: any table may be it.
+                    None => {
+                        flush.table = None;
+                        flush.exact = false;
+                    }
                 },
                 None => {}
             },
@@ -1490,15 +1494,75 @@ fn route_flush(verb: &Word, a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, 
     Ok(vec![part(&g.ns, Op::RouteFlush(flush))])
 }
 
-/// rtnl_rttable_a2n.
+/// One of iproute2's name databases, as fread_id_name reads it: `/etc/iproute2/FILE`, then
+/// every `/etc/iproute2/FILE.d/*.conf`; lines of an id (decimal, or hex with `0x`) and a name.
+/// Read once: the names are the machine's, as they are for ip.
+fn database(file: &str) -> Vec<(u32, String)> {
+    let dir = Path::new("/etc/iproute2");
+    let mut files = vec![dir.join(file)];
+    if let Ok(d) = std::fs::read_dir(dir.join(format!("{file}.d"))) {
+        let mut more: Vec<_> = d
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| !n.starts_with('.') && n.len() > 5 && n.ends_with(".conf"))
+            })
+            .collect();
+        more.sort();
+        files.extend(more);
+    }
+    let mut names = Vec::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for line in text.lines() {
+            let line = line.trim_start_matches([' ', '\t']);
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let (Some(id), Some(name)) = (words.next(), words.next()) else {
+                break;
+            };
+            let id = match id.strip_prefix("0x") {
+                Some(h) => u32::from_str_radix(h, 16).ok(),
+                None => id.parse().ok(),
+            };
+            // A line that is not one ends the file for ip ("Database ... is corrupted").
+            let Some(id) = id else { break };
+            names.push((id, name.to_string()));
+        }
+    }
+    names
+}
+
+/// rtnl_rttable_a2n: the kernel's four names, those of /etc/iproute2/rt_tables (and
+/// rt_tables.d), or a number up to 2^32-1.
 fn table(s: &str) -> Option<u32> {
+    static NAMES: std::sync::OnceLock<Vec<(u32, String)>> = std::sync::OnceLock::new();
     Some(match s {
         "main" => table::MAIN,
         "local" => table::LOCAL,
         "default" => table::DEFAULT,
         "unspec" => table::UNSPEC,
-        n => ipaddr::unsigned(n)?,
+        n => match NAMES
+            .get_or_init(|| database("rt_tables"))
+            .iter()
+            .find(|(_, name)| name == n)
+        {
+            Some((id, _)) => *id,
+            None => ipaddr::unsigned(n)?,
+        },
     })
+}
+
+/// A word ip would look up in a name database: not a number. Unknown to nslab, it may be
+/// known by the time the line runs (an earlier line may write the database).
+fn is_a_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic())
 }
 
 /// rtnl_rtprot_a2n.
@@ -1526,10 +1590,18 @@ fn proto(s: &str) -> Option<u8> {
         ("rip", 189),
         ("eigrp", 192),
     ];
+    static MORE: std::sync::OnceLock<Vec<(u32, String)>> = std::sync::OnceLock::new();
     NAMES
         .iter()
         .find(|(n, _)| *n == s)
         .map(|(_, v)| *v)
+        .or_else(|| {
+            // /etc/iproute2/rt_protos and rt_protos.d (99 openr, ...).
+            MORE.get_or_init(|| database("rt_protos"))
+                .iter()
+                .find(|(_, n)| n == s)
+                .and_then(|(id, _)| u8::try_from(*id).ok())
+        })
         .or_else(|| u8::try_from(ipaddr::strtoul(s)?).ok())
 }
 
@@ -1614,6 +1686,8 @@ fn route(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         other: vec![],
     };
     let mut dst_ok = false;
+    // A table or protocol by a name no database has yet: the real ip reads it when it runs.
+    let mut name_unknown = false;
     let invarg = |w: &Word, msg: &str| {
         error_at(w, format!("Error: argument \"{}\" is wrong: {msg}", w.text))
     };
@@ -1722,12 +1796,18 @@ fn route(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
             r.other.push("nhid".into());
         } else if matches(t, "protocol") {
             let v = a.need()?;
-            r.proto =
-                Some(proto(&v.text).ok_or_else(|| invarg(v, "\"protocol\" value is invalid\n"))?);
+            match proto(&v.text) {
+                Some(p) => r.proto = Some(p),
+                None if is_a_name(&v.text) => name_unknown = true,
+                None => return Err(invarg(v, "\"protocol\" value is invalid\n")),
+            }
         } else if matches(t, "table") {
             let v = a.need()?;
-            r.table =
-                Some(table(&v.text).ok_or_else(|| invarg(v, "\"table\" value is invalid\n"))?);
+            match table(&v.text) {
+                Some(id) => r.table = Some(id),
+                None if is_a_name(&v.text) => name_unknown = true,
+                None => return Err(invarg(v, "\"table\" value is invalid\n")),
+            }
         } else if matches(t, "vrf") {
             a.need()?;
             r.other.push("vrf".into());
@@ -1784,6 +1864,12 @@ fn route(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         ));
     }
     r.family = family;
+    if name_unknown {
+        return Ok(vec![part(
+            &g.ns,
+            network_unknown("a table or protocol by a name nslab does not know"),
+        )]);
+    }
     Ok(vec![part(&g.ns, Op::Route(r))])
 }
 
