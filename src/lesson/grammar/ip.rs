@@ -1275,13 +1275,22 @@ fn addr_flag(t: &str) -> Option<(bool, bool)> {
 
 /// rtnl_rtscope_a2n: a scope name or number.
 pub fn scope(s: &str) -> Option<u8> {
+    static MORE: std::sync::OnceLock<Vec<(u32, String)>> = std::sync::OnceLock::new();
     Some(match s {
-        "global" | "universe" => scope::UNIVERSE,
+        // (The kernel's RT_SCOPE_UNIVERSE is `global` to ip; `universe` is no name of it.)
+        "global" => scope::UNIVERSE,
         "site" => scope::SITE,
         "link" => scope::LINK,
         "host" => scope::HOST,
         "nowhere" => scope::NOWHERE,
-        n => u8::try_from(ipaddr::strtoul(n)?).ok()?,
+        n => match MORE
+            .get_or_init(|| database("rt_scopes"))
+            .iter()
+            .find(|(_, name)| name == n)
+        {
+            Some((id, _)) => u8::try_from(*id).ok()?,
+            None => u8::try_from(ipaddr::strtoul(n)?).ok()?,
+        },
     })
 }
 
