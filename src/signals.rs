@@ -29,6 +29,26 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// Processes to pass a signal on to (verify's workers).
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// What to do before nslab leaves on a key or a signal (demo: write down what it made).
+static ON_LEAVE: Mutex<Option<Box<dyn Fn() + Send>>> = Mutex::new(None);
+
+/// Sets what [`leaving`] does.
+pub fn on_leave(f: impl Fn() + Send + 'static) {
+    if let Ok(mut g) = ON_LEAVE.lock() {
+        *g = Some(Box::new(f));
+    }
+}
+
+/// nslab leaves at once (Ctrl-C, `q` while busy, a signal): what [`on_leave`] set is done
+/// first.
+pub fn leaving() {
+    // (try_lock: a second signal while it runs must not wait on it.)
+    if let Ok(g) = ON_LEAVE.try_lock()
+        && let Some(f) = g.as_ref()
+    {
+        f();
+    }
+}
 
 /// What a signal does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +99,7 @@ pub fn watch(on: OnSignal) -> std::io::Result<()> {
                 }
                 if on == OnSignal::Leave && first {
                     std::thread::sleep(GRACE);
+                    leaving();
                     crate::term::restore_terminal();
                     std::process::exit(crate::exit::Code::Interrupted as i32);
                 }

@@ -1307,3 +1307,26 @@ fn a_challenges_debrief_waits_until_it_is_solved() {
     t.press("Enter");
     t.wait_for(0, "Step 9 of 9", Duration::from_secs(5));
 }
+
+/// A demo killed in the middle of a step (kill -9, while the step's checks are on screen) has
+/// written down the namespaces its lines made as each line ended: `nslab reset` takes them
+/// back, and the next demo starts. Before, they were kept as "made while no session of the
+/// lesson ran", and the next demo refused to start over them (found by a fresh-eyes
+/// instructor). The same holds for Ctrl-C and q, which leave by the same path as a signal.
+#[test]
+fn a_demo_killed_mid_step_leaves_nothing_reset_cannot_take_back() {
+    let t = Tmux::start("demo-kill9", "nslab demo routing");
+    t.wait_for(0, "Step 1 of", Duration::from_secs(20));
+    t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+    t.type_line("pkill -9 -x nslab; sleep 0.2; ip netns | sort | tr '\\n' ' '; echo");
+    let s = t.wait_for(1, "typed-", Duration::from_secs(5));
+    assert!(
+        s.contains("left") && s.contains("router") && s.contains("right"),
+        "{s}"
+    );
+    t.type_line(
+        "nslab reset --yes routing > /dev/null; echo LEFT=$(ls /run/netns | tr '\\n' ' ')=",
+    );
+    let s = t.wait_for(1, "LEFT=", Duration::from_secs(20));
+    assert!(s.contains("LEFT==") || s.contains("LEFT= ="), "{s}");
+}

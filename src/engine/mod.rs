@@ -60,6 +60,8 @@ pub struct Engine {
     /// By step (its index): where the lesson's lines have put links and addresses when it
     /// ends (see [`facts::RunInfo::lesson_places`]).
     step_places: Vec<StepPlaces>,
+    /// Called after each line is performed (demo writes down what the line made).
+    after_line: Option<Box<dyn FnMut()>>,
 }
 
 /// A step's index, the links (namespace, name) and addresses (namespace, link, address) of
@@ -86,6 +88,7 @@ impl Engine {
             pace,
             run,
             step_places: Vec::new(),
+            after_line: None,
             watch: None,
             launched: Vec::new(),
         }
@@ -296,6 +299,9 @@ impl Engine {
             }
             None => self.real(line),
         };
+        if let Some(after) = &mut self.after_line {
+            after();
+        }
         Performed {
             ok,
             output,
@@ -306,6 +312,11 @@ impl Engine {
             },
             duration: start.elapsed(),
         }
+    }
+
+    /// What to do after each line is performed, from now on.
+    pub fn after_each_line(&mut self, f: impl FnMut() + 'static) {
+        self.after_line = Some(Box::new(f));
     }
 
     /// Performs a line whose output nobody reads (verify): an `ip` listing is answered from the

@@ -63,7 +63,13 @@ pub fn demo(
             &engine.kernel,
             lesson,
             crate::engine::ledger::file::By::Demo,
-        );
+        )?;
+        // What a line makes is the lesson's as soon as the line ends: a demo stopped in the
+        // middle of a step (q, Ctrl-C, a signal, a kill) leaves nothing reset cannot find.
+        let id = lesson.id.clone();
+        engine.after_each_line(move || super::reset::note_new_namespaces(&id));
+        let id = lesson.id.clone();
+        crate::signals::on_leave(move || super::reset::note_new_namespaces(&id));
     }
     let mut notes = Vec::new();
     if start > 1 {

@@ -211,7 +211,7 @@ pub fn learn(
             &engine.kernel,
             lesson,
             crate::engine::ledger::file::By::Learn,
-        );
+        )?;
     }
     // Before the terminal is taken: a progress file nslab cannot use stops here, with its message.
     progress.update(|p| p.current = Some(lesson.id.clone()))?;

@@ -305,6 +305,7 @@ pub fn interruptible<T>(keys: &crate::term::Keys, q_too: bool, f: impl FnOnce() 
 
 /// Leaves at once on Ctrl-C: the terminal as it was found, the normal screen back, exit 130.
 pub fn interrupted(keys: &crate::term::Keys) -> ! {
+    crate::signals::leaving();
     keys.restore();
     put("\x1b[?25h\x1b[?1049l");
     put("nslab: interrupted\n");

@@ -796,6 +796,22 @@ pub fn new_namespaces_in(b: &Baseline) -> Vec<(String, (u64, u64))> {
 /// had before the session and chose to go on with) are written to the baseline as made by
 /// the lesson. Reset removes a new namespace of the lesson's names only if it is one of these.
 pub fn note_made(lesson: &Lesson, seen: &[(String, (u64, u64))], except: &[(String, (u64, u64))]) {
+    note_made_for(&lesson.id, seen, except);
+}
+
+/// Demo performs the lesson's lines itself: each namespace they make is written down as soon
+/// as the line that made it ends, and again when demo leaves (q, Ctrl-C, a signal), so that a
+/// demo stopped in the middle of a step leaves nothing reset cannot take back. Only a kill -9
+/// between a line's end and this write (a few milliseconds) escapes it.
+pub fn note_new_namespaces(id: &str) {
+    let Ok(ledger) = Store::default().read() else {
+        return;
+    };
+    let seen = current(&ledger, id).map_or_else(Vec::new, new_namespaces_in);
+    note_made_for(id, &seen, &[]);
+}
+
+fn note_made_for(id: &str, seen: &[(String, (u64, u64))], except: &[(String, (u64, u64))]) {
     let fresh: Vec<(String, (u64, u64))> = seen
         .iter()
         .filter(|s| !except.contains(s))
@@ -805,9 +821,8 @@ pub fn note_made(lesson: &Lesson, seen: &[(String, (u64, u64))], except: &[(Stri
         return;
     }
     let store = Store::default();
-    let id = lesson.id.clone();
     let r = store.update(|l| {
-        if let Some(b) = l.lessons.get_mut(&id).filter(|b| b.boot == boot_id()) {
+        if let Some(b) = l.lessons.get_mut(id).filter(|b| b.boot == boot_id()) {
             b.note_made(&fresh);
         }
     });
@@ -901,18 +916,24 @@ pub fn reset_in_session(k: &Kernel, lesson: &Lesson, sandboxed: bool) -> Vec<Str
 }
 
 /// [`begin`], saying on standard error what the student should know: that nslab keeps no
-/// ledger here, or could not take the baseline. Learn and demo call it before the terminal is
-/// taken, and before the lesson's first command.
-pub fn begin_noting(k: &Kernel, lesson: &Lesson, by: By) {
+/// ledger here. Learn and demo call it before the terminal is taken, and before the lesson's
+/// first command.
+///
+/// A ledger nslab cannot write (its lock held too long, a file it cannot read) stops the session
+/// before its first line (exit code 3): what the lesson would make, no reset could find.
+pub fn begin_noting(k: &Kernel, lesson: &Lesson, by: By) -> Result<(), crate::exit::Failure> {
     match begin(k, lesson, by) {
-        Ok(Began::Taken | Began::Kept(_)) => {}
-        Ok(Began::NoLedger) => eprintln!(
-            "nslab: warning: neither HOME nor XDG_STATE_HOME is set, so nslab keeps no ledger: `nslab reset` will not know what this lesson made"
-        ),
-        Err(e) => eprintln!(
-            "nslab: warning: {e}; `nslab reset {}` will not know what this lesson made",
+        Ok(Began::Taken | Began::Kept(_)) => Ok(()),
+        Ok(Began::NoLedger) => {
+            eprintln!(
+                "nslab: warning: neither HOME nor XDG_STATE_HOME is set, so nslab keeps no ledger: `nslab reset` will not know what this lesson made"
+            );
+            Ok(())
+        }
+        Err(e) => Err(crate::exit::Failure::env(format!(
+            "{e}; without its ledger, `nslab reset {}` would not know what this lesson makes, so nothing was done",
             lesson.id
-        ),
+        ))),
     }
 }
 
