@@ -1330,3 +1330,20 @@ fn a_demo_killed_mid_step_leaves_nothing_reset_cannot_take_back() {
     let s = t.wait_for(1, "LEFT=", Duration::from_secs(20));
     assert!(s.contains("LEFT==") || s.contains("LEFT= ="), "{s}");
 }
+
+/// A ledger whose lock another nslab holds too long stops demo before its first line, with exit
+/// code 3 (before, the demo ran without a baseline, and nothing it made could be reset: found
+/// by a fresh-eyes instructor).
+#[test]
+fn a_demo_that_cannot_write_its_ledger_does_nothing() {
+    let t = Tmux::start(
+        "demo-lock",
+        "mkdir -p $HOME/.local/state/nslab; (flock $HOME/.local/state/nslab/ledger.json.lock sleep 30 &); sleep 0.3; nslab demo routing",
+    );
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(20));
+    assert!(s.contains("EXIT=3"), "{s}");
+    assert!(s.contains("lock"), "{s}");
+    t.type_line("echo NETNS=$(ls /run/netns | wc -l)=");
+    let s = t.wait_for(1, "NETNS=0=", Duration::from_secs(5));
+    assert!(s.contains("NETNS=0="), "{s}");
+}
