@@ -855,3 +855,34 @@ echo "#LEDGER"; cat $HOME/.local/state/nslab/ledger.json
     let ledger: serde_json::Value = serde_json::from_str(&r.part("LEDGER")).unwrap();
     assert_eq!(ledger["lessons"], serde_json::json!({}), "{}", r.text);
 }
+
+/// A program the lesson starts only inside a namespace of its own (`ip netns exec srv sleep
+/// 600 &`) is the lesson's there, not in the root namespace: reset stops the lesson's and
+/// leaves the user's program of the same name in root alone (before, it killed the user's too:
+/// found by a fresh-eyes instructor, whose own python3 died with the containers lesson's).
+#[test]
+fn reset_stops_only_the_lessons_program_where_the_lesson_starts_it() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/serves-in-a-namespace.md
+script -qec "$N demo $L --auto 0" /dev/null < /dev/null > /dev/null
+# The lesson's program dies with demo; a student in learn starts it in their own shell.
+ip netns exec srv sleep 600 &
+LESSONS=$!
+sleep 600 &
+MINE=$!
+sleep 0.2
+echo "#PLAN"; $N reset --dry-run $L | grep -c "stop process sleep"
+echo "#RESET"; $N reset --yes $L > /dev/null; echo "code $?"
+echo "#MINE"; kill -0 $MINE && echo alive; kill $MINE
+echo "#LESSONS"; sleep 0.2; kill -0 $LESSONS 2>/dev/null || echo stopped
+echo "#NETNS"; ls /run/netns | wc -l
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.part("PLAN").trim(), "1", "{}", r.text);
+    assert_eq!(r.part("RESET").trim(), "code 0", "{}", r.text);
+    assert_eq!(r.part("MINE").trim(), "alive", "{}", r.text);
+    assert_eq!(r.part("LESSONS").trim(), "stopped", "{}", r.text);
+    assert_eq!(r.part("NETNS").trim(), "0", "{}", r.text);
+}

@@ -120,7 +120,7 @@ enum Made {
     Sysctl(Ns, String),
     Rule(Ns, super::grammar::Iptables),
     IpRule(Ns, RuleChange),
-    Proc(String),
+    Proc(Ns, String),
     File(String),
 }
 
@@ -1049,7 +1049,7 @@ impl World {
                 _ => {}
             },
             Op::Start(name) => {
-                self.made.push(Made::Proc(name.clone()));
+                self.made.push(Made::Proc(ns.clone(), name.clone()));
                 self.procs.insert(name.clone());
             }
             Op::Kill(name) => {
@@ -1617,6 +1617,8 @@ pub struct Creations {
     pub ip_rules: Vec<(Ns, RuleChange)>,
     pub sysctls: BTreeSet<(Ns, String)>,
     pub procs: BTreeSet<String>,
+    /// Those of `procs` a line starts in the root namespace (not by `ip netns exec`).
+    pub procs_in_root: BTreeSet<String>,
     /// Addresses and routes the lesson adds, wherever they were at any point (for reset).
     pub addrs: BTreeSet<(Ns, String, Cidr)>,
     pub routes: BTreeSet<(Ns, RouteKey)>,
@@ -1668,7 +1670,10 @@ impl Creations {
                                     c.ip_rules.push((ns, r));
                                 }
                             }
-                            Made::Proc(name) => {
+                            Made::Proc(ns, name) => {
+                                if ns.is_root() {
+                                    c.procs_in_root.insert(name.clone());
+                                }
                                 c.procs.insert(name);
                             }
                             Made::File(f) => {

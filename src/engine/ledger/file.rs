@@ -205,6 +205,11 @@ pub struct Makes {
     pub ip_rules: BTreeSet<IpRuleItem>,
     /// Programs it leaves running, by process name.
     pub procs: BTreeSet<String>,
+    /// Those of `procs` it starts only inside a namespace of its own (`ip netns exec NS
+    /// PROG`): a process of that name in the root namespace is not the lesson's. None in a
+    /// ledger of an older nslab.
+    #[serde(default)]
+    pub procs_outside_root: BTreeSet<String>,
     /// Absolute paths of the files it writes.
     pub files: BTreeSet<String>,
     /// Why some lines could not be read: what they make is not known.
@@ -288,6 +293,7 @@ impl Makes {
             rules: c.rules.iter().map(rule).collect(),
             ip_rules: c.ip_rules.iter().map(ip_rule).collect(),
             procs: c.procs.clone(),
+            procs_outside_root: c.procs.difference(&c.procs_in_root).cloned().collect(),
             files: c.files.clone(),
             unknown,
         }

@@ -133,13 +133,17 @@ pub fn look(k: &Kernel, makes: &Makes) -> Result<Seen, String> {
 }
 
 /// The lesson's programs that run now: started by `uid` at or after `ticks` (clock ticks since
-/// boot), by name, with their pid. nslab itself is never one of them.
+/// boot), by name, with their pid. nslab itself is never one of them, nor, for a program the
+/// lesson starts only inside a namespace of its own, one in the root namespace (someone's
+/// `python3`, while the lesson's serves in c1).
 pub fn processes(k: &Kernel, makes: &Makes, uid: u32, ticks: u64) -> Vec<(String, u32)> {
     let me = std::process::id();
+    let root = crate::kernel::procs::netns_inode_of_pid(me);
     let mut out = Vec::new();
     for name in &makes.procs {
-        for (pid, _) in k.processes_named(name, uid, ticks) {
-            if pid != me {
+        let outside_only = makes.procs_outside_root.contains(name);
+        for (pid, inode) in k.processes_named(name, uid, ticks) {
+            if pid != me && !(outside_only && Some(inode) == root) {
                 out.push((name.clone(), pid));
             }
         }

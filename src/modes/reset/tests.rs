@@ -69,6 +69,7 @@ fn makes() -> Makes {
         rules: [rule()].into(),
         ip_rules: Default::default(),
         procs: ["netns-demo".to_string()].into(),
+        procs_outside_root: Default::default(),
         files: ["/tmp/netns-demo".to_string(), "/tmp/x.c".to_string()].into(),
         unknown: Vec::new(),
     }
