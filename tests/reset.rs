@@ -886,3 +886,27 @@ echo "#NETNS"; ls /run/netns | wc -l
     assert_eq!(r.part("LESSONS").trim(), "stopped", "{}", r.text);
     assert_eq!(r.part("NETNS").trim(), "0", "{}", r.text);
 }
+
+/// Demo does not start over a file the lesson writes (and whose clean-up deletes it) that
+/// nslab did not see the lesson make: the user's own would be overwritten, then deleted
+/// (found by a fresh-eyes instructor, whose /tmp/netns-demo.c went).
+#[test]
+fn demo_does_not_start_over_the_users_file() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/writes-a-file.md
+echo mine > /tmp/lesson-note.txt
+script -qec "$N demo $L --auto 0; echo code \$?" /dev/null < /dev/null > /tmp/out
+echo "#OUT"; grep -a -o -e "file /tmp/lesson-note.txt already exists" -e "code [0-9]*" /tmp/out
+echo "#FILE"; cat /tmp/lesson-note.txt
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(
+        r.part("OUT").lines().collect::<Vec<_>>(),
+        ["file /tmp/lesson-note.txt already exists", "code 3"],
+        "{}",
+        r.text
+    );
+    assert_eq!(r.part("FILE").trim(), "mine", "{}", r.text);
+}

@@ -1150,6 +1150,13 @@ pub fn names_taken(k: &Kernel, lesson: &Lesson) -> Vec<String> {
             found.push(format!("link {name}"));
         }
     }
+    // A file the lesson writes (and its clean-up may delete): the user's notes in
+    // /tmp/netns-demo.c would be overwritten.
+    for path in &made.files {
+        if std::fs::symlink_metadata(path).is_ok() {
+            found.push(format!("file {path}"));
+        }
+    }
     found
 }
 
