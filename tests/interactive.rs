@@ -1347,3 +1347,17 @@ fn a_demo_that_cannot_write_its_ledger_does_nothing() {
     let s = t.wait_for(1, "NETNS=0=", Duration::from_secs(5));
     assert!(s.contains("NETNS=0="), "{s}");
 }
+
+/// `--step` performs the steps before it from the last one whose checks show the lab there: a
+/// step whose checks only say something is missing (the namespaces lesson's step 4, "not
+/// process netns-demo in another netns") holds on an empty machine too, and is not that step.
+/// Before, `demo namespaces --step 7` performed only steps 5 and 6, and step 7 failed with no
+/// program to mount (found by a fresh-eyes instructor).
+#[test]
+fn step_performs_from_where_the_lab_stands_not_from_a_step_that_only_says_missing() {
+    let t = Tmux::start("demo-step7", "nslab demo namespaces --step 7");
+    let s = t.wait_for(0, "Step 7 of", Duration::from_secs(30));
+    assert!(s.contains("performed steps 1 to 6"), "{s}");
+    t.keys(0, &["q"]);
+    t.wait_for(0, "EXIT=", Duration::from_secs(10));
+}

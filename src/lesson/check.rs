@@ -235,6 +235,20 @@ pub struct CheckError {
 
 impl Check {
     /// The check with its `not` taken off: what it is about.
+    /// Whether the check says something is missing (`not ...`, `netns X absent`, `link X
+    /// absent`): on an empty machine it holds, and says nothing of where a lab stands.
+    pub fn says_missing(&self) -> bool {
+        matches!(
+            self,
+            Check::Not(_)
+                | Check::Netns { exists: false, .. }
+                | Check::Link {
+                    pred: LinkPred::Absent,
+                    ..
+                }
+        )
+    }
+
     pub fn plain(&self) -> &Check {
         match self {
             Check::Not(inner) => inner.plain(),
