@@ -241,10 +241,9 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
                 "netns {name} (there before the lesson began: the same namespace)"
             )),
             _ if basis == Basis::Baseline
-                && b.made.as_ref().is_some_and(|made| {
-                    n.stamp
-                        .is_none_or(|stamp| made.get(name) != Some(&(n.inode, stamp)))
-                }) =>
+                && b.made.is_some()
+                && n.stamp
+                    .is_none_or(|stamp| !b.saw_made(name, (n.inode, stamp))) =>
             {
                 foreign.insert(name);
                 p.kept.push(format!(
