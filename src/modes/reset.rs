@@ -26,7 +26,7 @@ use crate::engine::ledger::file::{
 };
 use crate::engine::ledger::look::{self, rule_line};
 use crate::kernel::{Change, Kernel, RouteReq};
-use crate::lesson::effect::Creations;
+use crate::lesson::effect::{Creations, NAMED_ELSEWHERE};
 use crate::lesson::{Lesson, Ns};
 use crate::net::Cidr;
 use crate::progress::LessonProgress;
@@ -493,9 +493,13 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
         }
     }
     for why in unknown {
-        p.notes.push(format!(
-            "a line nslab cannot read ({why}): what it made is not removed"
-        ));
+        p.notes.push(if why == NAMED_ELSEWHERE {
+            // The line is read: it gives a name, and reset removes that name. What the
+            // namespace holds was made elsewhere, and goes with the namespace.
+            "a line gives a name to a namespace made elsewhere (`ip netns attach`, or a bind mount onto /run/netns): reset removes the name, as `ip netns del` does, and the namespace goes, with what is in it, once nothing else holds it (a process in it)".to_string()
+        } else {
+            format!("a line nslab cannot read ({why}): what it made is not removed")
+        });
     }
     if basis == Basis::ByName && !m.procs.is_empty() {
         p.notes.push(format!(

@@ -430,3 +430,24 @@ fn a_namespace_that_was_under_another_of_the_lessons_is_the_lessons() {
     assert_eq!(items(&p), ["netns blue"]);
     assert!(p.kept.is_empty(), "{:?}", p.kept);
 }
+
+/// A line that names a namespace made elsewhere (a bind mount onto /run/netns) is read as far
+/// as the name, which reset removes: its note says so, and not that what the line made stays
+/// (the dry run listed `remove netns keep` next to "what it made is not removed").
+#[test]
+fn the_note_on_a_namespace_named_by_a_line_does_not_contradict_its_removal() {
+    let mut before = Seen::default();
+    before.netns.insert("root".into(), root(1));
+    let mut now = before.clone();
+    now.netns.insert("blue".into(), root(200));
+    let mut b = baseline(before);
+    b.makes.unknown = vec![crate::lesson::effect::NAMED_ELSEWHERE.to_string()];
+    let p = plan("bridges", &b, &now, &[], Basis::Baseline);
+    assert_eq!(items(&p), ["netns blue"]);
+    assert_eq!(
+        p.notes,
+        [
+            "a line gives a name to a namespace made elsewhere (`ip netns attach`, or a bind mount onto /run/netns): reset removes the name, as `ip netns del` does, and the namespace goes, with what is in it, once nothing else holds it (a process in it)"
+        ]
+    );
+}
