@@ -910,3 +910,125 @@ echo "#FILE"; cat /tmp/lesson-note.txt
     );
     assert_eq!(r.part("FILE").trim(), "mine", "{}", r.text);
 }
+
+/// At the namespaces lesson's step 7 a student ran `ip netns add keep` first, then did the
+/// step's bind mount on top of it: /run/netns/keep holds two stacked mounts, both made while
+/// learn watched. Reset takes both down and removes the name (`ip netns del` takes only the top
+/// one, and then cannot remove the file: "Device or resource busy"). A reset that could not
+/// remove the name (/run/netns read-only) unmounts nothing, exits 1 and forgets nothing: the
+/// next reset tries again. Found by a fresh-eyes student, whose first reset left
+/// the lower namespace and whose second one disowned it ("made while no session of the lesson
+/// ran") and forgot the baseline.
+#[test]
+fn a_name_with_two_stacked_namespaces_is_removed_whole_and_a_failed_reset_forgets_nothing() {
+    let out = sandboxed(
+        r##"
+L=$HOME/.local/state/nslab/ledger.json
+inledger() {
+  for i in $(seq 300); do grep -q "$1" $L 2>/dev/null && return 0; sleep 0.05; done
+  echo "#TIMEOUT waiting for $1 in the ledger"; cat $L; exit 96
+}
+learn namespaces --step 7; waitfor "Step 7 of"
+ip netns add keep
+inledger $(stat -L -c %i /run/netns/keep)
+unshare --net sleep 600 & P=$!
+for i in $(seq 100); do [ "$(readlink /proc/$P/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.02; done
+touch /run/netns/keep 2>/dev/null
+mount --bind /proc/$P/ns/net /run/netns/keep
+inledger $(stat -L -c %i /run/netns/keep)
+quit
+echo "#MOUNTS0"; grep -c ' /run/netns/keep ' /proc/self/mountinfo
+echo "#DRY"; $N reset --dry-run namespaces; echo "code $?"
+# /run/netns read-only: no name can be removed there.
+mount -o remount,ro,bind /run/netns || echo "#TIMEOUT cannot remount /run/netns"
+echo "#FAILS"; $N reset --yes namespaces 2>&1; echo "code $?"
+mount -o remount,rw,bind /run/netns
+echo "#MOUNTS1"; grep -c ' /run/netns/keep ' /proc/self/mountinfo
+echo "#RESET"; $N reset --yes namespaces 2>&1; echo "code $?"
+echo "#MOUNTS2"; grep -c ' /run/netns/keep ' /proc/self/mountinfo; ls /run/netns
+echo "#AGAIN"; $N reset --yes namespaces 2>&1; echo "code $?"
+echo "#LEDGER"; cat $L
+kill $P
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.words("MOUNTS0"), ["2"], "{}", r.text);
+    let dry = flat(&r.part("DRY"));
+    assert!(
+        dry.contains(
+            "namespaces: remove netns keep (there was no namespace keep when the lesson began)"
+        ),
+        "{}",
+        r.text
+    );
+    // What a line that names a namespace made elsewhere leaves is said without contradicting
+    // the removal of that name.
+    assert!(
+        !dry.contains("given a name): what it made is not removed")
+            && dry.contains("namespaces: note: a line gives a name to a namespace made elsewhere (`ip netns attach`, or a bind mount onto /run/netns): reset removes the name, as `ip netns del` does"),
+        "{}",
+        r.text
+    );
+    let fails = flat(&r.part("FAILS"));
+    assert!(
+        fails.contains("could not remove netns keep: /run/netns: Read-only file system")
+            && fails.ends_with("code 1"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.words("MOUNTS1"), ["2"], "{}", r.text);
+    let reset = flat(&r.part("RESET"));
+    assert!(
+        reset.contains("namespaces: remove netns keep (there was no namespace keep")
+            && reset.contains("namespaces: removed netns keep")
+            && reset.ends_with("code 0"),
+        "{}",
+        r.text
+    );
+    assert!(!reset.contains("could not"), "{}", r.text);
+    assert_eq!(r.words("MOUNTS2"), ["0"], "{}", r.text);
+    let again = flat(&r.part("AGAIN"));
+    assert!(
+        again.contains("Nothing to remove.") && again.ends_with("code 0"),
+        "{}",
+        r.text
+    );
+    assert!(!again.contains("keep netns keep"), "{}", r.text);
+    let ledger: serde_json::Value = serde_json::from_str(&r.part("LEDGER")).unwrap();
+    assert_eq!(ledger["lessons"], serde_json::json!({}), "{}", r.text);
+}
+
+/// The student's own keep, there before the lesson began, with the lesson's bind mount on top
+/// of it: reset unmounts the lesson's namespace and stops there. The student's keeps its name.
+#[test]
+fn a_students_namespace_under_one_of_the_lessons_keeps_its_name() {
+    let out = sandboxed(
+        r##"
+L=$HOME/.local/state/nslab/ledger.json
+ip netns add keep
+stat -L -c %i /run/netns/keep > /tmp/theirs
+learn namespaces --step 7; waitfor "Go on anyway? [y/N]"
+$T send-keys y Enter; waitfor "Step 7 of"
+unshare --net sleep 600 & P=$!
+for i in $(seq 100); do [ "$(readlink /proc/$P/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.02; done
+mount --bind /proc/$P/ns/net /run/netns/keep
+I=$(stat -L -c %i /run/netns/keep)
+for i in $(seq 300); do grep -q "$I" $L && break; sleep 0.05; done
+quit
+echo "#RESET"; $N reset --yes namespaces 2>&1; echo "code $?"
+echo "#KEEP"; grep -c ' /run/netns/keep ' /proc/self/mountinfo; [ "$(stat -L -c %i /run/netns/keep)" = "$(cat /tmp/theirs)" ] && echo theirs
+kill $P
+"##,
+    );
+    let r = Run::of(&out);
+    let reset = flat(&r.part("RESET"));
+    assert!(
+        reset.contains("namespaces: remove netns keep (another namespace than the keep there when the lesson began")
+            && reset.contains("namespaces: unmounted from netns keep the namespace of the lesson's; the namespace under it (inode")
+            && reset.contains("is not the lesson's, and keeps the name")
+            && reset.ends_with("code 0"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.words("KEEP"), ["1", "theirs"], "{}", r.text);
+}

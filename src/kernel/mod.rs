@@ -10,6 +10,7 @@ mod jail;
 mod lines;
 pub use lines::timeout_override as line_timeout_override;
 mod netns;
+pub use netns::Unstacked;
 pub mod ops;
 mod ping;
 pub mod pingwatch;
@@ -284,6 +285,17 @@ impl Kernel {
         netns::del(name)
     }
 
+    /// Reset's delete of a named namespace: every namespace stacked on the name that `ours`
+    /// says is the caller's, from the top, then the name (see [`netns::del_stack`]).
+    pub fn netns_del_stack(
+        &self,
+        name: &str,
+        ours: impl Fn((u64, u64)) -> bool,
+    ) -> Result<Unstacked> {
+        self.forget(&Ns::Named(name.to_string()));
+        netns::del_stack(name, ours)
+    }
+
     /// The entries of /run/netns, as `ip netns list` shows them.
     pub fn netns_list(&self) -> Vec<String> {
         netns::list()
@@ -311,16 +323,7 @@ impl Kernel {
     /// an inode number again once its namespace is gone, and a namespace made later has a
     /// later time. (A plain look at /run/netns: no netlink.)
     pub fn netns_identity(name: &str) -> Option<(u64, u64)> {
-        use std::os::unix::fs::MetadataExt;
-        if !netns::is_mounted(name) {
-            return None;
-        }
-        let m = std::fs::metadata(netns::path_of(name)).ok()?;
-        let stamp = u64::try_from(m.mtime())
-            .ok()?
-            .checked_mul(1_000_000_000)?
-            .checked_add(u64::try_from(m.mtime_nsec()).ok()?)?;
-        Some((m.ino(), stamp))
+        netns::identity(name)
     }
 
     /// The inode of a namespace as lessons name it.

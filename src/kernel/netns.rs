@@ -165,7 +165,10 @@ pub fn add(name: &str) -> Result<(), KernelError> {
     Ok(())
 }
 
-/// `ip netns del NAME`: detach the bind mount and remove the file. The namespace itself dies
+/// `ip netns del NAME`: detach the bind mount and remove the file, as iproute2 does: one
+/// `umount2(MNT_DETACH)`, then `unlink`. A name that holds two stacked mounts (`ip netns add`
+/// and a `mount --bind` on top) loses the top one, and the unlink fails with EBUSY, as
+/// `ip netns del` does on the kernel (see [`del_stack`] for reset's). The namespace itself dies
 /// when nothing else holds it (a process, an open fd, a socket).
 pub fn del(name: &str) -> Result<(), KernelError> {
     let path = path_of(name);
@@ -181,4 +184,71 @@ pub fn del(name: &str) -> Result<(), KernelError> {
     }
     let _ = umount2(&path, MntFlags::MNT_DETACH);
     fs::remove_file(&path).map_err(|e| KernelError::io(format!("remove {}", path.display()), e))
+}
+
+/// What [`del_stack`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unstacked {
+    /// Every namespace mounted on the name was the caller's: all unmounted, the file removed.
+    Removed { mounts: usize },
+    /// The top `mounts` were the caller's and are unmounted; the namespace under them is not,
+    /// and keeps the name.
+    Uncovered { mounts: usize, under: (u64, u64) },
+}
+
+/// The identity of the namespace mounted on top of /run/netns/NAME: its inode, and its
+/// inode's modification time in nanoseconds since the epoch (see `Kernel::netns_identity`).
+pub fn identity(name: &str) -> Option<(u64, u64)> {
+    if !is_mounted(name) {
+        return None;
+    }
+    let m = fs::metadata(path_of(name)).ok()?;
+    let stamp = u64::try_from(m.mtime())
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(u64::try_from(m.mtime_nsec()).ok()?)?;
+    Some((m.ino(), stamp))
+}
+
+/// No name holds more stacked mounts than this in practice; a bound keeps a kernel that
+/// unmounts nothing from looping.
+const MAX_STACK: usize = 64;
+
+/// Reset's delete: the namespaces mounted on /run/netns/NAME are taken down from the top, each
+/// only if `ours` says its identity ([`identity`]) is the caller's, and the file is removed once
+/// nothing is mounted on it. A namespace that is not the caller's stops it there, and keeps the
+/// name. Before anything is unmounted, /run/netns must be writable (else the file could not be
+/// removed afterwards, and the name would be left without its namespaces): a failure there
+/// changes nothing.
+pub fn del_stack(name: &str, ours: impl Fn((u64, u64)) -> bool) -> Result<Unstacked, KernelError> {
+    let path = path_of(name);
+    nix::unistd::access(NETNS_RUN_DIR, nix::unistd::AccessFlags::W_OK)
+        .map_err(|e| KernelError::io(NETNS_RUN_DIR, e.into()))?;
+    let mut mounts = 0;
+    while let Some(top) = identity(name) {
+        if !ours(top) {
+            return Ok(Unstacked::Uncovered { mounts, under: top });
+        }
+        if mounts == MAX_STACK {
+            return Err(KernelError::Other(format!(
+                "{}: more than {MAX_STACK} namespaces are mounted on it",
+                path.display()
+            )));
+        }
+        umount2(&path, MntFlags::MNT_DETACH)
+            .map_err(|e| KernelError::io(format!("unmount {}", path.display()), e.into()))?;
+        mounts += 1;
+    }
+    fs::remove_file(&path).map_err(|e| {
+        let what = match mounts {
+            0 => format!("remove {}", path.display()),
+            n => format!(
+                "{n} namespace{} unmounted from {}, but it could not be removed",
+                if n == 1 { "" } else { "s" },
+                path.display()
+            ),
+        };
+        KernelError::io(what, e)
+    })?;
+    Ok(Unstacked::Removed { mounts })
 }

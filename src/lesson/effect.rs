@@ -52,6 +52,10 @@ pub struct NeighFact {
     pub state: String,
 }
 
+/// Why nslab cannot know what is in a namespace a line names (`ip netns attach`, a bind mount
+/// onto /run/netns): it was made elsewhere. The name itself is the line's.
+pub const NAMED_ELSEWHERE: &str = "a namespace made elsewhere and given a name";
+
 /// Something the model cannot follow: where it acted (`None`: anywhere), and the words it
 /// mentions (empty: it may touch any name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -613,11 +617,7 @@ impl World {
                 // A name for a namespace someone else made: its contents are unknown.
                 self.netns.insert(n.clone());
                 self.made.push(Made::Netns(n.clone()));
-                self.unknown(
-                    Some(Ns::Named(n.clone())),
-                    vec![],
-                    "a namespace made elsewhere and given a name",
-                );
+                self.unknown(Some(Ns::Named(n.clone())), vec![], NAMED_ELSEWHERE);
             }
             Op::UnbindNetns(n) => {
                 self.netns.remove(n);

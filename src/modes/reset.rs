@@ -25,8 +25,8 @@ use crate::engine::ledger::file::{
     Store, boot_id,
 };
 use crate::engine::ledger::look::{self, rule_line};
-use crate::kernel::{Change, Kernel, RouteReq};
-use crate::lesson::effect::Creations;
+use crate::kernel::{Change, Kernel, RouteReq, Unstacked};
+use crate::lesson::effect::{Creations, NAMED_ELSEWHERE};
 use crate::lesson::{Lesson, Ns};
 use crate::net::Cidr;
 use crate::progress::LessonProgress;
@@ -241,10 +241,9 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
                 "netns {name} (there before the lesson began: the same namespace)"
             )),
             _ if basis == Basis::Baseline
-                && b.made.as_ref().is_some_and(|made| {
-                    n.stamp
-                        .is_none_or(|stamp| made.get(name) != Some(&(n.inode, stamp)))
-                }) =>
+                && b.made.is_some()
+                && n.stamp
+                    .is_none_or(|stamp| !b.saw_made(name, (n.inode, stamp))) =>
             {
                 foreign.insert(name);
                 p.kept.push(format!(
@@ -494,9 +493,13 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
         }
     }
     for why in unknown {
-        p.notes.push(format!(
-            "a line nslab cannot read ({why}): what it made is not removed"
-        ));
+        p.notes.push(if why == NAMED_ELSEWHERE {
+            // The line is read: it gives a name, and reset removes that name. What the
+            // namespace holds was made elsewhere, and goes with the namespace.
+            "a line gives a name to a namespace made elsewhere (`ip netns attach`, or a bind mount onto /run/netns): reset removes the name, as `ip netns del` does, and the namespace goes, with what is in it, once nothing else holds it (a process in it)".to_string()
+        } else {
+            format!("a line nslab cannot read ({why}): what it made is not removed")
+        });
     }
     if basis == Basis::ByName && !m.procs.is_empty() {
         p.notes.push(format!(
@@ -529,16 +532,41 @@ pub fn carry_out(k: &Kernel, p: &Plan, b: &Baseline) -> Undone {
     let mut u = Undone::default();
     for a in &p.actions {
         match act(k, &a.item, b) {
-            Ok(true) => u.done.push(a.item.done()),
-            Ok(false) => {}
+            Ok(Some(said)) => u.done.push(said),
+            Ok(None) => {}
             Err(e) => u.failed.push(a.item.failed(&e)),
         }
     }
     u
 }
 
-/// Does one thing; `Ok(false)` when there was nothing left to do.
-fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
+/// Does one thing, and says what it did; `Ok(None)` when there was nothing left to do.
+fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<Option<String>, String> {
+    let done = act_on(k, item, b)?;
+    Ok(match done {
+        Done::Nothing => None,
+        Done::Yes => Some(item.done()),
+        Done::Said(s) => Some(s),
+    })
+}
+
+/// What [`act_on`] did.
+enum Done {
+    Nothing,
+    Yes,
+    /// Done, in other words than [`Item::done`]'s.
+    Said(String),
+}
+
+/// A namespace stacked on the name of one the lesson made is the lesson's too if the baseline
+/// would have said so of a namespace alone on that name: not the one there when the lesson
+/// began, and one a session saw the lesson make (any new one, in a baseline of an older nslab,
+/// or by name).
+fn lessons_namespace(b: &Baseline, name: &str, (inode, stamp): (u64, u64)) -> bool {
+    b.before.netns.get(name).is_none_or(|bf| bf.inode != inode) && b.saw_made(name, (inode, stamp))
+}
+
+fn act_on(k: &Kernel, item: &Item, b: &Baseline) -> Result<Done, String> {
     let err = |e: crate::kernel::KernelError| e.to_string();
     match item {
         Item::Process { name, pid } => {
@@ -548,7 +576,7 @@ fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
                     .any(|(p, _)| *p == pid)
             };
             if !mine(*pid) {
-                return Ok(false);
+                return Ok(Done::Nothing);
             }
             let target =
                 nix::unistd::Pid::from_raw(i32::try_from(*pid).map_err(|e| e.to_string())?);
@@ -562,7 +590,7 @@ fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
                 nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL)
                     .map_err(|e| format!("kill: {e}"))?;
             }
-            Ok(true)
+            Ok(Done::Yes)
         }
         Item::Rule { rule, copies } => {
             let ns = Ns::from_name(&rule.ns);
@@ -578,7 +606,7 @@ fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
                     ));
                 }
             }
-            Ok(true)
+            Ok(Done::Yes)
         }
         Item::IpRule { ns, rule } => {
             let ns = Ns::from_name(ns);
@@ -589,15 +617,15 @@ fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
                 .into_iter()
                 .find(|r| r.to_string() == *rule)
             else {
-                return Ok(false);
+                return Ok(Done::Nothing);
             };
             k.rule_del(&ns, &r).map_err(err)?;
-            Ok(true)
+            Ok(Done::Yes)
         }
         Item::Sysctl { ns, key, value } => {
             k.sysctl_write(&Ns::from_name(ns), key, value)
                 .map_err(err)?;
-            Ok(true)
+            Ok(Done::Yes)
         }
         Item::Route { route } => {
             let ns = Ns::from_name(&route.ns);
@@ -608,7 +636,7 @@ fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
                 here.routes
             };
             if !routes.iter().any(|r| look::route_is(r, route)) {
-                return Ok(false);
+                return Ok(Done::Nothing);
             }
             let req = RouteReq {
                 v6: route.is_v6(),
@@ -627,7 +655,7 @@ fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
             };
             k.route_change(&ns, Change::Del, route.dev.as_deref(), &req)
                 .map_err(err)?;
-            Ok(true)
+            Ok(Done::Yes)
         }
         Item::Addr { ns, dev, cidr } => {
             let ns = Ns::from_name(ns);
@@ -637,37 +665,61 @@ fn act(k: &Kernel, item: &Item, b: &Baseline) -> Result<bool, String> {
                 .addrs_of(dev)
                 .any(|a| a.cidr == *cidr);
             if !has {
-                return Ok(false);
+                return Ok(Done::Nothing);
             }
             k.addr_del(&ns, dev, *cidr).map_err(err)?;
-            Ok(true)
+            Ok(Done::Yes)
         }
         Item::Link { ns, name, index } => {
             let ns = Ns::from_name(ns);
             match k.link(&ns, name) {
                 Ok(l) if l.index == *index => {
                     k.link_del(&ns, name).map_err(err)?;
-                    Ok(true)
+                    Ok(Done::Yes)
                 }
                 // Gone with its peer or its namespace, or someone else's now.
-                _ => Ok(false),
+                _ => Ok(Done::Nothing),
             }
         }
         Item::Netns { name, inode } => {
             if k.netns_inode(&Ns::Named(name.clone())) != Some(*inode) {
-                return Ok(false);
+                return Ok(Done::Nothing);
             }
-            k.netns_del(name).map_err(err)?;
-            Ok(true)
+            // Not `ip netns del`, which takes down only the top mount: every namespace of the
+            // lesson's stacked on the name (`ip netns add` and a `mount --bind` on top), down
+            // to one that is not the lesson's, which keeps the name.
+            let unstacked = k
+                .netns_del_stack(name, |id| lessons_namespace(b, name, id))
+                .map_err(err)?;
+            Ok(match unstacked {
+                Unstacked::Removed { mounts: 0 | 1 } => Done::Yes,
+                Unstacked::Removed { mounts } => Done::Said(format!(
+                    "{} ({mounts} namespaces of the lesson's were mounted on it, one on another)",
+                    item.done()
+                )),
+                Unstacked::Uncovered { mounts: 0, .. } => Done::Nothing,
+                Unstacked::Uncovered {
+                    mounts,
+                    under: (under, _),
+                } => Done::Said(format!(
+                    "unmounted from netns {name} the {} of the lesson's; the namespace under {} (inode {under}) is not the lesson's, and keeps the name",
+                    if mounts == 1 {
+                        "namespace".to_string()
+                    } else {
+                        format!("{mounts} namespaces")
+                    },
+                    if mounts == 1 { "it" } else { "them" },
+                )),
+            })
         }
         Item::File { path, id } => {
             use std::os::unix::fs::MetadataExt;
             match std::fs::symlink_metadata(path) {
                 Ok(m) if m.file_type().is_file() && (m.dev(), m.ino()) == (id.dev, id.ino) => {
                     std::fs::remove_file(path).map_err(|e| e.to_string())?;
-                    Ok(true)
+                    Ok(Done::Yes)
                 }
-                _ => Ok(false),
+                _ => Ok(Done::Nothing),
             }
         }
     }

@@ -397,12 +397,45 @@ pub struct Baseline {
     pub makes: Makes,
     pub before: Seen,
     /// The namespaces nslab saw this lesson make (while learn watched, or demo or verify ran
-    /// it), with their identity (inode and stamp). A namespace of the lesson's name that
-    /// came later, while no session of the lesson ran, is not among them: reset keeps it, and
-    /// learn asks before it builds on it. `None` in a baseline of an older nslab (which did not
-    /// record them): every new namespace of the lesson's names is the lesson's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub made: Option<BTreeMap<NsName, (u64, u64)>>,
+    /// it), with their identity (inode and stamp): every one seen under each name, not only
+    /// the last, since a name can hold namespaces stacked one on another (`ip netns add` and
+    /// a `mount --bind` on top), and the one under the top is seen again only once the top is
+    /// unmounted. A namespace of the lesson's name that came later, while no session of the
+    /// lesson ran, is not among them: reset keeps it, and learn asks before it builds on it.
+    /// `None` in a baseline of an older nslab (which did not record them): every new
+    /// namespace of the lesson's names is the lesson's. (An nslab before the stacked ones
+    /// wrote one identity per name, `[inode, stamp]`: it is read as a list of one.)
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "made_any"
+    )]
+    pub made: Option<Made>,
+}
+
+/// [`Baseline::made`]: for each name, the identities (inode, stamp) of the namespaces seen.
+pub type Made = BTreeMap<NsName, Vec<(u64, u64)>>;
+
+/// [`Baseline::made`], written as a list of identities per name, or as one.
+fn made_any<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Made>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Idents {
+        One((u64, u64)),
+        Many(Vec<(u64, u64)>),
+    }
+    let m: Option<BTreeMap<NsName, Idents>> = Option::deserialize(d)?;
+    Ok(m.map(|m| {
+        m.into_iter()
+            .map(|(name, i)| {
+                let list = match i {
+                    Idents::One(one) => vec![one],
+                    Idents::Many(many) => many,
+                };
+                (name, list)
+            })
+            .collect()
+    }))
 }
 
 impl Baseline {
@@ -411,9 +444,20 @@ impl Baseline {
     pub fn note_made(&mut self, seen: &[(NsName, (u64, u64))]) {
         if let Some(made) = self.made.as_mut() {
             for (name, ident) in seen {
-                made.insert(name.clone(), *ident);
+                let idents = made.entry(name.clone()).or_default();
+                if !idents.contains(ident) {
+                    idents.push(*ident);
+                }
             }
         }
+    }
+
+    /// A session saw the lesson make this namespace: `ident` is among [`Baseline::made`], or
+    /// the baseline, of an older nslab, did not record them.
+    pub fn saw_made(&self, name: &str, ident: (u64, u64)) -> bool {
+        self.made
+            .as_ref()
+            .is_none_or(|made| made.get(name).is_some_and(|ids| ids.contains(&ident)))
     }
 }
 
@@ -634,7 +678,10 @@ mod tests {
                 ..Makes::default()
             },
             before,
-            made: Some(BTreeMap::from([("blue".to_string(), (4026532300, 17))])),
+            made: Some(BTreeMap::from([(
+                "blue".to_string(),
+                vec![(4026532300, 17), (4026532301, 18)],
+            )])),
         }
     }
 
@@ -674,5 +721,28 @@ mod tests {
             Err(LedgerError::TooNew { version: 9, .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Two namespaces stacked on one name, each seen while a session ran: both are kept, and
+    /// seeing one again adds nothing. A ledger of an nslab that kept one per name is read.
+    #[test]
+    fn every_namespace_seen_under_a_name_is_kept_and_an_older_single_one_is_read() {
+        let mut b = baseline();
+        b.made = Some(BTreeMap::new());
+        b.note_made(&[("keep".into(), (1, 10))]);
+        b.note_made(&[("keep".into(), (2, 20)), ("demo".into(), (3, 30))]);
+        b.note_made(&[("keep".into(), (2, 20))]);
+        assert_eq!(b.made.as_ref().unwrap()["keep"], [(1, 10), (2, 20)]);
+        assert!(b.saw_made("keep", (1, 10)) && b.saw_made("keep", (2, 20)));
+        assert!(!b.saw_made("keep", (1, 11)) && !b.saw_made("other", (1, 10)));
+        let mut v = serde_json::to_value(&b).unwrap();
+        assert_eq!(v["made"]["keep"], serde_json::json!([[1, 10], [2, 20]]));
+        assert_eq!(serde_json::from_value::<Baseline>(v.clone()).unwrap(), b);
+        v["made"] = serde_json::json!({"keep": [2, 20]});
+        let old: Baseline = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(old.made.unwrap()["keep"], [(2, 20)]);
+        v.as_object_mut().unwrap().remove("made");
+        let older: Baseline = serde_json::from_value(v).unwrap();
+        assert!(older.made.is_none() && older.saw_made("keep", (9, 9)));
     }
 }

@@ -388,8 +388,8 @@ fn a_namespace_no_session_saw_the_lesson_make_is_kept_with_what_is_in_it() {
     // red was seen made; blue was, but with another identity (its inode given again).
     b.made = Some(
         [
-            ("red".to_string(), (300, 66)),
-            ("blue".to_string(), (200, 54)),
+            ("red".to_string(), vec![(300, 66)]),
+            ("blue".to_string(), vec![(200, 54)]),
         ]
         .into(),
     );
@@ -408,5 +408,47 @@ fn a_namespace_no_session_saw_the_lesson_make_is_kept_with_what_is_in_it() {
         items(&p).contains(&"netns blue".to_string()),
         "{:?}",
         items(&p)
+    );
+}
+
+/// Two namespaces stacked on one name (`ip netns add keep`, then a bind mount on top), both
+/// seen made while learn watched: once the top one is unmounted (a reset that took only it, as
+/// `ip netns del` does), the one under it is the lesson's still, and the next reset removes it.
+/// Found by a fresh-eyes student: the second reset kept it as made while no session ran.
+#[test]
+fn a_namespace_that_was_under_another_of_the_lessons_is_the_lessons() {
+    let mut before = Seen::default();
+    before.netns.insert("root".into(), root(1));
+    let mut now = before.clone();
+    let mut blue = root(200);
+    blue.stamp = Some(54);
+    now.netns.insert("blue".into(), blue);
+    let mut b = baseline(before);
+    b.made = Some(BTreeMap::new());
+    b.note_made(&[("blue".to_string(), (200, 54))]);
+    b.note_made(&[("blue".to_string(), (300, 66))]);
+    let p = plan("bridges", &b, &now, &[], Basis::Baseline);
+    assert_eq!(items(&p), ["netns blue"]);
+    assert!(p.kept.is_empty(), "{:?}", p.kept);
+}
+
+/// A line that names a namespace made elsewhere (a bind mount onto /run/netns) is read as far
+/// as the name, which reset removes: its note says so, and not that what the line made stays
+/// (the dry run listed `remove netns keep` next to "what it made is not removed").
+#[test]
+fn the_note_on_a_namespace_named_by_a_line_does_not_contradict_its_removal() {
+    let mut before = Seen::default();
+    before.netns.insert("root".into(), root(1));
+    let mut now = before.clone();
+    now.netns.insert("blue".into(), root(200));
+    let mut b = baseline(before);
+    b.makes.unknown = vec![crate::lesson::effect::NAMED_ELSEWHERE.to_string()];
+    let p = plan("bridges", &b, &now, &[], Basis::Baseline);
+    assert_eq!(items(&p), ["netns blue"]);
+    assert_eq!(
+        p.notes,
+        [
+            "a line gives a name to a namespace made elsewhere (`ip netns attach`, or a bind mount onto /run/netns): reset removes the name, as `ip netns del` does, and the namespace goes, with what is in it, once nothing else holds it (a process in it)"
+        ]
     );
 }
