@@ -817,13 +817,23 @@ impl Kernel {
 
     // ---- sysctl ----
 
+    /// The file of a network sysctl, from either spelling procps takes
+    /// ([`crate::net::sysctl_file`]): `net.ipv4.conf.veth0/5.forwarding` is
+    /// /proc/sys/net/ipv4/conf/veth0.5/forwarding.
     fn sysctl_path(key: &str) -> Result<String> {
-        if !key.starts_with("net.") || key.contains("..") || key.contains('/') {
+        let file = crate::net::sysctl_file(key);
+        let parts: Vec<&str> = file.split('/').collect();
+        if parts.len() < 2
+            || parts[0] != "net"
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
             return Err(KernelError::Other(format!(
                 "sysctl: '{key}' is not a network sysctl"
             )));
         }
-        Ok(format!("/proc/sys/{}", key.replace('.', "/")))
+        Ok(format!("/proc/sys/{file}"))
     }
 
     /// Reads a sysctl inside a namespace: /proc/sys/net shows the namespace of the thread that

@@ -528,12 +528,20 @@ fn parse_words(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandErr
                 .join(" ");
             let known = cmd.words.first().is_some_and(|w| w.text == "echo")
                 && cmd.words.iter().all(|w| !w.dynamic);
-            return Ok(vec![part(if known {
-                Op::Sysctl(vec![(key.replace('/', "."), value)])
+            // A path: a '.' inside a part is the link name's own (`conf/veth0.5/forwarding`),
+            // which procps' spelling of the key tells apart from a separator when the path's
+            // first separator is a '/'.
+            let plain = key.contains('/')
+                && key.split('/').next().is_some_and(|p| !p.contains('.'))
+                && key
+                    .split('/')
+                    .all(|p| !p.is_empty() && p != "." && p != "..");
+            return Ok(vec![part(if known && plain {
+                Op::Sysctl(vec![(crate::net::sysctl_key(key), value)])
             } else {
                 unknown(
                     "writes a sysctl nslab cannot read",
-                    &[key.replace('/', ".")],
+                    &[crate::net::sysctl_key(key)],
                 )
             })]);
         }

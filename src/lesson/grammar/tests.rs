@@ -69,6 +69,20 @@ fn the_workshop_forms_are_native() {
         native("sysctl -w net.ipv4.ip_forward=1").1,
         Op::Sysctl(_)
     ));
+    // A dot in a link's name: '/' in the dotted form, as it is in the path form.
+    for line in [
+        "sysctl -w net.ipv4.conf.veth0/5.forwarding=1",
+        "sysctl -w net/ipv4/conf/veth0.5/forwarding=1",
+    ] {
+        assert_eq!(
+            native(line).1,
+            Op::Sysctl(vec![(
+                "net.ipv4.conf.veth0/5.forwarding".into(),
+                "1".into()
+            )]),
+            "{line}"
+        );
+    }
 }
 
 #[test]
@@ -274,6 +288,14 @@ fn what_a_line_does_is_read_through_wrappers() {
     assert_eq!(
         c.parts[0].op,
         Op::Sysctl(vec![("net.ipv4.ip_forward".into(), "1".into())])
+    );
+    // A link's own file: the '.' of its name is no separator.
+    assert_eq!(
+        real("echo 1 > /proc/sys/net/ipv4/conf/veth0.5/forwarding").parts[0].op,
+        Op::Sysctl(vec![(
+            "net.ipv4.conf.veth0/5.forwarding".into(),
+            "1".into()
+        )])
     );
     let c = real("pkill -x netns-demo");
     assert_eq!(c.parts[0].op, Op::Kill("netns-demo".into()));

@@ -164,7 +164,7 @@ pub fn sysctl(words: &[Word]) -> Result<Op, CommandError> {
             _ if w.dynamic => return Ok(unknown("a sysctl not known before the line runs", &[])),
             _ => match t.split_once('=') {
                 Some((k, v)) if !k.is_empty() => {
-                    writes.push((k.trim().replace('/', "."), v.trim().to_string()));
+                    writes.push((crate::net::sysctl_key(k.trim()), v.trim().to_string()));
                 }
                 None if write => {
                     return Err(CommandError {
