@@ -1021,8 +1021,8 @@ impl World {
                 }
             }
             Op::Fdb(_) | Op::BridgePort { .. } => {}
-            Op::Sysctl(kv) => {
-                for (k, v) in kv {
+            Op::Sysctl(s) => {
+                for (k, v) in &s.writes {
                     // Two names of one switch: the last one written is the one checked.
                     let twin = match k.as_str() {
                         "net.ipv4.ip_forward" => Some("net.ipv4.conf.all.forwarding"),
