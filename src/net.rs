@@ -29,6 +29,43 @@ pub fn strtoul(s: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
+/// procps sysctl's `slashdot`: from the key's first separator (`.` or `/`) on, `old` and `new`
+/// trade places, unless that first separator already is `new` (the key is in the wanted form).
+fn slashdot(key: &str, old: char, new: char) -> String {
+    match key.find(['.', '/']) {
+        Some(i) if !key[i..].starts_with(new) => key
+            .chars()
+            .map(|c| match c {
+                c if c == old => new,
+                c if c == new => old,
+                c => c,
+            })
+            .collect(),
+        _ => key.to_string(),
+    }
+}
+
+/// A sysctl key as procps' sysctl(8) names it, from either spelling it accepts: the dotted
+/// form (`net.ipv4.conf.veth0/5.forwarding`, where `/` stands for a `.` inside a part, such as
+/// a link name) or the path form (`net/ipv4/conf/veth0.5/forwarding`, whose first separator is
+/// a `/`, taken as it is). The dotted form is what sysctl prints, and nslab's one spelling of a
+/// key: in the effect model, in `sysctl` checks, in the ledger.
+pub fn sysctl_key(typed: &str) -> String {
+    slashdot(&slashdot(typed, '.', '/'), '/', '.')
+}
+
+/// The file of a sysctl under /proc/sys, from either spelling (see [`sysctl_key`]), as procps
+/// opens it: `net.ipv4.conf.veth0/5.forwarding` is `net/ipv4/conf/veth0.5/forwarding`.
+pub fn sysctl_file(key: &str) -> String {
+    slashdot(key, '.', '/')
+}
+
+/// The name a link has inside a sysctl key (`veth0.5` is `veth0/5`, in
+/// `net.ipv4.conf.veth0/5.forwarding`).
+pub fn sysctl_part(name: &str) -> String {
+    name.replace('.', "/")
+}
+
 /// A network namespace as lessons name it: the root one (where nslab started), or a named one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Ns {
@@ -283,6 +320,27 @@ pub mod proto {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// procps 4.0.2 (measured): `sysctl -w net.ipv4.conf.veth0/5.forwarding=1` and
+    /// `sysctl -w net/ipv4/conf/veth0.5/forwarding=1` both write
+    /// /proc/sys/net/ipv4/conf/veth0.5/forwarding and print `net.ipv4.conf.veth0/5.forwarding`;
+    /// `net.ipv4/conf/veth0/5.forwarding` (first separator a dot) is swapped throughout.
+    #[test]
+    fn sysctl_keys_are_spelled_as_procps_spells_them() {
+        let dotted = "net.ipv4.conf.veth0/5.forwarding";
+        for typed in [dotted, "net/ipv4/conf/veth0.5/forwarding"] {
+            assert_eq!(sysctl_key(typed), dotted, "{typed}");
+            assert_eq!(sysctl_file(typed), "net/ipv4/conf/veth0.5/forwarding");
+        }
+        assert_eq!(sysctl_key("net/ipv4/ip_forward"), "net.ipv4.ip_forward");
+        assert_eq!(sysctl_file("net.ipv4.ip_forward"), "net/ipv4/ip_forward");
+        assert_eq!(
+            sysctl_file("net.ipv4/conf/veth0/5.forwarding"),
+            "net/ipv4.conf.veth0.5/forwarding"
+        );
+        assert_eq!(sysctl_key("forwarding"), "forwarding");
+        assert_eq!(sysctl_part("veth0.5"), "veth0/5");
+    }
 
     #[test]
     fn route_types_take_their_article() {

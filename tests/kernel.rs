@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use nslab::engine::{Round, RunInfo, judge};
-use nslab::kernel::{Kernel, PingOutcome, sandbox};
+use nslab::kernel::{Kernel, PingOutcome, SysctlSet, sandbox};
 use nslab::lesson::check;
 use nslab::lesson::{Cidr, Ns};
 use serde_json::Value;
@@ -262,6 +262,58 @@ fn links_addresses_routes_match_ip(k: &Kernel) {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+
+    // A link named with a dot: procps' dotted key spells the dot '/', and the path form keeps
+    // it; both are the file .../conf/k.5/forwarding, which a `sysctl` check reads.
+    let made = Command::new("ip")
+        .args([
+            "-n", "k-a", "link", "add", "k.5", "type", "veth", "peer", "name", "k6",
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let set = |key: &str, value: &str, ignore_unknown: bool| {
+        k.sysctl_set(&named("k-a"), key, value, Some(ignore_unknown))
+    };
+    assert_eq!(
+        set("net.ipv4.conf.k/5.forwarding", "1", false).unwrap(),
+        SysctlSet::Written
+    );
+    let real = |key: &str| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", "k-a", "sysctl", "-n", key])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(real("net/ipv4/conf/k.5/forwarding"), "1");
+    assert_eq!(
+        set("net/ipv4/conf/k.5/forwarding", "0", false).unwrap(),
+        SysctlSet::Written
+    );
+    assert_eq!(real("net.ipv4.conf.k/5.forwarding"), "0");
+    assert_eq!(
+        k.sysctl_read(&named("k-a"), "net.ipv4.conf.k/5.forwarding")
+            .unwrap(),
+        "0"
+    );
+    // What sysctl(8) does with a key that does not exist (fails, in its words; with -e,
+    // nothing and no failure), one nobody may write (nothing, and no failure) and a value the
+    // kernel refuses (fails, -e or not).
+    let e = set("net.ipv4.conf.k.5.forwarding", "1", false).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "sysctl: cannot stat /proc/sys/net/ipv4/conf/k/5/forwarding: No such file or directory"
+    );
+    assert_eq!(
+        set("net.ipv4.nosuch", "1", true).unwrap(),
+        SysctlSet::PassedOver
+    );
+    assert_eq!(
+        set("net.ipv4.tcp_available_congestion_control", "reno", false).unwrap(),
+        SysctlSet::PassedOver
+    );
+    assert!(set("net.ipv4.ip_forward", "abc", true).is_err());
 
     // Deleting a namespace destroys the veth end inside it, and its peer.
     k.netns_del("k-a").unwrap();

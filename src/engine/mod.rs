@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::kernel::pingwatch::{EchoSeen, PingWatch};
-use crate::kernel::{Kernel, KernelError};
+use crate::kernel::{Kernel, KernelError, SysctlSet};
 use crate::lesson::check::Check;
 use crate::lesson::effect::Creations;
-use crate::lesson::grammar::{Op, Ping};
+use crate::lesson::grammar::{Op, Ping, SysctlBy};
 use crate::lesson::{CheckLine, CommandLine, Lesson, Step};
 use crate::net::Ns;
 pub use facts::{PING_CHECK_TIMEOUT, Round, RunInfo};
@@ -526,16 +526,33 @@ impl Engine {
                     });
                 }
             }
-            Op::Sysctl(kv) => {
-                for (key, value) in kv {
-                    let old = k.sysctl_read(ns, key)?;
-                    k.sysctl_write(ns, key, value)?;
-                    self.ledger.record(Entry::Sysctl {
-                        ns: ns_ref(ns),
-                        key: key.clone(),
-                        old,
-                    });
+            Op::Sysctl(s) => {
+                // sysctl goes on to the next key when one fails, and fails at the end.
+                let procps = match s.by {
+                    SysctlBy::Procps { ignore_unknown, .. } => Some(ignore_unknown),
+                    SysctlBy::Shell => None,
+                };
+                let (mut out, mut failed) = (String::new(), Vec::new());
+                for (key, value) in &s.writes {
+                    // A key nobody may read (`net.ipv4.route.flush`) has nothing to set back.
+                    let old = k.sysctl_read(ns, key).ok();
+                    match k.sysctl_set(ns, key, value, procps) {
+                        Ok(SysctlSet::Written) => {
+                            if let Some(old) = old {
+                                self.ledger.record(Entry::Sysctl {
+                                    ns: ns_ref(ns),
+                                    key: key.clone(),
+                                    old,
+                                });
+                            }
+                            out.push_str(&s.printed(key, value));
+                        }
+                        Ok(SysctlSet::PassedOver) => {}
+                        Err(e) => failed.push(e.to_string()),
+                    }
                 }
+                let err = (!failed.is_empty()).then(|| failed.join("; "));
+                return Ok((err.is_none(), out, err));
             }
             Op::Ping(p) => return self.ping(ns, p),
             other => {

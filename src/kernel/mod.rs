@@ -153,6 +153,15 @@ pub fn os_words(err: &std::io::Error) -> String {
 
 pub type Result<T> = std::result::Result<T, KernelError>;
 
+/// What [`Kernel::sysctl_set`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysctlSet {
+    Written,
+    /// sysctl left the key alone and does not fail: it does not exist and -e says to ignore
+    /// that, or nobody may write it.
+    PassedOver,
+}
+
 struct Conn {
     handle: Handle,
     /// The inode of the namespace the connection lives in: a namespace deleted and made again
@@ -820,13 +829,23 @@ impl Kernel {
 
     // ---- sysctl ----
 
+    /// The file of a network sysctl, from either spelling procps takes
+    /// ([`crate::net::sysctl_file`]): `net.ipv4.conf.veth0/5.forwarding` is
+    /// /proc/sys/net/ipv4/conf/veth0.5/forwarding.
     fn sysctl_path(key: &str) -> Result<String> {
-        if !key.starts_with("net.") || key.contains("..") || key.contains('/') {
+        let file = crate::net::sysctl_file(key);
+        let parts: Vec<&str> = file.split('/').collect();
+        if parts.len() < 2
+            || parts[0] != "net"
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
             return Err(KernelError::Other(format!(
                 "sysctl: '{key}' is not a network sysctl"
             )));
         }
-        Ok(format!("/proc/sys/{}", key.replace('.', "/")))
+        Ok(format!("/proc/sys/{file}"))
     }
 
     /// Reads a sysctl inside a namespace: /proc/sys/net shows the namespace of the thread that
@@ -847,6 +866,45 @@ impl Kernel {
         netns::in_netns(&self.ns_fd(ns)?, move || {
             std::fs::write(&path, format!("{value}\n"))
                 .map_err(|e| KernelError::io(format!("sysctl: setting key \"{key}\""), e))
+        })
+    }
+
+    /// procps sysctl's `-w KEY=VALUE` of one key in `ns` (WriteSetting in sysctl.c, procps
+    /// 4.0.2), or the shell's `echo VALUE > /proc/sys/...` (`procps` None). sysctl first stats
+    /// the file: a key that does not exist fails (`cannot stat`), unless `ignore_unknown`
+    /// (-e); a file whose mode lets nobody write it (`tcp_available_congestion_control`), or a
+    /// directory, is passed over with a warning and no failure. Then VALUE and a newline are
+    /// written; the kernel's refusal (EINVAL) fails, -e or not.
+    pub fn sysctl_set(
+        &self,
+        ns: &Ns,
+        key: &str,
+        value: &str,
+        procps: Option<bool>,
+    ) -> Result<SysctlSet> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = Self::sysctl_path(key)?;
+        let (key, value) = (crate::net::sysctl_key(key), value.to_string());
+        netns::in_netns(&self.ns_fd(ns)?, move || {
+            if let Some(ignore_unknown) = procps {
+                let meta = match std::fs::metadata(&path) {
+                    Ok(m) => m,
+                    Err(_) if ignore_unknown => return Ok(SysctlSet::PassedOver),
+                    Err(e) => {
+                        return Err(KernelError::io(format!("sysctl: cannot stat {path}"), e));
+                    }
+                };
+                if meta.permissions().mode() & 0o200 == 0 || meta.is_dir() {
+                    return Ok(SysctlSet::PassedOver);
+                }
+            }
+            match std::fs::write(&path, format!("{value}\n")) {
+                Ok(()) => Ok(SysctlSet::Written),
+                Err(e) if procps == Some(true) && e.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(SysctlSet::PassedOver)
+                }
+                Err(e) => Err(KernelError::io(format!("sysctl: setting key \"{key}\""), e)),
+            }
         })
     }
 

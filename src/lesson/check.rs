@@ -1135,12 +1135,14 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
             }
         }
         "sysctl" => {
-            let (koff, key) = w.next("a sysctl key such as net.ipv4.ip_forward")?;
+            let (koff, typed) = w.next("a sysctl key such as net.ipv4.ip_forward")?;
+            // Either of sysctl's spellings, kept in its dotted one.
+            let key = &crate::net::sysctl_key(typed);
             if !key.starts_with("net.") {
                 return Err(err(
                     koff,
-                    key,
-                    format!("'{key}' is not a network sysctl (they start with 'net.')"),
+                    typed,
+                    format!("'{typed}' is not a network sysctl (they start with 'net.')"),
                 ));
             }
             w.expect("=")?;
@@ -1316,6 +1318,27 @@ mod tests {
         ] {
             roundtrip(s);
         }
+    }
+
+    /// A key takes either of sysctl(8)'s spellings and is kept in the dotted one, where a '/'
+    /// is a dot of a link's name: what a line's derived check and the ledger name.
+    #[test]
+    fn sysctl_keys_take_sysctls_spellings() {
+        for s in [
+            "sysctl net.ipv4.conf.veth0/5.forwarding = 1 in blue",
+            "sysctl net/ipv4/conf/veth0.5/forwarding = 1 in blue",
+        ] {
+            assert_eq!(
+                parse(s).unwrap().0.to_string(),
+                "sysctl net.ipv4.conf.veth0/5.forwarding = 1 in blue",
+                "{s}"
+            );
+        }
+        let e = parse("sysctl kernel/hostname = x").unwrap_err();
+        assert_eq!(
+            e.message,
+            "'kernel/hostname' is not a network sysctl (they start with 'net.')"
+        );
     }
 
     #[test]

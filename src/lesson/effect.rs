@@ -282,7 +282,8 @@ impl World {
             return;
         };
         // Its own settings (`net.ipv4.conf.DEV.forwarding`) go with it.
-        let own = [format!(".conf.{name}."), format!(".neigh.{name}.")];
+        let part = crate::net::sysctl_part(name);
+        let own = [format!(".conf.{part}."), format!(".neigh.{part}.")];
         self.sysctls
             .retain(|(n, k), _| !(n == ns && own.iter().any(|o| k.contains(o.as_str()))));
         // A macvlan, ipvlan or vlan goes with its lower device.
@@ -725,7 +726,7 @@ impl World {
                             self.neighs
                                 .retain(|(n, d, _), _| !(*n == here && *d == name));
                             // Its settings stay behind: it gets its new namespace's defaults.
-                            let own = format!(".conf.{name}.");
+                            let own = format!(".conf.{}.", crate::net::sysctl_part(&name));
                             self.sysctls
                                 .retain(|(n, k), _| !(*n == here && k.contains(own.as_str())));
                             self.links.remove(&key);
@@ -1020,8 +1021,8 @@ impl World {
                 }
             }
             Op::Fdb(_) | Op::BridgePort { .. } => {}
-            Op::Sysctl(kv) => {
-                for (k, v) in kv {
+            Op::Sysctl(s) => {
+                for (k, v) in &s.writes {
                     // Two names of one switch: the last one written is the one checked.
                     let twin = match k.as_str() {
                         "net.ipv4.ip_forward" => Some("net.ipv4.conf.all.forwarding"),

@@ -497,7 +497,7 @@ impl Learn<'_> {
             .flat_map(|c| &c.command.parts)
             .filter(|p| p.ns.is_root())
             .filter_map(|p| match &p.op {
-                Op::Sysctl(kv) => Some(kv.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()),
+                Op::Sysctl(s) => Some(s.writes.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()),
                 _ => None,
             })
             .flatten()

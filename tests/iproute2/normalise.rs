@@ -73,7 +73,9 @@ fn sysctl_key(word: &str) -> Option<String> {
     } else {
         word.split_once('=')?.0
     };
-    let key = key.replace('/', ".");
+    // procps' dotted spelling, whichever the line used: a '/' stands for a '.' in a link's
+    // name (`net.ipv4.conf.veth0/5.forwarding`), and `sysctl -n` reads it so.
+    let key = nslab::net::sysctl_key(key);
     (key.starts_with("net.") && key.len() > 4).then_some(key)
 }
 
@@ -605,6 +607,7 @@ pub fn self_check() -> Result<(), String> {
         run ip netns exec a sysctl -w net.ipv4.ip_forward=1\n\
         run sh -c 'echo 1 > /proc/sys/net/ipv4/conf/all/forwarding'\n\
         run sysctl net/ipv6/conf/all/forwarding=1\n\
+        run sysctl -w net/ipv4/conf/v0.5/forwarding=1 net.ipv4.conf.v0/5.forwarding=1\n\
         run ip -6 addr add 2001:db8::1/64 dev v0\n\
         run ip netns set a 12\n\
         ns a\n";
@@ -613,7 +616,8 @@ pub fn self_check() -> Result<(), String> {
     want(
         "sysctl keys",
         cx.sysctls.join(" "),
-        "net.ipv4.ip_forward net.ipv4.conf.all.forwarding net.ipv6.conf.all.forwarding",
+        "net.ipv4.ip_forward net.ipv4.conf.all.forwarding net.ipv6.conf.all.forwarding \
+         net.ipv4.conf.v0/5.forwarding",
     )?;
     want(
         "literal MACs",

@@ -810,3 +810,33 @@ fn the_last_ping_to_an_address_in_a_step_is_the_one_checked() {
         ]
     );
 }
+
+/// A link named with a dot (`veth0.5`, as a VLAN is): its sysctls are keyed in procps' dotted
+/// spelling (`net.ipv4.conf.veth0/5.forwarding`), whichever spelling the line used, and go
+/// with the link.
+#[test]
+fn a_dotted_link_names_its_sysctls_as_sysctl_does() {
+    let build = "ip netns add k\nip -n k link add veth0.5 type veth peer name veth1";
+    for set in [
+        "ip netns exec k sysctl -w net.ipv4.conf.veth0/5.forwarding=1",
+        "ip netns exec k sysctl -w net/ipv4/conf/veth0.5/forwarding=1",
+    ] {
+        let l = lesson(&[build, set]);
+        assert!(
+            derived(&l, 1).contains(&"sysctl net.ipv4.conf.veth0/5.forwarding = 1 in k".into()),
+            "{set}: {:?}",
+            derived(&l, 1)
+        );
+    }
+    // Deleted, it takes its setting along: set again on a new link of that name, it is new.
+    let l = lesson(&[
+        &format!("{build}\nip netns exec k sysctl -w net.ipv4.conf.veth0/5.forwarding=1"),
+        "ip -n k link del veth0.5",
+        "ip -n k link add veth0.5 type veth peer name veth1\nip netns exec k sysctl -w net.ipv4.conf.veth0/5.forwarding=1",
+    ]);
+    assert!(
+        derived(&l, 2).contains(&"sysctl net.ipv4.conf.veth0/5.forwarding = 1 in k".into()),
+        "{:?}",
+        derived(&l, 2)
+    );
+}

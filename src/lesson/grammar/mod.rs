@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use super::lex::{self, Sep, Simple, Word};
 use crate::net::Ns;
 pub use ipaddr::{Family, Prefix};
-pub use tools::{FdbChange, Iptables};
+pub use tools::{FdbChange, Iptables, Sysctl, SysctlBy, SysctlPrint};
 
 /// A command line, as nslab reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub enum Op {
     },
     Ping(Ping),
     /// `sysctl -w KEY=VALUE` (or `echo VALUE > /proc/sys/...`), one or more.
-    Sysctl(Vec<(String, String)>),
+    Sysctl(tools::Sysctl),
     Iptables(tools::Iptables),
     /// `mount --bind ... /run/netns/NAME`: a name that holds a namespace.
     BindNetns(String),
@@ -198,8 +198,11 @@ impl Op {
             Op::Ping(_) => Err(
                 "nslab pings IPv4 addresses with -c, -W, -i, -w, -q and -n itself; this one is the real ping's".into(),
             ),
-            Op::Sysctl(kv) if kv.iter().all(|(k, _)| k.starts_with("net.")) => Ok(()),
-            Op::Sysctl(_) => Err("only network sysctls (net.*) are set by nslab itself".into()),
+            Op::Sysctl(s) => match &s.real {
+                Some(why) => Err(why.clone()),
+                None if s.writes.iter().all(|(k, _)| k.starts_with("net.")) => Ok(()),
+                None => Err("only network sysctls (net.*) are set by nslab itself".into()),
+            },
             Op::NetnsAttach(_) => Err("ip netns attach is done by the real ip".into()),
             Op::NetnsDelAll => Err("ip -all netns delete is done by the real ip".into()),
             Op::AddrFlush(_) => Err("ip address flush is done by the real ip".into()),
@@ -514,7 +517,7 @@ fn parse_words(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandErr
     };
     // `echo 1 > /proc/sys/net/ipv4/ip_forward`: a sysctl written through the file system.
     for r in &cmd.redirects {
-        if r.op.contains('>')
+        if [">", ">>", "1>", "1>>", ">|"].contains(&r.op.as_str())
             && let Some(key) = r.target.text.strip_prefix("/proc/sys/")
             && !r.target.dynamic
         {
@@ -528,12 +531,20 @@ fn parse_words(line: &str, cmd: &Simple, ns: Ns) -> Result<Vec<Part>, CommandErr
                 .join(" ");
             let known = cmd.words.first().is_some_and(|w| w.text == "echo")
                 && cmd.words.iter().all(|w| !w.dynamic);
-            return Ok(vec![part(if known {
-                Op::Sysctl(vec![(key.replace('/', "."), value)])
+            // A path: a '.' inside a part is the link name's own (`conf/veth0.5/forwarding`),
+            // which procps' spelling of the key tells apart from a separator when the path's
+            // first separator is a '/'.
+            let plain = key.contains('/')
+                && key.split('/').next().is_some_and(|p| !p.contains('.'))
+                && key
+                    .split('/')
+                    .all(|p| !p.is_empty() && p != "." && p != "..");
+            return Ok(vec![part(if known && plain {
+                Op::Sysctl(Sysctl::by_shell(key, value))
             } else {
                 unknown(
                     "writes a sysctl nslab cannot read",
-                    &[key.replace('/', ".")],
+                    &[crate::net::sysctl_key(key)],
                 )
             })]);
         }

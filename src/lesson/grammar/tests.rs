@@ -273,8 +273,21 @@ fn what_a_line_does_is_read_through_wrappers() {
     let c = real("echo 1 > /proc/sys/net/ipv4/ip_forward");
     assert_eq!(
         c.parts[0].op,
-        Op::Sysctl(vec![("net.ipv4.ip_forward".into(), "1".into())])
+        Op::Sysctl(Sysctl::by_shell("net/ipv4/ip_forward", "1".into()))
     );
+    // A link's own file: the '.' of its name is no separator.
+    let Op::Sysctl(s) = real("echo 1 > /proc/sys/net/ipv4/conf/veth0.5/forwarding").parts[0]
+        .op
+        .clone()
+    else {
+        panic!()
+    };
+    assert_eq!(s.writes[0].0, "net.ipv4.conf.veth0/5.forwarding");
+    // Standard error goes there, not echo's output.
+    assert!(!matches!(
+        real("echo 1 2> /proc/sys/net/ipv4/ip_forward").parts[0].op,
+        Op::Sysctl(_)
+    ));
     let c = real("pkill -x netns-demo");
     assert_eq!(c.parts[0].op, Op::Kill("netns-demo".into()));
     assert!(matches!(
@@ -685,4 +698,116 @@ fn a_links_own_option_after_type_bridge_is_refused_as_ip_refuses_it() {
         one("ip link add br0 mtu 1400 type bridge stp_state 1").1,
         Op::LinkAdd(_)
     ));
+}
+
+fn sysctl_of(line: &str) -> Sysctl {
+    match one(line).1 {
+        Op::Sysctl(s) => s,
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+/// procps 4.0.2's sysctl.c: both spellings of a key, and the options it reads (measured with
+/// the real sysctl: see the sysctl cases of tests/iproute2/corpus.txt).
+#[test]
+fn sysctl_reads_its_command_line_as_procps_does() {
+    // A dot in a link's name: '/' in the dotted form, as it is in the path form.
+    for line in [
+        "sysctl -w net.ipv4.conf.veth0/5.forwarding=1",
+        "sysctl -w net/ipv4/conf/veth0.5/forwarding=1",
+    ] {
+        let (_, Op::Sysctl(s)) = native(line) else {
+            panic!("{line}")
+        };
+        assert_eq!(
+            s.writes,
+            vec![("net.ipv4.conf.veth0/5.forwarding".into(), "1".into())],
+            "{line}"
+        );
+        assert_eq!(
+            s.printed(&s.writes[0].0, "1"),
+            "net.ipv4.conf.veth0/5.forwarding = 1\n"
+        );
+    }
+    // -e, in any of its spellings, and options grouped or after the keys (getopt permutes).
+    for line in [
+        "sysctl -e -w net.ipv4.nosuch=1",
+        "sysctl -ew net.ipv4.nosuch=1",
+        "sysctl -w net.ipv4.nosuch=1 --ignore",
+        "sysctl --ign -w net.ipv4.nosuch=1",
+    ] {
+        let (_, Op::Sysctl(s)) = native(line) else {
+            panic!("{line}")
+        };
+        assert!(
+            matches!(
+                s.by,
+                SysctlBy::Procps {
+                    ignore_unknown: true,
+                    ..
+                }
+            ),
+            "{line}"
+        );
+    }
+    let s = sysctl_of("sysctl -w net.ipv4.nosuch=1");
+    assert!(matches!(
+        s.by,
+        SysctlBy::Procps {
+            ignore_unknown: false,
+            print: SysctlPrint::KeyValue
+        }
+    ));
+    for (line, print) in [
+        ("sysctl -qw net.ipv4.ip_forward=1", SysctlPrint::Nothing),
+        ("sysctl -n -w net.ipv4.ip_forward=1", SysctlPrint::Value),
+        ("sysctl -b -w net.ipv4.ip_forward=1", SysctlPrint::Raw),
+        ("sysctl --values net.ipv4.ip_forward=1", SysctlPrint::Value),
+    ] {
+        let SysctlBy::Procps { print: p, .. } = sysctl_of(line).by else {
+            panic!("{line}")
+        };
+        assert_eq!(p, print, "{line}");
+    }
+    // Blanks around the key and the value go, as parse_setting_line strips them.
+    assert_eq!(
+        sysctl_of("sysctl -w ' net.ipv4.ip_forward = 1 '").writes,
+        vec![("net.ipv4.ip_forward".into(), "1".into())]
+    );
+    // Lines that write nothing: every key shown, a dry run, a version, -N with -q.
+    for line in [
+        "sysctl -a -w net.ipv4.ip_forward=1",
+        "sysctl --dry-run -w net.ipv4.ip_forward=1",
+        "sysctl -V -w net.ipv4.ip_forward=1",
+        "sysctl -N -q -w net.ipv4.ip_forward=1",
+    ] {
+        assert_eq!(one(line).1, Op::Observe, "{line}");
+    }
+    // What nslab does not copy goes to the real sysctl, and the model does not guess.
+    for line in [
+        "sysctl -r forward -w net.ipv4.ip_forward=1",
+        "sysctl -p/etc/x.conf -w net.ipv4.ip_forward=1",
+        "sysctl --d -w net.ipv4.ip_forward=1",
+        "sysctl -Z -w net.ipv4.ip_forward=1",
+        "sysctl -w net.ipv4..ip_forward=1",
+        "sysctl -w net.ipv4.conf.*.forwarding=1",
+        "sysctl -w -- -net.ipv4.ip_forward=1",
+        "sysctl --write=1 net.ipv4.ip_forward=1",
+    ] {
+        assert!(
+            matches!(real(line).parts[0].op, Op::Unknown { .. }),
+            "{line}"
+        );
+    }
+    // After `--`, -w is a key to read, not an option.
+    assert!(matches!(
+        parse("sysctl -- -w").map(|c| c.parts[0].op.clone()),
+        Ok(Op::Observe)
+    ));
+    // A key read besides the ones written: the real sysctl runs it, the model knows the write.
+    let c = real("sysctl net.ipv4.ip_forward net.ipv4.conf.all.forwarding=1");
+    let Op::Sysctl(s) = &c.parts[0].op else {
+        panic!()
+    };
+    assert_eq!(s.writes[0].0, "net.ipv4.conf.all.forwarding");
 }

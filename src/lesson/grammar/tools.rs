@@ -140,51 +140,243 @@ fn secs_to_ms(v: &str) -> Option<u64> {
     (0.0..1e9).contains(&s).then(|| (s * 1000.0).round() as u64)
 }
 
-/// procps' sysctl: `KEY=VALUE` pairs write (with or without -w); a bare key reads, and with -w
-/// is refused as sysctl refuses it.
-pub fn sysctl(words: &[Word]) -> Result<Op, CommandError> {
-    // getopt permutes: -w counts wherever it stands.
-    let write = words
-        .iter()
-        .skip(1)
-        .any(|w| !w.dynamic && (w.text == "-w" || w.text == "--write"));
-    let mut writes = Vec::new();
-    let mut reads = false;
-    let mut i = 1;
-    while let Some(w) = words.get(i) {
-        i += 1;
-        let t = w.text.as_str();
-        match t {
-            "-p" | "--load" | "-f" | "--system" => {
-                return Ok(unknown("sysctl -p loads settings from a file", &[]));
-            }
-            "-e" | "-q" | "-w" | "-n" | "-N" | "-b" | "--write" | "--quiet" => {}
-            "-a" | "-A" | "-X" | "--all" => reads = true,
-            _ if t.starts_with('-') => {}
-            _ if w.dynamic => return Ok(unknown("a sysctl not known before the line runs", &[])),
-            _ => match t.split_once('=') {
-                Some((k, v)) if !k.is_empty() => {
-                    writes.push((k.trim().replace('/', "."), v.trim().to_string()));
-                }
-                None if write => {
-                    return Err(CommandError {
-                        offset: w.start,
-                        len: t.len(),
-                        message: format!(
-                            "sysctl: -w writes KEY=VALUE, and \"{t}\" has no value (sysctl says: invalid syntax): write {t}=VALUE, or leave out -w to read it"
-                        ),
-                    });
-                }
-                _ => reads = true,
+/// `sysctl -w KEY=VALUE ...` (or `echo VALUE > /proc/sys/...`): keys written, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sysctl {
+    /// The keys, in procps' dotted spelling ([`crate::net::sysctl_key`]), with their values.
+    pub writes: Vec<(String, String)>,
+    /// Who writes them, and so what counts as failing.
+    pub by: SysctlBy,
+    /// Why the real program runs the line though nslab knows what it writes (it also reads a
+    /// key: its output and exit status are the real sysctl's).
+    pub real: Option<String>,
+}
+
+/// Who writes a sysctl's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysctlBy {
+    /// procps' sysctl (WriteSetting in sysctl.c): a key that does not exist fails unless
+    /// `ignore_unknown` (-e); a key whose mode lets nobody write it, or a directory, is passed
+    /// over with a warning, and that is no failure. Each key written prints `print`.
+    Procps {
+        ignore_unknown: bool,
+        print: SysctlPrint,
+    },
+    /// The shell (`echo VALUE > FILE`): any failure to open or write fails.
+    Shell,
+}
+
+/// What procps' sysctl prints for a key it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysctlPrint {
+    /// `KEY = VALUE` (the default).
+    KeyValue,
+    /// `VALUE` (-n, -N).
+    Value,
+    /// `VALUE` with no newline (-b).
+    Raw,
+    /// Nothing (-q).
+    Nothing,
+}
+
+impl Sysctl {
+    /// A key written through the file system, by the shell.
+    pub fn by_shell(key: &str, value: String) -> Sysctl {
+        Sysctl {
+            writes: vec![(crate::net::sysctl_key(key), value)],
+            by: SysctlBy::Shell,
+            real: None,
+        }
+    }
+
+    /// What the program prints once it wrote `key`.
+    pub fn printed(&self, key: &str, value: &str) -> String {
+        match self.by {
+            SysctlBy::Shell => String::new(),
+            SysctlBy::Procps { print, .. } => match print {
+                SysctlPrint::KeyValue => format!("{} = {value}\n", crate::net::sysctl_key(key)),
+                SysctlPrint::Value => format!("{value}\n"),
+                SysctlPrint::Raw => value.to_string(),
+                SysctlPrint::Nothing => String::new(),
             },
         }
     }
-    let _ = reads;
-    Ok(if writes.is_empty() {
-        Op::Observe
+}
+
+/// sysctl.c's options (procps 4.0.2): getopt_long's "bneNwfp::qoxaAXr:Vdh" and its long
+/// names. A long option may be shortened to any prefix no other one shares.
+const SYSCTL_LONG: &[(&str, char)] = &[
+    ("all", 'a'),
+    ("deprecated", 'D'),
+    ("dry-run", 'R'),
+    ("binary", 'b'),
+    ("ignore", 'e'),
+    ("names", 'N'),
+    ("values", 'n'),
+    ("load", 'p'),
+    ("quiet", 'q'),
+    ("write", 'w'),
+    ("system", 'S'),
+    ("pattern", 'r'),
+    ("help", 'h'),
+    ("version", 'V'),
+];
+
+/// The C isspace of the "C" locale, which sysctl strips around keys and values.
+fn c_space(c: char) -> bool {
+    " \t\n\x0b\x0c\r".contains(c)
+}
+
+/// procps' sysctl (4.0.2), read as its main() and parse_setting_line() read the command line:
+/// getopt_long takes the options wherever they stand (up to `--`); then each argument with a
+/// `=`, or every argument under -w, is `KEY=VALUE` written, and any other reads KEY. Keys take
+/// either spelling (`net.ipv4.conf.veth0/5.forwarding`, `net/ipv4/conf/veth0.5/forwarding`).
+/// Whatever nslab does not copy exactly (-p, --system, -r, --dry-run, an odd key) goes to the
+/// real sysctl.
+pub fn sysctl(words: &[Word]) -> Result<Op, CommandError> {
+    let mut flags = String::new();
+    let mut operands = Vec::new();
+    let mut options_end = false;
+    for w in &words[1..] {
+        let t = w.text.as_str();
+        if w.dynamic {
+            return Ok(unknown("a sysctl not known before the line runs", &[]));
+        }
+        if options_end || t == "-" || !t.starts_with('-') {
+            operands.push(w);
+        } else if t == "--" {
+            options_end = true;
+        } else if let Some(long) = t.strip_prefix("--") {
+            let (name, arg) = match long.split_once('=') {
+                Some((n, a)) => (n, Some(a)),
+                None => (long, None),
+            };
+            let hits: Vec<char> = match SYSCTL_LONG.iter().find(|(l, _)| *l == name) {
+                Some((_, c)) => vec![*c],
+                None => SYSCTL_LONG
+                    .iter()
+                    .filter(|(l, _)| matches(name, l))
+                    .map(|(_, c)| *c)
+                    .collect(),
+            };
+            match hits.as_slice() {
+                // --pattern and --load take an argument: the real sysctl reads them.
+                [c] if arg.is_none() || "pr".contains(*c) => flags.push(*c),
+                _ => return Ok(unknown("sysctl does not know this option as written", &[])),
+            }
+        } else {
+            for c in t[1..].chars() {
+                // Only getopt's short options; the long-only ones have codes of their own.
+                flags.push(if "bneNwfpqoxaAXrVdh".contains(c) {
+                    c
+                } else {
+                    '?'
+                });
+                // -p and -r take the rest of the word (or, for -r, the next) as their argument.
+                if "pfr".contains(c) {
+                    break;
+                }
+            }
+        }
+    }
+    // In the order sysctl's main() acts on them.
+    if flags.contains('?') {
+        return Ok(unknown(
+            "sysctl does not know an option: it prints its usage",
+            &[],
+        ));
+    }
+    if flags.contains('S') {
+        return Ok(unknown("sysctl --system loads settings from files", &[]));
+    }
+    if flags.contains(['V', 'd', 'h']) || flags.contains(['a', 'A', 'X']) {
+        // It prints its version, its usage or every key, and writes nothing.
+        return Ok(Op::Observe);
+    }
+    if flags.contains(['p', 'f']) {
+        return Ok(unknown("sysctl -p loads settings from a file", &[]));
+    }
+    if flags.contains('r') {
+        return Ok(unknown(
+            "sysctl -r writes only the keys its pattern matches",
+            &[],
+        ));
+    }
+    if flags.contains('R') {
+        return Ok(Op::Observe);
+    }
+    if flags.contains('N') && flags.contains('q') {
+        // "options -N and -q cannot coexist": nothing is written.
+        return Ok(Op::Observe);
+    }
+    let write = flags.contains('w');
+    let print = if flags.contains('q') {
+        SysctlPrint::Nothing
+    } else if flags.contains('N') {
+        SysctlPrint::Value
+    } else if flags.contains('b') {
+        SysctlPrint::Raw
+    } else if flags.contains('n') {
+        SysctlPrint::Value
     } else {
-        Op::Sysctl(writes)
-    })
+        SysctlPrint::KeyValue
+    };
+    let mut writes = Vec::new();
+    let mut reads = false;
+    for w in operands {
+        let t = w.text.as_str();
+        if !write && !t.contains('=') {
+            reads = true;
+            continue;
+        }
+        // parse_setting_line: the key loses its leading blanks, then both lose their trailing
+        // ones and the value its leading ones.
+        let line = t.trim_start_matches(c_space);
+        match line.split_once('=') {
+            Some((k, v)) if line.len() >= 2 => {
+                let key = k.trim_end_matches(c_space);
+                let value = v.trim_matches(c_space);
+                let file = crate::net::sysctl_file(key);
+                let plain = file.split('/').all(|p| {
+                    !p.is_empty()
+                        && p != "."
+                        && p != ".."
+                        && p.chars()
+                            .all(|c| c.is_ascii_graphic() && !"*?[\\".contains(c))
+                });
+                if !plain || key.starts_with(['-', '#', ';']) {
+                    return Ok(unknown(
+                        "a sysctl key nslab does not write itself (sysctl reads it its own way)",
+                        &[],
+                    ));
+                }
+                writes.push((crate::net::sysctl_key(key), value.to_string()));
+            }
+            None if write && !line.starts_with(['-', '#', ';']) && line.len() >= 2 => {
+                return Err(CommandError {
+                    offset: w.start,
+                    len: t.len(),
+                    message: format!(
+                        "sysctl: -w writes KEY=VALUE, and \"{t}\" has no value (sysctl says: invalid syntax): write {t}=VALUE, or leave out -w to read it"
+                    ),
+                });
+            }
+            _ => return Ok(unknown("sysctl reads this argument its own way", &[])),
+        }
+    }
+    if writes.is_empty() {
+        return Ok(Op::Observe);
+    }
+    Ok(Op::Sysctl(Sysctl {
+        writes,
+        by: SysctlBy::Procps {
+            ignore_unknown: flags.contains('e'),
+            print,
+        },
+        real: reads.then(|| {
+            "it also reads a key: the real sysctl prints it, and fails if it does not exist".into()
+        }),
+    }))
 }
 
 /// `bridge fdb add|append|del|replace ...`: one forwarding entry.
