@@ -2128,3 +2128,37 @@ fn tables_and_protocols_by_name_are_read_from_the_machines_databases() {
     );
     assert_eq!(checks(1), ["not route 10.8.0.0/24 dev d0 table 100 in p"]);
 }
+
+/// Derived checks on the kernel: the next hops of an IPv6 default route each by its gateway
+/// (before, `route default metric 1024`, which a check reads in the IPv4 table, failed a
+/// correct lesson); an MTU set below 1280 and back in one step is no change (before, a derived
+/// `mtu 1500` was "already true before the step", a defect blamed on the author). Found by a
+/// lesson author.
+#[test]
+fn derived_checks_say_an_ipv6_default_by_its_gateways_and_an_mtu_that_came_back_not_at_all() {
+    let fixture = "tests/fixtures/ipv6-default-and-mtu.md";
+    let out = nslab(&["verify", "--format", "json", fixture]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = json(&out);
+    let checks = |step: usize| -> Vec<String> {
+        report["lessons"][0]["steps"][step]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["check"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        checks(1),
+        [
+            "route default via 2001:db8:1::9 metric 1024 in p",
+            "route default via 2001:db8:2::9 metric 1024 in p"
+        ]
+    );
+    assert_eq!(checks(2), ["not addr 2001:db8:2::1/64 on y0 in p"]);
+}

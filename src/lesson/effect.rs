@@ -170,10 +170,22 @@ impl RouteKey {
         }
     }
 
+    /// The destination as a check says it, for a route said with gateway `via`: an IPv6
+    /// default route said without an IPv6 gateway is `::/0` (`default` alone is IPv4's to a
+    /// check).
+    fn check_dest(&self, via: Option<IpAddr>) -> Option<Cidr> {
+        match self.dest {
+            None if self.v6 && !via.is_some_and(|v| v.is_ipv6()) => {
+                Some(Cidr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 0))
+            }
+            d => d,
+        }
+    }
+
     pub fn spec(&self) -> RouteSpec {
         RouteSpec {
             kind: self.kind,
-            dest: self.dest,
+            dest: self.check_dest(self.via),
             via: self.via,
             dev: self.dev.clone(),
             // (IPv6 stores `metric 0` as 1024.)
@@ -1185,18 +1197,12 @@ impl World {
         let mut multipaths = BTreeSet::new();
         for (ns, key) in self.routes.keys() {
             if self.multipath(ns, key) {
-                // Checked for its destination and metric, once, when it is new (a next hop
-                // added to a route there before is a change no route check can tell).
-                let was_there = before
-                    .routes
-                    .keys()
-                    .any(|(n, o)| n == ns && o.same_slot(key));
-                if !was_there && multipaths.insert((ns, key.table, key.dest, key.kernel_metric())) {
+                // A next hop new here is checked by its gateway (a route check's `via` is any
+                // one of a multipath route's next hops), with the route's metric.
+                if !before.routes.contains_key(&(ns.clone(), key.clone())) {
                     out.push(Check::Route {
                         ns: ns.clone(),
                         route: RouteSpec {
-                            via: None,
-                            dev: None,
                             metric: Some(key.kernel_metric()),
                             ..key.spec()
                         },
@@ -1250,6 +1256,7 @@ impl World {
                     out.push(Check::Not(Box::new(Check::Route {
                         ns: ns.clone(),
                         route: RouteSpec {
+                            dest: key.check_dest(None),
                             via: None,
                             dev: None,
                             metric: Some(key.kernel_metric()),
@@ -1372,8 +1379,11 @@ impl World {
                     ));
                 }
             }
+            // A veth made without an MTU has the kernel's 1500: set to 1200 and back to 1500 in
+            // one step, its MTU has not changed.
+            let had = |o: &LinkFact| o.mtu.or((o.kind == "veth").then_some(1500));
             if let Some(m) = f.mtu
-                && old.is_none_or(|o| o.mtu != Some(m))
+                && old.is_none_or(|o| had(o) != Some(m))
             {
                 out.push(link(name, ns, LinkPred::Mtu(m)));
             }

@@ -345,10 +345,12 @@ fn del_takes_the_first_matching_route_only() {
 }
 
 /// `append` and `prepend` put another route of the same key beside it (IPv4), or a next hop
-/// into a multipath route (IPv6, which the kernel shows without a gateway: checked for its
-/// destination and metric, or not at all); `del` and `replace` take the first of them.
+/// into a multipath route (IPv6: each next hop new in a step is checked by its gateway, which
+/// a route check finds among the route's next hops); `del` and `replace` take the first of
+/// them. Checked against the kernel by tests/verify.rs
+/// `derived_checks_say_an_ipv6_default_by_its_gateways_and_an_mtu_that_came_back_not_at_all`.
 #[test]
-fn append_keeps_both_and_a_multipath_route_is_checked_without_a_gateway() {
+fn append_keeps_both_and_a_multipath_route_is_checked_by_each_gateway() {
     let l = lesson(&[
         ROUTED,
         "ip -n rm route add 10.94.0.0/16 via 10.93.0.2 metric 10\nip -n rm route append 10.94.0.0/16 via 10.93.0.3 metric 10",
@@ -384,9 +386,19 @@ fn append_keeps_both_and_a_multipath_route_is_checked_without_a_gateway() {
             "not route 10.94.0.0/16 via 10.93.0.2 metric 10 in rm"
         ]
     );
-    assert_eq!(derived(&l, 5), vec!["route fd94::/64 metric 5 in rm"]);
-    // A next hop more: nothing a route check can tell.
-    assert_eq!(derived(&l, 6), Vec::<String>::new());
+    // Each next hop by its gateway: a route check's `via` is any one of them.
+    assert_eq!(
+        derived(&l, 5),
+        vec![
+            "route fd94::/64 via fd93::2 metric 5 in rm",
+            "route fd94::/64 via fd93::3 metric 5 in rm"
+        ]
+    );
+    // A next hop more.
+    assert_eq!(
+        derived(&l, 6),
+        vec!["route fd94::/64 via fd93::4 metric 5 in rm"]
+    );
     // One next hop left: a route with its gateway again.
     assert_eq!(
         derived(&l, 7),
@@ -839,4 +851,22 @@ fn a_dotted_link_names_its_sysctls_as_sysctl_does() {
         "{:?}",
         derived(&l, 2)
     );
+}
+
+/// An IPv6 default route said without a gateway is `::/0` to a check (`default` alone reads
+/// the IPv4 table); a veth's MTU set below 1280 and back to 1500 in one step has not changed
+/// (a veth made without an MTU has the kernel's 1500). Found by a lesson author.
+#[test]
+fn an_ipv6_default_without_a_gateway_is_said_as_such_and_an_mtu_back_is_no_change() {
+    let base = "ip netns add p\nip -n p link add x0 type veth peer name x1\nip -n p link set x0 up\n\
+        ip -n p -6 addr add 2001:db8:1::1/64 dev x0 nodad";
+    let l = lesson(&[base, "ip -n p -6 route add default dev x0"]);
+    assert_eq!(derived(&l, 1), ["route ::/0 dev x0 in p"]);
+    let l = lesson(&[
+        base,
+        "ip -n p link set x0 mtu 1200\nip -n p link set x0 mtu 1500",
+    ]);
+    assert_eq!(derived(&l, 1), ["not addr 2001:db8:1::1/64 on x0 in p"]);
+    let l = lesson(&[base, "ip -n p link set x0 mtu 1400"]);
+    assert_eq!(derived(&l, 1), ["link x0 in p mtu 1400"]);
 }
