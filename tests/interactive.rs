@@ -1361,3 +1361,22 @@ fn step_performs_from_where_the_lab_stands_not_from_a_step_that_only_says_missin
     t.keys(0, &["q"]);
     t.wait_for(0, "EXIT=", Duration::from_secs(10));
 }
+
+/// Root links of the lesson's names made by hand after a demo stopped before the step that
+/// makes them are the user's: reset keeps them (before, it deleted the instructor's veth0,
+/// its peer with it, and their bridge named veth1: found by a fresh-eyes instructor).
+#[test]
+fn reset_keeps_root_links_made_by_hand_after_a_demo_stopped() {
+    let t = Tmux::start("demo-links", "nslab demo veth-lab");
+    t.wait_for(0, "Step 1 of", Duration::from_secs(20));
+    t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+    t.keys(0, &["Space"]);
+    t.wait_for(0, "Step 2 of", Duration::from_secs(20));
+    t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+    t.keys(0, &["q"]);
+    t.wait_for(0, "EXIT=", Duration::from_secs(10));
+    t.type_line("ip link add veth0 type veth peer name mine9; ip link add veth1 type bridge");
+    t.type_line("nslab reset --yes veth-lab > /tmp/reset.out; echo LINKS=$(ip -br link | cut -d' ' -f1 | cut -d@ -f1 | sort | tr '\\n' ' ')=");
+    let s = t.wait_for(1, "LINKS=", Duration::from_secs(20));
+    assert!(s.contains("LINKS=lo mine9 veth0 veth1 ="), "{s}");
+}

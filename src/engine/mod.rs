@@ -61,7 +61,7 @@ pub struct Engine {
     /// ends (see [`facts::RunInfo::lesson_places`]).
     step_places: Vec<StepPlaces>,
     /// Called after each line is performed (demo writes down what the line made).
-    after_line: Option<Box<dyn FnMut()>>,
+    after_line: Option<Box<dyn FnMut(&Kernel)>>,
 }
 
 /// A step's index, the links (namespace, name) and addresses (namespace, link, address) of
@@ -300,7 +300,7 @@ impl Engine {
             None => self.real(line),
         };
         if let Some(after) = &mut self.after_line {
-            after();
+            after(&self.kernel);
         }
         Performed {
             ok,
@@ -315,7 +315,7 @@ impl Engine {
     }
 
     /// What to do after each line is performed, from now on.
-    pub fn after_each_line(&mut self, f: impl FnMut() + 'static) {
+    pub fn after_each_line(&mut self, f: impl FnMut(&Kernel) + 'static) {
         self.after_line = Some(Box::new(f));
     }
 

@@ -95,6 +95,10 @@ struct Learn<'a> {
     /// The lesson's namespaces as learn last wrote them to the ledger (see
     /// [`super::reset::note_made`]).
     noted: std::cell::RefCell<Vec<(String, (u64, u64))>>,
+    /// The names of the lesson's root links, and their indexes as learn last looked (see
+    /// [`super::reset::note_made_links`]).
+    root_links: Vec<String>,
+    noted_links: std::cell::RefCell<Vec<(String, u32)>>,
 }
 
 /// The steps from `from` (0-based) that change something and whose checks all hold now, before
@@ -243,6 +247,13 @@ pub fn learn(
             .collect(),
         taken: kept_names,
         noted: Default::default(),
+        root_links: crate::lesson::effect::Creations::of(lesson)
+            .links
+            .into_iter()
+            .filter(|(ns, _)| ns.is_root())
+            .map(|(_, name)| name)
+            .collect(),
+        noted_links: Default::default(),
     };
     // Rootless, with a HOME under /tmp that could not be kept: the sandbox's /tmp vanishes.
     if matches!(place, Place::Sandbox) && super::progress_vanishes() {
@@ -601,9 +612,31 @@ impl Learn<'_> {
         *self.noted.borrow_mut() = now;
     }
 
+    /// The same for the lesson's root links (by ifindex): those the student kept at the start
+    /// (`taken`) are theirs.
+    fn note_root_links(&self) {
+        if !matches!(self.place, Place::Host) || self.root_links.is_empty() {
+            return;
+        }
+        let Ok(root) = self.engine.kernel.snapshot(&crate::net::Ns::Root) else {
+            return;
+        };
+        let now: Vec<(String, u32)> = self
+            .root_links
+            .iter()
+            .filter_map(|n| root.link(n).map(|l| (n.clone(), l.index)))
+            .collect();
+        if *self.noted_links.borrow() == now {
+            return;
+        }
+        super::reset::note_made_links(&self.engine.kernel, &self.lesson.id, &self.taken);
+        *self.noted_links.borrow_mut() = now;
+    }
+
     /// Judges the step's checks, and words why each failing one does not hold.
     fn evaluate(&self, idx: usize, v: &mut StepView) {
         self.note_namespaces();
+        self.note_root_links();
         let step = &self.lesson.steps[idx];
         // One round for this step's checks and, if they fail, the next step's (gone ahead?).
         let mut round = self.engine.round().ping_timeout(LEARN_PING);

@@ -286,6 +286,15 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
                 l.name,
                 in_ns(&l.ns)
             )),
+            None if l.ns == "root"
+                && basis == Basis::Baseline
+                && !b.saw_made_link(&l.name, *index) =>
+            {
+                p.kept.push(format!(
+                    "link {} (made while no session of the lesson ran: nslab did not see the lesson make it)",
+                    l.name
+                ))
+            }
             was => {
                 gone_links.insert((&l.ns, &l.name));
                 link_actions.push(Action {
@@ -759,6 +768,7 @@ pub fn by_name(k: &Kernel, lesson: &Lesson, progress: Option<&LessonProgress>) -
         makes,
         before,
         made: None,
+        made_links: None,
     }
 }
 
@@ -818,6 +828,7 @@ pub fn take(k: &Kernel, lesson: &Lesson, by: By) -> Result<Baseline, String> {
         makes,
         before,
         made: Some(std::collections::BTreeMap::new()),
+        made_links: Some(std::collections::BTreeMap::new()),
     })
 }
 
@@ -861,6 +872,53 @@ pub fn note_new_namespaces(id: &str) {
     };
     let seen = current(&ledger, id).map_or_else(Vec::new, new_namespaces_in);
     note_made_for(id, &seen, &[]);
+}
+
+/// The root links of the lesson's names that exist now with another ifindex than when its
+/// baseline was taken (or that were not there then): the ones a session now sees made.
+pub fn new_root_links_in(k: &Kernel, b: &Baseline) -> Vec<(String, u32)> {
+    let Ok(root) = k.snapshot(&Ns::Root) else {
+        return Vec::new();
+    };
+    let before = b.before.netns.get("root");
+    b.makes
+        .links
+        .iter()
+        .filter(|l| l.ns == "root")
+        .filter_map(|l| {
+            let index = root.link(&l.name)?.index;
+            let was = before.and_then(|bf| bf.links.get(&l.name));
+            (was != Some(&index)).then(|| (l.name.clone(), index))
+        })
+        .collect()
+}
+
+/// A session sees the lesson's root links made (from [`new_root_links_in`]), less `except`
+/// (names the student had before the session and chose to go on with): written to the
+/// baseline. Reset removes a new root link of the lesson's names only if it is one of these.
+pub fn note_made_links(k: &Kernel, id: &str, except: &[String]) {
+    let Ok(ledger) = Store::default().read() else {
+        return;
+    };
+    let Some(b) = current(&ledger, id) else {
+        return;
+    };
+    let seen: Vec<(String, u32)> = new_root_links_in(k, b)
+        .into_iter()
+        .filter(|(name, _)| !except.contains(&format!("link {name}")))
+        .filter(|(name, index)| !b.saw_made_link(name, *index) || b.made_links.is_none())
+        .collect();
+    if seen.is_empty() || b.made_links.is_none() {
+        return;
+    }
+    let r = Store::default().update(|l| {
+        if let Some(b) = l.lessons.get_mut(id).filter(|b| b.boot == boot_id()) {
+            b.note_made_links(&seen);
+        }
+    });
+    if let Err(e) = r {
+        eprintln!("nslab: warning: {e}");
+    }
 }
 
 fn note_made_for(id: &str, seen: &[(String, (u64, u64))], except: &[(String, (u64, u64))]) {
@@ -914,6 +972,7 @@ pub fn end_verify(k: &Kernel, id: &str, b: &Baseline) -> Undone {
     // interrupted before its step ended).
     let b = &Baseline {
         made: None,
+        made_links: None,
         ..b.clone()
     };
     match plan_now(k, id, b, Basis::Baseline) {

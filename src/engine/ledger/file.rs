@@ -411,6 +411,13 @@ pub struct Baseline {
         deserialize_with = "made_any"
     )]
     pub made: Option<Made>,
+    /// The root namespace's links of the lesson's names that nslab saw a session make, by
+    /// ifindex (the kernel gives a namespace's indexes in turn: a link made by hand later
+    /// has another). A new root link of the lesson's names that is not among them came while
+    /// no session of the lesson ran: reset keeps it. `None` in a baseline of an older nslab:
+    /// every new root link of the lesson's names is the lesson's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_links: Option<BTreeMap<String, Vec<u32>>>,
 }
 
 /// [`Baseline::made`]: for each name, the identities (inode, stamp) of the namespaces seen.
@@ -450,6 +457,25 @@ impl Baseline {
                 }
             }
         }
+    }
+
+    /// Records root links a session saw the lesson make (see [`Baseline::made_links`]).
+    pub fn note_made_links(&mut self, seen: &[(String, u32)]) {
+        if let Some(made) = self.made_links.as_mut() {
+            for (name, index) in seen {
+                let indexes = made.entry(name.clone()).or_default();
+                if !indexes.contains(index) {
+                    indexes.push(*index);
+                }
+            }
+        }
+    }
+
+    /// A session saw the lesson make this root link, or the baseline did not record them.
+    pub fn saw_made_link(&self, name: &str, index: u32) -> bool {
+        self.made_links
+            .as_ref()
+            .is_none_or(|made| made.get(name).is_some_and(|ids| ids.contains(&index)))
     }
 
     /// A session saw the lesson make this namespace: `ident` is among [`Baseline::made`], or
@@ -682,6 +708,7 @@ mod tests {
                 "blue".to_string(),
                 vec![(4026532300, 17), (4026532301, 18)],
             )])),
+            made_links: Some(BTreeMap::from([("blue0".to_string(), vec![7])])),
         }
     }
 

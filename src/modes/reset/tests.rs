@@ -94,6 +94,7 @@ fn baseline(before: Seen) -> Baseline {
         before,
         // As an older nslab wrote it: every new namespace of the lesson's names is its own.
         made: None,
+        made_links: None,
     }
 }
 
@@ -409,6 +410,42 @@ fn a_namespace_no_session_saw_the_lesson_make_is_kept_with_what_is_in_it() {
         "{:?}",
         items(&p)
     );
+}
+
+/// A root link of the lesson's names that nslab never saw a session make (made by hand after
+/// a demo stopped before the step that makes it) is kept; one it saw made, by its ifindex,
+/// goes. Found by a fresh-eyes instructor: reset deleted their veth0, its peer with it, and
+/// their bridge named like the lesson's veth.
+#[test]
+fn a_root_link_no_session_saw_the_lesson_make_is_kept() {
+    let mut before = Seen::default();
+    before.netns.insert("root".into(), root(1));
+    let mut now = Seen::default();
+    let mut r = root(1);
+    r.links.insert("bridge0".into(), 40);
+    r.links.insert("blue0".into(), 41);
+    now.netns.insert("root".into(), r);
+    let mut b = baseline(before);
+    b.made_links = Some(
+        [
+            ("bridge0".to_string(), vec![40]),
+            ("blue0".to_string(), vec![12]),
+        ]
+        .into(),
+    );
+    let p = plan("bridges", &b, &now, &[], Basis::Baseline);
+    assert_eq!(items(&p), ["link bridge0"]);
+    assert!(
+        p.kept.iter().any(|k| k.starts_with(
+            "link blue0 (made while no session of the lesson ran: nslab did not see the lesson make it)"
+        )),
+        "{:?}",
+        p.kept
+    );
+    // An older baseline, which did not record them: both are the lesson's.
+    b.made_links = None;
+    let p = plan("bridges", &b, &now, &[], Basis::Baseline);
+    assert_eq!(items(&p), ["link blue0", "link bridge0"]);
 }
 
 /// Two namespaces stacked on one name (`ip netns add keep`, then a bind mount on top), both
