@@ -61,8 +61,11 @@ pub struct Engine {
     /// ends (see [`facts::RunInfo::lesson_places`]).
     step_places: Vec<StepPlaces>,
     /// Called after each line is performed (demo writes down what the line made).
-    after_line: Option<Box<dyn FnMut(&Kernel)>>,
+    after_line: Option<AfterLine>,
 }
+
+/// What [`Engine::after_each_line`] does.
+type AfterLine = Box<dyn FnMut(&Kernel)>;
 
 /// A step's index, the links (namespace, name) and addresses (namespace, link, address) of
 /// the lesson when it ends.
