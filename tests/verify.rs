@@ -2129,11 +2129,12 @@ fn tables_and_protocols_by_name_are_read_from_the_machines_databases() {
     assert_eq!(checks(1), ["not route 10.8.0.0/24 dev d0 table 100 in p"]);
 }
 
-/// Derived checks on the kernel: the next hops of an IPv6 default route each by its gateway
-/// (before, `route default metric 1024`, which a check reads in the IPv4 table, failed a
-/// correct lesson); an MTU set below 1280 and back in one step is no change (before, a derived
-/// `mtu 1500` was "already true before the step", a defect blamed on the author). Found by a
-/// lesson author.
+/// Derived checks on the kernel: the next hops of an IPv6 default route each by its gateway,
+/// added or deleted (before, `route default metric 1024`, which a check reads in the IPv4
+/// table, failed a correct lesson); a flush by link leaves a multipath route; a shadowed IPv4
+/// route said gone with its metric; an MTU set below 1280 and back in one step is no change
+/// (before, a derived `mtu 1500` was "already true before the step", a defect blamed on the
+/// author). Found by two lesson authors and a reviewer.
 #[test]
 fn derived_checks_say_an_ipv6_default_by_its_gateways_and_an_mtu_that_came_back_not_at_all() {
     let fixture = "tests/fixtures/ipv6-default-and-mtu.md";
@@ -2160,5 +2161,19 @@ fn derived_checks_say_an_ipv6_default_by_its_gateways_and_an_mtu_that_came_back_
             "route default via 2001:db8:2::9 metric 1024 in p"
         ]
     );
-    assert_eq!(checks(2), ["not addr 2001:db8:2::1/64 on y0 in p"]);
+    // One gateway of the two deleted: it is gone, the other was there before.
+    assert_eq!(
+        checks(3),
+        ["not route default via 2001:db8:1::9 metric 1024 in p"]
+    );
+    // Two IPv4 routes of one destination gone: the shadowed one said with its metric (without
+    // it, the check means the route in use, and held before the step).
+    assert_eq!(
+        checks(5),
+        [
+            "not route 10.3.0.0/16 via 10.0.0.2 dev x0 metric 0 in p",
+            "not route 10.3.0.0/16 via 10.0.0.3 dev x0 metric 0 in p"
+        ]
+    );
+    assert_eq!(checks(6), ["not addr 2001:db8:2::1/64 on y0 in p"]);
 }

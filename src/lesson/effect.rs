@@ -981,6 +981,24 @@ impl World {
                     metric: r.metric,
                     v6: r.is_v6(),
                 };
+                // Next hops written out (`nexthop via A nexthop via B`): the model does not
+                // follow them, so every route to that destination is in doubt.
+                if r.other.iter().any(|o| o == "nexthop") {
+                    let slot: Vec<(Ns, RouteKey)> = self
+                        .routes
+                        .keys()
+                        .filter(|(n, o)| {
+                            *n == ns && o.v6 == key.v6 && o.table == key.table && o.dest == key.dest
+                        })
+                        .cloned()
+                        .collect();
+                    for k in slot {
+                        self.routes.remove(&k);
+                        self.doubt_routes.insert(k);
+                    }
+                    self.doubt_routes.insert((ns.clone(), key));
+                    return;
+                }
                 match r.verb {
                     RouteVerb::Del => self.route_del(&ns, r, &key),
                     verb => {
@@ -1108,19 +1126,16 @@ impl World {
                     if *n != ns || !named(r) {
                         continue;
                     }
-                    // A multipath route goes whole when one of its next hops is on the link.
-                    let slot: Vec<&RouteKey> = if self.multipath(n, r) {
-                        self.routes_beside(n, r)
-                            .filter(|o| o.via.is_some() && o.same_slot(r))
-                            .chain([r])
-                            .collect()
+                    // A multipath route has no link of its own (no RTA_OIF): a flush by link
+                    // never takes it, whatever its next hops (iproute.c filter_nlmsg).
+                    let took = if f.dev.is_some() && self.multipath(n, r) {
+                        Some(false)
                     } else {
-                        vec![r]
+                        takes(r)
                     };
-                    let took: Vec<Option<bool>> = slot.iter().map(|o| takes(o)).collect();
-                    if took.contains(&Some(true)) && f.exact {
+                    if took == Some(true) && f.exact {
                         gone.push((n.clone(), r.clone()));
-                    } else if took.iter().any(|t| *t != Some(false)) {
+                    } else if took != Some(false) {
                         doubt.push((n.clone(), r.clone()));
                     }
                 }
@@ -1194,7 +1209,6 @@ impl World {
     /// use, so a route with a lower metric beside it gets its metric said; a route gone is not
     /// said gone when a route left would answer to the same words.
     fn route_changes_since(&self, before: &World, out: &mut Vec<Check>) {
-        let mut multipaths = BTreeSet::new();
         for (ns, key) in self.routes.keys() {
             if self.multipath(ns, key) {
                 // A next hop new here is checked by its gateway (a route check's `via` is any
@@ -1210,14 +1224,14 @@ impl World {
                 }
                 continue;
             }
-            // A next hop left alone is a route with its gateway again; a route given another
-            // source address (`ip route change ... src A`) is checked again with it.
+            // A route given another source address (`ip route change ... src A`) is checked
+            // again with it.
             let k = (ns.clone(), key.clone());
             let new_src = self
                 .route_src
                 .get(&k)
                 .is_some_and(|a| before.route_src.get(&k) != Some(a));
-            if before.routes.contains_key(&k) && !before.multipath(ns, key) && !new_src {
+            if before.routes.contains_key(&k) && !new_src {
                 continue;
             }
             let mut route = key.spec();
@@ -1248,26 +1262,24 @@ impl World {
             {
                 continue;
             }
-            // A next hop of a multipath route: the kernel showed it without its gateway, so
-            // only the whole route gone can be said, for its destination and metric.
+            // A next hop of a multipath route gone: by its gateway, with the route's metric (a
+            // route check's `via` is any one of the route's next hops).
             if before.multipath(ns, key) {
-                let left = self.routes.keys().any(|(n, o)| n == ns && o.same_slot(key));
-                if !left && multipaths.insert((ns, key.table, key.dest, key.kernel_metric())) {
-                    out.push(Check::Not(Box::new(Check::Route {
-                        ns: ns.clone(),
-                        route: RouteSpec {
-                            dest: key.check_dest(None),
-                            via: None,
-                            dev: None,
-                            metric: Some(key.kernel_metric()),
-                            ..key.spec()
-                        },
-                    })));
-                }
+                out.push(Check::Not(Box::new(Check::Route {
+                    ns: ns.clone(),
+                    route: RouteSpec {
+                        metric: Some(key.kernel_metric()),
+                        ..key.spec()
+                    },
+                })));
                 continue;
             }
             let mut route = key.spec();
-            if self.routes_beside(ns, key).next().is_some() {
+            // Without a metric, a check means the route in use: one that another shadowed,
+            // before or after the step, is said gone with its metric.
+            if self.routes_beside(ns, key).next().is_some()
+                || before.routes_beside(ns, key).next().is_some()
+            {
                 route.metric = Some(key.kernel_metric());
             }
             // A route left that these words would name (its link unknown to the model, say).

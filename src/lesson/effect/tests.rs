@@ -399,13 +399,22 @@ fn append_keeps_both_and_a_multipath_route_is_checked_by_each_gateway() {
         derived(&l, 6),
         vec!["route fd94::/64 via fd93::4 metric 5 in rm"]
     );
-    // One next hop left: a route with its gateway again.
+    // Two next hops gone, each by its gateway (the one left was there before).
     assert_eq!(
         derived(&l, 7),
-        vec!["route fd94::/64 via fd93::2 metric 5 in rm"]
+        vec![
+            "not route fd94::/64 via fd93::3 metric 5 in rm",
+            "not route fd94::/64 via fd93::4 metric 5 in rm"
+        ]
     );
-    // Without a gateway, `del` takes the multipath route whole.
-    assert_eq!(derived(&l, 9), vec!["not route fd94::/64 metric 5 in rm"]);
+    // Without a gateway, `del` takes the multipath route whole: each next hop is gone.
+    assert_eq!(
+        derived(&l, 9),
+        vec![
+            "not route fd94::/64 via fd93::2 metric 5 in rm",
+            "not route fd94::/64 via fd93::6 metric 5 in rm"
+        ]
+    );
 }
 
 /// What the kernel removes by itself after a line (checked against the real kernel by
@@ -622,8 +631,8 @@ fn flushes_and_batches_leave_what_they_may_take_in_doubt() {
 /// A flush whose only filters are the table, the link and the family takes every route they
 /// name (ip flushes in rounds until none is left), so its step is checked for them gone.
 /// Without `-4` or `-6`, ip flushes only IPv4 routes unless the table is `all`; a multipath
-/// route goes whole when one of its next hops is on the link. Each measured with ip in a
-/// sandbox.
+/// route, which has no link of its own, is never taken by a flush by link. Each measured with
+/// ip in a sandbox.
 #[test]
 fn a_flush_of_a_table_or_a_link_takes_every_route_it_names() {
     let base = "ip netns add a\nip -n a link add v0 type veth peer name v1\nip -n a link set v0 up\n\
@@ -658,10 +667,16 @@ fn a_flush_of_a_table_or_a_link_takes_every_route_it_names() {
         "{base}\nip -n a -6 route add 2001:db8:9::/48 via 2001:db8::2 dev v0\n\
          ip -n a -6 route append 2001:db8:9::/48 via 2001:db8:1::2 dev d0"
     );
+    // A multipath route has no link of its own: a flush by link never takes it (measured).
     let l = lesson(&[&multi, "ip -n a -6 route flush dev v0"]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
+    let l = lesson(&[&multi, "ip -n a -6 route flush table main"]);
     assert_eq!(
         derived(&l, 1),
-        ["not route 2001:db8:9::/48 metric 1024 in a"]
+        [
+            "not route 2001:db8:9::/48 via 2001:db8::2 dev v0 metric 1024 in a",
+            "not route 2001:db8:9::/48 via 2001:db8:1::2 dev d0 metric 1024 in a"
+        ]
     );
 }
 
