@@ -750,6 +750,16 @@ impl World {
                         }
                         Some(_) => {}
                         None => {
+                            // A namespace the model cannot name (a process's): the link leaves
+                            // this one, and the other end of its cable stays where it is.
+                            if let Some((pns, pname)) = &fact.peer
+                                && let Some(pf) = self.links.get_mut(&(pns.clone(), pname.clone()))
+                            {
+                                pf.peer = None;
+                            }
+                            if let Some(f) = self.links.get_mut(&key) {
+                                f.peer = None;
+                            }
                             self.remove_link(&ns, &dev);
                             return;
                         }

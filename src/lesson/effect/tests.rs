@@ -885,3 +885,19 @@ fn an_ipv6_default_without_a_gateway_is_said_as_such_and_an_mtu_back_is_no_chang
     let l = lesson(&[base, "ip -n p link set x0 mtu 1400"]);
     assert_eq!(derived(&l, 1), ["link x0 in p mtu 1400"]);
 }
+
+/// `netns /proc/1/ns/net` is the root namespace (pid 1's, as `netns 1`); a namespace the shell
+/// names (`netns $(ip netns pids p)`) is one the model cannot name: the link leaves, and the
+/// other end of its cable stays where it is (before, it was said gone too). Found by a lesson
+/// author.
+#[test]
+fn a_move_to_pid_1s_namespace_or_to_one_the_shell_names() {
+    let base = "ip netns add o\nip link add a0 type veth peer name a1\nip link set a0 netns o";
+    let l = lesson(&[base, "ip -n o link set a0 netns /proc/1/ns/net"]);
+    assert_eq!(
+        derived(&l, 1),
+        ["link a0 peer a1 in root", "link a0 in o absent"]
+    );
+    let l = lesson(&[base, "ip -n o link set a0 netns $(ip netns pids p)"]);
+    assert_eq!(derived(&l, 1), ["link a0 in o absent"]);
+}

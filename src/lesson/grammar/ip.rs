@@ -413,6 +413,14 @@ impl NetnsArg {
     /// process's namespace nslab cannot name.
     /// A path names the namespace mounted there: one in /run/netns is that name.
     pub fn ns(&self) -> Option<Ns> {
+        // A word the shell expands (`$(ip netns pids p)`): not known before it runs.
+        if self.0.contains(['$', '`']) {
+            return None;
+        }
+        // pid 1's namespace is the root one (as `netns 1` is).
+        if self.0 == "/proc/1/ns/net" {
+            return Some(Ns::Root);
+        }
         if self.0.contains('/') {
             let name = ["/run/netns/", "/var/run/netns/"]
                 .iter()
