@@ -187,6 +187,11 @@ pub trait Facts {
     }
 }
 
+/// Two sysctl values the same word for word (the kernel separates numbers with tabs).
+fn same_words(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
 fn where_(ns: &Ns) -> String {
     ns.where_()
 }
@@ -464,14 +469,21 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
             }
         }
         Check::Sysctl { key, value, ns } => match f.sysctl(ns, key) {
-            Ok(v) if v == *value => Verdict::pass(expected, format!("{key} is {v}")),
+            // A value of several numbers reads back with tabs (`20000\t30000`): words compared.
+            Ok(v) if same_words(&v, value) => Verdict::pass(expected, format!("{key} is {v}")),
             Ok(now) => {
                 let run = |ns: &Ns| match ns {
                     Ns::Root => String::new(),
                     Ns::Named(n) => format!("ip netns exec {n} "),
                 };
+                // A value of several words is quoted, as sysctl takes it.
+                let shown = if value.contains(char::is_whitespace) {
+                    format!("\"{value}\"")
+                } else {
+                    value.clone()
+                };
                 let v = Verdict::fail(expected, format!("it is {now}"))
-                    .fix(format!("{}sysctl -w {key}={value}", run(ns)));
+                    .fix(format!("{}sysctl -w {key}={shown}", run(ns)));
                 // The right command in the wrong namespace: the value is set elsewhere. What it
                 // was there before, nslab does not know (the root namespace may have been at
                 // its default all along): the student is told to set it back, with no command
@@ -480,9 +492,9 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
                 // along (the root namespace's forwarding off by default) says nothing.
                 let scope = f.scope();
                 let elsewhere = scope.into_iter().filter(|o| o != ns).find(|o| {
-                    f.sysctl(o, key).is_ok_and(|x| x == *value)
+                    f.sysctl(o, key).is_ok_and(|x| same_words(&x, value))
                         && f.sysctl_at_step_start(o, key)
-                            .is_some_and(|was| was != *value)
+                            .is_some_and(|was| !same_words(&was, value))
                 });
                 match elsewhere {
                     Some(o) => v.cause(format!(

@@ -1146,11 +1146,18 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
                 ));
             }
             w.expect("=")?;
-            let (_, value) = w.next("a value")?;
+            // A value may be several words (`ip_local_port_range = 20000 30000`).
+            let (_, first) = w.next("a value")?;
+            let mut value = first.to_string();
+            while let Some(more) = w.peek().filter(|p| *p != "in") {
+                value.push(' ');
+                value.push_str(more);
+                w.next("a value")?;
+            }
             let ns = w.ns("in", refs)?;
             Check::Sysctl {
                 key: key.to_string(),
-                value: value.to_string(),
+                value,
                 ns,
             }
         }

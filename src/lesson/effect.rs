@@ -1062,6 +1062,15 @@ impl World {
             }
             Op::Fdb(_) | Op::BridgePort { .. } => {}
             Op::Sysctl(s) => {
+                // With -e, a key that does not exist is passed over: what is there, the model
+                // does not know.
+                let maybe_missing = matches!(
+                    s.by,
+                    super::grammar::SysctlBy::Procps {
+                        ignore_unknown: true,
+                        ..
+                    }
+                );
                 for (k, v) in &s.writes {
                     // Two names of one switch: the last one written is the one checked.
                     let twin = match k.as_str() {
@@ -1069,11 +1078,54 @@ impl World {
                         "net.ipv4.conf.all.forwarding" => Some("net.ipv4.ip_forward"),
                         _ => None,
                     };
+                    // Forwarding switched for all links sets every link's (and the default)
+                    // when it changes (devinet_sysctl_forward, addrconf_fixup_forwarding);
+                    // when the model does not know whether it changed, it knows none of them.
+                    let family = match k.as_str() {
+                        "net.ipv4.ip_forward" | "net.ipv4.conf.all.forwarding" => Some("ipv4"),
+                        "net.ipv6.conf.all.forwarding" => Some("ipv6"),
+                        _ => None,
+                    };
+                    if let Some(fam) = family {
+                        let was = self
+                            .sysctls
+                            .get(&(ns.clone(), k.clone()))
+                            .or_else(|| {
+                                twin.and_then(|t| self.sysctls.get(&(ns.clone(), t.into())))
+                            })
+                            .cloned();
+                        if was.as_deref() != Some(v.as_str()) {
+                            let prefix = format!("net.{fam}.conf.");
+                            let links: Vec<String> = self
+                                .sysctls
+                                .keys()
+                                .filter(|(n, key)| {
+                                    *n == ns
+                                        && key.starts_with(&prefix)
+                                        && key.ends_with(".forwarding")
+                                        && key != k
+                                })
+                                .map(|(_, key)| key.clone())
+                                .collect();
+                            for key in links {
+                                if was.is_some() {
+                                    self.sysctls.insert((ns.clone(), key), v.clone());
+                                } else {
+                                    self.sysctls.remove(&(ns.clone(), key));
+                                }
+                            }
+                        }
+                    }
                     if let Some(t) = twin {
                         self.sysctls.remove(&(ns.clone(), t.to_string()));
                     }
                     self.made.push(Made::Sysctl(ns.clone(), k.clone()));
-                    self.sysctls.insert((ns.clone(), k.clone()), v.clone());
+                    // A key nobody may read (`net.ipv4.route.flush`) is no value to check.
+                    if maybe_missing || k.ends_with(".flush") {
+                        self.sysctls.remove(&(ns.clone(), k.clone()));
+                    } else {
+                        self.sysctls.insert((ns.clone(), k.clone()), v.clone());
+                    }
                 }
             }
             Op::Iptables(rule) => match rule.action {

@@ -1158,3 +1158,30 @@ fn no_try_takes_away_what_the_lesson_puts_there() {
     );
     assert!(!v.fix.as_deref().unwrap_or("").contains("netns"), "{v:?}");
 }
+
+/// A sysctl of several numbers reads back with tabs: the words are compared, and the Try
+/// quotes the value, as sysctl takes it. Found by a lesson author.
+#[test]
+fn a_sysctl_of_several_numbers_is_compared_word_for_word() {
+    let mut f = lab(&[], &[]);
+    f.sysctls.insert(
+        (blue(), "net.ipv4.ip_local_port_range".into()),
+        "20000\t30000".into(),
+    );
+    assert!(
+        verdict(
+            "sysctl net.ipv4.ip_local_port_range = 20000 30000 in blue",
+            &mut f
+        )
+        .pass
+    );
+    let v = verdict(
+        "sysctl net.ipv4.ip_local_port_range = 20000 40000 in blue",
+        &mut f,
+    );
+    assert!(!v.pass);
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip netns exec blue sysctl -w net.ipv4.ip_local_port_range=\"20000 40000\"")
+    );
+}

@@ -901,3 +901,38 @@ fn a_move_to_pid_1s_namespace_or_to_one_the_shell_names() {
     let l = lesson(&[base, "ip -n o link set a0 netns $(ip netns pids p)"]);
     assert_eq!(derived(&l, 1), ["link a0 in o absent"]);
 }
+
+/// Sysctls as the kernel and procps leave them: `-e` passes over a key that may not exist (no
+/// value said); a key nobody may read (`route.flush`) is no value to check; forwarding switched
+/// for all links sets every link's when it changes (and when the model does not know whether
+/// it changed, it says nothing of them). Found by a reviewer and a lesson author, each
+/// measured in a sandbox.
+#[test]
+fn sysctls_follow_procps_and_the_kernels_forwarding_switch() {
+    let base = "ip netns add r\nip -n r link add p5 type veth peer name q5";
+    let l = lesson(&[
+        base,
+        "ip netns exec r sysctl -e -w net.ipv4.conf.p5.nosuch=1",
+    ]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
+    let l = lesson(&[base, "ip netns exec r sysctl -w net.ipv4.route.flush=1"]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
+    // ip_forward unknown before: p5's forwarding may have been set by it, or not.
+    let l = lesson(&[
+        base,
+        "ip netns exec r sysctl -w net.ipv4.conf.p5.forwarding=0 net.ipv4.ip_forward=1",
+    ]);
+    assert_eq!(derived(&l, 1), ["sysctl net.ipv4.ip_forward = 1 in r"]);
+    // Known before, and changed: every link's follows.
+    let l = lesson(&[
+        &format!("{base}\nip netns exec r sysctl -w net.ipv4.ip_forward=0"),
+        "ip netns exec r sysctl -w net.ipv4.conf.p5.forwarding=0\nip netns exec r sysctl -w net.ipv4.ip_forward=1",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        [
+            "sysctl net.ipv4.conf.p5.forwarding = 1 in r",
+            "sysctl net.ipv4.ip_forward = 1 in r"
+        ]
+    );
+}
