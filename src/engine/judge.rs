@@ -419,6 +419,9 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
             {
                 return own_address(expected, from, &own, &s, f);
             }
+            if *answered && let Some(v) = impostor(&expected, *addr, from, f) {
+                return v;
+            }
             let act = f.pinged(from, *addr);
             let (sent, replies) = (act.sent, act.replies);
             let mut how = format!(
@@ -1425,6 +1428,45 @@ pub fn own_not_loopback(
         .cloned()
 }
 
+/// The address a ping check wants answered, held by another namespace than the pinging one
+/// where the lesson does not put it (a router given the far host's address on its `lo`): that
+/// one may answer in the far host's place, and a reply proves nothing of the way there.
+fn impostor(expected: &str, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Option<Verdict> {
+    for ns in f.scope() {
+        if ns == *from {
+            continue;
+        }
+        let Some(s) = f.snapshot(&ns) else { continue };
+        let Some(a) = s
+            .addrs
+            .iter()
+            .find(|a| {
+                a.cidr.addr == addr
+                    && !addr.is_loopback()
+                    && !f.lesson_puts_addr(&ns, &a.link, addr)
+                    && f.lesson_puts_addr_elsewhere(&ns, &a.link, addr)
+            })
+            .cloned()
+        else {
+            continue;
+        };
+        return Some(
+            Verdict::fail(
+                expected.to_string(),
+                format!(
+                    "{addr} is also on {} {}, where the lesson does not put it: {} may answer in the place of the namespace that should",
+                    a.link,
+                    ns.where_(),
+                    ns.name()
+                ),
+            )
+            .cause(format!("{addr} belongs elsewhere: a reply from {} proves nothing of the way there", ns.name()))
+            .fix(format!("{} addr del {} dev {}", ns.ip(), a.cidr, a.link)),
+        );
+    }
+    None
+}
+
 /// A ping check whose address is the pinging namespace's own: it answers itself, and the check
 /// cannot pass while it is there. The Try moves it to the other end of its veth, or only
 /// deletes it when that end is a bridge's port (the address belongs further on) or has it.
@@ -1489,6 +1531,9 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
     // Exactness: an address of the pinging namespace itself answers without any network.
     if let Some(own) = own_not_loopback(&s, from, addr, f) {
         return own_address(expected, from, &own, &s, f);
+    }
+    if let Some(v) = impostor(&expected, addr, from, f) {
+        return v;
     }
     // An address of its own lo, while lo is down: no route leads there (the kernel adds the
     // local routes of lo's addresses when lo comes up). Said without a probe.

@@ -1185,3 +1185,27 @@ fn a_sysctl_of_several_numbers_is_compared_word_for_word() {
         Some("ip netns exec blue sysctl -w net.ipv4.ip_local_port_range=\"20000 40000\"")
     );
 }
+
+/// Another namespace than the pinging one holding the address where the lesson does not put
+/// it (a router given the far host's address on its lo) may answer in its place: the ping
+/// check fails, naming it (before, troubleshooting's faults ticked when the router took the
+/// far host's address: found by a fresh-eyes student). Where the lesson puts it there too
+/// (an anycast address), it is no impostor.
+#[test]
+fn an_address_answered_by_a_namespace_the_lesson_does_not_put_it_in_is_no_proof() {
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    f.addrs
+        .insert((red(), "veth1".into(), "10.1.0.3".parse().unwrap()));
+    let mut root = (*f.snaps[&Ns::Root]).clone();
+    root.addrs.push(addr("lo", "10.1.0.3/32"));
+    f.snaps.insert(Ns::Root, Rc::new(root));
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert!(!v.pass);
+    assert!(v.found.contains("also on lo"), "{}", v.found);
+    assert_eq!(v.fix.as_deref(), Some("ip addr del 10.1.0.3/32 dev lo"));
+    assert!(!verdict("pinged 10.1.0.3 from blue", &mut f).pass);
+    f.addrs
+        .insert((Ns::Root, "lo".into(), "10.1.0.3".parse().unwrap()));
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert!(!v.found.contains("also on"), "{}", v.found);
+}
