@@ -899,6 +899,9 @@ echo mine > /tmp/lesson-note.txt
 script -qec "$N demo $L --auto 0; echo code \$?" /dev/null < /dev/null > /tmp/out
 echo "#OUT"; grep -a -o -e "file /tmp/lesson-note.txt already exists" -e "code [0-9]*" /tmp/out
 echo "#FILE"; cat /tmp/lesson-note.txt
+echo mine > /tmp/appended.txt
+script -qec "$N demo tests/ledger-lessons/appends-to-a-file.md --auto 0; echo code \$?" /dev/null < /dev/null > /tmp/out2
+echo "#APPENDED"; grep -a -o -e "code [0-9]*" /tmp/out2; cat /tmp/appended.txt
 "##,
     );
     let r = Run::of(&out);
@@ -909,6 +912,11 @@ echo "#FILE"; cat /tmp/lesson-note.txt
         r.text
     );
     assert_eq!(r.part("FILE").trim(), "mine", "{}", r.text);
+    // A file the lesson only appends to is meant to be there: the demo starts (and ends at
+    // the end of its input, as with Ctrl-D), and the line is appended.
+    let appended: Vec<&str> = r.part("APPENDED").lines().collect();
+    assert_ne!(appended[0], "code 3", "{}", r.text);
+    assert_eq!(appended[1..], ["mine", "the lesson's line"], "{}", r.text);
 }
 
 /// At the namespaces lesson's step 7 a student ran `ip netns add keep` first, then did the

@@ -1262,13 +1262,28 @@ pub fn names_taken(k: &Kernel, lesson: &Lesson) -> Vec<String> {
         }
     }
     // A file the lesson writes (and its clean-up may delete): the user's notes in
-    // /tmp/netns-demo.c would be overwritten.
+    // /tmp/netns-demo.c would be overwritten. One the lesson only appends to (`echo "100
+    // blue" >> /etc/iproute2/rt_tables`) is meant to be there.
     for path in &made.files {
-        if std::fs::symlink_metadata(path).is_ok() {
+        if std::fs::symlink_metadata(path).is_ok() && !only_appended(lesson, path) {
             found.push(format!("file {path}"));
         }
     }
     found
+}
+
+/// Whether every line of the lesson that names `path` appends to it (`>> PATH`).
+fn only_appended(lesson: &Lesson, path: &str) -> bool {
+    let mut named = false;
+    for c in lesson.steps.iter().flat_map(|s| &s.commands) {
+        for (at, _) in c.text.match_indices(path) {
+            named = true;
+            if !c.text[..at].trim_end().ends_with(">>") {
+                return false;
+            }
+        }
+    }
+    named
 }
 
 pub const NO_BASELINE: &str = "nslab has no baseline of this lesson on this machine (it did not see the lesson begin here), so it cannot tell the lesson's things from yours: nothing removed";
