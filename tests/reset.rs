@@ -915,7 +915,7 @@ echo "#APPENDED"; grep -a -o -e "code [0-9]*" /tmp/out2; cat /tmp/appended.txt
     // A file the lesson only appends to is meant to be there: the demo starts (and ends at
     // the end of its input, as with Ctrl-D), and the line is appended.
     let appended = r.part("APPENDED");
-    let appended: Vec<&str> = appended.lines().collect();
+    let appended: Vec<&str> = appended.trim_end().lines().collect();
     assert_ne!(appended[0], "code 3", "{}", r.text);
     assert_eq!(appended[1..], ["mine", "the lesson's line"], "{}", r.text);
 }
