@@ -1226,6 +1226,13 @@ impl World {
                         continue;
                     }
                     let k = (n.clone(), d.clone(), *a);
+                    // An entry in a passing state (reachable, delay, probe) turns stale by
+                    // itself: unless the flush takes both or neither, it may or may not go.
+                    let passing = ["reachable", "delay", "probe"].contains(&fact.state.as_str());
+                    if passing && f.takes_state(&fact.state) != f.takes_state("stale") {
+                        doubt.push(k);
+                        continue;
+                    }
                     match f.takes_state(&fact.state) {
                         Some(true) if f.exact => gone.push(k),
                         Some(false) => {}

@@ -711,6 +711,10 @@ fn a_neighbour_flush_takes_the_states_it_names() {
     );
     let l = lesson(&[base, "ip -n a -6 neigh flush dev v0 nud all"]);
     assert_eq!(derived(&l, 1), Vec::<String>::new());
+    // A reachable entry turns stale by itself: a flush of reachable ones only may or may not
+    // take it (found by a reviewer).
+    let l = lesson(&[base, "ip -n a neigh flush dev v0 nud reachable"]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
     // A prefix: what it leaves is in doubt, but not what its states leave (the permanent
     // entry is sure, so its replace is checked for its new address).
     let l = lesson(&[
