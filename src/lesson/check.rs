@@ -234,9 +234,10 @@ pub struct CheckError {
 }
 
 impl Check {
-    /// The check with its `not` taken off: what it is about.
     /// Whether the check says something is missing (`not ...`, `netns X absent`, `link X
-    /// absent`): on an empty machine it holds, and says nothing of where a lab stands.
+    /// absent`): on an empty machine it holds, and says nothing of where a lab stands. (Other
+    /// checks may hold there too, a count or a shell command: those a step is seldom made of
+    /// alone, and a step taken again by `--step` could add a rule twice.)
     pub fn says_missing(&self) -> bool {
         matches!(
             self,
@@ -249,6 +250,7 @@ impl Check {
         )
     }
 
+    /// The check with its `not` taken off: what it is about.
     pub fn plain(&self) -> &Check {
         match self {
             Check::Not(inner) => inner.plain(),
