@@ -1485,8 +1485,14 @@ fn own_address(
             from.name(),
             own.link
         ),
-    )
-    .cause("the address belongs on the other end");
+    );
+    // On lo: another namespace's address, copied here (the lesson puts it elsewhere).
+    if own.link == "lo" {
+        return v
+            .cause("The address belongs to another namespace, where the lesson puts it")
+            .fix(format!("{} addr del {} dev lo", from.ip(), own.cidr));
+    }
+    let v = v.cause("the address belongs on the other end");
     let del = format!("{} addr del {} dev {}", from.ip(), own.cidr, own.link);
     // Without another address on the link, the namespace would be left with none to ping
     // from: which it should have is the lesson's, and no Try can say.

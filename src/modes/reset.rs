@@ -835,10 +835,15 @@ pub fn take(k: &Kernel, lesson: &Lesson, by: By) -> Result<Baseline, String> {
 /// The identities (see [`Kernel::netns_identity`]) of the lesson's named namespaces that exist
 /// now and were not there when its baseline was taken.
 pub fn new_namespaces(lesson: &Lesson) -> Vec<(String, (u64, u64))> {
+    new_namespaces_of(&lesson.id)
+}
+
+/// [`new_namespaces`], by the lesson's id.
+fn new_namespaces_of(id: &str) -> Vec<(String, (u64, u64))> {
     let Ok(ledger) = Store::default().read() else {
         return Vec::new();
     };
-    current(&ledger, &lesson.id).map_or_else(Vec::new, new_namespaces_in)
+    current(&ledger, id).map_or_else(Vec::new, new_namespaces_in)
 }
 
 /// [`new_namespaces`], against this baseline.
@@ -867,11 +872,7 @@ pub fn note_made(lesson: &Lesson, seen: &[(String, (u64, u64))], except: &[(Stri
 /// demo stopped in the middle of a step leaves nothing reset cannot take back. Only a kill -9
 /// between a line's end and this write (a few milliseconds) escapes it.
 pub fn note_new_namespaces(id: &str) {
-    let Ok(ledger) = Store::default().read() else {
-        return;
-    };
-    let seen = current(&ledger, id).map_or_else(Vec::new, new_namespaces_in);
-    note_made_for(id, &seen, &[]);
+    note_made_for(id, &new_namespaces_of(id), &[]);
 }
 
 /// The root links of the lesson's names that exist now with another ifindex than when its
@@ -1042,7 +1043,7 @@ pub fn begin_noting(k: &Kernel, lesson: &Lesson, by: By) -> Result<(), crate::ex
             Ok(())
         }
         Err(e) => Err(crate::exit::Failure::env(format!(
-            "{e}; without its ledger, `nslab reset {}` would not know what this lesson makes, so nothing was done",
+            "{e}; nslab could not write this lesson's baseline, and without it `nslab reset {}` would not know what the lesson makes, so nothing was done",
             lesson.id
         ))),
     }

@@ -1283,7 +1283,6 @@ fn addr_flag(t: &str) -> Option<(bool, bool)> {
 
 /// rtnl_rtscope_a2n: a scope name or number.
 pub fn scope(s: &str) -> Option<u8> {
-    static MORE: std::sync::OnceLock<Vec<(u32, String)>> = std::sync::OnceLock::new();
     Some(match s {
         // (The kernel's RT_SCOPE_UNIVERSE is `global` to ip; `universe` is no name of it.)
         "global" => scope::UNIVERSE,
@@ -1291,12 +1290,8 @@ pub fn scope(s: &str) -> Option<u8> {
         "link" => scope::LINK,
         "host" => scope::HOST,
         "nowhere" => scope::NOWHERE,
-        n => match MORE
-            .get_or_init(|| database("rt_scopes"))
-            .iter()
-            .find(|(_, name)| name == n)
-        {
-            Some((id, _)) => u8::try_from(*id).ok()?,
+        n => match named_id("rt_scopes", n) {
+            Some(id) => u8::try_from(id).ok()?,
             None => u8::try_from(ipaddr::strtoul(n)?).ok()?,
         },
     })
@@ -1545,32 +1540,44 @@ fn database(file: &str) -> Vec<(u32, String)> {
                 break;
             };
             let id = match id.strip_prefix("0x") {
-                Some(h) => u32::from_str_radix(h, 16).ok(),
-                None => id.parse().ok(),
+                Some(h) => i64::from_str_radix(h, 16).ok(),
+                None => id.parse::<i64>().ok(),
             };
-            // A line that is not one ends the file for ip ("Database ... is corrupted").
+            // A line that is not one ends the file for ip ("Database ... is corrupted"); a
+            // negative id is passed over.
             let Some(id) = id else { break };
-            names.push((id, name.to_string()));
+            if let Ok(id) = u32::try_from(id) {
+                names.push((id, name.to_string()));
+            }
         }
     }
     names
 }
 
+/// The id of `name` in one of iproute2's databases (`rt_tables`, `rt_protos`, `rt_scopes`),
+/// each read once.
+fn named_id(file: &'static str, name: &str) -> Option<u32> {
+    type Databases = std::collections::HashMap<&'static str, Vec<(u32, String)>>;
+    static READ: std::sync::Mutex<Option<Databases>> = std::sync::Mutex::new(None);
+    let mut read = READ.lock().ok()?;
+    read.get_or_insert_with(Default::default)
+        .entry(file)
+        .or_insert_with(|| database(file))
+        .iter()
+        .find(|(_, n)| n == name)
+        .map(|(id, _)| *id)
+}
+
 /// rtnl_rttable_a2n: the kernel's four names, those of /etc/iproute2/rt_tables (and
 /// rt_tables.d), or a number up to 2^32-1.
 fn table(s: &str) -> Option<u32> {
-    static NAMES: std::sync::OnceLock<Vec<(u32, String)>> = std::sync::OnceLock::new();
     Some(match s {
         "main" => table::MAIN,
         "local" => table::LOCAL,
         "default" => table::DEFAULT,
         "unspec" => table::UNSPEC,
-        n => match NAMES
-            .get_or_init(|| database("rt_tables"))
-            .iter()
-            .find(|(_, name)| name == n)
-        {
-            Some((id, _)) => *id,
+        n => match named_id("rt_tables", n) {
+            Some(id) => id,
             None => ipaddr::unsigned(n)?,
         },
     })
@@ -1607,18 +1614,12 @@ fn proto(s: &str) -> Option<u8> {
         ("rip", 189),
         ("eigrp", 192),
     ];
-    static MORE: std::sync::OnceLock<Vec<(u32, String)>> = std::sync::OnceLock::new();
     NAMES
         .iter()
         .find(|(n, _)| *n == s)
         .map(|(_, v)| *v)
-        .or_else(|| {
-            // /etc/iproute2/rt_protos and rt_protos.d (99 openr, ...).
-            MORE.get_or_init(|| database("rt_protos"))
-                .iter()
-                .find(|(_, n)| n == s)
-                .and_then(|(id, _)| u8::try_from(*id).ok())
-        })
+        // /etc/iproute2/rt_protos and rt_protos.d (99 openr, ...).
+        .or_else(|| u8::try_from(named_id("rt_protos", s)?).ok())
         .or_else(|| u8::try_from(ipaddr::strtoul(s)?).ok())
 }
 
