@@ -289,7 +289,7 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
                     ),
                 )
                 .cause(format!(
-                    "The mount took the namespace of the {process} in the root namespace (the parent), not of the one in a namespace of its own (its child: `pgrep -P PID` prints it). Mount the child's /proc/CHILD/ns/net on it again"
+                    "The mount took the namespace of a process in the root namespace (the parent {process}, or a shell), not the one {process}'s child lives in (`pgrep -P PID` prints the child). Mount the child's /proc/CHILD/ns/net on it again"
                 ))
             } else if procs.iter().any(|(_, i)| *i == inode) {
                 Verdict::pass(
@@ -1662,12 +1662,27 @@ fn far_end(
             .iter()
             .any(|r| r.kind == rtn::UNICAST && r.dest.is_none_or(|d| d.contains(&src)));
     if !back {
+        // A router on the way may masquerade the sender (then the reply goes back to the
+        // router's own address), and its firewall may be what drops the echo: nslab does not
+        // read firewall rules, so it says both.
+        let router = f.scope().into_iter().find(|n| {
+            n != from && *n != ons && f.sysctl(n, "net.ipv4.ip_forward").is_ok_and(|v| v == "1")
+        });
         return Some((
-            format!(
-                "{} has no route back to {src}, the address {} pings from: its reply has nowhere to go",
-                ons.name(),
-                from.name()
-            ),
+            match router {
+                Some(r) => format!(
+                    "{} has no route back to {src}, the address {} pings from, unless {} masquerades it; if it does, look at {}'s firewall (its FORWARD chain)",
+                    ons.name(),
+                    from.name(),
+                    r.name(),
+                    r.name()
+                ),
+                None => format!(
+                    "{} has no route back to {src}, the address {} pings from: its reply has nowhere to go",
+                    ons.name(),
+                    from.name()
+                ),
+            },
             None,
         ));
     }

@@ -840,6 +840,19 @@ fn an_unanswered_ping_names_what_is_wrong_at_the_far_end() {
             "red has no route back to 10.1.0.2, the address blue pings from: its reply has nowhere to go"
         )
     );
+    // A router on the way (forwarding on) may masquerade the sender, and its firewall may be
+    // what drops the echo: both are said (the containers lesson's student was sent to add a
+    // route the lesson forbids, when the FORWARD policy dropped it: found by a fresh-eyes
+    // student).
+    f.sysctls
+        .insert((Ns::Root, "net.ipv4.ip_forward".into()), "1".into());
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert_eq!(
+        v.cause.as_deref(),
+        Some(
+            "red has no route back to 10.1.0.2, the address blue pings from, unless root masquerades it; if it does, look at root's firewall (its FORWARD chain)"
+        )
+    );
     // All of that in order: the question that was asked before.
     let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
     no_reply(&mut f, "10.1.0.3");
