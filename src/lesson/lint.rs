@@ -236,8 +236,26 @@ fn lint_one(lesson: &Lesson) -> Vec<Diagnostic> {
                 .filter(|c| !c.observe)
                 .flat_map(|c| &c.command.parts)
                 .any(|p| matches!(p.op, Op::Unknown { .. }));
+            // A flush nslab cannot follow to the entry (other filters than the table, the link
+            // and the family), or a policy rule, which no check reads.
+            let parts = || {
+                step.commands
+                    .iter()
+                    .filter(|c| !c.observe)
+                    .flat_map(|c| &c.command.parts)
+            };
+            let flushes = parts().any(|p| match &p.op {
+                Op::RouteFlush(f) => !f.exact,
+                Op::NeighFlush(f) => !f.exact,
+                _ => false,
+            });
+            let rules = parts().any(|p| matches!(p.op, Op::Rule(_)));
             let why = if unread {
                 "its commands are not ones nslab can derive checks from"
+            } else if flushes {
+                "what its flushes take, by filters other than the table, the link and the family, nslab cannot say to the entry: write the checks they prove"
+            } else if rules {
+                "no check reads policy rules: write what they prove, as sh (WHAT IT PROVES): ip route get ADDRESS from SOURCE | grep -q 'via GATEWAY'"
             } else {
                 "as nslab reads its commands, they leave nothing changed that a check could see: what they make, they undo"
             };
@@ -362,6 +380,21 @@ mod tests {
                 "t.md:6:1: warning: nothing verifies step 1 'Filter': add a check block (its commands are not ones nslab can derive checks from)"
             ]
         );
+    }
+
+    /// A step of a flush nslab cannot follow to the entry, or of policy rules, is told why
+    /// nothing verifies it, and what to write (it was told "what they make, they undo":
+    /// found by a lesson author).
+    #[test]
+    fn unverified_flushes_and_rules_are_told_why() {
+        let d = lint_text(&format!(
+            "{HEAD}## Flush\n\n```sh\nip route flush table 100 proto boot\n```\n\n## Rule\n\n```sh\nip rule add from 10.9.0.2 lookup 100 pref 1000\n```\n"
+        ));
+        assert!(
+            d[0].contains("what its flushes take, by filters other than the table"),
+            "{d:?}"
+        );
+        assert!(d[1].contains("no check reads policy rules"), "{d:?}");
     }
 
     #[test]
