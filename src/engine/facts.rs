@@ -458,6 +458,13 @@ impl Facts for Round<'_> {
             .contains(&(ns.clone(), dev.to_string(), addr))
     }
 
+    fn lesson_puts_addr_in(&mut self, ns: &Ns, addr: IpAddr) -> bool {
+        self.run
+            .lesson_addrs
+            .iter()
+            .any(|(n, _, a)| *a == addr && n == ns)
+    }
+
     fn lesson_puts_addr_elsewhere(&mut self, ns: &Ns, dev: &str, addr: IpAddr) -> bool {
         self.run
             .lesson_addrs

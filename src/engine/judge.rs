@@ -146,6 +146,10 @@ pub trait Facts {
     fn lesson_puts_addr_elsewhere(&mut self, _ns: &Ns, _dev: &str, _addr: IpAddr) -> bool {
         false
     }
+    /// Whether the lesson puts this address on any link of `ns`.
+    fn lesson_puts_addr_in(&mut self, _ns: &Ns, _addr: IpAddr) -> bool {
+        false
+    }
     /// The namespaces the lesson itself names: never a typo of one another.
     fn lesson_names(&mut self) -> Vec<String>;
     /// Whether the lesson makes or checks a link of this name: never a typo of another (`va0`
@@ -1441,9 +1445,11 @@ fn impostor(expected: &str, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Optio
             .addrs
             .iter()
             .find(|a| {
+                // (On another link of a namespace where the lesson puts it, it is that
+                // namespace's still: a challenge lets the student name the links.)
                 a.cidr.addr == addr
                     && !addr.is_loopback()
-                    && !f.lesson_puts_addr(&ns, &a.link, addr)
+                    && !f.lesson_puts_addr_in(&ns, addr)
                     && f.lesson_puts_addr_elsewhere(&ns, &a.link, addr)
             })
             .cloned()

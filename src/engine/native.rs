@@ -58,7 +58,9 @@ pub fn addr_change(a: &g::AddrChange) -> (Change, AddrReq) {
     };
     let local = a.local.and_then(|l| l.addr);
     let peer = a.peer.and_then(|p| p.addr);
+    // A peer of length 0 leaves the local one's (ipaddr_modify: ifa_prefixlen 0 is lcl's).
     let prefix_len = match (a.peer, a.local) {
+        (Some(p), Some(l)) if p.len == 0 => l.len,
         (Some(p), _) => p.len,
         (None, Some(l)) => l.len,
         (None, None) => 0,
@@ -70,9 +72,9 @@ pub fn addr_change(a: &g::AddrChange) -> (Change, AddrReq) {
     let brd = match a.brd {
         Some(Brd::Addr(IpAddr::V4(b))) => Some(b),
         Some(Brd::Plus | Brd::Minus) if change != Change::Del => match base {
-            Some(p) if p.len <= 30 => match p.addr {
+            Some(p) if prefix_len <= 30 => match p.addr {
                 Some(IpAddr::V4(ip)) => {
-                    let host = u32::MAX.checked_shr(u32::from(p.len)).unwrap_or(0);
+                    let host = u32::MAX.checked_shr(u32::from(prefix_len)).unwrap_or(0);
                     let v = if a.brd == Some(Brd::Plus) {
                         u32::from(ip) | host
                     } else {

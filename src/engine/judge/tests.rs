@@ -106,6 +106,9 @@ impl Facts for Fake {
     fn lesson_puts_addr(&mut self, ns: &Ns, dev: &str, addr: IpAddr) -> bool {
         self.addrs.contains(&(ns.clone(), dev.to_string(), addr))
     }
+    fn lesson_puts_addr_in(&mut self, ns: &Ns, addr: IpAddr) -> bool {
+        self.addrs.iter().any(|(n, _, a)| *a == addr && n == ns)
+    }
     fn lesson_puts_addr_elsewhere(&mut self, ns: &Ns, dev: &str, addr: IpAddr) -> bool {
         self.addrs
             .iter()
@@ -1219,6 +1222,16 @@ fn an_address_answered_by_a_namespace_the_lesson_does_not_put_it_in_is_no_proof(
     assert!(!verdict("pinged 10.1.0.3 from blue", &mut f).pass);
     f.addrs
         .insert((Ns::Root, "lo".into(), "10.1.0.3".parse().unwrap()));
+    let v = verdict("ping 10.1.0.3 from blue", &mut f);
+    assert!(!v.found.contains("also on"), "{}", v.found);
+    // On another link of the namespace where the lesson puts it (a challenge lets the student
+    // name the links): that namespace's still.
+    let mut f = lab(&["10.1.0.2/24"], &[]);
+    f.addrs
+        .insert((red(), "veth1".into(), "10.1.0.3".parse().unwrap()));
+    let mut r = (*f.snaps[&red()]).clone();
+    r.addrs.push(addr("v1", "10.1.0.3/24"));
+    f.snaps.insert(red(), Rc::new(r));
     let v = verdict("ping 10.1.0.3 from blue", &mut f);
     assert!(!v.found.contains("also on"), "{}", v.found);
 }

@@ -470,6 +470,16 @@ impl LinkAttrs {
     }
 
     fn why_not_native(&self) -> Option<String> {
+        // ip checks an address's length against the link's (an Ethernet one has 6 bytes) and
+        // refuses another: the real ip says so in its own words.
+        if let Some(a) = &self.address
+            && a.len() != 6
+        {
+            return Some(format!(
+                "an address of {} bytes is the real ip's to refuse",
+                a.len()
+            ));
+        }
         self.other
             .first()
             .map(|k| format!("nslab does not set '{k}' itself"))
@@ -963,7 +973,10 @@ impl AddrChange {
     /// The address as a prefix (local, with the prefix length the kernel will store).
     pub fn cidr(&self) -> Option<crate::net::Cidr> {
         let l = self.local?;
-        let len = self.peer.map_or(l.len, |p| p.len);
+        // A peer of length 0 leaves the local one's (ipaddr_modify: ifa_prefixlen 0 is lcl's).
+        let len = self
+            .peer
+            .map_or(l.len, |p| if p.len == 0 { l.len } else { p.len });
         Some(crate::net::Cidr::new(l.addr?, len))
     }
 }
