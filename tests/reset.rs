@@ -1041,3 +1041,31 @@ kill $P
     );
     assert_eq!(r.words("KEEP"), ["1", "theirs"], "{}", r.text);
 }
+
+/// A program the lesson starts by its path (`/tmp/netns-demo 3600 &`) is the lesson's only when
+/// a process of that name runs that file: reset leaves the user's own program of the same
+/// name (found by a fresh-eyes student, whose copy named netns-demo was stopped).
+#[test]
+fn reset_stops_only_the_program_the_lesson_starts_by_its_path() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/runs-by-path.md
+script -qec "$N demo $L --auto 0" /dev/null < /dev/null > /dev/null
+# The lesson's program dies with demo; a student in learn starts it in their own shell.
+/tmp/lessonprog 600 &
+LESSONS=$!
+mkdir -p /tmp/mine && cp /bin/sleep /tmp/mine/lessonprog
+/tmp/mine/lessonprog 600 &
+MINE=$!
+sleep 0.2
+echo "#PLAN"; $N reset --dry-run $L | grep -c "stop process lessonprog"
+$N reset --yes $L > /dev/null
+echo "#MINE"; kill -0 $MINE && echo alive; kill $MINE
+echo "#LESSONS"; sleep 0.2; kill -0 $LESSONS 2>/dev/null || echo stopped
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.part("PLAN").trim(), "1", "{}", r.text);
+    assert_eq!(r.part("MINE").trim(), "alive", "{}", r.text);
+    assert_eq!(r.part("LESSONS").trim(), "stopped", "{}", r.text);
+}

@@ -1711,6 +1711,8 @@ pub struct Creations {
     pub procs: BTreeSet<String>,
     /// Those of `procs` a line starts in the root namespace (not by `ip netns exec`).
     pub procs_in_root: BTreeSet<String>,
+    /// The absolute paths the lines start `procs` by (`/tmp/netns-demo`), where they give one.
+    pub proc_paths: BTreeMap<String, BTreeSet<String>>,
     /// Addresses and routes the lesson adds, wherever they were at any point (for reset).
     pub addrs: BTreeSet<(Ns, String, Cidr)>,
     pub routes: BTreeSet<(Ns, RouteKey)>,
@@ -1765,6 +1767,17 @@ impl Creations {
                             Made::Proc(ns, name) => {
                                 if ns.is_root() {
                                     c.procs_in_root.insert(name.clone());
+                                }
+                                // Started by its absolute path (`/tmp/netns-demo 3600 &`): that
+                                // program, not another of the same name.
+                                if let Some(path) = cmd.text.split_whitespace().find(|w| {
+                                    w.starts_with('/')
+                                        && w.rsplit('/').next() == Some(name.as_str())
+                                }) {
+                                    c.proc_paths
+                                        .entry(name.clone())
+                                        .or_default()
+                                        .insert(path.to_string());
                                 }
                                 c.procs.insert(name);
                             }

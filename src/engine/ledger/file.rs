@@ -210,6 +210,11 @@ pub struct Makes {
     /// ledger of an older nslab.
     #[serde(default)]
     pub procs_outside_root: BTreeSet<String>,
+    /// The absolute paths the lesson starts some of `procs` by (`/tmp/netns-demo`): a process
+    /// of that name runs one of them, or it is someone else's. None in a ledger of an older
+    /// nslab.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub proc_paths: BTreeMap<String, BTreeSet<String>>,
     /// Absolute paths of the files it writes.
     pub files: BTreeSet<String>,
     /// Why some lines could not be read: what they make is not known.
@@ -294,6 +299,7 @@ impl Makes {
             ip_rules: c.ip_rules.iter().map(ip_rule).collect(),
             procs: c.procs.clone(),
             procs_outside_root: c.procs.difference(&c.procs_in_root).cloned().collect(),
+            proc_paths: c.proc_paths.clone(),
             files: c.files.clone(),
             unknown,
         }

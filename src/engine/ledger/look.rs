@@ -1,7 +1,7 @@
 //! What the machine holds now of the things a lesson may make: the same look serves the
 //! baseline (before the lesson's first command) and reset (what is there now).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
@@ -142,13 +142,28 @@ pub fn processes(k: &Kernel, makes: &Makes, uid: u32, ticks: u64) -> Vec<(String
     let mut out = Vec::new();
     for name in &makes.procs {
         let outside_only = makes.procs_outside_root.contains(name);
+        let paths = makes.proc_paths.get(name);
         for (pid, inode) in k.processes_named(name, uid, ticks) {
-            if pid != me && !(outside_only && Some(inode) == root) {
+            if pid != me
+                && !(outside_only && Some(inode) == root)
+                && paths.is_none_or(|p| runs_one_of(pid, p))
+            {
                 out.push((name.clone(), pid));
             }
         }
     }
     out
+}
+
+/// Whether process `pid` runs one of `paths` (its program file, deleted since or not: the
+/// lesson's clean-up may have removed it).
+fn runs_one_of(pid: u32, paths: &BTreeSet<String>) -> bool {
+    let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
+        return false;
+    };
+    let exe = exe.to_string_lossy();
+    let exe = exe.strip_suffix(" (deleted)").unwrap_or(&exe);
+    paths.iter().any(|p| p == exe)
 }
 
 /// Whether a route of the kernel's is the lesson's: every field the lesson gave matches.

@@ -70,6 +70,7 @@ fn makes() -> Makes {
         ip_rules: Default::default(),
         procs: ["netns-demo".to_string()].into(),
         procs_outside_root: Default::default(),
+        proc_paths: Default::default(),
         files: ["/tmp/netns-demo".to_string(), "/tmp/x.c".to_string()].into(),
         unknown: Vec::new(),
     }
