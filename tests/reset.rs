@@ -1069,3 +1069,30 @@ echo "#LESSONS"; sleep 0.2; kill -0 $LESSONS 2>/dev/null || echo stopped
     assert_eq!(r.part("MINE").trim(), "alive", "{}", r.text);
     assert_eq!(r.part("LESSONS").trim(), "stopped", "{}", r.text);
 }
+
+/// A name of the lesson's in /run/netns left without a namespace (a demo stopped between
+/// `touch /run/netns/keep` and its mount, or the mount gone) is an empty file, which `ip netns`
+/// lists as broken: reset removes it (found by a fresh-eyes instructor and student).
+#[test]
+fn reset_removes_a_name_the_lesson_left_without_a_namespace() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/names-a-namespace.md
+script -qec "$N demo $L --auto 0" /dev/null < /dev/null > /dev/null
+umount /run/netns/held
+echo "#BEFORE"; ls /run/netns
+echo "#PLAN"; $N reset --dry-run $L | grep -o "remove file /run/netns/held"
+$N reset --yes $L > /dev/null
+echo "#AFTER"; ls /run/netns | wc -l
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(r.part("BEFORE").trim(), "held", "{}", r.text);
+    assert_eq!(
+        r.part("PLAN").trim(),
+        "remove file /run/netns/held",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.part("AFTER").trim(), "0", "{}", r.text);
+}

@@ -335,6 +335,11 @@ impl Kernel {
         netns::identity(name)
     }
 
+    /// The file that names a namespace (`/run/netns/NAME`).
+    pub fn netns_path(name: &str) -> std::path::PathBuf {
+        netns::path_of(name)
+    }
+
     /// The inode of a namespace as lessons name it.
     pub fn netns_inode(&self, ns: &Ns) -> Option<u64> {
         match ns {

@@ -464,7 +464,11 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
     actions.extend(link_actions);
     actions.extend(netns_actions);
     for (path, id) in &now.files {
-        if !m.files.contains(path) {
+        // (Or a name of the lesson's in /run/netns left without a namespace: see look.)
+        let stale_name = path
+            .strip_prefix("/run/netns/")
+            .is_some_and(|n| m.netns.contains(n));
+        if !m.files.contains(path) && !stale_name {
             continue;
         }
         match b.before.files.get(path) {
