@@ -1492,6 +1492,7 @@ fn route_flush(verb: &Word, a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, 
         family: g.family,
         exact: true,
     };
+    let incomplete = || error_at_end(a.line, INCOMPLETE);
     let mut rest = words.into_iter();
     while let Some(w) = rest.next() {
         match w.text.as_str() {
@@ -1507,9 +1508,9 @@ fn route_flush(verb: &Word, a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, 
                         flush.exact = false;
                     }
                 },
-                None => {}
+                None => return Err(incomplete()),
             },
-            "dev" | "oif" => flush.dev = rest.next().map(|d| d.text.clone()),
+            "dev" | "oif" => flush.dev = Some(rest.next().ok_or_else(incomplete)?.text.clone()),
             _ => flush.exact = false,
         }
     }
@@ -1943,23 +1944,29 @@ fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
             exact: true,
         };
         let mut given = false;
+        let incomplete = || error_at_end(a.line, INCOMPLETE);
         let mut rest = a.rest().iter();
         while let Some(w) = rest.next() {
             match w.text.as_str() {
-                "dev" => flush.dev = rest.next().map(|d| d.text.clone()),
+                "dev" => flush.dev = Some(rest.next().ok_or_else(incomplete)?.text.clone()),
                 "nud" => {
                     if !given {
                         given = true;
                         flush.states = 0;
                     }
-                    match rest.next().map(|v| v.text.as_str()) {
-                        Some("all") => flush.states |= !0x40,
-                        Some(v) => match nud_bits(v) {
+                    let v = rest.next().ok_or_else(incomplete)?;
+                    match v.text.as_str() {
+                        "all" => flush.states |= !0x40,
+                        t => match nud_bits(t) {
                             Some(0) => flush.states |= 0x100,
                             Some(bit) => flush.states |= bit,
-                            None => flush.exact = false,
+                            None => {
+                                return Err(error_at(
+                                    v,
+                                    format!("Error: argument \"{t}\" is wrong: nud state is bad"),
+                                ));
+                            }
                         },
-                        None => {}
                     }
                 }
                 "all" | "any" | "default" => {}
