@@ -1011,7 +1011,11 @@ fn parse_words(line: &str, w: &mut Words<'_>, refs: &mut Vec<Ref>) -> Result<Che
                     spec.table = Some(match t {
                         "main" => crate::net::table::MAIN,
                         "local" => crate::net::table::LOCAL,
-                        _ => parse_number(toff, t)?,
+                        // A name of /etc/iproute2/rt_tables, as the lines read it.
+                        _ => match super::grammar::ip::table_id(t) {
+                            Some(id) if !t.starts_with(|c: char| c.is_ascii_digit()) => id,
+                            _ => parse_number(toff, t)?,
+                        },
                     });
                 } else {
                     break;
@@ -1348,6 +1352,20 @@ mod tests {
             e.message,
             "'kernel/hostname' is not a network sysctl (they start with 'net.')"
         );
+    }
+
+    /// A table by its name, as the lines read it (`default` is 253; names of
+    /// /etc/iproute2/rt_tables too): before, only numbers, `main` and `local`.
+    #[test]
+    fn a_route_checks_table_may_be_named() {
+        let Check::Route { route, .. } = parse("route 10.0.0.0/24 dev d0 table default in p")
+            .unwrap()
+            .0
+        else {
+            panic!("not a route check");
+        };
+        assert_eq!(route.table, Some(253));
+        assert!(parse("route 10.0.0.0/24 dev d0 table nosuchname in p").is_err());
     }
 
     #[test]

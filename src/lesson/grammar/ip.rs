@@ -1597,6 +1597,11 @@ fn table(s: &str) -> Option<u32> {
     })
 }
 
+/// A routing table by its name or number, as ip reads it (for checks, which name tables too).
+pub fn table_id(s: &str) -> Option<u32> {
+    table(s)
+}
+
 /// A word ip would look up in a name database: not a number. Unknown to nslab, it may be
 /// known by the time the line runs (an earlier line may write the database).
 fn is_a_name(s: &str) -> bool {
