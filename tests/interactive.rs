@@ -1380,3 +1380,19 @@ fn reset_keeps_root_links_made_by_hand_after_a_demo_stopped() {
     let s = t.wait_for(1, "LINKS=", Duration::from_secs(20));
     assert!(s.contains("LINKS=lo mine9 veth0 veth1 ="), "{s}");
 }
+
+/// SIGTERM while demo performs a line (a ping's pace) leaves by the signal's path, after its
+/// grace: what the lesson made is written down, and reset takes it all back.
+#[test]
+fn a_demo_stopped_by_sigterm_mid_line_leaves_nothing_reset_cannot_take_back() {
+    let t = Tmux::start("demo-term", "nslab demo veth-lab --step 6");
+    t.wait_for(0, "PING 10.1.0.3", Duration::from_secs(30));
+    t.type_line("pkill -TERM -x nslab; sleep 1.5; ip netns | sort | tr '\\n' ' '; echo");
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(10));
+    assert!(s.contains("EXIT=130"), "{s}");
+    t.type_line(
+        "nslab reset --yes veth-lab > /dev/null; echo LEFT=$(ls /run/netns | tr '\\n' ' ')=",
+    );
+    let s = t.wait_for(1, "LEFT=", Duration::from_secs(20));
+    assert!(s.contains("LEFT=="), "{s}");
+}
