@@ -865,7 +865,9 @@ fn reset_stops_only_the_lessons_program_where_the_lesson_starts_it() {
     let out = sandboxed(
         r##"
 L=tests/ledger-lessons/serves-in-a-namespace.md
-script -qec "$N demo $L --auto 0" /dev/null < /dev/null > /dev/null
+# The terminal's input stays open until demo is done (its end would stop demo as Ctrl-D).
+keys() { while [ ! -e /tmp/done ]; do sleep 0.05; done; rm /tmp/done; }
+script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys) > /dev/null
 # The lesson's program dies with demo; a student in learn starts it in their own shell.
 ip netns exec srv sleep 600 &
 LESSONS=$!
@@ -900,7 +902,8 @@ script -qec "$N demo $L --auto 0; echo code \$?" /dev/null < /dev/null > /tmp/ou
 echo "#OUT"; grep -a -o -e "file /tmp/lesson-note.txt already exists" -e "code [0-9]*" /tmp/out
 echo "#FILE"; cat /tmp/lesson-note.txt
 echo mine > /tmp/appended.txt
-script -qec "$N demo tests/ledger-lessons/appends-to-a-file.md --auto 0; echo code \$?" /dev/null < /dev/null > /tmp/out2
+keys() { while [ ! -e /tmp/done ]; do sleep 0.05; done; rm /tmp/done; }
+script -qec "$N demo tests/ledger-lessons/appends-to-a-file.md --auto 0; echo code \$?; touch /tmp/done" /dev/null < <(keys) > /tmp/out2
 echo "#APPENDED"; grep -a -o -e "code [0-9]*" /tmp/out2; cat /tmp/appended.txt
 "##,
     );
@@ -912,12 +915,16 @@ echo "#APPENDED"; grep -a -o -e "code [0-9]*" /tmp/out2; cat /tmp/appended.txt
         r.text
     );
     assert_eq!(r.part("FILE").trim(), "mine", "{}", r.text);
-    // A file the lesson only appends to is meant to be there: the demo starts (and ends at
-    // the end of its input, as with Ctrl-D), and the line is appended.
+    // A file the lesson only appends to is meant to be there: the demo runs to its end, and
+    // the line is appended.
     let appended = r.part("APPENDED");
     let appended: Vec<&str> = appended.trim_end().lines().collect();
-    assert_ne!(appended[0], "code 3", "{}", r.text);
-    assert_eq!(appended[1..], ["mine", "the lesson's line"], "{}", r.text);
+    assert_eq!(
+        appended,
+        ["code 0", "mine", "the lesson's line"],
+        "{}",
+        r.text
+    );
 }
 
 /// At the namespaces lesson's step 7 a student ran `ip netns add keep` first, then did the
@@ -1050,7 +1057,9 @@ fn reset_stops_only_the_program_the_lesson_starts_by_its_path() {
     let out = sandboxed(
         r##"
 L=tests/ledger-lessons/runs-by-path.md
-script -qec "$N demo $L --auto 0" /dev/null < /dev/null > /dev/null
+# The terminal's input stays open until demo is done (its end would stop demo as Ctrl-D).
+keys() { while [ ! -e /tmp/done ]; do sleep 0.05; done; rm /tmp/done; }
+script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys) > /dev/null
 # The lesson's program dies with demo; a student in learn starts it in their own shell.
 /tmp/lessonprog 600 &
 LESSONS=$!
@@ -1078,7 +1087,9 @@ fn reset_removes_a_name_the_lesson_left_without_a_namespace() {
     let out = sandboxed(
         r##"
 L=tests/ledger-lessons/names-a-namespace.md
-script -qec "$N demo $L --auto 0" /dev/null < /dev/null > /dev/null
+# The terminal's input stays open until demo is done (its end would stop demo as Ctrl-D).
+keys() { while [ ! -e /tmp/done ]; do sleep 0.05; done; rm /tmp/done; }
+script -qec "$N demo $L --auto 0; touch /tmp/done" /dev/null < <(keys) > /dev/null
 umount /run/netns/held
 echo "#BEFORE"; ls /run/netns
 echo "#PLAN"; $N reset --dry-run $L | grep -o "remove file /run/netns/held"
