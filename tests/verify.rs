@@ -60,6 +60,16 @@ fn ok_json(out: &Output) -> serde_json::Value {
     json(out)
 }
 
+/// The checks of step `step` (0-based) of a JSON report's first lesson, as it says them.
+fn step_checks(report: &serde_json::Value, step: usize) -> Vec<String> {
+    report["lessons"][0]["steps"][step]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
@@ -1353,14 +1363,7 @@ fn routes_of_two_metrics_are_replaced_and_deleted_one_at_a_time() {
     );
     passes(&file, 1);
     let r = json(&nslab(&["verify", "--format", "json", &file]));
-    let checks = |step: usize| -> Vec<String> {
-        r["lessons"][0]["steps"][step]["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["check"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let checks = |step: usize| step_checks(&r, step);
     assert_eq!(
         checks(2),
         [
@@ -2015,14 +2018,7 @@ fn a_flush_step_is_checked_for_the_routes_it_takes() {
         String::from_utf8_lossy(&out.stdout)
     );
     let report = json(&out);
-    let checks = |step: usize| -> Vec<String> {
-        report["lessons"][0]["steps"][step]["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["check"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let checks = |step: usize| step_checks(&report, step);
     assert_eq!(
         checks(1),
         [
@@ -2113,14 +2109,7 @@ fn tables_and_protocols_by_name_are_read_from_the_machines_databases() {
         .unwrap();
     let report = json(&out);
     assert_eq!(report["lessons"][0]["passed"], true, "{report}");
-    let checks = |step: usize| -> Vec<String> {
-        report["lessons"][0]["steps"][step]["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["check"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let checks = |step: usize| step_checks(&report, step);
     assert!(
         checks(0).contains(&"route 10.8.0.0/24 dev d0 table 100 in p".to_string()),
         "{:?}",
@@ -2146,14 +2135,7 @@ fn derived_checks_say_an_ipv6_default_by_its_gateways_and_an_mtu_that_came_back_
         String::from_utf8_lossy(&out.stdout)
     );
     let report = json(&out);
-    let checks = |step: usize| -> Vec<String> {
-        report["lessons"][0]["steps"][step]["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["check"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let checks = |step: usize| step_checks(&report, step);
     assert_eq!(
         checks(1),
         [

@@ -197,10 +197,10 @@ impl Engine {
         if keys.is_empty() {
             return;
         }
-        let scope = self.lab_namespaces().into_iter().filter(|ns| match ns {
-            Ns::Root => true,
-            Ns::Named(n) => self.kernel.netns_exists(n),
-        });
+        let scope = self
+            .lab_namespaces()
+            .into_iter()
+            .filter(|ns| self.kernel.ns_exists(ns));
         for ns in scope {
             for k in &keys {
                 if let Ok(v) = self.kernel.sysctl_read(&ns, k) {
@@ -221,10 +221,7 @@ impl Engine {
             })
             .collect();
         wanted.dedup();
-        let exists = |ns: &Ns| match ns {
-            Ns::Root => true,
-            Ns::Named(n) => self.kernel.netns_exists(n),
-        };
+        let exists = |ns: &Ns| self.kernel.ns_exists(ns);
         // A namespace the step has still to make starts its counters at 0: a failed ping
         // from it, right after the student made it, counts from there (its counter was read
         // only once the watch was started again, after the ping, and the ping was lost).

@@ -36,7 +36,7 @@ pub fn link_attrs(a: &g::LinkAttrs, creating: bool) -> LinkAttrs {
         mtu: a.mtu,
         address: a.address.clone(),
         txqlen: a.txqlen,
-        netns: a.netns.as_ref().map(|n| n.0.clone()),
+        netns: a.netns.as_ref().map(|n| n.text.clone()),
         master: a.master.clone(),
     }
 }

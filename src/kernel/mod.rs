@@ -315,6 +315,14 @@ impl Kernel {
         netns::is_mounted(name)
     }
 
+    /// A namespace as lessons name it exists (the root one always does).
+    pub fn ns_exists(&self, ns: &Ns) -> bool {
+        match ns {
+            Ns::Root => true,
+            Ns::Named(n) => self.netns_exists(n),
+        }
+    }
+
     /// Every network namespace on the machine, as `lsns -t net` lists them, plus the ones only
     /// a bind mount in /run/netns holds.
     pub fn net_namespaces(&self) -> Vec<NetnsInfo> {

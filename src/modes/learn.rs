@@ -614,11 +614,13 @@ impl Learn<'_> {
 
     /// The same for the lesson's root links (by ifindex): those the student kept at the start
     /// (`taken`) are theirs.
-    fn note_root_links(&self) {
+    /// (From the round's root snapshot, which the step's checks then use too: one dump.)
+    fn note_root_links(&self, round: &mut crate::engine::facts::Round<'_>) {
+        use crate::engine::judge::Facts;
         if !matches!(self.place, Place::Host) || self.root_links.is_empty() {
             return;
         }
-        let Ok(root) = self.engine.kernel.snapshot(&crate::net::Ns::Root) else {
+        let Some(root) = round.snapshot(&crate::net::Ns::Root) else {
             return;
         };
         let now: Vec<(String, u32)> = self
@@ -636,10 +638,10 @@ impl Learn<'_> {
     /// Judges the step's checks, and words why each failing one does not hold.
     fn evaluate(&self, idx: usize, v: &mut StepView) {
         self.note_namespaces();
-        self.note_root_links();
         let step = &self.lesson.steps[idx];
         // One round for this step's checks and, if they fail, the next step's (gone ahead?).
         let mut round = self.engine.round().ping_timeout(LEARN_PING);
+        self.note_root_links(&mut round);
         v.outcomes = crate::engine::evaluate_in(&mut round, &step.checks);
         v.rebuild = None;
         v.whys = Vec::with_capacity(v.outcomes.len());

@@ -467,7 +467,7 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
         // (Or a name of the lesson's in /run/netns left without a namespace: see look.)
         let stale_name = path
             .strip_prefix("/run/netns/")
-            .is_some_and(|n| m.netns.contains(n));
+            .is_some_and(|n| !n.contains('/') && m.netns.contains(n));
         if !m.files.contains(path) && !stale_name {
             continue;
         }

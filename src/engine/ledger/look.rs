@@ -120,6 +120,10 @@ pub fn look(k: &Kernel, makes: &Makes) -> Result<Seen, String> {
     // A name of the lesson's in /run/netns left without a namespace (a demo stopped between
     // `touch /run/netns/keep` and its mount): an empty file, which `ip netns` lists as broken.
     for name in &makes.netns {
+        // (A name with a `/` is none ip gives: never a path out of /run/netns.)
+        if name.contains('/') || name == ".." || name == "." {
+            continue;
+        }
         let path = Kernel::netns_path(name);
         if Kernel::netns_identity(name).is_none()
             && let Ok(m) = std::fs::symlink_metadata(&path)

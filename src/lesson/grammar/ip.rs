@@ -406,31 +406,34 @@ fn listing(a: &mut Args<'_>, g: &Globals, what: Listed) -> Part {
 
 /// A namespace as `ip link set ... netns X` names it: a name in /run/netns, else a pid.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetnsArg(pub String);
+pub struct NetnsArg {
+    pub text: String,
+    /// A word the shell expands (`$(ip netns pids p)`): not known before the line runs.
+    pub dynamic: bool,
+}
 
 impl NetnsArg {
     /// The namespace as lessons name it: `1` (pid 1) is the root one; another number is a
     /// process's namespace nslab cannot name.
     /// A path names the namespace mounted there: one in /run/netns is that name.
     pub fn ns(&self) -> Option<Ns> {
-        // A word the shell expands (`$(ip netns pids p)`): not known before it runs.
-        if self.0.contains(['$', '`']) {
+        if self.dynamic {
             return None;
         }
         // pid 1's namespace is the root one (as `netns 1` is).
-        if self.0 == "/proc/1/ns/net" {
+        if self.text == "/proc/1/ns/net" {
             return Some(Ns::Root);
         }
-        if self.0.contains('/') {
+        if self.text.contains('/') {
             let name = ["/run/netns/", "/var/run/netns/"]
                 .iter()
-                .find_map(|dir| self.0.strip_prefix(dir))?;
+                .find_map(|dir| self.text.strip_prefix(dir))?;
             return (!name.is_empty() && !name.contains('/')).then(|| Ns::Named(name.into()));
         }
-        match ipaddr::integer(&self.0) {
+        match ipaddr::integer(&self.text) {
             Some(1) => Some(Ns::Root),
             Some(_) => None,
-            None => Some(Ns::Named(self.0.clone())),
+            None => Some(Ns::Named(self.text.clone())),
         }
     }
 }
@@ -656,13 +659,13 @@ fn link(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         }
         return Ok(vec![part(
             &g.ns,
-            Op::LinkAdd(LinkAdd {
+            Op::LinkAdd(Box::new(LinkAdd {
                 attrs,
                 kind,
                 peer,
                 kind_args: extra,
                 replace,
-            }),
+            })),
         )]);
     }
     if attrs.dev.is_none() {
@@ -789,7 +792,10 @@ fn link_attrs(
             let v = a.need()?;
             dup(&seen, "netns", v)?;
             seen.push("netns");
-            at.netns = Some(NetnsArg(v.text.clone()));
+            at.netns = Some(NetnsArg {
+                text: v.text.clone(),
+                dynamic: v.dynamic,
+            });
         } else if ["multicast", "allmulticast", "promisc", "trailers", "arp"].contains(&t) {
             let v = a.need()?;
             if v.text != "on" && v.text != "off" {

@@ -62,7 +62,7 @@ pub enum Op {
     NetnsDelAll,
     /// `ip netns attach NAME PID`: a name for a process's namespace.
     NetnsAttach(String),
-    LinkAdd(ip::LinkAdd),
+    LinkAdd(Box<ip::LinkAdd>),
     LinkSet(ip::LinkSet),
     LinkDel(ip::LinkDel),
     Addr(ip::AddrChange),
