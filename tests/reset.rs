@@ -927,6 +927,76 @@ echo "#APPENDED"; grep -a -o -e "code [0-9]*" /tmp/out2; cat /tmp/appended.txt
     );
 }
 
+/// A file the lesson writes is the lesson's only as nslab saw it made (by device and inode).
+/// A demo stopped after step 1 left the lesson's note: reset removes that one. The same demo
+/// again, then the user removed the note and wrote their own at that path while no session of
+/// the lesson ran: reset keeps theirs, and says why (it had removed it: a fresh-eyes reviewer).
+#[test]
+fn reset_removes_the_lessons_file_and_keeps_one_the_user_made_later() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/writes-a-file.md
+demo1() {
+  rm -f /tmp/exit
+  $T new-session -d -x 150 -y 50 "$N demo $L; echo \$? > /tmp/exit; sleep 600"
+  waitfor "space/Enter: next"
+  quit
+}
+demo1
+echo "#PLAN"; $N reset --dry-run writes-a-file | grep -o "remove file /tmp/lesson-note.txt"
+$N reset writes-a-file > /dev/null; echo "#GONE"; ls /tmp/lesson-note.txt 2>&1 | grep -c "No such file"
+demo1
+rm /tmp/lesson-note.txt; echo mine > /tmp/lesson-note.txt
+$N reset writes-a-file > /tmp/out; echo "#KEPT"; echo "code $?"; cat /tmp/lesson-note.txt
+echo "#SAID"; tr '\n' ' ' < /tmp/out
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(
+        r.part("PLAN").trim(),
+        "remove file /tmp/lesson-note.txt",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.part("GONE").trim(), "1", "{}", r.text);
+    assert_eq!(r.words("KEPT"), ["code", "0", "mine"], "{}", r.text);
+    assert!(
+        flat(&r.part("SAID"))
+            .contains("file /tmp/lesson-note.txt (made while no session of the lesson ran"),
+        "{}",
+        r.text
+    );
+}
+
+/// learn: the note the student writes while learn watches is the lesson's (reset removes it);
+/// one the student had before learn began, and chose to go on with, stays theirs.
+#[test]
+fn learn_notes_the_file_the_student_writes_and_not_the_one_they_kept() {
+    let out = sandboxed(
+        r##"
+L=tests/ledger-lessons/writes-a-file.md
+learn $L; waitfor "Step 1 of 2"
+echo "the lesson's" > /tmp/lesson-note.txt
+quit
+echo "#PLAN"; $N reset --dry-run writes-a-file | grep -o "remove file /tmp/lesson-note.txt"
+$N reset writes-a-file > /dev/null
+echo mine > /tmp/lesson-note.txt
+learn $L; waitfor "Go on anyway? [y/N]"
+$T send-keys y Enter; waitfor "Step 1 of 2"
+quit
+$N reset writes-a-file > /dev/null; echo "#KEPT"; cat /tmp/lesson-note.txt
+"##,
+    );
+    let r = Run::of(&out);
+    assert_eq!(
+        r.part("PLAN").trim(),
+        "remove file /tmp/lesson-note.txt",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.part("KEPT").trim(), "mine", "{}", r.text);
+}
+
 /// At the namespaces lesson's step 7 a student ran `ip netns add keep` first, then did the
 /// step's bind mount on top of it: /run/netns/keep holds two stacked mounts, both made while
 /// learn watched. Reset takes both down and removes the name (`ip netns del` takes only the top

@@ -67,16 +67,10 @@ pub fn demo(
         // What a line makes is the lesson's as soon as the line ends: a demo stopped in the
         // middle of a step (q, Ctrl-C, a signal, a kill) leaves nothing reset cannot find.
         let id = lesson.id.clone();
-        engine.after_each_line(move |k| {
-            super::reset::note_new_namespaces(&id);
-            super::reset::note_made_links(k, &id, &[]);
-        });
+        engine.after_each_line(move |k| super::reset::note_new(Some(k), &id));
         let id = lesson.id.clone();
         crate::signals::on_leave(move || {
-            super::reset::note_new_namespaces(&id);
-            if let Ok(k) = crate::kernel::Kernel::new() {
-                super::reset::note_made_links(&k, &id, &[]);
-            }
+            super::reset::note_new(crate::kernel::Kernel::new().ok().as_ref(), &id);
         });
     }
     let mut notes = Vec::new();

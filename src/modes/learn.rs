@@ -99,6 +99,27 @@ struct Learn<'a> {
     /// [`super::reset::note_made_links`]).
     root_links: Vec<String>,
     noted_links: std::cell::RefCell<Vec<(String, u32)>>,
+    /// The lesson's files among `taken`, as they were when the session began (device, inode):
+    /// the student's, never written to the ledger as the lesson's.
+    theirs_files: Vec<(String, (u64, u64))>,
+    /// The files the lesson writes, and their identities as learn last looked (see
+    /// [`super::reset::note_made_files`]).
+    files: Vec<String>,
+    noted_files: std::cell::RefCell<Vec<(String, (u64, u64))>>,
+}
+
+/// The identity (device, inode) of each of `paths` that exists as a regular file.
+fn file_identities<'p>(paths: impl IntoIterator<Item = &'p String>) -> Vec<(String, (u64, u64))> {
+    use std::os::unix::fs::MetadataExt;
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let m = std::fs::symlink_metadata(p).ok()?;
+            m.file_type()
+                .is_file()
+                .then(|| (p.clone(), (m.dev(), m.ino())))
+        })
+        .collect()
 }
 
 /// The steps from `from` (0-based) that change something and whose checks all hold now, before
@@ -245,6 +266,14 @@ pub fn learn(
             .filter_map(|t| t.strip_prefix("netns "))
             .filter_map(|n| crate::kernel::Kernel::netns_identity(n).map(|id| (n.to_string(), id)))
             .collect(),
+        theirs_files: file_identities(
+            kept_names
+                .iter()
+                .filter_map(|t| t.strip_prefix("file "))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+                .iter(),
+        ),
         taken: kept_names,
         noted: Default::default(),
         root_links: crate::lesson::effect::Creations::of(lesson)
@@ -254,6 +283,11 @@ pub fn learn(
             .map(|(_, name)| name)
             .collect(),
         noted_links: Default::default(),
+        files: crate::lesson::effect::Creations::of(lesson)
+            .files
+            .into_iter()
+            .collect(),
+        noted_files: Default::default(),
     };
     // Rootless, with a HOME under /tmp that could not be kept: the sandbox's /tmp vanishes.
     if matches!(place, Place::Sandbox) && super::progress_vanishes() {
@@ -344,6 +378,9 @@ impl Learn<'_> {
                     self.held_at_start.clear();
                 }
                 Next::Quit => {
+                    // What the student made since the last look (a file, which no kernel
+                    // event tells of) is the lesson's.
+                    self.note_namespaces();
                     let saved = self.save(idx + 1, false);
                     self.screen.leave();
                     put(&self.goodbye(idx + 1, saved));
@@ -351,6 +388,7 @@ impl Learn<'_> {
                 }
             }
             furthest = furthest.max(idx);
+            self.note_namespaces();
             self.save(idx + 1, idx >= n);
         }
         self.screen.leave();
@@ -592,9 +630,9 @@ impl Learn<'_> {
             .collect()
     }
 
-    /// On the machine: the lesson's namespaces learn sees now, written to the ledger as the
-    /// lesson's when they changed (a reset removes a new namespace of the lesson's names only
-    /// if a session of the lesson saw it). A few stat calls when nothing changed.
+    /// On the machine: the lesson's namespaces and files learn sees now, written to the ledger
+    /// as the lesson's when they changed (a reset removes a new namespace or file of the
+    /// lesson's only if a session of the lesson saw it). A few stat calls when nothing changed.
     fn note_namespaces(&self) {
         if !matches!(self.place, Place::Host) {
             return;
@@ -605,11 +643,16 @@ impl Learn<'_> {
             .iter()
             .filter_map(|n| crate::kernel::Kernel::netns_identity(n).map(|id| (n.clone(), id)))
             .collect();
-        if *self.noted.borrow() == now {
-            return;
+        if *self.noted.borrow() != now {
+            super::reset::note_made(self.lesson, &now, &self.theirs);
+            *self.noted.borrow_mut() = now;
         }
-        super::reset::note_made(self.lesson, &now, &self.theirs);
-        *self.noted.borrow_mut() = now;
+        // And the lesson's files (`cat > /tmp/netns-demo.c`), by identity.
+        let files = file_identities(&self.files);
+        if *self.noted_files.borrow() != files {
+            super::reset::note_made_files(&self.lesson.id, &self.theirs_files);
+            *self.noted_files.borrow_mut() = files;
+        }
     }
 
     /// The same for the lesson's root links (by ifindex): those the student kept at the start

@@ -475,6 +475,14 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
             Some(was) if (was.dev, was.ino) == (id.dev, id.ino) && basis == Basis::Baseline => p
                 .kept
                 .push(format!("file {path} (there before the lesson began)")),
+            _ if basis == Basis::Baseline
+                && !stale_name
+                && !b.saw_made_file(path, (id.dev, id.ino)) =>
+            {
+                p.kept.push(format!(
+                    "file {path} (made while no session of the lesson ran: nslab did not see the lesson make it)"
+                ))
+            }
             _ if !id.regular => p
                 .notes
                 .push(format!("{path} is left: it is not a regular file")),
@@ -773,6 +781,7 @@ pub fn by_name(k: &Kernel, lesson: &Lesson, progress: Option<&LessonProgress>) -
         before,
         made: None,
         made_links: None,
+        made_files: None,
     }
 }
 
@@ -833,6 +842,7 @@ pub fn take(k: &Kernel, lesson: &Lesson, by: By) -> Result<Baseline, String> {
         before,
         made: Some(std::collections::BTreeMap::new()),
         made_links: Some(std::collections::BTreeMap::new()),
+        made_files: Some(std::collections::BTreeMap::new()),
     })
 }
 
@@ -871,12 +881,64 @@ pub fn note_made(lesson: &Lesson, seen: &[(String, (u64, u64))], except: &[(Stri
     note_made_for(&lesson.id, seen, except);
 }
 
-/// Demo performs the lesson's lines itself: each namespace they make is written down as soon
-/// as the line that made it ends, and again when demo leaves (q, Ctrl-C, a signal), so that a
-/// demo stopped in the middle of a step leaves nothing reset cannot take back. Only a kill -9
-/// between a line's end and this write (a few milliseconds) escapes it.
-pub fn note_new_namespaces(id: &str) {
+/// Demo performs the lesson's lines itself: each namespace, root link and file they make is
+/// written down as soon as the line that made it ends, and again when demo leaves (q, Ctrl-C,
+/// a signal), so that a demo stopped in the middle of a step leaves nothing reset cannot take
+/// back. Only a kill -9 between a line's end and this write (a few milliseconds) escapes it.
+/// (`k`: none when no netlink socket could be opened; the root links are then not noted.)
+pub fn note_new(k: Option<&Kernel>, id: &str) {
     note_made_for(id, &new_namespaces_of(id), &[]);
+    if let Some(k) = k {
+        note_made_links(k, id, &[]);
+    }
+    note_made_files(id, &[]);
+}
+
+/// The lesson's files that exist now as regular files and are not the ones there when its
+/// baseline was taken (absent then, or another inode): with their identity (device, inode).
+pub fn new_files_in(b: &Baseline) -> Vec<(String, (u64, u64))> {
+    use std::os::unix::fs::MetadataExt;
+    b.makes
+        .files
+        .iter()
+        .filter_map(|path| {
+            let m = std::fs::symlink_metadata(path).ok()?;
+            let ident = (m.dev(), m.ino());
+            let same_as_before = b
+                .before
+                .files
+                .get(path)
+                .is_some_and(|was| (was.dev, was.ino) == ident);
+            (m.file_type().is_file() && !same_as_before).then(|| (path.clone(), ident))
+        })
+        .collect()
+}
+
+/// A session sees the lesson's files made (from [`new_files_in`]), less `except` (files the
+/// student had before the session and chose to go on with, as they were then): written to the
+/// baseline. Reset removes a new file of the lesson's paths only if it is one of these.
+pub fn note_made_files(id: &str, except: &[(String, (u64, u64))]) {
+    let Ok(ledger) = Store::default().read() else {
+        return;
+    };
+    let Some(b) = current(&ledger, id) else {
+        return;
+    };
+    let seen: Vec<(String, (u64, u64))> = new_files_in(b)
+        .into_iter()
+        .filter(|f| !except.contains(f) && !b.saw_made_file(&f.0, f.1))
+        .collect();
+    if seen.is_empty() || b.made_files.is_none() {
+        return;
+    }
+    let r = Store::default().update(|l| {
+        if let Some(b) = l.lessons.get_mut(id).filter(|b| b.boot == boot_id()) {
+            b.note_made_files(&seen);
+        }
+    });
+    if let Err(e) = r {
+        eprintln!("nslab: warning: {e}");
+    }
 }
 
 /// The root links of the lesson's names that exist now with another ifindex than when its
@@ -978,6 +1040,7 @@ pub fn end_verify(k: &Kernel, id: &str, b: &Baseline) -> Undone {
     let b = &Baseline {
         made: None,
         made_links: None,
+        made_files: None,
         ..b.clone()
     };
     match plan_now(k, id, b, Basis::Baseline) {

@@ -167,6 +167,7 @@ pub fn worker() -> Result<Code, Failure> {
             let seen = crate::modes::reset::new_namespaces_in(b);
             b.note_made(&seen);
             crate::modes::reset::note_made(&lesson, &seen, &[]);
+            crate::modes::reset::note_made_files(&lesson.id, &[]);
         }
         let mut o = out.lock();
         let _ = serde_json::to_writer(&mut o, &Event::Step(s.clone()));

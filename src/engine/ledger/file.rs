@@ -424,6 +424,13 @@ pub struct Baseline {
     /// every new root link of the lesson's names is the lesson's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub made_links: Option<BTreeMap<String, Vec<u32>>>,
+    /// The lesson's files that nslab saw a session make (or make anew: another inode), by
+    /// identity (device, inode). A file of the lesson's paths that is not among them came
+    /// while no session of the lesson ran (the user's own `/tmp/netns-demo.c`, written after
+    /// a demo stopped): reset keeps it. `None` in a baseline of an older nslab: every new file
+    /// of the lesson's paths is the lesson's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_files: Option<BTreeMap<String, Vec<(u64, u64)>>>,
 }
 
 /// [`Baseline::made`]: for each name, the identities (inode, stamp) of the namespaces seen.
@@ -475,6 +482,25 @@ impl Baseline {
                 }
             }
         }
+    }
+
+    /// Records files a session saw the lesson make (see [`Baseline::made_files`]).
+    pub fn note_made_files(&mut self, seen: &[(String, (u64, u64))]) {
+        if let Some(made) = self.made_files.as_mut() {
+            for (path, ident) in seen {
+                let idents = made.entry(path.clone()).or_default();
+                if !idents.contains(ident) {
+                    idents.push(*ident);
+                }
+            }
+        }
+    }
+
+    /// A session saw the lesson make this file, or the baseline did not record them.
+    pub fn saw_made_file(&self, path: &str, ident: (u64, u64)) -> bool {
+        self.made_files
+            .as_ref()
+            .is_none_or(|made| made.get(path).is_some_and(|ids| ids.contains(&ident)))
     }
 
     /// A session saw the lesson make this root link, or the baseline did not record them.
@@ -715,6 +741,10 @@ mod tests {
                 vec![(4026532300, 17), (4026532301, 18)],
             )])),
             made_links: Some(BTreeMap::from([("blue0".to_string(), vec![7])])),
+            made_files: Some(BTreeMap::from([(
+                "/tmp/blue.txt".to_string(),
+                vec![(2049, 12)],
+            )])),
         }
     }
 

@@ -96,6 +96,7 @@ fn baseline(before: Seen) -> Baseline {
         // As an older nslab wrote it: every new namespace of the lesson's names is its own.
         made: None,
         made_links: None,
+        made_files: None,
     }
 }
 
