@@ -550,6 +550,9 @@ fn interactive(
     if let crate::modes::Place::Done(code) = place {
         return Ok(Err(code));
     }
+    if matches!(place, crate::modes::Place::Host) {
+        crate::modes::session::hold(&lesson.id).map_err(Failure::env)?;
+    }
     // SIGTERM and SIGHUP leave like Ctrl-C: the terminal restored, exit 130 (src/signals.rs).
     crate::signals::watch(crate::signals::OnSignal::Leave)
         .map_err(|e| Failure::env(format!("cannot watch for signals: {e}")))?;
@@ -664,7 +667,14 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
     }
     let mut plans = Vec::new();
     let mut without = Vec::new();
+    // A lesson that learn or demo is running now is left alone: its lab would go from under
+    // it, and its baseline with it (learn writes what the student makes into that).
+    let mut busy = Vec::new();
     for id in &ids {
+        if let Some(who) = crate::modes::session::running(id) {
+            busy.push((id.clone(), who));
+            continue;
+        }
         let lesson = lessons.iter().find(|l| &l.id == id);
         // A baseline of an earlier boot describes a machine that is gone: a restart took what
         // the lesson made in the kernel with it.
@@ -707,9 +717,25 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
         .chain(from_ledger.iter().map(String::as_str))
         .filter(|id| progress.get(id).is_some_and(|p| p.done()))
         .collect();
+    for (id, who) in &busy {
+        eprintln!(
+            "nslab: {id}: {who} is running this lesson: nothing of it is removed. Press r in learn to reset its lab there, or quit it (q) and reset then"
+        );
+    }
+    let busy_failure = || {
+        Failure::env(format!(
+            "{} of the lessons asked for {} running: not reset",
+            busy.len(),
+            if busy.len() == 1 { "is" } else { "are" }
+        ))
+    };
     if dry_run {
         println!("(dry run: nothing was changed)");
-        return Ok(Code::Success);
+        return if busy.is_empty() {
+            Ok(Code::Success)
+        } else {
+            Err(busy_failure())
+        };
     }
     let terminal = std::io::stdin().is_terminal();
     let by_name_acts = plans
@@ -750,10 +776,14 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
         .iter()
         .map(|l| l.id.as_str())
         .chain(from_ledger.iter().map(String::as_str))
+        .filter(|id| !busy.iter().any(|(b, _)| b == id))
         .collect();
     let kept = store.update(|p| p.forget_reset(&ids, forget_finished))?;
     for id in kept {
         println!("{id}: finished; its progress is kept (nslab reset --yes {id} forgets it)");
+    }
+    if !busy.is_empty() {
+        return Err(busy_failure());
     }
     Ok(if failed { Code::Failed } else { Code::Success })
 }

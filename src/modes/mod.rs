@@ -4,6 +4,7 @@ pub mod demo;
 pub mod learn;
 pub mod reset;
 pub mod screen;
+pub mod session;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1287,7 +1287,8 @@ pub fn demo_reset(k: &Kernel, lesson: &Lesson) -> String {
 }
 
 /// Issue 19: other lessons that began on this machine and whose things are still here (what
-/// their reset would remove). Learn offers their reset when a lesson starts.
+/// their reset would remove). Learn offers their reset when a lesson starts. A lesson that
+/// learn or demo runs now (in another terminal) left nothing: it is in use.
 pub fn leftovers_of_others(k: &Kernel, except: &str) -> Vec<Plan> {
     let Ok(ledger) = Store::default().read() else {
         return Vec::new();
@@ -1295,7 +1296,7 @@ pub fn leftovers_of_others(k: &Kernel, except: &str) -> Vec<Plan> {
     ledger
         .lessons
         .keys()
-        .filter(|id| id.as_str() != except)
+        .filter(|id| id.as_str() != except && super::session::running(id).is_none())
         .filter_map(|id| {
             let b = current(&ledger, id)?;
             plan_now(k, id, b, Basis::Baseline)
