@@ -886,12 +886,41 @@ pub fn note_made(lesson: &Lesson, seen: &[(String, (u64, u64))], except: &[(Stri
 /// a signal), so that a demo stopped in the middle of a step leaves nothing reset cannot take
 /// back. Only a kill -9 between a line's end and this write (a few milliseconds) escapes it.
 /// (`k`: none when no netlink socket could be opened; the root links are then not noted.)
+/// One read of the ledger, and a write only when something new was seen.
 pub fn note_new(k: Option<&Kernel>, id: &str) {
-    note_made_for(id, &new_namespaces_of(id), &[]);
-    if let Some(k) = k {
-        note_made_links(k, id, &[]);
+    let Ok(ledger) = Store::default().read() else {
+        return;
+    };
+    let Some(b) = current(&ledger, id) else {
+        return;
+    };
+    let netns: Vec<(String, (u64, u64))> = new_namespaces_in(b)
+        .into_iter()
+        .filter(|(name, ident)| b.made.is_some() && !b.saw_made(name, *ident))
+        .collect();
+    let links: Vec<(String, u32)> = k
+        .map(|k| new_root_links_in(k, b))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(name, index)| b.made_links.is_some() && !b.saw_made_link(name, *index))
+        .collect();
+    let files: Vec<(String, (u64, u64))> = new_files_in(b)
+        .into_iter()
+        .filter(|(path, ident)| b.made_files.is_some() && !b.saw_made_file(path, *ident))
+        .collect();
+    if netns.is_empty() && links.is_empty() && files.is_empty() {
+        return;
     }
-    note_made_files(id, &[]);
+    let r = Store::default().update(|l| {
+        if let Some(b) = l.lessons.get_mut(id).filter(|b| b.boot == boot_id()) {
+            b.note_made(&netns);
+            b.note_made_links(&links);
+            b.note_made_files(&files);
+        }
+    });
+    if let Err(e) = r {
+        eprintln!("nslab: warning: {e}");
+    }
 }
 
 /// The lesson's files that exist now as regular files and are not the ones there when its
