@@ -1084,6 +1084,36 @@ fn a_shell_check_waits_for_duplicate_address_detection() {
     passes(&resolving, 1);
 }
 
+/// Two hosts of one link given the same IPv6 address: the second one's duplicate address
+/// detection fails (`dadfailed` in `ip -j address`), and the kernel never uses it. Its check
+/// fails and names the other holder; the first holder's check passes.
+#[test]
+fn an_ipv6_address_that_failed_duplicate_address_detection_fails_its_check() {
+    let scratch = Scratch::new("dadfailed");
+    let file = scratch.lab(
+        "dadfailed",
+        "## One address on both ends\n\n```sh\n\
+         ip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
+         ip -n a link set va up\nip -n b link set vb up\n\
+         ip -n a address add fd00:d::1/64 dev va nodad\nip -n b address add fd00:d::1/64 dev vb\n```\n\n\
+         ```check\naddr fd00:d::1/64 on va in a\naddr fd00:d::1/64 on vb in b\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let checks = &r["lessons"][0]["steps"][0]["checks"];
+    assert_eq!(checks[0]["status"], "passed", "{r}");
+    assert_eq!(checks[1]["status"], "failed", "{r}");
+    let message = checks[1]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("dadfailed"), "{message}");
+    assert!(message.contains("also on va in a"), "{message}");
+    assert!(
+        message.contains("the lesson puts it there too"),
+        "{message}"
+    );
+}
+
 /// Two names (bind mounts in /run/netns) of one namespace are one namespace: a veth peer in it
 /// is in either; and deleting one name leaves it alive, which the failing check then says.
 #[test]
