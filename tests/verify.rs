@@ -1114,6 +1114,27 @@ fn an_ipv6_address_that_failed_duplicate_address_detection_fails_its_check() {
     );
 }
 
+/// A sysctl set and set back in one step: the kernel ends where it began, and no check is
+/// derived that held before the step (verify blamed the author: "already true before").
+#[test]
+fn a_sysctl_set_there_and_back_derives_no_check_that_held_before() {
+    let scratch = Scratch::new("sysctl-back");
+    let file = scratch.lab(
+        "sysctl-back",
+        "## A router\n\n```sh\nip netns add r\nip -n r link set lo up\n```\n\n\
+         ## Forwarding on and off again\n\n```sh\n\
+         ip netns exec r sysctl -w net.ipv4.ip_forward=1\n\
+         ip netns exec r sysctl -w net.ipv4.ip_forward=0\nip -n r link add a0 type veth peer name a1\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del r\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{r}");
+    let checks = step_checks(&r, 1);
+    assert!(!checks.is_empty(), "{r}");
+    assert!(checks.iter().all(|c| !c.contains("sysctl")), "{r}");
+}
+
 /// Two names (bind mounts in /run/netns) of one namespace are one namespace: a veth peer in it
 /// is in either; and deleting one name leaves it alive, which the failing check then says.
 #[test]
