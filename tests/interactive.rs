@@ -1396,3 +1396,64 @@ fn a_demo_stopped_by_sigterm_mid_line_leaves_nothing_reset_cannot_take_back() {
     let s = t.wait_for(1, "LEFT=", Duration::from_secs(20));
     assert!(s.contains("LEFT=="), "{s}");
 }
+
+/// A student leaves learn at a troubleshooting fault, mends it while learn is closed, and
+/// resumes: the fault's hidden setup, performed by the first session (the progress file says
+/// so), is not performed again (it undid the mend, and its lines could fail), and the mended
+/// step ticks as the student's. `r` starts over: the setup is performed again.
+#[test]
+fn a_resume_at_a_fault_keeps_what_the_student_mended_meanwhile() {
+    let t = Tmux::start("resume-fault", "nslab learn troubleshooting --step 2");
+    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
+    assert_eq!(
+        t.answer("ip -n router -br link show left0 | awk '{print $2}'"),
+        "DOWN"
+    );
+    t.press("q");
+    t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert_eq!(
+        t.progress()["lessons"]["troubleshooting"]["set_up"],
+        serde_json::json!([2])
+    );
+    // Mended while learn is closed.
+    assert_eq!(t.answer("ip -n router link set left0 up; echo $?"), "0");
+    t.tmux(&[
+        "respawn-pane",
+        "-k",
+        "-t",
+        "t:0.0",
+        &format!(
+            "HOME={} {} learn; sleep 600",
+            t.dir.join("home").display(),
+            env!("CARGO_BIN_EXE_nslab")
+        ),
+    ]);
+    t.wait_words("Step 2 ✓ verified", Duration::from_secs(20));
+    t.wait_for(0, "Step 3 of 7", Duration::from_secs(10));
+    assert_eq!(
+        t.answer("ip -n router -br link show left0 | awk '{print $2}'"),
+        "UP"
+    );
+    let p = t.progress();
+    assert_eq!(
+        p["lessons"]["troubleshooting"]["steps"]["2"], "verified",
+        "{p}"
+    );
+    // Step 3's setup ran in this session, and is noted; step 2's note went with its pass.
+    assert_eq!(
+        p["lessons"]["troubleshooting"]["set_up"],
+        serde_json::json!([3]),
+        "{p}"
+    );
+    // r starts over: only step 1's setup, performed again, is noted.
+    t.press("r");
+    t.wait_for(0, "Reset the lesson", Duration::from_secs(5));
+    t.press("y");
+    t.wait_for(0, "Step 1 of 7", Duration::from_secs(20));
+    let p = t.progress();
+    assert_eq!(
+        p["lessons"]["troubleshooting"]["set_up"],
+        serde_json::json!([1]),
+        "{p}"
+    );
+}

@@ -188,16 +188,23 @@ pub fn learn(
     let n = lesson.steps.len();
     // Where to start, and the kernel brought to the state that step starts from: as `--step`
     // asks, or, in a sandbox (which starts empty), where the student left off.
+    let recorded = Store::default()
+        .read()
+        .ok()
+        .and_then(|l| l.progress.lessons.get(&lesson.id).cloned())
+        .unwrap_or_default();
     let start = match opts.step {
         Some(s) => lesson.step_number("--step", s).map_err(Failure::usage)?,
-        None => {
-            let p = Store::default()
-                .read()
-                .ok()
-                .and_then(|l| l.progress.lessons.get(&lesson.id).cloned())
-                .unwrap_or_default();
-            if p.step > n { 1 } else { p.step.max(1) }
-        }
+        None if recorded.step > n => 1,
+        None => recorded.step.max(1),
+    };
+    // Resumed on the machine's own lab: a step whose hidden setup an earlier session performed
+    // (and the lab was not reset since) keeps what the student did to it meanwhile. A sandbox
+    // starts empty, and `--step` builds the lab afresh: there, every setup is performed.
+    let set_up_before: Vec<usize> = if opts.step.is_none() && matches!(place, Place::Host) {
+        recorded.set_up.iter().map(|s| s - 1).collect()
+    } else {
+        Vec::new()
     };
     // The ledger (modes/reset.rs): other lessons' leftovers offered for reset, then this
     // lesson's baseline, before anything is performed. Not in the sandbox, which vanishes with
@@ -226,7 +233,11 @@ pub fn learn(
         ));
         performed = super::prepare(engine, lesson, start);
     }
-    let held_at_start = held_already(engine, lesson, start - 1);
+    let mut held_at_start = held_already(engine, lesson, start - 1);
+    // Its fault set up by nslab, and mended since: by the student, while learn was closed.
+    for i in &set_up_before {
+        held_at_start.remove(i);
+    }
     let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
     let mut l = Learn {
         lesson,
@@ -237,7 +248,7 @@ pub fn learn(
         place,
         opts,
         notes: Vec::new(),
-        set_up: (0..start - 1).collect(),
+        set_up: (0..start - 1).chain(set_up_before).collect(),
         unsaved: None,
         held_at_start,
         theirs: kept_names
@@ -756,6 +767,11 @@ impl Learn<'_> {
         // set up already in this session, and the student came back to it.
         let setup_failed: Vec<String> = if !revisit && recorded.is_none() && self.set_up.insert(idx)
         {
+            // Noted before it is performed: a session that ends during it has performed it.
+            if matches!(self.place, Place::Host) {
+                let id = &self.lesson.id;
+                self.record(|p| p.lesson(id).set_up.insert(step.index));
+            }
             runner::setup(self.engine, step)
                 .into_iter()
                 .filter_map(|r| r.error)
