@@ -1457,3 +1457,47 @@ fn a_resume_at_a_fault_keeps_what_the_student_mended_meanwhile() {
         "{p}"
     );
 }
+
+/// The student gives alpha a /24 where the lesson asks for a /16; the ping of that step ticks
+/// all the same, and the next one (to an address only the /16 holds on the cable) fails. Learn
+/// says the prefix length is wrong: before, it said the lesson's address was "made in step 2
+/// and is gone now; press f to rebuild it", and f would have added it beside the wrong one.
+#[test]
+fn a_wrong_prefix_length_is_said_so_not_gone() {
+    let dir = std::env::temp_dir().join(format!("nslab-prefix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("prefix.md");
+    std::fs::write(
+        &file,
+        "+++\nid = \"prefix\"\ntitle = \"A /16\"\nformat = 1\n+++\n\n\
+         ## A cable\n\n```sh\nip netns add alpha\nip netns add beta\n\
+         ip link add a0 netns alpha type veth peer name b0 netns beta\n\
+         ip -n beta link set b0 up\nip -n beta address add 10.5.0.2/16 dev b0\n```\n\n\
+         ## Address alpha\n\n```sh\nip -n alpha link set a0 up\n\
+         ip -n alpha address add 10.5.0.1/16 dev a0\n```\n\n```check\nping 10.5.0.2 from alpha\n```\n\n\
+         ## Far along the street\n\n```sh\nip -n beta address add 10.5.9.9/16 dev b0\n```\n\n\
+         ```check\nping 10.5.9.9 from alpha\n```\n",
+    )
+    .unwrap();
+    let t = Tmux::start_keeping(
+        "prefix",
+        &format!("nslab learn {}", file.display()),
+        &[dir.as_path()],
+    );
+    t.wait_for(0, "Step 1 of 3", Duration::from_secs(10));
+    t.press("d");
+    t.press("y");
+    t.wait_for(0, "Step 2 of 3", Duration::from_secs(10));
+    t.type_line("ip -n alpha link set a0 up");
+    t.type_line("ip -n alpha address add 10.5.0.1/24 dev a0");
+    t.wait_for(0, "Step 3 of 3", Duration::from_secs(10));
+    t.type_line("ip -n beta address add 10.5.9.9/16 dev b0");
+    t.wait_words(
+        "is 10.5.0.1/24 here: its prefix length is /24, not /16",
+        Duration::from_secs(10),
+    );
+    let s = t.visible();
+    assert!(!s.contains("is gone now"), "{s}");
+    assert!(!s.contains("press f"), "{s}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -675,6 +675,14 @@ impl Learn<'_> {
                 k.snapshot(ns)
                     .is_ok_and(|s| s.addrs.iter().any(|a| a.link == dev && a.cidr == *cidr))
             };
+            let mut addr_as = |ns: &Ns, dev: &str, ip: std::net::IpAddr| {
+                k.snapshot(ns).ok().and_then(|s| {
+                    s.addrs
+                        .iter()
+                        .find(|a| a.link == dev && a.cidr.addr == ip)
+                        .map(|a| a.cidr)
+                })
+            };
             let mut has_route = |ns: &Ns, r: &RouteKey| {
                 let want = r.spec();
                 let v6 = r.dest.map(|d| !d.is_v4()).or(r.via.map(|v| v.is_ipv6()));
@@ -700,10 +708,14 @@ impl Learn<'_> {
                     has_ns: &mut has_ns,
                     has_link: &mut has_link,
                     has_addr: &mut has_addr,
+                    addr_as: &mut addr_as,
                     has_route: &mut has_route,
                 },
             );
             let why = match (&gone, &o.cause) {
+                // An address with the wrong prefix length is the student's to mend: f would
+                // add the right one beside it.
+                (Some(g), _) if g.as_now.is_some() => g.say(),
                 (Some(g), _) => {
                     v.rebuild = Some(v.rebuild.map_or(g.step, |s: usize| s.min(g.step)));
                     g.say()
