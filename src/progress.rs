@@ -89,6 +89,17 @@ pub struct LessonProgress {
     /// forgets them.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub set_up: BTreeSet<usize>,
+    /// When learn first opened the lesson in this boot (or since it was started over): the
+    /// processes the student started since then are theirs, also in a later session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub began: Option<Began>,
+}
+
+/// A moment as the kernel counts process start times: clock ticks since boot, in one boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Began {
+    pub boot_id: String,
+    pub ticks: u64,
 }
 
 impl Default for LessonProgress {
@@ -100,6 +111,7 @@ impl Default for LessonProgress {
             steps: BTreeMap::new(),
             sysctls: BTreeMap::new(),
             set_up: BTreeSet::new(),
+            began: None,
         }
     }
 }
@@ -174,8 +186,10 @@ impl Progress {
         for id in ids {
             match self.lessons.get_mut(*id) {
                 Some(l) if l.done() && !finished_too => {
-                    // Its lab was reset all the same: no step of it is set up any more.
+                    // Its lab was reset all the same: no step of it is set up any more, and no
+                    // process of it runs.
                     l.set_up.clear();
+                    l.began = None;
                     kept.push(id.to_string());
                 }
                 Some(_) => {
@@ -607,6 +621,30 @@ fn read_set_up(field: &str, fields: &Map<String, Value>, w: &mut Vec<Warning>) -
     out
 }
 
+/// The field `began`: a boot's identity and clock ticks since that boot.
+fn read_began(field: &str, fields: &Map<String, Value>, w: &mut Vec<Warning>) -> Option<Began> {
+    let v = fields.get("began")?;
+    if v.is_null() {
+        return None;
+    }
+    let began = v.as_object().and_then(|o| {
+        Some(Began {
+            boot_id: o.get("boot_id")?.as_str()?.to_string(),
+            ticks: o.get("ticks")?.as_u64()?,
+        })
+    });
+    if began.is_none() {
+        w.push(Warning {
+            field: format!("{field}.began"),
+            problem: format!(
+                "expected an object of boot_id and ticks, found {}; only processes started in this session count as the lesson's",
+                show(v)
+            ),
+        });
+    }
+    began
+}
+
 fn lesson_v2(field: &str, fields: &Map<String, Value>, w: &mut Vec<Warning>) -> LessonProgress {
     let mut steps = BTreeMap::new();
     match fields.get("steps") {
@@ -648,6 +686,7 @@ fn lesson_v2(field: &str, fields: &Map<String, Value>, w: &mut Vec<Warning>) -> 
         steps,
         sysctls: read_sysctls(field, fields, w),
         set_up: read_set_up(field, fields, w),
+        began: read_began(field, fields, w),
     }
 }
 

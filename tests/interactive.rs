@@ -1501,3 +1501,49 @@ fn a_wrong_prefix_length_is_said_so_not_gone() {
     assert!(!s.contains("press f"), "{s}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The student starts netns-demo, quits at the step that stops it, and resumes: the program
+/// an earlier session saw start is still the student's (before, only processes younger than
+/// the new session counted, and the step "Watch the namespace die" ticked at once, with the
+/// program still running). Stopping it ticks the step.
+#[test]
+fn a_resume_still_sees_the_students_own_process() {
+    let l = lesson("01-namespaces.md");
+    let start = l
+        .steps
+        .iter()
+        .find(|s| s.title == "Start a process in a new network namespace")
+        .unwrap()
+        .index;
+    let die = start + 1;
+    let n = l.steps.len();
+    let t = Tmux::start(
+        "resume-proc",
+        &format!("nslab learn namespaces --step {start}"),
+    );
+    t.wait_for(0, &format!("Step {start} of {n}"), Duration::from_secs(10));
+    for c in &l.steps[start - 1].commands {
+        t.type_line(&c.text);
+    }
+    t.wait_for(0, &format!("Step {die} of {n}"), Duration::from_secs(15));
+    t.press("q");
+    t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    t.tmux(&[
+        "respawn-pane",
+        "-k",
+        "-t",
+        "t:0.0",
+        &format!(
+            "HOME={} {} learn; sleep 600",
+            t.dir.join("home").display(),
+            env!("CARGO_BIN_EXE_nslab")
+        ),
+    ]);
+    t.wait_for(0, &format!("Step {die} of {n}"), Duration::from_secs(10));
+    t.never_shows(0, &format!("Step {die} ✓"), Duration::from_secs(2));
+    t.never_shows(0, &format!("Step {die} ↷"), Duration::from_secs(1));
+    let s = t.visible();
+    assert!(s.contains(&format!("Step {die} of {n}")), "{s}");
+    t.type_line("pkill -P $(cat /tmp/netns-demo.pid)");
+    t.wait_words(&format!("Step {die} ✓ verified"), Duration::from_secs(10));
+}

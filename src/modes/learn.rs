@@ -224,8 +224,27 @@ pub fn learn(
             crate::engine::ledger::file::By::Learn,
         )?;
     }
+    // The student's own processes (the namespaces lesson's netns-demo) started since the
+    // lesson was first opened in this boot: a resume still sees the one an earlier session
+    // started.
+    let boot = crate::kernel::procs::boot_id();
+    let now = Some(crate::progress::Began {
+        boot_id: boot.clone().unwrap_or_default(),
+        ticks: engine.kernel.start_ticks(),
+    })
+    .filter(|_| boot.is_some());
+    let began = match (&recorded.began, &boot) {
+        (Some(b), Some(id)) if b.boot_id == *id && opts.step.is_none() => Some(b.clone()),
+        _ => now,
+    };
+    if let Some(b) = &began {
+        engine.processes_since(b.ticks);
+    }
     // Before the terminal is taken: a progress file nslab cannot use stops here, with its message.
-    progress.update(|p| p.current = Some(lesson.id.clone()))?;
+    progress.update(|p| {
+        p.current = Some(lesson.id.clone());
+        p.lesson(&lesson.id).began = began;
+    })?;
     let mut performed = super::Performed::default();
     if start > 1 && (opts.step.is_some() || matches!(place, Place::Sandbox)) {
         put(&format!(
@@ -1336,7 +1355,16 @@ impl Learn<'_> {
         let sandboxed = matches!(self.place, Place::Sandbox);
         let said = super::reset::reset_in_session(&self.engine.kernel, self.lesson, sandboxed);
         let id = &self.lesson.id;
-        self.record(|p| p.lesson(id).forget_steps());
+        // Started over: what ran before is no longer the lesson's.
+        let began = crate::kernel::procs::boot_id().map(|boot_id| crate::progress::Began {
+            boot_id,
+            ticks: self.engine.kernel.start_ticks(),
+        });
+        self.record(|p| {
+            let l = p.lesson(id);
+            l.forget_steps();
+            l.began = began;
+        });
         self.notes.push(format!(
             "Reset: {}",
             if said.is_empty() {
