@@ -1135,6 +1135,30 @@ fn a_sysctl_set_there_and_back_derives_no_check_that_held_before() {
     assert!(checks.iter().all(|c| !c.contains("sysctl")), "{r}");
 }
 
+/// A ping that finds no route because the sender's link, which has the address, was left
+/// down: the check names the link and how to bring it up (before: only "no route").
+#[test]
+fn a_ping_with_no_route_names_the_link_left_down() {
+    let scratch = Scratch::new("left-down");
+    let file = scratch.lab(
+        "left-down",
+        "## A cable, one end down\n\n```sh\n\
+         ip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
+         ip -n b link set vb up\nip -n a address add 10.9.0.1/24 dev va\n\
+         ip -n b address add 10.9.0.2/24 dev vb\n```\n\n\
+         ```check\nping 10.9.0.2 from a\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let check = &r["lessons"][0]["steps"][0]["checks"][0];
+    assert_eq!(check["status"], "failed", "{r}");
+    let message = check["message"].as_str().unwrap_or_default();
+    assert!(message.contains("va in a is down"), "{message}");
+    assert!(message.contains("Try: ip -n a link set va up"), "{message}");
+}
+
 /// Two names (bind mounts in /run/netns) of one namespace are one namespace: a veth peer in it
 /// is in either; and deleting one name leaves it alive, which the failing check then says.
 #[test]

@@ -1668,11 +1668,28 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
                 "the router that reported it has no way on to {addr}: look at its routes (and its forwarding)"
             ))
         }
-        Ok(PingOutcome::Unreachable(why)) => Verdict::fail(
-            expected,
-            format!("{why}: {} has no route to {addr}", from.name()),
-        )
-        .fix(format!("{} route", from.ip())),
+        Ok(PingOutcome::Unreachable(why)) => {
+            let v = Verdict::fail(
+                expected,
+                format!("{why}: {} has no route to {addr}", from.name()),
+            );
+            // A link with an address, left down: its routes (the subnet's, and any by a
+            // gateway there) are not in the table while it is down.
+            match s
+                .links
+                .iter()
+                .find(|l| l.name != "lo" && !l.up && s.addrs_of(&l.name).next().is_some())
+            {
+                Some(l) => v
+                    .cause(format!(
+                        "{} {} is down, and the kernel keeps no route through a link that is down",
+                        l.name,
+                        from.where_()
+                    ))
+                    .fix(format!("{} link set {} up", from.ip(), l.name)),
+                None => v.fix(format!("{} route", from.ip())),
+            }
+        }
         Err(e) => Verdict::fail(expected, format!("nslab could not ping: {e}")),
     }
 }
