@@ -10,7 +10,7 @@
 //! would block an `open` for reading), and each field is validated on its own, so that a damaged
 //! field loses only itself. The file as it was is kept as a backup before anything replaces it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -83,6 +83,23 @@ pub struct LessonProgress {
     /// Sysctls the lesson writes, with their values when the student started it, so that
     /// `nslab reset` can set them back. Keyed by "NS KEY".
     pub sysctls: BTreeMap<String, String>,
+    /// Steps whose hidden setup learn performed on the machine's own lab (not in a sandbox),
+    /// and that were not passed since: a resume there does not perform it again, which would
+    /// undo what the student mended while learn was closed. Starting over (`r`, `nslab reset`)
+    /// forgets them.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub set_up: BTreeSet<usize>,
+    /// When learn first opened the lesson in this boot (or since it was started over): the
+    /// processes the student started since then are theirs, also in a later session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub began: Option<Began>,
+}
+
+/// A moment as the kernel counts process start times: clock ticks since boot, in one boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Began {
+    pub boot_id: String,
+    pub ticks: u64,
 }
 
 impl Default for LessonProgress {
@@ -93,6 +110,8 @@ impl Default for LessonProgress {
             finished: None,
             steps: BTreeMap::new(),
             sysctls: BTreeMap::new(),
+            set_up: BTreeSet::new(),
+            began: None,
         }
     }
 }
@@ -116,6 +135,7 @@ impl LessonProgress {
     /// going back to a verified step and skipping it leaves it verified. Returns the state the
     /// step has now.
     pub fn mark(&mut self, step: usize, state: StepState) -> StepState {
+        self.set_up.remove(&step);
         let s = self.steps.entry(step).or_insert(state);
         *s = (*s).max(state);
         *s
@@ -138,6 +158,7 @@ impl LessonProgress {
     /// Forgets how the steps were passed (learn's `r` key: the student starts the lesson over).
     pub fn forget_steps(&mut self) {
         self.steps.clear();
+        self.set_up.clear();
     }
 }
 
@@ -163,8 +184,14 @@ impl Progress {
     pub fn forget_reset(&mut self, ids: &[&str], finished_too: bool) -> Vec<String> {
         let mut kept = Vec::new();
         for id in ids {
-            match self.lessons.get(*id) {
-                Some(l) if l.done() && !finished_too => kept.push(id.to_string()),
+            match self.lessons.get_mut(*id) {
+                Some(l) if l.done() && !finished_too => {
+                    // Its lab was reset all the same: no step of it is set up any more, and no
+                    // process of it runs.
+                    l.set_up.clear();
+                    l.began = None;
+                    kept.push(id.to_string());
+                }
                 Some(_) => {
                     self.lessons.remove(*id);
                 }
@@ -561,6 +588,63 @@ fn read_sysctls(
     out
 }
 
+/// The field `set_up`: step numbers whose hidden setup learn performed; a value that is no
+/// step number is left out (learn then performs that step's setup again).
+fn read_set_up(field: &str, fields: &Map<String, Value>, w: &mut Vec<Warning>) -> BTreeSet<usize> {
+    let mut out = BTreeSet::new();
+    match fields.get("set_up") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) => {
+            for (i, v) in a.iter().enumerate() {
+                match step_number(v) {
+                    Some(n) => {
+                        out.insert(n);
+                    }
+                    None => w.push(Warning {
+                        field: format!("{field}.set_up.{i}"),
+                        problem: format!(
+                            "expected a step number (1 or more), found {}; this entry is left out",
+                            show(v)
+                        ),
+                    }),
+                }
+            }
+        }
+        Some(v) => w.push(Warning {
+            field: format!("{field}.set_up"),
+            problem: format!(
+                "expected an array of step numbers, found {}; learn performs the steps' setups again",
+                show(v)
+            ),
+        }),
+    }
+    out
+}
+
+/// The field `began`: a boot's identity and clock ticks since that boot.
+fn read_began(field: &str, fields: &Map<String, Value>, w: &mut Vec<Warning>) -> Option<Began> {
+    let v = fields.get("began")?;
+    if v.is_null() {
+        return None;
+    }
+    let began = v.as_object().and_then(|o| {
+        Some(Began {
+            boot_id: o.get("boot_id")?.as_str()?.to_string(),
+            ticks: o.get("ticks")?.as_u64()?,
+        })
+    });
+    if began.is_none() {
+        w.push(Warning {
+            field: format!("{field}.began"),
+            problem: format!(
+                "expected an object of boot_id and ticks, found {}; only processes started in this session count as the lesson's",
+                show(v)
+            ),
+        });
+    }
+    began
+}
+
 fn lesson_v2(field: &str, fields: &Map<String, Value>, w: &mut Vec<Warning>) -> LessonProgress {
     let mut steps = BTreeMap::new();
     match fields.get("steps") {
@@ -601,6 +685,8 @@ fn lesson_v2(field: &str, fields: &Map<String, Value>, w: &mut Vec<Warning>) -> 
         finished: read_time(format!("{field}.finished"), fields.get("finished"), w),
         steps,
         sysctls: read_sysctls(field, fields, w),
+        set_up: read_set_up(field, fields, w),
+        began: read_began(field, fields, w),
     }
 }
 
@@ -768,6 +854,45 @@ mod tests {
         assert!(p.get("b").is_some_and(LessonProgress::done));
         assert!(p.forget_reset(&["b"], true).is_empty());
         assert!(p.get("b").is_none());
+    }
+
+    /// Steps whose hidden setup learn performed: kept through a write and a read, forgotten by
+    /// the step's pass, by `r`, and by `nslab reset` (also of a finished lesson it keeps); a
+    /// value that is no step number loses only itself.
+    #[test]
+    fn set_up_steps_are_kept_until_passed_or_reset() {
+        let d = TempDir::new("set-up");
+        let store = Store::at(d.file());
+        store
+            .update(|p| {
+                p.lesson("t").set_up.extend([2, 3]);
+                p.lesson("t").mark(2, StepState::Verified);
+            })
+            .unwrap();
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(d.file()).unwrap()).unwrap();
+        assert_eq!(json["lessons"]["t"]["set_up"], serde_json::json!([3]));
+        let mut p = store.read().unwrap().progress;
+        assert_eq!(p.lesson("t").set_up, BTreeSet::from([3]));
+        p.lesson("t").forget_steps();
+        assert!(p.lesson("t").set_up.is_empty());
+        p.lesson("t").set_up.insert(4);
+        p.lesson("t").finish(10);
+        assert_eq!(p.forget_reset(&["t"], false), vec!["t"]);
+        assert!(p.lesson("t").set_up.is_empty());
+
+        std::fs::write(
+            d.file(),
+            r#"{"version": 2, "current": null, "lessons": {"t": {"step": 2, "set_up": [2, "x", 0]}}}"#,
+        )
+        .unwrap();
+        let loaded = store.read().unwrap();
+        assert_eq!(
+            loaded.progress.get("t").unwrap().set_up,
+            BTreeSet::from([2])
+        );
+        let fields: Vec<&str> = loaded.warnings.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(fields, ["lessons.t.set_up.1", "lessons.t.set_up.2"]);
     }
 
     #[test]

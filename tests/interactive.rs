@@ -1396,3 +1396,154 @@ fn a_demo_stopped_by_sigterm_mid_line_leaves_nothing_reset_cannot_take_back() {
     let s = t.wait_for(1, "LEFT=", Duration::from_secs(20));
     assert!(s.contains("LEFT=="), "{s}");
 }
+
+/// A student leaves learn at a troubleshooting fault, mends it while learn is closed, and
+/// resumes: the fault's hidden setup, performed by the first session (the progress file says
+/// so), is not performed again (it undid the mend, and its lines could fail), and the mended
+/// step ticks as the student's. `r` starts over: the setup is performed again.
+#[test]
+fn a_resume_at_a_fault_keeps_what_the_student_mended_meanwhile() {
+    let t = Tmux::start("resume-fault", "nslab learn troubleshooting --step 2");
+    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
+    assert_eq!(
+        t.answer("ip -n router -br link show left0 | awk '{print $2}'"),
+        "DOWN"
+    );
+    t.press("q");
+    t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert_eq!(
+        t.progress()["lessons"]["troubleshooting"]["set_up"],
+        serde_json::json!([2])
+    );
+    // Mended while learn is closed.
+    assert_eq!(t.answer("ip -n router link set left0 up; echo $?"), "0");
+    t.tmux(&[
+        "respawn-pane",
+        "-k",
+        "-t",
+        "t:0.0",
+        &format!(
+            "HOME={} {} learn; sleep 600",
+            t.dir.join("home").display(),
+            env!("CARGO_BIN_EXE_nslab")
+        ),
+    ]);
+    t.wait_words("Step 2 ✓ verified", Duration::from_secs(20));
+    t.wait_for(0, "Step 3 of 7", Duration::from_secs(10));
+    assert_eq!(
+        t.answer("ip -n router -br link show left0 | awk '{print $2}'"),
+        "UP"
+    );
+    let p = t.progress();
+    assert_eq!(
+        p["lessons"]["troubleshooting"]["steps"]["2"], "verified",
+        "{p}"
+    );
+    // Step 3's setup ran in this session, and is noted; step 2's note went with its pass.
+    assert_eq!(
+        p["lessons"]["troubleshooting"]["set_up"],
+        serde_json::json!([3]),
+        "{p}"
+    );
+    // r starts over: only step 1's setup, performed again, is noted.
+    t.press("r");
+    t.wait_for(0, "Reset the lesson", Duration::from_secs(5));
+    t.press("y");
+    t.wait_for(0, "Step 1 of 7", Duration::from_secs(20));
+    let p = t.progress();
+    assert_eq!(
+        p["lessons"]["troubleshooting"]["set_up"],
+        serde_json::json!([1]),
+        "{p}"
+    );
+}
+
+/// The student gives alpha a /24 where the lesson asks for a /16; the ping of that step ticks
+/// all the same, and the next one (to an address only the /16 holds on the cable) fails. Learn
+/// says the prefix length is wrong: before, it said the lesson's address was "made in step 2
+/// and is gone now; press f to rebuild it", and f would have added it beside the wrong one.
+#[test]
+fn a_wrong_prefix_length_is_said_so_not_gone() {
+    let dir = std::env::temp_dir().join(format!("nslab-prefix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("prefix.md");
+    std::fs::write(
+        &file,
+        "+++\nid = \"prefix\"\ntitle = \"A /16\"\nformat = 1\n+++\n\n\
+         ## A cable\n\n```sh\nip netns add alpha\nip netns add beta\n\
+         ip link add a0 netns alpha type veth peer name b0 netns beta\n\
+         ip -n beta link set b0 up\nip -n beta address add 10.5.0.2/16 dev b0\n```\n\n\
+         ## Address alpha\n\n```sh\nip -n alpha link set a0 up\n\
+         ip -n alpha address add 10.5.0.1/16 dev a0\n```\n\n```check\nping 10.5.0.2 from alpha\n```\n\n\
+         ## Far along the street\n\n```sh\nip -n beta address add 10.5.9.9/16 dev b0\n```\n\n\
+         ```check\nping 10.5.9.9 from alpha\n```\n",
+    )
+    .unwrap();
+    let t = Tmux::start_keeping(
+        "prefix",
+        &format!("nslab learn {}", file.display()),
+        &[dir.as_path()],
+    );
+    t.wait_for(0, "Step 1 of 3", Duration::from_secs(10));
+    t.press("d");
+    t.press("y");
+    t.wait_for(0, "Step 2 of 3", Duration::from_secs(10));
+    t.type_line("ip -n alpha link set a0 up");
+    t.type_line("ip -n alpha address add 10.5.0.1/24 dev a0");
+    t.wait_for(0, "Step 3 of 3", Duration::from_secs(10));
+    t.type_line("ip -n beta address add 10.5.9.9/16 dev b0");
+    t.wait_words(
+        "is 10.5.0.1/24 here: its prefix length is /24, not /16",
+        Duration::from_secs(10),
+    );
+    let s = t.visible();
+    assert!(!s.contains("is gone now"), "{s}");
+    assert!(!s.contains("press f"), "{s}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The student starts netns-demo, quits at the step that stops it, and resumes: the program
+/// an earlier session saw start is still the student's (before, only processes younger than
+/// the new session counted, and the step "Watch the namespace die" ticked at once, with the
+/// program still running). Stopping it ticks the step.
+#[test]
+fn a_resume_still_sees_the_students_own_process() {
+    let l = lesson("01-namespaces.md");
+    let start = l
+        .steps
+        .iter()
+        .find(|s| s.title == "Start a process in a new network namespace")
+        .unwrap()
+        .index;
+    let die = start + 1;
+    let n = l.steps.len();
+    let t = Tmux::start(
+        "resume-proc",
+        &format!("nslab learn namespaces --step {start}"),
+    );
+    t.wait_for(0, &format!("Step {start} of {n}"), Duration::from_secs(10));
+    for c in &l.steps[start - 1].commands {
+        t.type_line(&c.text);
+    }
+    t.wait_for(0, &format!("Step {die} of {n}"), Duration::from_secs(15));
+    t.press("q");
+    t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    t.tmux(&[
+        "respawn-pane",
+        "-k",
+        "-t",
+        "t:0.0",
+        &format!(
+            "HOME={} {} learn; sleep 600",
+            t.dir.join("home").display(),
+            env!("CARGO_BIN_EXE_nslab")
+        ),
+    ]);
+    t.wait_for(0, &format!("Step {die} of {n}"), Duration::from_secs(10));
+    t.never_shows(0, &format!("Step {die} ✓"), Duration::from_secs(2));
+    t.never_shows(0, &format!("Step {die} ↷"), Duration::from_secs(1));
+    let s = t.visible();
+    assert!(s.contains(&format!("Step {die} of {n}")), "{s}");
+    t.type_line("pkill -P $(cat /tmp/netns-demo.pid)");
+    t.wait_words(&format!("Step {die} ✓ verified"), Duration::from_secs(10));
+}

@@ -1084,6 +1084,81 @@ fn a_shell_check_waits_for_duplicate_address_detection() {
     passes(&resolving, 1);
 }
 
+/// Two hosts of one link given the same IPv6 address: the second one's duplicate address
+/// detection fails (`dadfailed` in `ip -j address`), and the kernel never uses it. Its check
+/// fails and names the other holder; the first holder's check passes.
+#[test]
+fn an_ipv6_address_that_failed_duplicate_address_detection_fails_its_check() {
+    let scratch = Scratch::new("dadfailed");
+    let file = scratch.lab(
+        "dadfailed",
+        "## One address on both ends\n\n```sh\n\
+         ip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
+         ip -n a link set va up\nip -n b link set vb up\n\
+         ip -n a address add fd00:d::1/64 dev va nodad\nip -n b address add fd00:d::1/64 dev vb\n```\n\n\
+         ```check\naddr fd00:d::1/64 on va in a\naddr fd00:d::1/64 on vb in b\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let checks = &r["lessons"][0]["steps"][0]["checks"];
+    assert_eq!(checks[0]["status"], "passed", "{r}");
+    assert_eq!(checks[1]["status"], "failed", "{r}");
+    let message = checks[1]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("dadfailed"), "{message}");
+    assert!(message.contains("also on va in a"), "{message}");
+    assert!(
+        message.contains("the lesson puts it there too"),
+        "{message}"
+    );
+}
+
+/// A sysctl set and set back in one step: the kernel ends where it began, and no check is
+/// derived that held before the step (verify blamed the author: "already true before").
+#[test]
+fn a_sysctl_set_there_and_back_derives_no_check_that_held_before() {
+    let scratch = Scratch::new("sysctl-back");
+    let file = scratch.lab(
+        "sysctl-back",
+        "## A router\n\n```sh\nip netns add r\nip -n r link set lo up\n```\n\n\
+         ## Forwarding on and off again\n\n```sh\n\
+         ip netns exec r sysctl -w net.ipv4.ip_forward=1\n\
+         ip netns exec r sysctl -w net.ipv4.ip_forward=0\nip -n r link add a0 type veth peer name a1\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del r\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{r}");
+    let checks = step_checks(&r, 1);
+    assert!(!checks.is_empty(), "{r}");
+    assert!(checks.iter().all(|c| !c.contains("sysctl")), "{r}");
+}
+
+/// A ping that finds no route because the sender's link, which has the address, was left
+/// down: the check names the link and how to bring it up (before: only "no route").
+#[test]
+fn a_ping_with_no_route_names_the_link_left_down() {
+    let scratch = Scratch::new("left-down");
+    let file = scratch.lab(
+        "left-down",
+        "## A cable, one end down\n\n```sh\n\
+         ip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
+         ip -n b link set vb up\nip -n a address add 10.9.0.1/24 dev va\n\
+         ip -n b address add 10.9.0.2/24 dev vb\n```\n\n\
+         ```check\nping 10.9.0.2 from a\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let check = &r["lessons"][0]["steps"][0]["checks"][0];
+    assert_eq!(check["status"], "failed", "{r}");
+    let message = check["message"].as_str().unwrap_or_default();
+    assert!(message.contains("va in a is down"), "{message}");
+    assert!(message.contains("Try: ip -n a link set va up"), "{message}");
+}
+
 /// Two names (bind mounts in /run/netns) of one namespace are one namespace: a veth peer in it
 /// is in either; and deleting one name leaves it alive, which the failing check then says.
 #[test]

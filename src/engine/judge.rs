@@ -1047,6 +1047,9 @@ fn addr(
         }
         return v.fix(format!("{ip} address add {cidr} dev {dev}"));
     };
+    if let Some(v) = dad(&expected, cidr, dev, ns, a, &s, f) {
+        return v;
+    }
     if let Some(b) = brd
         && a.brd != Some(b)
     {
@@ -1093,6 +1096,76 @@ fn addr(
         }
     }
     Verdict::pass(expected, format!("{dev} has {cidr}"))
+}
+
+/// An IPv6 address the kernel does not use, as `ip address` shows it: `dadfailed` (duplicate
+/// address detection found it in use on the link; it stays tentative for good), or still
+/// `tentative` while the detection runs on a link that is up and has a carrier (a second or
+/// two: a check waits for its end, and it may end in `dadfailed`). Without a carrier the
+/// detection has not begun and may never: the address is as the line left it.
+fn dad(
+    expected: &str,
+    cidr: Cidr,
+    dev: &str,
+    ns: &Ns,
+    a: &crate::kernel::Addr,
+    s: &Snapshot,
+    f: &mut dyn Facts,
+) -> Option<Verdict> {
+    let ip = ns.ip();
+    if a.dadfailed {
+        let v = Verdict::fail(
+            expected.to_string(),
+            format!(
+                "{cidr} on {dev} failed duplicate address detection (dadfailed): the kernel does not use it"
+            ),
+        );
+        // Who else has it: the lesson's namespaces on this link's other side, or anywhere.
+        for other_ns in f.scope() {
+            let Some(os) = f.snapshot(&other_ns) else {
+                continue;
+            };
+            let Some(oa) = os.addrs.iter().find(|x| {
+                x.cidr.addr == cidr.addr && !x.dadfailed && !(other_ns == *ns && x.link == dev)
+            }) else {
+                continue;
+            };
+            let cause = format!(
+                "{} is also on {} {}: an address belongs to one host of a link",
+                oa.cidr,
+                oa.link,
+                where_(&other_ns)
+            );
+            return Some(if f.lesson_puts_addr(&other_ns, &oa.link, cidr.addr) {
+                // The lesson's own lines give the address to two hosts of one link.
+                v.cause(format!("{cause}, and the lesson puts it there too"))
+            } else {
+                v.cause(format!("{cause}; a failed address stays failed until it is added again"))
+                    .fix(format!(
+                        "{} address del {} dev {}; {ip} address del {cidr} dev {dev} && {ip} address add {cidr} dev {dev}",
+                        other_ns.ip(),
+                        oa.cidr,
+                        oa.link
+                    ))
+            });
+        }
+        return Some(
+            v.cause("another host on the link has it: once it has let it go, add this one again (a failed address stays failed)")
+                .fix(format!(
+                    "{ip} address del {cidr} dev {dev} && {ip} address add {cidr} dev {dev}"
+                )),
+        );
+    }
+    let carrier = s.link(dev).is_some_and(|l| l.up && l.lower_up);
+    if a.tentative && carrier && !cidr.is_v4() {
+        return Some(Verdict::fail(
+            expected.to_string(),
+            format!(
+                "{cidr} on {dev} is still tentative: duplicate address detection has not ended"
+            ),
+        ));
+    }
+    None
 }
 
 /// A destination as the kernel keeps it: `0.0.0.0/0` and `::/0` are the default route.
@@ -1595,11 +1668,28 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
                 "the router that reported it has no way on to {addr}: look at its routes (and its forwarding)"
             ))
         }
-        Ok(PingOutcome::Unreachable(why)) => Verdict::fail(
-            expected,
-            format!("{why}: {} has no route to {addr}", from.name()),
-        )
-        .fix(format!("{} route", from.ip())),
+        Ok(PingOutcome::Unreachable(why)) => {
+            let v = Verdict::fail(
+                expected,
+                format!("{why}: {} has no route to {addr}", from.name()),
+            );
+            // A link with an address, left down: its routes (the subnet's, and any by a
+            // gateway there) are not in the table while it is down.
+            match s
+                .links
+                .iter()
+                .find(|l| l.name != "lo" && !l.up && s.addrs_of(&l.name).next().is_some())
+            {
+                Some(l) => v
+                    .cause(format!(
+                        "{} {} is down, and the kernel keeps no route through a link that is down",
+                        l.name,
+                        from.where_()
+                    ))
+                    .fix(format!("{} link set {} up", from.ip(), l.name)),
+                None => v.fix(format!("{} route", from.ip())),
+            }
+        }
         Err(e) => Verdict::fail(expected, format!("nslab could not ping: {e}")),
     }
 }

@@ -151,6 +151,13 @@ impl Engine {
         self.run.probe_max_age = age;
     }
 
+    /// Processes started since `ticks` (clock ticks since boot) count as the student's, not
+    /// only those since this run began: a lesson resumed in a new session keeps the program
+    /// the student started in an earlier one.
+    pub fn processes_since(&mut self, ticks: u64) {
+        self.run.since_ticks = self.run.since_ticks.min(ticks);
+    }
+
     /// The lesson's named namespaces.
     pub fn lesson_namespaces(&self) -> &[String] {
         &self.run.lesson_ns

@@ -229,6 +229,14 @@ pub fn own_start_ticks() -> u64 {
     start_ticks("self").unwrap_or(0)
 }
 
+/// This boot's identity: clock ticks since boot are comparable only within one boot.
+pub fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 /// The real uid of a process.
 fn uid_of(pid: u32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -209,16 +209,23 @@ pub fn learn(
     let n = lesson.steps.len();
     // Where to start, and the kernel brought to the state that step starts from: as `--step`
     // asks, or, in a sandbox (which starts empty), where the student left off.
+    let recorded = Store::default()
+        .read()
+        .ok()
+        .and_then(|l| l.progress.lessons.get(&lesson.id).cloned())
+        .unwrap_or_default();
     let start = match opts.step {
         Some(s) => lesson.step_number("--step", s).map_err(Failure::usage)?,
-        None => {
-            let p = Store::default()
-                .read()
-                .ok()
-                .and_then(|l| l.progress.lessons.get(&lesson.id).cloned())
-                .unwrap_or_default();
-            if p.step > n { 1 } else { p.step.max(1) }
-        }
+        None if recorded.step > n => 1,
+        None => recorded.step.max(1),
+    };
+    // Resumed on the machine's own lab: a step whose hidden setup an earlier session performed
+    // (and the lab was not reset since) keeps what the student did to it meanwhile. A sandbox
+    // starts empty, and `--step` builds the lab afresh: there, every setup is performed.
+    let set_up_before: Vec<usize> = if opts.step.is_none() && matches!(place, Place::Host) {
+        recorded.set_up.iter().map(|s| s - 1).collect()
+    } else {
+        Vec::new()
     };
     // The ledger (modes/reset.rs): other lessons' leftovers offered for reset, then this
     // lesson's baseline, before anything is performed. Not in the sandbox, which vanishes with
@@ -238,8 +245,27 @@ pub fn learn(
             crate::engine::ledger::file::By::Learn,
         )?;
     }
+    // The student's own processes (the namespaces lesson's netns-demo) started since the
+    // lesson was first opened in this boot: a resume still sees the one an earlier session
+    // started.
+    let boot = crate::kernel::procs::boot_id();
+    let now = Some(crate::progress::Began {
+        boot_id: boot.clone().unwrap_or_default(),
+        ticks: engine.kernel.start_ticks(),
+    })
+    .filter(|_| boot.is_some());
+    let began = match (&recorded.began, &boot) {
+        (Some(b), Some(id)) if b.boot_id == *id && opts.step.is_none() => Some(b.clone()),
+        _ => now,
+    };
+    if let Some(b) = &began {
+        engine.processes_since(b.ticks);
+    }
     // Before the terminal is taken: a progress file nslab cannot use stops here, with its message.
-    progress.update(|p| p.current = Some(lesson.id.clone()))?;
+    progress.update(|p| {
+        p.current = Some(lesson.id.clone());
+        p.lesson(&lesson.id).began = began;
+    })?;
     let mut performed = super::Performed::default();
     if start > 1 && (opts.step.is_some() || matches!(place, Place::Sandbox)) {
         put(&format!(
@@ -247,7 +273,11 @@ pub fn learn(
         ));
         performed = super::prepare(engine, lesson, start);
     }
-    let held_at_start = held_already(engine, lesson, start - 1);
+    let mut held_at_start = held_already(engine, lesson, start - 1);
+    // Its fault set up by nslab, and mended since: by the student, while learn was closed.
+    for i in &set_up_before {
+        held_at_start.remove(i);
+    }
     let keys = Keys::new().map_err(|e| Failure::env(format!("cannot set up the terminal: {e}")))?;
     let mut l = Learn {
         lesson,
@@ -258,7 +288,7 @@ pub fn learn(
         place,
         opts,
         notes: Vec::new(),
-        set_up: (0..start - 1).collect(),
+        set_up: (0..start - 1).chain(set_up_before).collect(),
         unsaved: None,
         held_at_start,
         theirs: kept_names
@@ -707,6 +737,14 @@ impl Learn<'_> {
                 k.snapshot(ns)
                     .is_ok_and(|s| s.addrs.iter().any(|a| a.link == dev && a.cidr == *cidr))
             };
+            let mut addr_as = |ns: &Ns, dev: &str, ip: std::net::IpAddr| {
+                k.snapshot(ns).ok().and_then(|s| {
+                    s.addrs
+                        .iter()
+                        .find(|a| a.link == dev && a.cidr.addr == ip)
+                        .map(|a| a.cidr)
+                })
+            };
             let mut has_route = |ns: &Ns, r: &RouteKey| {
                 let want = r.spec();
                 let v6 = r.dest.map(|d| !d.is_v4()).or(r.via.map(|v| v.is_ipv6()));
@@ -732,10 +770,14 @@ impl Learn<'_> {
                     has_ns: &mut has_ns,
                     has_link: &mut has_link,
                     has_addr: &mut has_addr,
+                    addr_as: &mut addr_as,
                     has_route: &mut has_route,
                 },
             );
             let why = match (&gone, &o.cause) {
+                // An address with the wrong prefix length is the student's to mend: f would
+                // add the right one beside it.
+                (Some(g), _) if g.as_now.is_some() => g.say(),
                 (Some(g), _) => {
                     v.rebuild = Some(v.rebuild.map_or(g.step, |s: usize| s.min(g.step)));
                     g.say()
@@ -799,6 +841,11 @@ impl Learn<'_> {
         // set up already in this session, and the student came back to it.
         let setup_failed: Vec<String> = if !revisit && recorded.is_none() && self.set_up.insert(idx)
         {
+            // Noted before it is performed: a session that ends during it has performed it.
+            if matches!(self.place, Place::Host) {
+                let id = &self.lesson.id;
+                self.record(|p| p.lesson(id).set_up.insert(step.index));
+            }
             runner::setup(self.engine, step)
                 .into_iter()
                 .filter_map(|r| r.error)
@@ -1351,7 +1398,16 @@ impl Learn<'_> {
         let sandboxed = matches!(self.place, Place::Sandbox);
         let said = super::reset::reset_in_session(&self.engine.kernel, self.lesson, sandboxed);
         let id = &self.lesson.id;
-        self.record(|p| p.lesson(id).forget_steps());
+        // Started over: what ran before is no longer the lesson's.
+        let began = crate::kernel::procs::boot_id().map(|boot_id| crate::progress::Began {
+            boot_id,
+            ticks: self.engine.kernel.start_ticks(),
+        });
+        self.record(|p| {
+            let l = p.lesson(id);
+            l.forget_steps();
+            l.began = began;
+        });
         self.notes.push(format!(
             "Reset: {}",
             if said.is_empty() {

@@ -940,3 +940,30 @@ fn sysctls_follow_procps_and_the_kernels_forwarding_switch() {
         ]
     );
 }
+
+/// A sysctl the model knew nothing of before the step, set one way and back in that step:
+/// its end may be its start, which is no change (before, a check was derived that held before
+/// the step, and verify blamed the author). Set once, or known before, it is said as ever.
+#[test]
+fn a_sysctl_set_there_and_back_in_one_step_is_no_change() {
+    let base = "ip netns add r";
+    let l = lesson(&[
+        base,
+        "ip netns exec r sysctl -w net.ipv4.ip_forward=1\nip netns exec r sysctl -w net.ipv4.ip_forward=0",
+    ]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
+    // The same value twice is one way, not there and back.
+    let l = lesson(&[
+        base,
+        "ip netns exec r sysctl -w net.ipv4.ip_forward=1\nip netns exec r sysctl -w net.ipv4.ip_forward=1",
+    ]);
+    assert_eq!(derived(&l, 1), ["sysctl net.ipv4.ip_forward = 1 in r"]);
+    // Known before (an earlier step set it): back where it was is no change; elsewhere is.
+    let l = lesson(&[
+        &format!("{base}\nip netns exec r sysctl -w net.ipv4.ip_forward=0"),
+        "ip netns exec r sysctl -w net.ipv4.ip_forward=1\nip netns exec r sysctl -w net.ipv4.ip_forward=0",
+        "ip netns exec r sysctl -w net.ipv4.ip_forward=0\nip netns exec r sysctl -w net.ipv4.ip_forward=1",
+    ]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
+    assert_eq!(derived(&l, 2), ["sysctl net.ipv4.ip_forward = 1 in r"]);
+}

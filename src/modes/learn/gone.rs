@@ -17,6 +17,8 @@ pub struct Kernel<'a> {
     pub has_ns: &'a mut dyn FnMut(&str) -> bool,
     pub has_link: &'a mut dyn FnMut(&Ns, &str) -> bool,
     pub has_addr: &'a mut dyn FnMut(&Ns, &str, &Cidr) -> bool,
+    /// The address as the link has it now, whatever its prefix length.
+    pub addr_as: &'a mut dyn FnMut(&Ns, &str, IpAddr) -> Option<Cidr>,
     pub has_route: &'a mut dyn FnMut(&Ns, &RouteKey) -> bool,
 }
 
@@ -30,11 +32,21 @@ pub struct Gone {
     pub title: String,
     /// Made by the hidden setup of the step on screen (`step` is that step).
     pub this_setup: bool,
+    /// Not gone: the address is there with another prefix length (this one): made again, as
+    /// the step made it, it would be a second address beside the wrong one.
+    /// The address the lesson's step made, and as the kernel has it.
+    pub as_now: Option<(Cidr, Cidr)>,
 }
 
 impl Gone {
     /// The line learn shows under the check.
     pub fn say(&self) -> String {
+        if let Some((want, now)) = self.as_now {
+            return format!(
+                "{} (step {}, {}) is {now} here: its prefix length is /{}, not /{}",
+                self.what, self.step, self.title, now.prefix, want.prefix
+            );
+        }
         if self.this_setup {
             return format!(
                 "{} was there when this step began and is gone now; press f to make it again",
@@ -213,6 +225,7 @@ pub fn made_earlier(
             step,
             title: lesson.steps.get(step - 1)?.title.clone(),
             this_setup: step == idx + 1,
+            as_now: None,
         })
     };
     if !judged {
@@ -263,13 +276,31 @@ pub fn made_earlier(
     }
     // The earliest step's first: rebuilding from it makes the later ones again too.
     let mut missing: Vec<(usize, Made, String)> = Vec::new();
+    // The same address with another prefix length (a /24 typed for the lesson's /16): not
+    // gone, and not to be made again beside it. Said before what is gone: it is the student's
+    // own line to mend.
+    let mut other_prefix: Option<(usize, Made, String, Cidr, Cidr)> = None;
     for (ns, dev, cidr) in addrs {
         if there(k, &ns, Some(&dev)) && !(k.has_addr)(&ns, &dev, &cidr) {
             let key = Made::Addr(ns.clone(), dev.clone(), cidr);
             if let Some(step) = made.get(&key) {
-                missing.push((*step, key, format!("address {cidr} on {dev}{}", at(&ns))));
+                let what = format!("address {cidr} on {dev}{}", at(&ns));
+                match (k.addr_as)(&ns, &dev, cidr.addr).filter(|now| *now != cidr) {
+                    Some(now) => {
+                        if other_prefix.as_ref().is_none_or(|o| *step < o.0) {
+                            other_prefix = Some((*step, key, what, cidr, now));
+                        }
+                    }
+                    None => missing.push((*step, key, what)),
+                }
             }
         }
+    }
+    if let Some((_, key, what, want, now)) = other_prefix {
+        return gone(key, what).map(|g| Gone {
+            as_now: Some((want, now)),
+            ..g
+        });
     }
     if missing.is_empty() {
         for (ns, r) in routes {
@@ -314,6 +345,7 @@ mod tests {
                 has_ns,
                 has_link,
                 has_addr: &mut |_, _, _| true,
+                addr_as: &mut |_, _, _| None,
                 has_route: &mut |_, _| true,
             },
         )
@@ -424,6 +456,7 @@ mod tests {
                 has_ns: &mut |_| true,
                 has_link: &mut |_, _| true,
                 has_addr,
+                addr_as: &mut |_, _, _| None,
                 has_route,
             },
         )
@@ -496,6 +529,7 @@ mod tests {
                 has_ns: &mut |n| n != "alpha",
                 has_link: &mut |ns, _| *ns != named("alpha"),
                 has_addr: &mut |ns, _, _| *ns != named("alpha"),
+                addr_as: &mut |_, _, _| None,
                 has_route: &mut |ns, _| *ns != named("alpha"),
             },
         );
@@ -511,6 +545,7 @@ mod tests {
                 has_ns: &mut |n| n != "alpha",
                 has_link: &mut |_, _| true,
                 has_addr: &mut |_, _, _| false,
+                addr_as: &mut |_, _, _| None,
                 has_route: &mut |_, _| false,
             },
         )
@@ -548,6 +583,7 @@ mod tests {
                 has_ns: &mut |_| true,
                 has_link: &mut |_, _| true,
                 has_addr: &mut |_, _, _| true,
+                addr_as: &mut |_, _, _| None,
                 has_route: &mut |ns, r| !(*ns == named("right") && r.dest.is_none()),
             },
         );
@@ -572,11 +608,43 @@ mod tests {
                     has_ns: &mut |_| true,
                     has_link: &mut |_, _| true,
                     has_addr: &mut |_, _, c| *c != a1,
+                    addr_as: &mut |_, _, _| None,
                     has_route: &mut |_, _| true,
                 },
             )
         };
         assert!(run(&|_| false).is_some_and(|g| g.what.contains("10.5.0.1/24")));
         assert_eq!(run(&|s| s == 3), None);
+    }
+
+    /// The student gave alpha 10.5.0.1/16 where step 3 asks for a /24: not gone, and not to be
+    /// rebuilt beside it (before, learn said "made in step 3 and is gone now; press f").
+    #[test]
+    fn an_address_with_another_prefix_length_is_said_so_not_gone() {
+        let l = ping_lab();
+        let a1: Cidr = "10.5.0.1/24".parse().unwrap();
+        let wrong: Cidr = "10.5.0.1/16".parse().unwrap();
+        let check = l.steps[4].checks[0].check.clone();
+        let g = made_earlier(
+            &l,
+            4,
+            &check,
+            true,
+            &|_| false,
+            &mut Kernel {
+                has_ns: &mut |_| true,
+                has_link: &mut |_, _| true,
+                has_addr: &mut |_, _, c| *c != a1,
+                addr_as: &mut |ns, dev, ip| {
+                    (*ns == named("alpha") && dev == "a0" && ip == a1.addr).then_some(wrong)
+                },
+                has_route: &mut |_, _| false,
+            },
+        )
+        .unwrap();
+        assert_eq!(g.as_now, Some((a1, wrong)));
+        let said = g.say();
+        assert!(said.contains("prefix length is /16, not /24"), "{said}");
+        assert!(!said.contains("gone"), "{said}");
     }
 }
