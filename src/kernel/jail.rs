@@ -19,7 +19,10 @@
 //!    jail's /proc, moves into the new root (pivot_root) and detaches the host's, then locks the
 //!    jail ([`lock_mounts`]): it enters a user namespace nested in U1 (U2, root mapped to root)
 //!    and new mount, network, UTS and IPC namespaces owned by U2, mounts the /sys of its new
-//!    network namespace, and verifies the lesson there.
+//!    network namespace, and verifies the lesson there. Before the lock, it starts the line
+//!    helper (see `lines::prestart`), which joins the locked namespaces: the inner worker and
+//!    the helper, not dumpable and started in U1, are out of reach of the lines (U2's), which
+//!    could otherwise trace them and forge the report.
 //!
 //! Why two user namespaces: root of U1 made the jail's mounts, in a mount namespace U1 owns, so
 //! it could also undo them (`mount -o remount,bind,rw /etc`, then write the host's files that
@@ -718,7 +721,17 @@ pub fn finish_jail() -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| refuse("make the jail's root read-only", e))?;
-    lock_mounts()
+    // The line helper, started here, in the builder's user namespace (see `lines::prestart`).
+    let exe = std::env::current_exe().map_err(|e| KernelError::io("find my own binary", e))?;
+    super::lines::prestart(&exe)?;
+    lock_mounts()?;
+    super::lines::release_prestarted()?;
+    // Out of the lesson's reach: its output is the verdict's only way to the host. A process
+    // that is not dumpable can be traced, and its files in /proc (fd, mem, ns) opened, only with
+    // CAP_SYS_PTRACE in the user namespace it was started in: the builder's, over which no lesson
+    // process has any capability. Before, a line took pid 1's standard output (pidfd_getfd),
+    // wrote a passing report to it, and made pid 1 exit (ptrace) before it wrote its own.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| refuse("PR_SET_DUMPABLE", e))
 }
 
 /// Locks the jail as it was built: moves this process into a user namespace nested in the
