@@ -467,24 +467,21 @@ fn a_line_that_ignores_sigterm_is_killed_at_its_timeout() {
     }
 }
 
+/// A lesson cannot flood the output of the verifying process (the jail's pid 1), which the host
+/// reads: its descriptors are out of the lines' reach. (As nobody, the pipes were the lesson's
+/// user's own, and the lesson wrote 300 MB into each.)
 #[test]
 fn a_flood_of_the_workers_output_does_not_fill_the_verifying_process() {
-    // The verifying process (and the jail under it) may hold 128 MiB of data; the lesson
-    // writes 300 MB to each of the worker's output streams.
+    // The verifying process (and the jail under it) may hold 128 MiB of data.
     let runs = hostile(
         "worker-flood.md",
         "",
         "prlimit --data=134217728:134217728 --",
     );
+    for r in expect(&runs, "worker-flood.md", 0) {
+        assert!(steps(&r).iter().all(|s| s == "passed"), "{r}");
+    }
     for &who in whos() {
-        let code = runs.code(who);
-        // The forged line is dropped; the report arrives, or the worker is said to have ended
-        // without one. Never a crash of the verifying process (134: abort on allocation).
-        assert!(
-            code == 0 || code == 1,
-            "{who}: {code}: {}",
-            runs.section(&format!("STDERR {who}"))
-        );
         let err = runs.section(&format!("STDERR {who}"));
         assert!(err.len() < 70_000, "{who}: {} bytes of stderr", err.len());
     }
