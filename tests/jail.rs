@@ -337,6 +337,17 @@ fn a_lesson_cannot_forge_the_results_of_its_lines() {
     }
 }
 
+/// What the kernel counts per user (user namespaces, inotify instances) is bounded in the jail:
+/// before, a lesson held all of it for the user who runs nslab (as root: root's 128 inotify
+/// instances, and `inotify_init` failed outside the jail while the lesson ran).
+#[test]
+fn the_jail_holds_a_bounded_share_of_the_users_kernel_objects() {
+    let runs = hostile_timed("ucounts.md", "", "", 30);
+    for r in expect(&runs, "ucounts.md", 0) {
+        assert!(steps(&r).iter().all(|s| s == "passed"), "{r}");
+    }
+}
+
 #[test]
 fn host_files_stay_out_of_reach() {
     passes("files.md");

@@ -701,6 +701,7 @@ pub fn finish_jail() -> Result<()> {
             std::io::Error::from(e)
         ))
     })?;
+    limit_kernel_objects(&root.join("proc/sys/user"))?;
     // pivot_root(".", "."): the old root ends up on top of the new one, and is detached at
     // once with every host mount under it. Here, in the builder's mount namespace, before the
     // lock: the kernel refuses to pivot onto a locked mount, and in a locked copy made before
@@ -732,6 +733,47 @@ pub fn finish_jail() -> Result<()> {
     // process has any capability. Before, a line took pid 1's standard output (pidfd_getfd),
     // wrote a passing report to it, and made pid 1 exit (ptrace) before it wrote its own.
     nix::sys::prctl::set_dumpable(false).map_err(|e| refuse("PR_SET_DUMPABLE", e))
+}
+
+/// How many of each kernel object the whole jail may hold at once, counted by the kernel per
+/// user namespace (`/proc/sys/user`): what the jail holds also counts against the user who runs
+/// nslab, outside, whose own limits are those of the whole machine.
+const KERNEL_OBJECTS: &[(&str, u64)] = &[
+    ("max_user_namespaces", 64),
+    ("max_pid_namespaces", 64),
+    ("max_net_namespaces", 256),
+    ("max_mnt_namespaces", 1024),
+    ("max_uts_namespaces", 256),
+    ("max_ipc_namespaces", 256),
+    ("max_cgroup_namespaces", 64),
+    ("max_time_namespaces", 64),
+    ("max_inotify_instances", 16),
+    ("max_inotify_watches", 16384),
+    ("max_fanotify_groups", 16),
+    ("max_fanotify_marks", 16384),
+];
+
+/// Sets the limits of [`KERNEL_OBJECTS`] for the builder's user namespace, which every
+/// namespace and inotify instance made in the jail is counted in, however deep. Without them, a
+/// lesson took what the machine allows the user who runs nslab (root: 128 inotify instances; every
+/// user namespace), held it while it ran, and so stopped that user's programs outside (measured:
+/// root's `inotify_init` failed with EMFILE) and the jails of the other lessons of the run
+/// (measured under a limit of 40 user namespaces: no user namespace was left for them, and
+/// verify ended with exit code 3 and no report).
+///
+/// Written by pid 1 through the jail's fresh /proc while it is still root of that namespace
+/// (the kernel shows each process the limits of its own user namespace). A limit the kernel does
+/// not have is skipped.
+fn limit_kernel_objects(dir: &Path) -> Result<()> {
+    for (name, max) in KERNEL_OBJECTS {
+        let path = dir.join(name);
+        match std::fs::write(&path, max.to_string()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(KernelError::io(format!("write {}", path.display()), e)),
+        }
+    }
+    Ok(())
 }
 
 /// Locks the jail as it was built: moves this process into a user namespace nested in the
