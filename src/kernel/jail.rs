@@ -812,6 +812,9 @@ fn lock_mounts() -> Result<()> {
     mount_sysfs(Path::new("/sys"))
 }
 
+/// The bytes of POSIX message queues the whole jail may hold (the default queue takes 80 KiB).
+const MSGQUEUE_BYTES: u64 = 256 * 1024;
+
 /// Applies the jail's limits on lesson processes to this process (the line helper), which
 /// passes them on to every line. Nothing to do outside a jail.
 pub fn apply_line_limits() -> Result<()> {
@@ -824,6 +827,10 @@ pub fn apply_line_limits() -> Result<()> {
     for (res, value, what) in [
         (Resource::RLIMIT_NPROC, limits.processes, "RLIMIT_NPROC"),
         (Resource::RLIMIT_AS, limits.address_space, "RLIMIT_AS"),
+        // Bytes of POSIX message queues: the kernel counts the jail's against the user who runs
+        // nslab, outside too. With that user's own limit (root: 800 KiB for the machine), a
+        // lesson held 9 queues and root's mq_open failed (EMFILE) outside while it ran.
+        (Resource::RLIMIT_MSGQUEUE, MSGQUEUE_BYTES, "RLIMIT_MSGQUEUE"),
     ] {
         setrlimit(res, value, value).map_err(|e| refuse(&format!("setrlimit({what})"), e))?;
     }
