@@ -19,7 +19,10 @@
 //!    jail's /proc, moves into the new root (pivot_root) and detaches the host's, then locks the
 //!    jail ([`lock_mounts`]): it enters a user namespace nested in U1 (U2, root mapped to root)
 //!    and new mount, network, UTS and IPC namespaces owned by U2, mounts the /sys of its new
-//!    network namespace, and verifies the lesson there.
+//!    network namespace, and verifies the lesson there. Before the lock, it starts the line
+//!    helper (see `lines::prestart`), which joins the locked namespaces: the inner worker and
+//!    the helper, not dumpable and started in U1, are out of reach of the lines (U2's), which
+//!    could otherwise trace them and forge the report.
 //!
 //! Why two user namespaces: root of U1 made the jail's mounts, in a mount namespace U1 owns, so
 //! it could also undo them (`mount -o remount,bind,rw /etc`, then write the host's files that
@@ -698,6 +701,7 @@ pub fn finish_jail() -> Result<()> {
             std::io::Error::from(e)
         ))
     })?;
+    limit_kernel_objects(&root.join("proc/sys/user"))?;
     // pivot_root(".", "."): the old root ends up on top of the new one, and is detached at
     // once with every host mount under it. Here, in the builder's mount namespace, before the
     // lock: the kernel refuses to pivot onto a locked mount, and in a locked copy made before
@@ -718,7 +722,58 @@ pub fn finish_jail() -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| refuse("make the jail's root read-only", e))?;
-    lock_mounts()
+    // The line helper, started here, in the builder's user namespace (see `lines::prestart`).
+    let exe = std::env::current_exe().map_err(|e| KernelError::io("find my own binary", e))?;
+    super::lines::prestart(&exe)?;
+    lock_mounts()?;
+    super::lines::release_prestarted()?;
+    // Out of the lesson's reach: its output is the verdict's only way to the host. A process
+    // that is not dumpable can be traced, and its files in /proc (fd, mem, ns) opened, only with
+    // CAP_SYS_PTRACE in the user namespace it was started in: the builder's, over which no lesson
+    // process has any capability. Before, a line took pid 1's standard output (pidfd_getfd),
+    // wrote a passing report to it, and made pid 1 exit (ptrace) before it wrote its own.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| refuse("PR_SET_DUMPABLE", e))
+}
+
+/// How many of each kernel object the whole jail may hold at once, counted by the kernel per
+/// user namespace (`/proc/sys/user`): what the jail holds also counts against the user who runs
+/// nslab, outside, whose own limits are those of the whole machine.
+const KERNEL_OBJECTS: &[(&str, u64)] = &[
+    ("max_user_namespaces", 64),
+    ("max_pid_namespaces", 64),
+    ("max_net_namespaces", 256),
+    ("max_mnt_namespaces", 1024),
+    ("max_uts_namespaces", 256),
+    ("max_ipc_namespaces", 256),
+    ("max_cgroup_namespaces", 64),
+    ("max_time_namespaces", 64),
+    ("max_inotify_instances", 16),
+    ("max_inotify_watches", 16384),
+    ("max_fanotify_groups", 16),
+    ("max_fanotify_marks", 16384),
+];
+
+/// Sets the limits of [`KERNEL_OBJECTS`] for the builder's user namespace, which every
+/// namespace and inotify instance made in the jail is counted in, however deep. Without them, a
+/// lesson took what the machine allows the user who runs nslab (root: 128 inotify instances; every
+/// user namespace), held it while it ran, and so stopped that user's programs outside (measured:
+/// root's `inotify_init` failed with EMFILE) and the jails of the other lessons of the run
+/// (measured under a limit of 40 user namespaces: no user namespace was left for them, and
+/// verify ended with exit code 3 and no report).
+///
+/// Written by pid 1 through the jail's fresh /proc while it is still root of that namespace
+/// (the kernel shows each process the limits of its own user namespace). A limit the kernel does
+/// not have is skipped.
+fn limit_kernel_objects(dir: &Path) -> Result<()> {
+    for (name, max) in KERNEL_OBJECTS {
+        let path = dir.join(name);
+        match std::fs::write(&path, max.to_string()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(KernelError::io(format!("write {}", path.display()), e)),
+        }
+    }
+    Ok(())
 }
 
 /// Locks the jail as it was built: moves this process into a user namespace nested in the
@@ -757,6 +812,9 @@ fn lock_mounts() -> Result<()> {
     mount_sysfs(Path::new("/sys"))
 }
 
+/// The bytes of POSIX message queues the whole jail may hold (the default queue takes 80 KiB).
+const MSGQUEUE_BYTES: u64 = 256 * 1024;
+
 /// Applies the jail's limits on lesson processes to this process (the line helper), which
 /// passes them on to every line. Nothing to do outside a jail.
 pub fn apply_line_limits() -> Result<()> {
@@ -769,6 +827,10 @@ pub fn apply_line_limits() -> Result<()> {
     for (res, value, what) in [
         (Resource::RLIMIT_NPROC, limits.processes, "RLIMIT_NPROC"),
         (Resource::RLIMIT_AS, limits.address_space, "RLIMIT_AS"),
+        // Bytes of POSIX message queues: the kernel counts the jail's against the user who runs
+        // nslab, outside too. With that user's own limit (root: 800 KiB for the machine), a
+        // lesson held 9 queues and root's mq_open failed (EMFILE) outside while it ran.
+        (Resource::RLIMIT_MSGQUEUE, MSGQUEUE_BYTES, "RLIMIT_MSGQUEUE"),
     ] {
         setrlimit(res, value, value).map_err(|e| refuse(&format!("setrlimit({what})"), e))?;
     }

@@ -62,6 +62,92 @@ pub const SUBCOMMAND: &str = "__lines";
 /// Replaces every line's timeout (seconds, a decimal number): for tests and slow CI runners.
 pub const TIMEOUT_ENV: &str = "NSLAB_LINE_TIMEOUT";
 
+/// Set for the helper that the jail's pid 1 starts early (see [`prestart`]): it joins the
+/// jail's locked namespaces before it serves.
+pub const JOIN_ENV: &str = "NSLAB_LINES_JOIN";
+
+/// The helper started by [`prestart`], until a [`Runner`] takes it.
+static PRESTARTED: std::sync::Mutex<Option<(Child, UnixStream)>> = std::sync::Mutex::new(None);
+
+/// Set once a helper was prestarted: no other may start (see [`prestart`]).
+static PRESTARTED_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts the line helper of verify's jail early, from its pid 1, while pid 1 is still in the
+/// builder's user namespace (before the jail is locked); [`release_prestarted`] then lets it
+/// join the jail's locked namespaces.
+///
+/// Why: a process that is not dumpable can be traced, and its descriptors taken
+/// (pidfd_getfd, /proc/PID/fd), only with CAP_SYS_PTRACE in the user namespace it was started
+/// in. Lines hold every capability of the jail's user namespace; a helper started there would
+/// be theirs to trace, and its socket to pid 1 theirs to write replies into ("status 0" for a
+/// line or an `sh:` check that failed). Started in the builder's, it is out of their reach.
+/// For the same reason no other helper may start later (one the lesson killed is not
+/// replaced): it would be started in the jail's user namespace.
+pub fn prestart(exe: &Path) -> Result<()> {
+    let (ours, theirs) =
+        UnixStream::pair().map_err(|e| KernelError::io("socketpair for the line helper", e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg(SUBCOMMAND)
+        .env(JOIN_ENV, "1")
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = cmd
+        .spawn()
+        .map_err(|e| KernelError::io(format!("start the line helper {}", exe.display()), e))?;
+    PRESTARTED_ONLY.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Ok(mut p) = PRESTARTED.lock() {
+        *p = Some((child, ours));
+    }
+    Ok(())
+}
+
+/// Tells the prestarted helper that pid 1's namespaces are the jail's, locked: it may join them.
+pub fn release_prestarted() -> Result<()> {
+    let p = PRESTARTED
+        .lock()
+        .map_err(|_| KernelError::Other("the line helper's lock".into()))?;
+    match p.as_ref() {
+        Some((_, stream)) => {
+            let mut s = stream;
+            s.write_all(b"g")
+                .map_err(|e| KernelError::io("start the line helper", e))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The prestarted helper's side: waits for pid 1's word, then enters pid 1's user, mount,
+/// network, UTS and IPC namespaces (the jail's, locked), and makes itself not dumpable.
+fn join_jail(stream: &UnixStream) -> std::result::Result<(), String> {
+    let not_dumpable =
+        || nix::sys::prctl::set_dumpable(false).map_err(|e| format!("PR_SET_DUMPABLE: {e}"));
+    not_dumpable()?;
+    let mut go = [0u8; 1];
+    let mut s = stream;
+    if !s.read(&mut go).is_ok_and(|n| n == 1) {
+        return Err("the jail's pid 1 did not say when to join it".into());
+    }
+    let mut fds = Vec::new();
+    for (name, flag) in [
+        ("user", CloneFlags::CLONE_NEWUSER),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+    ] {
+        let path = format!("/proc/1/ns/{name}");
+        let f = File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
+        fds.push((f, flag, path));
+    }
+    for (f, flag, path) in &fds {
+        setns(f.as_fd(), *flag).map_err(|e| format!("setns {path}: {e}"))?;
+    }
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    // A change of credentials may make a process dumpable again: once more.
+    not_dumpable()
+}
+
 /// The variable that hands a line to its shell. The line is not in the shell's arguments: they
 /// are its command line in /proc, which `pkill -f PATTERN` and `pgrep -f PATTERN` match, so a line
 /// `pkill -f 'sleep 60'` would have killed its own shell (and a check `pgrep -f` found it).
@@ -171,20 +257,38 @@ impl Runner {
     /// another namespace, and is not to be moved), then holds the helper as its child until the
     /// runner is dropped, and reaps it.
     pub fn start(exe: &Path, root: &OwnedFd) -> Result<Runner> {
+        let prestarted = PRESTARTED.lock().ok().and_then(|mut p| p.take());
+        if prestarted.is_none() && PRESTARTED_ONLY.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(KernelError::Other(
+                "the line helper ended (a line stopped or killed it), and in the jail no other \
+                 may start"
+                    .into(),
+            ));
+        }
         let root = root
             .try_clone()
             .map_err(|e| KernelError::io("duplicate a namespace fd", e))?;
-        let (ours, theirs) =
-            UnixStream::pair().map_err(|e| KernelError::io("socketpair for the line helper", e))?;
+        let (ours, theirs) = match prestarted {
+            Some((child, ours)) => (ours, Err(child)),
+            None => {
+                let (ours, theirs) = UnixStream::pair()
+                    .map_err(|e| KernelError::io("socketpair for the line helper", e))?;
+                (ours, Ok(theirs))
+            }
+        };
         let (started_tx, started_rx) = mpsc::channel::<Result<()>>();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let exe = exe.to_path_buf();
         let keeper = std::thread::Builder::new()
             .name("nslab-lines".into())
             .spawn(move || {
-                let child = setns(root.as_fd(), CloneFlags::CLONE_NEWNET)
-                    .map_err(|e| KernelError::io("setns", e.into()))
-                    .and_then(|()| spawn_helper(&exe, theirs));
+                let child = match theirs {
+                    // Already started, in the jail's namespaces.
+                    Err(child) => Ok(child),
+                    Ok(theirs) => setns(root.as_fd(), CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| KernelError::io("setns", e.into()))
+                        .and_then(|()| spawn_helper(&exe, theirs)),
+                };
                 match child {
                     Ok(mut child) => {
                         let _ = started_tx.send(Ok(()));
@@ -396,6 +500,12 @@ pub fn serve() -> i32 {
         Ok(fd) => UnixStream::from(fd),
         Err(_) => return 3,
     };
+    if std::env::var_os(JOIN_ENV).is_some()
+        && let Err(e) = join_jail(&stream)
+    {
+        let _ = write_frame(&stream, &Hello { error: Some(e) });
+        return 3;
+    }
     let code = match setup() {
         Ok((sigfd, root)) => {
             if write_frame(&stream, &Hello { error: None }).is_err() {

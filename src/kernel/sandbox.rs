@@ -216,7 +216,12 @@ pub fn is_jailed() -> bool {
 
 /// Variables nslab sets for its own processes only: never for a lesson's lines, nor for the
 /// student's shell (an `nslab verify` typed there would believe it is inside a sandbox).
-const INTERNAL_ENV: &[&str] = &[INNER_ENV, PARENT_ENV, super::jail::LIMITS_ENV];
+const INTERNAL_ENV: &[&str] = &[
+    INNER_ENV,
+    PARENT_ENV,
+    super::jail::LIMITS_ENV,
+    super::lines::JOIN_ENV,
+];
 
 /// Removes nslab's internal variables from what `cmd` will inherit.
 pub fn scrub(cmd: &mut std::process::Command) -> &mut std::process::Command {

@@ -1096,7 +1096,24 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::time_limit_ms;
+    use super::{bounded_line, time_limit_ms};
+
+    /// The host reads a worker's events with a bound: a line longer than it comes back empty
+    /// (read to its end, not kept), and the next one is whole. (A lesson can no longer write to
+    /// its worker's output; the bound stays for what the worker itself might say.)
+    #[test]
+    fn a_workers_line_longer_than_the_bound_is_dropped() {
+        let mut text = vec![b'x'; 100_000];
+        text.extend_from_slice(b"\n{\"began\":null}\nlast");
+        let mut r = std::io::BufReader::with_capacity(4096, text.as_slice());
+        assert_eq!(bounded_line(&mut r, 1000), Some(Vec::new()));
+        assert_eq!(
+            bounded_line(&mut r, 1000).as_deref(),
+            Some(&b"{\"began\":null}"[..])
+        );
+        assert_eq!(bounded_line(&mut r, 1000).as_deref(), Some(&b"last"[..]));
+        assert_eq!(bounded_line(&mut r, 1000), None);
+    }
 
     #[test]
     fn a_lines_time_limit_is_read_from_its_programs_options() {
