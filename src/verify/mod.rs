@@ -177,17 +177,15 @@ pub fn worker() -> Result<Code, Failure> {
     // A lesson that ran to its end must leave the root namespace as it found it (a mutant of
     // its last step too: without a clean-up line, the lesson leaves something behind).
     if report.passed && job.scope.reaches_end(lesson.steps.len()) && !crate::signals::stopping() {
-        match root_before {
-            Ok(before) => match leftovers_settled(&engine.kernel, &lesson, &before) {
-                Ok(left) => report.leftovers = left,
-                Err(e) => eprintln!(
-                    "nslab: warning: cannot compare the root namespace before and after the lesson: {e}"
-                ),
-            },
-            Err(e) => eprintln!(
-                "nslab: warning: cannot compare the root namespace before and after the lesson: {e}"
-            ),
-        }
+        // A comparison that cannot be made fails the lesson: a lesson must not pass because
+        // nslab could not look at what it left (a hostile one may break the look on purpose).
+        let compared = root_before
+            .and_then(|before| leftovers_settled(&engine.kernel, &lesson, &before));
+        report.leftovers = compared.unwrap_or_else(|e| {
+            vec![format!(
+                "nslab could not compare the root namespace before and after the lesson, so it cannot say the lesson left it clean: {e}"
+            )]
+        });
         report.passed = report.leftovers.is_empty();
     }
     if let Some(b) = &baseline {
