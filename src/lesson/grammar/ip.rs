@@ -12,7 +12,7 @@ use std::path::Path;
 use super::ipaddr::{self, Family, Prefix};
 use super::lex::Word;
 use super::{CommandError, Op, Part, error_at, error_at_end, network_unknown, texts, unknown};
-use crate::net::Ns;
+use crate::net::{Ns, valid_ifname};
 
 /// iproute2's `matches(prefix, word)`: the word typed is a non-empty prefix of the keyword.
 pub fn matches(typed: &str, keyword: &str) -> bool {
@@ -908,10 +908,6 @@ fn link_attrs(
 /// A name `ip netns` accepts as such (ipnetns.c): not empty, no slash, not `.` or `..`.
 fn valid_netns_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= 255 && !n.contains('/') && n != "." && n != ".."
-}
-
-fn valid_ifname(s: &str) -> bool {
-    !s.is_empty() && s.len() < 16 && !s.contains('/') && !s.contains(char::is_whitespace)
 }
 
 // ---------------------------------------------------------------------------------------------
