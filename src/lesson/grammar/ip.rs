@@ -110,6 +110,9 @@ struct Globals {
     batch: Option<String>,
     all: bool,
     family: Family,
+    /// `-0`, `-M`, `-B` or `-family link|mpls|bridge`: ip's AF_PACKET, AF_MPLS or AF_BRIDGE,
+    /// which nslab does not follow (see [`parse`]).
+    other_family: Option<&'static str>,
     /// `-family help`: ip prints a usage and fails, whatever the object.
     family_help: bool,
     /// How many `-n` options the line has (ip enters each in turn, and fails at the first
@@ -129,6 +132,7 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
         batch: None,
         all: false,
         family: Family::Any,
+        other_family: None,
         family_help: false,
         switches: 0,
     };
@@ -158,10 +162,17 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
         } else if m("family") {
             let f = a.need()?;
             g.family_help |= f.text == "help";
+            // read_family: the last family option wins.
+            g.other_family = match f.text.as_str() {
+                "link" => Some("-family link"),
+                "bridge" => Some("-family bridge"),
+                "mpls" => Some("-family mpls"),
+                _ => None,
+            };
             g.family = match f.text.as_str() {
                 "inet" => Family::V4,
                 "inet6" => Family::V6,
-                "link" | "bridge" | "mpls" | "packet" | "help" => Family::Any,
+                "link" | "bridge" | "mpls" | "help" => Family::Any,
                 _ => {
                     return Err(error_at(
                         f,
@@ -174,10 +185,18 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
             };
         } else if o == "4" {
             g.family = Family::V4;
+            g.other_family = None;
         } else if o == "6" {
             g.family = Family::V6;
-        } else if ["0", "M", "B"].contains(&o)
-            || m("human")
+            g.other_family = None;
+        } else if ["0", "M", "B"].contains(&o) {
+            g.family = Family::Any;
+            g.other_family = Some(match o {
+                "0" => "-0",
+                "M" => "-M",
+                _ => "-B",
+            });
+        } else if m("human")
             || m("human-readable")
             || m("iec")
             || m("stats")
@@ -246,7 +265,7 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
             format!("Object \"{}\" is unknown, try \"ip help\".", obj.text),
         ));
     };
-    match *object {
+    let parts = match *object {
         "link" => link(&mut a, &g),
         "address" => address(&mut a, &g),
         "route" => route(&mut a, &g),
@@ -274,7 +293,30 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
                 )])
             }
         }
-    }
+    }?;
+    // ip sends AF_PACKET, AF_MPLS or AF_BRIDGE where the family goes: it refuses an inet
+    // prefix or address, and the kernel reads some requests otherwise (`ip -B link del X` is a
+    // bridge's RTM_DELLINK, which leaves X). The real ip does what such a line does.
+    let Some(option) = g.other_family else {
+        return Ok(parts);
+    };
+    Ok(parts
+        .into_iter()
+        .map(|mut p| {
+            p.op = match p.op {
+                Op::Observe | Op::List(_) => Op::Observe,
+                Op::NetnsAdd(_) | Op::NetnsDel(_) | Op::NetnsDelAll | Op::NetnsAttach(_) => p.op,
+                _ => Op::Unknown {
+                    why: format!(
+                        "ip {option}: a family other than inet and inet6, which the real ip follows"
+                    ),
+                    names: texts(words),
+                    network: true,
+                },
+            };
+            p
+        })
+        .collect())
 }
 
 fn part(ns: &Ns, op: Op) -> Part {
