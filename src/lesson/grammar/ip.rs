@@ -2416,8 +2416,24 @@ fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         )]);
     }
     if matches(v, "set") {
-        a.next();
-        a.next();
+        // netns_set: a name, then `auto` or an int of C's notations, not negative.
+        let invarg = |w: &Word, msg: &str| {
+            error_at(w, format!("Error: argument \"{}\" is wrong: {msg}", w.text))
+        };
+        a.next()
+            .ok_or_else(|| error_at_end(a.line, "No netns name specified"))?;
+        let id = a
+            .next()
+            .ok_or_else(|| error_at_end(a.line, "No nsid specified"))?;
+        if !id.dynamic && id.text != "auto" {
+            match ipaddr::integer(&id.text) {
+                None => return Err(invarg(id, "Invalid \"netnsid\" value")),
+                Some(n) if n < 0 => {
+                    return Err(invarg(id, "\"netnsid\" value should be >= 0"));
+                }
+                Some(_) => {}
+            }
+        }
         // It gives the namespace an id (the kernel's nsid): a change, if none a check reads.
         return Ok(vec![part(
             &g.ns,

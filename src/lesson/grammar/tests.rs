@@ -844,3 +844,35 @@ fn the_other_families_are_the_real_ips() {
         "Error: argument \"packet\" is wrong: invalid protocol family"
     );
 }
+
+/// `ip netns set NAME NSID` as ip 6.1 reads it (measured): `auto` or a non-negative int in C's
+/// notations; refused in ip's words otherwise.
+#[test]
+fn netns_set_takes_an_nsid_as_ip_does() {
+    for line in [
+        "ip netns set x 0",
+        "ip netns set x 0x10",
+        "ip netns set x 010",
+        "ip netns set x auto",
+    ] {
+        real(line);
+    }
+    for (line, message) in [
+        ("ip netns set", "No netns name specified"),
+        ("ip netns set x", "No nsid specified"),
+        (
+            "ip netns set x abc",
+            "Error: argument \"abc\" is wrong: Invalid \"netnsid\" value",
+        ),
+        (
+            "ip netns set x 2147483648",
+            "Error: argument \"2147483648\" is wrong: Invalid \"netnsid\" value",
+        ),
+        (
+            "ip netns set x -0x2",
+            "Error: argument \"-0x2\" is wrong: \"netnsid\" value should be >= 0",
+        ),
+    ] {
+        assert_eq!(refused(line).message, message, "{line}");
+    }
+}
