@@ -29,6 +29,35 @@ pub fn strtoul(s: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
+/// iproute2's check_ifname: a name the kernel could give an interface (not empty, shorter
+/// than IFNAMSIZ, no '/' nor white space). ip sends any other name as an altname.
+pub fn valid_ifname(s: &str) -> bool {
+    !s.is_empty() && s.len() < 16 && !s.contains('/') && !s.contains(char::is_whitespace)
+}
+
+/// The index in ip's own notation of a link by its index, `if%u` as iproute2's ll_idx_a2n
+/// reads it with sscanf: `if`, then white space, a sign and decimal digits, anything after
+/// them ignored (`if3`, `if 3`, `if03x` are index 3; `if-1` wraps to 4294967295).
+pub fn ip_index_name(name: &str) -> Option<u32> {
+    let rest = name
+        .strip_prefix("if")?
+        .trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (negative, rest) = match rest.as_bytes().first() {
+        Some(b'-') => (true, &rest[1..]),
+        Some(b'+') => (false, &rest[1..]),
+        _ => (false, rest),
+    };
+    let digits: &str = &rest[..rest.bytes().take_while(u8::is_ascii_digit).count()];
+    if digits.is_empty() {
+        return None;
+    }
+    // strtoul: a value too large is ULONG_MAX; a minus sign negates, modulo 2^64. scanf
+    // stores its low 32 bits.
+    let v = digits.parse::<u64>().unwrap_or(u64::MAX);
+    let v = if negative { v.wrapping_neg() } else { v };
+    Some(v as u32)
+}
+
 /// procps sysctl's `slashdot`: from the key's first separator (`.` or `/`) on, `old` and `new`
 /// trade places, unless that first separator already is `new` (the key is in the wanted form).
 fn slashdot(key: &str, old: char, new: char) -> String {
@@ -320,6 +349,20 @@ pub mod proto {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ip 6.1 (measured): `ip addr add ... dev if3`, `if 3`, `if+3`, `if03`, `if3x` all name
+    /// index 3; `if`, `ifx` and `eth0` are no index.
+    #[test]
+    fn ip_index_names_are_read_as_sscanf_reads_them() {
+        for n in ["if3", "if 3", "if+3", "if03", "if3x", "if\t3"] {
+            assert_eq!(ip_index_name(n), Some(3), "{n}");
+        }
+        assert_eq!(ip_index_name("if-1"), Some(u32::MAX));
+        assert_eq!(ip_index_name("if0"), Some(0));
+        for n in ["if", "ifx", "if -", "eth0", "If3", " if3"] {
+            assert_eq!(ip_index_name(n), None, "{n}");
+        }
+    }
 
     /// procps 4.0.2 (measured): `sysctl -w net.ipv4.conf.veth0/5.forwarding=1` and
     /// `sysctl -w net/ipv4/conf/veth0.5/forwarding=1` both write

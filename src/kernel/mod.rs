@@ -450,19 +450,56 @@ impl Kernel {
 
     // ---- links ----
 
+    /// The index of the link a line names, found as iproute2 6.1's ll_name_to_index finds
+    /// it: by name or altname; else as glibc's if_nametoindex (whose ioctl the kernel answers
+    /// for the name cut at its first colon: `veth0:1` is veth0); else by ip's own `ifN`
+    /// notation, whose index ip sends whether a link has it or not (the kernel answers).
     async fn index_of(handle: &Handle, name: &str, ns: &Ns) -> Result<u32> {
-        Self::get_link(handle, name, ns)
-            .await
-            .map(|l| l.header.index)
+        match Self::get_link(handle, name, ns).await {
+            Err(KernelError::NoSuchLink { .. }) => {}
+            found => return found.map(|l| l.header.index),
+        }
+        // glibc refuses a name of IFNAMSIZ bytes or more before it asks.
+        if name.len() < 16
+            && let Some((base, _)) = name.split_once(':')
+            && !base.is_empty()
+        {
+            match Self::get_link(handle, base, ns).await {
+                Err(KernelError::NoSuchLink { .. }) => {}
+                found => return found.map(|l| l.header.index),
+            }
+        }
+        match crate::net::ip_index_name(name) {
+            Some(i) if i != 0 => Ok(i),
+            _ => Err(KernelError::NoSuchLink {
+                name: name.to_string(),
+                ns: ns.clone(),
+            }),
+        }
     }
 
-    /// One link by name: a single RTM_GETLINK, not a dump.
+    /// One link by name or altname: a single RTM_GETLINK, not a dump. As iproute2 asks: a name
+    /// that cannot be an interface's (16 bytes or more, a '/', a space) is sent as an altname.
     async fn get_link(
         handle: &Handle,
         name: &str,
         ns: &Ns,
     ) -> Result<rtnetlink::packet_route::link::LinkMessage> {
-        let mut links = handle.link().get().match_name(name.to_string()).execute();
+        let request = if crate::net::valid_ifname(name) {
+            handle.link().get().match_name(name.to_string())
+        } else {
+            // IFLA_ALT_IFNAME, NUL-terminated; index 0 asks for one link, not a dump.
+            let mut r = handle.link().get().match_index(0);
+            let mut value = name.as_bytes().to_vec();
+            value.push(0);
+            r.message_mut()
+                .attributes
+                .push(rtnetlink::packet_route::link::LinkAttribute::Other(
+                    rtnetlink::packet_core::DefaultNla::new(53, value),
+                ));
+            r
+        };
+        let mut links = request.execute();
         match links.try_next().await {
             Ok(Some(l)) => Ok(l),
             Ok(None) => Err(KernelError::NoSuchLink {

@@ -601,9 +601,75 @@ impl World {
     }
 
     /// What one simple command does to the model.
+    /// The line with each link it names by a name only ip's lookup finds (iproute2's
+    /// ll_name_to_index) named by the link's own name: `veth0:1` is veth0 (the kernel's ioctl
+    /// lookup cuts the name at its colon). `Ok(None)`: nothing to rename. `Err(name)`: a name the
+    /// model cannot follow (`if3`, ip's index notation; a long altname; a name with a colon
+    /// whose first part is no link the model knows).
+    fn by_ip_names(&self, ns: &Ns, op: &Op) -> std::result::Result<Option<Op>, String> {
+        let mut op = op.clone();
+        let names: Vec<&mut String> = match &mut op {
+            Op::LinkSet(set) => {
+                let mut v: Vec<&mut String> = set.attrs.dev.iter_mut().collect();
+                if let Some(Some(m)) = &mut set.attrs.master {
+                    v.push(m);
+                }
+                v
+            }
+            Op::LinkDel(d) => vec![&mut d.dev],
+            Op::Addr(a) => vec![&mut a.dev],
+            Op::AddrFlush(f) => f.dev.iter_mut().collect(),
+            Op::Route(r) => r.dev.iter_mut().collect(),
+            Op::RouteFlush(f) => f.dev.iter_mut().collect(),
+            Op::Neigh(n) => vec![&mut n.dev],
+            Op::NeighFlush(f) => f.dev.iter_mut().collect(),
+            _ => return Ok(None),
+        };
+        let mut changed = false;
+        for name in names {
+            if self.links.contains_key(&(ns.clone(), name.clone())) {
+                continue;
+            }
+            let base = name
+                .split_once(':')
+                .map(|(b, _)| b)
+                .filter(|b| name.len() < 16 && !b.is_empty());
+            match base {
+                Some(b) if self.links.contains_key(&(ns.clone(), b.to_string())) => {
+                    *name = b.to_string();
+                    changed = true;
+                }
+                _ if name.contains(':')
+                    || !crate::net::valid_ifname(name)
+                    || crate::net::ip_index_name(name).is_some() =>
+                {
+                    return Err(name.clone());
+                }
+                _ => {}
+            }
+        }
+        Ok(changed.then_some(op))
+    }
+
     pub fn apply(&mut self, p: &Part) {
         let ns = p.ns.clone();
-        match &p.op {
+        let resolved;
+        let op = match self.by_ip_names(&ns, &p.op) {
+            Ok(None) => &p.op,
+            Ok(Some(op)) => {
+                resolved = op;
+                &resolved
+            }
+            Err(name) => {
+                self.unknown(
+                    Some(ns),
+                    vec![name],
+                    "a link named as only ip finds it (by its index, an altname the model does not know, or a name with a colon the model cannot cut to a link it knows)",
+                );
+                return;
+            }
+        };
+        match op {
             Op::NetnsAdd(n) => {
                 self.made.push(Made::Netns(n.clone()));
                 if self.netns.insert(n.clone()) {

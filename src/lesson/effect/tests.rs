@@ -967,3 +967,31 @@ fn a_sysctl_set_there_and_back_in_one_step_is_no_change() {
     assert_eq!(derived(&l, 1), Vec::<String>::new());
     assert_eq!(derived(&l, 2), ["sysctl net.ipv4.ip_forward = 1 in r"]);
 }
+
+/// ip finds a link by more names than its own (iproute2 6.1's ll_name_to_index, measured):
+/// `veth0:1` is veth0, as the kernel's ioctl lookup cuts at the colon. The model follows the
+/// cut to a link it knows; a name it cannot follow (`if3`, ip's index notation; a long
+/// altname) derives no check, rather than one of a link called `if3`.
+#[test]
+fn a_link_named_as_ip_finds_it_is_that_link() {
+    let base = "ip netns add a\nip -n a link add v0 type veth peer name v1";
+    let l = lesson(&[
+        base,
+        "ip -n a addr add 10.0.0.1/24 dev v0:1\nip -n a link set dev v1:x up\n\
+         ip -n a route add 10.5.0.0/16 dev v0:web",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        [
+            "link v1 in a is up",
+            "addr 10.0.0.1/24 on v0 in a",
+            "route 10.5.0.0/16 dev v0 in a"
+        ]
+    );
+    let l = lesson(&[
+        base,
+        "ip -n a addr add 10.0.0.1/24 dev if2\nip -n a link set averyveryverylongaltname up\n\
+         ip -n a link set dev w0:1 up",
+    ]);
+    assert_eq!(derived(&l, 1), Vec::<String>::new());
+}

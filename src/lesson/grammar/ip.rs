@@ -12,7 +12,7 @@ use std::path::Path;
 use super::ipaddr::{self, Family, Prefix};
 use super::lex::Word;
 use super::{CommandError, Op, Part, error_at, error_at_end, network_unknown, texts, unknown};
-use crate::net::Ns;
+use crate::net::{Ns, valid_ifname};
 
 /// iproute2's `matches(prefix, word)`: the word typed is a non-empty prefix of the keyword.
 pub fn matches(typed: &str, keyword: &str) -> bool {
@@ -110,6 +110,9 @@ struct Globals {
     batch: Option<String>,
     all: bool,
     family: Family,
+    /// `-0`, `-M`, `-B` or `-family link|mpls|bridge`: ip's AF_PACKET, AF_MPLS or AF_BRIDGE,
+    /// which nslab does not follow (see [`parse`]).
+    other_family: Option<&'static str>,
     /// `-family help`: ip prints a usage and fails, whatever the object.
     family_help: bool,
     /// How many `-n` options the line has (ip enters each in turn, and fails at the first
@@ -129,6 +132,7 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
         batch: None,
         all: false,
         family: Family::Any,
+        other_family: None,
         family_help: false,
         switches: 0,
     };
@@ -158,10 +162,17 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
         } else if m("family") {
             let f = a.need()?;
             g.family_help |= f.text == "help";
+            // read_family: the last family option wins.
+            g.other_family = match f.text.as_str() {
+                "link" => Some("-family link"),
+                "bridge" => Some("-family bridge"),
+                "mpls" => Some("-family mpls"),
+                _ => None,
+            };
             g.family = match f.text.as_str() {
                 "inet" => Family::V4,
                 "inet6" => Family::V6,
-                "link" | "bridge" | "mpls" | "packet" | "help" => Family::Any,
+                "link" | "bridge" | "mpls" | "help" => Family::Any,
                 _ => {
                     return Err(error_at(
                         f,
@@ -174,10 +185,18 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
             };
         } else if o == "4" {
             g.family = Family::V4;
+            g.other_family = None;
         } else if o == "6" {
             g.family = Family::V6;
-        } else if ["0", "M", "B"].contains(&o)
-            || m("human")
+            g.other_family = None;
+        } else if ["0", "M", "B"].contains(&o) {
+            g.family = Family::Any;
+            g.other_family = Some(match o {
+                "0" => "-0",
+                "M" => "-M",
+                _ => "-B",
+            });
+        } else if m("human")
             || m("human-readable")
             || m("iec")
             || m("stats")
@@ -246,7 +265,7 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
             format!("Object \"{}\" is unknown, try \"ip help\".", obj.text),
         ));
     };
-    match *object {
+    let parts = match *object {
         "link" => link(&mut a, &g),
         "address" => address(&mut a, &g),
         "route" => route(&mut a, &g),
@@ -274,7 +293,30 @@ pub fn parse(line: &str, words: &[Word], ns: Ns) -> Result<Vec<Part>, CommandErr
                 )])
             }
         }
-    }
+    }?;
+    // ip sends AF_PACKET, AF_MPLS or AF_BRIDGE where the family goes: it refuses an inet
+    // prefix or address, and the kernel reads some requests otherwise (`ip -B link del X` is a
+    // bridge's RTM_DELLINK, which leaves X). The real ip does what such a line does.
+    let Some(option) = g.other_family else {
+        return Ok(parts);
+    };
+    Ok(parts
+        .into_iter()
+        .map(|mut p| {
+            p.op = match p.op {
+                Op::Observe | Op::List(_) => Op::Observe,
+                Op::NetnsAdd(_) | Op::NetnsDel(_) | Op::NetnsDelAll | Op::NetnsAttach(_) => p.op,
+                _ => Op::Unknown {
+                    why: format!(
+                        "ip {option}: a family other than inet and inet6, which the real ip follows"
+                    ),
+                    names: texts(words),
+                    network: true,
+                },
+            };
+            p
+        })
+        .collect())
 }
 
 fn part(ns: &Ns, op: Op) -> Part {
@@ -908,10 +950,6 @@ fn link_attrs(
 /// A name `ip netns` accepts as such (ipnetns.c): not empty, no slash, not `.` or `..`.
 fn valid_netns_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= 255 && !n.contains('/') && n != "." && n != ".."
-}
-
-fn valid_ifname(s: &str) -> bool {
-    !s.is_empty() && s.len() < 16 && !s.contains('/') && !s.contains(char::is_whitespace)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2378,8 +2416,24 @@ fn netns(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
         )]);
     }
     if matches(v, "set") {
-        a.next();
-        a.next();
+        // netns_set: a name, then `auto` or an int of C's notations, not negative.
+        let invarg = |w: &Word, msg: &str| {
+            error_at(w, format!("Error: argument \"{}\" is wrong: {msg}", w.text))
+        };
+        a.next()
+            .ok_or_else(|| error_at_end(a.line, "No netns name specified"))?;
+        let id = a
+            .next()
+            .ok_or_else(|| error_at_end(a.line, "No nsid specified"))?;
+        if !id.dynamic && id.text != "auto" {
+            match ipaddr::integer(&id.text) {
+                None => return Err(invarg(id, "Invalid \"netnsid\" value")),
+                Some(n) if n < 0 => {
+                    return Err(invarg(id, "\"netnsid\" value should be >= 0"));
+                }
+                Some(_) => {}
+            }
+        }
         // It gives the namespace an id (the kernel's nsid): a change, if none a check reads.
         return Ok(vec![part(
             &g.ns,

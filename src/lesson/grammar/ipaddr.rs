@@ -55,6 +55,33 @@ pub fn integer(s: &str) -> Option<i32> {
     }
 }
 
+/// glibc's sscanf("%x") into an int: white space, a sign, an optional `0x`, hex digits (what
+/// follows them is left); the value is strtoul's (ULONG_MAX when too large, negated modulo
+/// 2^64 after a minus), of which the int keeps the low 32 bits. `None`: no number.
+fn scan_hex(s: &str) -> Option<i32> {
+    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (negative, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (prefixed, s) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let digits = &s[..s.bytes().take_while(u8::is_ascii_hexdigit).count()];
+    if digits.is_empty() && !prefixed {
+        return None;
+    }
+    let v = if digits.is_empty() {
+        0
+    } else {
+        u64::from_str_radix(digits, 16).unwrap_or(u64::MAX)
+    };
+    let v = if negative { v.wrapping_neg() } else { v };
+    Some(v as u32 as i32)
+}
+
 /// get_addr_ipv4: one to four dotted numbers, each up to 255, in C's notations; missing
 /// octets are zero.
 fn ipv4(s: &str) -> Option<Ipv4Addr> {
@@ -166,10 +193,10 @@ pub fn lladdr(s: &str) -> Result<Vec<u8>, String> {
     }
     let mut out = Vec::new();
     for part in s.split(':') {
-        // sscanf("%x"): leading hex digits, at most two meaningful.
-        let hex: String = part.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
-        let v = u32::from_str_radix(&hex, 16).map_err(|_| bad())?;
-        if v > 255 {
+        // ip names the part it could not read (it cut the word at each colon).
+        let bad = || format!("\"{part}\" is invalid lladdr.");
+        let v = scan_hex(part).ok_or_else(bad)?;
+        if !(0..=255).contains(&v) {
             return Err(bad());
         }
         out.push(v as u8);
@@ -192,6 +219,26 @@ mod tests {
         assert_eq!(ipv4("10.1.0.300"), None);
         assert_eq!(ipv4("10.1.0.1.1"), None);
         assert_eq!(ipv4("10..1"), None);
+    }
+
+    /// ip 6.1 (measured): `ip link set veth0 address 0x02:0:0:0:0:1` sets 02:00:00:00:00:01;
+    /// `020000000005` is one byte, 05 (sscanf keeps an int's low 32 bits), which ip then
+    /// refuses for its length; `-1` and `fffffff05` are no byte.
+    #[test]
+    fn link_layer_addresses_as_sscanf_reads_them() {
+        assert_eq!(lladdr("0x02:0:0:0:0:1"), Ok(vec![2, 0, 0, 0, 0, 1]));
+        assert_eq!(lladdr("020000000005"), Ok(vec![5]));
+        assert_eq!(lladdr("+2:0X1f:0g"), Ok(vec![2, 0x1f, 0]));
+        for bad in ["-1", "fffffff05", "zz", ""] {
+            assert_eq!(
+                lladdr(bad),
+                Err(format!("\"{bad}\" is invalid lladdr.")),
+                "{bad}"
+            );
+        }
+        // The part it could not read, as ip names it.
+        assert_eq!(lladdr("02::01"), Err("\"\" is invalid lladdr.".into()));
+        assert_eq!(lladdr("02:zz:01"), Err("\"zz\" is invalid lladdr.".into()));
     }
 
     #[test]

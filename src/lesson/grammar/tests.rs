@@ -811,3 +811,68 @@ fn sysctl_reads_its_command_line_as_procps_does() {
     };
     assert_eq!(s.writes[0].0, "net.ipv4.conf.all.forwarding");
 }
+
+/// `-0`, `-M`, `-B` and `-family link|mpls|bridge` are ip's AF_PACKET, AF_MPLS and AF_BRIDGE
+/// (ip 6.1, measured): ip refuses an inet prefix under them, and the kernel reads some
+/// requests otherwise (`ip -B link del X` leaves X). The real ip runs such a line; the last
+/// family option wins; `-family packet` is no family of ip's.
+#[test]
+fn the_other_families_are_the_real_ips() {
+    for line in [
+        "ip -0 addr add 10.0.0.1/24 dev veth0",
+        "ip -M route add 10.5.0.0/16 dev veth0",
+        "ip -B link del veth0",
+        "ip -n blue -B link set veth0 master br0 up",
+        "ip -f link link set veth0 mtu 1400",
+        "ip -family bridge addr del 10.0.0.1/24 dev veth0",
+        "ip -f mpls neigh add 10.0.0.9 lladdr 02:00:00:00:00:09 dev veth0",
+        "ip -4 -0 addr add 10.0.0.1/24 dev veth0",
+    ] {
+        let c = real(line);
+        assert!(
+            matches!(&c.parts[0].op, Op::Unknown { network: true, .. }),
+            "{line}: {:?}",
+            c.parts[0].op
+        );
+    }
+    assert_eq!(one("ip -0 addr show dev veth0").1, Op::Observe);
+    assert_eq!(one("ip -B netns add blue").1, Op::NetnsAdd("blue".into()));
+    native("ip -0 -4 addr add 10.0.0.1/24 dev veth0");
+    native("ip -M -f inet6 route add 2001:db8::/64 dev veth0");
+    assert_eq!(
+        refused("ip -f packet link set veth0 up").message,
+        "Error: argument \"packet\" is wrong: invalid protocol family"
+    );
+}
+
+/// `ip netns set NAME NSID` as ip 6.1 reads it (measured): `auto` or a non-negative int in C's
+/// notations; refused in ip's words otherwise.
+#[test]
+fn netns_set_takes_an_nsid_as_ip_does() {
+    for line in [
+        "ip netns set x 0",
+        "ip netns set x 0x10",
+        "ip netns set x 010",
+        "ip netns set x auto",
+    ] {
+        real(line);
+    }
+    for (line, message) in [
+        ("ip netns set", "No netns name specified"),
+        ("ip netns set x", "No nsid specified"),
+        (
+            "ip netns set x abc",
+            "Error: argument \"abc\" is wrong: Invalid \"netnsid\" value",
+        ),
+        (
+            "ip netns set x 2147483648",
+            "Error: argument \"2147483648\" is wrong: Invalid \"netnsid\" value",
+        ),
+        (
+            "ip netns set x -0x2",
+            "Error: argument \"-0x2\" is wrong: \"netnsid\" value should be >= 0",
+        ),
+    ] {
+        assert_eq!(refused(line).message, message, "{line}");
+    }
+}
