@@ -492,8 +492,9 @@ Keys during the demo:
 NSLAB_TYPING_MS sets the typing speed (milliseconds a character; 0 prints at once).
 
 Exit codes:
-  0    success
-  1    a step or check failed
+  0    the lesson ran to its end and every step performed passed
+  1    it ran to its end, and a step failed (a check did not hold, or a line failed): the
+       steps that failed are named at the end
   2    a lesson or usage error (nothing was performed)
   3    the environment cannot run it (no terminal, no privilege for namespaces)
   130  interrupted (q or Ctrl-C)";

@@ -783,6 +783,83 @@ fn demo_performs_every_step_and_shows_it_passing() {
     assert!(s.contains("End of the lesson"), "{s}");
 }
 
+const DEMO_FAILS: &str = "tests/fixtures/demo-fails.md";
+
+/// A demo in which a step's checks fail ends with exit code 1 and names the step, with
+/// `--auto` too: a script (or the instructor) tells it from a good run. Before, it exited 0.
+#[test]
+fn a_demo_with_a_failing_step_exits_1() {
+    let t = Tmux::start("demo-fails", &format!("nslab demo {DEMO_FAILS} --auto 0.3"));
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(30));
+    assert!(s.contains("EXIT=1"), "{s}");
+    assert!(
+        s.contains("Step 2 failed: 3 of 4 checks did not hold"),
+        "{s}"
+    );
+    // The lesson that passes still exits 0.
+    let t = Tmux::start(
+        "demo-passes",
+        "nslab demo tests/fixtures/pass.md --auto 0.3",
+    );
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(30));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(!s.contains("failed"), "{s}");
+}
+
+/// The picture after a step draws what its checks expect and the kernel lacks as missing, in
+/// one picture (narrow) and on the lesson's side of two (wide): a cable no line of the step
+/// lays, its far room, an address. Before, only what the lines make was drawn, and a failing
+/// step's picture marked nothing.
+#[test]
+fn the_demo_picture_marks_what_the_step_expects_missing() {
+    for cols in [80, 130] {
+        let t = Tmux::start_sized(
+            &format!("demo-missing-{cols}"),
+            &format!("nslab demo {DEMO_FAILS}"),
+            cols,
+            50,
+        );
+        t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+        t.press("Space");
+        t.wait_for(0, "Step 2 of 4", Duration::from_secs(20));
+        let s = t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+        let s = s.replace("┆", "│").replace('╌', "─");
+        assert!(s.contains("other [missing]"), "{cols}:\n{s}");
+        assert!(s.contains("sc0            veth  [missing]"), "{cols}:\n{s}");
+        assert!(
+            s.lines()
+                .any(|l| l.contains("10.77.0.1/24") && l.contains("[missing]")),
+            "{cols}:\n{s}"
+        );
+        assert!(s.contains("solo:sc0 [missing]"), "{cols}:\n{s}");
+        // What is there is not missing.
+        assert!(!s.contains("solo [missing]"), "{cols}:\n{s}");
+    }
+}
+
+/// A terminal resized in the middle of a step gets the step's text, the commands' output and
+/// the picture wrapped again for its new width. Before, the text kept the old width's lines,
+/// cut at the new edge (with ↪).
+#[test]
+fn a_resize_mid_step_wraps_the_demo_again() {
+    let t = Tmux::start_sized("demo-resize", &format!("nslab demo {DEMO_FAILS}"), 150, 40);
+    t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+    t.tmux(&["resize-pane", "-t", "t:0.0", "-x", "50"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let s = t.wait_words(
+        "which is all that the second step builds on",
+        Duration::from_secs(5),
+    );
+    assert!(!s.contains('↪'), "{s}");
+    assert!(
+        s.lines().all(|l| l.chars().count() <= 50),
+        "a line wider than the pane:\n{s}"
+    );
+    // Wider again: the text takes the room back.
+    t.tmux(&["resize-pane", "-t", "t:0.0", "-x", "150"]);
+    t.wait_for(0, "A network namespace is a room of its own for interfaces, addresses and routes; this first step", Duration::from_secs(5));
+}
+
 /// Without a baseline (no learn, demo or verify began the lesson here), `--by-name` removes
 /// what has the lesson's names, and keeps every other name. tests/reset.rs tests the baseline.
 #[test]
