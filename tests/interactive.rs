@@ -1004,6 +1004,40 @@ fn show_watch_redraws_when_the_kernel_changes() {
     );
 }
 
+/// `show --watch` beside a demo, in a 60x20 pane: the picture fits (a list of the namespaces
+/// when the boxes do not), from its first line, default routes included, and a resize redraws
+/// it for the new size, saying what it had to leave out. Before, the boxes ran 30 lines and
+/// the pane showed only their end.
+#[test]
+fn show_watch_fits_a_small_pane() {
+    let lab = "ip netns add left; ip netns add right; ip netns add mid; \
+        ip link add a0 netns left type veth peer name a1 netns right; \
+        ip link add b0 netns mid type veth peer name b1 netns right; \
+        ip -n left addr add 10.9.1.1/24 dev a0; ip -n left link set a0 up; \
+        ip -n left route add default dev a0; ip -n mid addr add 10.9.2.1/24 dev b0";
+    let t = Tmux::start_sized("show-small", &format!("{lab}; nslab show --watch"), 60, 20);
+    let s = t.wait_for(0, "default dev a0", Duration::from_secs(10));
+    assert!(
+        s.lines().next().unwrap_or("").starts_with("root namespace"),
+        "{s}"
+    );
+    for want in ["left", "right", "mid", "⇄ right:a1", "10.9.2.1/24"] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    // Smaller: cut, and it says so; the picture's first line is still the first.
+    t.tmux(&["resize-window", "-t", "t", "-y", "10"]);
+    t.tmux(&["resize-pane", "-t", "t:0.0", "-x", "40"]);
+    let s = t.wait_words(
+        "more lines: a taller pane shows them",
+        Duration::from_secs(5),
+    );
+    assert!(
+        s.lines().next().unwrap_or("").starts_with("root namespace"),
+        "{s}"
+    );
+    assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
+}
+
 /// Without root, learn runs in a sandbox with a /tmp of its own. A lesson file named by its path
 /// under the host's /tmp, and a binary that lives there too, must still be found inside it.
 #[test]

@@ -24,7 +24,7 @@ pub use model::{
     UNNAMED_PEER, Wire,
 };
 pub use svg::svg;
-pub use text::render_text;
+pub use text::{render_fit, render_list, render_text};
 
 use crate::kernel::Kernel;
 
