@@ -173,7 +173,7 @@ pub fn lesson_picture(
     }
     t.derive_ports();
     let mut s = if t.namespaces.is_empty() {
-        "Nothing to draw yet: the lesson has made no namespace so far.\n".to_string()
+        "Nothing to draw: at this point the lesson has no namespace (none made yet, or all removed).\n".to_string()
     } else if width >= SIDE_BY_SIDE {
         // Wide enough: what the lesson means, with what the kernel lacks marked missing, and
         // what the kernel has, side by side; the kernel's side marks what the lesson does not
@@ -213,13 +213,27 @@ pub fn lesson_picture(
             half,
         )
     } else {
-        render_text(&t, width, ascii)
+        one_picture(&t, width, ascii)
     };
     for n in g.notes() {
         s.push_str(&n);
         s.push('\n');
     }
     s
+}
+
+/// One picture, with its marks: the boxes, or, in a terminal narrower than a box, the list
+/// (a box cut at the edge of the screen hid the marks at its right).
+fn one_picture(t: &Topology, width: usize, ascii: bool) -> String {
+    let boxes = render_text(t, width, ascii);
+    if boxes
+        .lines()
+        .all(|l| console::measure_text_width(l) <= width)
+    {
+        boxes
+    } else {
+        render_list(t, width, ascii)
+    }
 }
 
 /// The width from which learn and demo draw the intended and the observed pictures side by
@@ -244,6 +258,28 @@ fn side_by_side(left: &str, right: &str, half: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Narrower than a box (a 30-column pane), the picture is a list, and its marks show.
+    #[test]
+    fn a_narrow_picture_is_a_list_with_its_marks() {
+        use super::model::{Iface, Mark, NsView, Topology};
+        console::set_colors_enabled(false);
+        let mut t = Topology::new(vec![
+            NsView::named("left").with(Iface::veth("lcab", "right", "rcab").up()),
+            NsView::named("right").with(Iface::veth("rcab", "left", "lcab")),
+        ]);
+        t.namespaces[1].mark = Some(Mark::Missing);
+        t.namespaces[1].interfaces[0].mark = Some(Mark::Missing);
+        let s = super::one_picture(&t, 30, false);
+        assert!(
+            s.lines().all(|l| console::measure_text_width(l) <= 30),
+            "{s}"
+        );
+        assert!(s.contains("right [missing]"), "{s}");
+        assert!(s.contains("rcab veth [missing]"), "{s}");
+        // Wide enough: the boxes.
+        assert!(super::one_picture(&t, 80, false).contains("┌─ left"));
+    }
+
     #[test]
     fn two_pictures_side_by_side() {
         let s = super::side_by_side("ab\ncd\nef", "xy", 4);
