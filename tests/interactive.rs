@@ -860,6 +860,28 @@ fn a_resize_mid_step_wraps_the_demo_again() {
     t.wait_for(0, "A network namespace is a room of its own for interfaces, addresses and routes; this first step", Duration::from_secs(5));
 }
 
+/// Ctrl-C at demo's reset question leaves the question on screen, and says it was interrupted
+/// on a line of its own. Before, the words were written over the question's first line (the
+/// cursor went back where an earlier demo's screen had saved it).
+#[test]
+fn ctrl_c_at_demos_question_leaves_it_readable() {
+    let t = Tmux::start(
+        "demo-question-c",
+        &format!("nslab demo {DEMO_FAILS} --step 2; nslab demo {DEMO_FAILS}"),
+    );
+    t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+    t.press("q");
+    t.wait_for(0, "[y/N]", Duration::from_secs(20));
+    t.keys(0, &["C-c"]);
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert!(s.contains("EXIT=130"), "{s}");
+    assert!(
+        s.contains("Note: An earlier run of this lesson left"),
+        "{s}"
+    );
+    assert!(s.lines().any(|l| l == "nslab: interrupted"), "{s}");
+}
+
 /// Without a baseline (no learn, demo or verify began the lesson here), `--by-name` removes
 /// what has the lesson's names, and keeps every other name. tests/reset.rs tests the baseline.
 #[test]

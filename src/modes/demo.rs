@@ -416,7 +416,15 @@ fn answer_line(keys: &Keys) -> bool {
             Some(Key::Enter) | None => {
                 return matches!(line.trim(), "y" | "Y" | "yes" | "Yes");
             }
-            Some(Key::Quit) => super::interrupted(keys),
+            Some(Key::Quit) => {
+                // On the normal screen, after the question: the line ends, and the question
+                // stays (leaving the alternate screen, which the demo has not taken yet, put
+                // the cursor back where an earlier screen had saved it, over the question).
+                crate::signals::leaving();
+                keys.restore();
+                put("\x1b[?25h\nnslab: interrupted\n");
+                std::process::exit(Code::Interrupted as i32)
+            }
             Some(Key::Backspace) => {
                 if line.pop().is_some() {
                     put("\x08 \x08");
