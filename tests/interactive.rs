@@ -806,6 +806,18 @@ fn a_demo_with_a_failing_step_exits_1() {
     assert!(!s.contains("failed"), "{s}");
 }
 
+/// With `--auto`, the footer counts the seconds left down (before, it said "next in 3 s" all
+/// along).
+#[test]
+fn the_auto_footer_counts_down() {
+    let t = Tmux::start(
+        "demo-countdown",
+        "nslab demo tests/fixtures/pass.md --auto 3",
+    );
+    t.wait_for(0, "next in 3 s", Duration::from_secs(20));
+    t.wait_for(0, "next in 1 s", Duration::from_secs(5));
+}
+
 /// The picture after a step draws what its checks expect and the kernel lacks as missing, in
 /// one picture (narrow) and on the lesson's side of two (wide): a cable no line of the step
 /// lays, its far room, an address. Before, only what the lines make was drawn, and a failing

@@ -293,6 +293,14 @@ impl Demo<'_> {
                 }
                 laid_for = w;
             }
+            // With --auto, the seconds left, counting down.
+            if let Some(s) = self.auto {
+                let left = Duration::from_secs_f64(s).saturating_sub(started.elapsed());
+                parts.footers[0] = format!(
+                    "next in {} s · space: next · b back · ↑↓ scroll · q quit",
+                    left.as_secs_f64().ceil()
+                );
+            }
             let laid = screen::layout(&parts, w, h);
             parts.scroll = parts.scroll.min(laid.max_scroll);
             let page = laid.body_rows.max(2) - 1;
