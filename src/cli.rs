@@ -492,8 +492,9 @@ Keys during the demo:
 NSLAB_TYPING_MS sets the typing speed (milliseconds a character; 0 prints at once).
 
 Exit codes:
-  0    success
-  1    a step or check failed
+  0    the lesson ran to its end and every step performed passed
+  1    it ran to its end, and a step failed (a check did not hold, or a line failed): the
+       steps that failed are named at the end
   2    a lesson or usage error (nothing was performed)
   3    the environment cannot run it (no terminal, no privilege for namespaces)
   130  interrupted (q or Ctrl-C)";
@@ -842,6 +843,13 @@ fn show(
         (true, false) => Scope::Lab,
     };
     let opts = Options { scope, ascii };
+    // --watch on a terminal: each picture fits the screen (a list when the boxes do not fit,
+    // cut when even that is too long), redrawn in place, and again when the terminal is
+    // resized.
+    let fit = watch
+        && output.is_none()
+        && format == ShowFormat::Text
+        && std::io::IsTerminal::is_terminal(&std::io::stdout());
     // What could not be read is said once, not at every redraw of --watch.
     let mut said: Vec<String> = Vec::new();
     let mut draw = |k: &crate::kernel::Kernel| -> Result<String, Failure> {
@@ -858,6 +866,12 @@ fn show(
         }
         let t = &g.topology;
         Ok(match format {
+            ShowFormat::Text if fit => crate::show::render_fit(
+                t,
+                crate::term::width(),
+                crate::term::height(),
+                opts.ascii || !crate::show::utf8_terminal(),
+            ),
             ShowFormat::Text => crate::show::render_text(
                 t,
                 crate::term::width(),
@@ -875,6 +889,14 @@ fn show(
         match &output {
             Some(p) => std::fs::write(p, text)
                 .map_err(|e| Failure::env(format!("cannot write {}: {e}", p.display()))),
+            None if fit => {
+                // From the top, each line cleared to its end, the rest of the screen cleared:
+                // the frame never scrolls the terminal (no newline after its last line).
+                let frame = text.trim_end_matches('\n').replace('\n', "\x1b[K\r\n");
+                print!("\x1b[H{frame}\x1b[K\x1b[J");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                Ok(())
+            }
             None => {
                 if clear {
                     let _ = console::Term::stdout().clear_screen();
@@ -884,6 +906,9 @@ fn show(
             }
         }
     };
+    if fit {
+        let _ = console::Term::stdout().clear_screen();
+    }
     emit(&draw(&kernel)?, false)?;
     if !watch {
         return Ok(Code::Success);
@@ -891,10 +916,17 @@ fn show(
     let (mut watcher, mut watched) = kernel
         .watch_all()
         .map_err(|e| Failure::env(e.to_string()))?;
+    let size = || (crate::term::width(), crate::term::height());
+    let mut drawn_for = size();
     loop {
-        if !watcher.wait(std::time::Duration::from_secs(1)) {
+        if !watcher.wait(std::time::Duration::from_millis(250)) {
+            if fit && size() != drawn_for {
+                drawn_for = size();
+                emit(&draw(&kernel)?, true)?;
+            }
             continue;
         }
+        drawn_for = size();
         if kernel.watched_changed(&watched) {
             (watcher, watched) = kernel
                 .watch_all()

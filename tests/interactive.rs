@@ -783,6 +783,117 @@ fn demo_performs_every_step_and_shows_it_passing() {
     assert!(s.contains("End of the lesson"), "{s}");
 }
 
+const DEMO_FAILS: &str = "tests/fixtures/demo-fails.md";
+
+/// A demo in which a step's checks fail ends with exit code 1 and names the step, with
+/// `--auto` too: a script (or the instructor) tells it from a good run. Before, it exited 0.
+#[test]
+fn a_demo_with_a_failing_step_exits_1() {
+    let t = Tmux::start("demo-fails", &format!("nslab demo {DEMO_FAILS} --auto 0.3"));
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(30));
+    assert!(s.contains("EXIT=1"), "{s}");
+    assert!(
+        s.contains("Step 2 failed: 3 of 4 checks did not hold"),
+        "{s}"
+    );
+    // The lesson that passes still exits 0.
+    let t = Tmux::start(
+        "demo-passes",
+        "nslab demo tests/fixtures/pass.md --auto 0.3",
+    );
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(30));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(!s.contains("failed"), "{s}");
+}
+
+/// With `--auto`, the footer counts the seconds left down (before, it said "next in 3 s" all
+/// along).
+#[test]
+fn the_auto_footer_counts_down() {
+    let t = Tmux::start(
+        "demo-countdown",
+        "nslab demo tests/fixtures/pass.md --auto 3",
+    );
+    t.wait_for(0, "next in 3 s", Duration::from_secs(20));
+    t.wait_for(0, "next in 1 s", Duration::from_secs(5));
+}
+
+/// The picture after a step draws what its checks expect and the kernel lacks as missing, in
+/// one picture (narrow) and on the lesson's side of two (wide): a cable no line of the step
+/// lays, its far room, an address. Before, only what the lines make was drawn, and a failing
+/// step's picture marked nothing.
+#[test]
+fn the_demo_picture_marks_what_the_step_expects_missing() {
+    for cols in [80, 130] {
+        let t = Tmux::start_sized(
+            &format!("demo-missing-{cols}"),
+            &format!("nslab demo {DEMO_FAILS}"),
+            cols,
+            50,
+        );
+        t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+        t.press("Space");
+        t.wait_for(0, "Step 2 of 4", Duration::from_secs(20));
+        let s = t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+        let s = s.replace("┆", "│").replace('╌', "─");
+        assert!(s.contains("other [missing]"), "{cols}:\n{s}");
+        assert!(s.contains("sc0            veth  [missing]"), "{cols}:\n{s}");
+        assert!(
+            s.lines()
+                .any(|l| l.contains("10.77.0.1/24") && l.contains("[missing]")),
+            "{cols}:\n{s}"
+        );
+        assert!(s.contains("solo:sc0 [missing]"), "{cols}:\n{s}");
+        // What is there is not missing.
+        assert!(!s.contains("solo [missing]"), "{cols}:\n{s}");
+    }
+}
+
+/// A terminal resized in the middle of a step gets the step's text, the commands' output and
+/// the picture wrapped again for its new width. Before, the text kept the old width's lines,
+/// cut at the new edge (with ↪).
+#[test]
+fn a_resize_mid_step_wraps_the_demo_again() {
+    let t = Tmux::start_sized("demo-resize", &format!("nslab demo {DEMO_FAILS}"), 150, 40);
+    t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+    t.tmux(&["resize-pane", "-t", "t:0.0", "-x", "50"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let s = t.wait_words(
+        "which is all that the second step builds on",
+        Duration::from_secs(5),
+    );
+    assert!(!s.contains('↪'), "{s}");
+    assert!(
+        s.lines().all(|l| l.chars().count() <= 50),
+        "a line wider than the pane:\n{s}"
+    );
+    // Wider again: the text takes the room back.
+    t.tmux(&["resize-pane", "-t", "t:0.0", "-x", "150"]);
+    t.wait_for(0, "A network namespace is a room of its own for interfaces, addresses and routes; this first step", Duration::from_secs(5));
+}
+
+/// Ctrl-C at demo's reset question leaves the question on screen, and says it was interrupted
+/// on a line of its own. Before, the words were written over the question's first line (the
+/// cursor went back where an earlier demo's screen had saved it).
+#[test]
+fn ctrl_c_at_demos_question_leaves_it_readable() {
+    let t = Tmux::start(
+        "demo-question-c",
+        &format!("nslab demo {DEMO_FAILS} --step 2; nslab demo {DEMO_FAILS}"),
+    );
+    t.wait_for(0, "space/Enter: next", Duration::from_secs(20));
+    t.press("q");
+    t.wait_for(0, "[y/N]", Duration::from_secs(20));
+    t.keys(0, &["C-c"]);
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert!(s.contains("EXIT=130"), "{s}");
+    assert!(
+        s.contains("Note: An earlier run of this lesson left"),
+        "{s}"
+    );
+    assert!(s.lines().any(|l| l == "nslab: interrupted"), "{s}");
+}
+
 /// Without a baseline (no learn, demo or verify began the lesson here), `--by-name` removes
 /// what has the lesson's names, and keeps every other name. tests/reset.rs tests the baseline.
 #[test]
@@ -925,6 +1036,40 @@ fn show_watch_redraws_when_the_kernel_changes() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `show --watch` beside a demo, in a 60x20 pane: the picture fits (a list of the namespaces
+/// when the boxes do not), from its first line, default routes included, and a resize redraws
+/// it for the new size, saying what it had to leave out. Before, the boxes ran 30 lines and
+/// the pane showed only their end.
+#[test]
+fn show_watch_fits_a_small_pane() {
+    let lab = "ip netns add left; ip netns add right; ip netns add mid; \
+        ip link add a0 netns left type veth peer name a1 netns right; \
+        ip link add b0 netns mid type veth peer name b1 netns right; \
+        ip -n left addr add 10.9.1.1/24 dev a0; ip -n left link set a0 up; \
+        ip -n left route add default dev a0; ip -n mid addr add 10.9.2.1/24 dev b0";
+    let t = Tmux::start_sized("show-small", &format!("{lab}; nslab show --watch"), 60, 20);
+    let s = t.wait_for(0, "default dev a0", Duration::from_secs(10));
+    assert!(
+        s.lines().next().unwrap_or("").starts_with("root namespace"),
+        "{s}"
+    );
+    for want in ["left", "right", "mid", "⇄ right:a1", "10.9.2.1/24"] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    // Smaller: cut, and it says so; the picture's first line is still the first.
+    t.tmux(&["resize-window", "-t", "t", "-y", "10"]);
+    t.tmux(&["resize-pane", "-t", "t:0.0", "-x", "40"]);
+    let s = t.wait_words(
+        "more lines: a taller pane shows them",
+        Duration::from_secs(5),
+    );
+    assert!(
+        s.lines().next().unwrap_or("").starts_with("root namespace"),
+        "{s}"
+    );
+    assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
 }
 
 /// Without root, learn runs in a sandbox with a /tmp of its own. A lesson file named by its path

@@ -98,9 +98,15 @@ pub fn demo(
     // The steps performed so far (from the first): a step before it is shown again, not
     // performed again (its commands would fail on what they made: "File exists").
     let mut performed = idx;
+    // The steps that failed as they were performed (a check that did not hold, a line that
+    // failed), by number, with what failed: the demo exits 1 when there is any.
+    let mut failed: Vec<(usize, String)> = Vec::new();
     while idx < n {
         let again = idx < performed;
-        let next = d.step(engine, idx, again);
+        let (next, failure) = d.step(engine, idx, again);
+        if let Some(f) = failure {
+            failed.push((lesson.steps[idx].index, f));
+        }
         performed = performed.max(idx + 1);
         // What the step made is the lesson's: a reset removes it (and only it).
         if matches!(place, Place::Host) {
@@ -123,7 +129,38 @@ pub fn demo(
         "\n{}\n",
         style(format!("End of the lesson: {}", lesson.title)).bold()
     ));
-    Ok(Code::Success)
+    if failed.is_empty() {
+        return Ok(Code::Success);
+    }
+    let w = width();
+    for (number, what) in &failed {
+        for l in crate::render::wrap(&format!("Step {number} failed: {what}"), w) {
+            put(&format!("{}\n", style(l).red()));
+        }
+    }
+    Ok(Code::Failed)
+}
+
+/// What failed in a step as demo performed it, in a few words: its lines that failed, its
+/// checks that did not hold (`None`: nothing failed).
+fn failure(run: &runner::StepRun, after: &[Verdict]) -> Option<String> {
+    let lines = run
+        .commands
+        .iter()
+        .filter(|c| c.status == runner::CommandStatus::Failed)
+        .count();
+    let checks = after.iter().filter(|v| !v.pass).count();
+    let mut said = Vec::new();
+    if lines > 0 {
+        said.push(match lines {
+            1 => "a line failed".to_string(),
+            n => format!("{n} lines failed"),
+        });
+    }
+    if checks > 0 {
+        said.push(format!("{checks} of {} checks did not hold", after.len()));
+    }
+    (!said.is_empty()).then(|| said.join(", "))
 }
 
 enum Next {
@@ -142,11 +179,10 @@ struct Demo<'a> {
 
 impl Demo<'_> {
     /// Performs step `idx` and shows it; `again`, only shows it (its commands, its checks as
-    /// the kernel has them now, the picture).
-    fn step(&mut self, engine: &mut Engine, idx: usize, again: bool) -> Next {
+    /// the kernel has them now, the picture). Also what failed, when it was performed.
+    fn step(&mut self, engine: &mut Engine, idx: usize, again: bool) -> (Next, Option<String>) {
         let step = &self.lesson.steps[idx];
         let n = self.lesson.steps.len();
-        let w = width();
         let mut prose = String::new();
         if idx == 0 {
             prose.push_str(&format!(
@@ -155,13 +191,9 @@ impl Demo<'_> {
             ));
         }
         prose.push_str(&super::learn::without_commands(&step.body));
-        let body: Vec<String> = crate::render::render(&prose, w)
-            .lines()
-            .map(str::to_string)
-            .collect();
         let parts = Parts {
             header: format!("Step {} of {n}: {}", step.index, step.title),
-            body,
+            body: Vec::new(),
             scroll: 0,
             commands: Vec::new(),
             checks: step
@@ -183,18 +215,20 @@ impl Demo<'_> {
         let mut show = Typing {
             delay: typing_delay(),
             parts,
+            record: vec![Piece::Prose(prose)],
+            laid: None,
             screen: &mut self.screen,
         };
         show.draw();
-        let mut parts = if again {
+        let mut failed = None;
+        let (mut parts, mut record) = if again {
             let mut parts = show.parts;
+            let mut record = show.record;
             parts.commands = step.commands.iter().map(|c| c.text.clone()).collect();
-            parts.body.push(String::new());
-            parts
-                .body
-                .extend(crate::render::wrap(&style(AGAIN).yellow().to_string(), w));
+            record.push(Piece::Blank);
+            record.push(Piece::Text(style(AGAIN).yellow().to_string()));
             parts.checks = checklist(step, &engine.evaluate(&step.checks));
-            parts
+            (parts, record)
         } else {
             let policy = Policy {
                 judge_after: !step.checks.is_empty(),
@@ -206,22 +240,14 @@ impl Demo<'_> {
             });
             let mut parts = show.parts;
             // Demo judges every check: none is left unjudged.
-            let after: Vec<Verdict> = run.after.into_iter().flatten().collect();
+            let after: Vec<Verdict> = run.after.iter().flatten().cloned().collect();
+            failed = failure(&run, &after);
             parts.checks = checklist(step, &after);
-            parts
+            (parts, show.record)
         };
         // The picture after the step, below what the commands printed.
-        let picture = crate::show::after_step(
-            &engine.kernel,
-            self.lesson,
-            engine.lesson_namespaces(),
-            idx + 1,
-            w,
-        );
-        parts.body.push(String::new());
-        parts
-            .body
-            .extend(picture.lines().flat_map(|l| crate::render::wrap(l, w)));
+        record.push(Piece::Blank);
+        record.push(Piece::Picture);
         parts.footers = match self.auto {
             Some(s) => vec![
                 format!("next in {s} s · space: next · b back · ↑↓ scroll · q quit"),
@@ -235,8 +261,41 @@ impl Demo<'_> {
         // Scrolled to the end: the latest output and the picture are what the audience sees.
         parts.scroll = usize::MAX;
         let started = Instant::now();
+        // The picture and the body as last laid out, for a width: a resized terminal gets
+        // both again, wrapped for its new width.
+        let mut picture: Option<(usize, String)> = None;
+        let mut laid_for = 0;
         loop {
-            let laid = screen::layout(&parts, width(), height());
+            let (w, h) = (width(), height());
+            if picture.as_ref().is_none_or(|(pw, _)| *pw != w) {
+                let p = crate::show::after_step(
+                    &engine.kernel,
+                    self.lesson,
+                    engine.lesson_namespaces(),
+                    idx + 1,
+                    w,
+                );
+                picture = Some((w, p));
+            }
+            if laid_for != w {
+                let p = picture.as_ref().map_or("", |(_, p)| p.as_str());
+                // Scrolled to the end, it stays at the end.
+                let at_end = parts.scroll >= parts.body.len().saturating_sub(1);
+                parts.body = lay(&record, w, p);
+                if at_end {
+                    parts.scroll = usize::MAX;
+                }
+                laid_for = w;
+            }
+            // With --auto, the seconds left, counting down.
+            if let Some(s) = self.auto {
+                let left = Duration::from_secs_f64(s).saturating_sub(started.elapsed());
+                parts.footers[0] = format!(
+                    "next in {} s · space: next · b back · ↑↓ scroll · q quit",
+                    left.as_secs_f64().ceil()
+                );
+            }
+            let laid = screen::layout(&parts, w, h);
             parts.scroll = parts.scroll.min(laid.max_scroll);
             let page = laid.body_rows.max(2) - 1;
             self.screen.draw(&laid.lines);
@@ -244,7 +303,7 @@ impl Demo<'_> {
                 .auto
                 .map(|s| Duration::from_secs_f64(s).saturating_sub(started.elapsed()));
             if left.is_some_and(|l| l.is_zero()) {
-                return Next::Forward;
+                return (Next::Forward, failed);
             }
             let wait = left.map_or(Duration::from_millis(100), |l| {
                 l.min(Duration::from_millis(100))
@@ -252,20 +311,87 @@ impl Demo<'_> {
             let Some(k) = self.keys.next(wait) else {
                 continue;
             };
-            match k {
-                Key::Quit | Key::Char('q') => return Next::Quit,
-                Key::Char('b') => return Next::Back,
-                Key::Char(' ') | Key::Enter | Key::Char('n') => return Next::Forward,
-                Key::Up | Key::Char('k') => parts.scroll = parts.scroll.saturating_sub(1),
-                Key::Down | Key::Char('j') => parts.scroll = parts.scroll.saturating_add(1),
-                Key::PageUp => parts.scroll = parts.scroll.saturating_sub(page),
-                Key::PageDown => parts.scroll = parts.scroll.saturating_add(page),
-                Key::Home => parts.scroll = 0,
-                Key::End => parts.scroll = usize::MAX,
-                _ => {}
+            let next = match k {
+                Key::Quit | Key::Char('q') => Some(Next::Quit),
+                Key::Char('b') => Some(Next::Back),
+                Key::Char(' ') | Key::Enter | Key::Char('n') => Some(Next::Forward),
+                Key::Up | Key::Char('k') => {
+                    parts.scroll = parts.scroll.saturating_sub(1);
+                    None
+                }
+                Key::Down | Key::Char('j') => {
+                    parts.scroll = parts.scroll.saturating_add(1);
+                    None
+                }
+                Key::PageUp => {
+                    parts.scroll = parts.scroll.saturating_sub(page);
+                    None
+                }
+                Key::PageDown => {
+                    parts.scroll = parts.scroll.saturating_add(page);
+                    None
+                }
+                Key::Home => {
+                    parts.scroll = 0;
+                    None
+                }
+                Key::End => {
+                    parts.scroll = usize::MAX;
+                    None
+                }
+                _ => None,
+            };
+            if let Some(next) = next {
+                return (next, failed);
             }
         }
     }
+}
+
+/// What the body of a step's screen holds, kept as written (not yet wrapped), so that it is
+/// laid out again for a terminal that was resized in the middle of the step.
+enum Piece {
+    /// The step's text, Markdown.
+    Prose(String),
+    /// A command as it was typed out: `$` and the command, broken as the commands area breaks
+    /// it.
+    Command(String),
+    /// A line of text (what a command printed, an error): wrapped.
+    Text(String),
+    Blank,
+    /// The picture after the step (drawn by the caller for the width).
+    Picture,
+}
+
+/// The body's lines for `width`.
+fn lay(record: &[Piece], width: usize, picture: &str) -> Vec<String> {
+    let mut body = Vec::new();
+    for p in record {
+        match p {
+            Piece::Prose(md) => {
+                body.extend(crate::render::render(md, width).lines().map(str::to_string))
+            }
+            Piece::Command(c) => {
+                for (i, l) in crate::render::command(c, width.saturating_sub(2))
+                    .into_iter()
+                    .enumerate()
+                {
+                    let lead = if i == 0 { "$" } else { " " };
+                    body.push(format!(
+                        "{} {}",
+                        style(lead).green().bold(),
+                        style(l).bold()
+                    ));
+                }
+            }
+            Piece::Text(t) => body.extend(crate::render::wrap(t, width)),
+            Piece::Blank => body.push(String::new()),
+            Piece::Picture => {
+                body.extend(picture.lines().flat_map(|l| crate::render::wrap(l, width)))
+            }
+        }
+    }
+    body
 }
 
 fn checklist(step: &Step, after: &[Verdict]) -> Vec<CheckRow> {
@@ -292,7 +418,15 @@ fn answer_line(keys: &Keys) -> bool {
             Some(Key::Enter) | None => {
                 return matches!(line.trim(), "y" | "Y" | "yes" | "Yes");
             }
-            Some(Key::Quit) => super::interrupted(keys),
+            Some(Key::Quit) => {
+                // On the normal screen, after the question: the line ends, and the question
+                // stays (leaving the alternate screen, which the demo has not taken yet, put
+                // the cursor back where an earlier screen had saved it, over the question).
+                crate::signals::leaving();
+                keys.restore();
+                put("\x1b[?25h\nnslab: interrupted\n");
+                std::process::exit(Code::Interrupted as i32)
+            }
             Some(Key::Backspace) => {
                 if line.pop().is_some() {
                     put("\x08 \x08");
@@ -325,12 +459,21 @@ fn wait_key(keys: &Keys, timeout: Option<Duration>) -> Option<Key> {
 struct Typing<'a> {
     delay: Duration,
     parts: Parts,
+    /// The body as written; laid out for the terminal's width at each frame.
+    record: Vec<Piece>,
+    /// The width and the number of pieces the body was last laid out for.
+    laid: Option<(usize, usize)>,
     screen: &'a mut Screen,
 }
 
 impl Typing<'_> {
     fn draw(&mut self) {
-        let laid = screen::layout(&self.parts, width(), height());
+        let (w, h) = (width(), height());
+        if self.laid != Some((w, self.record.len())) {
+            self.parts.body = lay(&self.record, w, "");
+            self.laid = Some((w, self.record.len()));
+        }
+        let laid = screen::layout(&self.parts, w, h);
         self.screen.draw(&laid.lines);
     }
 }
@@ -348,25 +491,14 @@ impl Show for Typing<'_> {
                 std::thread::sleep(self.delay);
             }
         }
-        // In the scrolling record of the step, broken as the commands area breaks it.
-        for (i, l) in crate::render::command(&c.text, width().saturating_sub(2))
-            .into_iter()
-            .enumerate()
-        {
-            let lead = if i == 0 { "$" } else { " " };
-            self.parts.body.push(format!(
-                "{} {}",
-                style(lead).green().bold(),
-                style(l).bold()
-            ));
-        }
+        // In the scrolling record of the step.
+        self.record.push(Piece::Command(c.text.clone()));
         self.draw();
     }
 
     fn performed(&mut self, c: &CommandLine, r: &CommandRun) {
-        let w = width();
         for l in crate::term::printable(&r.output).lines() {
-            self.parts.body.extend(crate::render::wrap(l, w));
+            self.record.push(Piece::Text(l.to_string()));
         }
         let said = match (&r.error, c.expect_failure) {
             (Some(e), _) => Some(style(e).red().to_string()),
@@ -374,7 +506,7 @@ impl Show for Typing<'_> {
             (None, false) => None,
         };
         if let Some(s) = said {
-            self.parts.body.extend(crate::render::wrap(&s, w));
+            self.record.push(Piece::Text(s));
         }
         self.parts.scroll = usize::MAX;
         self.draw();

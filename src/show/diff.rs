@@ -6,7 +6,9 @@
 //! not mention are left out (the machine has others, none of the lesson's business). A present
 //! item shows the observed state (up, carrier, addresses); only presence is marked.
 
-use super::model::{Address, End, Iface, Mark, NsView, Topology, Wire};
+use super::model::{Address, DefaultRoute, End, Iface, LinkKind, Mark, NsView, Topology, Wire};
+use crate::lesson::grammar::ip::rtn;
+use crate::lesson::{Check, LinkPred, Ns};
 
 pub fn diff(intended: &Topology, observed: &Topology) -> Topology {
     let namespaces: Vec<NsView> = intended
@@ -152,6 +154,185 @@ fn merge_iface(i: &Iface, o: &Iface) -> Iface {
         meant_up: (i.up != o.up).then_some(i.up),
         ..o.clone()
     }
+}
+
+/// What a step's checks expect, added to a diff `t` where it is not drawn yet: a namespace, an
+/// interface, an address, a veth pair's wire, a bridge port, a default route that a check
+/// names and the picture does not have is drawn missing (or, when the kernel has it and the
+/// intention did not, present). A link the checks want up or down and the kernel has the other
+/// way says so (`meant UP`). Checks that something is absent, and `not` checks, add nothing.
+pub fn expect(t: &mut Topology, observed: &Topology, checks: &[Check]) {
+    for c in checks {
+        match c {
+            Check::Netns { name, exists: true } => {
+                ensure_ns(t, observed, &Ns::Named(name.clone()));
+            }
+            Check::Link { name, ns, pred } => {
+                if matches!(pred, LinkPred::Absent) {
+                    continue;
+                }
+                let kind = match pred {
+                    LinkPred::Kind(k) => Some(LinkKind::from_name(k)),
+                    LinkPred::Peer { .. } => Some(LinkKind::Veth),
+                    _ => None,
+                };
+                let i = ensure_iface(t, observed, ns, name, kind);
+                match pred {
+                    LinkPred::Up | LinkPred::Down => {
+                        let want = matches!(pred, LinkPred::Up);
+                        if i.mark != Some(Mark::Missing) && i.up != want {
+                            i.meant_up = Some(want);
+                        }
+                    }
+                    LinkPred::Master(m) => {
+                        if i.master.as_deref() != Some(m.as_str()) {
+                            i.master = Some(m.clone());
+                            i.master_mark = Some(Mark::Missing);
+                        }
+                        ensure_iface(t, observed, ns, m, Some(LinkKind::Bridge));
+                    }
+                    LinkPred::Peer {
+                        name: pname,
+                        ns: pns,
+                    } => {
+                        let far = End::new(ns_name(pns), pname.clone());
+                        if i.mark == Some(Mark::Missing) {
+                            i.peer = Some(far.clone());
+                        }
+                        let near = End::new(ns_name(ns), name.clone());
+                        let p = ensure_iface(t, observed, pns, pname, Some(LinkKind::Veth));
+                        if p.mark == Some(Mark::Missing) {
+                            p.peer = Some(near.clone());
+                        }
+                        let w = Wire::new(near, far);
+                        if !t.wires.iter().any(|x| x.a == w.a && x.b == w.b) {
+                            t.wires.push(Wire {
+                                mark: Some(Mark::Missing),
+                                ..w
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Check::Addr { cidr, dev, ns, .. } => {
+                let cidr = cidr.to_string();
+                let i = ensure_iface(t, observed, ns, dev, None);
+                if !i.addresses.iter().any(|a| a.cidr == cidr) {
+                    i.addresses.push(Address {
+                        cidr,
+                        mark: Some(Mark::Missing),
+                    });
+                }
+            }
+            Check::Route { ns, route }
+                if route.dest.is_none_or(|d| d.prefix == 0)
+                    && route.table.is_none_or(|t| t == MAIN)
+                    && route.kind == rtn::UNICAST =>
+            {
+                let v = ensure_ns(t, observed, ns);
+                if v.default_route.is_none() {
+                    v.default_route = Some(DefaultRoute {
+                        via: route.via.map(|a| a.to_string()),
+                        dev: route.dev.clone(),
+                        mark: Some(Mark::Missing),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    t.derive_ports();
+}
+
+/// The main routing table's number.
+const MAIN: u32 = 254;
+
+fn ns_name(ns: &Ns) -> String {
+    match ns {
+        Ns::Root => "root".to_string(),
+        Ns::Named(n) => n.clone(),
+    }
+}
+
+/// The namespace in `t`: drawn already; or added, as the kernel has it (its interfaces
+/// extra: the intention has none of them), or missing.
+fn ensure_ns<'a>(t: &'a mut Topology, observed: &Topology, ns: &Ns) -> &'a mut NsView {
+    let name = ns_name(ns);
+    let k = match t.namespaces.iter().position(|n| n.name == name) {
+        Some(k) => k,
+        None => {
+            let v = match (ns, observed.namespace(&name)) {
+                (_, Some(o)) => {
+                    let mut v = o.clone();
+                    v.mark = Some(Mark::Present);
+                    for i in &mut v.interfaces {
+                        if i.name != "lo" {
+                            mark_iface(i, Mark::Extra);
+                        }
+                    }
+                    v
+                }
+                (Ns::Root, None) => {
+                    let mut v = NsView::root();
+                    v.mark = Some(Mark::Present);
+                    v
+                }
+                (Ns::Named(_), None) => {
+                    let mut v = NsView::named(name);
+                    v.mark = Some(Mark::Missing);
+                    v
+                }
+            };
+            t.namespaces.push(v);
+            t.namespaces.len() - 1
+        }
+    };
+    &mut t.namespaces[k]
+}
+
+/// The interface in `t`: drawn already (marked present if it was drawn as extra: the check
+/// means it), as the kernel has it, or missing.
+fn ensure_iface<'a>(
+    t: &'a mut Topology,
+    observed: &Topology,
+    ns: &Ns,
+    name: &str,
+    kind: Option<LinkKind>,
+) -> &'a mut Iface {
+    let here = ns_name(ns);
+    let have = observed.iface(&End::new(&here, name)).cloned();
+    let v = ensure_ns(t, observed, ns);
+    let k = match v.interfaces.iter().position(|i| i.name == name) {
+        Some(k) => {
+            if v.interfaces[k].mark == Some(Mark::Extra) {
+                v.interfaces[k].mark = Some(Mark::Present);
+            }
+            k
+        }
+        None => {
+            let i = match have {
+                Some(mut i) => {
+                    mark_iface(&mut i, Mark::Extra);
+                    i.mark = Some(Mark::Present);
+                    i
+                }
+                None => {
+                    let mut i = Iface::new(name, kind);
+                    i.mark = Some(Mark::Missing);
+                    i
+                }
+            };
+            v.interfaces.push(i);
+            v.interfaces
+                .sort_by_key(|x| (x.name != "lo", !x.is_bridge(), x.name.clone()));
+            v.interfaces
+                .iter()
+                .position(|i| i.name == name)
+                .unwrap_or(0)
+        }
+    };
+    &mut v.interfaces[k]
 }
 
 /// The address the kernel gives lo.
@@ -322,5 +503,73 @@ mod tests {
         let s = crate::show::render_text(&d, 80, true);
         assert!(!s.contains("[extra]"), "{s}");
         assert!(s.contains("o veth0     DOWN veth [meant UP] |"), "{s}");
+    }
+
+    fn checks(lines: &[&str]) -> Vec<crate::lesson::Check> {
+        lines
+            .iter()
+            .map(|l| crate::lesson::check::parse(l).unwrap().0)
+            .collect()
+    }
+
+    /// What a step's checks name and neither the intention nor the kernel has is drawn
+    /// missing; what the kernel has is drawn as it is, not missing; `not` and absent checks add
+    /// nothing.
+    #[test]
+    fn what_the_checks_expect_is_drawn() {
+        let have = Topology::new(vec![
+            NsView::named("blue").with(Iface::loopback().up()),
+            NsView::named("green"),
+        ]);
+        let want = Topology::new(vec![NsView::named("blue").with(Iface::loopback().up())]);
+        let mut d = diff(&want, &have);
+        expect(
+            &mut d,
+            &have,
+            &checks(&[
+                "netns green exists",
+                "link veth0 in blue peer veth1 in red",
+                "addr 10.1.0.2/24 on veth0 in blue",
+                "route default via 10.1.0.1 in blue",
+                "link lo in blue is down",
+                "not netns pink exists",
+                "link gone in blue absent",
+            ]),
+        );
+        let names: Vec<(&str, Option<Mark>)> = d
+            .namespaces
+            .iter()
+            .map(|n| (n.name.as_str(), n.mark))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("blue", Some(Mark::Present)),
+                ("green", Some(Mark::Present)),
+                ("red", Some(Mark::Missing))
+            ]
+        );
+        let veth0 = mark_of(&d, "blue", "veth0");
+        assert_eq!(veth0.mark, Some(Mark::Missing));
+        assert_eq!(veth0.addresses[0].cidr, "10.1.0.2/24");
+        assert_eq!(veth0.addresses[0].mark, Some(Mark::Missing));
+        assert_eq!(mark_of(&d, "red", "veth1").mark, Some(Mark::Missing));
+        assert_eq!(d.wires.len(), 1);
+        assert_eq!(d.wires[0].mark, Some(Mark::Missing));
+        let route = d.namespaces[0].default_route.as_ref().unwrap();
+        assert_eq!(
+            (route.via.as_deref(), route.mark),
+            (Some("10.1.0.1"), Some(Mark::Missing))
+        );
+        assert_eq!(mark_of(&d, "blue", "lo").meant_up, Some(false));
+        assert!(d.namespace("pink").is_none());
+        assert!(d.namespaces[0].iface("gone").is_none());
+        let s = crate::show::render_text(&d, 80, true);
+        assert!(s.contains("red [missing]"), "{s}");
+        assert!(
+            s.lines()
+                .any(|l| l.contains("default via 10.1.0.1") && l.contains("[missing]")),
+            "{s}"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! The topology for Graphviz: a cluster per namespace, a node per interface, an edge per veth
-//! pair (bold) and per bridge port (thin). Labels are Graphviz's HTML-like labels: `<BR/>` is
+//! The topology for Graphviz: a cluster per namespace, a node per interface (and a line of
+//! text for its default route), an edge per veth pair (bold) and per bridge port (thin). Labels are Graphviz's HTML-like labels: `<BR/>` is
 //! a real line break, names are XML-escaped (a quoted label's `\n` would be printed as a
 //! backslash and an n once the name's own backslashes are escaped), and node ids are made up
 //! (`n0_1`), so that no name ever has to be quoted.
@@ -81,6 +81,14 @@ pub fn dot(t: &Topology) -> String {
                 _ => {}
             }
             let _ = writeln!(s, "    {} [{attrs}];", id(n, k));
+        }
+        // The default route: a line of text in the namespace, as `ip route` says it.
+        if let Some(d) = &ns.default_route {
+            let mut l = xml(&d.to_string());
+            if let Some(w) = Mark::word(d.mark) {
+                let _ = write!(l, " <I>{w}</I>");
+            }
+            let _ = writeln!(s, "    r{n} [shape=plaintext, label=<{l}>];");
         }
         let _ = writeln!(s, "  }}");
     }
@@ -194,5 +202,29 @@ mod tests {
         assert!(d.contains("style=dashed, label=\"missing\""), "{d}");
         assert!(d.contains("peripheries=2"), "{d}");
         assert!(d.contains("<I>extra</I>"), "{d}");
+    }
+
+    #[test]
+    fn the_default_route_is_drawn() {
+        let mut t = Topology::new(vec![
+            NsView::named("blue")
+                .with(Iface::veth("veth0", "red", "veth1").up())
+                .default_via("10.1.0.1"),
+            NsView::named("red").with(Iface::veth("veth1", "blue", "veth0")),
+        ]);
+        t.namespaces[1].default_route = Some(crate::show::DefaultRoute {
+            via: None,
+            dev: Some("veth<1>".into()),
+            mark: Some(Mark::Missing),
+        });
+        let d = dot(&t);
+        assert!(
+            d.contains("    r0 [shape=plaintext, label=<default via 10.1.0.1>];"),
+            "{d}"
+        );
+        assert!(
+            d.contains("r1 [shape=plaintext, label=<default dev veth&lt;1&gt; <I>missing</I>>];"),
+            "{d}"
+        );
     }
 }

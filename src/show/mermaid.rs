@@ -1,7 +1,8 @@
 //! The topology as a Mermaid flowchart, for a lesson's Markdown on a forge that renders
-//! ```` ```mermaid ```` blocks: a subgraph per namespace, a node per interface, an edge per
-//! veth pair (thick) and per bridge port (thin). Ids are made up (`n0_1`), and every label is
-//! quoted with Mermaid's entity codes for the characters that would end it.
+//! ```` ```mermaid ```` blocks: a subgraph per namespace, a node per interface (and one for its
+//! default route), an edge per veth pair (thick) and per bridge port (thin). Ids are made up
+//! (`n0_1`), and every label is quoted with Mermaid's entity codes for the characters that
+//! would end it.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -68,6 +69,15 @@ pub fn mermaid(t: &Topology) -> String {
             if let Some(w) = Mark::word(i.mark) {
                 styles.push(format!("  class {} {w}", id(n, k)));
             }
+        }
+        // The default route: a node of its own (a parallelogram), as `ip route` says it.
+        if let Some(d) = &ns.default_route {
+            let mut l = esc(&d.to_string());
+            if let Some(w) = Mark::word(d.mark) {
+                let _ = write!(l, " ({w})");
+                styles.push(format!("  class r{n} {w}"));
+            }
+            let _ = writeln!(s, "    r{n}[/\"{l}\"/]");
         }
         let _ = writeln!(s, "  end");
         match (ns.mark, ns.kind) {
@@ -178,5 +188,23 @@ mod tests {
         assert!(m.contains("[\"netns red (missing)\"]"), "{m}");
         assert!(m.contains("class n1_0 missing"), "{m}");
         assert!(m.contains("style ns1 stroke-dasharray"), "{m}");
+    }
+
+    #[test]
+    fn the_default_route_is_a_node() {
+        let mut t = Topology::new(vec![
+            NsView::named("blue")
+                .with(Iface::veth("veth0", "red", "veth1"))
+                .default_via("10.1.0.1"),
+        ]);
+        let m = mermaid(&t);
+        assert!(m.contains("    r0[/\"default via 10.1.0.1\"/]\n"), "{m}");
+        t.namespaces[0].default_route.as_mut().unwrap().mark = Some(Mark::Missing);
+        let m = mermaid(&t);
+        assert!(
+            m.contains("r0[/\"default via 10.1.0.1 (missing)\"/]"),
+            "{m}"
+        );
+        assert!(m.contains("class r0 missing"), "{m}");
     }
 }

@@ -224,6 +224,82 @@ pub fn render_text(t: &Topology, width: usize, ascii: bool) -> String {
     out
 }
 
+/// The topology as a list, for a pane too narrow or too short for the boxes: a line per
+/// namespace, and under it a line per interface (its state, kind, addresses, peer, bridge), its
+/// default route and forwarding; each line wrapped to `width`.
+pub fn render_list(t: &Topology, width: usize, ascii: bool) -> String {
+    let g = if ascii { &ASCII } else { &UTF8 };
+    let mut rows: Vec<String> = Vec::new();
+    for k in layout::plan(t).order() {
+        let ns = &t.namespaces[k];
+        rows.push(format!("{}{}", style(ns.title()).bold(), tag(ns.mark)));
+        for i in &ns.interfaces {
+            let mut line = String::from("  ");
+            for (n, (text, tag)) in iface_lines(i, g).into_iter().enumerate() {
+                let text = text.trim().to_string();
+                if n > 0 {
+                    line.push(' ');
+                }
+                // The state's padding is for boxes: one space between words here.
+                line.push_str(
+                    &text
+                        .split(' ')
+                        .filter(|w| !w.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+                line.push_str(&tag);
+            }
+            rows.push(line);
+        }
+        if let Some(d) = &ns.default_route {
+            rows.push(format!("  {}{}", visible(&d.to_string()), tag(d.mark)));
+        }
+        if ns.forwarding == Some(true) {
+            rows.push("  forwarding on".to_string());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        for l in crate::render::wrap(&r, width) {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The topology for a screen of `width` x `height` (`show --watch` in a pane): the boxes when
+/// they fit; else the list; a list still too long is cut, its last line saying how many lines
+/// it left out. No line is wider than `width`, and there are at most `height` lines.
+pub fn render_fit(t: &Topology, width: usize, height: usize, ascii: bool) -> String {
+    let (width, height) = (width.max(1), height.max(1));
+    let fits =
+        |s: &str| s.lines().count() <= height && s.lines().all(|l| measure_text_width(l) <= width);
+    let boxes = render_text(t, width, ascii);
+    if fits(&boxes) {
+        return boxes;
+    }
+    let list = render_list(t, width, ascii);
+    let lines: Vec<&str> = list.lines().collect();
+    if lines.len() <= height {
+        return list;
+    }
+    let kept = height - 1;
+    let mut out: String = lines[..kept].iter().map(|l| format!("{l}\n")).collect();
+    let more = format!(
+        "… {} more lines: a taller pane shows them",
+        lines.len() - kept
+    );
+    out.push_str(&console::truncate_str(
+        &style(more).dim().to_string(),
+        width,
+        "",
+    ));
+    out.push('\n');
+    out
+}
+
 /// The space between two neighbouring boxes: a wire on line `r` when a veth pair joins the
 /// interface that starts there on the left to the one that starts there on the right.
 fn gap(left: &NsView, lb: &Boxed, right: &NsView, rb: &Boxed, r: usize, g: &Glyphs) -> String {
@@ -292,5 +368,74 @@ mod tests {
         assert!(s.contains("[missing] |"), "{s}");
         assert!(s.contains("10.1.0.2/24          [extra] |"), "{s}");
         assert!(s.contains("+. red [missing] ."), "{s}");
+    }
+
+    /// A lab of four namespaces, one of them a router with two interfaces and a default route.
+    fn four() -> Topology {
+        Topology::new(vec![
+            NsView::root().with(Iface::loopback().up().address("127.0.0.1/8")),
+            NsView::named("left")
+                .with(Iface::loopback())
+                .with(
+                    Iface::veth("eth0", "router", "left0")
+                        .up()
+                        .address("10.0.1.2/24"),
+                )
+                .default_via("10.0.1.1"),
+            NsView::named("router")
+                .with(Iface::loopback())
+                .with(
+                    Iface::veth("left0", "left", "eth0")
+                        .up()
+                        .address("10.0.1.1/24"),
+                )
+                .with(
+                    Iface::veth("right0", "right", "eth0")
+                        .up()
+                        .address("10.0.2.1/24"),
+                )
+                .forwarding(true),
+            NsView::named("right")
+                .with(Iface::loopback())
+                .with(
+                    Iface::veth("eth0", "router", "right0")
+                        .up()
+                        .address("10.0.2.2/24"),
+                )
+                .default_via("10.0.2.1"),
+        ])
+    }
+
+    /// `show --watch` in a small pane: nothing wider than the pane, no more lines than it has
+    /// (the boxes took 30 lines at 60 columns, and 36 columns at any width), and what is left
+    /// out is said.
+    #[test]
+    fn a_small_pane_gets_a_list_that_fits() {
+        console::set_colors_enabled(false);
+        let t = four();
+        // Room enough: the boxes, as render_text draws them.
+        assert_eq!(render_fit(&t, 120, 60, true), render_text(&t, 120, true));
+        for (w, h) in [(60, 20), (30, 20), (24, 10), (60, 8)] {
+            let s = render_fit(&t, w, h, false);
+            assert!(s.lines().count() <= h, "{w}x{h}:\n{s}");
+            assert!(
+                s.lines().all(|l| measure_text_width(l) <= w),
+                "{w}x{h}:\n{s}"
+            );
+            assert!(s.starts_with("root namespace"), "{w}x{h}:\n{s}");
+        }
+        let s = render_fit(&t, 60, 20, false);
+        assert!(
+            s.contains("  ● eth0 UP veth 10.0.1.2/24 ⇄ router:left0"),
+            "{s}"
+        );
+        assert!(s.contains("  default via 10.0.1.1"), "{s}");
+        assert!(s.contains("right"), "{s}");
+        let s = render_fit(&t, 60, 8, false);
+        assert!(
+            s.trim_end()
+                .ends_with("more lines: a taller pane shows them"),
+            "{s}"
+        );
     }
 }
