@@ -696,6 +696,11 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
         let p = r::plan_now(&kernel, id, &b, basis).map_err(Failure::env)?;
         plans.push((p, b, basis));
     }
+    for (id, who) in &busy {
+        eprintln!(
+            "nslab: {id}: {who} is running this lesson: nothing of it is removed. Press r in learn to reset its lab there, or quit it (q) and reset then"
+        );
+    }
     for (p, _, _) in &plans {
         for line in p.lines() {
             println!("{}", crate::term::printable(&line));
@@ -707,7 +712,9 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
         }
     }
     let total: usize = plans.iter().map(|(p, _, _)| p.actions.len()).sum();
-    if total == 0 && !without.is_empty() && !named && plans.is_empty() {
+    if total == 0 && plans.is_empty() && !busy.is_empty() {
+        // Every lesson asked for runs: said above.
+    } else if total == 0 && !without.is_empty() && !named && plans.is_empty() {
         println!("No lesson began on this machine since nslab keeps a ledger: nothing to remove.");
     } else if total == 0 {
         println!("Nothing to remove.");
@@ -718,11 +725,6 @@ fn reset(which: &[String], dry_run: bool, yes: bool, by_name: bool) -> Result<Co
         .chain(from_ledger.iter().map(String::as_str))
         .filter(|id| progress.get(id).is_some_and(|p| p.done()))
         .collect();
-    for (id, who) in &busy {
-        eprintln!(
-            "nslab: {id}: {who} is running this lesson: nothing of it is removed. Press r in learn to reset its lab there, or quit it (q) and reset then"
-        );
-    }
     let busy_failure = || {
         Failure::env(format!(
             "{} of the lessons asked for {} running: not reset",

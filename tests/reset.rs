@@ -985,8 +985,49 @@ echo "#SAID"; tr '\n' ' ' < /tmp/out
     );
 }
 
+/// The same on a disk file system, where a freed inode number goes to the next new file (ext4
+/// gave the user's file the inode of the lesson's removed one, and reset, which knew a file by
+/// device and inode, removed the user's: found by a fresh-eyes reviewer). The sandbox's /mnt is
+/// a folder of the test's own under the build's target folder, on the disk. A file is known by
+/// its birth too.
+#[test]
+fn reset_keeps_the_users_file_that_took_the_lessons_inode() {
+    let disk = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("reset-disk-{}", std::process::id()));
+    std::fs::create_dir_all(&disk).unwrap();
+    let out = sandboxed(&format!(
+        r##"
+mount --bind {disk} /mnt || exit 99
+L=tests/ledger-lessons/writes-a-file-on-disk.md
+rm -f /tmp/exit
+$T new-session -d -x 150 -y 50 "$N demo $L; echo \$? > /tmp/exit; sleep 600"
+waitfor "space/Enter: next"
+quit
+was=$(stat -c %i /mnt/lesson-note.txt)
+rm /mnt/lesson-note.txt; echo mine > /mnt/lesson-note.txt
+echo "#INODE"; [ "$was" = "$(stat -c %i /mnt/lesson-note.txt)" ] && echo reused || echo other
+$N reset writes-a-file-on-disk > /tmp/out; echo "#KEPT"; echo "code $?"; cat /mnt/lesson-note.txt
+echo "#SAID"; tr '\n' ' ' < /tmp/out
+"##,
+        disk = disk.display()
+    ));
+    let _ = std::fs::remove_dir_all(&disk);
+    let r = Run::of(&out);
+    eprintln!(
+        "the user's file took the lesson's inode: {}",
+        r.part("INODE").trim()
+    );
+    assert_eq!(r.words("KEPT"), ["code", "0", "mine"], "{}", r.text);
+    assert!(
+        flat(&r.part("SAID")).contains("file /mnt/lesson-note.txt (made while no session"),
+        "{}",
+        r.text
+    );
+}
+
 /// learn: the note the student writes while learn watches is the lesson's (reset removes it);
-/// one the student had before learn began, and chose to go on with, stays theirs.
+/// one the user wrote while no session ran, and chose to go on with when learn asked, stays
+/// theirs (learn sees it there, and never writes it down as the lesson's).
 #[test]
 fn learn_notes_the_file_the_student_writes_and_not_the_one_they_kept() {
     let out = sandboxed(
@@ -996,8 +1037,8 @@ learn $L; waitfor "Step 1 of 2"
 echo "the lesson's" > /tmp/lesson-note.txt
 quit
 echo "#PLAN"; $N reset --dry-run writes-a-file | grep -o "remove file /tmp/lesson-note.txt"
-$N reset writes-a-file > /dev/null
-echo mine > /tmp/lesson-note.txt
+# The baseline stays; the user writes their own note, then goes on with it in learn.
+rm /tmp/lesson-note.txt; echo mine > /tmp/lesson-note.txt
 learn $L; waitfor "Go on anyway? [y/N]"
 $T send-keys y Enter; waitfor "Step 1 of 2"
 quit

@@ -99,25 +99,24 @@ struct Learn<'a> {
     /// [`super::reset::note_made_links`]).
     root_links: Vec<String>,
     noted_links: std::cell::RefCell<Vec<(String, u32)>>,
-    /// The lesson's files among `taken`, as they were when the session began (device, inode):
+    /// The lesson's files among `taken`, as they were when the session began:
     /// the student's, never written to the ledger as the lesson's.
-    theirs_files: Vec<(String, (u64, u64))>,
+    theirs_files: Vec<(String, crate::engine::ledger::file::FileIdent)>,
     /// The files the lesson writes, and their identities as learn last looked (see
     /// [`super::reset::note_made_files`]).
     files: Vec<String>,
-    noted_files: std::cell::RefCell<Vec<(String, (u64, u64))>>,
+    noted_files: std::cell::RefCell<Vec<(String, crate::engine::ledger::file::FileIdent)>>,
 }
 
-/// The identity (device, inode) of each of `paths` that exists as a regular file.
-fn file_identities<'p>(paths: impl IntoIterator<Item = &'p String>) -> Vec<(String, (u64, u64))> {
-    use std::os::unix::fs::MetadataExt;
+/// The identity of each of `paths` that exists as a regular file.
+fn file_identities<'p>(
+    paths: impl IntoIterator<Item = &'p String>,
+) -> Vec<(String, crate::engine::ledger::file::FileIdent)> {
     paths
         .into_iter()
         .filter_map(|p| {
-            let m = std::fs::symlink_metadata(p).ok()?;
-            m.file_type()
-                .is_file()
-                .then(|| (p.clone(), (m.dev(), m.ino())))
+            let f = crate::engine::ledger::file::FileId::of(p).filter(|f| f.regular)?;
+            Some((p.clone(), f.ident()))
         })
         .collect()
 }
@@ -1360,9 +1359,10 @@ impl Learn<'_> {
 
     /// `d`: nslab performs the step's commands; Ctrl-C stops it at once.
     /// On the machine: the lesson's baseline is in the ledger before nslab (or a step) makes
-    /// anything. A `nslab reset` in another shell while learn runs forgets it; without a new
-    /// one, what `f` and `d` made after it would be no lesson's, and no reset would remove it.
-    /// The new one takes what is there now as the machine's own (kept by any reset).
+    /// anything. `nslab reset` leaves a lesson that learn runs alone (modes/session.rs), but the
+    /// ledger file may have been removed by hand: without a new baseline, what `f` and `d` made
+    /// after that would be no lesson's, and no reset would remove it. The new one takes what is
+    /// there now as the machine's own (kept by any reset).
     fn keep_ledger(&self) {
         if matches!(self.place, Place::Host) {
             let _ = super::reset::begin(

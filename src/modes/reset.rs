@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use crate::engine::ledger::Undone;
 use crate::engine::ledger::file::{
-    AddrItem, Baseline, By, FileId, Ledger, LedgerError, Makes, NsSeen, RouteItem, RuleItem, Seen,
-    Store, boot_id,
+    AddrItem, Baseline, By, FileId, FileIdent, Ledger, LedgerError, Makes, NsSeen, RouteItem,
+    RuleItem, Seen, Store, boot_id,
 };
 use crate::engine::ledger::look::{self, rule_line};
 use crate::kernel::{Change, Kernel, RouteReq, Unstacked};
@@ -472,12 +472,10 @@ pub fn plan(id: &str, b: &Baseline, now: &Seen, procs: &[(String, u32)], basis: 
             continue;
         }
         match b.before.files.get(path) {
-            Some(was) if (was.dev, was.ino) == (id.dev, id.ino) && basis == Basis::Baseline => p
+            Some(was) if was.same(id) && basis == Basis::Baseline => p
                 .kept
                 .push(format!("file {path} (there before the lesson began)")),
-            _ if basis == Basis::Baseline
-                && !stale_name
-                && !b.saw_made_file(path, (id.dev, id.ino)) =>
+            _ if basis == Basis::Baseline && !stale_name && !b.saw_made_file(path, id.ident()) =>
             {
                 p.kept.push(format!(
                     "file {path} (made while no session of the lesson ran: nslab did not see the lesson make it)"
@@ -886,36 +884,47 @@ pub fn note_made(lesson: &Lesson, seen: &[(String, (u64, u64))], except: &[(Stri
 /// a signal), so that a demo stopped in the middle of a step leaves nothing reset cannot take
 /// back. Only a kill -9 between a line's end and this write (a few milliseconds) escapes it.
 /// (`k`: none when no netlink socket could be opened; the root links are then not noted.)
-/// One read of the ledger, and a write only when something new was seen.
 pub fn note_new(k: Option<&Kernel>, id: &str) {
+    note_fresh(id, |b| Fresh {
+        netns: new_namespaces_in(b),
+        links: k.map(|k| new_root_links_in(k, b)).unwrap_or_default(),
+        files: new_files_in(b),
+    });
+}
+
+/// What a session sees made, to be written to the baseline (see [`note_fresh`]).
+#[derive(Default)]
+struct Fresh {
+    netns: Vec<(String, (u64, u64))>,
+    links: Vec<(String, u32)>,
+    files: Vec<(String, FileIdent)>,
+}
+
+/// Writes to the lesson's baseline what `seen` finds made that it does not hold yet: one read
+/// of the ledger, and a write only when there is something new. Nothing in a baseline of an
+/// older nslab, which did not record such things (every new one is the lesson's there).
+fn note_fresh(id: &str, seen: impl FnOnce(&Baseline) -> Fresh) {
     let Ok(ledger) = Store::default().read() else {
         return;
     };
     let Some(b) = current(&ledger, id) else {
         return;
     };
-    let netns: Vec<(String, (u64, u64))> = new_namespaces_in(b)
-        .into_iter()
-        .filter(|(name, ident)| b.made.is_some() && !b.saw_made(name, *ident))
-        .collect();
-    let links: Vec<(String, u32)> = k
-        .map(|k| new_root_links_in(k, b))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(name, index)| b.made_links.is_some() && !b.saw_made_link(name, *index))
-        .collect();
-    let files: Vec<(String, (u64, u64))> = new_files_in(b)
-        .into_iter()
-        .filter(|(path, ident)| b.made_files.is_some() && !b.saw_made_file(path, *ident))
-        .collect();
-    if netns.is_empty() && links.is_empty() && files.is_empty() {
+    let mut f = seen(b);
+    f.netns
+        .retain(|(name, ident)| b.made.is_some() && !b.saw_made(name, *ident));
+    f.links
+        .retain(|(name, index)| b.made_links.is_some() && !b.saw_made_link(name, *index));
+    f.files
+        .retain(|(path, ident)| b.made_files.is_some() && !b.saw_made_file(path, *ident));
+    if f.netns.is_empty() && f.links.is_empty() && f.files.is_empty() {
         return;
     }
     let r = Store::default().update(|l| {
         if let Some(b) = l.lessons.get_mut(id).filter(|b| b.boot == boot_id()) {
-            b.note_made(&netns);
-            b.note_made_links(&links);
-            b.note_made_files(&files);
+            b.note_made(&f.netns);
+            b.note_made_links(&f.links);
+            b.note_made_files(&f.files);
         }
     });
     if let Err(e) = r {
@@ -924,21 +933,15 @@ pub fn note_new(k: Option<&Kernel>, id: &str) {
 }
 
 /// The lesson's files that exist now as regular files and are not the ones there when its
-/// baseline was taken (absent then, or another inode): with their identity (device, inode).
-pub fn new_files_in(b: &Baseline) -> Vec<(String, (u64, u64))> {
-    use std::os::unix::fs::MetadataExt;
+/// baseline was taken (absent then, or another file): with their identity.
+pub fn new_files_in(b: &Baseline) -> Vec<(String, FileIdent)> {
     b.makes
         .files
         .iter()
         .filter_map(|path| {
-            let m = std::fs::symlink_metadata(path).ok()?;
-            let ident = (m.dev(), m.ino());
-            let same_as_before = b
-                .before
-                .files
-                .get(path)
-                .is_some_and(|was| (was.dev, was.ino) == ident);
-            (m.file_type().is_file() && !same_as_before).then(|| (path.clone(), ident))
+            let now = FileId::of(path).filter(|f| f.regular)?;
+            let same_as_before = b.before.files.get(path).is_some_and(|was| was.same(&now));
+            (!same_as_before).then(|| (path.clone(), now.ident()))
         })
         .collect()
 }
@@ -946,28 +949,14 @@ pub fn new_files_in(b: &Baseline) -> Vec<(String, (u64, u64))> {
 /// A session sees the lesson's files made (from [`new_files_in`]), less `except` (files the
 /// student had before the session and chose to go on with, as they were then): written to the
 /// baseline. Reset removes a new file of the lesson's paths only if it is one of these.
-pub fn note_made_files(id: &str, except: &[(String, (u64, u64))]) {
-    let Ok(ledger) = Store::default().read() else {
-        return;
-    };
-    let Some(b) = current(&ledger, id) else {
-        return;
-    };
-    let seen: Vec<(String, (u64, u64))> = new_files_in(b)
-        .into_iter()
-        .filter(|f| !except.contains(f) && !b.saw_made_file(&f.0, f.1))
-        .collect();
-    if seen.is_empty() || b.made_files.is_none() {
-        return;
-    }
-    let r = Store::default().update(|l| {
-        if let Some(b) = l.lessons.get_mut(id).filter(|b| b.boot == boot_id()) {
-            b.note_made_files(&seen);
-        }
+pub fn note_made_files(id: &str, except: &[(String, FileIdent)]) {
+    note_fresh(id, |b| Fresh {
+        files: new_files_in(b)
+            .into_iter()
+            .filter(|f| !except.contains(f))
+            .collect(),
+        ..Fresh::default()
     });
-    if let Err(e) = r {
-        eprintln!("nslab: warning: {e}");
-    }
 }
 
 /// The root links of the lesson's names that exist now with another ifindex than when its

@@ -13,24 +13,38 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Mutex;
 
 use nix::errno::Errno;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, connect, socket};
 
 /// The socket this process holds, for as long as it runs.
 static HELD: Mutex<Option<OwnedFd>> = Mutex::new(None);
 
+/// The lesson's socket name. An abstract name holds at most 107 bytes: a long id is cut, and
+/// a hash of all of it (FNV-1a: the same in every nslab) keeps two long ids apart.
 fn name(id: &str) -> String {
-    format!("nslab/session/{id}")
+    const MOST: usize = 64;
+    if id.len() <= MOST {
+        return format!("nslab/session/{id}");
+    }
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let cut: String = id.chars().take(40).collect();
+    format!("nslab/session/{cut}-{hash:016x}")
+}
+
+fn unix_socket() -> nix::Result<OwnedFd> {
+    socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
 }
 
 /// Binds the lesson's name: `Ok(socket)`, or the kernel's error (`EADDRINUSE`: a session holds
 /// it).
 fn bind_name(id: &str) -> nix::Result<OwnedFd> {
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let fd = unix_socket()?;
     bind(
         fd.as_raw_fd(),
         &UnixAddr::new_abstract(name(id).as_bytes())?,
@@ -39,14 +53,15 @@ fn bind_name(id: &str) -> nix::Result<OwnedFd> {
 }
 
 /// The session of `id` running now in this network namespace, in words ("learn (pid 4242)"),
-/// if one is.
+/// if one is. It only looks: a datagram socket connects to a name somebody holds, and is
+/// refused one nobody does (it never takes the name, which a session starting at that moment
+/// would then find taken).
 pub fn running(id: &str) -> Option<String> {
-    match bind_name(id) {
-        // Nobody holds it (and the socket, dropped here, lets go of it at once).
-        Ok(_) => None,
-        Err(Errno::EADDRINUSE) => Some(holder(id).unwrap_or_else(|| "another session".into())),
-        Err(_) => None,
-    }
+    let fd = unix_socket().ok()?;
+    let addr = UnixAddr::new_abstract(name(id).as_bytes()).ok()?;
+    connect(fd.as_raw_fd(), &addr)
+        .ok()
+        .map(|()| holder(id).unwrap_or_else(|| "another session".into()))
 }
 
 /// Who holds the lesson's name: the socket's inode from /proc/net/unix, and the nslab process
@@ -106,5 +121,31 @@ pub fn hold(id: &str) -> Result<(), String> {
             eprintln!("nslab: warning: cannot mark the lesson {id} as running ({e})");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_id_gets_a_name_an_abstract_socket_can_hold() {
+        assert_eq!(name("veth-lab"), "nslab/session/veth-lab");
+        let long = "a".repeat(200);
+        let longer = format!("{long}b");
+        assert!(name(&long).len() <= 107 && name(&longer).len() <= 107);
+        assert_ne!(name(&long), name(&longer));
+        // Held, it is seen running, and cannot be held twice; let go, it is not running.
+        let id = format!("test-{}", std::process::id());
+        let fd = bind_name(&id).unwrap();
+        assert!(running(&id).is_some());
+        assert!(matches!(bind_name(&id), Err(Errno::EADDRINUSE)));
+        drop(fd);
+        assert!(running(&id).is_none());
+        let long_id = format!("{long}-{}", std::process::id());
+        let fd = bind_name(&long_id).unwrap();
+        assert!(running(&long_id).is_some());
+        drop(fd);
+        assert!(running(&long_id).is_none());
     }
 }

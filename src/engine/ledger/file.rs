@@ -347,13 +347,64 @@ pub struct NsSeen {
     pub unreadable: BTreeSet<String>,
 }
 
-/// A file's identity: the same path later with another inode is another file.
+/// A file's identity: the same path later with another inode is another file, and so is one
+/// with the same inode born later (ext4 gives a freed inode number to the next new file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileId {
     pub dev: u64,
     pub ino: u64,
     /// A regular file (reset removes nothing else).
     pub regular: bool,
+    /// When it was made ([`born`]); 0 when unknown (a ledger of an older nslab).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub born: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A file's identity as [`Baseline::made_files`] keeps it: device, inode, [`born`].
+pub type FileIdent = (u64, u64, u64);
+
+impl FileId {
+    /// The identity of the file at `path` now (not following a symlink), if there is one.
+    pub fn of(path: &str) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path).ok()?;
+        Some(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            regular: m.file_type().is_file(),
+            born: born(&m),
+        })
+    }
+
+    pub fn ident(&self) -> FileIdent {
+        (self.dev, self.ino, self.born)
+    }
+
+    /// The same file: device and inode, and its birth when both know it.
+    pub fn same(&self, other: &FileId) -> bool {
+        (self.dev, self.ino) == (other.dev, other.ino)
+            && (self.born == 0 || other.born == 0 || self.born == other.born)
+    }
+}
+
+/// When a file was made, in nanoseconds since the epoch: its birth time (statx), which ext4
+/// and tmpfs keep; without one, its last status change, which a later write moves on (the file
+/// then passes for another: reset keeps it rather than remove what may be someone else's).
+/// Never 0.
+pub fn born(m: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let since_epoch = m
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as u64);
+    since_epoch
+        .unwrap_or_else(|| (m.ctime().max(0) as u64) * 1_000_000_000 + m.ctime_nsec().max(0) as u64)
+        .max(1)
 }
 
 /// What nslab saw, at one moment, of the things a lesson may make.
@@ -425,12 +476,12 @@ pub struct Baseline {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub made_links: Option<BTreeMap<String, Vec<u32>>>,
     /// The lesson's files that nslab saw a session make (or make anew: another inode), by
-    /// identity (device, inode). A file of the lesson's paths that is not among them came
+    /// identity (device, inode, birth: see [`born`]). A file of the lesson's paths that is not among them came
     /// while no session of the lesson ran (the user's own `/tmp/netns-demo.c`, written after
     /// a demo stopped): reset keeps it. `None` in a baseline of an older nslab: every new file
     /// of the lesson's paths is the lesson's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub made_files: Option<BTreeMap<String, Vec<(u64, u64)>>>,
+    pub made_files: Option<BTreeMap<String, Vec<FileIdent>>>,
 }
 
 /// [`Baseline::made`]: for each name, the identities (inode, stamp) of the namespaces seen.
@@ -485,7 +536,7 @@ impl Baseline {
     }
 
     /// Records files a session saw the lesson make (see [`Baseline::made_files`]).
-    pub fn note_made_files(&mut self, seen: &[(String, (u64, u64))]) {
+    pub fn note_made_files(&mut self, seen: &[(String, FileIdent)]) {
         if let Some(made) = self.made_files.as_mut() {
             for (path, ident) in seen {
                 let idents = made.entry(path.clone()).or_default();
@@ -497,7 +548,7 @@ impl Baseline {
     }
 
     /// A session saw the lesson make this file, or the baseline did not record them.
-    pub fn saw_made_file(&self, path: &str, ident: (u64, u64)) -> bool {
+    pub fn saw_made_file(&self, path: &str, ident: FileIdent) -> bool {
         self.made_files
             .as_ref()
             .is_none_or(|made| made.get(path).is_some_and(|ids| ids.contains(&ident)))
@@ -592,9 +643,7 @@ impl From<LedgerError> for Failure {
 
 /// This machine's boot id; empty if the kernel does not say.
 pub fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    crate::kernel::procs::boot_id().unwrap_or_default()
 }
 
 /// The ledger file: where it is, and the only way to read and change it.
@@ -743,7 +792,7 @@ mod tests {
             made_links: Some(BTreeMap::from([("blue0".to_string(), vec![7])])),
             made_files: Some(BTreeMap::from([(
                 "/tmp/blue.txt".to_string(),
-                vec![(2049, 12)],
+                vec![(2049, 12, 1767261312345678901)],
             )])),
         }
     }

@@ -136,20 +136,14 @@ pub fn look(k: &Kernel, makes: &Makes) -> Result<Seen, String> {
                     dev: m.dev(),
                     ino: m.ino(),
                     regular: true,
+                    born: super::file::born(&m),
                 },
             );
         }
     }
     for path in &makes.files {
-        if let Ok(m) = std::fs::symlink_metadata(path) {
-            seen.files.insert(
-                path.clone(),
-                FileId {
-                    dev: m.dev(),
-                    ino: m.ino(),
-                    regular: m.file_type().is_file(),
-                },
-            );
+        if let Some(id) = FileId::of(path) {
+            seen.files.insert(path.clone(), id);
         }
     }
     Ok(seen)

@@ -105,6 +105,7 @@ fn file(ino: u64) -> FileId {
         dev: 1,
         ino,
         regular: true,
+        born: 0,
     }
 }
 
@@ -244,6 +245,7 @@ fn what_nslab_could_not_see_is_left_and_said() {
             dev: 1,
             ino: 9,
             regular: false,
+            born: 0,
         },
     );
     let mut b = baseline(before);
