@@ -631,6 +631,45 @@ fn learn_sees_a_student_two_steps_ahead() {
     );
 }
 
+/// The ping of "Ping red from blue" typed in red: the step says the echo requests went from red
+/// and to ping from blue, where before it said only "0 echo requests to 10.1.0.3 from blue".
+/// What nslab saw, it saw with its packet sockets: it sent nothing to find out.
+#[test]
+fn learn_names_the_namespace_a_ping_came_from() {
+    let l = lesson("02-veth.md");
+    let n = l.steps.len();
+    let i = l
+        .steps
+        .iter()
+        .find(|s| s.title == "Ping red from blue")
+        .expect("the veth lesson pings red from blue")
+        .index;
+    let t = Tmux::start("wrong-ns-ping", &format!("{} --step {i}", l.id));
+    t.wait_for(
+        0,
+        &screen::step_shown(i, n, "Ping"),
+        Duration::from_secs(20),
+    );
+    t.type_line("ip netns exec red ping -c 2 -i 0.2 10.1.0.3");
+    // learn wraps its words to the pane: compared with the lines joined.
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let start = Instant::now();
+    let said = "2 from red went to 10.1.0.3. The echo requests to 10.1.0.3 went from red, not from blue: ping from blue (with `ip netns exec blue` before it)";
+    loop {
+        let s = t.screen(0);
+        if flat(&s).contains(said) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{said:?} not shown:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.type_line("ip netns exec blue ping -c 2 -i 0.2 10.1.0.3");
+    t.wait_for(0, &screen::step_verified(i), Duration::from_secs(10));
+}
+
 /// `d` at "Delete blue": the step's namespace goes, and its veth pair with it, at once. Before,
 /// learn's own watcher held a socket in blue, which kept blue's network namespace (and the
 /// pair) alive, and `d` waited the 10 s bound of a teardown that could not come.

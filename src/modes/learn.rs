@@ -988,6 +988,9 @@ impl Learn<'_> {
                 // an open socket would keep alive).
                 if self.engine.kernel.watched_changed(&watched) {
                     (watcher, watched) = self.watch();
+                    // The ping watch too: a namespace made since is watched, and one deleted
+                    // is let go of (its packet socket would keep it alive).
+                    self.engine.watch_pings(step);
                 }
                 self.evaluate(idx, &mut v);
                 earned |= !v.outcomes.iter().all(|o| o.pass);
