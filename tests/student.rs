@@ -577,6 +577,99 @@ fn learn_lets_a_student_who_went_ahead_go_on() {
     );
 }
 
+/// Two steps ahead: while the first step is shown, the student makes blue and red and the pair
+/// straight into them. The namespaces step ticks as theirs; then at "Create a veth pair" the
+/// move step held from the moment it was shown. Before, learn looked for going ahead only when
+/// the next step turned true on screen: the pair step was stuck, and its hint said to put the
+/// ends back into the root namespace.
+#[test]
+fn learn_sees_a_student_two_steps_ahead() {
+    let l = lesson("02-veth.md");
+    let n = l.steps.len();
+    let title = |i: usize| l.steps[i - 1].title.clone();
+    assert_eq!(title(3), "Create a veth pair");
+    assert_eq!(title(4), "Move one end into each namespace");
+    let t = Tmux::start("two-ahead", &l.id);
+    t.wait_for(
+        0,
+        &screen::step_shown(1, n, &title(1)),
+        Duration::from_secs(15),
+    );
+    t.type_line("ip netns add blue");
+    t.type_line("ip netns add red");
+    t.type_line("ip link add veth0 netns blue type veth peer name veth1 netns red");
+    t.wait_for(
+        0,
+        "Step 2's checks hold already: you seem to have gone ahead",
+        Duration::from_secs(10),
+    );
+    t.keys(0, &["Enter"]);
+    t.wait_for(0, &screen::step_verified(2), Duration::from_secs(10));
+    t.wait_for(
+        0,
+        &screen::step_shown(3, n, &title(3)),
+        Duration::from_secs(10),
+    );
+    t.wait_for(
+        0,
+        "Step 4's checks hold already: you seem to have gone ahead",
+        Duration::from_secs(10),
+    );
+    // The hint of what nslab sees never says to move the ends back.
+    t.keys(0, &["h"]);
+    std::thread::sleep(Duration::from_millis(400));
+    t.keys(0, &["h"]);
+    let s = t.wait_for(0, "expected:", Duration::from_secs(5));
+    assert!(!s.contains("Try:") && !s.contains("netns 1"), "{s}");
+    t.keys(0, &["Enter"]);
+    let s = t.wait_for(0, &screen::step_verified(4), Duration::from_secs(10));
+    assert!(s.contains("Step 3 ↷ skipped"), "{s}");
+    t.wait_for(
+        0,
+        &screen::step_shown(5, n, &title(5)),
+        Duration::from_secs(10),
+    );
+}
+
+/// The ping of "Ping red from blue" typed in red: the step says the echo requests went from red
+/// and to ping from blue, where before it said only "0 echo requests to 10.1.0.3 from blue".
+/// What nslab saw, it saw with its packet sockets: it sent nothing to find out.
+#[test]
+fn learn_names_the_namespace_a_ping_came_from() {
+    let l = lesson("02-veth.md");
+    let n = l.steps.len();
+    let i = l
+        .steps
+        .iter()
+        .find(|s| s.title == "Ping red from blue")
+        .expect("the veth lesson pings red from blue")
+        .index;
+    let t = Tmux::start("wrong-ns-ping", &format!("{} --step {i}", l.id));
+    t.wait_for(
+        0,
+        &screen::step_shown(i, n, "Ping"),
+        Duration::from_secs(20),
+    );
+    t.type_line("ip netns exec red ping -c 2 -i 0.2 10.1.0.3");
+    // learn wraps its words to the pane: compared with the lines joined.
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let start = Instant::now();
+    let said = "2 from red went to 10.1.0.3. The echo requests to 10.1.0.3 went from red, not from blue: ping from blue (with `ip netns exec blue` before it)";
+    loop {
+        let s = t.screen(0);
+        if flat(&s).contains(said) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{said:?} not shown:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.type_line("ip netns exec blue ping -c 2 -i 0.2 10.1.0.3");
+    t.wait_for(0, &screen::step_verified(i), Duration::from_secs(10));
+}
+
 /// `d` at "Delete blue": the step's namespace goes, and its veth pair with it, at once. Before,
 /// learn's own watcher held a socket in blue, which kept blue's network namespace (and the
 /// pair) alive, and `d` waited the 10 s bound of a teardown that could not come.

@@ -584,6 +584,28 @@ impl Facts for Round<'_> {
             })
             .unwrap_or_default();
         let since = self.run.step_began;
+        // Requests to the address that another watched namespace sent from an address of its
+        // own: not one that passed through it (a router, a bridge's namespace), nor one that
+        // arrived there.
+        let seen = self
+            .run
+            .pings
+            .lock()
+            .map(|l| l.requests_to(a, since))
+            .unwrap_or_default();
+        let mut elsewhere: Vec<(Ns, u32)> = Vec::new();
+        for (ns, src, n) in seen.into_iter().filter(|(ns, _, _)| ns != from) {
+            let theirs = self
+                .snapshot(&ns)
+                .is_some_and(|s| s.addrs.iter().any(|x| x.cidr.addr == IpAddr::V4(src)));
+            if !theirs {
+                continue;
+            }
+            match elsewhere.iter_mut().find(|(m, _)| *m == ns) {
+                Some(e) => e.1 += n,
+                None => elsewhere.push((ns, n)),
+            }
+        }
         let (sent, replies, mut unroutable, unanswered_after_reply) = self
             .run
             .pings
@@ -618,6 +640,7 @@ impl Facts for Round<'_> {
             unroutable,
             unroutable_anywhere,
             unanswered_after_reply,
+            elsewhere,
         }
     }
 

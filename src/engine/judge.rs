@@ -110,7 +110,7 @@ pub fn sentence(c: &str) -> String {
 }
 
 /// Pings from a namespace to an address since a step began.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PingActivity {
     /// Echo requests that went out.
     pub sent: u32,
@@ -124,6 +124,9 @@ pub struct PingActivity {
     /// attempts after it that found no route: the student pinged again, and this time no answer
     /// came.
     pub unanswered_after_reply: u32,
+    /// Echo requests to the address that other namespaces nslab watched sent themselves (from
+    /// an address of their own) since the step began: the student pinged from there.
+    pub elsewhere: Vec<(Ns, u32)>,
 }
 
 /// What the judge asks the kernel. Each answer is fetched at most once a round.
@@ -457,6 +460,33 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
                 Ns::Root => format!("ping -c 3 {addr}"),
                 Ns::Named(n) => format!("ip netns exec {n} ping -c 3 {addr}"),
             };
+            // Nothing from here, and pings from another namespace: the right ping, run in the
+            // wrong place.
+            if sent == 0 && act.unroutable == 0 && !act.elsewhere.is_empty() {
+                let place = |ns: &Ns| match ns {
+                    Ns::Root => "the root namespace".to_string(),
+                    Ns::Named(n) => n.clone(),
+                };
+                let there: Vec<String> = act
+                    .elsewhere
+                    .iter()
+                    .map(|(ns, n)| format!("{n} from {}", place(ns)))
+                    .collect();
+                how.push_str(&format!("; {} went to {addr}", there.join(", ")));
+                let places: Vec<String> = act.elsewhere.iter().map(|(ns, _)| place(ns)).collect();
+                let how_to = match from {
+                    Ns::Root => {
+                        "in a shell of the root namespace, without `ip netns exec`".to_string()
+                    }
+                    Ns::Named(n) => format!("with `ip netns exec {n}` before it"),
+                };
+                return Verdict::fail(expected, how).fix(run).cause(format!(
+                    "the echo requests to {addr} went from {}, not from {}: ping from {} ({how_to})",
+                    places.join(" and "),
+                    place(from),
+                    place(from)
+                ));
+            }
             match (answered, sent, replies, act.unroutable) {
                 (true, _, r, _) if r > 0 => Verdict::pass(expected, how),
                 (false, s, 0, u) if s > 0 || u > 0 => Verdict::pass(expected, how),

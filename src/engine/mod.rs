@@ -171,7 +171,7 @@ impl Engine {
     }
 
     /// A step begins: action checks count from now, and the student's pings are watched in
-    /// the namespaces its checks name.
+    /// the namespaces its checks name and, when it has such a check, the lab's others.
     pub fn begin_step(&mut self, step: &Step) {
         self.run.step_began = Instant::now();
         self.launched.clear();
@@ -251,6 +251,14 @@ impl Engine {
                 {
                     m.insert(ns.clone(), v);
                 }
+            }
+        }
+        // The lab's other namespaces too, the root one among them: a student who pinged from
+        // the wrong one is told so (see [`judge::PingActivity::elsewhere`]). Only read, as the
+        // rest of the watch.
+        for ns in self.lab_namespaces() {
+            if !wanted.contains(&ns) && self.kernel.ns_exists(&ns) {
+                wanted.push(ns);
             }
         }
         if self

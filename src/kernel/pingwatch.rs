@@ -91,6 +91,24 @@ impl PingLog {
         (req, rep)
     }
 
+    /// Echo requests to `addr` seen since `since`, in each namespace and from each source
+    /// address: (namespace, source, how many). A request seen in a namespace was sent there,
+    /// passed through it, or arrived there: the caller tells them apart by the source.
+    pub fn requests_to(&self, addr: Ipv4Addr, since: Instant) -> Vec<(Ns, Ipv4Addr, u32)> {
+        let mut out: Vec<(Ns, Ipv4Addr, u32)> = Vec::new();
+        for e in self
+            .events
+            .iter()
+            .filter(|e| e.request && e.dst == addr && e.at >= since)
+        {
+            match out.iter_mut().find(|(n, s, _)| *n == e.ns && *s == e.src) {
+                Some(x) => x.2 += 1,
+                None => out.push((e.ns.clone(), e.src, 1)),
+            }
+        }
+        out
+    }
+
     /// Requests from `ns` to `addr` (as [`Self::count`] reads them) sent after the last reply
     /// from `addr`, since `since`, that have had `wait` to be answered; and pings nslab
     /// performed that found no route after that reply. Zero when no reply came: then every
@@ -280,6 +298,22 @@ mod tests {
         assert_eq!(
             log.count(&ns, "10.1.0.3".parse().unwrap(), &own, Instant::now()),
             (0, 0)
+        );
+        // The same request as red sees it arriving, and red's own to its address (over lo):
+        // each namespace and source apart, the replies not at all.
+        let red = Ns::Named("red".into());
+        log.record(echo_of(&ip_echo(8, [10, 1, 0, 2], [10, 1, 0, 3], &[0x10; 8]), &red).unwrap());
+        let mut own = echo_of(&ip_echo(8, [10, 1, 0, 3], [10, 1, 0, 3], &[0x10; 8]), &red).unwrap();
+        own.seq = 2;
+        log.record(own);
+        let to = log.requests_to("10.1.0.3".parse().unwrap(), start);
+        assert_eq!(
+            to,
+            vec![
+                (ns.clone(), Ipv4Addr::new(10, 1, 0, 2), 1),
+                (red.clone(), Ipv4Addr::new(10, 1, 0, 2), 1),
+                (red, Ipv4Addr::new(10, 1, 0, 3), 1),
+            ]
         );
     }
 

@@ -7,6 +7,7 @@
 //! the shell, typed here by mistake, changes nothing. Everything under a check is worded from
 //! the verdicts of the latest evaluation, so nothing from an older state stays on screen.
 
+mod ahead;
 mod gone;
 mod input;
 
@@ -178,9 +179,15 @@ struct StepView {
     /// the student went ahead (`ip link add veth0 netns blue ...` for "make a pair" and "move
     /// its ends" at once), and this step's checks may never hold again.
     ahead: Option<usize>,
-    /// Whether `ahead` is looked for: not after `b`, and not when the next step held from the
-    /// moment this one was shown (a step that deletes what this one makes holds before it).
+    /// Whether `ahead` is looked for: not after `b`.
     may_be_ahead: bool,
+    /// The next step held from the moment this one was shown. Then it says the student went
+    /// ahead only through its checks that cannot hold in the lab the lesson's own steps leave
+    /// before this one (`beyond`): a step that deletes what this one makes holds before it, and
+    /// so does one that brings back what this one changes.
+    next_held_when_shown: bool,
+    /// Those checks of the next step (see [`ahead::beyond`]).
+    beyond: Vec<Check>,
     hint_level: usize,
     wrong_answers: usize,
     answered: bool,
@@ -800,10 +807,16 @@ impl Learn<'_> {
                 .map(|(c, _)| &c.check)
                 .collect();
             self.next_holds(idx, &mut round).filter(|&j| {
-                self.lesson.steps[j - 1]
-                    .checks
-                    .iter()
-                    .any(|c| failing.iter().any(|f| shares_a_name(f, &c.check)))
+                let about_these = |c: &Check| failing.iter().any(|f| shares_a_name(f, c));
+                if !v.next_held_when_shown {
+                    return self.lesson.steps[j - 1]
+                        .checks
+                        .iter()
+                        .any(|c| about_these(&c.check));
+                }
+                // Held from the start: the student carried this step's work further while an
+                // earlier step was shown, unless the lab was there when the session began.
+                !self.held_at_start.contains(&(j - 1)) && v.beyond.iter().any(about_these)
             })
         } else {
             None
@@ -860,10 +873,23 @@ impl Learn<'_> {
             whys: Vec::new(),
             rebuild: None,
             ahead: None,
-            may_be_ahead: !revisit
-                && self
-                    .next_holds(idx, &mut self.engine.round().ping_timeout(LEARN_PING))
-                    .is_none(),
+            may_be_ahead: !revisit,
+            next_held_when_shown: self
+                .next_holds(idx, &mut self.engine.round().ping_timeout(LEARN_PING))
+                .is_some(),
+            beyond: match self
+                .lesson
+                .steps
+                .iter()
+                .skip(idx + 1)
+                .find(|s| changes_lab(s))
+            {
+                Some(next) if !revisit => ahead::beyond(next, &ahead::lab_before(self.lesson, idx))
+                    .into_iter()
+                    .cloned()
+                    .collect(),
+                _ => Vec::new(),
+            },
             hint_level: 0,
             wrong_answers: 0,
             // Shown again after `b`, a question answered before is not asked again.
@@ -961,6 +987,9 @@ impl Learn<'_> {
                 // an open socket would keep alive).
                 if self.engine.kernel.watched_changed(&watched) {
                     (watcher, watched) = self.watch();
+                    // The ping watch too: a namespace made since is watched, and one deleted
+                    // is let go of (its packet socket would keep it alive).
+                    self.engine.watch_pings(step);
                 }
                 self.evaluate(idx, &mut v);
                 earned |= !v.outcomes.iter().all(|o| o.pass);

@@ -90,7 +90,7 @@ impl Facts for Fake {
     fn pinged(&mut self, from: &Ns, addr: IpAddr) -> PingActivity {
         self.pinged
             .get(&(from.clone(), addr))
-            .copied()
+            .cloned()
             .unwrap_or_default()
     }
     fn sysctl(&mut self, ns: &Ns, key: &str) -> Result<String, String> {
@@ -864,6 +864,64 @@ fn an_unanswered_ping_names_what_is_wrong_at_the_far_end() {
         v.cause.as_deref().unwrap().starts_with("Are both ends up"),
         "{v:?}"
     );
+}
+
+/// The right ping from the wrong namespace: nslab saw red (or the root namespace) send the echo
+/// requests, and says where to ping from. Before, only "0 echo requests ... from blue".
+#[test]
+fn a_ping_from_the_wrong_namespace_is_named() {
+    let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
+    let a: IpAddr = "10.1.0.3".parse().unwrap();
+    let red = Ns::Named("red".into());
+    f.pinged.insert(
+        (blue(), a),
+        PingActivity {
+            elsewhere: vec![(red.clone(), 3)],
+            ..Default::default()
+        },
+    );
+    let v = verdict("pinged 10.1.0.3 from blue", &mut f);
+    assert!(!v.pass);
+    assert!(v.found.contains("3 from red went to 10.1.0.3"), "{v:?}");
+    let cause = v.cause.as_deref().unwrap_or_default();
+    assert!(
+        cause.contains("from red, not from blue") && cause.contains("ip netns exec blue"),
+        "{v:?}"
+    );
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("ip netns exec blue ping -c 3 10.1.0.3")
+    );
+    // Expected to fail: a ping from elsewhere is not the one the step asks for either.
+    assert!(!verdict("pinged 10.1.0.3 from blue unanswered", &mut f).pass);
+    // From the root namespace: said so, and how to get there.
+    f.pinged.insert(
+        (blue(), a),
+        PingActivity {
+            elsewhere: vec![(Ns::Root, 1)],
+            ..Default::default()
+        },
+    );
+    let v = verdict("pinged 10.1.0.3 from blue", &mut f);
+    assert!(
+        v.cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("from the root namespace, not from blue"),
+        "{v:?}"
+    );
+    // Pings from blue as well: blue's are what count, and nothing is said of red's.
+    f.pinged.insert(
+        (blue(), a),
+        PingActivity {
+            sent: 3,
+            replies: 3,
+            elsewhere: vec![(red, 3)],
+            ..Default::default()
+        },
+    );
+    let v = verdict("pinged 10.1.0.3 from blue", &mut f);
+    assert!(v.pass && !v.found.contains("red"), "{v:?}");
 }
 
 #[test]
