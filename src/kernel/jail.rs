@@ -815,6 +815,9 @@ fn lock_mounts() -> Result<()> {
 /// The bytes of POSIX message queues the whole jail may hold (the default queue takes 80 KiB).
 const MSGQUEUE_BYTES: u64 = 256 * 1024;
 
+/// The signals the whole jail may have queued and not yet delivered (real-time ones, `sigqueue`).
+const PENDING_SIGNALS: u64 = 1024;
+
 /// Applies the jail's limits on lesson processes to this process (the line helper), which
 /// passes them on to every line. Nothing to do outside a jail.
 pub fn apply_line_limits() -> Result<()> {
@@ -831,6 +834,14 @@ pub fn apply_line_limits() -> Result<()> {
         // nslab, outside too. With that user's own limit (root: 800 KiB for the machine), a
         // lesson held 9 queues and root's mq_open failed (EMFILE) outside while it ran.
         (Resource::RLIMIT_MSGQUEUE, MSGQUEUE_BYTES, "RLIMIT_MSGQUEUE"),
+        // Queued signals: counted the same way, and checked against the receiver's limit. With
+        // the user's own (96364 for root here), one lesson process that blocked SIGRTMIN and
+        // queued it to itself took them all: sigqueue of that user failed (EAGAIN) outside.
+        (
+            Resource::RLIMIT_SIGPENDING,
+            PENDING_SIGNALS,
+            "RLIMIT_SIGPENDING",
+        ),
     ] {
         setrlimit(res, value, value).map_err(|e| refuse(&format!("setrlimit({what})"), e))?;
     }

@@ -179,8 +179,8 @@ pub fn worker() -> Result<Code, Failure> {
     if report.passed && job.scope.reaches_end(lesson.steps.len()) && !crate::signals::stopping() {
         // A comparison that cannot be made fails the lesson: a lesson must not pass because
         // nslab could not look at what it left (a hostile one may break the look on purpose).
-        let compared = root_before
-            .and_then(|before| leftovers_settled(&engine.kernel, &lesson, &before));
+        let compared =
+            root_before.and_then(|before| leftovers_settled(&engine.kernel, &lesson, &before));
         report.leftovers = compared.unwrap_or_else(|e| {
             vec![format!(
                 "nslab could not compare the root namespace before and after the lesson, so it cannot say the lesson left it clean: {e}"
