@@ -818,6 +818,10 @@ const MSGQUEUE_BYTES: u64 = 256 * 1024;
 /// The signals the whole jail may have queued and not yet delivered (real-time ones, `sigqueue`).
 const PENDING_SIGNALS: u64 = 1024;
 
+/// The bytes of shared memory the whole jail may lock in RAM (`shmctl(SHM_LOCK)`); also each
+/// lesson process's own `mlock` bound.
+const LOCKED_BYTES: u64 = MIB;
+
 /// Applies the jail's limits on lesson processes to this process (the line helper), which
 /// passes them on to every line. Nothing to do outside a jail.
 pub fn apply_line_limits() -> Result<()> {
@@ -842,6 +846,9 @@ pub fn apply_line_limits() -> Result<()> {
             PENDING_SIGNALS,
             "RLIMIT_SIGPENDING",
         ),
+        // Locked shared memory: counted the same way. With the user's own limit (8 MiB on
+        // Debian), a lesson locked all of it, and that user's SHM_LOCK failed (ENOMEM) outside.
+        (Resource::RLIMIT_MEMLOCK, LOCKED_BYTES, "RLIMIT_MEMLOCK"),
     ] {
         setrlimit(res, value, value).map_err(|e| refuse(&format!("setrlimit({what})"), e))?;
     }
