@@ -399,20 +399,46 @@ mod tests {
 }
 
 /// Text made safe to print on a terminal: control characters (an escape sequence in an
-/// interface name, say) are shown escaped (`\x1b`), line breaks and tabs kept.
+/// interface name, say) are shown escaped (`\x1b`), line breaks and tabs kept. So are the
+/// invisible characters that change how the rest of a line is shown (`\u202e`): the bidirectional
+/// controls, which reorder what follows them (a step title that reads "passed" where the bytes say
+/// otherwise, a file name shown backwards), and the zero-width ones, with which two different
+/// names look the same.
 pub fn printable(s: &str) -> String {
-    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    let hidden = |c: char| (c.is_control() && c != '\n' && c != '\t') || reorders_or_hides(c);
+    if !s.chars().any(hidden) {
         return s.to_string();
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
+        if !hidden(c) {
+            out.push(c);
+        } else if u32::from(c) <= 0xff {
             out.push_str(&format!("\\x{:02x}", u32::from(c)));
         } else {
-            out.push(c);
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
         }
     }
     out
+}
+
+/// Unicode format characters that reorder the text around them (bidirectional marks,
+/// embeddings, overrides and isolates) or show nothing at all (zero-width space, word joiner,
+/// invisible operators, byte order mark, interlinear annotation). Not the zero-width joiner and
+/// non-joiner, which real words and emoji need.
+fn reorders_or_hides(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{200b}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
 }
 
 /// [`printable`], on one line: a line break is shown escaped too. For text that a lesson or
@@ -437,5 +463,27 @@ mod printable_tests {
         assert_eq!(super::printable("x\u{1b}[2Jy"), "x\\x1b[2Jy");
         assert_eq!(super::printable("a\tb\nc"), "a\tb\nc");
         assert_eq!(super::printable("\u{9b}"), "\\x9b");
+    }
+
+    #[test]
+    fn bidirectional_and_invisible_characters_are_escaped() {
+        // A title that a terminal shows as "Step passed ok.md": the override reverses the rest.
+        assert_eq!(
+            super::one_line("Step \u{202e}dm.ko deliaf"),
+            "Step \\u202edm.ko deliaf"
+        );
+        for c in [
+            '\u{061c}', '\u{200b}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}',
+            '\u{202d}', '\u{2060}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{feff}',
+        ] {
+            assert_eq!(
+                super::printable(&format!("a{c}b")),
+                format!("a\\u{:04x}b", u32::from(c))
+            );
+        }
+        // Letters of right-to-left scripts, joiners and accents stay as they are.
+        for s in ["שלום", "مرحبا", "\u{200d}\u{200c}", "café", "e\u{301}"] {
+            assert_eq!(super::printable(s), s);
+        }
     }
 }

@@ -348,6 +348,14 @@ fn the_jail_holds_a_bounded_share_of_the_users_kernel_objects() {
     }
 }
 
+/// Each lesson process may hold 1024 open files: the kernel's count of open files is the
+/// machine's, and with the limit of whoever runs nslab (20000 here) the jail's 256 processes
+/// could take all of them (then every program but root's fails to open a file).
+#[test]
+fn open_files_are_bounded() {
+    passes("open-files.md");
+}
+
 #[test]
 fn host_files_stay_out_of_reach() {
     passes("files.md");

@@ -815,6 +815,16 @@ fn lock_mounts() -> Result<()> {
 /// The bytes of POSIX message queues the whole jail may hold (the default queue takes 80 KiB).
 const MSGQUEUE_BYTES: u64 = 256 * 1024;
 
+/// The signals the whole jail may have queued and not yet delivered (real-time ones, `sigqueue`).
+const PENDING_SIGNALS: u64 = 1024;
+
+/// The files each lesson process may have open at once (RLIMIT_NOFILE).
+const OPEN_FILES: u64 = 1024;
+
+/// The bytes of shared memory the whole jail may lock in RAM (`shmctl(SHM_LOCK)`); also each
+/// lesson process's own `mlock` bound.
+const LOCKED_BYTES: u64 = MIB;
+
 /// Applies the jail's limits on lesson processes to this process (the line helper), which
 /// passes them on to every line. Nothing to do outside a jail.
 pub fn apply_line_limits() -> Result<()> {
@@ -831,6 +841,22 @@ pub fn apply_line_limits() -> Result<()> {
         // nslab, outside too. With that user's own limit (root: 800 KiB for the machine), a
         // lesson held 9 queues and root's mq_open failed (EMFILE) outside while it ran.
         (Resource::RLIMIT_MSGQUEUE, MSGQUEUE_BYTES, "RLIMIT_MSGQUEUE"),
+        // Queued signals: counted the same way, and checked against the receiver's limit. With
+        // the user's own (96364 for root here), one lesson process that blocked SIGRTMIN and
+        // queued it to itself took them all: sigqueue of that user failed (EAGAIN) outside.
+        (
+            Resource::RLIMIT_SIGPENDING,
+            PENDING_SIGNALS,
+            "RLIMIT_SIGPENDING",
+        ),
+        // Locked shared memory: counted the same way. With the user's own limit (8 MiB on
+        // Debian), a lesson locked all of it, and that user's SHM_LOCK failed (ENOMEM) outside.
+        (Resource::RLIMIT_MEMLOCK, LOCKED_BYTES, "RLIMIT_MEMLOCK"),
+        // Open files: the kernel's count of them is the whole machine's (fs.file-max), and past
+        // it every program but root's fails to open a file (ENFILE). With the limit of whoever
+        // runs nslab (20000 here), 4 lesson processes held 60000 of them: the jail's 256 could
+        // hold 5 million, twice this machine's fs.file-max. Now at most 256 * 1024.
+        (Resource::RLIMIT_NOFILE, OPEN_FILES, "RLIMIT_NOFILE"),
     ] {
         setrlimit(res, value, value).map_err(|e| refuse(&format!("setrlimit({what})"), e))?;
     }
