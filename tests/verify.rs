@@ -1159,6 +1159,36 @@ fn a_ping_with_no_route_names_the_link_left_down() {
     assert!(message.contains("Try: ip -n a link set va up"), "{message}");
 }
 
+/// A link left down on another subnet is not why a ping has no route: the way to 10.5.0.2 is
+/// no link's (no route there at all), and the spare link down is named neither as the cause
+/// nor in the Try (it was: a fresh-eyes reviewer, whose `link set spare0 up` changed nothing).
+#[test]
+fn a_ping_with_no_route_does_not_blame_a_link_down_on_another_subnet() {
+    let scratch = Scratch::new("spare-down");
+    let file = scratch.lab(
+        "spare-down",
+        "## A spare link down\n\n```sh\n\
+         ip netns add a\nip netns add b\nip link add w0 netns a type veth peer name w1 netns b\n\
+         ip link add spare0 netns a type veth peer name spare1 netns b\n\
+         ip -n a link set w0 up\nip -n b link set w1 up\n\
+         ip -n a address add 10.1.0.1/24 dev w0\nip -n b address add 10.1.0.2/24 dev w1\n\
+         ip -n a address add 10.9.0.1/24 dev spare0\n```\n\n\
+         ```check\nping 10.5.0.2 from a\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let checks = r["lessons"][0]["steps"][0]["checks"].as_array().unwrap();
+    let ping = checks
+        .iter()
+        .find(|c| c["check"] == "ping 10.5.0.2 from a")
+        .unwrap_or_else(|| panic!("{r}"));
+    let message = ping["message"].as_str().unwrap_or_default();
+    assert!(message.contains("has no route to 10.5.0.2"), "{r}");
+    assert!(!message.contains("spare0"), "{message}");
+}
+
 /// Two names (bind mounts in /run/netns) of one namespace are one namespace: a veth peer in it
 /// is in either; and deleting one name leaves it alive, which the failing check then says.
 #[test]

@@ -1677,11 +1677,7 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
         Ok(PingOutcome::NoReply | PingOutcome::Lost) => {
             let v = Verdict::fail(expected, format!("{addr} did not answer"));
             // The usual suspects, in order: a link down, no route, no forwarding.
-            if let Some(l) = s
-                .links
-                .iter()
-                .find(|l| l.name != "lo" && !l.up && s.addrs_of(&l.name).next().is_some())
-            {
+            if let Some(l) = down_link_toward(&s, addr) {
                 return v
                     .cause(format!("{} {} is down", l.name, from.where_()))
                     .fix(format!("{} link set {} up", from.ip(), l.name));
@@ -1705,11 +1701,7 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
             );
             // A link with an address, left down: its routes (the subnet's, and any by a
             // gateway there) are not in the table while it is down.
-            match s
-                .links
-                .iter()
-                .find(|l| l.name != "lo" && !l.up && s.addrs_of(&l.name).next().is_some())
-            {
+            match down_link_toward(&s, addr) {
                 Some(l) => v
                     .cause(format!(
                         "{} {} is down, and the kernel keeps no route through a link that is down",
@@ -1722,6 +1714,24 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
         }
         Err(e) => Verdict::fail(expected, format!("nslab could not ping: {e}")),
     }
+}
+
+/// A link of the namespace, with an address, left down, that the way to `addr` may need: its
+/// subnet holds `addr`; or, when no link of the namespace with an address is up, the only way
+/// out there is (its routes, the subnet's and any by a gateway there, are out of the table
+/// while it is down). A link down elsewhere, on another subnet, is no cause.
+fn down_link_toward(s: &Snapshot, addr: IpAddr) -> Option<&crate::kernel::Link> {
+    let addressed =
+        |l: &&crate::kernel::Link| l.name != "lo" && s.addrs_of(&l.name).next().is_some();
+    let mut down = s.links.iter().filter(addressed).filter(|l| !l.up);
+    let toward = s
+        .links
+        .iter()
+        .filter(addressed)
+        .filter(|l| !l.up)
+        .find(|l| s.addrs_of(&l.name).any(|a| a.cidr.contains(&addr)));
+    let none_up = !s.links.iter().filter(addressed).any(|l| l.up);
+    toward.or_else(|| if none_up { down.next() } else { None })
 }
 
 /// Why an echo to `addr` from `from` got no reply, as far as the far end says: no namespace of
