@@ -1603,6 +1603,48 @@ fn a_resume_at_a_fault_keeps_what_the_student_mended_meanwhile() {
     );
 }
 
+/// The same resume, with the lab removed meanwhile (by hand): the note of step 2's setup is
+/// not trusted, since the lab it broke is gone, and `f` builds the lab again with the fault set
+/// up on it. Before, the note was trusted, `f` made a healthy lab, and step 2 ticked with
+/// nothing mended (found by a reviewer).
+#[test]
+fn a_resume_on_a_lab_removed_meanwhile_sets_the_fault_up_again() {
+    let t = Tmux::start("resume-gone", "nslab learn troubleshooting --step 2");
+    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
+    t.press("q");
+    t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert_eq!(t.answer("ip netns del router; echo $?"), "0");
+    t.tmux(&[
+        "respawn-pane",
+        "-k",
+        "-t",
+        "t:0.0",
+        &format!(
+            "HOME={} {} learn; sleep 600",
+            t.dir.join("home").display(),
+            env!("CARGO_BIN_EXE_nslab")
+        ),
+    ]);
+    t.wait_words("press f to rebuild it", Duration::from_secs(20));
+    t.press("f");
+    t.wait_for(0, "Perform", Duration::from_secs(5));
+    t.press("y");
+    t.wait_for(0, "this step's setup again", Duration::from_secs(20));
+    assert_eq!(
+        t.answer("ip -n router -br link show left0 | awk '{print $2}'"),
+        "DOWN"
+    );
+    let p = t.progress();
+    assert_ne!(
+        p["lessons"]["troubleshooting"]["steps"]["2"], "verified",
+        "{p}"
+    );
+    assert_ne!(
+        p["lessons"]["troubleshooting"]["steps"]["2"], "performed",
+        "{p}"
+    );
+}
+
 /// The student gives alpha a /24 where the lesson asks for a /16; the ping of that step ticks
 /// all the same, and the next one (to an address only the /16 holds on the cable) fails. Learn
 /// says the prefix length is wrong: before, it said the lesson's address was "made in step 2

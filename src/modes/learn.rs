@@ -137,6 +137,23 @@ fn held_already(engine: &Engine, lesson: &Lesson, from: usize) -> std::collectio
     held
 }
 
+/// Whether the namespaces the lesson has made by the time step `idx` (0-based) begins, its
+/// hidden setup included, all exist now.
+fn lab_there_at(engine: &Engine, lesson: &Lesson, idx: usize) -> bool {
+    let mut world = crate::lesson::effect::World::new();
+    for st in lesson.steps.iter().take(idx) {
+        world.run_step(st);
+    }
+    if let Some(st) = lesson.steps.get(idx) {
+        for c in &st.setup {
+            for p in &c.command.parts {
+                world.apply(p);
+            }
+        }
+    }
+    world.netns.iter().all(|n| engine.kernel.netns_exists(n))
+}
+
 /// A step whose commands change the lab and whose checks judge the result: not a step that
 /// only looks, asks a question, or has nothing to check.
 fn changes_lab(st: &Step) -> bool {
@@ -228,8 +245,16 @@ pub fn learn(
     // Resumed on the machine's own lab: a step whose hidden setup an earlier session performed
     // (and the lab was not reset since) keeps what the student did to it meanwhile. A sandbox
     // starts empty, and `--step` builds the lab afresh: there, every setup is performed.
+    // Only while the lab that step's setup broke is still there: every namespace the lesson
+    // has made by then exists. A lab removed meanwhile (by hand) is built again by the student
+    // or by `f`, and its fault set up again.
     let set_up_before: Vec<usize> = if opts.step.is_none() && matches!(place, Place::Host) {
-        recorded.set_up.iter().map(|s| s - 1).collect()
+        recorded
+            .set_up
+            .iter()
+            .map(|s| s - 1)
+            .filter(|&i| lab_there_at(engine, lesson, i))
+            .collect()
     } else {
         Vec::new()
     };
@@ -469,7 +494,9 @@ impl Learn<'_> {
     fn rebuild(&mut self, from: usize, idx: usize) -> Vec<String> {
         let step = &self.lesson.steps[idx];
         let mut p = super::perform_steps(self.engine, self.lesson, from, idx + 1);
-        if from >= step.index {
+        // The lab made again from an earlier step is whole: this step's fault is set up again
+        // on it (else the step would pass with nothing mended).
+        if from >= step.index || !step.setup.is_empty() {
             p.said.push(format!(
                 "{} this step's setup again.",
                 style("nslab performed").dim()
