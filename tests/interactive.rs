@@ -1603,6 +1603,18 @@ fn a_resume_at_a_fault_keeps_what_the_student_mended_meanwhile() {
     );
 }
 
+/// A ping to an address on the link that nobody holds waits for address resolution (ARP) and
+/// sends no echo request at all: the ARP requests l broadcast are the attempt, and the step's
+/// `pinged 10.0.2.2 from l unanswered` ticks in learn as it passes in verify. Before, learn
+/// said "0 echo requests" however often the student pinged (found by a fresh-eyes author).
+#[test]
+fn a_ping_that_waits_for_arp_ticks_its_unanswered_check() {
+    let t = Tmux::start("arp-wait", "nslab learn tests/fixtures/arp-wait.md --step 2");
+    t.wait_for(0, "Step 2 of 3", Duration::from_secs(20));
+    t.answer("ip netns exec l ping -c 1 -W 1 10.0.2.2; echo $?");
+    t.wait_words("Step 2 ✓ verified", Duration::from_secs(10));
+}
+
 /// The same resume, with the lab removed meanwhile (by hand): the note of step 2's setup is
 /// not trusted, since the lab it broke is gone, and `f` builds the lab again with the fault set
 /// up on it. Before, the note was trusted, `f` made a healthy lab, and step 2 ticked with

@@ -606,16 +606,17 @@ impl Facts for Round<'_> {
                 None => elsewhere.push((ns, n)),
             }
         }
-        let (sent, replies, mut unroutable, unanswered_after_reply) = self
+        let (sent, replies, mut unroutable, unanswered_after_reply, unresolved) = self
             .run
             .pings
             .lock()
             .map(|l| {
                 let (s, r) = l.count(from, a, &own, since);
                 let after = l.unanswered_after_reply(from, a, &own, since, UNANSWERED_AFTER);
-                (s, r, l.unroutable(from, a, since), after)
+                let unresolved = l.unresolved(from, a, &own, since);
+                (s, r, l.unroutable(from, a, since), after, unresolved)
             })
-            .unwrap_or((0, 0, 0, 0));
+            .unwrap_or((0, 0, 0, 0, 0));
         let mut unroutable_anywhere = false;
         // The student's own ping that found no route sent nothing to see; the namespace's
         // OutNoRoutes counter shows the attempt (when the address has no route there).
@@ -641,6 +642,7 @@ impl Facts for Round<'_> {
             unroutable_anywhere,
             unanswered_after_reply,
             elsewhere,
+            unresolved,
         }
     }
 

@@ -127,6 +127,9 @@ pub struct PingActivity {
     /// Echo requests to the address that other namespaces nslab watched sent themselves (from
     /// an address of their own) since the step began: the student pinged from there.
     pub elsewhere: Vec<(Ns, u32)>,
+    /// Address resolutions (ARP) of the address, on the link, that the namespace asked for and
+    /// got no answer to: the ping's echo requests waited for it, and never left.
+    pub unresolved: u32,
 }
 
 /// What the judge asks the kernel. Each answer is fetched at most once a round.
@@ -450,6 +453,13 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
                     ));
                 }
             }
+            if act.unresolved > 0 && sent == 0 {
+                how.push_str(&format!(
+                    ", and {} address resolution request{} (ARP) for {addr} that nobody answered: the echo requests waited for it, and never left",
+                    act.unresolved,
+                    if act.unresolved == 1 { "" } else { "s" }
+                ));
+            }
             if act.unanswered_after_reply > 0 && replies > 0 {
                 how.push_str(&format!(
                     "; after the last reply, {} more went unanswered",
@@ -462,7 +472,8 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
             };
             // Nothing from here, and pings from another namespace: the right ping, run in the
             // wrong place.
-            if sent == 0 && act.unroutable == 0 && !act.elsewhere.is_empty() {
+            if sent == 0 && act.unroutable == 0 && act.unresolved == 0 && !act.elsewhere.is_empty()
+            {
                 let place = |ns: &Ns| match ns {
                     Ns::Root => "the root namespace".to_string(),
                     Ns::Named(n) => n.clone(),
@@ -489,10 +500,15 @@ pub fn judge(check: &Check, f: &mut dyn Facts) -> Verdict {
             }
             match (answered, sent, replies, act.unroutable) {
                 (true, _, r, _) if r > 0 => Verdict::pass(expected, how),
-                (false, s, 0, u) if s > 0 || u > 0 => Verdict::pass(expected, how),
+                (false, s, 0, u) if s > 0 || u > 0 || act.unresolved > 0 => {
+                    Verdict::pass(expected, how)
+                }
                 // Answered first (before the lesson's fault was in place, say), and pinged again
                 // after: the latest pings are what the step is about.
                 (false, _, _, _) if act.unanswered_after_reply > 0 => Verdict::pass(expected, how),
+                (true, 0, _, 0) if act.unresolved > 0 => Verdict::fail(expected, how).cause(format!(
+                    "nobody on the link answered for {addr} (ARP): is it the address of the other end, and is that end up?"
+                )),
                 (_, 0, _, 0) => Verdict::fail(expected, how).fix(run),
                 (true, 0, _, _) => Verdict::fail(expected, how).cause(
                     "ping said \"Network is unreachable\": there is no route to that address",

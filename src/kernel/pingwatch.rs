@@ -40,6 +40,25 @@ pub struct PingLog {
     /// (ns, request?, id, seq, the far end): one packet seen twice (on lo, out and in, or
     /// recorded by nslab and seen by the watch) counts once.
     seen: HashSet<(Ns, bool, u16, u16, Ipv4Addr)>,
+    /// Address resolution requests a namespace broadcast (ARP "who has", the target's hardware
+    /// address unknown), and the replies it got, as (ns, when, sender, target, request?): a
+    /// ping to an address on the link whose resolution never comes sends no echo at all.
+    arps: Vec<(Ns, Instant, Ipv4Addr, Ipv4Addr, bool)>,
+}
+
+/// An ARP packet for IPv4 over Ethernet, as a cooked packet socket reads it: (request?, sender,
+/// target), a request only when it asks (the target's hardware address all zero: a new
+/// resolution, not the kernel's unicast check of an address it knows).
+pub fn arp_of(p: &[u8]) -> Option<(bool, Ipv4Addr, Ipv4Addr)> {
+    if p.len() < 28 || p[0..2] != [0, 1] || p[2..4] != [8, 0] || p[4] != 6 || p[5] != 4 {
+        return None;
+    }
+    let ip = |at: usize| Ipv4Addr::new(p[at], p[at + 1], p[at + 2], p[at + 3]);
+    match u16::from_be_bytes([p[6], p[7]]) {
+        1 if p[18..24].iter().all(|b| *b == 0) => Some((true, ip(14), ip(24))),
+        2 => Some((false, ip(14), ip(24))),
+        _ => None,
+    }
 }
 
 /// At most this many events are kept (a flood would otherwise grow it without bound).
@@ -57,6 +76,34 @@ impl PingLog {
             self.seen.clear();
         }
         self.events.push(e);
+    }
+
+    /// An ARP request or reply seen in `ns` ([`arp_of`]).
+    pub fn record_arp(&mut self, ns: &Ns, (request, sender, target): (bool, Ipv4Addr, Ipv4Addr)) {
+        if self.arps.len() >= MAX_EVENTS {
+            self.arps.drain(..MAX_EVENTS / 2);
+        }
+        self.arps
+            .push((ns.clone(), Instant::now(), sender, target, request));
+    }
+
+    /// Resolutions of `addr` that `ns` asked for (from an address among `own`) since `since`,
+    /// and got no reply to: each request after the last reply from `addr`. A ping to an
+    /// address on the link that nobody holds ends here.
+    pub fn unresolved(&self, ns: &Ns, addr: Ipv4Addr, own: &[Ipv4Addr], since: Instant) -> u32 {
+        let mine = |a: &Ipv4Addr| own.is_empty() || own.contains(a);
+        let mut asked = 0;
+        for (n, at, sender, target, request) in &self.arps {
+            if n != ns || *at < since {
+                continue;
+            }
+            if *request && *target == addr && mine(sender) {
+                asked += 1;
+            } else if !*request && *sender == addr {
+                asked = 0;
+            }
+        }
+        asked
     }
 
     /// A ping nslab performed found no route to `addr`.
@@ -242,6 +289,10 @@ impl PingWatch {
                             && let Ok(mut l) = log2.lock()
                         {
                             l.record(e);
+                        } else if let Some(a) = arp_of(&buf[..n])
+                            && let Ok(mut l) = log2.lock()
+                        {
+                            l.record_arp(ns, a);
                         }
                     }
                 }
@@ -346,5 +397,33 @@ mod tests {
         // A reply to it: answered after all.
         log.record(echo(false, 2, Instant::now()));
         assert_eq!(log.unanswered_after_reply(&ns, far, &[me], start, wait), 0);
+    }
+
+    #[test]
+    fn a_resolution_asked_and_never_answered_is_seen() {
+        let ns = Ns::Named("l".into());
+        let start = Instant::now();
+        let (me, far) = ([10, 0, 1, 2], [10, 0, 2, 2]);
+        let arp = |op: u8, sender: [u8; 4], target_mac: [u8; 6], target: [u8; 4]| {
+            let mut p = vec![0, 1, 8, 0, 6, 4, 0, op, 2, 0, 0, 0, 0, 1];
+            p.extend_from_slice(&sender);
+            p.extend_from_slice(&target_mac);
+            p.extend_from_slice(&target);
+            p
+        };
+        // An IPv4 packet is no ARP; the kernel's unicast check of a known address is no new
+        // resolution.
+        assert!(arp_of(&ip_echo(8, me, far, &[0; 8])).is_none());
+        assert!(arp_of(&arp(1, me, [2, 0, 0, 0, 0, 9], far)).is_none());
+        let mut log = PingLog::default();
+        let own = [Ipv4Addr::from(me)];
+        log.record_arp(&ns, arp_of(&arp(1, me, [0; 6], far)).unwrap());
+        log.record_arp(&ns, arp_of(&arp(1, me, [0; 6], far)).unwrap());
+        assert_eq!(log.unresolved(&ns, far.into(), &own, start), 2);
+        assert_eq!(log.unresolved(&ns, [10, 0, 2, 3].into(), &own, start), 0);
+        assert_eq!(log.unresolved(&Ns::Root, far.into(), &own, start), 0);
+        // Answered: resolved.
+        log.record_arp(&ns, arp_of(&arp(2, far, [2, 0, 0, 0, 0, 1], me)).unwrap());
+        assert_eq!(log.unresolved(&ns, far.into(), &own, start), 0);
     }
 }

@@ -924,6 +924,42 @@ fn a_ping_from_the_wrong_namespace_is_named() {
     assert!(v.pass && !v.found.contains("red"), "{v:?}");
 }
 
+/// A ping to an address on the link that nobody holds sends no echo: it waits for address
+/// resolution (ARP), which never comes. The ARP requests the namespace broadcast are the
+/// attempt: `unanswered` ticks, and an answered ping says why it failed (before, learn never
+/// ticked `pinged ... unanswered` there, although verify passed the lesson: a fresh-eyes author).
+#[test]
+fn a_ping_that_waited_for_arp_is_an_unanswered_attempt() {
+    let mut f = lab(&["10.0.1.2/16"], &["10.0.9.9/16"]);
+    let a: IpAddr = "10.0.2.2".parse().unwrap();
+    f.pinged.insert(
+        (blue(), a),
+        PingActivity {
+            unresolved: 3,
+            ..Default::default()
+        },
+    );
+    let v = verdict("pinged 10.0.2.2 from blue unanswered", &mut f);
+    assert!(v.pass, "{v:?}");
+    assert!(
+        v.found
+            .contains("3 address resolution requests (ARP) for 10.0.2.2"),
+        "{v:?}"
+    );
+    let v = verdict("pinged 10.0.2.2 from blue", &mut f);
+    assert!(!v.pass);
+    assert!(
+        v.cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("nobody on the link answered for 10.0.2.2 (ARP)"),
+        "{v:?}"
+    );
+    // Nothing at all: still waiting for the student's ping.
+    f.pinged.insert((blue(), a), PingActivity::default());
+    assert!(!verdict("pinged 10.0.2.2 from blue unanswered", &mut f).pass);
+}
+
 #[test]
 fn action_checks_wait_for_the_action() {
     let mut f = lab(&["10.1.0.2/24"], &["10.1.0.3/24"]);
