@@ -480,7 +480,8 @@ Exit codes:
   0    success
   1    a step or check failed
   2    a lesson or usage error (nothing was performed)
-  3    the environment cannot run it (no terminal, no privilege for namespaces)
+  3    the environment cannot run it (no terminal, no privilege for namespaces, the
+       lesson running here already in another learn or demo)
   130  interrupted (you quit; `nslab learn` resumes where you left)";
 
 const DEMO_HELP: &str = "\
@@ -496,7 +497,8 @@ Exit codes:
   1    it ran to its end, and a step failed (a check did not hold, or a line failed): the
        steps that failed are named at the end
   2    a lesson or usage error (nothing was performed)
-  3    the environment cannot run it (no terminal, no privilege for namespaces)
+  3    the environment cannot run it (no terminal, no privilege for namespaces, the
+       lesson running here already in another learn or demo)
   130  interrupted (q or Ctrl-C)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -822,12 +824,14 @@ nslab records in its ledger (ledger.json, next to progress.json) what of the les
 there already. Reset removes what the lesson makes and was not there then, each item with the
 reason it is the lesson's, and sets the sysctls it wrote back. It shows the list and asks first on
 a terminal (--yes: do not ask); without a terminal it goes ahead, except with --by-name.
+A lesson that learn or demo runs now is left alone (press r in learn, or quit it first).
 
 Exit codes:
   0    success (or nothing to remove)
   1    something could not be removed (each failure is named)
   2    a lesson or usage error (nothing was changed)
-  3    the environment cannot run it (not root)";
+  3    the environment cannot run it (not root), or a lesson asked for runs now in learn or
+       demo (the others are reset)";
 
 fn show(
     netns: Vec<String>,
