@@ -1609,7 +1609,10 @@ fn a_resume_at_a_fault_keeps_what_the_student_mended_meanwhile() {
 /// said "0 echo requests" however often the student pinged (found by a fresh-eyes author).
 #[test]
 fn a_ping_that_waits_for_arp_ticks_its_unanswered_check() {
-    let t = Tmux::start("arp-wait", "nslab learn tests/fixtures/arp-wait.md --step 2");
+    let t = Tmux::start(
+        "arp-wait",
+        "nslab learn tests/fixtures/arp-wait.md --step 2",
+    );
     t.wait_for(0, "Step 2 of 3", Duration::from_secs(20));
     t.answer("ip netns exec l ping -c 1 -W 1 10.0.2.2; echo $?");
     t.wait_words("Step 2 ✓ verified", Duration::from_secs(10));
