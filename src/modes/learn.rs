@@ -881,7 +881,7 @@ impl Learn<'_> {
         let setup_failed: Vec<String> = if !revisit && recorded.is_none() && self.set_up.insert(idx)
         {
             // Noted before it is performed: a session that ends during it has performed it.
-            if matches!(self.place, Place::Host) {
+            if matches!(self.place, Place::Host) && !step.setup.is_empty() {
                 let id = &self.lesson.id;
                 self.record(|p| p.lesson(id).set_up.insert(step.index));
             }
