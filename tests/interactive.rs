@@ -156,6 +156,20 @@ impl Tmux {
             .unwrap_or(serde_json::Value::Null)
     }
 
+    /// nslab's pane runs `cmd` instead of what it ran (the student starts it again).
+    fn respawn(&self, cmd: &str) {
+        self.tmux(&["respawn-pane", "-k", "-t", "t:0.0", cmd]);
+    }
+
+    /// nslab's pane runs `nslab learn` again, with the session's HOME: learn resumes.
+    fn learn_again(&self) {
+        self.respawn(&format!(
+            "HOME={} {} learn; sleep 600",
+            self.dir.join("home").display(),
+            env!("CARGO_BIN_EXE_nslab")
+        ));
+    }
+
     /// Runs a command in the student's shell and returns what it wrote to a file.
     fn answer(&self, command: &str) -> String {
         let file = self.dir.join("answer");
@@ -331,17 +345,7 @@ fn learn_keys_hint_do_skip_quit_and_resume() {
         t.screen(0)
     );
     // Resume: learn starts where the student left.
-    t.tmux(&[
-        "respawn-pane",
-        "-k",
-        "-t",
-        "t:0.0",
-        &format!(
-            "HOME={} {} learn; sleep 600",
-            t.dir.join("home").display(),
-            env!("CARGO_BIN_EXE_nslab")
-        ),
-    ]);
+    t.learn_again();
     t.wait_for(
         0,
         "Step 4 of 9: Move one end into each namespace",
@@ -968,13 +972,7 @@ fn a_rootless_resume_rebuilds_the_earlier_steps() {
     t.wait_for(0, "Step 3 of 9", Duration::from_secs(20));
     t.press("q");
     t.wait_words("resumes at step 3", Duration::from_secs(5));
-    t.tmux(&[
-        "respawn-pane",
-        "-k",
-        "-t",
-        "t:0.0",
-        &format!("{learn}; sleep 600"),
-    ]);
+    t.respawn(&format!("{learn}; sleep 600"));
     t.wait_for(0, "Step 3 of 9", Duration::from_secs(20));
     t.press("t");
     t.wait_for(0, "(nslab lesson)", Duration::from_secs(5));
@@ -1330,17 +1328,11 @@ fn rootless_progress_under_tmp_is_saved() {
     std::fs::create_dir_all(&home).unwrap();
     std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     assert!(home.starts_with("/tmp"), "{}", home.display());
-    t.tmux(&[
-        "respawn-pane",
-        "-k",
-        "-t",
-        "t:0.0",
-        &format!(
-            "{user}env HOME={} SHELL=/bin/sh {} learn veth-lab; sleep 600",
-            home.display(),
-            env!("CARGO_BIN_EXE_nslab")
-        ),
-    ]);
+    t.respawn(&format!(
+        "{user}env HOME={} SHELL=/bin/sh {} learn veth-lab; sleep 600",
+        home.display(),
+        env!("CARGO_BIN_EXE_nslab")
+    ));
     t.wait_for(0, "Step 1 of 9", Duration::from_secs(10));
     t.press("Enter");
     t.wait_for(0, "Step 2 of 9", Duration::from_secs(10));
@@ -1414,16 +1406,10 @@ fn demo_back_shows_and_step_offers_the_reset() {
     assert!(s.contains("$ ip netns add blue"), "{s}");
     t.press("q");
     t.wait_for(0, "EXIT=130", Duration::from_secs(5));
-    t.tmux(&[
-        "respawn-pane",
-        "-k",
-        "-t",
-        "t:0.0",
-        &format!(
-            "{} demo veth-lab --step 4; echo EXIT=$?; sleep 600",
-            env!("CARGO_BIN_EXE_nslab")
-        ),
-    ]);
+    t.respawn(&format!(
+        "{} demo veth-lab --step 4; echo EXIT=$?; sleep 600",
+        env!("CARGO_BIN_EXE_nslab")
+    ));
     t.wait_words(
         "An earlier run of this lesson left",
         Duration::from_secs(10),
@@ -1562,17 +1548,7 @@ fn a_resume_at_a_fault_keeps_what_the_student_mended_meanwhile() {
     );
     // Mended while learn is closed.
     assert_eq!(t.answer("ip -n router link set left0 up; echo $?"), "0");
-    t.tmux(&[
-        "respawn-pane",
-        "-k",
-        "-t",
-        "t:0.0",
-        &format!(
-            "HOME={} {} learn; sleep 600",
-            t.dir.join("home").display(),
-            env!("CARGO_BIN_EXE_nslab")
-        ),
-    ]);
+    t.learn_again();
     t.wait_words("Step 2 ✓ verified", Duration::from_secs(20));
     t.wait_for(0, "Step 3 of 7", Duration::from_secs(10));
     assert_eq!(
@@ -1629,17 +1605,7 @@ fn a_resume_on_a_lab_removed_meanwhile_sets_the_fault_up_again() {
     t.press("q");
     t.wait_for(0, "EXIT=", Duration::from_secs(5));
     assert_eq!(t.answer("ip netns del router; echo $?"), "0");
-    t.tmux(&[
-        "respawn-pane",
-        "-k",
-        "-t",
-        "t:0.0",
-        &format!(
-            "HOME={} {} learn; sleep 600",
-            t.dir.join("home").display(),
-            env!("CARGO_BIN_EXE_nslab")
-        ),
-    ]);
+    t.learn_again();
     t.wait_words("press f to rebuild it", Duration::from_secs(20));
     t.press("f");
     t.wait_for(0, "Perform", Duration::from_secs(5));
@@ -1730,17 +1696,7 @@ fn a_resume_still_sees_the_students_own_process() {
     t.wait_for(0, &format!("Step {die} of {n}"), Duration::from_secs(15));
     t.press("q");
     t.wait_for(0, "EXIT=", Duration::from_secs(5));
-    t.tmux(&[
-        "respawn-pane",
-        "-k",
-        "-t",
-        "t:0.0",
-        &format!(
-            "HOME={} {} learn; sleep 600",
-            t.dir.join("home").display(),
-            env!("CARGO_BIN_EXE_nslab")
-        ),
-    ]);
+    t.learn_again();
     t.wait_for(0, &format!("Step {die} of {n}"), Duration::from_secs(10));
     t.never_shows(0, &format!("Step {die} ✓"), Duration::from_secs(2));
     t.never_shows(0, &format!("Step {die} ↷"), Duration::from_secs(1));

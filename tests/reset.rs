@@ -47,6 +47,13 @@ waitexit() {
   echo "#TIMEOUT waiting for learn to end"; screen; exit 97
 }
 quit() { $T send-keys q; waitexit; }
+# demo LESSON performs its first step, and q leaves it there.
+demo_first_step() {
+  rm -f /tmp/exit
+  $T new-session -d -x 150 -y 50 "$N demo $1; echo \$? > /tmp/exit; sleep 600"
+  waitfor "space/Enter: next"
+  quit
+}
 nslab_pid() { ps -e -o pid=,comm=,args= | awk '$2 == "nslab" && / learn / { print $1 }'; }
 links() { ip -br link | awk '{ print $1 }' | tr '\n' ' '; echo; }
 "##;
@@ -953,16 +960,10 @@ fn reset_removes_the_lessons_file_and_keeps_one_the_user_made_later() {
     let out = sandboxed(
         r##"
 L=tests/ledger-lessons/writes-a-file.md
-demo1() {
-  rm -f /tmp/exit
-  $T new-session -d -x 150 -y 50 "$N demo $L; echo \$? > /tmp/exit; sleep 600"
-  waitfor "space/Enter: next"
-  quit
-}
-demo1
+demo_first_step $L
 echo "#PLAN"; $N reset --dry-run writes-a-file | grep -o "remove file /tmp/lesson-note.txt"
 $N reset writes-a-file > /dev/null; echo "#GONE"; ls /tmp/lesson-note.txt 2>&1 | grep -c "No such file"
-demo1
+demo_first_step $L
 rm /tmp/lesson-note.txt; echo mine > /tmp/lesson-note.txt
 $N reset writes-a-file > /tmp/out; echo "#KEPT"; echo "code $?"; cat /tmp/lesson-note.txt
 echo "#SAID"; tr '\n' ' ' < /tmp/out
@@ -999,10 +1000,7 @@ fn reset_keeps_the_users_file_that_took_the_lessons_inode() {
         r##"
 mount --bind {disk} /mnt || exit 99
 L=tests/ledger-lessons/writes-a-file-on-disk.md
-rm -f /tmp/exit
-$T new-session -d -x 150 -y 50 "$N demo $L; echo \$? > /tmp/exit; sleep 600"
-waitfor "space/Enter: next"
-quit
+demo_first_step $L
 was=$(stat -c %i /mnt/lesson-note.txt)
 rm /mnt/lesson-note.txt; echo mine > /mnt/lesson-note.txt
 echo "#INODE"; [ "$was" = "$(stat -c %i /mnt/lesson-note.txt)" ] && echo reused || echo other

@@ -1737,17 +1737,17 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
 /// out there is (its routes, the subnet's and any by a gateway there, are out of the table
 /// while it is down). A link down elsewhere, on another subnet, is no cause.
 fn down_link_toward(s: &Snapshot, addr: IpAddr) -> Option<&crate::kernel::Link> {
-    let addressed =
-        |l: &&crate::kernel::Link| l.name != "lo" && s.addrs_of(&l.name).next().is_some();
-    let mut down = s.links.iter().filter(addressed).filter(|l| !l.up);
-    let toward = s
+    let addressed: Vec<&crate::kernel::Link> = s
         .links
         .iter()
-        .filter(addressed)
-        .filter(|l| !l.up)
+        .filter(|l| l.name != "lo" && s.addrs_of(&l.name).next().is_some())
+        .collect();
+    let mut down = addressed.iter().copied().filter(|l| !l.up);
+    let toward = down
+        .clone()
         .find(|l| s.addrs_of(&l.name).any(|a| a.cidr.contains(&addr)));
-    let none_up = !s.links.iter().filter(addressed).any(|l| l.up);
-    toward.or_else(|| if none_up { down.next() } else { None })
+    let none_up = addressed.iter().all(|l| !l.up);
+    toward.or_else(|| down.next().filter(|_| none_up))
 }
 
 /// Why an echo to `addr` from `from` got no reply, as far as the far end says: no namespace of

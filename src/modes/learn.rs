@@ -111,13 +111,13 @@ struct Learn<'a> {
 
 /// The identity of each of `paths` that exists as a regular file.
 fn file_identities<'p>(
-    paths: impl IntoIterator<Item = &'p String>,
+    paths: impl IntoIterator<Item = &'p str>,
 ) -> Vec<(String, crate::engine::ledger::file::FileIdent)> {
     paths
         .into_iter()
         .filter_map(|p| {
             let f = crate::engine::ledger::file::FileId::of(p).filter(|f| f.regular)?;
-            Some((p.clone(), f.ident()))
+            Some((p.to_string(), f.ident()))
         })
         .collect()
 }
@@ -327,14 +327,7 @@ pub fn learn(
             .filter_map(|t| t.strip_prefix("netns "))
             .filter_map(|n| crate::kernel::Kernel::netns_identity(n).map(|id| (n.to_string(), id)))
             .collect(),
-        theirs_files: file_identities(
-            kept_names
-                .iter()
-                .filter_map(|t| t.strip_prefix("file "))
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-                .iter(),
-        ),
+        theirs_files: file_identities(kept_names.iter().filter_map(|t| t.strip_prefix("file "))),
         taken: kept_names,
         noted: Default::default(),
         root_links: crate::lesson::effect::Creations::of(lesson)
@@ -711,7 +704,7 @@ impl Learn<'_> {
             *self.noted.borrow_mut() = now;
         }
         // And the lesson's files (`cat > /tmp/netns-demo.c`), by identity.
-        let files = file_identities(&self.files);
+        let files = file_identities(self.files.iter().map(String::as_str));
         if *self.noted_files.borrow() != files {
             super::reset::note_made_files(&self.lesson.id, &self.theirs_files);
             *self.noted_files.borrow_mut() = files;
