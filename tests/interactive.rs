@@ -1626,6 +1626,54 @@ fn a_resume_on_a_lab_removed_meanwhile_sets_the_fault_up_again() {
     );
 }
 
+/// The same resume, and the student builds the removed lab again by hand, typing step 1's
+/// lines: step 2's setup failed on the empty lab, so its fault is not there, and the checks
+/// that hold prove no mend. The step does not tick; `f` sets the fault up, and the student's
+/// mend then earns it. Before, step 2 ticked "verified" with nothing mended.
+#[test]
+fn a_lab_rebuilt_by_hand_after_a_failed_setup_does_not_pass_the_fault() {
+    let rebuilt = lesson("06-troubleshooting.md").steps[0]
+        .setup
+        .iter()
+        .map(|c| c.text.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let t = Tmux::start("resume-byhand", "nslab learn troubleshooting --step 2");
+    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
+    t.press("q");
+    t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert_eq!(
+        t.answer("ip netns del left; ip netns del router; ip netns del right; echo $?"),
+        "0"
+    );
+    t.learn_again();
+    t.wait_words("the step's setup failed", Duration::from_secs(20));
+    assert_eq!(t.answer(&format!("{rebuilt} >/dev/null; echo $?")), "0");
+    t.wait_words("nothing here is mended by you yet", Duration::from_secs(20));
+    t.press("Enter");
+    t.wait_words("nothing here is mended by you yet", Duration::from_secs(5));
+    let p = t.progress();
+    assert!(
+        p["lessons"]["troubleshooting"]["steps"]["2"].is_null(),
+        "{p}"
+    );
+    t.press("f");
+    t.wait_for(0, "Perform this step's setup again", Duration::from_secs(5));
+    t.press("y");
+    t.wait_for(0, "this step's setup again", Duration::from_secs(20));
+    assert_eq!(
+        t.answer("ip -n router -br link show left0 | awk '{print $2}'"),
+        "DOWN"
+    );
+    assert_eq!(t.answer("ip -n router link set left0 up; echo $?"), "0");
+    t.wait_words("Step 2 ✓ verified", Duration::from_secs(20));
+    let p = t.progress();
+    assert_eq!(
+        p["lessons"]["troubleshooting"]["steps"]["2"], "verified",
+        "{p}"
+    );
+}
+
 /// The student gives alpha a /24 where the lesson asks for a /16; the ping of that step ticks
 /// all the same, and the next one (to an address only the /16 holds on the cable) fails. Learn
 /// says the prefix length is wrong: before, it said the lesson's address was "made in step 2

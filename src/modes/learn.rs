@@ -192,6 +192,10 @@ struct StepView {
     whys: Vec<Option<String>>,
     /// What an earlier step made that is gone: the step to rebuild from.
     rebuild: Option<usize>,
+    /// This step's hidden setup failed (on a lab that was not there, or not as the lesson
+    /// leaves it), so the fault it makes may be missing: the checks cannot earn a pass until
+    /// `f` sets it up.
+    fault_missing: bool,
     /// The next step that changes the lab (1-based) holds already while this one does not:
     /// the student went ahead (`ip link add veth0 netns blue ...` for "make a pair" and "move
     /// its ends" at once), and this step's checks may never hold again.
@@ -483,26 +487,29 @@ impl Learn<'_> {
 
     /// `f`: performs the steps from `from` (1-based) up to the one on screen (`idx`, 0-based)
     /// again, each with its hidden setup; from the step on screen itself, its own setup, which
-    /// made what is gone. Returns what to show.
-    fn rebuild(&mut self, from: usize, idx: usize) -> Vec<String> {
+    /// made what is gone. Returns what to show, and, when this step's setup was performed,
+    /// whether it succeeded.
+    fn rebuild(&mut self, from: usize, idx: usize) -> (Vec<String>, Option<bool>) {
         let step = &self.lesson.steps[idx];
         let mut p = super::perform_steps(self.engine, self.lesson, from, idx + 1);
         // The lab made again from an earlier step is whole: this step's fault is set up again
         // on it (else the step would pass with nothing mended).
+        let mut set_up = None;
         if from >= step.index || !step.setup.is_empty() {
             p.said.push(format!(
                 "{} this step's setup again.",
                 style("nslab performed").dim()
             ));
-            p.said.extend(
-                runner::setup(self.engine, step)
-                    .into_iter()
-                    .filter_map(|r| r.error)
-                    .map(|e| format!("  {}", style(e).red())),
-            );
+            let errors: Vec<String> = runner::setup(self.engine, step)
+                .into_iter()
+                .filter_map(|r| r.error)
+                .collect();
+            set_up = Some(errors.is_empty());
+            p.said
+                .extend(errors.iter().map(|e| format!("  {}", style(e).red())));
         }
         self.engine.begin_step(step);
-        self.performed_by_nslab(p)
+        (self.performed_by_nslab(p), set_up)
     }
 
     /// The recap of the lesson (how each step was passed) and the next lesson to take.
@@ -892,6 +899,7 @@ impl Learn<'_> {
             outcomes: Vec::new(),
             whys: Vec::new(),
             rebuild: None,
+            fault_missing: !setup_failed.is_empty(),
             ahead: None,
             may_be_ahead: !revisit,
             next_held_when_shown: self
@@ -969,7 +977,15 @@ impl Learn<'_> {
                 }
                 shown[i] = o.pass;
             }
-            let complete = v.outcomes.iter().all(|o| o.pass) && v.answered;
+            let holds = v.outcomes.iter().all(|o| o.pass);
+            // Checks that hold on a lab this step's setup never broke prove no mend: the
+            // student who rebuilt the lab by hand after it was removed passed a fault that
+            // was never there.
+            let said = style(FAULT_MISSING).yellow().to_string();
+            if v.fault_missing && holds && !v.message.contains(&said) {
+                v.message.push(said);
+            }
+            let complete = holds && v.answered && !v.fault_missing;
             // A challenge's words after its solution talk about the solution: they are shown
             // once it is solved, and the step waits for Enter while they are read.
             let debrief = !step.debrief().trim().is_empty();
@@ -1064,7 +1080,11 @@ impl Learn<'_> {
                         Action::Rebuild(from) => {
                             self.keep_ledger();
                             drop(watcher.take());
-                            v.message = self.rebuild(from, idx);
+                            let (said, set_up) = self.rebuild(from, idx);
+                            v.message = said;
+                            if let Some(ok) = set_up {
+                                v.fault_missing = !ok;
+                            }
                             (watcher, watched) = self.watch();
                             self.evaluate(idx, &mut v);
                             // What nslab made again completed the step: the student's commands
@@ -1109,6 +1129,9 @@ impl Learn<'_> {
                         input.answer_mode();
                         v.message.clear();
                     }
+                    Event::Key(Key::Enter) if v.fault_missing => {
+                        v.message = vec![style(FAULT_MISSING).yellow().to_string()]
+                    }
                     Event::Key(Key::Enter) => {
                         v.message = vec![
                             "Not yet: the checks above are still open. Press h for a hint.".into(),
@@ -1138,7 +1161,12 @@ impl Learn<'_> {
                         input.confirm(Action::Reset);
                         v.message.clear();
                     }
-                    Event::Key(Key::Char('f')) => match v.rebuild {
+                    // After a setup that failed, `f` sets this step up again (and, first, what
+                    // an earlier step made and is gone).
+                    Event::Key(Key::Char('f')) => match v
+                        .rebuild
+                        .or(v.fault_missing.then_some(step.index))
+                    {
                         Some(from) => {
                             input.confirm(Action::Rebuild(from));
                             v.message.clear();
@@ -1306,7 +1334,7 @@ impl Learn<'_> {
             Mode::Command => {
                 // The widest that fits is shown; while something is to rebuild, `f` leads
                 // each of them (the line under the check says "press f").
-                if v.rebuild.is_some() {
+                if v.rebuild.is_some() || v.fault_missing {
                     vec![
                         "f rebuild · h hint · d do it · n skip · b back · t shell · g picture · r reset · q quit".to_string(),
                         "f rebuild h hint d do n skip b back t shell g pic r reset q quit".into(),
@@ -1754,6 +1782,9 @@ const TYPED: &str = "This is the lesson pane: type commands in your shell (the o
 const SANDBOX_NOTE: &str = "*You are not root, so this lesson runs in a private sandbox. Press t to open a shell inside it; type your commands there.*";
 
 const LSNS_MISSES: &str = "That is the count lsns -t net gives: the namespaces that processes are in. A namespace that only a bind mount in /run/netns holds (ip netns add makes one) has no process, and lsns does not list it; it counts too: ls /run/netns.";
+
+/// What learn says while a step whose hidden setup failed has its checks holding.
+const FAULT_MISSING: &str = "These checks hold, but this step's setup failed (above, or when the step began), so what it sets up for you to find is not in the lab: nothing here is mended by you yet. Press f to set the step up again once the lab of the earlier steps is there, or n to skip it.";
 
 const KEYS_HELP: &str = "Keys: h hint (again: what nslab sees, then the commands) · d do it for me · n skip · b back · t a shell · g the picture · f rebuild what an earlier step made · r reset · a answer · ↑↓ PgUp PgDn scroll · q quit. Type commands in your shell, not here.";
 
