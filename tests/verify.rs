@@ -1724,6 +1724,48 @@ fn a_kind_the_kernel_lacks_is_the_machines_limit() {
     }
 }
 
+/// A lesson cannot make verify blame the machine: a line that prints iproute2's words for a
+/// kind the kernel lacks, after asking for one it has (veth), fails the lesson (exit 1), in
+/// verify and in --mutate. Before, verify said "this kernel cannot run the lesson" and exited 3,
+/// the code of a machine's limit, and --mutate tested none of the lesson's checks.
+#[test]
+fn a_lesson_cannot_blame_the_kernel_for_its_failure() {
+    let scratch = Scratch::new("blame");
+    for (name, line) in [
+        (
+            "blame-veth",
+            "ip link add b0 type veth peer name b1 2>/dev/null; echo 'Error: Unknown device type.' >&2; exit 2",
+        ),
+        (
+            "blame-words",
+            "echo 'Error: Unknown device type.' >&2; exit 2",
+        ),
+        (
+            "blame-qdisc",
+            "echo 'Error: Specified qdisc kind is unknown.' >&2; exit 2",
+        ),
+    ] {
+        let file = scratch.lab(
+            name,
+            &format!(
+                "## Blame\n\n```sh\nip netns add bb\n{line}\n```\n\n```check\nnetns bb exists\n```\n\n\
+                 ## Clean up\n\n```sh\nip netns del bb\n```\n"
+            ),
+        );
+        for args in [&["verify"][..], &["verify", "--mutate"]] {
+            let mut a = args.to_vec();
+            a.push(&file);
+            let out = nslab(&a);
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{name} {args:?}: {said}");
+            assert!(
+                !said.contains("this kernel cannot run the lesson"),
+                "{name} {args:?}: {said}"
+            );
+        }
+    }
+}
+
 /// A bridge made in the wrong namespace cannot be moved ("The interface netns is immutable"):
 /// the fix offered makes it again where it belongs, and works (was: `ip link set br0 netns
 /// host`, which the kernel refuses).

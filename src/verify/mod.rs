@@ -206,6 +206,14 @@ pub fn worker() -> Result<Code, Failure> {
         });
         report.passed = report.leftovers.is_empty();
     }
+    // A failure on a kind of link this kernel may not know: ask the kernel, here in the jail
+    // (on the machine itself, with --no-sandbox, the lesson is trusted, and its words are).
+    if job.sandbox
+        && let Some(kind) = claimed_kind(&report)
+        && !kernel_knows(&engine.kernel, &kind)
+    {
+        report.kernel_lacks = Some(kind);
+    }
     if let Some(b) = &baseline {
         let undone = crate::modes::reset::end_verify(&engine.kernel, &lesson.id, b);
         for f in &undone.failed {
@@ -548,6 +556,7 @@ fn spawn_worker(
                 steps,
                 error: Some(failure),
                 leftovers: Vec::new(),
+                kernel_lacks: None,
             })
         }
     }
@@ -722,7 +731,10 @@ pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     // A lesson that failed because this kernel does not know a kind it asks for (a module not
     // built here) is the machine's limit, not the lesson's defect: exit 3 when that is all.
     let failed: Vec<&LessonReport> = report.lessons.iter().filter(|r| !r.passed).collect();
-    let lacking: Vec<String> = failed.iter().filter_map(|r| kernel_lacks(r)).collect();
+    let lacking: Vec<String> = failed
+        .iter()
+        .filter_map(|r| kernel_lacks(r, opts.sandbox))
+        .collect();
     for l in &lacking {
         eprintln!("nslab: {l}");
     }
@@ -783,22 +795,67 @@ const LINK_KINDS: &[&str] = &[
     "batadv",
 ];
 
-/// Where the lesson's first failing step failed on a kind this kernel does not know, and what
-/// to do, if it did.
-fn kernel_lacks(r: &LessonReport) -> Option<String> {
+/// The failed line of the lesson's first failing step that says this kernel does not know a
+/// kind it asks for, and the kind of link it names (`type KIND`; none for a qdisc or a filter).
+fn lacking_line(r: &LessonReport) -> Option<(&run::CommandReport, Option<String>)> {
     let step = r.steps.iter().find(|s| s.status.is_bad())?;
-    let c = step.commands.iter().find(|c| {
+    step.commands.iter().find_map(|c| {
         let words: Vec<&str> = c.command.split_whitespace().collect();
-        // `type KIND` of a link: only a kind Linux has.
-        let real_kind = words
+        let kinds: Vec<&str> = words
             .windows(2)
             .filter(|w| w[0] == "type")
-            .all(|w| LINK_KINDS.contains(&w[1]));
-        real_kind
+            .map(|w| w[1])
+            .collect();
+        // `type KIND` of a link: only a kind Linux has.
+        let real_kind = kinds.iter().all(|k| LINK_KINDS.contains(k));
+        (real_kind
             && c.error
                 .as_deref()
-                .is_some_and(|e| KERNEL_LACKS.iter().any(|k| e.contains(k)))
-    })?;
+                .is_some_and(|e| KERNEL_LACKS.iter().any(|k| e.contains(k))))
+        .then(|| (c, kinds.last().map(|k| k.to_string())))
+    })
+}
+
+/// The kind of link the lesson's failing line says this kernel does not know, for the verifying
+/// process to ask the kernel about ([`kernel_knows`]).
+fn claimed_kind(r: &LessonReport) -> Option<String> {
+    lacking_line(r).and_then(|(_, kind)| kind)
+}
+
+/// Whether the kernel knows a kind of link: it makes one (at once deleted), or refuses it for
+/// any reason but not knowing the kind (EOPNOTSUPP, what iproute2 words "Unknown device type").
+fn kernel_knows(kernel: &Kernel, kind: &str) -> bool {
+    let name = format!("nslabk{}", std::process::id() % 1_000_000_000);
+    let new = crate::kernel::NewLink {
+        link: crate::kernel::LinkAttrs {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        kind: kind.to_string(),
+        peer: None,
+    };
+    match kernel.link_add(&Ns::Root, &new) {
+        Ok(()) => {
+            let _ = kernel.link_del(&Ns::Root, &name);
+            true
+        }
+        Err(crate::kernel::KernelError::Os { err, .. }) => {
+            err.raw_os_error() != Some(nix::errno::Errno::EOPNOTSUPP as i32)
+        }
+        Err(_) => true,
+    }
+}
+
+/// Where the lesson's first failing step failed on a kind this kernel does not know, and what
+/// to do, if it did. In a jail (`confirmed`), only a kind of link the verifying process found
+/// the kernel does not know counts: the words of a line's error are the lesson's own (`echo
+/// Unknown device type >&2`), and made verify blame the machine (exit 3) for a lesson that
+/// failed.
+fn kernel_lacks(r: &LessonReport, confirmed: bool) -> Option<String> {
+    let (c, kind) = lacking_line(r)?;
+    if confirmed && (kind.is_none() || kind != r.kernel_lacks) {
+        return None;
+    }
     Some(format!(
         "{}:{}: this kernel cannot run the lesson: {}: it does not know that kind (built without its module, or the module cannot be loaded here); verify the lesson on a machine whose kernel has it",
         r.file,
@@ -1029,10 +1086,10 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 // another: a teardown this lesson waits for can then outlast the settling
                 // bound. Before saying the lesson fails as it is, it is verified once more,
                 // alone.
-                if !r.passed && kernel_lacks(&r).is_none() && !ran_out_of_time(&r) {
+                if !r.passed && kernel_lacks(&r, opts.sandbox).is_none() && !ran_out_of_time(&r) {
                     r = spawn_worker(opts, &lessons[i], opts.scope, &mut |_| {})?;
                 }
-                if let Some(l) = kernel_lacks(&r).filter(|_| !r.passed) {
+                if let Some(l) = kernel_lacks(&r, opts.sandbox).filter(|_| !r.passed) {
                     lacking.push(l);
                 } else if !r.passed {
                     // Why, in the plain report's words: the first bad step, or what it left.
