@@ -321,6 +321,24 @@ fn stopped(pid: nix::unistd::Pid) -> bool {
     })
 }
 
+/// The processes whose parent is `pid`, from /proc.
+fn children_of(pid: nix::unistd::Pid) -> Vec<nix::unistd::Pid> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                // The parent's pid is the second field after the command name.
+                s.rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+                    == Some(pid.as_raw())
+            })
+        })
+        .map(nix::unistd::Pid::from_raw)
+        .collect()
+}
+
 /// What the watchdog of a worker is told: the bound of what comes next, or that it is over.
 enum Watch {
     Next(Duration),
@@ -423,6 +441,20 @@ fn spawn_worker(
             // a tracer): then it cannot act on SIGTERM at all.
             let until = Instant::now() + crate::engine::settle::SETTLE_MAX * 3;
             while Instant::now() < until && !stopped(worker_pid) {
+                match watch.recv_timeout(Duration::from_millis(100)) {
+                    Ok(Watch::Next(_)) | Err(Timeout) => {}
+                    Ok(Watch::Over) | Err(Disconnected) => return Some((why, false)),
+                }
+            }
+        } else {
+            // The jail's builder first (the jail dies with it): the worker, left alive, then
+            // removes the jail's cgroup (where it made one) and ends. Killed at once, it left
+            // that folder behind in /sys/fs/cgroup, once for every lesson ended so.
+            for builder in children_of(worker_pid) {
+                let _ = kill(builder, Signal::SIGKILL);
+            }
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until {
                 match watch.recv_timeout(Duration::from_millis(100)) {
                     Ok(Watch::Next(_)) | Err(Timeout) => {}
                     Ok(Watch::Over) | Err(Disconnected) => return Some((why, false)),
