@@ -58,6 +58,10 @@ pub enum Cmd {
         /// a CI matrix of N jobs shares the work.
         #[arg(long, value_name = "I/N", value_parser = crate::verify::parse_shard)]
         shard: Option<(usize, usize)>,
+        /// The longest one lesson (or one mutant) may take, its jail included: a lesson still
+        /// running then is ended with everything it started, and fails (default: 600).
+        #[arg(long, value_name = "SECONDS", value_parser = crate::verify::parse_timeout)]
+        timeout: Option<std::time::Duration>,
         /// Run on the host instead of in a jail: only for lessons you trust (needs root; undoes
         /// what it made afterwards).
         #[arg(long)]
@@ -295,6 +299,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
             until,
             mutate,
             shard,
+            timeout,
             no_sandbox,
             worker,
         } => {
@@ -321,6 +326,7 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
                 mutate,
                 sandbox: !no_sandbox,
                 shard,
+                timeout: timeout.unwrap_or(crate::verify::DEFAULT_LESSON_TIMEOUT),
             };
             crate::verify::verify(opts, &lessons)
         }

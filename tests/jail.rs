@@ -66,7 +66,7 @@ verify_as() {
   set --
   [ "$who" = user ] && set -- setpriv --reuid=65534 --regid=65534 --clear-groups
   env NSLAB_LINE_TIMEOUT=$LINE_TIMEOUT NSLAB_TEST_SECRET=s3cr3t timeout -s KILL 120 $WRAP "$@" \
-    /tmp/bin/nslab verify --format json "/tmp/lessons/$NAME" > "/run/$who.json" 2> "/run/$who.err" &
+    /tmp/bin/nslab verify --format json $ARGS "/tmp/lessons/$NAME" > "/run/$who.json" 2> "/run/$who.err" &
   pid=$!
   eval "$DURING"
   wait $pid
@@ -163,6 +163,11 @@ fn hostile(name: &str, during: &str, wrap: &str) -> Runs {
 /// [`hostile`], with lines stopped after `line_timeout` seconds (3 by default: the lessons
 /// that never end end soon).
 fn hostile_timed(name: &str, during: &str, wrap: &str, line_timeout: u32) -> Runs {
+    hostile_with(name, during, wrap, line_timeout, "")
+}
+
+/// [`hostile_timed`], with more arguments for `nslab verify` (words split by the shell).
+fn hostile_with(name: &str, during: &str, wrap: &str, line_timeout: u32, args: &str) -> Runs {
     let swappiness = std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap();
     let lesson = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/hostile")
@@ -177,6 +182,7 @@ fn hostile_timed(name: &str, during: &str, wrap: &str, line_timeout: u32) -> Run
         .env("DURING", during)
         .env("WRAP", wrap)
         .env("LINE_TIMEOUT", line_timeout.to_string())
+        .env("ARGS", args)
         .output()
         .unwrap();
     let now = std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap();
@@ -420,6 +426,45 @@ fn lines_have_no_terminal() {
 fn daemons_die_with_the_run() {
     // The check sees all four daemons alive inside; the state after each run sees none.
     passes("daemons.md");
+}
+
+/// A lesson of many lines, each just within its own time limit, is ended at `--timeout` with
+/// every process it started (the daemons it left sleep for ever), and fails with a message
+/// that says so. Before, nothing bounded a whole lesson: this one took 8 steps of 2 s each, and
+/// one of thousands of such lines would have kept a CI job busy for hours.
+#[test]
+fn a_lesson_is_ended_at_its_time_limit_with_everything_it_started() {
+    let began = std::time::Instant::now();
+    let runs = hostile_with("slow-lesson.md", "", "", 3, "--timeout 5");
+    // Each run ended near its 5 s (8 steps would take 16 s at least), and the outer state
+    // after it (compared in `hostile_with`) holds no process of the lesson's.
+    let per_run = began.elapsed() / whos().len() as u32;
+    assert!(
+        per_run < std::time::Duration::from_secs(12),
+        "{per_run:?} per run"
+    );
+    for r in expect(&runs, "slow-lesson.md", 1) {
+        let lesson = &r["lessons"][0];
+        let err = lesson["error"].as_str().unwrap_or_default();
+        assert!(
+            err.starts_with("hostile-slow-lesson took longer than the 5 s one lesson may take in all (--timeout): it was ended in step "),
+            "{r}"
+        );
+        let st = steps(&r);
+        assert_eq!(st.len(), 8, "{r}");
+        // Two steps at most ran (2 s each, after the jail's making), the rest were not reached.
+        assert_eq!(st[0], "passed", "{r}");
+        assert!(st[2..].iter().all(|s| s == "skipped"), "{r}");
+        assert!(
+            lesson["steps"][7]["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(lesson["steps"][7]["commands"].as_array().unwrap())
+                .all(|c| c.to_string().contains("ran out of time")),
+            "{r}"
+        );
+    }
 }
 
 #[test]

@@ -1724,6 +1724,48 @@ fn a_kind_the_kernel_lacks_is_the_machines_limit() {
     }
 }
 
+/// A lesson cannot make verify blame the machine: a line that prints iproute2's words for a
+/// kind the kernel lacks, after asking for one it has (veth), fails the lesson (exit 1), in
+/// verify and in --mutate. Before, verify said "this kernel cannot run the lesson" and exited 3,
+/// the code of a machine's limit, and --mutate tested none of the lesson's checks.
+#[test]
+fn a_lesson_cannot_blame_the_kernel_for_its_failure() {
+    let scratch = Scratch::new("blame");
+    for (name, line) in [
+        (
+            "blame-veth",
+            "ip link add b0 type veth peer name b1 2>/dev/null; echo 'Error: Unknown device type.' >&2; exit 2",
+        ),
+        (
+            "blame-words",
+            "echo 'Error: Unknown device type.' >&2; exit 2",
+        ),
+        (
+            "blame-qdisc",
+            "echo 'Error: Specified qdisc kind is unknown.' >&2; exit 2",
+        ),
+    ] {
+        let file = scratch.lab(
+            name,
+            &format!(
+                "## Blame\n\n```sh\nip netns add bb\n{line}\n```\n\n```check\nnetns bb exists\n```\n\n\
+                 ## Clean up\n\n```sh\nip netns del bb\n```\n"
+            ),
+        );
+        for args in [&["verify"][..], &["verify", "--mutate"]] {
+            let mut a = args.to_vec();
+            a.push(&file);
+            let out = nslab(&a);
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{name} {args:?}: {said}");
+            assert!(
+                !said.contains("this kernel cannot run the lesson"),
+                "{name} {args:?}: {said}"
+            );
+        }
+    }
+}
+
 /// A bridge made in the wrong namespace cannot be moved ("The interface netns is immutable"):
 /// the fix offered makes it again where it belongs, and works (was: `ip link set br0 netns
 /// host`, which the kernel refuses).
@@ -2102,6 +2144,74 @@ fn without_a_sandbox_a_stopped_worker_is_ended_and_reset_cleans_up() {
     };
     assert_eq!(names(during), ["made", "mine"], "{text}");
     assert_eq!(names(after), ["mine"], "{text}");
+}
+
+/// On the machine itself (--no-sandbox), a lesson past its time in all (`--timeout`) is told
+/// to stop (SIGTERM), and its worker resets it: what it made is gone, what was there before
+/// stays, and nothing it started in the background outlives the run.
+#[test]
+fn without_a_sandbox_a_lesson_past_its_time_is_reset() {
+    let scratch = Scratch::new("slow-host");
+    let waits: String = (1..=6)
+        .map(|i| format!("## Wait {i}\n\n```sh\nsleep 0.8\n```\n\n"))
+        .collect();
+    let lesson = scratch.lab(
+        "slow-on-host",
+        &format!(
+            "## Make one\n\n```sh\nip netns add made\nsetsid sleep 1077 > /dev/null 2>&1 &\n```\n\n\
+             ```check\nnetns made exists\n```\n\n{waits}## Clean up\n\n```sh\nip netns del made\n```\n"
+        ),
+    );
+    let script = format!(
+        "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; ip link set lo up; \
+         export HOME={home} XDG_STATE_HOME={home}/state NSLAB_LINE_TIMEOUT=1; ip netns add mine; \
+         s=$(date +%s); {nslab} verify --no-sandbox --timeout 2 {lesson} || echo \"exit $?\"; \
+         echo \"took $(( $(date +%s) - s ))\"; echo '#NETNS'; ls /run/netns; \
+         echo '#PROCS'; pgrep -a -x sleep || true; echo '#END'",
+        home = scratch.0.display(),
+        nslab = env!("CARGO_BIN_EXE_nslab"),
+    );
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--net",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    assert!(text.contains("exit 1"), "{text}\n{err}");
+    assert!(
+        text.contains("slow-on-host took longer than the 2 s one lesson may take in all (--timeout): it was ended in step "),
+        "{text}\n{err}"
+    );
+    // Not reset: no line of the lesson says where to go from here.
+    assert!(!text.contains("nslab reset"), "{text}\n{err}");
+    let took: u64 = text
+        .split("\ntook ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{text}\n{err}"));
+    // Six steps of 0.8 s would take 5 s at least.
+    assert!(took <= 4, "took {took} s\n{text}");
+    let (_, rest) = text.split_once("#NETNS").unwrap();
+    let (netns, rest) = rest.split_once("#PROCS").unwrap();
+    let (procs, _) = rest.split_once("#END").unwrap();
+    assert_eq!(
+        netns.split_whitespace().collect::<Vec<_>>(),
+        ["mine"],
+        "{text}"
+    );
+    assert_eq!(procs.trim(), "", "{text}");
 }
 
 /// A flush whose only filters are a table, a link and a family takes every route they name,

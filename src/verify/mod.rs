@@ -41,6 +41,24 @@ pub struct Options {
     pub sandbox: bool,
     /// `--shard I/N`: only the I-th of N parts of the lessons (1-based).
     pub shard: Option<(usize, usize)>,
+    /// `--timeout SECONDS`: the longest one lesson (or one mutant) may take, its jail included.
+    pub timeout: Duration,
+}
+
+/// How long one lesson may take by default (`--timeout`): the shipped lessons take seconds, and
+/// a lesson of many lines that each wait near their own time limit could otherwise keep a CI
+/// job busy for hours.
+pub const DEFAULT_LESSON_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Reads `--timeout SECONDS`: a whole number of seconds, at least 1.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<u64>() {
+        // (At most a year: Instant + Duration must not overflow.)
+        Ok(n) if (1..=365 * 24 * 3600).contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(format!(
+            "--timeout {s}: give the seconds one lesson may take, a whole number from 1 (for example 600)"
+        )),
+    }
 }
 
 /// The I-th of N parts of the lessons (1-based): the lessons sorted by id, dealt round-robin,
@@ -188,6 +206,14 @@ pub fn worker() -> Result<Code, Failure> {
         });
         report.passed = report.leftovers.is_empty();
     }
+    // A failure on a kind of link this kernel may not know: ask the kernel, here in the jail
+    // (on the machine itself, with --no-sandbox, the lesson is trusted, and its words are).
+    if job.sandbox
+        && let Some(kind) = claimed_kind(&report)
+        && !kernel_knows(&engine.kernel, &kind)
+    {
+        report.kernel_lacks = Some(kind);
+    }
     if let Some(b) = &baseline {
         let undone = crate::modes::reset::end_verify(&engine.kernel, &lesson.id, b);
         for f in &undone.failed {
@@ -295,10 +321,37 @@ fn stopped(pid: nix::unistd::Pid) -> bool {
     })
 }
 
+/// The processes whose parent is `pid`, from /proc.
+fn children_of(pid: nix::unistd::Pid) -> Vec<nix::unistd::Pid> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                // The parent's pid is the second field after the command name.
+                s.rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+                    == Some(pid.as_raw())
+            })
+        })
+        .map(nix::unistd::Pid::from_raw)
+        .collect()
+}
+
 /// What the watchdog of a worker is told: the bound of what comes next, or that it is over.
 enum Watch {
     Next(Duration),
     Over,
+}
+
+/// Why the watchdog ended a worker.
+#[derive(Clone, Copy)]
+enum Overdue {
+    /// One step took longer than its bound (see [`step_bounds`]).
+    Step(Duration),
+    /// The whole lesson took longer than `--timeout`.
+    Lesson(Duration),
 }
 
 /// Runs one lesson in a worker process; `on_step` sees each step as it ends. A worker that
@@ -315,6 +368,8 @@ fn spawn_worker(
     }
     let exe = std::env::current_exe()
         .map_err(|e| Failure::env(format!("cannot find my own binary: {e}")))?;
+    // The lesson's time (--timeout) runs from here: its jail's making is part of it.
+    let started = Instant::now();
     let mut cmd = Command::new(&exe);
     // Lessons call `nslab` itself (nslab example ...): the running binary comes first on PATH.
     if let Some(dir) = exe.parent() {
@@ -351,24 +406,35 @@ fn spawn_worker(
     }
     // Every line has a timeout, but a lesson can stop its own worker (a program that traces
     // the jail's pid 1 stops it for good): a step that takes longer than everything it may
-    // wait for ends the worker, and its jail with it. On the machine itself (--no-sandbox),
-    // SIGTERM first, which has the worker reset the lesson.
+    // wait for ends the worker, and its jail with it. So does a lesson that takes longer than
+    // `--timeout` in all (many lines, each just within its own limit). On the machine itself
+    // (--no-sandbox), SIGTERM first, which has the worker reset the lesson.
     let bounds = step_bounds(lesson);
     let first = bounds[0];
     let (tell, watch) = std::sync::mpsc::channel::<Watch>();
     let worker_pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let gentle = !opts.sandbox;
-    let watchdog = std::thread::spawn(move || -> Option<(Duration, bool)> {
+    let whole = opts.timeout;
+    let deadline = started + whole;
+    let watchdog = std::thread::spawn(move || -> Option<(Overdue, bool)> {
         use nix::sys::signal::{Signal, kill};
         use std::sync::mpsc::RecvTimeoutError::{Disconnected, Timeout};
         let mut bound = first;
-        loop {
-            match watch.recv_timeout(bound) {
-                Ok(Watch::Next(b)) => bound = b,
+        let mut step_end = Instant::now() + bound;
+        let why = loop {
+            let now = Instant::now();
+            let wait = step_end.min(deadline).saturating_duration_since(now);
+            match watch.recv_timeout(wait) {
+                Ok(Watch::Next(b)) => {
+                    bound = b;
+                    step_end = Instant::now() + b;
+                }
                 Ok(Watch::Over) | Err(Disconnected) => return None,
-                Err(Timeout) => break,
+                Err(Timeout) if Instant::now() >= deadline => break Overdue::Lesson(whole),
+                Err(Timeout) if Instant::now() >= step_end => break Overdue::Step(bound),
+                Err(Timeout) => {}
             }
-        }
+        };
         if gentle {
             let _ = kill(worker_pid, Signal::SIGTERM);
             // The reset: at most the end's bound, unless the worker is stopped (by a signal, or
@@ -377,12 +443,26 @@ fn spawn_worker(
             while Instant::now() < until && !stopped(worker_pid) {
                 match watch.recv_timeout(Duration::from_millis(100)) {
                     Ok(Watch::Next(_)) | Err(Timeout) => {}
-                    Ok(Watch::Over) | Err(Disconnected) => return Some((bound, false)),
+                    Ok(Watch::Over) | Err(Disconnected) => return Some((why, false)),
+                }
+            }
+        } else {
+            // The jail's builder first (the jail dies with it): the worker, left alive, then
+            // removes the jail's cgroup (where it made one) and ends. Killed at once, it left
+            // that folder behind in /sys/fs/cgroup, once for every lesson ended so.
+            for builder in children_of(worker_pid) {
+                let _ = kill(builder, Signal::SIGKILL);
+            }
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until {
+                match watch.recv_timeout(Duration::from_millis(100)) {
+                    Ok(Watch::Next(_)) | Err(Timeout) => {}
+                    Ok(Watch::Over) | Err(Disconnected) => return Some((why, false)),
                 }
             }
         }
         let _ = kill(worker_pid, Signal::SIGKILL);
-        Some((bound, gentle))
+        Some((why, gentle))
     });
     let stdout = child
         .stdout
@@ -447,38 +527,59 @@ fn spawn_worker(
         (None, Some(3)) if !began => Err(Failure::env(said)),
         (None, Some(2)) if !began => Err(Failure::usage(format!("{}: {said}", lesson.source.name))),
         (None, code) => {
+            let reset = |hard: bool| {
+                if hard {
+                    format!(
+                        "; it could not reset the lesson: `nslab reset {}` removes what it made",
+                        lesson.source.name
+                    )
+                } else {
+                    String::new()
+                }
+            };
             let how = match code {
-                _ if let Some((bound, hard)) = timed_out => format!(
+                _ if let Some((Overdue::Step(bound), hard)) = timed_out => format!(
                     "a step took longer than the {} s it may take, every line's and check's time limit together: it was ended{}",
                     bound.as_secs(),
-                    if hard {
-                        format!(
-                            "; it could not reset the lesson: `nslab reset {}` removes what it made",
-                            lesson.source.name
-                        )
-                    } else {
-                        String::new()
-                    }
+                    reset(hard)
                 ),
                 Some(c) => format!("exit status {c}"),
                 None => "killed by a signal".to_string(),
             };
-            let failure = format!(
-                "the verify worker of {} ended without a report ({how}){}",
-                lesson.id,
-                if said.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {said}")
-                }
-            );
+            let said = if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {said}")
+            };
+            let failure = match timed_out {
+                Some((Overdue::Lesson(whole), hard)) => format!(
+                    "{} took longer than the {} s {RAN_OUT}: it was ended {}, with everything it ran{}",
+                    lesson.id,
+                    whole.as_secs(),
+                    // The step it was in: the first not reported, or (--no-sandbox: the
+                    // worker, told to stop, reports the step it was in as failed) not passed.
+                    match steps.iter().find(|s| s.status != run::Status::Passed) {
+                        Some(s) => format!("in step {}", s.index),
+                        None if steps.len() < lesson.steps.len() => {
+                            format!("in step {}", steps.len() + 1)
+                        }
+                        None => "after its last step".to_string(),
+                    },
+                    reset(hard)
+                ),
+                _ => format!(
+                    "the verify worker of {} ended without a report ({how}){said}",
+                    lesson.id
+                ),
+            };
+            let why = if let Some((Overdue::Lesson(_), _)) = timed_out {
+                "not verified: the lesson ran out of time (--timeout)"
+            } else {
+                "not verified: the worker ended"
+            };
             // The steps it did not reach: not verified.
             for s in lesson.steps.iter().skip(steps.len()) {
-                steps.push(run::skipped(
-                    &lesson.source,
-                    s,
-                    "not verified: the worker ended",
-                ));
+                steps.push(run::skipped(&lesson.source, s, why));
             }
             Ok(LessonReport {
                 id: lesson.id.clone(),
@@ -487,10 +588,20 @@ fn spawn_worker(
                 steps,
                 error: Some(failure),
                 leftovers: Vec::new(),
+                kernel_lacks: None,
             })
         }
     }
 }
+
+/// Whether the lesson was ended at `--timeout` (then it is not verified again, alone: that
+/// would take as long once more).
+fn ran_out_of_time(r: &LessonReport) -> bool {
+    r.error.as_deref().is_some_and(|e| e.contains(RAN_OUT))
+}
+
+/// Said of a lesson ended at `--timeout`, in its error.
+const RAN_OUT: &str = "one lesson may take in all (--timeout)";
 
 /// The most of a worker's stderr that is kept, and the longest line of its stdout (one event).
 const MAX_WORKER_STDERR: u64 = 64 * 1024;
@@ -652,7 +763,10 @@ pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     // A lesson that failed because this kernel does not know a kind it asks for (a module not
     // built here) is the machine's limit, not the lesson's defect: exit 3 when that is all.
     let failed: Vec<&LessonReport> = report.lessons.iter().filter(|r| !r.passed).collect();
-    let lacking: Vec<String> = failed.iter().filter_map(|r| kernel_lacks(r)).collect();
+    let lacking: Vec<String> = failed
+        .iter()
+        .filter_map(|r| kernel_lacks(r, opts.sandbox))
+        .collect();
     for l in &lacking {
         eprintln!("nslab: {l}");
     }
@@ -713,22 +827,67 @@ const LINK_KINDS: &[&str] = &[
     "batadv",
 ];
 
-/// Where the lesson's first failing step failed on a kind this kernel does not know, and what
-/// to do, if it did.
-fn kernel_lacks(r: &LessonReport) -> Option<String> {
+/// The failed line of the lesson's first failing step that says this kernel does not know a
+/// kind it asks for, and the kind of link it names (`type KIND`; none for a qdisc or a filter).
+fn lacking_line(r: &LessonReport) -> Option<(&run::CommandReport, Option<String>)> {
     let step = r.steps.iter().find(|s| s.status.is_bad())?;
-    let c = step.commands.iter().find(|c| {
+    step.commands.iter().find_map(|c| {
         let words: Vec<&str> = c.command.split_whitespace().collect();
-        // `type KIND` of a link: only a kind Linux has.
-        let real_kind = words
+        let kinds: Vec<&str> = words
             .windows(2)
             .filter(|w| w[0] == "type")
-            .all(|w| LINK_KINDS.contains(&w[1]));
-        real_kind
+            .map(|w| w[1])
+            .collect();
+        // `type KIND` of a link: only a kind Linux has.
+        let real_kind = kinds.iter().all(|k| LINK_KINDS.contains(k));
+        (real_kind
             && c.error
                 .as_deref()
-                .is_some_and(|e| KERNEL_LACKS.iter().any(|k| e.contains(k)))
-    })?;
+                .is_some_and(|e| KERNEL_LACKS.iter().any(|k| e.contains(k))))
+        .then(|| (c, kinds.last().map(|k| k.to_string())))
+    })
+}
+
+/// The kind of link the lesson's failing line says this kernel does not know, for the verifying
+/// process to ask the kernel about ([`kernel_knows`]).
+fn claimed_kind(r: &LessonReport) -> Option<String> {
+    lacking_line(r).and_then(|(_, kind)| kind)
+}
+
+/// Whether the kernel knows a kind of link: it makes one (at once deleted), or refuses it for
+/// any reason but not knowing the kind (EOPNOTSUPP, what iproute2 words "Unknown device type").
+fn kernel_knows(kernel: &Kernel, kind: &str) -> bool {
+    let name = format!("nslabk{}", std::process::id() % 1_000_000_000);
+    let new = crate::kernel::NewLink {
+        link: crate::kernel::LinkAttrs {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        kind: kind.to_string(),
+        peer: None,
+    };
+    match kernel.link_add(&Ns::Root, &new) {
+        Ok(()) => {
+            let _ = kernel.link_del(&Ns::Root, &name);
+            true
+        }
+        Err(crate::kernel::KernelError::Os { err, .. }) => {
+            err.raw_os_error() != Some(nix::errno::Errno::EOPNOTSUPP as i32)
+        }
+        Err(_) => true,
+    }
+}
+
+/// Where the lesson's first failing step failed on a kind this kernel does not know, and what
+/// to do, if it did. In a jail (`confirmed`), only a kind of link the verifying process found
+/// the kernel does not know counts: the words of a line's error are the lesson's own (`echo
+/// Unknown device type >&2`), and made verify blame the machine (exit 3) for a lesson that
+/// failed.
+fn kernel_lacks(r: &LessonReport, confirmed: bool) -> Option<String> {
+    let (c, kind) = lacking_line(r)?;
+    if confirmed && (kind.is_none() || kind != r.kernel_lacks) {
+        return None;
+    }
     Some(format!(
         "{}:{}: this kernel cannot run the lesson: {}: it does not know that kind (built without its module, or the module cannot be loaded here); verify the lesson on a machine whose kernel has it",
         r.file,
@@ -959,10 +1118,10 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 // another: a teardown this lesson waits for can then outlast the settling
                 // bound. Before saying the lesson fails as it is, it is verified once more,
                 // alone.
-                if !r.passed && kernel_lacks(&r).is_none() {
+                if !r.passed && kernel_lacks(&r, opts.sandbox).is_none() && !ran_out_of_time(&r) {
                     r = spawn_worker(opts, &lessons[i], opts.scope, &mut |_| {})?;
                 }
-                if let Some(l) = kernel_lacks(&r).filter(|_| !r.passed) {
+                if let Some(l) = kernel_lacks(&r, opts.sandbox).filter(|_| !r.passed) {
                     lacking.push(l);
                 } else if !r.passed {
                     // Why, in the plain report's words: the first bad step, or what it left.
@@ -1094,7 +1253,25 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::{bounded_line, time_limit_ms};
+    use super::{bounded_line, parse_timeout, time_limit_ms};
+    use std::time::Duration;
+
+    #[test]
+    fn a_lessons_time_limit_is_whole_seconds_from_one() {
+        assert_eq!(parse_timeout("600"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_timeout(" 5 "), Ok(Duration::from_secs(5)));
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "",
+            "ten",
+            "99999999999999999999",
+            "31536001",
+        ] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
 
     /// The host reads a worker's events with a bound: a line longer than it comes back empty
     /// (read to its end, not kept), and the next one is whole. (A lesson can no longer write to

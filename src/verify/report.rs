@@ -328,6 +328,7 @@ mod tests {
                 steps: Vec::new(),
                 error: Some("x\n::error file=a.md::forged\u{1b}]0;title\u{7}".into()),
                 leftovers: vec!["link y\r\n::warning::forged".into()],
+                kernel_lacks: None,
             }],
         };
         let text = human(&report, Duration::from_secs(1));

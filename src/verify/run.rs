@@ -113,6 +113,12 @@ pub struct LessonReport {
     /// fails the lesson). Looked at only when the lesson ran to its end and passed.
     #[serde(default)]
     pub leftovers: Vec<String>,
+    /// In a jail: the kind of link the failing line asked for, that the verifying process
+    /// itself then asked the kernel for, and the kernel does not know (see
+    /// `verify::kernel_lacks`). A line's own words that the kernel lacks a kind prove nothing:
+    /// a lesson can print them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_lacks: Option<String>,
 }
 
 /// Which steps to verify, and which command line (by source line) to leave out.
@@ -205,6 +211,7 @@ pub fn verify_lesson(
         steps,
         error: None,
         leftovers: Vec::new(),
+        kernel_lacks: None,
     }
 }
 
