@@ -159,14 +159,14 @@ echo "\$*" >>"$work/calls"
 EOF
 chmod 755 "$work/nslab"
 rm -f "$work/calls"
-export NSLAB=$work/nslab INPUT_LESSONS=my-lessons INPUT_SHARD=2/4 INPUT_JOBS=3 INPUT_JUNIT=junit-2.xml
+export NSLAB=$work/nslab INPUT_LESSONS=my-lessons INPUT_SHARD=2/4 INPUT_JOBS=3 INPUT_TIMEOUT=900 INPUT_JUNIT=junit-2.xml
 for n in 2 3 4; do step "$n"; done
 expect "lint" "$(sed -n 1p "$work/calls")" "lint my-lessons"
-expect "verify" "$(sed -n 2p "$work/calls")" "verify --jobs 3 --format junit --output junit-2.xml --shard 2/4 my-lessons"
-expect "verify --mutate" "$(sed -n 3p "$work/calls")" "verify --mutate --jobs 3 --shard 2/4 my-lessons"
+expect "verify" "$(sed -n 2p "$work/calls")" "verify --jobs 3 --timeout 900 --format junit --output junit-2.xml --shard 2/4 my-lessons"
+expect "verify --mutate" "$(sed -n 3p "$work/calls")" "verify --mutate --jobs 3 --timeout 900 --shard 2/4 my-lessons"
 grep -qx "junit=junit-2.xml" "$GITHUB_OUTPUT" || fail "no junit output"
 expect "mutate runs only when asked" "$(cat "$work/steps/4-step.if")" "inputs.mutate == 'true'"
 rm -f "$work/calls"
 INPUT_SHARD="" step 3
-expect "verify without a shard" "$(cat "$work/calls")" "verify --jobs 3 --format junit --output junit-2.xml my-lessons"
+expect "verify without a shard" "$(cat "$work/calls")" "verify --jobs 3 --timeout 900 --format junit --output junit-2.xml my-lessons"
 echo "test-action: ok"
