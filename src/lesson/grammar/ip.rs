@@ -2355,6 +2355,25 @@ fn rule(a: &mut Args<'_>, g: &Globals, words: &[Word]) -> Result<Vec<Part>, Comm
             unknown("a table by a name nslab does not know", &texts(words)),
         )]);
     }
+    // A lookup in table 0: a type word written with no table after it (iprule.c leaves the
+    // table unset then), or `table 0`/`unspec`. The kernel gives such a rule the first empty
+    // table it finds (fib4_rule_configure, fib_empty_table: `lookup 1`, then 2...), which
+    // nslab cannot know before the line runs.
+    let lookup = r.action.is_none_or(|k| k == rule_action::TO_TABLE);
+    let table0 = r.table.unwrap_or(if r.action.is_some() {
+        table::UNSPEC
+    } else {
+        table::MAIN
+    }) == table::UNSPEC;
+    if add && lookup && table0 {
+        return Ok(vec![part(
+            &g.ns,
+            unknown(
+                "a rule that looks up table 0, which the kernel replaces with an empty table of its choice",
+                &texts(words),
+            ),
+        )]);
+    }
     // A lookup (the default action) with its table written keeps the default.
     if r.action == Some(rule_action::TO_TABLE) {
         r.action = None;

@@ -531,9 +531,20 @@ fn ip_rule_is_read_as_iprule_c_reads_it() {
         "ip rule add l3mdev",
         "ip rule add lookup mytable",
         "ip rule add local",
+        // A lookup in table 0: the kernel picks an empty table (`lookup 1`), not main.
+        "ip rule add from 10.0.0.0/8 unicast",
+        "ip rule add from 10.0.0.0/8 type unicast pref 50",
+        "ip rule add from 10.0.0.0/8 table 0",
+        "ip rule add from 10.0.0.0/8 lookup unspec",
     ] {
         assert!(matches!(one(line).1, Op::Unknown { .. }), "{line}");
     }
+    // A table written with the type, or a delete, is still modelled.
+    assert_eq!(
+        rule("ip rule add to 10.3.0.0/16 table 5 unicast").stored_table(),
+        5
+    );
+    assert!(!rule("ip rule del from 10.0.0.0/8 unicast").add);
     // What ip rule refuses, with its words.
     for (line, message) in [
         ("ip rule add", "\"ip rule add\" requires arguments."),
