@@ -788,7 +788,8 @@ fn link_attrs(
             }
         } else if t == "index" {
             let v = a.need()?;
-            if ipaddr::integer(&v.text).is_none_or(|i| i <= 0) {
+            // iplink_parse reads it with atoi: `5abc` is 5, `0x10` is 0.
+            if ipaddr::atoi(&v.text) <= 0 {
                 return Err(invarg(v, "Invalid \"index\" value"));
             }
             at.other.push("index".into());
@@ -821,9 +822,11 @@ fn link_attrs(
             let v = a.need()?;
             dup(&seen, "mtu", v)?;
             seen.push("mtu");
+            // A C int, whose bits ip sends: `mtu -1` is for the kernel to refuse ("mtu less
+            // than device minimum", as it compares an int).
             at.mtu = Some(
                 ipaddr::integer(&v.text)
-                    .and_then(|q| u32::try_from(q).ok())
+                    .map(|q| q.cast_unsigned())
                     .ok_or_else(|| invarg(v, "Invalid \"mtu\" value\n"))?,
             );
         } else if ["xdpgeneric", "xdpdrv", "xdpoffload", "xdp"].contains(&t) {

@@ -887,3 +887,32 @@ fn netns_set_takes_an_nsid_as_ip_does() {
         assert_eq!(refused(line).message, message, "{line}");
     }
 }
+
+#[test]
+fn link_numbers_are_read_as_iplink_parse_reads_them() {
+    // `index` is atoi's: digits then anything, in base 10; 0 or less is refused.
+    for ok in [
+        "ip link add veth5 index 77abc type veth peer name veth6",
+        "ip link add veth5 index +7 type veth peer name veth6",
+        "ip link add veth5 index 010 type veth peer name veth6",
+    ] {
+        real(ok);
+    }
+    for bad in [
+        "ip link add veth5 index 0x10 type veth peer name veth6",
+        "ip link add veth5 index abc type veth peer name veth6",
+        "ip link add veth5 index -3 type veth peer name veth6",
+    ] {
+        assert!(
+            refused(bad).message.contains("Invalid \"index\" value"),
+            "{bad}"
+        );
+    }
+    assert_eq!(super::ipaddr::atoi("99999999999999999999"), -1);
+    assert_eq!(super::ipaddr::atoi("-99999999999999999999"), 0);
+    assert_eq!(super::ipaddr::atoi("4294967301"), 5);
+    // `mtu` is a C int whose bits ip sends: a negative one is the kernel's to refuse.
+    let (_, op) = native("ip link set veth0 mtu -1");
+    let Op::LinkSet(l) = op else { panic!("{op:?}") };
+    assert_eq!(l.attrs.mtu, Some(u32::MAX));
+}
