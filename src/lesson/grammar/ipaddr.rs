@@ -45,14 +45,9 @@ pub fn unsigned(s: &str) -> Option<u32> {
     strtoul(s).and_then(|v| u32::try_from(v).ok())
 }
 
-/// get_integer: an int (a leading minus allowed).
+/// get_integer: an int (a sign allowed).
 pub fn integer(s: &str) -> Option<i32> {
-    match s.strip_prefix('-') {
-        Some(rest) => strtoul(rest)
-            .and_then(|v| i64::try_from(v).ok())
-            .and_then(|v| i32::try_from(-v).ok()),
-        None => strtoul(s).and_then(|v| i32::try_from(v).ok()),
-    }
+    crate::net::strtol_int(s)
 }
 
 /// glibc's atoi: strtol in base 10 cast to an int. White space, a sign, decimal digits, and
