@@ -916,3 +916,25 @@ fn link_numbers_are_read_as_iplink_parse_reads_them() {
     let Op::LinkSet(l) = op else { panic!("{op:?}") };
     assert_eq!(l.attrs.mtu, Some(u32::MAX));
 }
+
+#[test]
+fn bridge_reads_its_family_option_with_its_value() {
+    // bridge.c: `-f`/`-family` takes the next word; the object comes after it.
+    for line in [
+        "bridge -f inet fdb add 02:00:00:00:00:01 dev x master",
+        "bridge -family inet6 fdb add 02:00:00:00:00:01 dev x master",
+        "bridge -n blue -f inet fdb add 02:00:00:00:00:01 dev x master",
+    ] {
+        let c = real(line);
+        assert!(
+            matches!(&c.parts[0].op, Op::Fdb(f) if f.add && f.master && f.dev == "x"),
+            "{line}: {:?}",
+            c.parts[0].op
+        );
+    }
+    // `master` by a prefix, as fdb.c reads it.
+    let c = real("bridge fdb add 02:00:00:00:00:01 dev x mas");
+    assert!(matches!(&c.parts[0].op, Op::Fdb(f) if f.master));
+    let c = real("bridge -f inet link set dev x cost 5");
+    assert!(matches!(&c.parts[0].op, Op::BridgePort { dev } if dev == "x"));
+}
