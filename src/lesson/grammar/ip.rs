@@ -2035,12 +2035,13 @@ fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     let mut dst = None;
     let mut dev = None;
     let mut lladdr = None;
+    let mut lladdr_given = false;
     let mut nud = "permanent".to_string();
     while let Some(w) = a.next() {
         let t = w.text.as_str();
         if matches(t, "lladdr") {
             let v = a.need()?;
-            if lladdr.is_some() {
+            if lladdr_given {
                 return Err(error_at(
                     v,
                     format!(
@@ -2049,8 +2050,12 @@ fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
                     ),
                 ));
             }
-            ipaddr::lladdr(&v.text).map_err(|e| error_at(v, e))?;
-            lladdr = Some(v.text.clone());
+            lladdr_given = true;
+            // ipneigh_modify sends no address for `lladdr null` (and reads no other word so).
+            if v.text != "null" {
+                ipaddr::lladdr(&v.text).map_err(|e| error_at(v, e))?;
+                lladdr = Some(v.text.clone());
+            }
         } else if t == "nud" {
             let v = a.need()?;
             // nud_state_a2n: a name's prefix (the first in its order), or one NUD bit.

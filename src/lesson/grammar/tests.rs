@@ -938,3 +938,26 @@ fn bridge_reads_its_family_option_with_its_value() {
     let c = real("bridge -f inet link set dev x cost 5");
     assert!(matches!(&c.parts[0].op, Op::BridgePort { dev } if dev == "x"));
 }
+
+#[test]
+fn neigh_lladdr_null_sends_no_address() {
+    // ipneigh_modify leaves NDA_LLADDR out for `lladdr null`: ip 6.1 takes these lines.
+    for line in [
+        "ip neigh del 10.1.0.9 lladdr null dev veth0",
+        "ip neigh add 10.1.0.7 lladdr null dev veth0 nud none",
+        "ip neigh replace 10.1.0.6 lla null dev veth0 nud failed",
+    ] {
+        let c = real(line);
+        assert!(
+            matches!(&c.parts[0].op, Op::Neigh(n) if n.lladdr.is_none() && n.dev == "veth0"),
+            "{line}: {:?}",
+            c.parts[0].op
+        );
+    }
+    // Given twice, null or not, it is a duplicate.
+    assert!(
+        refused("ip neigh add 10.1.0.7 lladdr null lladdr 02:00:00:00:00:01 dev veth0")
+            .message
+            .contains("duplicate \"lladdr\"")
+    );
+}
