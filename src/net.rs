@@ -8,11 +8,16 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-/// C's strtoul with base 0: decimal, `0x` hex, `0` octal; the whole string must be used.
-pub fn strtoul(s: &str) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
+/// C's strto(u)l with base 0, the whole string used: white space, a sign, then `0x` hex, `0`
+/// octal or decimal digits, and nothing after them (`+0x10` is 16; `0x+10` and `0+10` are not
+/// numbers). The sign and the magnitude; the magnitude is `None` when it overflows 64 bits.
+fn c_number(s: &str) -> Option<(bool, Option<u64>)> {
+    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (negative, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
     let (digits, radix) = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         (h, 16)
     } else if s.len() > 1 && s.starts_with('0') {
@@ -20,13 +25,33 @@ pub fn strtoul(s: &str) -> Option<u64> {
     } else {
         (s, 10)
     };
-    if digits.is_empty() && radix == 16 {
+    // `0x` with no hex digit is the number 0 followed by an `x`.
+    if digits.is_empty() && radix != 8 {
+        return None;
+    }
+    if !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
     if digits.is_empty() {
-        return Some(0);
+        return Some((negative, Some(0)));
     }
-    u64::from_str_radix(digits, radix).ok()
+    Some((negative, u64::from_str_radix(digits, radix).ok()))
+}
+
+/// C's strtoul with base 0, as iproute2's get_unsigned uses it: the whole string must be used,
+/// a value too large is refused (ERANGE), and a minus sign negates modulo 2^64.
+pub fn strtoul(s: &str) -> Option<u64> {
+    let (negative, v) = c_number(s)?;
+    let v = v?;
+    Some(if negative { v.wrapping_neg() } else { v })
+}
+
+/// C's strtol with base 0 into an int, as iproute2's get_integer reads it: the whole string,
+/// within an int's range.
+pub fn strtol_int(s: &str) -> Option<i32> {
+    let (negative, v) = c_number(s)?;
+    let v = i128::from(v?);
+    i32::try_from(if negative { -v } else { v }).ok()
 }
 
 /// iproute2's check_ifname: a name the kernel could give an interface (not empty, shorter
@@ -349,6 +374,36 @@ pub mod proto {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ip 6.1 (measured): `mtu +0x5dc` is 1500 and `metric -0` is 0, while `mtu 0x+5dc` and
+    /// `mtu 0+1400` are refused: a sign comes before the base's prefix, never after it.
+    #[test]
+    fn numbers_are_read_as_strtoul_reads_them() {
+        assert_eq!(strtoul("+0x5dc"), Some(1500));
+        assert_eq!(strtoul("-0"), Some(0));
+        assert_eq!(strtoul(" 7"), Some(7));
+        assert_eq!(strtoul("010"), Some(8));
+        assert_eq!(strtoul("0"), Some(0));
+        assert_eq!(strtoul("-1"), Some(u64::MAX));
+        for bad in [
+            "0x+5dc",
+            "0+1400",
+            "0x-10",
+            "08",
+            "0x",
+            "",
+            "+",
+            "5 ",
+            "99999999999999999999",
+        ] {
+            assert_eq!(strtoul(bad), None, "{bad:?}");
+        }
+        assert_eq!(strtol_int("-0x10"), Some(-16));
+        assert_eq!(strtol_int("+7"), Some(7));
+        assert_eq!(strtol_int("-2147483648"), Some(i32::MIN));
+        assert_eq!(strtol_int("2147483648"), None);
+        assert_eq!(strtol_int("-+5"), None);
+    }
 
     /// ip 6.1 (measured): `ip addr add ... dev if3`, `if 3`, `if+3`, `if03`, `if3x` all name
     /// index 3; `if`, `ifx` and `eth0` are no index.

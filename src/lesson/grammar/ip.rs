@@ -788,7 +788,8 @@ fn link_attrs(
             }
         } else if t == "index" {
             let v = a.need()?;
-            if ipaddr::integer(&v.text).is_none_or(|i| i <= 0) {
+            // iplink_parse reads it with atoi: `5abc` is 5, `0x10` is 0.
+            if ipaddr::atoi(&v.text) <= 0 {
                 return Err(invarg(v, "Invalid \"index\" value"));
             }
             at.other.push("index".into());
@@ -821,9 +822,11 @@ fn link_attrs(
             let v = a.need()?;
             dup(&seen, "mtu", v)?;
             seen.push("mtu");
+            // A C int, whose bits ip sends: `mtu -1` is for the kernel to refuse ("mtu less
+            // than device minimum", as it compares an int).
             at.mtu = Some(
                 ipaddr::integer(&v.text)
-                    .and_then(|q| u32::try_from(q).ok())
+                    .map(|q| q.cast_unsigned())
                     .ok_or_else(|| invarg(v, "Invalid \"mtu\" value\n"))?,
             );
         } else if ["xdpgeneric", "xdpdrv", "xdpoffload", "xdp"].contains(&t) {
@@ -2032,12 +2035,13 @@ fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
     let mut dst = None;
     let mut dev = None;
     let mut lladdr = None;
+    let mut lladdr_given = false;
     let mut nud = "permanent".to_string();
     while let Some(w) = a.next() {
         let t = w.text.as_str();
         if matches(t, "lladdr") {
             let v = a.need()?;
-            if lladdr.is_some() {
+            if lladdr_given {
                 return Err(error_at(
                     v,
                     format!(
@@ -2046,8 +2050,12 @@ fn neigh(a: &mut Args<'_>, g: &Globals) -> Result<Vec<Part>, CommandError> {
                     ),
                 ));
             }
-            ipaddr::lladdr(&v.text).map_err(|e| error_at(v, e))?;
-            lladdr = Some(v.text.clone());
+            lladdr_given = true;
+            // ipneigh_modify sends no address for `lladdr null` (and reads no other word so).
+            if v.text != "null" {
+                ipaddr::lladdr(&v.text).map_err(|e| error_at(v, e))?;
+                lladdr = Some(v.text.clone());
+            }
         } else if t == "nud" {
             let v = a.need()?;
             // nud_state_a2n: a name's prefix (the first in its order), or one NUD bit.
@@ -2353,6 +2361,25 @@ fn rule(a: &mut Args<'_>, g: &Globals, words: &[Word]) -> Result<Vec<Part>, Comm
         return Ok(vec![part(
             &g.ns,
             unknown("a table by a name nslab does not know", &texts(words)),
+        )]);
+    }
+    // A lookup in table 0: a type word written with no table after it (iprule.c leaves the
+    // table unset then), or `table 0`/`unspec`. The kernel gives such a rule the first empty
+    // table it finds (fib4_rule_configure, fib_empty_table: `lookup 1`, then 2...), which
+    // nslab cannot know before the line runs.
+    let lookup = r.action.is_none_or(|k| k == rule_action::TO_TABLE);
+    let table0 = r.table.unwrap_or(if r.action.is_some() {
+        table::UNSPEC
+    } else {
+        table::MAIN
+    }) == table::UNSPEC;
+    if add && lookup && table0 {
+        return Ok(vec![part(
+            &g.ns,
+            unknown(
+                "a rule that looks up table 0, which the kernel replaces with an empty table of its choice",
+                &texts(words),
+            ),
         )]);
     }
     // A lookup (the default action) with its table written keeps the default.

@@ -45,14 +45,30 @@ pub fn unsigned(s: &str) -> Option<u32> {
     strtoul(s).and_then(|v| u32::try_from(v).ok())
 }
 
-/// get_integer: an int (a leading minus allowed).
+/// get_integer: an int (a sign allowed).
 pub fn integer(s: &str) -> Option<i32> {
-    match s.strip_prefix('-') {
-        Some(rest) => strtoul(rest)
-            .and_then(|v| i64::try_from(v).ok())
-            .and_then(|v| i32::try_from(-v).ok()),
-        None => strtoul(s).and_then(|v| i32::try_from(v).ok()),
-    }
+    crate::net::strtol_int(s)
+}
+
+/// glibc's atoi: strtol in base 10 cast to an int. White space, a sign, decimal digits, and
+/// whatever follows them is ignored (`5abc` is 5, `0x10` is 0, `010` is 10); no digits is 0; a
+/// value beyond a long is LONG_MAX or LONG_MIN, and the int keeps the low 32 bits.
+pub fn atoi(s: &str) -> i32 {
+    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (negative, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let digits = &s[..s.bytes().take_while(u8::is_ascii_digit).count()];
+    let long: i64 = match digits.parse::<u64>() {
+        Ok(v) if negative => 0i64.checked_sub_unsigned(v).unwrap_or(i64::MIN),
+        Ok(v) => i64::try_from(v).unwrap_or(i64::MAX),
+        Err(_) if digits.is_empty() => 0,
+        Err(_) if negative => i64::MIN,
+        Err(_) => i64::MAX,
+    };
+    long as i32
 }
 
 /// glibc's sscanf("%x") into an int: white space, a sign, an optional `0x`, hex digits (what

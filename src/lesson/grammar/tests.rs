@@ -531,9 +531,20 @@ fn ip_rule_is_read_as_iprule_c_reads_it() {
         "ip rule add l3mdev",
         "ip rule add lookup mytable",
         "ip rule add local",
+        // A lookup in table 0: the kernel picks an empty table (`lookup 1`), not main.
+        "ip rule add from 10.0.0.0/8 unicast",
+        "ip rule add from 10.0.0.0/8 type unicast pref 50",
+        "ip rule add from 10.0.0.0/8 table 0",
+        "ip rule add from 10.0.0.0/8 lookup unspec",
     ] {
         assert!(matches!(one(line).1, Op::Unknown { .. }), "{line}");
     }
+    // A table written with the type, or a delete, is still modelled.
+    assert_eq!(
+        rule("ip rule add to 10.3.0.0/16 table 5 unicast").stored_table(),
+        5
+    );
+    assert!(!rule("ip rule del from 10.0.0.0/8 unicast").add);
     // What ip rule refuses, with its words.
     for (line, message) in [
         ("ip rule add", "\"ip rule add\" requires arguments."),
@@ -875,4 +886,78 @@ fn netns_set_takes_an_nsid_as_ip_does() {
     ] {
         assert_eq!(refused(line).message, message, "{line}");
     }
+}
+
+#[test]
+fn link_numbers_are_read_as_iplink_parse_reads_them() {
+    // `index` is atoi's: digits then anything, in base 10; 0 or less is refused.
+    for ok in [
+        "ip link add veth5 index 77abc type veth peer name veth6",
+        "ip link add veth5 index +7 type veth peer name veth6",
+        "ip link add veth5 index 010 type veth peer name veth6",
+    ] {
+        real(ok);
+    }
+    for bad in [
+        "ip link add veth5 index 0x10 type veth peer name veth6",
+        "ip link add veth5 index abc type veth peer name veth6",
+        "ip link add veth5 index -3 type veth peer name veth6",
+    ] {
+        assert!(
+            refused(bad).message.contains("Invalid \"index\" value"),
+            "{bad}"
+        );
+    }
+    assert_eq!(super::ipaddr::atoi("99999999999999999999"), -1);
+    assert_eq!(super::ipaddr::atoi("-99999999999999999999"), 0);
+    assert_eq!(super::ipaddr::atoi("4294967301"), 5);
+    // `mtu` is a C int whose bits ip sends: a negative one is the kernel's to refuse.
+    let (_, op) = native("ip link set veth0 mtu -1");
+    let Op::LinkSet(l) = op else { panic!("{op:?}") };
+    assert_eq!(l.attrs.mtu, Some(u32::MAX));
+}
+
+#[test]
+fn bridge_reads_its_family_option_with_its_value() {
+    // bridge.c: `-f`/`-family` takes the next word; the object comes after it.
+    for line in [
+        "bridge -f inet fdb add 02:00:00:00:00:01 dev x master",
+        "bridge -family inet6 fdb add 02:00:00:00:00:01 dev x master",
+        "bridge -n blue -f inet fdb add 02:00:00:00:00:01 dev x master",
+    ] {
+        let c = real(line);
+        assert!(
+            matches!(&c.parts[0].op, Op::Fdb(f) if f.add && f.master && f.dev == "x"),
+            "{line}: {:?}",
+            c.parts[0].op
+        );
+    }
+    // `master` by a prefix, as fdb.c reads it.
+    let c = real("bridge fdb add 02:00:00:00:00:01 dev x mas");
+    assert!(matches!(&c.parts[0].op, Op::Fdb(f) if f.master));
+    let c = real("bridge -f inet link set dev x cost 5");
+    assert!(matches!(&c.parts[0].op, Op::BridgePort { dev } if dev == "x"));
+}
+
+#[test]
+fn neigh_lladdr_null_sends_no_address() {
+    // ipneigh_modify leaves NDA_LLADDR out for `lladdr null`: ip 6.1 takes these lines.
+    for line in [
+        "ip neigh del 10.1.0.9 lladdr null dev veth0",
+        "ip neigh add 10.1.0.7 lladdr null dev veth0 nud none",
+        "ip neigh replace 10.1.0.6 lla null dev veth0 nud failed",
+    ] {
+        let c = real(line);
+        assert!(
+            matches!(&c.parts[0].op, Op::Neigh(n) if n.lladdr.is_none() && n.dev == "veth0"),
+            "{line}: {:?}",
+            c.parts[0].op
+        );
+    }
+    // Given twice, null or not, it is a duplicate.
+    assert!(
+        refused("ip neigh add 10.1.0.7 lladdr null lladdr 02:00:00:00:00:01 dev veth0")
+            .message
+            .contains("duplicate \"lladdr\"")
+    );
 }

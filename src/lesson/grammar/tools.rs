@@ -426,6 +426,10 @@ pub fn bridge(line: &str, words: &[Word], ns: Ns) -> Result<(Ns, Op), CommandErr
                 ns,
                 unknown("bridge -batch runs the commands of a file", &texts(words)),
             ));
+        } else if matches(o, "family") {
+            // `-f inet6`: bridge.c reads the family from the next word (`-f` is `-family`, the
+            // first of its options with that initial).
+            i += 1;
         }
     }
     let op = bridge_object(line, words, i)?;
@@ -458,7 +462,8 @@ fn bridge_object(line: &str, words: &[Word], i: usize) -> Result<Op, CommandErro
         while let Some(w) = it.next() {
             match w.text.as_str() {
                 "dev" => dev = it.next().map(|d| d.text.clone()),
-                "master" => master = true,
+                // fdb.c reads it by prefix (`mas`), after the keywords it compares whole.
+                t if matches(t, "master") => master = true,
                 "dst" | "vlan" | "port" | "dst_port" | "vni" | "via" | "src_vni" | "nhid" => {
                     it.next();
                 }
