@@ -2299,3 +2299,33 @@ fn derived_checks_say_an_ipv6_default_by_its_gateways_and_an_mtu_that_came_back_
     );
     assert_eq!(checks(6), ["not addr 2001:db8:2::1/64 on y0 in p"]);
 }
+
+/// A ping of an IPv6 address with its zone (`fe80::2%va`, no `-6`: iputils takes the address
+/// and the interface) is an IPv6 ping: the line, and a shell check that runs one, wait for
+/// duplicate address detection of the link-local addresses, as a student typing it a moment
+/// later would never meet it (nslab read it as a host name, and the ping failed).
+#[test]
+fn a_ping_of_a_zoned_ipv6_address_is_an_ipv6_ping() {
+    let scratch = Scratch::new("zoned");
+    let cable = "## Cable\n\n```sh\n\
+         ip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
+         ip -n a link set va up\nip -n b link set vb up\n\
+         ip -n a address add fe80::1/64 dev va\nip -n b address add fe80::2/64 dev vb\n```\n\n";
+    let end = "## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n";
+    let line = scratch.lab(
+        "zoned-line",
+        &format!(
+            "{cable}```check\nlink vb in b up\n```\n\n## Ping the link-local address\n\n\
+             ```sh\nip netns exec a ping -c 1 -W 1 fe80::2%va\n```\n\n{end}"
+        ),
+    );
+    passes(&line, 1);
+    let check = scratch.lab(
+        "zoned-check",
+        &format!(
+            "{cable}```check\nlink vb in b up\n\
+             sh in a (a reaches b's link-local address): ping -c 1 -W 1 fe80::2%va\n```\n\n{end}"
+        ),
+    );
+    passes(&check, 1);
+}

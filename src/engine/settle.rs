@@ -497,11 +497,12 @@ pub fn before_ipv6_line(engine: &Engine, c: &CommandLine, deadline: Instant) {
     }
 }
 
-/// Whether a command line uses IPv6: `-6`, `ping6`, `inet6`, or an IPv6 address.
+/// Whether a command line uses IPv6: `-6`, `ping6`, `inet6`, or an IPv6 address (with a
+/// prefix length, or a zone: `fe80::1%veth0`).
 fn speaks_ipv6(text: &str) -> bool {
     text.split_whitespace().any(|w| {
         matches!(w, "-6" | "ping6" | "inet6")
-            || w.split('/')
+            || w.split(['/', '%'])
                 .next()
                 .is_some_and(|a| a.contains(':') && a.parse::<std::net::Ipv6Addr>().is_ok())
     })
