@@ -2300,6 +2300,79 @@ fn derived_checks_say_an_ipv6_default_by_its_gateways_and_an_mtu_that_came_back_
     assert_eq!(checks(6), ["not addr 2001:db8:2::1/64 on y0 in p"]);
 }
 
+/// What the kernel still owes when a step begins makes checks true without the step: verify
+/// lets it finish before it judges the step's checks for the before-rule, so that a check the
+/// step does not make true is seen true before it (a defect), not made true by it. IPv6
+/// duplicate address detection of the addresses an earlier step added (an IPv6 ping, an
+/// address check), the teardown of a namespace an earlier step deleted (its veth peer), a
+/// server an earlier step started that is not listening yet (the check failed before and
+/// passed after, or, judged before the server was up, failed after: both by chance).
+#[test]
+fn the_before_rule_waits_for_what_the_kernel_still_owes() {
+    let scratch = Scratch::new("owed-before");
+    let cable = "## Cable\n\n```sh\n\
+         ip netns add a\nip netns add b\nip link add va netns a type veth peer name vb netns b\n\
+         ip -n a link set va up\nip -n b link set vb up\n\
+         ip -n a address add fd00:d::1/64 dev va\nip -n b address add fd00:d::2/64 dev vb\n```\n\n\
+         ```check\nlink vb in b up\n```\n\n";
+    let end = "## Clean up\n\n```sh\nip netns del a\nip -all netns delete\n```\n";
+    let cases = [
+        (
+            "owed-ping6",
+            format!(
+                "{cable}## Loopback\n\n```sh\nip -n a link set lo up\n```\n\n```check\n\
+                 link lo in a up\nsh in a (a reaches b over IPv6): ping -6 -c 1 -W 1 fd00:d::2\n```\n\n{end}"
+            ),
+            "sh in a",
+        ),
+        (
+            "owed-addr6",
+            format!(
+                "{cable}## Loopback\n\n```sh\nip -n a link set lo up\n```\n\n```check\n\
+                 link lo in a up\naddr fd00:d::1/64 on va in a\n```\n\n{end}"
+            ),
+            "addr fd00:d::1/64",
+        ),
+        (
+            "owed-teardown",
+            format!(
+                "{cable}## Delete b\n\n```sh\nip netns del b\n```\n\n```check\nnetns b absent\n```\n\n\
+                 ## Loopback\n\n```sh\nip -n a link set lo up\n```\n\n```check\n\
+                 link lo in a up\nlink va in a absent\n```\n\n{end}"
+            ),
+            "link va in a absent",
+        ),
+        (
+            "owed-start",
+            "## A server\n\n```sh\nip netns add a\nip -n a link set lo up\n\
+             ip netns exec a python3 -m http.server 8080 --bind 127.0.0.1 &\n```\n\n\
+             ```check\nprocess python3 in another netns\n```\n\n\
+             ## A cable\n\n```sh\nip -n a link add v0 type veth peer name v1\n```\n\n```check\n\
+             link v0 in a exists\nsh in a (the server answers): python3 -c 'import socket; \
+             socket.create_connection((\"127.0.0.1\", 8080), 1)'\n```\n\n\
+             ## Clean up\n\n```sh\npkill -x python3\nip netns del a\n```\n"
+                .to_string(),
+            "sh in a",
+        ),
+    ];
+    for (id, body, culprit) in cases {
+        let file = scratch.lab(id, &body);
+        let out = nslab(&["verify", "--format", "json", &file]);
+        let r = json(&out);
+        assert_eq!(out.status.code(), Some(1), "{id}: {r}");
+        let steps = r["lessons"][0]["steps"].as_array().unwrap();
+        let step = &steps[steps.len() - 2];
+        assert_eq!(step["status"], "defect", "{id}: {r}");
+        let check = step["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"].as_str().unwrap().starts_with(culprit))
+            .unwrap();
+        assert_eq!(check["status"], "defect", "{id}: {r}");
+    }
+}
+
 /// A ping of an IPv6 address with its zone (`fe80::2%va`, no `-6`: iputils takes the address
 /// and the interface) is an IPv6 ping: the line, and a shell check that runs one, wait for
 /// duplicate address detection of the link-local addresses, as a student typing it a moment
