@@ -2402,3 +2402,33 @@ fn a_ping_of_a_zoned_ipv6_address_is_an_ipv6_ping() {
     );
     passes(&check, 1);
 }
+
+/// An IPv6 address that failed duplicate address detection names the holder on its own link
+/// (the veth's other end), not the first namespace that has the address on a link of its own
+/// (c, on another cable, came first and was named).
+#[test]
+fn a_failed_ipv6_address_names_the_holder_on_its_link() {
+    let scratch = Scratch::new("dad-link");
+    let file = scratch.lab(
+        "dad-link",
+        "## Two cables\n\n```sh\n\
+         ip netns add c\nip netns add d\nip netns add x\nip netns add y\n\
+         ip link add vc netns c type veth peer name vd netns d\n\
+         ip -n c link set vc up\nip -n d link set vd up\n\
+         ip -n c address add fd00:d::1/64 dev vc nodad\n\
+         ip link add vx netns x type veth peer name vy netns y\n\
+         ip -n x link set vx up\nip -n y link set vy up\n\
+         ip -n x address add fd00:d::1/64 dev vx nodad\nip -n y address add fd00:d::1/64 dev vy\n```\n\n\
+         ```check\naddr fd00:d::1/64 on vy in y\n```\n\n\
+         ## Clean up\n\n```sh\nip -all netns delete\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let check = &r["lessons"][0]["steps"][0]["checks"][0];
+    assert_eq!(check["status"], "failed", "{r}");
+    let message = check["message"].as_str().unwrap_or_default();
+    assert!(message.contains("dadfailed"), "{message}");
+    assert!(message.contains("also on vx in x"), "{message}");
+    assert!(!message.contains("vc in c"), "{message}");
+}
