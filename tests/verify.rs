@@ -2432,3 +2432,45 @@ fn a_failed_ipv6_address_names_the_holder_on_its_link() {
     assert!(message.contains("also on vx in x"), "{message}");
     assert!(!message.contains("vc in c"), "{message}");
 }
+
+/// `link L in NS absent` holds where NS is not there, as the format says; the message says
+/// that NS is not there, and not that L went with it (said of a namespace the step had not
+/// made yet, judged before the step: "netns red is gone, and veth1 with it").
+#[test]
+fn a_link_absent_from_a_namespace_that_is_not_there_says_so() {
+    let scratch = Scratch::new("absent-ns");
+    let file = scratch.lab(
+        "absent-ns",
+        "## Made and moved\n\n```sh\n\
+         ip netns add blue\nip netns add red\n\
+         ip -n red link add veth1 type veth peer name veth2\nip -n red link set veth1 netns blue\n```\n\n\
+         ```check\nlink veth1 in blue exists\nlink veth1 in red absent\n```\n\n\
+         ## Clean up\n\n```sh\nip -all netns delete\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    let first = &r["lessons"][0]["steps"][0]["checks"][1];
+    assert_eq!(first["status"], "defect", "{r}");
+    let message = first["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("there is no namespace red (so no veth1 in it)"),
+        "{message}"
+    );
+    let file = scratch.lab(
+        "absent-ns-gone",
+        "## A cable\n\n```sh\n\
+         ip netns add blue\nip netns add red\nip -n red link add veth2 type veth peer name veth1 netns blue\n```\n\n\
+         ## Red goes\n\n```sh\nip netns del red\n```\n\n```check\nnetns red absent\n\
+         link veth1 in blue absent\nlink veth2 in red absent\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del blue\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    let second = &r["lessons"][0]["steps"][1]["checks"][2];
+    assert_eq!(second["status"], "passed", "{r}");
+    let message = second["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("there is no namespace red (so no veth2 in it)"),
+        "{message}"
+    );
+}

@@ -706,10 +706,20 @@ fn locate(f: &mut dyn Facts, name: &str, not_in: &Ns) -> Option<Ns> {
 fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Facts) -> Verdict {
     let Some(s) = f.snapshot(ns) else {
         return match pred {
-            LinkPred::Absent => Verdict::pass(
-                expected,
-                format!("netns {} is gone, and {name} with it", ns.name()),
-            ),
+            // Not in a namespace that is not there (deleted, or not made yet), as the format
+            // says: the message says which holds, not that the link went with it (it may never
+            // have been there, or have moved on first).
+            LinkPred::Absent => {
+                let mut found = format!("there is no namespace {} (so no {name} in it)", ns.name());
+                if let Some(e) = f
+                    .scope()
+                    .into_iter()
+                    .find(|o| o != ns && f.snapshot(o).is_some_and(|s| s.link(name).is_some()))
+                {
+                    found.push_str(&format!("; {name} is {}", where_(&e)));
+                }
+                Verdict::pass(expected, found)
+            }
             _ => {
                 let v = Verdict::fail(expected, format!("netns {} does not exist", ns.name()))
                     .fix(format!("ip netns add {}", ns.name()));
