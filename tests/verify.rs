@@ -2431,6 +2431,30 @@ fn a_failed_ipv6_address_names_the_holder_on_its_link() {
     assert!(message.contains("dadfailed"), "{message}");
     assert!(message.contains("also on vx in x"), "{message}");
     assert!(!message.contains("vc in c"), "{message}");
+    // Across a bridge: the holder is the host on the bridge's other port.
+    let file = scratch.lab(
+        "dad-bridge",
+        "## A switch\n\n```sh\n\
+         ip netns add c\nip netns add d\nip netns add s\nip netns add x\nip netns add y\n\
+         ip link add vc netns c type veth peer name vd netns d\n\
+         ip -n c link set vc up\nip -n d link set vd up\n\
+         ip -n c address add fd00:d::1/64 dev vc nodad\n\
+         ip -n s link add br0 type bridge\nip -n s link set br0 up\n\
+         ip link add px netns s type veth peer name vx netns x\n\
+         ip link add py netns s type veth peer name vy netns y\n\
+         ip -n s link set px master br0\nip -n s link set py master br0\n\
+         ip -n s link set px up\nip -n s link set py up\n\
+         ip -n x link set vx up\nip -n y link set vy up\n\
+         ip -n x address add fd00:d::1/64 dev vx nodad\nip -n y address add fd00:d::1/64 dev vy\n```\n\n\
+         ```check\naddr fd00:d::1/64 on vy in y\n```\n\n\
+         ## Clean up\n\n```sh\nip -all netns delete\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    let check = &r["lessons"][0]["steps"][0]["checks"][0];
+    assert_eq!(check["status"], "failed", "{r}");
+    let message = check["message"].as_str().unwrap_or_default();
+    assert!(message.contains("also on vx in x"), "{message}");
 }
 
 /// `link L in NS absent` holds where NS is not there, as the format says; the message says
