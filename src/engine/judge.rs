@@ -706,10 +706,20 @@ fn locate(f: &mut dyn Facts, name: &str, not_in: &Ns) -> Option<Ns> {
 fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Facts) -> Verdict {
     let Some(s) = f.snapshot(ns) else {
         return match pred {
-            LinkPred::Absent => Verdict::pass(
-                expected,
-                format!("netns {} is gone, and {name} with it", ns.name()),
-            ),
+            // Not in a namespace that is not there (deleted, or not made yet), as the format
+            // says: the message says which holds, not that the link went with it (it may never
+            // have been there, or have moved on first).
+            LinkPred::Absent => {
+                let mut found = format!("there is no namespace {} (so no {name} in it)", ns.name());
+                if let Some(e) = f
+                    .scope()
+                    .into_iter()
+                    .find(|o| o != ns && f.snapshot(o).is_some_and(|s| s.link(name).is_some()))
+                {
+                    found.push_str(&format!("; {name} is {}", where_(&e)));
+                }
+                Verdict::pass(expected, found)
+            }
             _ => {
                 let v = Verdict::fail(expected, format!("netns {} does not exist", ns.name()))
                     .fix(format!("ip netns add {}", ns.name()));
@@ -1144,6 +1154,53 @@ fn addr(
     Verdict::pass(expected, format!("{dev} has {cidr}"))
 }
 
+/// The links of the layer-2 segment of link `dev` of `ns`, as far as nslab can follow it, `dev`
+/// first: a veth's other end, a bridge and its ports. Where a link leads on in a way nslab does
+/// not follow (a macvlan, a tunnel, a peer in a namespace without a name), the list stops.
+fn segment(f: &mut dyn Facts, ns: &Ns, dev: &str) -> Vec<(Ns, String)> {
+    let mut seen = vec![(ns.clone(), dev.to_string())];
+    let mut i = 0;
+    while let Some((n, name)) = seen.get(i).cloned() {
+        i += 1;
+        let Some(s) = f.snapshot(&n) else {
+            continue;
+        };
+        let Some(l) = s.link(&name) else {
+            continue;
+        };
+        let mut next = Vec::new();
+        if let Some(p) = &l.peer
+            && let (Some(pns), Some(pname)) = (&p.ns, &p.name)
+        {
+            next.push((pns.clone(), pname.clone()));
+        }
+        let is_bridge = |x: &str| {
+            s.link(x)
+                .is_some_and(|b| b.kind.as_deref() == Some("bridge"))
+        };
+        let bridge = if is_bridge(&l.name) {
+            Some(l.name.clone())
+        } else {
+            l.master.clone().filter(|m| is_bridge(m))
+        };
+        if let Some(b) = bridge {
+            next.push((n.clone(), b.clone()));
+            next.extend(
+                s.links
+                    .iter()
+                    .filter(|o| o.master.as_deref() == Some(b.as_str()))
+                    .map(|o| (n.clone(), o.name.clone())),
+            );
+        }
+        for x in next {
+            if !seen.contains(&x) {
+                seen.push(x);
+            }
+        }
+    }
+    seen
+}
+
 /// An IPv6 address the kernel does not use, as `ip address` shows it: `dadfailed` (duplicate
 /// address detection found it in use on the link; it stays tentative for good), or still
 /// `tentative` while the detection runs on a link that is up and has a carrier (a second or
@@ -1166,14 +1223,18 @@ fn dad(
                 "{cidr} on {dev} failed duplicate address detection (dadfailed): the kernel does not use it"
             ),
         );
-        // Who else has it: the lesson's namespaces on this link's other side, or anywhere.
-        for other_ns in f.scope() {
+        // Who else has it: a host on this link (the veth's other end, the bridge and its
+        // ports), the only place whose address makes the detection fail. One elsewhere is
+        // another network's, and no cause.
+        for (other_ns, other_dev) in segment(f, ns, dev).into_iter().skip(1) {
             let Some(os) = f.snapshot(&other_ns) else {
                 continue;
             };
-            let Some(oa) = os.addrs.iter().find(|x| {
-                x.cidr.addr == cidr.addr && !x.dadfailed && !(other_ns == *ns && x.link == dev)
-            }) else {
+            let Some(oa) = os
+                .addrs
+                .iter()
+                .find(|x| x.cidr.addr == cidr.addr && !x.dadfailed && x.link == other_dev)
+            else {
                 continue;
             };
             let cause = format!(

@@ -62,6 +62,9 @@ pub struct Engine {
     step_places: Vec<StepPlaces>,
     /// Called after each line is performed (demo writes down what the line made).
     after_line: Option<AfterLine>,
+    /// What the last step run left the kernel to finish (a teardown its checks did not wait
+    /// for): verify's before-rule lets it finish before it judges the next step.
+    owed: Option<settle::Owed>,
 }
 
 /// What [`Engine::after_each_line`] does.
@@ -94,6 +97,7 @@ impl Engine {
             after_line: None,
             watch: None,
             launched: Vec::new(),
+            owed: None,
         }
     }
 

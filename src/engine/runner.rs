@@ -225,6 +225,13 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
     if policy.setup {
         commands.extend(setup(engine, step));
     }
+    if policy.judge_before {
+        let held: Vec<&crate::lesson::check::Check> = (0..step.checks.len())
+            .filter(|&i| held(step, i))
+            .map(|i| &step.checks[i].check)
+            .collect();
+        settle::before_rule(engine, &held);
+    }
     engine.begin_step(step);
     let before: Vec<Option<Verdict>> = if policy.judge_before {
         let mut round = engine
@@ -317,6 +324,7 @@ pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dy
         }
         Vec::new()
     };
+    settle::left_owing(engine, owed);
     StepRun {
         commands,
         before,

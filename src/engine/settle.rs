@@ -470,6 +470,34 @@ fn explain_held(engine: &Engine, owed: &Owed, checks: &[CheckLine], verdicts: &m
     }
 }
 
+/// Before verify's before-rule judges a step's checks (`held`): what the kernel still owes
+/// makes checks true by itself, without the step: the teardown the last step started (a
+/// deleted namespace's veth peers vanish), duplicate address detection of the IPv6 addresses
+/// present (a link-local address on a link just up becomes usable a second or two later), a
+/// program the last step started in the background that is still starting (a server not yet
+/// listening). A check judged false before that and true after it would seem made true by the
+/// step; judged after it, it is seen true before the step, which is what it is. Waits until
+/// that work is done, woken by its events where it has them, at most [`SETTLE_MAX`].
+pub fn before_rule(engine: &mut Engine, held: &[&Check]) {
+    let owed = engine.owed.take().unwrap_or_default();
+    if held.is_empty() {
+        return;
+    }
+    let deadline = Instant::now() + SETTLE_MAX;
+    while Instant::now() < deadline {
+        match owed.pending(engine, held) {
+            Pending::Nothing => return,
+            Pending::Kernel => owed.wait_kernel(engine, held, deadline),
+            Pending::Starting => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Notes what a step run left owing, for [`before_rule`] before the next one.
+pub fn left_owing(engine: &mut Engine, owed: Owed) {
+    engine.owed = Some(owed);
+}
+
 /// Before a line: one that sends over IPv6 (`ping -6`, a program given an IPv6
 /// address) would find an address still in duplicate address detection unusable ("Cannot
 /// assign requested address"), which a student typing a moment later never meets. Waits until
@@ -497,11 +525,12 @@ pub fn before_ipv6_line(engine: &Engine, c: &CommandLine, deadline: Instant) {
     }
 }
 
-/// Whether a command line uses IPv6: `-6`, `ping6`, `inet6`, or an IPv6 address.
+/// Whether a command line uses IPv6: `-6`, `ping6`, `inet6`, or an IPv6 address (with a
+/// prefix length, or a zone: `fe80::1%veth0`).
 fn speaks_ipv6(text: &str) -> bool {
     text.split_whitespace().any(|w| {
         matches!(w, "-6" | "ping6" | "inet6")
-            || w.split('/')
+            || w.split(['/', '%'])
                 .next()
                 .is_some_and(|a| a.contains(':') && a.parse::<std::net::Ipv6Addr>().is_ok())
     })

@@ -1143,11 +1143,7 @@ impl World {
                 );
                 for (k, v) in &s.writes {
                     // Two names of one switch: the last one written is the one checked.
-                    let twin = match k.as_str() {
-                        "net.ipv4.ip_forward" => Some("net.ipv4.conf.all.forwarding"),
-                        "net.ipv4.conf.all.forwarding" => Some("net.ipv4.ip_forward"),
-                        _ => None,
-                    };
+                    let twin = twin_key(k);
                     // Forwarding switched for all links sets every link's (and the default)
                     // when it changes (devinet_sysctl_forward, addrconf_fixup_forwarding);
                     // when the model does not know whether it changed, it knows none of them.
@@ -1461,6 +1457,36 @@ impl World {
             + 1
     }
 
+    /// Whether sysctl `k`, not known before the step, was written by its lines both another
+    /// way and the way it ends (`v`): the step may have gone there and back (`=1`, then `=0`),
+    /// and an end equal to the start is no change. What the key was, the model does not know.
+    /// The switch's other name counts as the key (`ip_forward=1`, then
+    /// `conf.all.forwarding=0`, is there and back too).
+    fn there_and_back(&self, before: &World, k: &(Ns, String), v: &str) -> bool {
+        let twin = twin_key(&k.1).map(|t| (k.0.clone(), t.to_string()));
+        let names = || std::iter::once(k.clone()).chain(twin.clone());
+        let writes = || names().filter_map(|n| self.sysctl_writes.get(&n)).flatten();
+        !names().any(|n| before.sysctls.contains_key(&n))
+            && writes().any(|x| same_value(x, v))
+            && writes().any(|x| !same_value(x, v))
+    }
+
+    /// What the step's lines leave certain without it being certain that they changed it: a
+    /// sysctl written there and back (see [`World::there_and_back`]) ends at its last value,
+    /// whatever it was before. Its check says how the step leaves the key, and is exempt from
+    /// the before-rule (it may have held before the step).
+    pub fn certain_ends(&self, before: &World) -> Vec<Check> {
+        self.sysctls
+            .iter()
+            .filter(|((ns, key), v)| self.there_and_back(before, &(ns.clone(), key.clone()), v))
+            .map(|((ns, key), v)| Check::Sysctl {
+                key: key.clone(),
+                value: v.clone(),
+                ns: ns.clone(),
+            })
+            .collect()
+    }
+
     pub fn changes_since(&self, before: &World) -> Vec<Check> {
         let mut out = Vec::new();
         for n in self.netns.difference(&before.netns) {
@@ -1583,14 +1609,12 @@ impl World {
         self.route_changes_since(before, &mut out);
         for ((ns, key), v) in &self.sysctls {
             let k = (ns.clone(), key.clone());
-            // Not known before the step, and written by lines both another way and the way it
-            // ends: the step may have gone there and back (`=1`, then `=0`), and an end equal to the start is no
-            // change. What the key was, the model does not know; a check would be guessing.
-            let there_and_back = !before.sysctls.contains_key(&k)
-                && self.sysctl_writes.get(&k).is_some_and(|w| {
-                    w.iter().any(|x| same_value(x, v)) && w.iter().any(|x| !same_value(x, v))
-                });
-            if before.sysctls.get(&k) != Some(v) && !there_and_back {
+            // Known before under the switch's other name (`ip_forward`, then
+            // `conf.all.forwarding`): that value is this key's.
+            let was = before.sysctls.get(&k).or_else(|| {
+                twin_key(key).and_then(|t| before.sysctls.get(&(ns.clone(), t.to_string())))
+            });
+            if was != Some(v) && !self.there_and_back(before, &k, v) {
                 out.push(Check::Sysctl {
                     key: key.clone(),
                     value: v.clone(),
@@ -1677,6 +1701,16 @@ fn same_value(a: &str, b: &str) -> bool {
     a.split_whitespace().eq(b.split_whitespace())
 }
 
+/// The other name of a switch with two (`net.ipv4.ip_forward` is
+/// `net.ipv4.conf.all.forwarding`).
+fn twin_key(key: &str) -> Option<&'static str> {
+    match key {
+        "net.ipv4.ip_forward" => Some("net.ipv4.conf.all.forwarding"),
+        "net.ipv4.conf.all.forwarding" => Some("net.ipv4.ip_forward"),
+        _ => None,
+    }
+}
+
 /// `brd +`: the address with every host bit set.
 fn broadcast_of(c: &Cidr) -> Option<IpAddr> {
     match c.addr {
@@ -1747,6 +1781,31 @@ pub fn derive_checks(steps: &mut [Step]) {
                 refs: Vec::new(),
             })
             .collect();
+        // A sysctl set there and back: its end is certain, not that the step changed it.
+        for check in world.certain_ends(&before) {
+            let Check::Sysctl { key, ns, .. } = &check else {
+                continue;
+            };
+            // Placed at the last line that writes it.
+            let offset = step
+                .commands
+                .iter()
+                .rev()
+                .find(|c| {
+                    c.command.parts.iter().any(|p| {
+                        p.ns == *ns
+                            && matches!(&p.op, Op::Sysctl(s) if s.writes.iter().any(|(k, _)| k == key))
+                    })
+                })
+                .map_or(first, |c| c.offset);
+            checks.push(CheckLine {
+                check,
+                offset,
+                origin: Origin::Derived,
+                observe: true,
+                refs: Vec::new(),
+            });
+        }
         // A step may ping, change something, and ping the same address again ("it fails;
         // add the route; now it answers"): the last ping from a namespace to an address says
         // how the step leaves it. The earlier ones are still run, each expected to do what its

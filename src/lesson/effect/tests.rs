@@ -943,13 +943,48 @@ fn sysctls_follow_procps_and_the_kernels_forwarding_switch() {
 
 /// A sysctl the model knew nothing of before the step, set one way and back in that step:
 /// its end may be its start, which is no change (before, a check was derived that held before
-/// the step, and verify blamed the author). Set once, or known before, it is said as ever.
+/// the step, and verify blamed the author), but the end is certain: its check is derived,
+/// exempt from the before-rule (before, none was, and `=0` then `=1` went unchecked). Set
+/// once, or known before, it is said as ever.
 #[test]
-fn a_sysctl_set_there_and_back_in_one_step_is_no_change() {
+fn a_sysctl_set_there_and_back_in_one_step_is_said_as_it_ends() {
     let base = "ip netns add r";
+    for (lines, end) in [
+        (
+            "ip netns exec r sysctl -w net.ipv4.ip_forward=1\nip netns exec r sysctl -w net.ipv4.ip_forward=0",
+            "0",
+        ),
+        (
+            "ip netns exec r sysctl -w net.ipv4.ip_forward=0\nip netns exec r sysctl -w net.ipv4.ip_forward=1",
+            "1",
+        ),
+    ] {
+        let l = lesson(&[base, lines]);
+        assert_eq!(
+            derived(&l, 1),
+            [format!("sysctl net.ipv4.ip_forward = {end} in r")]
+        );
+        let c = &l.steps[1].checks[0];
+        assert!(c.observe, "{c:?}");
+        // At the last line that writes it.
+        assert_eq!(c.offset, l.steps[1].commands[1].offset);
+    }
+    // The switch by its other name: there and back too (a check held to the before-rule was
+    // derived, and verify blamed the author when forwarding was on before the step).
     let l = lesson(&[
         base,
-        "ip netns exec r sysctl -w net.ipv4.ip_forward=1\nip netns exec r sysctl -w net.ipv4.ip_forward=0",
+        "ip netns exec r sysctl -w net.ipv4.ip_forward=1\nip netns exec r sysctl -w net.ipv4.conf.all.forwarding=0",
+    ]);
+    assert_eq!(
+        derived(&l, 1),
+        ["sysctl net.ipv4.conf.all.forwarding = 0 in r"]
+    );
+    assert!(l.steps[1].checks[0].observe);
+    // Known before under the other name, and back there: no change (a check was derived, and
+    // verify found it true before the step).
+    let l = lesson(&[
+        &format!("{base}\nip netns exec r sysctl -w net.ipv4.ip_forward=1"),
+        "ip netns exec r sysctl -w net.ipv4.ip_forward=0\nip netns exec r sysctl -w net.ipv4.conf.all.forwarding=1",
     ]);
     assert_eq!(derived(&l, 1), Vec::<String>::new());
     // The same value twice is one way, not there and back.

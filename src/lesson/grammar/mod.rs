@@ -117,6 +117,9 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ping {
     pub addr: IpAddr,
+    /// The zone of an IPv6 address (`fe80::1%veth0`): the interface it is reached through,
+    /// as iputils reads it (the real ping sends it).
+    pub zone: Option<String>,
     pub count: Option<u64>,
     /// -W: how long to wait for each reply.
     pub timeout_ms: Option<u64>,

@@ -961,3 +961,31 @@ fn neigh_lladdr_null_sends_no_address() {
             .contains("duplicate \"lladdr\"")
     );
 }
+
+/// iputils takes an IPv6 address with its zone (`fe80::1%veth0`) as the address, reached
+/// through that interface (getaddrinfo reads the zone): a ping to it, over IPv6, not to a host
+/// name. An IPv4 address takes no zone, and stays a name for the real ping to resolve.
+#[test]
+fn a_ping_of_a_zoned_ipv6_address_is_a_ping_of_the_address() {
+    for (line, ns, zone) in [
+        ("ip netns exec a ping -6 -c 1 fe80::1%veth0", "a", "veth0"),
+        ("ip netns exec a ping -c 1 -W 1 fe80::2%s1", "a", "s1"),
+        ("ping6 fe80::2%2", "", "2"),
+    ] {
+        let (n, op) = one(line);
+        let Op::Ping(p) = op else {
+            panic!("{line}: {op:?}")
+        };
+        assert!(p.addr.is_ipv6(), "{line}");
+        assert_eq!(p.zone.as_deref(), Some(zone), "{line}");
+        assert!(!p.native, "{line}");
+        if !ns.is_empty() {
+            assert_eq!(n, Ns::Named(ns.into()), "{line}");
+        }
+    }
+    assert!(matches!(
+        one("ping -c 1 10.0.0.1%eth0").1,
+        Op::Unknown { .. }
+    ));
+    assert!(matches!(one("ping -c 1 fe80::1%").1, Op::Unknown { .. }));
+}

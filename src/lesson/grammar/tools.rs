@@ -13,6 +13,7 @@ use crate::net::Ns;
 pub fn ping(line: &str, words: &[Word], six: bool) -> Result<Op, CommandError> {
     let mut p = Ping {
         addr: IpAddr::from([0, 0, 0, 0]),
+        zone: None,
         count: None,
         timeout_ms: None,
         interval_ms: None,
@@ -119,7 +120,15 @@ pub fn ping(line: &str, words: &[Word], six: bool) -> Result<Op, CommandError> {
     }
     // A host name needs a resolver: that is the real ping's job, and nslab reads it as a ping
     // to a name it cannot check.
-    let Ok(addr) = dest.text.parse::<IpAddr>() else {
+    // An IPv6 address with its zone (`fe80::1%veth0`), as getaddrinfo reads it for iputils:
+    // the address, reached through that interface. An IPv4 address takes no zone.
+    let (text, zone) = match dest.text.split_once('%') {
+        Some((a, z)) if !z.is_empty() && a.parse::<std::net::Ipv6Addr>().is_ok() => {
+            (a, Some(z.to_string()))
+        }
+        _ => (dest.text.as_str(), None),
+    };
+    let Ok(addr) = text.parse::<IpAddr>() else {
         return Ok(Op::Unknown {
             why: format!(
                 "ping {}: a host name is resolved by the real ping",
@@ -130,6 +139,7 @@ pub fn ping(line: &str, words: &[Word], six: bool) -> Result<Op, CommandError> {
         });
     };
     p.addr = addr;
+    p.zone = zone;
     // Options nslab does not copy: still a ping for checks, carried out by the real ping.
     p.native = !other && !six && addr.is_ipv4();
     Ok(Op::Ping(p))
