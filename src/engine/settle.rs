@@ -223,8 +223,13 @@ impl Owed {
         self.peers.is_empty() && !self.starts && self.kills.is_empty() && !self.unread
     }
 
-    /// What the kernel still owes that the failing checks may be waiting for.
-    fn pending(&self, engine: &Engine, failing: &[&Check]) -> Pending {
+    /// What the kernel still owes that the failing checks may be waiting for. `before`: for
+    /// the before-rule, where the checks are false as a rule (that is what a step is for), only
+    /// work that is seen going on counts (a teardown, a dying process, a program at work, an
+    /// address in duplicate address detection); the grace periods that only guess (a kill that
+    /// may start a teardown, a program that may still be starting) would make every step after
+    /// a kill or a start wait out their whole length.
+    fn pending(&self, engine: &Engine, failing: &[&Check], before: bool) -> Pending {
         let peer_left = self.peers.iter().any(|(ns, name, gone, _)| {
             let there = match ns {
                 Ns::Root => true,
@@ -240,7 +245,7 @@ impl Owed {
         }
         // The teardown a kill may start: its ends get a moment (the namespace may have another
         // process in it, and then nothing comes).
-        let killing = self.began.is_some_and(|b| b.elapsed() < STOPPING);
+        let killing = !before && self.began.is_some_and(|b| b.elapsed() < STOPPING);
         if killing
             && any_of(failing, on_links)
             && self
@@ -252,15 +257,16 @@ impl Owed {
         }
         // A teardown nslab could not read: the checks of links and of what travels over them
         // get a moment, as a kill nslab cannot name does.
-        let unread = self.unread && self.began.is_some_and(|b| b.elapsed() < STOPPING);
+        let unread = !before && self.unread && self.began.is_some_and(|b| b.elapsed() < STOPPING);
         if unread && any_of(failing, on_links) {
             return Pending::Starting;
         }
         // A kill of processes nslab cannot name: the processes the failing checks look for
         // get a moment to be gone.
-        let stopping = self
-            .began
-            .is_some_and(|b| self.kills.iter().any(String::is_empty) && b.elapsed() < STOPPING);
+        let stopping = !before
+            && self
+                .began
+                .is_some_and(|b| self.kills.iter().any(String::is_empty) && b.elapsed() < STOPPING);
         if stopping
             && any_of(failing, |c| {
                 matches!(
@@ -278,7 +284,7 @@ impl Owed {
         // checks waiting for it fail now, not after STARTUP.
         let young = self.began.is_some_and(|b| {
             self.starts
-                && (b.elapsed() < STARTUP
+                && (b.elapsed() < STARTUP && !before
                     || b.elapsed() < SETTLE_MAX && engine.kernel.at_work(&self.started))
         }) && (self.unnamed_start
             || engine.kernel.launching(&engine.launched, &self.started));
@@ -297,7 +303,7 @@ impl Owed {
         }
         // An address being resolved since before the step: a shell check's packets to it wait
         // for the entry to be resolved or given up.
-        let resolving = self.began.is_some_and(|b| b.elapsed() < RESOLVING);
+        let resolving = !before && self.began.is_some_and(|b| b.elapsed() < RESOLVING);
         if resolving
             && !self.resolving.is_empty()
             && any_of(failing, |c| matches!(c, Check::Shell { .. }))
@@ -322,7 +328,7 @@ impl Owed {
     /// leaving duplicate address detection), and looking again every [`LOOK_AGAIN`] in case
     /// the end came another way. A killed process has no event nslab can hear without a pidfd:
     /// with a kill pending, it looks every [`LOOK_KILLED`].
-    fn wait_kernel(&self, engine: &Engine, failing: &[&Check], deadline: Instant) {
+    fn wait_kernel(&self, engine: &Engine, failing: &[&Check], deadline: Instant, before: bool) {
         let mut ns: Vec<Ns> = Vec::new();
         let ends = self.peers.iter().map(|(n, _, _, _)| n);
         let resolving = self.resolving.iter().map(|(n, _, _)| n);
@@ -351,7 +357,7 @@ impl Owed {
         };
         loop {
             let now = Instant::now();
-            if now >= deadline || self.pending(engine, failing) != Pending::Kernel {
+            if now >= deadline || self.pending(engine, failing, before) != Pending::Kernel {
                 return;
             }
             let wait = tick.min(deadline - now);
@@ -485,9 +491,9 @@ pub fn before_rule(engine: &mut Engine, held: &[&Check]) {
     }
     let deadline = Instant::now() + SETTLE_MAX;
     while Instant::now() < deadline {
-        match owed.pending(engine, held) {
+        match owed.pending(engine, held, true) {
             Pending::Nothing => return,
-            Pending::Kernel => owed.wait_kernel(engine, held, deadline),
+            Pending::Kernel => owed.wait_kernel(engine, held, deadline, true),
             Pending::Starting => std::thread::sleep(Duration::from_millis(20)),
         }
     }
@@ -670,7 +676,7 @@ pub fn settle_prefix(engine: &Engine, step: &Step, owed: &Owed) {
 /// Waits until the kernel has done the work the step left it (teardowns, kills), at most
 /// [`SETTLE_MAX`], without judging anything.
 pub fn wait_owed(engine: &Engine, owed: &Owed) {
-    owed.wait_kernel(engine, &[], Instant::now() + SETTLE_MAX);
+    owed.wait_kernel(engine, &[], Instant::now() + SETTLE_MAX, false);
 }
 
 /// A check that may take its time to answer: a probe that waits for a reply, a shell command.
@@ -757,10 +763,10 @@ fn settle_until(
             return verdicts;
         }
         if dad && any_of(&failing, waits_for_dad) {
-            owed.wait_kernel(engine, &failing, deadline);
+            owed.wait_kernel(engine, &failing, deadline, false);
             continue;
         }
-        match owed.pending(engine, &failing) {
+        match owed.pending(engine, &failing, false) {
             // The work may have ended between the look and this question (a veth end gone
             // just after the check saw it): the failures are judged once more, after it.
             Pending::Nothing if !looked_after => looked_after = true,
@@ -771,7 +777,7 @@ fn settle_until(
             }
             // Wait for the work itself (cheap to look at), then judge again.
             Pending::Kernel => {
-                owed.wait_kernel(engine, &failing, deadline);
+                owed.wait_kernel(engine, &failing, deadline, false);
                 // The next look comes after the wait: after the work, unless time ran out.
                 looked_after = true;
             }
