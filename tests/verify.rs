@@ -2264,3 +2264,45 @@ fn derived_checks_say_an_ipv6_default_by_its_gateways_and_an_mtu_that_came_back_
     );
     assert_eq!(checks(6), ["not addr 2001:db8:2::1/64 on y0 in p"]);
 }
+
+/// Setting a link's MAC address, even to the one it has, flushes the link's neighbour entries
+/// (IPv4 and IPv6, permanent ones too; the other links' stay): a lesson that pins a neighbour
+/// and then sets the card's address verifies, with no derived check expecting the entry.
+#[test]
+fn a_mac_address_set_flushes_the_links_neighbours() {
+    let out = sandboxed(
+        "ip link add e0 type veth peer name e1 && ip link set e0 up && ip link set e1 up && \
+         ip addr add 10.20.0.1/24 dev e0 && \
+         ip neigh add 10.20.0.9 lladdr 02:00:00:00:20:09 dev e0 nud permanent && \
+         ip -6 neigh add fd20::9 lladdr 02:00:00:00:20:09 dev e0 nud permanent && \
+         ip neigh add 10.20.0.8 lladdr 02:00:00:00:20:08 dev e1 nud permanent && \
+         ip link set e0 address \"$(ip -j link show e0 | sed 's/.*\"address\":\"\\([^\"]*\\)\".*/\\1/')\" && \
+         echo \"#SAME $(ip -j neigh show dev e0)\" && \
+         ip neigh add 10.20.0.9 lladdr 02:00:00:00:20:09 dev e0 nud permanent && \
+         ip link set e0 address 02:00:00:00:20:01 && \
+         echo \"#OTHER $(ip -j neigh show dev e0)\" && \
+         echo \"#E1 $(ip -j neigh show dev e1)\"",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |tag: &str| -> serde_json::Value {
+        let line = text.lines().find(|l| l.starts_with(tag)).expect(tag);
+        serde_json::from_str(line[tag.len()..].trim()).unwrap()
+    };
+    assert_eq!(field("#SAME "), serde_json::json!([]), "{text}");
+    assert_eq!(field("#OTHER "), serde_json::json!([]), "{text}");
+    assert_eq!(field("#E1 ")[0]["dst"], "10.20.0.8", "{text}");
+
+    let s = Scratch::new("mac-flush");
+    let f = s.lab(
+        "mac-flush",
+        "## Build\n\n```sh\nip netns add k\nip -n k link add e0 type veth peer name e1\n\
+         ip -n k link set e0 up\nip -n k addr add 10.20.0.1/24 dev e0\n```\n\n\
+         ## Pin neighbours, then set the card's address\n\n```sh\n\
+         ip -n k neigh add 10.20.0.9 lladdr 02:00:00:00:20:09 dev e0 nud permanent\n\
+         ip -n k -6 neigh add fd20::9 lladdr 02:00:00:00:20:09 dev e0\n\
+         ip -n k neigh add 10.20.0.8 lladdr 02:00:00:00:20:08 dev e1\n\
+         ip -n k link set e0 address 02:00:00:00:20:01\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del k\n```\n",
+    );
+    passes(&f, 1);
+}
