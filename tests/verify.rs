@@ -1518,6 +1518,7 @@ fn of_appended_routes_the_check_holds_for_the_one_the_kernel_uses() {
         if !passes {
             assert!(
                 r.to_string()
+                    .to_lowercase()
                     .contains("of routes with the same metric, the kernel uses the first"),
                 "{r}"
             );
@@ -2305,4 +2306,32 @@ fn a_mac_address_set_flushes_the_links_neighbours() {
          ## Clean up\n\n```sh\nip netns del k\n```\n",
     );
     passes(&f, 1);
+}
+
+/// `bridge fdb add MAC dev PORT` without `master` writes the port's own table (the kernel dumps
+/// the entry without a bridge): the check of the bridge's table fails and names that slip, with
+/// the command that puts the address in the bridge's table.
+#[test]
+fn an_fdb_entry_in_the_ports_own_table_is_named() {
+    let scratch = Scratch::new("fdb-self");
+    let file = scratch.lab(
+        "fdb-self",
+        "## A bridge and a port\n\n```sh\nip netns add sw\nip -n sw link add br0 type bridge\n\
+         ip -n sw link add p1 type veth peer name q1\nip -n sw link set p1 master br0\n```\n\n\
+         ## A static entry, written to the wrong table\n\n```sh\n\
+         bridge -n sw fdb add 02:00:00:00:01:01 dev p1\n```\n\n\
+         ```check\nfdb on p1 in sw has 02:00:00:00:01:01\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del sw\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let check = &r["lessons"][0]["steps"][1]["checks"][0];
+    assert_eq!(check["status"], "failed", "{r}");
+    let message = check["message"].as_str().unwrap_or_default();
+    assert!(message.contains("p1's own table"), "{message}");
+    assert!(
+        message.contains("Try: bridge -n sw fdb add 02:00:00:00:01:01 dev p1 master static"),
+        "{message}"
+    );
 }
