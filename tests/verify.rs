@@ -1553,6 +1553,7 @@ fn of_appended_routes_the_check_holds_for_the_one_the_kernel_uses() {
         if !passes {
             assert!(
                 r.to_string()
+                    .to_lowercase()
                     .contains("of routes with the same metric, the kernel uses the first"),
                 "{r}"
             );
@@ -2605,6 +2606,76 @@ fn a_link_absent_from_a_namespace_that_is_not_there_says_so() {
     let message = second["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("there is no namespace red (so no veth2 in it)"),
+        "{message}"
+    );
+}
+
+/// Setting a link's MAC address, even to the one it has, flushes the link's neighbour entries
+/// (IPv4 and IPv6, permanent ones too; the other links' stay): a lesson that pins a neighbour
+/// and then sets the card's address verifies, with no derived check expecting the entry.
+#[test]
+fn a_mac_address_set_flushes_the_links_neighbours() {
+    let out = sandboxed(
+        "ip link add e0 type veth peer name e1 && ip link set e0 up && ip link set e1 up && \
+         ip addr add 10.20.0.1/24 dev e0 && \
+         ip neigh add 10.20.0.9 lladdr 02:00:00:00:20:09 dev e0 nud permanent && \
+         ip -6 neigh add fd20::9 lladdr 02:00:00:00:20:09 dev e0 nud permanent && \
+         ip neigh add 10.20.0.8 lladdr 02:00:00:00:20:08 dev e1 nud permanent && \
+         ip link set e0 address \"$(ip -j link show e0 | sed 's/.*\"address\":\"\\([^\"]*\\)\".*/\\1/')\" && \
+         echo \"#SAME $(ip -j neigh show dev e0)\" && \
+         ip neigh add 10.20.0.9 lladdr 02:00:00:00:20:09 dev e0 nud permanent && \
+         ip link set e0 address 02:00:00:00:20:01 && \
+         echo \"#OTHER $(ip -j neigh show dev e0)\" && \
+         echo \"#E1 $(ip -j neigh show dev e1)\"",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |tag: &str| -> serde_json::Value {
+        let line = text.lines().find(|l| l.starts_with(tag)).expect(tag);
+        serde_json::from_str(line[tag.len()..].trim()).unwrap()
+    };
+    assert_eq!(field("#SAME "), serde_json::json!([]), "{text}");
+    assert_eq!(field("#OTHER "), serde_json::json!([]), "{text}");
+    assert_eq!(field("#E1 ")[0]["dst"], "10.20.0.8", "{text}");
+
+    let s = Scratch::new("mac-flush");
+    let f = s.lab(
+        "mac-flush",
+        "## Build\n\n```sh\nip netns add k\nip -n k link add e0 type veth peer name e1\n\
+         ip -n k link set e0 up\nip -n k addr add 10.20.0.1/24 dev e0\n```\n\n\
+         ## Pin neighbours, then set the card's address\n\n```sh\n\
+         ip -n k neigh add 10.20.0.9 lladdr 02:00:00:00:20:09 dev e0 nud permanent\n\
+         ip -n k -6 neigh add fd20::9 lladdr 02:00:00:00:20:09 dev e0\n\
+         ip -n k neigh add 10.20.0.8 lladdr 02:00:00:00:20:08 dev e1\n\
+         ip -n k link set e0 address 02:00:00:00:20:01\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del k\n```\n",
+    );
+    passes(&f, 1);
+}
+
+/// `bridge fdb add MAC dev PORT` without `master` writes the port's own table (the kernel dumps
+/// the entry without a bridge): the check of the bridge's table fails and names that slip, with
+/// the command that puts the address in the bridge's table.
+#[test]
+fn an_fdb_entry_in_the_ports_own_table_is_named() {
+    let scratch = Scratch::new("fdb-self");
+    let file = scratch.lab(
+        "fdb-self",
+        "## A bridge and a port\n\n```sh\nip netns add sw\nip -n sw link add br0 type bridge\n\
+         ip -n sw link add p1 type veth peer name q1\nip -n sw link set p1 master br0\n```\n\n\
+         ## A static entry, written to the wrong table\n\n```sh\n\
+         bridge -n sw fdb add 02:00:00:00:01:01 dev p1\n```\n\n\
+         ```check\nfdb on p1 in sw has 02:00:00:00:01:01\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del sw\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let check = &r["lessons"][0]["steps"][1]["checks"][0];
+    assert_eq!(check["status"], "failed", "{r}");
+    let message = check["message"].as_str().unwrap_or_default();
+    assert!(message.contains("p1's own table"), "{message}");
+    assert!(
+        message.contains("Try: bridge -n sw fdb add 02:00:00:00:01:01 dev p1 master static"),
         "{message}"
     );
 }

@@ -95,8 +95,8 @@ impl Verdict {
 /// Only an English word is made a capital: a cause that starts with a name (`veth1 is in
 /// rde`) keeps the name as it is.
 pub fn sentence(c: &str) -> String {
-    const WORDS: [&str; 10] = [
-        "the", "its", "a", "an", "no", "it", "there", "did", "one", "both",
+    const WORDS: [&str; 11] = [
+        "the", "its", "a", "an", "no", "it", "there", "did", "one", "both", "of",
     ];
     let first = c.split(' ').next().unwrap_or_default();
     if !WORDS.contains(&first) {
@@ -1400,7 +1400,11 @@ fn route(expected: String, ns: &Ns, want: &RouteSpec, f: &mut dyn Facts) -> Verd
     }
     let found = match same.first() {
         Some(r) => format!("its route {what} {}", how(r)),
-        None => format!("{} has no route {what}", ns.name()),
+        // Another table than main: the namespace may well have that route in its main table.
+        None => match want.table.filter(|&t| t != table::MAIN) {
+            Some(t) => format!("{} has no route {what} in table {t}", ns.name()),
+            None => format!("{} has no route {what}", ns.name()),
+        },
     };
     // A route of another metric stays beside the one the fix adds (the kernel keys IPv4 routes
     // on their metric too): it goes first.
@@ -1581,8 +1585,23 @@ fn fdb(expected: String, ns: &Ns, port: &str, what: &FdbWhat, f: &mut dyn Facts)
         Some(m) => {
             let elsewhere = entries.iter().find(|e| e.mac == m && e.master.is_some());
             let v = Verdict::fail(expected, listed());
+            // `bridge fdb add MAC dev PORT` without `master` (or with `self`) writes the port's
+            // own table, which the bridge does not forward by.
+            let own_table = entries
+                .iter()
+                .any(|e| e.mac == m && e.dev == port && e.master.is_none());
             match elsewhere {
                 Some(e) => v.cause(format!("{m} is known on {}", e.dev)),
+                None if own_table => {
+                    let bridge = match ns {
+                        Ns::Root => "bridge".to_string(),
+                        Ns::Named(n) => format!("bridge -n {n}"),
+                    };
+                    v.cause(format!(
+                        "{m} is in {port}'s own table (`self`), not in the bridge's: `bridge fdb add` puts it in the bridge's with `master`"
+                    ))
+                    .fix(format!("{bridge} fdb add {m} dev {port} master static"))
+                }
                 None => v,
             }
         }

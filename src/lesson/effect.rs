@@ -858,6 +858,13 @@ impl World {
                 if let Some(a) = mac_of(&set.attrs.address) {
                     fact.mac = Some(a);
                 }
+                // A MAC address set (even the one the link has) flushes the link's neighbour
+                // entries, IPv4 and IPv6, permanent ones too (NETDEV_CHANGEADDR:
+                // neigh_changeaddr).
+                if set.attrs.address.is_some() {
+                    self.neighs
+                        .retain(|(n, d, _), _| !(*n == here && *d == name));
+                }
                 if let Some(new) = set.attrs.rename() {
                     let old = (here.clone(), name.clone());
                     self.links.remove(&old);

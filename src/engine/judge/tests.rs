@@ -635,6 +635,14 @@ fn near_misses_elsewhere_are_named() {
         v.cause.as_deref(),
         Some("a route 10.9.0.0/16 is in table 100, not in the main table")
     );
+    // The other way round: the namespace has the route, in its main table only. What it lacks
+    // is the route in table 100 (it said "blue has no route 10.8.0.0/16", which it has).
+    let v = verdict("route 10.8.0.0/16 via 10.1.0.3 table 100 in blue", &mut f);
+    assert_eq!(v.found, "blue has no route 10.8.0.0/16 in table 100");
+    assert_eq!(
+        v.cause.as_deref(),
+        Some("a route 10.8.0.0/16 is in the main table, not in table 100")
+    );
     let v = verdict("route 10.8.0.0/24 via 10.1.0.3 in blue", &mut f);
     assert_eq!(
         v.cause.as_deref(),
@@ -1134,6 +1142,29 @@ fn fdb_checks_read_learned_entries() {
     );
     assert!(verdict("fdb on blue0 learned", &mut f).pass);
     assert!(verdict("fdb on blue0 has 02:00:00:00:00:01", &mut f).pass);
+    // In the port's own table (`bridge fdb add MAC dev blue0` without `master`): the slip is
+    // named, with the command that puts it in the bridge's.
+    f.fdbs.insert(
+        Ns::Root,
+        Rc::new(vec![FdbEntry {
+            mac,
+            dev: "blue0".into(),
+            master: None,
+            learned: false,
+        }]),
+    );
+    let v = verdict("fdb on blue0 has 02:00:00:00:00:01", &mut f);
+    assert!(!v.pass);
+    assert!(
+        v.cause
+            .as_deref()
+            .is_some_and(|c| c.contains("blue0's own table")),
+        "{v:?}"
+    );
+    assert_eq!(
+        v.fix.as_deref(),
+        Some("bridge fdb add 02:00:00:00:00:01 dev blue0 master static")
+    );
 }
 
 #[test]
@@ -1401,4 +1432,16 @@ fn an_ipv6_address_that_failed_detection_fails_and_says_why() {
     // Detection over: there.
     let mut f = lab6("fd00::1/64", "fd00::2/64", true, |_| {});
     assert!(verdict("addr fd00::1/64 on veth0 in blue", &mut f).pass);
+}
+
+/// A cause after a full stop starts with a capital: "of routes with the same metric..." was
+/// shown as "...with metric 0. of routes with the same metric" (a fresh-eyes student).
+#[test]
+fn a_cause_that_starts_with_of_is_a_sentence() {
+    assert_eq!(
+        super::sentence("of routes with the same metric, the kernel uses the first"),
+        "Of routes with the same metric, the kernel uses the first"
+    );
+    // A name stays as it is.
+    assert_eq!(super::sentence("veth1 is in red"), "veth1 is in red");
 }

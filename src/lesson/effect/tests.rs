@@ -1030,3 +1030,25 @@ fn a_link_named_as_ip_finds_it_is_that_link() {
     ]);
     assert_eq!(derived(&l, 1), Vec::<String>::new());
 }
+
+/// Setting a link's MAC address (even to the one it has) flushes its neighbour entries,
+/// permanent ones and IPv6 ones too (checked against the real kernel by tests/verify.rs
+/// `a_mac_address_set_flushes_the_links_neighbours`): no derived check expects them.
+#[test]
+fn a_mac_address_set_flushes_the_links_neighbours() {
+    let l = lesson(&[
+        "ip netns add k\nip -n k link add e0 type veth peer name e1\nip -n k link set e0 up\nip -n k addr add 10.20.0.1/24 dev e0",
+        "ip -n k neigh add 10.20.0.9 lladdr 02:00:00:00:20:09 dev e0 nud permanent\nip -n k -6 neigh add fd20::9 lladdr 02:00:00:00:20:09 dev e0\nip -n k neigh add 10.20.0.8 lladdr 02:00:00:00:20:08 dev e1\nip -n k link set e0 address 02:00:00:00:20:01",
+        "ip -n k neigh add 10.20.0.7 lladdr 02:00:00:00:20:07 dev e0\nip -n k link set e0 address 02:00:00:00:20:01",
+    ]);
+    let d = derived(&l, 1);
+    assert!(!d.iter().any(|c| c.contains("10.20.0.9")), "{d:?}");
+    assert!(!d.iter().any(|c| c.contains("fd20::9")), "{d:?}");
+    assert!(
+        d.contains(&"neigh 10.20.0.8 lladdr 02:00:00:00:20:08 on e1 permanent in k".to_string()),
+        "{d:?}"
+    );
+    // The same address again flushes them as well.
+    let d = derived(&l, 2);
+    assert!(!d.iter().any(|c| c.contains("10.20.0.7")), "{d:?}");
+}
