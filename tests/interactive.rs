@@ -1753,3 +1753,40 @@ fn a_resume_still_sees_the_students_own_process() {
     t.type_line("pkill -P $(cat /tmp/netns-demo.pid)");
     t.wait_words(&format!("Step {die} ✓ verified"), Duration::from_secs(10));
 }
+
+/// A step whose only check is a shell check names no namespace of the lab: with one that an
+/// earlier step made deleted, `f` names it and rebuilds from the step that made it. Before, it
+/// said "Nothing an earlier step made is missing." (found by a fresh-eyes student).
+#[test]
+fn f_finds_a_namespace_no_check_names() {
+    let dir = std::env::temp_dir().join(format!("nslab-fgone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("fgone.md");
+    std::fs::write(
+        &file,
+        "+++\nid = \"fgone\"\ntitle = \"Two namespaces\"\nformat = 1\n+++\n\n\
+         ## Two namespaces\n\n```sh\nip netns add gw\nip netns add cli\n```\n\n\
+         ## Loopback up\n\n```sh\nip -n cli link set lo up\n```\n\n\
+         ```check\nsh in cli (lo is up): ip link show lo | grep -q LOWER_UP\n```\n",
+    )
+    .unwrap();
+    let t = Tmux::start_keeping(
+        "fgone",
+        &format!("nslab learn {}", file.display()),
+        &[dir.as_path()],
+    );
+    t.wait_for(0, "Step 1 of 2", Duration::from_secs(10));
+    t.type_line("ip netns add gw; ip netns add cli");
+    t.wait_for(0, "Step 2 of 2", Duration::from_secs(10));
+    assert_eq!(t.answer("ip netns del gw; echo $?"), "0");
+    t.press("f");
+    t.wait_words(
+        "Namespace gw, made in step 1, is gone.",
+        Duration::from_secs(5),
+    );
+    t.wait_for(0, "Perform step 1 again", Duration::from_secs(5));
+    t.press("y");
+    t.wait_for(0, "nslab performed", Duration::from_secs(10));
+    assert_eq!(t.answer("ls /run/netns | sort | tr '\\n' ' '"), "cli gw");
+    let _ = std::fs::remove_dir_all(&dir);
+}

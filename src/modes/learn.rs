@@ -140,18 +140,29 @@ fn held_already(engine: &Engine, lesson: &Lesson, from: usize) -> std::collectio
 /// Whether the namespaces the lesson has made by the time step `idx` (0-based) begins, its
 /// hidden setup included, all exist now.
 fn lab_there_at(engine: &Engine, lesson: &Lesson, idx: usize) -> bool {
+    ahead::lab_before(lesson, idx)
+        .netns
+        .iter()
+        .all(|n| engine.kernel.netns_exists(n))
+}
+
+/// The first step (1-based) before step `idx` (0-based) that made a namespace the lesson still
+/// has when step `idx` begins and that is gone now, with its name: what `f` rebuilds from when
+/// no failing check names what is missing (a shell check names no namespace of the lab).
+fn namespace_gone_before(engine: &Engine, lesson: &Lesson, idx: usize) -> Option<(usize, String)> {
+    let wanted = ahead::lab_before(lesson, idx).netns;
     let mut world = crate::lesson::effect::World::new();
     for st in lesson.steps.iter().take(idx) {
         world.run_step(st);
-    }
-    if let Some(st) = lesson.steps.get(idx) {
-        for c in &st.setup {
-            for p in &c.command.parts {
-                world.apply(p);
-            }
+        if let Some(n) = world
+            .netns
+            .iter()
+            .find(|n| wanted.contains(*n) && !engine.kernel.netns_exists(n))
+        {
+            return Some((st.index, n.clone()));
         }
     }
-    world.netns.iter().all(|n| engine.kernel.netns_exists(n))
+    None
 }
 
 /// A step whose commands change the lab and whose checks judge the result: not a step that
@@ -1171,7 +1182,19 @@ impl Learn<'_> {
                             input.confirm(Action::Rebuild(from));
                             v.message.clear();
                         }
-                        None => v.message = vec!["Nothing an earlier step made is missing.".into()],
+                        None => match namespace_gone_before(&self.engine, self.lesson, idx) {
+                            Some((from, name)) => {
+                                v.message = vec![format!(
+                                    "Namespace {name}, made in step {from}, is gone."
+                                )];
+                                input.confirm(Action::Rebuild(from));
+                            }
+                            None => {
+                                v.message = vec![
+                                    "Nothing to rebuild: every namespace the earlier steps made is there, and nothing this step's checks need from them is missing.".into(),
+                                ]
+                            }
+                        },
                     },
                     Event::Key(Key::Char('b')) => return Next::Back,
                     Event::Key(Key::Char('t')) => {
