@@ -1182,7 +1182,7 @@ impl Learn<'_> {
                             input.confirm(Action::Rebuild(from));
                             v.message.clear();
                         }
-                        None => match namespace_gone_before(&self.engine, self.lesson, idx) {
+                        None => match namespace_gone_before(self.engine, self.lesson, idx) {
                             Some((from, name)) => {
                                 v.message = vec![format!(
                                     "Namespace {name}, made in step {from}, is gone."
