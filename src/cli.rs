@@ -872,12 +872,10 @@ fn show(
         }
         let t = &g.topology;
         Ok(match format {
-            ShowFormat::Text if fit => crate::show::render_fit(
-                t,
-                crate::term::width(),
-                crate::term::height(),
-                opts.ascii || !crate::show::utf8_terminal(),
-            ),
+            ShowFormat::Text if fit => {
+                let (w, h) = crate::term::size();
+                crate::show::render_fit(t, w, h, opts.ascii || !crate::show::utf8_terminal())
+            }
             ShowFormat::Text => crate::show::render_text(
                 t,
                 crate::term::width(),
@@ -922,7 +920,7 @@ fn show(
     let (mut watcher, mut watched) = kernel
         .watch_all()
         .map_err(|e| Failure::env(e.to_string()))?;
-    let size = || (crate::term::width(), crate::term::height());
+    let size = crate::term::size;
     let mut drawn_for = size();
     loop {
         if !watcher.wait(std::time::Duration::from_millis(250)) {

@@ -1070,6 +1070,49 @@ fn show_watch_fits_a_small_pane() {
     assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
 }
 
+/// `show --watch` in a 38x3 pane: the frame has the pane's three rows, so the terminal never
+/// scrolls (nothing goes into its history), the picture's first line stays on top, and the
+/// note of what is left out is whole. Before, the frame was 8 rows (the modes' least height)
+/// and scrolled, and the note was cut at the 38th column.
+#[test]
+fn show_watch_fits_a_pane_of_three_rows() {
+    let lab = "ip netns add left; ip netns add right; ip netns add mid; \
+        ip link add a0 netns left type veth peer name a1 netns right; \
+        ip -n left link set a0 up; ip -n left route add default dev a0";
+    // Started once the pane has its size (the split that makes it comes after the session):
+    // tmux rewraps a wider frame drawn before, into its history.
+    let sized = "until [ \"$(stty size)\" = \"3 38\" ]; do sleep 0.05; done";
+    let t = Tmux::start_sized(
+        "show-tiny",
+        &format!("{lab}; {sized}; nslab show --watch"),
+        38,
+        3,
+    );
+    let s = t.wait_for(0, "more lines", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(600));
+    let s = {
+        let now = t.visible();
+        if now.contains("more lines") { now } else { s }
+    };
+    let size = t.tmux(&[
+        "display",
+        "-p",
+        "-t",
+        "t:0.0",
+        "#{pane_width}x#{pane_height}",
+    ]);
+    assert_eq!(size.trim(), "38x3");
+    let history = t.tmux(&["display", "-p", "-t", "t:0.0", "#{history_size}"]);
+    assert_eq!(history.trim(), "0", "the pane scrolled:\n{}", t.screen(0));
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(lines[0].starts_with("root namespace"), "{s}");
+    let note = lines.iter().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(
+        note.starts_with('…') && note.trim_end().ends_with("more lines"),
+        "the note is cut:\n{s}"
+    );
+}
+
 /// Without root, learn runs in a sandbox with a /tmp of its own. A lesson file named by its path
 /// under the host's /tmp, and a binary that lives there too, must still be found inside it.
 #[test]
