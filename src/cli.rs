@@ -495,7 +495,8 @@ NSLAB_TYPING_MS sets the typing speed (milliseconds a character; 0 prints at onc
 Exit codes:
   0    the lesson ran to its end and every step performed passed
   1    it ran to its end, and a step failed (a check did not hold, or a line failed): the
-       steps that failed are named at the end
+       steps that failed are named at the end; with --step N, the steps before N that demo
+       performs first count too
   2    a lesson or usage error (nothing was performed)
   3    the environment cannot run it (no terminal, no privilege for namespaces, the
        lesson running here already in another learn or demo)
