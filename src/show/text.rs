@@ -183,9 +183,17 @@ fn boxed(ns: &NsView, g: &Glyphs, labels: &[(String, String)]) -> Boxed {
             .find(|(n, _)| *n == i.name)
             .map(|(_, l)| format!(" {}{l}", g.wire))
             .unwrap_or_default();
+        // The label goes on the line that names the far end (`⇄ red:veth1 ═A`), where it has
+        // room; on the first line, it pushed the kind out ("v…") beside a mark.
+        let at = if i.peer.is_some() {
+            1 + i.addresses.len()
+        } else {
+            0
+        };
         for (k, (l, t)) in iface_lines(i, g).into_iter().enumerate() {
+            let t = if k == at { format!("{t}{label}") } else { t };
             if k == 0 {
-                first(&mut lines, &l, &format!("{t}{label}"));
+                first(&mut lines, &l, &t);
             } else {
                 row(&mut lines, &l, &t);
             }
@@ -639,13 +647,12 @@ mod tests {
                 s.contains(&format!("  {label} {a} ==== {b}")),
                 "{label}:\n{s}"
             );
-            // Both ends, each on its interface's first line.
-            for end in [a, b] {
-                let iface = end.split(':').nth(1).unwrap();
+            // Both ends, each on the line that names the other end.
+            for far in [b, a] {
                 assert!(
-                    s.lines().any(|l| l.contains(&format!("* {iface} "))
+                    s.lines().any(|l| l.contains(&format!("<> {far} "))
                         && l.ends_with(&format!(" ={label} |"))),
-                    "{end} has no {label}:\n{s}"
+                    "the end facing {far} has no {label}:\n{s}"
                 );
             }
             assert_eq!(s.matches(&format!(" ={label} |")).count(), 2, "{s}");
