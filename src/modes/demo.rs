@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use console::style;
+use console::{measure_text_width, style};
 
 use super::screen::{self, CheckRow, Parts};
 use super::{Place, put};
@@ -400,7 +400,7 @@ fn lay(record: &[Piece], width: usize, picture: &str) -> Vec<String> {
                     ));
                 }
             }
-            Piece::Text(t) => body.extend(crate::render::wrap(t, width)),
+            Piece::Text(t) => body.extend(output_lines(t, width)),
             Piece::Blank => body.push(String::new()),
             Piece::Picture => {
                 body.extend(picture.lines().flat_map(|l| crate::render::wrap(l, width)))
@@ -408,6 +408,51 @@ fn lay(record: &[Piece], width: usize, picture: &str) -> Vec<String> {
         }
     }
     body
+}
+
+/// A line a command printed, for `width` columns: as it is when it fits; else broken at a
+/// space in the second half of the room where there is one (at the edge where there is not),
+/// each piece after the first indented by two. The spaces inside a piece stay as the command
+/// printed them, so that columns (`lsns`, `ip -br addr`, `ip neigh`) stay aligned; the
+/// prose wrap made one space of each run.
+fn output_lines(line: &str, width: usize) -> Vec<String> {
+    if measure_text_width(line) <= width || line.contains('\x1b') {
+        return crate::render::wrap(line, width);
+    }
+    let width = width.max(8);
+    let cols = |c: &char| measure_text_width(c.encode_utf8(&mut [0; 4]));
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = line.trim_end().chars().collect();
+    let mut lead = "";
+    while !rest.is_empty() {
+        let room = width - lead.len();
+        let (mut used, mut n) = (0, 0);
+        for c in &rest {
+            if used + cols(c) > room {
+                break;
+            }
+            used += cols(c);
+            n += 1;
+        }
+        if n >= rest.len() {
+            out.push(format!("{lead}{}", rest.iter().collect::<String>()));
+            break;
+        }
+        let cut = rest[..n]
+            .iter()
+            .rposition(|c| *c == ' ')
+            .filter(|&i| i >= n / 2)
+            .map_or(n.max(1), |i| i + 1);
+        let head: String = rest[..cut].iter().collect();
+        out.push(format!("{lead}{}", head.trim_end()));
+        rest = rest[cut..]
+            .iter()
+            .skip_while(|c| **c == ' ')
+            .copied()
+            .collect();
+        lead = "  ";
+    }
+    out
 }
 
 fn checklist(step: &Step, after: &[Verdict]) -> Vec<CheckRow> {
@@ -582,4 +627,43 @@ fn redrawn_on_resize<T>(frame: &Mutex<Typing<'_>>, f: impl FnOnce() -> T) -> T {
         done.store(true, Ordering::Relaxed);
         r
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a command prints keeps its columns on a narrow screen: `lsns` at 60 columns had its
+    /// row's runs of spaces made one each (the prose wrap), under a header that kept them.
+    #[test]
+    fn command_output_keeps_its_columns_when_broken() {
+        console::set_colors_enabled(false);
+        let header = "        NS TYPE NPROCS PID USER    NETNSID NSFS COMMAND";
+        let row = "4026532390 net       9     1 root unassigned      /bin/bash /srv/fresh/lab/run.sh namespaces";
+        let body = lay(
+            &[Piece::Text(header.into()), Piece::Text(row.into())],
+            60,
+            "",
+        );
+        assert_eq!(body[0], header);
+        assert!(
+            body[1].starts_with("4026532390 net       9     1 root unassigned      /bin/bash"),
+            "{body:#?}"
+        );
+        assert!(
+            body.iter().all(|l| measure_text_width(l) <= 60),
+            "{body:#?}"
+        );
+        // Nothing lost: the words are all there, in order.
+        let words: Vec<&str> = body[1..]
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .collect();
+        assert_eq!(words, row.split_whitespace().collect::<Vec<_>>());
+        // A word longer than the line is cut at the edge, nothing lost either.
+        let long = "x".repeat(130);
+        let cut = output_lines(&long, 60);
+        assert!(cut.iter().all(|l| measure_text_width(l) <= 60), "{cut:#?}");
+        assert_eq!(cut.concat().replace(' ', ""), long);
+    }
 }
