@@ -169,7 +169,7 @@ fn boxed(ns: &NsView, g: &Glyphs, labels: &[(String, String)]) -> Boxed {
         for l in wrapped {
             first(lines, &l, "");
         }
-        if measure_text_width(&last) + measure_text_width(tag) <= INNER - 1 {
+        if measure_text_width(&last) + measure_text_width(tag) < INNER {
             first(lines, &last, tag);
         } else {
             first(lines, &last, "");
@@ -606,11 +606,11 @@ mod tests {
             // What the box holds, border to border, as words.
             let inside: String = boxed
                 .iter()
-                .filter_map(|l| {
-                    let l = l
-                        .trim_start_matches(['|', '│'])
-                        .trim_end_matches(['|', '│']);
-                    Some(l.trim().to_string())
+                .map(|l| {
+                    l.trim_start_matches(['|', '│'])
+                        .trim_end_matches(['|', '│'])
+                        .trim()
+                        .to_string()
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
