@@ -501,7 +501,8 @@ NSLAB_TYPING_MS sets the typing speed (milliseconds a character; 0 prints at onc
 Exit codes:
   0    the lesson ran to its end and every step performed passed
   1    it ran to its end, and a step failed (a check did not hold, or a line failed): the
-       steps that failed are named at the end
+       steps that failed are named at the end; with --step N, the steps before N that demo
+       performs first count too
   2    a lesson or usage error (nothing was performed)
   3    the environment cannot run it (no terminal, no privilege for namespaces, the
        lesson running here already in another learn or demo)
@@ -878,12 +879,10 @@ fn show(
         }
         let t = &g.topology;
         Ok(match format {
-            ShowFormat::Text if fit => crate::show::render_fit(
-                t,
-                crate::term::width(),
-                crate::term::height(),
-                opts.ascii || !crate::show::utf8_terminal(),
-            ),
+            ShowFormat::Text if fit => {
+                let (w, h) = crate::term::size();
+                crate::show::render_fit(t, w, h, opts.ascii || !crate::show::utf8_terminal())
+            }
             ShowFormat::Text => crate::show::render_text(
                 t,
                 crate::term::width(),
@@ -928,7 +927,7 @@ fn show(
     let (mut watcher, mut watched) = kernel
         .watch_all()
         .map_err(|e| Failure::env(e.to_string()))?;
-    let size = || (crate::term::width(), crate::term::height());
+    let size = crate::term::size;
     let mut drawn_for = size();
     loop {
         if !watcher.wait(std::time::Duration::from_millis(250)) {

@@ -231,6 +231,16 @@ pub fn height() -> usize {
     usize::from(rows).clamp(8, 500)
 }
 
+/// The terminal's columns and rows as they are (80x24 when unknown), for a frame that must
+/// fill it exactly (`show --watch`): [`width`] and [`height`] stretch a small pane to what the
+/// modes' layouts need, and a frame of 8 rows scrolled a pane of 3.
+pub fn size() -> (usize, usize) {
+    match console::Term::stdout().size_checked() {
+        Some((rows, cols)) if rows > 0 && cols > 0 => (usize::from(cols), usize::from(rows)),
+        _ => (80, 24),
+    }
+}
+
 /// A whole screen to draw on: the terminal's alternate screen, so that leaving gives back the
 /// text that was there before. Frames are drawn whole; one equal to the last is not drawn.
 pub struct Screen {

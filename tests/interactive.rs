@@ -876,6 +876,71 @@ fn a_resize_mid_step_wraps_the_demo_again() {
     t.wait_for(0, "A network namespace is a room of its own for interfaces, addresses and routes; this first step", Duration::from_secs(5));
 }
 
+/// A terminal resized while a step waits in a long line (a `sleep 8`, a ping that waits) gets
+/// the step laid out again for its new width at once, not when the line ends. Before, the
+/// frame of the old width stayed, cut at the new edge, for the whole line.
+#[test]
+fn a_resize_during_a_long_line_redraws_the_demo() {
+    let t = Tmux::start_sized(
+        "demo-resize-slow",
+        "nslab demo tests/fixtures/demo-slow.md",
+        150,
+        40,
+    );
+    t.wait_for(0, "$ sleep 8", Duration::from_secs(20));
+    let began = Instant::now();
+    t.tmux(&["resize-pane", "-t", "t:0.0", "-x", "50"]);
+    let s = t.wait_words(
+        "which is long enough to resize the terminal in the middle",
+        Duration::from_secs(3),
+    );
+    // Still in the line: the step has not ended.
+    assert!(began.elapsed() < Duration::from_secs(6), "{s}");
+    assert!(!s.contains("space/Enter: next"), "{s}");
+    assert!(s.starts_with("Step 1 of 2"), "{s}");
+    assert!(
+        s.lines().all(|l| l.chars().count() <= 50),
+        "a line wider than the pane:\n{s}"
+    );
+    // Taller and wider again, still in the line.
+    t.tmux(&["resize-pane", "-t", "t:0.0", "-x", "150"]);
+    t.wait_for(
+        0,
+        "A network namespace is a room of its own for interfaces, addresses and routes; this step makes one, then",
+        Duration::from_secs(3),
+    );
+    assert!(
+        !t.visible().contains("space/Enter: next"),
+        "{}",
+        t.visible()
+    );
+}
+
+/// `demo --step N` performs the steps before N first; one of them that fails (a check that
+/// does not hold) counts as the steps shown do: exit 1, the step named at the end. Before, it
+/// exited 0, which the help's "every step performed passed" does not allow.
+#[test]
+fn a_demo_from_a_later_step_counts_a_failing_earlier_step() {
+    let t = Tmux::start(
+        "demo-step-fails",
+        &format!("nslab demo {DEMO_FAILS} --step 3 --auto 0.3"),
+    );
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(40));
+    assert!(s.contains("EXIT=1"), "{s}");
+    assert!(
+        flat(&s).contains("Step 2 failed: 3 of 4 checks did not hold (performed before step 3"),
+        "{s}"
+    );
+    // From a step whose earlier steps hold, it still exits 0.
+    let t = Tmux::start(
+        "demo-step-passes",
+        "nslab demo tests/fixtures/pass.md --step 2 --auto 0.3",
+    );
+    let s = t.wait_for(0, "EXIT=", Duration::from_secs(40));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(!s.contains("failed"), "{s}");
+}
+
 /// Ctrl-C at demo's reset question leaves the question on screen, and says it was interrupted
 /// on a line of its own. Before, the words were written over the question's first line (the
 /// cursor went back where an earlier demo's screen had saved it).
@@ -1068,6 +1133,49 @@ fn show_watch_fits_a_small_pane() {
         "{s}"
     );
     assert!(s.lines().all(|l| l.chars().count() <= 40), "{s}");
+}
+
+/// `show --watch` in a 38x3 pane: the frame has the pane's three rows, so the terminal never
+/// scrolls (nothing goes into its history), the picture's first line stays on top, and the
+/// note of what is left out is whole. Before, the frame was 8 rows (the modes' least height)
+/// and scrolled, and the note was cut at the 38th column.
+#[test]
+fn show_watch_fits_a_pane_of_three_rows() {
+    let lab = "ip netns add left; ip netns add right; ip netns add mid; \
+        ip link add a0 netns left type veth peer name a1 netns right; \
+        ip -n left link set a0 up; ip -n left route add default dev a0";
+    // Started once the pane has its size (the split that makes it comes after the session):
+    // tmux rewraps a wider frame drawn before, into its history.
+    let sized = "until [ \"$(stty size)\" = \"3 38\" ]; do sleep 0.05; done";
+    let t = Tmux::start_sized(
+        "show-tiny",
+        &format!("{lab}; {sized}; nslab show --watch"),
+        38,
+        3,
+    );
+    let s = t.wait_for(0, "more lines", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(600));
+    let s = {
+        let now = t.visible();
+        if now.contains("more lines") { now } else { s }
+    };
+    let size = t.tmux(&[
+        "display",
+        "-p",
+        "-t",
+        "t:0.0",
+        "#{pane_width}x#{pane_height}",
+    ]);
+    assert_eq!(size.trim(), "38x3");
+    let history = t.tmux(&["display", "-p", "-t", "t:0.0", "#{history_size}"]);
+    assert_eq!(history.trim(), "0", "the pane scrolled:\n{}", t.screen(0));
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(lines[0].starts_with("root namespace"), "{s}");
+    let note = lines.iter().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(
+        note.starts_with('…') && note.trim_end().ends_with("more lines"),
+        "the note is cut:\n{s}"
+    );
 }
 
 /// Without root, learn runs in a sandbox with a /tmp of its own. A lesson file named by its path

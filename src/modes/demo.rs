@@ -4,9 +4,11 @@
 //! picture: the lesson's namespaces as the lesson means them, marked against the kernel.
 //! Ctrl-C (or q) stops it at once, also in the middle of a command or of a ping's pace.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use console::style;
+use console::{measure_text_width, style};
 
 use super::screen::{self, CheckRow, Parts};
 use super::{Place, put};
@@ -74,8 +76,19 @@ pub fn demo(
         });
     }
     let mut notes = Vec::new();
+    // The steps that failed as they were performed (a check that did not hold, a line that
+    // failed), by number, with what failed: the demo exits 1 when there is any. With --step,
+    // the earlier steps performed to bring the lab there count too.
+    let mut failed: Vec<(usize, String)> = Vec::new();
     if start > 1 {
-        notes = super::interruptible(&keys, true, || super::prepare(engine, lesson, start)).said;
+        let p = super::interruptible(&keys, true, || super::prepare_judged(engine, lesson, start));
+        notes = p.said;
+        failed.extend(p.failed.into_iter().map(|(i, what)| {
+            (
+                i,
+                format!("{what} (performed before step {start}, to bring the lab there)"),
+            )
+        }));
         if matches!(place, Place::Host) {
             super::reset::note_made(lesson, &super::reset::new_namespaces(lesson), &[]);
         }
@@ -98,9 +111,6 @@ pub fn demo(
     // The steps performed so far (from the first): a step before it is shown again, not
     // performed again (its commands would fail on what they made: "File exists").
     let mut performed = idx;
-    // The steps that failed as they were performed (a check that did not hold, a line that
-    // failed), by number, with what failed: the demo exits 1 when there is any.
-    let mut failed: Vec<(usize, String)> = Vec::new();
     while idx < n {
         let again = idx < performed;
         let (next, failure) = d.step(engine, idx, again);
@@ -235,9 +245,15 @@ impl Demo<'_> {
                 setup: true,
                 ..Policy::default()
             };
+            // The step runs on this thread; another redraws the frame when the terminal is
+            // resized meanwhile (a line that runs for seconds: a sleep, a ping that waits).
+            let shared = Mutex::new(show);
             let run = super::interruptible(self.keys, true, || {
-                runner::run_step(engine, step, &policy, &mut show)
+                redrawn_on_resize(&shared, || {
+                    runner::run_step(engine, step, &policy, &mut Locked(&shared))
+                })
             });
+            let show = shared.into_inner().unwrap_or_else(|p| p.into_inner());
             let mut parts = show.parts;
             // Demo judges every check: none is left unjudged.
             let after: Vec<Verdict> = run.after.iter().flatten().cloned().collect();
@@ -384,7 +400,7 @@ fn lay(record: &[Piece], width: usize, picture: &str) -> Vec<String> {
                     ));
                 }
             }
-            Piece::Text(t) => body.extend(crate::render::wrap(t, width)),
+            Piece::Text(t) => body.extend(output_lines(t, width)),
             Piece::Blank => body.push(String::new()),
             Piece::Picture => {
                 body.extend(picture.lines().flat_map(|l| crate::render::wrap(l, width)))
@@ -392,6 +408,51 @@ fn lay(record: &[Piece], width: usize, picture: &str) -> Vec<String> {
         }
     }
     body
+}
+
+/// A line a command printed, for `width` columns: as it is when it fits; else broken at a
+/// space in the second half of the room where there is one (at the edge where there is not),
+/// each piece after the first indented by two. The spaces inside a piece stay as the command
+/// printed them, so that columns (`lsns`, `ip -br addr`, `ip neigh`) stay aligned; the
+/// prose wrap made one space of each run.
+fn output_lines(line: &str, width: usize) -> Vec<String> {
+    if measure_text_width(line) <= width || line.contains('\x1b') {
+        return crate::render::wrap(line, width);
+    }
+    let width = width.max(8);
+    let cols = |c: &char| measure_text_width(c.encode_utf8(&mut [0; 4]));
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = line.trim_end().chars().collect();
+    let mut lead = "";
+    while !rest.is_empty() {
+        let room = width - lead.len();
+        let (mut used, mut n) = (0, 0);
+        for c in &rest {
+            if used + cols(c) > room {
+                break;
+            }
+            used += cols(c);
+            n += 1;
+        }
+        if n >= rest.len() {
+            out.push(format!("{lead}{}", rest.iter().collect::<String>()));
+            break;
+        }
+        let cut = rest[..n]
+            .iter()
+            .rposition(|c| *c == ' ')
+            .filter(|&i| i >= n / 2)
+            .map_or(n.max(1), |i| i + 1);
+        let head: String = rest[..cut].iter().collect();
+        out.push(format!("{lead}{}", head.trim_end()));
+        rest = rest[cut..]
+            .iter()
+            .skip_while(|c| **c == ' ')
+            .copied()
+            .collect();
+        lead = "  ";
+    }
+    out
 }
 
 fn checklist(step: &Step, after: &[Verdict]) -> Vec<CheckRow> {
@@ -478,37 +539,131 @@ impl Typing<'_> {
     }
 }
 
-impl Show for Typing<'_> {
+/// The frame of a step being performed, shared between the thread that performs it and the
+/// one that redraws it when the terminal is resized.
+struct Locked<'s, 'a>(&'s Mutex<Typing<'a>>);
+
+impl Locked<'_, '_> {
+    fn with<T>(&self, f: impl FnOnce(&mut Typing<'_>) -> T) -> T {
+        match self.0.lock() {
+            Ok(mut t) => f(&mut t),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
+
+impl Show for Locked<'_, '_> {
     fn command(&mut self, c: &CommandLine) {
-        self.parts.commands.push(String::new());
-        self.parts.scroll = usize::MAX;
+        let delay = self.with(|t| {
+            t.parts.commands.push(String::new());
+            t.parts.scroll = usize::MAX;
+            t.delay
+        });
         for ch in c.text.chars() {
-            if let Some(last) = self.parts.commands.last_mut() {
-                last.push(ch);
-            }
-            if !self.delay.is_zero() {
-                self.draw();
-                std::thread::sleep(self.delay);
+            if !delay.is_zero() {
+                self.with(|t| {
+                    if let Some(last) = t.parts.commands.last_mut() {
+                        last.push(ch);
+                    }
+                    t.draw();
+                });
+                // Not while holding the frame: a resize redraws it meanwhile.
+                std::thread::sleep(delay);
+            } else {
+                self.with(|t| {
+                    if let Some(last) = t.parts.commands.last_mut() {
+                        last.push(ch);
+                    }
+                });
             }
         }
         // In the scrolling record of the step.
-        self.record.push(Piece::Command(c.text.clone()));
-        self.draw();
+        self.with(|t| {
+            t.record.push(Piece::Command(c.text.clone()));
+            t.draw();
+        });
     }
 
     fn performed(&mut self, c: &CommandLine, r: &CommandRun) {
-        for l in crate::term::printable(&r.output).lines() {
-            self.record.push(Piece::Text(l.to_string()));
-        }
-        let said = match (&r.error, c.expect_failure) {
-            (Some(e), _) => Some(style(e).red().to_string()),
-            (None, true) => Some(style("(it fails, as expected)").yellow().to_string()),
-            (None, false) => None,
-        };
-        if let Some(s) = said {
-            self.record.push(Piece::Text(s));
-        }
-        self.parts.scroll = usize::MAX;
-        self.draw();
+        self.with(|t| {
+            for l in crate::term::printable(&r.output).lines() {
+                t.record.push(Piece::Text(l.to_string()));
+            }
+            let said = match (&r.error, c.expect_failure) {
+                (Some(e), _) => Some(style(e).red().to_string()),
+                (None, true) => Some(style("(it fails, as expected)").yellow().to_string()),
+                (None, false) => None,
+            };
+            if let Some(s) = said {
+                t.record.push(Piece::Text(s));
+            }
+            t.parts.scroll = usize::MAX;
+            t.draw();
+        });
+    }
+}
+
+/// Runs `f` while another thread draws `frame` again, laid out for the new size, whenever the
+/// terminal is resized. Before, a step stuck in a long line kept the old size's frame (cut at
+/// the new edge, or wrapped by the terminal over the header) until the line ended.
+fn redrawn_on_resize<T>(frame: &Mutex<Typing<'_>>, f: impl FnOnce() -> T) -> T {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut drawn_for = (width(), height());
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                let now = (width(), height());
+                if now != drawn_for {
+                    drawn_for = now;
+                    if let Ok(mut t) = frame.lock() {
+                        t.screen.invalidate();
+                        t.draw();
+                    }
+                }
+            }
+        });
+        let r = f();
+        done.store(true, Ordering::Relaxed);
+        r
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a command prints keeps its columns on a narrow screen: `lsns` at 60 columns had its
+    /// row's runs of spaces made one each (the prose wrap), under a header that kept them.
+    #[test]
+    fn command_output_keeps_its_columns_when_broken() {
+        console::set_colors_enabled(false);
+        let header = "        NS TYPE NPROCS PID USER    NETNSID NSFS COMMAND";
+        let row = "4026532390 net       9     1 root unassigned      /bin/bash /srv/fresh/lab/run.sh namespaces";
+        let body = lay(
+            &[Piece::Text(header.into()), Piece::Text(row.into())],
+            60,
+            "",
+        );
+        assert_eq!(body[0], header);
+        assert!(
+            body[1].starts_with("4026532390 net       9     1 root unassigned      /bin/bash"),
+            "{body:#?}"
+        );
+        assert!(
+            body.iter().all(|l| measure_text_width(l) <= 60),
+            "{body:#?}"
+        );
+        // Nothing lost: the words are all there, in order.
+        let words: Vec<&str> = body[1..]
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .collect();
+        assert_eq!(words, row.split_whitespace().collect::<Vec<_>>());
+        // A word longer than the line is cut at the edge, nothing lost either.
+        let long = "x".repeat(130);
+        let cut = output_lines(&long, 60);
+        assert!(cut.iter().all(|l| measure_text_width(l) <= 60), "{cut:#?}");
+        assert_eq!(cut.concat().replace(' ', ""), long);
     }
 }

@@ -160,6 +160,10 @@ pub struct Performed {
     pub steps: Vec<usize>,
     /// One line for the steps, then the errors of their lines, each after its step.
     pub said: Vec<String>,
+    /// With [`prepare_judged`]: the steps that failed as they were performed (a line that
+    /// failed, not for what it makes being there already; a check that did not hold), by
+    /// number, with what failed.
+    pub failed: Vec<(usize, String)>,
 }
 
 impl Performed {
@@ -182,6 +186,16 @@ impl Performed {
 /// whose checks all hold now, and performs the steps after it. Returns what it performed, and
 /// the errors of its lines: the caller shows them where it draws.
 pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Performed {
+    prepare_as(engine, lesson, s, false)
+}
+
+/// [`prepare`], each step performed judged as demo judges the steps it shows: what failed is
+/// in [`Performed::failed`] (`demo --step` counts it towards its exit code).
+pub fn prepare_judged(engine: &mut Engine, lesson: &Lesson, s: usize) -> Performed {
+    prepare_as(engine, lesson, s, true)
+}
+
+fn prepare_as(engine: &mut Engine, lesson: &Lesson, s: usize, judge: bool) -> Performed {
     let steps = &lesson.steps[..s.saturating_sub(1).min(lesson.steps.len())];
     // A check of a link, an address or a route in a namespace holds nothing while that
     // namespace is missing ("veth1 in red absent" on an empty machine): such a step is not
@@ -204,13 +218,25 @@ pub fn prepare(engine: &mut Engine, lesson: &Lesson, s: usize) -> Performed {
                 && engine.evaluate(&st.checks).iter().all(|o| o.pass)
         })
         .map_or(0, |i| i + 1);
-    perform_steps(engine, lesson, from + 1, s)
+    performed(engine, lesson, from + 1, s, judge)
 }
 
 /// Performs steps `from` to `until - 1` (1-based), each with its hidden setup, as `--step`
 /// does. Lines that fail because what they make is there already are part of the way: their
 /// errors are said, and the next lines still run.
 pub fn perform_steps(engine: &mut Engine, lesson: &Lesson, from: usize, until: usize) -> Performed {
+    performed(engine, lesson, from, until, false)
+}
+
+/// [`perform_steps`]; with `judge`, each step's checks are judged after it (which also waits
+/// for what it started), and what failed is kept.
+fn performed(
+    engine: &mut Engine,
+    lesson: &Lesson,
+    from: usize,
+    until: usize,
+    judge: bool,
+) -> Performed {
     let mut done = Performed::default();
     let mut errors = Vec::new();
     let mut there = Vec::new();
@@ -224,11 +250,13 @@ pub fn perform_steps(engine: &mut Engine, lesson: &Lesson, from: usize, until: u
             &crate::engine::runner::Policy {
                 setup: true,
                 prefix: true,
+                judge_after: judge,
                 ..Default::default()
             },
             &mut crate::engine::runner::Quiet,
         );
         done.steps.push(st.index);
+        let mut lines = 0;
         for c in &run.commands {
             // A line not run (a listing, in a step nobody reads) is no error.
             let Some(e) = c
@@ -241,8 +269,26 @@ pub fn perform_steps(engine: &mut Engine, lesson: &Lesson, from: usize, until: u
             if already_there(e) {
                 there.push(format!("line {} ({})", c.line, c.text));
             } else {
+                lines += 1;
                 errors.push(format!("  step {}: {}", st.index, console::style(e).red()));
             }
+        }
+        let checks = run.after.iter().flatten().filter(|v| !v.pass).count();
+        let mut what = Vec::new();
+        if lines > 0 {
+            what.push(match lines {
+                1 => "a line failed".to_string(),
+                n => format!("{n} lines failed"),
+            });
+        }
+        if checks > 0 {
+            what.push(format!(
+                "{checks} of {} checks did not hold",
+                run.after.len()
+            ));
+        }
+        if judge && !what.is_empty() {
+            done.failed.push((st.index, what.join(", ")));
         }
     }
     done.said.extend(done.summary());

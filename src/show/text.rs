@@ -8,7 +8,7 @@ use console::{Alignment, measure_text_width, pad_str, style};
 
 use super::escape::visible;
 use super::layout;
-use super::model::{Iface, LinkKind, LinkState, Mark, NsKind, NsView, Topology};
+use super::model::{Iface, LinkKind, LinkState, Mark, NsKind, NsView, Topology, Wire};
 
 struct Glyphs {
     tl: &'static str,
@@ -142,7 +142,9 @@ fn iface_lines(i: &Iface, g: &Glyphs) -> Vec<(String, String)> {
     v
 }
 
-fn boxed(ns: &NsView, g: &Glyphs) -> Boxed {
+/// A namespace's box; `labels` are the labels of the wires not drawn between boxes, by the
+/// interface of this namespace at one end.
+fn boxed(ns: &NsView, g: &Glyphs, labels: &[(String, String)]) -> Boxed {
     let missing = ns.mark == Some(Mark::Missing);
     let (h, v) = if missing { (g.dh, g.dv) } else { (g.h, g.v) };
     let title = format!("{}{}", ns.title(), tag(ns.mark));
@@ -151,27 +153,59 @@ fn boxed(ns: &NsView, g: &Glyphs) -> Boxed {
     let fill = (INNER + 1).saturating_sub(measure_text_width(&t));
     let mut lines = vec![format!("{}{t}{}{}", g.tl, h.repeat(fill), g.tr)];
     let mut rows = Vec::new();
-    // The tag (a diff's mark) is never cut off: the text before it is.
-    let row = |s: &str, tag: &str| {
+    // The tag (a diff's mark, a wire's label) is never cut off: an interface's first line is
+    // cut before it. Other text too long for the box (a default route via a long IPv6
+    // address) goes on to the next lines, nothing of it cut, the tag at the end.
+    let first = |lines: &mut Vec<String>, s: &str, tag: &str| {
         let room = INNER - 1 - measure_text_width(tag);
-        format!(
+        lines.push(format!(
             "{v} {}{tag} {v}",
             pad_str(s, room, Alignment::Left, Some("…"))
-        )
+        ));
+    };
+    let row = |lines: &mut Vec<String>, s: &str, tag: &str| {
+        let mut wrapped = crate::render::wrap(s, INNER - 1);
+        let last = wrapped.pop().unwrap_or_default();
+        for l in wrapped {
+            first(lines, &l, "");
+        }
+        if measure_text_width(&last) + measure_text_width(tag) < INNER {
+            first(lines, &last, tag);
+        } else {
+            first(lines, &last, "");
+            first(lines, "", tag);
+        }
     };
     for i in &ns.interfaces {
         rows.push((i.name.clone(), lines.len()));
-        for (l, t) in iface_lines(i, g) {
-            lines.push(row(&l, &t));
+        let label = labels
+            .iter()
+            .find(|(n, _)| *n == i.name)
+            .map(|(_, l)| format!(" {}{l}", g.wire))
+            .unwrap_or_default();
+        // The label goes on the line that names the far end (`⇄ red:veth1 ═A`), where it has
+        // room; on the first line, it pushed the kind out ("v…") beside a mark.
+        let at = if i.peer.is_some() {
+            1 + i.addresses.len()
+        } else {
+            0
+        };
+        for (k, (l, t)) in iface_lines(i, g).into_iter().enumerate() {
+            let t = if k == at { format!("{t}{label}") } else { t };
+            if k == 0 {
+                first(&mut lines, &l, &t);
+            } else {
+                row(&mut lines, &l, &t);
+            }
         }
     }
     if let Some(d) = &ns.default_route {
-        lines.push(row(&visible(&d.to_string()), &tag(d.mark)));
+        row(&mut lines, &visible(&d.to_string()), &tag(d.mark));
     }
     // Below the interfaces, so that an interface starts on the same line as its peer in the
     // box beside it more often.
     if ns.forwarding == Some(true) {
-        lines.push(row("forwarding on (ip_forward = 1)", ""));
+        row(&mut lines, "forwarding on (ip_forward = 1)", "");
     }
     lines.push(format!("{}{}{}", g.bl, h.repeat(INNER + 1), g.br));
     Boxed { lines, rows }
@@ -180,22 +214,74 @@ fn boxed(ns: &NsView, g: &Glyphs) -> Boxed {
 pub fn render_text(t: &Topology, width: usize, ascii: bool) -> String {
     let g = if ascii { &ASCII } else { &UTF8 };
     let per_row = ((width + GAP) / (INNER + 3 + GAP)).max(1);
-    let boxes: Vec<(&NsView, Boxed)> = t.namespaces.iter().map(|ns| (ns, boxed(ns, g))).collect();
     let blank = " ".repeat(INNER + 3);
     // The root namespace gets a row of its own; the others follow in the picture's order, so
     // that namespaces joined by a wire tend to sit side by side.
     let (root, rest): (Vec<usize>, Vec<usize>) = layout::plan(t)
         .order()
         .into_iter()
-        .partition(|i| boxes[*i].0.kind == NsKind::Root);
+        .partition(|i| t.namespaces[*i].kind == NsKind::Root);
     let rows: Vec<Vec<usize>> = root
         .into_iter()
         .map(|i| vec![i])
         .chain(rest.chunks(per_row).map(<[usize]>::to_vec))
         .collect();
+    // A wire is drawn between two neighbouring boxes where its ends start on the same line;
+    // every other wire (between rows, or to an interface lower in the box beside) gets a
+    // label, written beside both its ends and in the list of wires, which pairs them.
+    let plain: Vec<Boxed> = t.namespaces.iter().map(|ns| boxed(ns, g, &[])).collect();
+    let drawn = |w: &Wire| {
+        rows.iter().any(|row| {
+            row.windows(2).any(|p| {
+                let (l, r) = (&t.namespaces[p[0]], &t.namespaces[p[1]]);
+                let (lb, rb) = (&plain[p[0]], &plain[p[1]]);
+                [(&w.a, &w.b), (&w.b, &w.a)].iter().any(|(x, y)| {
+                    x.namespace == l.name
+                        && y.namespace == r.name
+                        && lb.rows.iter().any(|(n, lr)| {
+                            *n == x.interface
+                                && rb.rows.iter().any(|(m, rr)| *m == y.interface && rr == lr)
+                        })
+                })
+            })
+        })
+    };
+    let mut labels: Vec<Option<String>> = Vec::new();
+    let mut next = 0;
+    // Both ends in a box: a wire to an end not drawn is said by its peer line alone.
+    let boxed_end = |e: &super::model::End| {
+        t.namespaces
+            .iter()
+            .any(|n| n.name == e.namespace && n.iface(&e.interface).is_some())
+    };
+    for w in &t.wires {
+        labels.push((boxed_end(&w.a) && boxed_end(&w.b) && !drawn(w)).then(|| {
+            next += 1;
+            wire_label(next - 1)
+        }));
+    }
+    let boxes: Vec<Boxed> = t
+        .namespaces
+        .iter()
+        .map(|ns| {
+            let mine: Vec<(String, String)> = t
+                .wires
+                .iter()
+                .zip(&labels)
+                .filter_map(|(w, l)| Some((w, l.as_ref()?)))
+                .flat_map(|(w, l)| [(&w.a, l), (&w.b, l)])
+                .filter(|(e, _)| e.namespace == ns.name)
+                .map(|(e, l)| (e.interface.clone(), l.clone()))
+                .collect();
+            boxed(ns, g, &mine)
+        })
+        .collect();
     let mut out = String::new();
     for row in rows {
-        let chunk: Vec<&(&NsView, Boxed)> = row.iter().map(|i| &boxes[*i]).collect();
+        let chunk: Vec<(&NsView, &Boxed)> = row
+            .iter()
+            .map(|i| (&t.namespaces[*i], &boxes[*i]))
+            .collect();
         let height = chunk.iter().map(|(_, b)| b.lines.len()).max().unwrap_or(0);
         for r in 0..height {
             let mut line = String::new();
@@ -211,9 +297,16 @@ pub fn render_text(t: &Topology, width: usize, ascii: bool) -> String {
     }
     if !t.wires.is_empty() {
         out.push_str("wires:\n");
-        for w in &t.wires {
+        let lw = labels
+            .iter()
+            .flatten()
+            .map(|l| measure_text_width(l) + 1)
+            .max()
+            .unwrap_or(0);
+        for (w, l) in t.wires.iter().zip(&labels) {
             out.push_str(&format!(
-                "  {} {} {}{}\n",
+                "  {}{} {} {}{}\n",
+                pad_str(l.as_deref().unwrap_or(""), lw, Alignment::Left, None),
                 visible(&w.a.to_string()),
                 g.wire.repeat(4),
                 visible(&w.b.to_string()),
@@ -222,6 +315,14 @@ pub fn render_text(t: &Topology, width: usize, ascii: bool) -> String {
         }
     }
     out
+}
+
+/// The label of the `n`th wire not drawn between boxes: A to Z, then numbers.
+fn wire_label(n: usize) -> String {
+    match u8::try_from(n) {
+        Ok(k) if k < 26 => char::from(b'A' + k).to_string(),
+        _ => (n + 1).to_string(),
+    }
 }
 
 /// The topology as a list, for a pane too narrow or too short for the boxes: a line per
@@ -287,10 +388,16 @@ pub fn render_fit(t: &Topology, width: usize, height: usize, ascii: bool) -> Str
     }
     let kept = height - 1;
     let mut out: String = lines[..kept].iter().map(|l| format!("{l}\n")).collect();
-    let more = format!(
-        "… {} more lines: a taller pane shows them",
-        lines.len() - kept
-    );
+    // The note in the longest words that fit the pane (in 38 columns, the long one was cut).
+    let left = lines.len() - kept;
+    let more = [
+        format!("… {left} more lines: a taller pane shows them"),
+        format!("… {left} more lines"),
+        format!("…{left} more"),
+    ]
+    .into_iter()
+    .find(|m| measure_text_width(m) <= width)
+    .unwrap_or_else(|| format!("…{left}"));
     out.push_str(&console::truncate_str(
         &style(more).dim().to_string(),
         width,
@@ -437,5 +544,124 @@ mod tests {
                 .ends_with("more lines: a taller pane shows them"),
             "{s}"
         );
+    }
+
+    /// In a 38x3 pane, the note of what is left out is whole, in fewer words (it was cut to
+    /// "… 5 more lines: a taller pane shows th"), and the frame has no more lines than the pane.
+    #[test]
+    fn the_note_of_a_cut_list_fits_a_narrow_pane() {
+        console::set_colors_enabled(false);
+        for (w, h) in [(38, 3), (12, 3), (6, 2), (60, 1)] {
+            let s = render_fit(&four(), w, h, false);
+            assert!(s.lines().count() <= h, "{w}x{h}:\n{s}");
+            assert!(
+                s.lines().all(|l| measure_text_width(l) <= w),
+                "{w}x{h}:\n{s}"
+            );
+            let last = s.lines().last().unwrap_or("");
+            let whole = [
+                " more lines: a taller pane shows them",
+                " more lines",
+                " more",
+                "",
+            ]
+            .iter()
+            .any(|end| {
+                last.starts_with('…')
+                    && last.ends_with(end)
+                    && last[..last.len() - end.len()]
+                        .trim_start_matches('…')
+                        .trim()
+                        .parse::<usize>()
+                        .is_ok()
+            });
+            assert!(whole, "{w}x{h}: the note is cut:\n{s}");
+        }
+    }
+
+    /// Every word of a default route too long for a box is in the box, on the lines after
+    /// (it was cut with "…" at the box's edge).
+    #[test]
+    fn a_long_default_route_goes_on_to_the_next_line() {
+        console::set_colors_enabled(false);
+        let mut far = NsView::named("far").with(
+            Iface::veth("veth-far-uplink", "near", "veth-near-down")
+                .up()
+                .address("2001:db8:aa::2/64"),
+        );
+        far.default_route = Some(crate::show::model::DefaultRoute {
+            via: Some("2001:db8:aa:bb:cc:dd:ee:1".into()),
+            dev: Some("veth-far-uplink".into()),
+            mark: Some(Mark::Missing),
+        });
+        let t = Topology::new(vec![far]);
+        for ascii in [true, false] {
+            let s = render_text(&t, 80, ascii);
+            assert!(!s.contains('…'), "{s}");
+            let boxed: Vec<&str> = s.lines().take_while(|l| *l != "wires:").collect();
+            assert!(
+                boxed.iter().all(|l| measure_text_width(l) == INNER + 3),
+                "{s}"
+            );
+            // What the box holds, border to border, as words.
+            let inside: String = boxed
+                .iter()
+                .map(|l| {
+                    l.trim_start_matches(['|', '│'])
+                        .trim_end_matches(['|', '│'])
+                        .trim()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(
+                inside.contains(
+                    "default via 2001:db8:aa:bb:cc:dd:ee:1 dev veth-far-uplink [missing]"
+                ),
+                "{s}"
+            );
+        }
+    }
+
+    /// Boxes on different rows (one a row, 40 columns): each wire gets a label beside both of
+    /// its ends and in the list of wires, which pairs them; a wire drawn between two boxes
+    /// side by side gets none. Before, a wire between rows was drawn nowhere in the boxes.
+    #[test]
+    fn wires_between_rows_are_labelled_at_both_ends() {
+        console::set_colors_enabled(false);
+        let t = four();
+        let s = render_text(&t, 40, true);
+        for (label, a, b) in [
+            ("A", "left:eth0", "router:left0"),
+            ("B", "right:eth0", "router:right0"),
+        ] {
+            let (a, b) = if s.contains(&format!("  {label} {a} ==== {b}")) {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            assert!(
+                s.contains(&format!("  {label} {a} ==== {b}")),
+                "{label}:\n{s}"
+            );
+            // Both ends, each on the line that names the other end.
+            for far in [b, a] {
+                assert!(
+                    s.lines().any(|l| l.contains(&format!("<> {far} "))
+                        && l.ends_with(&format!(" ={label} |"))),
+                    "the end facing {far} has no {label}:\n{s}"
+                );
+            }
+            assert_eq!(s.matches(&format!(" ={label} |")).count(), 2, "{s}");
+        }
+        // Wide enough for the three in a row, side by side: the router's first wire is drawn
+        // between the boxes, and the one that starts lower in the router's box is labelled.
+        let s = render_text(&t, 120, true);
+        assert!(s.contains("|=====|"), "{s}");
+        assert_eq!(s.matches(" =A |").count(), 2, "{s}");
+        assert!(!s.contains(" =B |"), "{s}");
     }
 }
