@@ -29,6 +29,10 @@ const STARTUP: Duration = Duration::from_secs(3);
 /// to be gone.
 const STOPPING: Duration = Duration::from_secs(1);
 
+/// The processor time a program started in the background may use and still be starting, for
+/// the before-rule: a Python server spends some 60 ms of it before it listens.
+const START_CPU: Duration = Duration::from_secs(1);
+
 /// What a step's commands may leave the kernel to finish.
 #[derive(Debug, Default)]
 pub struct Owed {
@@ -282,10 +286,19 @@ impl Owed {
         // it gets up to the settle bound.
         // A program that could not start (no such file) or ended at once is not coming: the
         // checks waiting for it fail now, not after STARTUP.
+        // For the before-rule, a program at work is still starting only while it has used
+        // little processor time: one that stays busy (`yes > /dev/null &`, a traffic
+        // generator) is at work for good, and made every step after it wait the settle bound.
+        let at_work = || {
+            if before {
+                engine.kernel.starting(&self.started, START_CPU)
+            } else {
+                engine.kernel.at_work(&self.started)
+            }
+        };
         let young = self.began.is_some_and(|b| {
             self.starts
-                && (b.elapsed() < STARTUP && !before
-                    || b.elapsed() < SETTLE_MAX && engine.kernel.at_work(&self.started))
+                && (b.elapsed() < STARTUP && !before || b.elapsed() < SETTLE_MAX && at_work())
         }) && (self.unnamed_start
             || engine.kernel.launching(&engine.launched, &self.started));
         if young
