@@ -1898,3 +1898,42 @@ fn f_finds_a_namespace_no_check_names() {
     assert_eq!(t.answer("ls /run/netns | sort | tr '\\n' ' '"), "cli gw");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A namespace the step's own hidden setup made, deleted, with no failing check that names
+/// it: `f` names it and sets the step up again, as docs/learn.md says `f` does for what the
+/// step's hidden setup made. It said "Nothing to rebuild: every namespace the earlier steps
+/// made is there", and offered nothing.
+#[test]
+fn f_finds_a_namespace_the_steps_own_setup_made() {
+    let dir = std::env::temp_dir().join(format!("nslab-fsetup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("fsetup.md");
+    std::fs::write(
+        &file,
+        "+++\nid = \"fsetup\"\ntitle = \"A stray namespace\"\nformat = 1\n+++\n\n\
+         ## A gateway\n\n```sh\nip netns add gw\n```\n\n\
+         ## Loopback up\n\n```setup\nip netns add stray\n```\n\n\
+         ```sh\nip -n gw link set lo up\n```\n\n\
+         ```check\nsh in gw (lo is up): ip link show lo | grep -q LOWER_UP\n```\n",
+    )
+    .unwrap();
+    let t = Tmux::start_keeping(
+        "fsetup",
+        &format!("nslab learn {}", file.display()),
+        &[dir.as_path()],
+    );
+    t.wait_for(0, "Step 1 of 2", Duration::from_secs(10));
+    t.type_line("ip netns add gw");
+    t.wait_for(0, "Step 2 of 2", Duration::from_secs(10));
+    assert_eq!(t.answer("ip netns del stray; echo $?"), "0");
+    t.press("f");
+    t.wait_words(
+        "Namespace stray, made by this step's setup, is gone.",
+        Duration::from_secs(5),
+    );
+    t.wait_for(0, "Perform this step's setup again", Duration::from_secs(5));
+    t.press("y");
+    t.wait_for(0, "nslab performed", Duration::from_secs(10));
+    assert_eq!(t.answer("ls /run/netns | sort | tr '\\n' ' '"), "gw stray");
+    let _ = std::fs::remove_dir_all(&dir);
+}

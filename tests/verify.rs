@@ -2484,6 +2484,56 @@ fn the_before_rule_waits_for_what_the_kernel_still_owes() {
     }
 }
 
+/// The before-rule waits for a program an earlier step started while it is still starting,
+/// not for one that stays busy: `yes > /dev/null &` is at work for good, and the step after it
+/// waited the whole settle bound (10 s) before its checks were judged.
+#[test]
+fn the_before_rule_does_not_wait_for_a_program_that_stays_busy() {
+    let scratch = Scratch::new("busy-before");
+    let body = "## Busy\n\n```sh\nip netns add a\nip netns exec a yes > /dev/null &\n```\n\n\
+         ```check\nsh in a (yes runs): pgrep -x yes\n```\n\n\
+         ## Loopback\n\n```sh\nip -n a link set lo up\n```\n\n```check\nlink lo in a up\n\
+         sh in a (lo answers): ping -c 1 -W 1 127.0.0.1\n```\n\n\
+         ## Clean up\n\n```sh\npkill -x yes\nip netns del a\n```\n\n```check\nnetns a absent\n```\n";
+    let file = scratch.lab("busy-before", body);
+    let began = std::time::Instant::now();
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let took = began.elapsed();
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{r}");
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "verify took {took:?}: the before-rule waited for the busy program"
+    );
+}
+
+/// A step that deletes a namespace and makes the cable to it again at once (the case the
+/// lines wait for) leaves a veth end of the same name that is another link: the before-rule of
+/// the next step took it for the old end, whose teardown was still owed, and waited the whole
+/// settle bound (10 s) for it to go.
+#[test]
+fn the_before_rule_does_not_wait_for_a_cable_made_again() {
+    let scratch = Scratch::new("recable-before");
+    let body = "## Web\n\n```sh\nip netns add web\n\
+         ip link add veth-web type veth peer name eth0 netns web\nip link set veth-web up\n```\n\n\
+         ```check\nlink eth0 in web exists\n```\n\n\
+         ## Web again\n\n```sh\nip netns del web\nip netns add web\n\
+         ip link add veth-web type veth peer name eth0 netns web\n```\n\n\
+         ```check\nlink veth-web is down\n```\n\n\
+         ## Up\n\n```sh\nip -n web link set eth0 up\n```\n\n```check\nlink eth0 in web is up\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del web\n```\n\n```check\nnetns web absent\n```\n";
+    let file = scratch.lab("recable-before", body);
+    let began = std::time::Instant::now();
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let took = began.elapsed();
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{r}");
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "verify took {took:?}: the before-rule waited for the new cable to go"
+    );
+}
+
 /// A ping of an IPv6 address with its zone (`fe80::2%va`, no `-6`: iputils takes the address
 /// and the interface) is an IPv6 ping: the line, and a shell check that runs one, wait for
 /// duplicate address detection of the link-local addresses, as a student typing it a moment

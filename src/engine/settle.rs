@@ -29,13 +29,18 @@ const STARTUP: Duration = Duration::from_secs(3);
 /// to be gone.
 const STOPPING: Duration = Duration::from_secs(1);
 
+/// The processor time a program started in the background may use and still be starting, for
+/// the before-rule: a Python server spends some 60 ms of it before it listens.
+const START_CPU: Duration = Duration::from_secs(1);
+
 /// What a step's commands may leave the kernel to finish.
 #[derive(Debug, Default)]
 pub struct Owed {
     /// Veth ends in surviving namespaces whose peers are in namespaces the step deletes, with
-    /// the inode of the deleted namespace (its teardown waits for any process still in it) and
-    /// the source line that deletes it.
-    peers: Vec<(Ns, String, Option<u64>, usize)>,
+    /// the inode of the deleted namespace (its teardown waits for any process still in it),
+    /// the source line that deletes it, and the end's index (a link made again under its name,
+    /// `ip netns del web` and the cable to it made again, is another link).
+    peers: Vec<(Ns, String, Option<u64>, usize, u32)>,
     /// Programs the step starts in the background.
     starts: bool,
     /// Their names, where the lines name them.
@@ -119,7 +124,8 @@ impl Owed {
                     let Some(peer) = &l.peer else { continue };
                     match (&peer.ns, &peer.name) {
                         (Some(pns), Some(pname)) if *pns != gone => {
-                            self.peers.push((pns.clone(), pname.clone(), inode, line));
+                            self.peers
+                                .push((pns.clone(), pname.clone(), inode, line, peer.index));
                         }
                         (Some(_), _) => {}
                         // A peer elsewhere, in a namespace not found.
@@ -161,10 +167,10 @@ impl Owed {
                 _ => {}
             }
         }
-        let waits: Vec<&(Ns, String, Option<u64>, usize)> = self
+        let waits: Vec<&(Ns, String, Option<u64>, usize, u32)> = self
             .peers
             .iter()
-            .filter(|(ns, name, _, line)| {
+            .filter(|(ns, name, _, line, _)| {
                 *line < c.line && made.iter().any(|(n, l)| n == ns && l == name)
             })
             .collect();
@@ -176,8 +182,9 @@ impl Owed {
         let deadline = self.lines_deadline();
         loop {
             let now = Instant::now();
-            let left = waits.iter().any(|(ns, name, gone, _)| {
-                still_there(engine, ns, name) && !gone.is_some_and(|i| holder(engine, i).is_some())
+            let left = waits.iter().any(|(ns, name, gone, _, index)| {
+                still_there(engine, ns, name, Some(*index))
+                    && !gone.is_some_and(|i| holder(engine, i).is_some())
             });
             if !left || now >= deadline {
                 return;
@@ -215,7 +222,8 @@ impl Owed {
     /// started are not owed.
     pub fn forget(&mut self, lines: impl Iterator<Item = usize>) {
         let lines: Vec<usize> = lines.collect();
-        self.peers.retain(|(_, _, _, line)| !lines.contains(line));
+        self.peers
+            .retain(|(_, _, _, line, _)| !lines.contains(line));
     }
 
     /// Nothing to wait for: no teardown, no process coming or going.
@@ -230,7 +238,7 @@ impl Owed {
     /// may start a teardown, a program that may still be starting) would make every step after
     /// a kill or a start wait out their whole length.
     fn pending(&self, engine: &Engine, failing: &[&Check], before: bool) -> Pending {
-        let peer_left = self.peers.iter().any(|(ns, name, gone, _)| {
+        let peer_left = self.peers.iter().any(|(ns, name, gone, _, index)| {
             let there = match ns {
                 Ns::Root => true,
                 Ns::Named(n) => engine.kernel.netns_exists(n),
@@ -238,7 +246,7 @@ impl Owed {
             // A process still in the deleted namespace (and not going), or another name of it,
             // keeps it, and the peer, alive: no teardown is coming.
             let held = gone.is_some_and(|i| holder(engine, i).is_some());
-            there && !held && still_there(engine, ns, name)
+            there && !held && still_there(engine, ns, name, Some(*index))
         });
         if peer_left || self.kills.iter().any(|k| !k.is_empty() && dying(k)) {
             return Pending::Kernel;
@@ -251,7 +259,7 @@ impl Owed {
             && self
                 .orphans
                 .iter()
-                .any(|(ns, name)| still_there(engine, ns, name))
+                .any(|(ns, name)| still_there(engine, ns, name, None))
         {
             return Pending::Kernel;
         }
@@ -282,10 +290,19 @@ impl Owed {
         // it gets up to the settle bound.
         // A program that could not start (no such file) or ended at once is not coming: the
         // checks waiting for it fail now, not after STARTUP.
+        // For the before-rule, a program at work is still starting only while it has used
+        // little processor time: one that stays busy (`yes > /dev/null &`, a traffic
+        // generator) is at work for good, and made every step after it wait the settle bound.
+        let at_work = || {
+            if before {
+                engine.kernel.starting(&self.started, START_CPU)
+            } else {
+                engine.kernel.at_work(&self.started)
+            }
+        };
         let young = self.began.is_some_and(|b| {
             self.starts
-                && (b.elapsed() < STARTUP && !before
-                    || b.elapsed() < SETTLE_MAX && engine.kernel.at_work(&self.started))
+                && (b.elapsed() < STARTUP && !before || b.elapsed() < SETTLE_MAX && at_work())
         }) && (self.unnamed_start
             || engine.kernel.launching(&engine.launched, &self.started));
         if young
@@ -330,7 +347,7 @@ impl Owed {
     /// with a kill pending, it looks every [`LOOK_KILLED`].
     fn wait_kernel(&self, engine: &Engine, failing: &[&Check], deadline: Instant, before: bool) {
         let mut ns: Vec<Ns> = Vec::new();
-        let ends = self.peers.iter().map(|(n, _, _, _)| n);
+        let ends = self.peers.iter().map(|(n, _, _, _, _)| n);
         let resolving = self.resolving.iter().map(|(n, _, _)| n);
         for n in ends
             .chain(self.orphans.iter().map(|(n, _)| n))
@@ -411,14 +428,17 @@ fn holder(engine: &Engine, inode: u64) -> Option<Holder> {
         .map(Holder::Name)
 }
 
-/// Whether the link is still there. A lookup that fails for another reason than the link (or
-/// its namespace) being gone says nothing: the teardown is taken as still owed, and looked at
-/// again, rather than judged over.
-fn still_there(engine: &Engine, ns: &Ns, name: &str) -> bool {
-    !matches!(
-        engine.kernel.link(ns, name),
-        Err(KernelError::NoSuchLink { .. } | KernelError::NoSuchNetns(_))
-    )
+/// Whether the link is still there (with `index`: that very link, not one made since under its
+/// name). A lookup that fails for another reason than the link (or its namespace) being gone
+/// says nothing: the teardown is taken as still owed, and looked at again, rather than judged
+/// over.
+fn still_there(engine: &Engine, ns: &Ns, name: &str, index: Option<u32>) -> bool {
+    match engine.kernel.link(ns, name) {
+        Err(KernelError::NoSuchLink { .. } | KernelError::NoSuchNetns(_)) => false,
+        // Another link made since under that name is not the end that was owed.
+        Ok(l) => index.is_none_or(|i| l.index == i),
+        Err(_) => true,
+    }
 }
 
 impl Owed {
@@ -427,12 +447,12 @@ impl Owed {
     /// a namespace, and its links, while anything uses it, so the peer stays. Students meet
     /// this when a program they started in the namespace still runs.
     fn held_cause(&self, engine: &Engine, ns: &Ns, name: &str) -> Option<String> {
-        let (_, _, gone, _) = self
+        let (_, _, gone, _, index) = self
             .peers
             .iter()
-            .find(|(n, l, _, _)| n == ns && l == name)?;
+            .find(|(n, l, _, _, _)| n == ns && l == name)?;
         let holder = holder(engine, (*gone)?)?;
-        if !still_there(engine, ns, name) {
+        if !still_there(engine, ns, name, Some(*index)) {
             return None;
         }
         let why = match holder {

@@ -400,6 +400,12 @@ impl Kernel {
         procs::at_work(names, procs::own_start_ticks())
     }
 
+    /// Whether a process of one of these names that this run started is at work and still
+    /// starting: it has used less than `cpu` of processor time (see [`procs::starting`]).
+    pub fn starting(&self, names: &[String], cpu: Duration) -> bool {
+        procs::starting(names, procs::own_start_ticks(), cpu)
+    }
+
     /// Whether something lines started in the background may still be starting: a process of
     /// one of their process groups (`groups`) is left, or a process named one of `programs`
     /// that this run started (one that left its group, `setsid`, or a daemon's child) has not

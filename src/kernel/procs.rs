@@ -193,18 +193,37 @@ fn start_ticks(pid: &str) -> Option<u64> {
 /// are running or waiting to run, or in an uninterruptible wait (a disk read): at work, not
 /// waiting for something to do.
 pub fn at_work(names: &[String], since: u64) -> bool {
-    any_named(names, since, |state| matches!(state, "R" | "D"))
+    any_named(names, since, |state, _| matches!(state, "R" | "D"))
+}
+
+/// Processes named one of `names`, started at or after `since`, at work (see [`at_work`]) that
+/// have used less than `cpu` of processor time: a program still starting (a Python server
+/// spends some 60 ms of it importing its modules before it listens), not one that stays busy
+/// (a loop, a load or traffic generator), which is at work for good.
+pub fn starting(names: &[String], since: u64, cpu: std::time::Duration) -> bool {
+    // Clock ticks per second (100 on Linux).
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|t| u64::try_from(t).ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(100);
+    let most = u64::try_from(cpu.as_millis()).unwrap_or(u64::MAX) * hz / 1000;
+    any_named(names, since, |state, used| {
+        matches!(state, "R" | "D") && used < most
+    })
 }
 
 /// Processes named one of `names`, started at or after `since`, that have not ended (zombies
 /// have).
 pub fn alive_named(names: &[String], since: u64) -> bool {
-    any_named(names, since, |state| !matches!(state, "Z" | "X"))
+    any_named(names, since, |state, _| !matches!(state, "Z" | "X"))
 }
 
 /// Whether a process named one of `names` (as /proc keeps it: at most 15 bytes), started at or
-/// after `since`, is in a state `state` accepts.
-fn any_named(names: &[String], since: u64, state: impl Fn(&str) -> bool) -> bool {
+/// after `since`, is in a state `state` accepts (given the state and the processor time it has
+/// used, user and system, in clock ticks).
+fn any_named(names: &[String], since: u64, state: impl Fn(&str, u64) -> bool) -> bool {
     pids().into_iter().any(|p| {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
             return false;
@@ -213,13 +232,17 @@ fn any_named(names: &[String], since: u64, state: impl Fn(&str) -> bool) -> bool
             return false;
         };
         let name = &stat[open + 1..close];
-        let mut rest = stat[close + 1..].split_whitespace();
-        let st = rest.next().unwrap_or("");
-        let started = rest.nth(19 - 1).and_then(|t| t.parse::<u64>().ok());
+        // The fields after the name, from the state (field 3 of proc(5)).
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|t| t.parse::<u64>().ok());
+        let st = fields.first().copied().unwrap_or("");
+        // utime and stime (fields 14 and 15), and the start time (field 22).
+        let used = field(14).unwrap_or(0) + field(15).unwrap_or(0);
+        let started = field(22);
         names
             .iter()
             .any(|n| name.as_bytes() == &n.as_bytes()[..n.len().min(15)])
-            && state(st)
+            && state(st, used)
             && started.is_some_and(|t| t >= since)
     })
 }

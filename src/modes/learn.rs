@@ -146,23 +146,32 @@ fn lab_there_at(engine: &Engine, lesson: &Lesson, idx: usize) -> bool {
         .all(|n| engine.kernel.netns_exists(n))
 }
 
-/// The first step (1-based) before step `idx` (0-based) that made a namespace the lesson still
+/// The first step (1-based) up to step `idx` (0-based) that made a namespace the lesson still
 /// has when step `idx` begins and that is gone now, with its name: what `f` rebuilds from when
-/// no failing check names what is missing (a shell check names no namespace of the lab).
+/// no failing check names what is missing (a shell check names no namespace of the lab). Step
+/// `idx` itself when its hidden setup made it.
 fn namespace_gone_before(engine: &Engine, lesson: &Lesson, idx: usize) -> Option<(usize, String)> {
     let wanted = ahead::lab_before(lesson, idx).netns;
-    let mut world = crate::lesson::effect::World::new();
-    for st in lesson.steps.iter().take(idx) {
-        world.run_step(st);
-        if let Some(n) = world
+    let gone = |world: &crate::lesson::effect::World| {
+        world
             .netns
             .iter()
             .find(|n| wanted.contains(*n) && !engine.kernel.netns_exists(n))
-        {
-            return Some((st.index, n.clone()));
+            .cloned()
+    };
+    let mut world = crate::lesson::effect::World::new();
+    for st in lesson.steps.iter().take(idx) {
+        world.run_step(st);
+        if let Some(n) = gone(&world) {
+            return Some((st.index, n));
         }
     }
-    None
+    // The step's own hidden setup.
+    let step = lesson.steps.get(idx)?;
+    for p in step.setup.iter().flat_map(|c| &c.command.parts) {
+        world.apply(p);
+    }
+    gone(&world).map(|n| (step.index, n))
 }
 
 /// A step whose commands change the lab and whose checks judge the result: not a step that
@@ -1184,14 +1193,16 @@ impl Learn<'_> {
                         }
                         None => match namespace_gone_before(self.engine, self.lesson, idx) {
                             Some((from, name)) => {
-                                v.message = vec![format!(
-                                    "Namespace {name}, made in step {from}, is gone."
-                                )];
+                                v.message = vec![if from >= step.index {
+                                    format!("Namespace {name}, made by this step's setup, is gone.")
+                                } else {
+                                    format!("Namespace {name}, made in step {from}, is gone.")
+                                }];
                                 input.confirm(Action::Rebuild(from));
                             }
                             None => {
                                 v.message = vec![
-                                    "Nothing to rebuild: every namespace the earlier steps made is there, and nothing this step's checks need from them is missing.".into(),
+                                    "Nothing to rebuild: every namespace the earlier steps and this step's setup made is there, and nothing this step's checks need from them is missing.".into(),
                                 ]
                             }
                         },
