@@ -2658,6 +2658,26 @@ fn a_link_absent_from_a_namespace_that_is_not_there_says_so() {
         message.contains("there is no namespace red (so no veth2 in it)"),
         "{message}"
     );
+    // Each container has its own eth0: c2's is not named as c1's moved on (found by a
+    // reviewer: "; eth0 is in c2").
+    let file = scratch.lab(
+        "absent-ns-own",
+        "## Two containers\n\n```sh\n\
+         ip netns add c1\nip netns add c2\n\
+         ip link add v1 type veth peer name eth0 netns c1\nip link add v2 type veth peer name eth0 netns c2\n```\n\n\
+         ## c1 goes\n\n```sh\nip netns del c1\n```\n\n```check\nnetns c1 absent\nlink eth0 in c1 absent\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del c2\n```\n",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    let third = &r["lessons"][0]["steps"][1]["checks"][1];
+    assert_eq!(third["status"], "passed", "{r}");
+    let message = third["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("there is no namespace c1 (so no eth0 in it)"),
+        "{message}"
+    );
+    assert!(!message.contains("c2"), "{message}");
 }
 
 /// Setting a link's MAC address, even to the one it has, flushes the link's neighbour entries

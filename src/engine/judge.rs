@@ -711,11 +711,9 @@ fn link(expected: String, name: &str, ns: &Ns, pred: &LinkPred, f: &mut dyn Fact
             // have been there, or have moved on first).
             LinkPred::Absent => {
                 let mut found = format!("there is no namespace {} (so no {name} in it)", ns.name());
-                if let Some(e) = f
-                    .scope()
-                    .into_iter()
-                    .find(|o| o != ns && f.snapshot(o).is_some_and(|s| s.link(name).is_some()))
-                {
+                // Only where the lesson does not put a link of that name itself: every
+                // container has its own eth0, and c2's is not c1's moved on.
+                if let Some(e) = locate(f, name, ns) {
                     found.push_str(&format!("; {name} is {}", where_(&e)));
                 }
                 Verdict::pass(expected, found)
