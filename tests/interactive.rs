@@ -1782,6 +1782,40 @@ fn a_lab_rebuilt_by_hand_after_a_failed_setup_does_not_pass_the_fault() {
     );
 }
 
+/// The same lab rebuilt by hand, and the student asks nslab to do the step (`d`): performed by
+/// nslab, it earns nothing, and the fault its setup could not make no longer holds it back.
+/// Before, the step stayed open after `d` until `f`, then `d` again (found by a reviewer).
+#[test]
+fn d_on_a_step_whose_setup_failed_completes_it_as_performed() {
+    let rebuilt = lesson("06-troubleshooting.md").steps[0]
+        .setup
+        .iter()
+        .map(|c| c.text.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let t = Tmux::start("resume-byhand-d", "nslab learn troubleshooting --step 2");
+    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
+    t.press("q");
+    t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert_eq!(
+        t.answer("ip netns del left; ip netns del router; ip netns del right; echo $?"),
+        "0"
+    );
+    t.learn_again();
+    t.wait_words("the step's setup failed", Duration::from_secs(20));
+    assert_eq!(t.answer(&format!("{rebuilt} >/dev/null; echo $?")), "0");
+    t.wait_words("nothing here is mended by you yet", Duration::from_secs(20));
+    t.press("d");
+    t.wait_for(0, "y/N", Duration::from_secs(5));
+    t.press("y");
+    t.wait_for(0, "Step 3 of 7", Duration::from_secs(20));
+    let p = t.progress();
+    assert_eq!(
+        p["lessons"]["troubleshooting"]["steps"]["2"], "performed",
+        "{p}"
+    );
+}
+
 /// The student gives alpha a /24 where the lesson asks for a /16; the ping of that step ticks
 /// all the same, and the next one (to an address only the /16 holds on the cable) fails. Learn
 /// says the prefix length is wrong: before, it said the lesson's address was "made in step 2

@@ -1096,6 +1096,11 @@ impl Learn<'_> {
                             // failed, what the student does next completes it, and earns it.
                             v.performed = v.outcomes.iter().all(|o| o.pass);
                             earned |= !v.performed;
+                            // Performed by nslab, the step earns the student nothing: a fault
+                            // its setup could not make no longer holds it back.
+                            if v.performed {
+                                v.fault_missing = false;
+                            }
                         }
                         Action::Rebuild(from) => {
                             self.keep_ledger();
