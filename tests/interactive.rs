@@ -1674,6 +1674,58 @@ fn a_lab_rebuilt_by_hand_after_a_failed_setup_does_not_pass_the_fault() {
     );
 }
 
+/// The same lab rebuilt by hand after a failed setup, and the student quits before pressing
+/// `f`, then resumes: the setup that failed set no fault up, so the resume performs it again
+/// (on the lab that is whole now) and the step waits for the student's mend. Before, the
+/// failed setup was noted as performed, the resume kept the healthy lab as the student's
+/// mend, and step 2 ticked "verified" with nothing mended (found by a fresh-eyes student).
+#[test]
+fn a_resume_after_a_failed_setup_sets_the_fault_up() {
+    let rebuilt = lesson("06-troubleshooting.md").steps[0]
+        .setup
+        .iter()
+        .map(|c| c.text.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let t = Tmux::start("resume-failed", "nslab learn troubleshooting --step 2");
+    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
+    t.press("q");
+    t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert_eq!(
+        t.answer("ip netns del left; ip netns del router; ip netns del right; echo $?"),
+        "0"
+    );
+    t.learn_again();
+    t.wait_words("the step's setup failed", Duration::from_secs(20));
+    assert_eq!(t.answer(&format!("{rebuilt} >/dev/null; echo $?")), "0");
+    t.wait_words("nothing here is mended by you yet", Duration::from_secs(20));
+    t.press("q");
+    t.wait_words("Your progress is saved", Duration::from_secs(5));
+    // Not noted as set up: it was not.
+    let p = t.progress();
+    let set_up = &p["lessons"]["troubleshooting"]["set_up"];
+    assert!(
+        set_up
+            .as_array()
+            .is_none_or(|a| !a.contains(&serde_json::json!(2))),
+        "{p}"
+    );
+    t.learn_again();
+    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
+    // The fault is there now, set up by the resume: the student mends it.
+    assert_eq!(
+        t.answer("ip -n router -br link show left0 | awk '{print $2}'"),
+        "DOWN"
+    );
+    let p = t.progress();
+    assert!(
+        p["lessons"]["troubleshooting"]["steps"]["2"].is_null(),
+        "{p}"
+    );
+    assert_eq!(t.answer("ip -n router link set left0 up; echo $?"), "0");
+    t.wait_words("Step 2 ✓ verified", Duration::from_secs(20));
+}
+
 /// The student gives alpha a /24 where the lesson asks for a /16; the ping of that step ticks
 /// all the same, and the next one (to an address only the /16 holds on the cable) fails. Learn
 /// says the prefix length is wrong: before, it said the lesson's address was "made in step 2

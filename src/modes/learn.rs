@@ -516,6 +516,19 @@ impl Learn<'_> {
                 .filter_map(|r| r.error)
                 .collect();
             set_up = Some(errors.is_empty());
+            // Set up now, a resume keeps what the student mends from here; not set up, it
+            // sets the step up again (see `step`).
+            if matches!(self.place, Place::Host) && !step.setup.is_empty() {
+                let (id, n, ok) = (&self.lesson.id, step.index, errors.is_empty());
+                self.record(|p| {
+                    let set_up = &mut p.lesson(id).set_up;
+                    if ok {
+                        set_up.insert(n)
+                    } else {
+                        set_up.remove(&n)
+                    }
+                });
+            }
             p.said
                 .extend(errors.iter().map(|e| format!("  {}", style(e).red())));
         }
@@ -896,10 +909,17 @@ impl Learn<'_> {
                 let id = &self.lesson.id;
                 self.record(|p| p.lesson(id).set_up.insert(step.index));
             }
-            runner::setup(self.engine, step)
+            let failed: Vec<String> = runner::setup(self.engine, step)
                 .into_iter()
                 .filter_map(|r| r.error)
-                .collect()
+                .collect();
+            // A setup that failed did not set its fault up: a resume must not take the lab as
+            // it finds it for one the student mended (it would tick the step, nothing mended).
+            if !failed.is_empty() && matches!(self.place, Place::Host) && !step.setup.is_empty() {
+                let id = &self.lesson.id;
+                self.record(|p| p.lesson(id).set_up.remove(&step.index));
+            }
+            failed
         } else {
             Vec::new()
         };
