@@ -1816,6 +1816,58 @@ fn d_on_a_step_whose_setup_failed_completes_it_as_performed() {
     );
 }
 
+/// The same lab rebuilt by hand after a failed setup, and the student quits before pressing
+/// `f`, then resumes: the setup that failed set no fault up, so the resume performs it again
+/// (on the lab that is whole now) and the step waits for the student's mend. Before, the
+/// failed setup was noted as performed, the resume kept the healthy lab as the student's
+/// mend, and step 2 ticked "verified" with nothing mended (found by a fresh-eyes student).
+#[test]
+fn a_resume_after_a_failed_setup_sets_the_fault_up() {
+    let rebuilt = lesson("06-troubleshooting.md").steps[0]
+        .setup
+        .iter()
+        .map(|c| c.text.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let t = Tmux::start("resume-failed", "nslab learn troubleshooting --step 2");
+    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
+    t.press("q");
+    t.wait_for(0, "EXIT=", Duration::from_secs(5));
+    assert_eq!(
+        t.answer("ip netns del left; ip netns del router; ip netns del right; echo $?"),
+        "0"
+    );
+    t.learn_again();
+    t.wait_words("the step's setup failed", Duration::from_secs(20));
+    assert_eq!(t.answer(&format!("{rebuilt} >/dev/null; echo $?")), "0");
+    t.wait_words("nothing here is mended by you yet", Duration::from_secs(20));
+    t.press("q");
+    t.wait_words("Your progress is saved", Duration::from_secs(5));
+    // Not noted as set up: it was not.
+    let p = t.progress();
+    let set_up = &p["lessons"]["troubleshooting"]["set_up"];
+    assert!(
+        set_up
+            .as_array()
+            .is_none_or(|a| !a.contains(&serde_json::json!(2))),
+        "{p}"
+    );
+    t.learn_again();
+    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
+    // The fault is there now, set up by the resume: the student mends it.
+    assert_eq!(
+        t.answer("ip -n router -br link show left0 | awk '{print $2}'"),
+        "DOWN"
+    );
+    let p = t.progress();
+    assert!(
+        p["lessons"]["troubleshooting"]["steps"]["2"].is_null(),
+        "{p}"
+    );
+    assert_eq!(t.answer("ip -n router link set left0 up; echo $?"), "0");
+    t.wait_words("Step 2 ✓ verified", Duration::from_secs(20));
+}
+
 /// The student gives alpha a /24 where the lesson asks for a /16; the ping of that step ticks
 /// all the same, and the next one (to an address only the /16 holds on the cable) fails. Learn
 /// says the prefix length is wrong: before, it said the lesson's address was "made in step 2
@@ -1857,6 +1909,56 @@ fn a_wrong_prefix_length_is_said_so_not_gone() {
     let s = t.visible();
     assert!(!s.contains("is gone now"), "{s}");
     assert!(!s.contains("press f"), "{s}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The student deletes a route an earlier step made while this step's fault (a blackhole
+/// route its hidden setup added) is still in the lab, and presses `f`: the earlier step and
+/// the setup are performed again, and the setup's line fails with "File exists", because the
+/// fault is there. That is no failed setup: the student's mend of the fault then ticks the
+/// step. Before, learn said the setup failed and "nothing here is mended by you yet", and the
+/// step could not be passed (found by a fresh-eyes student).
+#[test]
+fn f_with_the_fault_still_there_keeps_it() {
+    let dir = std::env::temp_dir().join(format!("nslab-fault-there-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("there.md");
+    std::fs::write(
+        &file,
+        "+++\nid = \"there\"\ntitle = \"A fault still there\"\nformat = 1\n+++\n\n\
+         ## A lab\n\n```sh\nip netns add a\nip netns add b\n\
+         ip link add a0 netns a type veth peer name b0 netns b\n\
+         ip -n a link set a0 up\nip -n b link set b0 up\nip -n b link set lo up\n\
+         ip -n a address add 10.9.1.1/24 dev a0\nip -n b address add 10.9.1.2/24 dev b0\n\
+         ip -n b address add 10.9.2.2/32 dev lo\nip -n a route add 10.9.2.0/24 via 10.9.1.2\n```\n\n\
+         ## A fault\n\n```setup\nip -n a route add blackhole 10.9.2.2/32\n```\n\n\
+         Mend it.\n\n```solution\nip -n a route del blackhole 10.9.2.2/32\n```\n\n\
+         ```check\nping 10.9.2.2 from a\n```\n",
+    )
+    .unwrap();
+    let t = Tmux::start_keeping(
+        "fault-there",
+        &format!("nslab learn {}", file.display()),
+        &[dir.as_path()],
+    );
+    t.wait_for(0, "Step 1 of 2", Duration::from_secs(10));
+    t.press("d");
+    t.press("y");
+    t.wait_for(0, "Step 2 of 2", Duration::from_secs(10));
+    // The wrong route goes: the one step 1 made.
+    t.type_line("ip -n a route del 10.9.2.0/24 via 10.9.1.2");
+    t.wait_words("press f to rebuild it", Duration::from_secs(10));
+    t.press("f");
+    t.wait_for(0, "Perform step 1 again", Duration::from_secs(5));
+    t.press("y");
+    t.wait_for(0, "this step's setup again", Duration::from_secs(20));
+    let s = t.visible();
+    assert!(!s.contains("setup failed"), "{s}");
+    // The fault is there, and the student mends it.
+    t.type_line("ip -n a route del blackhole 10.9.2.2/32");
+    t.wait_words("Step 2 ✓ verified", Duration::from_secs(10));
+    let s = t.visible();
+    assert!(!s.contains("nothing here is mended"), "{s}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -2749,3 +2749,105 @@ fn an_fdb_entry_in_the_ports_own_table_is_named() {
         "{message}"
     );
 }
+
+/// A ping the namespace's own routing or firewall refuses to send (a blackhole, unreachable or
+/// prohibit route, a prohibit rule, an OUTPUT rule that drops it) is the lab's state, said as
+/// such: it said "nslab could not ping: Permission denied" (a prohibit route or rule, a
+/// firewall) and "a has no route" (a blackhole route), and a lesson's own `ping` line there
+/// failed as nslab's error (found by a fresh-eyes author of a troubleshooting lesson).
+#[test]
+fn a_ping_the_namespace_refuses_to_send_says_why() {
+    let scratch = Scratch::new("refused-ping");
+    let file = scratch.lab(
+        "refused",
+        "## Refused
+
+```setup
+ip netns add a
+ip -n a link set lo up
+ip -n a address add 10.9.1.1/24 dev lo
+ip -n a route add blackhole 10.9.2.0/24
+ip -n a route add prohibit 10.9.3.0/24
+ip -n a route add unreachable 10.9.4.0/24
+ip -n a rule add to 10.9.5.0/24 prohibit
+ip netns exec a iptables -A OUTPUT -d 10.9.6.0/24 -j DROP
+ip -n a route add 10.9.6.0/24 dev lo
+```
+
+```sh
+ip netns exec a ping -c 1 10.9.3.1   # [fails]
+ip netns exec a ping -c 1 10.9.6.1   # [fails]
+```
+
+```check
+ping 10.9.2.1 from a
+ping 10.9.3.1 from a
+ping 10.9.4.1 from a
+ping 10.9.5.1 from a
+ping 10.9.6.1 from a
+```
+",
+    );
+    let out = nslab(&["verify", "--format", "json", &file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let step = &r["lessons"][0]["steps"][0];
+    // The lines ran, and failed as the lesson says they do: only the checks fail.
+    assert_eq!(step["status"], "failed", "{r}");
+    let said: Vec<(String, String)> = step["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["found"].as_str().unwrap_or_default().to_string(),
+                c["try"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        (
+            "Invalid argument: the route a takes to 10.9.2.1 is `blackhole 10.9.2.0/24`, which sends nothing",
+            "ip -n a route del blackhole 10.9.2.0/24",
+        ),
+        (
+            "Permission denied: the route a takes to 10.9.3.1 is `prohibit 10.9.3.0/24`, which sends nothing",
+            "ip -n a route del prohibit 10.9.3.0/24",
+        ),
+        (
+            "No route to host: the route a takes to 10.9.4.1 is `unreachable 10.9.4.0/24`, which sends nothing",
+            "ip -n a route del unreachable 10.9.4.0/24",
+        ),
+        (
+            "Permission denied: a may not send to 10.9.5.1 (a prohibit rule, or a broadcast address)",
+            "ip -n a rule",
+        ),
+        (
+            "Operation not permitted: a firewall rule in a drops the echo request on its way out",
+            "ip netns exec a iptables -S OUTPUT",
+        ),
+    ];
+    for (i, (found, fix)) in want.iter().enumerate() {
+        assert_eq!(said[i].0, *found, "{r}");
+        assert_eq!(said[i].1, *fix, "{r}");
+    }
+    for c in step["checks"].as_array().unwrap() {
+        assert!(
+            !c["found"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("could not"),
+            "{r}"
+        );
+    }
+    // A lesson that pings there, expecting the ping to fail, passes: the ping it derives
+    // (`pinged ... unanswered`) counts the refused attempt.
+    let fails = scratch.lab(
+        "refused-line",
+        "## Build\n\n```sh\nip netns add a\nip -n a link set lo up\n\
+         ip -n a address add 10.9.1.1/24 dev lo\nip -n a route add prohibit 10.9.3.0/24\n```\n\n\
+         ## Refused\n\n```sh\nip netns exec a ping -c 1 10.9.3.1   # [fails]\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del a\n```\n",
+    );
+    passes(&fails, 1);
+}

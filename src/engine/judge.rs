@@ -1789,6 +1789,40 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
             ))
         }
         Ok(PingOutcome::Unreachable(why)) => {
+            // A route that exists to refuse: what the kernel said is no "no route".
+            if let Some(r) = refusing_route(&s, addr) {
+                let kind = rtn::name(r.kind);
+                let dest = r.dest.map_or("default".to_string(), |d| d.to_string());
+                return Verdict::fail(
+                    expected,
+                    format!(
+                        "{why}: the route {} takes to {addr} is `{kind} {dest}`, which sends nothing",
+                        from.name()
+                    ),
+                )
+                .fix(format!("{} route del {kind} {dest}", from.ip()));
+            }
+            if why == "Operation not permitted" {
+                return Verdict::fail(
+                    expected,
+                    format!(
+                        "{why}: a firewall rule {} drops the echo request on its way out",
+                        from.where_()
+                    ),
+                )
+                .fix(format!("ip netns exec {} iptables -S OUTPUT", from.name()))
+                .cause("look at the OUTPUT chain of its filter table");
+            }
+            if why == "Permission denied" {
+                return Verdict::fail(
+                    expected,
+                    format!(
+                        "{why}: {} may not send to {addr} (a prohibit rule, or a broadcast address)",
+                        from.name()
+                    ),
+                )
+                .fix(format!("{} rule", from.ip()));
+            }
             let v = Verdict::fail(
                 expected,
                 format!("{why}: {} has no route to {addr}", from.name()),
@@ -1808,6 +1842,21 @@ fn ping(expected: String, addr: IpAddr, from: &Ns, f: &mut dyn Facts) -> Verdict
         }
         Err(e) => Verdict::fail(expected, format!("nslab could not ping: {e}")),
     }
+}
+
+/// The route of the main table that `addr` takes (longest prefix, then lowest metric), when it
+/// is one that refuses what is sent there: blackhole, unreachable or prohibit.
+fn refusing_route(s: &Snapshot, addr: IpAddr) -> Option<&Route> {
+    let prefix = |r: &Route| r.dest.map_or(0, |d| d.prefix);
+    let best = s
+        .routes
+        .iter()
+        .filter(|r| r.table == table::MAIN && r.v6 == addr.is_ipv6())
+        .filter(|r| r.dest.is_none_or(|d| d.contains(&addr)))
+        .min_by_key(|r| (std::cmp::Reverse(prefix(r)), r.metric.unwrap_or(0)))?;
+    [rtn::BLACKHOLE, rtn::UNREACHABLE, rtn::PROHIBIT]
+        .contains(&best.kind)
+        .then_some(best)
 }
 
 /// A link of the namespace, with an address, left down, that the way to `addr` may need: its

@@ -124,12 +124,21 @@ fn open() -> Result<Socket> {
     Ok(sock)
 }
 
-/// An error from `sendto` that means "no way there" rather than "nslab failed".
+/// An error from `sendto` that means "no way there" rather than "nslab failed": no route, an
+/// `unreachable` (EHOSTUNREACH), `blackhole` (EINVAL) or `prohibit` (EACCES) route or rule, or a
+/// firewall rule of the namespace's own that drops the request on its way out (EPERM; the
+/// socket itself is open, so this is no missing privilege of nslab's).
 fn unreachable(e: &std::io::Error) -> bool {
     e.raw_os_error().is_some_and(|c| {
-        [Errno::ENETUNREACH, Errno::EHOSTUNREACH, Errno::EINVAL]
-            .iter()
-            .any(|n| *n as i32 == c)
+        [
+            Errno::ENETUNREACH,
+            Errno::EHOSTUNREACH,
+            Errno::EINVAL,
+            Errno::EACCES,
+            Errno::EPERM,
+        ]
+        .iter()
+        .any(|n| *n as i32 == c)
     })
 }
 

@@ -508,8 +508,15 @@ impl Learn<'_> {
     /// `f`: performs the steps from `from` (1-based) up to the one on screen (`idx`, 0-based)
     /// again, each with its hidden setup; from the step on screen itself, its own setup, which
     /// made what is gone. Returns what to show, and, when this step's setup was performed,
-    /// whether it succeeded.
-    fn rebuild(&mut self, from: usize, idx: usize) -> (Vec<String>, Option<bool>) {
+    /// whether its fault is in the lab now. `fault_missing`: it was not before (the step's
+    /// setup failed); else a setup line that fails because what it makes is there already
+    /// (the fault this session set up, not mended yet) leaves the fault in place.
+    fn rebuild(
+        &mut self,
+        from: usize,
+        idx: usize,
+        fault_missing: bool,
+    ) -> (Vec<String>, Option<bool>) {
         let step = &self.lesson.steps[idx];
         let mut p = super::perform_steps(self.engine, self.lesson, from, idx + 1);
         // The lab made again from an earlier step is whole: this step's fault is set up again
@@ -520,13 +527,42 @@ impl Learn<'_> {
                 "{} this step's setup again.",
                 style("nslab performed").dim()
             ));
-            let errors: Vec<String> = runner::setup(self.engine, step)
-                .into_iter()
-                .filter_map(|r| r.error)
-                .collect();
-            set_up = Some(errors.is_empty());
+            let runs = runner::setup(self.engine, step);
+            let (there, failed): (Vec<_>, Vec<_>) = runs
+                .iter()
+                .filter_map(|r| Some((r, r.error.as_ref()?)))
+                .partition(|(_, e)| super::already_there(e));
+            let ok = failed.is_empty() && (there.is_empty() || !fault_missing);
+            set_up = Some(ok);
+            // Set up now, a resume keeps what the student mends from here; not set up, it
+            // sets the step up again (see `step`).
+            if matches!(self.place, Place::Host) && !step.setup.is_empty() {
+                let (id, n) = (&self.lesson.id, step.index);
+                self.record(|p| {
+                    let set_up = &mut p.lesson(id).set_up;
+                    if ok {
+                        set_up.insert(n)
+                    } else {
+                        set_up.remove(&n)
+                    }
+                });
+            }
+            if ok && !there.is_empty() {
+                let lines: Vec<String> = there
+                    .iter()
+                    .map(|(r, _)| format!("line {} ({})", r.line, r.text))
+                    .collect();
+                p.said.push(format!(
+                    "  {} {}",
+                    style("already there, left as it was:").dim(),
+                    super::some(&lines)
+                ));
+            } else {
+                p.said
+                    .extend(there.iter().map(|(_, e)| format!("  {}", style(e).red())));
+            }
             p.said
-                .extend(errors.iter().map(|e| format!("  {}", style(e).red())));
+                .extend(failed.iter().map(|(_, e)| format!("  {}", style(e).red())));
         }
         self.engine.begin_step(step);
         (self.performed_by_nslab(p), set_up)
@@ -905,10 +941,17 @@ impl Learn<'_> {
                 let id = &self.lesson.id;
                 self.record(|p| p.lesson(id).set_up.insert(step.index));
             }
-            runner::setup(self.engine, step)
+            let failed: Vec<String> = runner::setup(self.engine, step)
                 .into_iter()
                 .filter_map(|r| r.error)
-                .collect()
+                .collect();
+            // A setup that failed did not set its fault up: a resume must not take the lab as
+            // it finds it for one the student mended (it would tick the step, nothing mended).
+            if !failed.is_empty() && matches!(self.place, Place::Host) && !step.setup.is_empty() {
+                let id = &self.lesson.id;
+                self.record(|p| p.lesson(id).set_up.remove(&step.index));
+            }
+            failed
         } else {
             Vec::new()
         };
@@ -1105,7 +1148,7 @@ impl Learn<'_> {
                         Action::Rebuild(from) => {
                             self.keep_ledger();
                             drop(watcher.take());
-                            let (said, set_up) = self.rebuild(from, idx);
+                            let (said, set_up) = self.rebuild(from, idx, v.fault_missing);
                             v.message = said;
                             if let Some(ok) = set_up {
                                 v.fault_missing = !ok;
