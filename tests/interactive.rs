@@ -1734,19 +1734,17 @@ fn a_resume_on_a_lab_removed_meanwhile_sets_the_fault_up_again() {
     );
 }
 
-/// The same resume, and the student builds the removed lab again by hand, typing step 1's
-/// lines: step 2's setup failed on the empty lab, so its fault is not there, and the checks
-/// that hold prove no mend. The step does not tick; `f` sets the fault up, and the student's
-/// mend then earns it. Before, step 2 ticked "verified" with nothing mended.
-#[test]
-fn a_lab_rebuilt_by_hand_after_a_failed_setup_does_not_pass_the_fault() {
+/// A student at the troubleshooting lesson's step 2 quits; the lab is removed by hand and learn
+/// resumes, where the step's setup fails on the empty lab; the student then types step 1's
+/// lines, and the healthy lab holds step 2's checks with no fault set up.
+fn fault_on_a_lab_rebuilt_by_hand(name: &str) -> Tmux {
     let rebuilt = lesson("06-troubleshooting.md").steps[0]
         .setup
         .iter()
         .map(|c| c.text.clone())
         .collect::<Vec<_>>()
         .join("; ");
-    let t = Tmux::start("resume-byhand", "nslab learn troubleshooting --step 2");
+    let t = Tmux::start(name, "nslab learn troubleshooting --step 2");
     t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
     t.press("q");
     t.wait_for(0, "EXIT=", Duration::from_secs(5));
@@ -1758,6 +1756,16 @@ fn a_lab_rebuilt_by_hand_after_a_failed_setup_does_not_pass_the_fault() {
     t.wait_words("the step's setup failed", Duration::from_secs(20));
     assert_eq!(t.answer(&format!("{rebuilt} >/dev/null; echo $?")), "0");
     t.wait_words("nothing here is mended by you yet", Duration::from_secs(20));
+    t
+}
+
+/// The same resume, and the student builds the removed lab again by hand, typing step 1's
+/// lines: step 2's setup failed on the empty lab, so its fault is not there, and the checks
+/// that hold prove no mend. The step does not tick; `f` sets the fault up, and the student's
+/// mend then earns it. Before, step 2 ticked "verified" with nothing mended.
+#[test]
+fn a_lab_rebuilt_by_hand_after_a_failed_setup_does_not_pass_the_fault() {
+    let t = fault_on_a_lab_rebuilt_by_hand("resume-byhand");
     t.press("Enter");
     t.wait_words("nothing here is mended by you yet", Duration::from_secs(5));
     let p = t.progress();
@@ -1787,24 +1795,7 @@ fn a_lab_rebuilt_by_hand_after_a_failed_setup_does_not_pass_the_fault() {
 /// Before, the step stayed open after `d` until `f`, then `d` again (found by a reviewer).
 #[test]
 fn d_on_a_step_whose_setup_failed_completes_it_as_performed() {
-    let rebuilt = lesson("06-troubleshooting.md").steps[0]
-        .setup
-        .iter()
-        .map(|c| c.text.clone())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let t = Tmux::start("resume-byhand-d", "nslab learn troubleshooting --step 2");
-    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
-    t.press("q");
-    t.wait_for(0, "EXIT=", Duration::from_secs(5));
-    assert_eq!(
-        t.answer("ip netns del left; ip netns del router; ip netns del right; echo $?"),
-        "0"
-    );
-    t.learn_again();
-    t.wait_words("the step's setup failed", Duration::from_secs(20));
-    assert_eq!(t.answer(&format!("{rebuilt} >/dev/null; echo $?")), "0");
-    t.wait_words("nothing here is mended by you yet", Duration::from_secs(20));
+    let t = fault_on_a_lab_rebuilt_by_hand("resume-byhand-d");
     t.press("d");
     t.wait_for(0, "y/N", Duration::from_secs(5));
     t.press("y");
@@ -1823,24 +1814,7 @@ fn d_on_a_step_whose_setup_failed_completes_it_as_performed() {
 /// mend, and step 2 ticked "verified" with nothing mended (found by a fresh-eyes student).
 #[test]
 fn a_resume_after_a_failed_setup_sets_the_fault_up() {
-    let rebuilt = lesson("06-troubleshooting.md").steps[0]
-        .setup
-        .iter()
-        .map(|c| c.text.clone())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let t = Tmux::start("resume-failed", "nslab learn troubleshooting --step 2");
-    t.wait_for(0, "Step 2 of 7", Duration::from_secs(20));
-    t.press("q");
-    t.wait_for(0, "EXIT=", Duration::from_secs(5));
-    assert_eq!(
-        t.answer("ip netns del left; ip netns del router; ip netns del right; echo $?"),
-        "0"
-    );
-    t.learn_again();
-    t.wait_words("the step's setup failed", Duration::from_secs(20));
-    assert_eq!(t.answer(&format!("{rebuilt} >/dev/null; echo $?")), "0");
-    t.wait_words("nothing here is mended by you yet", Duration::from_secs(20));
+    let t = fault_on_a_lab_rebuilt_by_hand("resume-failed");
     t.press("q");
     t.wait_words("Your progress is saved", Duration::from_secs(5));
     // Not noted as set up: it was not.
