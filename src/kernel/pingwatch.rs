@@ -198,15 +198,25 @@ impl PingLog {
 }
 
 /// Packet sockets in some namespaces, read by one thread.
+///
+/// A packet socket holds its namespace: a namespace the student deletes lives on, with its
+/// links (a veth's peer among them), until the socket is closed. So the watch ends at once when
+/// it is dropped: the thread is woken (not left to notice within its poll's time), and closes
+/// the sockets side by side, since the kernel waits out an RCU grace period in each close
+/// (`packet_release`); one after the other, they held a deleted namespace's teardown back by
+/// one grace period per namespace watched.
 pub struct PingWatch {
     pub log: Arc<Mutex<PingLog>>,
     stop: Arc<AtomicBool>,
+    /// Closed on drop: the thread's poll wakes on its peer.
+    wake: Option<std::os::unix::net::UnixStream>,
     watched: Vec<Ns>,
 }
 
 impl Drop for PingWatch {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.wake.take();
     }
 }
 
@@ -261,6 +271,8 @@ impl PingWatch {
             socks.push((ns, s));
         }
         let stop = Arc::new(AtomicBool::new(false));
+        let (wake, woken) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| KernelError::io("ping watch", e))?;
         let (stop2, log2) = (stop.clone(), log.clone());
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 2048];
@@ -268,14 +280,18 @@ impl PingWatch {
                 let mut fds: Vec<PollFd> = socks
                     .iter()
                     .map(|(_, s)| PollFd::new(s.as_fd(), PollFlags::POLLIN))
+                    .chain(std::iter::once(PollFd::new(
+                        woken.as_fd(),
+                        PollFlags::POLLIN,
+                    )))
                     .collect();
-                match poll(&mut fds, PollTimeout::from(50u16)) {
+                match poll(&mut fds, PollTimeout::NONE) {
                     Ok(0) => continue,
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,
-                    Err(_) => return,
+                    Err(_) => break,
                 }
-                let ready: Vec<usize> = fds
+                let ready: Vec<usize> = fds[..socks.len()]
                     .iter()
                     .enumerate()
                     .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
@@ -297,8 +313,17 @@ impl PingWatch {
                     }
                 }
             }
+            // Side by side: the grace periods of the closes overlap.
+            for (_, s) in socks {
+                std::thread::spawn(move || drop(s));
+            }
         });
-        Ok(PingWatch { log, stop, watched })
+        Ok(PingWatch {
+            log,
+            stop,
+            wake: Some(wake),
+            watched,
+        })
     }
 
     /// The namespaces this watch covers.
