@@ -98,6 +98,41 @@ pub fn pids_in_netns(inode: u64) -> Vec<u32> {
         .collect()
 }
 
+/// A process that keeps the network namespace of this inode without living in it: by an
+/// open file of it (`exec 3</run/netns/web`, `nsenter --net=/proc/PID/ns/net` still at work),
+/// or by a mount of it in a mount namespace of its own (a copy of /run/netns that a program
+/// made private). Sockets are not seen: a socket of the namespace keeps it too.
+pub fn netns_kept_by(inode: u64) -> Option<(u32, &'static str)> {
+    let tag = format!("net:[{inode}]");
+    // An open namespace file reads as the path it was opened by: it is told by its inode on
+    // the namespaces' own filesystem.
+    let nsfs = std::fs::metadata("/proc/self/ns/net").ok()?.dev();
+    let mut mount_namespaces = std::collections::HashSet::new();
+    for pid in pids() {
+        if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            && rd
+                .filter_map(|e| std::fs::metadata(e.ok()?.path()).ok())
+                .any(|m| m.ino() == inode && m.dev() == nsfs)
+        {
+            return Some((pid, "an open file"));
+        }
+        // One look per mount namespace: its processes share one table.
+        let mnt = std::fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|m| m.ino());
+        if mnt.is_ok_and(|m| !mount_namespaces.insert(m)) {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+        // The fourth field is the mount's root within its filesystem: net:[INODE] for nsfs.
+        if info
+            .lines()
+            .any(|l| l.split_whitespace().nth(3) == Some(tag.as_str()))
+        {
+            return Some((pid, "a mount"));
+        }
+    }
+    None
+}
+
 /// The processes of this name (`comm`).
 pub fn pids_named(name: &str) -> Vec<u32> {
     pids()
