@@ -104,15 +104,19 @@ pub fn pids_in_netns(inode: u64) -> Vec<u32> {
 /// made private). Sockets are not seen: a socket of the namespace keeps it too.
 pub fn netns_kept_by(inode: u64) -> Option<(u32, &'static str)> {
     let tag = format!("net:[{inode}]");
-    // An open namespace file reads as the path it was opened by: it is told by its inode on
-    // the namespaces' own filesystem.
-    let nsfs = std::fs::metadata("/proc/self/ns/net").ok()?.dev();
     let mut mount_namespaces = std::collections::HashSet::new();
     for pid in pids() {
-        if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            && rd
-                .filter_map(|e| std::fs::metadata(e.ok()?.path()).ok())
-                .any(|m| m.ino() == inode && m.dev() == nsfs)
+        // An open namespace file reads as the path it was opened by (`/` once its name is
+        // gone): it is told by its inode, which fdinfo gives without a stat of the file (one
+        // on a dead network file system would hang).
+        if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+            && rd.filter_map(|e| e.ok()).any(|e| {
+                std::fs::read_to_string(e.path()).is_ok_and(|info| {
+                    info.lines()
+                        .find_map(|l| l.strip_prefix("ino:"))
+                        .is_some_and(|v| v.trim().parse::<u64>() == Ok(inode))
+                })
+            })
         {
             return Some((pid, "an open file"));
         }
