@@ -1860,6 +1860,23 @@ fn the_program_keeping_a_peer_alive_is_named_by_the_check() {
     );
 }
 
+/// The jail bounds the network namespaces a lesson may hold (the kernel counts them against
+/// the user who runs nslab), but not below what a lesson at scale makes: `bench/star.sh`'s
+/// star of 1000 namespaces failed at the 255th ("No space left on device") under a bound of
+/// 256. Here 300.
+#[test]
+fn a_lesson_may_make_hundreds_of_namespaces() {
+    let scratch = Scratch::new("many-netns");
+    let file = scratch.lab(
+        "many-netns",
+        "## Many\n\n```sh\nfor i in $(seq 300); do ip netns add n$i || exit 1; done\n```\n\n\
+         ```check\nsh (300 namespaces): test \"$(ip netns list | wc -l)\" -eq 300\n```\n\n\
+         ## Clean up\n\n```sh\nip -all netns delete\n```\n\n\
+         ```check\nsh (none left): test -z \"$(ip netns list)\"\n```\n",
+    );
+    passes(&file, 1);
+}
+
 /// A deleted namespace kept by a process outside it, by an open file of it: the check names
 /// the process, and does not wait for a teardown that is not coming (it said only that the
 /// peer was still there, after waiting ten seconds).

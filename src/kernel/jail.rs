@@ -741,7 +741,7 @@ pub fn finish_jail() -> Result<()> {
 const KERNEL_OBJECTS: &[(&str, u64)] = &[
     ("max_user_namespaces", 64),
     ("max_pid_namespaces", 64),
-    ("max_net_namespaces", 256),
+    ("max_net_namespaces", 1100),
     ("max_mnt_namespaces", 1024),
     ("max_uts_namespaces", 256),
     ("max_ipc_namespaces", 256),
