@@ -2481,6 +2481,25 @@ fn derived_checks_say_an_ipv6_default_by_its_gateways_and_an_mtu_that_came_back_
     assert_eq!(checks(6), ["not addr 2001:db8:2::1/64 on y0 in p"]);
 }
 
+/// A step's hidden setup that deletes a namespace leaves its teardown to the kernel, as a
+/// step's lines do: the before-rule waits for it. It judged the step's check at once, saw the
+/// veth peer still there, and called a correct lesson's check true before its step.
+#[test]
+fn the_before_rule_waits_for_a_teardown_the_setup_started() {
+    let scratch = Scratch::new("setup-teardown");
+    let file = scratch.lab(
+        "setup-teardown",
+        "## Lab\n\n```sh\nip netns add blue\nip netns add red\n\
+         ip link add veth0 netns blue type veth peer name veth1 netns red\n```\n\n\
+         ```check\nlink veth1 in red exists\n```\n\n\
+         ## The cable is gone: lay it again\n\n```setup\nip netns del blue\n```\n\n\
+         ```sh\nip netns add blue\nip link add veth0 netns blue type veth peer name veth1 netns red\n```\n\n\
+         ```check\nlink veth1 in red exists\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del blue\nip netns del red\n```\n",
+    );
+    passes(&file, 3);
+}
+
 /// What the kernel still owes when a step begins makes checks true without the step: verify
 /// lets it finish before it judges the step's checks for the before-rule, so that a check the
 /// step does not make true is seen true before it (a defect), not made true by it. IPv6

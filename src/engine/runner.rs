@@ -222,8 +222,10 @@ fn without(
 pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dyn Show) -> StepRun {
     let start = Instant::now();
     let mut commands = Vec::new();
-    if policy.setup {
+    if policy.setup && !step.setup.is_empty() {
+        let owing = Owed::before_lines(engine, &step.setup, None);
         commands.extend(setup(engine, step));
+        settle::setup_owing(engine, owing);
     }
     if policy.judge_before {
         let held: Vec<&crate::lesson::check::Check> = (0..step.checks.len())

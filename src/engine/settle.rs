@@ -78,10 +78,7 @@ impl Owed {
     /// Looks, before the step's commands, at what they will leave pending; the line `skip`
     /// (a mutant's) will not run, and owes nothing.
     pub fn before(engine: &Engine, step: &Step, skip: Option<usize>) -> Owed {
-        let mut owed = Owed {
-            began: Some(Instant::now()),
-            ..Owed::default()
-        };
+        let mut owed = Owed::before_lines(engine, &step.commands, skip);
         let mut shells: Vec<Ns> = Vec::new();
         for c in &step.checks {
             if let Check::Shell { ns, .. } = strip(&c.check)
@@ -91,7 +88,17 @@ impl Owed {
             }
         }
         owed.resolving = incomplete(engine, &shells);
-        for c in step.commands.iter().filter(|c| Some(c.line) != skip) {
+        owed
+    }
+
+    /// What these lines will leave pending (the line `skip` will not run): teardowns,
+    /// programs started and killed. A step's hidden setup is looked at so too, before it runs.
+    pub fn before_lines(engine: &Engine, lines: &[CommandLine], skip: Option<usize>) -> Owed {
+        let mut owed = Owed {
+            began: Some(Instant::now()),
+            ..Owed::default()
+        };
+        for c in lines.iter().filter(|c| Some(c.line) != skip) {
             for p in &c.command.parts {
                 match &p.op {
                     // Unmounting a namespace's name drops what held it, as ip netns del does.
@@ -592,6 +599,23 @@ pub fn before_rule(engine: &mut Engine, held: &[&Check]) {
 
 /// Notes what a step run left owing, for [`before_rule`] before the next one.
 pub fn left_owing(engine: &mut Engine, owed: Owed) {
+    engine.owed = Some(owed);
+}
+
+/// Adds what a step's hidden setup left owing (a namespace it deleted, a program it started)
+/// to what the step before left, for [`before_rule`]: a check judged before that teardown
+/// ended saw the peer still there, and was taken for true before its step.
+pub fn setup_owing(engine: &mut Engine, setup: Owed) {
+    let mut owed = engine.owed.take().unwrap_or_default();
+    owed.peers.extend(setup.peers);
+    owed.starts |= setup.starts;
+    owed.started.extend(setup.started);
+    owed.unnamed_start |= setup.unnamed_start;
+    owed.kills.extend(setup.kills);
+    owed.unread |= setup.unread;
+    owed.orphans.extend(setup.orphans);
+    owed.resolving.extend(setup.resolving);
+    owed.began = owed.began.max(setup.began);
     engine.owed = Some(owed);
 }
 
