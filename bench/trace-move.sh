@@ -5,7 +5,8 @@
 # private). The tracepoint is global kernel state: it is switched off again on exit.
 set -euo pipefail
 t=/sys/kernel/tracing
-mount -t tracefs none "$t"
+# (Already mounted where a tool such as perf mounted it: used as it is.)
+mountpoint -q "$t" || mount -t tracefs none "$t"
 ev=$t/events/sched/sched_switch
 cleanup() {
   echo 0 >"$ev/enable"
