@@ -27,8 +27,8 @@ pub const SETTLE_MAX: Duration = Duration::from_secs(10);
 /// other jails' teardowns queue before it; and a socket of the namespace keeps it while it
 /// closes: a TCP connection that did not end cleanly (its last packets lost, say to a NAT
 /// rule that no longer matched them) keeps it until its retries run out, some 100 s. The
-/// namespaces lesson's server did so once in some thirty loaded runs (measured with
-/// `perf record -e sock:inet_sock_set_state`).
+/// containers lesson's web server did so in about one run of twenty on a loaded machine (seen
+/// with `perf record -e sock:inet_sock_set_state`).
 pub const TEARDOWN_MAX: Duration = Duration::from_secs(120);
 
 /// How long a program started in the background may take to be ready.
