@@ -1899,6 +1899,28 @@ fn a_namespace_kept_by_an_open_file_is_named_by_the_check() {
     assert!(message.contains("(sleep) keeps it by an open file"), "{r}");
 }
 
+/// A check that holds right after a step deleted a namespace, only because the kernel has not
+/// yet torn it down: `link veth1 in red exists` after `ip netns del blue` (veth1's peer was in
+/// blue) is false a moment later, and a student who looks then sees veth1 gone. verify judged it
+/// at once, before the teardown, and passed the step (and a mutant without the line that holds
+/// blue survived).
+#[test]
+fn a_check_that_holds_only_until_the_teardown_fails() {
+    let scratch = Scratch::new("vanish");
+    let file = scratch.lab(
+        "vanish",
+        "## Lab\n\n```sh\nip netns add blue\nip netns add red\n\
+         ip link add veth0 netns blue type veth peer name veth1 netns red\n```\n\n\
+         ```check\nlink veth1 in red exists\n```\n\n\
+         ## Delete blue\n\n```sh\nip netns del blue\n```\n\n\
+         ```check\nnetns blue absent\nlink veth1 in red exists # [observe]\n```\n\n\
+         ## Clean up\n\n```sh\nip netns del red\n```\n",
+    );
+    let r = json(&nslab(&["verify", "--format", "json", &file]));
+    let check = &r["lessons"][0]["steps"][1]["checks"][1];
+    assert_eq!(check["status"], "failed", "{r}");
+}
+
 /// A deleted namespace that nothing nslab can see holds, kept a while longer by a socket of
 /// it (here a program outside it that opened one there, and closes it after 13 s): its
 /// teardown is still coming, and the check waits for it past the ten seconds it waits for

@@ -560,17 +560,42 @@ fn explain_held(engine: &Engine, owed: &Owed, checks: &[CheckLine], verdicts: &m
         if v.pass || v.cause.is_some() {
             continue;
         }
-        let about = match strip(&c.check) {
-            Check::Link { name, ns, .. } => Some((ns, name)),
-            Check::Addr { dev, ns, .. } => Some((ns, dev)),
-            Check::Route { ns, route } => route.dev.as_ref().map(|d| (ns, d)),
-            Check::Neigh { ns, dev, .. } => dev.as_ref().map(|d| (ns, d)),
-            Check::Fdb { ns, port, .. } => Some((ns, port)),
-            _ => None,
-        };
-        if let Some((ns, name)) = about {
+        if let Some((ns, name)) = link_of(&c.check) {
             v.cause = owed.held_cause(engine, ns, name);
         }
+    }
+}
+
+/// The link a check is about: the link itself, or the one an address, route, neighbour or
+/// FDB entry it looks for is on.
+fn link_of(c: &Check) -> Option<(&Ns, &String)> {
+    match strip(c) {
+        Check::Link { name, ns, .. } => Some((ns, name)),
+        Check::Addr { dev, ns, .. } => Some((ns, dev)),
+        Check::Route { ns, route } => route.dev.as_ref().map(|d| (ns, d)),
+        Check::Neigh { ns, dev, .. } => dev.as_ref().map(|d| (ns, d)),
+        Check::Fdb { ns, port, .. } => Some((ns, port)),
+        _ => None,
+    }
+}
+
+impl Owed {
+    /// Whether a check is about a veth end that a teardown nothing seen holds is about to
+    /// take: it holds now (`link outer exists` right after `ip netns del box`), but not once
+    /// the kernel has done what the step asked of it, a moment later.
+    fn about_to_vanish(&self, engine: &Engine, checks: &[CheckLine]) -> bool {
+        checks
+            .iter()
+            .filter_map(|c| link_of(&c.check))
+            .any(|(ns, name)| {
+                self.peers.iter().any(|(n, l, gone, _, index)| {
+                    n == ns
+                        && l == name
+                        && gone.is_some_and(|i| holder(engine, i).is_none())
+                        && engine.kernel.ns_exists(ns)
+                        && still_there(engine, ns, name, Some(*index))
+                })
+            })
     }
 }
 
@@ -861,6 +886,7 @@ fn settle_until(
     let dad_sensitive = checks.iter().any(|c| waits_for_dad(&c.check));
     // Whether the verdicts come from a look taken after the kernel was seen owing nothing.
     let mut looked_after = owed.is_nothing();
+    let mut waited_vanish = false;
     loop {
         // Whether duplicate address detection runs while the checks are judged: a check that
         // takes its time (a shell check's `ping -6 -W 1`) may fail for it, and see it end.
@@ -872,6 +898,14 @@ fn settle_until(
             .filter(|(_, v)| !v.pass)
             .map(|(c, _)| &c.check)
             .collect();
+        if failing.is_empty() && !waited_vanish && owed.about_to_vanish(engine, checks) {
+            // A check that holds only until the teardown the step started takes its link
+            // would be judged too early: it is judged again after the teardown.
+            waited_vanish = true;
+            let all: Vec<&Check> = checks.iter().map(|c| &c.check).collect();
+            owed.wait_kernel(engine, &all, deadline, false);
+            continue;
+        }
         if failing.is_empty() || (first_final && failing.iter().any(|c| final_at_once(c))) {
             return verdicts;
         }
