@@ -1897,6 +1897,23 @@ fn a_namespace_kept_by_an_open_file_is_named_by_the_check() {
     assert_eq!(check["status"], "failed", "{r}");
     let message = check["message"].as_str().unwrap_or_default();
     assert!(message.contains("(sleep) keeps it by an open file"), "{r}");
+    // A mount of it elsewhere is named by where it is mounted (it named the first process of
+    // that mount namespace, nslab itself).
+    let file = scratch.lab(
+        "mount-holder",
+        "## Lab\n\n```sh\nip netns add blue\nip netns add red\n\
+         ip link add veth0 netns blue type veth peer name veth1 netns red\n```\n\n\
+         ```check\nlink veth1 in red exists\n```\n\n\
+         ## Delete blue while it is mounted elsewhere\n\n\
+         ```sh\nmkdir -p /tmp/keep\ntouch /tmp/keep/blue\nmount --bind /run/netns/blue /tmp/keep/blue\n\
+         ip netns del blue\n```\n\n\
+         ```check\nnetns blue absent\nlink veth1 in red absent\n```\n",
+    );
+    let r = json(&nslab(&["verify", "--format", "json", &file]));
+    let check = &r["lessons"][0]["steps"][1]["checks"][1];
+    assert_eq!(check["status"], "failed", "{r}");
+    let message = check["message"].as_str().unwrap_or_default();
+    assert!(message.contains("still mounted on /tmp/keep/blue"), "{r}");
 }
 
 /// A check that holds right after a step deleted a namespace, only because the kernel has not

@@ -426,9 +426,9 @@ enum Holder {
     Process(u32),
     /// Another name of it, a bind mount in /run/netns.
     Name(String),
-    /// A process outside it, by an open file of it or a mount of it (see
+    /// A process outside it by an open file of it, or a mount of it elsewhere (see
     /// [`procs::netns_kept_by`]).
-    Kept(u32, &'static str),
+    Kept(procs::Keeper),
 }
 
 /// What keeps the namespace of this inode alive, if anything: a process, or another name.
@@ -445,7 +445,7 @@ fn holder(engine: &Engine, inode: u64) -> Option<Holder> {
         .into_iter()
         .find(|n| engine.kernel.netns_inode(&Ns::Named(n.clone())) == Some(inode))
         .map(Holder::Name)
-        .or_else(|| procs::netns_kept_by(inode).map(|(pid, how)| Holder::Kept(pid, how)))
+        .or_else(|| procs::netns_kept_by(inode).map(Holder::Kept))
 }
 
 /// Whether the link is still there (with `index`: that very link, not one made since under its
@@ -483,10 +483,13 @@ impl Owed {
             Holder::Name(other) => {
                 format!("it still has another name, {other} (/run/netns/{other})")
             }
-            Holder::Kept(pid, how) => match procs::comm(pid) {
-                Some(c) => format!("process {pid} ({c}) keeps it by {how}"),
-                None => format!("process {pid} keeps it by {how}"),
+            Holder::Kept(procs::Keeper::File(pid)) => match procs::comm(pid) {
+                Some(c) => format!("process {pid} ({c}) keeps it by an open file"),
+                None => format!("process {pid} keeps it by an open file"),
             },
+            Holder::Kept(procs::Keeper::Mount(at)) => {
+                format!("it is still mounted on {at} (`umount {at}` lets it go)")
+            }
         };
         Some(format!(
             "{name} stays because the deleted namespace of its peer lives on: {why}, and the \

@@ -98,11 +98,20 @@ pub fn pids_in_netns(inode: u64) -> Vec<u32> {
         .collect()
 }
 
+/// What keeps a network namespace without living in it (see [`netns_kept_by`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keeper {
+    /// A process with an open file of it.
+    File(u32),
+    /// A mount of it, on this path of some mount namespace (its fifth mountinfo field).
+    Mount(String),
+}
+
 /// A process that keeps the network namespace of this inode without living in it: by an
 /// open file of it (`exec 3</run/netns/web`, `nsenter --net=/proc/PID/ns/net` still at work),
 /// or by a mount of it in a mount namespace of its own (a copy of /run/netns that a program
 /// made private). Sockets are not seen: a socket of the namespace keeps it too.
-pub fn netns_kept_by(inode: u64) -> Option<(u32, &'static str)> {
+pub fn netns_kept_by(inode: u64) -> Option<Keeper> {
     let tag = format!("net:[{inode}]");
     let mut mount_namespaces = std::collections::HashSet::new();
     for pid in pids() {
@@ -118,7 +127,7 @@ pub fn netns_kept_by(inode: u64) -> Option<(u32, &'static str)> {
                 })
             })
         {
-            return Some((pid, "an open file"));
+            return Some(Keeper::File(pid));
         }
         // One look per mount namespace: its processes share one table.
         let mnt = std::fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|m| m.ino());
@@ -127,11 +136,11 @@ pub fn netns_kept_by(inode: u64) -> Option<(u32, &'static str)> {
         }
         let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
         // The fourth field is the mount's root within its filesystem: net:[INODE] for nsfs.
-        if info
-            .lines()
-            .any(|l| l.split_whitespace().nth(3) == Some(tag.as_str()))
-        {
-            return Some((pid, "a mount"));
+        if let Some(at) = info.lines().find_map(|l| {
+            let mut f = l.split_whitespace().skip(3);
+            (f.next() == Some(tag.as_str())).then(|| f.next().unwrap_or("?").to_string())
+        }) {
+            return Some(Keeper::Mount(at));
         }
     }
     None
