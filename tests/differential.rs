@@ -3,8 +3,9 @@
 //! For every case of tests/iproute2/corpus.txt, two fresh sandboxes run the same setup with the
 //! real iproute2. Then side `ip` runs the case's lines with the real program (`/bin/sh -c`) and
 //! side `nslab` runs them through nslab's parser and engine. Both sides dump every namespace with
-//! `ip -j -d` and `bridge -j -d`, and the dumps must be equal once what legitimately differs
-//! between two runs is normalised away (tests/iproute2/normalise.rs). Every `[reject]` line must
+//! `ip -j -d` (policy rules of both families included) and `bridge -j -d`, and the dumps must be
+//! equal once what legitimately differs between two runs is normalised away
+//! (tests/iproute2/normalise.rs). Every `[reject]` line must
 //! be refused by the real iproute2 with the corpus's message, and must not be performed by
 //! nslab as a native line that succeeds.
 //!
@@ -196,9 +197,9 @@ fn run_all(todo: &[Job], jobs: usize) -> Vec<Result<Outcome, String>> {
 
 // ---------------------------------------------------------------------------------------------
 // Canaries: pairs of line sets, both run with the real iproute2, whose verdict is known. They
-// prove the comparison is not blind (a broadcast address, a route protocol or a peer's namespace
-// that differ are seen) and that it does not see ghosts (random MACs, link-local addresses and a
-// bridge's choice of MAC compare equal).
+// prove the comparison is not blind (a broadcast address, a route protocol, a peer's namespace,
+// a policy rule of either family that differ are seen) and that it does not see ghosts (random
+// MACs, link-local addresses and a bridge's choice of MAC compare equal).
 
 const CANARIES: &str = "
 [case] canary: a broadcast address differs
@@ -214,6 +215,12 @@ run   ip route add 10.8.0.0/24 dev v0
 setup ip netns add a
 setup ip netns add b
 run   ip link add v0 type veth peer name v1 netns a
+
+[case] canary: a policy rule's table differs
+run   ip rule add from 10.7.0.0/16 lookup 10 pref 100
+
+[case] canary: an IPv6 policy rule's preference differs
+run   ip -6 rule add from 2001:db8:7::/48 lookup 10 pref 100
 
 [case] canary: random addresses compare equal
 setup ip netns add a
@@ -242,6 +249,14 @@ fn canary_other(name: &str) -> Option<(Vec<String>, bool)> {
         "canary: a peer's namespace differs" => {
             (v(&["ip link add v0 type veth peer name v1 netns b"]), true)
         }
+        "canary: a policy rule's table differs" => (
+            v(&["ip rule add from 10.7.0.0/16 lookup 11 pref 100"]),
+            true,
+        ),
+        "canary: an IPv6 policy rule's preference differs" => (
+            v(&["ip -6 rule add from 2001:db8:7::/48 lookup 10 pref 101"]),
+            true,
+        ),
         "canary: random addresses compare equal" => return None,
         _ => return None,
     })

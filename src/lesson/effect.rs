@@ -1118,12 +1118,21 @@ impl World {
                 self.ip_rules.push((ns.clone(), r.clone()));
             }
             Op::Rule(del) => {
-                // The kernel removes the first rule that matches, by preference.
-                if let Some(i) = self
-                    .ip_rules
-                    .iter()
-                    .position(|(n, r)| *n == ns && del.deletes(r))
-                {
+                // The kernel removes the first rule that matches in its list, which is in
+                // order of preference (one preference's rules as they came). Where the kernel
+                // chose a preference, the model does not know it: it keeps the lines' order.
+                let matching: Vec<usize> = (0..self.ip_rules.len())
+                    .filter(|&i| self.ip_rules[i].0 == ns && del.deletes(&self.ip_rules[i].1))
+                    .collect();
+                let first = if matching.iter().all(|&i| self.ip_rules[i].1.pref.is_some()) {
+                    matching
+                        .iter()
+                        .copied()
+                        .min_by_key(|&i| self.ip_rules[i].1.pref)
+                } else {
+                    matching.first().copied()
+                };
+                if let Some(i) = first {
                     self.ip_rules.remove(i);
                 }
             }

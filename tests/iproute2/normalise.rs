@@ -508,6 +508,26 @@ fn namespace(t: &Tables, cx: &Context, ns: &str, d: &NsDump, out: &mut BTreeMap<
             ),
         );
     }
+    // A rule list is in the kernel's order (by preference, then as added), which is state: it
+    // is kept. Nothing in a rule is random: an interface is named, a table chosen by the kernel
+    // (a lookup in table 0) is the same on both sides.
+    for (what, rules) in [
+        ("ip -d -4 rule show", &d.rules4),
+        ("ip -d -6 rule show", &d.rules6),
+    ] {
+        put(
+            what,
+            Value::Array(
+                array(rules)
+                    .map(|r| {
+                        let mut v = r.clone();
+                        t.walk(&Here::of(ns, r, "iif"), "", &mut v);
+                        v
+                    })
+                    .collect(),
+            ),
+        );
+    }
     put(
         "bridge -d fdb show",
         sorted(

@@ -1,5 +1,6 @@
 //! What a sandbox holds, as iproute2 shows it: `ip -j -d` and `bridge -j -d` dumps of the root
-//! namespace and every named one, taken again until they stop changing.
+//! namespace and every named one (links, addresses, routes, neighbours and policy rules of both
+//! families, the bridge's FDB and ports), taken again until they stop changing.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -32,6 +33,9 @@ pub struct NsDump {
     pub neigh4: Value,
     pub routes6: Value,
     pub neigh6: Value,
+    /// `ip -4 rule show` and `ip -6 rule show`: the policy routing rules.
+    pub rules4: Value,
+    pub rules6: Value,
     pub fdb: Value,
     pub bridge_links: Value,
     /// The sysctls a case's lines name, read inside the namespace.
@@ -144,13 +148,13 @@ fn dump_ns(ns: &str, sysctls: &[String]) -> Result<NsDump, String> {
         "ip",
         ns,
         &["-4"],
-        &["route show table all", "neigh show nud all"],
+        &["route show table all", "neigh show nud all", "rule show"],
     )?;
     let mut v6 = batch(
         "ip",
         ns,
         &["-6"],
-        &["route show table all", "neigh show nud all"],
+        &["route show table all", "neigh show nud all", "rule show"],
     )?;
     let mut br = batch("bridge", ns, &[], &["fdb show", "link show"])?;
     let take = |v: &mut Vec<Value>, i: usize| std::mem::take(&mut v[i]);
@@ -162,6 +166,8 @@ fn dump_ns(ns: &str, sysctls: &[String]) -> Result<NsDump, String> {
         neigh4: take(&mut v4, 1),
         routes6: take(&mut v6, 0),
         neigh6: take(&mut v6, 1),
+        rules4: take(&mut v4, 2),
+        rules6: take(&mut v6, 2),
         fdb: take(&mut br, 0),
         bridge_links: take(&mut br, 1),
         sysctls: sysctls.iter().map(|k| (k.clone(), sysctl(ns, k))).collect(),

@@ -1052,3 +1052,23 @@ fn a_mac_address_set_flushes_the_links_neighbours() {
     let d = derived(&l, 2);
     assert!(!d.iter().any(|c| c.contains("10.20.0.7")), "{d:?}");
 }
+
+/// `ip rule del` takes the first matching rule of the kernel's list, which is in order of
+/// preference, not of the lines (corpus case "rule del, the lower preference of two alike
+/// though added last").
+#[test]
+fn rule_del_takes_the_matching_rule_of_the_lowest_preference() {
+    let mut w = World::default();
+    for line in [
+        "ip rule add from 10.1.0.0/16 lookup 10 pref 200",
+        "ip rule add from 10.1.0.0/16 lookup 10 pref 100",
+        "ip rule add from 10.1.0.0/16 lookup 10 pref 100",
+        "ip rule del from 10.1.0.0/16",
+    ] {
+        for p in &crate::lesson::grammar::parse(line).unwrap().parts {
+            w.apply(p);
+        }
+    }
+    let prefs: Vec<Option<u32>> = w.ip_rules.iter().map(|(_, r)| r.pref).collect();
+    assert_eq!(prefs, [Some(200), Some(100)]);
+}

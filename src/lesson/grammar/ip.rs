@@ -2161,13 +2161,27 @@ impl RuleChange {
         })
     }
 
+    /// The mark mask the kernel keeps: the one written, else all ones for a mark other than 0
+    /// (fib_nl2rule), else none (0).
+    pub fn stored_fwmask(&self) -> u32 {
+        self.fwmask
+            .or(self.fwmark.filter(|&m| m != 0).map(|_| u32::MAX))
+            .unwrap_or(0)
+    }
+
     /// Whether `ip rule del` of `self` removes the rule `added` (the kernel matches on the
-    /// fields the delete names).
+    /// fields the delete names, rule_find: a mark of 0 names none; a mark without a mask
+    /// names the mask all ones, so `del fwmark 0x10` leaves `fwmark 0x10/0xff`).
     pub fn deletes(&self, added: &RuleChange) -> bool {
+        let mask = self.stored_fwmask();
         self.v6 == added.v6
             && self.from.is_none_or(|f| added.from == Some(f))
             && self.to.is_none_or(|t| added.to == Some(t))
-            && self.fwmark.is_none_or(|m| added.fwmark == Some(m))
+            && self
+                .fwmark
+                .filter(|&m| m != 0)
+                .is_none_or(|m| added.fwmark == Some(m))
+            && (mask == 0 || added.stored_fwmask() == mask)
             && self
                 .iif
                 .as_ref()

@@ -513,6 +513,17 @@ fn ip_rule_is_read_as_iprule_c_reads_it() {
     assert!(!d.deletes(&rule("ip rule add from 10.98.0.0/24 lookup 100 pref 10")));
     assert!(!rule("ip rule del pref 11").deletes(&rule("ip rule add lookup 5 pref 10")));
     assert!(!rule("ip -6 rule del pref 10").deletes(&rule("ip rule add lookup 5 pref 10")));
+    // A mark without a mask names the mask all ones (the kernel's rule_find; corpus cases
+    // "rule del fwmark without the mask it was added with", "rule del fwmark 0").
+    let masked = rule("ip rule add fwmark 0x10/0xff lookup 5 pref 10");
+    assert!(!rule("ip rule del fwmark 0x10").deletes(&masked));
+    assert!(rule("ip rule del fwmark 0x10/0xff").deletes(&masked));
+    let unmasked = rule("ip rule add fwmark 7 lookup 7 pref 10");
+    assert!(rule("ip rule del fwmark 7").deletes(&unmasked));
+    assert!(rule("ip rule del fwmark 7/0xffffffff").deletes(&unmasked));
+    assert!(!rule("ip rule del fwmark 7/0xff").deletes(&unmasked));
+    // A mark of 0 names no mark: the first rule of the family goes.
+    assert!(rule("ip rule del fwmark 0").deletes(&unmasked));
     // Read-only forms observe; the rest of ip rule goes to the real ip, unmodelled.
     for line in [
         "ip rule",
