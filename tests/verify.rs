@@ -2237,32 +2237,15 @@ fn without_a_sandbox_a_stopped_worker_is_ended_and_reset_cleans_up() {
          ## Stop the worker\n\n```sh\nfor p in $(pgrep -f 'verify --worker'); do kill -STOP $p; done\n```\n\n\
          ```check\nnot netns made exists\n```\n\n## Clean up\n\n```sh\nip netns del made\n```\n",
     );
-    let script = format!(
-        "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; ip link set lo up; \
-         export HOME={home} XDG_STATE_HOME={home}/state NSLAB_LINE_TIMEOUT=1; ip netns add mine; \
-         s=$(date +%s); {nslab} verify --no-sandbox {lesson} || echo \"exit $?\"; \
-         echo \"took $(( $(date +%s) - s ))\"; echo '#NETNS'; ls /run/netns; \
-         {nslab} reset -y {lesson} >/dev/null; echo '#AFTER'; ls /run/netns",
-        home = scratch.0.display(),
-        nslab = env!("CARGO_BIN_EXE_nslab"),
+    let (text, err, took) = on_the_host(
+        &scratch,
+        &lesson,
+        "",
+        &format!(
+            "{} reset -y {lesson} >/dev/null; echo '#AFTER'; ls /run/netns",
+            env!("CARGO_BIN_EXE_nslab")
+        ),
     );
-    let out = std::process::Command::new("unshare")
-        .args([
-            "--mount",
-            "--net",
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}\n{err}");
     assert!(text.contains("exit 1"), "{text}\n{err}");
     assert!(
         text.contains("a step took longer than the")
@@ -2271,12 +2254,6 @@ fn without_a_sandbox_a_stopped_worker_is_ended_and_reset_cleans_up() {
     );
     // The step's bound (about 25 s with one-second line limits), and not the half minute more
     // that a worker able to reset the lesson gets.
-    let took: u64 = text
-        .split("\ntook ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("{text}\n{err}"));
     assert!(took < 45, "took {took} s\n{text}");
     // The steps it did not reach are counted as not verified.
     assert!(text.contains("1/3 steps verified"), "{text}");
@@ -2289,6 +2266,37 @@ fn without_a_sandbox_a_stopped_worker_is_ended_and_reset_cleans_up() {
     };
     assert_eq!(names(during), ["made", "mine"], "{text}");
     assert_eq!(names(after), ["mine"], "{text}");
+}
+
+/// Runs `nslab verify --no-sandbox ARGS LESSON` in a network, mount and pid namespace of its
+/// own, with a namespace `mine` there before, one-second line limits and HOME in `scratch`;
+/// then prints `#NETNS` and the namespaces left, then runs `after`. Gives standard output
+/// (with `exit N` where verify failed), standard error, and the seconds verify took.
+fn on_the_host(scratch: &Scratch, lesson: &str, args: &str, after: &str) -> (String, String, u64) {
+    let script = format!(
+        "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; ip link set lo up; \
+         export HOME={home} XDG_STATE_HOME={home}/state NSLAB_LINE_TIMEOUT=1; ip netns add mine; \
+         s=$(date +%s); {nslab} verify --no-sandbox {args} {lesson} || echo \"exit $?\"; \
+         echo \"took $(( $(date +%s) - s ))\"; echo '#NETNS'; ls /run/netns; {after}",
+        home = scratch.0.display(),
+        nslab = env!("CARGO_BIN_EXE_nslab"),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--net", "--pid", "--fork", "--mount-proc"])
+        .args(["sh", "-c", &script])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{text}\n{err}");
+    let took = text
+        .split("\ntook ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{text}\n{err}"));
+    (text, err, took)
 }
 
 /// On the machine itself (--no-sandbox), a lesson past its time in all (`--timeout`) is told
@@ -2307,32 +2315,12 @@ fn without_a_sandbox_a_lesson_past_its_time_is_reset() {
              ```check\nnetns made exists\n```\n\n{waits}## Clean up\n\n```sh\nip netns del made\n```\n"
         ),
     );
-    let script = format!(
-        "set -e; mount --make-rprivate /; mount -t tmpfs none /run; mkdir /run/netns; ip link set lo up; \
-         export HOME={home} XDG_STATE_HOME={home}/state NSLAB_LINE_TIMEOUT=1; ip netns add mine; \
-         s=$(date +%s); {nslab} verify --no-sandbox --timeout 2 {lesson} || echo \"exit $?\"; \
-         echo \"took $(( $(date +%s) - s ))\"; echo '#NETNS'; ls /run/netns; \
-         echo '#PROCS'; pgrep -a -x sleep || true; echo '#END'",
-        home = scratch.0.display(),
-        nslab = env!("CARGO_BIN_EXE_nslab"),
+    let (text, err, took) = on_the_host(
+        &scratch,
+        &lesson,
+        "--timeout 2",
+        "echo '#PROCS'; pgrep -a -x sleep || true; echo '#END'",
     );
-    let out = std::process::Command::new("unshare")
-        .args([
-            "--mount",
-            "--net",
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}\n{err}");
     assert!(text.contains("exit 1"), "{text}\n{err}");
     assert!(
         text.contains("slow-on-host took longer than the 2 s one lesson may take in all (--timeout): it was ended in step "),
@@ -2340,12 +2328,6 @@ fn without_a_sandbox_a_lesson_past_its_time_is_reset() {
     );
     // Not reset: no line of the lesson says where to go from here.
     assert!(!text.contains("nslab reset"), "{text}\n{err}");
-    let took: u64 = text
-        .split("\ntook ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("{text}\n{err}"));
     // Six steps of 0.8 s would take 5 s at least.
     assert!(took <= 4, "took {took} s\n{text}");
     let (_, rest) = text.split_once("#NETNS").unwrap();

@@ -160,17 +160,7 @@ fn failure(run: &runner::StepRun, after: &[Verdict]) -> Option<String> {
         .filter(|c| c.status == runner::CommandStatus::Failed)
         .count();
     let checks = after.iter().filter(|v| !v.pass).count();
-    let mut said = Vec::new();
-    if lines > 0 {
-        said.push(match lines {
-            1 => "a line failed".to_string(),
-            n => format!("{n} lines failed"),
-        });
-    }
-    if checks > 0 {
-        said.push(format!("{checks} of {} checks did not hold", after.len()));
-    }
-    (!said.is_empty()).then(|| said.join(", "))
+    super::failed_in_words(lines, checks, after.len())
 }
 
 enum Next {

@@ -274,21 +274,8 @@ fn performed(
             }
         }
         let checks = run.after.iter().flatten().filter(|v| !v.pass).count();
-        let mut what = Vec::new();
-        if lines > 0 {
-            what.push(match lines {
-                1 => "a line failed".to_string(),
-                n => format!("{n} lines failed"),
-            });
-        }
-        if checks > 0 {
-            what.push(format!(
-                "{checks} of {} checks did not hold",
-                run.after.len()
-            ));
-        }
-        if judge && !what.is_empty() {
-            done.failed.push((st.index, what.join(", ")));
+        if judge && let Some(what) = failed_in_words(lines, checks, run.after.len()) {
+            done.failed.push((st.index, what));
         }
     }
     done.said.extend(done.summary());
@@ -359,4 +346,20 @@ pub fn interrupted(keys: &crate::term::Keys) -> ! {
     put("\x1b[?25h\x1b[?1049l");
     put("nslab: interrupted\n");
     std::process::exit(Code::Interrupted as i32)
+}
+
+/// What failed in a step, in a few words: `lines` of its lines failed, `checks` of its `of`
+/// checks did not hold (`None`: nothing failed).
+pub(crate) fn failed_in_words(lines: usize, checks: usize, of: usize) -> Option<String> {
+    let mut said = Vec::new();
+    if lines > 0 {
+        said.push(match lines {
+            1 => "a line failed".to_string(),
+            n => format!("{n} lines failed"),
+        });
+    }
+    if checks > 0 {
+        said.push(format!("{checks} of {of} checks did not hold"));
+    }
+    (!said.is_empty()).then(|| said.join(", "))
 }
