@@ -179,6 +179,20 @@ impl Tmux {
     }
 }
 
+/// A folder of this test's own in /tmp, with lesson NAME.md in it holding `text`: (the folder,
+/// the lesson). The test removes the folder when it is done.
+fn scratch_lesson(
+    folder: &str,
+    name: &str,
+    text: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("nslab-{folder}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.md"));
+    std::fs::write(&file, text).unwrap();
+    (dir, file)
+}
+
 /// Text as words: whitespace runs, line breaks and indents count as one space.
 fn flat(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -1848,11 +1862,9 @@ fn a_resume_after_a_failed_setup_sets_the_fault_up() {
 /// and is gone now; press f to rebuild it", and f would have added it beside the wrong one.
 #[test]
 fn a_wrong_prefix_length_is_said_so_not_gone() {
-    let dir = std::env::temp_dir().join(format!("nslab-prefix-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("prefix.md");
-    std::fs::write(
-        &file,
+    let (dir, file) = scratch_lesson(
+        "prefix",
+        "prefix",
         "+++\nid = \"prefix\"\ntitle = \"A /16\"\nformat = 1\n+++\n\n\
          ## A cable\n\n```sh\nip netns add alpha\nip netns add beta\n\
          ip link add a0 netns alpha type veth peer name b0 netns beta\n\
@@ -1861,8 +1873,7 @@ fn a_wrong_prefix_length_is_said_so_not_gone() {
          ip -n alpha address add 10.5.0.1/16 dev a0\n```\n\n```check\nping 10.5.0.2 from alpha\n```\n\n\
          ## Far along the street\n\n```sh\nip -n beta address add 10.5.9.9/16 dev b0\n```\n\n\
          ```check\nping 10.5.9.9 from alpha\n```\n",
-    )
-    .unwrap();
+    );
     let t = Tmux::start_keeping(
         "prefix",
         &format!("nslab learn {}", file.display()),
@@ -1894,11 +1905,9 @@ fn a_wrong_prefix_length_is_said_so_not_gone() {
 /// step could not be passed (found by a fresh-eyes student).
 #[test]
 fn f_with_the_fault_still_there_keeps_it() {
-    let dir = std::env::temp_dir().join(format!("nslab-fault-there-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("there.md");
-    std::fs::write(
-        &file,
+    let (dir, file) = scratch_lesson(
+        "fault-there",
+        "there",
         "+++\nid = \"there\"\ntitle = \"A fault still there\"\nformat = 1\n+++\n\n\
          ## A lab\n\n```sh\nip netns add a\nip netns add b\n\
          ip link add a0 netns a type veth peer name b0 netns b\n\
@@ -1908,8 +1917,7 @@ fn f_with_the_fault_still_there_keeps_it() {
          ## A fault\n\n```setup\nip -n a route add blackhole 10.9.2.2/32\n```\n\n\
          Mend it.\n\n```solution\nip -n a route del blackhole 10.9.2.2/32\n```\n\n\
          ```check\nping 10.9.2.2 from a\n```\n",
-    )
-    .unwrap();
+    );
     let t = Tmux::start_keeping(
         "fault-there",
         &format!("nslab learn {}", file.display()),
@@ -1977,17 +1985,14 @@ fn a_resume_still_sees_the_students_own_process() {
 /// said "Nothing an earlier step made is missing." (found by a fresh-eyes student).
 #[test]
 fn f_finds_a_namespace_no_check_names() {
-    let dir = std::env::temp_dir().join(format!("nslab-fgone-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("fgone.md");
-    std::fs::write(
-        &file,
+    let (dir, file) = scratch_lesson(
+        "fgone",
+        "fgone",
         "+++\nid = \"fgone\"\ntitle = \"Two namespaces\"\nformat = 1\n+++\n\n\
          ## Two namespaces\n\n```sh\nip netns add gw\nip netns add cli\n```\n\n\
          ## Loopback up\n\n```sh\nip -n cli link set lo up\n```\n\n\
          ```check\nsh in cli (lo is up): ip link show lo | grep -q LOWER_UP\n```\n",
-    )
-    .unwrap();
+    );
     let t = Tmux::start_keeping(
         "fgone",
         &format!("nslab learn {}", file.display()),
@@ -2015,18 +2020,15 @@ fn f_finds_a_namespace_no_check_names() {
 /// made is there", and offered nothing.
 #[test]
 fn f_finds_a_namespace_the_steps_own_setup_made() {
-    let dir = std::env::temp_dir().join(format!("nslab-fsetup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("fsetup.md");
-    std::fs::write(
-        &file,
+    let (dir, file) = scratch_lesson(
+        "fsetup",
+        "fsetup",
         "+++\nid = \"fsetup\"\ntitle = \"A stray namespace\"\nformat = 1\n+++\n\n\
          ## A gateway\n\n```sh\nip netns add gw\n```\n\n\
          ## Loopback up\n\n```setup\nip netns add stray\n```\n\n\
          ```sh\nip -n gw link set lo up\n```\n\n\
          ```check\nsh in gw (lo is up): ip link show lo | grep -q LOWER_UP\n```\n",
-    )
-    .unwrap();
+    );
     let t = Tmux::start_keeping(
         "fsetup",
         &format!("nslab learn {}", file.display()),
