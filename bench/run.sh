@@ -22,7 +22,8 @@ bench() {
 # and what the kernel alone takes for its slowest operations.
 bench veth "$runs" "$nslab verify lessons/02-veth.md" "bench/sandbox.sh --light bash bench/veth-lab.sh"
 bench/sandbox.sh bench/kernel-costs.sh >"$work/kernel-costs.txt"
-# The lab against its kernel floor, in pairs on a quiet machine (see floor.sh).
+# The lab against its kernel floor and against its commands through ip -batch, in rounds on a
+# quiet machine (see floor.sh).
 bench/floor.sh "$nslab" "${FLOOR_ROUNDS:-15}" >"$work/floor.txt"
 # Where a move waits, from the kernel's own stacks (needs tracefs; optional).
 bench/sandbox.sh bench/trace-move.sh >"$work/trace-move.txt" 2>&1 || echo "(tracefs unavailable)" >"$work/trace-move.txt"
