@@ -71,6 +71,8 @@ bench/micro.sh ping-lesson 200 >"$work/ping.md"
 
 # learn: from the student's command finishing to its check ticking on screen.
 bench/sandbox.sh bench/learn-latency.sh "$nslab" "${LATENCY_ROUNDS:-10}" lessons/02-veth.md lessons/03-bridges.md lessons/04-routing.md >"$work/latency.txt"
+# learn at rest: the CPU it takes while the student reads.
+bench/sandbox.sh bench/learn-idle.sh "$nslab" "${IDLE_SECONDS:-20}" >"$work/idle.txt"
 
 python3 bench/results.py "$work" >bench/RESULTS.md
 cat bench/RESULTS.md

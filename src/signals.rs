@@ -15,11 +15,14 @@
 //! student's shell), and std does not unblock it; a handled signal is reset to its default by
 //! `exec`.
 
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
 use signal_hook::iterator::Signals;
 
 /// How long learn and demo have to leave by themselves before the signal thread ends them.
@@ -29,6 +32,9 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// Processes to pass a signal on to (verify's workers).
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// Where to say that nslab is asked to stop: the write ends of the [`Wake`]s there are.
+static STOP_WAKES: Mutex<Vec<(u64, UnixStream)>> = Mutex::new(Vec::new());
+static WAKE_IDS: AtomicU64 = AtomicU64::new(0);
 /// What to do before nslab leaves on a key or a signal (demo: write down what it made).
 static ON_LEAVE: Mutex<Option<Box<dyn Fn() + Send>>> = Mutex::new(None);
 
@@ -93,6 +99,12 @@ pub fn watch(on: OnSignal) -> std::io::Result<()> {
                 if first {
                     SIGNAL.store(s, Ordering::SeqCst);
                 }
+                // After STOPPING: a key loop that wakes sees it.
+                if let Ok(w) = STOP_WAKES.lock() {
+                    for (_, tx) in w.iter() {
+                        let _ = (&*tx).write_all(&[1]);
+                    }
+                }
                 pass_on();
                 if on == OnSignal::Stop && first {
                     stop_lines();
@@ -106,6 +118,51 @@ pub fn watch(on: OnSignal) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// Readable when the terminal was resized (SIGWINCH) or nslab was asked to stop (see
+/// [`watch`]): for a key loop that sleeps until something happens, with no clock to wake it.
+pub struct Wake {
+    rx: UnixStream,
+    id: u64,
+    winch: Option<signal_hook::SigId>,
+}
+
+impl Wake {
+    pub fn new() -> std::io::Result<Wake> {
+        let (rx, tx) = UnixStream::pair()?;
+        rx.set_nonblocking(true)?;
+        tx.set_nonblocking(true)?;
+        // The handler only writes to the socket (signal-hook's self-pipe). Where it cannot be
+        // registered, a resize is seen when the loop next wakes.
+        let winch = signal_hook::low_level::pipe::register(SIGWINCH, tx.try_clone()?).ok();
+        let id = WAKE_IDS.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut w) = STOP_WAKES.lock() {
+            w.push((id, tx));
+        }
+        Ok(Wake { rx, id, winch })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.rx.as_fd()
+    }
+
+    /// Reads what woke it.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.rx).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        if let Some(id) = self.winch.take() {
+            signal_hook::low_level::unregister(id);
+        }
+        if let Ok(mut w) = STOP_WAKES.lock() {
+            w.retain(|(id, _)| *id != self.id);
+        }
+    }
 }
 
 /// A child to pass a signal on to (SIGTERM) while it runs.
@@ -181,5 +238,37 @@ fn pass_on() {
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readable(w: &Wake) -> bool {
+        let mut fds = [nix::poll::PollFd::new(w.fd(), nix::poll::PollFlags::POLLIN)];
+        matches!(
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO),
+            Ok(n) if n > 0
+        )
+    }
+
+    #[test]
+    fn a_resize_wakes_the_key_loop_and_is_read_once() {
+        let w = Wake::new().expect("a wake");
+        assert!(!readable(&w), "nothing happened yet");
+        // Delivered to this thread before raise returns: the handler has written by then.
+        signal_hook::low_level::raise(SIGWINCH).expect("raise SIGWINCH");
+        assert!(readable(&w), "SIGWINCH wakes it");
+        w.drain();
+        assert!(!readable(&w), "drained");
+        let id = w.id;
+        drop(w);
+        assert!(
+            STOP_WAKES
+                .lock()
+                .is_ok_and(|s| s.iter().all(|(i, _)| *i != id)),
+            "a dropped wake is no longer told of a stop"
+        );
     }
 }

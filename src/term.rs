@@ -3,7 +3,7 @@
 //! whatever way the program ends (a key, Ctrl-C, an error).
 
 use std::io::{IsTerminal, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,9 @@ pub struct Keys {
     saved: Mutex<Termios>,
     /// Keys read but not yet handed out: one read can bring several ("123" and Enter, pasted).
     pending: Mutex<std::collections::VecDeque<Stamped>>,
+    /// Wakes [`Keys::wait`] on a resize or a signal to stop; made by its first call (only a
+    /// loop that sleeps on keys takes SIGWINCH).
+    wake: std::sync::OnceLock<Option<crate::signals::Wake>>,
 }
 
 /// The terminal's settings as [`Keys`] found them, while it has it in raw mode: the signal
@@ -79,6 +82,7 @@ impl Keys {
         let keys = Keys {
             saved: Mutex::new(saved),
             pending: Default::default(),
+            wake: std::sync::OnceLock::new(),
         };
         keys.raw()?;
         Ok(keys)
@@ -127,6 +131,29 @@ impl Keys {
     pub fn unread(&self, k: Stamped) {
         if let Ok(mut p) = self.pending.lock() {
             p.push_front(k);
+        }
+    }
+
+    /// Sleeps until a key comes, `other` is readable, the terminal is resized, nslab is asked
+    /// to stop, or `timeout` has passed; at once when a key is already waiting. What woke it
+    /// is left to [`Keys::next_stamped`] and to the owner of `other`.
+    pub fn wait(&self, other: Option<BorrowedFd<'_>>, timeout: Duration) {
+        if crate::signals::stopping() || self.pending.lock().is_ok_and(|p| !p.is_empty()) {
+            return;
+        }
+        let wake = self.wake.get_or_init(|| crate::signals::Wake::new().ok());
+        let stdin = std::io::stdin();
+        let mut fds = vec![PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        fds.extend(
+            wake.as_ref()
+                .map(|w| PollFd::new(w.fd(), PollFlags::POLLIN)),
+        );
+        fds.extend(other.map(|o| PollFd::new(o, PollFlags::POLLIN)));
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+        drop(fds);
+        if let Some(w) = wake {
+            w.drain();
         }
     }
 

@@ -783,6 +783,35 @@ fn probes_end_only_when_nothing_is_in_flight(k: &Kernel) {
     ));
 }
 
+/// learn's watcher: a change in a watched namespace makes its file readable; while it lives its
+/// socket holds the namespace (a deleted name's veth pair lives on), and once dropped it lets
+/// the namespace go.
+fn a_watcher_tells_a_change_and_lets_its_namespace_go(k: &Kernel) {
+    k.netns_add("w-blue").unwrap();
+    assert!(sh(
+        "ip link add w-out type veth peer name w-in netns w-blue"
+    ));
+    let w = k.watch(&[named("w-blue")]).unwrap();
+    assert!(sh("ip -n w-blue link set w-in mtu 1400"));
+    let mut fds = [nix::poll::PollFd::new(w.fd(), nix::poll::PollFlags::POLLIN)];
+    let woke = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16));
+    assert!(matches!(woke, Ok(1)), "a change in w-blue wakes: {woke:?}");
+    assert!(w.take_changed(), "and is told");
+    k.netns_del("w-blue").unwrap();
+    // The watcher's socket holds w-blue: its teardown cannot begin, w-out stays.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        link(&ip(&["link", "show"]), "w-out").is_some(),
+        "w-blue lives on while it is watched"
+    );
+    drop(w);
+    let gone = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        link(&ip(&["link", "show"]), "w-out").is_none()
+    });
+    assert!(gone, "a dropped watcher lets w-blue go, and w-out with it");
+}
+
 fn sh(line: &str) -> bool {
     Command::new("sh")
         .args(["-c", line])
@@ -813,6 +842,10 @@ fn main() {
         (
             "probes_end_only_when_nothing_is_in_flight",
             probes_end_only_when_nothing_is_in_flight,
+        ),
+        (
+            "a_watcher_tells_a_change_and_lets_its_namespace_go",
+            a_watcher_tells_a_change_and_lets_its_namespace_go,
         ),
     ];
     // Kernel::shell starts nslab's line helper from the running binary: this one, here.

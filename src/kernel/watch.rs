@@ -1,15 +1,18 @@
 //! Waking up when the kernel changes: netlink multicast (links, IPv4 addresses and routes) in
 //! each watched namespace, and inotify on /run/netns for namespaces coming and going.
 //!
-//! Each source runs on its own thread and only says "something changed"; the caller takes a
-//! fresh snapshot. The threads poll a stop flag every 50 ms and close their sockets when the
-//! watcher is dropped: an open socket keeps its namespace alive, and a namespace the student
-//! deletes must really die (its veth pair with it).
+//! Each source runs on its own thread and only says "something changed", by a byte on a socket
+//! the caller can wait on together with its own (a terminal's keys); the caller takes a fresh
+//! snapshot. The threads sleep until an event or the watcher's end: no clock wakes them, so an
+//! idle learn session costs no CPU. Dropping the watcher wakes them at once, and they close their
+//! sockets: an open socket keeps its namespace alive, and a namespace the student deletes must
+//! really die (its veth pair with it).
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::channel;
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -21,11 +24,11 @@ use super::netns::{self, NETNS_RUN_DIR};
 use super::{KernelError, Result};
 
 pub struct Watcher {
-    rx: Receiver<()>,
-    stop: Arc<AtomicBool>,
+    /// A byte comes here for every burst of events (see [`Watcher::fd`]).
+    changed: UnixStream,
+    /// Closed on drop: every thread's poll wakes on its peer, and the thread ends.
+    end: Option<UnixStream>,
 }
-
-const TICK: u16 = 50;
 
 /// RTNLGRP_IPV4_NETCONF (24) as a bind mask: the kernel reports a change of IPv4 forwarding
 /// there, so a `sysctl -w net.ipv4.ip_forward=1` ticks at once, without polling.
@@ -34,27 +37,60 @@ const RTMGRP_IPV4_NETCONF: u32 = 1 << (24 - 1);
 /// NFNLGRP_NFTABLES (7) as a bind mask on a NETLINK_NETFILTER socket.
 const NFNLGRP_NFTABLES_MASK: u32 = 1 << (7 - 1);
 
-fn wait_readable(fd: impl AsFd, stop: &AtomicBool) -> bool {
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return false;
+/// What a source's thread holds besides its own socket: where to say "changed", and the end
+/// of the watcher to wake on.
+struct Pump {
+    changed: UnixStream,
+    ended: Arc<UnixStream>,
+}
+
+impl Pump {
+    /// Sleeps until `fd` is readable (true) or the watcher ended (false).
+    fn wait_readable(&self, fd: impl AsFd) -> bool {
+        loop {
+            let mut fds = [
+                PollFd::new(fd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.ended.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) if fds[1].revents().is_some_and(|r| !r.is_empty()) => return false,
+                Ok(n) if n > 0 => return true,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return false,
+            }
         }
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(TICK)) {
-            Ok(n) if n > 0 => return true,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return false,
+    }
+
+    fn try_clone(&self) -> std::io::Result<Pump> {
+        Ok(Pump {
+            changed: self.changed.try_clone()?,
+            ended: self.ended.clone(),
+        })
+    }
+
+    /// Says "changed" (false when the watcher is gone). A full buffer already says it.
+    fn tell(&self) -> bool {
+        match (&self.changed).write_all(&[1]) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
         }
     }
 }
 
 impl Watcher {
     pub(super) fn new(namespaces: Vec<OwnedFd>) -> Result<Watcher> {
-        let (tx, rx) = channel();
-        let stop = Arc::new(AtomicBool::new(false));
+        let io = |e| KernelError::io("a socket pair for the watcher", e);
+        let (changed_tx, changed) = UnixStream::pair().map_err(io)?;
+        changed_tx.set_nonblocking(true).map_err(io)?;
+        changed.set_nonblocking(true).map_err(io)?;
+        let (end, ended) = UnixStream::pair().map_err(io)?;
+        let pump = Pump {
+            changed: changed_tx,
+            ended: Arc::new(ended),
+        };
         for fd in namespaces {
-            let (tx, stop) = (tx.clone(), stop.clone());
+            let pump = pump.try_clone().map_err(io)?;
             let (ready_tx, ready_rx) = channel::<Result<()>>();
             std::thread::spawn(move || {
                 if let Err(e) = nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
@@ -92,11 +128,12 @@ impl Watcher {
                 });
                 // Subscribed before the caller's first snapshot: nothing is missed in between.
                 let _ = ready_tx.send(Ok(()));
-                if let Ok(nft) = nft {
-                    let (tx, stop) = (tx.clone(), stop.clone());
-                    std::thread::spawn(move || pump_netlink(nft, tx, stop));
+                if let Ok(nft) = nft
+                    && let Ok(pump) = pump.try_clone()
+                {
+                    std::thread::spawn(move || pump_netlink(nft, pump));
                 }
-                pump_netlink(sock, tx, stop);
+                pump_netlink(sock, pump);
             });
             ready_rx
                 .recv()
@@ -111,33 +148,51 @@ impl Watcher {
                 AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_ATTRIB,
             )
             .map_err(|e| KernelError::io("watch /run/netns", e.into()))?;
-        let (tx2, stop2) = (tx, stop.clone());
-        std::thread::spawn(move || pump_inotify(inotify, tx2, stop2));
-        Ok(Watcher { rx, stop })
+        std::thread::spawn(move || pump_inotify(inotify, pump));
+        Ok(Watcher {
+            changed,
+            end: Some(end),
+        })
     }
 
     /// Waits up to `timeout` for a change. True when something changed.
     pub fn wait(&self, timeout: Duration) -> bool {
-        match self.rx.recv_timeout(timeout) {
-            Ok(()) => {
-                // Coalesce a burst of events into one wake-up.
-                while self.rx.try_recv().is_ok() {}
-                true
+        let mut fds = [PollFd::new(self.changed.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+        self.take_changed()
+    }
+
+    /// Readable when something changed: for a caller that waits on it with its own files (a
+    /// terminal's keys), then asks [`Watcher::take_changed`].
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.changed.as_fd()
+    }
+
+    /// Whether something changed since the last call, without waiting. A burst of events is
+    /// one change.
+    pub fn take_changed(&self) -> bool {
+        let mut buf = [0u8; 256];
+        let mut any = false;
+        while let Ok(n) = (&self.changed).read(&mut buf) {
+            if n == 0 {
+                break;
             }
-            Err(_) => false,
+            any = true;
         }
+        any
     }
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.end.take();
     }
 }
 
-fn pump_netlink(sock: Socket, tx: Sender<()>, stop: Arc<AtomicBool>) {
+fn pump_netlink(sock: Socket, pump: Pump) {
     let mut buf = vec![0u8; 65536];
-    while wait_readable(&sock, &stop) {
+    while pump.wait_readable(&sock) {
         // Drain: one wake-up per burst. ENOBUFS (an overrun) also means "changed, dump again".
         loop {
             match sock.recv(&mut &mut buf[..], 0) {
@@ -146,14 +201,14 @@ fn pump_netlink(sock: Socket, tx: Sender<()>, stop: Arc<AtomicBool>) {
                 Err(_) => break,
             }
         }
-        if tx.send(()).is_err() {
+        if !pump.tell() {
             return;
         }
     }
 }
 
-fn pump_inotify(inotify: Inotify, tx: Sender<()>, stop: Arc<AtomicBool>) {
-    while wait_readable(&inotify, &stop) {
+fn pump_inotify(inotify: Inotify, pump: Pump) {
+    while pump.wait_readable(&inotify) {
         let mut created = Vec::new();
         while let Ok(events) = inotify.read_events() {
             if events.is_empty() {
@@ -177,7 +232,7 @@ fn pump_inotify(inotify: Inotify, tx: Sender<()>, stop: Arc<AtomicBool>) {
                 std::thread::sleep(Duration::from_micros(200));
             }
         }
-        if tx.send(()).is_err() {
+        if !pump.tell() {
             return;
         }
     }

@@ -274,6 +274,32 @@ impl Check {
         }
     }
 
+    /// Whether the kernel announces every change this check's verdict depends on, to the
+    /// netlink groups and the /run/netns watch that learn listens to (links, neighbours,
+    /// IPv4 addresses and routes, IPv4 forwarding, namespaces coming and going): such a check
+    /// needs no clock to tick at once. Everything else, IPv6 among it, a neighbour's state
+    /// (which its timers change) and any sysctl but forwarding, is looked at on a clock.
+    pub fn heard_on_change(&self) -> bool {
+        let v4 = |a: &IpAddr| a.is_ipv4();
+        match self {
+            Check::Netns { .. } | Check::Link { .. } => true,
+            Check::Addr { cidr, .. } => v4(&cidr.addr),
+            Check::Route { route, .. } => {
+                route.dest.is_none_or(|d| v4(&d.addr))
+                    && route.via.as_ref().is_none_or(v4)
+                    && route.src.as_ref().is_none_or(v4)
+            }
+            Check::Neigh { addr, state, .. } => v4(addr) && state.is_none(),
+            Check::Sysctl { key, .. } => {
+                let k = key.replace('/', ".");
+                k == "net.ipv4.ip_forward"
+                    || (k.starts_with("net.ipv4.conf.") && k.ends_with(".forwarding"))
+            }
+            Check::Not(inner) => inner.heard_on_change(),
+            _ => false,
+        }
+    }
+
     /// The namespaces a check names (for the lesson's scope).
     pub fn namespaces(&self) -> Vec<&Ns> {
         match self {
@@ -1279,6 +1305,40 @@ fn shell(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heard_on_change_only_where_learn_listens() {
+        let heard = |s: &str| parse(s).unwrap().0.heard_on_change();
+        for s in [
+            "netns blue exists",
+            "link veth0 in blue peer veth1 in red",
+            "addr 10.1.0.2/24 on veth0 in blue",
+            "route 10.0.2.0/24 via 10.0.1.1 dev left0 in left",
+            "route default via 10.1.0.1 in blue",
+            "neigh 10.1.0.3 on veth0 in blue",
+            "not neigh 10.1.0.3 in blue",
+            "sysctl net.ipv4.ip_forward = 1 in router",
+            "sysctl net/ipv4/conf/veth0.5/forwarding = 1 in blue",
+        ] {
+            assert!(
+                heard(s),
+                "{s}: the kernel announces its changes to learn's watcher"
+            );
+        }
+        for s in [
+            "addr 2001:db8::1/64 on veth0 in blue",
+            "route 2001:db8:2::/64 via 2001:db8:1::1 in left",
+            "neigh 10.1.0.3 lladdr 02:00:00:00:00:02 on veth0 permanent in blue",
+            "sysctl net.ipv4.conf.all.rp_filter = 0 in blue",
+            "sysctl net.ipv6.conf.all.forwarding = 1 in blue",
+            "ping 10.1.0.3 from blue",
+            "pinged 10.1.0.3 from blue",
+            "netns count >= 3",
+            "not ping 10.1.0.3 from blue",
+        ] {
+            assert!(!heard(s), "{s}: learn's watcher hears no change of it");
+        }
+    }
 
     fn roundtrip(s: &str) {
         let (c, _) = parse(s).unwrap_or_else(|e| panic!("{s}: {}", e.message));

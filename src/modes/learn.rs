@@ -48,6 +48,14 @@ pub struct Options {
 /// again; pings then wait at most LEARN_PING for their reply (a veth answers in well under a
 /// millisecond), all at once, so that a round of failing pings stays short.
 const SLOW_POLL: Duration = Duration::from_millis(100);
+/// How often an open step whose checks the kernel announces every change of (see
+/// `Check::heard_on_change`) is looked at on a clock all the same.
+const HEARD_POLL: Duration = Duration::from_secs(1);
+/// The longest the step loop sleeps with nothing due: the kernel, keys, a resize and a signal
+/// to stop all wake it before.
+const IDLE_WAKE: Duration = Duration::from_secs(5);
+/// How often the step loop looks at the kernel when it cannot be told of changes (no watcher).
+const UNWATCHED_WAKE: Duration = Duration::from_millis(15);
 const LEARN_PING: Duration = Duration::from_millis(50);
 
 /// The last level of the `h` key: the commands.
@@ -1033,6 +1041,7 @@ impl Learn<'_> {
         let (mut watcher, mut watched) = self.watch();
         let mut last_eval = Instant::now();
         let needs_poll = step.checks.iter().any(|c| c.check.needs_polling());
+        let heard = step.checks.iter().all(|c| c.check.heard_on_change());
         loop {
             for (i, o) in v.outcomes.iter().enumerate() {
                 if o.pass && !shown[i] {
@@ -1072,15 +1081,35 @@ impl Learn<'_> {
             let page = laid.body_rows.max(2) - 1;
             v.scroll = v.scroll.min(max_scroll);
             self.screen.draw(&laid.lines);
-            // Wait for the kernel or a key.
+            // Sleep until the kernel changes, a key comes, the terminal is resized, or the
+            // next look on a clock is due: an idle session costs no CPU. Without a watcher,
+            // the kernel is looked at on a clock.
+            let polling = needs_poll || !complete;
+            // Checks the kernel announces every change of are looked at on a clock only
+            // rarely, in case an announcement was missed; the others every SLOW_POLL.
+            let every = if needs_poll || !heard || watcher.is_none() {
+                SLOW_POLL
+            } else {
+                HEARD_POLL
+            };
+            let due = input
+                .next_due()
+                .into_iter()
+                .chain(polling.then_some(last_eval + every))
+                .min();
+            let now = Instant::now();
+            let timeout = due.map_or(IDLE_WAKE, |d| d.saturating_duration_since(now));
             let changed = match &watcher {
-                Some(w) => w.wait(Duration::from_millis(15)),
+                Some(w) => {
+                    self.keys.wait(Some(w.fd()), timeout.min(IDLE_WAKE));
+                    w.take_changed()
+                }
                 None => {
-                    std::thread::sleep(Duration::from_millis(15));
+                    self.keys.wait(None, timeout.min(UNWATCHED_WAKE));
                     false
                 }
             };
-            let poll_due = (needs_poll || !complete) && last_eval.elapsed() >= SLOW_POLL;
+            let poll_due = polling && last_eval.elapsed() >= every;
             if changed || poll_due {
                 // A namespace came or went: watch the new set (and let go of a deleted one, which
                 // an open socket would keep alive).
@@ -1095,7 +1124,7 @@ impl Learn<'_> {
                 last_eval = Instant::now();
             }
             let mut events = input.tick(Instant::now());
-            if let Some(k) = self.keys.next_stamped(Duration::from_millis(1)) {
+            if let Some(k) = self.keys.next_stamped(Duration::ZERO) {
                 events.extend(input.feed(k));
             }
             for ev in events {

@@ -112,6 +112,14 @@ impl Input {
         self.swallowing = None;
     }
 
+    /// When [`Input::tick`] next has something to do (a held letter acts, a typed line ends),
+    /// if anything is waiting on time.
+    pub fn next_due(&self) -> Option<Instant> {
+        let held = self.held.map(|(_, at)| at + HOLD);
+        let line = self.swallowing.map(|(last, _, _)| last + LINE_GAP);
+        held.into_iter().chain(line).min()
+    }
+
     /// Time passed with no key: a held letter acts (a q held in an empty answer quits), a
     /// typed line ends.
     pub fn tick(&mut self, now: Instant) -> Vec<Event> {
@@ -293,6 +301,26 @@ mod tests {
         }
         out.extend(i.tick(at(t0, t + 5000)));
         out
+    }
+
+    #[test]
+    fn time_is_due_only_while_a_key_is_held_or_a_line_swallowed() {
+        let t0 = Instant::now();
+        let mut i = Input::new();
+        assert_eq!(i.next_due(), None, "nothing waits on time");
+        i.answer_mode();
+        i.feed(Stamped {
+            key: Key::Char('q'),
+            at: t0,
+        });
+        assert_eq!(i.next_due(), Some(t0 + HOLD), "a q held in an empty answer");
+        let ev = i.tick(t0 + HOLD);
+        assert_eq!(
+            ev,
+            vec![Event::Key(Key::Char('q'))],
+            "the held q acts when due"
+        );
+        assert_eq!(i.next_due(), None, "the held key acted");
     }
 
     #[test]
