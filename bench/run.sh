@@ -48,6 +48,7 @@ bench mutate "${MUTATE_RUNS:-3}" "$nslab verify --mutate lessons/" "$nslab verif
 bench/rtnl-busy.sh "$nslab" verify --mutate lessons/ >"$work/rtnl.txt"
 bench/sandbox.sh bench/netns-cleanup.sh "$nslab" verify --mutate lessons/ >"$work/cleanup-mutate.txt"
 bench/sandbox.sh bench/netns-cleanup.sh "$nslab" verify lessons/ >"$work/cleanup-plain.txt"
+bench/sandbox.sh bench/netns-cleanup.sh "$nslab" verify "$work/jails" >"$work/cleanup-jails.txt"
 
 # (b) the star of N namespaces on a bridge: nslab verify of a generated lesson, a bash loop of
 # ip commands, ip -batch. With pings up to 200; without pings up to 1000 (see star.sh).
