@@ -812,6 +812,23 @@ fn a_watcher_tells_a_change_and_lets_its_namespace_go(k: &Kernel) {
     assert!(gone, "a dropped watcher lets w-blue go, and w-out with it");
 }
 
+/// A name deleted and made again is another namespace: the watched set has changed, and a
+/// watcher kept on the old one would hold it (and its veth pair) alive and miss the new one's
+/// changes. `ip netns del x; ip netns add x` typed on one line can land in one wake-up.
+fn a_name_made_again_is_a_change_of_the_watched_set(k: &Kernel) {
+    k.netns_add("w-again").unwrap();
+    let (w, watched) = k.watch_all().unwrap();
+    assert!(!k.watched_changed(&watched), "nothing changed yet");
+    k.netns_del("w-again").unwrap();
+    k.netns_add("w-again").unwrap();
+    assert!(
+        k.watched_changed(&watched),
+        "w-again deleted and made again is a new namespace to watch"
+    );
+    drop(w);
+    k.netns_del("w-again").unwrap();
+}
+
 fn sh(line: &str) -> bool {
     Command::new("sh")
         .args(["-c", line])
@@ -846,6 +863,10 @@ fn main() {
         (
             "a_watcher_tells_a_change_and_lets_its_namespace_go",
             a_watcher_tells_a_change_and_lets_its_namespace_go,
+        ),
+        (
+            "a_name_made_again_is_a_change_of_the_watched_set",
+            a_name_made_again_is_a_change_of_the_watched_set,
         ),
     ];
     // Kernel::shell starts nslab's line helper from the running binary: this one, here.

@@ -169,6 +169,10 @@ struct Conn {
     inode: u64,
 }
 
+/// The named namespaces a watcher covers: each name with the inode of its namespace, so that a
+/// name deleted and made again counts as a change.
+pub type Watched = Vec<(String, Option<u64>)>;
+
 /// The live kernel, as seen from the namespace nslab started in (its "root" namespace).
 pub struct Kernel {
     rt: tokio::runtime::Runtime,
@@ -1442,23 +1446,31 @@ impl Kernel {
     }
 
     /// A watcher of the root namespace, every named namespace there is, and /run/netns; with the
-    /// names it covers, so that the caller can tell when the set changed and watch again.
-    pub fn watch_all(&self) -> Result<(Watcher, Vec<String>)> {
+    /// namespaces it covers, so that the caller can tell when the set changed and watch again.
+    pub fn watch_all(&self) -> Result<(Watcher, Watched)> {
         let named = self.live_netns();
         let mut ns = vec![Ns::Root];
-        ns.extend(named.iter().map(|n| Ns::Named(n.clone())));
+        ns.extend(named.iter().map(|(n, _)| Ns::Named(n.clone())));
         Ok((self.watch(&ns)?, named))
     }
 
-    /// Whether the named namespaces differ from `watched` (from [`Kernel::watch_all`]).
-    pub fn watched_changed(&self, watched: &[String]) -> bool {
-        self.live_netns() != watched
+    /// Whether the named namespaces differ from `watched` (from [`Kernel::watch_all`]): a name
+    /// that came or went, or one deleted and made again (`ip netns del x; ip netns add x` in
+    /// one breath), which is another namespace: a watcher left on the old one would keep it
+    /// (and its veth pair) alive and hear nothing of the new one.
+    pub fn watched_changed(&self, watched: &Watched) -> bool {
+        self.live_netns() != *watched
     }
 
-    fn live_netns(&self) -> Vec<String> {
+    /// The named namespaces there are now, each with its inode (see [`Watched`]).
+    pub fn live_netns(&self) -> Watched {
         self.netns_list()
             .into_iter()
             .filter(|n| self.netns_exists(n))
+            .map(|n| {
+                let inode = netns::inode_of(&netns::path_of(&n));
+                (n, inode)
+            })
             .collect()
     }
 

@@ -22,7 +22,7 @@ use super::{Place, put};
 use crate::engine::runner::{self, CommandRun, Policy, Show};
 use crate::engine::{Engine, Verdict};
 use crate::exit::{Code, Failure};
-use crate::kernel::Watcher;
+use crate::kernel::{Watched, Watcher};
 use crate::lesson::check::{Check, LinkPred};
 use crate::lesson::effect::RouteKey;
 use crate::lesson::{Answer, CommandLine, Lesson, Ns, Op, Step};
@@ -1676,10 +1676,10 @@ impl Learn<'_> {
     }
 
     /// Watches everything there is now; without a watcher, learn still polls.
-    fn watch(&self) -> (Option<Watcher>, Vec<String>) {
+    fn watch(&self) -> (Option<Watcher>, Watched) {
         match self.engine.kernel.watch_all() {
             Ok((w, named)) => (Some(w), named),
-            Err(_) => (None, self.engine.kernel.netns_list()),
+            Err(_) => (None, self.engine.kernel.live_netns()),
         }
     }
 }
