@@ -70,6 +70,18 @@ fn step_checks(report: &serde_json::Value, step: usize) -> Vec<String> {
         .collect()
 }
 
+/// Verifies `file` and returns check `check` of step `step` (both counted from 0) with its
+/// message: the check failed, and verify with it (exit 1).
+fn failed_check(file: &str, step: usize, check: usize) -> (serde_json::Value, String) {
+    let out = nslab(&["verify", "--format", "json", file]);
+    let r = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let c = r["lessons"][0]["steps"][step]["checks"][check].clone();
+    assert_eq!(c["status"], "failed", "{r}");
+    let message = c["message"].as_str().unwrap_or_default().to_string();
+    (c, message)
+}
+
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
@@ -1184,12 +1196,7 @@ fn a_ping_with_no_route_names_the_link_left_down() {
          ```check\nping 10.9.0.2 from a\n```\n\n\
          ## Clean up\n\n```sh\nip netns del a\nip netns del b\n```\n",
     );
-    let out = nslab(&["verify", "--format", "json", &file]);
-    let r = json(&out);
-    assert_eq!(out.status.code(), Some(1), "{r}");
-    let check = &r["lessons"][0]["steps"][0]["checks"][0];
-    assert_eq!(check["status"], "failed", "{r}");
-    let message = check["message"].as_str().unwrap_or_default();
+    let (_, message) = failed_check(&file, 0, 0);
     assert!(message.contains("va in a is down"), "{message}");
     assert!(message.contains("Try: ip -n a link set va up"), "{message}");
 }
@@ -1846,17 +1853,14 @@ fn the_program_keeping_a_peer_alive_is_named_by_the_check() {
          ## Delete blue\n\n```sh\nip netns del blue\n```\n\n\
          ```check\nnetns blue absent\nlink veth1 in red absent\n```\n",
     );
-    let r = json(&nslab(&["verify", "--format", "json", &file]));
-    let check = &r["lessons"][0]["steps"][1]["checks"][1];
-    assert_eq!(check["status"], "failed", "{r}");
-    let message = check["message"].as_str().unwrap_or_default();
-    assert!(message.contains("(sleep) still runs in it"), "{r}");
+    let (check, message) = failed_check(&file, 1, 1);
+    assert!(message.contains("(sleep) still runs in it"), "{check}");
     assert!(
         check["try"]
             .as_str()
             .unwrap_or_default()
             .starts_with("kill "),
-        "{r}"
+        "{check}"
     );
 }
 
@@ -1892,11 +1896,11 @@ fn a_namespace_kept_by_an_open_file_is_named_by_the_check() {
          ```sh\nsleep 300 3</run/netns/blue &\nip netns del blue\n```\n\n\
          ```check\nnetns blue absent\nlink veth1 in red absent\n```\n",
     );
-    let r = json(&nslab(&["verify", "--format", "json", &file]));
-    let check = &r["lessons"][0]["steps"][1]["checks"][1];
-    assert_eq!(check["status"], "failed", "{r}");
-    let message = check["message"].as_str().unwrap_or_default();
-    assert!(message.contains("(sleep) keeps it by an open file"), "{r}");
+    let (_, message) = failed_check(&file, 1, 1);
+    assert!(
+        message.contains("(sleep) keeps it by an open file"),
+        "{message}"
+    );
     // A mount of it elsewhere is named by where it is mounted (it named the first process of
     // that mount namespace, nslab itself).
     let file = scratch.lab(
@@ -1909,11 +1913,11 @@ fn a_namespace_kept_by_an_open_file_is_named_by_the_check() {
          ip netns del blue\n```\n\n\
          ```check\nnetns blue absent\nlink veth1 in red absent\n```\n",
     );
-    let r = json(&nslab(&["verify", "--format", "json", &file]));
-    let check = &r["lessons"][0]["steps"][1]["checks"][1];
-    assert_eq!(check["status"], "failed", "{r}");
-    let message = check["message"].as_str().unwrap_or_default();
-    assert!(message.contains("still mounted on /tmp/keep/blue"), "{r}");
+    let (_, message) = failed_check(&file, 1, 1);
+    assert!(
+        message.contains("still mounted on /tmp/keep/blue"),
+        "{message}"
+    );
 }
 
 /// A check that holds right after a step deleted a namespace, only because the kernel has not
@@ -2693,12 +2697,7 @@ fn a_failed_ipv6_address_names_the_holder_on_its_link() {
          ```check\naddr fd00:d::1/64 on vy in y\n```\n\n\
          ## Clean up\n\n```sh\nip -all netns delete\n```\n",
     );
-    let out = nslab(&["verify", "--format", "json", &file]);
-    let r = json(&out);
-    assert_eq!(out.status.code(), Some(1), "{r}");
-    let check = &r["lessons"][0]["steps"][0]["checks"][0];
-    assert_eq!(check["status"], "failed", "{r}");
-    let message = check["message"].as_str().unwrap_or_default();
+    let (_, message) = failed_check(&file, 0, 0);
     assert!(message.contains("dadfailed"), "{message}");
     assert!(message.contains("also on vx in x"), "{message}");
     assert!(!message.contains("vc in c"), "{message}");
@@ -2720,11 +2719,7 @@ fn a_failed_ipv6_address_names_the_holder_on_its_link() {
          ```check\naddr fd00:d::1/64 on vy in y\n```\n\n\
          ## Clean up\n\n```sh\nip -all netns delete\n```\n",
     );
-    let out = nslab(&["verify", "--format", "json", &file]);
-    let r = json(&out);
-    let check = &r["lessons"][0]["steps"][0]["checks"][0];
-    assert_eq!(check["status"], "failed", "{r}");
-    let message = check["message"].as_str().unwrap_or_default();
+    let (_, message) = failed_check(&file, 0, 0);
     assert!(message.contains("also on vx in x"), "{message}");
 }
 
@@ -2847,12 +2842,7 @@ fn an_fdb_entry_in_the_ports_own_table_is_named() {
          ```check\nfdb on p1 in sw has 02:00:00:00:01:01\n```\n\n\
          ## Clean up\n\n```sh\nip netns del sw\n```\n",
     );
-    let out = nslab(&["verify", "--format", "json", &file]);
-    let r = json(&out);
-    assert_eq!(out.status.code(), Some(1), "{r}");
-    let check = &r["lessons"][0]["steps"][1]["checks"][0];
-    assert_eq!(check["status"], "failed", "{r}");
-    let message = check["message"].as_str().unwrap_or_default();
+    let (_, message) = failed_check(&file, 1, 0);
     assert!(message.contains("p1's own table"), "{message}");
     assert!(
         message.contains("Try: bridge -n sw fdb add 02:00:00:00:01:01 dev p1 master static"),
