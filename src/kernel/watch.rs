@@ -99,6 +99,8 @@ impl Watcher {
                     return;
                 }
                 drop(fd);
+                // What learn hears of: `Check::heard_on_change` says which checks these groups
+                // (and the /run/netns watch) cover; the two change together.
                 let sock = Socket::new(NETLINK_ROUTE).and_then(|mut s| {
                     s.bind(&SocketAddr::new(
                         0,
