@@ -2102,16 +2102,19 @@ fn after_a_failed_line_no_try_repeats_a_line_that_did_not_run() {
 }
 
 /// `--mutate` judges the mutant without a step's last acting line in the lesson's own run,
-/// just before that line (`in_lesson_run`). Each such verdict, and the words of its failure,
-/// must be what the mutant gets in a jail of its own: the oracle is the lesson file without
-/// that line, verified at that step. Over a lesson written for it (a surviving mutant among
-/// them, and a last step's mutant that only what the lesson leaves behind kills, which the
-/// lesson's run cannot judge) and over the shipped lessons.
+/// just before that line (`in_lesson_run`), and mutants of different steps of a lesson one
+/// after the other in a shared jail (`shared_jail`). Each such verdict, and the words of its
+/// failure, must be what the mutant gets in a jail of its own: the oracle is the lesson file
+/// without that line, verified at that step. Over lessons written for it (surviving mutants
+/// among them; a last step's mutant that only what the lesson leaves behind kills, which the
+/// lesson's run cannot judge; a shared jail whose state after a mutant's step, caught up,
+/// differs from the lesson's own) and over the shipped lessons.
 #[test]
-fn mutants_judged_in_the_lesson_run_get_what_their_own_jails_give() {
+fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
     let scratch = Scratch::new("in-lesson-run");
     let fixture = "tests/fixtures/mutate/in-lesson-run.md";
-    let mut files = vec![fixture.to_string()];
+    let chained = "tests/fixtures/mutate/shared-jail.md";
+    let mut files = vec![fixture.to_string(), chained.to_string()];
     for e in std::fs::read_dir("lessons").unwrap() {
         files.push(format!(
             "lessons/{}",
@@ -2122,15 +2125,55 @@ fn mutants_judged_in_the_lesson_run_get_what_their_own_jails_give() {
     args.extend(files.iter().map(String::as_str));
     let out = nslab(&args);
     let r = json(&out);
-    // One mutant survives: exit 1.
+    // Two mutants survive: exit 1.
     assert_eq!(out.status.code(), Some(1), "{r}");
     let mutants = r["mutants"].as_array().unwrap();
-    let by = |line: u64| {
+    let in_file = |file: &str, line: u64| {
         mutants
             .iter()
-            .find(|m| m["file"] == fixture && m["line"] == line)
-            .unwrap_or_else(|| panic!("no mutant of line {line}: {r}"))
+            .find(|m| m["file"] == file && m["line"] == line)
+            .unwrap_or_else(|| panic!("no mutant of {file}:{line}: {r}"))
     };
+    let by = |line: u64| in_file(fixture, line);
+    // The first line of each of the first three steps shares a jail (the second step's
+    // survives: nothing looks at lo), as do the second lines of the first two; the second
+    // line of the third step would have too, but the second step's second address, run late,
+    // became the primary one, so it has a jail of its own. Last lines: the lesson's own run.
+    for (line, killed, shared_jail, in_lesson_run) in [
+        (17, true, true, false),
+        (18, true, true, false),
+        (19, true, false, false),
+        (20, true, false, true),
+        (32, false, true, false),
+        (33, true, true, false),
+        (34, true, false, true),
+        (45, true, true, false),
+        (46, true, false, false),
+        (47, true, false, true),
+        (59, true, false, true),
+    ] {
+        let m = in_file(chained, line);
+        assert_eq!(
+            (&m["killed"], &m["shared_jail"], &m["in_lesson_run"]),
+            (
+                &serde_json::json!(killed),
+                &serde_json::json!(shared_jail),
+                &serde_json::json!(in_lesson_run)
+            ),
+            "line {line}: {m}"
+        );
+    }
+    // The shipped lessons' mutants share jails too.
+    assert!(
+        mutants
+            .iter()
+            .filter(
+                |m| m["shared_jail"] == true && m["file"].as_str().unwrap().starts_with("lessons/")
+            )
+            .count()
+            >= 40,
+        "{r}"
+    );
     // Step 1's last acting line has listings after it; step 2 ends with one; step 3's last line
     // survives (nothing looks at the MTU); step 4's last line leaves a veth pair behind in the
     // root namespace, which its checks do not see.
@@ -2161,7 +2204,7 @@ fn mutants_judged_in_the_lesson_run_get_what_their_own_jails_give() {
     };
     let shared: Vec<&serde_json::Value> = mutants
         .iter()
-        .filter(|m| m["in_lesson_run"] == true)
+        .filter(|m| m["in_lesson_run"] == true || m["shared_jail"] == true)
         .collect();
     let mut compared = 0;
     for m in &shared {
@@ -2221,8 +2264,10 @@ fn mutants_judged_in_the_lesson_run_get_what_their_own_jails_give() {
         );
         compared += 1;
     }
+    // Those not compared: a line that makes what a later step's check names, in a step
+    // without a check block (the checks made from its lines; 13 of 132 when this was written).
     assert!(
-        compared >= 40 && compared + 5 >= shared.len(),
+        compared >= 100 && compared * 10 >= shared.len() * 8,
         "compared {compared} of {}",
         shared.len()
     );

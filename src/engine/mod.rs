@@ -174,6 +174,80 @@ impl Engine {
             .collect()
     }
 
+    /// Waits until the kernel has done the work the last step left it (a teardown, a kill),
+    /// at most [`settle::SETTLE_MAX`]; what is owed stays noted for the next step.
+    pub fn wait_owed(&mut self) {
+        if let Some(owed) = self.owed.take() {
+            settle::wait_owed(self, &owed);
+            self.owed = Some(owed);
+        }
+    }
+
+    /// What `--mutate` compares between the lesson's own run and a run that reached the end of
+    /// the same step another way (see `runner::catch_up`): the root namespace and the named
+    /// ones, and in each its links by name (kind, MTU, up, master, peer, alias and other
+    /// names), its addresses and its routes of every table but `local` (which follows from the
+    /// addresses), both in the kernel's order (the first address of a subnet is the primary
+    /// one). Not what timing, chance or nslab's probes decide: link indexes, MACs, carrier,
+    /// neighbours, IPv6 link-local addresses (made from the MAC) and their routes (added when
+    /// the kernel gets to it). `None` when a namespace
+    /// cannot be read. A hash: equal states give equal hashes in every process of one binary.
+    pub fn state_digest(&self) -> Option<u64> {
+        use std::fmt::Write;
+        use std::hash::{Hash, Hasher};
+        const LOCAL_TABLE: u32 = 255;
+        // fe80::/10: the link-local addresses, and the route to them, which the kernel adds
+        // when a link comes up, at a moment of its own.
+        let link_local = |c: crate::net::Cidr| match c.addr {
+            std::net::IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+            std::net::IpAddr::V4(_) => false,
+        };
+        let mut names = self.kernel.netns_list();
+        names.sort();
+        let mut text = String::new();
+        for ns in std::iter::once(Ns::Root).chain(names.into_iter().map(Ns::Named)) {
+            let snap = self.kernel.snapshot(&ns).ok()?;
+            let routes6 = self.kernel.routes6(&snap).ok()?;
+            let _ = writeln!(text, "ns {ns}");
+            let mut links: Vec<_> = snap.links.iter().collect();
+            links.sort_by(|a, b| a.name.cmp(&b.name));
+            for l in links {
+                let peer = l
+                    .peer
+                    .as_ref()
+                    .map(|p| (p.name.clone(), p.ns.as_ref().map(|n| n.to_string())));
+                let _ = writeln!(
+                    text,
+                    "link {} {:?} {:?} {} {:?} {:?} {:?} {:?}",
+                    l.name, l.kind, l.mtu, l.up, l.master, peer, l.alias, l.altnames
+                );
+            }
+            for a in snap.addrs.iter().filter(|a| !link_local(a.cidr)) {
+                let _ = writeln!(
+                    text,
+                    "addr {} {} {:?} {:?} {:?} {}",
+                    a.link, a.cidr, a.peer, a.brd, a.label, a.scope
+                );
+            }
+            for r in snap
+                .routes
+                .iter()
+                .chain(&routes6)
+                .filter(|r| r.table != LOCAL_TABLE && !r.dest.is_some_and(link_local))
+            {
+                let _ = writeln!(
+                    text,
+                    "route {} {} {:?} {:?} {:?} {:?} {:?} {:?} {}",
+                    r.table, r.kind, r.dest, r.via, r.dev, r.metric, r.nexthops, r.src, r.tos
+                );
+            }
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+
+        Some(h.finish())
+    }
+
     /// A step begins: action checks count from now, and the student's pings are watched in
     /// the namespaces its checks name and, when it has such a check, the lab's others.
     pub fn begin_step(&mut self, step: &Step) {

@@ -218,6 +218,47 @@ fn without(
     }
 }
 
+/// `--mutate`'s shared jails: the step was judged as the mutant without line `left_out`;
+/// brings the lab to where the lesson as it is leaves the step: the left-out line runs late,
+/// then the line that failed without it and those its failure stopped (`not_run`; listings
+/// aside), in the lesson's order, and
+/// the step is waited for as one that only brings the lab along (see [`Policy::prefix`]).
+/// Whether that is the very state the lesson's own run reached is for the caller to compare
+/// (see [`Engine::state_digest`]). `Err` says which line failed.
+pub fn catch_up(
+    engine: &mut Engine,
+    step: &Step,
+    left_out: usize,
+    not_run: &[usize],
+) -> Result<(), String> {
+    let lines: Vec<CommandLine> = step
+        .commands
+        .iter()
+        .filter(|c| c.line == left_out)
+        .chain(step.commands.iter().filter(|c| {
+            c.line != left_out && not_run.contains(&c.line) && c.command.listing().is_none()
+        }))
+        .cloned()
+        .collect();
+    let owed = Owed::before_lines(engine, &lines, None);
+    for c in &lines {
+        let run = perform(engine, c, &owed, &mut Quiet);
+        if run.status == CommandStatus::Failed {
+            return Err(format!(
+                "line {} failed when run late: {}",
+                c.line,
+                run.error.unwrap_or_default()
+            ));
+        }
+    }
+    // What these lines owe, with what the mutant's own lines left owing.
+    settle::setup_owing(engine, owed);
+    let all = engine.owed.take().unwrap_or_default();
+    settle::settle_prefix(engine, step, &all);
+    settle::left_owing(engine, all);
+    Ok(())
+}
+
 /// Runs one step under a policy.
 pub fn run_step(engine: &mut Engine, step: &Step, policy: &Policy, show: &mut dyn Show) -> StepRun {
     let start = Instant::now();

@@ -130,22 +130,58 @@ impl Step {
     /// - that starts a program in the background: when it is ready is a matter of time, and
     ///   the two runs' times differ.
     pub fn judged_without_last(&self) -> Option<&CommandLine> {
+        self.judged_where_judging_was_done()
+            .then(|| self.last_acting_line())
+            .flatten()
+    }
+
+    /// Whether the step's verdicts are the same where earlier checks were judged before it
+    /// (their probes left neighbour entries and raised packet counters) as in a run that only
+    /// performed the earlier steps: not for a step with a question, a shell check or a program
+    /// started in the background (see [`Self::judged_without_last`]).
+    pub fn judged_where_judging_was_done(&self) -> bool {
         let starts = self.setup.iter().chain(&self.commands).any(|c| {
             c.command
                 .parts
                 .iter()
                 .any(|p| p.background || matches!(p.op, grammar::Op::Start(_)))
         });
-        if self.question.is_some()
-            || starts
-            || self
+        self.question.is_none()
+            && !starts
+            && !self
                 .checks
                 .iter()
                 .any(|c| matches!(c.check.plain(), Check::Shell { .. }))
-        {
-            return None;
-        }
-        self.last_acting_line()
+    }
+
+    /// Whether the mutant without the line on source line `line` can be brought, after it was
+    /// judged, to the state the step leaves in the lesson as it is, by running that line late
+    /// (and then the lines its absence stopped): when it and every line after it that acts is
+    /// one nslab performs itself and whose whole effect `--mutate` compares, a namespace made
+    /// or a link, address or route changed, or an `ip` listing. A program (one that only looks
+    /// included), a sysctl, a neighbour entry, a rule or a firewall rule may depend on the
+    /// order of the lines in ways no comparison sees.
+    pub fn repairable_without(&self, line: usize) -> bool {
+        let compared = |c: &CommandLine| {
+            c.command.listing().is_some()
+                || matches!(
+                    c.command.native(),
+                    Some((
+                        _,
+                        grammar::Op::NetnsAdd(_)
+                            | grammar::Op::LinkAdd(_)
+                            | grammar::Op::LinkSet(_)
+                            | grammar::Op::Addr(_)
+                            | grammar::Op::Route(_)
+                    ))
+                )
+        };
+        self.commands.iter().any(|c| c.line == line && !c.observe)
+            && self
+                .commands
+                .iter()
+                .filter(|c| c.line >= line)
+                .all(compared)
     }
 
     pub fn last_acting_line(&self) -> Option<&CommandLine> {

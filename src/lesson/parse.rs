@@ -864,6 +864,50 @@ mod tests {
     }
 
     #[test]
+    fn a_mutant_is_caught_up_late_only_where_nslab_compares_all_the_line_does() {
+        let step = |lines: &str| {
+            let text = format!("{HEAD}## S\n\n```sh\n{lines}```\n");
+            parse(&Source::new("t.md", &text))
+                .0
+                .unwrap()
+                .steps
+                .remove(0)
+        };
+        // Line 9 is the first line of the block. Namespaces, links, addresses and routes made
+        // or changed by nslab itself, and listings, may come after the line left out.
+        let s = step(
+            "ip netns add a\nip -n a link add v0 type veth peer name v1\n\
+             ip -n a link set v0 up\nip -n a addr add 10.0.0.1/24 dev v0\n\
+             ip -n a route add 10.1.0.0/24 via 10.0.0.2\nip -n a -br link\n",
+        );
+        for line in 9..=13 {
+            assert!(s.repairable_without(line), "line {line}");
+        }
+        // A listing is no mutant; a line that is not the step's is none either.
+        assert!(!s.repairable_without(14));
+        assert!(!s.repairable_without(99));
+        // A program after it (a ping leaves neighbour entries), a sysctl, a firewall rule or
+        // a neighbour entry: their effect may depend on the order, and is not compared.
+        for after in [
+            "ip netns exec a ping -c 1 10.0.0.1\n",
+            "ip netns exec a sysctl -w net.ipv4.ip_forward=1\n",
+            "ip netns exec a iptables -A INPUT -j DROP\n",
+            "ip -n a neigh add 10.0.0.9 lladdr 02:00:00:00:00:09 dev v0\n",
+            "ip -n a link set v0 addrgenmode none\n",
+        ] {
+            let s = step(&format!("ip netns add a\nip -n a link set lo up\n{after}"));
+            assert!(!s.repairable_without(10), "{after}");
+            assert!(!s.repairable_without(9), "{after}");
+        }
+        // The line itself must be one too.
+        let s = step(
+            "ip netns add a\nip netns exec a sysctl -w net.ipv4.ip_forward=1\nip -n a link set lo up\n",
+        );
+        assert!(!s.repairable_without(10));
+        assert!(s.repairable_without(11));
+    }
+
+    #[test]
     fn a_good_lesson_parses_into_steps() {
         let text = format!(
             "{HEAD}Intro.\n\n## Make blue\n\n```sh\nip netns add blue  # [observe]\nip netns exec blue \\\n  ip link set lo up\n```\n\n> Hint: use ip netns.\n\n## Look\n\n```sh\nip -br a\n```\n\n```check\nnetns blue exists\n```\n"

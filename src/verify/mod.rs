@@ -178,7 +178,7 @@ pub fn worker() -> Result<Code, Failure> {
         let _ = writeln!(o);
         let _ = o.flush();
     }
-    let mut report = run::verify_lesson(&mut engine, &lesson, job.scope, |s| {
+    let mut report = run::verify_lesson(&mut engine, &lesson, job.scope.clone(), |s| {
         // On the machine itself: what the step made is the lesson's, for the reset at the end
         // (this baseline) and for one after a kill (the ledger's).
         if let Some(b) = baseline.as_mut() {
@@ -731,7 +731,9 @@ pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     let start = Instant::now();
     let results = parallel((0..lessons.len()).collect(), opts.jobs, |i| {
         let p = progress.clone();
-        let r = spawn_worker(&opts, &lessons[i], opts.scope, &mut |s| p.step(i, s));
+        let r = spawn_worker(&opts, &lessons[i], opts.scope.clone(), &mut |s| {
+            p.step(i, s)
+        });
         if let Ok(rep) = &r {
             p.done(i, rep);
         }
@@ -931,6 +933,10 @@ pub struct Mutant {
     /// Judged in the lesson's own run, just before the line (the last of its step), with no
     /// jail of its own: the state there is the one the mutant's step ends in.
     pub in_lesson_run: bool,
+    /// Judged in a jail shared with mutants of other steps of its lesson, after the steps
+    /// before it were brought to the very state the lesson's own run left them in (see
+    /// `run::verify_chain`).
+    pub shared_jail: bool,
 }
 
 impl Mutant {
@@ -968,6 +974,56 @@ fn time_limit_ms(text: &str) -> u64 {
         most = most.max(value.unwrap_or(0.0));
     }
     (most.min(3600.0) * 1000.0) as u64
+}
+
+/// A unit of `--mutate`'s work: a lesson as it is, one mutant in a jail of its own, or the
+/// mutants of a shared jail.
+enum Work {
+    Plain(usize),
+    Mutant(usize),
+    Chain(Vec<usize>),
+}
+
+/// The shared jails of `--mutate`: among the mutants that need a jail (`jailed`, indexes into
+/// `plan`, whose entries are (lesson, step, line, text)), those of different steps of one
+/// lesson, one per step, judged one after the other in one jail, each step caught up with the
+/// lesson as it is before the next (see `run::verify_chain`). Only mutants whose step can be
+/// caught up exactly (see [`Step::repairable_without`]) and is judged the same after earlier
+/// judging (see [`Step::judged_where_judging_was_done`]), and not of the lesson's last step,
+/// whose mutants are also judged by what the lesson leaves behind at its end. The j-th such
+/// mutant of each step goes to the j-th jail of its lesson; a jail of one is no jail shared.
+fn chains(
+    lessons: &[Lesson],
+    plan: &[(usize, usize, usize, String)],
+    jailed: &[usize],
+) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    for (i, lesson) in lessons.iter().enumerate() {
+        let last = lesson.steps.last().map_or(0, |s| s.index);
+        let mut lesson_chains: Vec<Vec<usize>> = Vec::new();
+        for step in lesson.steps.iter().filter(|s| s.index < last) {
+            if !step.judged_where_judging_was_done() {
+                continue;
+            }
+            let mut mine: Vec<usize> = jailed
+                .iter()
+                .copied()
+                .filter(|&k| {
+                    let (li, si, line, _) = &plan[k];
+                    *li == i && *si == step.index && step.repairable_without(*line)
+                })
+                .collect();
+            mine.sort_by_key(|&k| plan[k].2);
+            for (j, k) in mine.into_iter().enumerate() {
+                if lesson_chains.len() <= j {
+                    lesson_chains.push(Vec::new());
+                }
+                lesson_chains[j].push(k);
+            }
+        }
+        out.extend(lesson_chains.into_iter().filter(|c| c.len() > 1));
+    }
+    out
 }
 
 /// Mutation testing. Each mutant leaves one command line out; it is killed when the lesson
@@ -1025,10 +1081,27 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             .and_then(|s| s.judged_without_last())
             .is_some_and(|l| l.line == line)
     };
-    let mut order: Vec<usize> = (0..plan.len())
+    let jailed: Vec<usize> = (0..plan.len())
         .filter(|&k| !in_lesson_run(&plan[k]))
         .collect();
-    order.sort_by_key(|&k| std::cmp::Reverse(cost(&plan[k])));
+    // Mutants of different steps of a lesson share a jail where that is exact (see
+    // `chains`); the others have one each.
+    let chains = chains(lessons, &plan, &jailed);
+    let chained: std::collections::HashSet<usize> = chains.iter().flatten().copied().collect();
+    let mut order: Vec<Work> = jailed
+        .iter()
+        .filter(|k| !chained.contains(k))
+        .map(|&k| Work::Mutant(k))
+        .chain(chains.into_iter().map(Work::Chain))
+        .collect();
+    // A shared jail costs about what its last mutant costs alone, and each mutant's own
+    // judging on top.
+    let work_cost = |w: &Work| match w {
+        Work::Mutant(k) => cost(&plan[*k]),
+        Work::Chain(c) => c.iter().map(|k| cost(&plan[*k])).sum(),
+        Work::Plain(_) => u64::MAX,
+    };
+    order.sort_by_key(|w| std::cmp::Reverse(work_cost(w)));
     let tty =
         std::io::stderr().is_terminal() && opts.format == Format::Human && opts.output.is_none();
     let total = plan.len();
@@ -1078,37 +1151,53 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                     }),
                 duration_ms,
                 in_lesson_run: false,
+                shared_jail: false,
             }
         })
     };
-    enum Work {
-        Plain(usize),
-        Mutant(usize),
-    }
+    // The mutants of a shared jail, one after the other (see `run::verify_chain`).
+    let run_chain = |c: &[usize]| -> Result<LessonReport, Failure> {
+        let i = plan[c[0]].0;
+        let scope = Scope {
+            chain: c.iter().map(|k| plan[*k].2).collect(),
+            ..Scope::default()
+        };
+        spawn_worker(opts, &lessons[i], scope, &mut |_| {})
+    };
     enum Done {
         Plain(Result<LessonReport, Failure>),
-        Mutant(Result<Mutant, Failure>),
+        Mutant(usize, Result<Mutant, Failure>),
+        Chain(Vec<usize>, Result<LessonReport, Failure>),
     }
-    let work: Vec<Work> = (0..lessons.len())
-        .map(Work::Plain)
-        .chain(order.iter().map(|&k| Work::Mutant(k)))
-        .collect();
+    let work: Vec<Work> = (0..lessons.len()).map(Work::Plain).chain(order).collect();
     let start = Instant::now();
     // The plain lessons and the mutants share the cores; each plain run also judges the
-    // mutants of its steps' last lines.
+    // mutants of its steps' last lines, and says the state each step leaves, to which the
+    // shared jails compare theirs.
     let plain_scope = Scope {
         judge_without_last: true,
-        ..opts.scope
+        digests: true,
+        ..opts.scope.clone()
     };
     let done = parallel(work, opts.jobs, |w| match w {
         // A lesson that fails as it is cannot say anything about its mutants.
-        Work::Plain(i) => Done::Plain(spawn_worker(opts, &lessons[i], plain_scope, &mut |_| {})),
-        Work::Mutant(k) => Done::Mutant(run_mutant(k)),
+        Work::Plain(i) => Done::Plain(spawn_worker(
+            opts,
+            &lessons[i],
+            plain_scope.clone(),
+            &mut |_| {},
+        )),
+        Work::Mutant(k) => Done::Mutant(k, run_mutant(k)),
+        Work::Chain(c) => {
+            let r = run_chain(&c);
+            Done::Chain(c, r)
+        }
     });
     let mut broken = Vec::new();
     // Lessons this kernel cannot run (a kind of link it does not know).
     let mut lacking: Vec<String> = Vec::new();
-    let mut found: Vec<Result<Mutant, Failure>> = Vec::new();
+    let mut found: Vec<(usize, Result<Mutant, Failure>)> = Vec::new();
+    let mut shared: Vec<(Vec<usize>, Result<LessonReport, Failure>)> = Vec::new();
     let mut plain: Vec<Option<LessonReport>> = vec![None; lessons.len()];
     for (d, i) in done.into_iter().zip(0..) {
         match d {
@@ -1119,7 +1208,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 // bound. Before saying the lesson fails as it is, it is verified once more,
                 // alone.
                 if !r.passed && kernel_lacks(&r, opts.sandbox).is_none() && !ran_out_of_time(&r) {
-                    r = spawn_worker(opts, &lessons[i], opts.scope, &mut |_| {})?;
+                    r = spawn_worker(opts, &lessons[i], plain_scope.clone(), &mut |_| {})?;
                 }
                 if let Some(l) = kernel_lacks(&r, opts.sandbox).filter(|_| !r.passed) {
                     lacking.push(l);
@@ -1152,7 +1241,8 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                     plain[i] = Some(r);
                 }
             }
-            Done::Mutant(r) => found.push(r),
+            Done::Mutant(k, r) => found.push((k, r)),
+            Done::Chain(c, r) => shared.push((c, r)),
         }
     }
     if !broken.is_empty() {
@@ -1163,13 +1253,54 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         return Err(Failure::env(lacking.join("\n")));
     }
     let mut mutants: Vec<Option<Mutant>> = vec![None; plan.len()];
-    for (k, r) in order.into_iter().zip(found) {
+    for (k, r) in found {
         mutants[k] = Some(r?);
     }
-    // The mutants the lessons' own runs judged; those they could not decide (a last step's
-    // mutant whose checks hold: only what the lesson leaves behind at its end can kill it) run
-    // in jails of their own.
+    // The shared jails' mutants, each where every step before it was caught up with the state
+    // the lesson's own run left; the others run in jails of their own, with the mutants the
+    // lessons' own runs could not decide (a last step's mutant whose checks hold: only what
+    // the lesson leaves behind at its end can kill it).
     let mut undecided = Vec::new();
+    for (c, r) in shared {
+        let i = plan[c[0]].0;
+        // A mutant left unjudged here is judged in a jail of its own below.
+        let (Ok(r), Some(p)) = (r, plain[i].as_ref()) else {
+            continue;
+        };
+        let mut exact = true;
+        for k in c {
+            let (_, step, line, ref text) = plan[k];
+            let judged = r
+                .steps
+                .iter()
+                .find(|s| s.index == step && s.status != run::Status::Skipped)
+                .filter(|_| exact);
+            let Some(s) = judged else {
+                continue;
+            };
+            count(1);
+            let killed = s.status.is_bad();
+            mutants[k] = Some(Mutant {
+                lesson: lessons[i].id.clone(),
+                file: lessons[i].source.name.clone(),
+                line,
+                step,
+                command: text.clone(),
+                killed,
+                failed_at: killed.then_some(step),
+                how: s.failure.clone(),
+                duration_ms: s.duration_ms,
+                in_lesson_run: false,
+                shared_jail: true,
+            });
+            let lesson_left = p
+                .steps
+                .iter()
+                .find(|s| s.index == step)
+                .and_then(|s| s.digest);
+            exact = s.digest.is_some() && s.digest == lesson_left;
+        }
+    }
     for (k, (i, step, line, text)) in plan.iter().enumerate() {
         if mutants[k].is_some() {
             continue;
@@ -1177,6 +1308,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         let last_step = lessons[*i].steps.last().map_or(0, |s| s.index);
         let judged = plain[*i]
             .as_ref()
+            .filter(|_| in_lesson_run(&plan[k]))
             .and_then(|r| r.steps.iter().find(|s| s.index == *step))
             .and_then(|s| s.without_last.as_deref())
             .filter(|m| m.status.is_bad() || *step < last_step);
@@ -1195,6 +1327,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                     how: m.failure.clone(),
                     duration_ms: m.duration_ms,
                     in_lesson_run: true,
+                    shared_jail: false,
                 })
             }
             None => undecided.push(k),
@@ -1253,8 +1386,54 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::{bounded_line, parse_timeout, time_limit_ms};
+    use super::{bounded_line, chains, parse_timeout, time_limit_ms};
     use std::time::Duration;
+
+    #[test]
+    fn mutants_of_different_steps_share_a_jail_where_each_can_be_caught_up() {
+        let text = "+++\nid = \"t\"\ntitle = \"T\"\nformat = 1\n+++\n\
+            ## One\n\n```sh\nip netns add a\nip -n a link set lo up\nip netns add b\n```\n\n\
+            ## Two\n\n```sh\nip -n a link add v0 type veth peer name v1 netns b\n\
+            ip -n a link set v0 up\nip netns exec a ping -c 1 127.0.0.1\n```\n\n\
+            ## Three\n\n```sh\nip -n a addr add 10.0.0.1/24 dev v0\nip -n b link set v1 up\n```\n\n\
+            ```check\nsh (in a): true\n```\n\n\
+            ## Four\n\n```sh\nip -n b addr add 10.0.0.2/24 dev v1\nip -n b link set lo up\n```\n\n\
+            ## Five\n\n```sh\nip netns del a\nip netns del b\n```\n";
+        let lesson = crate::lesson::parse::parse(&crate::diag::Source::new("t.md", text))
+            .0
+            .unwrap();
+        let mut plan = Vec::new();
+        for s in &lesson.steps {
+            for c in s.commands.iter().filter(|c| !c.observe) {
+                plan.push((0, s.index, c.line, c.text.clone()));
+            }
+        }
+        let line = |k: usize| plan[k].2;
+        let all: Vec<usize> = (0..plan.len()).collect();
+        let got: Vec<Vec<usize>> = chains(std::slice::from_ref(&lesson), &plan, &all)
+            .into_iter()
+            .map(|c| c.into_iter().map(line).collect())
+            .collect();
+        // Step two's lines before its ping cannot be caught up (the ping ran without them);
+        // step three has a shell check; step five is the last. So: step one's three lines,
+        // each in a jail of its own with one of step four's, but the third, alone.
+        let (one, four): (Vec<usize>, Vec<usize>) = (
+            lesson.steps[0].commands.iter().map(|c| c.line).collect(),
+            lesson.steps[3].commands.iter().map(|c| c.line).collect(),
+        );
+        assert_eq!(got, vec![vec![one[0], four[0]], vec![one[1], four[1]]]);
+        // Only the mutants given (those needing a jail) are placed.
+        let some: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&k| line(k) != four[0])
+            .collect();
+        let got: Vec<Vec<usize>> = chains(std::slice::from_ref(&lesson), &plan, &some)
+            .into_iter()
+            .map(|c| c.into_iter().map(line).collect())
+            .collect();
+        assert_eq!(got, vec![vec![one[0], four[1]]]);
+    }
 
     #[test]
     fn a_lessons_time_limit_is_whole_seconds_from_one() {

@@ -80,6 +80,11 @@ pub struct StepReport {
     /// Never in verify's own reports.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub without_last: Option<Box<StepReport>>,
+    /// In `--mutate`'s runs: the state the step leaves (see `Engine::state_digest`), in the
+    /// lesson's own run after the step, in a shared jail after the mutant's step was caught up
+    /// with the lesson. Never in verify's own reports.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub digest: Option<u64>,
 }
 
 impl StepReport {
@@ -122,7 +127,7 @@ pub struct LessonReport {
 }
 
 /// Which steps to verify, and which command line (by source line) to leave out.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Scope {
     /// Verify only this step (earlier ones are performed, not verified).
     pub step: Option<usize>,
@@ -134,6 +139,14 @@ pub struct Scope {
     /// (see [`StepReport::without_last`]).
     #[serde(default)]
     pub judge_without_last: bool,
+    /// `--mutate`'s run of the lesson as it is: the state each verified step leaves (see
+    /// [`StepReport::digest`]).
+    #[serde(default)]
+    pub digests: bool,
+    /// `--mutate`'s shared jail: mutants of several steps, one line of each (by source line,
+    /// in the lesson's order), judged one after the other (see [`verify_chain`]).
+    #[serde(default)]
+    pub chain: Vec<usize>,
 }
 
 impl Scope {
@@ -148,13 +161,16 @@ impl Scope {
 
     /// Every step is verified, every line performed: the lesson runs to its end.
     pub fn whole(&self) -> bool {
-        self.step.is_none() && self.until.is_none() && self.skip_line.is_none()
+        self.step.is_none()
+            && self.until.is_none()
+            && self.skip_line.is_none()
+            && self.chain.is_empty()
     }
 
     /// The run goes on to the lesson's last step (earlier ones maybe performed unjudged, one
     /// line maybe left out): what it leaves in the root namespace is what the lesson leaves.
     pub fn reaches_end(&self, steps: usize) -> bool {
-        self.last().is_none_or(|l| l >= steps)
+        self.chain.is_empty() && self.last().is_none_or(|l| l >= steps)
     }
 
     fn last(&self) -> Option<usize> {
@@ -172,6 +188,9 @@ pub fn verify_lesson(
     scope: Scope,
     mut on_step: impl FnMut(&StepReport),
 ) -> LessonReport {
+    if !scope.chain.is_empty() {
+        return verify_chain(engine, lesson, &scope);
+    }
     engine.set_lesson(lesson);
     let mut steps = Vec::new();
     let mut stopped = false;
@@ -180,23 +199,13 @@ pub fn verify_lesson(
         let report = if stopped || last {
             skipped(&lesson.source, step, "not verified")
         } else if !scope.verifies(step.index) {
-            // Bring the kernel to this step's state without reporting on it. Its checks are
-            // judged all the same (and the verdicts dropped): that waits for what the step
-            // started (a program in the background, a teardown), so that the next step begins
-            // from the state it begins from in a whole run.
-            let policy = Policy {
-                stop_on_failure: true,
-                prefix: true,
-                skip_line: scope.skip_line,
-                setup: true,
-                ..Policy::default()
-            };
-            let run = runner::run_step(engine, step, &policy, &mut Quiet);
-            let mut rep = skipped(&lesson.source, step, "performed, not verified");
-            rep.commands = commands(&run);
-            rep
+            perform_unverified(engine, lesson, step, scope.skip_line)
         } else {
-            verify_step(engine, &lesson.source, step, scope)
+            let mut report = verify_step(engine, &lesson.source, step, &scope);
+            if scope.digests {
+                report.digest = digest_when_done(engine);
+            }
+            report
         };
         if report.status.is_bad() {
             stopped = true;
@@ -208,6 +217,105 @@ pub fn verify_lesson(
         id: lesson.id.clone(),
         file: lesson.source.name.clone(),
         passed: !stopped,
+        steps,
+        error: None,
+        leftovers: Vec::new(),
+        kernel_lacks: None,
+    }
+}
+
+/// Brings the kernel to a step's state without reporting on it. Its checks are judged all
+/// the same (and the verdicts dropped): that waits for what the step started (a program in
+/// the background, a teardown), so that the next step begins from the state it begins from in
+/// a whole run.
+fn perform_unverified(
+    engine: &mut Engine,
+    lesson: &Lesson,
+    step: &Step,
+    skip_line: Option<usize>,
+) -> StepReport {
+    let policy = Policy {
+        stop_on_failure: true,
+        prefix: true,
+        skip_line,
+        setup: true,
+        ..Policy::default()
+    };
+    let run = runner::run_step(engine, step, &policy, &mut Quiet);
+    let mut rep = skipped(&lesson.source, step, "performed, not verified");
+    rep.commands = commands(&run);
+    rep
+}
+
+/// The state a step leaves, once the kernel has done what the step owes it.
+fn digest_when_done(engine: &mut Engine) -> Option<u64> {
+    engine.wait_owed();
+    engine.state_digest()
+}
+
+/// `--mutate`'s shared jail: the mutants of `scope.chain`, one line of each of several steps,
+/// judged one after the other. The steps without one are performed as a mutant's earlier
+/// steps are. After each mutant but the last, its step is caught up with the lesson as it is
+/// (see [`runner::catch_up`]) and the state it then leaves is reported (its `digest`): a mutant
+/// after it is judged only where every digest before it is the one the lesson's own run
+/// reported for that step, which the caller compares. A step before the last mutant's that
+/// cannot be performed or caught up ends the run; the mutants after it are left unjudged
+/// (reported as skipped).
+pub fn verify_chain(engine: &mut Engine, lesson: &Lesson, scope: &Scope) -> LessonReport {
+    engine.set_lesson(lesson);
+    let line_of = |step: &Step| {
+        step.commands
+            .iter()
+            .map(|c| c.line)
+            .find(|l| scope.chain.contains(l))
+    };
+    let last = lesson
+        .steps
+        .iter()
+        .filter(|s| line_of(s).is_some())
+        .map(|s| s.index)
+        .max()
+        .unwrap_or(0);
+    let mut steps = Vec::new();
+    let mut ended = false;
+    for step in &lesson.steps {
+        if ended || step.index > last {
+            steps.push(skipped(&lesson.source, step, "not verified"));
+            continue;
+        }
+        let Some(left_out) = line_of(step) else {
+            let report = perform_unverified(engine, lesson, step, None);
+            ended = report.status.is_bad();
+            steps.push(report);
+            continue;
+        };
+        let mutant = Scope {
+            step: Some(step.index),
+            skip_line: Some(left_out),
+            ..Scope::default()
+        };
+        let mut report = verify_step(engine, &lesson.source, step, &mutant);
+        if step.index < last {
+            // The line that failed without the left-out one, and those its failure stopped.
+            let not_run: Vec<usize> = report
+                .commands
+                .iter()
+                .filter(|c| c.status != CommandStatus::Passed)
+                .map(|c| c.line)
+                .collect();
+            match runner::catch_up(engine, step, left_out, &not_run) {
+                Ok(()) => report.digest = digest_when_done(engine),
+                Err(_) => ended = true,
+            }
+            ended |= report.digest.is_none();
+        }
+        steps.push(report);
+    }
+    LessonReport {
+        id: lesson.id.clone(),
+        file: lesson.source.name.clone(),
+        // Not a verdict on the lesson: each mutant's is its step's.
+        passed: true,
         steps,
         error: None,
         leftovers: Vec::new(),
@@ -247,6 +355,7 @@ pub(crate) fn skipped(source: &crate::diag::Source, step: &Step, why: &str) -> S
             .collect(),
         failure: None,
         without_last: None,
+        digest: None,
     }
 }
 
@@ -268,7 +377,7 @@ fn verify_step(
     engine: &mut Engine,
     source: &crate::diag::Source,
     step: &Step,
-    scope: Scope,
+    scope: &Scope,
 ) -> StepReport {
     let policy = Policy {
         // A mutant (a line left out of this step) starts the step from the very state the
@@ -397,6 +506,7 @@ fn step_report(
         commands,
         failure,
         without_last: None,
+        digest: None,
     }
 }
 
