@@ -139,15 +139,19 @@ p(f"| `nslab verify lessons/` against `bash bench/veth-lab.sh` | {ms(shipped[0])
 p(f"| `nslab verify --mutate lessons/` against `nslab verify lessons/` | {ms(mut[0])} against {ms(mut[1])} | **{mut[0] / mut[1]:.2f}** | at most 8 |")
 p("")
 mutants = json.load(open(os.path.join(work, "mutants.json")))["mutants"]
-shared = [m for m in mutants if m["in_lesson_run"]]
+in_run = [m for m in mutants if m["in_lesson_run"]]
+chained = [m for m in mutants if m["shared_jail"]]
+report_jails = json.load(open(os.path.join(work, "mutants.json")))["jails"]
 p(f"Lessons verified in parallel, one jail each, on {os.cpu_count()} cores; `--mutate` verifies each lesson once, then")
 p("each mutant (a lesson with one command line left out) up to the step of that line, on every core.")
-p(f"{len(shared)} of the {len(mutants)} mutants, each without the last line of a step that acts (only `ip` listings after it),")
-p("are judged in their lesson's own run, just before that line, with no jail of their own (see docs/verify-report.md).")
-own = [m for m in mutants if not m["in_lesson_run"]]
+p(f"{len(in_run)} of the {len(mutants)} mutants, each without the last line of a step that acts (only `ip` listings after it),")
+p("are judged in their lesson's own run, just before that line, with no jail of their own; "
+  f"{len(chained)} more share a jail with mutants of other steps of their lesson, each step caught up with the lesson")
+p(f"and compared with the state its own run left (see docs/verify-report.md). That run started {report_jails} jails.")
+own = [m for m in mutants if not m["in_lesson_run"] and not m["shared_jail"]]
 longest = max(own, key=lambda m: m["duration_ms"])
 total = sum(m["duration_ms"] for m in own)
-p(f"In one more `--mutate` run, the other {len(own)} mutants took {total / 1000:.1f} s together; the longest, {longest['duration_ms'] / 1000:.2f} s,")
+p(f"In one more `--mutate` run, the {len(own)} mutants in jails of their own took {total / 1000:.1f} s together; the longest, {longest['duration_ms'] / 1000:.2f} s,")
 p(f"leaves out line {longest['line']} of {longest['file']} (`{longest['command']}`): {longest['how']}.")
 p("No run can end before its longest mutant.")
 p("")
@@ -187,11 +191,11 @@ p("")
 p("During a mutation run the worker is hardly ever idle: the run goes as fast as the kernel destroys its")
 p("jails' namespaces, and a lesson step that waits for a teardown (a veth end gone with its namespace) waits")
 p("behind the other jails' teardowns. More jobs do not make it faster; fewer namespaces and bridges to")
-p("destroy would, which is why mutants are judged in their lesson's run where that is exact.")
+p("destroy would, which is why mutants are judged in their lesson's run, or share jails, where that is exact.")
 p(f"The worker's time alone, {float(cb):.2f} s, is " + ("more" if float(cb) > 8 * mut[1] else "less")
   + f" than the goal's budget of {8 * mut[1]:.2f} s. Of it, the jails' own namespaces (two per jail) take")
 p(f"some {float(jb):.2f} s (the empty jails' run); the rest, {float(cb) - float(jb):.2f} s, is the namespaces, links and bridges that")
-p("the lessons' steps make, and that each mutant makes again up to its step.")
+p("the lessons' steps make, and that each jail makes again up to its last mutant's step.")
 p("")
 p("## (b) A star of N namespaces on one bridge")
 p("")

@@ -35,11 +35,9 @@ bench shipped "$runs" "$nslab verify lessons/" "bench/sandbox.sh --light bash be
 # no check, no jail), and as many jails as the run makes, with nothing in them.
 bench/mutant-scripts.sh make "$work/mutants" lessons/ 2>/dev/null
 # One mutation run first, for each mutant's own time (the longest bounds the whole run) and for
-# how many jails a run makes: one per lesson, one per mutant not judged in its lesson's own run.
+# how many jails a run makes (its report says).
 "$nslab" verify --mutate --format json lessons/ >"$work/mutants.json"
-jails=$(python3 -c 'import json, sys; print(sum(not m["in_lesson_run"] for m in json.load(open(sys.argv[1]))["mutants"]))' \
-  "$work/mutants.json")
-jails=$((jails + $(find lessons -maxdepth 1 -name '*.md' | wc -l)))
+jails=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["jails"])' "$work/mutants.json")
 bench/micro.sh jail-lessons "$jails" "$work/jails"
 bench mutate "${MUTATE_RUNS:-3}" "$nslab verify --mutate lessons/" "$nslab verify lessons/" \
   "bench/mutant-scripts.sh run $work/mutants" "$nslab verify $work/jails"

@@ -2114,7 +2114,12 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
     let scratch = Scratch::new("in-lesson-run");
     let fixture = "tests/fixtures/mutate/in-lesson-run.md";
     let chained = "tests/fixtures/mutate/shared-jail.md";
-    let mut files = vec![fixture.to_string(), chained.to_string()];
+    let bridge = "tests/fixtures/mutate/link-local-of-a-bridge.md";
+    let down = "tests/fixtures/mutate/link-local-gone-with-down.md";
+    let mut files: Vec<String> = [fixture, chained, bridge, down]
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
     for e in std::fs::read_dir("lessons").unwrap() {
         files.push(format!(
             "lessons/{}",
@@ -2125,7 +2130,7 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
     args.extend(files.iter().map(String::as_str));
     let out = nslab(&args);
     let r = json(&out);
-    // Two mutants survive: exit 1.
+    // Mutants survive: exit 1.
     assert_eq!(out.status.code(), Some(1), "{r}");
     let mutants = r["mutants"].as_array().unwrap();
     let in_file = |file: &str, line: u64| {
@@ -2161,6 +2166,22 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
                 &serde_json::json!(in_lesson_run)
             ),
             "line {line}: {m}"
+        );
+    }
+    // A line run late in a shared jail may leave a link-local address other than the lesson's
+    // (from a bridge's random MAC; given after the link went down), which the jail does not
+    // compare: a step whose checks look at IPv6 is judged in a jail of its own, where the
+    // mutant without a line nothing looks at survives.
+    for (file, line) in [(bridge, 53), (down, 40)] {
+        let m = in_file(file, line);
+        assert!(
+            m["command"].as_str().unwrap().ends_with("link set lo up"),
+            "{m}"
+        );
+        assert_eq!(
+            (&m["killed"], &m["shared_jail"]),
+            (&serde_json::json!(false), &serde_json::json!(false)),
+            "{m}"
         );
     }
     // The shipped lessons' mutants share jails too.

@@ -15,7 +15,7 @@ use super::{Engine, Verdict};
 use crate::kernel::{KernelError, procs};
 use crate::lesson::check::Check;
 use crate::lesson::grammar::Op;
-use crate::lesson::{CheckLine, CommandLine, Step};
+use crate::lesson::{CheckLine, CommandLine, Step, speaks_ipv6};
 use crate::net::Ns;
 
 /// The most settle waits for something that is really pending (a namespace teardown takes
@@ -672,17 +672,6 @@ pub fn before_ipv6_line(engine: &Engine, c: &CommandLine, deadline: Instant) {
             events.get_or_insert_with(|| engine.kernel.events(&engine.lab_namespaces(), true));
         events.wait(LOOK_AGAIN.min(deadline - now));
     }
-}
-
-/// Whether a command line uses IPv6: `-6`, `ping6`, `inet6`, or an IPv6 address (with a
-/// prefix length, or a zone: `fe80::1%veth0`).
-fn speaks_ipv6(text: &str) -> bool {
-    text.split_whitespace().any(|w| {
-        matches!(w, "-6" | "ping6" | "inet6")
-            || w.split(['/', '%'])
-                .next()
-                .is_some_and(|a| a.contains(':') && a.parse::<std::net::Ipv6Addr>().is_ok())
-    })
 }
 
 /// A check whose answer a link's presence changes.

@@ -234,6 +234,26 @@ pub struct CheckError {
 }
 
 impl Check {
+    /// Whether the check looks at what `--mutate`'s shared jails do not compare between runs
+    /// (see `Step::sees_only_compared_state`): anything of IPv6 (a link's link-local address is
+    /// made from its MAC when it comes up), a MAC address, a neighbour or a bridge's forwarding
+    /// entry, or what a shell command sees.
+    pub fn sees_uncompared_state(&self) -> bool {
+        match self {
+            Check::Not(c) => c.sees_uncompared_state(),
+            Check::Ping { addr, .. } | Check::Pinged { addr, .. } => addr.is_ipv6(),
+            Check::Addr { cidr, .. } => !cidr.is_v4(),
+            Check::Route { route, .. } => {
+                route.dest.is_some_and(|d| !d.is_v4())
+                    || route.via.is_some_and(|v| v.is_ipv6())
+                    || route.src.is_some_and(|v| v.is_ipv6())
+            }
+            Check::Neigh { .. } | Check::Fdb { .. } | Check::Shell { .. } => true,
+            Check::Link { pred, .. } => matches!(pred, LinkPred::Address(_)),
+            _ => false,
+        }
+    }
+
     /// Whether the check says something is missing (`not ...`, `netns X absent`, `link X
     /// absent`): on an empty machine it holds, and says nothing of where a lab stands. (Other
     /// checks may hold there too, a count or a shell command: those a step is seldom made of

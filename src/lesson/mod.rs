@@ -154,6 +154,22 @@ impl Step {
                 .any(|c| matches!(c.check.plain(), Check::Shell { .. }))
     }
 
+    /// Whether the step, judged where an earlier step was caught up in a shared jail of
+    /// `--mutate`, looks only at what the jail compared with the lesson's own run (see
+    /// `Engine::state_digest`): no check of IPv6, of a MAC address, of a neighbour or a
+    /// bridge's forwarding entry (see [`Check::sees_uncompared_state`]), and no line that speaks
+    /// IPv6. A line run late may leave a link-local address (or a bridge's MAC) other than the
+    /// lesson's, which the comparison leaves out: those of links brought up with a random MAC
+    /// differ from run to run.
+    pub fn sees_only_compared_state(&self) -> bool {
+        !self.checks.iter().any(|c| c.check.sees_uncompared_state())
+            && !self
+                .setup
+                .iter()
+                .chain(&self.commands)
+                .any(|c| speaks_ipv6(&c.text))
+    }
+
     /// Whether the mutant without the line on source line `line` can be brought, after it was
     /// judged, to the state the step leaves in the lesson as it is, by running that line late
     /// (and then the lines its absence stopped): when it and every line after it that acts is
@@ -191,6 +207,17 @@ impl Step {
             .all(|c| c.command.listing().is_some())
             .then(|| &self.commands[i])
     }
+}
+
+/// Whether a command line uses IPv6: `-6`, `ping6`, `inet6`, or an IPv6 address (with a
+/// prefix length, or a zone: `fe80::1%veth0`).
+pub fn speaks_ipv6(text: &str) -> bool {
+    text.split_whitespace().any(|w| {
+        matches!(w, "-6" | "ping6" | "inet6")
+            || w.split(['/', '%'])
+                .next()
+                .is_some_and(|a| a.contains(':') && a.parse::<std::net::Ipv6Addr>().is_ok())
+    })
 }
 
 /// One command a step asks for, continuation lines joined.

@@ -908,6 +908,39 @@ mod tests {
     }
 
     #[test]
+    fn a_step_that_looks_at_ipv6_macs_or_neighbours_sees_what_shared_jails_do_not_compare() {
+        let step = |lines: &str, check: &str| {
+            let text = format!("{HEAD}## S\n\n```sh\n{lines}```\n\n```check\n{check}\n```\n");
+            let (lesson, diags) = parse(&Source::new("t.md", &text));
+            let lesson = lesson.unwrap_or_else(|| panic!("{check}: {diags:?}"));
+            lesson.steps[0].sees_only_compared_state()
+        };
+        let up = "ip netns add a\nip -n a link set lo up\n";
+        for check in [
+            "link lo in a is up",
+            "addr 10.0.0.1/24 on lo in a",
+            "route 10.1.0.0/24 via 10.0.0.2 in a",
+            "ping 10.0.0.1 from a",
+            "not ping 10.0.0.9 from a",
+        ] {
+            assert!(step(up, check), "{check}");
+        }
+        for check in [
+            "addr fe80::5/64 on lo in a",
+            "not addr 2001:db8::1/64 on lo in a",
+            "route default via fe80::1 in a",
+            "link lo in a address 02:00:00:00:00:01",
+            "neigh 10.0.0.2 on lo in a",
+        ] {
+            assert!(!step(up, check), "{check}");
+        }
+        assert!(!step(
+            "ip netns add a\nip netns exec a ping -6 -c 1 ::1\n",
+            "link lo in a is up"
+        ));
+    }
+
+    #[test]
     fn a_good_lesson_parses_into_steps() {
         let text = format!(
             "{HEAD}Intro.\n\n## Make blue\n\n```sh\nip netns add blue  # [observe]\nip netns exec blue \\\n  ip link set lo up\n```\n\n> Hint: use ip netns.\n\n## Look\n\n```sh\nip -br a\n```\n\n```check\nnetns blue exists\n```\n"

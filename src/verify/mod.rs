@@ -988,8 +988,9 @@ enum Work {
 /// `plan`, whose entries are (lesson, step, line, text)), those of different steps of one
 /// lesson, one per step, judged one after the other in one jail, each step caught up with the
 /// lesson as it is before the next (see `run::verify_chain`). Only mutants whose step can be
-/// caught up exactly (see [`Step::repairable_without`]) and is judged the same after earlier
-/// judging (see [`Step::judged_where_judging_was_done`]), and not of the lesson's last step,
+/// caught up exactly (see [`Step::repairable_without`]), is judged the same after earlier
+/// judging (see [`Step::judged_where_judging_was_done`]) and after earlier steps were caught
+/// up (see [`Step::sees_only_compared_state`]), and not of the lesson's last step,
 /// whose mutants are also judged by what the lesson leaves behind at its end. The j-th such
 /// mutant of each step goes to the j-th jail of its lesson; a jail of one is no jail shared.
 fn chains(
@@ -1002,7 +1003,7 @@ fn chains(
         let last = lesson.steps.last().map_or(0, |s| s.index);
         let mut lesson_chains: Vec<Vec<usize>> = Vec::new();
         for step in lesson.steps.iter().filter(|s| s.index < last) {
-            if !step.judged_where_judging_was_done() {
+            if !step.judged_where_judging_was_done() || !step.sees_only_compared_state() {
                 continue;
             }
             let mut mine: Vec<usize> = jailed
@@ -1170,6 +1171,8 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         Chain(Vec<usize>, Result<LessonReport, Failure>),
     }
     let work: Vec<Work> = (0..lessons.len()).map(Work::Plain).chain(order).collect();
+    // How many jails (workers, without a sandbox) the run starts, for the report.
+    let mut jails = work.len();
     let start = Instant::now();
     // The plain lessons and the mutants share the cores; each plain run also judges the
     // mutants of its steps' last lines, and says the state each step leaves, to which the
@@ -1209,6 +1212,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 // alone.
                 if !r.passed && kernel_lacks(&r, opts.sandbox).is_none() && !ran_out_of_time(&r) {
                     r = spawn_worker(opts, &lessons[i], plain_scope.clone(), &mut |_| {})?;
+                    jails += 1;
                 }
                 if let Some(l) = kernel_lacks(&r, opts.sandbox).filter(|_| !r.passed) {
                     lacking.push(l);
@@ -1333,6 +1337,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             None => undecided.push(k),
         }
     }
+    jails += undecided.len();
     for (k, r) in undecided
         .iter()
         .zip(parallel(undecided.clone(), opts.jobs, run_mutant))
@@ -1352,6 +1357,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 "score": score,
                 "killed": killed,
                 "total": mutants.len(),
+                "jails": jails,
                 "mutants": mutants,
             }))
             .map_err(|e| Failure::env(e.to_string()))?
