@@ -186,12 +186,13 @@ impl Engine {
     /// What `--mutate` compares between the lesson's own run and a run that reached the end of
     /// the same step another way (see `runner::catch_up`): the root namespace and the named
     /// ones, and in each its links by name (kind, MTU, up, master, peer, alias and other
-    /// names), its addresses and its routes of every table but `local` (which follows from the
-    /// addresses), both in the kernel's order (the first address of a subnet is the primary
-    /// one). Not what timing, chance or nslab's probes decide: link indexes, MACs, carrier,
-    /// neighbours, IPv6 link-local addresses (made from the MAC) and their routes (added when
-    /// the kernel gets to it). `None` when a namespace
-    /// cannot be read. A hash: equal states give equal hashes in every process of one binary.
+    /// names), each link's addresses and the routes of every table, both in the kernel's order
+    /// (the first address of a subnet is the primary one; of two routes alike, the first is
+    /// taken), but the `local` table's sorted. Not what timing, chance or nslab's probes
+    /// decide: link indexes, MACs, carrier, neighbours, IPv6 link-local addresses (made from
+    /// the MAC) and their routes, and multicast routes (added when the kernel gets to it, link
+    /// by link). `None` when a namespace cannot be read. A hash: equal states give equal hashes
+    /// in every process of one binary.
     pub fn state_digest(&self) -> Option<u64> {
         use std::fmt::Write;
         use std::hash::{Hash, Hasher};
@@ -202,6 +203,7 @@ impl Engine {
             std::net::IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
             std::net::IpAddr::V4(_) => false,
         };
+        let multicast = |c: crate::net::Cidr| c.addr.is_multicast();
         let mut names = self.kernel.netns_list();
         names.sort();
         let mut text = String::new();
@@ -222,29 +224,42 @@ impl Engine {
                     l.name, l.kind, l.mtu, l.up, l.master, peer, l.alias, l.altnames
                 );
             }
-            for a in snap.addrs.iter().filter(|a| !link_local(a.cidr)) {
+            // The kernel lists addresses link by link, in the order of the links' indexes;
+            // each link's in its own order, which decides the primary address.
+            let mut addrs: Vec<_> = snap.addrs.iter().filter(|a| !link_local(a.cidr)).collect();
+            addrs.sort_by(|a, b| a.link.cmp(&b.link));
+            for a in addrs {
                 let _ = writeln!(
                     text,
                     "addr {} {} {:?} {:?} {:?} {}",
                     a.link, a.cidr, a.peer, a.brd, a.label, a.scope
                 );
             }
-            for r in snap
-                .routes
-                .iter()
-                .chain(&routes6)
-                .filter(|r| r.table != LOCAL_TABLE && !r.dest.is_some_and(link_local))
-            {
-                let _ = writeln!(
-                    text,
+            let route = |r: &crate::kernel::Route| {
+                format!(
                     "route {} {} {:?} {:?} {:?} {:?} {:?} {:?} {}",
                     r.table, r.kind, r.dest, r.via, r.dev, r.metric, r.nexthops, r.src, r.tos
-                );
+                )
+            };
+            let all = || snap.routes.iter().chain(&routes6);
+            for r in all().filter(|r| r.table != LOCAL_TABLE && !r.dest.is_some_and(link_local)) {
+                let _ = writeln!(text, "{}", route(r));
+            }
+            // The local table, in an order of its own: the kernel's is that of the links coming
+            // up (IPv6's multicast route of each), which the comparison leaves out.
+            let mut local: Vec<String> = all()
+                .filter(|r| {
+                    r.table == LOCAL_TABLE && !r.dest.is_some_and(|d| link_local(d) || multicast(d))
+                })
+                .map(route)
+                .collect();
+            local.sort();
+            for r in local {
+                let _ = writeln!(text, "{r}");
             }
         }
         let mut h = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut h);
-
         Some(h.finish())
     }
 
