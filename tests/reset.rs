@@ -323,10 +323,16 @@ echo "#TERM"; echo "code $C"; cat /proc/sys/net/ipv4/ip_forward; ls /run/netns
 # The 30 s line was stopped, not waited for.
 echo "#TOOK"; [ $(( (END - START) / 1000000 )) -lt 10000 ] && echo fast
 echo "#ERR"; cat /tmp/err
+# The same under --mutate (its lesson's own run first): exit 130 too, not 3.
+$N verify --mutate --no-sandbox $L > /dev/null 2>&1 &
+fwd_on
+kill -TERM $!; wait $!; C=$?
+echo "#MUTATE"; echo "code $C"; cat /proc/sys/net/ipv4/ip_forward; ls /run/netns
 echo "#LEDGER"; cat $HOME/.local/state/nslab/ledger.json
 "##,
     );
     let r = Run::of(&out);
+    assert_eq!(r.words("MUTATE"), ["code", "130", "0"], "{}", r.text);
     assert_eq!(r.words("KILLED"), ["1", "fwd"], "{}", r.text);
     let reset = r.part("RESET");
     for line in [

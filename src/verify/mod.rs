@@ -723,7 +723,12 @@ pub fn verify(opts: Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             .map_err(|e| Failure::env(format!("cannot write {}: {e}", p.display())))?;
     }
     if opts.mutate {
-        return mutate(&opts, lessons);
+        let r = mutate(&opts, lessons);
+        // --no-sandbox, interrupted: the worker reset the lesson and said so; no report.
+        if crate::signals::stopping() {
+            return Ok(Code::Interrupted);
+        }
+        return r;
     }
     let human = opts.format == Format::Human;
     let progress = report::Progress::new(lessons, human && opts.output.is_none());
@@ -1106,6 +1111,16 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     let tty =
         std::io::stderr().is_terminal() && opts.format == Format::Human && opts.output.is_none();
     let total = plan.len();
+    // The progress line ends before anything else is written, however the run ends.
+    struct EndsLine(bool);
+    impl Drop for EndsLine {
+        fn drop(&mut self) {
+            if self.0 {
+                eprintln!();
+            }
+        }
+    }
+    let ends_line = EndsLine(tty);
     let counter = Mutex::new(0usize);
     let count = |n: usize| {
         if let Ok(mut c) = counter.lock() {
@@ -1125,7 +1140,6 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         let began = Instant::now();
         let r = spawn_worker(opts, &lessons[i], scope, &mut |_| {});
         let duration_ms = began.elapsed().as_secs_f64() * 1000.0;
-        count(1);
         r.map(|rep| {
             let failed = rep.steps.iter().find(|s| s.status.is_bad());
             let failed_at = failed.map(|s| s.index);
@@ -1163,7 +1177,12 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             chain: c.iter().map(|k| plan[*k].2).collect(),
             ..Scope::default()
         };
-        spawn_worker(opts, &lessons[i], scope, &mut |_| {})
+        // `--timeout` is each mutant's: a shared jail judges several.
+        let opts = Options {
+            timeout: opts.timeout.saturating_mul(c.len() as u32),
+            ..opts.clone()
+        };
+        spawn_worker(&opts, &lessons[i], scope, &mut |_| {})
     };
     enum Done {
         Plain(Result<LessonReport, Failure>),
@@ -1190,9 +1209,15 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             plain_scope.clone(),
             &mut |_| {},
         )),
-        Work::Mutant(k) => Done::Mutant(k, run_mutant(k)),
+        Work::Mutant(k) => {
+            let r = run_mutant(k);
+            count(1);
+            Done::Mutant(k, r)
+        }
         Work::Chain(c) => {
             let r = run_chain(&c);
+            // Those it could not judge are judged again in jails of their own, uncounted.
+            count(c.len());
             Done::Chain(c, r)
         }
     });
@@ -1282,7 +1307,6 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             let Some(s) = judged else {
                 continue;
             };
-            count(1);
             let killed = s.status.is_bad();
             mutants[k] = Some(Mutant {
                 lesson: lessons[i].id.clone(),
@@ -1338,12 +1362,20 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         }
     }
     jails += undecided.len();
+    let again = |k: usize| {
+        let r = run_mutant(k);
+        if !chained.contains(&k) {
+            count(1);
+        }
+        r
+    };
     for (k, r) in undecided
         .iter()
-        .zip(parallel(undecided.clone(), opts.jobs, run_mutant))
+        .zip(parallel(undecided.clone(), opts.jobs, again))
     {
         mutants[*k] = Some(r?);
     }
+    drop(ends_line);
     let mutants: Vec<Mutant> = mutants.into_iter().flatten().collect();
     let killed = mutants.iter().filter(|m| m.killed).count();
     let score = if mutants.is_empty() {
