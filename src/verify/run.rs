@@ -285,7 +285,12 @@ pub fn verify_chain(engine: &mut Engine, lesson: &Lesson, scope: &Scope) -> Less
         }
         let Some(left_out) = line_of(step) else {
             let report = perform_unverified(engine, lesson, step, None);
-            ended = report.status.is_bad();
+            // It passed in the lesson's own run: failing here, it says that the state it began
+            // from differs in what the comparison leaves out.
+            ended = report
+                .commands
+                .iter()
+                .any(|c| c.status == CommandStatus::Failed);
             steps.push(report);
             continue;
         };
