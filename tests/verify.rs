@@ -2117,6 +2117,7 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
     let bridge = "tests/fixtures/mutate/link-local-of-a-bridge.md";
     let down = "tests/fixtures/mutate/link-local-gone-with-down.md";
     let between = "tests/fixtures/mutate/a-step-between-fails.md";
+    let otherwise = "tests/fixtures/mutate/a-step-between-does-otherwise.md";
     // And lessons a helper wrote to make shared jails wrong: lines whose order matters.
     let mut files: Vec<String> = [
         fixture,
@@ -2124,6 +2125,7 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
         bridge,
         down,
         between,
+        otherwise,
         "tests/fixtures/mutate/order-of-addresses-and-routes.md",
         "tests/fixtures/mutate/moves-renames-and-ports.md",
         "tests/fixtures/mutate/pings-between-namespaces.md",
@@ -2183,10 +2185,10 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
     // (from a bridge's random MAC; given after the link went down), which the jail does not
     // compare: a step whose checks look at IPv6 is judged in a jail of its own, where the
     // mutant without a line nothing looks at survives.
-    // And where a step between two of a shared jail's mutants fails there (a line that needs
-    // the lesson's link-local address), the jail stops: the mutant after it has a jail of its
-    // own.
-    for (file, line) in [(bridge, 53), (down, 40), (between, 62)] {
+    // And where a step between two of a shared jail's mutants fails there, or leaves another
+    // state (a line that needs the lesson's link-local address), the jail stops: the mutant
+    // after it has a jail of its own.
+    for (file, line) in [(bridge, 53), (down, 40), (between, 62), (otherwise, 60)] {
         let m = in_file(file, line);
         assert!(
             m["command"].as_str().unwrap().ends_with("link set lo up"),

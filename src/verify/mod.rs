@@ -1296,37 +1296,36 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         let (Ok(r), Some(p)) = (r, plain[i].as_ref()) else {
             continue;
         };
+        // Each step from the first mutant's on reports the state it left (a mutant's once it
+        // was caught up): a mutant is judged here only where every one before it is the state
+        // the lesson's own run reported.
+        let lesson_left = |step: usize| p.steps.iter().find(|s| s.index == step)?.digest;
         let mut exact = true;
-        for k in c {
-            let (_, step, line, ref text) = plan[k];
-            let judged = r
-                .steps
-                .iter()
-                .find(|s| s.index == step && s.status != run::Status::Skipped)
-                .filter(|_| exact);
-            let Some(s) = judged else {
-                continue;
-            };
-            let killed = s.status.is_bad();
-            mutants[k] = Some(Mutant {
-                lesson: lessons[i].id.clone(),
-                file: lessons[i].source.name.clone(),
-                line,
-                step,
-                command: text.clone(),
-                killed,
-                failed_at: killed.then_some(step),
-                how: s.failure.clone(),
-                duration_ms: s.duration_ms,
-                in_lesson_run: false,
-                shared_jail: true,
-            });
-            let lesson_left = p
-                .steps
-                .iter()
-                .find(|s| s.index == step)
-                .and_then(|s| s.digest);
-            exact = s.digest.is_some() && s.digest == lesson_left;
+        for s in &r.steps {
+            if !exact {
+                break;
+            }
+            let member = c.iter().copied().find(|&k| plan[k].1 == s.index);
+            if let Some(k) = member.filter(|_| s.status != run::Status::Skipped) {
+                let (_, step, line, ref text) = plan[k];
+                let killed = s.status.is_bad();
+                mutants[k] = Some(Mutant {
+                    lesson: lessons[i].id.clone(),
+                    file: lessons[i].source.name.clone(),
+                    line,
+                    step,
+                    command: text.clone(),
+                    killed,
+                    failed_at: killed.then_some(step),
+                    how: s.failure.clone(),
+                    duration_ms: s.duration_ms,
+                    in_lesson_run: false,
+                    shared_jail: true,
+                });
+            }
+            if s.digest.is_some() {
+                exact = s.digest == lesson_left(s.index);
+            }
         }
     }
     for (k, (i, step, line, text)) in plan.iter().enumerate() {

@@ -256,11 +256,11 @@ fn digest_when_done(engine: &mut Engine) -> Option<u64> {
 /// `--mutate`'s shared jail: the mutants of `scope.chain`, one line of each of several steps,
 /// judged one after the other. The steps without one are performed as a mutant's earlier
 /// steps are. After each mutant but the last, its step is caught up with the lesson as it is
-/// (see [`runner::catch_up`]) and the state it then leaves is reported (its `digest`): a mutant
-/// after it is judged only where every digest before it is the one the lesson's own run
-/// reported for that step, which the caller compares. A step before the last mutant's that
-/// cannot be performed or caught up ends the run; the mutants after it are left unjudged
-/// (reported as skipped).
+/// (see [`runner::catch_up`]) and the state it then leaves is reported (its `digest`), as is
+/// that of each step after it: a mutant is judged only where every digest before it is the one
+/// the lesson's own run reported for that step, which the caller compares. A step before the
+/// last mutant's that cannot be performed or caught up ends the run; the mutants after it are
+/// left unjudged (reported as skipped).
 pub fn verify_chain(engine: &mut Engine, lesson: &Lesson, scope: &Scope) -> LessonReport {
     engine.set_lesson(lesson);
     let line_of = |step: &Step| {
@@ -269,13 +269,17 @@ pub fn verify_chain(engine: &mut Engine, lesson: &Lesson, scope: &Scope) -> Less
             .map(|c| c.line)
             .find(|l| scope.chain.contains(l))
     };
-    let last = lesson
-        .steps
-        .iter()
-        .filter(|s| line_of(s).is_some())
-        .map(|s| s.index)
-        .max()
-        .unwrap_or(0);
+    let with_mutants = || {
+        lesson
+            .steps
+            .iter()
+            .filter(|s| line_of(s).is_some())
+            .map(|s| s.index)
+    };
+    let (first, last) = (
+        with_mutants().min().unwrap_or(0),
+        with_mutants().max().unwrap_or(0),
+    );
     let mut steps = Vec::new();
     let mut ended = false;
     for step in &lesson.steps {
@@ -284,13 +288,19 @@ pub fn verify_chain(engine: &mut Engine, lesson: &Lesson, scope: &Scope) -> Less
             continue;
         }
         let Some(left_out) = line_of(step) else {
-            let report = perform_unverified(engine, lesson, step, None);
+            let mut report = perform_unverified(engine, lesson, step, None);
             // It passed in the lesson's own run: failing here, it says that the state it began
             // from differs in what the comparison leaves out.
             ended = report
                 .commands
                 .iter()
                 .any(|c| c.status == CommandStatus::Failed);
+            // After a mutant's step was caught up, each step's state is compared too: a line
+            // may do otherwise there without failing.
+            if !ended && step.index > first {
+                report.digest = digest_when_done(engine);
+                ended = report.digest.is_none();
+            }
             steps.push(report);
             continue;
         };
