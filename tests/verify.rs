@@ -2118,6 +2118,8 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
     let down = "tests/fixtures/mutate/link-local-gone-with-down.md";
     let between = "tests/fixtures/mutate/a-step-between-fails.md";
     let otherwise = "tests/fixtures/mutate/a-step-between-does-otherwise.md";
+    let redirect = "tests/fixtures/mutate/a-probe-leaves-a-redirect.md";
+    let neighbour = "tests/fixtures/mutate/a-probe-leaves-a-neighbour.md";
     // And lessons a helper wrote to make shared jails wrong: lines whose order matters.
     let mut files: Vec<String> = [
         fixture,
@@ -2126,6 +2128,8 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
         down,
         between,
         otherwise,
+        redirect,
+        neighbour,
         "tests/fixtures/mutate/order-of-addresses-and-routes.md",
         "tests/fixtures/mutate/moves-renames-and-ports.md",
         "tests/fixtures/mutate/pings-between-namespaces.md",
@@ -2199,6 +2203,17 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
             (&serde_json::json!(false), &serde_json::json!(false)),
             "{m}"
         );
+    }
+    // A ping probe of an earlier mutant's step may leave what no comparison sees (a redirect
+    // the host keeps, a router's neighbour entry) and a later step's ping meets: after a step
+    // whose checks send probes, no mutant shares its jail. These mutants survive alone.
+    for (file, line) in [(redirect, 77), (neighbour, 82)] {
+        let m = in_file(file, line);
+        assert!(
+            m["command"].as_str().unwrap().contains("address add"),
+            "{m}"
+        );
+        assert_eq!(m["killed"], false, "{m}");
     }
     // The shipped lessons' mutants share jails too.
     assert!(
@@ -2299,8 +2314,13 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
             m["killed"].as_bool().unwrap(),
             without_digits(m["how"].as_str().unwrap_or("")),
         );
+        // In the two lessons whose probes leave traces, the lesson's own run has judged every
+        // step before it too (the before-rule), and its probes left what a ping then meets
+        // with other words (no answer, where alone a router reports the destination
+        // unreachable): there, the verdict alone is compared.
+        let words = !(file == redirect || file == neighbour) || m["shared_jail"] == true;
         let agrees = |got: &(bool, Vec<String>, serde_json::Value)| {
-            got.0 == said_killed && got.1.contains(&said_how)
+            got.0 == said_killed && (!words || got.1.contains(&said_how))
         };
         let Some(mut got) = own() else { continue };
         // A second look before a disagreement is one: the file's own run is timed by a busy
