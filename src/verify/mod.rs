@@ -945,6 +945,26 @@ pub struct Mutant {
 }
 
 impl Mutant {
+    /// The mutant `(lesson, step, line, text)` of `plan`, as a run that was not its own judged
+    /// its step (`s`): killed when the step failed; its time is the step's.
+    fn judged_in(lesson: &Lesson, plan: &(usize, usize, usize, String), s: &StepReport) -> Mutant {
+        let (_, step, line, ref text) = *plan;
+        let killed = s.status.is_bad();
+        Mutant {
+            lesson: lesson.id.clone(),
+            file: lesson.source.name.clone(),
+            line,
+            step,
+            command: text.clone(),
+            killed,
+            failed_at: killed.then_some(step),
+            how: s.failure.clone(),
+            duration_ms: s.duration_ms,
+            in_lesson_run: false,
+            shared_jail: false,
+        }
+    }
+
     /// Why a surviving mutant survived, as the reports say it. A mutant runs only up to the
     /// step of its line: what the line's absence changes later is not judged (a clean-up line
     /// of the last step is, through what the lesson leaves behind).
@@ -1105,6 +1125,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     let work_cost = |w: &Work| match w {
         Work::Mutant(k) => cost(&plan[*k]),
         Work::Chain(c) => c.iter().map(|k| cost(&plan[*k])).sum(),
+        // Not sorted: the lessons as they are go first, before every mutant.
         Work::Plain(_) => u64::MAX,
     };
     order.sort_by_key(|w| std::cmp::Reverse(work_cost(w)));
@@ -1307,20 +1328,9 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             }
             let member = c.iter().copied().find(|&k| plan[k].1 == s.index);
             if let Some(k) = member.filter(|_| s.status != run::Status::Skipped) {
-                let (_, step, line, ref text) = plan[k];
-                let killed = s.status.is_bad();
                 mutants[k] = Some(Mutant {
-                    lesson: lessons[i].id.clone(),
-                    file: lessons[i].source.name.clone(),
-                    line,
-                    step,
-                    command: text.clone(),
-                    killed,
-                    failed_at: killed.then_some(step),
-                    how: s.failure.clone(),
-                    duration_ms: s.duration_ms,
-                    in_lesson_run: false,
                     shared_jail: true,
+                    ..Mutant::judged_in(&lessons[i], &plan[k], s)
                 });
             }
             if s.digest.is_some() {
@@ -1328,7 +1338,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             }
         }
     }
-    for (k, (i, step, line, text)) in plan.iter().enumerate() {
+    for (k, (i, step, _, _)) in plan.iter().enumerate() {
         if mutants[k].is_some() {
             continue;
         }
@@ -1342,19 +1352,9 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         match judged {
             Some(m) => {
                 count(1);
-                let killed = m.status.is_bad();
                 mutants[k] = Some(Mutant {
-                    lesson: lessons[*i].id.clone(),
-                    file: lessons[*i].source.name.clone(),
-                    line: *line,
-                    step: *step,
-                    command: text.clone(),
-                    killed,
-                    failed_at: killed.then_some(*step),
-                    how: m.failure.clone(),
-                    duration_ms: m.duration_ms,
                     in_lesson_run: true,
-                    shared_jail: false,
+                    ..Mutant::judged_in(&lessons[*i], &plan[k], m)
                 })
             }
             None => undecided.push(k),

@@ -327,9 +327,8 @@ pub fn verify_chain(engine: &mut Engine, lesson: &Lesson, scope: &Scope) -> Less
                 .filter(|c| c.status != CommandStatus::Passed)
                 .map(|c| c.line)
                 .collect();
-            match runner::catch_up(engine, step, left_out, &not_run) {
-                Ok(()) => report.digest = digest_when_done(engine),
-                Err(_) => ended = true,
+            if runner::catch_up(engine, step, left_out, &not_run) {
+                report.digest = digest_when_done(engine);
             }
             ended |= report.digest.is_none();
         }
