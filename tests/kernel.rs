@@ -607,6 +607,75 @@ fn checks_leave_no_trace(_: &Kernel) {
     );
 }
 
+/// A probe through a router with one arm observes too: the router's ICMP redirect to the
+/// pinging host (`ip route get` shows `cache <redirected>`) and the router's neighbour entry
+/// for its next hop are taken back. A real ping, after, proves the oracle sees both.
+fn a_probe_through_a_router_leaves_no_redirect(_: &Kernel) {
+    use nslab::engine::{Engine, Pace};
+    let text = "+++\nid = \"redirect\"\ntitle = \"R\"\nformat = 1\n+++\n## Lab\n\n```sh\n\
+        ip netns add d-sw\nip netns add d-host\nip netns add d-rtr\nip netns add d-gw\n\
+        ip -n d-sw link add br0 type bridge\nip -n d-sw link set br0 up\n\
+        ip -n d-sw link add ph type veth peer name h0 netns d-host\n\
+        ip -n d-sw link add pr type veth peer name r0 netns d-rtr\n\
+        ip -n d-sw link add pg type veth peer name g0 netns d-gw address 02:00:00:00:00:03\n\
+        ip -n d-sw link set ph master br0\nip -n d-sw link set pr master br0\n\
+        ip -n d-sw link set pg master br0\nip -n d-sw link set ph up\n\
+        ip -n d-sw link set pr up\nip -n d-sw link set pg up\nip -n d-host link set h0 up\n\
+        ip -n d-rtr link set r0 up\nip -n d-gw link set g0 up\n\
+        ip -n d-host address add 10.70.0.10/24 dev h0\nip -n d-rtr address add 10.70.0.1/24 dev r0\n\
+        ip -n d-gw address add 10.70.0.3/24 dev g0\nip -n d-host route add default via 10.70.0.1\n\
+        ip -n d-rtr route add 10.79.0.0/24 via 10.70.0.3\n\
+        ip netns exec d-rtr sysctl -w net.ipv4.ip_forward=1\n\
+        ip -n d-host neigh add 10.70.0.3 lladdr 02:00:00:00:00:03 dev h0 nud permanent\n```\n\n\
+        ```check\nnot ping 10.79.0.1 from d-host\n```\n";
+    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new("r.md", text));
+    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
+    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
+    engine.set_lesson(&lesson);
+    for c in &lesson.steps[0].commands {
+        assert!(engine.perform(c).ok, "{}", c.text);
+    }
+    quiet_ipv6();
+    let redirected = || {
+        let out = Command::new("ip")
+            .args(["-n", "d-host", "route", "get", "10.79.0.1"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("redirected")
+    };
+    let rtr_knows_gw = || {
+        ip(&["-n", "d-rtr", "-4", "neigh", "show", "10.70.0.3"])
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    };
+    assert!(!redirected() && !rtr_knows_gw());
+    let before = traces();
+    let v = engine.evaluate(&lesson.steps[0].checks);
+    assert!(v[0].pass, "{}", v[0].message());
+    assert!(
+        !redirected(),
+        "a probe left the router's redirect in d-host"
+    );
+    assert!(
+        !rtr_knows_gw(),
+        "a probe left d-rtr's entry for its next hop"
+    );
+    assert_eq!(traces(), before, "a probe left traces");
+    // The control: the same packet, sent by ping.
+    assert!(!sh(
+        "ip netns exec d-host ping -c 1 -W 0.3 10.79.0.1 >/dev/null"
+    ));
+    assert!(redirected(), "the oracle did not see ping's redirect");
+    assert!(
+        rtr_knows_gw(),
+        "the oracle did not see d-rtr learn its next hop"
+    );
+    drop(engine);
+    assert!(sh(
+        "for n in d-sw d-host d-rtr d-gw; do ip netns del $n || exit 1; done"
+    ));
+}
+
 /// What a step owes (settle's wait) comes from the lines that run: a mutant that leaves out
 /// `ip netns del blue` owes no teardown, and its failing check fails at once.
 fn a_left_out_line_owes_nothing(_: &Kernel) {
@@ -854,6 +923,10 @@ fn main() {
         ("lsns_view_matches", lsns_view_matches),
         ("shell_runs_in_the_namespace", shell_runs_in_the_namespace),
         ("checks_leave_no_trace", checks_leave_no_trace),
+        (
+            "a_probe_through_a_router_leaves_no_redirect",
+            a_probe_through_a_router_leaves_no_redirect,
+        ),
         ("a_left_out_line_owes_nothing", a_left_out_line_owes_nothing),
         ("listings_end_as_ip_ends", listings_end_as_ip_ends),
         (

@@ -1689,6 +1689,15 @@ fn file_commands_are_actions() {
 /// A ping of an address on the namespace's own `lo` (127.0.0.1, or one a lesson puts there)
 /// proves that `lo` is up: it is probed like any other (it always failed, as an address of the
 /// namespace itself, which a check of `lo` cannot avoid).
+/// A check observes: a probe's trip through a router with one arm leaves nothing a later check
+/// meets, neither the redirect the router sends the pinging host nor the router's neighbour
+/// entry for its next hop (each lesson failed its step 4 while probes left these).
+#[test]
+fn a_probe_through_a_router_leaves_nothing_a_later_check_meets() {
+    passes("tests/fixtures/probe-redirect.md", 2);
+    passes("tests/fixtures/probe-stale-neighbour.md", 2);
+}
+
 #[test]
 fn a_ping_of_an_address_on_lo_is_probed() {
     let scratch = Scratch::new("lo-ping");

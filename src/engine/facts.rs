@@ -48,6 +48,8 @@ struct NsTraces {
     neighs: Vec<Neigh>,
     fdb: Vec<FdbEntry>,
     conntrack: Tracked,
+    /// How many ICMP redirects the namespace had received.
+    redirects: Option<u64>,
 }
 
 /// What a round knows of a namespace's tracked connections before its checks run.
@@ -195,29 +197,10 @@ impl<'k> Round<'k> {
         if targets.is_empty() {
             return;
         }
-        // Where a probe can leave traces: the namespaces on its path. Those that own a target
-        // address, the pinging ones, and those that route or bridge.
+        // Where a probe can leave traces: any namespace of the lesson may be on its path (a
+        // router with one arm learns its next hop's MAC; the pinging one may be redirected).
         let mut candidates: Vec<Ns> = targets.iter().map(|(ns, _)| ns.clone()).collect();
-        for ns in self.scope_list() {
-            if candidates.contains(&ns) {
-                continue;
-            }
-            if let Some(s) = self.snapshot(&ns) {
-                let owns = targets
-                    .iter()
-                    .any(|(_, a)| s.addrs.iter().any(|x| x.cidr.addr == IpAddr::V4(*a)));
-                let bridges = s.links.iter().any(|l| l.kind.as_deref() == Some("bridge"));
-                let routes = s
-                    .links
-                    .iter()
-                    .filter(|l| l.name != "lo" && s.addrs_of(&l.name).any(|a| a.cidr.is_v4()))
-                    .count()
-                    > 1;
-                if owns || bridges || routes {
-                    candidates.push(ns);
-                }
-            }
-        }
+        candidates.extend(self.scope_list());
         let before = self.traces(&candidates, true);
         // Whether the lab passes packets on at once is asked only of a probe that has not
         // been answered by then: most are, within microseconds.
@@ -261,7 +244,11 @@ impl<'k> Round<'k> {
                 Some(NsTraces {
                     ns: ns.clone(),
                     neighs: self.k.neighbours(&s).unwrap_or_default(),
-                    fdb: self.k.fdb(&s).unwrap_or_default(),
+                    fdb: if learns(&s) {
+                        self.k.fdb(&s).unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
                     conntrack: match self.k.conntrack_watch(ns) {
                         Ok(Some(w)) => Tracked::Watch(w),
                         Ok(None) => Tracked::Listed(Vec::new()),
@@ -274,6 +261,7 @@ impl<'k> Round<'k> {
                                 .collect(),
                         ),
                     },
+                    redirects: self.k.redirects_received(ns).ok(),
                 })
             })
             .collect();
@@ -303,6 +291,15 @@ impl<'k> Round<'k> {
             let Some(s) = self.snapshot(&t.ns) else {
                 continue;
             };
+            // A redirect the checks' traffic brought is taken back, and with it every other
+            // route exception of the namespace: the kernel flushes them only together. Those
+            // the student's own traffic learned (a path MTU, another redirect) are learned
+            // again by its next packets.
+            if let Some(had) = t.redirects
+                && self.k.redirects_received(&t.ns).is_ok_and(|now| now > had)
+            {
+                let _ = self.k.route_cache_flush(&t.ns);
+            }
             let listed = |had: &[u32]| -> Vec<_> {
                 self.k
                     .conntrack(&t.ns, before.probes_only)
@@ -339,14 +336,26 @@ impl<'k> Round<'k> {
                 let _ = self.k.conntrack_del(&t.ns, listed(&[]));
             }
             for n in self.k.neighbours(&s).unwrap_or_default() {
-                let had = t.neighs.iter().any(|o| o.addr == n.addr && o.dev == n.dev);
+                // An entry that was valid before and is being resolved now is not the one
+                // there was: the kernel dropped that one meanwhile (its link lost carrier, a
+                // moment after the other end went down) and a probe made this one.
+                let had = t.neighs.iter().any(|o| {
+                    o.addr == n.addr
+                        && o.dev == n.dev
+                        && !(o.lladdr.is_some() && n.state == "incomplete")
+                });
                 // The probes ping over IPv4 only: an IPv6 entry that appears during theirs is
                 // the student's. An `sh` check's traffic may be IPv6 (`ping -6`, a curl).
                 if !had && (every || (n.addr.is_ipv4() && involved.contains(&n.addr))) {
                     let _ = self.k.neigh_del(&s, &n);
                 }
             }
-            for e in self.k.fdb(&s).unwrap_or_default() {
+            let fdb = if learns(&s) {
+                self.k.fdb(&s).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            for e in fdb {
                 let had = t.fdb.iter().any(|o| o.mac == e.mac && o.dev == e.dev);
                 if !had && e.learned && (every || macs.contains(&e.mac.to_string())) {
                     let _ = self.k.fdb_del(&s, &e);
@@ -714,4 +723,12 @@ impl Facts for Round<'_> {
             Err(e) => Err(format!("could not run: {e}")),
         }
     }
+}
+
+/// Whether a namespace has a link that learns forwarding entries from the frames it sees (a
+/// bridge, a VXLAN device): elsewhere no check's traffic can leave one.
+fn learns(s: &Snapshot) -> bool {
+    s.links
+        .iter()
+        .any(|l| matches!(l.kind.as_deref(), Some("bridge" | "vxlan")))
 }
