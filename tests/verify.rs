@@ -2213,9 +2213,9 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
             "{m}"
         );
     }
-    // A ping probe of an earlier mutant's step may leave what no comparison sees (a redirect
-    // the host keeps, a router's neighbour entry) and a later step's ping meets: after a step
-    // whose checks send probes, no mutant shares its jail. These mutants survive alone.
+    // A ping probe of an earlier mutant's step would leave what no comparison sees (a
+    // redirect the host keeps, a router's neighbour entry), which a later step's ping meets,
+    // if it did not take it back: these mutants survive alone, and in the jail they share.
     for (file, line) in [(redirect, 77), (neighbour, 82)] {
         let m = in_file(file, line);
         assert!(
@@ -2223,6 +2223,7 @@ fn mutants_judged_without_a_jail_of_their_own_get_what_their_own_jails_give() {
             "{m}"
         );
         assert_eq!(m["killed"], false, "{m}");
+        assert_eq!(m["shared_jail"], true, "{m}");
     }
     // The shipped lessons' mutants share jails too.
     assert!(

@@ -234,13 +234,6 @@ pub struct CheckError {
 }
 
 impl Check {
-    /// Whether judging it sends nslab's own probes (`ping`, `not ping`). They may leave what
-    /// no comparison of `--mutate`'s shared jails sees in the namespaces they cross (a router's
-    /// neighbour entry, a redirect the sender keeps), which a later step's ping then meets.
-    pub fn sends_probes(&self) -> bool {
-        matches!(self.plain(), Check::Ping { .. })
-    }
-
     /// Whether the check looks at what `--mutate`'s shared jails do not compare between runs
     /// (see `Step::sees_only_compared_state`): anything of IPv6 (a link's link-local address is
     /// made from its MAC when it comes up), a MAC address, a neighbour or a bridge's forwarding

@@ -259,9 +259,10 @@ fn digest_when_done(engine: &mut Engine) -> Option<u64> {
 /// (see [`runner::catch_up`]) and the state it then leaves is reported (its `digest`), as is
 /// that of each step after it: a mutant is judged only where every digest before it is the one
 /// the lesson's own run reported for that step, which the caller compares. A step before the
-/// last mutant's that cannot be performed or caught up ends the run, as does a mutant whose
-/// ping checks were judged (see `Check::sends_probes`); the mutants after it are left
-/// unjudged (reported as skipped).
+/// last mutant's that cannot be performed or caught up ends the run; the mutants after it are
+/// left unjudged (reported as skipped). A mutant's ping probes leave nothing for a later one
+/// to meet: they take back what they leave in every namespace of the lesson (see
+/// `Round::prefetch`).
 pub fn verify_chain(engine: &mut Engine, lesson: &Lesson, scope: &Scope) -> LessonReport {
     engine.set_lesson(lesson);
     let line_of = |step: &Step| {
@@ -311,14 +312,6 @@ pub fn verify_chain(engine: &mut Engine, lesson: &Lesson, scope: &Scope) -> Less
             ..Scope::default()
         };
         let mut report = verify_step(engine, &lesson.source, step, &mutant);
-        // Where the mutant's probes were sent (its other checks held), they may have left what
-        // no comparison sees: no mutant after it shares the jail.
-        let probed = step
-            .checks
-            .iter()
-            .zip(&report.checks)
-            .any(|(c, r)| c.check.sends_probes() && r.status != Status::Skipped);
-        ended |= probed;
         if step.index < last && !ended {
             // The line that failed without the left-out one, and those its failure stopped.
             let not_run: Vec<usize> = report
