@@ -369,6 +369,63 @@ fn mutation_testing_finds_a_command_nothing_checks() {
     );
 }
 
+/// A lesson that fails as it is gets no mutants, and the reports say so: the JSON report lists
+/// it under `refused`, JUnit has a test case in error for it, the other lessons' mutants are
+/// still judged, and the run exits 1. An `--output` file is written, not left empty.
+#[test]
+fn a_lesson_that_fails_as_it_is_is_reported_refused_beside_the_others_mutants() {
+    let s = Scratch::new("refused");
+    let broken = s.lesson(
+        "broken.md",
+        "+++\nid = \"broken\"\ntitle = \"B\"\nformat = 1\n+++\n## S\n\n```sh\nip netns add a\n```\n\n```check\nlink lo in a is up\n```\n\n## Clean up\n\n```sh\nip netns del a\n```\n",
+    );
+    let out = nslab(&[
+        "verify",
+        "--mutate",
+        "--format",
+        "json",
+        &broken,
+        "tests/fixtures/pass.md",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    assert_eq!(r["refused"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["refused"][0]["lesson"], "broken", "{r}");
+    let why = r["refused"][0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("the lesson fails as it is (step 1: ") && why.contains("link lo in a is up"),
+        "{why}"
+    );
+    let mutants = r["mutants"].as_array().unwrap();
+    assert_eq!(mutants.len(), 11, "pass.md's mutants only: {r}");
+    assert!(mutants.iter().all(|m| m["lesson"] == "fixture-pass"), "{r}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.md: the lesson fails as it is"));
+    let xml = s.0.join("report.xml");
+    let out = nslab(&[
+        "verify",
+        "--mutate",
+        "--format",
+        "junit",
+        "--output",
+        xml.to_str().unwrap(),
+        &broken,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&xml).unwrap();
+    assert!(
+        text.contains("tests=\"1\" failures=\"0\" errors=\"1\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("<testcase classname=\"broken\" name=\"the lesson as it is\">"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<error type=\"lesson fails as it is\""),
+        "{text}"
+    );
+}
+
 #[test]
 fn shipped_lessons_verify_and_score_100_percent() {
     let before = host_state();

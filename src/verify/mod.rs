@@ -918,6 +918,14 @@ fn emit(opts: &Options, text: &str) -> Result<(), Failure> {
     }
 }
 
+/// A lesson `--mutate` made no mutants of, and why: it fails as it is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refused {
+    pub lesson: String,
+    pub file: String,
+    pub why: String,
+}
+
 /// A mutant: lesson `lesson`, with the command on source line `line` (in step `step`) removed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Mutant {
@@ -1282,10 +1290,14 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                                 r.leftovers.join(", ")
                             )
                         });
-                    broken.push(format!(
-                        "{}: the lesson fails as it is ({why}), so its mutants prove nothing: run `nslab verify {}` first",
-                        lessons[i].source.name, lessons[i].source.name
-                    ));
+                    broken.push(Refused {
+                        lesson: lessons[i].id.clone(),
+                        file: lessons[i].source.name.clone(),
+                        why: format!(
+                            "the lesson fails as it is ({why}), so its mutants prove nothing: run `nslab verify {}` first",
+                            lessons[i].source.name
+                        ),
+                    });
                 }
                 if r.passed {
                     plain[i] = Some(r);
@@ -1295,13 +1307,21 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             Done::Chain(c, r) => shared.push((c, r)),
         }
     }
-    if !broken.is_empty() {
-        broken.extend(lacking);
-        return Err(Failure::Failed(broken.join("\n")));
-    }
     if !lacking.is_empty() {
-        return Err(Failure::env(lacking.join("\n")));
+        if broken.is_empty() {
+            return Err(Failure::env(lacking.join("\n")));
+        }
+        // Said, but the report of the others is still written.
+        for l in &lacking {
+            eprintln!("nslab: {l}");
+        }
     }
+    // A lesson that fails as it is gets no mutants; the others' are judged and reported,
+    // and the report names it, so that a CI job reads why it failed.
+    for b in &broken {
+        eprintln!("nslab: {}: {}", b.file, b.why);
+    }
+    let refused_lesson = |i: usize| broken.iter().any(|b| b.file == lessons[i].source.name);
     let mut mutants: Vec<Option<Mutant>> = vec![None; plan.len()];
     for (k, r) in found {
         mutants[k] = Some(r?);
@@ -1339,7 +1359,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         }
     }
     for (k, (i, step, _, _)) in plan.iter().enumerate() {
-        if mutants[k].is_some() {
+        if mutants[k].is_some() || refused_lesson(*i) {
             continue;
         }
         let last_step = lessons[*i].steps.last().map_or(0, |s| s.index);
@@ -1375,7 +1395,12 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
         mutants[*k] = Some(r?);
     }
     drop(ends_line);
-    let mutants: Vec<Mutant> = mutants.into_iter().flatten().collect();
+    let mutants: Vec<Mutant> = mutants
+        .into_iter()
+        .zip(&plan)
+        .filter(|(_, (i, ..))| !refused_lesson(*i))
+        .filter_map(|(m, _)| m)
+        .collect();
     let killed = mutants.iter().filter(|m| m.killed).count();
     let score = if mutants.is_empty() {
         100.0
@@ -1390,11 +1415,12 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 "total": mutants.len(),
                 "jails": jails,
                 "mutants": mutants,
+                "refused": broken,
             }))
             .map_err(|e| Failure::env(e.to_string()))?
                 + "\n"
         }
-        Format::Junit => report::junit_mutants(&mutants, start.elapsed()),
+        Format::Junit => report::junit_mutants(&mutants, &broken, start.elapsed()),
         Format::Human => {
             let mut t = String::new();
             for m in mutants.iter().filter(|m| !m.killed) {
@@ -1410,11 +1436,17 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 mutants.len(),
                 start.elapsed().as_secs_f64()
             ));
+            if !broken.is_empty() {
+                t.push_str(&format!(
+                    "{} lesson(s) not mutated: they fail as they are (see above)\n",
+                    broken.len()
+                ));
+            }
             t
         }
     };
     emit(opts, &text)?;
-    Ok(if killed == mutants.len() {
+    Ok(if killed == mutants.len() && broken.is_empty() {
         Code::Success
     } else {
         Code::Failed

@@ -267,12 +267,13 @@ pub fn junit(report: &Report) -> String {
 
 /// JUnit XML for mutation testing: a suite per lesson, a test case per mutant (a surviving
 /// mutant is a failure: no check notices the line is missing).
-pub fn junit_mutants(mutants: &[Mutant], took: Duration) -> String {
+pub fn junit_mutants(mutants: &[Mutant], refused: &[super::Refused], took: Duration) -> String {
     let mut t = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let failures = mutants.iter().filter(|m| !m.killed).count();
     t.push_str(&format!(
-        "<testsuites name=\"nslab verify --mutate\" tests=\"{}\" failures=\"{failures}\" time=\"{:.6}\">\n",
-        mutants.len(),
+        "<testsuites name=\"nslab verify --mutate\" tests=\"{}\" failures=\"{failures}\" errors=\"{}\" time=\"{:.6}\">\n",
+        mutants.len() + refused.len(),
+        refused.len(),
         took.as_secs_f64()
     ));
     let mut lessons: Vec<&str> = mutants.iter().map(|m| m.lesson.as_str()).collect();
@@ -303,6 +304,16 @@ pub fn junit_mutants(mutants: &[Mutant], took: Duration) -> String {
             }
         }
         t.push_str("  </testsuite>\n");
+    }
+    // A lesson that fails as it is: one test case, in error, that says so.
+    for r in refused {
+        t.push_str(&format!(
+            "  <testsuite name=\"{}\" file=\"{}\" tests=\"1\" failures=\"0\" errors=\"1\">\n    <testcase classname=\"{}\" name=\"the lesson as it is\">\n      <error type=\"lesson fails as it is\" message=\"{}\"/>\n    </testcase>\n  </testsuite>\n",
+            xml(&r.lesson),
+            xml(&r.file),
+            xml(&r.lesson),
+            xml(&r.why)
+        ));
     }
     t.push_str("</testsuites>\n");
     t
