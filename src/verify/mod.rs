@@ -1290,13 +1290,22 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                                 r.leftovers.join(", ")
                             )
                         });
+                    // Out of time, it may pass alone: under --mutate its run also judges the
+                    // mutants of its steps' last lines, beside the mutants' jails.
+                    let why = if ran_out_of_time(&r) {
+                        format!(
+                            "the lesson ran out of time under --mutate ({why}): its run there also judges the mutants of each step's last line, and shares the cores with the mutants' jails; give it more with --timeout"
+                        )
+                    } else {
+                        format!(
+                            "the lesson fails as it is ({why}), so its mutants prove nothing: run `nslab verify {}` first",
+                            lessons[i].source.name
+                        )
+                    };
                     broken.push(Refused {
                         lesson: lessons[i].id.clone(),
                         file: lessons[i].source.name.clone(),
-                        why: format!(
-                            "the lesson fails as it is ({why}), so its mutants prove nothing: run `nslab verify {}` first",
-                            lessons[i].source.name
-                        ),
+                        why,
                     });
                 }
                 if r.passed {
@@ -1438,7 +1447,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             ));
             if !broken.is_empty() {
                 t.push_str(&format!(
-                    "{} lesson(s) not mutated: they fail as they are (see above)\n",
+                    "{} lesson(s) not mutated (see above)\n",
                     broken.len()
                 ));
             }
