@@ -426,6 +426,32 @@ fn a_lesson_that_fails_as_it_is_is_reported_refused_beside_the_others_mutants() 
     );
 }
 
+/// A lesson that ran out of `--timeout` under `--mutate` is told to take more time, not to run
+/// plain verify first (which would pass it).
+#[test]
+fn a_lesson_out_of_time_under_mutate_is_told_to_take_more() {
+    let s = Scratch::new("mutate-slow");
+    let slow = s.lab(
+        "slow",
+        "## S\n\n```sh\nip netns add a\nsleep 1.5\nip -n a link set lo up\n```\n\n```check\nlink lo in a is up\n```\n\n## Clean up\n\n```sh\nip netns del a\n```\n",
+    );
+    let out = nslab(&[
+        "verify",
+        "--mutate",
+        "--timeout",
+        "1",
+        "--format",
+        "json",
+        &slow,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    let why = r["refused"][0]["why"].as_str().unwrap_or_default();
+    assert!(why.contains("ran out of time under --mutate"), "{r}");
+    assert!(why.contains("give it more with --timeout"), "{r}");
+    assert!(!why.contains("run `nslab verify"), "{r}");
+}
+
 #[test]
 fn shipped_lessons_verify_and_score_100_percent() {
     let before = host_state();
