@@ -243,7 +243,11 @@ impl<'k> Round<'k> {
                 let s = self.snapshot(ns)?;
                 Some(NsTraces {
                     ns: ns.clone(),
-                    neighs: self.k.neighbours(&s).unwrap_or_default(),
+                    neighs: if probes_only && !speaks_ipv4(&s) {
+                        Vec::new()
+                    } else {
+                        self.k.neighbours(&s).unwrap_or_default()
+                    },
                     fdb: if learns(&s) {
                         self.k.fdb(&s).unwrap_or_default()
                     } else {
@@ -335,7 +339,12 @@ impl<'k> Round<'k> {
             {
                 let _ = self.k.conntrack_del(&t.ns, listed(&[]));
             }
-            for n in self.k.neighbours(&s).unwrap_or_default() {
+            let neighs = if before.probes_only && !speaks_ipv4(&s) {
+                Vec::new()
+            } else {
+                self.k.neighbours(&s).unwrap_or_default()
+            };
+            for n in neighs {
                 // An entry that was valid before and is being resolved now is not the one
                 // there was: the kernel dropped that one meanwhile (its link lost carrier, a
                 // moment after the other end went down) and a probe made this one.
@@ -731,4 +740,11 @@ fn learns(s: &Snapshot) -> bool {
     s.links
         .iter()
         .any(|l| matches!(l.kind.as_deref(), Some("bridge" | "vxlan")))
+}
+
+/// Whether IPv4 packets may pass a namespace other than on its loopback: it has an IPv4
+/// address or a route on another link. Elsewhere nslab's probes (IPv4) leave no neighbour entry.
+fn speaks_ipv4(s: &Snapshot) -> bool {
+    s.addrs.iter().any(|a| a.cidr.is_v4() && a.link != "lo")
+        || s.routes.iter().any(|r| r.dev.as_deref() != Some("lo"))
 }
