@@ -676,6 +676,52 @@ fn a_probe_through_a_router_leaves_no_redirect(_: &Kernel) {
     ));
 }
 
+/// What the machine's own traffic makes in the root namespace while a shell check runs stays:
+/// in learn the root namespace is the VM, whose uplink resolves its neighbours at any time.
+/// The same entry made by the check's traffic in a lesson's namespace goes.
+fn the_machines_own_entries_in_the_root_namespace_stay(_: &Kernel) {
+    use nslab::engine::{Engine, Pace};
+    assert!(sh(
+        "ip link add m-up type veth peer name m-far && ip link set m-up up && \
+         ip link set m-far up && ip address add 198.51.100.1/24 dev m-up"
+    ));
+    let text = "+++\nid = \"machine\"\ntitle = \"M\"\nformat = 1\n+++\n## Lab\n\n```sh\n\
+        ip netns add m-lab\nip -n m-lab link add m-d type veth peer name m-e\n\
+        ip -n m-lab link set m-d up\nip -n m-lab link set m-e up\n\
+        ip -n m-lab address add 198.51.100.1/24 dev m-d\n```\n\n\
+        ```check\nsh in m-lab (a neighbour is asked for): ping -c 1 -W 0.3 198.51.100.8; true\n```\n";
+    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new("m.md", text));
+    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
+    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
+    engine.set_lesson(&lesson);
+    for c in &lesson.steps[0].commands {
+        assert!(engine.perform(c).ok, "{}", c.text);
+    }
+    let asked = |ns: &[&str], addr: &str| {
+        ip(&[ns, &["-4", "neigh", "show", addr]].concat())
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    };
+    // The machine asks for a neighbour of its own while the check runs.
+    let machine = std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        sh("ping -c 1 -W 0.2 198.51.100.7 >/dev/null");
+    });
+    let v = engine.evaluate(&lesson.steps[0].checks);
+    machine.join().unwrap();
+    assert!(v[0].pass, "{}", v[0].message());
+    assert!(
+        asked(&[], "198.51.100.7"),
+        "the root namespace's own entry was removed"
+    );
+    assert!(
+        !asked(&["-n", "m-lab"], "198.51.100.8"),
+        "the check's own entry in m-lab was left"
+    );
+    drop(engine);
+    assert!(sh("ip netns del m-lab && ip link del m-up"));
+}
+
 /// What a step owes (settle's wait) comes from the lines that run: a mutant that leaves out
 /// `ip netns del blue` owes no teardown, and its failing check fails at once.
 fn a_left_out_line_owes_nothing(_: &Kernel) {
@@ -926,6 +972,10 @@ fn main() {
         (
             "a_probe_through_a_router_leaves_no_redirect",
             a_probe_through_a_router_leaves_no_redirect,
+        ),
+        (
+            "the_machines_own_entries_in_the_root_namespace_stay",
+            the_machines_own_entries_in_the_root_namespace_stay,
         ),
         ("a_left_out_line_owes_nothing", a_left_out_line_owes_nothing),
         ("listings_end_as_ip_ends", listings_end_as_ip_ends),

@@ -285,6 +285,12 @@ impl<'k> Round<'k> {
         let mut involved: HashSet<IpAddr> = extra.unwrap_or_default().iter().copied().collect();
         let mut macs: HashSet<String> = HashSet::new();
         for t in &before.per_ns {
+            // The root namespace's own addresses, gateways and MACs are the machine's (in
+            // learn, the VM's own uplink): what a check's traffic leaves for the lab is named
+            // by the lesson's namespaces and the probes' targets.
+            if t.ns == Ns::Root {
+                continue;
+            }
             if let Some(s) = self.snapshot(&t.ns) {
                 involved.extend(s.addrs.iter().map(|a| a.cidr.addr));
                 involved.extend(s.routes.iter().filter_map(|r| r.via));
@@ -295,6 +301,9 @@ impl<'k> Round<'k> {
             let Some(s) = self.snapshot(&t.ns) else {
                 continue;
             };
+            // In the root namespace only what concerns the lab goes, even after a shell
+            // check: the machine's own traffic makes entries there meanwhile.
+            let all_new = every && t.ns != Ns::Root;
             // A redirect the checks' traffic brought is taken back, and with it every other
             // route exception of the namespace: the kernel flushes them only together. Those
             // the student's own traffic learned (a path MTU, another redirect) are learned
@@ -327,6 +336,18 @@ impl<'k> Round<'k> {
                     }),
                 Tracked::Listed(had) => listed(had),
             };
+            // (A probe's entries carry its echo id; a shell check's, in the root namespace,
+            // must name the lab's addresses.)
+            let new_ct = new_ct
+                .into_iter()
+                .filter(|e| {
+                    all_new
+                        || before.probes_only
+                        || [e.src, e.dst]
+                            .iter()
+                            .any(|a| involved.contains(&IpAddr::V4(*a)))
+                })
+                .collect();
             // Best effort: an entry that went meanwhile is no trace.
             let _ = self.k.conntrack_del(&t.ns, new_ct);
             // Some entries are never announced (the kernel makes them in a way nslab has not
@@ -355,7 +376,8 @@ impl<'k> Round<'k> {
                 });
                 // The probes ping over IPv4 only: an IPv6 entry that appears during theirs is
                 // the student's. An `sh` check's traffic may be IPv6 (`ping -6`, a curl).
-                if !had && (every || (n.addr.is_ipv4() && involved.contains(&n.addr))) {
+                if !had && (all_new || ((every || n.addr.is_ipv4()) && involved.contains(&n.addr)))
+                {
                     let _ = self.k.neigh_del(&s, &n);
                 }
             }
@@ -366,7 +388,7 @@ impl<'k> Round<'k> {
             };
             for e in fdb {
                 let had = t.fdb.iter().any(|o| o.mac == e.mac && o.dev == e.dev);
-                if !had && e.learned && (every || macs.contains(&e.mac.to_string())) {
+                if !had && e.learned && (all_new || macs.contains(&e.mac.to_string())) {
                     let _ = self.k.fdb_del(&s, &e);
                 }
             }
