@@ -366,19 +366,29 @@ impl<'k> Round<'k> {
                 self.k.neighbours(&s).unwrap_or_default()
             };
             for n in neighs {
-                // An entry that was valid before and is being resolved now is not the one
-                // there was: the kernel dropped that one meanwhile (its link lost carrier, a
-                // moment after the other end went down) and a probe made this one.
-                let had = t.neighs.iter().any(|o| {
-                    o.addr == n.addr
-                        && o.dev == n.dev
-                        && !(o.lladdr.is_some() && n.state == "incomplete")
-                });
-                // The probes ping over IPv4 only: an IPv6 entry that appears during theirs is
-                // the student's. An `sh` check's traffic may be IPv6 (`ping -6`, a curl).
-                if !had && (all_new || ((every || n.addr.is_ipv4()) && involved.contains(&n.addr)))
-                {
-                    let _ = self.k.neigh_del(&s, &n);
+                let concerns_lab =
+                    all_new || ((every || n.addr.is_ipv4()) && involved.contains(&n.addr));
+                if !concerns_lab {
+                    continue;
+                }
+                let was = t.neighs.iter().find(|o| o.addr == n.addr && o.dev == n.dev);
+                match was {
+                    // An entry that was valid before and is being resolved now is not the one
+                    // there was: the kernel dropped that one meanwhile (its link lost carrier,
+                    // a moment after the other end went down) and a probe made this one.
+                    None => {
+                        let _ = self.k.neigh_del(&s, &n);
+                    }
+                    Some(o) if o.lladdr.is_some() && n.state == "incomplete" => {
+                        let _ = self.k.neigh_del(&s, &n);
+                    }
+                    // One that was there, changed by the checks' traffic: its MAC rewritten by
+                    // a broadcast ARP request from a host that has another MAC now, or a stale
+                    // one used and being confirmed (`delay`, then `probe`), goes back.
+                    Some(o) if restorable(o, &n) => {
+                        let _ = self.k.neigh_restore(&s, o);
+                    }
+                    Some(_) => {}
                 }
             }
             let fdb = if learns(&s) {
@@ -769,4 +779,17 @@ fn learns(s: &Snapshot) -> bool {
 fn speaks_ipv4(s: &Snapshot) -> bool {
     s.addrs.iter().any(|a| a.cidr.is_v4() && a.link != "lo")
         || s.routes.iter().any(|r| r.dev.as_deref() != Some("lo"))
+}
+
+/// Whether a neighbour entry that was `was` before the checks and is `now` after them was
+/// changed by their traffic in a way that can be put back: a dynamic entry whose MAC changed,
+/// or a stale one that is being confirmed.
+fn restorable(was: &Neigh, now: &Neigh) -> bool {
+    let dynamic = |n: &Neigh| {
+        ["reachable", "stale", "delay", "probe"].contains(&n.state.as_str()) && n.lladdr.is_some()
+    };
+    dynamic(was)
+        && dynamic(now)
+        && (was.lladdr != now.lladdr
+            || (was.state == "stale" && ["delay", "probe"].contains(&now.state.as_str())))
 }

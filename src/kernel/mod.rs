@@ -1163,7 +1163,7 @@ impl Kernel {
     /// proxy ARP (`proxy_arp` or `proxy_arp_pvlan` on any interface, or an `ip neigh add
     /// proxy` entry), or a netfilter queue that hands packets to a program (`-j NFQUEUE` with
     /// a listener).
-    fn holds_packets(&self, ns: &Ns) -> Result<bool> {
+    pub fn holds_packets(&self, ns: &Ns) -> Result<bool> {
         let fd = self.ns_fd(ns)?;
         let by_proc = netns::in_netns(&fd, || {
             // /proc/sys/net and /proc/thread-self/net show the namespace of the thread that
@@ -1428,6 +1428,48 @@ impl Kernel {
             ))
             .map_err(|e| {
                 KernelError::netlink(format!("delete the neighbour entry of {}", n.addr), e)
+            })
+    }
+
+    /// Puts a neighbour entry back as it was (`ip neigh replace ADDR lladdr MAC nud STATE dev
+    /// DEV`): what a probe changed in one that was there before, its MAC (a broadcast ARP
+    /// request teaches every host on the segment the sender's) or its state (a stale entry
+    /// the probe used is being confirmed: `delay`).
+    pub fn neigh_restore(&self, snap: &Snapshot, n: &Neigh) -> Result<()> {
+        use rtnetlink::packet_route::neighbour::{
+            NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+        };
+        let h = self.handle(&snap.ns)?;
+        let (Some(index), Some(mac)) = (snap.link(&n.dev).map(|l| l.index), n.lladdr.as_ref())
+        else {
+            return Ok(());
+        };
+        let mut m = NeighbourMessage::default();
+        m.header.ifindex = index;
+        m.header.family = if n.addr.is_ipv4() {
+            rtnetlink::packet_route::AddressFamily::Inet
+        } else {
+            rtnetlink::packet_route::AddressFamily::Inet6
+        };
+        m.header.state = match n.state.as_str() {
+            "reachable" => NeighbourState::Reachable,
+            _ => NeighbourState::Stale,
+        };
+        m.attributes
+            .push(NeighbourAttribute::Destination(match n.addr {
+                std::net::IpAddr::V4(a) => NeighbourAddress::Inet(a),
+                std::net::IpAddr::V6(a) => NeighbourAddress::Inet6(a),
+            }));
+        m.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
+        self.rt
+            .block_on(ops::talk(
+                &h,
+                RouteNetlinkMessage::NewNeighbour(m),
+                Change::Replace,
+            ))
+            .map_err(|e| {
+                KernelError::netlink(format!("restore the neighbour entry of {}", n.addr), e)
             })
     }
 
