@@ -48,8 +48,9 @@ struct NsTraces {
     neighs: Vec<Neigh>,
     fdb: Vec<FdbEntry>,
     conntrack: Tracked,
-    /// How many ICMP redirects the namespace had received.
-    redirects: Option<u64>,
+    /// The addresses whose route in this namespace the checks' traffic may have redirected,
+    /// each with whether it was redirected before.
+    redirects: Vec<(Ipv4Addr, bool)>,
 }
 
 /// What a round knows of a namespace's tracked connections before its checks run.
@@ -201,7 +202,7 @@ impl<'k> Round<'k> {
         // router with one arm learns its next hop's MAC; the pinging one may be redirected).
         let mut candidates: Vec<Ns> = targets.iter().map(|(ns, _)| ns.clone()).collect();
         candidates.extend(self.scope_list());
-        let before = self.traces(&candidates, true);
+        let before = self.traces(&candidates, true, &targets);
         // Whether the lab passes packets on at once is asked only of a probe that has not
         // been answered by then: most are, within microseconds.
         let scope = self.scope_list();
@@ -234,7 +235,12 @@ impl<'k> Round<'k> {
 
     /// What checks may leave in these namespaces, as it is before they run: neighbour entries,
     /// FDB entries, connection-tracking entries (only nslab's own echoes', with `probes_only`).
-    fn traces(&mut self, namespaces: &[Ns], probes_only: bool) -> Traces {
+    fn traces(
+        &mut self,
+        namespaces: &[Ns],
+        probes_only: bool,
+        senders: &[(Ns, Ipv4Addr)],
+    ) -> Traces {
         let mut seen = HashSet::new();
         let per_ns = namespaces
             .iter()
@@ -265,7 +271,11 @@ impl<'k> Round<'k> {
                                 .collect(),
                         ),
                     },
-                    redirects: self.k.redirects_received(ns).ok(),
+                    redirects: senders
+                        .iter()
+                        .filter(|(from, _)| from == ns)
+                        .map(|(_, a)| (*a, self.k.route_redirected(ns, *a).unwrap_or(true)))
+                        .collect(),
                 })
             })
             .collect();
@@ -304,12 +314,14 @@ impl<'k> Round<'k> {
             // In the root namespace only what concerns the lab goes, even after a shell
             // check: the machine's own traffic makes entries there meanwhile.
             let all_new = every && t.ns != Ns::Root;
-            // A redirect the checks' traffic brought is taken back, and with it every other
-            // route exception of the namespace: the kernel flushes them only together. Those
-            // the student's own traffic learned (a path MTU, another redirect) are learned
-            // again by its next packets.
-            if let Some(had) = t.redirects
-                && self.k.redirects_received(&t.ns).is_ok_and(|now| now > had)
+            // A redirect the checks' traffic brought (the route to an address they went to is
+            // redirected now, and was not before) is taken back, and with it every other route
+            // exception of the namespace: the kernel flushes them only together. Those the
+            // student's own traffic learned (a path MTU, another redirect) are learned again
+            // by its next packets.
+            if t.redirects
+                .iter()
+                .any(|(a, had)| !had && self.k.route_redirected(&t.ns, *a).unwrap_or(false))
             {
                 let _ = self.k.route_cache_flush(&t.ns);
             }
@@ -743,7 +755,17 @@ impl Facts for Round<'_> {
         // The escape hatch observes too: what its traffic (a curl, a ping) leaves in the
         // lesson's neighbour tables, FDBs and connection tracking is taken back.
         let scope = self.scope_list();
-        let before = self.traces(&scope, false);
+        // Its traffic may have been redirected on its way to any address of the lab.
+        let lab: Vec<(Ns, Ipv4Addr)> = scope
+            .iter()
+            .filter_map(|n| self.snapshot(n))
+            .flat_map(|s| s.addrs.iter().map(|a| a.cidr.addr).collect::<Vec<_>>())
+            .filter_map(|a| match a {
+                IpAddr::V4(a) if !a.is_loopback() => Some((ns.clone(), a)),
+                _ => None,
+            })
+            .collect();
+        let before = self.traces(&scope, false, &lab);
         let ran = self.k.shell(ns, command, Duration::from_secs(30));
         self.remove_new_traces(before, None);
         match ran {

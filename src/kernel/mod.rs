@@ -164,10 +164,6 @@ pub enum SysctlSet {
 
 struct Conn {
     handle: Handle,
-    /// The namespace's /proc/net/snmp, opened inside it with the socket (a read shows the
-    /// namespace the file was opened in). Like the socket, it keeps the namespace alive, and
-    /// goes with it.
-    snmp: Option<File>,
     /// The inode of the namespace the connection lives in: a namespace deleted and made again
     /// under the same name is a different namespace and needs a new connection.
     inode: u64,
@@ -229,42 +225,37 @@ impl Kernel {
 
     /// The netlink handle for a namespace, opened inside it on first use.
     fn handle(&self, ns: &Ns) -> Result<Handle> {
-        self.with_conn(ns, |c| c.handle.clone())
-    }
-
-    fn with_conn<T>(&self, ns: &Ns, f: impl FnOnce(&Conn) -> T) -> Result<T> {
         let inode = self
             .ns_inode(ns)
             .ok_or_else(|| KernelError::NoSuchNetns(ns.name().to_string()))?;
         if let Some(c) = self.conns.borrow().get(ns)
             && c.inode == inode
         {
-            return Ok(f(c));
+            return Ok(c.handle.clone());
         }
-        let (handle, snmp) = self.connect(&self.ns_fd(ns)?)?;
-        let conn = Conn {
-            handle,
-            snmp,
-            inode,
-        };
-        let out = f(&conn);
-        self.conns.borrow_mut().insert(ns.clone(), conn);
-        Ok(out)
+        let handle = self.connect(&self.ns_fd(ns)?)?;
+        self.conns.borrow_mut().insert(
+            ns.clone(),
+            Conn {
+                handle: handle.clone(),
+                inode,
+            },
+        );
+        Ok(handle)
     }
 
-    /// Opens a netlink connection inside the namespace `fd`, driven by this runtime, and the
-    /// namespace's /proc/net/snmp.
-    fn connect(&self, fd: &OwnedFd) -> Result<(Handle, Option<File>)> {
+    /// Opens a netlink connection inside the namespace `fd`, driven by this runtime.
+    fn connect(&self, fd: &OwnedFd) -> Result<Handle> {
         let rt = self.rt.handle().clone();
-        let (conn, handle, snmp) = netns::in_netns(fd, move || {
+        let (conn, handle) = netns::in_netns(fd, move || {
             // The socket registers with the runtime's reactor: enter it first.
             let _guard = rt.enter();
             let (conn, handle, _) = rtnetlink::new_connection_with_socket::<snapshot::LossyNames>()
                 .map_err(|e| KernelError::io("open a netlink socket", e))?;
-            Ok((conn, handle, File::open("/proc/thread-self/net/snmp").ok()))
+            Ok((conn, handle))
         })?;
         self.rt.spawn(conn);
-        Ok((handle, snmp))
+        Ok(handle)
     }
 
     /// Closes connections into namespaces that are gone or were replaced: an open socket would
@@ -1043,7 +1034,7 @@ impl Kernel {
         let fd: OwnedFd = File::open(format!("/proc/{pid}/ns/net"))
             .map_err(|e| KernelError::io(format!("open /proc/{pid}/ns/net"), e))?
             .into();
-        let (h, _) = self.connect(&fd)?;
+        let h = self.connect(&fd)?;
         let label = Ns::Named(format!("pid {pid}"));
         let mut snap = self.rt.block_on(snapshot::dump(&h, &label))?;
         self.resolve_peers(&h, &mut snap)?;
@@ -1370,25 +1361,14 @@ impl Kernel {
         netns::in_netns(&fd, move || conntrack::delete(&entries))
     }
 
-    /// How many ICMP redirects `ns` has received (`InRedirects` in /proc/net/snmp, which
-    /// shows the namespace of the thread that reads it). A redirect a host accepts leaves a
-    /// route exception, which `ip route get` shows as `cache <redirected>`: the host's next
-    /// packets to that address go by the new gateway, for five minutes.
-    pub fn redirects_received(&self, ns: &Ns) -> Result<u64> {
-        use std::os::unix::fs::FileExt;
-        let snmp = self.with_conn(ns, |c| {
-            let f = c.snmp.as_ref()?;
-            // The file is made anew at each read from its start.
-            let mut buf = vec![0u8; 8192];
-            let n = f.read_at(&mut buf, 0).ok()?;
-            buf.truncate(n);
-            String::from_utf8(buf).ok()
-        })?;
-        snmp.as_deref()
-            .and_then(|s| snmp_counter(s, "Icmp", "InRedirects"))
-            .ok_or_else(|| {
-                KernelError::Other("cannot read Icmp InRedirects of /proc/net/snmp".into())
-            })
+    /// Whether `ns`'s route to `addr` carries a redirect (`ip route get ADDR` shows `cache
+    /// <redirected>`): an ICMP redirect a router sent for that address was accepted, and the
+    /// namespace's packets to it go by the new gateway, for five minutes.
+    pub fn route_redirected(&self, ns: &Ns, addr: Ipv4Addr) -> Result<bool> {
+        let h = self.handle(ns)?;
+        self.rt
+            .block_on(ops::redirected(&h, addr))
+            .map_err(|e| KernelError::netlink(format!("ip route get {addr}"), e))
     }
 
     /// Forgets the IPv4 route exceptions of `ns`, the redirects and path MTUs it learned, as
@@ -1688,37 +1668,9 @@ fn of_probe(e: &conntrack::Entry) -> bool {
     e.icmp.is_some_and(|(i, _)| ping::is_probe_ident(i))
 }
 
-/// One counter of /proc/net/snmp, whose groups come as two lines: `Group: Name Name ...`,
-/// then `Group: value value ...`.
-fn snmp_counter(snmp: &str, group: &str, name: &str) -> Option<u64> {
-    let prefix = format!("{group}:");
-    let mut lines = snmp.lines().filter(|l| l.starts_with(&prefix));
-    let names = lines.next()?.split_whitespace().skip(1);
-    let values = lines.next()?.split_whitespace().skip(1);
-    names
-        .zip(values)
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, v)| v.parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{KernelError, snmp_counter};
-
-    #[test]
-    fn a_counter_of_proc_net_snmp_is_read_from_its_group_only() {
-        let snmp = "Ip: Forwarding InRedirects\nIp: 2 77\n\
-            Icmp: InMsgs InErrors InRedirects OutRedirects\nIcmp: 9 0 3 5\n\
-            IcmpMsg: InType5\nIcmpMsg: 3\n";
-        assert_eq!(snmp_counter(snmp, "Icmp", "InRedirects"), Some(3));
-        assert_eq!(snmp_counter(snmp, "Icmp", "OutRedirects"), Some(5));
-        assert_eq!(snmp_counter(snmp, "Ip", "InRedirects"), Some(77));
-        assert_eq!(snmp_counter(snmp, "Icmp", "InType5"), None);
-        assert_eq!(
-            snmp_counter("Icmp: InRedirects\n", "Icmp", "InRedirects"),
-            None
-        );
-    }
+    use super::KernelError;
 
     #[test]
     fn the_kernels_refusal_is_worded_as_ip_words_it() {

@@ -133,6 +133,34 @@ pub(super) async fn talk(
     Ok(())
 }
 
+/// Whether the kernel's route to `addr` (`ip route get ADDR`) carries a redirect: a route
+/// exception an ICMP redirect left (`cache <redirected>`, RTCF_REDIRECTED in the flags).
+pub(super) async fn redirected(h: &Handle, addr: Ipv4Addr) -> Result<bool, rtnetlink::Error> {
+    const RTCF_REDIRECTED: u32 = 0x0004_0000;
+    let mut m = RouteMessage::default();
+    m.header.address_family = AddressFamily::Inet;
+    m.header.destination_prefix_length = 32;
+    m.attributes
+        .push(RouteAttribute::Destination(RouteAddress::Inet(addr)));
+    let mut req = NetlinkMessage::from(RouteNetlinkMessage::GetRoute(m));
+    req.header.flags = NLM_F_REQUEST;
+    let mut h = h.clone();
+    let mut resp = h.request(req)?;
+    let mut redirected = false;
+    while let Some(m) = resp.next().await {
+        match m.payload {
+            NetlinkPayload::Error(e) if e.code.is_some() => {
+                return Err(rtnetlink::Error::NetlinkError(e));
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) => {
+                redirected |= r.header.flags.bits() & RTCF_REDIRECTED != 0;
+            }
+            _ => {}
+        }
+    }
+    Ok(redirected)
+}
+
 /// The namespace a `netns` value names, as iproute2's netns_get_fd then get_integer read it.
 pub(super) enum NetnsTarget {
     Fd(OwnedFd),
