@@ -464,10 +464,11 @@ fn traces() -> Vec<String> {
             .unwrap();
         let fdb: Value = serde_json::from_slice(&fdb.stdout).unwrap_or(Value::Null);
         for e in fdb.as_array().into_iter().flatten() {
-            let permanent = e["state"] == "permanent"
-                || e["flags"]
-                    .as_array()
-                    .is_some_and(|f| f.iter().any(|x| x == "self"));
+            // (What a VXLAN device learns itself is `self`, and no more permanent than what a
+            // bridge learns.)
+            let permanent = ["permanent", "static", "noarp"]
+                .iter()
+                .any(|s| e["state"] == *s);
             if !permanent {
                 out.push(format!("{ns}: fdb {} dev {}", e["mac"], e["ifname"]));
             }

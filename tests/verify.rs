@@ -1782,6 +1782,8 @@ fn a_probe_through_a_router_leaves_nothing_a_later_check_meets() {
     // A redirect the host did not accept leaves nothing to take back: the route exceptions
     // the student's traffic made stay (they were flushed while a redirect only had to come).
     passes("tests/fixtures/probe-keeps-a-path-mtu.md", 2);
+    // What a probe through a VXLAN tunnel teaches the tunnel's ends goes too.
+    passes("tests/fixtures/probe-leaves-no-vxlan-entry.md", 2);
 }
 
 /// A lesson's own `ping` waits as iputils does where the lab may answer late: proxy ARP

@@ -1453,7 +1453,7 @@ impl Kernel {
             })
     }
 
-    /// Removes a bridge forwarding entry the bridge learned (what a probe taught it).
+    /// Removes a forwarding entry a bridge or a VXLAN device learned (what a probe taught it).
     pub fn fdb_del(&self, snap: &Snapshot, e: &FdbEntry) -> Result<()> {
         use rtnetlink::packet_route::neighbour::{
             NeighbourAttribute, NeighbourFlags, NeighbourMessage,
@@ -1465,7 +1465,13 @@ impl Kernel {
         let mut m = NeighbourMessage::default();
         m.header.ifindex = index;
         m.header.family = rtnetlink::packet_route::AddressFamily::Bridge;
-        m.header.flags = NeighbourFlags::Controller;
+        // A bridge's entry is its master's; a VXLAN device's, its own (`bridge fdb del ...
+        // self`).
+        m.header.flags = if e.master.is_some() {
+            NeighbourFlags::Controller
+        } else {
+            NeighbourFlags::Own
+        };
         m.attributes
             .push(NeighbourAttribute::LinkLayerAddress(e.mac.0.to_vec()));
         self.rt

@@ -200,7 +200,8 @@ pub struct FdbEntry {
     pub dev: String,
     /// The bridge the entry belongs to (NTF_MASTER entries).
     pub master: Option<String>,
-    /// Learned from traffic, not added by hand or by the kernel for its own ports.
+    /// Learned from traffic (by a bridge, or by a VXLAN device itself), not added by hand or
+    /// by the kernel for its own ports.
     pub learned: bool,
 }
 
@@ -623,10 +624,16 @@ pub(super) async fn fdb(
                     _ => {}
                 }
             }
+            // A bridge's learned entries come with their master; a VXLAN device's, which it
+            // learns itself (`self`, with the remote's address), without one.
+            let own = m
+                .header
+                .flags
+                .contains(rtnetlink::packet_route::neighbour::NeighbourFlags::Own);
             let learned = !matches!(
                 m.header.state,
                 NeighbourState::Permanent | NeighbourState::Noarp
-            ) && master.is_some();
+            ) && (master.is_some() || own);
             Some(FdbEntry {
                 mac: mac?,
                 dev: name_of(m.header.ifindex).unwrap_or_default(),
