@@ -98,6 +98,9 @@ pub struct RunInfo {
     /// event, and a probe's own cleanup is one.
     pub probes: Arc<Mutex<ProbeCache>>,
     pub probe_max_age: Duration,
+    /// How many times checks flushed a namespace's route cache to take back a redirect their
+    /// traffic brought (which also forgets the student's own route exceptions there).
+    pub flushes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl RunInfo {
@@ -117,6 +120,7 @@ impl RunInfo {
             sysctls_at_start: Arc::new(Mutex::new(HashMap::new())),
             probes: Arc::new(Mutex::new(HashMap::new())),
             probe_max_age: Duration::ZERO,
+            flushes: Arc::default(),
         }
     }
 }
@@ -324,6 +328,9 @@ impl<'k> Round<'k> {
                 .any(|(a, had)| !had && self.k.route_redirected(&t.ns, *a).unwrap_or(false))
             {
                 let _ = self.k.route_cache_flush(&t.ns);
+                self.run
+                    .flushes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             let listed = |had: &[u32]| -> Vec<_> {
                 self.k

@@ -193,6 +193,13 @@ impl Engine {
     /// the MAC) and their routes, and multicast routes (added when the kernel gets to it, link
     /// by link). `None` when a namespace cannot be read. A hash: equal states give equal hashes
     /// in every process of one binary.
+    /// Whether checks of this run flushed a namespace's route cache (see `Round`'s removal of
+    /// traces): a route exception the student's traffic made may be gone, where a run that
+    /// judged fewer checks kept it.
+    pub fn checks_flushed_routes(&self) -> bool {
+        self.run.flushes.load(std::sync::atomic::Ordering::Relaxed) > 0
+    }
+
     pub fn state_digest(&self) -> Option<u64> {
         use std::fmt::Write;
         use std::hash::{Hash, Hasher};

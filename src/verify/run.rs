@@ -250,6 +250,12 @@ fn perform_unverified(
 /// The state a step leaves, once the kernel has done what the step owes it.
 fn digest_when_done(engine: &mut Engine) -> Option<u64> {
     engine.wait_owed();
+    // Once checks flushed a route cache, no state after it is one a lone mutant's run, which
+    // judges fewer checks, is sure to share: none is reported, and no mutant after it is
+    // judged here.
+    if engine.checks_flushed_routes() {
+        return None;
+    }
     engine.state_digest()
 }
 
@@ -410,9 +416,12 @@ fn verify_step(
         judge_without_last: scope.judge_without_last,
     };
     let mut run = runner::run_step(engine, step, &policy, &mut Quiet);
+    // Judged after checks of earlier steps flushed a route cache, the mutant may be judged
+    // otherwise than alone: it is left to a jail of its own.
     let without_last = run
         .without_last
         .take()
+        .filter(|_| !engine.checks_flushed_routes())
         .map(|m| Box::new(step_report(engine, source, step, &m)));
     StepReport {
         without_last,
