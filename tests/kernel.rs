@@ -721,6 +721,66 @@ fn the_machines_own_entries_in_the_root_namespace_stay(_: &Kernel) {
     );
     drop(engine);
     assert!(sh("ip netns del m-lab && ip link del m-up"));
+
+    // Traffic makes no permanent entry: one that appears while checks run is the student's
+    // (here a shell check adds it itself), and stays.
+    let text = "+++\nid = \"perm\"\ntitle = \"P\"\nformat = 1\n+++\n## Lab\n\n```sh\n\
+        ip netns add m-p\nip -n m-p link add m-d type veth peer name m-e\n\
+        ip -n m-p link set m-d up\nip -n m-p address add 198.51.100.1/24 dev m-d\n```\n\n\
+        ```check\nsh in m-p (an entry is added): ip neigh add 198.51.100.9 lladdr 02:00:00:00:00:09 dev m-d nud permanent\n```\n";
+    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new("p.md", text));
+    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
+    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
+    engine.set_lesson(&lesson);
+    for c in &lesson.steps[0].commands {
+        assert!(engine.perform(c).ok, "{}", c.text);
+    }
+    let v = engine.evaluate(&lesson.steps[0].checks);
+    assert!(v[0].pass, "{}", v[0].message());
+    assert!(
+        asked(&["-n", "m-p"], "198.51.100.9"),
+        "a permanent entry made while the checks ran was removed"
+    );
+    drop(engine);
+    assert!(sh("ip netns del m-p"));
+}
+
+/// A probe from the root namespace to a lesson's namespace leaves nothing there either: the
+/// entry the target makes for the root namespace's address on a link the lesson made there.
+fn a_probe_from_the_root_namespace_leaves_no_trace(_: &Kernel) {
+    use nslab::engine::{Engine, Pace};
+    let text = "+++\nid = \"root\"\ntitle = \"R\"\nformat = 1\n+++\n## Lab\n\n```sh\n\
+        ip netns add q-rr\nip link add q-rt type veth peer name q-rr0 netns q-rr\n\
+        ip link set q-rt up\nip -n q-rr link set q-rr0 up\n\
+        ip address add 10.77.0.1/24 dev q-rt\nip -n q-rr address add 10.77.0.2/24 dev q-rr0\n```\n\n\
+        ```check\nping 10.77.0.2 from root\n```\n";
+    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new("q.md", text));
+    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
+    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
+    engine.set_lesson(&lesson);
+    for c in &lesson.steps[0].commands {
+        assert!(engine.perform(c).ok, "{}", c.text);
+    }
+    // (As every mode does: the step's places are the lesson's as the step ends.)
+    engine.begin_step(&lesson.steps[0]);
+    quiet_ipv6();
+    let before = traces();
+    let v = engine.evaluate(&lesson.steps[0].checks);
+    let after = traces();
+    let real = sh("ping -c 1 -W 1 10.77.0.2 >/dev/null");
+    let seen = traces();
+    drop(engine);
+    // Taken back before judging: a failure here must not leave a link in the sandbox's root
+    // namespace, where later tests' probes would see it.
+    assert!(sh("ip netns del q-rr && ip link del q-rt"));
+    assert!(v[0].pass, "{}", v[0].message());
+    assert_eq!(after, before, "a probe from the root namespace left traces");
+    assert!(real);
+    assert!(
+        seen.iter()
+            .any(|t| t.starts_with("q-rr: neigh \"10.77.0.1\"")),
+        "the oracle did not see ping's entry in q-rr: {seen:?}"
+    );
 }
 
 /// What a step owes (settle's wait) comes from the lines that run: a mutant that leaves out
@@ -977,6 +1037,10 @@ fn main() {
         (
             "the_machines_own_entries_in_the_root_namespace_stay",
             the_machines_own_entries_in_the_root_namespace_stay,
+        ),
+        (
+            "a_probe_from_the_root_namespace_leaves_no_trace",
+            a_probe_from_the_root_namespace_leaves_no_trace,
         ),
         ("a_left_out_line_owes_nothing", a_left_out_line_owes_nothing),
         ("listings_end_as_ip_ends", listings_end_as_ip_ends),

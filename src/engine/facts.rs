@@ -33,6 +33,9 @@ pub const PING_BEFORE_TIMEOUT: Duration = Duration::from_millis(50);
 /// [`Round::nothing_held`]), will have none: it fails then, not at its timeout.
 pub const PING_QUIET_AFTER: Duration = Duration::from_millis(10);
 
+/// How long a probe waits where the lab may answer late (proxy ARP's `proxy_delay` is 0.8 s).
+const ANSWERS_LATE_WITHIN: Duration = Duration::from_secs(1);
+
 /// How long an echo request sent after a reply must go unanswered before a `pinged ...
 /// unanswered` check counts it (ping sends one a second: by then the reply is overdue).
 pub const UNANSWERED_AFTER: Duration = Duration::from_secs(1);
@@ -101,6 +104,10 @@ pub struct RunInfo {
     /// How many times checks flushed a namespace's route cache to take back a redirect their
     /// traffic brought (which also forgets the student's own route exceptions there).
     pub flushes: Arc<std::sync::atomic::AtomicUsize>,
+    /// Someone else acts on the lab while checks run (learn: the student, whose commands land
+    /// at any moment): what changed during a round of probes may be theirs, so nothing that was
+    /// there before is put back, and the probes wait no longer than they are told.
+    pub student_acts: bool,
 }
 
 impl RunInfo {
@@ -121,6 +128,7 @@ impl RunInfo {
             probes: Arc::new(Mutex::new(HashMap::new())),
             probe_max_age: Duration::ZERO,
             flushes: Arc::default(),
+            student_acts: false,
         }
     }
 }
@@ -218,9 +226,21 @@ impl<'k> Round<'k> {
                 .get_or_init(|| complete && spaces.iter().all(|s| self.k.passes_at_once(s, &scope)))
                 && self.nothing_held(&spaces, &before)
         };
+        // Proxy ARP answers after a random delay of up to `proxy_delay` (0.8 s), a queue when
+        // its program says: where the lab has either, a probe waits for that (in learn, the
+        // next round asks again).
+        let timeout = if !self.run.student_acts
+            && spaces
+                .iter()
+                .any(|s| self.k.holds_packets(&s.ns).unwrap_or(false))
+        {
+            self.ping_timeout.max(ANSWERS_LATE_WITHIN)
+        } else {
+            self.ping_timeout
+        };
         let results = self.k.ping_many(
             &targets,
-            self.ping_timeout,
+            timeout,
             Some((PING_QUIET_AFTER, &nothing_pending)),
         );
         let now = Instant::now();
@@ -297,12 +317,30 @@ impl<'k> Round<'k> {
     fn remove_new_traces(&mut self, before: Traces, extra: Option<&[IpAddr]>) {
         let every = extra.is_none();
         let mut involved: HashSet<IpAddr> = extra.unwrap_or_default().iter().copied().collect();
+        // The kernel's own entry for a packet it could not send (`0.0.0.0 dev lo`, made when
+        // ARP fails and it says "host unreachable" to itself).
+        involved.insert(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let mut macs: HashSet<String> = HashSet::new();
         for t in &before.per_ns {
             // The root namespace's own addresses, gateways and MACs are the machine's (in
             // learn, the VM's own uplink): what a check's traffic leaves for the lab is named
             // by the lesson's namespaces and the probes' targets.
+            // (Those on links the lesson makes there are the lab's.)
             if t.ns == Ns::Root {
+                if let Some(s) = self.snapshot(&t.ns) {
+                    let lab = |link: &str| {
+                        self.run
+                            .lesson_places
+                            .contains(&(Ns::Root, link.to_string()))
+                    };
+                    involved.extend(s.addrs.iter().filter(|a| lab(&a.link)).map(|a| a.cidr.addr));
+                    involved.extend(
+                        s.routes
+                            .iter()
+                            .filter(|r| r.dev.as_deref().is_some_and(lab))
+                            .filter_map(|r| r.via),
+                    );
+                }
                 continue;
             }
             if let Some(s) = self.snapshot(&t.ns) {
@@ -391,23 +429,27 @@ impl<'k> Round<'k> {
                     continue;
                 }
                 let was = t.neighs.iter().find(|o| o.addr == n.addr && o.dev == n.dev);
+                // Traffic makes no permanent entry: one is the student's, added meanwhile.
+                let made_by_traffic = !["permanent", "noarp"].contains(&n.state.as_str());
                 match was {
                     // An entry that was valid before and is being resolved now is not the one
                     // there was: the kernel dropped that one meanwhile (its link lost carrier,
                     // a moment after the other end went down) and a probe made this one.
-                    None => {
+                    None if made_by_traffic => {
                         let _ = self.k.neigh_del(&s, &n);
                     }
-                    Some(o) if o.lladdr.is_some() && n.state == "incomplete" => {
+                    Some(o) if made_by_traffic && o.lladdr.is_some() && n.state == "incomplete" => {
                         let _ = self.k.neigh_del(&s, &n);
                     }
                     // One that was there, changed by the checks' traffic: its MAC rewritten by
                     // a broadcast ARP request from a host that has another MAC now, or a stale
-                    // one used and being confirmed (`delay`, then `probe`), goes back.
-                    Some(o) if restorable(o, &n) => {
+                    // one used and being confirmed (`delay`, then `probe`), goes back. Not where
+                    // the student acts meanwhile: the change may be theirs, or their traffic's,
+                    // which the kernel is still confirming.
+                    Some(o) if !self.run.student_acts && restorable(o, &n) => {
                         let _ = self.k.neigh_restore(&s, o);
                     }
-                    Some(_) => {}
+                    _ => {}
                 }
             }
             let fdb = if learns(&s) {

@@ -155,6 +155,11 @@ impl Engine {
         self.run.probe_max_age = age;
     }
 
+    /// The student acts on the lab while checks run (learn): see `RunInfo::student_acts`.
+    pub fn student_acts_meanwhile(&mut self) {
+        self.run.student_acts = true;
+    }
+
     /// Processes started since `ticks` (clock ticks since boot) count as the student's, not
     /// only those since this run began: a lesson resumed in a new session keeps the program
     /// the student started in an earlier one.

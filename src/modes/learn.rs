@@ -261,6 +261,7 @@ pub fn learn(
     let progress = Store::default();
     engine.set_lesson(lesson);
     engine.reuse_probes_for(SLOW_POLL);
+    engine.student_acts_meanwhile();
     let n = lesson.steps.len();
     // Where to start, and the kernel brought to the state that step starts from: as `--step`
     // asks, or, in a sandbox (which starts empty), where the student left off.
