@@ -1796,6 +1796,13 @@ fn a_ping_through_proxy_arp_waits_for_the_late_answer() {
     passes("tests/fixtures/probe-through-proxy-arp.md", 4);
 }
 
+/// A lesson's own `ping -c 2` through a router that redirects it spaces its echoes as ping
+/// does, so that the host heeds the second redirect (all at once, the router sent one).
+#[test]
+fn a_ping_that_is_redirected_spaces_its_echoes_as_ping_does() {
+    passes("tests/fixtures/ping-heeds-a-redirect.md", 2);
+}
+
 /// What a probe changes in a neighbour entry that was there before it goes back: the state
 /// of a stale entry it used (the kernel starts to confirm it), the MAC its broadcast ARP
 /// request rewrote in a third host's entry (each lesson failed while probes left these).

@@ -718,9 +718,16 @@ impl Engine {
             ),
         };
         let started = Instant::now();
-        let b = self
-            .kernel
-            .ping_burst(ns, addr, count, timeout, gap, deadline)?;
+        // Once a router redirects the echoes, they go as far apart as ping sends them (see
+        // `ping::burst`).
+        let interval = Duration::from_millis(p.interval_ms.unwrap_or(1000).min(1000));
+        let timing = crate::kernel::Timing {
+            timeout,
+            gap,
+            interval,
+            deadline,
+        };
+        let b = self.kernel.ping_burst(ns, addr, count, timing)?;
         // nslab's own pings are the student's actions too: an action check sees them even
         // where no watch runs.
         if let Ok(mut log) = self.run.pings.lock() {

@@ -34,7 +34,7 @@ use rtnetlink::{Handle, LinkUnspec};
 
 use crate::net::{Cidr, Ns};
 pub use ops::{AddrReq, Change, LinkAttrs, NewLink, RouteReq};
-pub use ping::{Burst, EchoReply, PROBE_MARK, PingOutcome};
+pub use ping::{Burst, EchoReply, PROBE_MARK, PingOutcome, Timing};
 pub use procs::NetnsInfo;
 pub use rules::Rule;
 pub use snapshot::{Addr, FdbEntry, Link, Neigh, Peer, Route, Snapshot};
@@ -1187,18 +1187,12 @@ impl Kernel {
     }
 
     /// A lesson's ping, performed: `count` echoes as iputils sends them (see [`ping::burst`]).
-    pub fn ping_burst(
-        &self,
-        ns: &Ns,
-        addr: Ipv4Addr,
-        count: u32,
-        timeout: Duration,
-        gap: Duration,
-        deadline: Option<Duration>,
-    ) -> Result<Burst> {
+    pub fn ping_burst(&self, ns: &Ns, addr: Ipv4Addr, count: u32, t: Timing) -> Result<Burst> {
         let fd = self.ns_fd(ns)?;
         netns::in_netns(&fd, move || {
-            ping::burst(addr, count, timeout, gap, deadline, false, None)
+            ping::burst(
+                addr, count, t.timeout, t.gap, t.interval, t.deadline, false, None,
+            )
         })
     }
 

@@ -64,6 +64,8 @@ pub struct Burst {
     /// The wait for replies ended before its timeout, at the caller's word: nothing could
     /// bring one any more.
     pub lost: bool,
+    /// A router told the sender of a shorter way for one of the requests (an ICMP redirect).
+    pub redirected: bool,
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -188,15 +190,19 @@ fn read_one(sock: &Socket, buf: &mut [u8], left: Duration) -> std::io::Result<Op
             len: icmp.len(),
         }));
     }
-    // Destination unreachable (3) quoting one of our requests.
-    if kind == 3 && icmp.len() >= 8 + 20 + 8 {
+    // Destination unreachable (3) or a redirect (5) quoting one of our requests.
+    if (kind == 3 || kind == 5) && icmp.len() >= 8 + 20 + 8 {
         let inner = &icmp[8..];
         let iihl = usize::from(inner[0] & 0x0f) * 4;
         if inner.len() >= iihl + 8 {
-            return Ok(Some(Received::Unreachable {
-                id: u16::from_be_bytes([inner[iihl + 4], inner[iihl + 5]]),
-                seq: u16::from_be_bytes([inner[iihl + 6], inner[iihl + 7]]),
-                from,
+            let (id, seq) = (
+                u16::from_be_bytes([inner[iihl + 4], inner[iihl + 5]]),
+                u16::from_be_bytes([inner[iihl + 6], inner[iihl + 7]]),
+            );
+            return Ok(Some(if kind == 3 {
+                Received::Unreachable { id, seq, from }
+            } else {
+                Received::Redirect { id, seq }
             }));
         }
     }
@@ -215,6 +221,10 @@ enum Received {
         id: u16,
         seq: u16,
         from: Ipv4Addr,
+    },
+    Redirect {
+        id: u16,
+        seq: u16,
     },
     Other,
 }
@@ -265,13 +275,27 @@ fn take(
             out.unreachable = Some(format!("destination unreachable (reported by {from})"));
             *pending = pending.saturating_sub(1);
         }
+        Received::Redirect { id, seq }
+            if id == ours.0 && sent_at.iter().any(|(s, _)| *s == seq) =>
+        {
+            out.redirected = true;
+        }
         _ => {}
     }
 }
 
 /// One probe: proves that `addr` answers, for a check. With `watch`, see [`burst`].
 pub fn echo(addr: Ipv4Addr, timeout: Duration, watch: Option<Arc<Watch>>) -> Result<PingOutcome> {
-    let b = burst(addr, 1, timeout, Duration::ZERO, None, true, watch)?;
+    let b = burst(
+        addr,
+        1,
+        timeout,
+        Duration::ZERO,
+        Duration::ZERO,
+        None,
+        true,
+        watch,
+    )?;
     Ok(match (b.replies.first(), b.unreachable) {
         (Some(r), _) => PingOutcome::Reply(r.rtt),
         (None, Some(why)) => PingOutcome::Unreachable(why),
@@ -305,9 +329,24 @@ pub fn softnet() -> Option<Softnet> {
     Some(total)
 }
 
+/// How a lesson's ping spaces and waits for its echoes (see [`burst`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub timeout: Duration,
+    pub gap: Duration,
+    /// How far apart they go once a router redirected one (`-i`).
+    pub interval: Duration,
+    pub deadline: Option<Duration>,
+}
+
 /// `count` echoes to `addr`, `gap` apart, each waiting at most `timeout` for its reply; all of
 /// it within `deadline` when given. With no gap, every request goes out at once and the burst
 /// waits `timeout` for all the replies: an expected failure costs one timeout, not `count`.
+/// Except once a router sends a redirect for one: the next go `interval` apart, as ping sends
+/// them. The router allows itself its next redirect to the same host only some 40 ms later,
+/// then twice as long each time, and the host takes one only once it knows the new gateway's
+/// MAC, which the first redirect made it ask for: requests all at once would be told once,
+/// and not heeded.
 ///
 /// With `watch`, the burst counts itself in `sent` once its requests are out, and the caller
 /// watches the machine while it waits for the replies: when the caller sets `stop` (no reply
@@ -319,6 +358,7 @@ pub fn burst(
     count: u32,
     timeout: Duration,
     gap: Duration,
+    interval: Duration,
     deadline: Option<Duration>,
     probe: bool,
     watch: Option<Arc<Watch>>,
@@ -360,6 +400,17 @@ pub fn burst(
         if end_all.is_some_and(|e| Instant::now() >= e) {
             break;
         }
+        if i > 0 && gap.is_zero() && !interval.is_zero() {
+            // What the requests so far brought back, a redirect above all (it comes within
+            // the send, in a lab of namespaces).
+            let soon = Instant::now() + Duration::from_micros(200);
+            wait_for(&sock, soon, &sent_at, &mut out, &mut pending, &mut buf)?;
+        }
+        let gap = if gap.is_zero() && out.redirected {
+            interval
+        } else {
+            gap
+        };
         if i > 0 && !gap.is_zero() {
             // Wait for the previous reply while the gap runs.
             let until = Instant::now() + gap;
