@@ -400,6 +400,14 @@ fn a_lesson_that_fails_as_it_is_is_reported_refused_beside_the_others_mutants() 
     assert_eq!(mutants.len(), 11, "pass.md's mutants only: {r}");
     assert!(mutants.iter().all(|m| m["lesson"] == "fixture-pass"), "{r}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.md: the lesson fails as it is"));
+    // The human report names it in its own text (a CI job may keep only that).
+    let out = nslab(&["verify", "--mutate", &broken, "tests/fixtures/pass.md"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("not mutated: ") && text.contains("broken.md: the lesson fails as it is"),
+        "{text}"
+    );
     let xml = s.0.join("report.xml");
     let out = nslab(&[
         "verify",
@@ -1883,10 +1891,27 @@ fn a_kind_the_kernel_lacks_is_the_machines_limit() {
             "{said}"
         );
         // Its mutants too: the machine cannot run the lesson, so not its mutants either.
-        let out = nslab(&["verify", "--mutate", &lab("dummy")]);
-        let said = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{said}");
-        assert!(said.contains("kind-dummy.md:11:"), "{said}");
+        // The report says so, in its own text, beside the other lessons' mutants.
+        let out = nslab(&[
+            "verify",
+            "--mutate",
+            &lab("dummy"),
+            "tests/fixtures/pass.md",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{text}");
+        assert!(
+            text.contains("not mutated: ") && text.contains("kind-dummy.md:11: this kernel"),
+            "{text}"
+        );
+        assert!(text.contains("(11 of 11 mutants killed)"), "{text}");
+        let out = nslab(&["verify", "--mutate", "--format", "junit", &lab("dummy")]);
+        let xml = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{xml}");
+        assert!(
+            xml.contains("<error type=\"kernel cannot run the lesson\""),
+            "{xml}"
+        );
     }
 }
 

@@ -918,12 +918,27 @@ fn emit(opts: &Options, text: &str) -> Result<(), Failure> {
     }
 }
 
-/// A lesson `--mutate` made no mutants of, and why: it fails as it is.
+/// A lesson `--mutate` made no mutants of, and why: it fails as it is, or this kernel cannot
+/// run it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Refused {
     pub lesson: String,
     pub file: String,
     pub why: String,
+    /// The machine's limit (its kernel lacks a kind of link), not the lesson's fault.
+    #[serde(skip)]
+    pub machine: bool,
+}
+
+impl Refused {
+    /// The reason with the lesson's file before it (a reason that names a line has it).
+    fn said(&self) -> String {
+        if self.why.starts_with(&self.file) {
+            self.why.clone()
+        } else {
+            format!("{}: {}", self.file, self.why)
+        }
+    }
 }
 
 /// A mutant: lesson `lesson`, with the command on source line `line` (in step `step`) removed.
@@ -1252,7 +1267,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
     });
     let mut broken = Vec::new();
     // Lessons this kernel cannot run (a kind of link it does not know).
-    let mut lacking: Vec<String> = Vec::new();
+    let mut lacking: Vec<Refused> = Vec::new();
     let mut found: Vec<(usize, Result<Mutant, Failure>)> = Vec::new();
     let mut shared: Vec<(Vec<usize>, Result<LessonReport, Failure>)> = Vec::new();
     let mut plain: Vec<Option<LessonReport>> = vec![None; lessons.len()];
@@ -1269,7 +1284,12 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                     jails += 1;
                 }
                 if let Some(l) = kernel_lacks(&r, opts.sandbox).filter(|_| !r.passed) {
-                    lacking.push(l);
+                    lacking.push(Refused {
+                        lesson: lessons[i].id.clone(),
+                        file: lessons[i].source.name.clone(),
+                        why: l,
+                        machine: true,
+                    });
                 } else if !r.passed {
                     // Why, in the plain report's words: the first bad step, or what it left.
                     let why = r
@@ -1306,6 +1326,7 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                         lesson: lessons[i].id.clone(),
                         file: lessons[i].source.name.clone(),
                         why,
+                        machine: false,
                     });
                 }
                 if r.passed {
@@ -1316,19 +1337,16 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
             Done::Chain(c, r) => shared.push((c, r)),
         }
     }
-    if !lacking.is_empty() {
-        if broken.is_empty() {
-            return Err(Failure::env(lacking.join("\n")));
+    // A lesson that fails as it is, or that this kernel cannot run, gets no mutants; the
+    // others' are judged and reported, and the report names it, so that a CI job reads why
+    // (the human report says it in its own text).
+    let lacks_kernel = !lacking.is_empty();
+    let failed_as_it_is = !broken.is_empty();
+    broken.extend(lacking);
+    if opts.format != Format::Human {
+        for b in &broken {
+            eprintln!("nslab: {}", b.said());
         }
-        // Said, but the report of the others is still written.
-        for l in &lacking {
-            eprintln!("nslab: {l}");
-        }
-    }
-    // A lesson that fails as it is gets no mutants; the others' are judged and reported,
-    // and the report names it, so that a CI job reads why it failed.
-    for b in &broken {
-        eprintln!("nslab: {}: {}", b.file, b.why);
     }
     let refused_lesson = |i: usize| broken.iter().any(|b| b.file == lessons[i].source.name);
     let mut mutants: Vec<Option<Mutant>> = vec![None; plan.len()];
@@ -1445,17 +1463,18 @@ fn mutate(opts: &Options, lessons: &[Lesson]) -> Result<Code, Failure> {
                 mutants.len(),
                 start.elapsed().as_secs_f64()
             ));
-            if !broken.is_empty() {
-                t.push_str(&format!(
-                    "{} lesson(s) not mutated (see above)\n",
-                    broken.len()
-                ));
+            for b in &broken {
+                t.push_str(&format!("not mutated: {}\n", b.said()));
             }
             t
         }
     };
     emit(opts, &text)?;
-    Ok(if killed == mutants.len() && broken.is_empty() {
+    Ok(if failed_as_it_is {
+        Code::Failed
+    } else if lacks_kernel {
+        Code::Environment
+    } else if killed == mutants.len() {
         Code::Success
     } else {
         Code::Failed

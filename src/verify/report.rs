@@ -305,10 +305,16 @@ pub fn junit_mutants(mutants: &[Mutant], refused: &[super::Refused], took: Durat
         }
         t.push_str("  </testsuite>\n");
     }
-    // A lesson that fails as it is: one test case, in error, that says so.
+    // A lesson that fails as it is, or that this kernel cannot run: one test case, in error,
+    // that says so.
     for r in refused {
+        let kind = if r.machine {
+            "kernel cannot run the lesson"
+        } else {
+            "lesson fails as it is"
+        };
         t.push_str(&format!(
-            "  <testsuite name=\"{}\" file=\"{}\" tests=\"1\" failures=\"0\" errors=\"1\">\n    <testcase classname=\"{}\" name=\"the lesson as it is\">\n      <error type=\"lesson fails as it is\" message=\"{}\"/>\n    </testcase>\n  </testsuite>\n",
+            "  <testsuite name=\"{}\" file=\"{}\" tests=\"1\" failures=\"0\" errors=\"1\">\n    <testcase classname=\"{}\" name=\"the lesson as it is\">\n      <error type=\"{kind}\" message=\"{}\"/>\n    </testcase>\n  </testsuite>\n",
             xml(&r.lesson),
             xml(&r.file),
             xml(&r.lesson),
