@@ -439,6 +439,20 @@ fn quiet_ipv6() {
     std::thread::sleep(std::time::Duration::from_millis(20));
 }
 
+/// The lesson `text` (named `name` in diagnostics), and an engine that performed its first
+/// step's commands.
+fn lab_performed(name: &str, text: &str) -> (nslab::lesson::Lesson, nslab::engine::Engine) {
+    use nslab::engine::{Engine, Pace};
+    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new(name, text));
+    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
+    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
+    engine.set_lesson(&lesson);
+    for c in &lesson.steps[0].commands {
+        assert!(engine.perform(c).ok, "{}", c.text);
+    }
+    (lesson, engine)
+}
+
 fn traces() -> Vec<String> {
     let mut spaces = vec![String::new()];
     let listed = Command::new("ip").args(["netns", "list"]).output().unwrap();
@@ -523,14 +537,7 @@ fn checks_leave_no_trace(_: &Kernel) {
         ip -n c-b address add 10.66.0.2/24 dev cb\n\
         ip netns exec c-a iptables -t nat -A POSTROUTING -o ca -j MASQUERADE\n```\n\n\
         ```check\nping 10.66.0.2 from c-a\nnot ping 10.66.0.9 from c-a\n```\n";
-    let (control, diags) =
-        nslab::lesson::parse::parse(&nslab::diag::Source::new("control.md", text));
-    let control = control.unwrap_or_else(|| panic!("{diags:?}"));
-    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
-    engine.set_lesson(&control);
-    for c in &control.steps[0].commands {
-        assert!(engine.perform(c).ok, "{}", c.text);
-    }
+    let (control, engine) = lab_performed("control.md", text);
     let checks = &control.steps[0].checks;
     let before = traces();
     let v = engine.evaluate(checks);
@@ -612,7 +619,6 @@ fn checks_leave_no_trace(_: &Kernel) {
 /// pinging host (`ip route get` shows `cache <redirected>`) and the router's neighbour entry
 /// for its next hop are taken back. A real ping, after, proves the oracle sees both.
 fn a_probe_through_a_router_leaves_no_redirect(_: &Kernel) {
-    use nslab::engine::{Engine, Pace};
     let text = "+++\nid = \"redirect\"\ntitle = \"R\"\nformat = 1\n+++\n## Lab\n\n```sh\n\
         ip netns add d-sw\nip netns add d-host\nip netns add d-rtr\nip netns add d-gw\n\
         ip -n d-sw link add br0 type bridge\nip -n d-sw link set br0 up\n\
@@ -629,13 +635,7 @@ fn a_probe_through_a_router_leaves_no_redirect(_: &Kernel) {
         ip netns exec d-rtr sysctl -w net.ipv4.ip_forward=1\n\
         ip -n d-host neigh add 10.70.0.3 lladdr 02:00:00:00:00:03 dev h0 nud permanent\n```\n\n\
         ```check\nnot ping 10.79.0.1 from d-host\n```\n";
-    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new("r.md", text));
-    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
-    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
-    engine.set_lesson(&lesson);
-    for c in &lesson.steps[0].commands {
-        assert!(engine.perform(c).ok, "{}", c.text);
-    }
+    let (lesson, engine) = lab_performed("r.md", text);
     quiet_ipv6();
     let redirected = || {
         let out = Command::new("ip")
@@ -681,7 +681,6 @@ fn a_probe_through_a_router_leaves_no_redirect(_: &Kernel) {
 /// in learn the root namespace is the VM, whose uplink resolves its neighbours at any time.
 /// The same entry made by the check's traffic in a lesson's namespace goes.
 fn the_machines_own_entries_in_the_root_namespace_stay(_: &Kernel) {
-    use nslab::engine::{Engine, Pace};
     assert!(sh(
         "ip link add m-up type veth peer name m-far && ip link set m-up up && \
          ip link set m-far up && ip address add 198.51.100.1/24 dev m-up"
@@ -691,13 +690,7 @@ fn the_machines_own_entries_in_the_root_namespace_stay(_: &Kernel) {
         ip -n m-lab link set m-d up\nip -n m-lab link set m-e up\n\
         ip -n m-lab address add 198.51.100.1/24 dev m-d\n```\n\n\
         ```check\nsh in m-lab (a neighbour is asked for): ping -c 1 -W 0.3 198.51.100.8; true\n```\n";
-    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new("m.md", text));
-    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
-    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
-    engine.set_lesson(&lesson);
-    for c in &lesson.steps[0].commands {
-        assert!(engine.perform(c).ok, "{}", c.text);
-    }
+    let (lesson, engine) = lab_performed("m.md", text);
     let asked = |ns: &[&str], addr: &str| {
         ip(&[ns, &["-4", "neigh", "show", addr]].concat())
             .as_array()
@@ -728,13 +721,7 @@ fn the_machines_own_entries_in_the_root_namespace_stay(_: &Kernel) {
         ip netns add m-p\nip -n m-p link add m-d type veth peer name m-e\n\
         ip -n m-p link set m-d up\nip -n m-p address add 198.51.100.1/24 dev m-d\n```\n\n\
         ```check\nsh in m-p (an entry is added): ip neigh add 198.51.100.9 lladdr 02:00:00:00:00:09 dev m-d nud permanent\n```\n";
-    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new("p.md", text));
-    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
-    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
-    engine.set_lesson(&lesson);
-    for c in &lesson.steps[0].commands {
-        assert!(engine.perform(c).ok, "{}", c.text);
-    }
+    let (lesson, engine) = lab_performed("p.md", text);
     let v = engine.evaluate(&lesson.steps[0].checks);
     assert!(v[0].pass, "{}", v[0].message());
     assert!(
@@ -748,19 +735,12 @@ fn the_machines_own_entries_in_the_root_namespace_stay(_: &Kernel) {
 /// A probe from the root namespace to a lesson's namespace leaves nothing there either: the
 /// entry the target makes for the root namespace's address on a link the lesson made there.
 fn a_probe_from_the_root_namespace_leaves_no_trace(_: &Kernel) {
-    use nslab::engine::{Engine, Pace};
     let text = "+++\nid = \"root\"\ntitle = \"R\"\nformat = 1\n+++\n## Lab\n\n```sh\n\
         ip netns add q-rr\nip link add q-rt type veth peer name q-rr0 netns q-rr\n\
         ip link set q-rt up\nip -n q-rr link set q-rr0 up\n\
         ip address add 10.77.0.1/24 dev q-rt\nip -n q-rr address add 10.77.0.2/24 dev q-rr0\n```\n\n\
         ```check\nping 10.77.0.2 from root\n```\n";
-    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new("q.md", text));
-    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
-    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
-    engine.set_lesson(&lesson);
-    for c in &lesson.steps[0].commands {
-        assert!(engine.perform(c).ok, "{}", c.text);
-    }
+    let (lesson, mut engine) = lab_performed("q.md", text);
     // (As every mode does: the step's places are the lesson's as the step ends.)
     engine.begin_step(&lesson.steps[0]);
     quiet_ipv6();
@@ -787,17 +767,10 @@ fn a_probe_from_the_root_namespace_leaves_no_trace(_: &Kernel) {
 /// `ip netns del blue` owes no teardown, and its failing check fails at once.
 fn a_left_out_line_owes_nothing(_: &Kernel) {
     use nslab::engine::settle::Owed;
-    use nslab::engine::{Engine, Pace};
     let text = "+++\nid = \"owed\"\ntitle = \"O\"\nformat = 1\n+++\n## Lab\n\n```sh\n\
         ip netns add o-blue\nip netns add o-red\nip link add ob type veth peer name or netns o-red\n\
         ip link set ob netns o-blue\n```\n\n## Delete blue\n\n```sh\nip netns del o-blue\n```\n";
-    let (lesson, diags) = nslab::lesson::parse::parse(&nslab::diag::Source::new("o.md", text));
-    let lesson = lesson.unwrap_or_else(|| panic!("{diags:?}"));
-    let mut engine = Engine::new(Kernel::new().unwrap(), Pace::Fast);
-    engine.set_lesson(&lesson);
-    for c in &lesson.steps[0].commands {
-        assert!(engine.perform(c).ok, "{}", c.text);
-    }
+    let (lesson, engine) = lab_performed("o.md", text);
     let step = &lesson.steps[1];
     assert!(
         !Owed::before(&engine, step, None).is_nothing(),

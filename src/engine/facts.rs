@@ -229,11 +229,7 @@ impl<'k> Round<'k> {
         // Proxy ARP answers after a random delay of up to `proxy_delay` (0.8 s), a queue when
         // its program says: where the lab has either, a probe waits for that (in learn, the
         // next round asks again).
-        let timeout = if !self.run.student_acts
-            && spaces
-                .iter()
-                .any(|s| self.k.holds_packets(&s.ns).unwrap_or(false))
-        {
+        let timeout = if !self.run.student_acts && self.k.may_answer_late(&scope) {
             self.ping_timeout.max(ANSWERS_LATE_WITHIN)
         } else {
             self.ping_timeout
@@ -273,16 +269,8 @@ impl<'k> Round<'k> {
                 let s = self.snapshot(ns)?;
                 Some(NsTraces {
                     ns: ns.clone(),
-                    neighs: if probes_only && !speaks_ipv4(&s) {
-                        Vec::new()
-                    } else {
-                        self.k.neighbours(&s).unwrap_or_default()
-                    },
-                    fdb: if learns(&s) {
-                        self.k.fdb(&s).unwrap_or_default()
-                    } else {
-                        Vec::new()
-                    },
+                    neighs: self.neighbours_to_watch(&s, probes_only),
+                    fdb: self.fdb_to_watch(&s),
                     conntrack: match self.k.conntrack_watch(ns) {
                         Ok(Some(w)) => Tracked::Watch(w),
                         Ok(None) => Tracked::Listed(Vec::new()),
@@ -309,6 +297,31 @@ impl<'k> Round<'k> {
         }
     }
 
+    /// The neighbour entries of a namespace where checks may leave some: IPv4 probes leave
+    /// none where IPv4 passes no link but `lo` (no address, no route); a shell check's traffic
+    /// may be IPv6.
+    fn neighbours_to_watch(&self, s: &Snapshot, probes_only: bool) -> Vec<Neigh> {
+        let ipv4 = s.addrs.iter().any(|a| a.cidr.is_v4() && a.link != "lo")
+            || s.routes.iter().any(|r| r.dev.as_deref() != Some("lo"));
+        if probes_only && !ipv4 {
+            return Vec::new();
+        }
+        self.k.neighbours(s).unwrap_or_default()
+    }
+
+    /// The forwarding entries of a namespace where a link learns them from the frames it sees
+    /// (a bridge, a VXLAN device): elsewhere no check's traffic can leave one.
+    fn fdb_to_watch(&self, s: &Snapshot) -> Vec<FdbEntry> {
+        let learns = s
+            .links
+            .iter()
+            .any(|l| matches!(l.kind.as_deref(), Some("bridge" | "vxlan")));
+        if !learns {
+            return Vec::new();
+        }
+        self.k.fdb(s).unwrap_or_default()
+    }
+
     /// Removes what appeared since `before`, where a check's traffic made it: neighbour
     /// entries of the namespaces' own addresses, their gateways and `extra`; FDB entries the
     /// bridges learned of their links' MACs; new tracked connections. An entry the student
@@ -322,32 +335,31 @@ impl<'k> Round<'k> {
         involved.insert(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let mut macs: HashSet<String> = HashSet::new();
         for t in &before.per_ns {
-            // The root namespace's own addresses, gateways and MACs are the machine's (in
-            // learn, the VM's own uplink): what a check's traffic leaves for the lab is named
-            // by the lesson's namespaces and the probes' targets.
-            // (Those on links the lesson makes there are the lab's.)
-            if t.ns == Ns::Root {
-                if let Some(s) = self.snapshot(&t.ns) {
-                    let lab = |link: &str| {
-                        self.run
-                            .lesson_places
-                            .contains(&(Ns::Root, link.to_string()))
-                    };
-                    involved.extend(s.addrs.iter().filter(|a| lab(&a.link)).map(|a| a.cidr.addr));
-                    involved.extend(
-                        s.routes
-                            .iter()
-                            .filter(|r| r.dev.as_deref().is_some_and(lab))
-                            .filter_map(|r| r.via),
-                    );
-                }
+            let Some(s) = self.snapshot(&t.ns) else {
                 continue;
-            }
-            if let Some(s) = self.snapshot(&t.ns) {
-                involved.extend(s.addrs.iter().map(|a| a.cidr.addr));
-                involved.extend(s.routes.iter().filter_map(|r| r.via));
-                macs.extend(s.links.iter().filter_map(|l| l.mac.clone()));
-            }
+            };
+            // In the root namespace (in learn, the VM's own: its uplink, its gateway) only the
+            // links the lesson makes there are the lab's.
+            let lab = |link: &str| {
+                t.ns != Ns::Root
+                    || self
+                        .run
+                        .lesson_places
+                        .contains(&(Ns::Root, link.to_string()))
+            };
+            involved.extend(s.addrs.iter().filter(|a| lab(&a.link)).map(|a| a.cidr.addr));
+            involved.extend(
+                s.routes
+                    .iter()
+                    .filter(|r| t.ns != Ns::Root || r.dev.as_deref().is_some_and(lab))
+                    .filter_map(|r| r.via),
+            );
+            macs.extend(
+                s.links
+                    .iter()
+                    .filter(|l| lab(&l.name))
+                    .filter_map(|l| l.mac.clone()),
+            );
         }
         for t in before.per_ns {
             let Some(s) = self.snapshot(&t.ns) else {
@@ -417,12 +429,7 @@ impl<'k> Round<'k> {
             {
                 let _ = self.k.conntrack_del(&t.ns, listed(&[]));
             }
-            let neighs = if before.probes_only && !speaks_ipv4(&s) {
-                Vec::new()
-            } else {
-                self.k.neighbours(&s).unwrap_or_default()
-            };
-            for n in neighs {
+            for n in self.neighbours_to_watch(&s, before.probes_only) {
                 let concerns_lab =
                     all_new || ((every || n.addr.is_ipv4()) && involved.contains(&n.addr));
                 if !concerns_lab {
@@ -452,12 +459,7 @@ impl<'k> Round<'k> {
                     _ => {}
                 }
             }
-            let fdb = if learns(&s) {
-                self.k.fdb(&s).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            for e in fdb {
+            for e in self.fdb_to_watch(&s) {
                 let had = t.fdb.iter().any(|o| o.mac == e.mac && o.dev == e.dev);
                 if !had && e.learned && (all_new || macs.contains(&e.mac.to_string())) {
                     let _ = self.k.fdb_del(&s, &e);
@@ -835,21 +837,6 @@ impl Facts for Round<'_> {
             Err(e) => Err(format!("could not run: {e}")),
         }
     }
-}
-
-/// Whether a namespace has a link that learns forwarding entries from the frames it sees (a
-/// bridge, a VXLAN device): elsewhere no check's traffic can leave one.
-fn learns(s: &Snapshot) -> bool {
-    s.links
-        .iter()
-        .any(|l| matches!(l.kind.as_deref(), Some("bridge" | "vxlan")))
-}
-
-/// Whether IPv4 packets may pass a namespace other than on its loopback: it has an IPv4
-/// address or a route on another link. Elsewhere nslab's probes (IPv4) leave no neighbour entry.
-fn speaks_ipv4(s: &Snapshot) -> bool {
-    s.addrs.iter().any(|a| a.cidr.is_v4() && a.link != "lo")
-        || s.routes.iter().any(|r| r.dev.as_deref() != Some("lo"))
 }
 
 /// Whether a neighbour entry that was `was` before the checks and is `now` after them was

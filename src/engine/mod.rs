@@ -764,9 +764,9 @@ impl Engine {
 
 impl Engine {
     /// Whether a namespace of the lab (the root one, or the lesson's) may answer a packet
-    /// later than it receives it (see [`Kernel::holds_packets`]).
+    /// later than it receives it (see [`Kernel::may_answer_late`]).
     fn lab_may_answer_late(&self) -> bool {
-        std::iter::once(Ns::Root)
+        let lab: Vec<Ns> = std::iter::once(Ns::Root)
             .chain(
                 self.run
                     .lesson_ns
@@ -774,7 +774,8 @@ impl Engine {
                     .filter(|n| self.kernel.netns_exists(n))
                     .map(|n| Ns::Named(n.clone())),
             )
-            .any(|ns| self.kernel.holds_packets(&ns).unwrap_or(false))
+            .collect();
+        self.kernel.may_answer_late(&lab)
     }
 }
 

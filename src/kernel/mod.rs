@@ -1150,11 +1150,19 @@ impl Kernel {
         links_ok && !self.holds_packets(&snap.ns).unwrap_or(true)
     }
 
+    /// Whether any of `namespaces` may answer late (see [`Self::holds_packets`]): a ping there
+    /// waits as long as iputils would.
+    pub fn may_answer_late(&self, namespaces: &[Ns]) -> bool {
+        namespaces
+            .iter()
+            .any(|ns| self.holds_packets(ns).unwrap_or(false))
+    }
+
     /// Whether something in `ns` may answer or pass on a packet later than it receives it:
     /// proxy ARP (`proxy_arp` or `proxy_arp_pvlan` on any interface, or an `ip neigh add
     /// proxy` entry), or a netfilter queue that hands packets to a program (`-j NFQUEUE` with
     /// a listener).
-    pub fn holds_packets(&self, ns: &Ns) -> Result<bool> {
+    fn holds_packets(&self, ns: &Ns) -> Result<bool> {
         let fd = self.ns_fd(ns)?;
         let by_proc = netns::in_netns(&fd, || {
             // /proc/sys/net and /proc/thread-self/net show the namespace of the thread that
@@ -1375,28 +1383,12 @@ impl Kernel {
 
     /// Removes a neighbour entry (what a probe created).
     pub fn neigh_del(&self, snap: &Snapshot, n: &Neigh) -> Result<()> {
-        use rtnetlink::packet_route::neighbour::{
-            NeighbourAddress, NeighbourAttribute, NeighbourMessage,
-        };
-        let h = self.handle(&snap.ns)?;
-        let Some(index) = snap.link(&n.dev).map(|l| l.index) else {
+        let Some(m) = neigh_message(snap, n) else {
             return Ok(());
         };
-        let mut m = NeighbourMessage::default();
-        m.header.ifindex = index;
-        m.header.family = if n.addr.is_ipv4() {
-            rtnetlink::packet_route::AddressFamily::Inet
-        } else {
-            rtnetlink::packet_route::AddressFamily::Inet6
-        };
-        m.attributes
-            .push(NeighbourAttribute::Destination(match n.addr {
-                std::net::IpAddr::V4(a) => NeighbourAddress::Inet(a),
-                std::net::IpAddr::V6(a) => NeighbourAddress::Inet6(a),
-            }));
         self.rt
             .block_on(ops::talk(
-                &h,
+                &self.handle(&snap.ns)?,
                 RouteNetlinkMessage::DelNeighbour(m),
                 Change::Del,
             ))
@@ -1410,35 +1402,19 @@ impl Kernel {
     /// request teaches every host on the segment the sender's) or its state (a stale entry
     /// the probe used is being confirmed: `delay`).
     pub fn neigh_restore(&self, snap: &Snapshot, n: &Neigh) -> Result<()> {
-        use rtnetlink::packet_route::neighbour::{
-            NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
-        };
-        let h = self.handle(&snap.ns)?;
-        let (Some(index), Some(mac)) = (snap.link(&n.dev).map(|l| l.index), n.lladdr.as_ref())
-        else {
+        use rtnetlink::packet_route::neighbour::{NeighbourAttribute, NeighbourState};
+        let (Some(mut m), Some(mac)) = (neigh_message(snap, n), n.lladdr.as_ref()) else {
             return Ok(());
-        };
-        let mut m = NeighbourMessage::default();
-        m.header.ifindex = index;
-        m.header.family = if n.addr.is_ipv4() {
-            rtnetlink::packet_route::AddressFamily::Inet
-        } else {
-            rtnetlink::packet_route::AddressFamily::Inet6
         };
         m.header.state = match n.state.as_str() {
             "reachable" => NeighbourState::Reachable,
             _ => NeighbourState::Stale,
         };
         m.attributes
-            .push(NeighbourAttribute::Destination(match n.addr {
-                std::net::IpAddr::V4(a) => NeighbourAddress::Inet(a),
-                std::net::IpAddr::V6(a) => NeighbourAddress::Inet6(a),
-            }));
-        m.attributes
             .push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
         self.rt
             .block_on(ops::talk(
-                &h,
+                &self.handle(&snap.ns)?,
                 RouteNetlinkMessage::NewNeighbour(m),
                 Change::Replace,
             ))
@@ -1666,6 +1642,27 @@ fn exists_or(e: rtnetlink::Error, what: String, context: &str) -> KernelError {
 /// Whether a tracked connection is one of nslab's probes' (by the echo id it carries).
 fn of_probe(e: &conntrack::Entry) -> bool {
     e.icmp.is_some_and(|(i, _)| ping::is_probe_ident(i))
+}
+
+/// The message that names neighbour entry `n` of `snap` (its link and address), or none when
+/// its link is gone.
+fn neigh_message(
+    snap: &Snapshot,
+    n: &Neigh,
+) -> Option<rtnetlink::packet_route::neighbour::NeighbourMessage> {
+    use rtnetlink::packet_route::AddressFamily;
+    use rtnetlink::packet_route::neighbour::{
+        NeighbourAddress, NeighbourAttribute, NeighbourMessage,
+    };
+    let mut m = NeighbourMessage::default();
+    m.header.ifindex = snap.link(&n.dev)?.index;
+    let (family, addr) = match n.addr {
+        std::net::IpAddr::V4(a) => (AddressFamily::Inet, NeighbourAddress::Inet(a)),
+        std::net::IpAddr::V6(a) => (AddressFamily::Inet6, NeighbourAddress::Inet6(a)),
+    };
+    m.header.family = family;
+    m.attributes.push(NeighbourAttribute::Destination(addr));
+    Some(m)
 }
 
 #[cfg(test)]
